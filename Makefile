@@ -1,0 +1,52 @@
+# lifeledger: `make run` sets everything up and starts the service; `make test` sets up and runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup run test contracts check-contracts lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP) contracts
+
+contracts: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python scripts/build_contracts.py
+
+check-contracts: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python scripts/build_contracts.py --check
+
+# Debian packages the tests need: a PostgreSQL server (the tests start a throwaway cluster themselves).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql (server binaries for the store tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+run: setup
+	$(BIN)/lifeledger serve --host $(HOST) --port $(PORT)
+
+test: setup system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ledger api tests scripts
+
+bench: setup
+	$(BIN)/python scripts/bench_journal.py --json bench-results/journal.json
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

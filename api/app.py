@@ -1,0 +1,50 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems
+from api.metrics import Metrics
+from api.routes import events, keys, log, ops
+from ledger.core import Ledger
+from ledger.settings import Settings, load_settings
+
+DESCRIPTION = """\
+lifeledger records every lifecycle event of a life-insurance policy, servicing request and claim in a signed,
+append-only RFC 9162 Merkle journal. The public log API (`/v1/log`) lets anyone check entries and checkpoints
+with nothing but RFC 9162, C2SP and an HTTP client. Every other route needs a bearer token (EdDSA JWT with
+`sub` and `role`). Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None) -> FastAPI:
+    """Build the app. With no ``ledger`` it opens one from ``settings`` when it starts and closes it at the end."""
+    settings = settings or (ledger.settings if ledger else load_settings())
+    owned = ledger is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = ledger or Ledger.open(settings)
+        current.start()
+        app.state.ledger = current
+        app.state.metrics = Metrics(current)
+        try:
+            yield
+        finally:
+            if owned:
+                current.close()
+
+    app = FastAPI(title="lifeledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    problems.install(app)
+
+    @app.middleware("http")
+    async def _count(request, call_next):  # type: ignore[no-untyped-def]
+        return await request.app.state.metrics.middleware(request, call_next)
+
+    for module in (log, events, keys, ops):
+        app.include_router(module.router)
+    return app

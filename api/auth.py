@@ -1,0 +1,61 @@
+"""Bearer tokens: EdDSA JWTs with a role and a subject, signed by the ledger's token key."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.keys import SigningKey
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    SERVICING = "servicing"
+    UNDERWRITER = "underwriter"
+    ADJUSTER = "adjuster"
+    CLAIMS_HANDLER = "claims_handler"
+    AUDITOR = "auditor"
+    SYSTEM = "system"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a subject (a customer id, a staff id, a system name) acting in one role."""
+
+    subject: str
+    role: Role
+
+
+class TokenError(Exception):
+    """The bearer token is missing, malformed, expired or not ours."""
+
+
+def issue_token(key: SigningKey, *, subject: str, role: Role, issuer: str, ttl: int) -> str:
+    """Sign a token for ``subject`` in ``role``, valid for ``ttl`` seconds."""
+    now = int(time.time())
+    claims = {"sub": subject, "role": role.value, "iss": issuer, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})
+
+
+def read_token(token: str, *, public_key: Ed25519PublicKey, issuer: str) -> Principal:
+    """Verify a token and return its principal; raises ``TokenError`` saying what was wrong."""
+    try:
+        claims = jwt.decode(token, public_key, algorithms=["EdDSA"], issuer=issuer,
+                            options={"require": ["sub", "role", "exp", "iss"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token has expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"token is invalid: {exc}") from exc
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise TokenError(f"token has unknown role {claims['role']!r}") from exc
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise TokenError("token subject must be a non-empty string")
+    return Principal(subject=subject, role=role)

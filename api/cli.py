@@ -1,0 +1,204 @@
+"""The ``lifeledger`` command line: serve, tokens, keys, checkpoints, whole-log audit and a demo load."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from api.auth import Role, issue_token
+from ledger.core import Ledger
+from ledger.encoding import b64, unb64
+from ledger.errors import LedgerError
+from ledger.keys import SigningKey
+from ledger.settings import Settings, load_settings
+
+app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for life insurance.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="System keys: generate, register, rotate, revoke, list.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default $LIFELEDGER_DATA_DIR "
+                                                                 "or ./.lifeledger)")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a one-line error and return the exit to raise."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return load_settings(data_dir=data_dir)
+
+
+@contextmanager
+def opened(data_dir: Path | None, *, start: bool = False) -> Iterator[Ledger]:
+    try:
+        ledger = Ledger.open(settings_for(data_dir))
+    except LedgerError as exc:
+        raise fail(exc.message) from exc
+    try:
+        if start:
+            ledger.start()
+        yield ledger
+    except LedgerError as exc:
+        raise fail(exc.message) from exc
+    finally:
+        ledger.close()
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000, data_dir: DataDir = None) -> None:
+    """Run the HTTP API (public log API, event intake, admin)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_for(data_dir)
+    out.print(f"lifeledger serving on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
+              f"database: {settings.resolved_database_url.split('@')[-1]})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
+          subject: Annotated[str, typer.Option(help="Subject: customer id, staff id or system name")],
+          ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None, data_dir: DataDir = None) -> None:
+    """Print a development bearer token signed by the local token key."""
+    settings = settings_for(data_dir)
+    from ledger.keys import LocalKeys
+
+    keys = LocalKeys.load_or_create(settings.data_dir)
+    out.print(issue_token(keys.token, subject=subject, role=role, issuer=settings.jwt_issuer,
+                          ttl=ttl or settings.token_ttl), soft_wrap=True)
+
+
+@keys_app.command("generate")
+def keys_generate(key_id: Annotated[str, typer.Option(help="Key id, e.g. policy-admin-2026")],
+                  out_file: Annotated[Path, typer.Option("--out", help="Where to write the 32-byte private seed")]) -> None:
+    """Create an Ed25519 key pair for a system; prints the public key to register."""
+    if out_file.exists():
+        raise fail(f"{out_file} exists; refusing to overwrite a private key")
+    try:
+        key = SigningKey.generate(key_id)
+    except LedgerError as exc:
+        raise fail(exc.message) from exc
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.touch(mode=0o600)
+    out_file.write_bytes(key.seed())
+    out.print(f"key_id     {key.key_id}\npublic_key {b64(key.public_key)}\nseed saved {out_file}")
+
+
+@keys_app.command("register")
+def keys_register(key_id: Annotated[str, typer.Option()], owner: Annotated[str, typer.Option()],
+                  public_key: Annotated[str, typer.Option(help="base64 raw Ed25519 public key")],
+                  data_dir: DataDir = None) -> None:
+    """Register a system key (recorded as a journal event)."""
+    with opened(data_dir) as ledger:
+        receipt = ledger.register_key(key_id=key_id, owner=owner,
+                                      public_key=unb64(public_key, field="public_key", length=32))
+        out.print(f"registered {key_id} for {owner} at entry {receipt.index}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(old_key_id: Annotated[str, typer.Argument()], key_id: Annotated[str, typer.Option()],
+                public_key: Annotated[str, typer.Option()], data_dir: DataDir = None) -> None:
+    """Retire a key and register its successor."""
+    with opened(data_dir) as ledger:
+        receipt = ledger.rotate_key(old_key_id=old_key_id, key_id=key_id,
+                                    public_key=unb64(public_key, field="public_key", length=32))
+        out.print(f"rotated {old_key_id} -> {key_id} at entry {receipt.index}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument()], reason: Annotated[str, typer.Option()],
+                data_dir: DataDir = None) -> None:
+    """Revoke a key: nothing signed with it is accepted from now on."""
+    with opened(data_dir) as ledger:
+        receipt = ledger.revoke_key(key_id=key_id, reason=reason)
+        out.print(f"revoked {key_id} at entry {receipt.index}")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """List system keys and their status."""
+    with opened(data_dir) as ledger:
+        table = Table("key_id", "owner", "status", "registered at entry", "ended at entry", "reason")
+        for key in ledger.system_keys():
+            table.add_row(key.key_id, key.owner, key.status, str(key.registered_idx),
+                          "" if key.ended_idx is None else str(key.ended_idx), key.reason or "")
+        out.print(table)
+        out.print(f"checkpoint key: {ledger.note_signer.vkey}")
+
+
+@app.command()
+def checkpoint(data_dir: DataDir = None) -> None:
+    """Cut a signed checkpoint now (if the log grew) and print it."""
+    with opened(data_dir) as ledger:
+        row = ledger.checkpoint_now()
+        if row is None:
+            raise fail("the log is empty; there is nothing to checkpoint")
+        sys.stdout.write(row.note)
+
+
+@app.command()
+def verify(data_dir: DataDir = None) -> None:
+    """Audit the whole log: leaves, tree, checkpoints, signatures, payloads and projections."""
+    from ledger.note import NoteVerifier
+
+    from ledger.audit import audit
+
+    with opened(data_dir) as ledger, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                               TimeRemainingColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            if done % 1000 == 0 or done == total:
+                bar.update(tasks[stage], completed=done, total=total)
+
+        report = audit(ledger.store, verifier=NoteVerifier.from_vkey(ledger.note_signer.vkey),
+                       ledger_public_key=ledger.keys.ledger.public_key, origin=ledger.settings.origin,
+                       master_key=ledger.keys.master_key, progress=progress)
+    for problem in report.problems:
+        err.print(f"[red]FAIL[/red] {problem}", highlight=False, soft_wrap=True)
+    summary = (f"{report.entries} entries, {report.checkpoints} checkpoints, {report.payloads_checked} payloads "
+               f"checked, {report.payloads_erased} erased")
+    if not report.ok:
+        err.print(f"verify failed: {len(report.problems)} problem(s); {summary}", highlight=False)
+        raise typer.Exit(code=1)
+    out.print(f"verify ok: {summary}", highlight=False)
+
+
+@app.command()
+def demo(events: Annotated[int, typer.Option(help="How many events to post", min=1)] = 100,
+         url: Annotated[str, typer.Option(help="Base URL of a running lifeledger")] = "http://127.0.0.1:8000",
+         batch: Annotated[int, typer.Option(help="Events per request", min=1, max=1000)] = 100,
+         data_dir: DataDir = None) -> None:
+    """Post realistic signed lifecycle events through the HTTP API as a registered demo system."""
+    from api.demo import run_demo
+
+    try:
+        run_demo(settings_for(data_dir), url=url, events=events, batch=batch, console=out)
+    except LedgerError as exc:
+        raise fail(exc.message) from exc
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Prometheus metrics of one app instance, in its own registry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ledger.core import Ledger
+
+
+class Metrics:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.registry = CollectorRegistry()
+        self.requests = Counter("lifeledger_http_requests_total", "HTTP requests by route and status",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("lifeledger_http_request_seconds", "HTTP request latency", ["route"],
+                                 registry=self.registry)
+        self.tree_size = Gauge("lifeledger_tree_size", "Entries in the journal", registry=self.registry)
+        self.checkpoint_size = Gauge("lifeledger_checkpoint_tree_size", "Tree size of the latest checkpoint",
+                                     registry=self.registry)
+        self.appended = Gauge("lifeledger_appended_events", "Events appended by this process",
+                              registry=self.registry)
+        self.batches = Gauge("lifeledger_group_commits", "Group commits made by this process",
+                             registry=self.registry)
+
+    def refresh(self) -> None:
+        self.tree_size.set(self.ledger.size())
+        latest = self.ledger.latest_checkpoint()
+        self.checkpoint_size.set(latest.tree_size if latest else 0)
+        self.appended.set(self.ledger.journal.appended)
+        self.batches.set(self.ledger.journal.batches)
+
+    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        self.requests.labels(request.method, path, str(response.status_code)).inc()
+        self.latency.labels(path).observe(time.perf_counter() - started)
+        return response

@@ -1,0 +1,66 @@
+"""RFC 9457 problem details: one table maps each error class to an HTTP status and a problem type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import TokenError
+from ledger import errors
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://lifeledger.dev/problems/"
+
+# Most specific first: the first matching class wins.
+STATUS_TABLE: list[tuple[type[Exception], int, str]] = [
+    (errors.InvalidTransition, 409, "invalid-transition"),
+    (errors.Conflict, 409, "conflict"),
+    (errors.NotFound, 404, "not-found"),
+    (errors.SignatureError, 422, "bad-signature"),
+    (errors.VerificationError, 422, "verification-failed"),
+    (errors.ValidationFailed, 422, "invalid-input"),
+    (errors.ErasedError, 410, "erased"),
+    (errors.AnchorUnavailable, 503, "anchoring-unavailable"),
+    (errors.StorageError, 503, "storage-unavailable"),
+    (errors.LedgerError, 400, "ledger-error"),
+]
+
+
+def problem(status: int, kind: str, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail,
+            "instance": str(request.url.path), **{k: v for k, v in extra.items() if v is not None}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem details."""
+
+    @app.exception_handler(errors.LedgerError)
+    async def _ledger_error(request: Request, exc: errors.LedgerError) -> JSONResponse:
+        for cls, status, kind in STATUS_TABLE:
+            if isinstance(exc, cls):
+                title = kind.replace("-", " ").capitalize()
+                return problem(status, kind, title, exc.message, request, field=exc.field)
+        raise AssertionError("LedgerError is in the table")
+
+    @app.exception_handler(TokenError)
+    async def _token_error(request: Request, exc: TokenError) -> JSONResponse:
+        return problem(401, "unauthenticated", "Unauthenticated", str(exc), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
+        first = issues[0] if issues else {"field": None, "message": "invalid request"}
+        return problem(422, "invalid-input", "Invalid input", f"{first['field']}: {first['message']}", request,
+                       field=first["field"], errors=issues)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        kind = kinds.get(exc.status_code, "http-error")
+        return problem(exc.status_code, kind, kind.replace("-", " ").capitalize(), str(exc.detail), request)

@@ -1,0 +1,86 @@
+"""Event intake: internal systems post statements signed with their registered keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.auth import Role
+from api.deps import LedgerDep, ReaderPrincipal, SystemPrincipal
+from api.problems import STATUS_TABLE, TYPE_BASE
+from api.schemas import (
+    BatchItemPublic,
+    BatchPublic,
+    EventBatchCreate,
+    EventCreate,
+    FullReceiptPublic,
+    ProblemPublic,
+    ReceiptPublic,
+)
+from ledger.errors import LedgerError, NotFound
+from ledger.journal import Receipt
+from ledger.statements import SignedEvent
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+MAX_WAIT = 10.0
+
+
+def _problem(exc: LedgerError) -> ProblemPublic:
+    for cls, status, kind in STATUS_TABLE:
+        if isinstance(exc, cls):
+            return ProblemPublic(type=TYPE_BASE + kind, title=kind.replace("-", " ").capitalize(), status=status,
+                                 detail=exc.message, field=exc.field)
+    raise AssertionError("LedgerError is in the table")
+
+
+@router.post("", status_code=201, responses={200: {"description": "Already recorded with the same content"}})
+def post_event(ledger: LedgerDep, principal: SystemPrincipal, body: EventCreate, response: Response) -> ReceiptPublic:
+    """Record one signed event; answers once it is durably committed (group commit, milliseconds).
+
+    The same event_id with the same statement returns the original receipt (200); with different content
+    it is a 409 conflict. Fetch the inclusion proof from ``receipt_url`` once a checkpoint covers it.
+    """
+    receipt = ledger.append(SignedEvent.from_json(body.model_dump()), owner=principal.subject)
+    if receipt.duplicate:
+        response.status_code = 200
+    return ReceiptPublic.of(receipt)
+
+
+@router.post(":batch")
+def post_batch(ledger: LedgerDep, principal: SystemPrincipal, body: EventBatchCreate) -> BatchPublic:
+    """Record up to 1,000 signed events; each one is recorded or rejected on its own (in order)."""
+    parsed: list[SignedEvent | LedgerError] = []
+    for item in body.events:
+        try:
+            parsed.append(SignedEvent.from_json(item.model_dump()))
+        except LedgerError as exc:
+            parsed.append(exc)
+    good = [p for p in parsed if isinstance(p, SignedEvent)]
+    outcome = iter(ledger.append_many(good, owner=principal.subject))
+    results: list[BatchItemPublic] = []
+    for item in parsed:
+        result = item if isinstance(item, LedgerError) else next(outcome)
+        if isinstance(result, Receipt):
+            status = "duplicate" if result.duplicate else "recorded"
+            results.append(BatchItemPublic(status=status, receipt=ReceiptPublic.of(result)))
+        elif isinstance(result, LedgerError):
+            results.append(BatchItemPublic(status="rejected", problem=_problem(result)))
+        else:
+            raise result
+    count = {s: sum(r.status == s for r in results) for s in ("recorded", "duplicate", "rejected")}
+    return BatchPublic(recorded=count["recorded"], duplicates=count["duplicate"], rejected=count["rejected"],
+                       results=results)
+
+
+@router.get("/{event_id}/receipt")
+def get_receipt(ledger: LedgerDep, principal: ReaderPrincipal, event_id: str,
+                wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait for a checkpoint")] = 0,
+                ) -> FullReceiptPublic:
+    """The full receipt: leaf, signed checkpoint and inclusion proof (``status: pending`` until checkpointed).
+
+    Systems may read receipts of events signed by their own keys; auditors and admins any receipt.
+    """
+    if principal.role == Role.SYSTEM and ledger.event_owner(event_id) != principal.subject:
+        raise NotFound(f"no event with event_id {event_id!r}", field="event_id")
+    return FullReceiptPublic.of(ledger.receipt(event_id, wait=wait))

@@ -1,0 +1,40 @@
+"""Admin routes for system keys: register, rotate, revoke, list. Each change is a journal event."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import AdminPrincipal, LedgerDep
+from api.schemas import KeyChangePublic, KeyCreate, KeyPublic, KeyRevoke, KeyRotate, ReceiptPublic
+from ledger.encoding import unb64
+
+router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"])
+
+
+@router.get("")
+def list_keys(ledger: LedgerDep, _: AdminPrincipal, owner: str | None = None) -> list[KeyPublic]:
+    """Every registered system key, optionally of one owner."""
+    return [KeyPublic.of(k) for k in ledger.system_keys(owner)]
+
+
+@router.post("", status_code=201)
+def register_key(ledger: LedgerDep, _: AdminPrincipal, body: KeyCreate) -> KeyChangePublic:
+    """Register a system's Ed25519 public key; the system may then sign events with it."""
+    receipt = ledger.register_key(key_id=body.key_id, owner=body.owner,
+                                  public_key=unb64(body.public_key, field="public_key", length=32))
+    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(body.key_id)), receipt=ReceiptPublic.of(receipt))
+
+
+@router.post("/{key_id}:rotate", status_code=201)
+def rotate_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str, body: KeyRotate) -> KeyChangePublic:
+    """Retire ``key_id`` and register its successor for the same owner, in one journal event."""
+    receipt = ledger.rotate_key(old_key_id=key_id, key_id=body.key_id,
+                                public_key=unb64(body.public_key, field="public_key", length=32))
+    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(body.key_id)), receipt=ReceiptPublic.of(receipt))
+
+
+@router.post("/{key_id}:revoke")
+def revoke_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str, body: KeyRevoke) -> KeyChangePublic:
+    """Revoke a key: events signed with it are refused from now on; earlier entries stay valid."""
+    receipt = ledger.revoke_key(key_id=key_id, reason=body.reason)
+    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(key_id)), receipt=ReceiptPublic.of(receipt))

@@ -1,0 +1,75 @@
+"""The public log API (modelled on RFC 6962 §4): checkpoints, keys, entries and proofs. No authentication."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from api.deps import LedgerDep
+from api.schemas import (
+    AnchorsPublic,
+    ConsistencyPublic,
+    EntryPublic,
+    InclusionPublic,
+    KeyPublic,
+    LogKeyPublic,
+)
+from ledger.encoding import b64
+from ledger.errors import NotFound
+
+router = APIRouter(prefix="/v1/log", tags=["public log"])
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"example": "lifeledger.local/log\n8\nXcna...=\n\n— ..."}}}})
+def get_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
+    """The latest signed checkpoint as a C2SP signed note."""
+    latest = ledger.latest_checkpoint()
+    if latest is None:
+        raise NotFound("no checkpoint yet: the log is empty")
+    return PlainTextResponse(latest.note, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/key")
+def get_key(ledger: LedgerDep) -> LogKeyPublic:
+    """The checkpoint verifier key (C2SP vkey) and the history of every registered system key."""
+    return LogKeyPublic(origin=ledger.settings.origin, vkey=ledger.note_signer.vkey,
+                        system_keys=[KeyPublic.of(k) for k in ledger.system_keys()])
+
+
+@router.get("/key/events/{index}")
+def get_key_event(ledger: LedgerDep, index: int) -> dict[str, object]:
+    """Payload and salt of a key event, to check against its leaf's payload_hash (key events hold no personal data)."""
+    return ledger.key_event_evidence(index)
+
+
+@router.get("/entries/{index}")
+def get_entry(ledger: LedgerDep, index: int) -> EntryPublic:
+    """One journal entry: its leaf bytes and leaf hash. The payload is not part of the public log."""
+    row = ledger.entry(index)
+    return EntryPublic(index=row.idx, leaf=b64(row.leaf), leaf_hash=b64(row.leaf_hash), event_id=row.event_id,
+                       type=row.type, stream=row.stream, seq=row.seq, recorded_at=row.recorded_at)
+
+
+@router.get("/proofs/inclusion")
+def get_inclusion(ledger: LedgerDep, index: Annotated[int, Query(ge=0)],
+                  tree_size: Annotated[int, Query(ge=1)]) -> InclusionPublic:
+    """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``tree_size`` entries."""
+    proof = ledger.inclusion_proof(index=index, tree_size=tree_size)
+    return InclusionPublic(index=proof.index, tree_size=proof.tree_size, hashes=[b64(h) for h in proof.hashes])
+
+
+@router.get("/proofs/consistency")
+def get_consistency(ledger: LedgerDep, first: Annotated[int, Query(ge=1)],
+                    second: Annotated[int, Query(ge=1)]) -> ConsistencyPublic:
+    """RFC 9162 §2.1.4 consistency proof between the trees of ``first`` and ``second`` entries."""
+    proof = ledger.consistency_proof(first=first, second=second)
+    return ConsistencyPublic(first=proof.first, second=proof.second, hashes=[b64(h) for h in proof.hashes])
+
+
+@router.get("/anchors")
+def get_anchors(ledger: LedgerDep) -> AnchorsPublic:
+    """Checkpoints anchored on chain."""
+    return AnchorsPublic(status="not_configured", detail="anchoring is not configured on this ledger")

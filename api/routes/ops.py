@@ -1,0 +1,27 @@
+"""Operations routes: health (public) and Prometheus metrics (public, no personal data)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import LedgerDep
+from api.schemas import HealthPublic
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz(ledger: LedgerDep) -> HealthPublic:
+    """Liveness and readiness: the database answers; how far checkpoints lag behind the log."""
+    size = ledger.size()
+    latest = ledger.latest_checkpoint()
+    covered = latest.tree_size if latest else 0
+    return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of the ledger's metrics."""
+    request.app.state.metrics.refresh()
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,187 @@
+"""Wire schemas: what the API accepts and returns. Bytes appear here as base64 or ``sha256:`` strings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.core import FullReceipt
+from ledger.encoding import b64
+from ledger.journal import Receipt
+from ledger.projections import KeyState
+
+B64_HASH = "base64 (standard, padded) of a 32-byte SHA-256 hash"
+
+EVENT_EXAMPLE = {
+    "statement": {
+        "event_id": "pa-2026-000123-issued",
+        "type": "policy.issued",
+        "stream": "policy:9b1c2e",
+        "occurred_at": "2026-11-24T09:30:00Z",
+        "payload_hash": "sha256:5c1b...(SHA-256 of salt || JCS(payload))",
+    },
+    "key_id": "policy-admin-2026",
+    "signature": "base64 Ed25519 signature over JCS(statement)",
+    "payload": {"product": "TERM20", "sum_assured": {"amount": "250000.00", "currency": "EUR"}},
+    "salt": "base64 of 32 random bytes",
+    "data_subject": "customer:c-1042",
+}
+
+
+class EventCreate(BaseModel):
+    """A signed event as an internal system posts it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+    statement: dict[str, Any] = Field(description="event_id, type, stream, occurred_at, payload_hash[, seq]; "
+                                                  "signed as RFC 8785 canonical JSON")
+    key_id: str = Field(description="Registered key that made the signature")
+    signature: str = Field(description="base64 Ed25519 signature over JCS(statement)")
+    payload: dict[str, Any] = Field(description="Event data; stored encrypted, never on the public log")
+    salt: str = Field(description="base64 of 16-64 random bytes; payload_hash = SHA-256(salt || JCS(payload))")
+    data_subject: str = Field(description="Whose personal data the payload holds (its key can be destroyed)")
+
+
+class EventBatchCreate(BaseModel):
+    events: list[EventCreate] = Field(min_length=1, max_length=1000)
+
+
+class ReceiptPublic(BaseModel):
+    index: int
+    event_id: str
+    stream: str
+    seq: int
+    leaf_hash: str = Field(description=B64_HASH)
+    recorded_at: str
+    duplicate: bool = Field(description="True if this event_id was recorded before with the same content")
+    receipt_url: str
+
+    @classmethod
+    def of(cls, receipt: Receipt) -> ReceiptPublic:
+        return cls(index=receipt.index, event_id=receipt.event_id, stream=receipt.stream, seq=receipt.seq,
+                   leaf_hash=b64(receipt.leaf_hash), recorded_at=receipt.recorded_at, duplicate=receipt.duplicate,
+                   receipt_url=f"/v1/events/{receipt.event_id}/receipt")
+
+
+class ProblemPublic(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+
+
+class BatchItemPublic(BaseModel):
+    status: Literal["recorded", "duplicate", "rejected"]
+    receipt: ReceiptPublic | None = None
+    problem: ProblemPublic | None = None
+
+
+class BatchPublic(BaseModel):
+    recorded: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemPublic]
+
+
+class InclusionPublic(BaseModel):
+    index: int
+    tree_size: int
+    hashes: list[str] = Field(description=f"audit path, bottom-up, each {B64_HASH}")
+
+
+class ConsistencyPublic(BaseModel):
+    first: int
+    second: int
+    hashes: list[str] = Field(description=f"consistency proof per RFC 9162 §2.1.4, each {B64_HASH}")
+
+
+class FullReceiptPublic(BaseModel):
+    """Everything needed to check offline that the event is in the log the ledger signed."""
+
+    entry: ReceiptPublic
+    leaf: str = Field(description="base64 of the leaf bytes (RFC 8785 JSON of the entry record)")
+    status: Literal["pending", "checkpointed"]
+    checkpoint: str | None = Field(description="C2SP signed note of the covering checkpoint")
+    inclusion: InclusionPublic | None
+
+    @classmethod
+    def of(cls, full: FullReceipt) -> FullReceiptPublic:
+        proof = full.proof
+        return cls(entry=ReceiptPublic.of(full.receipt), leaf=b64(full.leaf),
+                   status="checkpointed" if full.checkpoint else "pending",
+                   checkpoint=full.checkpoint.note if full.checkpoint else None,
+                   inclusion=InclusionPublic(index=proof.index, tree_size=proof.tree_size,
+                                             hashes=[b64(h) for h in proof.hashes]) if proof else None)
+
+
+class EntryPublic(BaseModel):
+    index: int
+    leaf: str = Field(description="base64 of the leaf bytes")
+    leaf_hash: str = Field(description=B64_HASH)
+    event_id: str
+    type: str
+    stream: str
+    seq: int
+    recorded_at: str
+
+
+class KeyCreate(BaseModel):
+    key_id: str = Field(examples=["policy-admin-2026"])
+    owner: str = Field(description="The system (token subject) allowed to sign with this key",
+                       examples=["policy-admin"])
+    public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+
+
+class KeyRotate(BaseModel):
+    key_id: str = Field(description="Id of the new key")
+    public_key: str = Field(description="base64 of the new raw 32-byte Ed25519 public key")
+
+
+class KeyRevoke(BaseModel):
+    reason: str = Field(min_length=1, max_length=200, examples=["private key exposed in a backup"])
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    owner: str
+    public_key: str
+    status: Literal["active", "retired", "revoked"]
+    registered_index: int
+    registered_at: str
+    ended_index: int | None
+    ended_at: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, key: KeyState) -> KeyPublic:
+        return cls(key_id=key.key_id, owner=key.owner, public_key=b64(key.public_key),
+                   status=key.status,  # type: ignore[arg-type]
+                   registered_index=key.registered_idx, registered_at=key.registered_at,
+                   ended_index=key.ended_idx, ended_at=key.ended_at, reason=key.reason)
+
+
+class KeyChangePublic(BaseModel):
+    key: KeyPublic
+    receipt: ReceiptPublic
+
+
+class LogKeyPublic(BaseModel):
+    origin: str
+    vkey: str = Field(description="C2SP vkey of the key that signs checkpoints")
+    system_keys: list[KeyPublic] = Field(description="Every registered system key and its history")
+
+
+class AnchorsPublic(BaseModel):
+    status: Literal["not_configured", "configured"]
+    detail: str
+    anchors: list[dict[str, Any]] = []
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    tree_size: int
+    checkpoint_size: int
+    checkpoint_lag: int
+

@@ -1,0 +1,82 @@
+"""Signed checkpoints: cut a C2SP signed tree head whenever the log has grown, on a timer and on demand."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ledger import merkle
+from ledger.note import Checkpoint, NoteSigner
+from ledger.statements import utc_timestamp
+from ledger.store import CheckpointRow, Store
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointer:
+    """Cuts checkpoints; every one is kept. Callers can wait until a checkpoint covers a given size."""
+
+    def __init__(self, store: Store, *, signer: NoteSigner, origin: str, interval: float) -> None:
+        self._store = store
+        self._signer = signer
+        self._origin = origin
+        self._interval = interval
+        self._cut_lock = threading.Lock()
+        self._covered = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def cut(self) -> CheckpointRow | None:
+        """Sign a checkpoint of the current tree if it is larger than the latest one; return the latest.
+
+        Returns None only while the log is empty.
+        """
+        with self._cut_lock:
+            latest = self._store.latest_checkpoint()
+            size = self._store.size()
+            if size == 0 or (latest is not None and latest.tree_size >= size):
+                return latest
+            root = merkle.tree_root(size, self._store.read_nodes)
+            note = self._signer.sign(Checkpoint(origin=self._origin, size=size, root=root).body())
+            row = CheckpointRow(tree_size=size, root=root, note=note, created_at=utc_timestamp())
+            if not self._store.insert_checkpoint(row):  # another process cut the same size first
+                row = self._store.checkpoint(size)
+        with self._covered:
+            self._covered.notify_all()
+        return row
+
+    def wait_for(self, size: int, *, timeout: float) -> CheckpointRow | None:
+        """Block until a checkpoint of at least ``size`` entries exists, or ``timeout`` seconds pass."""
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.start()
+        try:
+            with self._covered:
+                while True:
+                    latest = self._store.latest_checkpoint()
+                    if latest is not None and latest.tree_size >= size:
+                        return latest
+                    if deadline.is_set():
+                        return None
+                    self._covered.wait(timeout=min(self._interval, timeout))
+        finally:
+            timer.cancel()
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="checkpointer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.cut()
+            except Exception:  # keep cutting on the next tick; the failure is logged, not lost
+                log.exception("checkpoint failed")

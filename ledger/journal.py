@@ -1,0 +1,309 @@
+"""The journal writer: validates signed events and appends them in group commits, one ordered line, no gaps."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ledger import merkle
+from ledger.errors import Conflict, LedgerError, SignatureError, StorageError, ValidationFailed
+from ledger.keys import LEDGER_KEY_ID
+from ledger.projections import Projection
+from ledger.sealing import new_data_key, seal, unwrap_key, wrap_key
+from ledger.statements import LEDGER_TYPE_PREFIX, EntryRecord, SignedEvent, utc_timestamp
+from ledger.store import Batch, EntryRow, HeadMoved, Store
+
+log = logging.getLogger(__name__)
+MAX_RETRIES = 100
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where an event landed: its index and leaf hash (prove it later against any checkpoint that covers it)."""
+
+    index: int
+    event_id: str
+    stream: str
+    seq: int
+    leaf_hash: bytes
+    recorded_at: str
+    duplicate: bool = False
+
+    @classmethod
+    def of(cls, row: EntryRow, *, duplicate: bool = False) -> Receipt:
+        return cls(index=row.idx, event_id=row.event_id, stream=row.stream, seq=row.seq, leaf_hash=row.leaf_hash,
+                   recorded_at=row.recorded_at, duplicate=duplicate)
+
+
+@dataclass
+class _Pending:
+    event: SignedEvent
+    owner: str | None  # the system that posted it; None for the ledger's own events
+    future: Future[Receipt]
+
+
+class Journal:
+    """Appends events through one writer thread that batches whatever is queued into one transaction.
+
+    Callers block only until their batch is durable (committed). Several processes may run a Journal on
+    the same database: the log head's compare-and-set makes the loser reload and retry.
+    """
+
+    def __init__(self, store: Store, *, master_key: bytes, ledger_public_key: bytes, batch_max: int = 1000,
+                 clock: Callable[[], str] = utc_timestamp) -> None:
+        self._store = store
+        self._master_key = master_key
+        self._ledger_public_key = ledger_public_key
+        self._batch_max = batch_max
+        self._clock = clock
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._frontier: merkle.Frontier | None = None
+        self._last_recorded_at = ""
+        self._data_keys: dict[str, bytes] = {}
+        self._start_lock = threading.Lock()
+        self.appended = 0
+        self.batches = 0
+
+    # -- public --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join(timeout=30)
+            self._thread = None
+
+    def submit(self, event: SignedEvent, *, owner: str | None) -> Future[Receipt]:
+        """Check an event's payload hash and signature now, then queue it for the writer.
+
+        ``owner`` is the posting system (its key must belong to it), or None for the ledger's own events.
+        Raises ``ValidationFailed`` or ``SignatureError`` at once; the future carries write-time errors
+        (``Conflict`` for a reused event id or a stale ``seq``, ``SignatureError`` for a key revoked meanwhile).
+        """
+        self._precheck(event, owner=owner)
+        future: Future[Receipt] = Future()
+        self.start()
+        self._queue.put(_Pending(event, owner, future))
+        return future
+
+    def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0) -> Receipt:
+        """Append one event and wait until it is committed."""
+        return self.submit(event, owner=owner).result(timeout=timeout)
+
+    def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
+                    timeout: float = 120.0) -> list[Receipt | LedgerError]:
+        """Append several events (they usually share one commit); each gets a receipt or its own error."""
+        futures: list[Future[Receipt] | LedgerError] = []
+        for event in events:
+            try:
+                futures.append(self.submit(event, owner=owner))
+            except LedgerError as exc:
+                futures.append(exc)
+        results: list[Receipt | LedgerError] = []
+        for item in futures:
+            if isinstance(item, LedgerError):
+                results.append(item)
+                continue
+            try:
+                results.append(item.result(timeout=timeout))
+            except LedgerError as exc:
+                results.append(exc)
+        return results
+
+    def forget_data_key(self, subject: str) -> None:
+        self._data_keys.pop(subject, None)
+
+    # -- checks before queueing ----------------------------------------------------------------------------
+
+    def _precheck(self, event: SignedEvent, *, owner: str | None) -> None:
+        internal = owner is None
+        if event.statement.type.startswith(LEDGER_TYPE_PREFIX) and not internal:
+            raise ValidationFailed("event types starting with 'ledger.' are reserved for the ledger",
+                                   field="statement.type")
+        if (event.key_id == LEDGER_KEY_ID) != internal:
+            raise SignatureError("only the ledger signs with the 'ledger' key", field="key_id")
+        event.check_payload()
+        if internal:
+            public_key = self._ledger_public_key
+        else:
+            assert owner is not None
+            projection = self._store.load_projection(streams=[], key_ids=[event.key_id])
+            public_key = projection.signing_key(key_id=event.key_id, owner=owner)
+        event.check_signature(public_key)
+
+    # -- the writer ----------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            items = [first]
+            stop = False
+            while len(items) < self._batch_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                items.append(nxt)
+            self._write(items)
+            if stop:
+                return
+
+    def _write(self, items: list[_Pending]) -> None:
+        for attempt in range(MAX_RETRIES):
+            try:
+                outcome = self._try_batch(items)
+            except HeadMoved:
+                # Another process appended first: reload its work and try again after a short, random pause
+                # so that two writers do not keep colliding in lockstep.
+                self._frontier = None
+                log.debug("log head moved under the writer; reloading (attempt %d)", attempt + 1)
+                time.sleep(random.uniform(0.001, 0.002 * min(attempt + 1, 20)))
+                continue
+            except LedgerError as exc:
+                self._frontier = None
+                self._fail(items, exc)
+                return
+            except Exception as exc:  # the writer thread must survive anything and tell every caller
+                self._frontier = None
+                log.exception("journal batch failed")
+                self._fail(items, StorageError(f"append failed: {type(exc).__name__}: {exc}"))
+                return
+            for pending, result in zip(items, outcome, strict=True):
+                if isinstance(result, LedgerError):
+                    pending.future.set_exception(result)
+                else:
+                    pending.future.set_result(result)
+            return
+        self._fail(items, StorageError("the log head kept moving; too many concurrent writers"))
+
+    @staticmethod
+    def _fail(items: list[_Pending], exc: LedgerError) -> None:
+        for pending in items:
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+
+    def _load_frontier(self) -> merkle.Frontier:
+        if self._frontier is None:
+            size = self._store.size()
+            self._frontier = merkle.Frontier.load(size, self._store.read_nodes)
+            self._last_recorded_at = self._store.entry(size - 1).recorded_at if size else ""
+        return self._frontier
+
+    def _try_batch(self, items: list[_Pending]) -> list[Receipt | LedgerError]:
+        frontier = self._load_frontier()
+        events = [p.event for p in items]
+        existing = self._store.entries_by_event_ids([e.statement.event_id for e in events])
+        key_ids = {e.key_id for e in events} | {
+            str(e.payload[name]) for e in events if e.statement.type.startswith(LEDGER_TYPE_PREFIX)
+            for name in ("key_id", "replaces") if name in e.payload
+        }
+        projection = self._store.load_projection(streams=[e.statement.stream for e in events], key_ids=sorted(key_ids))
+        data_keys, new_keys = self._data_keys_for({e.data_subject for e in events})
+        now = max(self._clock(), self._last_recorded_at)
+        batch = Batch(expected_size=frontier.size, projection=projection)
+        outcome: list[Receipt | LedgerError | None] = []
+        in_batch: dict[str, tuple[EntryRecord, int]] = {}
+        for pending in items:
+            try:
+                outcome.append(self._place(pending, batch, existing, in_batch, projection, data_keys, now))
+            except LedgerError as exc:
+                outcome.append(exc)
+        new_frontier, nodes = frontier.extend([row.leaf_hash for row in batch.entries])
+        batch.nodes = nodes
+        batch.new_subject_keys = [(s, w, now) for s, w in new_keys.items()
+                                  if any(subject == s for _, subject, _ in batch.payloads)]
+        self._store.commit_batch(batch)
+        self._frontier = new_frontier
+        self._last_recorded_at = now
+        for subject, _, _ in batch.new_subject_keys:
+            self._data_keys[subject] = data_keys[subject]
+        self.appended += len(batch.entries)
+        self.batches += 1
+        return self._fill(outcome, items, {row.event_id: row for row in batch.entries})
+
+    @staticmethod
+    def _fill(outcome: list[Receipt | LedgerError | None], items: list[_Pending],
+              rows: dict[str, EntryRow]) -> list[Receipt | LedgerError]:
+        """Resolve in-batch duplicates (None placeholders) to the receipt of the entry they repeat."""
+        return [Receipt.of(rows[p.event.statement.event_id], duplicate=True) if r is None else r
+                for r, p in zip(outcome, items, strict=True)]
+
+    def _place(self, pending: _Pending, batch: Batch, existing: dict[str, EntryRow],
+               in_batch: dict[str, tuple[EntryRecord, int]], projection: Projection,
+               data_keys: dict[str, bytes | None], now: str) -> Receipt | None:
+        event = pending.event
+        statement = event.statement
+        earlier = existing.get(statement.event_id)
+        if earlier is not None:
+            record = EntryRecord.from_leaf(earlier.leaf)
+            if record.statement == statement and record.key_id == event.key_id:
+                return Receipt.of(earlier, duplicate=True)
+            raise Conflict(f"event_id {statement.event_id!r} was already used for a different event "
+                           f"(entry {earlier.idx})", field="statement.event_id")
+        if statement.event_id in in_batch:
+            record, _ = in_batch[statement.event_id]
+            if record.statement == statement and record.key_id == event.key_id:
+                return None
+            raise Conflict(f"event_id {statement.event_id!r} appears twice with different content",
+                           field="statement.event_id")
+        if pending.owner is not None:
+            projection.signing_key(key_id=event.key_id, owner=pending.owner)
+        expected = projection.next_seq(statement.stream)
+        if statement.seq is not None and statement.seq != expected:
+            raise Conflict(f"stream {statement.stream!r} is at seq {expected - 1}; statement.seq {statement.seq} "
+                           f"is stale or ahead", field="statement.seq")
+        data_key = data_keys.get(event.data_subject)
+        if data_key is None:
+            raise Conflict(f"data subject {event.data_subject!r} was erased; no new events are recorded for it",
+                           field="data_subject")
+        record = EntryRecord(statement=statement, key_id=event.key_id, signature=event.signature, seq=expected,
+                             recorded_at=now)
+        index = batch.expected_size + len(batch.entries)
+        projection.apply(index=index, record=record, payload=event.payload)
+        leaf = record.leaf()
+        row = EntryRow(idx=index, event_id=statement.event_id, stream=statement.stream, seq=expected,
+                       type=statement.type, key_id=event.key_id, recorded_at=now, leaf=leaf,
+                       leaf_hash=merkle.leaf_hash(leaf))
+        batch.entries.append(row)
+        batch.payloads.append((index, event.data_subject,
+                               seal(data_key=data_key, index=index, salt=event.salt, payload=event.payload)))
+        in_batch[statement.event_id] = (record, index)
+        return Receipt.of(row)
+
+    def _data_keys_for(self, subjects: set[str]) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
+        """Data keys for the subjects (None if erased), creating wrapped keys for new subjects."""
+        wrapped = self._store.wrapped_keys(sorted(subjects))
+        keys: dict[str, bytes | None] = {}
+        new: dict[str, bytes] = {}
+        for subject in subjects:
+            if subject not in wrapped:
+                data_key = new_data_key()
+                keys[subject] = data_key
+                new[subject] = wrap_key(master_key=self._master_key, subject=subject, data_key=data_key)
+            elif wrapped[subject] is None:
+                self._data_keys.pop(subject, None)
+                keys[subject] = None
+            else:
+                if subject not in self._data_keys:
+                    self._data_keys[subject] = unwrap_key(master_key=self._master_key, subject=subject,
+                                                          wrapped=wrapped[subject])  # type: ignore[arg-type]
+                keys[subject] = self._data_keys[subject]
+        return keys, new

@@ -1,0 +1,64 @@
+"""Runtime settings: one pydantic-settings object, built by a factory and passed in, never read at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure, from ``LIFELEDGER_*`` environment variables or arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="LIFELEDGER_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".lifeledger"),
+        description="Where the SQLite file, the ledger's keys and the embedded chain live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file in data_dir. PostgreSQL: postgresql+psycopg://...",
+    )
+    chain_url: str = Field(
+        default="embedded",
+        description="'embedded' for the in-process EVM kept in data_dir, 'none' to disable anchoring, "
+        "or an EVM JSON-RPC URL.",
+    )
+    chain_id: int | None = Field(default=None, description="Expected chain id of a JSON-RPC chain.")
+    chain_private_key: str | None = Field(
+        default=None, description="Hex private key that signs anchoring transactions on a JSON-RPC chain.", repr=False
+    )
+    origin: str = Field(
+        default="lifeledger.local/log",
+        description="The log's origin line in every checkpoint (C2SP tlog-checkpoint).",
+    )
+    checkpoint_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between automatic checkpoints while new entries arrive."
+    )
+    anchor_interval: float = Field(default=10.0, gt=0, description="Seconds between anchoring rounds.")
+    anchor_confirmations: int = Field(default=1, ge=0, description="Confirmations before an anchor counts.")
+    batch_max: int = Field(default=1000, ge=1, le=10000, description="Most entries in one group commit.")
+    token_ttl: int = Field(default=3600, gt=0, description="Lifetime in seconds of development tokens.")
+    jwt_issuer: str = Field(default="lifeledger", description="Expected 'iss' claim of bearer tokens.")
+
+    @field_validator("origin")
+    @classmethod
+    def _origin_is_one_line(cls, value: str) -> str:
+        if not value or "\n" in value or value != value.strip():
+            raise ValueError("origin must be one non-empty line without surrounding spaces")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/ledger.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides taking precedence."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,250 @@
+"""Signed statements and journal entry records: their fields, their checks and their canonical bytes."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.encoding import b64, canonical_json, digest_str, parse_digest, salted_hash, unb64
+from ledger.errors import ValidationFailed
+from ledger.keys import SigningKey, check_key_id, verify_signature
+
+ENTRY_VERSION = 1
+MAX_PAYLOAD_BYTES = 64 * 1024
+EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
+STREAM = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+STATEMENT_FIELDS = {"event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
+LEDGER_TYPE_PREFIX = "ledger."
+
+
+def _check(pattern: re.Pattern[str], value: Any, field: str, what: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValidationFailed(f"{field} must be {what}", field=field)
+    return value
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC timestamp with microseconds and a ``Z`` suffix (the only form the journal records)."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: Any, *, field: str) -> datetime:
+    """Parse a ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` timestamp, naming ``field`` when it is malformed."""
+    _check(TIMESTAMP, value, field, "an RFC 3339 UTC timestamp like 2026-01-31T12:00:00Z")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(f"{field} is not a real date and time", field=field) from exc
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a signer asserts: an event of ``type`` on ``stream``, committing to its payload by salted hash.
+
+    ``seq`` is optional: when given, the append fails with a conflict unless it is the stream's next sequence
+    number (optimistic concurrency).
+    """
+
+    event_id: str
+    type: str
+    stream: str
+    occurred_at: str
+    payload_hash: bytes
+    seq: int | None = None
+
+    @classmethod
+    def from_json(cls, value: Any, *, field: str = "statement") -> Statement:
+        """Build a statement from its JSON object, rejecting unknown, missing or malformed fields."""
+        if not isinstance(value, dict):
+            raise ValidationFailed(f"{field} must be a JSON object", field=field)
+        unknown = set(value) - STATEMENT_FIELDS
+        if unknown:
+            raise ValidationFailed(f"{field} has unknown field(s): {', '.join(sorted(unknown))}", field=field)
+        for name in ("event_id", "type", "stream", "occurred_at", "payload_hash"):
+            if name not in value:
+                raise ValidationFailed(f"{field}.{name} is required", field=f"{field}.{name}")
+        seq = value.get("seq")
+        if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= 2**53):
+            raise ValidationFailed(f"{field}.seq must be a positive integer", field=f"{field}.seq")
+        parse_timestamp(value["occurred_at"], field=f"{field}.occurred_at")
+        return cls(
+            event_id=_check(EVENT_ID, value["event_id"], f"{field}.event_id", "1-128 characters of A-Z a-z 0-9 . _ : -"),
+            type=_check(EVENT_TYPE, value["type"], f"{field}.type", "dotted lowercase words like 'policy.issued'"),
+            stream=_check(STREAM, value["stream"], f"{field}.stream", "'<kind>:<id>' like 'policy:7f3a9c'"),
+            occurred_at=value["occurred_at"],
+            payload_hash=parse_digest(value["payload_hash"], field=f"{field}.payload_hash"),
+            seq=seq,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "event_id": self.event_id,
+            "type": self.type,
+            "stream": self.stream,
+            "occurred_at": self.occurred_at,
+            "payload_hash": digest_str(self.payload_hash),
+        }
+        if self.seq is not None:
+            body["seq"] = self.seq
+        return body
+
+    def canonical(self) -> bytes:
+        """The bytes a signer signs: RFC 8785 canonical JSON of the statement."""
+        return canonical_json(self.to_json())
+
+
+@dataclass(frozen=True)
+class SignedEvent:
+    """A statement with its signature, plus the payload and salt that stay off the public log."""
+
+    statement: Statement
+    key_id: str
+    signature: bytes
+    payload: dict[str, Any]
+    salt: bytes
+    data_subject: str
+
+    def __post_init__(self) -> None:
+        check_key_id(self.key_id)
+        _check(SUBJECT, self.data_subject, "data_subject", "1-128 characters of A-Z a-z 0-9 . _ : -")
+        if not isinstance(self.payload, dict):
+            raise ValidationFailed("payload must be a JSON object", field="payload")
+        if not 16 <= len(self.salt) <= 64:
+            raise ValidationFailed("salt must be 16 to 64 random bytes", field="salt")
+        if len(self.signature) != 64:
+            raise ValidationFailed("signature must decode to 64 bytes", field="signature")
+
+    @classmethod
+    def from_json(cls, value: Any) -> SignedEvent:
+        """Parse the wire form ``{statement, key_id, signature, payload, salt, data_subject}``."""
+        if not isinstance(value, dict):
+            raise ValidationFailed("event must be a JSON object")
+        for name in ("statement", "key_id", "signature", "payload", "salt", "data_subject"):
+            if name not in value:
+                raise ValidationFailed(f"{name} is required", field=name)
+        return cls(
+            statement=Statement.from_json(value["statement"]),
+            key_id=check_key_id(value["key_id"]),
+            signature=unb64(value["signature"], field="signature", length=64),
+            payload=value["payload"],
+            salt=unb64(value["salt"], field="salt"),
+            data_subject=value["data_subject"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "statement": self.statement.to_json(),
+            "key_id": self.key_id,
+            "signature": b64(self.signature),
+            "payload": self.payload,
+            "salt": b64(self.salt),
+            "data_subject": self.data_subject,
+        }
+
+    def check_payload(self) -> None:
+        """Raise ``ValidationFailed`` unless the payload fits and matches the statement's salted hash."""
+        size = len(canonical_json(self.payload))
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValidationFailed(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}", field="payload")
+        if salted_hash(salt=self.salt, payload=self.payload) != self.statement.payload_hash:
+            raise ValidationFailed(
+                "statement.payload_hash is not SHA-256(salt || JCS(payload))", field="statement.payload_hash"
+            )
+
+    def check_signature(self, public_key: bytes) -> None:
+        """Raise ``SignatureError`` unless ``signature`` verifies over the canonical statement."""
+        verify_signature(public_key=public_key, signature=self.signature, data=self.statement.canonical())
+
+
+def sign_event(
+    *,
+    key: SigningKey,
+    event_id: str,
+    type: str,
+    stream: str,
+    payload: dict[str, Any],
+    data_subject: str,
+    occurred_at: str | None = None,
+    seq: int | None = None,
+    salt: bytes | None = None,
+) -> SignedEvent:
+    """Build and sign an event the way an internal system does before posting it."""
+    salt = salt if salt is not None else os.urandom(32)
+    statement = Statement.from_json(
+        {
+            "event_id": event_id,
+            "type": type,
+            "stream": stream,
+            "occurred_at": occurred_at or utc_timestamp(),
+            "payload_hash": digest_str(salted_hash(salt=salt, payload=payload)),
+            **({"seq": seq} if seq is not None else {}),
+        }
+    )
+    return SignedEvent(
+        statement=statement,
+        key_id=key.key_id,
+        signature=key.sign(statement.canonical()),
+        payload=payload,
+        salt=salt,
+        data_subject=data_subject,
+    )
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """One journal leaf: the signed statement, who signed it, and where and when the ledger recorded it."""
+
+    statement: Statement
+    key_id: str
+    signature: bytes
+    seq: int
+    recorded_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": ENTRY_VERSION,
+            "statement": self.statement.to_json(),
+            "key_id": self.key_id,
+            "signature": b64(self.signature),
+            "seq": self.seq,
+            "recorded_at": self.recorded_at,
+        }
+
+    def leaf(self) -> bytes:
+        """The leaf bytes hashed into the Merkle tree (RFC 8785 canonical JSON)."""
+        return canonical_json(self.to_json())
+
+    @classmethod
+    def from_leaf(cls, leaf: bytes) -> EntryRecord:
+        """Parse leaf bytes strictly: they must be canonical JSON of a version-1 entry record."""
+        import json
+
+        try:
+            value = json.loads(leaf)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationFailed("leaf is not JSON") from exc
+        if not isinstance(value, dict) or set(value) != {"v", "statement", "key_id", "signature", "seq", "recorded_at"}:
+            raise ValidationFailed("leaf does not have the entry record fields")
+        if value["v"] != ENTRY_VERSION:
+            raise ValidationFailed(f"leaf has unsupported version {value['v']!r}")
+        seq = value["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise ValidationFailed("leaf seq must be a positive integer")
+        parse_timestamp(value["recorded_at"], field="recorded_at")
+        record = cls(
+            statement=Statement.from_json(value["statement"]),
+            key_id=check_key_id(value["key_id"]),
+            signature=unb64(value["signature"], field="signature", length=64),
+            seq=seq,
+            recorded_at=value["recorded_at"],
+        )
+        if record.leaf() != leaf:
+            raise ValidationFailed("leaf is not in RFC 8785 canonical form")
+        return record

@@ -1,0 +1,344 @@
+"""The store: the only module that talks SQL. SQLite (WAL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ledger.errors import Conflict, NotFound, StorageError
+from ledger.projections import KeyState, Projection, StreamState
+from ledger.store import schema as t
+
+NodeId = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    idx: int
+    event_id: str
+    stream: str
+    seq: int
+    type: str
+    key_id: str
+    recorded_at: str
+    leaf: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    tree_size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+@dataclass
+class Batch:
+    """Everything one group commit writes, in one transaction."""
+
+    expected_size: int
+    entries: list[EntryRow] = field(default_factory=list)
+    nodes: list[tuple[NodeId, bytes]] = field(default_factory=list)
+    payloads: list[tuple[int, str, bytes]] = field(default_factory=list)
+    new_subject_keys: list[tuple[str, bytes, str]] = field(default_factory=list)
+    projection: Projection | None = None
+
+
+class HeadMoved(Conflict):
+    """Another writer extended the log first; reload and try again."""
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun explicitly below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def _wrap(exc: SQLAlchemyError) -> StorageError:
+    return StorageError(f"database error: {type(exc.orig if hasattr(exc, 'orig') else exc).__name__}: {exc}")
+
+
+class Store:
+    """Reads and writes the ledger's tables. Thread-safe: each call takes its own pooled connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                                        pool_size=8, max_overflow=8)
+            _sqlite_setup(self.engine)
+        else:
+            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date (Alembic migrations)."""
+        from ledger.store.migrate import upgrade
+
+        store = cls(url)
+        try:
+            upgrade(store.engine)
+        except SQLAlchemyError as exc:
+            raise _wrap(exc) from exc
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    def _read(self) -> Connection:
+        return self.engine.connect()
+
+    def size(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(t.log_head.c.size).where(t.log_head.c.id == 1)).scalar_one())
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """Fetch stored subtree hashes in one query; raise ``NotFound`` naming any missing node."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        found: dict[NodeId, bytes] = {}
+        with self._read() as conn:
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start : start + 400]
+                query = select(t.tree_nodes.c.level, t.tree_nodes.c.idx, t.tree_nodes.c.hash).where(
+                    tuple_(t.tree_nodes.c.level, t.tree_nodes.c.idx).in_(chunk)
+                )
+                found.update({(row.level, row.idx): bytes(row.hash) for row in conn.execute(query)})
+        missing = [node for node in wanted if node not in found]
+        if missing:
+            raise NotFound(f"tree node(s) missing from the store: {missing[:5]}")
+        return found
+
+    def entry(self, idx: int) -> EntryRow:
+        with self._read() as conn:
+            row = conn.execute(select(t.entries).where(t.entries.c.idx == idx)).first()
+        if row is None:
+            raise NotFound(f"no entry at index {idx}", field="index")
+        return _entry(row)
+
+    def entry_by_event_id(self, event_id: str) -> EntryRow:
+        with self._read() as conn:
+            row = conn.execute(select(t.entries).where(t.entries.c.event_id == event_id)).first()
+        if row is None:
+            raise NotFound(f"no event with event_id {event_id!r}", field="event_id")
+        return _entry(row)
+
+    def entries_by_event_ids(self, event_ids: Sequence[str]) -> dict[str, EntryRow]:
+        if not event_ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(select(t.entries).where(t.entries.c.event_id.in_(list(set(event_ids)))))
+            return {row.event_id: _entry(row) for row in rows}
+
+    def iter_entries(self, start: int = 0, end: int | None = None, *, chunk: int = 5000) -> Iterator[EntryRow]:
+        """Entries in index order from ``start`` up to ``end`` (exclusive), read in chunks; no gap filling."""
+        position = start
+        while end is None or position < end:
+            stop = position + chunk if end is None else min(position + chunk, end)
+            with self._read() as conn:
+                rows = conn.execute(
+                    select(t.entries).where(t.entries.c.idx >= position, t.entries.c.idx < stop)
+                    .order_by(t.entries.c.idx)
+                ).all()
+            if not rows and end is None:
+                return
+            yield from (_entry(row) for row in rows)
+            position = stop
+
+    def count_rows(self, table: str) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.metadata.tables[table])).scalar_one())
+
+    def iter_nodes(self) -> Iterator[tuple[NodeId, bytes]]:
+        with self._read() as conn:
+            for row in conn.execute(select(t.tree_nodes).order_by(t.tree_nodes.c.level, t.tree_nodes.c.idx)):
+                yield (row.level, row.idx), bytes(row.hash)
+
+    def load_projection(self, *, streams: Sequence[str], key_ids: Sequence[str]) -> Projection:
+        """Projection rows for the named streams and keys (missing ones are simply absent)."""
+        projection = Projection()
+        with self._read() as conn:
+            if streams:
+                for row in conn.execute(select(t.streams).where(t.streams.c.stream.in_(list(set(streams))))):
+                    projection.streams[row.stream] = StreamState(row.stream, row.last_seq, row.last_idx)
+            if key_ids:
+                for row in conn.execute(select(t.system_keys).where(t.system_keys.c.key_id.in_(list(set(key_ids))))):
+                    projection.keys[row.key_id] = _key(row)
+        return projection
+
+    def full_projection(self) -> Projection:
+        projection = Projection()
+        with self._read() as conn:
+            for row in conn.execute(select(t.streams)):
+                projection.streams[row.stream] = StreamState(row.stream, row.last_seq, row.last_idx)
+            for row in conn.execute(select(t.system_keys)):
+                projection.keys[row.key_id] = _key(row)
+        return projection
+
+    def system_keys(self, owner: str | None = None) -> list[KeyState]:
+        query = select(t.system_keys).order_by(t.system_keys.c.registered_idx)
+        if owner is not None:
+            query = query.where(t.system_keys.c.owner == owner)
+        with self._read() as conn:
+            return [_key(row) for row in conn.execute(query)]
+
+    def payload(self, idx: int) -> tuple[str, bytes]:
+        with self._read() as conn:
+            row = conn.execute(select(t.payloads).where(t.payloads.c.idx == idx)).first()
+        if row is None:
+            raise NotFound(f"no payload for entry {idx}", field="index")
+        return row.subject, bytes(row.sealed)
+
+    def iter_payloads(self) -> Iterator[tuple[int, str, bytes]]:
+        with self._read() as conn:
+            for row in conn.execute(select(t.payloads).order_by(t.payloads.c.idx)):
+                yield row.idx, row.subject, bytes(row.sealed)
+
+    def wrapped_keys(self, subjects: Sequence[str]) -> dict[str, bytes | None]:
+        """Wrapped data keys by subject; an erased subject maps to None, an unknown one is absent."""
+        if not subjects:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(select(t.subject_keys).where(t.subject_keys.c.subject.in_(list(set(subjects)))))
+            return {row.subject: (bytes(row.wrapped) if row.wrapped is not None else None) for row in rows}
+
+    def erase_subject(self, subject: str, *, at: str) -> int:
+        """Destroy a subject's data key; returns how many payloads became unreadable."""
+        try:
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    update(t.subject_keys).where(t.subject_keys.c.subject == subject, t.subject_keys.c.wrapped.is_not(None))
+                    .values(wrapped=None, erased_at=at)
+                ).rowcount
+                if not changed:
+                    raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
+                return int(conn.execute(select(func.count()).where(t.payloads.c.subject == subject)).scalar_one())
+        except SQLAlchemyError as exc:
+            raise _wrap(exc) from exc
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.tree_size.desc()).limit(1)).first()
+        return _checkpoint(row) if row is not None else None
+
+    def checkpoint(self, tree_size: int) -> CheckpointRow:
+        with self._read() as conn:
+            row = conn.execute(select(t.checkpoints).where(t.checkpoints.c.tree_size == tree_size)).first()
+        if row is None:
+            raise NotFound(f"no checkpoint of tree size {tree_size}", field="tree_size")
+        return _checkpoint(row)
+
+    def first_checkpoint_covering(self, index: int) -> CheckpointRow | None:
+        """The earliest checkpoint whose tree includes entry ``index``."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(t.checkpoints).where(t.checkpoints.c.tree_size > index)
+                .order_by(t.checkpoints.c.tree_size).limit(1)
+            ).first()
+        return _checkpoint(row) if row is not None else None
+
+    def iter_checkpoints(self) -> Iterator[CheckpointRow]:
+        with self._read() as conn:
+            for row in conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.tree_size)):
+                yield _checkpoint(row)
+
+    # -- writes --------------------------------------------------------------------------------------------
+
+    def insert_checkpoint(self, row: CheckpointRow) -> bool:
+        """Record a checkpoint; False if one of that size exists already (another process cut it)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.checkpoints).values(
+                    tree_size=row.tree_size, root=row.root, note=row.note, created_at=row.created_at))
+            return True
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise _wrap(exc) from exc
+
+    def commit_batch(self, batch: Batch) -> None:
+        """Write a group commit atomically, or nothing.
+
+        Raises ``HeadMoved`` if the log is no longer ``batch.expected_size`` long, ``Conflict`` if a unique
+        key (event id, stream sequence) was taken concurrently, ``StorageError`` for other database failures.
+        """
+        new_size = batch.expected_size + len(batch.entries)
+        try:
+            with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
+                moved = conn.execute(
+                    update(t.log_head).where(t.log_head.c.id == 1, t.log_head.c.size == batch.expected_size)
+                    .values(size=new_size)
+                ).rowcount
+                if moved != 1:
+                    raise HeadMoved("the log was extended by another writer")
+                if batch.entries:
+                    conn.execute(insert(t.entries), [e.__dict__ for e in batch.entries])
+                if batch.nodes:
+                    conn.execute(insert(t.tree_nodes),
+                                 [{"level": n[0], "idx": n[1], "hash": h} for n, h in batch.nodes])
+                if batch.new_subject_keys:
+                    conn.execute(insert(t.subject_keys), [
+                        {"subject": s, "wrapped": w, "created_at": at} for s, w, at in batch.new_subject_keys])
+                if batch.payloads:
+                    conn.execute(insert(t.payloads),
+                                 [{"idx": i, "subject": s, "sealed": b} for i, s, b in batch.payloads])
+                if batch.projection is not None:
+                    self._write_projection(conn, batch.projection)
+        except (HeadMoved, Conflict):
+            raise
+        except IntegrityError as exc:
+            raise Conflict(f"a concurrent write took the same key: {exc.orig}") from exc
+        except OperationalError as exc:
+            raise _wrap(exc) from exc
+        except SQLAlchemyError as exc:
+            raise _wrap(exc) from exc
+
+    @staticmethod
+    def _write_projection(conn: Connection, projection: Projection) -> None:
+        if projection.dirty_streams:
+            names = sorted(projection.dirty_streams)
+            conn.execute(delete(t.streams).where(t.streams.c.stream.in_(names)))
+            conn.execute(insert(t.streams), [projection.streams[n].__dict__ for n in names])
+        if projection.dirty_keys:
+            ids = sorted(projection.dirty_keys)
+            conn.execute(delete(t.system_keys).where(t.system_keys.c.key_id.in_(ids)))
+            conn.execute(insert(t.system_keys), [projection.keys[k].__dict__ for k in ids])
+
+
+def _entry(row: Mapping[str, Any] | Any) -> EntryRow:
+    return EntryRow(idx=row.idx, event_id=row.event_id, stream=row.stream, seq=row.seq, type=row.type,
+                    key_id=row.key_id, recorded_at=row.recorded_at, leaf=bytes(row.leaf),
+                    leaf_hash=bytes(row.leaf_hash))
+
+
+def _key(row: Any) -> KeyState:
+    return KeyState(key_id=row.key_id, owner=row.owner, public_key=bytes(row.public_key), status=row.status,
+                    registered_idx=row.registered_idx, registered_at=row.registered_at, ended_idx=row.ended_idx,
+                    ended_at=row.ended_at, reason=row.reason)
+
+
+def _checkpoint(row: Any) -> CheckpointRow:
+    return CheckpointRow(tree_size=row.tree_size, root=bytes(row.root), note=row.note, created_at=row.created_at)

@@ -1,0 +1,103 @@
+"""The database schema: journal, Merkle nodes, sealed payloads, checkpoints, projections."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row (id = 1): the committed tree size. Writers move it with a compare-and-set, so two writers can never
+# both extend the same size and history stays one line.
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("stream", String(160), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    UniqueConstraint("stream", "seq", name="uq_entries_stream_seq"),
+)
+
+# Hash of every complete, aligned, perfect subtree: (level, idx) covers leaves [idx * 2^level, (idx+1) * 2^level).
+tree_nodes = Table(
+    "tree_nodes",
+    metadata,
+    Column("level", Integer, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("level", "idx", name="pk_tree_nodes"),
+)
+
+payloads = Table(
+    "payloads",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("subject", String(128), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),
+)
+
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject", String(128), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("erased_at", String(32), nullable=True),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Projections: derived from the journal in the same transaction as the entries that change them.
+streams = Table(
+    "streams",
+    metadata,
+    Column("stream", String(160), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_idx", BigInteger, nullable=False),
+)
+
+system_keys = Table(
+    "system_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("registered_idx", BigInteger, nullable=False),
+    Column("registered_at", String(32), nullable=False),
+    Column("ended_idx", BigInteger, nullable=True),
+    Column("ended_at", String(32), nullable=True),
+    Column("reason", String(200), nullable=True),
+)
+
+PROJECTION_TABLES = (streams, system_keys)
