@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ledger import merkle
@@ -21,6 +21,7 @@ from ledger.store import Batch, EntryRow, HeadMoved, Store
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 100
+PARALLEL_CHECK_MIN = 32
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ class Journal:
         self._ledger_public_key = ledger_public_key
         self._batch_max = batch_max
         self._clock = clock
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.Queue[list[_Pending] | None] = queue.Queue()
+        self._key_cache: dict[str, tuple[str, bytes]] = {}
+        self._checkers: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._frontier: merkle.Frontier | None = None
         self._last_recorded_at = ""
@@ -78,6 +81,8 @@ class Journal:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
                 self._thread.start()
+            if self._checkers is None:
+                self._checkers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="signature-check")
 
     def stop(self) -> None:
         with self._start_lock:
@@ -85,6 +90,9 @@ class Journal:
                 self._queue.put(None)
                 self._thread.join(timeout=30)
             self._thread = None
+            if self._checkers is not None:
+                self._checkers.shutdown(wait=False)
+                self._checkers = None
 
     def submit(self, event: SignedEvent, *, owner: str | None) -> Future[Receipt]:
         """Check an event's payload hash and signature now, then queue it for the writer.
@@ -96,7 +104,7 @@ class Journal:
         self._precheck(event, owner=owner)
         future: Future[Receipt] = Future()
         self.start()
-        self._queue.put(_Pending(event, owner, future))
+        self._queue.put([_Pending(event, owner, future)])
         return future
 
     def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0) -> Receipt:
@@ -105,20 +113,34 @@ class Journal:
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
                     timeout: float = 120.0) -> list[Receipt | LedgerError]:
-        """Append several events (they usually share one commit); each gets a receipt or its own error."""
-        futures: list[Future[Receipt] | LedgerError] = []
-        for event in events:
+        """Append several events in order, normally in one commit; each gets a receipt or its own error.
+
+        Signatures are checked on a small thread pool first (the Ed25519 code releases the GIL).
+        """
+        def check(event: SignedEvent) -> LedgerError | None:
             try:
-                futures.append(self.submit(event, owner=owner))
+                self._precheck(event, owner=owner)
             except LedgerError as exc:
-                futures.append(exc)
+                return exc
+            return None
+
+        self.start()
+        if len(events) >= PARALLEL_CHECK_MIN and self._checkers is not None:
+            checked = list(self._checkers.map(check, events, chunksize=64))
+        else:
+            checked = [check(event) for event in events]
+        pending = [_Pending(event, owner, Future()) for event, problem in zip(events, checked, strict=True)
+                   if problem is None]
+        if pending:
+            self._queue.put(pending)
         results: list[Receipt | LedgerError] = []
-        for item in futures:
-            if isinstance(item, LedgerError):
-                results.append(item)
+        queued = iter(pending)
+        for problem in checked:
+            if problem is not None:
+                results.append(problem)
                 continue
             try:
-                results.append(item.result(timeout=timeout))
+                results.append(next(queued).future.result(timeout=timeout))
             except LedgerError as exc:
                 results.append(exc)
         return results
@@ -140,9 +162,23 @@ class Journal:
             public_key = self._ledger_public_key
         else:
             assert owner is not None
-            projection = self._store.load_projection(streams=[], key_ids=[event.key_id])
-            public_key = projection.signing_key(key_id=event.key_id, owner=owner)
+            public_key = self._public_key(event.key_id, owner=owner)
         event.check_signature(public_key)
+
+    def _public_key(self, key_id: str, *, owner: str) -> bytes:
+        """A system key's public key, from a cache: key ids are never reused, so a key's bytes never change.
+
+        Only the first use reads the store (and refuses unknown or inactive keys at once); whether the key is
+        still active is checked again by the writer for every event.
+        """
+        cached = self._key_cache.get(key_id)
+        if cached is None:
+            projection = self._store.load_projection(streams=[], key_ids=[key_id])
+            public_key = projection.signing_key(key_id=key_id, owner=owner)
+            cached = self._key_cache[key_id] = (projection.keys[key_id].owner, public_key)
+        if cached[0] != owner:
+            raise SignatureError(f"key {key_id!r} does not belong to {owner!r}", field="key_id")
+        return cached[1]
 
     # -- the writer ----------------------------------------------------------------------------------------
 
@@ -151,7 +187,7 @@ class Journal:
             first = self._queue.get()
             if first is None:
                 return
-            items = [first]
+            items = list(first)
             stop = False
             while len(items) < self._batch_max:
                 try:
@@ -161,7 +197,7 @@ class Journal:
                 if nxt is None:
                     stop = True
                     break
-                items.append(nxt)
+                items.extend(nxt)
             self._write(items)
             if stop:
                 return

@@ -64,7 +64,7 @@ def check_consistency(first: int, second: int, root1: bytes, root2: bytes, path:
 
 
 def open_note(note: str, vkey: str) -> tuple[str, int, bytes]:
-    name, key_hash, key_b64 = vkey.split("+")
+    name, key_hash, key_b64 = vkey.split("+", 2)  # base64 may itself contain "+"
     raw = base64.b64decode(key_b64)
     assert raw[0] == 1 and hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() == key_hash
     body, _, signatures = note.partition("\n\n")
