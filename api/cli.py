@@ -24,8 +24,8 @@ app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for lif
                   pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="System keys: generate, register, rotate, revoke, list.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default $LIFELEDGER_DATA_DIR "
                                                                  "or ./.lifeledger)")]

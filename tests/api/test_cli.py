@@ -1,0 +1,110 @@
+"""The command line, run for real: subprocesses for serve/demo/verify, Typer's runner for the rest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, update
+from typer.testing import CliRunner
+
+from api.cli import app
+from ledger.store import schema as t
+from tests.conftest import free_port
+
+runner = CliRunner()
+LIFELEDGER = [sys.executable, "-m", "api.cli"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LIFELEDGER_CHECKPOINT_INTERVAL": "0.3"}
+    return subprocess.run([*LIFELEDGER, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    data = tmp_path / "data"
+    port = free_port()
+    env = {**os.environ, "LIFELEDGER_CHECKPOINT_INTERVAL": "0.3", "LIFELEDGER_CHAIN_URL": "none"}
+    process = subprocess.Popen([*LIFELEDGER, "serve", "--port", str(port), "--data-dir", str(data)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {process.stdout.read() if process.stdout else ''}")
+            time.sleep(0.2)
+        yield url, data
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_demo_then_verify(server: tuple[str, Path]) -> None:
+    url, data = server
+    demo = cli("demo", "--events", "300", "--batch", "50", "--url", url, "--data-dir", str(data))
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "recorded 300 events, 0 rejected" in demo.stdout
+    assert "verified in signed checkpoint" in demo.stdout
+    assert httpx.get(f"{url}/healthz").json()["tree_size"] == 301
+    verify = cli("verify", "--data-dir", str(data))
+    assert verify.returncode == 0, verify.stderr
+    assert "verify ok: 301 entries" in verify.stdout
+
+
+def test_verify_fails_and_names_a_tampered_row(server: tuple[str, Path]) -> None:
+    url, data = server
+    assert cli("demo", "--events", "40", "--url", url, "--data-dir", str(data)).returncode == 0
+    engine = create_engine(f"sqlite:///{data / 'ledger.db'}")
+    with engine.begin() as conn:
+        conn.execute(update(t.entries).where(t.entries.c.idx == 17).values(leaf_hash=bytes(32)))
+    engine.dispose()
+    verify = cli("verify", "--data-dir", str(data))
+    assert verify.returncode == 1
+    assert "entries[17]" in verify.stderr and "verify failed" in verify.stderr
+
+
+def test_demo_without_a_server_is_a_one_line_error(tmp_path: Path) -> None:
+    result = cli("demo", "--events", "5", "--url", f"http://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no lifeledger answering at")
+
+
+def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
+    data = str(tmp_path / "d")
+    empty = runner.invoke(app, ["checkpoint", "--data-dir", data])
+    assert empty.exit_code == 2 and "log is empty" in empty.output
+    generated = runner.invoke(app, ["keys", "generate", "--key-id", "crm-1", "--out", str(tmp_path / "crm.seed")])
+    assert generated.exit_code == 0, generated.output
+    public_key = generated.output.split("public_key ")[1].split()[0]
+    assert (tmp_path / "crm.seed").stat().st_mode & 0o077 == 0
+    again = runner.invoke(app, ["keys", "generate", "--key-id", "crm-1", "--out", str(tmp_path / "crm.seed")])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    registered = runner.invoke(app, ["keys", "register", "--key-id", "crm-1", "--owner", "crm",
+                                     "--public-key", public_key, "--data-dir", data])
+    assert registered.exit_code == 0 and "at entry 0" in registered.output
+    bad = runner.invoke(app, ["keys", "register", "--key-id", "crm-2", "--owner", "crm", "--public-key", "abc",
+                              "--data-dir", data])
+    assert bad.exit_code == 2 and "public_key" in bad.output
+    revoked = runner.invoke(app, ["keys", "revoke", "crm-1", "--reason", "rotated out", "--data-dir", data])
+    assert revoked.exit_code == 0
+    listed = runner.invoke(app, ["keys", "list", "--data-dir", data])
+    assert "revoked" in listed.output and "checkpoint key: lifeledger.local/log+" in listed.output
+    note = runner.invoke(app, ["checkpoint", "--data-dir", data])
+    assert note.exit_code == 0 and note.output.startswith("lifeledger.local/log\n2\n")
+    token = runner.invoke(app, ["token", "--role", "auditor", "--subject", "acme-audit", "--data-dir", data])
+    assert token.exit_code == 0 and token.output.count(".") == 2
+    wrong_role = runner.invoke(app, ["token", "--role", "pope", "--subject", "x", "--data-dir", data])
+    assert wrong_role.exit_code == 2
