@@ -74,7 +74,8 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
 @app.command()
 def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
           subject: Annotated[str, typer.Option(help="Subject: customer id, staff id or system name")],
-          ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None, data_dir: DataDir = None) -> None:
+          ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None,
+          data_dir: DataDir = None) -> None:
     """Print a development bearer token signed by the local token key."""
     settings = settings_for(data_dir)
     from ledger.keys import LocalKeys
@@ -86,7 +87,8 @@ def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
 
 @keys_app.command("generate")
 def keys_generate(key_id: Annotated[str, typer.Option(help="Key id, e.g. policy-admin-2026")],
-                  out_file: Annotated[Path, typer.Option("--out", help="Where to write the 32-byte private seed")]) -> None:
+                  out_file: Annotated[Path, typer.Option("--out", help="Where to write the 32-byte private seed")],
+                  ) -> None:
     """Create an Ed25519 key pair for a system; prints the public key to register."""
     if out_file.exists():
         raise fail(f"{out_file} exists; refusing to overwrite a private key")
@@ -155,9 +157,8 @@ def checkpoint(data_dir: DataDir = None) -> None:
 @app.command()
 def verify(data_dir: DataDir = None) -> None:
     """Audit the whole log: leaves, tree, checkpoints, signatures, payloads and projections."""
-    from ledger.note import NoteVerifier
-
     from ledger.audit import audit
+    from ledger.note import NoteVerifier
 
     with opened(data_dir) as ledger, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                                TimeRemainingColumn(), console=err, transient=True) as bar:

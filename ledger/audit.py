@@ -213,7 +213,7 @@ def _check_projection(report: AuditReport, stored: Projection, replay: Projectio
     for name, table_stored, table_replay in (("streams", stored.streams, replay.streams),
                                              ("system_keys", stored.keys, replay.keys)):
         for key in sorted(set(table_stored) | set(table_replay)):
-            if table_stored.get(key) != table_replay.get(key):  # type: ignore[operator]
+            if table_stored.get(key) != table_replay.get(key):
                 state = "missing" if key not in table_stored else (
                     "not derived from any entry" if key not in table_replay else "differs from the replay")
                 report.add(f"{name}[{key}]", f"projection row {state}")

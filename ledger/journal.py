@@ -270,7 +270,9 @@ class Journal:
         self._frontier = new_frontier
         self._last_recorded_at = now
         for subject, _, _ in batch.new_subject_keys:
-            self._data_keys[subject] = data_keys[subject]
+            fresh = data_keys[subject]
+            if fresh is not None:
+                self._data_keys[subject] = fresh
         self.appended += len(batch.entries)
         self.batches += 1
         return self._fill(outcome, items, {row.event_id: row for row in batch.entries})

@@ -345,9 +345,7 @@ def root_from_inclusion_proof(*, index: int, size: int, leaf_hash: bytes, proof:
     return current
 
 
-def verify_inclusion(
-    *, index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(*, index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes) -> None:
     """Check that ``proof`` shows ``leaf_hash`` at ``index`` in the tree of ``size`` leaves with ``root``.
 
     Returns ``None`` on success. Raises ``ProofError`` for malformed input (see ``root_from_inclusion_proof``;
@@ -356,9 +354,7 @@ def verify_inclusion(
     expected_root = _check_hash("root", root)
     computed = root_from_inclusion_proof(index=index, size=size, leaf_hash=leaf_hash, proof=proof)
     if computed != expected_root:
-        raise RootMismatch(
-            f"inclusion proof leads to root {b64(computed)}, not {b64(expected_root)}", field="root"
-        )
+        raise RootMismatch(f"inclusion proof leads to root {b64(computed)}, not {b64(expected_root)}", field="root")
 
 
 def _consistency_length(first: int, second: int) -> int:
@@ -437,9 +433,7 @@ def verify_consistency(
         raise _length_error("consistency", len(hashes), expected, f"sizes {first} to {second}")
     old, new = _roots_from_consistency_proof(first, second, old_root, hashes)
     if old != old_root:
-        raise RootMismatch(
-            f"consistency proof leads to first root {b64(old)}, not {b64(old_root)}", field="first_root"
-        )
+        raise RootMismatch(f"consistency proof leads to first root {b64(old)}, not {b64(old_root)}", field="first_root")
     if new != new_root:
         raise RootMismatch(
             f"consistency proof leads to second root {b64(new)}, not {b64(new_root)}", field="second_root"

@@ -75,7 +75,8 @@ class Statement:
             raise ValidationFailed(f"{field}.seq must be a positive integer", field=f"{field}.seq")
         parse_timestamp(value["occurred_at"], field=f"{field}.occurred_at")
         return cls(
-            event_id=_check(EVENT_ID, value["event_id"], f"{field}.event_id", "1-128 characters of A-Z a-z 0-9 . _ : -"),
+            event_id=_check(EVENT_ID, value["event_id"], f"{field}.event_id",
+                            "1-128 characters of A-Z a-z 0-9 . _ : -"),
             type=_check(EVENT_TYPE, value["type"], f"{field}.type", "dotted lowercase words like 'policy.issued'"),
             stream=_check(STREAM, value["stream"], f"{field}.stream", "'<kind>:<id>' like 'policy:7f3a9c'"),
             occurred_at=value["occurred_at"],

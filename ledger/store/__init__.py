@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +230,8 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 changed = conn.execute(
-                    update(t.subject_keys).where(t.subject_keys.c.subject == subject, t.subject_keys.c.wrapped.is_not(None))
+                    update(t.subject_keys)
+                    .where(t.subject_keys.c.subject == subject, t.subject_keys.c.wrapped.is_not(None))
                     .values(wrapped=None, erased_at=at)
                 ).rowcount
                 if not changed:
@@ -328,7 +329,7 @@ class Store:
             conn.execute(insert(t.system_keys), [projection.keys[k].__dict__ for k in ids])
 
 
-def _entry(row: Mapping[str, Any] | Any) -> EntryRow:
+def _entry(row: Any) -> EntryRow:
     return EntryRow(idx=row.idx, event_id=row.event_id, stream=row.stream, seq=row.seq, type=row.type,
                     key_id=row.key_id, recorded_at=row.recorded_at, leaf=bytes(row.leaf),
                     leaf_hash=bytes(row.leaf_hash))

@@ -6,8 +6,8 @@ Nothing from ``ledger`` is used to verify here, so these tests prove the formats
 from __future__ import annotations
 
 import base64
-import itertools
 import hashlib
+import itertools
 import json
 
 import pytest
