@@ -108,3 +108,22 @@ def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
     assert token.exit_code == 0 and token.output.count(".") == 2
     wrong_role = runner.invoke(app, ["token", "--role", "pope", "--subject", "x", "--data-dir", data])
     assert wrong_role.exit_code == 2
+
+
+def test_outside_checker_script_against_a_live_log(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, data = server
+    assert cli("demo", "--events", "20", "--url", url, "--data-dir", str(data)).returncode == 0
+    script = [sys.executable, str(Path(__file__).resolve().parents[2] / "scripts" / "check_log.py"), "--url", url]
+    saved = tmp_path / "checkpoint.txt"
+    first = subprocess.run([*script, "--entry", "0", "--entry", "20", "--save", str(saved)], capture_output=True,
+                           text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "entry 20 ok: included in the tree of 21" in first.stdout
+    assert cli("demo", "--events", "15", "--url", url, "--data-dir", str(data)).returncode == 0
+    later = subprocess.run([*script, "--since", str(saved)], capture_output=True, text=True, timeout=60)
+    assert later.returncode == 0, later.stderr
+    assert "consistency ok: the tree of 37 extends the saved tree of 21" in later.stdout
+    forged = saved.read_text().replace("\n21\n", "\n22\n")
+    saved.write_text(forged)
+    rejected = subprocess.run([*script, "--since", str(saved)], capture_output=True, text=True, timeout=60)
+    assert rejected.returncode == 1 and "signature does not verify" in rejected.stderr

@@ -6,7 +6,6 @@ Nothing from ``ledger`` is used to verify here, so these tests prove the formats
 from __future__ import annotations
 
 import base64
-import hashlib
 import itertools
 import json
 
@@ -17,66 +16,14 @@ from fastapi.testclient import TestClient
 from ledger.core import Ledger
 from ledger.keys import SigningKey
 from ledger.statements import sign_event
+from tests.conftest import load_script
 
-# -- an independent verifier, straight from RFC 9162 §2.1.3.2 / §2.1.4.2 and C2SP signed-note --------------
-
-def h(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes:
-    fn, sn, r = index, size - 1, h(b"\x00" + leaf)
-    for p in path:
-        assert sn != 0
-        if fn & 1 or fn == sn:
-            r = h(b"\x01" + p + r)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn, sn = fn >> 1, sn >> 1
-        else:
-            r = h(b"\x01" + r + p)
-        fn, sn = fn >> 1, sn >> 1
-    assert sn == 0
-    return r
-
-
-def check_consistency(first: int, second: int, root1: bytes, root2: bytes, path: list[bytes]) -> None:
-    if first == second:
-        assert not path and root1 == root2
-        return
-    if first & (first - 1) == 0:
-        path = [root1, *path]
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        assert sn != 0
-        if fn & 1 or fn == sn:
-            fr, sr = h(b"\x01" + c + fr), h(b"\x01" + c + sr)
-            if not fn & 1:
-                while fn & 1 == 0 and fn != 0:
-                    fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = h(b"\x01" + sr + c)
-        fn, sn = fn >> 1, sn >> 1
-    assert (fr, sr, sn) == (root1, root2, 0)
-
-
-def open_note(note: str, vkey: str) -> tuple[str, int, bytes]:
-    name, key_hash, key_b64 = vkey.split("+", 2)  # base64 may itself contain "+"
-    raw = base64.b64decode(key_b64)
-    assert raw[0] == 1 and hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() == key_hash
-    body, _, signatures = note.partition("\n\n")
-    body += "\n"
-    for line in signatures.splitlines():
-        dash, signer, sig_b64 = line.split(" ")
-        sig = base64.b64decode(sig_b64)
-        if dash == "\u2014" and signer == name and sig[:4].hex() == key_hash:
-            Ed25519PublicKey.from_public_bytes(raw[1:]).verify(sig[4:], body.encode())
-            origin, size, root = body.splitlines()
-            return origin, int(size), base64.b64decode(root)
-    raise AssertionError("no signature by the published key")
+# The verifier is scripts/check_log.py, which imports nothing from lifeledger: RFC 9162 and C2SP only.
+check_log = load_script("check_log")
+h = check_log._h
+root_from_path = check_log.root_from_inclusion
+check_consistency = check_log.check_consistency
+open_note = check_log.open_checkpoint
 
 
 # -- the tests ------------------------------------------------------------------------------------------------
@@ -108,7 +55,7 @@ def test_outsider_checks_every_entry_and_checkpoint(client: TestClient, grown: l
         assert base64.b64decode(entry["leaf_hash"]) == h(b"\x00" + leaf)
         assert "person" not in leaf.decode() and "example.org" not in leaf.decode()  # payloads stay off the log
         proof = client.get("/v1/log/proofs/inclusion", params={"index": index, "tree_size": size}).json()
-        assert root_from_path(index, size, leaf, [base64.b64decode(x) for x in proof["hashes"]]) == root
+        assert root_from_path(index, size, h(b"\x00" + leaf), [base64.b64decode(x) for x in proof["hashes"]]) == root
     checkpoints = [open_note(note, vkey) for note in grown]
     for (_, m, r1), (_, n, r2) in itertools.pairwise(checkpoints):
         proof = client.get("/v1/log/proofs/consistency", params={"first": m, "second": n}).json()

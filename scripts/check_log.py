@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Check a lifeledger log from outside, with only RFC 9162, C2SP and HTTP: no lifeledger code is imported.
+
+It fetches the latest signed checkpoint, verifies its signature with the vkey you trust, and then checks
+what you ask for:
+
+    python scripts/check_log.py --url http://127.0.0.1:8000 --vkey 'lifeledger.local/log+…' --entry 42
+    python scripts/check_log.py --url … --vkey … --since saved-checkpoint.txt --save saved-checkpoint.txt
+
+``--entry I`` proves entry I is in the checkpointed tree (RFC 9162 §2.1.3.2); ``--since FILE`` proves the current
+checkpoint extends one you saved earlier (§2.1.4.2), which is how a monitor notices a rewritten history;
+``--save FILE`` keeps the current checkpoint for the next run. Without ``--vkey`` the key published by the log
+itself is used (fine for a first look, not for an audit). Exit status 0 when every check passes, 1 when one
+fails, 2 on bad usage or an unreachable log; one line on stderr says why.
+
+Requires Python 3.11+, ``cryptography`` and ``httpx``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import sys
+from pathlib import Path
+
+import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class CheckFailed(Exception):
+    """A signature, proof or root did not verify."""
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return _h(b"\x00" + leaf)
+
+
+def root_from_inclusion(index: int, size: int, leaf_digest: bytes, path: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.3.2: the root that an inclusion path leads to."""
+    if not 0 <= index < size:
+        raise CheckFailed(f"index {index} is outside a tree of {size}")
+    fn, sn, r = index, size - 1, leaf_digest
+    for p in path:
+        if sn == 0:
+            raise CheckFailed("inclusion proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = _h(b"\x01" + p + r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = _h(b"\x01" + r + p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise CheckFailed("inclusion proof is shorter than the tree is deep")
+    return r
+
+
+def check_consistency(first: int, second: int, first_root: bytes, second_root: bytes, path: list[bytes]) -> None:
+    """RFC 9162 §2.1.4.2: raise ``CheckFailed`` unless ``path`` proves the second tree extends the first."""
+    if not 0 < first <= second:
+        raise CheckFailed(f"sizes {first} and {second} cannot be consistent")
+    if first == second:
+        if path or first_root != second_root:
+            raise CheckFailed("equal sizes need an empty proof and equal roots")
+        return
+    if first & (first - 1) == 0:
+        path = [first_root, *path]
+    if not path:
+        raise CheckFailed("consistency proof is empty")
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise CheckFailed("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr, sr = _h(b"\x01" + c + fr), _h(b"\x01" + c + sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = _h(b"\x01" + sr + c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != first_root or sr != second_root:
+        raise CheckFailed(f"the tree of {second} entries does not extend the tree of {first}")
+
+
+def open_checkpoint(note: str, vkey: str) -> tuple[str, int, bytes]:
+    """Verify a C2SP signed note with a C2SP vkey and parse its tlog-checkpoint body: (origin, size, root)."""
+    name, key_hash, key_b64 = vkey.split("+", 2)
+    raw = base64.b64decode(key_b64, validate=True)
+    if len(raw) != 33 or raw[0] != 1 or _h(name.encode() + b"\n" + raw)[:4].hex() != key_hash:
+        raise CheckFailed("vkey is not a well-formed Ed25519 vkey")
+    body, separator, signatures = note.partition("\n\n")
+    if not separator or not note.endswith("\n"):
+        raise CheckFailed("checkpoint is not a signed note")
+    body += "\n"
+    for line in signatures.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != name:
+            continue
+        signature = base64.b64decode(parts[2], validate=True)
+        if signature[:4].hex() != key_hash:
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(raw[1:]).verify(signature[4:], body.encode())
+        except InvalidSignature as exc:
+            raise CheckFailed("checkpoint signature does not verify") from exc
+        origin, size, root = body.splitlines()[:3]
+        return origin, int(size), base64.b64decode(root, validate=True)
+    raise CheckFailed(f"checkpoint carries no signature by {name}")
+
+
+def _b64_list(values: list[str]) -> list[bytes]:
+    return [base64.b64decode(v, validate=True) for v in values]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="base URL of the log, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--vkey", help="the C2SP vkey you trust (default: the one the log publishes)")
+    parser.add_argument("--entry", type=int, action="append", default=[], help="prove this entry is included")
+    parser.add_argument("--since", type=Path, help="a checkpoint saved earlier that the current one must extend")
+    parser.add_argument("--save", type=Path, help="write the current checkpoint to this file")
+    args = parser.parse_args(argv)
+    try:
+        with httpx.Client(base_url=args.url, timeout=30) as client:
+            vkey = args.vkey or client.get("/v1/log/key").raise_for_status().json()["vkey"]
+            note = client.get("/v1/log/checkpoint").raise_for_status().text
+            origin, size, root = open_checkpoint(note, vkey)
+            print(f"checkpoint ok: {origin} size {size} root {base64.b64encode(root).decode()}")
+            for index in args.entry:
+                entry = client.get(f"/v1/log/entries/{index}").raise_for_status().json()
+                digest = leaf_hash(base64.b64decode(entry["leaf"], validate=True))
+                proof = client.get("/v1/log/proofs/inclusion", params={"index": index, "tree_size": size})
+                path = _b64_list(proof.raise_for_status().json()["hashes"])
+                if root_from_inclusion(index, size, digest, path) != root:
+                    raise CheckFailed(f"entry {index} is not in the checkpointed tree")
+                print(f"entry {index} ok: included in the tree of {size}")
+            if args.since:
+                _, old_size, old_root = open_checkpoint(args.since.read_text(encoding="utf-8"), vkey)
+                if old_size > size:
+                    raise CheckFailed(f"the log shrank from {old_size} to {size} entries")
+                hashes: list[bytes] = []
+                if old_size < size:
+                    proof = client.get("/v1/log/proofs/consistency", params={"first": old_size, "second": size})
+                    hashes = _b64_list(proof.raise_for_status().json()["hashes"])
+                check_consistency(old_size, size, old_root, root, hashes)
+                print(f"consistency ok: the tree of {size} extends the saved tree of {old_size}")
+            if args.save:
+                args.save.write_text(note, encoding="utf-8")
+    except CheckFailed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
