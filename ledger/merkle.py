@@ -40,7 +40,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return sha256(b"\x01" + left + right)
 
 
-# --- building: roots and proofs from stored nodes -------------------------------------------------------------
+# --- building: roots and proofs from stored nodes -------------------------------------------------
 
 
 def _require_int(name: str, value: object, minimum: int) -> int:
@@ -59,11 +59,12 @@ def _split(n: int) -> int:
 def range_nodes(start: int, end: int) -> list[NodeId]:
     """Split leaves ``[start, end)`` into maximal perfect aligned subtrees, left to right.
 
-    Each step takes the largest subtree that is aligned at the current position and fits before ``end``. For
-    every range that RFC 9162's recursion for ``MTH(D[0:n])`` produces (``[0, n)`` itself, and any ``[a, b)``
-    where ``a`` is a multiple of the smallest power of two >= ``b - a``) this is exactly the RFC's split at the
-    largest power of two smaller than the range, so folding the hashes right to left gives ``MTH(D[a:b])``.
-    For other ranges the result is still the unique minimal set of stored nodes covering them.
+    Each step takes the largest subtree that is aligned at the current position and fits before ``end``.
+    For every range that RFC 9162's recursion for ``MTH(D[0:n])`` produces (``[0, n)`` itself, and any
+    ``[a, b)`` where ``a`` is a multiple of the smallest power of two >= ``b - a``) this is exactly the RFC's
+    split at the largest power of two smaller than the range, so folding the hashes right to left gives
+    ``MTH(D[a:b])``. For other ranges the result is still the unique minimal set of stored nodes covering
+    them.
 
     Requires ``0 <= start <= end``; raises ``ValueError`` naming the bad argument, ``TypeError`` for non-ints.
     """
@@ -83,7 +84,7 @@ def range_nodes(start: int, end: int) -> list[NodeId]:
 
 
 def _fold(hashes: Sequence[bytes]) -> bytes:
-    """Hash of adjacent subtrees of strictly decreasing size (as ``range_nodes`` gives them), right to left."""
+    """Hash of adjacent subtrees of strictly decreasing size (as ``range_nodes`` lists them), folded."""
     acc = hashes[-1]
     for left in reversed(hashes[:-1]):
         acc = node_hash(left, acc)
@@ -160,7 +161,7 @@ def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
 
 
 def _consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
-    """Leaf ranges of the subtrees whose hashes form RFC 9162 ``PROOF(first, D[0:second])``, in proof order."""
+    """Leaf ranges of the subtrees whose hashes form RFC 9162 ``PROOF(first, D[0:second])``, in order."""
     ranges: list[tuple[int, int]] = []
     lo, hi = 0, second
     whole_old_tree = True  # the RFC's SUBPROOF flag b: still on the path of the old tree's own root
@@ -193,7 +194,7 @@ def consistency_proof(first: int, second: int, read: NodeReader) -> list[bytes]:
     return _hashes_of_ranges(_consistency_ranges(first, second), read)
 
 
-# --- appending ------------------------------------------------------------------------------------------------
+# --- appending ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ class Frontier:
             digest = value
             size += 1
             completed.append((node, digest))
-            # The stack holds strictly decreasing levels, so an equal level on top is this node's left sibling.
+            # Levels on the stack strictly decrease, so an equal level on top is this node's left sibling.
             while stack and stack[-1][0][0] == node[0]:
                 (level, index), left = stack.pop()
                 digest = node_hash(left, digest)
@@ -268,7 +269,7 @@ class Frontier:
         return Frontier(size=size, hashes=tuple(entry[1] for entry in stack)), completed
 
 
-# --- verification ---------------------------------------------------------------------------------------------
+# --- verification ---------------------------------------------------------------------------------
 
 
 def _check_size(name: str, value: object) -> int:
@@ -332,7 +333,7 @@ def root_from_inclusion_proof(*, index: int, size: int, leaf_hash: bytes, proof:
         if fn & 1 or fn == sn:
             current = node_hash(sibling, current)
             if not fn & 1:
-                # On the right border a lone last node is promoted unchanged: skip the levels it rises through.
+                # On the right border a lone last node is promoted unchanged: skip the levels it rises.
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
@@ -354,7 +355,9 @@ def verify_inclusion(*, index: int, size: int, leaf_hash: bytes, proof: Sequence
     expected_root = _check_hash("root", root)
     computed = root_from_inclusion_proof(index=index, size=size, leaf_hash=leaf_hash, proof=proof)
     if computed != expected_root:
-        raise RootMismatch(f"inclusion proof leads to root {b64(computed)}, not {b64(expected_root)}", field="root")
+        raise RootMismatch(
+            f"inclusion proof leads to root {b64(computed)}, not {b64(expected_root)}", field="root"
+        )
 
 
 def _consistency_length(first: int, second: int) -> int:
@@ -404,10 +407,10 @@ def verify_consistency(
     """Check an RFC 9162 §2.1.4.2 proof that the tree of ``second`` leaves extends the tree of ``first``.
 
     Requires ``0 <= first <= second``, 32-byte roots and 32-byte proof hashes, exactly as many as
-    ``PROOF(first, D[0:second])`` has. The proof must be empty when ``first == second`` (then the roots must be
-    equal) and when ``first == 0`` (then ``first_root`` must be ``EMPTY_ROOT``: the empty tree is a prefix of
-    every tree); everywhere else an empty proof is refused. Returns ``None`` on success; raises ``ProofError``
-    for malformed input and ``RootMismatch`` when the proof does not lead to both roots.
+    ``PROOF(first, D[0:second])`` has. The proof must be empty when ``first == second`` (then the roots must
+    be equal) and when ``first == 0`` (then ``first_root`` must be ``EMPTY_ROOT``: the empty tree is a prefix
+    of every tree); everywhere else an empty proof is refused. Returns ``None`` on success; raises
+    ``ProofError`` for malformed input and ``RootMismatch`` when the proof does not lead to both roots.
     """
     first = _check_size("first", first)
     second = _check_size("second", second)
@@ -433,7 +436,9 @@ def verify_consistency(
         raise _length_error("consistency", len(hashes), expected, f"sizes {first} to {second}")
     old, new = _roots_from_consistency_proof(first, second, old_root, hashes)
     if old != old_root:
-        raise RootMismatch(f"consistency proof leads to first root {b64(old)}, not {b64(old_root)}", field="first_root")
+        raise RootMismatch(
+            f"consistency proof leads to first root {b64(old)}, not {b64(old_root)}", field="first_root"
+        )
     if new != new_root:
         raise RootMismatch(
             f"consistency proof leads to second root {b64(new)}, not {b64(new_root)}", field="second_root"

@@ -32,7 +32,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 _KEY_ID_HEX = re.compile(r"[0-9a-f]{8}", re.ASCII)
 
 
-# --- shared checks --------------------------------------------------------------------------------------------
+# --- shared checks --------------------------------------------------------------------------------
 
 
 def _control_character(text: str, *, allow_newline: bool) -> str | None:
@@ -59,7 +59,7 @@ def _check_text(text: str, *, what: str, field: str, allow_newline: bool) -> Non
         raise ValidationFailed(f"{what} contains {_describe(bad)}", field=field)
 
 
-def _check_key_name(name: object, *, field: str = "name") -> str:
+def check_key_name(name: object, *, field: str = "name") -> str:
     """A key name: non-empty, no Unicode spaces, no ``+``, no control characters."""
     if not isinstance(name, str):
         raise ValidationFailed(f"key name must be a string, got {type(name).__name__}", field=field)
@@ -84,7 +84,7 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
     Raises ``ValidationFailed`` for an invalid key name or a public key that is not 32 bytes.
     """
-    encoded = _check_key_name(name).encode("utf-8")
+    encoded = check_key_name(name).encode("utf-8")
     return sha256(encoded + b"\n" + bytes([ED25519_TYPE]) + _check_public_key(public_key))[:KEY_ID_SIZE]
 
 
@@ -96,7 +96,7 @@ def vkey(name: str, public_key: bytes) -> str:
     return f"{name}+{key_id(name, public_key).hex()}+{b64(bytes([ED25519_TYPE]) + public_key)}"
 
 
-# --- checkpoints ----------------------------------------------------------------------------------------------
+# --- checkpoints ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,11 @@ class Checkpoint:
         if not isinstance(self.origin, str) or not self.origin:
             raise ValidationFailed("checkpoint origin must be a non-empty string", field="origin")
         _check_text(self.origin, what="checkpoint origin", field="origin", allow_newline=False)
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 0 <= self.size <= MAX_TREE_SIZE:
+        if (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, int)
+            or not 0 <= self.size <= MAX_TREE_SIZE
+        ):
             raise ValidationFailed("checkpoint size must be an integer from 0 to 2**64-1", field="size")
         if not isinstance(self.root, bytes) or len(self.root) != ROOT_SIZE:
             raise ValidationFailed(f"checkpoint root must be {ROOT_SIZE} bytes", field="root")
@@ -137,7 +141,8 @@ class Checkpoint:
         lines = text[:-1].split("\n")
         if len(lines) < 3:
             raise ValidationFailed(
-                f"checkpoint body has {len(lines)} lines; origin, size and root are required", field="checkpoint"
+                f"checkpoint body has {len(lines)} lines; origin, size and root are required",
+                field="checkpoint",
             )
         if len(lines) > 3:
             raise ValidationFailed("checkpoint extension lines are not supported", field="checkpoint")
@@ -155,7 +160,7 @@ class Checkpoint:
         return cls(origin=origin, size=size, root=root)
 
 
-# --- signed notes ---------------------------------------------------------------------------------------------
+# --- signed notes ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,8 @@ class SignedNote:
         lines = block[:-1].split("\n")
         if len(lines) > MAX_SIGNATURES:
             raise ValidationFailed(
-                f"signed note has {len(lines)} signatures; at most {MAX_SIGNATURES} are accepted", field="note"
+                f"signed note has {len(lines)} signatures; at most {MAX_SIGNATURES} are accepted",
+                field="note",
             )
         signatures: list[NoteSignature] = []
         seen: set[tuple[str, bytes]] = set()
@@ -218,12 +224,14 @@ class SignedNote:
 def _parse_signature_line(line: str, number: int) -> NoteSignature:
     field = "note"
     if not line.startswith(SIGNATURE_PREFIX):
-        raise ValidationFailed(f"signature line {number} does not start with an em dash and a space", field=field)
+        raise ValidationFailed(
+            f"signature line {number} does not start with an em dash and a space", field=field
+        )
     name, separator, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
     if not separator:
         raise ValidationFailed(f"signature line {number} has no signature after the key name", field=field)
     try:
-        _check_key_name(name, field=field)
+        check_key_name(name, field=field)
     except ValidationFailed as exc:
         raise ValidationFailed(f"signature line {number}: {exc.message}", field=field) from exc
     if not encoded:
@@ -235,7 +243,8 @@ def _parse_signature_line(line: str, number: int) -> NoteSignature:
         raise ValidationFailed(message, field=field) from exc
     if len(raw) <= KEY_ID_SIZE:
         raise ValidationFailed(
-            f"signature line {number} is {len(raw)} bytes; a key id and a signature need at least 5", field=field
+            f"signature line {number} is {len(raw)} bytes; a key id and a signature need at least 5",
+            field=field,
         )
     return NoteSignature(name=name, key_id=raw[:KEY_ID_SIZE], signature=raw[KEY_ID_SIZE:])
 
@@ -261,7 +270,7 @@ class NoteSigner:
         """Requires a valid key name (``ValidationFailed`` otherwise) and an Ed25519 key (``TypeError``)."""
         if not isinstance(private_key, Ed25519PrivateKey):
             raise TypeError(f"private_key must be an Ed25519PrivateKey, got {type(private_key).__name__}")
-        self._name = _check_key_name(name)
+        self._name = check_key_name(name)
         self._private_key = private_key
         self._public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self._key_id = key_id(name, self._public_key)
@@ -313,7 +322,7 @@ class NoteVerifier:
 
     def __init__(self, name: str, public_key: bytes) -> None:
         """Raises ``ValidationFailed`` for an invalid key name or a key that is not 32 bytes."""
-        self._name = _check_key_name(name)
+        self._name = check_key_name(name)
         self._public_key = _check_public_key(public_key)
         self._key_id = key_id(name, public_key)
         try:
@@ -337,7 +346,7 @@ class NoteVerifier:
             raise ValidationFailed("vkey must look like <name>+<key id hex>+<base64 key>", field=field)
         name, id_hex, key_text = parts
         try:
-            _check_key_name(name, field=field)
+            check_key_name(name, field=field)
         except ValidationFailed as exc:
             raise ValidationFailed(f"vkey: {exc.message}", field=field) from exc
         if not _KEY_ID_HEX.fullmatch(id_hex):
@@ -382,8 +391,8 @@ class NoteVerifier:
 
         Signatures from other keys (a different name or key id) are ignored, as the spec requires. At least
         one signature by this key must be present and every one must verify. Raises ``ValidationFailed`` for
-        a malformed note (see ``SignedNote.from_text``) and ``SignatureError`` if a signature by this key fails
-        or none is present.
+        a malformed note (see ``SignedNote.from_text``) and ``SignatureError`` if a signature by this key
+        fails or none is present.
         """
         parsed = SignedNote.from_text(note)
         body = parsed.text.encode("utf-8")
@@ -402,7 +411,9 @@ class NoteVerifier:
                 raise SignatureError(f"signature by {self._name} does not verify", field="note") from exc
             verified = True
         if not verified:
-            raise SignatureError(f"note has no signature by {self._name} ({self._key_id.hex()})", field="note")
+            raise SignatureError(
+                f"note has no signature by {self._name} ({self._key_id.hex()})", field="note"
+            )
         return body
 
     def __repr__(self) -> str:

@@ -45,10 +45,15 @@ class Settings(BaseSettings):
 
     @field_validator("origin")
     @classmethod
-    def _origin_is_one_line(cls, value: str) -> str:
-        if not value or "\n" in value or value != value.strip():
-            raise ValueError("origin must be one non-empty line without surrounding spaces")
-        return value
+    def _origin_is_a_key_name(cls, value: str) -> str:
+        # The origin doubles as the signed-note key name, so it follows C2SP's key-name rules.
+        from ledger.errors import ValidationFailed
+        from ledger.note import check_key_name
+
+        try:
+            return check_key_name(value, field="origin")
+        except ValidationFailed as exc:
+            raise ValueError(exc.message) from exc
 
     @property
     def resolved_database_url(self) -> str:

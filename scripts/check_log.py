@@ -99,11 +99,11 @@ def open_checkpoint(note: str, vkey: str) -> tuple[str, int, bytes]:
     raw = base64.b64decode(key_b64, validate=True)
     if len(raw) != 33 or raw[0] != 1 or _h(name.encode() + b"\n" + raw)[:4].hex() != key_hash:
         raise CheckFailed("vkey is not a well-formed Ed25519 vkey")
-    body, separator, signatures = note.partition("\n\n")
+    body, separator, signatures = note.rpartition("\n\n")
     if not separator or not note.endswith("\n"):
         raise CheckFailed("checkpoint is not a signed note")
     body += "\n"
-    for line in signatures.splitlines():
+    for line in signatures.split("\n")[:-1]:
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != name:
             continue
@@ -114,8 +114,13 @@ def open_checkpoint(note: str, vkey: str) -> tuple[str, int, bytes]:
             Ed25519PublicKey.from_public_bytes(raw[1:]).verify(signature[4:], body.encode())
         except InvalidSignature as exc:
             raise CheckFailed("checkpoint signature does not verify") from exc
-        origin, size, root = body.splitlines()[:3]
-        return origin, int(size), base64.b64decode(root, validate=True)
+        lines = body.split("\n")[:-1]
+        if len(lines) != 3 or not lines[1].isdigit() or (lines[1].startswith("0") and lines[1] != "0"):
+            raise CheckFailed("checkpoint body is not '<origin>\\n<size>\\n<root>\\n'")
+        root = base64.b64decode(lines[2], validate=True)
+        if len(root) != 32 or base64.b64encode(root).decode() != lines[2]:
+            raise CheckFailed("checkpoint root is not canonical base64 of 32 bytes")
+        return lines[0], int(lines[1]), root
     raise CheckFailed(f"checkpoint carries no signature by {name}")
 
 
