@@ -25,5 +25,5 @@ def test_environment_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 @pytest.mark.parametrize("origin", ["", "two words", "a+b", "line\nbreak", " padded"])
 def test_origin_must_be_a_signed_note_key_name(origin: str) -> None:
-    with pytest.raises(ValidationError, match="origin|key name"):
+    with pytest.raises(ValidationError, match=r"origin|key name"):
         Settings(origin=origin)
