@@ -1,0 +1,169 @@
+"""The chain client on the embedded EVM: sending, receipts, confirmations, deployment, connection errors, and
+the SQLite key-value store under py-evm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eth_utils import ValidationError
+
+from ledger.anchoring import Chain, Checkpoint, LedgerAnchorContract, connect, deploy_all
+from ledger.anchoring.chain import EMBEDDED_CHAIN_ID, SQLiteKeyValueDB
+from ledger.errors import AnchorUnavailable, NotFound, ValidationFailed
+from tests.contracts.helpers import mined
+
+ROOT_A = bytes.fromhex("aa" * 32)
+# A key that is not one of the embedded chain's development accounts.
+OWN_KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+
+
+def test_embedded_chain_basics(chain: Chain):
+    assert chain.chain_id == EMBEDDED_CHAIN_ID
+    assert chain.sender == chain.web3.eth.accounts[0]
+    assert chain.block_number() == 0
+
+
+def test_each_transaction_is_mined_in_its_own_block(chain: Chain, anchor: LedgerAnchorContract):
+    before = chain.block_number()
+    first = anchor.anchor(1, ROOT_A)
+    second = anchor.anchor(2, ROOT_A, gas=120_000)
+    assert chain.block_number() == before + 2
+    assert chain.receipt(first)["blockNumber"] == before + 1
+    assert chain.receipt(second)["blockNumber"] == before + 2
+    assert chain.confirmations(first) == 2
+    assert chain.confirmations(second) == 1
+
+
+def test_unknown_transactions(chain: Chain):
+    assert chain.receipt(b"\x12" * 32) is None
+    assert chain.confirmations(b"\x12" * 32) is None
+
+
+def test_nonce_recovers_after_a_transaction_sent_around_the_client(chain: Chain, anchor: LedgerAnchorContract):
+    mined(chain, anchor.anchor(1, ROOT_A))
+    anchor.contract.functions.anchor(2, ROOT_A).transact({"from": chain.sender})  # uses the cached nonce
+    mined(chain, anchor.anchor(3, ROOT_A, gas=120_000))
+    assert anchor.latest() == Checkpoint(3, ROOT_A)
+
+
+def test_deploy_unknown_contract(chain: Chain):
+    with pytest.raises(NotFound):
+        chain.deploy("NoSuchContract")
+
+
+def test_deploy_returns_a_checksum_address_with_code(chain: Chain):
+    address = chain.deploy("LedgerAnchor", chain.sender, chain.sender)
+    assert address == chain.web3.to_checksum_address(address)
+    assert len(chain.web3.eth.get_code(address)) > 0
+
+
+def test_a_private_key_on_the_embedded_chain_is_funded_and_used(tmp_path: Path):
+    with connect("embedded", data_dir=tmp_path, private_key=OWN_KEY) as chain:
+        assert chain.sender not in chain.web3.eth.accounts
+        assert chain.web3.eth.get_balance(chain.sender) > 0
+        anchor = LedgerAnchorContract(chain, deploy_all(chain)["LedgerAnchor"])
+        receipt = mined(chain, anchor.anchor(1, ROOT_A))
+        assert receipt["from"] == chain.sender
+
+
+def test_expected_chain_id_is_checked(tmp_path: Path):
+    with pytest.raises(AnchorUnavailable, match=f"chain id {EMBEDDED_CHAIN_ID}, expected 1"):
+        connect("embedded", data_dir=tmp_path, expected_chain_id=1)
+    with connect("embedded", data_dir=tmp_path, expected_chain_id=EMBEDDED_CHAIN_ID) as chain:  # lock released
+        assert chain.chain_id == EMBEDDED_CHAIN_ID
+
+
+@pytest.mark.parametrize("url", ["", "ws://127.0.0.1:8545", "none", "file:///tmp/chain"])
+def test_malformed_urls(tmp_path: Path, url: str):
+    with pytest.raises(ValidationFailed) as raised:
+        connect(url, data_dir=tmp_path)
+    assert raised.value.field == "chain_url"
+
+
+def test_malformed_private_key(tmp_path: Path):
+    with pytest.raises(ValidationFailed) as raised:
+        connect("embedded", data_dir=tmp_path, private_key="0x1234")
+    assert raised.value.field == "private_key"
+
+
+def test_unreachable_node(tmp_path: Path):
+    with pytest.raises(AnchorUnavailable, match="cannot reach"):
+        connect("http://127.0.0.1:9", data_dir=tmp_path)
+
+
+def test_one_process_at_a_time_per_data_dir(tmp_path: Path):
+    with connect("embedded", data_dir=tmp_path), pytest.raises(AnchorUnavailable, match="open in another process"):
+        connect("embedded", data_dir=tmp_path)
+    with connect("embedded", data_dir=tmp_path) as again:
+        assert again.block_number() == 0
+
+
+def test_a_closed_chain_refuses_requests(tmp_path: Path):
+    chain = connect("embedded", data_dir=tmp_path)
+    chain.close()
+    chain.close()
+    with pytest.raises(AnchorUnavailable, match="closed"):
+        chain.block_number()
+
+
+def test_state_survives_reopening_in_process(tmp_path: Path):
+    with connect("embedded", data_dir=tmp_path) as chain:
+        address = deploy_all(chain)["LedgerAnchor"]
+        mined(chain, LedgerAnchorContract(chain, address).anchor(9, ROOT_A))
+        height = chain.block_number()
+    with connect("embedded", data_dir=tmp_path) as chain:
+        anchor = LedgerAnchorContract(chain, address)
+        assert anchor.latest() == Checkpoint(9, ROOT_A)
+        assert chain.block_number() == height
+        mined(chain, anchor.anchor(10, ROOT_A))
+        assert chain.block_number() == height + 1
+
+
+class TestSQLiteKeyValueDB:
+    def test_reads_its_own_pending_writes_and_deletes(self, tmp_path: Path):
+        db = SQLiteKeyValueDB(tmp_path / "kv.sqlite")
+        db[b"k"] = b"v"
+        assert db[b"k"] == b"v" and db.exists(b"k")
+        del db[b"k"]
+        assert not db.exists(b"k")
+        with pytest.raises(KeyError):
+            db[b"k"]
+        with pytest.raises(KeyError):
+            del db[b"missing"]
+        db.close()
+
+    def test_only_flushed_writes_survive_closing(self, tmp_path: Path):
+        db = SQLiteKeyValueDB(tmp_path / "kv.sqlite")
+        db[b"kept"] = b"1"
+        db[b"gone"] = b"2"
+        db.flush()
+        del db[b"gone"]
+        db[b"unflushed"] = b"3"
+        db.flush()
+        db[b"dropped"] = b"4"
+        db.close()
+        reopened = SQLiteKeyValueDB(tmp_path / "kv.sqlite")
+        assert reopened[b"kept"] == b"1"
+        assert reopened[b"unflushed"] == b"3"
+        assert not reopened.exists(b"gone")
+        assert not reopened.exists(b"dropped")
+        reopened.close()
+
+    def test_an_atomic_batch_applies_all_or_nothing(self, tmp_path: Path):
+        db = SQLiteKeyValueDB(tmp_path / "kv.sqlite")
+        db[b"a"] = b"0"
+        with db.atomic_batch() as batch:
+            batch[b"a"] = b"1"
+            batch[b"b"] = b"2"
+            assert batch[b"a"] == b"1"
+            assert db[b"a"] == b"0"  # invisible outside the batch until it ends
+        assert (db[b"a"], db[b"b"]) == (b"1", b"2")
+        with pytest.raises(RuntimeError, match="boom"), db.atomic_batch() as batch:
+            batch[b"a"] = b"9"
+            del batch[b"b"]
+            raise RuntimeError("boom")
+        assert (db[b"a"], db[b"b"]) == (b"1", b"2")
+        with pytest.raises(ValidationError, match="out of context"):
+            batch[b"c"] = b"3"
+        db.close()
