@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,9 @@ app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for lif
                   pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="System keys: generate, register, rotate, revoke, list.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+chain_app = typer.Typer(help="The EVM chain: deploy contracts, anchoring status, run the anchoring worker.",
+                        no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -195,6 +199,62 @@ def demo(events: Annotated[int, typer.Option(help="How many events to post", min
         run_demo(settings_for(data_dir), url=url, events=events, batch=batch, console=out)
     except LedgerError as exc:
         raise fail(exc.message) from exc
+
+
+def _anchorer(ledger: Ledger):  # type: ignore[no-untyped-def]
+    if ledger.anchorer is None:
+        raise fail("anchoring is off (LIFELEDGER_CHAIN_URL=none)")
+    return ledger.anchorer
+
+
+@chain_app.command("deploy")
+def chain_deploy(data_dir: DataDir = None) -> None:
+    """Deploy LedgerAnchor and DocumentRegistry on the configured chain and record their addresses."""
+    with opened(data_dir) as ledger:
+        chain_id, addresses, new = _anchorer(ledger).deploy()
+        verb = "deployed" if new else "already deployed"
+        for name, address in addresses.items():
+            out.print(f"{name} {verb} at {address} on chain {chain_id}")
+
+
+@chain_app.command("status")
+def chain_status(data_dir: DataDir = None) -> None:
+    """Show anchoring: chain, contracts, what is pending, sent and confirmed."""
+    with opened(data_dir) as ledger:
+        state = ledger.anchor_status()
+    if not state["configured"]:
+        raise fail("anchoring is off (LIFELEDGER_CHAIN_URL=none)")
+    out.print(f"chain {state['chain']} (id {state['chain_id']})", highlight=False)
+    for name, address in state["contracts"].items():
+        out.print(f"  {name}: {address}", highlight=False)
+    out.print(f"log size {state['log_size']}, anchored {state['anchored_tree_size']}, lag {state['lag']}; "
+              f"jobs {state['jobs']}", highlight=False)
+    table = Table("tree size", "status", "tx hash", "block", "confirmations", "attempts", "note")
+    for job in state["anchors"]:
+        table.add_row(str(job.tree_size), job.status, "0x" + job.tx_hash.hex() if job.tx_hash else "",
+                      "" if job.block_number is None else str(job.block_number), str(job.confirmations),
+                      str(job.attempts), job.last_error or "")
+    out.print(table)
+
+
+@chain_app.command("run")
+def chain_run(once: Annotated[bool, typer.Option(help="Run one round and exit")] = False,
+              data_dir: DataDir = None) -> None:
+    """Run the anchoring worker in the foreground (serve runs it too; use this for a separate process)."""
+    with opened(data_dir) as ledger:
+        anchorer = _anchorer(ledger)
+        if once:
+            anchorer.run_once()
+            out.print(f"anchored tree size {ledger.anchor_status()['anchored_tree_size']}")
+            return
+        ledger.checkpointer.start()
+        anchorer.start()
+        out.print("anchoring worker running; Ctrl-C stops it")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from ledger.core import FullReceipt
 from ledger.encoding import b64
 from ledger.journal import Receipt
 from ledger.projections import KeyState
+from ledger.store.anchors import AnchorJob
 
 B64_HASH = "base64 (standard, padded) of a 32-byte SHA-256 hash"
 
@@ -173,10 +174,59 @@ class LogKeyPublic(BaseModel):
     system_keys: list[KeyPublic] = Field(description="Every registered system key and its history")
 
 
+class AnchorPublic(BaseModel):
+    """One checkpoint anchoring transaction and where it stands."""
+
+    tree_size: int
+    root: str = Field(description=B64_HASH)
+    status: Literal["pending", "sent", "confirmed", "skipped", "failed"]
+    chain_id: int
+    contract: str
+    tx_hash: str | None = Field(description="0x-prefixed transaction hash once sent")
+    block_number: int | None
+    confirmations: int
+    attempts: int
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+    confirmed_at: str | None
+
+    @classmethod
+    def of(cls, job: AnchorJob) -> AnchorPublic:
+        return cls(tree_size=job.tree_size or 0, root=b64(job.root or bytes(32)),
+                   status=job.status,  # type: ignore[arg-type]
+                   chain_id=job.chain_id, contract=job.contract,
+                   tx_hash="0x" + job.tx_hash.hex() if job.tx_hash else None, block_number=job.block_number,
+                   confirmations=job.confirmations, attempts=job.attempts, last_error=job.last_error,
+                   created_at=job.created_at, sent_at=job.sent_at, confirmed_at=job.confirmed_at)
+
+
 class AnchorsPublic(BaseModel):
+    """Anchoring status: which chain and contracts, how far anchoring has got, and recent anchors."""
+
     status: Literal["not_configured", "configured"]
-    detail: str
-    anchors: list[dict[str, Any]] = []
+    chain: str | None = Field(description="'embedded' or the JSON-RPC URL without credentials")
+    chain_id: int | None
+    contracts: dict[str, str]
+    log_size: int
+    anchored_tree_size: int = Field(description="largest tree size whose root is anchored and confirmed")
+    lag: int = Field(description="entries not yet covered by a confirmed anchor")
+    jobs: dict[str, int] = Field(description="anchoring transactions by status")
+    last_error: str | None
+    anchors: list[AnchorPublic] = Field(description="recent checkpoint anchors, newest first")
+
+
+class AnchorProofPublic(BaseModel):
+    """Everything needed to check, with the contract's ``rootOf`` and RFC 9162, that an entry is anchored."""
+
+    index: int
+    leaf: str = Field(description="base64 of the leaf bytes")
+    checkpoint: str = Field(description="signed note of the first checkpoint covering the entry")
+    inclusion: InclusionPublic = Field(description="the entry in that checkpoint")
+    consistency: ConsistencyPublic = Field(description="that checkpoint's tree is a prefix of the anchored tree")
+    anchored_checkpoint: str = Field(description="signed note of the anchored checkpoint")
+    anchored_inclusion: InclusionPublic = Field(description="the entry directly in the anchored tree")
+    anchor: AnchorPublic
 
 
 class HealthPublic(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger import merkle
 from ledger.checkpoints import Checkpointer
@@ -18,6 +18,10 @@ from ledger.sealing import OpenedPayload, unseal, unwrap_key
 from ledger.settings import Settings
 from ledger.statements import SUBJECT, SignedEvent, sign_event, utc_timestamp
 from ledger.store import CheckpointRow, EntryRow, Store
+from ledger.store.anchors import CHECKPOINT, CONFIRMED, AnchorJob, AnchorStore
+
+if TYPE_CHECKING:
+    from ledger.anchoring.worker import Anchorer
 
 LEDGER_SUBJECT = "ledger"
 
@@ -34,6 +38,24 @@ class ConsistencyProof:
     first: int
     second: int
     hashes: list[bytes]
+
+
+@dataclass(frozen=True)
+class AnchorProof:
+    """Why entry ``index`` is covered by a root anchored on chain.
+
+    ``inclusion`` proves the entry in its first checkpoint; ``consistency`` proves that checkpoint's tree is a
+    prefix of the anchored one; ``anchored_inclusion`` proves the entry directly in the anchored tree.
+    """
+
+    index: int
+    leaf: bytes
+    checkpoint: CheckpointRow
+    inclusion: InclusionProof
+    anchored: AnchorJob
+    anchored_checkpoint: CheckpointRow
+    consistency: ConsistencyProof
+    anchored_inclusion: InclusionProof
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,12 @@ class Ledger:
                                batch_max=settings.batch_max)
         self.checkpointer = Checkpointer(store, signer=self.note_signer, origin=settings.origin,
                                          interval=settings.checkpoint_interval)
+        self.anchors = AnchorStore(store.engine)
+        self.anchorer: Anchorer | None = None
+        if settings.chain_url != "none":
+            from ledger.anchoring.worker import Anchorer  # the only path into web3
+
+            self.anchorer = Anchorer(store, settings=settings)
 
     @classmethod
     def open(cls, settings: Settings) -> Ledger:
@@ -65,12 +93,16 @@ class Ledger:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(settings, Store.open(settings.resolved_database_url), LocalKeys.load_or_create(settings.data_dir))
 
-    def start(self) -> None:
-        """Start the background writer and the periodic checkpointer."""
+    def start(self, *, anchoring: bool = True) -> None:
+        """Start the background writer, the periodic checkpointer and (if configured) the anchoring worker."""
         self.journal.start()
         self.checkpointer.start()
+        if anchoring and self.anchorer is not None:
+            self.anchorer.start()
 
     def close(self) -> None:
+        if self.anchorer is not None:
+            self.anchorer.close()
         self.checkpointer.stop()
         self.journal.stop()
         self.store.close()
@@ -191,6 +223,84 @@ class Ledger:
             proof = self.inclusion_proof(index=row.idx, tree_size=checkpoint.tree_size)
         return FullReceipt(receipt=Receipt.of(row), leaf=row.leaf, checkpoint=checkpoint, proof=proof)
 
+    # -- anchoring -----------------------------------------------------------------------------------------
+
+    def anchor_proof(self, index: int) -> AnchorProof:
+        """Proofs that entry ``index`` is covered by a confirmed on-chain anchor. Raises ``NotFound``."""
+        row = self.entry(index)
+        anchored = self.anchors.confirmed_anchor_covering(index)
+        if anchored is None or anchored.tree_size is None:
+            raise NotFound(f"entry {index} is not yet covered by a confirmed anchor; see /v1/log/anchors",
+                           field="index")
+        first = self.store.first_checkpoint_covering(index)
+        assert first is not None  # an anchored checkpoint covers it, so some checkpoint does
+        first_size = first.tree_size
+        consistency = (self.consistency_proof(first=first_size, second=anchored.tree_size)
+                       if first_size < anchored.tree_size else ConsistencyProof(first_size, first_size, []))
+        return AnchorProof(index=index, leaf=row.leaf, checkpoint=first,
+                           inclusion=self.inclusion_proof(index=index, tree_size=first_size), anchored=anchored,
+                           anchored_checkpoint=self.store.checkpoint(anchored.tree_size), consistency=consistency,
+                           anchored_inclusion=self.inclusion_proof(index=index, tree_size=anchored.tree_size))
+
+    def anchor_status(self, *, limit: int = 20) -> dict[str, Any]:
+        """What is anchored where: configuration, the latest confirmed anchor, lag, and recent jobs."""
+        size = self.store.size()
+        jobs = self.anchors.recent_jobs(kind=CHECKPOINT, limit=limit)
+        confirmed = [job for job in jobs if job.status == CONFIRMED]
+        latest = max(confirmed, key=lambda job: job.tree_size or 0) if confirmed else None
+        chain_id = self.anchorer.chain_id() if self.anchorer is not None else None
+        if chain_id is None and jobs:
+            chain_id = jobs[0].chain_id
+        return {
+            "configured": self.anchorer is not None,
+            "chain": _safe_url(self.settings.chain_url),
+            "chain_id": chain_id,
+            "contracts": self.anchors.deployment(chain_id) if chain_id is not None else {},
+            "log_size": size,
+            "anchored_tree_size": latest.tree_size if latest else 0,
+            "lag": size - (latest.tree_size or 0 if latest else 0),
+            "last_error": self.anchorer.last_error if self.anchorer is not None else None,
+            "jobs": self.anchors.count_jobs(),
+            "anchors": jobs,
+        }
+
+    def queue_documents(self, registrations: list[dict[str, Any]]) -> list[int]:
+        """Queue document digests to register on chain: each ``{digest, subject, kind, version}``.
+
+        ``digest`` and ``subject`` are 32 bytes (``subject`` a salted commitment, never personal data),
+        ``kind`` 0-255 and ``version`` at least 1. Raises ``ValidationFailed`` naming the bad item.
+        """
+        ops = []
+        for n, item in enumerate(registrations):
+            digest, subject = item.get("digest"), item.get("subject")
+            kind, version = item.get("kind"), item.get("version")
+            if not isinstance(digest, bytes) or len(digest) != 32 or not any(digest):
+                raise ValidationFailed(f"registrations[{n}].digest must be 32 non-zero bytes", field="digest")
+            if not isinstance(subject, bytes) or len(subject) != 32 or not any(subject):
+                raise ValidationFailed(f"registrations[{n}].subject must be a 32-byte commitment", field="subject")
+            if not isinstance(kind, int) or not 0 <= kind <= 255:
+                raise ValidationFailed(f"registrations[{n}].kind must be 0-255", field="kind")
+            if not isinstance(version, int) or not 1 <= version < 2**64:
+                raise ValidationFailed(f"registrations[{n}].version must be a positive integer", field="version")
+            ops.append({"op": "register", "digest": digest, "subject": subject, "kind": kind, "version": version})
+        return self.anchors.queue_document_ops(ops, at=utc_timestamp())
+
+    def queue_supersede(self, *, old_digest: bytes, new_digest: bytes, version: int) -> int:
+        """Queue replacing a registered document by a newer version."""
+        for name, value in (("old_digest", old_digest), ("new_digest", new_digest)):
+            if len(value) != 32 or not any(value):
+                raise ValidationFailed(f"{name} must be 32 non-zero bytes", field=name)
+        return self.anchors.queue_document_ops(
+            [{"op": "supersede", "digest": new_digest, "old_digest": old_digest, "version": version}],
+            at=utc_timestamp())[0]
+
+    def queue_revoke(self, *, digest: bytes, reason_code: int) -> int:
+        """Queue revoking a registered document for an issuer-defined reason code (0-255)."""
+        if len(digest) != 32 or not 0 <= reason_code <= 255:
+            raise ValidationFailed("digest must be 32 bytes and reason_code 0-255", field="digest")
+        return self.anchors.queue_document_ops([{"op": "revoke", "digest": digest, "reason_code": reason_code}],
+                                               at=utc_timestamp())[0]
+
     # -- payloads and erasure ------------------------------------------------------------------------------
 
     def open_payload(self, index: int) -> OpenedPayload:
@@ -227,3 +337,14 @@ class Ledger:
         opened = self.open_payload(index)
         return {"index": index, "payload": opened.payload, "salt": b64(opened.salt),
                 "payload_canonical": b64(canonical_json(opened.payload))}
+
+
+def _safe_url(url: str) -> str:
+    """A chain URL without credentials or query (they may hold API keys)."""
+    from urllib.parse import urlsplit
+
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"

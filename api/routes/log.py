@@ -9,6 +9,8 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import LedgerDep
 from api.schemas import (
+    AnchorProofPublic,
+    AnchorPublic,
     AnchorsPublic,
     ConsistencyPublic,
     EntryPublic,
@@ -16,6 +18,7 @@ from api.schemas import (
     KeyPublic,
     LogKeyPublic,
 )
+from ledger.core import InclusionProof
 from ledger.encoding import b64
 from ledger.errors import NotFound
 
@@ -71,5 +74,30 @@ def get_consistency(ledger: LedgerDep, first: Annotated[int, Query(ge=1)],
 
 @router.get("/anchors")
 def get_anchors(ledger: LedgerDep) -> AnchorsPublic:
-    """Checkpoints anchored on chain."""
-    return AnchorsPublic(status="not_configured", detail="anchoring is not configured on this ledger")
+    """Checkpoints anchored on chain: chain id, contract, tx hash, block, confirmations and status."""
+    state = ledger.anchor_status()
+    return AnchorsPublic(status="configured" if state["configured"] else "not_configured",
+                         chain=state["chain"] if state["configured"] else None, chain_id=state["chain_id"],
+                         contracts=state["contracts"], log_size=state["log_size"],
+                         anchored_tree_size=state["anchored_tree_size"], lag=state["lag"], jobs=state["jobs"],
+                         last_error=state["last_error"], anchors=[AnchorPublic.of(j) for j in state["anchors"]])
+
+
+@router.get("/anchors/proof")
+def get_anchor_proof(ledger: LedgerDep, index: Annotated[int, Query(ge=0)]) -> AnchorProofPublic:
+    """Proof that entry ``index`` is covered by a root anchored on chain (404 until one is confirmed).
+
+    Check: the leaf's inclusion in ``checkpoint``; ``consistency`` from it to ``anchored_checkpoint``; both notes'
+    signatures; and that the contract's ``rootOf(anchor.tree_size)`` returns the anchored checkpoint's root.
+    """
+    proof = ledger.anchor_proof(index)
+
+    def inclusion(p: InclusionProof) -> InclusionPublic:
+        return InclusionPublic(index=p.index, tree_size=p.tree_size, hashes=[b64(h) for h in p.hashes])
+
+    return AnchorProofPublic(
+        index=index, leaf=b64(proof.leaf), checkpoint=proof.checkpoint.note, inclusion=inclusion(proof.inclusion),
+        consistency=ConsistencyPublic(first=proof.consistency.first, second=proof.consistency.second,
+                                      hashes=[b64(h) for h in proof.consistency.hashes]),
+        anchored_checkpoint=proof.anchored_checkpoint.note, anchored_inclusion=inclusion(proof.anchored_inclusion),
+        anchor=AnchorPublic.of(proof.anchored))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -101,3 +103,58 @@ system_keys = Table(
 )
 
 PROJECTION_TABLES = (streams, system_keys)
+
+# -- anchoring: an outbox of chain work, sent and confirmed by the anchoring worker ---------------------------
+
+chain_deployments = Table(
+    "chain_deployments",
+    metadata,
+    Column("chain_id", BigInteger, nullable=False),
+    Column("contract", String(64), nullable=False),
+    Column("address", String(42), nullable=False),
+    Column("deployed_at", String(32), nullable=False),
+    PrimaryKeyConstraint("chain_id", "contract", name="pk_chain_deployments"),
+)
+
+# One row per transaction the worker must get confirmed: anchoring a checkpoint, or one document operation
+# batch. Rows are written before anything is sent, so a crash never loses work; what was sent is found again
+# by its transaction hash, or by the contract's own state when the crash came between sending and recording.
+anchor_jobs = Table(
+    "anchor_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # checkpoint | documents
+    Column("chain_id", BigInteger, nullable=False),
+    Column("contract", String(42), nullable=False),
+    Column("tree_size", BigInteger, nullable=True),
+    Column("root", LargeBinary(32), nullable=True),
+    Column("status", String(16), nullable=False),  # pending | sent | confirmed | skipped | failed
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("block_hash", LargeBinary(32), nullable=True),
+    Column("confirmations", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("created_at", String(32), nullable=False),
+    Column("sent_at", String(32), nullable=True),
+    Column("confirmed_at", String(32), nullable=True),
+    Index("ix_anchor_jobs_kind_status", "kind", "status"),
+)
+
+# Document digests to put on chain, in order. ``op`` is register | supersede | revoke; a run of registers
+# becomes one batch transaction, a supersede or revoke its own.
+document_ops = Table(
+    "document_ops",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("op", String(16), nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    Column("subject", LargeBinary(32), nullable=True),
+    Column("kind", Integer, nullable=True),
+    Column("version", BigInteger, nullable=True),
+    Column("old_digest", LargeBinary(32), nullable=True),
+    Column("reason_code", Integer, nullable=True),
+    Column("job_id", Integer, nullable=True, index=True),
+    Column("created_at", String(32), nullable=False),
+)

@@ -1,0 +1,378 @@
+"""The anchoring worker: turns signed checkpoints and document operations into confirmed chain transactions.
+
+It works from an outbox in the ledger's database (``anchor_jobs``, ``document_ops``), so a slow or failed chain
+never blocks appends: anchoring lags and catches up. Each round it
+1. follows every sent job until it has the required confirmations, sending it again if the chain dropped it or
+   a re-org removed it;
+2. queues the newest checkpoint (at most one every ``anchor_interval`` seconds; an older queued one that was never
+   sent is skipped, since one transaction covers every entry before it) and the next run of document operations;
+3. sends the oldest pending job of each kind, one in flight per kind.
+
+Nothing is sent twice: before sending a job that may have been sent already (it has attempts behind it), the
+worker reads the contract's state, so a crash between sending and recording finds the work done on chain. The
+contracts refuse a repeated anchor or digest in any case, which bounds the damage of any bug here to gas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from itertools import takewhile
+from typing import Any
+
+from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all
+from ledger.anchoring.contracts import (
+    ContractRevert,
+    DocumentRegistryContract,
+    DocumentStatus,
+    LedgerAnchorContract,
+    Registration,
+)
+from ledger.errors import AnchorUnavailable, LedgerError
+from ledger.settings import Settings
+from ledger.statements import utc_timestamp
+from ledger.store import Store
+from ledger.store.anchors import (
+    CHECKPOINT,
+    CONFIRMED,
+    DOCUMENTS,
+    FAILED,
+    PENDING,
+    SENT,
+    SKIPPED,
+    AnchorJob,
+    AnchorStore,
+    DocumentOp,
+)
+
+log = logging.getLogger(__name__)
+BACKOFF_MAX = 300.0
+WATCH_DEPTH = 12  # confirmed jobs with fewer confirmations than this are re-checked for re-orgs
+CONTRACTS = ("LedgerAnchor", "DocumentRegistry")
+
+
+class Anchorer:
+    """Runs anchoring rounds, in a background thread (``start``) or one at a time (``run_once``)."""
+
+    def __init__(self, store: Store, *, settings: Settings, clock: Callable[[], float] = time.time,
+                 after_send: Callable[[AnchorJob, bytes], None] | None = None) -> None:
+        self.store = store
+        self.jobs = AnchorStore(store.engine)
+        self.settings = settings
+        self._clock = clock
+        self._after_send = after_send  # called between sending and recording (crash tests use it)
+        self._chain: Chain | None = None
+        self._anchor: LedgerAnchorContract | None = None
+        self._registry: DocumentRegistryContract | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_enqueued = float("-inf")
+        self._failures = 0
+        self.last_error: str | None = None
+
+    # -- connection and deployment -------------------------------------------------------------------------
+
+    def _open_chain(self) -> Chain:
+        return connect(self.settings.chain_url, data_dir=self.settings.data_dir,
+                       private_key=self.settings.chain_private_key, expected_chain_id=self.settings.chain_id)
+
+    def _connected(self) -> tuple[Chain, LedgerAnchorContract, DocumentRegistryContract]:
+        if self._chain is None:
+            chain = self._open_chain()
+            try:
+                addresses = self.jobs.deployment(chain.chain_id)
+                if not addresses and self.settings.chain_url == EMBEDDED:
+                    addresses = self._deploy(chain)
+                if set(CONTRACTS) - set(addresses):
+                    raise AnchorUnavailable(f"the contracts are not deployed on chain {chain.chain_id}: "
+                                            f"run `lifeledger chain deploy`")
+            except BaseException:
+                chain.close()
+                raise
+            self._chain = chain
+            self._anchor = LedgerAnchorContract(chain, addresses["LedgerAnchor"])
+            self._registry = DocumentRegistryContract(chain, addresses["DocumentRegistry"])
+        assert self._anchor is not None and self._registry is not None
+        return self._chain, self._anchor, self._registry
+
+    def _deploy(self, chain: Chain) -> dict[str, str]:
+        addresses = deploy_all(chain)
+        self.jobs.record_deployment(chain.chain_id, addresses, at=utc_timestamp())
+        log.info("deployed %s on chain %d", addresses, chain.chain_id)
+        return self.jobs.deployment(chain.chain_id)
+
+    def deploy(self) -> tuple[int, dict[str, str], bool]:
+        """Deploy the contracts unless this chain has them already: (chain id, addresses, newly deployed)."""
+        with self._lock:
+            chain = self._chain or self._open_chain()
+            try:
+                existing = self.jobs.deployment(chain.chain_id)
+                if not set(CONTRACTS) - set(existing):
+                    return chain.chain_id, existing, False
+                return chain.chain_id, self._deploy(chain), True
+            finally:
+                if chain is not self._chain:
+                    chain.close()
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            if self._chain is not None:
+                self._chain.close()
+            self._chain = self._anchor = self._registry = None
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="anchorer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.wait(delay):
+            delay = min(1.0, self.settings.anchor_interval)
+            try:
+                self.run_once()
+            except LedgerError as exc:
+                self._failures += 1
+                self.last_error = exc.message
+                delay = min(2.0 ** self._failures, 60.0)
+                log.warning("anchoring round failed (retry in %.0f s): %s", delay, exc.message)
+            except Exception as exc:  # keep the worker alive; the outbox keeps the work
+                self._failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                delay = min(2.0 ** self._failures, 60.0)
+                log.exception("anchoring round failed")
+
+    def run_once(self) -> None:
+        """One round: follow sent jobs, queue new work, send what is due. Raises ``AnchorUnavailable``."""
+        with self._lock:
+            try:
+                chain, _, _ = self._connected()
+                for kind in (CHECKPOINT, DOCUMENTS):
+                    for job in self.jobs.open_jobs(kind, chain.chain_id):
+                        if job.status == SENT:
+                            self._follow(job)
+                self._watch_confirmed(chain)
+                self._queue_checkpoint(chain)
+                self._queue_documents(chain)
+                for kind in (CHECKPOINT, DOCUMENTS):
+                    self._send_next(kind, chain)
+            except AnchorUnavailable:
+                self._drop_connection()
+                raise
+            self._failures = 0
+            self.last_error = None
+
+    def _drop_connection(self) -> None:
+        if self._chain is not None:
+            with contextlib.suppress(LedgerError):
+                self._chain.close()
+        self._chain = self._anchor = self._registry = None
+
+    # -- queueing ------------------------------------------------------------------------------------------
+
+    def _queue_checkpoint(self, chain: Chain) -> None:
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            return
+        biggest = self.jobs.largest_checkpoint_job(chain.chain_id)
+        if biggest is not None and (biggest.tree_size or 0) >= latest.tree_size:
+            return
+        now = self._clock()
+        if biggest is not None and now - self._last_enqueued < self.settings.anchor_interval:
+            return
+        anchor = self._anchor
+        assert anchor is not None
+        for job in self.jobs.open_jobs(CHECKPOINT, chain.chain_id):
+            if job.status == PENDING and job.attempts == 0:
+                self.jobs.update_job(job.id, status=SKIPPED,
+                                     last_error=f"replaced by the checkpoint of size {latest.tree_size}")
+        self.jobs.create_job(kind=CHECKPOINT, chain_id=chain.chain_id, contract=anchor.address,
+                             tree_size=latest.tree_size, root=latest.root, at=utc_timestamp())
+        self._last_enqueued = now
+
+    def _queue_documents(self, chain: Chain) -> None:
+        if self.jobs.open_jobs(DOCUMENTS, chain.chain_id):
+            return
+        ops = self.jobs.unassigned_ops(limit=DocumentRegistryContract.MAX_BATCH_SIZE)
+        if not ops:
+            return
+        run = list(takewhile(lambda op: op.op == "register", ops)) or ops[:1]
+        registry = self._registry
+        assert registry is not None
+        self.jobs.create_document_job([op.id for op in run], chain_id=chain.chain_id, contract=registry.address,
+                                      at=utc_timestamp())
+
+    # -- sending -------------------------------------------------------------------------------------------
+
+    def _send_next(self, kind: str, chain: Chain) -> None:
+        open_jobs = self.jobs.open_jobs(kind, chain.chain_id)
+        if any(job.status == SENT for job in open_jobs):
+            return
+        due = [job for job in open_jobs if job.status == PENDING and job.next_attempt_at <= self._clock()]
+        if due:
+            self._send(due[0])
+
+    def _send(self, job: AnchorJob) -> None:
+        try:
+            if job.attempts and self._settle_from_state(job):
+                return
+            # Count the attempt before sending: after a crash from here on, the state check above runs first.
+            self.jobs.update_job(job.id, attempts=job.attempts + 1)
+            tx_hash = self._submit(job)
+        except ContractRevert as exc:
+            if not self._settle_from_state(job):
+                self._refused(job, exc)
+            return
+        except AnchorUnavailable as exc:
+            self._retry_later(job, exc.message)
+            raise
+        if self._after_send is not None:
+            self._after_send(job, tx_hash)
+        self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(), last_error=None,
+                             block_number=None, block_hash=None)
+
+    def _submit(self, job: AnchorJob) -> bytes:
+        _, anchor, registry = self._connected()
+        if job.kind == CHECKPOINT:
+            assert job.tree_size is not None and job.root is not None
+            return anchor.anchor(job.tree_size, job.root)
+        ops = self.jobs.ops_of_job(job.id)
+        first = ops[0]
+        if first.op == "register":
+            return registry.register_batch([
+                Registration(op.digest, op.subject or b"", op.kind or 0, op.version or 0) for op in ops])
+        if first.op == "supersede":
+            assert first.old_digest is not None and first.version is not None
+            return registry.supersede(first.old_digest, first.digest, first.version)
+        return registry.revoke(first.digest, first.reason_code or 0)
+
+    def _retry_later(self, job: AnchorJob, reason: str) -> None:
+        attempts = job.attempts + 1
+        self.jobs.update_job(job.id, status=PENDING, attempts=attempts, last_error=reason,
+                             next_attempt_at=self._clock() + min(2.0 ** attempts, BACKOFF_MAX))
+
+    def _refused(self, job: AnchorJob, exc: ContractRevert) -> None:
+        if exc.error in ("EnforcedPause", "AccessControlUnauthorizedAccount"):
+            self._retry_later(job, f"{exc.message}; will try again")
+            return
+        if exc.error == "LedgerAnchorStaleTreeSize":
+            self.jobs.update_job(job.id, status=SKIPPED, last_error=f"a larger checkpoint is anchored: {exc.message}")
+            return
+        self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
+        log.error("anchor job %d refused by the contract: %s", job.id, exc.message)
+
+    # -- following -----------------------------------------------------------------------------------------
+
+    def _settle_from_state(self, job: AnchorJob) -> bool:
+        """Mark ``job`` from the contract's state if its work is already on chain; True if it was."""
+        chain, anchor, registry = self._connected()
+        if job.kind == CHECKPOINT:
+            assert job.tree_size is not None
+            found = anchor.root_of(job.tree_size)
+            if found is None:
+                if anchor.latest().tree_size > job.tree_size:
+                    self.jobs.update_job(job.id, status=SKIPPED, last_error="a larger checkpoint is anchored")
+                    return True
+                return False
+            if found.root != job.root:
+                self.jobs.update_job(job.id, status=FAILED,
+                                     last_error=f"chain holds a different root for tree size {job.tree_size}")
+                log.error("chain %d holds a different root for tree size %d", chain.chain_id, job.tree_size)
+                return True
+            self._record_block(job, chain, found.block_number, None, note="found on chain")
+            return True
+        ops = self.jobs.ops_of_job(job.id)
+        if not ops or not self._ops_on_chain(ops, registry):
+            return False
+        self.jobs.update_job(job.id, status=CONFIRMED, confirmed_at=utc_timestamp(), last_error="found on chain")
+        return True
+
+    @staticmethod
+    def _ops_on_chain(ops: list[DocumentOp], registry: DocumentRegistryContract) -> bool:
+        first = ops[0]
+        if first.op == "register":
+            return registry.document_status(first.digest).status != DocumentStatus.UNKNOWN
+        if first.op == "supersede":
+            assert first.old_digest is not None
+            return registry.document_status(first.old_digest).superseded_by == first.digest
+        return registry.document_status(first.digest).status == DocumentStatus.REVOKED
+
+    def _follow(self, job: AnchorJob) -> None:
+        chain, _, _ = self._connected()
+        assert job.tx_hash is not None
+        receipt = chain.receipt(job.tx_hash)
+        if receipt is None:
+            if chain.confirmations(job.tx_hash) is None:  # the chain no longer knows it: dropped or re-orged out
+                log.warning("transaction 0x%s of job %d vanished; sending again", job.tx_hash.hex(), job.id)
+                self.jobs.update_job(job.id, status=PENDING, tx_hash=None,
+                                     last_error="transaction dropped or re-orged out; sending again")
+            return
+        if receipt["status"] != 1:
+            if not self._settle_from_state(job):
+                self._retry_later(job, f"transaction 0x{job.tx_hash.hex()} reverted")
+            return
+        self._record_block(job, chain, int(receipt["blockNumber"]), bytes(receipt["blockHash"]))
+
+    def _record_block(self, job: AnchorJob, chain: Chain, block_number: int, block_hash: bytes | None,
+                      note: str | None = None) -> None:
+        confirmations = max(0, chain.block_number() - block_number + 1)
+        values: dict[str, Any] = {"block_number": block_number, "confirmations": confirmations}
+        if block_hash is not None:
+            values["block_hash"] = block_hash
+        if note is not None:
+            values["last_error"] = note
+        if confirmations >= self.settings.anchor_confirmations:
+            values.update(status=CONFIRMED, confirmed_at=job.confirmed_at or utc_timestamp())
+        else:
+            values.update(status=SENT)
+        self.jobs.update_job(job.id, **values)
+
+    def _watch_confirmed(self, chain: Chain) -> None:
+        """Re-check recently confirmed anchors: a re-org that removed one puts it back in the queue."""
+        anchor = self._anchor
+        assert anchor is not None
+        for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=20):
+            if job.status != CONFIRMED or job.confirmations >= WATCH_DEPTH or job.chain_id != chain.chain_id:
+                continue
+            assert job.tree_size is not None
+            found = anchor.root_of(job.tree_size)
+            if found is None:
+                log.warning("anchor of tree size %d vanished from chain %d; anchoring again", job.tree_size,
+                            chain.chain_id)
+                self.jobs.update_job(job.id, status=PENDING, tx_hash=None, confirmations=0, confirmed_at=None,
+                                     last_error="anchor vanished from the chain (re-org); sending again")
+            else:
+                self.jobs.update_job(job.id, confirmations=max(0, chain.block_number() - found.block_number + 1),
+                                     block_number=found.block_number)
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def chain_id(self) -> int | None:
+        return self._chain.chain_id if self._chain is not None else None
+
+    def addresses(self) -> dict[str, str]:
+        chain_id = self.chain_id()
+        return self.jobs.deployment(chain_id) if chain_id is not None else {}
+
+    def document_status(self, digest: bytes) -> dict[str, Any]:
+        """The chain's record of ``digest`` (status name, kind, version, registered_at, superseded_by)."""
+        with self._lock:
+            _, _, registry = self._connected()
+            record = registry.document_status(digest)
+        return {"status": record.status.name.lower(), "kind": record.kind, "subject": record.subject,
+                "version": record.version, "registered_at": record.registered_at,
+                "superseded_by": record.superseded_by if any(record.superseded_by) else None}

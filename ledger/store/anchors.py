@@ -1,0 +1,206 @@
+"""Storage of the anchoring outbox: deployments, chain jobs and queued document operations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ledger.errors import StorageError
+from ledger.store import schema as t
+
+CHECKPOINT, DOCUMENTS = "checkpoint", "documents"
+PENDING, SENT, CONFIRMED, SKIPPED, FAILED = "pending", "sent", "confirmed", "skipped", "failed"
+OPEN_STATUSES = (PENDING, SENT)
+
+
+@dataclass(frozen=True)
+class AnchorJob:
+    id: int
+    kind: str
+    chain_id: int
+    contract: str
+    tree_size: int | None
+    root: bytes | None
+    status: str
+    tx_hash: bytes | None
+    block_number: int | None
+    block_hash: bytes | None
+    confirmations: int
+    attempts: int
+    last_error: str | None
+    next_attempt_at: float
+    created_at: str
+    sent_at: str | None
+    confirmed_at: str | None
+
+
+@dataclass(frozen=True)
+class DocumentOp:
+    id: int
+    op: str
+    digest: bytes
+    subject: bytes | None
+    kind: int | None
+    version: int | None
+    old_digest: bytes | None
+    reason_code: int | None
+    job_id: int | None
+    created_at: str
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    """A row as a dict, with binary columns as bytes (drivers may hand back memoryview)."""
+    return {name: (bytes(value) if isinstance(value, memoryview) else value) for name, value in row._mapping.items()}
+
+
+def _job(row: Any) -> AnchorJob:
+    return AnchorJob(**_plain(row))
+
+
+def _op(row: Any) -> DocumentOp:
+    return DocumentOp(**_plain(row))
+
+
+class AnchorStore:
+    """Reads and writes the anchoring tables on the ledger's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _write(self, statement: Any) -> Any:
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(statement)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    # -- deployments ---------------------------------------------------------------------------------------
+
+    def deployment(self, chain_id: int) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.chain_deployments).where(t.chain_deployments.c.chain_id == chain_id))
+            return {row.contract: row.address for row in rows}
+
+    def record_deployment(self, chain_id: int, addresses: dict[str, str], *, at: str) -> None:
+        """Record where the contracts live on ``chain_id``; the first record per contract wins."""
+        for contract, address in addresses.items():
+            try:
+                self._write(insert(t.chain_deployments).values(chain_id=chain_id, contract=contract, address=address,
+                                                               deployed_at=at))
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, IntegrityError):
+                    raise
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+
+    def create_job(self, *, kind: str, chain_id: int, contract: str, at: str, tree_size: int | None = None,
+                   root: bytes | None = None) -> int:
+        result = self._write(insert(t.anchor_jobs).values(
+            kind=kind, chain_id=chain_id, contract=contract, tree_size=tree_size, root=root, status=PENDING,
+            confirmations=0, attempts=0, next_attempt_at=0.0, created_at=at))
+        return int(result.inserted_primary_key[0])
+
+    def update_job(self, job_id: int, **values: Any) -> None:
+        self._write(update(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id).values(**values))
+
+    def job(self, job_id: int) -> AnchorJob:
+        with self.engine.connect() as conn:
+            return _job(conn.execute(select(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id)).one())
+
+    def open_jobs(self, kind: str, chain_id: int) -> list[AnchorJob]:
+        """Jobs of ``kind`` still pending or sent on ``chain_id``, oldest first."""
+        query = (select(t.anchor_jobs)
+                 .where(t.anchor_jobs.c.kind == kind, t.anchor_jobs.c.chain_id == chain_id,
+                        t.anchor_jobs.c.status.in_(OPEN_STATUSES))
+                 .order_by(t.anchor_jobs.c.id))
+        with self.engine.connect() as conn:
+            return [_job(row) for row in conn.execute(query)]
+
+    def recent_jobs(self, *, kind: str | None = None, limit: int = 50) -> list[AnchorJob]:
+        query = select(t.anchor_jobs).order_by(t.anchor_jobs.c.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(t.anchor_jobs.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [_job(row) for row in conn.execute(query)]
+
+    def largest_checkpoint_job(self, chain_id: int) -> AnchorJob | None:
+        """The checkpoint job with the largest tree size that is not skipped or failed."""
+        query = (select(t.anchor_jobs)
+                 .where(t.anchor_jobs.c.kind == CHECKPOINT, t.anchor_jobs.c.chain_id == chain_id,
+                        t.anchor_jobs.c.status.in_((PENDING, SENT, CONFIRMED)))
+                 .order_by(t.anchor_jobs.c.tree_size.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _job(row) if row is not None else None
+
+    def confirmed_anchor_covering(self, index: int, *, chain_id: int | None = None) -> AnchorJob | None:
+        """The smallest confirmed checkpoint anchor whose tree includes entry ``index``."""
+        query = (select(t.anchor_jobs)
+                 .where(t.anchor_jobs.c.kind == CHECKPOINT, t.anchor_jobs.c.status == CONFIRMED,
+                        t.anchor_jobs.c.tree_size > index)
+                 .order_by(t.anchor_jobs.c.tree_size).limit(1))
+        if chain_id is not None:
+            query = query.where(t.anchor_jobs.c.chain_id == chain_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _job(row) if row is not None else None
+
+    def count_jobs(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(t.anchor_jobs.c.status)):
+                counts[row.status] = counts.get(row.status, 0) + 1
+        return counts
+
+    # -- document operations -------------------------------------------------------------------------------
+
+    def queue_document_ops(self, ops: Sequence[dict[str, Any]], *, at: str) -> list[int]:
+        """Queue document operations in order; returns their ids."""
+        ids = []
+        try:
+            with self.engine.begin() as conn:
+                for op in ops:
+                    result = conn.execute(insert(t.document_ops).values(created_at=at, **op))
+                    ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+        return ids
+
+    def unassigned_ops(self, *, limit: int) -> list[DocumentOp]:
+        query = (select(t.document_ops).where(t.document_ops.c.job_id.is_(None))
+                 .order_by(t.document_ops.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [_op(row) for row in conn.execute(query)]
+
+    def assign_ops(self, op_ids: Sequence[int], job_id: int) -> None:
+        self._write(update(t.document_ops).where(t.document_ops.c.id.in_(list(op_ids))).values(job_id=job_id))
+
+    def create_document_job(self, op_ids: Sequence[int], *, chain_id: int, contract: str, at: str) -> int:
+        """Create a documents job and assign ``op_ids`` to it in one transaction."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(insert(t.anchor_jobs).values(
+                    kind=DOCUMENTS, chain_id=chain_id, contract=contract, status=PENDING, confirmations=0,
+                    attempts=0, next_attempt_at=0.0, created_at=at))
+                job_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+                conn.execute(update(t.document_ops).where(t.document_ops.c.id.in_(list(op_ids)))
+                             .values(job_id=job_id))
+                return job_id
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def ops_of_job(self, job_id: int) -> list[DocumentOp]:
+        query = select(t.document_ops).where(t.document_ops.c.job_id == job_id).order_by(t.document_ops.c.id)
+        with self.engine.connect() as conn:
+            return [_op(row) for row in conn.execute(query)]
+
+    def document_ops_for(self, digest: bytes) -> list[DocumentOp]:
+        query = (select(t.document_ops)
+                 .where((t.document_ops.c.digest == digest) | (t.document_ops.c.old_digest == digest))
+                 .order_by(t.document_ops.c.id))
+        with self.engine.connect() as conn:
+            return [_op(row) for row in conn.execute(query)]

@@ -1,0 +1,237 @@
+"""The anchoring worker on the embedded chain: anchoring, crash recovery, documents, outages, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger import merkle
+from ledger.anchoring import DocumentRegistryContract, DocumentStatus, LedgerAnchorContract
+from ledger.anchoring.worker import Anchorer
+from ledger.core import Ledger
+from ledger.errors import AnchorUnavailable, NotFound
+from ledger.keys import SigningKey
+from ledger.note import NoteVerifier, open_checkpoint
+from ledger.settings import Settings
+from ledger.statements import sign_event
+from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SENT, SKIPPED
+from tests.conftest import free_port
+
+
+class Crash(BaseException):
+    """Stands for the process dying between sending a transaction and recording it."""
+
+
+def make_settings(tmp_path: Path, **changes: object) -> Settings:
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "checkpoint_interval": 0.2, "anchor_interval": 0.01,
+                                 "origin": "test.lifeledger/log", "chain_url": "embedded"}
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def chained(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger.open(make_settings(tmp_path))
+    ledger.start(anchoring=False)  # rounds are run by hand in these tests
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def grow(ledger: Ledger, count: int, *, start: int = 0) -> None:
+    key_id = "system-1"
+    try:
+        ledger.system_key(key_id)
+    except NotFound:
+        ledger.register_key(key_id=key_id, owner="policy-admin", public_key=SEED_KEY.public_key)
+    ledger.append_many([sign_event(key=SEED_KEY, event_id=f"e{n}", type="policy.issued", stream=f"policy:p{n}",
+                                   payload={"n": n}, data_subject=f"customer:{n}")
+                        for n in range(start, start + count)], owner="policy-admin")
+    ledger.checkpoint_now()
+
+
+SEED_KEY = SigningKey.from_seed("system-1", bytes(range(32)))
+
+
+def anchor_contract(ledger: Ledger) -> LedgerAnchorContract:
+    anchorer = ledger.anchorer
+    assert anchorer is not None and anchorer._chain is not None
+    return LedgerAnchorContract(anchorer._chain, anchorer.addresses()["LedgerAnchor"])
+
+
+def test_latest_checkpoint_is_anchored_and_confirmed(chained: Ledger) -> None:
+    grow(chained, 25)
+    assert chained.anchorer is not None
+    chained.anchorer.run_once()  # deploys, queues and sends
+    chained.anchorer.run_once()  # follows the receipt
+    state = chained.anchor_status()
+    assert state["anchored_tree_size"] == 26 and state["lag"] == 0
+    job = state["anchors"][0]
+    assert (job.status, job.tree_size, job.confirmations) == (CONFIRMED, 26, 1)
+    on_chain = anchor_contract(chained).root_of(26)
+    assert on_chain is not None and on_chain.root == chained.latest_checkpoint().root  # type: ignore[union-attr]
+    assert on_chain.block_number == job.block_number
+
+
+def test_anchor_proof_checks_out_against_the_contract(chained: Ledger) -> None:
+    grow(chained, 10)
+    grow(chained, 10, start=10)
+    assert chained.anchorer is not None
+    with pytest.raises(NotFound, match="not yet covered"):
+        chained.anchor_proof(3)
+    chained.anchorer.run_once()
+    chained.anchorer.run_once()
+    proof = chained.anchor_proof(3)
+    verifier = NoteVerifier.from_vkey(chained.note_signer.vkey)
+    first = open_checkpoint(proof.checkpoint.note, verifier)
+    anchored = open_checkpoint(proof.anchored_checkpoint.note, verifier)
+    assert (first.size, anchored.size) == (11, 21)
+    merkle.verify_inclusion(index=3, size=first.size, leaf_hash=merkle.leaf_hash(proof.leaf),
+                            proof=proof.inclusion.hashes, root=first.root)
+    merkle.verify_consistency(first=first.size, second=anchored.size, first_root=first.root,
+                              second_root=anchored.root, proof=proof.consistency.hashes)
+    assert anchor_contract(chained).root_of(anchored.size).root == anchored.root  # type: ignore[union-attr]
+
+
+def test_only_the_newest_checkpoint_is_sent(chained: Ledger) -> None:
+    assert chained.anchorer is not None
+    for n in range(3):
+        grow(chained, 5, start=n * 5)
+    chained.anchorer.run_once()
+    chained.anchorer.run_once()
+    jobs = chained.anchors.recent_jobs(kind=CHECKPOINT)
+    assert [(j.tree_size, j.status) for j in jobs] == [(16, CONFIRMED)]
+    grow(chained, 5, start=15)
+    chained.anchorer.run_once()
+    grow(chained, 5, start=20)
+    chained.anchorer.run_once()  # follows 21, queues 26 (21 was sent, so it is not skipped)
+    chained.anchorer.run_once()
+    statuses = {j.tree_size: j.status for j in chained.anchors.recent_jobs(kind=CHECKPOINT)}
+    assert statuses == {16: CONFIRMED, 21: CONFIRMED, 26: CONFIRMED}
+
+
+def test_crash_between_send_and_record_neither_loses_nor_repeats(chained: Ledger) -> None:
+    grow(chained, 8)
+
+    def die(*_: object) -> None:
+        raise Crash
+
+    crashing = Anchorer(chained.store, settings=chained.settings, after_send=die)
+    with pytest.raises(Crash):
+        crashing.run_once()
+    job = chained.anchors.recent_jobs(kind=CHECKPOINT)[0]
+    assert (job.status, job.attempts, job.tx_hash) == (PENDING, 1, None)  # sent, but the record says pending
+    assert crashing._chain is not None
+    height = crashing._chain.block_number()
+    crashing.close()
+
+    restarted = Anchorer(chained.store, settings=chained.settings)
+    try:
+        restarted.run_once()
+        job = chained.anchors.job(job.id)
+        assert job.status == CONFIRMED and job.last_error == "found on chain"
+        assert restarted._chain is not None and restarted._chain.block_number() == height  # nothing sent again
+    finally:
+        restarted.close()
+
+
+def test_documents_are_registered_in_batches_then_superseded_and_revoked(chained: Ledger) -> None:
+    assert chained.anchorer is not None
+    digests = [bytes([1]) + n.to_bytes(31, "big") for n in range(300)]
+    subject = b"\x07" * 32
+    chained.queue_documents([{"digest": d, "subject": subject, "kind": 1, "version": 1} for d in digests])
+    newer = b"\x02" * 32
+    chained.queue_supersede(old_digest=digests[0], new_digest=newer, version=2)
+    chained.queue_revoke(digest=digests[1], reason_code=4)
+    for _ in range(8):
+        chained.anchorer.run_once()
+    jobs = chained.anchors.recent_jobs(kind="documents")
+    assert [j.status for j in jobs] == [CONFIRMED] * 4
+    assert sorted(len(chained.anchors.ops_of_job(j.id)) for j in jobs) == [1, 1, 44, 256]
+    chain = chained.anchorer._chain
+    assert chain is not None
+    registry = DocumentRegistryContract(chain, chained.anchorer.addresses()["DocumentRegistry"])
+    assert registry.document_status(digests[299]).status == DocumentStatus.VALID
+    assert registry.document_status(digests[0]).superseded_by == newer
+    assert registry.document_status(newer).version == 2
+    assert registry.document_status(digests[1]).status == DocumentStatus.REVOKED
+    assert chained.anchorer.document_status(digests[2])["status"] == "valid"
+
+
+def test_bad_document_input_is_refused_before_queueing(chained: Ledger) -> None:
+    from ledger.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match=r"registrations\[0\]\.subject"):
+        chained.queue_documents([{"digest": b"\x01" * 32, "subject": b"\x00" * 32, "kind": 1, "version": 1}])
+    with pytest.raises(ValidationFailed, match="kind"):
+        chained.queue_documents([{"digest": b"\x01" * 32, "subject": b"\x01" * 32, "kind": 300, "version": 1}])
+    assert chained.anchors.unassigned_ops(limit=10) == []
+
+
+def test_unreachable_chain_never_blocks_appends(tmp_path: Path) -> None:
+    ledger = Ledger.open(make_settings(tmp_path, chain_url=f"http://127.0.0.1:{free_port()}"))
+    ledger.start(anchoring=False)
+    try:
+        grow(ledger, 12)
+        assert ledger.anchorer is not None
+        with pytest.raises(AnchorUnavailable):
+            ledger.anchorer.run_once()
+        assert ledger.size() == 13 and ledger.latest_checkpoint().tree_size == 13  # type: ignore[union-attr]
+        state = ledger.anchor_status()
+        assert state["configured"] and state["anchored_tree_size"] == 0 and state["lag"] == 13
+    finally:
+        ledger.close()
+
+
+def test_embedded_chain_and_anchors_survive_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    first = Ledger.open(settings)
+    first.start(anchoring=False)
+    grow(first, 6)
+    assert first.anchorer is not None
+    first.anchorer.run_once()
+    first.anchorer.run_once()
+    addresses = first.anchorer.addresses()
+    note = first.latest_checkpoint().note  # type: ignore[union-attr]
+    first.close()
+
+    second = Ledger.open(settings)
+    second.start(anchoring=False)
+    try:
+        assert second.anchorer is not None
+        grow(second, 4, start=6)
+        second.anchorer.run_once()
+        second.anchorer.run_once()
+        assert second.anchorer.addresses() == addresses  # no second deployment
+        anchor = anchor_contract(second)
+        old = open_checkpoint(note, NoteVerifier.from_vkey(second.note_signer.vkey))
+        assert anchor.root_of(old.size).root == old.root  # type: ignore[union-attr]
+        assert anchor.latest().tree_size == 11
+        assert {j.tree_size: j.status for j in second.anchors.recent_jobs(kind=CHECKPOINT)} == {
+            7: CONFIRMED, 11: CONFIRMED}
+    finally:
+        second.close()
+
+
+def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path) -> None:
+    ledger = Ledger.open(make_settings(tmp_path, anchor_confirmations=3))
+    ledger.start(anchoring=False)
+    try:
+        grow(ledger, 3)
+        assert ledger.anchorer is not None
+        ledger.anchorer.run_once()
+        ledger.anchorer.run_once()
+        job = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+        assert (job.status, job.confirmations) == (SENT, 1)
+        chain = ledger.anchorer._chain
+        assert chain is not None
+        chain.web3.provider.ethereum_tester.mine_blocks(2)  # type: ignore[attr-defined]
+        ledger.anchorer.run_once()
+        job = ledger.anchors.job(job.id)
+        assert (job.status, job.confirmations) == (CONFIRMED, 3)
+        assert SKIPPED not in ledger.anchors.count_jobs()
+    finally:
+        ledger.close()
