@@ -93,6 +93,19 @@ def fresh_pg_database(base_url: str) -> str:
     return base_url.rsplit("/", 1)[0] + "/" + name
 
 
+@pytest.fixture(scope="session")
+def hardhat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ``hardhat node`` for the whole session on a free loopback port; stopped by its PID at the end."""
+    from tests.chain_nodes import NodeProcess
+
+    node = NodeProcess("hardhat", free_port(), tmp_path_factory.mktemp("hardhat"))
+    node.start()
+    try:
+        yield node.url
+    finally:
+        node.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -364,6 +364,11 @@ class Chain:
                 return 0
             return max(0, self.block_number() - int(receipt["blockNumber"]) + 1)
 
+    def forget_nonce(self) -> None:
+        """Ask the chain for the next nonce again before the next send (after a dropped or re-orged transaction)."""
+        with self._lock:
+            self._nonce = None
+
     def deploy(self, name: str, *args: Any, gas: int | None = None) -> ChecksumAddress:
         """Deploy the compiled contract ``name`` with constructor ``args``; wait for it; return its address.
 

@@ -318,6 +318,7 @@ class Anchorer:
         if receipt is None:
             if chain.confirmations(job.tx_hash) is None:  # the chain no longer knows it: dropped or re-orged out
                 log.warning("transaction 0x%s of job %d vanished; sending again", job.tx_hash.hex(), job.id)
+                chain.forget_nonce()
                 self.jobs.update_job(job.id, status=PENDING, tx_hash=None,
                                      last_error="transaction dropped or re-orged out; sending again")
             return
@@ -353,6 +354,7 @@ class Anchorer:
             if found is None:
                 log.warning("anchor of tree size %d vanished from chain %d; anchoring again", job.tree_size,
                             chain.chain_id)
+                chain.forget_nonce()
                 self.jobs.update_job(job.id, status=PENDING, tx_hash=None, confirmations=0, confirmed_at=None,
                                      last_error="anchor vanished from the chain (re-org); sending again")
             else:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from ledger.anchoring import (
     ANCHORER_ROLE,
@@ -37,52 +33,6 @@ SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
 pytestmark = [
     pytest.mark.hardhat,
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _chain_id(url: str) -> int | None:
-    try:
-        answer = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=2)
-        return int(answer.json()["result"], 16)
-    except (requests.RequestException, ValueError, KeyError):
-        return None
-
-
-@pytest.fixture(scope="module")
-def hardhat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ``hardhat node`` on a free loopback port, up until ``eth_chainId`` answers; stopped by its PID."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("hardhat") / "node.log").open("w")
-    process = subprocess.Popen(
-        [str(HARDHAT), "node", "--hostname", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true"},
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while _chain_id(url) is None:
-            if process.poll() is not None:
-                pytest.fail(f"hardhat node exited with {process.returncode}; see {log.name}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"hardhat node did not answer eth_chainId within 90 s; see {log.name}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
 
 
 def test_deploy_anchor_and_read_back(hardhat_url: str, tmp_path: Path):

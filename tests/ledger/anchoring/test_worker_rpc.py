@@ -1,0 +1,207 @@
+"""The anchoring worker against real JSON-RPC nodes: Hardhat (deploy, re-org, dropped tx, killed worker) and
+anvil (stopped and started again with its state kept)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web3 import Web3
+
+from api.app import create_app
+from ledger.anchoring.contracts import artifact
+from ledger.core import Ledger
+from ledger.errors import AnchorUnavailable
+from ledger.settings import Settings
+from ledger.store.anchors import CHECKPOINT, CONFIRMED
+from tests.chain_nodes import NodeProcess, rpc
+from tests.conftest import free_port, load_script
+from tests.ledger.anchoring.test_worker_embedded import grow
+
+pytestmark = pytest.mark.hardhat
+HARDHAT_CHAIN_ID = 31337
+check_log = load_script("check_log")
+
+
+def rpc_settings(tmp_path: Path, url: str, **changes: object) -> Settings:
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "checkpoint_interval": 0.2, "anchor_interval": 0.01,
+                                 "origin": "test.lifeledger/log", "chain_url": url, "chain_id": HARDHAT_CHAIN_ID}
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def hardhat_ledger(tmp_path: Path, hardhat_url: str) -> Iterator[Ledger]:
+    ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url))
+    ledger.start(anchoring=False)
+    assert ledger.anchorer is not None
+    ledger.anchorer.deploy()  # each test gets its own contracts on the shared node
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def test_outsider_checks_an_entry_against_the_root_on_chain(hardhat_ledger: Ledger, hardhat_url: str) -> None:
+    """With only the contract address, its ABI and the public log API, an entry is shown to be anchored."""
+    grow(hardhat_ledger, 30)
+    assert hardhat_ledger.anchorer is not None
+    hardhat_ledger.anchorer.run_once()
+    hardhat_ledger.anchorer.run_once()
+    with TestClient(create_app(ledger=hardhat_ledger)) as client:
+        status = client.get("/v1/log/anchors").json()
+        assert status["status"] == "configured" and status["chain_id"] == HARDHAT_CHAIN_ID
+        assert status["anchors"][0]["status"] == "confirmed" and status["anchors"][0]["tx_hash"].startswith("0x")
+        address = status["contracts"]["LedgerAnchor"]
+        proof = client.get("/v1/log/anchors/proof", params={"index": 17}).json()
+        vkey = client.get("/v1/log/key").json()["vkey"]
+    _, size, root = check_log.open_checkpoint(proof["anchored_checkpoint"], vkey)
+    leaf_hash = check_log.leaf_hash(base64.b64decode(proof["leaf"]))
+    path = [base64.b64decode(h) for h in proof["anchored_inclusion"]["hashes"]]
+    assert check_log.root_from_inclusion(17, size, leaf_hash, path) == root
+    _, first_size, first_root = check_log.open_checkpoint(proof["checkpoint"], vkey)
+    check_log.check_consistency(first_size, size, first_root, root,
+                                [base64.b64decode(h) for h in proof["consistency"]["hashes"]])
+    web3 = Web3(Web3.HTTPProvider(hardhat_url))
+    contract = web3.eth.contract(address=address, abi=artifact("LedgerAnchor")["abi"])
+    on_chain_root, block = contract.functions.rootOf(size).call()
+    assert on_chain_root == root and block == proof["anchor"]["block_number"]
+
+
+def test_reorg_that_removes_an_anchor_is_noticed_and_sent_again(hardhat_ledger: Ledger, hardhat_url: str,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    assert hardhat_ledger.anchorer is not None
+    grow(hardhat_ledger, 5)
+    snapshot = rpc(hardhat_url, "evm_snapshot")
+    hardhat_ledger.anchorer.run_once()
+    hardhat_ledger.anchorer.run_once()
+    job = hardhat_ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+    assert job.status == CONFIRMED
+    rpc(hardhat_url, "evm_revert", snapshot)  # the block holding the anchor is gone, as after a re-org
+    hardhat_ledger.anchorer.run_once()  # notices the anchor vanished, and sends it again
+    assert "anchor of tree size 6 vanished" in caplog.text
+    hardhat_ledger.anchorer.run_once()
+    again = hardhat_ledger.anchors.job(job.id)
+    assert again.status == CONFIRMED and again.sent_at != job.sent_at  # sent again (same nonce: maybe same hash)
+    assert hardhat_ledger.anchor_status()["anchored_tree_size"] == 6
+
+
+def test_dropped_transaction_is_sent_again(hardhat_ledger: Ledger, hardhat_url: str,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    assert hardhat_ledger.anchorer is not None
+    grow(hardhat_ledger, 4)
+    hardhat_ledger.anchorer.run_once()  # queues and sends the anchor of size 5
+    hardhat_ledger.anchorer.run_once()
+    grow(hardhat_ledger, 4, start=4)
+    rpc(hardhat_url, "evm_setAutomine", False)
+    try:
+        hardhat_ledger.anchorer.run_once()  # sends the anchor of size 9; it sits in the mempool
+        job = hardhat_ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+        assert job.tree_size == 9 and job.status == "sent" and job.tx_hash is not None
+        assert rpc(hardhat_url, "hardhat_dropTransaction", "0x" + job.tx_hash.hex()) is True
+        hardhat_ledger.anchorer.run_once()  # the node no longer knows it: the worker sends it again
+        assert f"transaction 0x{job.tx_hash.hex()} of job {job.id} vanished" in caplog.text
+        assert hardhat_ledger.anchors.job(job.id).status == "sent"
+    finally:
+        rpc(hardhat_url, "evm_setAutomine", True)
+    rpc(hardhat_url, "evm_mine")
+    hardhat_ledger.anchorer.run_once()
+    again = hardhat_ledger.anchors.job(job.id)
+    assert again.status == CONFIRMED and again.sent_at != job.sent_at  # sent again (same nonce: maybe same hash)
+
+
+def _count_anchor_events(url: str, address: str) -> dict[int, int]:
+    web3 = Web3(Web3.HTTPProvider(url))
+    contract = web3.eth.contract(address=address, abi=artifact("LedgerAnchor")["abi"])
+    counts: dict[int, int] = {}
+    for log in contract.events.CheckpointAnchored().get_logs(from_block=0):
+        size = int(log["args"]["treeSize"])
+        counts[size] = counts.get(size, 0) + 1
+    return counts
+
+
+def test_worker_killed_mid_way_catches_up_without_repeats(tmp_path: Path, hardhat_url: str) -> None:
+    """`lifeledger chain run` is SIGKILLed at random moments while the log grows; restarted, it catches up."""
+    settings = rpc_settings(tmp_path, hardhat_url)
+    ledger = Ledger.open(settings)
+    ledger.start(anchoring=False)
+    assert ledger.anchorer is not None
+    ledger.anchorer.deploy()
+    env = {**os.environ, "LIFELEDGER_CHAIN_URL": hardhat_url, "LIFELEDGER_CHAIN_ID": str(HARDHAT_CHAIN_ID),
+           "LIFELEDGER_ANCHOR_INTERVAL": "0.05", "LIFELEDGER_ORIGIN": settings.origin}
+    command = [sys.executable, "-m", "api.cli", "chain", "run", "--data-dir", str(settings.data_dir)]
+    rng = random.Random(7)
+    try:
+        for round_ in range(6):
+            worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for step in range(3):
+                grow(ledger, 5, start=round_ * 15 + step * 5)
+                time.sleep(rng.uniform(0.05, 0.4))
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=30)
+        final = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            target = ledger.latest_checkpoint().tree_size  # type: ignore[union-attr]
+            deadline = time.monotonic() + 120
+            while ledger.anchor_status()["anchored_tree_size"] < target:
+                assert time.monotonic() < deadline, ledger.anchor_status()
+                time.sleep(0.2)
+        finally:
+            final.send_signal(signal.SIGINT)
+            final.wait(timeout=30)
+        status = ledger.anchor_status()
+        events = _count_anchor_events(hardhat_url, status["contracts"]["LedgerAnchor"])
+        assert events and all(count == 1 for count in events.values()), events  # nothing anchored twice
+        assert max(events) == target
+        web3 = Web3(Web3.HTTPProvider(hardhat_url))
+        contract = web3.eth.contract(address=status["contracts"]["LedgerAnchor"], abi=artifact("LedgerAnchor")["abi"])
+        for size in events:  # every root on chain is the root of our signed checkpoint of that size
+            assert contract.functions.rootOf(size).call()[0] == ledger.store.checkpoint(size).root
+        jobs = ledger.anchors.recent_jobs(kind=CHECKPOINT, limit=500)
+        assert {j.tree_size for j in jobs if j.status == CONFIRMED} == set(events)
+    finally:
+        ledger.close()
+
+
+def test_node_stopped_and_started_again_worker_catches_up(tmp_path: Path) -> None:
+    """anvil keeps its chain in a state file, so this is the same chain coming back after an outage."""
+    node = NodeProcess("anvil", free_port(), tmp_path)
+    node.start()
+    ledger = Ledger.open(rpc_settings(tmp_path, node.url))
+    ledger.start(anchoring=False)
+    try:
+        assert ledger.anchorer is not None
+        ledger.anchorer.deploy()
+        grow(ledger, 6)
+        ledger.anchorer.run_once()
+        ledger.anchorer.run_once()
+        assert ledger.anchor_status()["anchored_tree_size"] == 7
+        node.stop()
+        grow(ledger, 6, start=6)  # appends go on while the chain is away
+        with pytest.raises(AnchorUnavailable):
+            ledger.anchorer.run_once()
+        assert ledger.size() == 13 and ledger.anchor_status()["lag"] == 6
+        node.start()
+        deadline = time.monotonic() + 60
+        while ledger.anchor_status()["anchored_tree_size"] < 13:
+            assert time.monotonic() < deadline, ledger.anchor_status()
+            try:
+                ledger.anchorer.run_once()
+            except AnchorUnavailable:
+                time.sleep(0.2)
+        events = _count_anchor_events(node.url, ledger.anchor_status()["contracts"]["LedgerAnchor"])
+        assert events == {7: 1, 13: 1}
+        assert json.loads(node.state.read_text()) if node.state.exists() else True
+    finally:
+        ledger.close()
+        node.stop()
