@@ -159,7 +159,10 @@ def checkpoint(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def verify(data_dir: DataDir = None) -> None:
+def verify(data_dir: DataDir = None,
+           chain: Annotated[bool, typer.Option("--chain", help="Also check every confirmed anchor on the chain "
+                                                              "(stop `serve` first when the chain is embedded)")]
+           = False) -> None:
     """Audit the whole log: leaves, tree, checkpoints, signatures, payloads and projections."""
     from ledger.audit import audit
     from ledger.note import NoteVerifier
@@ -177,10 +180,18 @@ def verify(data_dir: DataDir = None) -> None:
         report = audit(ledger.store, verifier=NoteVerifier.from_vkey(ledger.note_signer.vkey),
                        ledger_public_key=ledger.keys.ledger.public_key, origin=ledger.settings.origin,
                        master_key=ledger.keys.master_key, progress=progress)
+        anchors_checked = 0
+        if chain:
+            anchorer = _anchorer(ledger)
+            for where, what in anchorer.check_anchors():
+                report.add(where, what)
+            anchors_checked = ledger.anchors.count_jobs().get("confirmed", 0)
     for problem in report.problems:
         err.print(f"[red]FAIL[/red] {problem}", highlight=False, soft_wrap=True)
     summary = (f"{report.entries} entries, {report.checkpoints} checkpoints, {report.payloads_checked} payloads "
                f"checked, {report.payloads_erased} erased")
+    if chain:
+        summary += f", {anchors_checked} anchors checked on chain"
     if not report.ok:
         err.print(f"verify failed: {len(report.problems)} problem(s); {summary}", highlight=False)
         raise typer.Exit(code=1)

@@ -361,6 +361,35 @@ class Anchorer:
                 self.jobs.update_job(job.id, confirmations=max(0, chain.block_number() - found.block_number + 1),
                                      block_number=found.block_number)
 
+    def check_anchors(self) -> list[tuple[str, str]]:
+        """Compare every confirmed anchor with the chain: (where, what) for each mismatch; empty if all agree.
+
+        Each confirmed tree size must hold, on chain, the root of our signed checkpoint of that size; the
+        chain's latest anchored size must not exceed the log. Raises ``AnchorUnavailable``.
+        """
+        problems: list[tuple[str, str]] = []
+        with self._lock:
+            chain, anchor, _ = self._connected()
+            confirmed = [job for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=1_000_000)
+                         if job.status == CONFIRMED and job.chain_id == chain.chain_id]
+            for job in confirmed:
+                assert job.tree_size is not None
+                where = f"anchors[size={job.tree_size}]"
+                found = anchor.root_of(job.tree_size)
+                try:
+                    ours = self.store.checkpoint(job.tree_size).root
+                except LedgerError:
+                    problems.append((where, "anchored size has no checkpoint in the log"))
+                    continue
+                if found is None:
+                    problems.append((where, f"not on chain {chain.chain_id}"))
+                elif found.root != ours:
+                    problems.append((where, "the root on chain differs from our signed checkpoint"))
+            latest = anchor.latest()
+            if latest.tree_size > self.store.size():
+                problems.append(("anchors", f"chain holds tree size {latest.tree_size}, the log has fewer entries"))
+        return problems
+
     # -- reading -------------------------------------------------------------------------------------------
 
     def chain_id(self) -> int | None:

@@ -235,3 +235,19 @@ def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path) -> None:
         assert SKIPPED not in ledger.anchors.count_jobs()
     finally:
         ledger.close()
+
+
+def test_check_anchors_compares_confirmed_anchors_with_the_chain(chained: Ledger) -> None:
+    from sqlalchemy import update
+
+    from ledger.store import schema as t
+
+    assert chained.anchorer is not None
+    grow(chained, 5)
+    chained.anchorer.run_once()
+    chained.anchorer.run_once()
+    grow(chained, 5, start=5)  # a checkpoint of 11 that is not anchored yet
+    assert chained.anchorer.check_anchors() == []
+    with chained.store.engine.begin() as conn:  # claim the unanchored checkpoint was anchored
+        conn.execute(update(t.anchor_jobs).values(tree_size=11))
+    assert chained.anchorer.check_anchors() == [("anchors[size=11]", f"not on chain {chained.anchorer.chain_id()}")]
