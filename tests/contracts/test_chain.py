@@ -9,7 +9,7 @@ import pytest
 from eth_utils import ValidationError
 
 from ledger.anchoring import Chain, Checkpoint, LedgerAnchorContract, connect, deploy_all
-from ledger.anchoring.chain import EMBEDDED_CHAIN_ID, SQLiteKeyValueDB
+from ledger.anchoring.embedded import EMBEDDED_CHAIN_ID, SQLiteKeyValueDB
 from ledger.errors import AnchorUnavailable, NotFound, ValidationFailed
 from tests.contracts.helpers import mined
 
