@@ -95,3 +95,11 @@ def test_missing_things_are_404_problems(client: TestClient) -> None:
         response = client.get(path)
         assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
     assert client.get("/v1/log/proofs/inclusion", params={"index": -1, "tree_size": 1}).status_code == 422
+
+
+def test_anchors_say_when_anchoring_is_off(client: TestClient, grown: list[str]) -> None:
+    state = client.get("/v1/log/anchors").json()
+    assert (state["status"], state["chain"], state["anchored_tree_size"], state["lag"]) == ("not_configured", None,
+                                                                                           0, 37)
+    proof = client.get("/v1/log/anchors/proof", params={"index": 3})
+    assert proof.status_code == 404 and "not yet covered by a confirmed anchor" in proof.json()["detail"]
