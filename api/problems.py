@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.auth import TokenError
 from ledger import errors
 
+log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://lifeledger.dev/problems/"
 
@@ -26,6 +29,7 @@ STATUS_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.ErasedError, 410, "erased"),
     (errors.AnchorUnavailable, 503, "anchoring-unavailable"),
     (errors.StorageError, 503, "storage-unavailable"),
+    (errors.ConfigurationError, 500, "misconfigured"),
     (errors.LedgerError, 400, "ledger-error"),
 ]
 
@@ -61,6 +65,39 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+                 413: "too-large"}
         kind = kinds.get(exc.status_code, "http-error")
-        return problem(exc.status_code, kind, kind.replace("-", " ").capitalize(), str(exc.detail), request)
+        response = problem(exc.status_code, kind, kind.replace("-", " ").capitalize(), str(exc.detail), request)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unexpected error (ref %s) on %s %s", reference, request.method, request.url.path)
+        return problem(500, "internal-error", "Internal error",
+                       f"the server failed unexpectedly (ref {reference}); nothing about your request was wrong",
+                       request)
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
+            "status": {"type": "integer"}, "detail": {"type": "string"}, "instance": {"type": "string"},
+            "field": {"type": "string", "description": "the input that was wrong, when one is to blame"},
+        },
+    }
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem responses a route can give (RFC 9457, application/problem+json)."""
+    meaning = {400: "Bad request", 401: "Missing, invalid or expired bearer token", 403: "Role not allowed",
+               404: "Not found", 409: "Conflicts with recorded state", 413: "Request body too large",
+               422: "Invalid input (the problem's `field` names it)", 503: "Database or chain unavailable"}
+    return {status: {"description": meaning[status],
+                     "content": {PROBLEM_JSON: {"schema": _problem_schema()}}} for status in statuses}

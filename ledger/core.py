@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -9,21 +11,20 @@ from typing import TYPE_CHECKING, Any
 from ledger import merkle
 from ledger.checkpoints import Checkpointer
 from ledger.encoding import b64, canonical_json
-from ledger.errors import NotFound, ValidationFailed
+from ledger.errors import ConfigurationError, NotFound, ValidationFailed
 from ledger.journal import Journal, Receipt
 from ledger.keys import LEDGER_KEY_ID, LocalKeys, check_key_id, load_public_key
 from ledger.note import NoteSigner
-from ledger.projections import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, KeyState
+from ledger.projections import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, SUBJECT_ERASED, KeyState
 from ledger.sealing import OpenedPayload, unseal, unwrap_key
 from ledger.settings import Settings
-from ledger.statements import SUBJECT, SignedEvent, sign_event, utc_timestamp
+from ledger.statements import LEDGER_SUBJECT, SUBJECT, SignedEvent, sign_event, utc_timestamp
 from ledger.store import CheckpointRow, EntryRow, Store
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, AnchorJob, AnchorStore
 
 if TYPE_CHECKING:
     from ledger.anchoring.worker import Anchorer
 
-LEDGER_SUBJECT = "ledger"
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,20 @@ class Ledger:
 
     @classmethod
     def open(cls, settings: Settings) -> Ledger:
-        """Open (creating if needed) the data dir, keys and database at the newest schema."""
+        """Open (creating if needed) the data dir, keys and database at the newest schema.
+
+        Raises ``ConfigurationError`` if the database belongs to a ledger with other keys or another origin
+        (say, a second host that was not given the first host's ``keys`` directory).
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings, Store.open(settings.resolved_database_url), LocalKeys.load_or_create(settings.data_dir))
+        store = Store.open(settings.resolved_database_url)
+        try:
+            keys = LocalKeys.load_or_create(settings.data_dir)
+            _claim_identity(store, keys, settings)
+        except BaseException:
+            store.close()
+            raise
+        return cls(settings, store, keys)
 
     def start(self, *, anchoring: bool = True) -> None:
         """Start the background writer, the periodic checkpointer and (if configured) the anchoring worker."""
@@ -309,12 +321,20 @@ class Ledger:
         wrapped = self.store.wrapped_keys([subject]).get(subject)
         data_key = None if wrapped is None else unwrap_key(master_key=self.keys.master_key, subject=subject,
                                                            wrapped=wrapped)
-        return unseal(data_key=data_key, index=index, sealed=sealed)
+        return unseal(data_key=data_key, index=index, subject=subject, sealed=sealed)
 
     def erase_subject(self, subject: str) -> int:
-        """Destroy a data subject's key: its payloads become unreadable, every proof still verifies."""
+        """Destroy a data subject's key: its payloads become unreadable, every proof still verifies.
+
+        The erasure is first recorded in the journal (``ledger.subject.erased``, its payload sealed under the
+        ledger's own key), so an audit can tell a lawful erasure from a key that went missing. Returns how many
+        payloads became unreadable. Raises ``NotFound`` if the subject has no key (unknown or already erased).
+        """
         if subject == LEDGER_SUBJECT:
             raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
+        if self.store.wrapped_keys([subject]).get(subject) is None:
+            raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
+        self.emit(type=SUBJECT_ERASED, stream="ledger:erasures", payload={"subject": subject})
         erased = self.store.erase_subject(subject, at=utc_timestamp())
         self.journal.forget_data_key(subject)
         return erased
@@ -348,3 +368,17 @@ def _safe_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def _claim_identity(store: Store, keys: LocalKeys, settings: Settings) -> None:
+    """Bind the database to this ledger's checkpoint key and payload master key on first use; check after."""
+    vkey = NoteSigner(settings.origin, keys.ledger.private_key).vkey
+    stored = store.claim_meta("checkpoint_vkey", vkey)
+    if stored != vkey:
+        raise ConfigurationError(
+            f"this database belongs to the ledger with checkpoint key {stored}, but {settings.data_dir / 'keys'} "
+            f"and origin {settings.origin!r} make {vkey}: give every host the same keys directory and origin")
+    check = hmac.new(keys.master_key, b"lifeledger payload master key", hashlib.sha256).hexdigest()
+    if store.claim_meta("master_key_check", check) != check:
+        raise ConfigurationError(f"the payload master key in {settings.data_dir / 'keys'} is not the one this "
+                                 f"database's payloads are sealed with: give every host the same keys directory")

@@ -31,9 +31,12 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def salted_hash(*, salt: bytes, payload: Any) -> bytes:
-    """``SHA-256(salt || JCS(payload))``: the commitment a journal entry makes to its payload."""
-    return sha256(salt + canonical_json(payload))
+def salted_hash(*, salt: bytes, payload: Any = None, canonical: bytes | None = None) -> bytes:
+    """``SHA-256(salt || JCS(payload))``: the commitment a journal entry makes to its payload.
+
+    Pass ``canonical`` (the payload's JCS bytes) instead of ``payload`` when they are already at hand.
+    """
+    return sha256(salt + (canonical if canonical is not None else canonical_json(payload)))
 
 
 def digest_str(digest: bytes) -> str:

@@ -49,3 +49,7 @@ class AnchorUnavailable(LedgerError):
 
 class StorageError(LedgerError):
     """The database failed in a way that is not the caller's fault."""
+
+
+class ConfigurationError(LedgerError):
+    """The ledger is set up inconsistently (keys that do not belong to this database, ...)."""

@@ -7,8 +7,10 @@ import queue
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from ledger import merkle
@@ -16,12 +18,20 @@ from ledger.errors import Conflict, LedgerError, SignatureError, StorageError, V
 from ledger.keys import LEDGER_KEY_ID
 from ledger.projections import Projection
 from ledger.sealing import new_data_key, seal, unwrap_key, wrap_key
-from ledger.statements import LEDGER_TYPE_PREFIX, EntryRecord, SignedEvent, utc_timestamp
-from ledger.store import Batch, EntryRow, HeadMoved, Store
+from ledger.statements import (
+    LEDGER_SUBJECT,
+    LEDGER_TYPE_PREFIX,
+    RESERVED_STREAM_KINDS,
+    EntryRecord,
+    SignedEvent,
+    utc_timestamp,
+)
+from ledger.store import Batch, EntryRow, HeadMoved, Store, storage_error
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 100
 PARALLEL_CHECK_MIN = 32
+DATA_KEY_CACHE = 50_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,14 @@ class _Pending:
     future: Future[Receipt]
 
 
+def _result(future: Future[Receipt], timeout: float) -> Receipt:
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout as exc:
+        raise StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry with "
+                           f"the same event (a recorded event returns its original receipt)") from exc
+
+
 class Journal:
     """Appends events through one writer thread that batches whatever is queued into one transaction.
 
@@ -69,7 +87,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         self._frontier: merkle.Frontier | None = None
         self._last_recorded_at = ""
-        self._data_keys: dict[str, bytes] = {}
+        self._data_keys: OrderedDict[str, bytes] = OrderedDict()  # bounded LRU of unwrapped data keys
         self._start_lock = threading.Lock()
         self.appended = 0
         self.batches = 0
@@ -101,15 +119,26 @@ class Journal:
         Raises ``ValidationFailed`` or ``SignatureError`` at once; the future carries write-time errors
         (``Conflict`` for a reused event id or a stale ``seq``, ``SignatureError`` for a key revoked meanwhile).
         """
-        self._precheck(event, owner=owner)
         future: Future[Receipt] = Future()
+        try:
+            self._precheck(event, owner=owner)
+        except SignatureError:
+            earlier = self._recorded_duplicate(event)
+            if earlier is None:
+                raise
+            future.set_result(earlier)  # a retry of a recorded event gets its receipt, whatever its key is now
+            return future
         self.start()
         self._queue.put([_Pending(event, owner, future)])
         return future
 
     def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0) -> Receipt:
-        """Append one event and wait until it is committed."""
-        return self.submit(event, owner=owner).result(timeout=timeout)
+        """Append one event and wait until it is committed.
+
+        Raises ``StorageError`` if that takes longer than ``timeout`` seconds: the outcome is then unknown, and
+        a retry with the same event is safe (a recorded event returns its original receipt).
+        """
+        return _result(self.submit(event, owner=owner), timeout)
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
                     timeout: float = 120.0) -> list[Receipt | LedgerError]:
@@ -117,9 +146,11 @@ class Journal:
 
         Signatures are checked on a small thread pool first (the Ed25519 code releases the GIL).
         """
-        def check(event: SignedEvent) -> LedgerError | None:
+        def check(event: SignedEvent) -> LedgerError | Receipt | None:
             try:
                 self._precheck(event, owner=owner)
+            except SignatureError as exc:
+                return self._recorded_duplicate(event) or exc
             except LedgerError as exc:
                 return exc
             return None
@@ -129,21 +160,31 @@ class Journal:
             checked = list(self._checkers.map(check, events, chunksize=64))
         else:
             checked = [check(event) for event in events]
-        pending = [_Pending(event, owner, Future()) for event, problem in zip(events, checked, strict=True)
-                   if problem is None]
+        pending = [_Pending(event, owner, Future()) for event, early in zip(events, checked, strict=True)
+                   if early is None]
         if pending:
             self._queue.put(pending)
         results: list[Receipt | LedgerError] = []
         queued = iter(pending)
-        for problem in checked:
-            if problem is not None:
-                results.append(problem)
+        for early in checked:  # an error, or the receipt of an already recorded event
+            if early is not None:
+                results.append(early)
                 continue
             try:
-                results.append(next(queued).future.result(timeout=timeout))
+                results.append(_result(next(queued).future, timeout))
             except LedgerError as exc:
                 results.append(exc)
         return results
+
+    def _recorded_duplicate(self, event: SignedEvent) -> Receipt | None:
+        """The original receipt if this very event (same statement, same key) is already recorded."""
+        earlier = self._store.entries_by_event_ids([event.statement.event_id]).get(event.statement.event_id)
+        if earlier is None:
+            return None
+        record = EntryRecord.from_leaf(earlier.leaf)
+        if record.statement == event.statement and record.key_id == event.key_id:
+            return Receipt.of(earlier, duplicate=True)
+        return None
 
     def forget_data_key(self, subject: str) -> None:
         self._data_keys.pop(subject, None)
@@ -157,6 +198,13 @@ class Journal:
                                    field="statement.type")
         if (event.key_id == LEDGER_KEY_ID) != internal:
             raise SignatureError("only the ledger signs with the 'ledger' key", field="key_id")
+        if not internal:
+            if event.statement.stream.split(":", 1)[0] in RESERVED_STREAM_KINDS:
+                raise ValidationFailed(f"streams of kind {', '.join(RESERVED_STREAM_KINDS)} are written only by "
+                                       f"the ledger", field="statement.stream")
+            if event.data_subject == LEDGER_SUBJECT:
+                raise ValidationFailed(f"data_subject {LEDGER_SUBJECT!r} is reserved for the ledger's own events",
+                                       field="data_subject")
         event.check_payload()
         if internal:
             public_key = self._ledger_public_key
@@ -213,14 +261,16 @@ class Journal:
                 log.debug("log head moved under the writer; reloading (attempt %d)", attempt + 1)
                 time.sleep(random.uniform(0.001, 0.002 * min(attempt + 1, 20)))
                 continue
-            except LedgerError as exc:
-                self._frontier = None
-                self._fail(items, exc)
-                return
             except Exception as exc:  # the writer thread must survive anything and tell every caller
                 self._frontier = None
-                log.exception("journal batch failed")
-                self._fail(items, StorageError(f"append failed: {type(exc).__name__}: {exc}"))
+                if len(items) > 1:
+                    # One bad item must not sink the others: commit them one at a time.
+                    log.warning("batch of %d failed (%s); committing its events one by one", len(items), exc)
+                    for item in items:
+                        self._write([item])
+                    return
+                error = exc if isinstance(exc, LedgerError) else storage_error(exc, doing="appending an event")
+                self._fail(items, error)
                 return
             for pending, result in zip(items, outcome, strict=True):
                 if isinstance(result, LedgerError):
@@ -264,8 +314,8 @@ class Journal:
                 outcome.append(exc)
         new_frontier, nodes = frontier.extend([row.leaf_hash for row in batch.entries])
         batch.nodes = nodes
-        batch.new_subject_keys = [(s, w, now) for s, w in new_keys.items()
-                                  if any(subject == s for _, subject, _ in batch.payloads)]
+        used = {subject for _, subject, _ in batch.payloads}
+        batch.new_subject_keys = [(s, w, now) for s, w in new_keys.items() if s in used]
         self._store.commit_batch(batch)
         self._frontier = new_frontier
         self._last_recorded_at = now
@@ -322,7 +372,8 @@ class Journal:
                        leaf_hash=merkle.leaf_hash(leaf))
         batch.entries.append(row)
         batch.payloads.append((index, event.data_subject,
-                               seal(data_key=data_key, index=index, salt=event.salt, payload=event.payload)))
+                               seal(data_key=data_key, index=index, subject=event.data_subject, salt=event.salt,
+                                    payload_bytes=event.payload_bytes)))
         in_batch[statement.event_id] = (record, index)
         return Receipt.of(row)
 
@@ -343,5 +394,8 @@ class Journal:
                 if subject not in self._data_keys:
                     self._data_keys[subject] = unwrap_key(master_key=self._master_key, subject=subject,
                                                           wrapped=wrapped[subject])  # type: ignore[arg-type]
+                    while len(self._data_keys) > DATA_KEY_CACHE:
+                        self._data_keys.popitem(last=False)
+                self._data_keys.move_to_end(subject)
                 keys[subject] = self._data_keys[subject]
         return keys, new

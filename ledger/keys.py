@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -100,7 +100,7 @@ class LocalKeys:
 
     ledger: SigningKey
     token: SigningKey
-    master_key: bytes
+    master_key: bytes = field(repr=False)
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> LocalKeys:

@@ -14,6 +14,7 @@ KEY_REGISTERED = "ledger.key.registered"
 KEY_ROTATED = "ledger.key.rotated"
 KEY_REVOKED = "ledger.key.revoked"
 KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED)
+SUBJECT_ERASED = "ledger.subject.erased"  # payload {"subject": ...}; the subject's data key is destroyed after it
 
 ACTIVE, RETIRED, REVOKED = "active", "retired", "revoked"
 

@@ -9,7 +9,6 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ledger.encoding import b64, canonical_json, unb64
 from ledger.errors import ErasedError, VerificationError
 
 NONCE_SIZE = 12
@@ -42,14 +41,19 @@ class OpenedPayload:
     payload: Any
 
 
-def seal(*, data_key: bytes, index: int, salt: bytes, payload: Any) -> bytes:
-    """Encrypt salt and payload; the journal index is authenticated so a sealed row cannot be moved."""
+def _aad(index: int, subject: str) -> bytes:
+    return f"{index}\n{subject}".encode()
+
+
+def seal(*, data_key: bytes, index: int, subject: str, salt: bytes, payload_bytes: bytes) -> bytes:
+    """Encrypt salt and the payload's canonical bytes; index and subject are authenticated, so a sealed row
+    cannot be moved to another entry or subject. Plaintext: one length byte, the salt, the payload bytes."""
     nonce = os.urandom(NONCE_SIZE)
-    plain = canonical_json({"salt": b64(salt), "payload": payload})
-    return nonce + AESGCM(data_key).encrypt(nonce, plain, str(index).encode("ascii"))
+    plain = bytes([len(salt)]) + salt + payload_bytes
+    return nonce + AESGCM(data_key).encrypt(nonce, plain, _aad(index, subject))
 
 
-def unseal(*, data_key: bytes | None, index: int, sealed: bytes) -> OpenedPayload:
+def unseal(*, data_key: bytes | None, index: int, subject: str, sealed: bytes) -> OpenedPayload:
     """Decrypt a sealed payload of journal entry ``index``.
 
     Raises ``ErasedError`` when ``data_key`` is None (the subject was erased) and ``VerificationError`` when
@@ -60,8 +64,8 @@ def unseal(*, data_key: bytes | None, index: int, sealed: bytes) -> OpenedPayloa
     if data_key is None:
         raise ErasedError(f"payload of entry {index} was erased with its data subject's key")
     try:
-        plain = AESGCM(data_key).decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], str(index).encode("ascii"))
+        plain = AESGCM(data_key).decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], _aad(index, subject))
     except InvalidTag as exc:
         raise VerificationError(f"sealed payload of entry {index} fails authentication") from exc
-    body = json.loads(plain)
-    return OpenedPayload(salt=unb64(body["salt"], field="salt"), payload=body["payload"])
+    salt_end = 1 + plain[0]
+    return OpenedPayload(salt=plain[1:salt_end], payload=json.loads(plain[salt_end:]))

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default is a SQLite file in data_dir. PostgreSQL: postgresql+psycopg://...",
+        repr=False,
     )
     chain_url: str = Field(
         default="embedded",
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     anchor_interval: float = Field(default=10.0, gt=0, description="Seconds between anchoring rounds.")
     anchor_confirmations: int = Field(default=1, ge=0, description="Confirmations before an anchor counts.")
     batch_max: int = Field(default=1000, ge=1, le=10000, description="Most entries in one group commit.")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024,
+                                description="Largest request body the API reads; larger ones get 413.")
     token_ttl: int = Field(default=3600, gt=0, description="Lifetime in seconds of development tokens.")
     jwt_issuer: str = Field(default="lifeledger", description="Expected 'iss' claim of bearer tokens.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -15,12 +16,14 @@ from ledger.keys import SigningKey, check_key_id, verify_signature
 ENTRY_VERSION = 1
 MAX_PAYLOAD_BYTES = 64 * 1024
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
-STREAM = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+EVENT_TYPE = re.compile(r"^(?=.{3,128}$)[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
+STREAM = re.compile(r"^[a-z][a-z0-9_]{0,30}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RESERVED_STREAM_KINDS = ("ledger", "system")  # streams the ledger itself writes (key history, erasures)
 SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 STATEMENT_FIELDS = {"event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
 LEDGER_TYPE_PREFIX = "ledger."
+LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
 
 
 def _check(pattern: re.Pattern[str], value: Any, field: str, what: str) -> str:
@@ -77,8 +80,10 @@ class Statement:
         return cls(
             event_id=_check(EVENT_ID, value["event_id"], f"{field}.event_id",
                             "1-128 characters of A-Z a-z 0-9 . _ : -"),
-            type=_check(EVENT_TYPE, value["type"], f"{field}.type", "dotted lowercase words like 'policy.issued'"),
-            stream=_check(STREAM, value["stream"], f"{field}.stream", "'<kind>:<id>' like 'policy:7f3a9c'"),
+            type=_check(EVENT_TYPE, value["type"], f"{field}.type",
+                        "2-5 dotted lowercase words like 'policy.issued', at most 128 characters"),
+            stream=_check(STREAM, value["stream"], f"{field}.stream",
+                          "'<kind>:<id>' like 'policy:7f3a9c' (kind up to 31, id up to 128 characters)"),
             occurred_at=value["occurred_at"],
             payload_hash=parse_digest(value["payload_hash"], field=f"{field}.payload_hash"),
             seq=seq,
@@ -149,12 +154,17 @@ class SignedEvent:
             "data_subject": self.data_subject,
         }
 
+    @functools.cached_property
+    def payload_bytes(self) -> bytes:
+        """The payload's RFC 8785 bytes, encoded once for hashing, size checks and sealing."""
+        return canonical_json(self.payload)
+
     def check_payload(self) -> None:
         """Raise ``ValidationFailed`` unless the payload fits and matches the statement's salted hash."""
-        size = len(canonical_json(self.payload))
+        size = len(self.payload_bytes)
         if size > MAX_PAYLOAD_BYTES:
             raise ValidationFailed(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}", field="payload")
-        if salted_hash(salt=self.salt, payload=self.payload) != self.statement.payload_hash:
+        if salted_hash(salt=self.salt, canonical=self.payload_bytes) != self.statement.payload_hash:
             raise ValidationFailed(
                 "statement.payload_hash is not SHA-256(salt || JCS(payload))", field="statement.payload_hash"
             )

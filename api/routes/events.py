@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.auth import Role
 from api.deps import LedgerDep, ReaderPrincipal, SystemPrincipal
-from api.problems import STATUS_TABLE, TYPE_BASE
+from api.problems import STATUS_TABLE, TYPE_BASE, responses
 from api.schemas import (
     BatchItemPublic,
     BatchPublic,
@@ -22,7 +22,7 @@ from ledger.errors import LedgerError, NotFound
 from ledger.journal import Receipt
 from ledger.statements import SignedEvent
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 409, 413, 422, 503))
 MAX_WAIT = 10.0
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import AdminPrincipal, LedgerDep
+from api.problems import responses
 from api.schemas import KeyChangePublic, KeyCreate, KeyPublic, KeyRevoke, KeyRotate, ReceiptPublic
 from ledger.encoding import unb64
 
-router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"])
+router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"],
+                   responses=responses(401, 403, 404, 409, 422, 503))
 
 
 @router.get("")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import LedgerDep
+from api.problems import responses
 from api.schemas import (
     AnchorProofPublic,
     AnchorPublic,
@@ -22,7 +23,8 @@ from ledger.core import InclusionProof
 from ledger.encoding import b64
 from ledger.errors import NotFound
 
-router = APIRouter(prefix="/v1/log", tags=["public log"])
+MAX_INDEX = 2**63 - 1  # the largest index a BIGINT column holds
+router = APIRouter(prefix="/v1/log", tags=["public log"], responses=responses(404, 422, 503))
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse,
@@ -43,13 +45,13 @@ def get_key(ledger: LedgerDep) -> LogKeyPublic:
 
 
 @router.get("/key/events/{index}")
-def get_key_event(ledger: LedgerDep, index: int) -> dict[str, object]:
+def get_key_event(ledger: LedgerDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> dict[str, object]:
     """Payload and salt of a key event, to check against its leaf's payload_hash (key events hold no personal data)."""
     return ledger.key_event_evidence(index)
 
 
 @router.get("/entries/{index}")
-def get_entry(ledger: LedgerDep, index: int) -> EntryPublic:
+def get_entry(ledger: LedgerDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> EntryPublic:
     """One journal entry: its leaf bytes and leaf hash. The payload is not part of the public log."""
     row = ledger.entry(index)
     return EntryPublic(index=row.idx, leaf=b64(row.leaf), leaf_hash=b64(row.leaf_hash), event_id=row.event_id,
@@ -57,16 +59,16 @@ def get_entry(ledger: LedgerDep, index: int) -> EntryPublic:
 
 
 @router.get("/proofs/inclusion")
-def get_inclusion(ledger: LedgerDep, index: Annotated[int, Query(ge=0)],
-                  tree_size: Annotated[int, Query(ge=1)]) -> InclusionPublic:
+def get_inclusion(ledger: LedgerDep, index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+                  tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> InclusionPublic:
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``tree_size`` entries."""
     proof = ledger.inclusion_proof(index=index, tree_size=tree_size)
     return InclusionPublic(index=proof.index, tree_size=proof.tree_size, hashes=[b64(h) for h in proof.hashes])
 
 
 @router.get("/proofs/consistency")
-def get_consistency(ledger: LedgerDep, first: Annotated[int, Query(ge=1)],
-                    second: Annotated[int, Query(ge=1)]) -> ConsistencyPublic:
+def get_consistency(ledger: LedgerDep, first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+                    second: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> ConsistencyPublic:
     """RFC 9162 §2.1.4 consistency proof between the trees of ``first`` and ``second`` entries."""
     proof = ledger.consistency_proof(first=first, second=second)
     return ConsistencyPublic(first=proof.first, second=proof.second, hashes=[b64(h) for h in proof.hashes])
@@ -84,7 +86,7 @@ def get_anchors(ledger: LedgerDep) -> AnchorsPublic:
 
 
 @router.get("/anchors/proof")
-def get_anchor_proof(ledger: LedgerDep, index: Annotated[int, Query(ge=0)]) -> AnchorProofPublic:
+def get_anchor_proof(ledger: LedgerDep, index: Annotated[int, Query(ge=0, le=MAX_INDEX)]) -> AnchorProofPublic:
     """Proof that entry ``index`` is covered by a root anchored on chain (404 until one is confirmed).
 
     Check: the leaf's inclusion in ``checkpoint``; ``consistency`` from it to ``anchored_checkpoint``; both notes'

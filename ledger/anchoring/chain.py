@@ -256,7 +256,8 @@ def _account(private_key: str | None) -> LocalAccount | None:
 
 
 def _connect_rpc(url: str, account: LocalAccount | None) -> Chain:
-    web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+    # Caching lets web3 ask for the chain id once, not before every call and transaction.
+    web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}, cache_allowed_requests=True))
     if account is not None:
         return Chain(web3, sender=account.address, account=account)
     try:

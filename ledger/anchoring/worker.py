@@ -71,6 +71,7 @@ class Anchorer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_enqueued = float("-inf")
+        self._watched_head = -1
         self._failures = 0
         self.last_error: str | None = None
 
@@ -343,9 +344,16 @@ class Anchorer:
         self.jobs.update_job(job.id, **values)
 
     def _watch_confirmed(self, chain: Chain) -> None:
-        """Re-check recently confirmed anchors: a re-org that removed one puts it back in the queue."""
+        """Re-check recently confirmed anchors: a re-org that removed one puts it back in the queue.
+
+        Only when the chain's head has moved since the last look: a re-org moves it, a quiet chain does not.
+        """
         anchor = self._anchor
         assert anchor is not None
+        head = chain.block_number()
+        if head == self._watched_head:
+            return
+        self._watched_head = head
         for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=20):
             if job.status != CONFIRMED or job.confirmations >= WATCH_DEPTH or job.chain_id != chain.chain_id:
                 continue
@@ -355,11 +363,13 @@ class Anchorer:
                 log.warning("anchor of tree size %d vanished from chain %d; anchoring again", job.tree_size,
                             chain.chain_id)
                 chain.forget_nonce()
+                self._watched_head = -1
                 self.jobs.update_job(job.id, status=PENDING, tx_hash=None, confirmations=0, confirmed_at=None,
                                      last_error="anchor vanished from the chain (re-org); sending again")
             else:
-                self.jobs.update_job(job.id, confirmations=max(0, chain.block_number() - found.block_number + 1),
-                                     block_number=found.block_number)
+                confirmations = max(0, head - found.block_number + 1)
+                if (confirmations, found.block_number) != (job.confirmations, job.block_number):
+                    self.jobs.update_job(job.id, confirmations=confirmations, block_number=found.block_number)
 
     def check_anchors(self) -> list[tuple[str, str]]:
         """Compare every confirmed anchor with the chain: (where, what) for each mismatch; empty if all agree.

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ledger.errors import Conflict, NotFound, StorageError
@@ -15,6 +28,7 @@ from ledger.projections import KeyState, Projection, StreamState
 from ledger.store import schema as t
 
 NodeId = tuple[int, int]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,19 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
+def storage_error(exc: BaseException, *, doing: str = "database operation") -> StorageError:
+    """Log a driver or internal failure in full and return an error safe to show a caller.
+
+    The caller sees only a reference; the statement, its parameters (other callers' rows) and the driver's
+    message stay in the server log.
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.error("%s failed (ref %s): %s: %s", doing, reference, type(exc).__name__, exc)
+    return StorageError(f"{doing} failed in the database (ref {reference}); the server log has the details")
+
+
 def _wrap(exc: SQLAlchemyError) -> StorageError:
-    return StorageError(f"database error: {type(exc.orig if hasattr(exc, 'orig') else exc).__name__}: {exc}")
+    return storage_error(exc)
 
 
 class Store:
@@ -123,10 +148,15 @@ class Store:
         with self._read() as conn:
             for start in range(0, len(wanted), 400):
                 chunk = wanted[start : start + 400]
-                query = select(t.tree_nodes.c.level, t.tree_nodes.c.idx, t.tree_nodes.c.hash).where(
-                    tuple_(t.tree_nodes.c.level, t.tree_nodes.c.idx).in_(chunk)
-                )
-                found.update({(row.level, row.idx): bytes(row.hash) for row in conn.execute(query)})
+                # "(level = ? AND idx = ?) OR ...": each term is a primary-key lookup (a row-value IN would scan
+                # the table on SQLite). Plain text SQL: proofs are hot, and compiling an expression tree of a
+                # different shape for every proof would cost more than the lookups.
+                terms = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(len(chunk)))
+                params: dict[str, int] = {}
+                for n, (level, idx) in enumerate(chunk):
+                    params[f"l{n}"], params[f"i{n}"] = level, idx
+                rows = conn.execute(text(f"SELECT level, idx, hash FROM tree_nodes WHERE {terms}"), params)
+                found.update({(row.level, row.idx): bytes(row.hash) for row in rows})
         missing = [node for node in wanted if node not in found]
         if missing:
             raise NotFound(f"tree node(s) missing from the store: {missing[:5]}")
@@ -212,10 +242,17 @@ class Store:
             raise NotFound(f"no payload for entry {idx}", field="index")
         return row.subject, bytes(row.sealed)
 
-    def iter_payloads(self) -> Iterator[tuple[int, str, bytes]]:
-        with self._read() as conn:
-            for row in conn.execute(select(t.payloads).order_by(t.payloads.c.idx)):
-                yield row.idx, row.subject, bytes(row.sealed)
+    def iter_payloads(self, *, chunk: int = 5000) -> Iterator[tuple[int, str, bytes]]:
+        """Every payload row as (index, subject, sealed bytes) in index order, read in chunks."""
+        after = -1
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(select(t.payloads).where(t.payloads.c.idx > after)
+                                    .order_by(t.payloads.c.idx).limit(chunk)).all()
+            if not rows:
+                return
+            yield from ((row.idx, row.subject, bytes(row.sealed)) for row in rows)
+            after = rows[-1].idx
 
     def wrapped_keys(self, subjects: Sequence[str]) -> dict[str, bytes | None]:
         """Wrapped data keys by subject; an erased subject maps to None, an unknown one is absent."""
@@ -266,6 +303,21 @@ class Store:
             for row in conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.tree_size)):
                 yield _checkpoint(row)
 
+    def claim_meta(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is there already; return the value that is stored."""
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).first()
+                if row is not None:
+                    return str(row.value)
+                conn.execute(insert(t.meta).values(key=key, value=value))
+                return value
+        except IntegrityError:  # another process claimed it first
+            with self._read() as conn:
+                return str(conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one())
+        except SQLAlchemyError as exc:
+            raise _wrap(exc) from exc
+
     # -- writes --------------------------------------------------------------------------------------------
 
     def insert_checkpoint(self, row: CheckpointRow) -> bool:
@@ -295,6 +347,12 @@ class Store:
                 ).rowcount
                 if moved != 1:
                     raise HeadMoved("the log was extended by another writer")
+                subjects = sorted({subject for _, subject, _ in batch.payloads})
+                if subjects and conn.execute(
+                    select(t.subject_keys.c.subject)
+                    .where(t.subject_keys.c.subject.in_(subjects), t.subject_keys.c.wrapped.is_(None)).limit(1)
+                ).first() is not None:
+                    raise HeadMoved("a data subject of this batch was erased meanwhile")
                 if batch.entries:
                     conn.execute(insert(t.entries), [e.__dict__ for e in batch.entries])
                 if batch.nodes:
@@ -311,7 +369,7 @@ class Store:
         except (HeadMoved, Conflict):
             raise
         except IntegrityError as exc:
-            raise Conflict(f"a concurrent write took the same key: {exc.orig}") from exc
+            raise storage_error(exc, doing="appending a batch") from exc
         except OperationalError as exc:
             raise _wrap(exc) from exc
         except SQLAlchemyError as exc:

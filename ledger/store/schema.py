@@ -19,6 +19,14 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Facts about the ledger that every process sharing this database must agree on (its checkpoint key, ...).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 # One row (id = 1): the committed tree size. Writers move it with a compare-and-set, so two writers can never
 # both extend the same size and history stays one line.
 log_head = Table(

@@ -142,3 +142,34 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
                  "/v1/admin/keys", "/healthz", "/metrics"):
         assert path in spec["paths"], path
     assert spec["components"]["schemas"]["EventCreate"]["examples"]
+
+
+def test_oversized_bodies_are_refused_before_anything_else(settings) -> None:  # type: ignore[no-untyped-def]
+    from api.app import create_app
+
+    small = settings.model_copy(update={"max_body_bytes": 4096})
+    with TestClient(create_app(small)) as client:
+        declared = client.post("/v1/events", content=b"x" * 5000, headers={"Content-Type": "application/json"})
+        assert_problem(declared, 413)
+        assert "limit is 4096" in declared.json()["detail"]
+
+        def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(5):
+                yield b"x" * 1024
+
+        streamed = client.post("/v1/events", content=chunks(), headers={"Content-Type": "application/json"})
+        assert_problem(streamed, 413)
+
+
+def test_405_keeps_its_allow_header_and_huge_indexes_are_422(client: TestClient) -> None:
+    response = client.put("/v1/events")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "POST"
+    assert_problem(client.get("/v1/log/entries/99999999999999999999"), 422, None)
+
+
+def test_openapi_documents_problem_responses(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/events"]["post"]["responses"]
+    for status in ("401", "403", "409", "422", "503"):
+        assert "application/problem+json" in post[status]["content"], status

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from ledger.note import NoteVerifier
 from sqlalchemy import delete, insert, select, update
 
 from ledger.audit import AuditReport, audit
 from ledger.core import Ledger
 from ledger.keys import SigningKey
+from ledger.note import NoteVerifier
 from ledger.statements import EntryRecord, sign_event
 from ledger.store import schema as t
 
@@ -25,6 +25,7 @@ def run_audit(ledger: Ledger) -> AuditReport:
 
 @pytest.fixture
 def filled(ledger: Ledger, system_key: SigningKey) -> Ledger:
+    ledger.checkpointer.stop()  # checkpoints are cut by hand here, at 11, 21 and 31 entries
     for n in range(30):
         ledger.append(sign_event(key=system_key, event_id=f"e{n}", type="policy.issued", stream=f"policy:p{n % 4}",
                                  payload={"n": n}, data_subject=f"customer:c{n % 3}"), owner="policy-admin")
@@ -111,3 +112,60 @@ def test_tampering_is_detected_and_named(filled: Ledger, case: str) -> None:
 def test_head_rows_match(filled: Ledger) -> None:
     with filled.store.engine.connect() as conn:
         assert conn.execute(select(t.log_head.c.size)).scalar_one() == 31
+
+
+def _rewrite_history(ledger: Ledger) -> None:
+    """Back-date entry 7 and rebuild everything that depends on it: leaf hash, tree nodes, checkpoints."""
+    from ledger import merkle
+
+    earlier = ledger.entry(6).recorded_at
+    sql(ledger, update(t.entries).where(t.entries.c.idx == 7).values(
+        leaf=_leaf_with(ledger, 7, recorded_at=earlier), recorded_at=earlier))
+    row = ledger.entry(7)
+    sql(ledger, update(t.entries).where(t.entries.c.idx == 7).values(leaf_hash=merkle.leaf_hash(row.leaf)))
+    sql(ledger, delete(t.tree_nodes))
+    _frontier, nodes = merkle.Frontier.empty().extend([ledger.entry(i).leaf_hash for i in range(ledger.size())])
+    with ledger.store.engine.begin() as conn:
+        conn.execute(insert(t.tree_nodes), [{"level": n[0], "idx": n[1], "hash": h} for n, h in nodes])
+    sql(ledger, delete(t.checkpoints))
+    ledger.checkpoint_now()
+
+
+def test_rewritten_history_with_fresh_checkpoints_is_caught_by_a_trusted_root(filled: Ledger) -> None:
+    trusted = filled.latest_checkpoint()
+    assert trusted is not None
+    _rewrite_history(filled)
+    assert run_audit(filled).ok  # consistent with itself: only an outside root can tell
+    report = audit(filled.store, verifier=NoteVerifier.from_vkey(filled.note_signer.vkey),
+                   ledger_public_key=filled.keys.ledger.public_key, origin=filled.settings.origin,
+                   master_key=filled.keys.master_key, trusted_roots={31: ("saved checkpoint", trusted.root)})
+    assert [str(p) for p in report.problems] == [
+        "trusted[size=31]: saved checkpoint: root differs from the root recomputed from the leaves"]
+
+
+def test_a_log_without_any_checkpoint_fails(filled: Ledger) -> None:
+    sql(filled, delete(t.checkpoints))
+    assert [str(p) for p in run_audit(filled).problems] == [
+        "checkpoints: none: no signed checkpoint covers any of the 31 entries"]
+
+
+@pytest.mark.parametrize(("tamper", "where"), [
+    (lambda lg: sql(lg, delete(t.subject_keys).where(t.subject_keys.c.subject == "customer:c0")),
+     "subject_keys[customer:c0]"),
+    (lambda lg: sql(lg, update(t.payloads).where(t.payloads.c.idx == 4).values(subject="nobody")),
+     "subject_keys[nobody]"),
+    (lambda lg: lg.store.erase_subject("customer:c2", at="2026-01-01T00:00:00Z"), "subject_keys[customer:c2]"),
+])
+def test_keys_destroyed_without_a_recorded_erasure_are_named(filled: Ledger, tamper, where: str) -> None:  # type: ignore[no-untyped-def]
+    tamper(filled)
+    report = run_audit(filled)
+    assert any(p.where == where for p in report.problems), [str(p) for p in report.problems]
+
+
+def test_erasure_is_recorded_in_the_journal(filled: Ledger) -> None:
+    size = filled.size()
+    filled.erase_subject("customer:c1")
+    entry = filled.entry(size)
+    assert (entry.type, entry.stream) == ("ledger.subject.erased", "ledger:erasures")
+    assert b"customer:c1" not in entry.leaf  # who was erased is not on the public log
+    assert filled.open_payload(size).payload == {"subject": "customer:c1"}

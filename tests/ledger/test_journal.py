@@ -165,3 +165,72 @@ def test_recorded_at_never_goes_backwards(ledger: Ledger, system_key: SigningKey
     receipts = [ledger.append(event(system_key, n), owner="policy-admin") for n in range(20)]
     stamps = [r.recorded_at for r in receipts]
     assert stamps == sorted(stamps)
+
+
+def test_overlong_and_reserved_fields_are_refused_before_queueing(ledger: Ledger, system_key: SigningKey) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        event(system_key, 1, stream="a" * 40 + ":x")
+    assert info.value.field == "statement.stream"
+    with pytest.raises(ValidationFailed, match="written only by the ledger"):
+        ledger.append(event(system_key, 2, stream="system:policy-admin"), owner="policy-admin")
+    with pytest.raises(ValidationFailed, match="reserved") as info:
+        ledger.append(event(system_key, 3, subject="ledger"), owner="policy-admin")
+    assert info.value.field == "data_subject"
+    assert ledger.size() == 1
+
+
+def test_a_retry_after_the_key_was_revoked_still_gets_its_receipt(ledger: Ledger, system_key: SigningKey) -> None:
+    recorded = event(system_key, 1)
+    first = ledger.append(recorded, owner="policy-admin")
+    ledger.revoke_key(key_id=system_key.key_id, reason="rotated out")
+    fresh = Ledger.open(ledger.settings)  # no key cache: the duplicate is found in the store
+    try:
+        again = fresh.append(recorded, owner="policy-admin")
+        assert again.duplicate and again.index == first.index
+        with pytest.raises(SignatureError, match="revoked"):
+            fresh.append(event(system_key, 2), owner="policy-admin")
+    finally:
+        fresh.close()
+
+
+def test_one_failing_event_does_not_sink_its_batch(ledger: Ledger, system_key: SigningKey,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.errors import StorageError
+
+    real_commit = ledger.store.commit_batch
+
+    def commit(batch):  # type: ignore[no-untyped-def]
+        if any(entry.event_id == "evt-poison" for entry in batch.entries):
+            raise StorageError("the database refused a row")
+        real_commit(batch)
+
+    monkeypatch.setattr(ledger.store, "commit_batch", commit)
+    poison = sign_event(key=system_key, event_id="evt-poison", type="premium.collected", stream="policy:p9",
+                        payload={}, data_subject="customer:c1")
+    results = ledger.append_many([event(system_key, 1), poison, event(system_key, 2)], owner="policy-admin")
+    assert [type(r).__name__ for r in results] == ["Receipt", "StorageError", "Receipt"]
+    assert ledger.size() == 3
+
+
+def test_an_append_that_times_out_says_the_outcome_is_unknown(ledger: Ledger, system_key: SigningKey,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as clock
+
+    from ledger.errors import StorageError
+
+    real_commit = ledger.store.commit_batch
+    monkeypatch.setattr(ledger.store, "commit_batch", lambda batch: (clock.sleep(0.5), real_commit(batch)))
+    slow = event(system_key, 1)
+    with pytest.raises(StorageError, match="outcome is unknown; retry with the same event"):
+        ledger.journal.append(slow, owner="policy-admin", timeout=0.1)
+    retried = ledger.append(slow, owner="policy-admin")  # it was recorded after all: the retry says so
+    assert retried.duplicate and retried.index == 1 and ledger.size() == 2
+
+
+def test_a_host_with_other_keys_cannot_open_the_database(settings, ledger: Ledger, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ledger.errors import ConfigurationError
+
+    other = settings.model_copy(update={"data_dir": tmp_path / "other-host",
+                                        "database_url": settings.resolved_database_url})
+    with pytest.raises(ConfigurationError, match="belongs to the ledger with checkpoint key"):
+        Ledger.open(other)
