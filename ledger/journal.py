@@ -31,6 +31,7 @@ from ledger.store import Batch, EntryRow, HeadMoved, Store, storage_error
 log = logging.getLogger(__name__)
 MAX_RETRIES = 100
 PARALLEL_CHECK_MIN = 32
+CHECK_SLICE = 250
 DATA_KEY_CACHE = 50_000
 
 
@@ -142,9 +143,11 @@ class Journal:
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
                     timeout: float = 120.0) -> list[Receipt | LedgerError]:
-        """Append several events in order, normally in one commit; each gets a receipt or its own error.
+        """Append several events in order; each gets a receipt or its own error.
 
-        Signatures are checked on a small thread pool first (the Ed25519 code releases the GIL).
+        Events are checked in slices of ``CHECK_SLICE`` on a small thread pool (the Ed25519 code releases the
+        GIL), and each checked slice is queued at once, so the writer commits one slice while the next is
+        being checked. Slices queued close together share a commit.
         """
         def check(event: SignedEvent) -> LedgerError | Receipt | None:
             try:
@@ -156,14 +159,20 @@ class Journal:
             return None
 
         self.start()
-        if len(events) >= PARALLEL_CHECK_MIN and self._checkers is not None:
-            checked = list(self._checkers.map(check, events, chunksize=64))
-        else:
-            checked = [check(event) for event in events]
-        pending = [_Pending(event, owner, Future()) for event, early in zip(events, checked, strict=True)
-                   if early is None]
-        if pending:
-            self._queue.put(pending)
+        checked: list[LedgerError | Receipt | None] = []
+        pending: list[_Pending] = []
+        for start in range(0, len(events), CHECK_SLICE):
+            part = events[start : start + CHECK_SLICE]
+            if len(part) >= PARALLEL_CHECK_MIN and self._checkers is not None:
+                outcome = list(self._checkers.map(check, part, chunksize=32))
+            else:
+                outcome = [check(event) for event in part]
+            queued_now = [_Pending(event, owner, Future()) for event, early in zip(part, outcome, strict=True)
+                          if early is None]
+            if queued_now:
+                self._queue.put(queued_now)
+            checked.extend(outcome)
+            pending.extend(queued_now)
         results: list[Receipt | LedgerError] = []
         queued = iter(pending)
         for early in checked:  # an error, or the receipt of an already recorded event
