@@ -47,6 +47,8 @@ lint: $(STAMP)
 
 bench: setup
 	$(BIN)/python scripts/bench_journal.py --json bench-results/journal.json
+	$(BIN)/python scripts/bench_anchoring.py --json bench-results/anchoring.json
+	$(BIN)/python scripts/gas_report.py --json bench-results/gas.json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
