@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -37,7 +38,7 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory
 
 def fail(message: str) -> typer.Exit:
     """Print a one-line error and return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -143,7 +144,7 @@ def keys_list(data_dir: DataDir = None) -> None:
         table = Table("key_id", "owner", "status", "registered at entry", "ended at entry", "reason")
         for key in ledger.system_keys():
             table.add_row(key.key_id, key.owner, key.status, str(key.registered_idx),
-                          "" if key.ended_idx is None else str(key.ended_idx), key.reason or "")
+                          "" if key.ended_idx is None else str(key.ended_idx), escape(key.reason or ""))
         out.print(table)
         out.print(f"checkpoint key: {ledger.note_signer.vkey}")
 
@@ -177,21 +178,19 @@ def verify(data_dir: DataDir = None,
             if done % 1000 == 0 or done == total:
                 bar.update(tasks[stage], completed=done, total=total)
 
+        trusted = _anchorer(ledger).chain_roots() if chain else {}
         report = audit(ledger.store, verifier=NoteVerifier.from_vkey(ledger.note_signer.vkey),
                        ledger_public_key=ledger.keys.ledger.public_key, origin=ledger.settings.origin,
-                       master_key=ledger.keys.master_key, progress=progress)
-        anchors_checked = 0
+                       master_key=ledger.keys.master_key, trusted_roots=trusted, progress=progress)
         if chain:
-            anchorer = _anchorer(ledger)
-            for where, what in anchorer.check_anchors():
+            for where, what in _anchorer(ledger).check_anchors():
                 report.add(where, what)
-            anchors_checked = ledger.anchors.count_jobs().get("confirmed", 0)
     for problem in report.problems:
-        err.print(f"[red]FAIL[/red] {problem}", highlight=False, soft_wrap=True)
+        err.print(f"[red]FAIL[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     summary = (f"{report.entries} entries, {report.checkpoints} checkpoints, {report.payloads_checked} payloads "
                f"checked, {report.payloads_erased} erased")
     if chain:
-        summary += f", {anchors_checked} anchors checked on chain"
+        summary += f", {report.trusted_roots} roots read from the chain"
     if not report.ok:
         err.print(f"verify failed: {len(report.problems)} problem(s); {summary}", highlight=False)
         raise typer.Exit(code=1)
@@ -244,7 +243,7 @@ def chain_status(data_dir: DataDir = None) -> None:
     for job in state["anchors"]:
         table.add_row(str(job.tree_size), job.status, "0x" + job.tx_hash.hex() if job.tx_hash else "",
                       "" if job.block_number is None else str(job.block_number), str(job.confirmations),
-                      str(job.attempts), job.last_error or "")
+                      str(job.attempts), escape(job.last_error or ""))
     out.print(table)
 
 

@@ -400,6 +400,27 @@ class Anchorer:
                 problems.append(("anchors", f"chain holds tree size {latest.tree_size}, the log has fewer entries"))
         return problems
 
+    def chain_roots(self) -> dict[int, tuple[str, bytes]]:
+        """Roots read from the chain, by tree size: the latest anchor and every anchor recorded as confirmed.
+
+        An audit compares them with roots recomputed from the leaves (``audit(trusted_roots=...)``), which is
+        what exposes a history rewritten in the database together with its checkpoints.
+        """
+        with self._lock:
+            chain, anchor, _ = self._connected()
+            label = f"chain {chain.chain_id} LedgerAnchor {anchor.address}"
+            roots: dict[int, tuple[str, bytes]] = {}
+            latest = anchor.latest()
+            if latest.tree_size:
+                roots[latest.tree_size] = (label, latest.root)
+            for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=1_000_000):
+                if job.status == CONFIRMED and job.chain_id == chain.chain_id and job.tree_size not in roots:
+                    assert job.tree_size is not None
+                    found = anchor.root_of(job.tree_size)
+                    if found is not None:
+                        roots[job.tree_size] = (label, found.root)
+        return roots
+
     # -- reading -------------------------------------------------------------------------------------------
 
     def chain_id(self) -> int | None:

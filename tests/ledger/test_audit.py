@@ -114,15 +114,17 @@ def test_head_rows_match(filled: Ledger) -> None:
         assert conn.execute(select(t.log_head.c.size)).scalar_one() == 31
 
 
-def _rewrite_history(ledger: Ledger) -> None:
-    """Back-date entry 7 and rebuild everything that depends on it: leaf hash, tree nodes, checkpoints."""
+def _rewrite_history(ledger: Ledger, index: int = 7, recorded_at: str | None = None) -> None:
+    """Re-date entry ``index`` (by default to its predecessor's time) and rebuild everything that depends on
+    it: leaf hash, tree nodes, checkpoints. The result is consistent with itself."""
     from ledger import merkle
 
-    earlier = ledger.entry(6).recorded_at
-    sql(ledger, update(t.entries).where(t.entries.c.idx == 7).values(
-        leaf=_leaf_with(ledger, 7, recorded_at=earlier), recorded_at=earlier))
-    row = ledger.entry(7)
-    sql(ledger, update(t.entries).where(t.entries.c.idx == 7).values(leaf_hash=merkle.leaf_hash(row.leaf)))
+    stamp = recorded_at or ledger.entry(index - 1).recorded_at
+    assert stamp != ledger.entry(index).recorded_at
+    sql(ledger, update(t.entries).where(t.entries.c.idx == index).values(
+        leaf=_leaf_with(ledger, index, recorded_at=stamp), recorded_at=stamp))
+    row = ledger.entry(index)
+    sql(ledger, update(t.entries).where(t.entries.c.idx == index).values(leaf_hash=merkle.leaf_hash(row.leaf)))
     sql(ledger, delete(t.tree_nodes))
     _frontier, nodes = merkle.Frontier.empty().extend([ledger.entry(i).leaf_hash for i in range(ledger.size())])
     with ledger.store.engine.begin() as conn:

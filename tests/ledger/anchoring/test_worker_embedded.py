@@ -251,3 +251,36 @@ def test_check_anchors_compares_confirmed_anchors_with_the_chain(chained: Ledger
     with chained.store.engine.begin() as conn:  # claim the unanchored checkpoint was anchored
         conn.execute(update(t.anchor_jobs).values(tree_size=11))
     assert chained.anchorer.check_anchors() == [("anchors[size=11]", f"not on chain {chained.anchorer.chain_id()}")]
+
+
+def test_verify_chain_catches_a_history_rewritten_with_its_checkpoints(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from tests.ledger.test_audit import _rewrite_history
+
+    settings = make_settings(tmp_path)
+    ledger = Ledger.open(settings)
+    ledger.start(anchoring=False)
+    grow(ledger, 9)
+    assert ledger.anchorer is not None
+    ledger.anchorer.run_once()
+    ledger.anchorer.run_once()
+    ledger.close()
+    for name, value in (("LIFELEDGER_ORIGIN", settings.origin), ("LIFELEDGER_CHAIN_URL", "embedded")):
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    clean = runner.invoke(app, ["verify", "--chain", "--data-dir", str(settings.data_dir)])
+    assert clean.exit_code == 0, clean.output
+    assert "1 roots read from the chain" in clean.output
+
+    ledger = Ledger.open(settings)
+    ledger.start(anchoring=False)
+    ledger.checkpointer.stop()
+    _rewrite_history(ledger, index=9, recorded_at="2099-01-01T00:00:00.000000Z")  # the last entry, re-dated
+    ledger.close()
+    assert runner.invoke(app, ["verify", "--data-dir", str(settings.data_dir)]).exit_code == 0  # self-consistent
+    caught = runner.invoke(app, ["verify", "--chain", "--data-dir", str(settings.data_dir)])
+    assert caught.exit_code == 1
+    assert "trusted[size=10]: chain" in caught.output and "root differs from the root recomputed" in caught.output
