@@ -14,6 +14,7 @@ from ledger.errors import ValidationFailed
 from ledger.keys import SigningKey, check_key_id, verify_signature
 
 ENTRY_VERSION = 1
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) can carry exactly
 MAX_PAYLOAD_BYTES = 64 * 1024
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 EVENT_TYPE = re.compile(r"^(?=.{3,128}$)[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
@@ -74,7 +75,8 @@ class Statement:
             if name not in value:
                 raise ValidationFailed(f"{field}.{name} is required", field=f"{field}.{name}")
         seq = value.get("seq")
-        if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= 2**53):
+        if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)
+                                or not 1 <= seq <= MAX_SAFE_INTEGER):
             raise ValidationFailed(f"{field}.seq must be a positive integer", field=f"{field}.seq")
         parse_timestamp(value["occurred_at"], field=f"{field}.occurred_at")
         return cls(
