@@ -26,6 +26,12 @@ class Metrics:
                               registry=self.registry)
         self.batches = Gauge("lifeledger_group_commits", "Group commits made by this process",
                              registry=self.registry)
+        self.anchored = Gauge("lifeledger_anchored_tree_size", "Largest tree size anchored and confirmed on chain",
+                              registry=self.registry)
+        self.anchor_lag = Gauge("lifeledger_anchor_lag_entries", "Entries not yet covered by a confirmed anchor",
+                                registry=self.registry)
+        self.anchor_jobs = Gauge("lifeledger_anchor_jobs", "Anchoring transactions by status", ["status"],
+                                 registry=self.registry)
 
     def refresh(self) -> None:
         self.tree_size.set(self.ledger.size())
@@ -33,6 +39,12 @@ class Metrics:
         self.checkpoint_size.set(latest.tree_size if latest else 0)
         self.appended.set(self.ledger.journal.appended)
         self.batches.set(self.ledger.journal.batches)
+        if self.ledger.anchorer is not None:
+            state = self.ledger.anchor_status(limit=1)
+            self.anchored.set(state["anchored_tree_size"])
+            self.anchor_lag.set(state["lag"])
+            for status in ("pending", "sent", "confirmed", "skipped", "failed"):
+                self.anchor_jobs.labels(status).set(state["jobs"].get(status, 0))
 
     async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()

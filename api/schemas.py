@@ -234,4 +234,7 @@ class HealthPublic(BaseModel):
     tree_size: int
     checkpoint_size: int
     checkpoint_lag: int
+    anchoring: Literal["off", "ok", "failing"] = Field(description="'failing' while the last round failed")
+    anchor_lag: int | None = Field(description="entries not yet covered by a confirmed anchor")
+    anchoring_error: str | None
 

@@ -13,11 +13,20 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz")
 def healthz(ledger: LedgerDep) -> HealthPublic:
-    """Liveness and readiness: the database answers; how far checkpoints lag behind the log."""
+    """Liveness and readiness: the database answers; how far checkpoints and anchors lag behind the log.
+
+    A failing chain does not make the service unhealthy (appends go on); it shows as ``anchoring: failing``.
+    """
     size = ledger.size()
     latest = ledger.latest_checkpoint()
     covered = latest.tree_size if latest else 0
-    return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered)
+    if ledger.anchorer is None:
+        return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
+                            anchoring="off", anchor_lag=None, anchoring_error=None)
+    state = ledger.anchor_status(limit=1)
+    return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
+                        anchoring="failing" if state["last_error"] else "ok", anchor_lag=state["lag"],
+                        anchoring_error=state["last_error"])
 
 
 @router.get("/metrics", response_class=Response)

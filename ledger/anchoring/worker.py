@@ -171,7 +171,8 @@ class Anchorer:
                 self._queue_documents(chain)
                 for kind in (CHECKPOINT, DOCUMENTS):
                     self._send_next(kind, chain)
-            except AnchorUnavailable:
+            except AnchorUnavailable as exc:
+                self.last_error = exc.message
                 self._drop_connection()
                 raise
             self._failures = 0

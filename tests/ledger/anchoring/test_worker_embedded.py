@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger import merkle
 from ledger.anchoring import DocumentRegistryContract, DocumentStatus, LedgerAnchorContract
 from ledger.anchoring.worker import Anchorer
@@ -182,6 +184,10 @@ def test_unreachable_chain_never_blocks_appends(tmp_path: Path) -> None:
         assert ledger.size() == 13 and ledger.latest_checkpoint().tree_size == 13  # type: ignore[union-attr]
         state = ledger.anchor_status()
         assert state["configured"] and state["anchored_tree_size"] == 0 and state["lag"] == 13
+        with TestClient(create_app(ledger=ledger)) as client:
+            health = client.get("/healthz").json()
+            assert (health["status"], health["anchoring"], health["anchor_lag"]) == ("ok", "failing", 13)
+            assert health["anchoring_error"] == ledger.anchorer.last_error and "127.0.0.1" in health["anchoring_error"]
     finally:
         ledger.close()
 
@@ -284,3 +290,16 @@ def test_verify_chain_catches_a_history_rewritten_with_its_checkpoints(tmp_path:
     caught = runner.invoke(app, ["verify", "--chain", "--data-dir", str(settings.data_dir)])
     assert caught.exit_code == 1
     assert "trusted[size=10]: chain" in caught.output and "root differs from the root recomputed" in caught.output
+
+
+def test_health_and_metrics_report_anchoring(chained: Ledger) -> None:
+    grow(chained, 4)
+    assert chained.anchorer is not None
+    chained.anchorer.run_once()
+    chained.anchorer.run_once()
+    with TestClient(create_app(ledger=chained)) as client:
+        health = client.get("/healthz").json()
+        assert (health["anchoring"], health["anchor_lag"], health["anchoring_error"]) == ("ok", 0, None)
+        metrics = client.get("/metrics").text
+    assert "lifeledger_anchored_tree_size 5.0" in metrics
+    assert 'lifeledger_anchor_jobs{status="confirmed"} 1.0' in metrics
