@@ -31,20 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +49,9 @@ from web3 import HTTPProvider, Web3
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python scripts/bench_anchoring.py` puts scripts/ first, not the project root
     sys.path.insert(0, str(ROOT))
+
+import benchkit  # noqa: E402
+from benchkit import log, machine, percentile  # noqa: E402
 
 from ledger.anchoring import Chain, LedgerAnchorContract, connect  # noqa: E402
 from ledger.anchoring.worker import WATCH_DEPTH  # noqa: E402
@@ -75,12 +74,11 @@ ROUND_TIMEOUT = 120.0
 WATCH_RECENT = 20  # the worker re-checks confirmed anchors among this many recent checkpoint jobs
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
 
 # --- workload ----------------------------------------------------------------------------------------------------
 
+
+PACKAGES = ("web3", "eth-tester", "py-evm", "SQLAlchemy")  # versions recorded with the results
 
 def premium_events(key: SigningKey, count: int) -> list[SignedEvent]:
     """Signed premium-payment events of the kind a policy administration system posts."""
@@ -131,11 +129,6 @@ def open_ledger(data_dir: Path, key: SigningKey, *, chain_url: str, interval: fl
 
 # --- statistics --------------------------------------------------------------------------------------------------
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def summary_ms(samples: Sequence[float]) -> dict[str, Any]:
@@ -437,30 +430,6 @@ def hardhat_phase(work: Path, key: SigningKey, events: Sequence[SignedEvent],
 # --- report ------------------------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    model = platform.processor() or None
-    if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    memory = None
-    if Path("/proc/meminfo").exists():
-        memory = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024**2, 1)
-
-    def run(*command: str) -> str | None:
-        try:
-            return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    packages = {name: metadata.version(name) for name in ("web3", "eth-tester", "py-evm", "SQLAlchemy")}
-    hardhat_package = ROOT / "node_modules" / "hardhat" / "package.json"
-    if hardhat_package.exists():
-        packages["hardhat"] = json.loads(hardhat_package.read_text())["version"]
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_gib": memory, "platform": platform.platform(),
-            "python": platform.python_version(), "node": run("node", "--version"), "packages": packages,
-            "revision": run("git", "describe", "--always", "--dirty")}
-
 
 def by_events(steps: Sequence[dict[str, Any]], events: int) -> dict[str, Any]:
     return next(s for s in steps if s["events"] == events and not s["first_anchor"])
@@ -532,14 +501,9 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
 
 
 def print_tables(report: dict[str, Any]) -> None:
-    for title, header, rows in tables(report):
-        print(f"\n**{title}**\n")
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    print(f"\n* confirmed anchors with fewer than {WATCH_DEPTH} confirmations, which every worker round reads back "
-          "from the contract (re-org watch), counted when each checkpoint was cut.")
+    benchkit.print_tables(tables(report))
+    print(f"\n* confirmed anchors with fewer than {WATCH_DEPTH} confirmations, which the re-org watch reads back "
+          "from the contract when the chain head has moved, counted when each checkpoint was cut.")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -576,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         needed = sum(args.sizes) + (WATCH_DEPTH + 2 * args.checkpoints) * args.events_per_checkpoint
         log(f"signing {needed:,} events")
         events = premium_events(key, needed)
-        report: dict[str, Any] = {"machine": machine(), "parameters": {
+        report: dict[str, Any] = {"machine": machine(PACKAGES, node=True), "parameters": {
             "sizes": args.sizes, "embedded_naive_sizes": args.embedded_naive_sizes, "checkpoints": args.checkpoints,
             "events_per_checkpoint": args.events_per_checkpoint, "interval": args.interval, "quick": args.quick,
             "anchor_confirmations": 1, "naive_gas_limit": NAIVE_GAS,

@@ -25,24 +25,22 @@ import argparse
 import base64
 import hashlib
 import json
-import math
 import os
-import platform
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import benchkit
+from benchkit import log, machine, percentile
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
@@ -69,12 +67,11 @@ FILL_CHUNK = 10_000
 NEVER = 86_400.0  # checkpoint interval: no background checkpoints while measuring
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
 
 # --- workload ----------------------------------------------------------------------------------------------------
 
+
+PACKAGES = ("SQLAlchemy", "cryptography", "rfc8785", "eventsourcing", "pymerkle")  # versions recorded with the results
 
 def premium_payload(i: int) -> dict[str, Any]:
     """A premium-payment event of the kind an insurer's policy administration system posts."""
@@ -111,11 +108,6 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 # --- statistics --------------------------------------------------------------------------------------------------
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def latency(samples: Sequence[float]) -> dict[str, float | int]:
@@ -657,25 +649,6 @@ def scaling(work: Path, key: SigningKey, sealed_size: int,
 # --- report ----------------------------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    model, memory = platform.processor() or None, None
-    if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    if Path("/proc/meminfo").exists():
-        memory = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024**2, 1)  # MemTotal, in kB
-    try:
-        revision = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                  cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = None
-    packages = {name: metadata.version(name) for name in
-                ("SQLAlchemy", "cryptography", "rfc8785", "eventsourcing", "pymerkle")}
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_gib": memory,
-            "platform": platform.platform(), "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "packages": packages, "revision": revision}
-
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     eps = report["throughput"]["events_per_second"]
@@ -757,25 +730,7 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
 
 
 def print_tables(report: dict[str, Any], style: str) -> None:
-    if style == "rich":
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console()
-        for title, header, rows in tables(report):
-            table = Table(title=title, title_justify="left")
-            for number, name in enumerate(header):
-                table.add_column(name, justify="left" if number == 0 else "right")
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
-    else:
-        for title, header, rows in tables(report):
-            print(f"\n**{title}**\n")
-            print("| " + " | ".join(header) + " |")
-            print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-            for row in rows:
-                print("| " + " | ".join(row) + " |")
+    benchkit.print_tables(tables(report), style=style)
     print("\n* incl. PK-read: the ledger's proof code with the nodes read by primary-key lookups instead of "
           "Store.read_nodes (diagnostic, not the shipped path). 1st cold: pymerkle's first inclusion proof with "
           "its subtree cache empty.")
@@ -823,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"working in {work}")
     try:
         key = SigningKey.generate(KEY_ID)
-        report: dict[str, Any] = {"machine": machine(), "parameters": {
+        report: dict[str, Any] = {"machine": machine(PACKAGES), "parameters": {
             k: v for k, v in vars(args).items() if k not in ("json", "format", "keep")}}
         report["parameters"]["storage"] = "SQLite file, WAL, synchronous=FULL (all systems)"
         report["throughput"] = throughput(work, key, args)

@@ -1,0 +1,82 @@
+"""Shared plumbing of the benchmark scripts: progress lines, percentiles, machine facts, table printing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
+
+
+def log(message: str) -> None:
+    """A timestamped progress line on stderr (tables go to stdout)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def _run(*command: str) -> str | None:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def machine(packages: Iterable[str], *, node: bool = False) -> dict[str, Any]:
+    """CPU, memory, platform, versions of Python, SQLite and the named packages, and the git revision."""
+    model, memory = platform.processor() or None, None
+    if Path("/proc/cpuinfo").exists():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    if Path("/proc/meminfo").exists():
+        memory = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024**2, 1)  # MemTotal, in kB
+    versions = {name: metadata.version(name) for name in packages}
+    facts: dict[str, Any] = {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_gib": memory,
+                             "platform": platform.platform(), "python": platform.python_version(),
+                             "sqlite": sqlite3.sqlite_version, "packages": versions,
+                             "revision": _run("git", "describe", "--always", "--dirty")}
+    if node:
+        facts["node"] = _run("node", "--version")
+        hardhat = ROOT / "node_modules" / "hardhat" / "package.json"
+        if hardhat.exists():
+            versions["hardhat"] = json.loads(hardhat.read_text())["version"]
+    return facts
+
+
+def print_tables(tables: Iterable[Table], *, style: str = "markdown") -> None:
+    """Print tables as Markdown (for docs) or with rich (for a terminal); first column left, others right."""
+    if style == "rich":
+        from rich.console import Console
+        from rich.table import Table as RichTable
+
+        console = Console()
+        for title, header, rows in tables:
+            table = RichTable(title=title, title_justify="left")
+            for number, name in enumerate(header):
+                table.add_column(name, justify="left" if number == 0 else "right")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        return
+    for title, header, rows in tables:
+        print(f"\n**{title}**\n")
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
