@@ -49,6 +49,11 @@ class EventBatchCreate(BaseModel):
 
 
 class ReceiptPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "index": 42, "event_id": "pa-2026-000123-issued", "stream": "policy:9b1c2e", "seq": 3,
+        "leaf_hash": "OOswNdZ99KuqV164oNKKo/kTUSmAfSGWqns4JKt+jxk=", "recorded_at": "2026-11-24T20:23:16.126614Z",
+        "duplicate": False, "receipt_url": "/v1/events/pa-2026-000123-issued/receipt"}]})
+
     index: int
     event_id: str
     stream: str
@@ -87,12 +92,20 @@ class BatchPublic(BaseModel):
 
 
 class InclusionPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "index": 42, "tree_size": 1001,
+        "hashes": ["9vIRSF+C/W1keSo7A9XBtrJAWYuM46dXKoU9YcH27U4=", "w2b/EaPqAxADNk1/pVIUgOOh5Rh9adWzFwgXeUkgSFY="]}]})
+
     index: int
     tree_size: int
     hashes: list[str] = Field(description=f"audit path, bottom-up, each {B64_HASH}")
 
 
 class ConsistencyPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "first": 500, "second": 1001,
+        "hashes": ["vnzde+wl7Qtf9HofeJs3tbFr8yzD/KG1xQyAebvjQAQ=", "dpbu3XXzgkPhKCxk72mV/vwou1d19OLyhgF3Ex5sOtc="]}]})
+
     first: int
     second: int
     hashes: list[str] = Field(description=f"consistency proof per RFC 9162 §2.1.4, each {B64_HASH}")
@@ -118,6 +131,12 @@ class FullReceiptPublic(BaseModel):
 
 
 class EntryPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "index": 42, "leaf": "eyJrZXlfaWQiOiJwb2xpY3ktYWRtaW4tMjAyNiIsInJlY29yZGVkX2F0Ijoi...",
+        "leaf_hash": "OOswNdZ99KuqV164oNKKo/kTUSmAfSGWqns4JKt+jxk=", "event_id": "pa-2026-000123-issued",
+        "type": "premium.collected", "stream": "policy:9b1c2e", "seq": 4,
+        "recorded_at": "2026-11-24T20:23:16.126614Z"}]})
+
     index: int
     leaf: str = Field(description="base64 of the leaf bytes")
     leaf_hash: str = Field(description=B64_HASH)
@@ -129,6 +148,10 @@ class EntryPublic(BaseModel):
 
 
 class KeyCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "key_id": "policy-admin-2026", "owner": "policy-admin",
+        "public_key": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}]})
+
     key_id: str = Field(examples=["policy-admin-2026"])
     owner: str = Field(description="The system (token subject) allowed to sign with this key",
                        examples=["policy-admin"])
