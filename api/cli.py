@@ -218,10 +218,12 @@ def _anchorer(ledger: Ledger):  # type: ignore[no-untyped-def]
 
 
 @chain_app.command("deploy")
-def chain_deploy(data_dir: DataDir = None) -> None:
+def chain_deploy(redeploy: Annotated[bool, typer.Option(help="Deploy anew even if contracts are recorded (after "
+                                                             "a development chain was reset)")] = False,
+                 data_dir: DataDir = None) -> None:
     """Deploy LedgerAnchor and DocumentRegistry on the configured chain and record their addresses."""
     with opened(data_dir) as ledger:
-        chain_id, addresses, new = _anchorer(ledger).deploy()
+        chain_id, addresses, new = _anchorer(ledger).deploy(redeploy=redeploy)
         verb = "deployed" if new else "already deployed"
         for name, address in addresses.items():
             out.print(f"{name} {verb} at {address} on chain {chain_id}")

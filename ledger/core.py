@@ -20,7 +20,7 @@ from ledger.sealing import OpenedPayload, unseal, unwrap_key
 from ledger.settings import Settings
 from ledger.statements import LEDGER_SUBJECT, SUBJECT, SignedEvent, sign_event, utc_timestamp
 from ledger.store import CheckpointRow, EntryRow, Store
-from ledger.store.anchors import CHECKPOINT, CONFIRMED, AnchorJob, AnchorStore
+from ledger.store.anchors import CHECKPOINT, AnchorJob, AnchorStore
 
 if TYPE_CHECKING:
     from ledger.anchoring.worker import Anchorer
@@ -240,7 +240,7 @@ class Ledger:
     def anchor_proof(self, index: int) -> AnchorProof:
         """Proofs that entry ``index`` is covered by a confirmed on-chain anchor. Raises ``NotFound``."""
         row = self.entry(index)
-        anchored = self.anchors.confirmed_anchor_covering(index)
+        anchored = self.anchors.confirmed_anchor_covering(index, contract=self._current_anchor_contract())
         if anchored is None or anchored.tree_size is None:
             raise NotFound(f"entry {index} is not yet covered by a confirmed anchor; see /v1/log/anchors",
                            field="index")
@@ -258,11 +258,10 @@ class Ledger:
         """What is anchored where: configuration, the latest confirmed anchor, lag, and recent jobs."""
         size = self.store.size()
         jobs = self.anchors.recent_jobs(kind=CHECKPOINT, limit=limit)
-        confirmed = [job for job in jobs if job.status == CONFIRMED]
-        latest = max(confirmed, key=lambda job: job.tree_size or 0) if confirmed else None
         chain_id = self.anchorer.chain_id() if self.anchorer is not None else None
         if chain_id is None and jobs:
             chain_id = jobs[0].chain_id
+        latest = self.anchors.largest_confirmed(contract=self._current_anchor_contract())
         return {
             "configured": self.anchorer is not None,
             "chain": _safe_url(self.settings.chain_url),
@@ -275,6 +274,10 @@ class Ledger:
             "jobs": self.anchors.count_jobs(),
             "anchors": jobs,
         }
+
+    def _current_anchor_contract(self) -> str | None:
+        """Address of the LedgerAnchor anchors go to now (the latest deployment), if any is recorded."""
+        return self.anchors.current_contract("LedgerAnchor")
 
     def queue_documents(self, registrations: list[dict[str, Any]]) -> list[int]:
         """Queue document digests to register on chain: each ``{digest, subject, kind, version}``.

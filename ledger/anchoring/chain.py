@@ -134,6 +134,10 @@ class Chain:
                 return 0
             return max(0, self.block_number() - int(receipt["blockNumber"]) + 1)
 
+    def has_code(self, address: str) -> bool:
+        """Whether a contract is deployed at ``address``. Raises :class:`AnchorUnavailable`."""
+        return bool(self._rpc(lambda: self._web3.eth.get_code(Web3.to_checksum_address(address))))
+
     def forget_nonce(self) -> None:
         """Ask the chain for the next nonce again before the next send (after a dropped or re-orged transaction)."""
         with self._lock:

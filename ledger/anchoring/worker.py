@@ -91,6 +91,9 @@ class Anchorer:
                 if set(CONTRACTS) - set(addresses):
                     raise AnchorUnavailable(f"the contracts are not deployed on chain {chain.chain_id}: "
                                             f"run `lifeledger chain deploy`")
+                for name in CONTRACTS:
+                    if not chain.has_code(addresses[name]):
+                        raise _missing_contract(name, addresses[name], chain.chain_id)
             except BaseException:
                 chain.close()
                 raise
@@ -100,24 +103,30 @@ class Anchorer:
         assert self._anchor is not None and self._registry is not None
         return self._chain, self._anchor, self._registry
 
-    def _deploy(self, chain: Chain) -> dict[str, str]:
+    def _deploy(self, chain: Chain, *, replace: bool = False) -> dict[str, str]:
         addresses = deploy_all(chain)
-        self.jobs.record_deployment(chain.chain_id, addresses, at=utc_timestamp())
+        self.jobs.record_deployment(chain.chain_id, addresses, at=utc_timestamp(), replace=replace)
         log.info("deployed %s on chain %d", addresses, chain.chain_id)
         return self.jobs.deployment(chain.chain_id)
 
-    def deploy(self) -> tuple[int, dict[str, str], bool]:
-        """Deploy the contracts unless this chain has them already: (chain id, addresses, newly deployed)."""
+    def deploy(self, *, redeploy: bool = False) -> tuple[int, dict[str, str], bool]:
+        """Deploy the contracts unless this chain has them already: (chain id, addresses, newly deployed).
+
+        ``redeploy`` deploys new contracts even so (after a development chain was reset): anchoring starts again
+        on them, with the newest checkpoint, and open jobs for the old contracts are skipped.
+        """
         with self._lock:
             chain = self._chain or self._open_chain()
             try:
                 existing = self.jobs.deployment(chain.chain_id)
-                if not set(CONTRACTS) - set(existing):
+                if not redeploy and not set(CONTRACTS) - set(existing):
                     return chain.chain_id, existing, False
-                return chain.chain_id, self._deploy(chain), True
+                addresses = self._deploy(chain, replace=redeploy)
             finally:
                 if chain is not self._chain:
                     chain.close()
+            self._drop_connection()  # the next round binds to the new addresses
+            return chain.chain_id, addresses, True
 
     def close(self) -> None:
         self.stop()
@@ -163,7 +172,7 @@ class Anchorer:
             try:
                 chain, _, _ = self._connected()
                 for kind in (CHECKPOINT, DOCUMENTS):
-                    for job in self.jobs.open_jobs(kind, chain.chain_id):
+                    for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
                         if job.status == SENT:
                             self._follow(job)
                 self._watch_confirmed(chain)
@@ -172,11 +181,32 @@ class Anchorer:
                 for kind in (CHECKPOINT, DOCUMENTS):
                     self._send_next(kind, chain)
             except AnchorUnavailable as exc:
-                self.last_error = exc.message
+                error = self._explain(exc)
+                self.last_error = error.message
                 self._drop_connection()
-                raise
+                if error is exc:
+                    raise
+                raise error from exc
             self._failures = 0
             self.last_error = None
+
+    def _explain(self, exc: AnchorUnavailable) -> AnchorUnavailable:
+        """A clearer error when the reason a call failed is that our contract is gone (a reset dev chain)."""
+        chain, anchor = self._chain, self._anchor
+        if chain is None or anchor is None:
+            return exc
+        try:
+            if not chain.has_code(anchor.address):
+                return _missing_contract("LedgerAnchor", anchor.address, chain.chain_id)
+        except LedgerError:
+            pass
+        return exc
+
+    def _address(self, kind: str) -> str:
+        """The current contract that jobs of ``kind`` go to."""
+        contract = self._anchor if kind == CHECKPOINT else self._registry
+        assert contract is not None
+        return contract.address
 
     def _drop_connection(self) -> None:
         if self._chain is not None:
@@ -190,7 +220,7 @@ class Anchorer:
         latest = self.store.latest_checkpoint()
         if latest is None:
             return
-        biggest = self.jobs.largest_checkpoint_job(chain.chain_id)
+        biggest = self.jobs.largest_checkpoint_job(chain.chain_id, self._address(CHECKPOINT))
         if biggest is not None and (biggest.tree_size or 0) >= latest.tree_size:
             return
         now = self._clock()
@@ -198,7 +228,7 @@ class Anchorer:
             return
         anchor = self._anchor
         assert anchor is not None
-        for job in self.jobs.open_jobs(CHECKPOINT, chain.chain_id):
+        for job in self.jobs.open_jobs(CHECKPOINT, chain.chain_id, self._address(CHECKPOINT)):
             if job.status == PENDING and job.attempts == 0:
                 self.jobs.update_job(job.id, status=SKIPPED,
                                      last_error=f"replaced by the checkpoint of size {latest.tree_size}")
@@ -207,7 +237,7 @@ class Anchorer:
         self._last_enqueued = now
 
     def _queue_documents(self, chain: Chain) -> None:
-        if self.jobs.open_jobs(DOCUMENTS, chain.chain_id):
+        if self.jobs.open_jobs(DOCUMENTS, chain.chain_id, self._address(DOCUMENTS)):
             return
         ops = self.jobs.unassigned_ops(limit=DocumentRegistryContract.MAX_BATCH_SIZE)
         if not ops:
@@ -221,7 +251,7 @@ class Anchorer:
     # -- sending -------------------------------------------------------------------------------------------
 
     def _send_next(self, kind: str, chain: Chain) -> None:
-        open_jobs = self.jobs.open_jobs(kind, chain.chain_id)
+        open_jobs = self.jobs.open_jobs(kind, chain.chain_id, self._address(kind))
         if any(job.status == SENT for job in open_jobs):
             return
         due = [job for job in open_jobs if job.status == PENDING and job.next_attempt_at <= self._clock()]
@@ -356,7 +386,8 @@ class Anchorer:
             return
         self._watched_head = head
         for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=20):
-            if job.status != CONFIRMED or job.confirmations >= WATCH_DEPTH or job.chain_id != chain.chain_id:
+            if (job.status != CONFIRMED or job.confirmations >= WATCH_DEPTH or job.chain_id != chain.chain_id
+                    or job.contract != anchor.address):
                 continue
             assert job.tree_size is not None
             found = anchor.root_of(job.tree_size)
@@ -382,7 +413,7 @@ class Anchorer:
         with self._lock:
             chain, anchor, _ = self._connected()
             confirmed = [job for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=1_000_000)
-                         if job.status == CONFIRMED and job.chain_id == chain.chain_id]
+                         if job.status == CONFIRMED and job.contract == anchor.address]
             for job in confirmed:
                 assert job.tree_size is not None
                 where = f"anchors[size={job.tree_size}]"
@@ -415,7 +446,7 @@ class Anchorer:
             if latest.tree_size:
                 roots[latest.tree_size] = (label, latest.root)
             for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=1_000_000):
-                if job.status == CONFIRMED and job.chain_id == chain.chain_id and job.tree_size not in roots:
+                if job.status == CONFIRMED and job.contract == anchor.address and job.tree_size not in roots:
                     assert job.tree_size is not None
                     found = anchor.root_of(job.tree_size)
                     if found is not None:
@@ -439,3 +470,8 @@ class Anchorer:
         return {"status": record.status.name.lower(), "kind": record.kind, "subject": record.subject,
                 "version": record.version, "registered_at": record.registered_at,
                 "superseded_by": record.superseded_by if any(record.superseded_by) else None}
+
+
+def _missing_contract(name: str, address: str, chain_id: int) -> AnchorUnavailable:
+    return AnchorUnavailable(f"no {name} contract at {address} on chain {chain_id}: the chain was reset or is "
+                             f"another one; run `lifeledger chain deploy --redeploy` to start anchoring anew")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.errors import StorageError
@@ -85,8 +85,24 @@ class AnchorStore:
             rows = conn.execute(select(t.chain_deployments).where(t.chain_deployments.c.chain_id == chain_id))
             return {row.contract: row.address for row in rows}
 
-    def record_deployment(self, chain_id: int, addresses: dict[str, str], *, at: str) -> None:
-        """Record where the contracts live on ``chain_id``; the first record per contract wins."""
+    def record_deployment(self, chain_id: int, addresses: dict[str, str], *, at: str, replace: bool = False) -> None:
+        """Record where the contracts live on ``chain_id``; the first record per contract wins unless ``replace``.
+
+        Replacing (after a development chain was reset) retires every job on that chain, confirmed ones too:
+        their transactions went with the old chain, so they prove nothing any more. A reset chain may even
+        reuse the old addresses, which is why jobs are retired by chain, not by address.
+        """
+        if replace:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(delete(t.chain_deployments).where(t.chain_deployments.c.chain_id == chain_id))
+                    conn.execute(update(t.anchor_jobs)
+                                 .where(t.anchor_jobs.c.chain_id == chain_id,
+                                        t.anchor_jobs.c.status.in_((*OPEN_STATUSES, CONFIRMED)))
+                                 .values(status=SKIPPED, last_error=f"retired: contracts redeployed at {at} "
+                                                                    f"after the chain was reset"))
+            except SQLAlchemyError as exc:
+                raise StorageError(f"database error: {exc}") from exc
         for contract, address in addresses.items():
             try:
                 self._write(insert(t.chain_deployments).values(chain_id=chain_id, contract=contract, address=address,
@@ -111,11 +127,11 @@ class AnchorStore:
         with self.engine.connect() as conn:
             return _job(conn.execute(select(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id)).one())
 
-    def open_jobs(self, kind: str, chain_id: int) -> list[AnchorJob]:
-        """Jobs of ``kind`` still pending or sent on ``chain_id``, oldest first."""
+    def open_jobs(self, kind: str, chain_id: int, contract: str) -> list[AnchorJob]:
+        """Jobs of ``kind`` still pending or sent to ``contract`` on ``chain_id``, oldest first."""
         query = (select(t.anchor_jobs)
                  .where(t.anchor_jobs.c.kind == kind, t.anchor_jobs.c.chain_id == chain_id,
-                        t.anchor_jobs.c.status.in_(OPEN_STATUSES))
+                        t.anchor_jobs.c.contract == contract, t.anchor_jobs.c.status.in_(OPEN_STATUSES))
                  .order_by(t.anchor_jobs.c.id))
         with self.engine.connect() as conn:
             return [_job(row) for row in conn.execute(query)]
@@ -127,24 +143,42 @@ class AnchorStore:
         with self.engine.connect() as conn:
             return [_job(row) for row in conn.execute(query)]
 
-    def largest_checkpoint_job(self, chain_id: int) -> AnchorJob | None:
-        """The checkpoint job with the largest tree size that is not skipped or failed."""
+    def largest_checkpoint_job(self, chain_id: int, contract: str) -> AnchorJob | None:
+        """The checkpoint job for ``contract`` with the largest tree size that is not skipped or failed."""
         query = (select(t.anchor_jobs)
                  .where(t.anchor_jobs.c.kind == CHECKPOINT, t.anchor_jobs.c.chain_id == chain_id,
+                        t.anchor_jobs.c.contract == contract,
                         t.anchor_jobs.c.status.in_((PENDING, SENT, CONFIRMED)))
                  .order_by(t.anchor_jobs.c.tree_size.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return _job(row) if row is not None else None
 
-    def confirmed_anchor_covering(self, index: int, *, chain_id: int | None = None) -> AnchorJob | None:
-        """The smallest confirmed checkpoint anchor whose tree includes entry ``index``."""
+    def confirmed_anchor_covering(self, index: int, *, contract: str | None = None) -> AnchorJob | None:
+        """The smallest confirmed checkpoint anchor (to ``contract``, if given) whose tree includes ``index``."""
         query = (select(t.anchor_jobs)
                  .where(t.anchor_jobs.c.kind == CHECKPOINT, t.anchor_jobs.c.status == CONFIRMED,
                         t.anchor_jobs.c.tree_size > index)
                  .order_by(t.anchor_jobs.c.tree_size).limit(1))
-        if chain_id is not None:
-            query = query.where(t.anchor_jobs.c.chain_id == chain_id)
+        if contract is not None:
+            query = query.where(t.anchor_jobs.c.contract == contract)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _job(row) if row is not None else None
+
+    def current_contract(self, name: str) -> str | None:
+        """Address of contract ``name`` in the most recent deployment on any chain."""
+        query = (select(t.chain_deployments.c.address).where(t.chain_deployments.c.contract == name)
+                 .order_by(t.chain_deployments.c.deployed_at.desc()).limit(1))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def largest_confirmed(self, *, contract: str | None) -> AnchorJob | None:
+        """The confirmed checkpoint anchor with the largest tree size (to ``contract``, if given)."""
+        query = (select(t.anchor_jobs).where(t.anchor_jobs.c.kind == CHECKPOINT, t.anchor_jobs.c.status == CONFIRMED)
+                 .order_by(t.anchor_jobs.c.tree_size.desc()).limit(1))
+        if contract is not None:
+            query = query.where(t.anchor_jobs.c.contract == contract)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return _job(row) if row is not None else None

@@ -205,3 +205,37 @@ def test_node_stopped_and_started_again_worker_catches_up(tmp_path: Path) -> Non
     finally:
         ledger.close()
         node.stop()
+
+
+def test_a_reset_hardhat_chain_is_named_and_redeploy_starts_anchoring_anew(tmp_path: Path) -> None:
+    """Hardhat keeps its chain in memory: a restarted node is a new, empty chain with the same id."""
+    node = NodeProcess("hardhat", free_port(), tmp_path)
+    node.start()
+    ledger = Ledger.open(rpc_settings(tmp_path, node.url))
+    ledger.start(anchoring=False)
+    try:
+        assert ledger.anchorer is not None
+        ledger.anchorer.deploy()
+        grow(ledger, 5)
+        ledger.anchorer.run_once()
+        ledger.anchorer.run_once()
+        old_contract = ledger.anchor_status()["contracts"]["LedgerAnchor"]
+        node.stop()
+        node.start()
+        grow(ledger, 5, start=5)
+        with pytest.raises(AnchorUnavailable, match="the chain was reset") as info:
+            ledger.anchorer.run_once()
+        assert "chain deploy --redeploy" in info.value.message
+        _, addresses, new = ledger.anchorer.deploy(redeploy=True)
+        assert new and set(addresses) == {"LedgerAnchor", "DocumentRegistry"}
+        retired = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]  # its transaction went with the old chain
+        assert (retired.tree_size, retired.status, retired.contract) == (6, "skipped", old_contract)
+        ledger.anchorer.run_once()
+        ledger.anchorer.run_once()
+        status = ledger.anchor_status()
+        assert status["anchored_tree_size"] == 11 and status["lag"] == 0
+        proof = ledger.anchor_proof(2)
+        assert proof.anchored.contract == status["contracts"]["LedgerAnchor"] and proof.anchored.tree_size == 11
+    finally:
+        ledger.close()
+        node.stop()
