@@ -23,6 +23,7 @@ from collections.abc import Callable
 from itertools import takewhile
 from typing import Any
 
+from ledger.anchoring import crosscheck
 from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all
 from ledger.anchoring.contracts import (
     ContractRevert,
@@ -404,54 +405,16 @@ class Anchorer:
                     self.jobs.update_job(job.id, confirmations=confirmations, block_number=found.block_number)
 
     def check_anchors(self) -> list[tuple[str, str]]:
-        """Compare every confirmed anchor with the chain: (where, what) for each mismatch; empty if all agree.
-
-        Each confirmed tree size must hold, on chain, the root of our signed checkpoint of that size; the
-        chain's latest anchored size must not exceed the log. Raises ``AnchorUnavailable``.
-        """
-        problems: list[tuple[str, str]] = []
+        """See :func:`ledger.anchoring.crosscheck.check_anchors`. Raises ``AnchorUnavailable``."""
         with self._lock:
             chain, anchor, _ = self._connected()
-            confirmed = [job for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=1_000_000)
-                         if job.status == CONFIRMED and job.contract == anchor.address]
-            for job in confirmed:
-                assert job.tree_size is not None
-                where = f"anchors[size={job.tree_size}]"
-                found = anchor.root_of(job.tree_size)
-                try:
-                    ours = self.store.checkpoint(job.tree_size).root
-                except LedgerError:
-                    problems.append((where, "anchored size has no checkpoint in the log"))
-                    continue
-                if found is None:
-                    problems.append((where, f"not on chain {chain.chain_id}"))
-                elif found.root != ours:
-                    problems.append((where, "the root on chain differs from our signed checkpoint"))
-            latest = anchor.latest()
-            if latest.tree_size > self.store.size():
-                problems.append(("anchors", f"chain holds tree size {latest.tree_size}, the log has fewer entries"))
-        return problems
+            return crosscheck.check_anchors(anchor, self.jobs, self.store, chain_id=chain.chain_id)
 
     def chain_roots(self) -> dict[int, tuple[str, bytes]]:
-        """Roots read from the chain, by tree size: the latest anchor and every anchor recorded as confirmed.
-
-        An audit compares them with roots recomputed from the leaves (``audit(trusted_roots=...)``), which is
-        what exposes a history rewritten in the database together with its checkpoints.
-        """
+        """See :func:`ledger.anchoring.crosscheck.chain_roots`. Raises ``AnchorUnavailable``."""
         with self._lock:
             chain, anchor, _ = self._connected()
-            label = f"chain {chain.chain_id} LedgerAnchor {anchor.address}"
-            roots: dict[int, tuple[str, bytes]] = {}
-            latest = anchor.latest()
-            if latest.tree_size:
-                roots[latest.tree_size] = (label, latest.root)
-            for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=1_000_000):
-                if job.status == CONFIRMED and job.contract == anchor.address and job.tree_size not in roots:
-                    assert job.tree_size is not None
-                    found = anchor.root_of(job.tree_size)
-                    if found is not None:
-                        roots[job.tree_size] = (label, found.root)
-        return roots
+            return crosscheck.chain_roots(anchor, self.jobs, chain_id=chain.chain_id)
 
     # -- reading -------------------------------------------------------------------------------------------
 
