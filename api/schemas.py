@@ -257,7 +257,9 @@ class HealthPublic(BaseModel):
     tree_size: int
     checkpoint_size: int
     checkpoint_lag: int
-    anchoring: Literal["off", "ok", "failing"] = Field(description="'failing' while the last round failed")
+    anchoring: Literal["off", "ok", "standby", "failing"] = Field(
+        description="'failing' while the last round failed or a transaction was refused; 'standby' while another "
+                    "process holds the anchoring lease")
     anchor_lag: int | None = Field(description="entries not yet covered by a confirmed anchor")
     anchoring_error: str | None
 

@@ -258,7 +258,7 @@ class Ledger:
         """What is anchored where: configuration, the latest confirmed anchor, lag, and recent jobs."""
         size = self.store.size()
         jobs = self.anchors.recent_jobs(kind=CHECKPOINT, limit=limit)
-        chain_id = self.anchorer.chain_id() if self.anchorer is not None else None
+        chain_id = self.anchorer.expected_chain_id() if self.anchorer is not None else None
         if chain_id is None and jobs:
             chain_id = jobs[0].chain_id
         latest = self.anchors.largest_confirmed(contract=self._current_anchor_contract())
@@ -276,7 +276,10 @@ class Ledger:
         }
 
     def _current_anchor_contract(self) -> str | None:
-        """Address of the LedgerAnchor anchors go to now (the latest deployment), if any is recorded."""
+        """Address of the LedgerAnchor that anchors go to on the configured chain, if one is recorded."""
+        chain_id = self.anchorer.expected_chain_id() if self.anchorer is not None else None
+        if chain_id is not None:
+            return self.anchors.deployment(chain_id).get("LedgerAnchor")
         return self.anchors.current_contract("LedgerAnchor")
 
     def queue_documents(self, registrations: list[dict[str, Any]]) -> list[int]:
@@ -305,14 +308,18 @@ class Ledger:
         for name, value in (("old_digest", old_digest), ("new_digest", new_digest)):
             if len(value) != 32 or not any(value):
                 raise ValidationFailed(f"{name} must be 32 non-zero bytes", field=name)
+        if not isinstance(version, int) or not 2 <= version < 2**64:
+            raise ValidationFailed("version must be an integer above the first version (1)", field="version")
         return self.anchors.queue_document_ops(
             [{"op": "supersede", "digest": new_digest, "old_digest": old_digest, "version": version}],
             at=utc_timestamp())[0]
 
     def queue_revoke(self, *, digest: bytes, reason_code: int) -> int:
         """Queue revoking a registered document for an issuer-defined reason code (0-255)."""
-        if len(digest) != 32 or not 0 <= reason_code <= 255:
-            raise ValidationFailed("digest must be 32 bytes and reason_code 0-255", field="digest")
+        if len(digest) != 32 or not any(digest):
+            raise ValidationFailed("digest must be 32 non-zero bytes", field="digest")
+        if not isinstance(reason_code, int) or not 0 <= reason_code <= 255:
+            raise ValidationFailed("reason_code must be 0-255", field="reason_code")
         return self.anchors.queue_document_ops([{"op": "revoke", "digest": digest, "reason_code": reason_code}],
                                                at=utc_timestamp())[0]
 
@@ -363,14 +370,14 @@ class Ledger:
 
 
 def _safe_url(url: str) -> str:
-    """A chain URL without credentials or query (they may hold API keys)."""
+    """A chain URL cut to scheme, host and port (user info, path and query may hold API keys)."""
     from urllib.parse import urlsplit
 
     if "://" not in url:
         return url
     parts = urlsplit(url)
     host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
 
 
 def _claim_identity(store: Store, keys: LocalKeys, settings: Settings) -> None:

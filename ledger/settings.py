@@ -24,12 +24,17 @@ class Settings(BaseSettings):
     )
     chain_url: str = Field(
         default="embedded",
+        repr=False,
         description="'embedded' for the in-process EVM kept in data_dir, 'none' to disable anchoring, "
         "or an EVM JSON-RPC URL.",
     )
     chain_id: int | None = Field(default=None, description="Expected chain id of a JSON-RPC chain.")
     chain_private_key: str | None = Field(
         default=None, description="Hex private key that signs anchoring transactions on a JSON-RPC chain.", repr=False
+    )
+    chain_admin: str | None = Field(
+        default=None,
+        description="Address that administers the contracts' roles (ideally a multisig); default: the sender.",
     )
     origin: str = Field(
         default="lifeledger.local/log",

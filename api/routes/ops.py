@@ -24,9 +24,12 @@ def healthz(ledger: LedgerDep) -> HealthPublic:
         return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
                             anchoring="off", anchor_lag=None, anchoring_error=None)
     state = ledger.anchor_status(limit=1)
+    failed = state["jobs"].get("failed", 0)
+    error = state["last_error"] or (
+        f"{failed} anchoring transaction(s) failed; see /v1/log/anchors" if failed else None)
+    mode = "failing" if error else ("standby" if ledger.anchorer.standby else "ok")
     return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
-                        anchoring="failing" if state["last_error"] else "ok", anchor_lag=state["lag"],
-                        anchoring_error=state["last_error"])
+                        anchoring=mode, anchor_lag=state["lag"], anchoring_error=error)
 
 
 @router.get("/metrics", response_class=Response)

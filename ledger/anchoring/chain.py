@@ -12,6 +12,7 @@ chain is :class:`~ledger.errors.AnchorUnavailable`, a contract revert is
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from web3.exceptions import Web3Exception
 from web3.types import TxReceipt
 
 from ledger.anchoring.contracts import ContractRevert, deployable, translate_error
-from ledger.errors import AnchorUnavailable, ValidationFailed
+from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
 
 EMBEDDED = "embedded"
 _FEE_CACHE_SECONDS = 5.0
@@ -112,7 +113,7 @@ class Chain:
                     continue
                 self._nonce = nonce + 1
                 return tx_hash
-            raise translate_error(last_error) from last_error
+            raise _scrubbed(translate_error(last_error)) from last_error
 
     def receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """The transaction's receipt, or ``None`` while it is pending or if the chain does not know it."""
@@ -203,7 +204,24 @@ class Chain:
             except (Web3TransactionNotFound, TransactionNotFound) as exc:
                 raise _NotFound from exc
             except (Web3Exception, OSError, ValueError) as exc:
-                raise translate_error(exc) from exc
+                raise _scrubbed(translate_error(exc)) from exc
+
+
+_URL = re.compile(r"(https?://)(?:[^\s/@]*@)?([^\s/?#:'\"]+)(:\d+)?[^\s'\"]*")
+
+
+_URL_PATH = re.compile(r"(with url: )\S+")  # how requests repeats the path in its errors
+
+
+def scrub(text: str) -> str:
+    """``text`` with every URL cut to scheme, host and port: node URLs carry API keys in paths, queries or
+    user info, and errors end up in logs and on the public status page."""
+    text = _URL.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}", text)
+    return _URL_PATH.sub(r"\1(path hidden)", text)
+
+
+def _scrubbed(error: LedgerError) -> LedgerError:
+    return AnchorUnavailable(scrub(error.message)) if isinstance(error, AnchorUnavailable) else error
 
 
 class _NotFound(Exception):
@@ -232,11 +250,12 @@ def connect(
     elif url.startswith(("http://", "https://")):
         chain = _connect_rpc(url, account)
     else:
-        raise ValidationFailed(f"chain URL must be 'embedded' or http(s)://..., got {url!r}", field="chain_url")
+        raise ValidationFailed(scrub(f"chain URL must be 'embedded' or http(s)://..., got {url!r}"),
+                               field="chain_url")
     if expected_chain_id is not None and chain.chain_id != expected_chain_id:
         found = chain.chain_id
         chain.close()
-        raise AnchorUnavailable(f"chain at {url} has chain id {found}, expected {expected_chain_id}")
+        raise AnchorUnavailable(scrub(f"chain at {url} has chain id {found}, expected {expected_chain_id}"))
     return chain
 
 
@@ -267,7 +286,7 @@ def _connect_rpc(url: str, account: LocalAccount | None) -> Chain:
     try:
         accounts = web3.eth.accounts
     except (Web3Exception, OSError, ValueError) as exc:
-        raise AnchorUnavailable(f"cannot reach the chain at {url}: {exc}") from exc
+        raise AnchorUnavailable(scrub(f"cannot reach the chain at {url}: {exc}")) from exc
     if not accounts:
-        raise AnchorUnavailable(f"the node at {url} has no unlocked account: give a private key")
+        raise AnchorUnavailable(scrub(f"the node at {url} has no unlocked account: give a private key"))
     return Chain(web3, sender=accounts[0], account=None)

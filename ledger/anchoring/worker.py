@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from itertools import takewhile
 from typing import Any
 
 from ledger.anchoring import crosscheck
-from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all
+from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all, scrub
 from ledger.anchoring.contracts import (
     ContractRevert,
     DocumentRegistryContract,
@@ -32,7 +35,7 @@ from ledger.anchoring.contracts import (
     LedgerAnchorContract,
     Registration,
 )
-from ledger.errors import AnchorUnavailable, LedgerError
+from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
 from ledger.settings import Settings
 from ledger.statements import utc_timestamp
 from ledger.store import Store
@@ -74,6 +77,8 @@ class Anchorer:
         self._last_enqueued = float("-inf")
         self._watched_head = -1
         self._failures = 0
+        self._lease_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.standby = False  # True while another process holds the anchoring lease
         self.last_error: str | None = None
 
     # -- connection and deployment -------------------------------------------------------------------------
@@ -105,7 +110,7 @@ class Anchorer:
         return self._chain, self._anchor, self._registry
 
     def _deploy(self, chain: Chain, *, replace: bool = False) -> dict[str, str]:
-        addresses = deploy_all(chain)
+        addresses = deploy_all(chain, admin=self.settings.chain_admin)
         self.jobs.record_deployment(chain.chain_id, addresses, at=utc_timestamp(), replace=replace)
         log.info("deployed %s on chain %d", addresses, chain.chain_id)
         return self.jobs.deployment(chain.chain_id)
@@ -120,8 +125,13 @@ class Anchorer:
             chain = self._chain or self._open_chain()
             try:
                 existing = self.jobs.deployment(chain.chain_id)
-                if not redeploy and not set(CONTRACTS) - set(existing):
+                complete = not set(CONTRACTS) - set(existing)
+                if complete and not redeploy:
                     return chain.chain_id, existing, False
+                if complete and any(chain.has_code(existing[name]) for name in CONTRACTS):
+                    raise ValidationFailed(
+                        f"the contracts recorded for chain {chain.chain_id} are still there; --redeploy is only for "
+                        f"a chain that was reset", field="redeploy")
                 addresses = self._deploy(chain, replace=redeploy)
             finally:
                 if chain is not self._chain:
@@ -131,6 +141,8 @@ class Anchorer:
 
     def close(self) -> None:
         self.stop()
+        with contextlib.suppress(LedgerError):
+            self.jobs.release_lease("anchoring", owner=self._lease_owner)
         with self._lock:
             if self._chain is not None:
                 self._chain.close()
@@ -158,7 +170,7 @@ class Anchorer:
                 self.run_once()
             except LedgerError as exc:
                 self._failures += 1
-                self.last_error = exc.message
+                self.last_error = scrub(exc.message)
                 delay = min(2.0 ** self._failures, 60.0)
                 log.warning("anchoring round failed (retry in %.0f s): %s", delay, exc.message)
             except Exception as exc:  # keep the worker alive; the outbox keeps the work
@@ -168,8 +180,17 @@ class Anchorer:
                 log.exception("anchoring round failed")
 
     def run_once(self) -> None:
-        """One round: follow sent jobs, queue new work, send what is due. Raises ``AnchorUnavailable``."""
+        """One round: follow sent jobs, queue new work, send what is due. Raises ``AnchorUnavailable``.
+
+        Only the process holding the database lease ``anchoring`` works; others stand by (several ``serve``
+        processes on one database would otherwise send the same anchors).
+        """
         with self._lock:
+            lease_ttl = max(30.0, 3 * self.settings.anchor_interval)
+            if not self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=lease_ttl, now=time.time()):
+                self.standby = True
+                return
+            self.standby = False
             try:
                 chain, _, _ = self._connected()
                 for kind in (CHECKPOINT, DOCUMENTS):
@@ -183,7 +204,7 @@ class Anchorer:
                     self._send_next(kind, chain)
             except AnchorUnavailable as exc:
                 error = self._explain(exc)
-                self.last_error = error.message
+                self.last_error = scrub(error.message)
                 self._drop_connection()
                 if error is exc:
                     raise
@@ -271,8 +292,12 @@ class Anchorer:
                 self._refused(job, exc)
             return
         except AnchorUnavailable as exc:
-            self._retry_later(job, exc.message)
+            self._retry_later(job, scrub(exc.message))
             raise
+        except LedgerError as exc:  # the job itself is malformed: retrying cannot help
+            self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
+            log.error("anchor job %d cannot be sent: %s", job.id, exc.message)
+            return
         if self._after_send is not None:
             self._after_send(job, tx_hash)
         self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(), last_error=None,
@@ -284,6 +309,8 @@ class Anchorer:
             assert job.tree_size is not None and job.root is not None
             return anchor.anchor(job.tree_size, job.root)
         ops = self.jobs.ops_of_job(job.id)
+        if not ops:
+            raise ValidationFailed(f"documents job {job.id} has no operations")
         first = ops[0]
         if first.op == "register":
             return registry.register_batch([
@@ -317,10 +344,18 @@ class Anchorer:
             assert job.tree_size is not None
             found = anchor.root_of(job.tree_size)
             if found is None:
-                if anchor.latest().tree_size > job.tree_size:
-                    self.jobs.update_job(job.id, status=SKIPPED, last_error="a larger checkpoint is anchored")
-                    return True
-                return False
+                latest = anchor.latest()
+                if latest.tree_size <= job.tree_size:
+                    return False
+                if self._is_ours(latest.tree_size, latest.root):
+                    self.jobs.update_job(job.id, status=SKIPPED,
+                                         last_error=f"covered by the anchored checkpoint of size {latest.tree_size}")
+                else:
+                    message = (f"chain {chain.chain_id} holds tree size {latest.tree_size} with a root that is not "
+                               f"this log's: someone else anchors with this contract; anchoring cannot go on")
+                    self.jobs.update_job(job.id, status=FAILED, last_error=message)
+                    log.error(message)
+                return True
             if found.root != job.root:
                 self.jobs.update_job(job.id, status=FAILED,
                                      last_error=f"chain holds a different root for tree size {job.tree_size}")
@@ -334,11 +369,21 @@ class Anchorer:
         self.jobs.update_job(job.id, status=CONFIRMED, confirmed_at=utc_timestamp(), last_error="found on chain")
         return True
 
+    def _is_ours(self, tree_size: int, root: bytes) -> bool:
+        """Whether ``root`` is the root of this log's signed checkpoint of ``tree_size``."""
+        if tree_size > self.store.size():
+            return False
+        try:
+            return self.store.checkpoint(tree_size).root == root
+        except LedgerError:
+            return False
+
     @staticmethod
     def _ops_on_chain(ops: list[DocumentOp], registry: DocumentRegistryContract) -> bool:
+        """Whether every operation of a job is reflected on chain (a batch counts only when all of it is)."""
         first = ops[0]
         if first.op == "register":
-            return registry.document_status(first.digest).status != DocumentStatus.UNKNOWN
+            return all(registry.document_status(op.digest).status != DocumentStatus.UNKNOWN for op in ops)
         if first.op == "supersede":
             assert first.old_digest is not None
             return registry.document_status(first.old_digest).superseded_by == first.digest
@@ -369,6 +414,13 @@ class Anchorer:
             values["block_hash"] = block_hash
         if note is not None:
             values["last_error"] = note
+        missing = self.settings.anchor_confirmations - confirmations
+        if missing > 0 and self.settings.chain_url == EMBEDDED:
+            # The embedded chain mines only when it receives a transaction; mine empty blocks so a wait for
+            # N confirmations ends (there are no re-orgs on it for them to guard against).
+            chain.web3.provider.ethereum_tester.mine_blocks(missing)  # type: ignore[attr-defined]
+            confirmations += missing
+            values["confirmations"] = confirmations
         if confirmations >= self.settings.anchor_confirmations:
             values.update(status=CONFIRMED, confirmed_at=job.confirmed_at or utc_timestamp())
         else:
@@ -420,6 +472,16 @@ class Anchorer:
 
     def chain_id(self) -> int | None:
         return self._chain.chain_id if self._chain is not None else None
+
+    def expected_chain_id(self) -> int | None:
+        """The configured chain's id without connecting: the setting, the embedded chain's, or the connected one."""
+        if self.settings.chain_id is not None:
+            return self.settings.chain_id
+        if self.settings.chain_url == EMBEDDED:
+            from ledger.anchoring.embedded import EMBEDDED_CHAIN_ID
+
+            return EMBEDDED_CHAIN_ID
+        return self.chain_id()
 
     def addresses(self) -> dict[str, str]:
         chain_id = self.chain_id()

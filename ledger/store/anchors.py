@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger.errors import StorageError
+from ledger.errors import Conflict, StorageError
 from ledger.store import schema as t
 
 CHECKPOINT, DOCUMENTS = "checkpoint", "documents"
@@ -96,6 +96,11 @@ class AnchorStore:
             try:
                 with self.engine.begin() as conn:
                     conn.execute(delete(t.chain_deployments).where(t.chain_deployments.c.chain_id == chain_id))
+                    retired = select(t.anchor_jobs.c.id).where(
+                        t.anchor_jobs.c.chain_id == chain_id, t.anchor_jobs.c.kind == DOCUMENTS,
+                        t.anchor_jobs.c.status.in_((*OPEN_STATUSES, CONFIRMED)))
+                    # The old registry went with the chain: every document operation is sent again, in order.
+                    conn.execute(update(t.document_ops).where(t.document_ops.c.job_id.in_(retired)).values(job_id=None))
                     conn.execute(update(t.anchor_jobs)
                                  .where(t.anchor_jobs.c.chain_id == chain_id,
                                         t.anchor_jobs.c.status.in_((*OPEN_STATUSES, CONFIRMED)))
@@ -144,11 +149,14 @@ class AnchorStore:
             return [_job(row) for row in conn.execute(query)]
 
     def largest_checkpoint_job(self, chain_id: int, contract: str) -> AnchorJob | None:
-        """The checkpoint job for ``contract`` with the largest tree size that is not skipped or failed."""
+        """The checkpoint job for ``contract`` with the largest tree size that is not skipped.
+
+        Failed jobs count: a size the contract refused is not queued again, only a larger one.
+        """
         query = (select(t.anchor_jobs)
                  .where(t.anchor_jobs.c.kind == CHECKPOINT, t.anchor_jobs.c.chain_id == chain_id,
                         t.anchor_jobs.c.contract == contract,
-                        t.anchor_jobs.c.status.in_((PENDING, SENT, CONFIRMED)))
+                        t.anchor_jobs.c.status.in_((PENDING, SENT, CONFIRMED, FAILED)))
                  .order_by(t.anchor_jobs.c.tree_size.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -184,19 +192,52 @@ class AnchorStore:
         return _job(row) if row is not None else None
 
     def count_jobs(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        query = select(t.anchor_jobs.c.status, func.count()).group_by(t.anchor_jobs.c.status)
         with self.engine.connect() as conn:
-            for row in conn.execute(select(t.anchor_jobs.c.status)):
-                counts[row.status] = counts.get(row.status, 0) + 1
-        return counts
+            return {status: int(count) for status, count in conn.execute(query)}
+
+    def try_lease(self, name: str, *, owner: str, ttl: float, now: float) -> bool:
+        """Take or renew lease ``name`` for ``owner`` until ``now + ttl``; False while another owner holds it."""
+        try:
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    update(t.leases).where(t.leases.c.name == name,
+                                           (t.leases.c.owner == owner) | (t.leases.c.expires_at < now))
+                    .values(owner=owner, expires_at=now + ttl)).rowcount
+                if taken:
+                    return True
+                if conn.execute(select(t.leases.c.name).where(t.leases.c.name == name)).first() is not None:
+                    return False
+                conn.execute(insert(t.leases).values(name=name, owner=owner, expires_at=now + ttl))
+                return True
+        except IntegrityError:  # another process created the lease first
+            return False
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def release_lease(self, name: str, *, owner: str) -> None:
+        self._write(delete(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner))
 
     # -- document operations -------------------------------------------------------------------------------
 
     def queue_document_ops(self, ops: Sequence[dict[str, Any]], *, at: str) -> list[int]:
-        """Queue document operations in order; returns their ids."""
+        """Queue document operations in order; returns their ids.
+
+        Raises ``Conflict`` for a registration of a digest that was queued for registration before (or twice in
+        ``ops``): the registry would refuse the whole batch it lands in.
+        """
+        registering = [op["digest"] for op in ops if op["op"] == "register"]
+        if len(set(registering)) != len(registering):
+            raise Conflict("the same digest is queued for registration twice", field="digest")
         ids = []
         try:
             with self.engine.begin() as conn:
+                if registering:
+                    known = conn.execute(select(t.document_ops.c.digest).where(
+                        t.document_ops.c.op == "register", t.document_ops.c.digest.in_(registering)).limit(1)).first()
+                    if known is not None:
+                        raise Conflict(f"digest {bytes(known.digest).hex()} is already registered or queued",
+                                       field="digest")
                 for op in ops:
                     result = conn.execute(insert(t.document_ops).values(created_at=at, **op))
                     ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
@@ -221,8 +262,11 @@ class AnchorStore:
                     kind=DOCUMENTS, chain_id=chain_id, contract=contract, status=PENDING, confirmations=0,
                     attempts=0, next_attempt_at=0.0, created_at=at))
                 job_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                conn.execute(update(t.document_ops).where(t.document_ops.c.id.in_(list(op_ids)))
-                             .values(job_id=job_id))
+                assigned = conn.execute(update(t.document_ops)
+                                        .where(t.document_ops.c.id.in_(list(op_ids)), t.document_ops.c.job_id.is_(None))
+                                        .values(job_id=job_id)).rowcount
+                if assigned != len(op_ids):
+                    raise Conflict("document operations were taken by another job meanwhile")
                 return job_id
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {exc}") from exc

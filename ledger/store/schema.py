@@ -148,6 +148,16 @@ anchor_jobs = Table(
     Column("sent_at", String(32), nullable=True),
     Column("confirmed_at", String(32), nullable=True),
     Index("ix_anchor_jobs_kind_status", "kind", "status"),
+    Index("ix_anchor_jobs_lineage", "kind", "chain_id", "contract", "status", "tree_size"),
+)
+
+# Leases: at most one process at a time does a job that must not run twice (the anchoring worker).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 
 # Document digests to put on chain, in order. ``op`` is register | supersede | revoke; a run of registers

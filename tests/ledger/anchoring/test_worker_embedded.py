@@ -18,7 +18,7 @@ from ledger.keys import SigningKey
 from ledger.note import NoteVerifier, open_checkpoint
 from ledger.settings import Settings
 from ledger.statements import sign_event
-from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SENT, SKIPPED
+from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SKIPPED
 from tests.conftest import free_port
 
 
@@ -228,16 +228,14 @@ def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path) -> None:
     try:
         grow(ledger, 3)
         assert ledger.anchorer is not None
-        ledger.anchorer.run_once()
-        ledger.anchorer.run_once()
-        job = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
-        assert (job.status, job.confirmations) == (SENT, 1)
+        ledger.anchorer.run_once()  # sends
         chain = ledger.anchorer._chain
         assert chain is not None
-        chain.web3.provider.ethereum_tester.mine_blocks(2)  # type: ignore[attr-defined]
-        ledger.anchorer.run_once()
-        job = ledger.anchors.job(job.id)
-        assert (job.status, job.confirmations) == (CONFIRMED, 3)
+        sent_in = chain.block_number()
+        ledger.anchorer.run_once()  # the embedded chain mines only on demand: the worker mines the blocks it waits for
+        job = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+        assert (job.status, job.confirmations, job.block_number) == (CONFIRMED, 3, sent_in)
+        assert chain.block_number() == sent_in + 2
         assert SKIPPED not in ledger.anchors.count_jobs()
     finally:
         ledger.close()
@@ -303,3 +301,84 @@ def test_health_and_metrics_report_anchoring(chained: Ledger) -> None:
         metrics = client.get("/metrics").text
     assert "lifeledger_anchored_tree_size 5.0" in metrics
     assert 'lifeledger_anchor_jobs{status="confirmed"} 1.0' in metrics
+
+
+def test_a_digest_is_queued_for_registration_once(chained: Ledger) -> None:
+    from ledger.errors import Conflict
+
+    item = {"digest": b"\x05" * 32, "subject": b"\x06" * 32, "kind": 1, "version": 1}
+    chained.queue_documents([item])
+    with pytest.raises(Conflict, match="already registered or queued"):
+        chained.queue_documents([{**item, "version": 2}])
+    with pytest.raises(Conflict, match="twice"):
+        chained.queue_documents([{**item, "digest": b"\x07" * 32}, {**item, "digest": b"\x07" * 32}])
+    assert len(chained.anchors.unassigned_ops(limit=10)) == 1
+
+
+def test_only_one_worker_holds_the_lease(chained: Ledger) -> None:
+    grow(chained, 3)
+    assert chained.anchorer is not None
+    chained.anchorer.run_once()
+    chained.anchorer._drop_connection()  # release the embedded chain, as another process would not share it
+    other = Anchorer(chained.store, settings=chained.settings)
+    try:
+        other.run_once()
+        assert other.standby and other._chain is None  # it never touched the chain
+        chained.anchorer.run_once()
+        assert not chained.anchorer.standby
+    finally:
+        other.close()
+    assert [j.status for j in chained.anchors.recent_jobs(kind=CHECKPOINT)] == [CONFIRMED]
+
+
+def test_a_foreign_anchor_on_our_contract_is_an_alarm_not_a_skip(chained: Ledger) -> None:
+    from ledger.store.anchors import FAILED
+
+    grow(chained, 3)
+    assert chained.anchorer is not None
+    chained.anchorer.run_once()
+    chained.anchorer.run_once()
+    anchor_contract(chained).anchor(2**64 - 1, b"\x09" * 32)  # someone with the anchoring key, not this log
+    grow(chained, 3, start=3)
+    chained.anchorer.run_once()
+    job = chained.anchors.recent_jobs(kind=CHECKPOINT)[0]
+    assert job.status == FAILED and "not this log's" in (job.last_error or "")
+    with TestClient(create_app(ledger=chained)) as client:
+        health = client.get("/healthz").json()
+    assert health["anchoring"] == "failing" and "failed" in health["anchoring_error"]
+
+
+def test_redeploy_is_refused_while_the_contracts_are_alive(chained: Ledger) -> None:
+    from ledger.errors import ValidationFailed
+
+    assert chained.anchorer is not None
+    chained.anchorer.run_once()
+    with pytest.raises(ValidationFailed, match="still there"):
+        chained.anchorer.deploy(redeploy=True)
+
+
+def test_chain_urls_are_scrubbed_of_credentials() -> None:
+    from ledger.anchoring.chain import scrub
+
+    text = ("cannot reach http://ops:hunter2@node.example:8545/v3/SECRET?token=abc: Max retries exceeded with "
+            "url: /v3/SECRET (Caused by refused)")
+    cleaned = scrub(text)
+    assert "hunter2" not in cleaned and "SECRET" not in cleaned and "token" not in cleaned
+    assert "http://node.example:8545" in cleaned
+
+
+def test_the_contracts_admin_can_be_another_account(tmp_path: Path) -> None:
+    from ledger.anchoring import ANCHORER_ROLE, DEFAULT_ADMIN_ROLE
+
+    admin = "0x" + "ab" * 20
+    ledger = Ledger.open(make_settings(tmp_path, chain_admin=admin))
+    try:
+        assert ledger.anchorer is not None
+        ledger.anchorer.run_once()
+        anchor = anchor_contract(ledger)
+        chain = ledger.anchorer._chain
+        assert chain is not None
+        assert anchor.has_role(DEFAULT_ADMIN_ROLE, admin) and not anchor.has_role(DEFAULT_ADMIN_ROLE, chain.sender)
+        assert anchor.has_role(ANCHORER_ROLE, chain.sender)
+    finally:
+        ledger.close()
