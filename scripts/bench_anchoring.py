@@ -54,7 +54,7 @@ import benchkit  # noqa: E402
 from benchkit import log, machine, percentile  # noqa: E402
 
 from ledger.anchoring import Chain, LedgerAnchorContract, connect  # noqa: E402
-from ledger.anchoring.worker import WATCH_DEPTH  # noqa: E402
+from ledger.anchoring.following import WATCH_DEPTH  # noqa: E402
 from ledger.core import Ledger  # noqa: E402
 from ledger.keys import SigningKey  # noqa: E402
 from ledger.settings import Settings  # noqa: E402

@@ -78,6 +78,11 @@ class Chain:
         """Number of the latest mined block. Raises :class:`AnchorUnavailable`."""
         return int(self._rpc(lambda: self._web3.eth.block_number))
 
+    def head(self) -> tuple[int, bytes]:
+        """Number and hash of the latest block. Raises :class:`AnchorUnavailable`."""
+        block = self._rpc(lambda: self._web3.eth.get_block("latest"))
+        return int(block["number"]), bytes(block["hash"])
+
     def call(self, fn_call: Any) -> Any:
         """Run a read-only contract call at the latest block. Raises ``ContractRevert`` or ``AnchorUnavailable``."""
         return self._rpc(lambda: fn_call.call({"from": self._sender}))

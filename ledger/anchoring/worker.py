@@ -31,17 +31,16 @@ from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all, scrub
 from ledger.anchoring.contracts import (
     ContractRevert,
     DocumentRegistryContract,
-    DocumentStatus,
     LedgerAnchorContract,
     Registration,
 )
+from ledger.anchoring.following import Follower
 from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
 from ledger.settings import Settings
 from ledger.statements import utc_timestamp
 from ledger.store import Store
 from ledger.store.anchors import (
     CHECKPOINT,
-    CONFIRMED,
     DOCUMENTS,
     FAILED,
     PENDING,
@@ -49,12 +48,9 @@ from ledger.store.anchors import (
     SKIPPED,
     AnchorJob,
     AnchorStore,
-    DocumentOp,
 )
 
 log = logging.getLogger(__name__)
-BACKOFF_MAX = 300.0
-WATCH_DEPTH = 12  # confirmed jobs with fewer confirmations than this are re-checked for re-orgs
 CONTRACTS = ("LedgerAnchor", "DocumentRegistry")
 
 
@@ -75,7 +71,7 @@ class Anchorer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_enqueued = float("-inf")
-        self._watched_head = -1
+        self.follower = Follower(self.jobs, store, settings=settings, clock=clock)
         self._failures = 0
         self._lease_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.standby = False  # True while another process holds the anchoring lease
@@ -196,8 +192,8 @@ class Anchorer:
                 for kind in (CHECKPOINT, DOCUMENTS):
                     for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
                         if job.status == SENT:
-                            self._follow(job)
-                self._watch_confirmed(chain)
+                            self.follower.follow(job, chain, *self._contracts())
+                self.follower.watch_confirmed(chain, *self._contracts())
                 self._queue_checkpoint(chain)
                 self._queue_documents(chain)
                 for kind in (CHECKPOINT, DOCUMENTS):
@@ -223,6 +219,10 @@ class Anchorer:
         except LedgerError:
             pass
         return exc
+
+    def _contracts(self) -> tuple[LedgerAnchorContract, DocumentRegistryContract]:
+        assert self._anchor is not None and self._registry is not None
+        return self._anchor, self._registry
 
     def _address(self, kind: str) -> str:
         """The current contract that jobs of ``kind`` go to."""
@@ -282,17 +282,17 @@ class Anchorer:
 
     def _send(self, job: AnchorJob) -> None:
         try:
-            if job.attempts and self._settle_from_state(job):
+            if job.attempts and self._settle(job):
                 return
             # Count the attempt before sending: after a crash from here on, the state check above runs first.
             self.jobs.update_job(job.id, attempts=job.attempts + 1)
             tx_hash = self._submit(job)
         except ContractRevert as exc:
-            if not self._settle_from_state(job):
+            if not self._settle(job):
                 self._refused(job, exc)
             return
         except AnchorUnavailable as exc:
-            self._retry_later(job, scrub(exc.message))
+            self.follower.retry_later(job, scrub(exc.message))
             raise
         except LedgerError as exc:  # the job itself is malformed: retrying cannot help
             self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
@@ -320,141 +320,19 @@ class Anchorer:
             return registry.supersede(first.old_digest, first.digest, first.version)
         return registry.revoke(first.digest, first.reason_code or 0)
 
-    def _retry_later(self, job: AnchorJob, reason: str) -> None:
-        attempts = job.attempts + 1
-        self.jobs.update_job(job.id, status=PENDING, attempts=attempts, last_error=reason,
-                             next_attempt_at=self._clock() + min(2.0 ** attempts, BACKOFF_MAX))
+    def _settle(self, job: AnchorJob) -> bool:
+        chain, anchor, registry = self._connected()
+        return self.follower.settle_from_state(job, chain, anchor, registry)
 
     def _refused(self, job: AnchorJob, exc: ContractRevert) -> None:
         if exc.error in ("EnforcedPause", "AccessControlUnauthorizedAccount"):
-            self._retry_later(job, f"{exc.message}; will try again")
+            self.follower.retry_later(job, f"{exc.message}; will try again")
             return
         if exc.error == "LedgerAnchorStaleTreeSize":
             self.jobs.update_job(job.id, status=SKIPPED, last_error=f"a larger checkpoint is anchored: {exc.message}")
             return
         self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
         log.error("anchor job %d refused by the contract: %s", job.id, exc.message)
-
-    # -- following -----------------------------------------------------------------------------------------
-
-    def _settle_from_state(self, job: AnchorJob) -> bool:
-        """Mark ``job`` from the contract's state if its work is already on chain; True if it was."""
-        chain, anchor, registry = self._connected()
-        if job.kind == CHECKPOINT:
-            assert job.tree_size is not None
-            found = anchor.root_of(job.tree_size)
-            if found is None:
-                latest = anchor.latest()
-                if latest.tree_size <= job.tree_size:
-                    return False
-                if self._is_ours(latest.tree_size, latest.root):
-                    self.jobs.update_job(job.id, status=SKIPPED,
-                                         last_error=f"covered by the anchored checkpoint of size {latest.tree_size}")
-                else:
-                    message = (f"chain {chain.chain_id} holds tree size {latest.tree_size} with a root that is not "
-                               f"this log's: someone else anchors with this contract; anchoring cannot go on")
-                    self.jobs.update_job(job.id, status=FAILED, last_error=message)
-                    log.error(message)
-                return True
-            if found.root != job.root:
-                self.jobs.update_job(job.id, status=FAILED,
-                                     last_error=f"chain holds a different root for tree size {job.tree_size}")
-                log.error("chain %d holds a different root for tree size %d", chain.chain_id, job.tree_size)
-                return True
-            self._record_block(job, chain, found.block_number, None, note="found on chain")
-            return True
-        ops = self.jobs.ops_of_job(job.id)
-        if not ops or not self._ops_on_chain(ops, registry):
-            return False
-        self.jobs.update_job(job.id, status=CONFIRMED, confirmed_at=utc_timestamp(), last_error="found on chain")
-        return True
-
-    def _is_ours(self, tree_size: int, root: bytes) -> bool:
-        """Whether ``root`` is the root of this log's signed checkpoint of ``tree_size``."""
-        if tree_size > self.store.size():
-            return False
-        try:
-            return self.store.checkpoint(tree_size).root == root
-        except LedgerError:
-            return False
-
-    @staticmethod
-    def _ops_on_chain(ops: list[DocumentOp], registry: DocumentRegistryContract) -> bool:
-        """Whether every operation of a job is reflected on chain (a batch counts only when all of it is)."""
-        first = ops[0]
-        if first.op == "register":
-            return all(registry.document_status(op.digest).status != DocumentStatus.UNKNOWN for op in ops)
-        if first.op == "supersede":
-            assert first.old_digest is not None
-            return registry.document_status(first.old_digest).superseded_by == first.digest
-        return registry.document_status(first.digest).status == DocumentStatus.REVOKED
-
-    def _follow(self, job: AnchorJob) -> None:
-        chain, _, _ = self._connected()
-        assert job.tx_hash is not None
-        receipt = chain.receipt(job.tx_hash)
-        if receipt is None:
-            if chain.confirmations(job.tx_hash) is None:  # the chain no longer knows it: dropped or re-orged out
-                log.warning("transaction 0x%s of job %d vanished; sending again", job.tx_hash.hex(), job.id)
-                chain.forget_nonce()
-                self.jobs.update_job(job.id, status=PENDING, tx_hash=None,
-                                     last_error="transaction dropped or re-orged out; sending again")
-            return
-        if receipt["status"] != 1:
-            if not self._settle_from_state(job):
-                self._retry_later(job, f"transaction 0x{job.tx_hash.hex()} reverted")
-            return
-        self._record_block(job, chain, int(receipt["blockNumber"]), bytes(receipt["blockHash"]))
-
-    def _record_block(self, job: AnchorJob, chain: Chain, block_number: int, block_hash: bytes | None,
-                      note: str | None = None) -> None:
-        confirmations = max(0, chain.block_number() - block_number + 1)
-        values: dict[str, Any] = {"block_number": block_number, "confirmations": confirmations}
-        if block_hash is not None:
-            values["block_hash"] = block_hash
-        if note is not None:
-            values["last_error"] = note
-        missing = self.settings.anchor_confirmations - confirmations
-        if missing > 0 and self.settings.chain_url == EMBEDDED:
-            # The embedded chain mines only when it receives a transaction; mine empty blocks so a wait for
-            # N confirmations ends (there are no re-orgs on it for them to guard against).
-            chain.web3.provider.ethereum_tester.mine_blocks(missing)  # type: ignore[attr-defined]
-            confirmations += missing
-            values["confirmations"] = confirmations
-        if confirmations >= self.settings.anchor_confirmations:
-            values.update(status=CONFIRMED, confirmed_at=job.confirmed_at or utc_timestamp())
-        else:
-            values.update(status=SENT)
-        self.jobs.update_job(job.id, **values)
-
-    def _watch_confirmed(self, chain: Chain) -> None:
-        """Re-check recently confirmed anchors: a re-org that removed one puts it back in the queue.
-
-        Only when the chain's head has moved since the last look: a re-org moves it, a quiet chain does not.
-        """
-        anchor = self._anchor
-        assert anchor is not None
-        head = chain.block_number()
-        if head == self._watched_head:
-            return
-        self._watched_head = head
-        for job in self.jobs.recent_jobs(kind=CHECKPOINT, limit=20):
-            if (job.status != CONFIRMED or job.confirmations >= WATCH_DEPTH or job.chain_id != chain.chain_id
-                    or job.contract != anchor.address):
-                continue
-            assert job.tree_size is not None
-            found = anchor.root_of(job.tree_size)
-            if found is None:
-                log.warning("anchor of tree size %d vanished from chain %d; anchoring again", job.tree_size,
-                            chain.chain_id)
-                chain.forget_nonce()
-                self._watched_head = -1
-                self.jobs.update_job(job.id, status=PENDING, tx_hash=None, confirmations=0, confirmed_at=None,
-                                     last_error="anchor vanished from the chain (re-org); sending again")
-            else:
-                confirmations = max(0, head - found.block_number + 1)
-                if (confirmations, found.block_number) != (job.confirmations, job.block_number):
-                    self.jobs.update_job(job.id, confirmations=confirmations, block_number=found.block_number)
 
     def check_anchors(self) -> list[tuple[str, str]]:
         """See :func:`ledger.anchoring.crosscheck.check_anchors`. Raises ``AnchorUnavailable``."""

@@ -88,11 +88,35 @@ def test_reorg_that_removes_an_anchor_is_noticed_and_sent_again(hardhat_ledger: 
     assert job.status == CONFIRMED
     rpc(hardhat_url, "evm_revert", snapshot)  # the block holding the anchor is gone, as after a re-org
     hardhat_ledger.anchorer.run_once()  # notices the anchor vanished, and sends it again
-    assert "anchor of tree size 6 vanished" in caplog.text
+    assert f"job {job.id} (checkpoint) vanished from chain {HARDHAT_CHAIN_ID}" in caplog.text
     hardhat_ledger.anchorer.run_once()
     again = hardhat_ledger.anchors.job(job.id)
     assert again.status == CONFIRMED and again.sent_at != job.sent_at  # sent again (same nonce: maybe same hash)
     assert hardhat_ledger.anchor_status()["anchored_tree_size"] == 6
+
+
+def test_reorg_that_removes_a_document_registration_is_noticed(hardhat_ledger: Ledger, hardhat_url: str,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    from ledger.anchoring import DocumentRegistryContract, DocumentStatus
+
+    assert hardhat_ledger.anchorer is not None
+    hardhat_ledger.anchorer.run_once()  # binds to the contracts (nothing to do yet)
+    snapshot = rpc(hardhat_url, "evm_snapshot")
+    digest = b"\x11" * 32
+    hardhat_ledger.queue_documents([{"digest": digest, "subject": b"\x12" * 32, "kind": 1, "version": 1}])
+    hardhat_ledger.anchorer.run_once()
+    hardhat_ledger.anchorer.run_once()
+    job = hardhat_ledger.anchors.recent_jobs(kind="documents")[0]
+    assert job.status == CONFIRMED
+    rpc(hardhat_url, "evm_revert", snapshot)
+    hardhat_ledger.anchorer.run_once()
+    assert f"job {job.id} (documents) vanished" in caplog.text
+    hardhat_ledger.anchorer.run_once()
+    assert hardhat_ledger.anchors.job(job.id).status == CONFIRMED
+    chain = hardhat_ledger.anchorer._chain
+    assert chain is not None
+    registry = DocumentRegistryContract(chain, hardhat_ledger.anchorer.addresses()["DocumentRegistry"])
+    assert registry.document_status(digest).status == DocumentStatus.VALID
 
 
 def test_dropped_transaction_is_sent_again(hardhat_ledger: Ledger, hardhat_url: str,
