@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     )
     anchor_interval: float = Field(default=10.0, gt=0, description="Seconds between anchoring rounds.")
     anchor_confirmations: int = Field(default=1, ge=0, description="Confirmations before an anchor counts.")
+    anchor_stuck_after: float = Field(
+        default=120.0, gt=0,
+        description="Seconds a sent transaction may stay pending before it is replaced with higher fees.")
     batch_max: int = Field(default=1000, ge=1, le=10000, description="Most entries in one group commit.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024,
                                 description="Largest request body the API reads; larger ones get 413.")

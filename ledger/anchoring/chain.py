@@ -12,6 +12,7 @@ chain is :class:`~ledger.errors.AnchorUnavailable`, a contract revert is
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -119,6 +120,29 @@ class Chain:
                 self._nonce = nonce + 1
                 return tx_hash
             raise _scrubbed(translate_error(last_error)) from last_error
+
+    def replace(self, tx_hash: bytes, fn_call: ContractCall, *, bump: float = 1.25) -> bytes:
+        """Send ``fn_call`` in place of the pending ``tx_hash``: same nonce and gas, fees raised by ``bump``
+        (and at least today's), so the node swaps it for the old one. Returns the new transaction hash.
+
+        Raises :class:`AnchorUnavailable` if the chain is unreachable or no longer knows ``tx_hash``.
+        """
+        with self._lock:
+            try:
+                old = self._rpc(lambda: self._web3.eth.get_transaction(Hash32(tx_hash)))
+            except _NotFound as exc:
+                raise AnchorUnavailable(f"transaction 0x{tx_hash.hex()} is unknown; nothing to replace") from exc
+            self._fees = None
+            fees = self._current_fees()
+            for name in fees:
+                if old.get(name) is not None:
+                    fees[name] = max(fees[name], math.ceil(int(old[name]) * bump))
+            transaction = {"from": self._sender, "gas": int(old["gas"]), "nonce": int(old["nonce"]),
+                           "chainId": self.chain_id, **fees}
+            try:
+                return self._submit(fn_call.build_transaction(transaction))
+            except _SEND_FAILURES as exc:
+                raise _scrubbed(translate_error(exc)) from exc
 
     def receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """The transaction's receipt, or ``None`` while it is pending or if the chain does not know it."""

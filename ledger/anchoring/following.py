@@ -91,8 +91,11 @@ class Follower:
         return True
 
     def follow(self, job: AnchorJob, chain: Chain, anchor: LedgerAnchorContract,
-               registry: DocumentRegistryContract) -> None:
-        """Advance a sent job: confirmations, a revert, or a transaction the chain no longer knows."""
+               registry: DocumentRegistryContract) -> bool:
+        """Advance a sent job: confirmations, a revert, or a transaction the chain no longer knows.
+
+        Returns True while the transaction waits in the mempool, unmined.
+        """
         assert job.tx_hash is not None
         receipt = chain.receipt(job.tx_hash)
         if receipt is None:
@@ -101,12 +104,14 @@ class Follower:
                 chain.forget_nonce()
                 self.jobs.update_job(job.id, status=PENDING, tx_hash=None,
                                      last_error="transaction dropped or re-orged out; sending again")
-            return
+                return False
+            return True
         if receipt["status"] != 1:
             if not self.settle_from_state(job, chain, anchor, registry):
                 self.retry_later(job, f"transaction 0x{job.tx_hash.hex()} reverted")
-            return
+            return False
         self.record_block(job, chain, int(receipt["blockNumber"]), bytes(receipt["blockHash"]))
+        return False
 
     def record_block(self, job: AnchorJob, chain: Chain, block_number: int, block_hash: bytes | None,
                      note: str | None = None) -> None:

@@ -27,7 +27,7 @@ from itertools import takewhile
 from typing import Any
 
 from ledger.anchoring import crosscheck
-from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all, scrub
+from ledger.anchoring.chain import EMBEDDED, Chain, ContractCall, connect, deploy_all, scrub
 from ledger.anchoring.contracts import (
     ContractRevert,
     DocumentRegistryContract,
@@ -37,7 +37,7 @@ from ledger.anchoring.contracts import (
 from ledger.anchoring.following import Follower
 from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
 from ledger.settings import Settings
-from ledger.statements import utc_timestamp
+from ledger.statements import parse_timestamp, utc_timestamp
 from ledger.store import Store
 from ledger.store.anchors import (
     CHECKPOINT,
@@ -191,8 +191,8 @@ class Anchorer:
                 chain, _, _ = self._connected()
                 for kind in (CHECKPOINT, DOCUMENTS):
                     for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
-                        if job.status == SENT:
-                            self.follower.follow(job, chain, *self._contracts())
+                        if job.status == SENT and self.follower.follow(job, chain, *self._contracts()):
+                            self._replace_if_stuck(job, chain)
                 self.follower.watch_confirmed(chain, *self._contracts())
                 self._queue_checkpoint(chain)
                 self._queue_documents(chain)
@@ -303,22 +303,39 @@ class Anchorer:
         self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(), last_error=None,
                              block_number=None, block_hash=None)
 
-    def _submit(self, job: AnchorJob) -> bytes:
+    def _call(self, job: AnchorJob) -> ContractCall:
+        """The contract call that does ``job``'s work."""
         _, anchor, registry = self._connected()
         if job.kind == CHECKPOINT:
             assert job.tree_size is not None and job.root is not None
-            return anchor.anchor(job.tree_size, job.root)
+            return anchor.contract.functions.anchor(job.tree_size, job.root)
         ops = self.jobs.ops_of_job(job.id)
         if not ops:
             raise ValidationFailed(f"documents job {job.id} has no operations")
         first = ops[0]
         if first.op == "register":
-            return registry.register_batch([
-                Registration(op.digest, op.subject or b"", op.kind or 0, op.version or 0) for op in ops])
+            rows = [Registration(op.digest, op.subject or b"", op.kind or 0, op.version or 0) for op in ops]
+            return registry.contract.functions.registerBatch([(r.digest, r.subject, r.kind, r.version) for r in rows])
         if first.op == "supersede":
             assert first.old_digest is not None and first.version is not None
-            return registry.supersede(first.old_digest, first.digest, first.version)
-        return registry.revoke(first.digest, first.reason_code or 0)
+            return registry.contract.functions.supersede(first.old_digest, first.digest, first.version)
+        return registry.contract.functions.revoke(first.digest, first.reason_code or 0)
+
+    def _submit(self, job: AnchorJob) -> bytes:
+        chain, _, _ = self._connected()
+        return chain.send(self._call(job))
+
+    def _replace_if_stuck(self, job: AnchorJob, chain: Chain) -> None:
+        """Replace a transaction that has waited unmined for ``anchor_stuck_after`` seconds with higher fees."""
+        assert job.tx_hash is not None and job.sent_at is not None
+        waited = time.time() - parse_timestamp(job.sent_at, field="sent_at").timestamp()
+        if waited < self.settings.anchor_stuck_after:
+            return
+        new_hash = chain.replace(job.tx_hash, self._call(job))
+        log.warning("transaction 0x%s of job %d waited %.0f s unmined; replaced by 0x%s with higher fees",
+                    job.tx_hash.hex(), job.id, waited, new_hash.hex())
+        self.jobs.update_job(job.id, tx_hash=new_hash, sent_at=utc_timestamp(),
+                             last_error=f"replaced 0x{job.tx_hash.hex()} (unmined for {waited:.0f} s) with higher fees")
 
     def _settle(self, job: AnchorJob) -> bool:
         chain, anchor, registry = self._connected()

@@ -261,3 +261,33 @@ def test_a_reset_hardhat_chain_is_named_and_redeploy_starts_anchoring_anew(tmp_p
     finally:
         ledger.close()
         node.stop()
+
+
+def test_a_transaction_stuck_in_the_mempool_is_replaced_with_higher_fees(tmp_path: Path, hardhat_url: str,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url, anchor_stuck_after=0.3))
+    ledger.start(anchoring=False)
+    try:
+        assert ledger.anchorer is not None
+        ledger.anchorer.deploy()
+        grow(ledger, 3)
+        rpc(hardhat_url, "evm_setAutomine", False)
+        try:
+            ledger.anchorer.run_once()  # sends; nothing mines it
+            stuck = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+            assert stuck.status == "sent" and stuck.tx_hash is not None
+            old = Web3(Web3.HTTPProvider(hardhat_url)).eth.get_transaction(stuck.tx_hash)
+            time.sleep(0.4)
+            ledger.anchorer.run_once()  # still unmined after anchor_stuck_after: replaced
+        finally:
+            rpc(hardhat_url, "evm_setAutomine", True)
+        replaced = ledger.anchors.job(stuck.id)
+        assert replaced.tx_hash != stuck.tx_hash and "with higher fees" in (replaced.last_error or "")
+        new = Web3(Web3.HTTPProvider(hardhat_url)).eth.get_transaction(replaced.tx_hash)
+        assert new["nonce"] == old["nonce"] and new["maxFeePerGas"] > old["maxFeePerGas"]
+        rpc(hardhat_url, "evm_mine")
+        ledger.anchorer.run_once()
+        assert ledger.anchors.job(stuck.id).status == CONFIRMED
+        assert _count_anchor_events(hardhat_url, ledger.anchor_status()["contracts"]["LedgerAnchor"]) == {4: 1}
+    finally:
+        ledger.close()
