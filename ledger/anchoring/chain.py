@@ -16,9 +16,11 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import (  # type: ignore[import-untyped]
@@ -38,6 +40,12 @@ from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
 EMBEDDED = "embedded"
 _FEE_CACHE_SECONDS = 5.0
 _SEND_FAILURES = (Web3Exception, OSError, ValueError, EVMValidationError, TesterValidationError)
+# Failures after which a broadcast may or may not have reached the node (as opposed to the node refusing it).
+_IN_TRANSIT = (OSError, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+
+
+class SentUncertain(AnchorUnavailable):
+    """A signed transaction's broadcast failed in transit: the node may or may not have it."""
 
 
 class ContractCall(Protocol):
@@ -88,12 +96,16 @@ class Chain:
         """Run a read-only contract call at the latest block. Raises ``ContractRevert`` or ``AnchorUnavailable``."""
         return self._rpc(lambda: fn_call.call({"from": self._sender}))
 
-    def send(self, fn_call: ContractCall, *, gas: int | None = None) -> bytes:
+    def send(self, fn_call: ContractCall, *, gas: int | None = None,
+             on_signed: Callable[[bytes], None] | None = None) -> bytes:
         """Send a contract call (or constructor) from :attr:`sender`; return the transaction hash.
 
         Without ``gas`` the call is estimated first, so a revert raises ``ContractRevert`` and nothing is sent.
         With ``gas`` nothing is simulated: a revert shows as a receipt whose ``status`` is 0, or as
         ``ContractRevert`` from nodes that execute at submission (Hardhat's automine).
+        With a local key, ``on_signed`` gets the transaction's hash before it is broadcast, so a caller can
+        record it first; if the broadcast then fails in transit (the node may have it), nothing is sent again
+        with another nonce: :class:`SentUncertain` is raised and the recorded hash tells what happened.
         Raises :class:`AnchorUnavailable` if the chain is unreachable or refuses the transaction.
         """
         with self._lock:
@@ -110,7 +122,10 @@ class Chain:
                     **self._current_fees(),
                 }
                 try:
-                    tx_hash = self._submit(fn_call.build_transaction(transaction))
+                    tx_hash = self._submit(fn_call.build_transaction(transaction), on_signed)
+                except SentUncertain:
+                    self._nonce = nonce + 1  # the node may hold it: never reuse this nonce for other work
+                    raise
                 except _SEND_FAILURES as exc:
                     self._nonce, self._fees = None, None
                     if isinstance(translate_error(exc), ContractRevert):  # executed at submission (Hardhat): final
@@ -201,11 +216,21 @@ class Chain:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _submit(self, transaction: Any) -> bytes:
-        if self._account is not None:
-            signed = self._account.sign_transaction(transaction)
-            return bytes(self._web3.eth.send_raw_transaction(signed.raw_transaction))
-        return bytes(self._web3.eth.send_transaction(transaction))
+    def _submit(self, transaction: Any, on_signed: Callable[[bytes], None] | None = None) -> bytes:
+        if self._account is None:
+            return bytes(self._web3.eth.send_transaction(transaction))
+        signed = self._account.sign_transaction(transaction)
+        tx_hash = bytes(signed.hash)
+        if on_signed is not None:
+            on_signed(tx_hash)
+        try:
+            self._web3.eth.send_raw_transaction(signed.raw_transaction)
+        except _IN_TRANSIT as exc:
+            if on_signed is None:
+                raise
+            raise SentUncertain(scrub(f"broadcast of 0x{tx_hash.hex()} failed in transit ({type(exc).__name__}); "
+                                      f"the node may still have it")) from exc
+        return tx_hash
 
     def _next_nonce(self) -> int:
         if self._nonce is None:

@@ -27,7 +27,7 @@ from itertools import takewhile
 from typing import Any
 
 from ledger.anchoring import crosscheck
-from ledger.anchoring.chain import EMBEDDED, Chain, ContractCall, connect, deploy_all, scrub
+from ledger.anchoring.chain import EMBEDDED, Chain, ContractCall, SentUncertain, connect, deploy_all, scrub
 from ledger.anchoring.contracts import (
     ContractRevert,
     DocumentRegistryContract,
@@ -291,6 +291,10 @@ class Anchorer:
             if not self._settle(job):
                 self._refused(job, exc)
             return
+        except SentUncertain as exc:
+            # Recorded as sent before the broadcast: following its hash tells whether the node has it.
+            self.jobs.update_job(job.id, last_error=scrub(exc.message))
+            raise
         except AnchorUnavailable as exc:
             self.follower.retry_later(job, scrub(exc.message))
             raise
@@ -323,7 +327,12 @@ class Anchorer:
 
     def _submit(self, job: AnchorJob) -> bytes:
         chain, _, _ = self._connected()
-        return chain.send(self._call(job))
+
+        def record(tx_hash: bytes) -> None:  # before the broadcast, so a lost reply cannot lead to a second send
+            self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(),
+                                 block_number=None, block_hash=None)
+
+        return chain.send(self._call(job), on_signed=record)
 
     def _replace_if_stuck(self, job: AnchorJob, chain: Chain) -> None:
         """Replace a transaction that has waited unmined for ``anchor_stuck_after`` seconds with higher fees."""

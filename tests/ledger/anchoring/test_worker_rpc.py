@@ -291,3 +291,42 @@ def test_a_transaction_stuck_in_the_mempool_is_replaced_with_higher_fees(tmp_pat
         assert _count_anchor_events(hardhat_url, ledger.anchor_status()["contracts"]["LedgerAnchor"]) == {4: 1}
     finally:
         ledger.close()
+
+
+def test_a_broadcast_whose_reply_is_lost_is_not_sent_twice(tmp_path: Path, hardhat_url: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a local key the hash is recorded before the broadcast; a lost reply is then followed, not resent."""
+    import requests
+
+    from ledger.errors import AnchorUnavailable as Unavailable
+
+    second_key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat test account 1
+    ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url, chain_private_key=second_key))
+    ledger.start(anchoring=False)
+    try:
+        assert ledger.anchorer is not None
+        ledger.anchorer.deploy()
+        ledger.anchorer.run_once()  # binds to the contracts; nothing to anchor yet
+        chain = ledger.anchorer._chain
+        assert chain is not None
+        real_send = chain.web3.eth.send_raw_transaction
+
+        def send_then_lose_reply(raw):  # type: ignore[no-untyped-def]
+            real_send(raw)
+            raise requests.exceptions.ConnectionError("connection reset by peer")
+
+        monkeypatch.setattr(chain.web3.eth, "send_raw_transaction", send_then_lose_reply)
+        nonce_before = chain.web3.eth.get_transaction_count(chain.sender)
+        grow(ledger, 4)
+        with pytest.raises(Unavailable, match="failed in transit"):
+            ledger.anchorer.run_once()
+        job = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+        assert job.status == "sent" and job.tx_hash is not None  # recorded before the broadcast
+        monkeypatch.undo()
+        ledger.anchorer.run_once()  # reconnects and follows the recorded hash
+        assert ledger.anchors.job(job.id).status == CONFIRMED
+        web3 = Web3(Web3.HTTPProvider(hardhat_url))
+        assert web3.eth.get_transaction_count(web3.eth.account.from_key(second_key).address) == nonce_before + 1
+        assert _count_anchor_events(hardhat_url, ledger.anchor_status()["contracts"]["LedgerAnchor"]) == {5: 1}
+    finally:
+        ledger.close()
