@@ -349,16 +349,6 @@ class Ledger:
         self.journal.forget_data_key(subject)
         return erased
 
-    def key_history(self) -> list[dict[str, Any]]:
-        """Every key event with its payload and salt, so anyone can check it against its journal leaf."""
-        history = []
-        for key in self.store.system_keys():
-            history.append({"key_id": key.key_id, "owner": key.owner, "public_key": b64(key.public_key),
-                            "status": key.status, "registered_index": key.registered_idx,
-                            "registered_at": key.registered_at, "ended_index": key.ended_idx,
-                            "ended_at": key.ended_at, "reason": key.reason})
-        return history
-
     def key_event_evidence(self, index: int) -> dict[str, Any]:
         """Payload and salt of a key event, which anyone may check against the leaf's payload_hash."""
         row = self.entry(index)

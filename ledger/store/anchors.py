@@ -251,9 +251,6 @@ class AnchorStore:
         with self.engine.connect() as conn:
             return [_op(row) for row in conn.execute(query)]
 
-    def assign_ops(self, op_ids: Sequence[int], job_id: int) -> None:
-        self._write(update(t.document_ops).where(t.document_ops.c.id.in_(list(op_ids))).values(job_id=job_id))
-
     def create_document_job(self, op_ids: Sequence[int], *, chain_id: int, contract: str, at: str) -> int:
         """Create a documents job and assign ``op_ids`` to it in one transaction."""
         try:
@@ -273,12 +270,5 @@ class AnchorStore:
 
     def ops_of_job(self, job_id: int) -> list[DocumentOp]:
         query = select(t.document_ops).where(t.document_ops.c.job_id == job_id).order_by(t.document_ops.c.id)
-        with self.engine.connect() as conn:
-            return [_op(row) for row in conn.execute(query)]
-
-    def document_ops_for(self, digest: bytes) -> list[DocumentOp]:
-        query = (select(t.document_ops)
-                 .where((t.document_ops.c.digest == digest) | (t.document_ops.c.old_digest == digest))
-                 .order_by(t.document_ops.c.id))
         with self.engine.connect() as conn:
             return [_op(row) for row in conn.execute(query)]
