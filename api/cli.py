@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.auth import Role, issue_token
+from ledger.audit import AuditReport
 from ledger.core import Ledger
 from ledger.encoding import b64, unb64
 from ledger.errors import LedgerError
@@ -159,6 +160,34 @@ def checkpoint(data_dir: DataDir = None) -> None:
         sys.stdout.write(row.note)
 
 
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback for long audits, drawn on stderr and cleared at the end."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            if done % 1000 == 0 or done == total:
+                bar.update(tasks[stage], completed=done, total=total)
+
+        yield progress
+
+
+def _finish(report: AuditReport, *, command: str, extra: str = "") -> None:
+    """Print every problem and a summary; exit 1 if there were problems."""
+    for problem in report.problems:
+        err.print(f"[red]FAIL[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    summary = (f"{report.entries} entries, {report.checkpoints} checkpoints, {report.payloads_checked} payloads "
+               f"checked, {report.payloads_erased} erased{extra}")
+    if not report.ok:
+        err.print(f"{command} failed: {len(report.problems)} problem(s); {summary}", highlight=False)
+        raise typer.Exit(code=1)
+    out.print(f"{command} ok: {summary}", highlight=False)
+
+
 @app.command()
 def verify(data_dir: DataDir = None,
            chain: Annotated[bool, typer.Option("--chain", help="Also check every confirmed anchor on the chain "
@@ -168,16 +197,7 @@ def verify(data_dir: DataDir = None,
     from ledger.audit import audit
     from ledger.note import NoteVerifier
 
-    with opened(data_dir) as ledger, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                               TimeRemainingColumn(), console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            if done % 1000 == 0 or done == total:
-                bar.update(tasks[stage], completed=done, total=total)
-
+    with opened(data_dir) as ledger, _progress_bar() as progress:
         trusted = _anchorer(ledger).chain_roots() if chain else {}
         report = audit(ledger.store, verifier=NoteVerifier.from_vkey(ledger.note_signer.vkey),
                        ledger_public_key=ledger.keys.ledger.public_key, origin=ledger.settings.origin,
@@ -185,16 +205,44 @@ def verify(data_dir: DataDir = None,
         if chain:
             for where, what in _anchorer(ledger).check_anchors():
                 report.add(where, what)
-    for problem in report.problems:
-        err.print(f"[red]FAIL[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
-    summary = (f"{report.entries} entries, {report.checkpoints} checkpoints, {report.payloads_checked} payloads "
-               f"checked, {report.payloads_erased} erased")
-    if chain:
-        summary += f", {report.trusted_roots} roots read from the chain"
-    if not report.ok:
-        err.print(f"verify failed: {len(report.problems)} problem(s); {summary}", highlight=False)
-        raise typer.Exit(code=1)
-    out.print(f"verify ok: {summary}", highlight=False)
+    _finish(report, command="verify", extra=f", {report.trusted_roots} roots read from the chain" if chain else "")
+
+
+@app.command("audit")
+def audit_database(
+        database_url: Annotated[str, typer.Option(help="SQLAlchemy URL of the ledger's database (a copy will do)")],
+        vkey: Annotated[str, typer.Option(help="The log's C2SP verifier key, as you trust it")],
+        evidence_from: Annotated[str | None, typer.Option(
+            help="Base URL of the log's public API, to fetch the published key events")] = None,
+        checkpoint: Annotated[list[Path] | None, typer.Option(
+            help="A signed checkpoint saved earlier, to hold the log to (repeatable)")] = None) -> None:
+    """Audit a ledger's database from outside: no keys directory and no master key.
+
+    Checks everything `verify` does except the sealed payloads. Key history is replayed from the key events the
+    log publishes (--evidence-from), each checked against its leaf; saved checkpoints act as trusted roots.
+    """
+    from api.outside import fetch_key_evidence
+    from ledger.audit import audit
+    from ledger.note import NoteVerifier, open_checkpoint
+    from ledger.store import Store
+
+    try:
+        verifier = NoteVerifier.from_vkey(vkey)
+        trusted = {}
+        for path in checkpoint or []:
+            saved = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
+            trusted[saved.size] = (f"checkpoint {path}", saved.root)
+        evidence = fetch_key_evidence(evidence_from) if evidence_from else None
+        store = Store.open(database_url)
+    except (LedgerError, OSError) as exc:
+        raise fail(exc.message if isinstance(exc, LedgerError) else str(exc)) from exc
+    try:
+        with _progress_bar() as progress:
+            report = audit(store, verifier=verifier, ledger_public_key=verifier.public_key, origin=verifier.name,
+                           trusted_roots=trusted, key_evidence=evidence, progress=progress)
+    finally:
+        store.close()
+    _finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")
 
 
 @app.command()

@@ -55,7 +55,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 def audit(store: Store, *, verifier: NoteVerifier, ledger_public_key: bytes, origin: str,
           master_key: bytes | None = None, trusted_roots: Mapping[int, tuple[str, bytes]] | None = None,
-          progress: Progress = _noop) -> AuditReport:
+          key_evidence: Mapping[int, tuple[bytes, Any]] | None = None, progress: Progress = _noop) -> AuditReport:
     """Check the whole log; never raises for what it finds, only records problems.
 
     Entries: contiguous indexes, canonical leaves, denormalised columns equal to the leaf, leaf hashes,
@@ -66,20 +66,27 @@ def audit(store: Store, *, verifier: NoteVerifier, ledger_public_key: bytes, ori
     outside the database (the chain, a checkpoint saved earlier), must equal the roots recomputed from the
     leaves: this is what catches a history rewritten together with its checkpoints. Payloads (with
     ``master_key``): present and matching the salted hash, unless their subject's erasure is recorded in the
-    journal and its key destroyed. Projections (with ``master_key``): equal to a replay of the journal.
+    journal and its key destroyed. Projections (with ``master_key`` or ``key_evidence``): equal to a replay.
+
+    An auditor without the master key passes ``key_evidence`` instead: entry index -> (salt, payload) of every
+    key event, as the log publishes them (``GET /v1/log/key/events/{index}``). Each is checked against its
+    leaf's payload hash, and the key history is replayed from them, so every signature is still checked.
     """
     return _Auditor(store, verifier=verifier, ledger_public_key=ledger_public_key, origin=origin,
-                    master_key=master_key, trusted=dict(trusted_roots or {}), progress=progress).run()
+                    master_key=master_key, trusted=dict(trusted_roots or {}), key_evidence=key_evidence,
+                    progress=progress).run()
 
 
 class _Auditor:
     def __init__(self, store: Store, *, verifier: NoteVerifier, ledger_public_key: bytes, origin: str,
-                 master_key: bytes | None, trusted: dict[int, tuple[str, bytes]], progress: Progress) -> None:
+                 master_key: bytes | None, trusted: dict[int, tuple[str, bytes]],
+                 key_evidence: Mapping[int, tuple[bytes, Any]] | None, progress: Progress) -> None:
         self.store = store
         self.verifier = verifier
         self.ledger_public_key = ledger_public_key
         self.origin = origin
         self.master_key = master_key
+        self.key_evidence = key_evidence
         self.trusted = trusted
         self.progress = progress
         self.report = AuditReport()
@@ -123,6 +130,7 @@ class _Auditor:
         self._check_trusted(size=expected)
         if self.master_key is not None:
             self._check_erasures()
+        if self.master_key is not None or self.key_evidence is not None:
             _check_projection(report, self.store.full_projection(), self.replay)
         return report
 
@@ -166,8 +174,13 @@ class _Auditor:
             report.add(where, f"signature: {exc.message}")
         payload = self._payload(row.idx, statement.payload_hash)
         if self.master_key is None:
-            return
-        if statement.type in (*KEY_EVENTS, SUBJECT_ERASED) and payload is None:
+            if self.key_evidence is None:
+                return
+            if statement.type in KEY_EVENTS:
+                payload = self._evidence(row.idx, statement.payload_hash)
+                if payload is None:
+                    return
+        elif statement.type in (*KEY_EVENTS, SUBJECT_ERASED) and payload is None:
             report.add(where, "the ledger's own event has no readable payload, so it cannot be replayed")
             return
         if statement.type == SUBJECT_ERASED and payload is not None:
@@ -176,6 +189,19 @@ class _Auditor:
             self.replay.apply(index=row.idx, record=record, payload=payload)
         except LedgerError as exc:
             report.add(where, f"replay refused the entry: {exc.message}")
+
+    def _evidence(self, idx: int, payload_hash: bytes) -> Any:
+        """A key event's published payload, if given and matching the leaf's salted hash."""
+        assert self.key_evidence is not None
+        where = f"entries[{idx}]"
+        if idx not in self.key_evidence:
+            self.report.add(where, "key event without evidence: its payload is needed to replay the key history")
+            return None
+        salt, payload = self.key_evidence[idx]
+        if salted_hash(salt=salt, payload=payload) != payload_hash:
+            self.report.add(where, "published key event payload does not match the leaf's payload_hash")
+            return None
+        return payload
 
     # -- payloads ------------------------------------------------------------------------------------------
 

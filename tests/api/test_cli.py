@@ -127,3 +127,20 @@ def test_outside_checker_script_against_a_live_log(server: tuple[str, Path], tmp
     saved.write_text(forged)
     rejected = subprocess.run([*script, "--since", str(saved)], capture_output=True, text=True, timeout=60)
     assert rejected.returncode == 1 and "signature does not verify" in rejected.stderr
+
+
+def test_outside_audit_without_keys_or_master_key(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, data = server
+    assert cli("demo", "--events", "30", "--url", url, "--data-dir", str(data)).returncode == 0
+    vkey = httpx.get(f"{url}/v1/log/key").json()["vkey"]
+    saved = tmp_path / "checkpoint.txt"
+    saved.write_text(httpx.get(f"{url}/v1/log/checkpoint").text)
+    database = f"sqlite:///{data / 'ledger.db'}"
+    audited = cli("audit", "--database-url", database, "--vkey", vkey, "--evidence-from", url,
+                  "--checkpoint", str(saved))
+    assert audited.returncode == 0, audited.stderr
+    assert "audit ok: 31 entries" in audited.stdout and "1 saved checkpoints held" in audited.stdout
+    blind = cli("audit", "--database-url", database, "--vkey", vkey)
+    assert blind.returncode == 1 and "is not registered" in blind.stderr  # no key history: signatures unprovable
+    wrong = cli("audit", "--database-url", database, "--vkey", "other.example/log+00000000+AQ==")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: ")

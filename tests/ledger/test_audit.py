@@ -171,3 +171,28 @@ def test_erasure_is_recorded_in_the_journal(filled: Ledger) -> None:
     assert (entry.type, entry.stream) == ("ledger.subject.erased", "ledger:erasures")
     assert b"customer:c1" not in entry.leaf  # who was erased is not on the public log
     assert filled.open_payload(size).payload == {"subject": "customer:c1"}
+
+
+def test_audit_without_the_master_key_replays_keys_from_published_evidence(filled: Ledger) -> None:
+    from ledger.encoding import unb64
+
+    filled.revoke_key(key_id="policy-admin-1", reason="rotated out")
+    key_events = [i for i in range(filled.size()) if filled.entry(i).type.startswith("ledger.key.")]
+    evidence = {}
+    for index in key_events:
+        published = filled.key_event_evidence(index)
+        evidence[index] = (unb64(published["salt"]), published["payload"])
+
+    def outside(key_evidence):  # type: ignore[no-untyped-def]
+        return audit(filled.store, verifier=NoteVerifier.from_vkey(filled.note_signer.vkey),
+                     ledger_public_key=filled.keys.ledger.public_key, origin=filled.settings.origin,
+                     key_evidence=key_evidence)
+
+    report = outside(evidence)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.payloads_checked == 0  # sealed payloads stay unread without the master key
+    forged = dict(evidence)
+    salt, payload = forged[key_events[0]]
+    forged[key_events[0]] = (salt, {**payload, "owner": "someone-else"})
+    assert [p.what for p in outside(forged).problems][:1] == [
+        "published key event payload does not match the leaf's payload_hash"]

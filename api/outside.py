@@ -1,0 +1,31 @@
+"""What an outside auditor fetches from a log's public API: the published key events, checked later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ledger.encoding import unb64
+from ledger.errors import LedgerError
+
+
+def fetch_key_evidence(base_url: str) -> dict[int, tuple[bytes, Any]]:
+    """Entry index -> (salt, payload) of every key event the log at ``base_url`` publishes.
+
+    The indexes come from ``/v1/log/key`` (each key's registration and end); the payloads from
+    ``/v1/log/key/events/{index}``. Nothing here is trusted: the audit checks each against its leaf.
+    Raises ``LedgerError`` when the log cannot be read.
+    """
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            keys = client.get("/v1/log/key").raise_for_status().json()["system_keys"]
+            indexes = sorted({k["registered_index"] for k in keys} |
+                             {k["ended_index"] for k in keys if k["ended_index"] is not None})
+            evidence: dict[int, tuple[bytes, Any]] = {}
+            for index in indexes:
+                body = client.get(f"/v1/log/key/events/{index}").raise_for_status().json()
+                evidence[index] = (unb64(body["salt"], field="salt"), body["payload"])
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        raise LedgerError(f"cannot read the key events from {base_url}: {exc}") from exc
+    return evidence
