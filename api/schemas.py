@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.core import FullReceipt
+from ledger.core import ConsistencyProof, FullReceipt, InclusionProof
 from ledger.encoding import b64
 from ledger.journal import Receipt
 from ledger.projections import KeyState
@@ -100,6 +100,10 @@ class InclusionPublic(BaseModel):
     tree_size: int
     hashes: list[str] = Field(description=f"audit path, bottom-up, each {B64_HASH}")
 
+    @classmethod
+    def of(cls, proof: InclusionProof) -> InclusionPublic:
+        return cls(index=proof.index, tree_size=proof.tree_size, hashes=[b64(h) for h in proof.hashes])
+
 
 class ConsistencyPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -109,6 +113,10 @@ class ConsistencyPublic(BaseModel):
     first: int
     second: int
     hashes: list[str] = Field(description=f"consistency proof per RFC 9162 §2.1.4, each {B64_HASH}")
+
+    @classmethod
+    def of(cls, proof: ConsistencyProof) -> ConsistencyPublic:
+        return cls(first=proof.first, second=proof.second, hashes=[b64(h) for h in proof.hashes])
 
 
 class FullReceiptPublic(BaseModel):
@@ -126,8 +134,7 @@ class FullReceiptPublic(BaseModel):
         return cls(entry=ReceiptPublic.of(full.receipt), leaf=b64(full.leaf),
                    status="checkpointed" if full.checkpoint else "pending",
                    checkpoint=full.checkpoint.note if full.checkpoint else None,
-                   inclusion=InclusionPublic(index=proof.index, tree_size=proof.tree_size,
-                                             hashes=[b64(h) for h in proof.hashes]) if proof else None)
+                   inclusion=InclusionPublic.of(proof) if proof else None)
 
 
 class EntryPublic(BaseModel):

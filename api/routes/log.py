@@ -19,7 +19,6 @@ from api.schemas import (
     KeyPublic,
     LogKeyPublic,
 )
-from ledger.core import InclusionProof
 from ledger.encoding import b64
 from ledger.errors import NotFound
 
@@ -63,7 +62,7 @@ def get_inclusion(ledger: LedgerDep, index: Annotated[int, Query(ge=0, le=MAX_IN
                   tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> InclusionPublic:
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``tree_size`` entries."""
     proof = ledger.inclusion_proof(index=index, tree_size=tree_size)
-    return InclusionPublic(index=proof.index, tree_size=proof.tree_size, hashes=[b64(h) for h in proof.hashes])
+    return InclusionPublic.of(proof)
 
 
 @router.get("/proofs/consistency")
@@ -71,7 +70,7 @@ def get_consistency(ledger: LedgerDep, first: Annotated[int, Query(ge=1, le=MAX_
                     second: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> ConsistencyPublic:
     """RFC 9162 §2.1.4 consistency proof between the trees of ``first`` and ``second`` entries."""
     proof = ledger.consistency_proof(first=first, second=second)
-    return ConsistencyPublic(first=proof.first, second=proof.second, hashes=[b64(h) for h in proof.hashes])
+    return ConsistencyPublic.of(proof)
 
 
 @router.get("/anchors")
@@ -93,13 +92,9 @@ def get_anchor_proof(ledger: LedgerDep, index: Annotated[int, Query(ge=0, le=MAX
     signatures; and that the contract's ``rootOf(anchor.tree_size)`` returns the anchored checkpoint's root.
     """
     proof = ledger.anchor_proof(index)
-
-    def inclusion(p: InclusionProof) -> InclusionPublic:
-        return InclusionPublic(index=p.index, tree_size=p.tree_size, hashes=[b64(h) for h in p.hashes])
-
     return AnchorProofPublic(
-        index=index, leaf=b64(proof.leaf), checkpoint=proof.checkpoint.note, inclusion=inclusion(proof.inclusion),
-        consistency=ConsistencyPublic(first=proof.consistency.first, second=proof.consistency.second,
-                                      hashes=[b64(h) for h in proof.consistency.hashes]),
-        anchored_checkpoint=proof.anchored_checkpoint.note, anchored_inclusion=inclusion(proof.anchored_inclusion),
+        index=index, leaf=b64(proof.leaf), checkpoint=proof.checkpoint.note,
+        inclusion=InclusionPublic.of(proof.inclusion), consistency=ConsistencyPublic.of(proof.consistency),
+        anchored_checkpoint=proof.anchored_checkpoint.note,
+        anchored_inclusion=InclusionPublic.of(proof.anchored_inclusion),
         anchor=AnchorPublic.of(proof.anchored))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -196,19 +197,30 @@ def test_worker_killed_mid_way_catches_up_without_repeats(tmp_path: Path, hardha
         ledger.close()
 
 
-def test_node_stopped_and_started_again_worker_catches_up(tmp_path: Path) -> None:
-    """anvil keeps its chain in a state file, so this is the same chain coming back after an outage."""
-    node = NodeProcess("anvil", free_port(), tmp_path)
+@contextmanager
+def own_node(kind: str, tmp_path: Path, first_events: int) -> Iterator[tuple[NodeProcess, Ledger]]:
+    """A node of its own (so the test may stop it) and a ledger that has anchored its first checkpoint there."""
+    node = NodeProcess(kind, free_port(), tmp_path)
     node.start()
     ledger = Ledger.open(rpc_settings(tmp_path, node.url))
     ledger.start(anchoring=False)
     try:
         assert ledger.anchorer is not None
         ledger.anchorer.deploy()
-        grow(ledger, 6)
+        grow(ledger, first_events)
         ledger.anchorer.run_once()
         ledger.anchorer.run_once()
-        assert ledger.anchor_status()["anchored_tree_size"] == 7
+        assert ledger.anchor_status()["anchored_tree_size"] == first_events + 1
+        yield node, ledger
+    finally:
+        ledger.close()
+        node.stop()
+
+
+def test_node_stopped_and_started_again_worker_catches_up(tmp_path: Path) -> None:
+    """anvil keeps its chain in a state file, so this is the same chain coming back after an outage."""
+    with own_node("anvil", tmp_path, 6) as (node, ledger):
+        assert ledger.anchorer is not None
         node.stop()
         grow(ledger, 6, start=6)  # appends go on while the chain is away
         with pytest.raises(AnchorUnavailable):
@@ -224,23 +236,12 @@ def test_node_stopped_and_started_again_worker_catches_up(tmp_path: Path) -> Non
                 time.sleep(0.2)
         events = _count_anchor_events(node.url, ledger.anchor_status()["contracts"]["LedgerAnchor"])
         assert events == {7: 1, 13: 1}
-    finally:
-        ledger.close()
-        node.stop()
 
 
 def test_a_reset_hardhat_chain_is_named_and_redeploy_starts_anchoring_anew(tmp_path: Path) -> None:
     """Hardhat keeps its chain in memory: a restarted node is a new, empty chain with the same id."""
-    node = NodeProcess("hardhat", free_port(), tmp_path)
-    node.start()
-    ledger = Ledger.open(rpc_settings(tmp_path, node.url))
-    ledger.start(anchoring=False)
-    try:
+    with own_node("hardhat", tmp_path, 5) as (node, ledger):
         assert ledger.anchorer is not None
-        ledger.anchorer.deploy()
-        grow(ledger, 5)
-        ledger.anchorer.run_once()
-        ledger.anchorer.run_once()
         old_contract = ledger.anchor_status()["contracts"]["LedgerAnchor"]
         node.stop()
         node.start()
@@ -258,9 +259,6 @@ def test_a_reset_hardhat_chain_is_named_and_redeploy_starts_anchoring_anew(tmp_p
         assert status["anchored_tree_size"] == 11 and status["lag"] == 0
         proof = ledger.anchor_proof(2)
         assert proof.anchored.contract == status["contracts"]["LedgerAnchor"] and proof.anchored.tree_size == 11
-    finally:
-        ledger.close()
-        node.stop()
 
 
 def test_a_transaction_stuck_in_the_mempool_is_replaced_with_higher_fees(tmp_path: Path, hardhat_url: str,
