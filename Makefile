@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup run test contracts check-contracts lint bench system-deps clean
+.PHONY: setup run test contracts assets check-contracts lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-setup: $(STAMP) $(NODE_STAMP) contracts
+setup: $(STAMP) $(NODE_STAMP) contracts assets
 
 contracts: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python scripts/build_contracts.py
+
+assets: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python scripts/build_assets.py
 
 check-contracts: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python scripts/build_contracts.py --check

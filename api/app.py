@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from api import problems
+from api.bodies import AuthGate, add_body_schemas
+from api.docs import install_docs
 from api.metrics import Metrics
 from api.routes import events, keys, log, ops
 from ledger.core import Ledger
@@ -40,9 +42,12 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
             if owned:
                 current.close()
 
-    app = FastAPI(title="lifeledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    docs = settings.api_docs
+    app = FastAPI(title="lifeledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthGate, max_bytes=settings.max_body_bytes,
+                       anonymous_max_bytes=settings.anonymous_body_bytes)
 
     @app.middleware("http")
     async def _count(request, call_next):  # type: ignore[no-untyped-def]
@@ -50,38 +55,18 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
 
     for module in (log, events, keys, ops):
         app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            add_body_schemas(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    if docs:
+        install_docs(app)
     return app
 
 
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, before anything parses them or checks a token."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse(
-                {"type": problems.TYPE_BASE + "too-large", "title": "Too large", "status": 413,
-                 "detail": f"request body is {int(declared)} bytes; the limit is {self.max_bytes}",
-                 "instance": scope.get("path", "")},
-                status_code=413, media_type=problems.PROBLEM_JSON)
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(status_code=413, detail=f"request body exceeds {self.max_bytes} bytes")
-            return message
-
-        await self.app(scope, counted, send)

@@ -10,6 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.keys import SigningKey
+from ledger.statements import SUBJECT
 
 
 class Role(StrEnum):
@@ -51,11 +52,15 @@ def read_token(token: str, *, public_key: Ed25519PublicKey, issuer: str) -> Prin
         raise TokenError("token has expired") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenError(f"token is invalid: {exc}") from exc
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and type(claims[name]) is not int:
+            raise TokenError(f"token claim {name!r} must be an integer (seconds since the epoch), got "
+                             f"{type(claims[name]).__name__}")
     try:
         role = Role(claims["role"])
     except ValueError as exc:
         raise TokenError(f"token has unknown role {claims['role']!r}") from exc
     subject = claims["sub"]
-    if not isinstance(subject, str) or not subject:
-        raise TokenError("token subject must be a non-empty string")
+    if not isinstance(subject, str) or not SUBJECT.fullmatch(subject):
+        raise TokenError("token subject must be 1-128 characters of A-Z a-z 0-9 . _ : -")
     return Principal(subject=subject, role=role)

@@ -21,6 +21,7 @@ from ledger.core import Ledger
 from ledger.encoding import b64, unb64
 from ledger.errors import LedgerError
 from ledger.keys import SigningKey
+from ledger.scopes import KeyScope
 from ledger.settings import Settings, load_settings
 
 app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for life insurance.", no_args_is_help=True,
@@ -82,13 +83,37 @@ def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
           subject: Annotated[str, typer.Option(help="Subject: customer id, staff id or system name")],
           ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None,
           data_dir: DataDir = None) -> None:
-    """Print a development bearer token signed by the local token key."""
+    """Print a development bearer token signed by the token key of an existing data directory."""
     settings = settings_for(data_dir)
     from ledger.keys import LocalKeys
 
-    keys = LocalKeys.load_or_create(settings.data_dir)
+    where = settings.data_dir.resolve()
+    try:
+        keys = LocalKeys.load(settings.data_dir)
+    except LedgerError as exc:
+        raise fail(f"{exc.message}; run `lifeledger serve` there first or pass --data-dir") from exc
+    err.print(f"token signed with the key in {where / 'keys'}", highlight=False)
     out.print(issue_token(keys.token, subject=subject, role=role, issuer=settings.jwt_issuer,
                           ttl=ttl or settings.token_ttl), soft_wrap=True)
+
+
+def _scope(types: list[str] | None, streams: list[str] | None, *, required: bool) -> KeyScope | None:
+    """A key scope from repeated --type and --stream options (both or neither)."""
+    if not types and not streams and not required:
+        return None
+    if not types or not streams:
+        raise fail("give the key's scope as --type (event type, 'prefix.*' or '*') and --stream (stream kind or "
+                   "'*'), each at least once")
+    try:
+        return KeyScope.from_json({"types": types, "streams": streams})
+    except LedgerError as exc:
+        raise fail(exc.message) from exc
+
+
+Types = Annotated[list[str] | None, typer.Option("--type", help="Event type the key may write: 'claim.approved', "
+                                                               "'claim.*' or '*' (repeatable)")]
+Streams = Annotated[list[str] | None, typer.Option("--stream", help="Stream kind the key may write to: 'claim' or "
+                                                                   "'*' (repeatable)")]
 
 
 @keys_app.command("generate")
@@ -111,22 +136,37 @@ def keys_generate(key_id: Annotated[str, typer.Option(help="Key id, e.g. policy-
 @keys_app.command("register")
 def keys_register(key_id: Annotated[str, typer.Option()], owner: Annotated[str, typer.Option()],
                   public_key: Annotated[str, typer.Option(help="base64 raw Ed25519 public key")],
-                  data_dir: DataDir = None) -> None:
-    """Register a system key (recorded as a journal event)."""
+                  types: Types = None, streams: Streams = None, data_dir: DataDir = None) -> None:
+    """Register a system key and what it may write (recorded as a journal event)."""
+    scope = _scope(types, streams, required=True)
+    assert scope is not None
     with opened(data_dir) as ledger:
         receipt = ledger.register_key(key_id=key_id, owner=owner,
-                                      public_key=unb64(public_key, field="public_key", length=32))
-        out.print(f"registered {key_id} for {owner} at entry {receipt.index}")
+                                      public_key=unb64(public_key, field="public_key", length=32), scope=scope)
+        out.print(f"registered {key_id} for {owner} at entry {receipt.index}; it may write {scope.describe()}")
 
 
 @keys_app.command("rotate")
 def keys_rotate(old_key_id: Annotated[str, typer.Argument()], key_id: Annotated[str, typer.Option()],
-                public_key: Annotated[str, typer.Option()], data_dir: DataDir = None) -> None:
-    """Retire a key and register its successor."""
+                public_key: Annotated[str, typer.Option()], types: Types = None, streams: Streams = None,
+                data_dir: DataDir = None) -> None:
+    """Retire a key and register its successor (with the old key's scope unless --type/--stream are given)."""
+    scope = _scope(types, streams, required=False)
     with opened(data_dir) as ledger:
         receipt = ledger.rotate_key(old_key_id=old_key_id, key_id=key_id,
-                                    public_key=unb64(public_key, field="public_key", length=32))
+                                    public_key=unb64(public_key, field="public_key", length=32), scope=scope)
         out.print(f"rotated {old_key_id} -> {key_id} at entry {receipt.index}")
+
+
+@keys_app.command("scope")
+def keys_scope(key_id: Annotated[str, typer.Argument()], types: Types = None, streams: Streams = None,
+               data_dir: DataDir = None) -> None:
+    """Change what an active key may write (recorded as a journal event)."""
+    scope = _scope(types, streams, required=True)
+    assert scope is not None
+    with opened(data_dir) as ledger:
+        receipt = ledger.change_key_scope(key_id=key_id, scope=scope)
+        out.print(f"{key_id} may now write {scope.describe()} (entry {receipt.index})")
 
 
 @keys_app.command("revoke")
@@ -142,9 +182,9 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()], reason: Annotated[str,
 def keys_list(data_dir: DataDir = None) -> None:
     """List system keys and their status."""
     with opened(data_dir) as ledger:
-        table = Table("key_id", "owner", "status", "registered at entry", "ended at entry", "reason")
+        table = Table("key_id", "owner", "status", "may write", "registered at entry", "ended at entry", "reason")
         for key in ledger.system_keys():
-            table.add_row(key.key_id, key.owner, key.status, str(key.registered_idx),
+            table.add_row(key.key_id, key.owner, key.status, escape(key.describe_scope()), str(key.registered_idx),
                           "" if key.ended_idx is None else str(key.ended_idx), escape(key.reason or ""))
         out.print(table)
         out.print(f"checkpoint key: {ledger.note_signer.vkey}")

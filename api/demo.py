@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from ledger.note import NoteVerifier, open_checkpoint
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -19,13 +18,15 @@ from ledger import merkle
 from ledger.encoding import b64, unb64
 from ledger.errors import LedgerError
 from ledger.keys import LocalKeys, SigningKey
+from ledger.note import NoteVerifier, open_checkpoint
 from ledger.settings import Settings
 from ledger.statements import sign_event, utc_timestamp
 
 SYSTEM = "policy-admin"
+SCOPE = {"types": ["policy.*", "premium.*", "servicing.*", "claim.*"], "streams": ["policy"]}
 PRODUCTS = [("TERM20", "Term life 20 years"), ("WL-PLUS", "Whole life with cash value"),
             ("CI-30", "Critical illness 30")]
-CITIES = ["Lyon", "Porto", "Ghent", "Graz", "Turku", "Aarhus", "Bilbao", "Bologna"]
+CITIES = ["Shanghai", "Beijing", "Shenzhen", "Chengdu", "Hangzhou", "Wuhan", "Nanjing", "Xi'an"]
 
 
 def lifecycle(rng: random.Random) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
@@ -37,14 +38,14 @@ def lifecycle(rng: random.Random) -> Iterator[tuple[str, str, str, dict[str, Any
         premium = Decimal(rng.randrange(2000, 30000)) / 100
         sum_assured = Decimal(rng.randrange(50, 1000) * 1000)
         yield customer, policy, "policy.applied", {
-            "product": product, "product_name": label, "sum_assured": {"amount": str(sum_assured), "currency": "EUR"},
+            "product": product, "product_name": label, "sum_assured": {"amount": str(sum_assured), "currency": "CNY"},
             "health_declaration": {"smoker": rng.random() < 0.2, "height_cm": rng.randrange(150, 200)}}
         yield customer, policy, "policy.underwritten", {"decision": "standard", "rule_version": "uw-2026.3"}
         yield customer, policy, "policy.issued", {"document_version": 1, "premium": {"amount": str(premium),
-                                                                                      "currency": "EUR"}}
+                                                                                      "currency": "CNY"}}
         for month in range(rng.randrange(1, 5)):
             yield customer, policy, "premium.collected", {"period": f"2026-{month + 1:02d}",
-                                                          "amount": {"amount": str(premium), "currency": "EUR"}}
+                                                          "amount": {"amount": str(premium), "currency": "CNY"}}
         if rng.random() < 0.3:
             yield customer, policy, "servicing.address_changed", {"city": rng.choice(CITIES),
                                                                    "request": f"srv-{rng.randrange(10**6)}"}
@@ -65,7 +66,7 @@ def _check(response: httpx.Response, what: str) -> dict[str, Any]:
 
 def run_demo(settings: Settings, *, url: str, events: int, batch: int, console: Console) -> None:
     """Register a fresh demo key, post ``events`` events in batches, then verify the last one's receipt."""
-    keys = LocalKeys.load_or_create(settings.data_dir)
+    keys = LocalKeys.load(settings.data_dir)
     admin = issue_token(keys.token, subject="demo-admin", role=Role.ADMIN, issuer=settings.jwt_issuer, ttl=3600)
     system = issue_token(keys.token, subject=SYSTEM, role=Role.SYSTEM, issuer=settings.jwt_issuer, ttl=3600)
     key = SigningKey.generate(f"demo-{uuid.uuid4().hex[:8]}")
@@ -77,7 +78,8 @@ def run_demo(settings: Settings, *, url: str, events: int, batch: int, console: 
         except httpx.HTTPError as exc:
             raise LedgerError(f"no lifeledger answering at {url}: {exc}") from exc
         _check(client.post("/v1/admin/keys", headers={"Authorization": f"Bearer {admin}"},
-                           json={"key_id": key.key_id, "owner": SYSTEM, "public_key": b64(key.public_key)}),
+                           json={"key_id": key.key_id, "owner": SYSTEM, "public_key": b64(key.public_key),
+                                 "scope": SCOPE}),
                "registering the demo key")
         console.print(f"registered system key {key.key_id} for {SYSTEM}")
         source = lifecycle(rng)

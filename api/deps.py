@@ -6,12 +6,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Principal, Role, TokenError, read_token
+from api.auth import Principal, Role
+from api.bodies import optional_principal_of, principal_of
 from ledger.core import Ledger
-
-_bearer = HTTPBearer(auto_error=False, description="EdDSA JWT with 'sub' and 'role' claims")
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -21,15 +19,8 @@ def get_ledger(request: Request) -> Ledger:
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-def get_principal(ledger: LedgerDep,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    if credentials is None:
-        raise TokenError("a bearer token is required")
-    return read_token(credentials.credentials, public_key=ledger.keys.token.private_key.public_key(),
-                      issuer=ledger.settings.jwt_issuer)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(principal_of)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal_of)]
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:
@@ -47,4 +38,21 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 
 SystemPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM))]
 AdminPrincipal = Annotated[Principal, Depends(require(Role.ADMIN))]
-ReaderPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM, Role.AUDITOR, Role.ADMIN))]
+ReaderPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM, Role.AUDITOR, Role.CUSTOMER))]
+
+
+def may_read_entry(ledger: Ledger, principal: Principal | None, index: int) -> bool:
+    """Whether ``principal`` may see entry ``index``'s leaf and fields, not just its hash.
+
+    Entitled are: an auditor; the system whose key signed the entry; the customer whose event it is (the entry's
+    data subject is the customer's id). Everyone else gets hashes and proofs only.
+    """
+    if principal is None:
+        return False
+    if principal.role == Role.AUDITOR:
+        return True
+    if principal.role == Role.SYSTEM:
+        return ledger.signer_of(index) == principal.subject
+    if principal.role == Role.CUSTOMER:
+        return ledger.subject_of(index) == principal.subject
+    return False

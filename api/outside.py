@@ -6,8 +6,10 @@ from typing import Any
 
 import httpx
 
-from ledger.encoding import unb64
+from ledger.encoding import parse_json, unb64
 from ledger.errors import LedgerError
+
+MAX_EVIDENCE_DEPTH = 40
 
 
 def fetch_key_evidence(base_url: str) -> dict[int, tuple[bytes, Any]]:
@@ -19,13 +21,18 @@ def fetch_key_evidence(base_url: str) -> dict[int, tuple[bytes, Any]]:
     """
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            keys = client.get("/v1/log/key").raise_for_status().json()["system_keys"]
+            keys = _json(client.get("/v1/log/key"))["system_keys"]
             indexes = sorted({k["registered_index"] for k in keys} |
                              {k["ended_index"] for k in keys if k["ended_index"] is not None})
             evidence: dict[int, tuple[bytes, Any]] = {}
             for index in indexes:
-                body = client.get(f"/v1/log/key/events/{index}").raise_for_status().json()
+                body = _json(client.get(f"/v1/log/key/events/{index}"))
                 evidence[index] = (unb64(body["salt"], field="salt"), body["payload"])
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         raise LedgerError(f"cannot read the key events from {base_url}: {exc}") from exc
     return evidence
+
+
+def _json(response: httpx.Response) -> Any:
+    """A response's JSON, decoded with a depth bound: the log answering may be hostile."""
+    return parse_json(response.raise_for_status().content, max_depth=MAX_EVIDENCE_DEPTH, what="response")

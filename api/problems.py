@@ -23,6 +23,7 @@ STATUS_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.InvalidTransition, 409, "invalid-transition"),
     (errors.Conflict, 409, "conflict"),
     (errors.NotFound, 404, "not-found"),
+    (errors.Forbidden, 403, "forbidden"),
     (errors.SignatureError, 422, "bad-signature"),
     (errors.VerificationError, 422, "verification-failed"),
     (errors.ValidationFailed, 422, "invalid-input"),
@@ -58,7 +59,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
+        issues = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"].removeprefix("Value error, ")}
+                  for err in exc.errors()]
         first = issues[0] if issues else {"field": None, "message": "invalid request"}
         return problem(422, "invalid-input", "Invalid input", f"{first['field']}: {first['message']}", request,
                        field=first["field"], errors=issues)

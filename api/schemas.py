@@ -10,6 +10,7 @@ from ledger.core import ConsistencyProof, FullReceipt, InclusionProof
 from ledger.encoding import b64
 from ledger.journal import Receipt
 from ledger.projections import KeyState
+from ledger.scopes import KeyScope
 from ledger.store.anchors import AnchorJob
 
 B64_HASH = "base64 (standard, padded) of a 32-byte SHA-256 hash"
@@ -20,11 +21,12 @@ EVENT_EXAMPLE = {
         "type": "policy.issued",
         "stream": "policy:9b1c2e",
         "occurred_at": "2026-11-24T09:30:00Z",
-        "payload_hash": "sha256:5c1b...(SHA-256 of salt || JCS(payload))",
+        "payload_hash": "sha256:5c1b...(SHA-256 of salt || JCS({data_subject, payload}))",
+        "v": 2,
     },
     "key_id": "policy-admin-2026",
     "signature": "base64 Ed25519 signature over JCS(statement)",
-    "payload": {"product": "TERM20", "sum_assured": {"amount": "250000.00", "currency": "EUR"}},
+    "payload": {"product": "TERM20", "sum_assured": {"amount": "250000.00", "currency": "CNY"}},
     "salt": "base64 of 32 random bytes",
     "data_subject": "customer:c-1042",
 }
@@ -33,18 +35,24 @@ EVENT_EXAMPLE = {
 class EventCreate(BaseModel):
     """A signed event as an internal system posts it."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
 
     statement: dict[str, Any] = Field(description="event_id, type, stream, occurred_at, payload_hash[, seq]; "
                                                   "signed as RFC 8785 canonical JSON")
     key_id: str = Field(description="Registered key that made the signature")
     signature: str = Field(description="base64 Ed25519 signature over JCS(statement)")
     payload: dict[str, Any] = Field(description="Event data; stored encrypted, never on the public log")
-    salt: str = Field(description="base64 of 16-64 random bytes; payload_hash = SHA-256(salt || JCS(payload))")
-    data_subject: str = Field(description="Whose personal data the payload holds (its key can be destroyed)")
+    salt: str = Field(description="base64 of 16-64 random bytes; "
+                                  "payload_hash = SHA-256(salt || JCS({data_subject, payload}))")
+    data_subject: str = Field(description="Whose personal data the payload holds (its key can be destroyed); "
+                                          "bound to the signature through payload_hash")
 
 
 class EventBatchCreate(BaseModel):
+    """Up to 1,000 signed events, each recorded or rejected on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
     events: list[EventCreate] = Field(min_length=1, max_length=1000)
 
 
@@ -138,40 +146,88 @@ class FullReceiptPublic(BaseModel):
 
 
 class EntryPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "index": 42, "leaf": "eyJrZXlfaWQiOiJwb2xpY3ktYWRtaW4tMjAyNiIsInJlY29yZGVkX2F0Ijoi...",
-        "leaf_hash": "OOswNdZ99KuqV164oNKKo/kTUSmAfSGWqns4JKt+jxk=", "event_id": "pa-2026-000123-issued",
-        "type": "premium.collected", "stream": "policy:9b1c2e", "seq": 4,
-        "recorded_at": "2026-11-24T20:23:16.126614Z"}]})
+    """A journal entry. Anyone gets ``index`` and ``leaf_hash``; the rest only those entitled to the leaf."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"index": 42, "leaf_hash": "OOswNdZ99KuqV164oNKKo/kTUSmAfSGWqns4JKt+jxk="},
+        {"index": 42, "leaf": "eyJrZXlfaWQiOiJwb2xpY3ktYWRtaW4tMjAyNiIsInJlY29yZGVkX2F0Ijoi...",
+         "leaf_hash": "OOswNdZ99KuqV164oNKKo/kTUSmAfSGWqns4JKt+jxk=", "event_id": "pa-2026-000123-issued",
+         "type": "premium.collected", "stream": "policy:9b1c2e", "seq": 4,
+         "recorded_at": "2026-11-24T20:23:16.126614Z"}]})
+
+    index: int
+    leaf_hash: str = Field(description=B64_HASH)
+    leaf: str | None = Field(default=None, description="base64 of the leaf bytes (entitled readers only)")
+    event_id: str | None = None
+    type: str | None = None
+    stream: str | None = None
+    seq: int | None = None
+    recorded_at: str | None = None
+
+
+class KeyEventPublic(BaseModel):
+    """A key event with its opening: anyone can check ``SHA-256(salt || JCS({data_subject, payload}))``."""
 
     index: int
     leaf: str = Field(description="base64 of the leaf bytes")
-    leaf_hash: str = Field(description=B64_HASH)
-    event_id: str
-    type: str
-    stream: str
-    seq: int
-    recorded_at: str
+    payload: dict[str, Any]
+    salt: str = Field(description="base64 salt")
+    data_subject: str = Field(description="the subject the payload is sealed under (the ledger's own)")
+    payload_canonical: str = Field(description="base64 of JCS(payload)")
+
+
+class ScopeBody(BaseModel):
+    """What a key may write: event types (exact, ``prefix.*`` or ``*``) and stream kinds (exact or ``*``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"types": ["policy.*", "premium.*"], "streams": ["policy"]}]})
+
+    types: list[str] = Field(min_length=1, max_length=64)
+    streams: list[str] = Field(min_length=1, max_length=64)
+
+    def to_scope(self) -> KeyScope:
+        return KeyScope.from_json(self.model_dump())
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
+    """A system key to register, with the scope of what it may write."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "key_id": "policy-admin-2026", "owner": "policy-admin",
-        "public_key": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}]})
+        "public_key": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=",
+        "scope": {"types": ["policy.*", "premium.*"], "streams": ["policy"]}}]})
 
     key_id: str = Field(examples=["policy-admin-2026"])
     owner: str = Field(description="The system (token subject) allowed to sign with this key",
                        examples=["policy-admin"])
     public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+    scope: ScopeBody = Field(description="The event types and stream kinds the key may write")
 
 
 class KeyRotate(BaseModel):
+    """The successor of a key; it keeps the old key's scope unless a new one is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
     key_id: str = Field(description="Id of the new key")
     public_key: str = Field(description="base64 of the new raw 32-byte Ed25519 public key")
+    scope: ScopeBody | None = Field(default=None, description="A new scope (default: the old key's)")
 
 
 class KeyRevoke(BaseModel):
+    """Why a key is revoked."""
+
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=1, max_length=200, examples=["private key exposed in a backup"])
+
+
+class KeyScopeChange(BaseModel):
+    """A key's new scope."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: ScopeBody
 
 
 class KeyPublic(BaseModel):
@@ -179,6 +235,9 @@ class KeyPublic(BaseModel):
     owner: str
     public_key: str
     status: Literal["active", "retired", "revoked"]
+    scope: dict[str, list[str]] | None = Field(
+        description="event types and stream kinds the key may write; null: registered before keys had scopes "
+                    "(it may write anything)")
     registered_index: int
     registered_at: str
     ended_index: int | None
@@ -189,6 +248,7 @@ class KeyPublic(BaseModel):
     def of(cls, key: KeyState) -> KeyPublic:
         return cls(key_id=key.key_id, owner=key.owner, public_key=b64(key.public_key),
                    status=key.status,  # type: ignore[arg-type]
+                   scope=key.scope.to_json() if key.scope is not None else None,
                    registered_index=key.registered_idx, registered_at=key.registered_at,
                    ended_index=key.ended_idx, ended_at=key.ended_at, reason=key.reason)
 
@@ -250,7 +310,8 @@ class AnchorProofPublic(BaseModel):
     """Everything needed to check, with the contract's ``rootOf`` and RFC 9162, that an entry is anchored."""
 
     index: int
-    leaf: str = Field(description="base64 of the leaf bytes")
+    leaf_hash: str = Field(description=B64_HASH)
+    leaf: str | None = Field(default=None, description="base64 of the leaf bytes (entitled readers only)")
     checkpoint: str = Field(description="signed note of the first checkpoint covering the entry")
     inclusion: InclusionPublic = Field(description="the entry in that checkpoint")
     consistency: ConsistencyPublic = Field(description="that checkpoint's tree is a prefix of the anchored tree")

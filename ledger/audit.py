@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import merkle
-from ledger.encoding import salted_hash
-from ledger.errors import ErasedError, LedgerError
+from ledger.crypto.ed25519 import describe_public_key
+from ledger.encoding import canonical_json, payload_commitment, unb64
+from ledger.errors import ErasedError, LedgerError, SignatureError
 from ledger.keys import LEDGER_KEY_ID, verify_signature
 from ledger.note import Checkpoint, NoteVerifier
-from ledger.projections import KEY_EVENTS, SUBJECT_ERASED, Projection
+from ledger.projections import KEY_EVENTS, KEY_REGISTERED, KEY_ROTATED, SUBJECT_ERASED, Projection
 from ledger.sealing import unseal, unwrap_key
-from ledger.statements import EntryRecord
+from ledger.statements import LEDGER_SUBJECT, EntryRecord, Statement
 from ledger.store import CheckpointRow, EntryRow, Store
 
 Progress = Callable[[str, int, int], None]
@@ -99,6 +100,7 @@ class _Auditor:
         self.missing_key_rows: set[str] = set()
         self.keyless: dict[str, int] = {}  # subject -> first entry whose key was destroyed
         self.erasures: dict[str, int] = {}  # subject -> entry recording its erasure
+        self.weak_keys: dict[str, str] = {}  # key id -> why its registered public key is weak
         self._rows: Iterator[tuple[int, str, bytes]] = iter(())
         self._held: tuple[int, str, bytes] | None = None
 
@@ -118,7 +120,10 @@ class _Auditor:
                 break
             expected += 1
             self.progress("entries", expected, total)
-            self._entry(row, wanted)
+            try:
+                self._entry(row, wanted)
+            except Exception as exc:  # one unreadable entry must not stop the audit of the others
+                report.add(f"entries[{row.idx}]", f"could not be checked: {type(exc).__name__}: {exc}")
         report.entries = expected
         if expected < head:
             report.add(f"entries[{expected}]", f"missing: head says {head} entries")
@@ -167,17 +172,24 @@ class _Auditor:
             report.add(where, f"seq {record.seq} on {statement.stream} but replay expects "
                               f"{self.replay.next_seq(statement.stream)}")
         try:
+            if record.key_id in self.weak_keys:
+                raise SignatureError(f"made with key {record.key_id!r}, whose public key is weak "
+                                     f"({self.weak_keys[record.key_id]}): it proves nothing")
             public_key = (self.ledger_public_key if record.key_id == LEDGER_KEY_ID
                           else self.replay.signing_key(key_id=record.key_id))
             verify_signature(public_key=public_key, signature=record.signature, data=statement.canonical())
         except LedgerError as exc:
             report.add(where, f"signature: {exc.message}")
-        payload = self._payload(row.idx, statement.payload_hash)
+        try:
+            self.replay.check_scope(key_id=record.key_id, type=statement.type, stream=statement.stream)
+        except LedgerError as exc:
+            report.add(where, f"outside its key's scope: {exc.message}")
+        payload = self._payload(row.idx, statement)
         if self.master_key is None:
             if self.key_evidence is None:
                 return
             if statement.type in KEY_EVENTS:
-                payload = self._evidence(row.idx, statement.payload_hash)
+                payload = self._evidence(row.idx, statement)
                 if payload is None:
                     return
         elif statement.type in (*KEY_EVENTS, SUBJECT_ERASED) and payload is None:
@@ -185,20 +197,43 @@ class _Auditor:
             return
         if statement.type == SUBJECT_ERASED and payload is not None:
             self.erasures[str(payload.get("subject"))] = row.idx
+        if statement.type in (KEY_REGISTERED, KEY_ROTATED) and payload is not None:
+            self._check_registered_key(payload)
         try:
             self.replay.apply(index=row.idx, record=record, payload=payload)
         except LedgerError as exc:
             report.add(where, f"replay refused the entry: {exc.message}")
 
-    def _evidence(self, idx: int, payload_hash: bytes) -> Any:
-        """A key event's published payload, if given and matching the leaf's salted hash."""
+    def _check_registered_key(self, payload: Any) -> None:
+        """Name a weak public key (small order, non-canonical, mixed order) that a key event registered."""
+        key_id = str(payload.get("key_id"))
+        try:
+            reason = describe_public_key(unb64(payload.get("public_key"), field="public_key"))
+        except LedgerError as exc:
+            reason = exc.message
+        if reason is not None:
+            self.weak_keys[key_id] = reason
+            self.report.add(f"system_keys[{key_id}]", f"registered public key is weak: {reason}; no signature by "
+                                                      f"it proves anything")
+
+    def _evidence(self, idx: int, statement: Statement) -> Any:
+        """A key event's published payload, if given and matching the leaf's salted commitment.
+
+        Key events are the ledger's own, sealed under the ledger's subject, which version 2 statements commit to.
+        """
         assert self.key_evidence is not None
         where = f"entries[{idx}]"
         if idx not in self.key_evidence:
             self.report.add(where, "key event without evidence: its payload is needed to replay the key history")
             return None
         salt, payload = self.key_evidence[idx]
-        if salted_hash(salt=salt, payload=payload) != payload_hash:
+        try:
+            commitment = payload_commitment(salt=salt, payload_canonical=canonical_json(payload),
+                                            data_subject=LEDGER_SUBJECT if statement.version >= 2 else None)
+        except LedgerError as exc:
+            self.report.add(where, f"published key event payload cannot be canonicalised: {exc.message}")
+            return None
+        if commitment != statement.payload_hash:
             self.report.add(where, "published key event payload does not match the leaf's payload_hash")
             return None
         return payload
@@ -216,8 +251,12 @@ class _Auditor:
             return row
         return next(self._rows, None)
 
-    def _payload(self, idx: int, payload_hash: bytes) -> Any:
-        """The entry's payload if it can be read and matches ``payload_hash`` (payload rows are read in order)."""
+    def _payload(self, idx: int, statement: Statement) -> Any:
+        """The entry's payload if it can be read and matches the statement's commitment (rows are read in order).
+
+        The commitment is recomputed from the stored canonical bytes and, for version 2 statements, the subject
+        the payload row is sealed under, so a payload filed under another subject than the signer's is named.
+        """
         if self.master_key is None:
             return None
         report = self.report
@@ -242,9 +281,16 @@ class _Auditor:
             report.add(f"payloads[{idx}]", exc.message)
             return None
         report.payloads_checked += 1
-        if salted_hash(salt=opened.salt, payload=opened.payload) != payload_hash:
-            report.add(f"payloads[{idx}]", "payload does not match the leaf's payload_hash")
-        return opened.payload
+        commitment = payload_commitment(salt=opened.salt, payload_canonical=opened.payload_bytes,
+                                        data_subject=subject if statement.version >= 2 else None)
+        if commitment != statement.payload_hash:
+            report.add(f"payloads[{idx}]", "payload or its data subject does not match the leaf's payload_hash")
+            return None
+        try:
+            return opened.payload
+        except LedgerError as exc:
+            report.add(f"payloads[{idx}]", exc.message)
+            return None
 
     def _data_key(self, subject: str) -> bytes | None:
         assert self.master_key is not None

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from ledger import merkle
 from ledger.checkpoints import Checkpointer
-from ledger.encoding import b64, canonical_json
-from ledger.errors import ConfigurationError, NotFound, ValidationFailed
+from ledger.encoding import b64
+from ledger.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
 from ledger.journal import Journal, Receipt
 from ledger.keys import LEDGER_KEY_ID, LocalKeys, check_key_id, load_public_key
 from ledger.note import NoteSigner
-from ledger.projections import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, SUBJECT_ERASED, KeyState
+from ledger.projections import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, KEY_SCOPED, SUBJECT_ERASED, KeyState
+from ledger.scopes import KeyScope
 from ledger.sealing import OpenedPayload, unseal, unwrap_key
 from ledger.settings import Settings
-from ledger.statements import LEDGER_SUBJECT, SUBJECT, SignedEvent, sign_event, utc_timestamp
+from ledger.statements import LEDGER_SUBJECT, SignedEvent, check_subject, sign_event, utc_timestamp
 from ledger.store import CheckpointRow, EntryRow, Store
 from ledger.store.anchors import CHECKPOINT, AnchorJob, AnchorStore
 
@@ -51,6 +52,7 @@ class AnchorProof:
 
     index: int
     leaf: bytes
+    leaf_hash: bytes
     checkpoint: CheckpointRow
     inclusion: InclusionProof
     anchored: AnchorJob
@@ -78,7 +80,7 @@ class Ledger:
         self.keys = keys
         self.note_signer = NoteSigner(settings.origin, keys.ledger.private_key)
         self.journal = Journal(store, master_key=keys.master_key, ledger_public_key=keys.ledger.public_key,
-                               batch_max=settings.batch_max)
+                               batch_max=settings.batch_max, max_skew=settings.max_clock_skew)
         self.checkpointer = Checkpointer(store, signer=self.note_signer, origin=settings.origin,
                                          interval=settings.checkpoint_interval)
         self.anchors = AnchorStore(store.engine)
@@ -137,19 +139,36 @@ class Ledger:
 
     # -- system keys ---------------------------------------------------------------------------------------
 
-    def register_key(self, *, key_id: str, owner: str, public_key: bytes) -> Receipt:
-        """Register a system's Ed25519 key (a journal event). Raises ``Conflict`` if the key id is taken."""
+    def register_key(self, *, key_id: str, owner: str, public_key: bytes, scope: KeyScope) -> Receipt:
+        """Register a system's Ed25519 key with the event types and stream kinds it may write (a journal event).
+
+        Raises ``Conflict`` if the key id is taken, ``ValidationFailed`` for a malformed id, owner or key.
+        """
         self._check_key_input(key_id=key_id, owner=owner, public_key=public_key)
         return self.emit(type=KEY_REGISTERED, stream=f"system:{owner}",
-                         payload={"key_id": key_id, "owner": owner, "public_key": b64(public_key)})
+                         payload={"key_id": key_id, "owner": owner, "public_key": b64(public_key),
+                                  "scope": scope.to_json()})
 
-    def rotate_key(self, *, old_key_id: str, key_id: str, public_key: bytes) -> Receipt:
-        """Retire ``old_key_id`` and register its successor in one journal event."""
+    def rotate_key(self, *, old_key_id: str, key_id: str, public_key: bytes, scope: KeyScope | None = None,
+                   ) -> Receipt:
+        """Retire ``old_key_id`` and register its successor in one journal event; the scope carries over unless
+        a new one is given (the event records the successor's scope either way)."""
         old = self.system_key(old_key_id)
         self._check_key_input(key_id=key_id, owner=old.owner, public_key=public_key)
-        return self.emit(type=KEY_ROTATED, stream=f"system:{old.owner}",
-                         payload={"key_id": key_id, "owner": old.owner, "public_key": b64(public_key),
-                                  "replaces": old_key_id})
+        payload: dict[str, Any] = {"key_id": key_id, "owner": old.owner, "public_key": b64(public_key),
+                                   "replaces": old_key_id}
+        inherited = scope or old.scope
+        if inherited is not None:
+            payload["scope"] = inherited.to_json()
+        return self.emit(type=KEY_ROTATED, stream=f"system:{old.owner}", payload=payload)
+
+    def change_key_scope(self, *, key_id: str, scope: KeyScope) -> Receipt:
+        """Change what an active key may write (a journal event, so scope history is provable)."""
+        key = self.system_key(key_id)
+        if key.status != "active":
+            raise Conflict(f"key {key_id!r} is {key.status}; only an active key's scope can change", field="key_id")
+        return self.emit(type=KEY_SCOPED, stream=f"system:{key.owner}",
+                         payload={"key_id": key_id, "scope": scope.to_json()})
 
     def revoke_key(self, *, key_id: str, reason: str) -> Receipt:
         """Revoke a key: events it signs from now on are refused; earlier entries stay valid."""
@@ -173,8 +192,7 @@ class Ledger:
         check_key_id(key_id)
         if key_id == LEDGER_KEY_ID:
             raise ValidationFailed("key id 'ledger' is reserved", field="key_id")
-        if not isinstance(owner, str) or not SUBJECT.match(owner):
-            raise ValidationFailed("owner must be 1-128 characters of A-Z a-z 0-9 . _ : -", field="owner")
+        check_subject(owner, field="owner")
         load_public_key(public_key)
 
     # -- reading the log -----------------------------------------------------------------------------------
@@ -214,12 +232,21 @@ class Ledger:
         if not 0 < tree_size <= size:
             raise ValidationFailed(f"{field} must be in [1, {size}] (the log has {size} entries)", field=field)
 
-    def event_owner(self, event_id: str) -> str | None:
-        """The system whose key signed an event (None for the ledger's own). Raises ``NotFound``."""
-        row = self.store.entry_by_event_id(event_id)
+    def signer_of(self, index: int) -> str | None:
+        """The system whose key signed entry ``index`` (None for the ledger's own). Raises ``NotFound``."""
+        row = self.store.entry(index)
         if row.key_id == LEDGER_KEY_ID:
             return None
         return self.system_key(row.key_id).owner
+
+    def subject_of(self, index: int) -> str:
+        """The data subject whose key seals entry ``index``'s payload (never on the public log)."""
+        subject, _ = self.store.payload(index)
+        return subject
+
+    def index_of(self, event_id: str) -> int:
+        """The journal index of a recorded event. Raises ``NotFound``."""
+        return self.store.entry_by_event_id(event_id).idx
 
     def receipt(self, event_id: str, *, wait: float = 0.0) -> FullReceipt:
         """The receipt of a recorded event, with a signed checkpoint and inclusion proof once one covers it.
@@ -249,7 +276,7 @@ class Ledger:
         first_size = first.tree_size
         consistency = (self.consistency_proof(first=first_size, second=anchored.tree_size)
                        if first_size < anchored.tree_size else ConsistencyProof(first_size, first_size, []))
-        return AnchorProof(index=index, leaf=row.leaf, checkpoint=first,
+        return AnchorProof(index=index, leaf=row.leaf, leaf_hash=row.leaf_hash, checkpoint=first,
                            inclusion=self.inclusion_proof(index=index, tree_size=first_size), anchored=anchored,
                            anchored_checkpoint=self.store.checkpoint(anchored.tree_size), consistency=consistency,
                            anchored_inclusion=self.inclusion_proof(index=index, tree_size=anchored.tree_size))
@@ -355,8 +382,8 @@ class Ledger:
         if not row.type.startswith("ledger.key."):
             raise NotFound(f"entry {index} is not a key event", field="index")
         opened = self.open_payload(index)
-        return {"index": index, "payload": opened.payload, "salt": b64(opened.salt),
-                "payload_canonical": b64(canonical_json(opened.payload))}
+        return {"index": index, "payload": opened.payload, "salt": b64(opened.salt), "data_subject": LEDGER_SUBJECT,
+                "payload_canonical": b64(opened.payload_bytes)}
 
 
 def _safe_url(url: str) -> str:

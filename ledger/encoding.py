@@ -7,6 +7,7 @@ import binascii
 import hashlib
 from typing import Any
 
+import orjson
 import rfc8785
 
 from ledger.errors import ValidationFailed
@@ -26,17 +27,62 @@ def canonical_json(value: Any) -> bytes:
         raise ValidationFailed(f"value cannot be canonicalised as RFC 8785 JSON: {exc}") from exc
 
 
+def parse_json(raw: bytes | str, *, max_depth: int, what: str = "body", field: str | None = None) -> Any:
+    """Decode JSON whose objects and arrays nest at most ``max_depth`` levels; raise ``ValidationFailed`` otherwise.
+
+    The decoder (orjson) bounds nesting itself, without Python recursion, so no input can exhaust the C stack
+    whatever recursion limit an imported package has set; the tighter ``max_depth`` is then checked without
+    recursion either. Invalid UTF-8, lone surrogates, ``NaN`` and trailing garbage are refused. The error names
+    ``field`` (default: ``what``) and, for syntax errors, the position.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+        if "recursion" in reason:
+            reason = f"objects and arrays nest more than {max_depth} levels deep"
+        raise ValidationFailed(f"{what} is not acceptable JSON: {reason}", field=field or what) from None
+    if nesting_exceeds(value, max_depth):
+        raise ValidationFailed(f"{what} nests objects and arrays more than {max_depth} levels deep; the limit is "
+                               f"{max_depth}", field=field or what)
+    return value
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True if ``value`` nests objects and arrays more than ``limit`` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def sha256(data: bytes) -> bytes:
     """SHA-256 of ``data`` (32 bytes)."""
     return hashlib.sha256(data).digest()
 
 
-def salted_hash(*, salt: bytes, payload: Any = None, canonical: bytes | None = None) -> bytes:
-    """``SHA-256(salt || JCS(payload))``: the commitment a journal entry makes to its payload.
+def payload_commitment(*, salt: bytes, payload_canonical: bytes, data_subject: str | None) -> bytes:
+    """The ``payload_hash`` a statement carries for a payload (given as its JCS bytes).
 
-    Pass ``canonical`` (the payload's JCS bytes) instead of ``payload`` when they are already at hand.
+    With ``data_subject`` (version 2 statements): ``SHA-256(salt || JCS({"data_subject": s, "payload": p}))``,
+    so the subject whose key seals the payload is bound to what was signed without appearing on the log. With
+    None (version 1 statements, recorded before that binding): ``SHA-256(salt || JCS(payload))``. The object is
+    assembled from the payload's canonical bytes in JCS member order ("data_subject" sorts before "payload"),
+    byte-identical to canonicalising it whole.
     """
-    return sha256(salt + (canonical if canonical is not None else canonical_json(payload)))
+    if data_subject is None:
+        return sha256(salt + payload_canonical)
+    return sha256(b"".join((salt, b'{"data_subject":', canonical_json(data_subject), b',"payload":',
+                            payload_canonical, b"}")))
 
 
 def digest_str(digest: bytes) -> str:

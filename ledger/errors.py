@@ -23,6 +23,10 @@ class NotFound(LedgerError):
     """The named object does not exist."""
 
 
+class Forbidden(LedgerError):
+    """The caller is known but may not do this (a key writing outside its scope, ...)."""
+
+
 class Conflict(LedgerError):
     """The request contradicts recorded state (idempotency key reused, stale sequence, duplicate key)."""
 

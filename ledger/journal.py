@@ -22,8 +22,10 @@ from ledger.statements import (
     LEDGER_SUBJECT,
     LEDGER_TYPE_PREFIX,
     RESERVED_STREAM_KINDS,
+    STATEMENT_VERSION,
     EntryRecord,
     SignedEvent,
+    parse_timestamp,
     utc_timestamp,
 )
 from ledger.store import Batch, EntryRow, HeadMoved, Store, storage_error
@@ -76,8 +78,9 @@ class Journal:
     """
 
     def __init__(self, store: Store, *, master_key: bytes, ledger_public_key: bytes, batch_max: int = 1000,
-                 clock: Callable[[], str] = utc_timestamp) -> None:
+                 clock: Callable[[], str] = utc_timestamp, max_skew: float = 300.0) -> None:
         self._store = store
+        self._max_skew = max_skew
         self._master_key = master_key
         self._ledger_public_key = ledger_public_key
         self._batch_max = batch_max
@@ -214,6 +217,16 @@ class Journal:
             if event.data_subject == LEDGER_SUBJECT:
                 raise ValidationFailed(f"data_subject {LEDGER_SUBJECT!r} is reserved for the ledger's own events",
                                        field="data_subject")
+        occurred = parse_timestamp(event.statement.occurred_at, field="statement.occurred_at")
+        ahead = (occurred - parse_timestamp(self._clock(), field="clock")).total_seconds()
+        if ahead > self._max_skew:
+            raise ValidationFailed(f"statement.occurred_at is {ahead:.0f} s ahead of the ledger's clock; events "
+                                   f"cannot have happened later than now (allowed skew {self._max_skew:g} s)",
+                                   field="statement.occurred_at")
+        if event.statement.version < STATEMENT_VERSION:
+            raise ValidationFailed(f"statement.v must be {STATEMENT_VERSION}: new events commit to their data subject "
+                                   f"(payload_hash = SHA-256(salt || JCS({{data_subject, payload}})))",
+                                   field="statement.v")
         event.check_payload()
         if internal:
             public_key = self._ledger_public_key
@@ -363,6 +376,7 @@ class Journal:
                            field="statement.event_id")
         if pending.owner is not None:
             projection.signing_key(key_id=event.key_id, owner=pending.owner)
+            projection.check_scope(key_id=event.key_id, type=statement.type, stream=statement.stream)
         expected = projection.next_seq(statement.stream)
         if statement.seq is not None and statement.seq != expected:
             raise Conflict(f"stream {statement.stream!r} is at seq {expected - 1}; statement.seq {statement.seq} "

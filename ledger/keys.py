@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.errors import SignatureError, ValidationFailed
+from ledger.crypto import ed25519
+from ledger.errors import ConfigurationError, SignatureError, ValidationFailed
 
-KEY_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+KEY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}", re.ASCII)
 LEDGER_KEY_ID = "ledger"
 
 
 def check_key_id(key_id: str, *, field: str = "key_id") -> str:
     """Return ``key_id`` if it is 3-64 chars of ``[a-z0-9._-]`` starting with a letter or digit."""
-    if not isinstance(key_id, str) or not KEY_ID_PATTERN.match(key_id):
+    if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
         raise ValidationFailed(
             f"{field} must be 3-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
             field=field,
@@ -33,20 +34,23 @@ def public_bytes(key: Ed25519PublicKey) -> bytes:
 
 
 def load_public_key(raw: bytes, *, field: str = "public_key") -> Ed25519PublicKey:
-    """Build a public key from its raw 32 bytes, or raise ``ValidationFailed`` naming ``field``."""
-    if len(raw) != 32:
-        raise ValidationFailed(f"{field} must be a raw 32-byte Ed25519 key, got {len(raw)} bytes", field=field)
-    return Ed25519PublicKey.from_public_bytes(raw)
+    """Build a public key from its raw 32 bytes, refusing weak keys.
+
+    Raises ``WeakKeyError`` (a ``ValidationFailed``) naming ``field`` for a key of the wrong length, a
+    non-canonical encoding, a point off the curve, of small order or outside the prime-order subgroup: keys for
+    which signatures can be made without a private key, or which verifiers disagree about.
+    """
+    return ed25519.load_public_key(raw, field=field)
 
 
 def verify_signature(*, public_key: bytes, signature: bytes, data: bytes) -> None:
-    """Check an Ed25519 signature; raise ``SignatureError`` if it does not verify."""
+    """Check an Ed25519 signature strictly (``S < L``, canonical ``R`` not of small order, no small-order key).
+
+    Raises ``SignatureError`` (``WeakSignatureError`` for a malleable encoding) if it does not verify.
+    """
     if len(signature) != 64:
         raise SignatureError(f"an Ed25519 signature is 64 bytes, got {len(signature)}", field="signature")
-    try:
-        load_public_key(public_key).verify(signature, data)
-    except InvalidSignature as exc:
-        raise SignatureError("signature does not verify", field="signature") from exc
+    ed25519.verify(public_key=public_key, signature=signature, data=data)
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,12 @@ class SigningKey:
 
     @classmethod
     def from_seed(cls, key_id: str, seed: bytes) -> SigningKey:
+        """A key from its 32-byte seed; its public key is checked like any other (``WeakKeyError``)."""
         if len(seed) != 32:
             raise ValidationFailed("an Ed25519 seed is 32 bytes", field="seed")
-        return cls(check_key_id(key_id), Ed25519PrivateKey.from_private_bytes(seed))
+        key = cls(check_key_id(key_id), Ed25519PrivateKey.from_private_bytes(seed))
+        ed25519.check_public_key(key.public_key, field=f"key {key_id}")
+        return key
 
     @property
     def public_key(self) -> bytes:
@@ -101,6 +108,22 @@ class LocalKeys:
     ledger: SigningKey
     token: SigningKey
     master_key: bytes = field(repr=False)
+
+    @functools.cached_property
+    def token_public_key(self) -> Ed25519PublicKey:
+        """The key that verifies bearer tokens (derived once: every request needs it)."""
+        return self.token.private_key.public_key()
+
+    @classmethod
+    def load(cls, data_dir: Path) -> LocalKeys:
+        """Load the keys of an existing data directory; raises ``ConfigurationError`` naming the directory if
+        it has none (so a tool run in the wrong folder does not quietly make new keys)."""
+        keys_dir = data_dir / "keys"
+        missing = [name for name in ("ledger.ed25519", "token.ed25519", "master.key")
+                   if not (keys_dir / name).is_file()]
+        if missing:
+            raise ConfigurationError(f"{keys_dir.resolve()} holds no ledger keys ({', '.join(missing)} missing)")
+        return cls.load_or_create(data_dir)
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> LocalKeys:

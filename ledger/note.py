@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ledger.crypto import ed25519
+from ledger.crypto.ed25519 import check_public_key
 from ledger.encoding import b64, sha256, unb64
 from ledger.errors import SignatureError, ValidationFailed, VerificationError
 
@@ -323,12 +324,8 @@ class NoteVerifier:
     def __init__(self, name: str, public_key: bytes) -> None:
         """Raises ``ValidationFailed`` for an invalid key name or a key that is not 32 bytes."""
         self._name = check_key_name(name)
-        self._public_key = _check_public_key(public_key)
+        self._public_key = check_public_key(_check_public_key(public_key))  # refuses small-order and weak keys
         self._key_id = key_id(name, public_key)
-        try:
-            self._key = Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError as exc:
-            raise ValidationFailed("not a valid Ed25519 public key", field="public_key") from exc
 
     @classmethod
     def from_vkey(cls, text: str) -> NoteVerifier:
@@ -406,9 +403,9 @@ class NoteVerifier:
                     field="note",
                 )
             try:
-                self._key.verify(signature.signature, body)
-            except InvalidSignature as exc:
-                raise SignatureError(f"signature by {self._name} does not verify", field="note") from exc
+                ed25519.verify(public_key=self._public_key, signature=signature.signature, data=body)
+            except SignatureError as exc:
+                raise SignatureError(f"signature by {self._name}: {exc.message}", field="note") from exc
             verified = True
         if not verified:
             raise SignatureError(

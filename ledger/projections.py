@@ -6,14 +6,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger.encoding import unb64
-from ledger.errors import Conflict, SignatureError, ValidationFailed
+from ledger.errors import Conflict, Forbidden, SignatureError, ValidationFailed
 from ledger.keys import LEDGER_KEY_ID, check_key_id, load_public_key
+from ledger.scopes import KeyScope
 from ledger.statements import EntryRecord
 
 KEY_REGISTERED = "ledger.key.registered"
 KEY_ROTATED = "ledger.key.rotated"
 KEY_REVOKED = "ledger.key.revoked"
-KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED)
+KEY_SCOPED = "ledger.key.scope_changed"
+KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_SCOPED)
 SUBJECT_ERASED = "ledger.subject.erased"  # payload {"subject": ...}; the subject's data key is destroyed after it
 
 ACTIVE, RETIRED, REVOKED = "active", "retired", "revoked"
@@ -39,6 +41,13 @@ class KeyState:
     ended_idx: int | None = None
     ended_at: str | None = None
     reason: str | None = None
+    scope: KeyScope | None = None  # None: registered before keys had scopes, so it may write anything
+
+    def allows(self, *, type: str, stream: str) -> bool:
+        return self.scope is None or self.scope.allows(type=type, stream=stream)
+
+    def describe_scope(self) -> str:
+        return "any event (registered before keys had scopes)" if self.scope is None else self.scope.describe()
 
 
 @dataclass
@@ -53,6 +62,13 @@ class Projection:
     def next_seq(self, stream: str) -> int:
         state = self.streams.get(stream)
         return 1 if state is None else state.last_seq + 1
+
+    def check_scope(self, *, key_id: str, type: str, stream: str) -> None:
+        """Raise ``Forbidden`` naming the key's scope unless it may write ``type`` on ``stream``."""
+        state = self.keys.get(key_id)
+        if state is not None and not state.allows(type=type, stream=stream):
+            raise Forbidden(f"key {key_id!r} may write {state.describe_scope()}; not {type!r} on {stream!r}",
+                            field="statement.type")
 
     def signing_key(self, *, key_id: str, owner: str | None = None) -> bytes:
         """Public key of an active system key, optionally checking its owner.
@@ -86,6 +102,12 @@ class Projection:
 
     def _apply_key_event(self, *, index: int, record: EntryRecord, payload: dict[str, Any]) -> None:
         kind = record.statement.type
+        if kind == KEY_SCOPED:
+            state = self.keys.get(payload["key_id"])
+            if state is None or state.status != ACTIVE:
+                raise Conflict(f"key {payload['key_id']!r} is not an active key", field="key_id")
+            self._put(replace(state, scope=KeyScope.from_json(payload["scope"])))
+            return
         if kind == KEY_REVOKED:
             key_id = payload["key_id"]
             state = self.keys.get(key_id)
@@ -100,14 +122,17 @@ class Projection:
         public_key = unb64(payload["public_key"], field="public_key", length=32)
         load_public_key(public_key)
         owner = payload["owner"]
+        scope = KeyScope.from_json(payload["scope"]) if "scope" in payload else None
         if kind == KEY_ROTATED:
             old = self.keys.get(payload["replaces"])
             if old is None or old.status != ACTIVE or old.owner != owner:
                 raise Conflict(f"key {payload['replaces']!r} is not an active key of {owner!r}", field="replaces")
             self._put(replace(old, status=RETIRED, ended_idx=index, ended_at=record.recorded_at,
                               reason=f"rotated to {key_id}"))
+            if "scope" not in payload:
+                scope = old.scope
         self._put(KeyState(key_id=key_id, owner=owner, public_key=public_key, status=ACTIVE,
-                           registered_idx=index, registered_at=record.recorded_at))
+                           registered_idx=index, registered_at=record.recorded_at, scope=scope))
 
     def _put(self, state: KeyState) -> None:
         self.keys[state.key_id] = state

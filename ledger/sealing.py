@@ -9,9 +9,13 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.encoding import parse_json
 from ledger.errors import ErasedError, VerificationError
 
 NONCE_SIZE = 12
+# Readers decode stored payloads with a generous bound: intake allows 32 levels, and anything deeper was recorded
+# before that limit and is reported, never allowed to exhaust the stack.
+MAX_STORED_PAYLOAD_DEPTH = 64
 
 
 def new_data_key() -> bytes:
@@ -35,10 +39,16 @@ def unwrap_key(*, master_key: bytes, subject: str, wrapped: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class OpenedPayload:
-    """A decrypted payload with the salt its journal entry committed to."""
+    """A decrypted payload: its canonical bytes and the salt its journal entry committed to."""
 
     salt: bytes
-    payload: Any
+    payload_bytes: bytes
+
+    @property
+    def payload(self) -> Any:
+        """The payload decoded (depth-bounded, so a payload recorded before intake limited nesting cannot crash
+        the reader); raises ``ValidationFailed`` if it is not JSON within the limit."""
+        return parse_json(self.payload_bytes, max_depth=MAX_STORED_PAYLOAD_DEPTH, what="payload")
 
 
 def _aad(index: int, subject: str) -> bytes:
@@ -59,8 +69,6 @@ def unseal(*, data_key: bytes | None, index: int, subject: str, sealed: bytes) -
     Raises ``ErasedError`` when ``data_key`` is None (the subject was erased) and ``VerificationError`` when
     the ciphertext was altered or belongs to another entry.
     """
-    import json
-
     if data_key is None:
         raise ErasedError(f"payload of entry {index} was erased with its data subject's key")
     try:
@@ -68,4 +76,4 @@ def unseal(*, data_key: bytes | None, index: int, subject: str, sealed: bytes) -
     except InvalidTag as exc:
         raise VerificationError(f"sealed payload of entry {index} fails authentication") from exc
     salt_end = 1 + plain[0]
-    return OpenedPayload(salt=plain[1:salt_end], payload=json.loads(plain[salt_end:]))
+    return OpenedPayload(salt=plain[1:salt_end], payload_bytes=plain[salt_end:])

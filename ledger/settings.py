@@ -49,8 +49,16 @@ class Settings(BaseSettings):
         default=120.0, gt=0,
         description="Seconds a sent transaction may stay pending before it is replaced with higher fees.")
     batch_max: int = Field(default=1000, ge=1, le=10000, description="Most entries in one group commit.")
+    max_clock_skew: float = Field(default=300.0, ge=0, le=86400,
+                                  description="Seconds an event's occurred_at may be ahead of the ledger's clock.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024,
                                 description="Largest request body the API reads; larger ones get 413.")
+    anonymous_body_bytes: int = Field(
+        default=64 * 1024, ge=1024,
+        description="Largest request body read from a caller without a valid bearer token (413 above it).")
+    api_docs: bool = Field(default=False, description="Serve Swagger UI at /docs from the project's own assets "
+                                                      "(built by `make setup`); the OpenAPI document is always "
+                                                      "at /openapi.json.")
     token_ttl: int = Field(default=3600, gt=0, description="Lifetime in seconds of development tokens.")
     jwt_issuer: str = Field(default="lifeledger", description="Expected 'iss' claim of bearer tokens.")
 

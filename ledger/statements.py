@@ -9,28 +9,49 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.encoding import b64, canonical_json, digest_str, parse_digest, salted_hash, unb64
+from ledger.encoding import (
+    b64,
+    canonical_json,
+    digest_str,
+    nesting_exceeds,
+    parse_digest,
+    parse_json,
+    payload_commitment,
+    unb64,
+)
 from ledger.errors import ValidationFailed
 from ledger.keys import SigningKey, check_key_id, verify_signature
 
 ENTRY_VERSION = 1
+STATEMENT_VERSION = 2  # v2 binds the data subject into the salted payload commitment; v1 (no "v") is legacy
 MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) can carry exactly
 MAX_PAYLOAD_BYTES = 64 * 1024
-EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-EVENT_TYPE = re.compile(r"^(?=.{3,128}$)[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
-STREAM = re.compile(r"^[a-z][a-z0-9_]{0,30}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_PAYLOAD_DEPTH = 32  # nesting levels of objects and arrays inside a payload (the payload object is level 1)
+LEAF_MAX_DEPTH = 4  # an entry record nests two levels (record, statement); more is not a leaf we wrote
+# Identifiers are matched whole (``fullmatch``) and ASCII only: ``$`` would also match before a trailing newline
+# and ``\d`` any Unicode digit, which let look-alike identifiers through.
+EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
+EVENT_TYPE = re.compile(r"(?=.{3,128}\Z)[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,4}", re.ASCII | re.DOTALL)
+STREAM = re.compile(r"[a-z][a-z0-9_]{0,30}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
 RESERVED_STREAM_KINDS = ("ledger", "system")  # streams the ledger itself writes (key history, erasures)
-SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
-STATEMENT_FIELDS = {"event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
+SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
+TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z", re.ASCII)
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199  # outside these a timestamp is a typo or a forgery, not a business date
+STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
+EVENT_FIELDS = ("statement", "key_id", "signature", "payload", "salt", "data_subject")
 LEDGER_TYPE_PREFIX = "ledger."
 LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
 
 
 def _check(pattern: re.Pattern[str], value: Any, field: str, what: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValidationFailed(f"{field} must be {what}", field=field)
     return value
+
+
+def check_subject(value: Any, *, field: str = "data_subject") -> str:
+    """Return ``value`` if it is a data subject or owner id: 1-128 characters of ``A-Z a-z 0-9 . _ : -``."""
+    return _check(SUBJECT, value, field, "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit")
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -43,9 +64,13 @@ def parse_timestamp(value: Any, *, field: str) -> datetime:
     """Parse a ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` timestamp, naming ``field`` when it is malformed."""
     _check(TIMESTAMP, value, field, "an RFC 3339 UTC timestamp like 2026-01-31T12:00:00Z")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ValidationFailed(f"{field} is not a real date and time", field=field) from exc
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValidationFailed(f"{field} must be a date from {EARLIEST_YEAR} to {LATEST_YEAR}, got year "
+                               f"{moment.year}", field=field)
+    return moment
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,9 @@ class Statement:
     """What a signer asserts: an event of ``type`` on ``stream``, committing to its payload by salted hash.
 
     ``seq`` is optional: when given, the append fails with a conflict unless it is the stream's next sequence
-    number (optimistic concurrency).
+    number (optimistic concurrency). ``version`` 2 (``"v": 2`` on the wire) commits to the data subject as well
+    as the payload: ``payload_hash = SHA-256(salt || JCS({"data_subject": ..., "payload": ...}))``. Version 1
+    statements (no ``"v"``) committed to the payload alone; they are read from old leaves, never accepted anew.
     """
 
     event_id: str
@@ -62,6 +89,7 @@ class Statement:
     occurred_at: str
     payload_hash: bytes
     seq: int | None = None
+    version: int = STATEMENT_VERSION
 
     @classmethod
     def from_json(cls, value: Any, *, field: str = "statement") -> Statement:
@@ -74,6 +102,10 @@ class Statement:
         for name in ("event_id", "type", "stream", "occurred_at", "payload_hash"):
             if name not in value:
                 raise ValidationFailed(f"{field}.{name} is required", field=f"{field}.{name}")
+        version = value.get("v", 1)
+        if "v" in value and (type(version) is not int or version != STATEMENT_VERSION):
+            raise ValidationFailed(f"{field}.v must be {STATEMENT_VERSION} (or absent in entries recorded before "
+                                   f"statements bound their data subject)", field=f"{field}.v")
         seq = value.get("seq")
         if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)
                                 or not 1 <= seq <= MAX_SAFE_INTEGER):
@@ -89,6 +121,7 @@ class Statement:
             occurred_at=value["occurred_at"],
             payload_hash=parse_digest(value["payload_hash"], field=f"{field}.payload_hash"),
             seq=seq,
+            version=version,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +134,8 @@ class Statement:
         }
         if self.seq is not None:
             body["seq"] = self.seq
+        if self.version != 1:
+            body["v"] = self.version
         return body
 
     def canonical(self) -> bytes:
@@ -125,9 +160,12 @@ class SignedEvent:
 
     def __post_init__(self) -> None:
         check_key_id(self.key_id)
-        _check(SUBJECT, self.data_subject, "data_subject", "1-128 characters of A-Z a-z 0-9 . _ : -")
+        check_subject(self.data_subject)
         if not isinstance(self.payload, dict):
             raise ValidationFailed("payload must be a JSON object", field="payload")
+        if nesting_exceeds(self.payload, MAX_PAYLOAD_DEPTH):
+            raise ValidationFailed(f"payload nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels deep; "
+                                   f"the limit is {MAX_PAYLOAD_DEPTH}", field="payload")
         if not 16 <= len(self.salt) <= 64:
             raise ValidationFailed("salt must be 16 to 64 random bytes", field="salt")
         if len(self.signature) != 64:
@@ -138,7 +176,11 @@ class SignedEvent:
         """Parse the wire form ``{statement, key_id, signature, payload, salt, data_subject}``."""
         if not isinstance(value, dict):
             raise ValidationFailed("event must be a JSON object")
-        for name in ("statement", "key_id", "signature", "payload", "salt", "data_subject"):
+        unknown = set(value).difference(EVENT_FIELDS)
+        if unknown:
+            raise ValidationFailed(f"event has unknown field(s): {', '.join(sorted(unknown))}",
+                                   field=sorted(unknown)[0])
+        for name in EVENT_FIELDS:
             if name not in value:
                 raise ValidationFailed(f"{name} is required", field=name)
         return cls(
@@ -166,14 +208,21 @@ class SignedEvent:
         return canonical_json(self.payload)
 
     def check_payload(self) -> None:
-        """Raise ``ValidationFailed`` unless the payload fits and matches the statement's salted hash."""
+        """Raise ``ValidationFailed`` unless the payload fits and matches the statement's salted commitment.
+
+        A version 2 statement commits to the data subject too, so a subject changed after signing is refused
+        here; a version 1 statement (legacy) commits to the payload alone.
+        """
         size = len(self.payload_bytes)
         if size > MAX_PAYLOAD_BYTES:
             raise ValidationFailed(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}", field="payload")
-        if salted_hash(salt=self.salt, canonical=self.payload_bytes) != self.statement.payload_hash:
-            raise ValidationFailed(
-                "statement.payload_hash is not SHA-256(salt || JCS(payload))", field="statement.payload_hash"
-            )
+        bound = self.statement.version >= 2
+        commitment = payload_commitment(salt=self.salt, payload_canonical=self.payload_bytes,
+                                        data_subject=self.data_subject if bound else None)
+        if commitment != self.statement.payload_hash:
+            form = "SHA-256(salt || JCS({data_subject, payload}))" if bound else "SHA-256(salt || JCS(payload))"
+            raise ValidationFailed(f"statement.payload_hash is not {form}: the payload, salt or data_subject "
+                                   f"differs from what was signed", field="statement.payload_hash")
 
     def check_signature(self, public_key: bytes) -> None:
         """Raise ``SignatureError`` unless ``signature`` verifies over the canonical statement."""
@@ -194,13 +243,15 @@ def sign_event(
 ) -> SignedEvent:
     """Build and sign an event the way an internal system does before posting it."""
     salt = salt if salt is not None else os.urandom(32)
+    commitment = payload_commitment(salt=salt, payload_canonical=canonical_json(payload), data_subject=data_subject)
     statement = Statement.from_json(
         {
+            "v": STATEMENT_VERSION,
             "event_id": event_id,
             "type": type,
             "stream": stream,
             "occurred_at": occurred_at or utc_timestamp(),
-            "payload_hash": digest_str(salted_hash(salt=salt, payload=payload)),
+            "payload_hash": digest_str(commitment),
             **({"seq": seq} if seq is not None else {}),
         }
     )
@@ -253,12 +304,7 @@ class EntryRecord:
     @classmethod
     def from_leaf(cls, leaf: bytes) -> EntryRecord:
         """Parse leaf bytes strictly: they must be canonical JSON of a version-1 entry record."""
-        import json
-
-        try:
-            value = json.loads(leaf)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationFailed("leaf is not JSON") from exc
+        value = parse_json(leaf, max_depth=LEAF_MAX_DEPTH, what="leaf")
         if not isinstance(value, dict) or set(value) != {"v", "statement", "key_id", "signature", "seq", "recorded_at"}:
             raise ValidationFailed("leaf does not have the entry record fields")
         if value["v"] != ENTRY_VERSION:

@@ -57,12 +57,14 @@ from ledger.anchoring import Chain, LedgerAnchorContract, connect  # noqa: E402
 from ledger.anchoring.following import WATCH_DEPTH  # noqa: E402
 from ledger.core import Ledger  # noqa: E402
 from ledger.keys import SigningKey  # noqa: E402
+from ledger.scopes import KeyScope  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
 from ledger.statements import SignedEvent, sign_event  # noqa: E402
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, FAILED, AnchorJob  # noqa: E402
 from tests.chain_nodes import NodeProcess  # noqa: E402
 
 OWNER = "policy-admin"
+SCOPE = KeyScope.from_json({"types": ["policy.*", "premium.*"], "streams": ["policy"]})
 KEY_ID = "bench-1"
 ORIGIN = "bench.lifeledger/log"
 HARDHAT_CHAIN_ID = 31337
@@ -85,7 +87,7 @@ def premium_events(key: SigningKey, count: int) -> list[SignedEvent]:
     events = []
     for i in range(count):
         policy = i % 1000
-        payload = {"policy_number": f"LL-{policy:08d}", "premium": {"amount": "41.20", "currency": "EUR"},
+        payload = {"policy_number": f"LL-{policy:08d}", "premium": {"amount": "41.20", "currency": "CNY"},
                    "period": {"from": "2026-01-01", "to": "2026-01-31"}, "reference": f"PAY-{i:012d}"}
         events.append(sign_event(key=key, event_id=f"pay-{i}", type="policy.premium_paid",
                                  stream=f"policy:{policy}", payload=payload, data_subject=f"person-{policy}"))
@@ -123,7 +125,7 @@ def open_ledger(data_dir: Path, key: SigningKey, *, chain_url: str, interval: fl
         raise RuntimeError("anchoring is not configured")
     if chain_url != "embedded":
         ledger.anchorer.deploy()  # the embedded chain deploys on first use; a node needs it explicitly
-    ledger.register_key(key_id=key.key_id, owner=OWNER, public_key=key.public_key)
+    ledger.register_key(key_id=key.key_id, owner=OWNER, public_key=key.public_key, scope=SCOPE)
     return ledger
 
 

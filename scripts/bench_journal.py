@@ -54,11 +54,13 @@ from ledger.core import Ledger
 from ledger.encoding import canonical_json
 from ledger.keys import SigningKey
 from ledger.projections import Projection, StreamState
+from ledger.scopes import KeyScope
 from ledger.settings import Settings
 from ledger.statements import EntryRecord, SignedEvent, sign_event
 from ledger.store import Batch, EntryRow, Store
 
 OWNER = "policy-admin"
+SCOPE = KeyScope.from_json({"types": ["policy.*", "premium.*"], "streams": ["policy"]})
 KEY_ID = "bench-1"
 STREAMS = 1000  # policies the throughput workload spreads its events over (one event per policy per batch)
 FILL_STREAMS = 100_000  # policies behind the bulk-filled entries of the large trees
@@ -80,7 +82,7 @@ def premium_payload(i: int) -> dict[str, Any]:
         "policy_number": f"LL-{policy:08d}",
         "product": "term-life-20",
         "insured": f"person-{policy}",
-        "premium": {"amount": "41.20", "currency": "EUR"},
+        "premium": {"amount": "41.20", "currency": "CNY"},
         "period": {"from": "2026-01-01", "to": "2026-01-31"},
         "payment": {"method": "sepa-direct-debit", "mandate": f"MD-{policy:010d}", "reference": f"PAY-{i:012d}"},
     }
@@ -98,7 +100,7 @@ def open_ledger(root: Path, key: SigningKey) -> Ledger:
     """A started ledger on a fresh SQLite file with ``key`` registered for ``OWNER``."""
     ledger = Ledger.open(Settings(data_dir=root, chain_url="none", checkpoint_interval=NEVER))
     ledger.start()
-    ledger.register_key(key_id=key.key_id, owner=OWNER, public_key=key.public_key)
+    ledger.register_key(key_id=key.key_id, owner=OWNER, public_key=key.public_key, scope=SCOPE)
     return ledger
 
 

@@ -5,13 +5,18 @@ It fetches the latest signed checkpoint, verifies its signature with the vkey yo
 what you ask for:
 
     python scripts/check_log.py --url http://127.0.0.1:8000 --vkey 'lifeledger.local/log+…' --entry 42
+    python scripts/check_log.py --url … --vkey … --receipt receipt.json
     python scripts/check_log.py --url … --vkey … --since saved-checkpoint.txt --save saved-checkpoint.txt
 
-``--entry I`` proves entry I is in the checkpointed tree (RFC 9162 §2.1.3.2); ``--since FILE`` proves the current
-checkpoint extends one you saved earlier (§2.1.4.2), which is how a monitor notices a rewritten history;
-``--save FILE`` keeps the current checkpoint for the next run. Without ``--vkey`` the key published by the log
-itself is used (fine for a first look, not for an audit). Exit status 0 when every check passes, 1 when one
-fails, 2 on bad usage or an unreachable log; one line on stderr says why.
+``--entry I`` proves the leaf hash the log publishes for entry I is in the checkpointed tree (RFC 9162
+§2.1.3.2); the public log gives anyone leaf hashes and proofs, never the leaves. ``--receipt FILE`` checks a
+receipt you hold (the JSON of ``GET /v1/events/{event_id}/receipt``): its leaf hashes to the leaf hash at its
+index, its inclusion proof leads to the root of its signed checkpoint, and the log's current checkpoint extends
+that one (§2.1.4.2), so the entry is still there. ``--since FILE`` proves the current checkpoint extends one you
+saved earlier, which is how a monitor notices a rewritten history; ``--save FILE`` keeps the current checkpoint
+for the next run. Without ``--vkey`` the key published by the log itself is used (fine for a first look, not for
+an audit). Exit status 0 when every check passes, 1 when one fails, 2 on bad usage or an unreachable log; one
+line on stderr says why.
 
 Requires Python 3.11+, ``cryptography`` and ``httpx``.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -128,11 +134,49 @@ def _b64_list(values: list[str]) -> list[bytes]:
     return [base64.b64decode(v, validate=True) for v in values]
 
 
+def _consistent(client: httpx.Client, old: tuple[int, bytes], new: tuple[int, bytes]) -> None:
+    """Fetch and check the consistency proof that the tree ``new`` extends the tree ``old`` (size, root)."""
+    (old_size, old_root), (size, root) = old, new
+    if old_size > size:
+        raise CheckFailed(f"the log shrank from {old_size} to {size} entries")
+    hashes: list[bytes] = []
+    if old_size < size:
+        proof = client.get("/v1/log/proofs/consistency", params={"first": old_size, "second": size})
+        hashes = _b64_list(proof.raise_for_status().json()["hashes"])
+    check_consistency(old_size, size, old_root, root, hashes)
+
+
+def check_receipt(client: httpx.Client, receipt: dict, vkey: str, current: tuple[int, bytes]) -> int:  # type: ignore[type-arg]
+    """Check a receipt offline against its own checkpoint, then against the log's current checkpoint.
+
+    Returns the entry's index. Raises ``CheckFailed`` naming the step that failed.
+    """
+    if receipt.get("status") != "checkpointed" or not receipt.get("checkpoint") or not receipt.get("inclusion"):
+        raise CheckFailed("the receipt has no checkpoint yet: fetch it again with ?wait=5")
+    index = receipt["entry"]["index"]
+    digest = leaf_hash(base64.b64decode(receipt["leaf"], validate=True))
+    if base64.b64encode(digest).decode() != receipt["entry"]["leaf_hash"]:
+        raise CheckFailed("the receipt's leaf does not hash to its leaf_hash")
+    _, size, root = open_checkpoint(receipt["checkpoint"], vkey)
+    proof = receipt["inclusion"]
+    if (proof["index"], proof["tree_size"]) != (index, size):
+        raise CheckFailed("the receipt's inclusion proof is for another index or tree size")
+    if root_from_inclusion(index, size, digest, _b64_list(proof["hashes"])) != root:
+        raise CheckFailed(f"the receipt's entry {index} is not in the tree its checkpoint signs")
+    published = client.get(f"/v1/log/entries/{index}").raise_for_status().json()["leaf_hash"]
+    if published != receipt["entry"]["leaf_hash"]:
+        raise CheckFailed(f"the log now publishes another leaf hash at index {index}")
+    _consistent(client, (size, root), current)
+    return int(index)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="base URL of the log, e.g. http://127.0.0.1:8000")
     parser.add_argument("--vkey", help="the C2SP vkey you trust (default: the one the log publishes)")
     parser.add_argument("--entry", type=int, action="append", default=[], help="prove this entry is included")
+    parser.add_argument("--receipt", type=Path, action="append", default=[],
+                        help="a receipt (JSON) to check against its checkpoint and the current log")
     parser.add_argument("--since", type=Path, help="a checkpoint saved earlier that the current one must extend")
     parser.add_argument("--save", type=Path, help="write the current checkpoint to this file")
     args = parser.parse_args(argv)
@@ -144,28 +188,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"checkpoint ok: {origin} size {size} root {base64.b64encode(root).decode()}")
             for index in args.entry:
                 entry = client.get(f"/v1/log/entries/{index}").raise_for_status().json()
-                digest = leaf_hash(base64.b64decode(entry["leaf"], validate=True))
+                digest = base64.b64decode(entry["leaf_hash"], validate=True)
                 proof = client.get("/v1/log/proofs/inclusion", params={"index": index, "tree_size": size})
                 path = _b64_list(proof.raise_for_status().json()["hashes"])
                 if root_from_inclusion(index, size, digest, path) != root:
                     raise CheckFailed(f"entry {index} is not in the checkpointed tree")
                 print(f"entry {index} ok: included in the tree of {size}")
+            for path_ in args.receipt:
+                receipt = json.loads(path_.read_text(encoding="utf-8"))
+                index = check_receipt(client, receipt, vkey, (size, root))
+                print(f"receipt {path_} ok: entry {index} is in its signed checkpoint and in the tree of {size}")
             if args.since:
                 _, old_size, old_root = open_checkpoint(args.since.read_text(encoding="utf-8"), vkey)
-                if old_size > size:
-                    raise CheckFailed(f"the log shrank from {old_size} to {size} entries")
-                hashes: list[bytes] = []
-                if old_size < size:
-                    proof = client.get("/v1/log/proofs/consistency", params={"first": old_size, "second": size})
-                    hashes = _b64_list(proof.raise_for_status().json()["hashes"])
-                check_consistency(old_size, size, old_root, root, hashes)
+                _consistent(client, (old_size, old_root), (size, root))
                 print(f"consistency ok: the tree of {size} extends the saved tree of {old_size}")
             if args.save:
                 args.save.write_text(note, encoding="utf-8")
     except CheckFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+    except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     return 0

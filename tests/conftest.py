@@ -19,6 +19,7 @@ import pytest
 from ledger.core import Ledger
 from ledger.keys import SigningKey
 from ledger.settings import Settings
+from tests.factories import POLICY_ADMIN_SCOPE
 
 SHARED = Path(os.environ.get("LIFELEDGER_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -135,5 +136,6 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
 def system_key(ledger: Ledger) -> SigningKey:
     """A key registered for the system 'policy-admin'."""
     key = SigningKey.generate("policy-admin-1")
-    ledger.register_key(key_id=key.key_id, owner="policy-admin", public_key=key.public_key)
+    ledger.register_key(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
+                        scope=POLICY_ADMIN_SCOPE)
     return key

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.auth import Role
-from api.deps import LedgerDep, ReaderPrincipal, SystemPrincipal
+from api.bodies import json_body, request_body
+from api.deps import LedgerDep, ReaderPrincipal, SystemPrincipal, may_read_entry
+from api.params import PlainSeconds
 from api.problems import STATUS_TABLE, TYPE_BASE, responses
 from api.schemas import (
     BatchItemPublic,
@@ -34,8 +35,10 @@ def _problem(exc: LedgerError) -> ProblemPublic:
     raise AssertionError("LedgerError is in the table")
 
 
-@router.post("", status_code=201, responses={200: {"description": "Already recorded with the same content"}})
-def post_event(ledger: LedgerDep, principal: SystemPrincipal, body: EventCreate, response: Response) -> ReceiptPublic:
+@router.post("", status_code=201, responses={200: {"description": "Already recorded with the same content"}},
+             openapi_extra=request_body(EventCreate))
+def post_event(ledger: LedgerDep, principal: SystemPrincipal,
+               body: Annotated[EventCreate, Depends(json_body(EventCreate))], response: Response) -> ReceiptPublic:
     """Record one signed event; answers once it is durably committed (group commit, milliseconds).
 
     The same event_id with the same statement returns the original receipt (200); with different content
@@ -47,8 +50,9 @@ def post_event(ledger: LedgerDep, principal: SystemPrincipal, body: EventCreate,
     return ReceiptPublic.of(receipt)
 
 
-@router.post(":batch")
-def post_batch(ledger: LedgerDep, principal: SystemPrincipal, body: EventBatchCreate) -> BatchPublic:
+@router.post(":batch", openapi_extra=request_body(EventBatchCreate))
+def post_batch(ledger: LedgerDep, principal: SystemPrincipal,
+               body: Annotated[EventBatchCreate, Depends(json_body(EventBatchCreate))]) -> BatchPublic:
     """Record up to 1,000 signed events; each one is recorded or rejected on its own (in order)."""
     parsed: list[SignedEvent | LedgerError] = []
     for item in body.events:
@@ -75,12 +79,18 @@ def post_batch(ledger: LedgerDep, principal: SystemPrincipal, body: EventBatchCr
 
 @router.get("/{event_id}/receipt")
 def get_receipt(ledger: LedgerDep, principal: ReaderPrincipal, event_id: str,
-                wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait for a checkpoint")] = 0,
+                wait: Annotated[PlainSeconds, Query(ge=0, le=MAX_WAIT,
+                                                    description="seconds to wait for a checkpoint")] = 0,
                 ) -> FullReceiptPublic:
     """The full receipt: leaf, signed checkpoint and inclusion proof (``status: pending`` until checkpointed).
 
-    Systems may read receipts of events signed by their own keys; auditors and admins any receipt.
+    Readable by the system whose key signed the event, by an auditor, and by the customer whose event it is;
+    to anyone else the event does not exist (404).
     """
-    if principal.role == Role.SYSTEM and ledger.event_owner(event_id) != principal.subject:
-        raise NotFound(f"no event with event_id {event_id!r}", field="event_id")
+    try:
+        entitled = may_read_entry(ledger, principal, ledger.index_of(event_id))
+    except NotFound:
+        entitled = False
+    if not entitled:
+        raise NotFound(f"no event with event_id {event_id!r} that you may read", field="event_id")
     return FullReceiptPublic.of(ledger.receipt(event_id, wait=wait))

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Depends
+
+from api.bodies import json_body, request_body
 from api.deps import AdminPrincipal, LedgerDep
 from api.problems import responses
-from api.schemas import KeyChangePublic, KeyCreate, KeyPublic, KeyRevoke, KeyRotate, ReceiptPublic
+from api.schemas import (
+    KeyChangePublic,
+    KeyCreate,
+    KeyPublic,
+    KeyRevoke,
+    KeyRotate,
+    KeyScopeChange,
+    ReceiptPublic,
+)
 from ledger.encoding import unb64
 
 router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"],
@@ -19,24 +30,37 @@ def list_keys(ledger: LedgerDep, _: AdminPrincipal, owner: str | None = None) ->
     return [KeyPublic.of(k) for k in ledger.system_keys(owner)]
 
 
-@router.post("", status_code=201)
-def register_key(ledger: LedgerDep, _: AdminPrincipal, body: KeyCreate) -> KeyChangePublic:
+@router.post("", status_code=201, openapi_extra=request_body(KeyCreate))
+def register_key(ledger: LedgerDep, _: AdminPrincipal,
+                 body: Annotated[KeyCreate, Depends(json_body(KeyCreate))]) -> KeyChangePublic:
     """Register a system's Ed25519 public key; the system may then sign events with it."""
     receipt = ledger.register_key(key_id=body.key_id, owner=body.owner,
-                                  public_key=unb64(body.public_key, field="public_key", length=32))
+                                  public_key=unb64(body.public_key, field="public_key", length=32),
+                                  scope=body.scope.to_scope())
     return KeyChangePublic(key=KeyPublic.of(ledger.system_key(body.key_id)), receipt=ReceiptPublic.of(receipt))
 
 
-@router.post("/{key_id}:rotate", status_code=201)
-def rotate_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str, body: KeyRotate) -> KeyChangePublic:
+@router.post("/{key_id}:rotate", status_code=201, openapi_extra=request_body(KeyRotate))
+def rotate_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str,
+               body: Annotated[KeyRotate, Depends(json_body(KeyRotate))]) -> KeyChangePublic:
     """Retire ``key_id`` and register its successor for the same owner, in one journal event."""
     receipt = ledger.rotate_key(old_key_id=key_id, key_id=body.key_id,
-                                public_key=unb64(body.public_key, field="public_key", length=32))
+                                public_key=unb64(body.public_key, field="public_key", length=32),
+                                scope=body.scope.to_scope() if body.scope is not None else None)
     return KeyChangePublic(key=KeyPublic.of(ledger.system_key(body.key_id)), receipt=ReceiptPublic.of(receipt))
 
 
-@router.post("/{key_id}:revoke")
-def revoke_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str, body: KeyRevoke) -> KeyChangePublic:
+@router.post("/{key_id}:revoke", openapi_extra=request_body(KeyRevoke))
+def revoke_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str,
+               body: Annotated[KeyRevoke, Depends(json_body(KeyRevoke))]) -> KeyChangePublic:
     """Revoke a key: events signed with it are refused from now on; earlier entries stay valid."""
     receipt = ledger.revoke_key(key_id=key_id, reason=body.reason)
+    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(key_id)), receipt=ReceiptPublic.of(receipt))
+
+
+@router.post("/{key_id}:scope", openapi_extra=request_body(KeyScopeChange))
+def change_scope(ledger: LedgerDep, _: AdminPrincipal, key_id: str,
+                 body: Annotated[KeyScopeChange, Depends(json_body(KeyScopeChange))]) -> KeyChangePublic:
+    """Change the event types and stream kinds an active key may write (recorded as a journal event)."""
+    receipt = ledger.change_key_scope(key_id=key_id, scope=body.scope.to_scope())
     return KeyChangePublic(key=KeyPublic.of(ledger.system_key(key_id)), receipt=ReceiptPublic.of(receipt))

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import LedgerDep
+from api.deps import LedgerDep, OptionalPrincipal, may_read_entry
+from api.params import MAX_INDEX, PlainInt
 from api.problems import responses
 from api.schemas import (
     AnchorProofPublic,
@@ -16,13 +17,13 @@ from api.schemas import (
     ConsistencyPublic,
     EntryPublic,
     InclusionPublic,
+    KeyEventPublic,
     KeyPublic,
     LogKeyPublic,
 )
 from ledger.encoding import b64
 from ledger.errors import NotFound
 
-MAX_INDEX = 2**63 - 1  # the largest index a BIGINT column holds
 router = APIRouter(prefix="/v1/log", tags=["public log"], responses=responses(404, 422, 503))
 
 
@@ -44,30 +45,42 @@ def get_key(ledger: LedgerDep) -> LogKeyPublic:
 
 
 @router.get("/key/events/{index}")
-def get_key_event(ledger: LedgerDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> dict[str, object]:
-    """Payload and salt of a key event, to check against its leaf's payload_hash (key events hold no personal data)."""
-    return ledger.key_event_evidence(index)
+def get_key_event(ledger: LedgerDep, index: Annotated[PlainInt, Path(ge=0, le=MAX_INDEX)]) -> KeyEventPublic:
+    """A key event's leaf, payload and salt, to check against the leaf's payload_hash.
+
+    Key history is public (it holds no personal data), so these leaves are published with their openings.
+    """
+    evidence = ledger.key_event_evidence(index)
+    return KeyEventPublic(**evidence, leaf=b64(ledger.entry(index).leaf))
 
 
-@router.get("/entries/{index}")
-def get_entry(ledger: LedgerDep, index: Annotated[int, Path(ge=0, le=MAX_INDEX)]) -> EntryPublic:
-    """One journal entry: its leaf bytes and leaf hash. The payload is not part of the public log."""
+@router.get("/entries/{index}", response_model_exclude_none=True)
+def get_entry(ledger: LedgerDep, principal: OptionalPrincipal,
+              index: Annotated[PlainInt, Path(ge=0, le=MAX_INDEX)]) -> EntryPublic:
+    """One journal entry: its leaf hash for anyone; the leaf and its fields only for those entitled to them.
+
+    Entitled are the system whose key signed the entry, an auditor, and the customer whose event it is (send a
+    bearer token). Everyone else learns the leaf hash only: enough to check inclusion and consistency proofs,
+    nothing about which stream had which kind of event when.
+    """
     row = ledger.entry(index)
+    if not may_read_entry(ledger, principal, index):
+        return EntryPublic(index=row.idx, leaf_hash=b64(row.leaf_hash))
     return EntryPublic(index=row.idx, leaf=b64(row.leaf), leaf_hash=b64(row.leaf_hash), event_id=row.event_id,
                        type=row.type, stream=row.stream, seq=row.seq, recorded_at=row.recorded_at)
 
 
 @router.get("/proofs/inclusion")
-def get_inclusion(ledger: LedgerDep, index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
-                  tree_size: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> InclusionPublic:
+def get_inclusion(ledger: LedgerDep, index: Annotated[PlainInt, Query(ge=0, le=MAX_INDEX)],
+                  tree_size: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)]) -> InclusionPublic:
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``tree_size`` entries."""
     proof = ledger.inclusion_proof(index=index, tree_size=tree_size)
     return InclusionPublic.of(proof)
 
 
 @router.get("/proofs/consistency")
-def get_consistency(ledger: LedgerDep, first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
-                    second: Annotated[int, Query(ge=1, le=MAX_INDEX)]) -> ConsistencyPublic:
+def get_consistency(ledger: LedgerDep, first: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)],
+                    second: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)]) -> ConsistencyPublic:
     """RFC 9162 §2.1.4 consistency proof between the trees of ``first`` and ``second`` entries."""
     proof = ledger.consistency_proof(first=first, second=second)
     return ConsistencyPublic.of(proof)
@@ -85,15 +98,18 @@ def get_anchors(ledger: LedgerDep) -> AnchorsPublic:
 
 
 @router.get("/anchors/proof")
-def get_anchor_proof(ledger: LedgerDep, index: Annotated[int, Query(ge=0, le=MAX_INDEX)]) -> AnchorProofPublic:
+def get_anchor_proof(ledger: LedgerDep, principal: OptionalPrincipal,
+                     index: Annotated[PlainInt, Query(ge=0, le=MAX_INDEX)]) -> AnchorProofPublic:
     """Proof that entry ``index`` is covered by a root anchored on chain (404 until one is confirmed).
 
-    Check: the leaf's inclusion in ``checkpoint``; ``consistency`` from it to ``anchored_checkpoint``; both notes'
-    signatures; and that the contract's ``rootOf(anchor.tree_size)`` returns the anchored checkpoint's root.
+    Check: the leaf hash's inclusion in ``checkpoint``; ``consistency`` from it to ``anchored_checkpoint``; both
+    notes' signatures; and that the contract's ``rootOf(anchor.tree_size)`` returns the anchored checkpoint's
+    root. The leaf itself is included only for those entitled to it (as for ``/v1/log/entries``).
     """
     proof = ledger.anchor_proof(index)
+    leaf = b64(proof.leaf) if may_read_entry(ledger, principal, index) else None
     return AnchorProofPublic(
-        index=index, leaf=b64(proof.leaf), checkpoint=proof.checkpoint.note,
+        index=index, leaf=leaf, leaf_hash=b64(proof.leaf_hash), checkpoint=proof.checkpoint.note,
         inclusion=InclusionPublic.of(proof.inclusion), consistency=ConsistencyPublic.of(proof.consistency),
         anchored_checkpoint=proof.anchored_checkpoint.note,
         anchored_inclusion=InclusionPublic.of(proof.anchored_inclusion),

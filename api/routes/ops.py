@@ -12,6 +12,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
+@router.head("/healthz", include_in_schema=False)
 def healthz(ledger: LedgerDep) -> HealthPublic:
     """Liveness and readiness: the database answers; how far checkpoints and anchors lag behind the log.
 

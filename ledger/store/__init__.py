@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ledger.errors import Conflict, NotFound, StorageError
 from ledger.projections import KeyState, Projection, StreamState
+from ledger.scopes import KeyScope
 from ledger.store import schema as t
 
 NodeId = tuple[int, int]
@@ -384,7 +386,7 @@ class Store:
         if projection.dirty_keys:
             ids = sorted(projection.dirty_keys)
             conn.execute(delete(t.system_keys).where(t.system_keys.c.key_id.in_(ids)))
-            conn.execute(insert(t.system_keys), [projection.keys[k].__dict__ for k in ids])
+            conn.execute(insert(t.system_keys), [_key_row(projection.keys[k]) for k in ids])
 
 
 def _entry(row: Any) -> EntryRow:
@@ -394,9 +396,16 @@ def _entry(row: Any) -> EntryRow:
 
 
 def _key(row: Any) -> KeyState:
+    scope = KeyScope.from_json(json.loads(row.scope)) if row.scope is not None else None
     return KeyState(key_id=row.key_id, owner=row.owner, public_key=bytes(row.public_key), status=row.status,
                     registered_idx=row.registered_idx, registered_at=row.registered_at, ended_idx=row.ended_idx,
-                    ended_at=row.ended_at, reason=row.reason)
+                    ended_at=row.ended_at, reason=row.reason, scope=scope)
+
+
+def _key_row(key: KeyState) -> dict[str, Any]:
+    row = dict(key.__dict__)
+    row["scope"] = json.dumps(key.scope.to_json(), sort_keys=True) if key.scope is not None else None
+    return row
 
 
 def _checkpoint(row: Any) -> CheckpointRow:

@@ -108,6 +108,7 @@ system_keys = Table(
     Column("ended_idx", BigInteger, nullable=True),
     Column("ended_at", String(32), nullable=True),
     Column("reason", String(200), nullable=True),
+    Column("scope", Text, nullable=True),  # JSON {"types": [...], "streams": [...]}; NULL: written before scopes
 )
 
 PROJECTION_TABLES = (streams, system_keys)

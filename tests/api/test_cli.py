@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, update
 from typer.testing import CliRunner
 
 from api.cli import app
+from ledger.keys import LocalKeys
 from ledger.store import schema as t
 from tests.conftest import free_port
 
@@ -76,8 +77,13 @@ def test_verify_fails_and_names_a_tampered_row(server: tuple[str, Path]) -> None
     assert "entries[17]" in verify.stderr and "verify failed" in verify.stderr
 
 
-def test_demo_without_a_server_is_a_one_line_error(tmp_path: Path) -> None:
-    result = cli("demo", "--events", "5", "--url", f"http://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path))
+def test_demo_without_a_server_or_keys_is_a_one_line_error(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    no_keys = cli("demo", "--events", "5", "--url", url, "--data-dir", str(tmp_path))
+    assert no_keys.returncode == 2 and no_keys.stderr.count("\n") == 1
+    assert no_keys.stderr.startswith(f"error: {tmp_path / 'keys'} holds no ledger keys")
+    LocalKeys.load_or_create(tmp_path)
+    result = cli("demo", "--events", "5", "--url", url, "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.startswith("error: no lifeledger answering at")
 
@@ -92,20 +98,36 @@ def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
     assert (tmp_path / "crm.seed").stat().st_mode & 0o077 == 0
     again = runner.invoke(app, ["keys", "generate", "--key-id", "crm-1", "--out", str(tmp_path / "crm.seed")])
     assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    unscoped = runner.invoke(app, ["keys", "register", "--key-id", "crm-1", "--owner", "crm",
+                                   "--public-key", public_key, "--data-dir", data])
+    assert unscoped.exit_code == 2 and "--type" in unscoped.output and "--stream" in unscoped.output
+    scope = ["--type", "contact.*", "--type", "consent.recorded", "--stream", "party"]
     registered = runner.invoke(app, ["keys", "register", "--key-id", "crm-1", "--owner", "crm",
-                                     "--public-key", public_key, "--data-dir", data])
-    assert registered.exit_code == 0 and "at entry 0" in registered.output
+                                     "--public-key", public_key, *scope, "--data-dir", data])
+    assert registered.exit_code == 0 and "at entry 0" in registered.output, registered.output
+    assert "consent.recorded, contact.*" in registered.output
     bad = runner.invoke(app, ["keys", "register", "--key-id", "crm-2", "--owner", "crm", "--public-key", "abc",
-                              "--data-dir", data])
+                              *scope, "--data-dir", data])
     assert bad.exit_code == 2 and "public_key" in bad.output
+    weak = runner.invoke(app, ["keys", "register", "--key-id", "crm-3", "--owner", "crm",
+                               "--public-key", "AQ" + "A" * 41 + "=", *scope, "--data-dir", data])
+    assert weak.exit_code == 2 and "small-order point (order 1)" in weak.output, weak.output
+    rescoped = runner.invoke(app, ["keys", "scope", "crm-1", "--type", "contact.updated", "--stream", "party",
+                                   "--data-dir", data])
+    assert rescoped.exit_code == 0 and "contact.updated" in rescoped.output
     revoked = runner.invoke(app, ["keys", "revoke", "crm-1", "--reason", "rotated out", "--data-dir", data])
     assert revoked.exit_code == 0
     listed = runner.invoke(app, ["keys", "list", "--data-dir", data])
     assert "revoked" in listed.output and "checkpoint key: lifeledger.local/log+" in listed.output
     note = runner.invoke(app, ["checkpoint", "--data-dir", data])
-    assert note.exit_code == 0 and note.output.startswith("lifeledger.local/log\n2\n")
+    assert note.exit_code == 0 and note.output.startswith("lifeledger.local/log\n3\n")
     token = runner.invoke(app, ["token", "--role", "auditor", "--subject", "acme-audit", "--data-dir", data])
-    assert token.exit_code == 0 and token.output.count(".") == 2
+    assert token.exit_code == 0 and token.stdout.strip().count(".") == 2
+    assert f"token signed with the key in {Path(data).resolve() / 'keys'}" in token.stderr
+    elsewhere = tmp_path / "elsewhere"
+    refused = runner.invoke(app, ["token", "--role", "auditor", "--subject", "a", "--data-dir", str(elsewhere)])
+    assert refused.exit_code == 2 and "holds no ledger keys" in refused.output
+    assert not elsewhere.exists()  # no keys were made on the way
     wrong_role = runner.invoke(app, ["token", "--role", "pope", "--subject", "x", "--data-dir", data])
     assert wrong_role.exit_code == 2
 

@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.auth import Role, issue_token
 from ledger.core import Ledger
 from ledger.encoding import b64
 from ledger.keys import SigningKey
 from ledger.statements import sign_event
+from tests.factories import POLICY_ADMIN_SCOPE
 
 
 @pytest.fixture
@@ -18,7 +20,7 @@ def key(client: TestClient, auth) -> SigningKey:  # type: ignore[no-untyped-def]
     signing = SigningKey.generate("policy-admin-1")
     response = client.post("/v1/admin/keys", headers=auth("admin"),
                            json={"key_id": signing.key_id, "owner": "policy-admin",
-                                 "public_key": b64(signing.public_key)})
+                                 "public_key": b64(signing.public_key), "scope": POLICY_ADMIN_SCOPE.to_json()})
     assert response.status_code == 201, response.text
     assert response.json()["key"]["status"] == "active"
     return signing
@@ -105,7 +107,9 @@ def test_receipt_waits_for_checkpoint_and_is_private_to_its_system(client: TestC
     assert data["checkpoint"].startswith("test.lifeledger/log\n")
     assert_problem(client.get("/v1/events/evt-1/receipt", headers=auth("system", "claims-core")), 404)
     assert client.get("/v1/events/evt-1/receipt", headers=auth("auditor")).status_code == 200
-    assert_problem(client.get("/v1/events/evt-1/receipt", headers=auth("customer")), 403)
+    assert client.get("/v1/events/evt-1/receipt", headers=auth("customer", "customer:c1")).json() == data
+    assert_problem(client.get("/v1/events/evt-1/receipt", headers=auth("customer", "customer:c2")), 404)
+    assert_problem(client.get("/v1/events/evt-1/receipt", headers=auth("admin")), 403)
 
 
 def test_key_rotation_and_revocation_over_http(client: TestClient, auth, key: SigningKey) -> None:  # type: ignore[no-untyped-def]
@@ -144,21 +148,31 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     assert spec["components"]["schemas"]["EventCreate"]["examples"]
 
 
-def test_oversized_bodies_are_refused_before_anything_else(settings) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_bodies_are_refused_before_anything_else(settings, auth) -> None:  # type: ignore[no-untyped-def]
     from api.app import create_app
 
-    small = settings.model_copy(update={"max_body_bytes": 4096})
+    small = settings.model_copy(update={"max_body_bytes": 8192, "anonymous_body_bytes": 2048})
     with TestClient(create_app(small)) as client:
-        declared = client.post("/v1/events", content=b"x" * 5000, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        anonymous = client.post("/v1/events", content=b"x" * 3000, headers=headers)
+        assert_problem(anonymous, 413)
+        assert "without a valid bearer token may carry at most 2048 bytes" in anonymous.json()["detail"]
+        assert_problem(client.post("/v1/events", content=b"x" * 1000, headers=headers), 401)  # small: 401 first
+        token = issue_token(client.app.state.ledger.keys.token, subject="policy-admin",  # type: ignore[attr-defined]
+                            role=Role.SYSTEM, issuer="lifeledger", ttl=60)
+        signed_in = {**headers, "Authorization": f"Bearer {token}"}
+        assert_problem(client.post("/v1/events", content=b"x" * 3000, headers=signed_in), 422, "body")
+        declared = client.post("/v1/events", content=b"x" * 9000, headers=signed_in)
         assert_problem(declared, 413)
-        assert "limit is 4096" in declared.json()["detail"]
+        assert "at most 8192 bytes" in declared.json()["detail"]
 
         def chunks():  # type: ignore[no-untyped-def]
-            for _ in range(5):
+            for _ in range(9):
                 yield b"x" * 1024
 
-        streamed = client.post("/v1/events", content=chunks(), headers={"Content-Type": "application/json"})
+        streamed = client.post("/v1/events", content=chunks(), headers=signed_in)  # no Content-Length
         assert_problem(streamed, 413)
+        assert_problem(client.post("/v1/events", content=chunks(), headers=headers), 401)  # never read at all
 
 
 def test_405_keeps_its_allow_header_and_huge_indexes_are_422(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from ledger.core import Ledger
 from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFailed
 from ledger.keys import SigningKey
 from ledger.statements import EntryRecord, sign_event
+from tests.factories import POLICY_ADMIN_SCOPE
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("backend")
 def event(key: SigningKey, n: int, *, stream: str = "policy:p1", seq: int | None = None, amount: str = "10.00",
           subject: str = "customer:c1"):
     return sign_event(key=key, event_id=f"evt-{n}", type="premium.collected", stream=stream,
-                      payload={"amount": amount, "currency": "EUR"}, data_subject=subject, seq=seq)
+                      payload={"amount": amount, "currency": "CNY"}, data_subject=subject, seq=seq)
 
 
 def test_append_returns_receipt_and_stores_canonical_leaf(ledger: Ledger, system_key: SigningKey) -> None:
@@ -29,9 +30,9 @@ def test_append_returns_receipt_and_stores_canonical_leaf(ledger: Ledger, system
     assert row.leaf_hash == merkle.leaf_hash(row.leaf) == receipt.leaf_hash
     record = EntryRecord.from_leaf(row.leaf)
     assert record.statement.event_id == "evt-1" and record.seq == 1 and record.key_id == "policy-admin-1"
-    assert b"EUR" not in row.leaf  # the payload never enters the public leaf
+    assert b"CNY" not in row.leaf  # the payload never enters the public leaf
     opened = ledger.open_payload(receipt.index)
-    assert opened.payload == {"amount": "10.00", "currency": "EUR"}
+    assert opened.payload == {"amount": "10.00", "currency": "CNY"}
 
 
 def test_same_event_id_same_content_returns_original_receipt(ledger: Ledger, system_key: SigningKey) -> None:
@@ -74,7 +75,7 @@ def test_bad_signature_and_payload_are_refused_and_nothing_recorded(ledger: Ledg
     with pytest.raises(SignatureError):
         ledger.append(forged, owner="policy-admin")
     tampered = type(good)(statement=good.statement, key_id=good.key_id, signature=good.signature,
-                          payload={"amount": "1000000.00", "currency": "EUR"}, salt=good.salt,
+                          payload={"amount": "1000000.00", "currency": "CNY"}, salt=good.salt,
                           data_subject=good.data_subject)
     with pytest.raises(ValidationFailed, match="payload_hash"):
         ledger.append(tampered, owner="policy-admin")
@@ -104,7 +105,8 @@ def test_rotation_retires_old_key_and_history_is_in_the_journal(ledger: Ledger, 
     assert old_state.status == "retired" and old_state.ended_idx == receipt.index
     assert ledger.entry(receipt.index).type == "ledger.key.rotated"
     with pytest.raises(Conflict, match="taken"):
-        ledger.register_key(key_id=new.key_id, owner="policy-admin", public_key=new.public_key)
+        ledger.register_key(key_id=new.key_id, owner="policy-admin", public_key=new.public_key,
+                            scope=POLICY_ADMIN_SCOPE)
 
 
 def test_reserved_types_and_the_ledger_key_are_not_for_systems(ledger: Ledger, system_key: SigningKey) -> None:

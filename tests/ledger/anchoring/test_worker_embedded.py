@@ -20,6 +20,7 @@ from ledger.settings import Settings
 from ledger.statements import sign_event
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SKIPPED
 from tests.conftest import free_port
+from tests.factories import POLICY_ADMIN_SCOPE
 
 
 class Crash(BaseException):
@@ -48,7 +49,8 @@ def grow(ledger: Ledger, count: int, *, start: int = 0) -> None:
     try:
         ledger.system_key(key_id)
     except NotFound:
-        ledger.register_key(key_id=key_id, owner="policy-admin", public_key=SEED_KEY.public_key)
+        ledger.register_key(key_id=key_id, owner="policy-admin", public_key=SEED_KEY.public_key,
+                            scope=POLICY_ADMIN_SCOPE)
     ledger.append_many([sign_event(key=SEED_KEY, event_id=f"e{n}", type="policy.issued", stream=f"policy:p{n}",
                                    payload={"n": n}, data_subject=f"customer:{n}")
                         for n in range(start, start + count)], owner="policy-admin")

@@ -1,0 +1,1 @@
+"""Cryptographic primitives: Ed25519 keys and signatures, payload sealing."""

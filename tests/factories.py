@@ -1,0 +1,20 @@
+"""Shared test data: key scopes, signed events and registered keys, so tests do not repeat their set-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.keys import SigningKey
+from ledger.scopes import KeyScope
+from ledger.statements import SignedEvent, sign_event
+
+# What the policy administration system may write in these tests: policy and premium events on policy streams.
+POLICY_ADMIN_SCOPE = KeyScope.from_json({"types": ["policy.*", "premium.*"], "streams": ["policy"]})
+EVERYTHING = KeyScope.from_json({"types": ["*"], "streams": ["*"]})
+
+
+def policy_event(key: SigningKey, n: int, *, stream: str = "policy:p1", subject: str = "customer:c1",
+                 type: str = "policy.issued", **payload: Any) -> SignedEvent:
+    """A signed ``policy.issued``-like event number ``n`` with a small payload."""
+    return sign_event(key=key, event_id=f"evt-{n}", type=type, stream=stream,
+                      payload={"product": "TERM20", "n": n, **payload}, data_subject=subject)
