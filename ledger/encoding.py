@@ -35,16 +35,16 @@ def parse_json(raw: bytes | str, *, max_depth: int, what: str = "body", field: s
     recursion either. Invalid UTF-8, lone surrogates, ``NaN`` and trailing garbage are refused. The error names
     ``field`` (default: ``what``) and, for syntax errors, the position.
     """
+    too_deep = f"{what} nests objects and arrays more than {max_depth} levels deep; the limit is {max_depth}"
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         reason = str(exc)
-        if "recursion" in reason:
-            reason = f"objects and arrays nest more than {max_depth} levels deep"
+        if "recursion" in reason or "depth limit" in reason:  # orjson stops at 1024 levels by itself
+            raise ValidationFailed(too_deep, field=field or what) from None
         raise ValidationFailed(f"{what} is not acceptable JSON: {reason}", field=field or what) from None
     if nesting_exceeds(value, max_depth):
-        raise ValidationFailed(f"{what} nests objects and arrays more than {max_depth} levels deep; the limit is "
-                               f"{max_depth}", field=field or what)
+        raise ValidationFailed(too_deep, field=field or what)
     return value
 
 

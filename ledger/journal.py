@@ -126,11 +126,12 @@ class Journal:
         future: Future[Receipt] = Future()
         try:
             self._precheck(event, owner=owner)
-        except SignatureError:
+        except LedgerError:
             earlier = self._recorded_duplicate(event)
             if earlier is None:
                 raise
-            future.set_result(earlier)  # a retry of a recorded event gets its receipt, whatever its key is now
+            # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now.
+            future.set_result(earlier)
             return future
         self.start()
         self._queue.put([_Pending(event, owner, future)])
@@ -155,10 +156,8 @@ class Journal:
         def check(event: SignedEvent) -> LedgerError | Receipt | None:
             try:
                 self._precheck(event, owner=owner)
-            except SignatureError as exc:
-                return self._recorded_duplicate(event) or exc
             except LedgerError as exc:
-                return exc
+                return self._recorded_duplicate(event) or exc
             return None
 
         self.start()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ledger.keys import SigningKey
 from ledger.scopes import KeyScope
 from ledger.statements import SignedEvent, sign_event
+
+VECTORS = Path(__file__).resolve().parent / "vectors"  # the project's own copy of the known-answer vectors
 
 # What the policy administration system may write in these tests: policy and premium events on policy streams.
 POLICY_ADMIN_SCOPE = KeyScope.from_json({"types": ["policy.*", "premium.*"], "streams": ["policy"]})

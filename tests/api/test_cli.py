@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from api.cli import app
 from ledger.keys import LocalKeys
 from ledger.store import schema as t
 from tests.conftest import free_port
+from tests.servers import LIFELEDGER, serving
 
 runner = CliRunner()
-LIFELEDGER = [sys.executable, "-m", "api.cli"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,27 +29,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path / "data"
-    port = free_port()
-    env = {**os.environ, "LIFELEDGER_CHECKPOINT_INTERVAL": "0.3", "LIFELEDGER_CHAIN_URL": "none"}
-    process = subprocess.Popen([*LIFELEDGER, "serve", "--port", str(port), "--data-dir", str(data)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {process.stdout.read() if process.stdout else ''}")
-            time.sleep(0.2)
-        yield url, data
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with serving(tmp_path / "data") as running:
+        yield running.url, running.data
 
 
 def test_demo_then_verify(server: tuple[str, Path]) -> None:

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from ledger.encoding import canonical_json
 from ledger.errors import ValidationFailed
 from ledger.keys import SigningKey
-from ledger.statements import EntryRecord, Statement, sign_event
+from ledger.statements import EntryRecord, SignedEvent, Statement, sign_event
+from tests.factories import VECTORS
 
 KEY = SigningKey.from_seed("system-1", bytes(range(32)))
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,40}", fullmatch=True)
@@ -65,3 +66,166 @@ def test_tampered_payload_or_signature_is_refused() -> None:
 
     with pytest.raises(SignatureError):
         event.check_signature(SigningKey.generate("other-1").public_key)
+
+
+# -- identifiers are matched whole ----------------------------------------------------------------------------
+
+LOOKALIKE_SUFFIXES = ["\n", "\r", "\t", "\x00", " ", "\u00a0", "\u200b", "\u2028", "\r\n"]
+
+
+@pytest.mark.parametrize("suffix", LOOKALIKE_SUFFIXES, ids=repr)
+@pytest.mark.parametrize(("name", "good"), [("event_id", "e1"), ("type", "policy.issued"), ("stream", "policy:p1")])
+def test_statement_identifiers_with_control_characters_are_refused(name: str, good: str, suffix: str) -> None:
+    statement = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
+                           data_subject="customer:1").statement.to_json()
+    for value in (good + suffix, good[:2] + suffix + good[2:]):
+        with pytest.raises(ValidationFailed) as info:
+            Statement.from_json({**statement, name: value})
+        assert info.value.field == f"statement.{name}"
+
+
+@pytest.mark.parametrize("suffix", LOOKALIKE_SUFFIXES, ids=repr)
+def test_subjects_key_ids_and_owners_with_control_characters_are_refused(suffix: str) -> None:
+    from ledger.keys import check_key_id
+    from ledger.statements import check_subject
+
+    for value in ("customer:1" + suffix, "cust" + suffix + "omer:1"):
+        with pytest.raises(ValidationFailed):
+            check_subject(value)
+        with pytest.raises(ValidationFailed, match="data_subject"):
+            sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
+                       data_subject=value)
+    for value in ("ledger" + suffix, "policy-admin-1" + suffix, "led" + suffix + "ger"):
+        with pytest.raises(ValidationFailed, match="key_id"):
+            check_key_id(value)
+
+
+def test_unicode_digits_do_not_pass_for_timestamps() -> None:
+    statement = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
+                           data_subject="customer:1").statement.to_json()
+    fullwidth = "\uff12\uff10\uff12\uff16-01-31T12:00:00Z"  # Unicode digits, which a regex \d matches
+    for value in (fullwidth, "2026-01-31T12:00:00Z\n", "0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z",
+                  "1899-12-31T23:59:59Z", "2200-01-01T00:00:00Z"):
+        with pytest.raises(ValidationFailed) as info:
+            Statement.from_json({**statement, "occurred_at": value})
+        assert info.value.field == "statement.occurred_at"
+    for value in ("1900-01-01T00:00:00Z", "2199-12-31T23:59:59.999999Z"):
+        Statement.from_json({**statement, "occurred_at": value})
+
+
+# -- the data subject is bound to what was signed (statement v2) ---------------------------------------------------
+
+def test_a_subject_changed_after_signing_is_refused() -> None:
+    event = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={"a": 1},
+                       data_subject="customer:1")
+    assert event.statement.version == 2 and event.statement.to_json()["v"] == 2
+    event.check_payload()
+    moved = SignedEvent(statement=event.statement, key_id=event.key_id, signature=event.signature,
+                        payload=event.payload, salt=event.salt, data_subject="customer:2")
+    with pytest.raises(ValidationFailed, match="data_subject") as info:
+        moved.check_payload()
+    assert info.value.field == "statement.payload_hash"
+    moved.check_signature(KEY.public_key)  # the signature alone cannot tell: the commitment does
+
+
+def test_statement_versions_parse_strictly() -> None:
+    v2 = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
+                    data_subject="customer:1").statement.to_json()
+    legacy = {k: v for k, v in v2.items() if k != "v"}
+    assert Statement.from_json(legacy).version == 1 and "v" not in Statement.from_json(legacy).to_json()
+    for bad in (1, 3, "2", True, 2.0):
+        with pytest.raises(ValidationFailed) as info:
+            Statement.from_json({**v2, "v": bad})
+        assert info.value.field == "statement.v"
+
+
+def test_statement_v2_known_answer_vector() -> None:
+    """tests/vectors/statement-v2.json, checked with hashlib and cryptography, then reproduced by our code."""
+    import hashlib
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from ledger.encoding import b64, unb64
+    from ledger.merkle import leaf_hash
+
+    vector = json.loads(VECTORS.joinpath("statement-v2.json").read_text(encoding="utf-8"))
+    salt = bytes.fromhex(vector["salt"])
+    # For this payload (strings and objects only) JCS is sorted, compact JSON with the characters left as they are.
+    jcs = json.dumps({"data_subject": vector["data_subject"], "payload": vector["payload"]}, sort_keys=True,
+                     separators=(",", ":"), ensure_ascii=False).encode()
+    assert bytes.fromhex(vector["commitment_preimage"]) == salt + jcs
+    assert vector["statement"]["payload_hash"] == "sha256:" + hashlib.sha256(salt + jcs).hexdigest()
+    assert vector["statement_canonical"] == json.dumps(vector["statement"], sort_keys=True, separators=(",", ":"))
+    Ed25519PublicKey.from_public_bytes(unb64(vector["public_key"])).verify(
+        unb64(vector["signature"]), vector["statement_canonical"].encode())
+    assert b64(leaf_hash(vector["leaf"].encode())) == vector["leaf_hash"]
+    key = SigningKey.from_seed(vector["key_id"], bytes.fromhex(vector["seed"]))
+    event = sign_event(key=key, event_id=vector["statement"]["event_id"], type=vector["statement"]["type"],
+                       stream=vector["statement"]["stream"], payload=vector["payload"],
+                       data_subject=vector["data_subject"], occurred_at=vector["statement"]["occurred_at"],
+                       seq=vector["statement"]["seq"], salt=salt)
+    assert event.statement.canonical().decode() == vector["statement_canonical"]
+    assert b64(event.signature) == vector["signature"]
+    record = EntryRecord(statement=event.statement, key_id=key.key_id, signature=event.signature, seq=1,
+                         recorded_at=vector["recorded_at"])
+    assert record.leaf().decode() == vector["leaf"]
+    assert EntryRecord.from_leaf(record.leaf()) == record
+    legacy_hash = "sha256:" + hashlib.sha256(salt + json.dumps(vector["payload"], sort_keys=True, separators=(
+        ",", ":"), ensure_ascii=False).encode()).hexdigest()
+    assert vector["v1_payload_hash_of_the_same_payload"] == legacy_hash != vector["statement"]["payload_hash"]
+
+
+# -- payloads and events are bounded and strict ----------------------------------------------------------------
+
+def nested(depth: int) -> dict[str, object]:
+    """A payload whose objects and arrays nest ``depth`` levels (the payload object itself is level 1)."""
+    value: object = 1
+    for _ in range(depth - 1):
+        value = [value]
+    return {"x": value}
+
+
+def test_payload_nesting_is_limited_before_anything_encodes_it() -> None:
+    from ledger.statements import MAX_PAYLOAD_DEPTH
+
+    sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload=nested(MAX_PAYLOAD_DEPTH),
+               data_subject="customer:1")
+    with pytest.raises(ValidationFailed, match=f"more than {MAX_PAYLOAD_DEPTH} levels") as info:
+        sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1",
+                   payload=nested(MAX_PAYLOAD_DEPTH + 1), data_subject="customer:1")
+    assert info.value.field == "payload"
+    good = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
+                      data_subject="customer:1").to_json()
+    deep = nested(50_000)  # far beyond any recursion limit: refused without recursing
+    with pytest.raises(ValidationFailed, match="levels deep"):
+        SignedEvent.from_json({**good, "payload": deep})
+
+
+def test_unknown_event_fields_are_refused_by_name() -> None:
+    good = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
+                      data_subject="customer:1").to_json()
+    with pytest.raises(ValidationFailed, match="unknown field") as info:
+        SignedEvent.from_json({**good, "subject_override": "customer:2"})
+    assert info.value.field == "subject_override"
+
+
+def test_json_is_decoded_with_a_depth_bound_whatever_the_recursion_limit() -> None:
+    import sys
+
+    from ledger.encoding import parse_json
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200_000)  # what packages the embedded chain imports do
+    try:
+        for depth in (1_000, 100_000):
+            with pytest.raises(ValidationFailed, match="levels deep") as info:
+                parse_json(b"[" * depth + b"]" * depth, max_depth=40)
+            assert info.value.field == "body"
+    finally:
+        sys.setrecursionlimit(limit)
+    assert parse_json(b'{"a":[[1]]}', max_depth=3) == {"a": [[1]]}
+    for bad, reason in ((b"{not json", "acceptable JSON"), (b'{"a": NaN}', "acceptable JSON"),
+                        (b'"\\ud800"', "surrogate"), (b"[1] x", "acceptable JSON")):
+        with pytest.raises(ValidationFailed, match=reason):
+            parse_json(bad, max_depth=40)
