@@ -21,8 +21,6 @@ from ledger.keys import SigningKey
 from ledger.settings import Settings
 from tests.factories import POLICY_ADMIN_SCOPE
 
-SHARED = Path(os.environ.get("LIFELEDGER_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-
 
 def load_script(name: str) -> ModuleType:
     """Import ``scripts/<name>.py`` as a module (scripts are not a package)."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,19 +31,14 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.factories import VECTORS
 
 # --- vectors --------------------------------------------------------------------------------------
 
 
-def shared_dir() -> Path:
-    """``shared/`` beside the project root, or ``$LIFELEDGER_SHARED_DIR``."""
-    override = os.environ.get("LIFELEDGER_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-
-
 @cache
 def rfc9162() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((shared_dir() / "vectors" / "rfc9162.json").read_text("utf-8"))
+    data: dict[str, Any] = json.loads((VECTORS / "rfc9162.json").read_text("utf-8"))
     return data
 
 

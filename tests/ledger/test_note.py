@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,17 +25,12 @@ from ledger.note import (
     open_checkpoint,
     vkey,
 )
-
-
-def shared_dir() -> Path:
-    """``shared/`` beside the project root, or ``$LIFELEDGER_SHARED_DIR``."""
-    override = os.environ.get("LIFELEDGER_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
+from tests.factories import VECTORS
 
 
 @cache
 def load_vector(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((shared_dir() / "vectors" / name).read_text("utf-8"))
+    data: dict[str, Any] = json.loads((VECTORS / name).read_text("utf-8"))
     return data
 
 
