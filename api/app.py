@@ -14,7 +14,7 @@ from api.bodies import AuthGate, add_body_schemas
 from api.docs import install_docs
 from api.metrics import Metrics
 from api.routes import events, keys, log, ops
-from ledger.core import Ledger
+from ledger.app import Ledger
 from ledger.settings import Settings, load_settings
 
 DESCRIPTION = """\

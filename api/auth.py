@@ -9,8 +9,8 @@ from enum import StrEnum
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.keys import SigningKey
-from ledger.statements import SUBJECT
+from ledger.crypto.keys import SigningKey
+from ledger.log.statements import SUBJECT
 
 
 class Role(StrEnum):

@@ -6,7 +6,7 @@ Two layers keep a stranger from making the service parse anything large:
   is refused with 413 before a byte of the body is read, and a streamed body is cut off at the limit.
 - :func:`json_body` is the dependency through which every route takes its JSON body. It depends on the caller's
   principal, so an authenticated route answers 401 before the body is read. Bodies are decoded by a parser that
-  bounds nesting without recursion (``ledger.encoding.parse_json``) and validated against their schema; large
+  bounds nesting without recursion (``ledger.log.encoding.parse_json``) and validated against their schema; large
   ones on a worker thread, so one big batch cannot stall the event loop that answers ``/healthz``.
 """
 
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.auth import Principal, TokenError, read_token
-from ledger.encoding import parse_json
+from ledger.log.encoding import parse_json
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.auth import Role, issue_token
-from ledger.audit import AuditReport
-from ledger.core import Ledger
-from ledger.encoding import b64, unb64
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError
-from ledger.keys import SigningKey
-from ledger.scopes import KeyScope
+from ledger.journal.audit import AuditReport
+from ledger.log.encoding import b64, unb64
+from ledger.projections.scopes import KeyScope
 from ledger.settings import Settings, load_settings
 
 app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for life insurance.", no_args_is_help=True,
@@ -85,7 +85,7 @@ def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
           data_dir: DataDir = None) -> None:
     """Print a development bearer token signed by the token key of an existing data directory."""
     settings = settings_for(data_dir)
-    from ledger.keys import LocalKeys
+    from ledger.crypto.keys import LocalKeys
 
     where = settings.data_dir.resolve()
     try:
@@ -234,8 +234,8 @@ def verify(data_dir: DataDir = None,
                                                               "(stop `serve` first when the chain is embedded)")]
            = False) -> None:
     """Audit the whole log: leaves, tree, checkpoints, signatures, payloads and projections."""
-    from ledger.audit import audit
-    from ledger.note import NoteVerifier
+    from ledger.journal.audit import audit
+    from ledger.log.note import NoteVerifier
 
     with opened(data_dir) as ledger, _progress_bar() as progress:
         trusted = _anchorer(ledger).chain_roots() if chain else {}
@@ -262,8 +262,8 @@ def audit_database(
     log publishes (--evidence-from), each checked against its leaf; saved checkpoints act as trusted roots.
     """
     from api.outside import fetch_key_evidence
-    from ledger.audit import audit
-    from ledger.note import NoteVerifier, open_checkpoint
+    from ledger.journal.audit import audit
+    from ledger.log.note import NoteVerifier, open_checkpoint
     from ledger.store import Store
 
     try:

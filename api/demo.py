@@ -14,13 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.auth import Role, issue_token
-from ledger import merkle
-from ledger.encoding import b64, unb64
+from ledger.crypto.keys import LocalKeys, SigningKey
 from ledger.errors import LedgerError
-from ledger.keys import LocalKeys, SigningKey
-from ledger.note import NoteVerifier, open_checkpoint
+from ledger.log import merkle
+from ledger.log.encoding import b64, unb64
+from ledger.log.note import NoteVerifier, open_checkpoint
+from ledger.log.statements import sign_event, utc_timestamp
 from ledger.settings import Settings
-from ledger.statements import sign_event, utc_timestamp
 
 SYSTEM = "policy-admin"
 SCOPE = {"types": ["policy.*", "premium.*", "servicing.*", "claim.*"], "streams": ["policy"]}

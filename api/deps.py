@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 
 from api.auth import Principal, Role
 from api.bodies import optional_principal_of, principal_of
-from ledger.core import Ledger
+from ledger.app import Ledger
 
 
 def get_ledger(request: Request) -> Ledger:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ledger.core import Ledger
+from ledger.app import Ledger
 
 
 class Metrics:

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from ledger.encoding import parse_json, unb64
 from ledger.errors import LedgerError
+from ledger.log.encoding import parse_json, unb64
 
 MAX_EVIDENCE_DEPTH = 40
 

@@ -6,11 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.core import ConsistencyProof, FullReceipt, InclusionProof
-from ledger.encoding import b64
-from ledger.journal import Receipt
-from ledger.projections import KeyState
-from ledger.scopes import KeyScope
+from ledger.app import ConsistencyProof, FullReceipt, InclusionProof
+from ledger.journal.writer import Receipt
+from ledger.log.encoding import b64
+from ledger.projections.scopes import KeyScope
+from ledger.projections.system_keys import KeyState
 from ledger.store.anchors import AnchorJob
 
 B64_HASH = "base64 (standard, padded) of a 32-byte SHA-256 hash"

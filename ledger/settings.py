@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     def _origin_is_a_key_name(cls, value: str) -> str:
         # The origin doubles as the signed-note key name, so it follows C2SP's key-name rules.
         from ledger.errors import ValidationFailed
-        from ledger.note import check_key_name
+        from ledger.log.note import check_key_name
 
         try:
             return check_key_name(value, field="origin")

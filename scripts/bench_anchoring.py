@@ -55,11 +55,11 @@ from benchkit import log, machine, percentile  # noqa: E402
 
 from ledger.anchoring import Chain, LedgerAnchorContract, connect  # noqa: E402
 from ledger.anchoring.following import WATCH_DEPTH  # noqa: E402
-from ledger.core import Ledger  # noqa: E402
-from ledger.keys import SigningKey  # noqa: E402
-from ledger.scopes import KeyScope  # noqa: E402
+from ledger.app import Ledger  # noqa: E402
+from ledger.crypto.keys import SigningKey  # noqa: E402
+from ledger.log.statements import SignedEvent, sign_event  # noqa: E402
+from ledger.projections.scopes import KeyScope  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
-from ledger.statements import SignedEvent, sign_event  # noqa: E402
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, FAILED, AnchorJob  # noqa: E402
 from tests.chain_nodes import NodeProcess  # noqa: E402
 

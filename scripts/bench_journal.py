@@ -49,14 +49,14 @@ from pymerkle import SqliteTree
 from pymerkle import verify_consistency as pm_verify_consistency
 from pymerkle import verify_inclusion as pm_verify_inclusion
 
-from ledger import merkle
-from ledger.core import Ledger
-from ledger.encoding import canonical_json
-from ledger.keys import SigningKey
-from ledger.projections import Projection, StreamState
-from ledger.scopes import KeyScope
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
+from ledger.log import merkle
+from ledger.log.encoding import canonical_json
+from ledger.log.statements import EntryRecord, SignedEvent, sign_event
+from ledger.projections.scopes import KeyScope
+from ledger.projections.system_keys import Projection, StreamState
 from ledger.settings import Settings
-from ledger.statements import EntryRecord, SignedEvent, sign_event
 from ledger.store import Batch, EntryRow, Store
 
 OWNER = "policy-admin"

@@ -16,8 +16,8 @@ from types import ModuleType
 
 import pytest
 
-from ledger.core import Ledger
-from ledger.keys import SigningKey
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
 from ledger.settings import Settings
 from tests.factories import POLICY_ADMIN_SCOPE
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ledger.keys import SigningKey
-from ledger.scopes import KeyScope
-from ledger.statements import SignedEvent, sign_event
+from ledger.crypto.keys import SigningKey
+from ledger.log.statements import SignedEvent, sign_event
+from ledger.projections.scopes import KeyScope
 
 VECTORS = Path(__file__).resolve().parent / "vectors"  # the project's own copy of the known-answer vectors
 

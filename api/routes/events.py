@@ -20,8 +20,8 @@ from api.schemas import (
     ReceiptPublic,
 )
 from ledger.errors import LedgerError, NotFound
-from ledger.journal import Receipt
-from ledger.statements import SignedEvent
+from ledger.journal.writer import Receipt
+from ledger.log.statements import SignedEvent
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 409, 413, 422, 503))
 MAX_WAIT = 10.0

@@ -18,7 +18,7 @@ from api.schemas import (
     KeyScopeChange,
     ReceiptPublic,
 )
-from ledger.encoding import unb64
+from ledger.log.encoding import unb64
 
 router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"],
                    responses=responses(401, 403, 404, 409, 422, 503))

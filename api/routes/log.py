@@ -21,8 +21,8 @@ from api.schemas import (
     KeyPublic,
     LogKeyPublic,
 )
-from ledger.encoding import b64
 from ledger.errors import NotFound
+from ledger.log.encoding import b64
 
 router = APIRouter(prefix="/v1/log", tags=["public log"], responses=responses(404, 422, 503))
 

@@ -9,8 +9,8 @@ from typing import Any
 from ledger.anchoring.chain import EMBEDDED, Chain
 from ledger.anchoring.contracts import DocumentRegistryContract, DocumentStatus, LedgerAnchorContract
 from ledger.errors import LedgerError
+from ledger.log.statements import utc_timestamp
 from ledger.settings import Settings
-from ledger.statements import utc_timestamp
 from ledger.store import Store
 from ledger.store.anchors import (
     CHECKPOINT,

@@ -36,8 +36,8 @@ from ledger.anchoring.contracts import (
 )
 from ledger.anchoring.following import Follower
 from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
+from ledger.log.statements import parse_timestamp, utc_timestamp
 from ledger.settings import Settings
-from ledger.statements import parse_timestamp, utc_timestamp
 from ledger.store import Store
 from ledger.store.anchors import (
     CHECKPOINT,

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ledger.errors import Conflict, NotFound, StorageError
-from ledger.projections import KeyState, Projection, StreamState
-from ledger.scopes import KeyScope
+from ledger.projections.scopes import KeyScope
+from ledger.projections.system_keys import KeyState, Projection, StreamState
 from ledger.store import schema as t
 
 NodeId = tuple[int, int]

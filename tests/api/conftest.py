@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role, issue_token
-from ledger.core import Ledger
+from ledger.app import Ledger
 from ledger.settings import Settings
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, update
 from typer.testing import CliRunner
 
 from api.cli import app
-from ledger.keys import LocalKeys
+from ledger.crypto.keys import LocalKeys
 from ledger.store import schema as t
 from tests.conftest import free_port
 from tests.servers import LIFELEDGER, serving

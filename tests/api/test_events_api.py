@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import Role, issue_token
-from ledger.core import Ledger
-from ledger.encoding import b64
-from ledger.keys import SigningKey
-from ledger.statements import sign_event
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
+from ledger.log.encoding import b64
+from ledger.log.statements import sign_event
 from tests.factories import POLICY_ADMIN_SCOPE
 
 

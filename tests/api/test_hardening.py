@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role, issue_token
-from ledger.core import Ledger
-from ledger.encoding import b64, canonical_json, digest_str, payload_commitment
-from ledger.keys import LocalKeys, SigningKey
+from ledger.app import Ledger
+from ledger.crypto.keys import LocalKeys, SigningKey
+from ledger.log.encoding import b64, canonical_json, digest_str, payload_commitment
+from ledger.log.statements import sign_event, utc_timestamp
 from ledger.settings import Settings
-from ledger.statements import sign_event, utc_timestamp
 from tests.factories import POLICY_ADMIN_SCOPE
 from tests.servers import serving
 

@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
-from ledger.core import Ledger
-from ledger.keys import SigningKey
-from ledger.scopes import KeyScope
-from ledger.statements import sign_event
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
+from ledger.log.statements import sign_event
+from ledger.projections.scopes import KeyScope
 from tests.conftest import load_script
 
 # The verifier is scripts/check_log.py, which imports nothing from lifeledger: RFC 9162 and C2SP only.

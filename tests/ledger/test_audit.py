@@ -7,11 +7,11 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from ledger.audit import AuditReport, audit
-from ledger.core import Ledger
-from ledger.keys import SigningKey
-from ledger.note import NoteVerifier
-from ledger.statements import EntryRecord, sign_event
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
+from ledger.journal.audit import AuditReport, audit
+from ledger.log.note import NoteVerifier
+from ledger.log.statements import EntryRecord, sign_event
 from ledger.store import schema as t
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -55,7 +55,7 @@ def test_erased_subject_still_verifies(filled: Ledger) -> None:
 def _leaf_with(ledger: Ledger, index: int, **changes: object) -> bytes:
     body = EntryRecord.from_leaf(ledger.entry(index).leaf).to_json()
     body.update(changes)
-    from ledger.encoding import canonical_json
+    from ledger.log.encoding import canonical_json
 
     return canonical_json(body)
 
@@ -117,7 +117,7 @@ def test_head_rows_match(filled: Ledger) -> None:
 def _rewrite_history(ledger: Ledger, index: int = 7, recorded_at: str | None = None) -> None:
     """Re-date entry ``index`` (by default to its predecessor's time) and rebuild everything that depends on
     it: leaf hash, tree nodes, checkpoints. The result is consistent with itself."""
-    from ledger import merkle
+    from ledger.log import merkle
 
     stamp = recorded_at or ledger.entry(index - 1).recorded_at
     assert stamp != ledger.entry(index).recorded_at
@@ -174,7 +174,7 @@ def test_erasure_is_recorded_in_the_journal(filled: Ledger) -> None:
 
 
 def test_audit_without_the_master_key_replays_keys_from_published_evidence(filled: Ledger) -> None:
-    from ledger.encoding import unb64
+    from ledger.log.encoding import unb64
 
     filled.revoke_key(key_id="policy-admin-1", reason="rotated out")
     key_events = [i for i in range(filled.size()) if filled.entry(i).type.startswith("ledger.key.")]

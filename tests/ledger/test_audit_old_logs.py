@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.audit import AuditReport, audit
-from ledger.core import Ledger
+from ledger.app import Ledger
 from ledger.crypto.ed25519 import L
+from ledger.crypto.keys import SigningKey
 from ledger.errors import Forbidden, SignatureError, ValidationFailed
-from ledger.keys import SigningKey
-from ledger.note import NoteVerifier
-from ledger.scopes import KeyScope
-from ledger.statements import SignedEvent, sign_event
+from ledger.journal.audit import AuditReport, audit
+from ledger.log.note import NoteVerifier
+from ledger.log.statements import SignedEvent, sign_event
+from ledger.projections.scopes import KeyScope
 from tests.factories import POLICY_ADMIN_SCOPE
 
 IDENTITY = (1).to_bytes(32, "little")  # the identity point: a "key" with no private key behind it
@@ -51,9 +51,9 @@ def test_a_small_order_key_is_refused_now_and_named_in_an_old_log(ledger: Ledger
     with pytest.raises(ValidationFailed, match=r"small-order point \(order 4\)"):
         ledger.register_key(key_id="weak-0", owner="policy-admin", public_key=bytes(32), scope=POLICY_ADMIN_SCOPE)
     with monkeypatch.context() as old:
-        old.setattr("ledger.core.load_public_key", lambda raw, field="public_key": None)
-        old.setattr("ledger.projections.load_public_key", lambda raw, field="public_key": None)
-        old.setattr("ledger.statements.verify_signature", openssl_only)
+        old.setattr("ledger.app.load_public_key", lambda raw, field="public_key": None)
+        old.setattr("ledger.projections.system_keys.load_public_key", lambda raw, field="public_key": None)
+        old.setattr("ledger.log.statements.verify_signature", openssl_only)
         ledger.register_key(key_id="weak-1", owner="policy-admin", public_key=IDENTITY, scope=POLICY_ADMIN_SCOPE)
         template = sign_event(key=SigningKey.generate("weak-1"), event_id="forged-1", type="policy.issued",
                               stream="policy:p1", payload={"sum_assured": "9000000"}, data_subject="customer:c1")
@@ -75,7 +75,7 @@ def test_a_malleable_signature_is_refused_now_and_named_in_an_old_log(ledger: Le
     with pytest.raises(SignatureError, match=r"S >= L"):
         ledger.append(stretched, owner="policy-admin")
     with monkeypatch.context() as old:
-        old.setattr("ledger.statements.verify_signature", lambda **_: None)
+        old.setattr("ledger.log.statements.verify_signature", lambda **_: None)
         receipt = ledger.append(stretched, owner="policy-admin")
     report = run_audit(ledger)
     assert [str(p) for p in report.problems] == [
@@ -94,7 +94,7 @@ def test_writes_outside_a_key_scope_are_refused_now_and_named_in_an_old_log(ledg
     with pytest.raises(Forbidden, match=r"may write types contact\.\* on streams of kind party; not 'claim\.approved'"):
         ledger.append(approval, owner="crm")
     with monkeypatch.context() as old:
-        old.setattr("ledger.projections.Projection.check_scope", lambda self, **_: None)
+        old.setattr("ledger.projections.system_keys.Projection.check_scope", lambda self, **_: None)
         receipt = ledger.append(approval, owner="crm")
     report = run_audit(ledger)
     assert [p.where for p in report.problems] == [f"entries[{receipt.index}]"]
@@ -108,7 +108,7 @@ def test_verify_reports_a_payload_nested_too_deep_instead_of_dying(ledger: Ledge
         value = [value]
     limit = sys.getrecursionlimit()
     with monkeypatch.context() as old:
-        old.setattr("ledger.statements.MAX_PAYLOAD_DEPTH", 10**6)
+        old.setattr("ledger.log.statements.MAX_PAYLOAD_DEPTH", 10**6)
         sys.setrecursionlimit(max(limit, 30_000))  # the old encoder recursed once per level
         try:
             deep = ledger.append(sign_event(key=system_key, event_id="deep-1", type="policy.issued",

@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ledger import merkle
-from ledger.core import Ledger
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
 from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFailed
-from ledger.keys import SigningKey
-from ledger.statements import EntryRecord, sign_event
+from ledger.log import merkle
+from ledger.log.statements import EntryRecord, sign_event
 from tests.factories import POLICY_ADMIN_SCOPE
 
 pytestmark = pytest.mark.usefixtures("backend")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ledger.audit import AuditReport, audit
-from ledger.core import Ledger
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
 from ledger.errors import ValidationFailed
-from ledger.keys import SigningKey
-from ledger.note import NoteVerifier
+from ledger.journal.audit import AuditReport, audit
+from ledger.log.note import NoteVerifier
+from ledger.log.statements import EntryRecord, SignedEvent, sign_event
 from ledger.settings import Settings
-from ledger.statements import EntryRecord, SignedEvent, sign_event
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-v1"
 KEY = SigningKey.from_seed("policy-admin-2025", bytes(range(32)))

@@ -1,4 +1,4 @@
-"""Tests for ledger.merkle: RFC 9162 vectors, an independent naive model, corruption probes, properties."""
+"""Tests for ledger.log.merkle: RFC 9162 vectors, an independent naive model, corruption probes, properties."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.encoding import unb64
 from ledger.errors import StorageError, VerificationError
-from ledger.merkle import (
+from ledger.log.encoding import unb64
+from ledger.log.merkle import (
     EMPTY_ROOT,
     Frontier,
     NodeId,

@@ -1,4 +1,4 @@
-"""Tests for ledger.note: the C2SP checkpoint vector, round trips, corruption probes and strict parsing."""
+"""Tests for ledger.log.note: the C2SP checkpoint vector, round trips, corruption probes and strict parsing."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.encoding import b64, unb64
 from ledger.errors import LedgerError, SignatureError, ValidationFailed, VerificationError
-from ledger.note import (
+from ledger.log.encoding import b64, unb64
+from ledger.log.note import (
     MAX_SIGNATURES,
     Checkpoint,
     NoteSigner,

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.encoding import canonical_json
+from ledger.crypto.keys import SigningKey
 from ledger.errors import ValidationFailed
-from ledger.keys import SigningKey
-from ledger.statements import EntryRecord, SignedEvent, Statement, sign_event
+from ledger.log.encoding import canonical_json
+from ledger.log.statements import EntryRecord, SignedEvent, Statement, sign_event
 from tests.factories import VECTORS
 
 KEY = SigningKey.from_seed("system-1", bytes(range(32)))
@@ -86,8 +86,8 @@ def test_statement_identifiers_with_control_characters_are_refused(name: str, go
 
 @pytest.mark.parametrize("suffix", LOOKALIKE_SUFFIXES, ids=repr)
 def test_subjects_key_ids_and_owners_with_control_characters_are_refused(suffix: str) -> None:
-    from ledger.keys import check_key_id
-    from ledger.statements import check_subject
+    from ledger.crypto.keys import check_key_id
+    from ledger.log.statements import check_subject
 
     for value in ("customer:1" + suffix, "cust" + suffix + "omer:1"):
         with pytest.raises(ValidationFailed):
@@ -146,8 +146,8 @@ def test_statement_v2_known_answer_vector() -> None:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from ledger.encoding import b64, unb64
-    from ledger.merkle import leaf_hash
+    from ledger.log.encoding import b64, unb64
+    from ledger.log.merkle import leaf_hash
 
     vector = json.loads(VECTORS.joinpath("statement-v2.json").read_text(encoding="utf-8"))
     salt = bytes.fromhex(vector["salt"])
@@ -187,7 +187,7 @@ def nested(depth: int) -> dict[str, object]:
 
 
 def test_payload_nesting_is_limited_before_anything_encodes_it() -> None:
-    from ledger.statements import MAX_PAYLOAD_DEPTH
+    from ledger.log.statements import MAX_PAYLOAD_DEPTH
 
     sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload=nested(MAX_PAYLOAD_DEPTH),
                data_subject="customer:1")
@@ -213,7 +213,7 @@ def test_unknown_event_fields_are_refused_by_name() -> None:
 def test_json_is_decoded_with_a_depth_bound_whatever_the_recursion_limit() -> None:
     import sys
 
-    from ledger.encoding import parse_json
+    from ledger.log.encoding import parse_json
 
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(200_000)  # what packages the embedded chain imports do

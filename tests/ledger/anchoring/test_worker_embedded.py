@@ -9,15 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger import merkle
 from ledger.anchoring import DocumentRegistryContract, DocumentStatus, LedgerAnchorContract
 from ledger.anchoring.worker import Anchorer
-from ledger.core import Ledger
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
 from ledger.errors import AnchorUnavailable, NotFound
-from ledger.keys import SigningKey
-from ledger.note import NoteVerifier, open_checkpoint
+from ledger.log import merkle
+from ledger.log.note import NoteVerifier, open_checkpoint
+from ledger.log.statements import sign_event
 from ledger.settings import Settings
-from ledger.statements import sign_event
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SKIPPED
 from tests.conftest import free_port
 from tests.factories import POLICY_ADMIN_SCOPE

@@ -20,7 +20,7 @@ from web3 import Web3
 
 from api.app import create_app
 from ledger.anchoring.contracts import artifact
-from ledger.core import Ledger
+from ledger.app import Ledger
 from ledger.errors import AnchorUnavailable
 from ledger.settings import Settings
 from ledger.store.anchors import CHECKPOINT, CONFIRMED

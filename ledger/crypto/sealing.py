@@ -9,8 +9,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ledger.encoding import parse_json
 from ledger.errors import ErasedError, VerificationError
+from ledger.log.encoding import parse_json
 
 NONCE_SIZE = 12
 # Readers decode stored payloads with a generous bound: intake allows 32 levels, and anything deeper was recorded

@@ -6,15 +6,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import merkle
 from ledger.crypto.ed25519 import describe_public_key
-from ledger.encoding import canonical_json, payload_commitment, unb64
+from ledger.crypto.keys import LEDGER_KEY_ID, verify_signature
+from ledger.crypto.sealing import unseal, unwrap_key
 from ledger.errors import ErasedError, LedgerError, SignatureError
-from ledger.keys import LEDGER_KEY_ID, verify_signature
-from ledger.note import Checkpoint, NoteVerifier
-from ledger.projections import KEY_EVENTS, KEY_REGISTERED, KEY_ROTATED, SUBJECT_ERASED, Projection
-from ledger.sealing import unseal, unwrap_key
-from ledger.statements import LEDGER_SUBJECT, EntryRecord, Statement
+from ledger.log import merkle
+from ledger.log.encoding import canonical_json, payload_commitment, unb64
+from ledger.log.note import Checkpoint, NoteVerifier
+from ledger.log.statements import LEDGER_SUBJECT, EntryRecord, Statement
+from ledger.projections.system_keys import KEY_EVENTS, KEY_REGISTERED, KEY_ROTATED, SUBJECT_ERASED, Projection
 from ledger.store import CheckpointRow, EntryRow, Store
 
 Progress = Callable[[str, int, int], None]

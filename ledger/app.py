@@ -8,18 +8,25 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ledger import merkle
-from ledger.checkpoints import Checkpointer
-from ledger.encoding import b64
+from ledger.crypto.keys import LEDGER_KEY_ID, LocalKeys, check_key_id, load_public_key
+from ledger.crypto.sealing import OpenedPayload, unseal, unwrap_key
 from ledger.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
-from ledger.journal import Journal, Receipt
-from ledger.keys import LEDGER_KEY_ID, LocalKeys, check_key_id, load_public_key
-from ledger.note import NoteSigner
-from ledger.projections import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, KEY_SCOPED, SUBJECT_ERASED, KeyState
-from ledger.scopes import KeyScope
-from ledger.sealing import OpenedPayload, unseal, unwrap_key
+from ledger.journal.checkpoints import Checkpointer
+from ledger.journal.writer import Journal, Receipt
+from ledger.log import merkle
+from ledger.log.encoding import b64
+from ledger.log.note import NoteSigner
+from ledger.log.statements import LEDGER_SUBJECT, SignedEvent, check_subject, sign_event, utc_timestamp
+from ledger.projections.scopes import KeyScope
+from ledger.projections.system_keys import (
+    KEY_REGISTERED,
+    KEY_REVOKED,
+    KEY_ROTATED,
+    KEY_SCOPED,
+    SUBJECT_ERASED,
+    KeyState,
+)
 from ledger.settings import Settings
-from ledger.statements import LEDGER_SUBJECT, SignedEvent, check_subject, sign_event, utc_timestamp
 from ledger.store import CheckpointRow, EntryRow, Store
 from ledger.store.anchors import CHECKPOINT, AnchorJob, AnchorStore
 

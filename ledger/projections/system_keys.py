@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ledger.encoding import unb64
+from ledger.crypto.keys import LEDGER_KEY_ID, check_key_id, load_public_key
 from ledger.errors import Conflict, Forbidden, SignatureError, ValidationFailed
-from ledger.keys import LEDGER_KEY_ID, check_key_id, load_public_key
-from ledger.scopes import KeyScope
-from ledger.statements import EntryRecord
+from ledger.log.encoding import unb64
+from ledger.log.statements import EntryRecord
+from ledger.projections.scopes import KeyScope
 
 KEY_REGISTERED = "ledger.key.registered"
 KEY_ROTATED = "ledger.key.rotated"

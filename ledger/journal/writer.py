@@ -13,12 +13,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from ledger import merkle
+from ledger.crypto.keys import LEDGER_KEY_ID
+from ledger.crypto.sealing import new_data_key, seal, unwrap_key, wrap_key
 from ledger.errors import Conflict, LedgerError, SignatureError, StorageError, ValidationFailed
-from ledger.keys import LEDGER_KEY_ID
-from ledger.projections import Projection
-from ledger.sealing import new_data_key, seal, unwrap_key, wrap_key
-from ledger.statements import (
+from ledger.log import merkle
+from ledger.log.statements import (
     LEDGER_SUBJECT,
     LEDGER_TYPE_PREFIX,
     RESERVED_STREAM_KINDS,
@@ -28,6 +27,7 @@ from ledger.statements import (
     parse_timestamp,
     utc_timestamp,
 )
+from ledger.projections.system_keys import Projection
 from ledger.store import Batch, EntryRow, HeadMoved, Store, storage_error
 
 log = logging.getLogger(__name__)

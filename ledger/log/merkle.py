@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ledger.encoding import b64, sha256
 from ledger.errors import StorageError, VerificationError
+from ledger.log.encoding import b64, sha256
 
 HASH_SIZE = 32
 EMPTY_ROOT: bytes = sha256(b"")

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.encoding import (
+from ledger.crypto.keys import SigningKey, check_key_id, verify_signature
+from ledger.errors import ValidationFailed
+from ledger.log.encoding import (
     b64,
     canonical_json,
     digest_str,
@@ -19,8 +21,6 @@ from ledger.encoding import (
     payload_commitment,
     unb64,
 )
-from ledger.errors import ValidationFailed
-from ledger.keys import SigningKey, check_key_id, verify_signature
 
 ENTRY_VERSION = 1
 STATEMENT_VERSION = 2  # v2 binds the data subject into the salted payload commitment; v1 (no "v") is legacy

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from ledger import merkle
-from ledger.note import Checkpoint, NoteSigner
-from ledger.statements import utc_timestamp
+from ledger.log import merkle
+from ledger.log.note import Checkpoint, NoteSigner
+from ledger.log.statements import utc_timestamp
 from ledger.store import CheckpointRow, Store
 
 log = logging.getLogger(__name__)

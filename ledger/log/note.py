@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.crypto import ed25519
 from ledger.crypto.ed25519 import check_public_key
-from ledger.encoding import b64, sha256, unb64
 from ledger.errors import SignatureError, ValidationFailed, VerificationError
+from ledger.log.encoding import b64, sha256, unb64
 
 ED25519_TYPE = 0x01
 KEY_ID_SIZE = 4

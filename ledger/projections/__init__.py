@@ -1,0 +1,1 @@
+"""Projections: current state folded from journal entries, in the writer's transaction and on replay."""
