@@ -101,7 +101,7 @@ def _authenticate(scope: Scope, state: dict[str, Any]) -> Principal | None:
     app = scope["app"]
     ledger = app.state.ledger
     try:
-        principal = read_token(token.strip(), public_key=ledger.keys.token_public_key,
+        principal = read_token(token.strip(), public_key=ledger.secrets.token_public_key,
                                issuer=ledger.settings.jwt_issuer)
     except TokenError as exc:
         state["token_error"] = str(exc)

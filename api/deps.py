@@ -1,4 +1,4 @@
-"""Request dependencies: the ledger, the calling principal, and role checks, as Annotated aliases."""
+"""Request dependencies: the ledger's services, the calling principal and role checks, as Annotated aliases."""
 
 from __future__ import annotations
 
@@ -10,14 +10,37 @@ from fastapi import Depends, HTTPException, Request
 from api.auth import Principal, Role
 from api.bodies import optional_principal_of, principal_of
 from ledger.app import Ledger
+from ledger.services.anchoring import AnchorService
+from ledger.services.intake import IntakeService
+from ledger.services.keys import KeyService
+from ledger.services.log import LogService
 
 
 def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger  # type: ignore[no-any-return]
 
 
-LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+def get_log(request: Request) -> LogService:
+    return get_ledger(request).log
 
+
+def get_intake(request: Request) -> IntakeService:
+    return get_ledger(request).intake
+
+
+def get_keys(request: Request) -> KeyService:
+    return get_ledger(request).keys
+
+
+def get_anchoring(request: Request) -> AnchorService:
+    return get_ledger(request).anchoring
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+LogDep = Annotated[LogService, Depends(get_log)]
+IntakeDep = Annotated[IntakeService, Depends(get_intake)]
+KeysDep = Annotated[KeyService, Depends(get_keys)]
+AnchoringDep = Annotated[AnchorService, Depends(get_anchoring)]
 
 CurrentPrincipal = Annotated[Principal, Depends(principal_of)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal_of)]
@@ -41,18 +64,19 @@ AdminPrincipal = Annotated[Principal, Depends(require(Role.ADMIN))]
 ReaderPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM, Role.AUDITOR, Role.CUSTOMER))]
 
 
-def may_read_entry(ledger: Ledger, principal: Principal | None, index: int) -> bool:
+def may_read_entry(log: LogService, principal: Principal | None, index: int) -> bool:
     """Whether ``principal`` may see entry ``index``'s leaf and fields, not just its hash.
 
     Entitled are: an auditor; the system whose key signed the entry; the customer whose event it is (the entry's
-    data subject is the customer's id). Everyone else gets hashes and proofs only.
+    data subject, or the subject of its personal part, is the customer's id). Everyone else gets hashes and
+    proofs only.
     """
     if principal is None:
         return False
     if principal.role == Role.AUDITOR:
         return True
     if principal.role == Role.SYSTEM:
-        return ledger.signer_of(index) == principal.subject
+        return log.signer_of(index) == principal.subject
     if principal.role == Role.CUSTOMER:
-        return ledger.subject_of(index) == principal.subject
+        return principal.subject in log.subjects_of(index)
     return False

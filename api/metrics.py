@@ -34,17 +34,18 @@ class Metrics:
                                  registry=self.registry)
 
     def refresh(self) -> None:
-        self.tree_size.set(self.ledger.size())
-        latest = self.ledger.latest_checkpoint()
+        log, anchoring = self.ledger.log, self.ledger.anchoring
+        self.tree_size.set(log.size())
+        latest = log.latest_checkpoint()
         self.checkpoint_size.set(latest.tree_size if latest else 0)
         self.appended.set(self.ledger.journal.appended)
         self.batches.set(self.ledger.journal.batches)
-        if self.ledger.anchorer is not None:
-            state = self.ledger.anchor_status(limit=1)
-            self.anchored.set(state["anchored_tree_size"])
-            self.anchor_lag.set(state["lag"])
+        if anchoring.configured:
+            state = anchoring.status(limit=1)
+            self.anchored.set(state.anchored_tree_size)
+            self.anchor_lag.set(state.lag)
             for status in ("pending", "sent", "confirmed", "skipped", "failed"):
-                self.anchor_jobs.labels(status).set(state["jobs"].get(status, 0))
+                self.anchor_jobs.labels(status).set(state.jobs.get(status, 0))
 
     async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()

@@ -6,11 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.app import ConsistencyProof, FullReceipt, InclusionProof
 from ledger.journal.writer import Receipt
 from ledger.log.encoding import b64
 from ledger.projections.scopes import KeyScope
 from ledger.projections.system_keys import KeyState
+from ledger.services.anchoring import AnchorStatus
+from ledger.services.log import ConsistencyProof, FullReceipt, InclusionProof, KeyEventEvidence
 from ledger.store.anchors import AnchorJob
 
 B64_HASH = "base64 (standard, padded) of a 32-byte SHA-256 hash"
@@ -32,6 +33,16 @@ EVENT_EXAMPLE = {
 }
 
 
+class PersonalCreate(BaseModel):
+    """An event's personal part: fields sealed under the person's own key, erasable without touching the facts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] = Field(description="The personal fields (names, contacts, health data, ...)")
+    salt: str = Field(description="base64 of 16-64 random bytes")
+    data_subject: str = Field(description="The person's subject, e.g. party:7f3a9c")
+
+
 class EventCreate(BaseModel):
     """A signed event as an internal system posts it."""
 
@@ -44,8 +55,11 @@ class EventCreate(BaseModel):
     payload: dict[str, Any] = Field(description="Event data; stored encrypted, never on the public log")
     salt: str = Field(description="base64 of 16-64 random bytes; "
                                   "payload_hash = SHA-256(salt || JCS({data_subject, payload}))")
-    data_subject: str = Field(description="Whose personal data the payload holds (its key can be destroyed); "
-                                          "bound to the signature through payload_hash")
+    data_subject: str = Field(description="Whose key seals the payload (its key can be destroyed); bound to the "
+                                          "signature through payload_hash")
+    personal: PersonalCreate | None = Field(
+        default=None, description="Personal fields sealed apart under the person's own key; the payload commits to "
+                                  "them with \"personal\": \"sha256:<SHA-256(salt || JCS({data_subject, payload}))>\"")
 
 
 class EventBatchCreate(BaseModel):
@@ -174,6 +188,11 @@ class KeyEventPublic(BaseModel):
     salt: str = Field(description="base64 salt")
     data_subject: str = Field(description="the subject the payload is sealed under (the ledger's own)")
     payload_canonical: str = Field(description="base64 of JCS(payload)")
+
+    @classmethod
+    def of(cls, evidence: KeyEventEvidence) -> KeyEventPublic:
+        return cls(index=evidence.index, leaf=b64(evidence.leaf), payload=evidence.payload, salt=b64(evidence.salt),
+                   data_subject=evidence.data_subject, payload_canonical=b64(evidence.payload_canonical))
 
 
 class ScopeBody(BaseModel):
@@ -304,6 +323,13 @@ class AnchorsPublic(BaseModel):
     jobs: dict[str, int] = Field(description="anchoring transactions by status")
     last_error: str | None
     anchors: list[AnchorPublic] = Field(description="recent checkpoint anchors, newest first")
+
+    @classmethod
+    def of(cls, state: AnchorStatus) -> AnchorsPublic:
+        return cls(status="configured" if state.configured else "not_configured", chain=state.chain,
+                   chain_id=state.chain_id, contracts=state.contracts, log_size=state.log_size,
+                   anchored_tree_size=state.anchored_tree_size, lag=state.lag, jobs=state.jobs,
+                   last_error=state.last_error, anchors=[AnchorPublic.of(job) for job in state.anchors])
 
 
 class AnchorProofPublic(BaseModel):

@@ -121,11 +121,11 @@ def open_ledger(data_dir: Path, key: SigningKey, *, chain_url: str, interval: fl
         values["chain_id"] = HARDHAT_CHAIN_ID
     ledger = Ledger.open(Settings(**values))
     ledger.start(anchoring=False)
-    if ledger.anchorer is None:
+    if ledger.anchoring.anchorer is None:
         raise RuntimeError("anchoring is not configured")
     if chain_url != "embedded":
-        ledger.anchorer.deploy()  # the embedded chain deploys on first use; a node needs it explicitly
-    ledger.register_key(key_id=key.key_id, owner=OWNER, public_key=key.public_key, scope=SCOPE)
+        ledger.anchoring.anchorer.deploy()  # the embedded chain deploys on first use; a node needs it explicitly
+    ledger.keys.register(key_id=key.key_id, owner=OWNER, public_key=key.public_key, scope=SCOPE)
     return ledger
 
 
@@ -144,7 +144,7 @@ def summary_ms(samples: Sequence[float]) -> dict[str, Any]:
 
 def checkpoint_job(ledger: Ledger, tree_size: int) -> AnchorJob | None:
     """The anchoring job of the checkpoint of ``tree_size`` entries; raises if the worker gave it up."""
-    for job in ledger.anchors.recent_jobs(kind=CHECKPOINT, limit=5):
+    for job in ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT, limit=5):
         if job.tree_size == tree_size:
             if job.status == FAILED:
                 raise RuntimeError(f"anchor of tree size {tree_size} failed: {job.last_error}")
@@ -153,7 +153,7 @@ def checkpoint_job(ledger: Ledger, tree_size: int) -> AnchorJob | None:
 
 
 def cut(ledger: Ledger) -> int:
-    row = ledger.checkpoint_now()
+    row = ledger.log.checkpoint_now()
     if row is None:
         raise RuntimeError("no checkpoint: the log is empty")
     return row.tree_size
@@ -161,7 +161,7 @@ def cut(ledger: Ledger) -> int:
 
 def anchor_by_rounds(ledger: Ledger, tree_size: int, round_times: list[float] | None = None) -> tuple[AnchorJob, int]:
     """Run worker rounds until the checkpoint of ``tree_size`` is confirmed; return its job and the rounds run."""
-    anchorer = ledger.anchorer
+    anchorer = ledger.anchoring.anchorer
     assert anchorer is not None
     deadline = time.perf_counter() + ROUND_TIMEOUT
     rounds = 0
@@ -187,7 +187,7 @@ def wait_confirmed(ledger: Ledger, tree_size: int) -> AnchorJob:
             return job
         if time.perf_counter() > deadline:
             raise RuntimeError(f"checkpoint {tree_size} not anchored in {ROUND_TIMEOUT:.0f} s: "
-                               f"{ledger.anchorer.last_error if ledger.anchorer else None}")
+                               f"{ledger.anchoring.anchorer.last_error if ledger.anchoring.anchorer else None}")
         time.sleep(0.005)
 
 
@@ -209,7 +209,7 @@ def lifeledger_gas_run(ledger: Ledger, feed: EventFeed, sizes: Sequence[int]) ->
 
 def rechecked(ledger: Ledger) -> int:
     """Confirmed anchors the worker re-reads every round (re-org watch): fewer than WATCH_DEPTH confirmations."""
-    jobs = ledger.anchors.recent_jobs(kind=CHECKPOINT, limit=WATCH_RECENT)
+    jobs = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT, limit=WATCH_RECENT)
     return sum(1 for job in jobs if job.status == CONFIRMED and job.confirmations < WATCH_DEPTH)
 
 
@@ -233,7 +233,7 @@ def latency_by_rounds(ledger: Ledger, feed: EventFeed, count: int, per_checkpoin
 
 
 def latency_background(ledger: Ledger, feed: EventFeed, count: int, per_checkpoint: int) -> dict[str, Any]:
-    anchorer = ledger.anchorer
+    anchorer = ledger.anchoring.anchorer
     assert anchorer is not None
     samples, watched = [], []
     anchorer.start()

@@ -100,7 +100,7 @@ def open_ledger(root: Path, key: SigningKey) -> Ledger:
     """A started ledger on a fresh SQLite file with ``key`` registered for ``OWNER``."""
     ledger = Ledger.open(Settings(data_dir=root, chain_url="none", checkpoint_interval=NEVER))
     ledger.start()
-    ledger.register_key(key_id=key.key_id, owner=OWNER, public_key=key.public_key, scope=SCOPE)
+    ledger.keys.register(key_id=key.key_id, owner=OWNER, public_key=key.public_key, scope=SCOPE)
     return ledger
 
 
@@ -140,7 +140,7 @@ def ledger_batched(root: Path, key: SigningKey, events: list[SignedEvent]) -> tu
     elapsed = 0.0
     for batch in chunks(events, BATCH):
         start = time.perf_counter()
-        results = ledger.append_many(list(batch), owner=OWNER)
+        results = ledger.intake.append_many(list(batch), owner=OWNER)
         elapsed += time.perf_counter() - start
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
@@ -153,7 +153,7 @@ def ledger_single(root: Path, key: SigningKey, events: list[SignedEvent]) -> flo
     try:
         start = time.perf_counter()
         for item in events:
-            ledger.append(item, owner=OWNER)
+            ledger.intake.append(item, owner=OWNER)
         return len(events) / (time.perf_counter() - start)
     finally:
         ledger.close()
@@ -493,7 +493,7 @@ def ledger_proofs(ledger: Ledger, ref: ReferenceTree, size: int, root: bytes, rn
 
     def inclusion(i: int) -> None:
         index = indexes[i]
-        seconds, proof = timed(lambda: ledger.inclusion_proof(index=index, tree_size=size))
+        seconds, proof = timed(lambda: ledger.log.inclusion_proof(index=index, tree_size=size))
         prove.append(seconds)
         leaf = ref.leaf_hash(index)
         seconds, _ = timed(lambda: merkle.verify_inclusion(index=index, size=size, leaf_hash=leaf,
@@ -511,7 +511,7 @@ def ledger_proofs(ledger: Ledger, ref: ReferenceTree, size: int, root: bytes, rn
 
     def consistency(i: int) -> None:
         first = firsts[i]
-        seconds, proof = timed(lambda: ledger.consistency_proof(first=first, second=size))
+        seconds, proof = timed(lambda: ledger.log.consistency_proof(first=first, second=size))
         c_prove.append(seconds)
         first_root = ref.root(first)
         seconds, _ = timed(lambda: merkle.verify_consistency(first=first, second=size, first_root=first_root,
@@ -584,7 +584,7 @@ def scaling(work: Path, key: SigningKey, sealed_size: int,
             pm_seconds, pm_leaves = pm_seconds + seconds, pm_leaves + len(leaves)
 
     def mirror_journal() -> None:
-        mirror([row.leaf for row in ledger.store.iter_entries(ref.size, ledger.size())])
+        mirror([row.leaf for row in ledger.store.iter_entries(ref.size, ledger.log.size())])
 
     mirror_journal()
     filler = Filler(ledger.store, sealed_size)
@@ -614,23 +614,24 @@ def scaling(work: Path, key: SigningKey, sealed_size: int,
             else:
                 row["pymerkle"] = None
             log(f"  checkpoints at {size:,}: {rounds} rounds of append_many({BATCH}) + checkpoint_now()")
-            warm = ledger.append_many(list(next(pending)), owner=OWNER)  # absorbs the writer's reload after the fill
+            # absorbs the writer's reload after the fill
+            warm = ledger.intake.append_many(list(next(pending)), owner=OWNER)
             if any(isinstance(r, Exception) for r in warm):
                 raise RuntimeError(f"append_many refused events after the fill: {warm[:3]}")
             appends, cuts = [], []
             for _ in range(rounds):
-                seconds, results_ = timed(lambda: ledger.append_many(list(next(pending)), owner=OWNER))
+                seconds, results_ = timed(lambda: ledger.intake.append_many(list(next(pending)), owner=OWNER))
                 if any(isinstance(r, Exception) for r in results_):
                     raise RuntimeError("append_many refused events in the checkpoint phase")
                 appends.append(BATCH / seconds)
                 seconds, checkpoint = timed(ledger.checkpoint_now)
-                if checkpoint is None or checkpoint.tree_size != ledger.size():
+                if checkpoint is None or checkpoint.tree_size != ledger.log.size():
                     raise RuntimeError("checkpoint_now did not cover the new entries")
                 cuts.append(seconds)
             row["checkpoint"] = latency(cuts)
             row["append_many_events_per_second"] = rates(appends)
             mirror_journal()
-            if checkpoint.root != ref.root(ledger.size()):
+            if checkpoint.root != ref.root(ledger.log.size()):
                 raise RuntimeError("checkpoint root after journal appends disagrees with the reference tree")
             results.append(row)
             summary = row["ledger"]["inclusion_prove"]

@@ -134,6 +134,6 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
 def system_key(ledger: Ledger) -> SigningKey:
     """A key registered for the system 'policy-admin'."""
     key = SigningKey.generate("policy-admin-1")
-    ledger.register_key(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
-                        scope=POLICY_ADMIN_SCOPE)
+    ledger.keys.register(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
+                         scope=POLICY_ADMIN_SCOPE)
     return key

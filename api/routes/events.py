@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.bodies import json_body, request_body
-from api.deps import LedgerDep, ReaderPrincipal, SystemPrincipal, may_read_entry
+from api.deps import IntakeDep, LogDep, ReaderPrincipal, SystemPrincipal, may_read_entry
 from api.params import PlainSeconds
 from api.problems import STATUS_TABLE, TYPE_BASE, responses
 from api.schemas import (
@@ -37,31 +37,31 @@ def _problem(exc: LedgerError) -> ProblemPublic:
 
 @router.post("", status_code=201, responses={200: {"description": "Already recorded with the same content"}},
              openapi_extra=request_body(EventCreate))
-def post_event(ledger: LedgerDep, principal: SystemPrincipal,
+def post_event(intake: IntakeDep, principal: SystemPrincipal,
                body: Annotated[EventCreate, Depends(json_body(EventCreate))], response: Response) -> ReceiptPublic:
     """Record one signed event; answers once it is durably committed (group commit, milliseconds).
 
     The same event_id with the same statement returns the original receipt (200); with different content
     it is a 409 conflict. Fetch the inclusion proof from ``receipt_url`` once a checkpoint covers it.
     """
-    receipt = ledger.append(SignedEvent.from_json(body.model_dump()), owner=principal.subject)
+    receipt = intake.append(SignedEvent.from_json(body.model_dump(exclude_none=True)), owner=principal.subject)
     if receipt.duplicate:
         response.status_code = 200
     return ReceiptPublic.of(receipt)
 
 
 @router.post(":batch", openapi_extra=request_body(EventBatchCreate))
-def post_batch(ledger: LedgerDep, principal: SystemPrincipal,
+def post_batch(intake: IntakeDep, principal: SystemPrincipal,
                body: Annotated[EventBatchCreate, Depends(json_body(EventBatchCreate))]) -> BatchPublic:
     """Record up to 1,000 signed events; each one is recorded or rejected on its own (in order)."""
     parsed: list[SignedEvent | LedgerError] = []
     for item in body.events:
         try:
-            parsed.append(SignedEvent.from_json(item.model_dump()))
+            parsed.append(SignedEvent.from_json(item.model_dump(exclude_none=True)))
         except LedgerError as exc:
             parsed.append(exc)
     good = [p for p in parsed if isinstance(p, SignedEvent)]
-    outcome = iter(ledger.append_many(good, owner=principal.subject))
+    outcome = iter(intake.append_many(good, owner=principal.subject))
     results: list[BatchItemPublic] = []
     for item in parsed:
         result = item if isinstance(item, LedgerError) else next(outcome)
@@ -78,7 +78,7 @@ def post_batch(ledger: LedgerDep, principal: SystemPrincipal,
 
 
 @router.get("/{event_id}/receipt")
-def get_receipt(ledger: LedgerDep, principal: ReaderPrincipal, event_id: str,
+def get_receipt(log: LogDep, principal: ReaderPrincipal, event_id: str,
                 wait: Annotated[PlainSeconds, Query(ge=0, le=MAX_WAIT,
                                                     description="seconds to wait for a checkpoint")] = 0,
                 ) -> FullReceiptPublic:
@@ -88,9 +88,9 @@ def get_receipt(ledger: LedgerDep, principal: ReaderPrincipal, event_id: str,
     to anyone else the event does not exist (404).
     """
     try:
-        entitled = may_read_entry(ledger, principal, ledger.index_of(event_id))
+        entitled = may_read_entry(log, principal, log.index_of(event_id))
     except NotFound:
         entitled = False
     if not entitled:
         raise NotFound(f"no event with event_id {event_id!r} that you may read", field="event_id")
-    return FullReceiptPublic.of(ledger.receipt(event_id, wait=wait))
+    return FullReceiptPublic.of(log.receipt(event_id, wait=wait))

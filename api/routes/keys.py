@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.bodies import json_body, request_body
-from api.deps import AdminPrincipal, LedgerDep
+from api.deps import AdminPrincipal, KeysDep
 from api.problems import responses
 from api.schemas import (
     KeyChangePublic,
@@ -25,42 +25,42 @@ router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"],
 
 
 @router.get("")
-def list_keys(ledger: LedgerDep, _: AdminPrincipal, owner: str | None = None) -> list[KeyPublic]:
+def list_keys(keys: KeysDep, _: AdminPrincipal, owner: str | None = None) -> list[KeyPublic]:
     """Every registered system key, optionally of one owner."""
-    return [KeyPublic.of(k) for k in ledger.system_keys(owner)]
+    return [KeyPublic.of(k) for k in keys.registered(owner)]
 
 
 @router.post("", status_code=201, openapi_extra=request_body(KeyCreate))
-def register_key(ledger: LedgerDep, _: AdminPrincipal,
+def register_key(keys: KeysDep, _: AdminPrincipal,
                  body: Annotated[KeyCreate, Depends(json_body(KeyCreate))]) -> KeyChangePublic:
     """Register a system's Ed25519 public key; the system may then sign events with it."""
-    receipt = ledger.register_key(key_id=body.key_id, owner=body.owner,
+    receipt = keys.register(key_id=body.key_id, owner=body.owner,
                                   public_key=unb64(body.public_key, field="public_key", length=32),
                                   scope=body.scope.to_scope())
-    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(body.key_id)), receipt=ReceiptPublic.of(receipt))
+    return KeyChangePublic(key=KeyPublic.of(keys.get(body.key_id)), receipt=ReceiptPublic.of(receipt))
 
 
 @router.post("/{key_id}:rotate", status_code=201, openapi_extra=request_body(KeyRotate))
-def rotate_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str,
+def rotate_key(keys: KeysDep, _: AdminPrincipal, key_id: str,
                body: Annotated[KeyRotate, Depends(json_body(KeyRotate))]) -> KeyChangePublic:
     """Retire ``key_id`` and register its successor for the same owner, in one journal event."""
-    receipt = ledger.rotate_key(old_key_id=key_id, key_id=body.key_id,
+    receipt = keys.rotate(old_key_id=key_id, key_id=body.key_id,
                                 public_key=unb64(body.public_key, field="public_key", length=32),
                                 scope=body.scope.to_scope() if body.scope is not None else None)
-    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(body.key_id)), receipt=ReceiptPublic.of(receipt))
+    return KeyChangePublic(key=KeyPublic.of(keys.get(body.key_id)), receipt=ReceiptPublic.of(receipt))
 
 
 @router.post("/{key_id}:revoke", openapi_extra=request_body(KeyRevoke))
-def revoke_key(ledger: LedgerDep, _: AdminPrincipal, key_id: str,
+def revoke_key(keys: KeysDep, _: AdminPrincipal, key_id: str,
                body: Annotated[KeyRevoke, Depends(json_body(KeyRevoke))]) -> KeyChangePublic:
     """Revoke a key: events signed with it are refused from now on; earlier entries stay valid."""
-    receipt = ledger.revoke_key(key_id=key_id, reason=body.reason)
-    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(key_id)), receipt=ReceiptPublic.of(receipt))
+    receipt = keys.revoke(key_id=key_id, reason=body.reason)
+    return KeyChangePublic(key=KeyPublic.of(keys.get(key_id)), receipt=ReceiptPublic.of(receipt))
 
 
 @router.post("/{key_id}:scope", openapi_extra=request_body(KeyScopeChange))
-def change_scope(ledger: LedgerDep, _: AdminPrincipal, key_id: str,
+def change_scope(keys: KeysDep, _: AdminPrincipal, key_id: str,
                  body: Annotated[KeyScopeChange, Depends(json_body(KeyScopeChange))]) -> KeyChangePublic:
     """Change the event types and stream kinds an active key may write (recorded as a journal event)."""
-    receipt = ledger.change_key_scope(key_id=key_id, scope=body.scope.to_scope())
-    return KeyChangePublic(key=KeyPublic.of(ledger.system_key(key_id)), receipt=ReceiptPublic.of(receipt))
+    receipt = keys.change_scope(key_id=key_id, scope=body.scope.to_scope())
+    return KeyChangePublic(key=KeyPublic.of(keys.get(key_id)), receipt=ReceiptPublic.of(receipt))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import LedgerDep, OptionalPrincipal, may_read_entry
+from api.deps import AnchoringDep, KeysDep, LogDep, OptionalPrincipal, may_read_entry
 from api.params import MAX_INDEX, PlainInt
 from api.problems import responses
 from api.schemas import (
@@ -29,33 +29,31 @@ router = APIRouter(prefix="/v1/log", tags=["public log"], responses=responses(40
 
 @router.get("/checkpoint", response_class=PlainTextResponse,
             responses={200: {"content": {"text/plain": {"example": "lifeledger.local/log\n8\nXcna...=\n\n— ..."}}}})
-def get_checkpoint(ledger: LedgerDep) -> PlainTextResponse:
+def get_checkpoint(log: LogDep) -> PlainTextResponse:
     """The latest signed checkpoint as a C2SP signed note."""
-    latest = ledger.latest_checkpoint()
+    latest = log.latest_checkpoint()
     if latest is None:
         raise NotFound("no checkpoint yet: the log is empty")
     return PlainTextResponse(latest.note, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/key")
-def get_key(ledger: LedgerDep) -> LogKeyPublic:
+def get_key(log: LogDep, keys: KeysDep) -> LogKeyPublic:
     """The checkpoint verifier key (C2SP vkey) and the history of every registered system key."""
-    return LogKeyPublic(origin=ledger.settings.origin, vkey=ledger.note_signer.vkey,
-                        system_keys=[KeyPublic.of(k) for k in ledger.system_keys()])
+    return LogKeyPublic(origin=log.origin, vkey=log.vkey, system_keys=[KeyPublic.of(k) for k in keys.registered()])
 
 
 @router.get("/key/events/{index}")
-def get_key_event(ledger: LedgerDep, index: Annotated[PlainInt, Path(ge=0, le=MAX_INDEX)]) -> KeyEventPublic:
+def get_key_event(log: LogDep, index: Annotated[PlainInt, Path(ge=0, le=MAX_INDEX)]) -> KeyEventPublic:
     """A key event's leaf, payload and salt, to check against the leaf's payload_hash.
 
     Key history is public (it holds no personal data), so these leaves are published with their openings.
     """
-    evidence = ledger.key_event_evidence(index)
-    return KeyEventPublic(**evidence, leaf=b64(ledger.entry(index).leaf))
+    return KeyEventPublic.of(log.key_event_evidence(index))
 
 
 @router.get("/entries/{index}", response_model_exclude_none=True)
-def get_entry(ledger: LedgerDep, principal: OptionalPrincipal,
+def get_entry(log: LogDep, principal: OptionalPrincipal,
               index: Annotated[PlainInt, Path(ge=0, le=MAX_INDEX)]) -> EntryPublic:
     """One journal entry: its leaf hash for anyone; the leaf and its fields only for those entitled to them.
 
@@ -63,42 +61,37 @@ def get_entry(ledger: LedgerDep, principal: OptionalPrincipal,
     bearer token). Everyone else learns the leaf hash only: enough to check inclusion and consistency proofs,
     nothing about which stream had which kind of event when.
     """
-    row = ledger.entry(index)
-    if not may_read_entry(ledger, principal, index):
+    row = log.entry(index)
+    if not may_read_entry(log, principal, index):
         return EntryPublic(index=row.idx, leaf_hash=b64(row.leaf_hash))
     return EntryPublic(index=row.idx, leaf=b64(row.leaf), leaf_hash=b64(row.leaf_hash), event_id=row.event_id,
                        type=row.type, stream=row.stream, seq=row.seq, recorded_at=row.recorded_at)
 
 
 @router.get("/proofs/inclusion")
-def get_inclusion(ledger: LedgerDep, index: Annotated[PlainInt, Query(ge=0, le=MAX_INDEX)],
+def get_inclusion(log: LogDep, index: Annotated[PlainInt, Query(ge=0, le=MAX_INDEX)],
                   tree_size: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)]) -> InclusionPublic:
     """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``tree_size`` entries."""
-    proof = ledger.inclusion_proof(index=index, tree_size=tree_size)
+    proof = log.inclusion_proof(index=index, tree_size=tree_size)
     return InclusionPublic.of(proof)
 
 
 @router.get("/proofs/consistency")
-def get_consistency(ledger: LedgerDep, first: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)],
+def get_consistency(log: LogDep, first: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)],
                     second: Annotated[PlainInt, Query(ge=1, le=MAX_INDEX)]) -> ConsistencyPublic:
     """RFC 9162 §2.1.4 consistency proof between the trees of ``first`` and ``second`` entries."""
-    proof = ledger.consistency_proof(first=first, second=second)
+    proof = log.consistency_proof(first=first, second=second)
     return ConsistencyPublic.of(proof)
 
 
 @router.get("/anchors")
-def get_anchors(ledger: LedgerDep) -> AnchorsPublic:
+def get_anchors(anchoring: AnchoringDep) -> AnchorsPublic:
     """Checkpoints anchored on chain: chain id, contract, tx hash, block, confirmations and status."""
-    state = ledger.anchor_status()
-    return AnchorsPublic(status="configured" if state["configured"] else "not_configured",
-                         chain=state["chain"] if state["configured"] else None, chain_id=state["chain_id"],
-                         contracts=state["contracts"], log_size=state["log_size"],
-                         anchored_tree_size=state["anchored_tree_size"], lag=state["lag"], jobs=state["jobs"],
-                         last_error=state["last_error"], anchors=[AnchorPublic.of(j) for j in state["anchors"]])
+    return AnchorsPublic.of(anchoring.status())
 
 
 @router.get("/anchors/proof")
-def get_anchor_proof(ledger: LedgerDep, principal: OptionalPrincipal,
+def get_anchor_proof(anchoring: AnchoringDep, log: LogDep, principal: OptionalPrincipal,
                      index: Annotated[PlainInt, Query(ge=0, le=MAX_INDEX)]) -> AnchorProofPublic:
     """Proof that entry ``index`` is covered by a root anchored on chain (404 until one is confirmed).
 
@@ -106,8 +99,8 @@ def get_anchor_proof(ledger: LedgerDep, principal: OptionalPrincipal,
     notes' signatures; and that the contract's ``rootOf(anchor.tree_size)`` returns the anchored checkpoint's
     root. The leaf itself is included only for those entitled to it (as for ``/v1/log/entries``).
     """
-    proof = ledger.anchor_proof(index)
-    leaf = b64(proof.leaf) if may_read_entry(ledger, principal, index) else None
+    proof = anchoring.proof(index)
+    leaf = b64(proof.leaf) if may_read_entry(log, principal, index) else None
     return AnchorProofPublic(
         index=index, leaf=leaf, leaf_hash=b64(proof.leaf_hash), checkpoint=proof.checkpoint.note,
         inclusion=InclusionPublic.of(proof.inclusion), consistency=ConsistencyPublic.of(proof.consistency),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import LedgerDep
+from api.deps import AnchoringDep, LogDep
 from api.schemas import HealthPublic
 
 router = APIRouter(tags=["operations"])
@@ -13,24 +13,23 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz")
 @router.head("/healthz", include_in_schema=False)
-def healthz(ledger: LedgerDep) -> HealthPublic:
+def healthz(log: LogDep, anchoring: AnchoringDep) -> HealthPublic:
     """Liveness and readiness: the database answers; how far checkpoints and anchors lag behind the log.
 
     A failing chain does not make the service unhealthy (appends go on); it shows as ``anchoring: failing``.
     """
-    size = ledger.size()
-    latest = ledger.latest_checkpoint()
+    size = log.size()
+    latest = log.latest_checkpoint()
     covered = latest.tree_size if latest else 0
-    if ledger.anchorer is None:
+    if not anchoring.configured:
         return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
                             anchoring="off", anchor_lag=None, anchoring_error=None)
-    state = ledger.anchor_status(limit=1)
-    failed = state["jobs"].get("failed", 0)
-    error = state["last_error"] or (
-        f"{failed} anchoring transaction(s) failed; see /v1/log/anchors" if failed else None)
-    mode = "failing" if error else ("standby" if ledger.anchorer.standby else "ok")
+    state = anchoring.status(limit=1)
+    error = state.last_error or (
+        f"{state.failed} anchoring transaction(s) failed; see /v1/log/anchors" if state.failed else None)
+    mode = "failing" if error else ("standby" if state.standby else "ok")
     return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
-                        anchoring=mode, anchor_lag=state["lag"], anchoring_error=error)
+                        anchoring=mode, anchor_lag=state.lag, anchoring_error=error)
 
 
 @router.get("/metrics", response_class=Response)

@@ -1,4 +1,11 @@
-"""The journal writer: validates signed events and appends them in group commits, one ordered line, no gaps."""
+"""The journal writer: appends checked events in group commits, one ordered line, no gaps.
+
+One thread per process takes whatever is queued and commits it in one transaction: entries, tree nodes, sealed
+payloads, new data keys and every registered projection's rows. Units are single events (each recorded or refused
+on its own) or groups (recorded all or none, at consecutive positions, optionally only if the streams are still
+where the caller's decision saw them). Several processes may run a writer on one database: the log head's
+compare-and-set makes the loser reload and retry.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +15,23 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from ledger.crypto.keys import LEDGER_KEY_ID
+from ledger.clock import Clock, SystemClock
 from ledger.crypto.sealing import new_data_key, seal, unwrap_key, wrap_key
-from ledger.errors import Conflict, LedgerError, SignatureError, StorageError, ValidationFailed
+from ledger.errors import Conflict, LedgerError, StorageError
+from ledger.journal.intake import Intake
 from ledger.log import merkle
-from ledger.log.statements import (
-    LEDGER_SUBJECT,
-    LEDGER_TYPE_PREFIX,
-    RESERVED_STREAM_KINDS,
-    STATEMENT_VERSION,
-    EntryRecord,
-    SignedEvent,
-    parse_timestamp,
-    utc_timestamp,
-)
-from ledger.projections.system_keys import Projection
+from ledger.log.catalog import Catalog
+from ledger.log.statements import EntryRecord, SignedEvent, utc_timestamp
+from ledger.projections import streams, system_keys
+from ledger.projections.base import Fact
+from ledger.projections.registry import Registry
+from ledger.projections.rows import RowCache
 from ledger.store import Batch, EntryRow, HeadMoved, Store, storage_error
 
 log = logging.getLogger(__name__)
@@ -56,37 +60,41 @@ class Receipt:
 
 
 @dataclass
-class _Pending:
-    event: SignedEvent
-    owner: str | None  # the system that posted it; None for the ledger's own events
-    future: Future[Receipt]
+class _Unit:
+    """What the writer places as one: a single event, or a group recorded all or none."""
+
+    events: list[SignedEvent]
+    owner: str | None  # the system that posted them; None for the ledger's own events
+    group: bool = False
+    expected: Mapping[str, int] | None = None  # stream -> the last seq the caller's decision saw
+    future: Future[list[Receipt]] = field(default_factory=Future)
 
 
-def _result(future: Future[Receipt], timeout: float) -> Receipt:
+def _result(future: Future[list[Receipt]], timeout: float) -> list[Receipt]:
     try:
         return future.result(timeout=timeout)
     except FutureTimeout as exc:
         raise StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry with "
-                           f"the same event (a recorded event returns its original receipt)") from exc
+                           f"the same events (recorded events return their original receipts)") from exc
 
 
 class Journal:
     """Appends events through one writer thread that batches whatever is queued into one transaction.
 
-    Callers block only until their batch is durable (committed). Several processes may run a Journal on
-    the same database: the log head's compare-and-set makes the loser reload and retry.
+    Callers block only until their batch is durable (committed).
     """
 
-    def __init__(self, store: Store, *, master_key: bytes, ledger_public_key: bytes, batch_max: int = 1000,
-                 clock: Callable[[], str] = utc_timestamp, max_skew: float = 300.0) -> None:
+    def __init__(self, store: Store, *, master_key: bytes, ledger_public_key: bytes, registry: Registry,
+                 catalog: Catalog | None = None, batch_max: int = 1000, clock: Clock | None = None,
+                 max_skew: float = 300.0) -> None:
         self._store = store
-        self._max_skew = max_skew
         self._master_key = master_key
-        self._ledger_public_key = ledger_public_key
+        self._registry = registry
         self._batch_max = batch_max
-        self._clock = clock
-        self._queue: queue.Queue[list[_Pending] | None] = queue.Queue()
-        self._key_cache: dict[str, tuple[str, bytes]] = {}
+        self._clock = clock or SystemClock()
+        self.intake = Intake(store.rows, catalog=catalog or Catalog(), ledger_public_key=ledger_public_key,
+                             clock=self._clock, max_skew=max_skew)
+        self._queue: queue.Queue[list[_Unit] | None] = queue.Queue()
         self._checkers: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._frontier: merkle.Frontier | None = None
@@ -116,26 +124,27 @@ class Journal:
                 self._checkers.shutdown(wait=False)
                 self._checkers = None
 
-    def submit(self, event: SignedEvent, *, owner: str | None) -> Future[Receipt]:
-        """Check an event's payload hash and signature now, then queue it for the writer.
+    def submit(self, event: SignedEvent, *, owner: str | None) -> Future[list[Receipt]]:
+        """Check an event now, then queue it for the writer; the future gets a one-receipt list.
 
-        ``owner`` is the posting system (its key must belong to it), or None for the ledger's own events.
-        Raises ``ValidationFailed`` or ``SignatureError`` at once; the future carries write-time errors
-        (``Conflict`` for a reused event id or a stale ``seq``, ``SignatureError`` for a key revoked meanwhile).
+        Raises ``ValidationFailed`` or ``SignatureError`` at once (unless this very event is recorded already:
+        then the future holds its original receipt). The future carries write-time errors: ``Conflict`` for a
+        reused event id or a stale ``seq``, ``SignatureError`` for a key revoked meanwhile, ``Forbidden`` for a
+        write outside the key's scope.
         """
-        future: Future[Receipt] = Future()
+        unit = _Unit([event], owner)
         try:
-            self._precheck(event, owner=owner)
+            self.intake.check(event, owner=owner)
         except LedgerError:
             earlier = self._recorded_duplicate(event)
             if earlier is None:
                 raise
             # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now.
-            future.set_result(earlier)
-            return future
+            unit.future.set_result([earlier])
+            return unit.future
         self.start()
-        self._queue.put([_Pending(event, owner, future)])
-        return future
+        self._queue.put([unit])
+        return unit.future
 
     def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0) -> Receipt:
         """Append one event and wait until it is committed.
@@ -143,7 +152,26 @@ class Journal:
         Raises ``StorageError`` if that takes longer than ``timeout`` seconds: the outcome is then unknown, and
         a retry with the same event is safe (a recorded event returns its original receipt).
         """
-        return _result(self.submit(event, owner=owner), timeout)
+        return _result(self.submit(event, owner=owner), timeout)[0]
+
+    def append_all(self, events: Sequence[SignedEvent], *, owner: str | None,
+                   expected: Mapping[str, int] | None = None, timeout: float = 60.0) -> list[Receipt]:
+        """Append a group of events all or none, at consecutive positions, and wait until it is committed.
+
+        ``expected`` maps streams to the last sequence number the caller's decision was based on (0 for a stream
+        with no events yet); if any stream has moved on, nothing is recorded and ``Conflict`` names the stream,
+        the expected and the actual position (reload, decide again). Any event refused (a bad signature, a
+        projection refusing it) refuses the whole group with that event's error. A group whose events are all
+        recorded already (a retry) returns the original receipts; one recorded only in part is a ``Conflict``.
+        """
+        if not events:
+            raise ValueError("a group needs at least one event")
+        for event in events:
+            self.intake.check(event, owner=owner)
+        unit = _Unit(list(events), owner, group=True, expected=dict(expected or {}))
+        self.start()
+        self._queue.put([unit])
+        return _result(unit.future, timeout)
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
                     timeout: float = 120.0) -> list[Receipt | LedgerError]:
@@ -155,22 +183,21 @@ class Journal:
         """
         def check(event: SignedEvent) -> LedgerError | Receipt | None:
             try:
-                self._precheck(event, owner=owner)
+                self.intake.check(event, owner=owner)
             except LedgerError as exc:
                 return self._recorded_duplicate(event) or exc
             return None
 
         self.start()
         checked: list[LedgerError | Receipt | None] = []
-        pending: list[_Pending] = []
+        pending: list[_Unit] = []
         for start in range(0, len(events), CHECK_SLICE):
             part = events[start : start + CHECK_SLICE]
             if len(part) >= PARALLEL_CHECK_MIN and self._checkers is not None:
                 outcome = list(self._checkers.map(check, part, chunksize=32))
             else:
                 outcome = [check(event) for event in part]
-            queued_now = [_Pending(event, owner, Future()) for event, early in zip(part, outcome, strict=True)
-                          if early is None]
+            queued_now = [_Unit([event], owner) for event, early in zip(part, outcome, strict=True) if early is None]
             if queued_now:
                 self._queue.put(queued_now)
             checked.extend(outcome)
@@ -182,10 +209,13 @@ class Journal:
                 results.append(early)
                 continue
             try:
-                results.append(_result(next(queued).future, timeout))
+                results.append(_result(next(queued).future, timeout)[0])
             except LedgerError as exc:
                 results.append(exc)
         return results
+
+    def forget_data_key(self, subject: str) -> None:
+        self._data_keys.pop(subject, None)
 
     def _recorded_duplicate(self, event: SignedEvent) -> Receipt | None:
         """The original receipt if this very event (same statement, same key) is already recorded."""
@@ -197,68 +227,16 @@ class Journal:
             return Receipt.of(earlier, duplicate=True)
         return None
 
-    def forget_data_key(self, subject: str) -> None:
-        self._data_keys.pop(subject, None)
-
-    # -- checks before queueing ----------------------------------------------------------------------------
-
-    def _precheck(self, event: SignedEvent, *, owner: str | None) -> None:
-        internal = owner is None
-        if event.statement.type.startswith(LEDGER_TYPE_PREFIX) and not internal:
-            raise ValidationFailed("event types starting with 'ledger.' are reserved for the ledger",
-                                   field="statement.type")
-        if (event.key_id == LEDGER_KEY_ID) != internal:
-            raise SignatureError("only the ledger signs with the 'ledger' key", field="key_id")
-        if not internal:
-            if event.statement.stream.split(":", 1)[0] in RESERVED_STREAM_KINDS:
-                raise ValidationFailed(f"streams of kind {', '.join(RESERVED_STREAM_KINDS)} are written only by "
-                                       f"the ledger", field="statement.stream")
-            if event.data_subject == LEDGER_SUBJECT:
-                raise ValidationFailed(f"data_subject {LEDGER_SUBJECT!r} is reserved for the ledger's own events",
-                                       field="data_subject")
-        occurred = parse_timestamp(event.statement.occurred_at, field="statement.occurred_at")
-        ahead = (occurred - parse_timestamp(self._clock(), field="clock")).total_seconds()
-        if ahead > self._max_skew:
-            raise ValidationFailed(f"statement.occurred_at is {ahead:.0f} s ahead of the ledger's clock; events "
-                                   f"cannot have happened later than now (allowed skew {self._max_skew:g} s)",
-                                   field="statement.occurred_at")
-        if event.statement.version < STATEMENT_VERSION:
-            raise ValidationFailed(f"statement.v must be {STATEMENT_VERSION}: new events commit to their data subject "
-                                   f"(payload_hash = SHA-256(salt || JCS({{data_subject, payload}})))",
-                                   field="statement.v")
-        event.check_payload()
-        if internal:
-            public_key = self._ledger_public_key
-        else:
-            assert owner is not None
-            public_key = self._public_key(event.key_id, owner=owner)
-        event.check_signature(public_key)
-
-    def _public_key(self, key_id: str, *, owner: str) -> bytes:
-        """A system key's public key, from a cache: key ids are never reused, so a key's bytes never change.
-
-        Only the first use reads the store (and refuses unknown or inactive keys at once); whether the key is
-        still active is checked again by the writer for every event.
-        """
-        cached = self._key_cache.get(key_id)
-        if cached is None:
-            projection = self._store.load_projection(streams=[], key_ids=[key_id])
-            public_key = projection.signing_key(key_id=key_id, owner=owner)
-            cached = self._key_cache[key_id] = (projection.keys[key_id].owner, public_key)
-        if cached[0] != owner:
-            raise SignatureError(f"key {key_id!r} does not belong to {owner!r}", field="key_id")
-        return cached[1]
-
-    # -- the writer ----------------------------------------------------------------------------------------
+    # -- the writer thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            items = list(first)
+            units = list(first)
             stop = False
-            while len(items) < self._batch_max:
+            while sum(len(u.events) for u in units) < self._batch_max:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -266,15 +244,15 @@ class Journal:
                 if nxt is None:
                     stop = True
                     break
-                items.extend(nxt)
-            self._write(items)
+                units.extend(nxt)
+            self._write(units)
             if stop:
                 return
 
-    def _write(self, items: list[_Pending]) -> None:
+    def _write(self, units: list[_Unit]) -> None:
         for attempt in range(MAX_RETRIES):
             try:
-                outcome = self._try_batch(items)
+                outcome = self._try_batch(units)
             except HeadMoved:
                 # Another process appended first: reload its work and try again after a short, random pause
                 # so that two writers do not keep colliding in lockstep.
@@ -284,28 +262,28 @@ class Journal:
                 continue
             except Exception as exc:  # the writer thread must survive anything and tell every caller
                 self._frontier = None
-                if len(items) > 1:
-                    # One bad item must not sink the others: commit them one at a time.
-                    log.warning("batch of %d failed (%s); committing its events one by one", len(items), exc)
-                    for item in items:
-                        self._write([item])
+                if len(units) > 1:
+                    # One bad unit must not sink the others: commit them one at a time.
+                    log.warning("batch of %d units failed (%s); committing them one by one", len(units), exc)
+                    for unit in units:
+                        self._write([unit])
                     return
                 error = exc if isinstance(exc, LedgerError) else storage_error(exc, doing="appending an event")
-                self._fail(items, error)
+                self._fail(units, error)
                 return
-            for pending, result in zip(items, outcome, strict=True):
+            for unit, result in zip(units, outcome, strict=True):
                 if isinstance(result, LedgerError):
-                    pending.future.set_exception(result)
+                    unit.future.set_exception(result)
                 else:
-                    pending.future.set_result(result)
+                    unit.future.set_result(result)
             return
-        self._fail(items, StorageError("the log head kept moving; too many concurrent writers"))
+        self._fail(units, StorageError("the log head kept moving; too many concurrent writers"))
 
     @staticmethod
-    def _fail(items: list[_Pending], exc: LedgerError) -> None:
-        for pending in items:
-            if not pending.future.done():
-                pending.future.set_exception(exc)
+    def _fail(units: list[_Unit], exc: LedgerError) -> None:
+        for unit in units:
+            if not unit.future.done():
+                unit.future.set_exception(exc)
 
     def _load_frontier(self) -> merkle.Frontier:
         if self._frontier is None:
@@ -314,89 +292,114 @@ class Journal:
             self._last_recorded_at = self._store.entry(size - 1).recorded_at if size else ""
         return self._frontier
 
-    def _try_batch(self, items: list[_Pending]) -> list[Receipt | LedgerError]:
+    def _try_batch(self, units: list[_Unit]) -> list[list[Receipt] | LedgerError]:
         frontier = self._load_frontier()
-        events = [p.event for p in items]
-        existing = self._store.entries_by_event_ids([e.statement.event_id for e in events])
-        key_ids = {e.key_id for e in events} | {
-            str(e.payload[name]) for e in events if e.statement.type.startswith(LEDGER_TYPE_PREFIX)
-            for name in ("key_id", "replaces") if name in e.payload
-        }
-        projection = self._store.load_projection(streams=[e.statement.stream for e in events], key_ids=sorted(key_ids))
-        data_keys, new_keys = self._data_keys_for({e.data_subject for e in events})
-        now = max(self._clock(), self._last_recorded_at)
-        batch = Batch(expected_size=frontier.size, projection=projection)
-        outcome: list[Receipt | LedgerError | None] = []
-        in_batch: dict[str, tuple[EntryRecord, int]] = {}
-        for pending in items:
+        events = [event for unit in units for event in unit.events]
+        placing = _Placing(
+            batch=Batch(expected_size=frontier.size),
+            rows=RowCache(self._registry.specs, load=self._store.rows.read),
+            existing=self._store.entries_by_event_ids([e.statement.event_id for e in events]),
+            now=max(utc_timestamp(self._clock.now()), self._last_recorded_at),
+        )
+        placing.rows.prefetch(self._wanted_rows(events))
+        placing.data_keys, new_keys = self._data_keys_for(
+            {e.data_subject for e in events} | {e.personal.data_subject for e in events if e.personal is not None})
+        outcome: list[list[Receipt] | LedgerError] = []
+        for unit in units:
+            placing.rows.savepoint()
+            mark = placing.mark()
             try:
-                outcome.append(self._place(pending, batch, existing, in_batch, projection, data_keys, now))
+                receipts = self._place_unit(unit, placing)
             except LedgerError as exc:
+                placing.rows.rollback()
+                placing.undo(mark)
                 outcome.append(exc)
+                continue
+            placing.rows.release()
+            outcome.append(receipts)
+        batch = placing.batch
         new_frontier, nodes = frontier.extend([row.leaf_hash for row in batch.entries])
         batch.nodes = nodes
-        used = {subject for _, subject, _ in batch.payloads}
-        batch.new_subject_keys = [(s, w, now) for s, w in new_keys.items() if s in used]
+        batch.changes = placing.rows.changes()
+        used = {subject for _, subject, _ in batch.payloads} | {subject for _, subject, _ in batch.personal}
+        batch.new_subject_keys = [(s, w, placing.now) for s, w in new_keys.items() if s in used]
         self._store.commit_batch(batch)
         self._frontier = new_frontier
-        self._last_recorded_at = now
+        self._last_recorded_at = placing.now
         for subject, _, _ in batch.new_subject_keys:
-            fresh = data_keys[subject]
+            fresh = placing.data_keys[subject]
             if fresh is not None:
                 self._data_keys[subject] = fresh
         self.appended += len(batch.entries)
         self.batches += 1
-        return self._fill(outcome, items, {row.event_id: row for row in batch.entries})
+        return outcome
 
-    @staticmethod
-    def _fill(outcome: list[Receipt | LedgerError | None], items: list[_Pending],
-              rows: dict[str, EntryRow]) -> list[Receipt | LedgerError]:
-        """Resolve in-batch duplicates (None placeholders) to the receipt of the entry they repeat."""
-        return [Receipt.of(rows[p.event.statement.event_id], duplicate=True) if r is None else r
-                for r, p in zip(outcome, items, strict=True)]
+    def _wanted_rows(self, events: list[SignedEvent]) -> list[tuple[str, Any]]:
+        """The projection rows a batch will read: stream positions, signing keys, and what projectors name."""
+        wanted: list[tuple[str, Any]] = []
+        for event in events:
+            statement = event.statement
+            wanted.append((streams.TABLE, (statement.stream,)))
+            wanted.append((system_keys.TABLE, (event.key_id,)))
+            wanted.extend(self._registry.prefetch(statement, event.facts))
+        return wanted
 
-    def _place(self, pending: _Pending, batch: Batch, existing: dict[str, EntryRow],
-               in_batch: dict[str, tuple[EntryRecord, int]], projection: Projection,
-               data_keys: dict[str, bytes | None], now: str) -> Receipt | None:
-        event = pending.event
+    def _place_unit(self, unit: _Unit, placing: _Placing) -> list[Receipt]:
+        if unit.group:
+            recorded = [placing.existing.get(e.statement.event_id) for e in unit.events]
+            if all(row is not None for row in recorded):
+                return [_duplicate_receipt(event, row) for event, row in zip(unit.events, recorded, strict=True)
+                        if row is not None]
+            for stream, want in (unit.expected or {}).items():
+                actual = streams.last_seq(placing.rows, stream)
+                if actual != want:
+                    raise Conflict(f"stream {stream!r} is at position {actual}, not at {want} where the decision "
+                                   f"was made; reload it and decide again", field="expected_seq")
+        return [self._place(event, unit, placing) for event in unit.events]
+
+    def _place(self, event: SignedEvent, unit: _Unit, placing: _Placing) -> Receipt:
         statement = event.statement
-        earlier = existing.get(statement.event_id)
+        earlier = placing.existing.get(statement.event_id)
         if earlier is not None:
-            record = EntryRecord.from_leaf(earlier.leaf)
-            if record.statement == statement and record.key_id == event.key_id:
-                return Receipt.of(earlier, duplicate=True)
-            raise Conflict(f"event_id {statement.event_id!r} was already used for a different event "
-                           f"(entry {earlier.idx})", field="statement.event_id")
-        if statement.event_id in in_batch:
-            record, _ = in_batch[statement.event_id]
-            if record.statement == statement and record.key_id == event.key_id:
-                return None
+            if unit.group:
+                raise Conflict(f"event_id {statement.event_id!r} of this group is recorded already (entry "
+                               f"{earlier.idx}), but not the whole group", field="statement.event_id")
+            return _duplicate_receipt(event, earlier)
+        if statement.event_id in placing.in_batch:
+            record, index = placing.in_batch[statement.event_id]
+            if not unit.group and record.statement == statement and record.key_id == event.key_id:
+                return Receipt.of(placing.batch.entries[index - placing.batch.expected_size], duplicate=True)
             raise Conflict(f"event_id {statement.event_id!r} appears twice with different content",
                            field="statement.event_id")
-        if pending.owner is not None:
-            projection.signing_key(key_id=event.key_id, owner=pending.owner)
-            projection.check_scope(key_id=event.key_id, type=statement.type, stream=statement.stream)
-        expected = projection.next_seq(statement.stream)
+        rows = placing.rows
+        if unit.owner is not None:
+            system_keys.signing_key(rows, key_id=event.key_id, owner=unit.owner)
+            system_keys.check_scope(rows, key_id=event.key_id, type=statement.type, stream=statement.stream)
+        expected = streams.last_seq(rows, statement.stream) + 1
         if statement.seq is not None and statement.seq != expected:
             raise Conflict(f"stream {statement.stream!r} is at seq {expected - 1}; statement.seq {statement.seq} "
                            f"is stale or ahead", field="statement.seq")
-        data_key = data_keys.get(event.data_subject)
-        if data_key is None:
-            raise Conflict(f"data subject {event.data_subject!r} was erased; no new events are recorded for it",
-                           field="data_subject")
+        for subject in [event.data_subject] + ([event.personal.data_subject] if event.personal is not None else []):
+            placing.key(subject)  # refuses an erased subject before anything is folded
         record = EntryRecord(statement=statement, key_id=event.key_id, signature=event.signature, seq=expected,
-                             recorded_at=now)
-        index = batch.expected_size + len(batch.entries)
-        projection.apply(index=index, record=record, payload=event.payload)
+                             recorded_at=placing.now)
+        index = placing.batch.expected_size + len(placing.batch.entries)
+        self._registry.apply(rows, Fact(index=index, record=record, facts=event.facts))
         leaf = record.leaf()
         row = EntryRow(idx=index, event_id=statement.event_id, stream=statement.stream, seq=expected,
-                       type=statement.type, key_id=event.key_id, recorded_at=now, leaf=leaf,
+                       type=statement.type, key_id=event.key_id, recorded_at=placing.now, leaf=leaf,
                        leaf_hash=merkle.leaf_hash(leaf))
+        batch = placing.batch
         batch.entries.append(row)
-        batch.payloads.append((index, event.data_subject,
-                               seal(data_key=data_key, index=index, subject=event.data_subject, salt=event.salt,
-                                    payload_bytes=event.payload_bytes)))
-        in_batch[statement.event_id] = (record, index)
+        batch.payloads.append((index, event.data_subject, seal(
+            data_key=placing.key(event.data_subject), index=index, subject=event.data_subject, salt=event.salt,
+            payload_bytes=event.payload_bytes)))
+        if event.personal is not None:
+            part = event.personal
+            batch.personal.append((index, part.data_subject, seal(
+                data_key=placing.key(part.data_subject), index=index, subject=part.data_subject, salt=part.salt,
+                payload_bytes=part.payload_bytes)))
+        placing.in_batch[statement.event_id] = (record, index)
         return Receipt.of(row)
 
     def _data_keys_for(self, subjects: set[str]) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
@@ -421,3 +424,42 @@ class Journal:
                 self._data_keys.move_to_end(subject)
                 keys[subject] = self._data_keys[subject]
         return keys, new
+
+
+def _duplicate_receipt(event: SignedEvent, earlier: EntryRow) -> Receipt:
+    record = EntryRecord.from_leaf(earlier.leaf)
+    if record.statement == event.statement and record.key_id == event.key_id:
+        return Receipt.of(earlier, duplicate=True)
+    raise Conflict(f"event_id {event.statement.event_id!r} was already used for a different event "
+                   f"(entry {earlier.idx})", field="statement.event_id")
+
+
+@dataclass
+class _Placing:
+    """The state of one batch while its units are placed."""
+
+    batch: Batch
+    rows: RowCache
+    existing: dict[str, EntryRow]
+    now: str
+    data_keys: dict[str, bytes | None] = field(default_factory=dict)
+    in_batch: dict[str, tuple[EntryRecord, int]] = field(default_factory=dict)
+
+    def key(self, subject: str) -> bytes:
+        data_key = self.data_keys.get(subject)
+        if data_key is None:
+            raise Conflict(f"data subject {subject!r} was erased; no new events are recorded for it",
+                           field="data_subject")
+        return data_key
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.batch.entries), len(self.batch.payloads), len(self.batch.personal)
+
+    def undo(self, mark: tuple[int, int, int]) -> None:
+        """Forget what a refused unit placed (its rows were rolled back by the row cache's savepoint)."""
+        entries, payloads, personal = mark
+        for row in self.batch.entries[entries:]:
+            self.in_batch.pop(row.event_id, None)
+        del self.batch.entries[entries:]
+        del self.batch.payloads[payloads:]
+        del self.batch.personal[personal:]

@@ -33,14 +33,12 @@ LEAF_MAX_DEPTH = 4  # an entry record nests two levels (record, statement); more
 EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
 EVENT_TYPE = re.compile(r"(?=.{3,128}\Z)[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,4}", re.ASCII | re.DOTALL)
 STREAM = re.compile(r"[a-z][a-z0-9_]{0,30}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
-RESERVED_STREAM_KINDS = ("ledger", "system")  # streams the ledger itself writes (key history, erasures)
 SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z", re.ASCII)
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2199  # outside these a timestamp is a typo or a forgery, not a business date
 STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
 EVENT_FIELDS = ("statement", "key_id", "signature", "payload", "salt", "data_subject")
-LEDGER_TYPE_PREFIX = "ledger."
-LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
+PERSONAL_FIELD = "personal"  # the payload member committing to an event's personal part
 
 
 def _check(pattern: re.Pattern[str], value: Any, field: str, what: str) -> str:
@@ -148,8 +146,54 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class PersonalPart:
+    """An event's personal fields, sealed under the person's own key apart from the business facts.
+
+    The facts payload commits to it with ``"personal": "sha256:<hex>"``, the digest
+    ``SHA-256(salt || JCS({"data_subject": data_subject, "payload": payload}))``, so the statement covers both parts
+    while the facts stay readable (and verifiable) after the person is erased.
+    """
+
+    payload: dict[str, Any]
+    salt: bytes
+    data_subject: str
+
+    def __post_init__(self) -> None:
+        check_subject(self.data_subject, field="personal.data_subject")
+        if not isinstance(self.payload, dict):
+            raise ValidationFailed("personal.payload must be a JSON object", field="personal.payload")
+        if nesting_exceeds(self.payload, MAX_PAYLOAD_DEPTH):
+            raise ValidationFailed(f"personal.payload nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels "
+                                   f"deep; the limit is {MAX_PAYLOAD_DEPTH}", field="personal.payload")
+        if not 16 <= len(self.salt) <= 64:
+            raise ValidationFailed("personal.salt must be 16 to 64 random bytes", field="personal.salt")
+
+    @classmethod
+    def from_json(cls, value: Any) -> PersonalPart:
+        if not isinstance(value, dict) or set(value) != {"payload", "salt", "data_subject"}:
+            raise ValidationFailed("personal must be an object with exactly payload, salt and data_subject",
+                                   field="personal")
+        return cls(payload=value["payload"], salt=unb64(value["salt"], field="personal.salt"),
+                   data_subject=value["data_subject"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"payload": self.payload, "salt": b64(self.salt), "data_subject": self.data_subject}
+
+    @functools.cached_property
+    def payload_bytes(self) -> bytes:
+        return canonical_json(self.payload)
+
+    def digest(self) -> bytes:
+        return payload_commitment(salt=self.salt, payload_canonical=self.payload_bytes, data_subject=self.data_subject)
+
+
+@dataclass(frozen=True)
 class SignedEvent:
-    """A statement with its signature, plus the payload and salt that stay off the public log."""
+    """A statement with its signature, plus the payload and salt that stay off the public log.
+
+    ``payload`` holds the event's facts, sealed under ``data_subject``; ``personal``, if any, the personal fields
+    sealed under the person's own subject (see :class:`PersonalPart`).
+    """
 
     statement: Statement
     key_id: str
@@ -157,6 +201,7 @@ class SignedEvent:
     payload: dict[str, Any]
     salt: bytes
     data_subject: str
+    personal: PersonalPart | None = None
 
     def __post_init__(self) -> None:
         check_key_id(self.key_id)
@@ -173,16 +218,17 @@ class SignedEvent:
 
     @classmethod
     def from_json(cls, value: Any) -> SignedEvent:
-        """Parse the wire form ``{statement, key_id, signature, payload, salt, data_subject}``."""
+        """Parse the wire form ``{statement, key_id, signature, payload, salt, data_subject[, personal]}``."""
         if not isinstance(value, dict):
             raise ValidationFailed("event must be a JSON object")
-        unknown = set(value).difference(EVENT_FIELDS)
+        unknown = set(value).difference(EVENT_FIELDS, ("personal",))
         if unknown:
             raise ValidationFailed(f"event has unknown field(s): {', '.join(sorted(unknown))}",
                                    field=sorted(unknown)[0])
         for name in EVENT_FIELDS:
             if name not in value:
                 raise ValidationFailed(f"{name} is required", field=name)
+        personal = value.get("personal")
         return cls(
             statement=Statement.from_json(value["statement"]),
             key_id=check_key_id(value["key_id"]),
@@ -190,10 +236,11 @@ class SignedEvent:
             payload=value["payload"],
             salt=unb64(value["salt"], field="salt"),
             data_subject=value["data_subject"],
+            personal=None if personal is None else PersonalPart.from_json(personal),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "statement": self.statement.to_json(),
             "key_id": self.key_id,
             "signature": b64(self.signature),
@@ -201,6 +248,14 @@ class SignedEvent:
             "salt": b64(self.salt),
             "data_subject": self.data_subject,
         }
+        if self.personal is not None:
+            body["personal"] = self.personal.to_json()
+        return body
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The payload without its commitment to the personal part: what projections may read."""
+        return {name: value for name, value in self.payload.items() if name != PERSONAL_FIELD}
 
     @functools.cached_property
     def payload_bytes(self) -> bytes:
@@ -208,10 +263,11 @@ class SignedEvent:
         return canonical_json(self.payload)
 
     def check_payload(self) -> None:
-        """Raise ``ValidationFailed`` unless the payload fits and matches the statement's salted commitment.
+        """Raise ``ValidationFailed`` unless the payload (and personal part) fit and match what was signed.
 
         A version 2 statement commits to the data subject too, so a subject changed after signing is refused
-        here; a version 1 statement (legacy) commits to the payload alone.
+        here; a version 1 statement (legacy) commits to the payload alone. A personal part must match the digest
+        the payload names in ``"personal"``, and a payload that names one must come with it.
         """
         size = len(self.payload_bytes)
         if size > MAX_PAYLOAD_BYTES:
@@ -223,6 +279,19 @@ class SignedEvent:
             form = "SHA-256(salt || JCS({data_subject, payload}))" if bound else "SHA-256(salt || JCS(payload))"
             raise ValidationFailed(f"statement.payload_hash is not {form}: the payload, salt or data_subject "
                                    f"differs from what was signed", field="statement.payload_hash")
+        named = self.payload.get(PERSONAL_FIELD)
+        if self.personal is None:
+            if named is not None:
+                raise ValidationFailed("payload.personal commits to a personal part that was not sent",
+                                       field="personal")
+            return
+        personal_size = len(self.personal.payload_bytes)
+        if personal_size > MAX_PAYLOAD_BYTES:
+            raise ValidationFailed(f"personal.payload is {personal_size} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+                                   field="personal.payload")
+        if not bound or named != digest_str(self.personal.digest()):
+            raise ValidationFailed("payload.personal must be SHA-256(salt || JCS({data_subject, payload})) of the "
+                                   "personal part sent with it", field="personal")
 
     def check_signature(self, public_key: bytes) -> None:
         """Raise ``SignatureError`` unless ``signature`` verifies over the canonical statement."""
@@ -240,9 +309,21 @@ def sign_event(
     occurred_at: str | None = None,
     seq: int | None = None,
     salt: bytes | None = None,
+    personal: dict[str, Any] | None = None,
+    personal_subject: str | None = None,
 ) -> SignedEvent:
-    """Build and sign an event the way an internal system does before posting it."""
+    """Build and sign an event the way an internal system does before posting it.
+
+    With ``personal`` (and ``personal_subject``, the person's subject), those fields are sealed apart under the
+    person's key and the payload commits to them by digest.
+    """
     salt = salt if salt is not None else os.urandom(32)
+    part = None
+    if personal is not None:
+        if personal_subject is None:
+            raise ValidationFailed("personal_subject is required with personal fields", field="personal_subject")
+        part = PersonalPart(payload=personal, salt=os.urandom(32), data_subject=personal_subject)
+        payload = {**payload, PERSONAL_FIELD: digest_str(part.digest())}
     commitment = payload_commitment(salt=salt, payload_canonical=canonical_json(payload), data_subject=data_subject)
     statement = Statement.from_json(
         {
@@ -262,6 +343,7 @@ def sign_event(
         payload=payload,
         salt=salt,
         data_subject=data_subject,
+        personal=part,
     )
 
 

@@ -1,36 +1,27 @@
-"""The store: the only module that talks SQL. SQLite (WAL) by default, PostgreSQL by URL."""
+"""The store: the only package that talks SQL. SQLite (WAL) by default, PostgreSQL by URL.
+
+``Store`` reads and writes the journal (entries, tree nodes, sealed payloads, data keys, checkpoints) and commits a
+writer's batch, projection rows included, in one transaction. ``store.rows`` holds the projection tables
+(``ledger.store.rows``), ``ledger.store.anchors`` the anchoring outbox.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger.errors import Conflict, NotFound, StorageError
-from ledger.projections.scopes import KeyScope
-from ledger.projections.system_keys import KeyState, Projection, StreamState
+from ledger.errors import Conflict, NotFound
+from ledger.projections.base import Changes, TableSpec
+from ledger.store import database
 from ledger.store import schema as t
+from ledger.store.database import storage_error
+from ledger.store.rows import RowStore
 
 NodeId = tuple[int, int]
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,71 +53,33 @@ class Batch:
     entries: list[EntryRow] = field(default_factory=list)
     nodes: list[tuple[NodeId, bytes]] = field(default_factory=list)
     payloads: list[tuple[int, str, bytes]] = field(default_factory=list)
+    personal: list[tuple[int, str, bytes]] = field(default_factory=list)  # sealed personal parts
     new_subject_keys: list[tuple[str, bytes, str]] = field(default_factory=list)
-    projection: Projection | None = None
+    changes: Changes = field(default_factory=Changes)
 
 
 class HeadMoved(Conflict):
     """Another writer extended the log first; reload and try again."""
 
 
-def _sqlite_setup(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # transactions are begun explicitly below
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
-
-
-def storage_error(exc: BaseException, *, doing: str = "database operation") -> StorageError:
-    """Log a driver or internal failure in full and return an error safe to show a caller.
-
-    The caller sees only a reference; the statement, its parameters (other callers' rows) and the driver's
-    message stay in the server log.
-    """
-    reference = uuid.uuid4().hex[:12]
-    log.error("%s failed (ref %s): %s: %s", doing, reference, type(exc).__name__, exc)
-    return StorageError(f"{doing} failed in the database (ref {reference}); the server log has the details")
-
-
-def _wrap(exc: SQLAlchemyError) -> StorageError:
-    return storage_error(exc)
-
-
 class Store:
     """Reads and writes the ledger's tables. Thread-safe: each call takes its own pooled connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, specs: Iterable[TableSpec] = ()) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
-                                        pool_size=8, max_overflow=8)
-            _sqlite_setup(self.engine)
-        else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        self.engine = database.create(url)
+        self.rows = RowStore(self.engine, specs)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect and bring the schema up to date (Alembic migrations)."""
-        from ledger.store.migrate import upgrade
-
-        store = cls(url)
+    def open(cls, url: str, *, specs: Iterable[TableSpec] = ()) -> Store:
+        """Connect and bring the schema up to date (Alembic migrations); ``specs`` are the projection tables."""
+        store = cls(url, specs=specs)
         try:
-            upgrade(store.engine)
-        except SQLAlchemyError as exc:
-            raise _wrap(exc) from exc
+            database.migrate(store.engine)
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -209,40 +162,30 @@ class Store:
             for row in conn.execute(select(t.tree_nodes).order_by(t.tree_nodes.c.level, t.tree_nodes.c.idx)):
                 yield (row.level, row.idx), bytes(row.hash)
 
-    def load_projection(self, *, streams: Sequence[str], key_ids: Sequence[str]) -> Projection:
-        """Projection rows for the named streams and keys (missing ones are simply absent)."""
-        projection = Projection()
-        with self._read() as conn:
-            if streams:
-                for row in conn.execute(select(t.streams).where(t.streams.c.stream.in_(list(set(streams))))):
-                    projection.streams[row.stream] = StreamState(row.stream, row.last_seq, row.last_idx)
-            if key_ids:
-                for row in conn.execute(select(t.system_keys).where(t.system_keys.c.key_id.in_(list(set(key_ids))))):
-                    projection.keys[row.key_id] = _key(row)
-        return projection
-
-    def full_projection(self) -> Projection:
-        projection = Projection()
-        with self._read() as conn:
-            for row in conn.execute(select(t.streams)):
-                projection.streams[row.stream] = StreamState(row.stream, row.last_seq, row.last_idx)
-            for row in conn.execute(select(t.system_keys)):
-                projection.keys[row.key_id] = _key(row)
-        return projection
-
-    def system_keys(self, owner: str | None = None) -> list[KeyState]:
-        query = select(t.system_keys).order_by(t.system_keys.c.registered_idx)
-        if owner is not None:
-            query = query.where(t.system_keys.c.owner == owner)
-        with self._read() as conn:
-            return [_key(row) for row in conn.execute(query)]
-
     def payload(self, idx: int) -> tuple[str, bytes]:
         with self._read() as conn:
             row = conn.execute(select(t.payloads).where(t.payloads.c.idx == idx)).first()
         if row is None:
             raise NotFound(f"no payload for entry {idx}", field="index")
         return row.subject, bytes(row.sealed)
+
+    def personal_part(self, idx: int) -> tuple[str, bytes] | None:
+        """The sealed personal part of entry ``idx`` and its subject, if the entry has one."""
+        with self._read() as conn:
+            row = conn.execute(select(t.personal_payloads).where(t.personal_payloads.c.idx == idx)).first()
+        return None if row is None else (row.subject, bytes(row.sealed))
+
+    def iter_personal_parts(self, *, chunk: int = 5000) -> Iterator[tuple[int, str, bytes]]:
+        """Every sealed personal part as (index, subject, sealed bytes) in index order."""
+        after = -1
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(select(t.personal_payloads).where(t.personal_payloads.c.idx > after)
+                                    .order_by(t.personal_payloads.c.idx).limit(chunk)).all()
+            if not rows:
+                return
+            yield from ((row.idx, row.subject, bytes(row.sealed)) for row in rows)
+            after = rows[-1].idx
 
     def iter_payloads(self, *, chunk: int = 5000) -> Iterator[tuple[int, str, bytes]]:
         """Every payload row as (index, subject, sealed bytes) in index order, read in chunks."""
@@ -275,9 +218,11 @@ class Store:
                 ).rowcount
                 if not changed:
                     raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
-                return int(conn.execute(select(func.count()).where(t.payloads.c.subject == subject)).scalar_one())
+                whole = conn.execute(select(func.count()).where(t.payloads.c.subject == subject)).scalar_one()
+                parts = conn.execute(select(func.count()).where(t.personal_payloads.c.subject == subject)).scalar_one()
+                return int(whole) + int(parts)
         except SQLAlchemyError as exc:
-            raise _wrap(exc) from exc
+            raise storage_error(exc, doing="erasing a data subject") from exc
 
     def latest_checkpoint(self) -> CheckpointRow | None:
         with self._read() as conn:
@@ -318,7 +263,7 @@ class Store:
             with self._read() as conn:
                 return str(conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one())
         except SQLAlchemyError as exc:
-            raise _wrap(exc) from exc
+            raise storage_error(exc) from exc
 
     # -- writes --------------------------------------------------------------------------------------------
 
@@ -332,13 +277,14 @@ class Store:
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
-            raise _wrap(exc) from exc
+            raise storage_error(exc) from exc
 
     def commit_batch(self, batch: Batch) -> None:
         """Write a group commit atomically, or nothing.
 
-        Raises ``HeadMoved`` if the log is no longer ``batch.expected_size`` long, ``Conflict`` if a unique
-        key (event id, stream sequence) was taken concurrently, ``StorageError`` for other database failures.
+        Raises ``HeadMoved`` if the log is no longer ``batch.expected_size`` long (another writer, or a subject of
+        the batch erased meanwhile), ``StorageError`` for database failures (a unique key taken concurrently
+        included; the details go to the log only).
         """
         new_size = batch.expected_size + len(batch.entries)
         try:
@@ -349,12 +295,7 @@ class Store:
                 ).rowcount
                 if moved != 1:
                     raise HeadMoved("the log was extended by another writer")
-                subjects = sorted({subject for _, subject, _ in batch.payloads})
-                if subjects and conn.execute(
-                    select(t.subject_keys.c.subject)
-                    .where(t.subject_keys.c.subject.in_(subjects), t.subject_keys.c.wrapped.is_(None)).limit(1)
-                ).first() is not None:
-                    raise HeadMoved("a data subject of this batch was erased meanwhile")
+                self._check_subjects(conn, batch)
                 if batch.entries:
                     conn.execute(insert(t.entries), [e.__dict__ for e in batch.entries])
                 if batch.nodes:
@@ -366,46 +307,30 @@ class Store:
                 if batch.payloads:
                     conn.execute(insert(t.payloads),
                                  [{"idx": i, "subject": s, "sealed": b} for i, s, b in batch.payloads])
-                if batch.projection is not None:
-                    self._write_projection(conn, batch.projection)
-        except (HeadMoved, Conflict):
+                if batch.personal:
+                    conn.execute(insert(t.personal_payloads),
+                                 [{"idx": i, "subject": s, "sealed": b} for i, s, b in batch.personal])
+                if batch.changes:
+                    self.rows.write(conn, batch.changes)
+        except HeadMoved:
             raise
-        except IntegrityError as exc:
+        except (IntegrityError, SQLAlchemyError) as exc:
             raise storage_error(exc, doing="appending a batch") from exc
-        except OperationalError as exc:
-            raise _wrap(exc) from exc
-        except SQLAlchemyError as exc:
-            raise _wrap(exc) from exc
 
     @staticmethod
-    def _write_projection(conn: Connection, projection: Projection) -> None:
-        if projection.dirty_streams:
-            names = sorted(projection.dirty_streams)
-            conn.execute(delete(t.streams).where(t.streams.c.stream.in_(names)))
-            conn.execute(insert(t.streams), [projection.streams[n].__dict__ for n in names])
-        if projection.dirty_keys:
-            ids = sorted(projection.dirty_keys)
-            conn.execute(delete(t.system_keys).where(t.system_keys.c.key_id.in_(ids)))
-            conn.execute(insert(t.system_keys), [_key_row(projection.keys[k]) for k in ids])
+    def _check_subjects(conn: Connection, batch: Batch) -> None:
+        subjects = sorted({s for _, s, _ in batch.payloads} | {s for _, s, _ in batch.personal})
+        if subjects and conn.execute(
+            select(t.subject_keys.c.subject)
+            .where(t.subject_keys.c.subject.in_(subjects), t.subject_keys.c.wrapped.is_(None)).limit(1)
+        ).first() is not None:
+            raise HeadMoved("a data subject of this batch was erased meanwhile")
 
 
 def _entry(row: Any) -> EntryRow:
     return EntryRow(idx=row.idx, event_id=row.event_id, stream=row.stream, seq=row.seq, type=row.type,
                     key_id=row.key_id, recorded_at=row.recorded_at, leaf=bytes(row.leaf),
                     leaf_hash=bytes(row.leaf_hash))
-
-
-def _key(row: Any) -> KeyState:
-    scope = KeyScope.from_json(json.loads(row.scope)) if row.scope is not None else None
-    return KeyState(key_id=row.key_id, owner=row.owner, public_key=bytes(row.public_key), status=row.status,
-                    registered_idx=row.registered_idx, registered_at=row.registered_at, ended_idx=row.ended_idx,
-                    ended_at=row.ended_at, reason=row.reason, scope=scope)
-
-
-def _key_row(key: KeyState) -> dict[str, Any]:
-    row = dict(key.__dict__)
-    row["scope"] = json.dumps(key.scope.to_json(), sort_keys=True) if key.scope is not None else None
-    return row
 
 
 def _checkpoint(row: Any) -> CheckpointRow:

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger.errors import Conflict, StorageError
+from ledger.errors import Conflict
 from ledger.store import schema as t
+from ledger.store.database import storage_error
 
 CHECKPOINT, DOCUMENTS = "checkpoint", "documents"
 PENDING, SENT, CONFIRMED, SKIPPED, FAILED = "pending", "sent", "confirmed", "skipped", "failed"
@@ -41,6 +42,7 @@ class AnchorJob:
 @dataclass(frozen=True)
 class DocumentOp:
     id: int
+    idx: int | None  # the journal index of the document.* event behind it
     op: str
     digest: bytes
     subject: bytes | None
@@ -76,7 +78,7 @@ class AnchorStore:
             with self.engine.begin() as conn:
                 return conn.execute(statement)
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise storage_error(exc, doing="writing the anchoring outbox") from exc
 
     # -- deployments ---------------------------------------------------------------------------------------
 
@@ -107,14 +109,16 @@ class AnchorStore:
                                  .values(status=SKIPPED, last_error=f"retired: contracts redeployed at {at} "
                                                                     f"after the chain was reset"))
             except SQLAlchemyError as exc:
-                raise StorageError(f"database error: {exc}") from exc
+                raise storage_error(exc, doing="writing the anchoring outbox") from exc
         for contract, address in addresses.items():
             try:
-                self._write(insert(t.chain_deployments).values(chain_id=chain_id, contract=contract, address=address,
-                                                               deployed_at=at))
-            except StorageError as exc:
-                if not isinstance(exc.__cause__, IntegrityError):
-                    raise
+                with self.engine.begin() as conn:
+                    conn.execute(insert(t.chain_deployments).values(chain_id=chain_id, contract=contract,
+                                                                    address=address, deployed_at=at))
+            except IntegrityError:
+                continue  # recorded already (by another process): the first record wins
+            except SQLAlchemyError as exc:
+                raise storage_error(exc, doing="recording a contract deployment") from exc
 
     # -- jobs ----------------------------------------------------------------------------------------------
 
@@ -213,37 +217,12 @@ class AnchorStore:
         except IntegrityError:  # another process created the lease first
             return False
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise storage_error(exc, doing="writing the anchoring outbox") from exc
 
     def release_lease(self, name: str, *, owner: str) -> None:
         self._write(delete(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner))
 
     # -- document operations -------------------------------------------------------------------------------
-
-    def queue_document_ops(self, ops: Sequence[dict[str, Any]], *, at: str) -> list[int]:
-        """Queue document operations in order; returns their ids.
-
-        Raises ``Conflict`` for a registration of a digest that was queued for registration before (or twice in
-        ``ops``): the registry would refuse the whole batch it lands in.
-        """
-        registering = [op["digest"] for op in ops if op["op"] == "register"]
-        if len(set(registering)) != len(registering):
-            raise Conflict("the same digest is queued for registration twice", field="digest")
-        ids = []
-        try:
-            with self.engine.begin() as conn:
-                if registering:
-                    known = conn.execute(select(t.document_ops.c.digest).where(
-                        t.document_ops.c.op == "register", t.document_ops.c.digest.in_(registering)).limit(1)).first()
-                    if known is not None:
-                        raise Conflict(f"digest {bytes(known.digest).hex()} is already registered or queued",
-                                       field="digest")
-                for op in ops:
-                    result = conn.execute(insert(t.document_ops).values(created_at=at, **op))
-                    ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
-        return ids
 
     def unassigned_ops(self, *, limit: int) -> list[DocumentOp]:
         query = (select(t.document_ops).where(t.document_ops.c.job_id.is_(None))
@@ -266,7 +245,7 @@ class AnchorStore:
                     raise Conflict("document operations were taken by another job meanwhile")
                 return job_id
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise storage_error(exc, doing="writing the anchoring outbox") from exc
 
     def ops_of_job(self, job_id: int) -> list[DocumentOp]:
         query = select(t.document_ops).where(t.document_ops.c.job_id == job_id).order_by(t.document_ops.c.id)

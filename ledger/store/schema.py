@@ -87,31 +87,18 @@ checkpoints = Table(
     Column("created_at", String(32), nullable=False),
 )
 
-# Projections: derived from the journal in the same transaction as the entries that change them.
-streams = Table(
-    "streams",
+# Personal parts of events (an event's personal fields, sealed under the person's own key; the payload row holds
+# its facts and commits to this part by digest).
+personal_payloads = Table(
+    "personal_payloads",
     metadata,
-    Column("stream", String(160), primary_key=True),
-    Column("last_seq", BigInteger, nullable=False),
-    Column("last_idx", BigInteger, nullable=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("subject", String(128), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),
 )
 
-system_keys = Table(
-    "system_keys",
-    metadata,
-    Column("key_id", String(64), primary_key=True),
-    Column("owner", String(128), nullable=False),
-    Column("public_key", LargeBinary(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("registered_idx", BigInteger, nullable=False),
-    Column("registered_at", String(32), nullable=False),
-    Column("ended_idx", BigInteger, nullable=True),
-    Column("ended_at", String(32), nullable=True),
-    Column("reason", String(200), nullable=True),
-    Column("scope", Text, nullable=True),  # JSON {"types": [...], "streams": [...]}; NULL: written before scopes
-)
-
-PROJECTION_TABLES = (streams, system_keys)
+# Projection tables (streams, system keys, documents, ...) are not declared here: they are derived data, created
+# from their projectors' specs and rebuilt from the journal when their shape changes (ledger.store.rows).
 
 # -- anchoring: an outbox of chain work, sent and confirmed by the anchoring worker ---------------------------
 
@@ -162,11 +149,13 @@ leases = Table(
 )
 
 # Document digests to put on chain, in order. ``op`` is register | supersede | revoke; a run of registers
-# becomes one batch transaction, a supersede or revoke its own.
+# becomes one batch transaction, a supersede or revoke its own. Each row is written by the documents projection
+# in the transaction of the ``document.*`` event at journal index ``idx``.
 document_ops = Table(
     "document_ops",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idx", BigInteger, nullable=True),
     Column("op", String(16), nullable=False),
     Column("digest", LargeBinary(32), nullable=False),
     Column("subject", LargeBinary(32), nullable=True),
@@ -176,4 +165,5 @@ document_ops = Table(
     Column("reason_code", Integer, nullable=True),
     Column("job_id", Integer, nullable=True, index=True),
     Column("created_at", String(32), nullable=False),
+    UniqueConstraint("idx", name="uq_document_ops_idx"),
 )

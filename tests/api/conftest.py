@@ -27,7 +27,7 @@ def app_ledger(client: TestClient) -> Ledger:
 @pytest.fixture
 def auth(app_ledger: Ledger):  # type: ignore[no-untyped-def]
     def headers(role: Role | str, subject: str = "tester") -> dict[str, str]:
-        token = issue_token(app_ledger.keys.token, subject=subject, role=Role(role),
+        token = issue_token(app_ledger.secrets.token, subject=subject, role=Role(role),
                             issuer=app_ledger.settings.jwt_issuer, ttl=300)
         return {"Authorization": f"Bearer {token}"}
 

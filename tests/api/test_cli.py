@@ -143,6 +143,7 @@ def test_outside_audit_without_keys_or_master_key(server: tuple[str, Path], tmp_
     assert audited.returncode == 0, audited.stderr
     assert "audit ok: 31 entries" in audited.stdout and "1 saved checkpoints held" in audited.stdout
     blind = cli("audit", "--database-url", database, "--vkey", vkey)
-    assert blind.returncode == 1 and "is not registered" in blind.stderr  # no key history: signatures unprovable
+    # no key history: signatures cannot be proven
+    assert blind.returncode == 1 and "cannot be checked: its registration is sealed" in blind.stderr
     wrong = cli("audit", "--database-url", database, "--vkey", "other.example/log+00000000+AQ==")
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: ")

@@ -67,7 +67,7 @@ def test_routes_need_a_token_and_the_right_role(client: TestClient, auth, key: S
 def test_bad_input_gets_named_problems_and_records_nothing(client: TestClient, app_ledger: Ledger, auth,  # type: ignore[no-untyped-def]
                                                            key: SigningKey) -> None:
     headers = auth("system", "policy-admin")
-    size = app_ledger.size()
+    size = app_ledger.log.size()
     bad_sig = body(key, 1, signature=b64(bytes(64)))
     assert_problem(client.post("/v1/events", headers=headers, json=bad_sig), 422, "signature")
     wrong_owner = auth("system", "claims-core")
@@ -81,7 +81,7 @@ def test_bad_input_gets_named_problems_and_records_nothing(client: TestClient, a
     assert_problem(client.post("/v1/events", headers=headers, content=b"{not json",
                                ), 422)
     assert_problem(client.post("/v1/events", headers=headers, json=body(key, 5, salt="***")), 422, "salt")
-    assert app_ledger.size() == size
+    assert app_ledger.log.size() == size
 
 
 def test_batch_reports_each_item(client: TestClient, auth, key: SigningKey) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +158,7 @@ def test_oversized_bodies_are_refused_before_anything_else(settings, auth) -> No
         assert_problem(anonymous, 413)
         assert "without a valid bearer token may carry at most 2048 bytes" in anonymous.json()["detail"]
         assert_problem(client.post("/v1/events", content=b"x" * 1000, headers=headers), 401)  # small: 401 first
-        token = issue_token(client.app.state.ledger.keys.token, subject="policy-admin",  # type: ignore[attr-defined]
+        token = issue_token(client.app.state.ledger.secrets.token, subject="policy-admin",  # type: ignore[attr-defined]
                             role=Role.SYSTEM, issuer="lifeledger", ttl=60)
         signed_in = {**headers, "Authorization": f"Bearer {token}"}
         assert_problem(client.post("/v1/events", content=b"x" * 3000, headers=signed_in), 422, "body")

@@ -121,8 +121,8 @@ def test_healthz_stays_fast_while_anonymous_clients_flood_the_intake(tmp_path: P
 @pytest.fixture
 def keyed(client: TestClient, app_ledger: Ledger) -> SigningKey:
     key = SigningKey.generate("policy-admin-1")
-    app_ledger.register_key(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
-                            scope=POLICY_ADMIN_SCOPE)
+    app_ledger.keys.register(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
+                             scope=POLICY_ADMIN_SCOPE)
     return key
 
 
@@ -139,7 +139,7 @@ def event(key: SigningKey, n: int = 1, **changes: Any) -> dict[str, Any]:
 
 def test_payloads_nested_too_deep_are_refused_naming_the_limit(client: TestClient, app_ledger: Ledger,
                                                                keyed: SigningKey) -> None:
-    system = token(app_ledger.keys, "system", "policy-admin")
+    system = token(app_ledger.secrets, "system", "policy-admin")
     value: Any = 1
     for _ in range(32):
         value = [value]
@@ -156,13 +156,13 @@ def test_payloads_nested_too_deep_are_refused_naming_the_limit(client: TestClien
     for _ in range(10):
         value = [value]
     problem(client.post("/v1/events", headers=system, json={**body, "payload": {"x": value}}), 422, "body")
-    assert app_ledger.size() == 1
+    assert app_ledger.log.size() == 1
 
 
 @pytest.mark.parametrize("suffix", ["\n", "\r", "\t", "\x00", " "], ids=repr)
 def test_look_alike_identifiers_are_refused_over_http(client: TestClient, app_ledger: Ledger, keyed: SigningKey,
                                                       suffix: str) -> None:
-    system, admin = token(app_ledger.keys, "system", "policy-admin"), token(app_ledger.keys, "admin", "ops")
+    system, admin = token(app_ledger.secrets, "system", "policy-admin"), token(app_ledger.secrets, "admin", "ops")
     for name in ("event_id", "type", "stream"):
         good = event(keyed)
         good["statement"][name] += suffix
@@ -175,30 +175,30 @@ def test_look_alike_identifiers_are_refused_over_http(client: TestClient, app_le
     problem(client.post("/v1/admin/keys", headers=admin, json=registration), 422, "key_id")
     problem(client.post("/v1/admin/keys", headers=admin, json={**registration, "key_id": "crm-1",
                                                                "owner": "crm" + suffix}), 422, "owner")
-    assert [k.key_id for k in app_ledger.system_keys()] == ["policy-admin-1"]
-    assert app_ledger.size() == 1
+    assert [k.key_id for k in app_ledger.keys.registered()] == ["policy-admin-1"]
+    assert app_ledger.log.size() == 1
 
 
 def test_a_subject_changed_after_signing_is_refused(client: TestClient, app_ledger: Ledger,
                                                     keyed: SigningKey) -> None:
-    system = token(app_ledger.keys, "system", "policy-admin")
+    system = token(app_ledger.secrets, "system", "policy-admin")
     moved = event(keyed, data_subject="customer:someone-else")
     problem(client.post("/v1/events", headers=system, json=moved), 422, "statement.payload_hash")
     legacy = event(keyed)
     del legacy["statement"]["v"]
     problem(client.post("/v1/events", headers=system, json=legacy), 422, "statement.v")
-    assert app_ledger.size() == 1
+    assert app_ledger.log.size() == 1
 
 
 def test_a_system_writes_only_within_its_key_scope(client: TestClient, app_ledger: Ledger) -> None:
-    admin = token(app_ledger.keys, "admin", "ops")
+    admin = token(app_ledger.secrets, "admin", "ops")
     crm = SigningKey.generate("crm-1")
     registered = client.post("/v1/admin/keys", headers=admin, json={
         "key_id": crm.key_id, "owner": "crm", "public_key": b64(crm.public_key),
         "scope": {"types": ["contact.*"], "streams": ["party"]}})
     assert registered.status_code == 201, registered.text
     assert registered.json()["key"]["scope"] == {"types": ["contact.*"], "streams": ["party"]}
-    system = token(app_ledger.keys, "system", "crm")
+    system = token(app_ledger.secrets, "system", "crm")
     approval = event(crm, type="claim.approved", stream="claim:k1")
     refusal = problem(client.post("/v1/events", headers=system, json=approval), 403, "statement.type")
     assert refusal["detail"] == ("key 'crm-1' may write types contact.* on streams of kind party; not "
@@ -212,17 +212,17 @@ def test_a_system_writes_only_within_its_key_scope(client: TestClient, app_ledge
     widened = client.post("/v1/admin/keys/crm-1:scope", headers=admin,
                           json={"scope": {"types": ["contact.*", "claim.approved"], "streams": ["party", "claim"]}})
     assert widened.status_code == 200, widened.text
-    assert app_ledger.entry(widened.json()["receipt"]["index"]).type == "ledger.key.scope_changed"
+    assert app_ledger.log.entry(widened.json()["receipt"]["index"]).type == "ledger.key.scope_changed"
     assert client.post("/v1/events", headers=system, json=approval).status_code == 201
     bad_scope = client.post("/v1/admin/keys/crm-1:scope", headers=admin,
                             json={"scope": {"types": ["Claim!"], "streams": ["claim"]}})
     problem(bad_scope, 422, "scope.types[0]")
-    problem(client.post("/v1/admin/keys/crm-1:scope", headers=token(app_ledger.keys, "system", "crm"),
+    problem(client.post("/v1/admin/keys/crm-1:scope", headers=token(app_ledger.secrets, "system", "crm"),
                         json={"scope": {"types": ["*"], "streams": ["*"]}}), 403)
 
 
 def test_strict_integers_fields_tokens_and_times(client: TestClient, app_ledger: Ledger, keyed: SigningKey) -> None:
-    system = token(app_ledger.keys, "system", "policy-admin")
+    system = token(app_ledger.secrets, "system", "policy-admin")
     assert client.post("/v1/events", headers=system, json=event(keyed)).status_code == 201
     assert client.get("/v1/log/entries/1").status_code == 200
     for loose in ("1_0", "+1", "01", " 1", "1.0", "\uff11"):
@@ -241,7 +241,7 @@ def test_strict_integers_fields_tokens_and_times(client: TestClient, app_ledger:
     ahead = problem(client.post("/v1/events", headers=system, json=event(keyed, 4, occurred_at=future)), 422,
                     "statement.occurred_at")
     assert "ahead of the ledger's clock" in ahead["detail"]
-    private = app_ledger.keys.token.private_key
+    private = app_ledger.secrets.token.private_key
     now = int(time.time())
     for claims, reason in (({"exp": str(now + 600)}, "'exp' must be an integer"),
                            ({"exp": now + 600, "iat": float(now)}, "'iat' must be an integer"),
@@ -253,7 +253,7 @@ def test_strict_integers_fields_tokens_and_times(client: TestClient, app_ledger:
         assert reason in refused["detail"]
     head = client.head("/healthz")
     assert head.status_code == 200 and head.content == b""
-    assert app_ledger.size() == 2
+    assert app_ledger.log.size() == 2
 
 
 def test_api_docs_are_off_by_default_and_local_when_on(client: TestClient, settings: Settings) -> None:
@@ -282,7 +282,7 @@ def test_the_openapi_document_declares_bodies_and_bearer_auth(client: TestClient
 
 def test_the_receipt_of_an_event_is_checked_by_leaf(client: TestClient, app_ledger: Ledger,
                                                     keyed: SigningKey) -> None:
-    system = token(app_ledger.keys, "system", "policy-admin")
+    system = token(app_ledger.secrets, "system", "policy-admin")
     client.post("/v1/events", headers=system, json=event(keyed))
     receipt = client.get("/v1/events/evt-1/receipt", params={"wait": 5}, headers=system).json()
     leaf = json.loads(base64.b64decode(receipt["leaf"]))

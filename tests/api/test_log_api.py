@@ -33,15 +33,15 @@ open_note = check_log.open_checkpoint
 def grown(client: TestClient, app_ledger: Ledger) -> list[str]:
     """Grow the log to 37 entries, cutting checkpoints at 10, 23 and 37; returns the signed notes."""
     key = SigningKey.generate("crm-1")
-    app_ledger.register_key(key_id=key.key_id, owner="crm", public_key=key.public_key,
-                            scope=KeyScope.from_json({"types": ["contact.*"], "streams": ["policy"]}))
+    app_ledger.keys.register(key_id=key.key_id, owner="crm", public_key=key.public_key,
+                             scope=KeyScope.from_json({"types": ["contact.*"], "streams": ["policy"]}))
     notes = []
     for n in range(36):
-        app_ledger.append(sign_event(key=key, event_id=f"crm-{n}", type="contact.updated", stream=f"policy:p{n % 5}",
-                                     payload={"email": f"person{n}@example.org"}, data_subject=f"customer:{n}"),
-                          owner="crm")
+        event = sign_event(key=key, event_id=f"crm-{n}", type="contact.updated", stream=f"policy:p{n % 5}",
+                           payload={"email": f"person{n}@example.org"}, data_subject=f"customer:{n}")
+        app_ledger.intake.append(event, owner="crm")
         if n + 1 in (9, 22, 36):
-            notes.append(app_ledger.checkpoint_now().note)  # type: ignore[union-attr]
+            notes.append(app_ledger.log.checkpoint_now().note)  # type: ignore[union-attr]
     return notes
 
 

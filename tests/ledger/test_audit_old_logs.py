@@ -28,10 +28,10 @@ IDENTITY = (1).to_bytes(32, "little")  # the identity point: a "key" with no pri
 
 
 def run_audit(ledger: Ledger) -> AuditReport:
-    ledger.checkpoint_now()
-    return audit(ledger.store, verifier=NoteVerifier.from_vkey(ledger.note_signer.vkey),
-                 ledger_public_key=ledger.keys.ledger.public_key, origin=ledger.settings.origin,
-                 master_key=ledger.keys.master_key)
+    ledger.log.checkpoint_now()
+    return audit(ledger.store, verifier=NoteVerifier.from_vkey(ledger.log.vkey),
+                 ledger_public_key=ledger.secrets.ledger.public_key, origin=ledger.settings.origin,
+                 master_key=ledger.secrets.master_key)
 
 
 def openssl_only(*, public_key: bytes, signature: bytes, data: bytes) -> None:
@@ -47,17 +47,17 @@ def forged(event: SignedEvent, signature: bytes) -> SignedEvent:
 def test_a_small_order_key_is_refused_now_and_named_in_an_old_log(ledger: Ledger,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationFailed, match=r"small-order point \(order 1\)"):
-        ledger.register_key(key_id="weak-1", owner="policy-admin", public_key=IDENTITY, scope=POLICY_ADMIN_SCOPE)
+        ledger.keys.register(key_id="weak-1", owner="policy-admin", public_key=IDENTITY, scope=POLICY_ADMIN_SCOPE)
     with pytest.raises(ValidationFailed, match=r"small-order point \(order 4\)"):
-        ledger.register_key(key_id="weak-0", owner="policy-admin", public_key=bytes(32), scope=POLICY_ADMIN_SCOPE)
+        ledger.keys.register(key_id="weak-0", owner="policy-admin", public_key=bytes(32), scope=POLICY_ADMIN_SCOPE)
     with monkeypatch.context() as old:
-        old.setattr("ledger.app.load_public_key", lambda raw, field="public_key": None)
+        old.setattr("ledger.services.keys.load_public_key", lambda raw, field="public_key": None)
         old.setattr("ledger.projections.system_keys.load_public_key", lambda raw, field="public_key": None)
         old.setattr("ledger.log.statements.verify_signature", openssl_only)
-        ledger.register_key(key_id="weak-1", owner="policy-admin", public_key=IDENTITY, scope=POLICY_ADMIN_SCOPE)
+        ledger.keys.register(key_id="weak-1", owner="policy-admin", public_key=IDENTITY, scope=POLICY_ADMIN_SCOPE)
         template = sign_event(key=SigningKey.generate("weak-1"), event_id="forged-1", type="policy.issued",
                               stream="policy:p1", payload={"sum_assured": "9000000"}, data_subject="customer:c1")
-        receipt = ledger.append(forged(template, IDENTITY + bytes(32)), owner="policy-admin")  # R = O, S = 0
+        receipt = ledger.intake.append(forged(template, IDENTITY + bytes(32)), owner="policy-admin")  # R = O, S = 0
     report = run_audit(ledger)
     problems = [str(p) for p in report.problems]
     assert "system_keys[weak-1]: registered public key is weak: small-order point (order 1); no signature by it " \
@@ -73,10 +73,10 @@ def test_a_malleable_signature_is_refused_now_and_named_in_an_old_log(ledger: Le
     s = int.from_bytes(event.signature[32:], "little")
     stretched = forged(event, event.signature[:32] + (s + L).to_bytes(32, "little"))  # verifies like S
     with pytest.raises(SignatureError, match=r"S >= L"):
-        ledger.append(stretched, owner="policy-admin")
+        ledger.intake.append(stretched, owner="policy-admin")
     with monkeypatch.context() as old:
         old.setattr("ledger.log.statements.verify_signature", lambda **_: None)
-        receipt = ledger.append(stretched, owner="policy-admin")
+        receipt = ledger.intake.append(stretched, owner="policy-admin")
     report = run_audit(ledger)
     assert [str(p) for p in report.problems] == [
         f"entries[{receipt.index}]: signature: S is not reduced modulo L (S >= L)"]
@@ -85,17 +85,17 @@ def test_a_malleable_signature_is_refused_now_and_named_in_an_old_log(ledger: Le
 def test_writes_outside_a_key_scope_are_refused_now_and_named_in_an_old_log(ledger: Ledger,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     crm = SigningKey.generate("crm-1")
-    ledger.register_key(key_id=crm.key_id, owner="crm", public_key=crm.public_key,
-                        scope=KeyScope.from_json({"types": ["contact.*"], "streams": ["party"]}))
-    ledger.append(sign_event(key=crm, event_id="c1", type="contact.updated", stream="party:p1", payload={},
-                             data_subject="party:p1"), owner="crm")
+    ledger.keys.register(key_id=crm.key_id, owner="crm", public_key=crm.public_key,
+                         scope=KeyScope.from_json({"types": ["contact.*"], "streams": ["party"]}))
+    ledger.intake.append(sign_event(key=crm, event_id="c1", type="contact.updated", stream="party:p1", payload={},
+                                    data_subject="party:p1"), owner="crm")
     approval = sign_event(key=crm, event_id="c2", type="claim.approved", stream="claim:k1", payload={},
                           data_subject="claim:k1")
     with pytest.raises(Forbidden, match=r"may write types contact\.\* on streams of kind party; not 'claim\.approved'"):
-        ledger.append(approval, owner="crm")
+        ledger.intake.append(approval, owner="crm")
     with monkeypatch.context() as old:
-        old.setattr("ledger.projections.system_keys.Projection.check_scope", lambda self, **_: None)
-        receipt = ledger.append(approval, owner="crm")
+        old.setattr("ledger.projections.system_keys.check_scope", lambda rows, **_: None)
+        receipt = ledger.intake.append(approval, owner="crm")
     report = run_audit(ledger)
     assert [p.where for p in report.problems] == [f"entries[{receipt.index}]"]
     assert "outside its key's scope" in report.problems[0].what
@@ -111,14 +111,14 @@ def test_verify_reports_a_payload_nested_too_deep_instead_of_dying(ledger: Ledge
         old.setattr("ledger.log.statements.MAX_PAYLOAD_DEPTH", 10**6)
         sys.setrecursionlimit(max(limit, 30_000))  # the old encoder recursed once per level
         try:
-            deep = ledger.append(sign_event(key=system_key, event_id="deep-1", type="policy.issued",
-                                            stream="policy:p1", payload={"x": value}, data_subject="customer:c1"),
-                                 owner="policy-admin")
+            event = sign_event(key=system_key, event_id="deep-1", type="policy.issued", stream="policy:p1",
+                               payload={"x": value}, data_subject="customer:c1")
+            deep = ledger.intake.append(event, owner="policy-admin")
         finally:
             sys.setrecursionlimit(limit)
-    ledger.append(sign_event(key=system_key, event_id="after", type="policy.issued", stream="policy:p2",
-                             payload={"n": 1}, data_subject="customer:c2"), owner="policy-admin")
-    ledger.checkpoint_now()
+    ledger.intake.append(sign_event(key=system_key, event_id="after", type="policy.issued", stream="policy:p2",
+                                    payload={"n": 1}, data_subject="customer:c2"), owner="policy-admin")
+    ledger.log.checkpoint_now()
     ledger.close()
     env = {**os.environ, "LIFELEDGER_CHAIN_URL": "none", "LIFELEDGER_ORIGIN": ledger.settings.origin}
     result = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--data-dir", str(ledger.settings.data_dir)],

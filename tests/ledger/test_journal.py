@@ -24,48 +24,48 @@ def event(key: SigningKey, n: int, *, stream: str = "policy:p1", seq: int | None
 
 
 def test_append_returns_receipt_and_stores_canonical_leaf(ledger: Ledger, system_key: SigningKey) -> None:
-    receipt = ledger.append(event(system_key, 1), owner="policy-admin")
-    row = ledger.entry(receipt.index)
+    receipt = ledger.intake.append(event(system_key, 1), owner="policy-admin")
+    row = ledger.log.entry(receipt.index)
     assert receipt.index == 1  # entry 0 is the key registration
     assert row.leaf_hash == merkle.leaf_hash(row.leaf) == receipt.leaf_hash
     record = EntryRecord.from_leaf(row.leaf)
     assert record.statement.event_id == "evt-1" and record.seq == 1 and record.key_id == "policy-admin-1"
     assert b"CNY" not in row.leaf  # the payload never enters the public leaf
-    opened = ledger.open_payload(receipt.index)
+    opened = ledger.subjects.open_payload(receipt.index)
     assert opened.payload == {"amount": "10.00", "currency": "CNY"}
 
 
 def test_same_event_id_same_content_returns_original_receipt(ledger: Ledger, system_key: SigningKey) -> None:
     first_event = event(system_key, 1)
-    first = ledger.append(first_event, owner="policy-admin")
-    again = ledger.append(first_event, owner="policy-admin")
+    first = ledger.intake.append(first_event, owner="policy-admin")
+    again = ledger.intake.append(first_event, owner="policy-admin")
     assert again.duplicate and (again.index, again.leaf_hash) == (first.index, first.leaf_hash)
-    assert ledger.size() == 2
+    assert ledger.log.size() == 2
 
 
 def test_same_event_id_different_content_is_conflict(ledger: Ledger, system_key: SigningKey) -> None:
-    ledger.append(event(system_key, 1), owner="policy-admin")
+    ledger.intake.append(event(system_key, 1), owner="policy-admin")
     with pytest.raises(Conflict, match="already used") as info:
-        ledger.append(event(system_key, 1, amount="99.00"), owner="policy-admin")
+        ledger.intake.append(event(system_key, 1, amount="99.00"), owner="policy-admin")
     assert info.value.field == "statement.event_id"
-    assert ledger.size() == 2
+    assert ledger.log.size() == 2
 
 
 def test_duplicates_inside_one_batch(ledger: Ledger, system_key: SigningKey) -> None:
     original = event(system_key, 7)
-    results = ledger.append_many([original, original, event(system_key, 7, amount="1.00")], owner="policy-admin")
+    results = ledger.intake.append_many([original, original, event(system_key, 7, amount="1.00")], owner="policy-admin")
     assert not results[0].duplicate and results[1].duplicate and results[1].index == results[0].index
     assert isinstance(results[2], Conflict)
-    assert ledger.size() == 2
+    assert ledger.log.size() == 2
 
 
 def test_optimistic_concurrency_on_stream_seq(ledger: Ledger, system_key: SigningKey) -> None:
-    assert ledger.append(event(system_key, 1, seq=1), owner="policy-admin").seq == 1
-    assert ledger.append(event(system_key, 2), owner="policy-admin").seq == 2
+    assert ledger.intake.append(event(system_key, 1, seq=1), owner="policy-admin").seq == 1
+    assert ledger.intake.append(event(system_key, 2), owner="policy-admin").seq == 2
     with pytest.raises(Conflict, match="stale") as info:
-        ledger.append(event(system_key, 3, seq=2), owner="policy-admin")
+        ledger.intake.append(event(system_key, 3, seq=2), owner="policy-admin")
     assert info.value.field == "statement.seq"
-    assert ledger.append(event(system_key, 4, seq=3), owner="policy-admin").seq == 3
+    assert ledger.intake.append(event(system_key, 4, seq=3), owner="policy-admin").seq == 3
 
 
 def test_bad_signature_and_payload_are_refused_and_nothing_recorded(ledger: Ledger, system_key: SigningKey) -> None:
@@ -73,54 +73,54 @@ def test_bad_signature_and_payload_are_refused_and_nothing_recorded(ledger: Ledg
     forged = type(good)(statement=good.statement, key_id=good.key_id, signature=bytes(64), payload=good.payload,
                         salt=good.salt, data_subject=good.data_subject)
     with pytest.raises(SignatureError):
-        ledger.append(forged, owner="policy-admin")
+        ledger.intake.append(forged, owner="policy-admin")
     tampered = type(good)(statement=good.statement, key_id=good.key_id, signature=good.signature,
                           payload={"amount": "1000000.00", "currency": "CNY"}, salt=good.salt,
                           data_subject=good.data_subject)
     with pytest.raises(ValidationFailed, match="payload_hash"):
-        ledger.append(tampered, owner="policy-admin")
-    assert ledger.size() == 1
+        ledger.intake.append(tampered, owner="policy-admin")
+    assert ledger.log.size() == 1
 
 
 def test_unknown_foreign_and_revoked_keys(ledger: Ledger, system_key: SigningKey) -> None:
     stranger = SigningKey.generate("stranger-1")
     with pytest.raises(SignatureError, match="not registered"):
-        ledger.append(event(stranger, 1), owner="policy-admin")
+        ledger.intake.append(event(stranger, 1), owner="policy-admin")
     with pytest.raises(SignatureError, match="does not belong"):
-        ledger.append(event(system_key, 2), owner="claims-core")
-    ledger.append(event(system_key, 3), owner="policy-admin")
-    ledger.revoke_key(key_id=system_key.key_id, reason="seed leaked")
+        ledger.intake.append(event(system_key, 2), owner="claims-core")
+    ledger.intake.append(event(system_key, 3), owner="policy-admin")
+    ledger.keys.revoke(key_id=system_key.key_id, reason="seed leaked")
     with pytest.raises(SignatureError, match="revoked"):
-        ledger.append(event(system_key, 4), owner="policy-admin")
-    assert [k.status for k in ledger.system_keys()] == ["revoked"]
+        ledger.intake.append(event(system_key, 4), owner="policy-admin")
+    assert [k.status for k in ledger.keys.registered()] == ["revoked"]
 
 
 def test_rotation_retires_old_key_and_history_is_in_the_journal(ledger: Ledger, system_key: SigningKey) -> None:
     new = SigningKey.generate("policy-admin-2")
-    receipt = ledger.rotate_key(old_key_id=system_key.key_id, key_id=new.key_id, public_key=new.public_key)
+    receipt = ledger.keys.rotate(old_key_id=system_key.key_id, key_id=new.key_id, public_key=new.public_key)
     with pytest.raises(SignatureError, match="retired"):
-        ledger.append(event(system_key, 1), owner="policy-admin")
-    ledger.append(event(new, 2), owner="policy-admin")
-    old_state = ledger.system_key(system_key.key_id)
+        ledger.intake.append(event(system_key, 1), owner="policy-admin")
+    ledger.intake.append(event(new, 2), owner="policy-admin")
+    old_state = ledger.keys.get(system_key.key_id)
     assert old_state.status == "retired" and old_state.ended_idx == receipt.index
-    assert ledger.entry(receipt.index).type == "ledger.key.rotated"
+    assert ledger.log.entry(receipt.index).type == "ledger.key.rotated"
     with pytest.raises(Conflict, match="taken"):
-        ledger.register_key(key_id=new.key_id, owner="policy-admin", public_key=new.public_key,
-                            scope=POLICY_ADMIN_SCOPE)
+        ledger.keys.register(key_id=new.key_id, owner="policy-admin", public_key=new.public_key,
+                             scope=POLICY_ADMIN_SCOPE)
 
 
 def test_reserved_types_and_the_ledger_key_are_not_for_systems(ledger: Ledger, system_key: SigningKey) -> None:
     sneaky = sign_event(key=system_key, event_id="x1", type="ledger.key.registered", stream="system:policy-admin",
                         payload={"key_id": "evil-key", "owner": "x", "public_key": "AAAA"}, data_subject="ledger")
     with pytest.raises(ValidationFailed, match="reserved"):
-        ledger.append(sneaky, owner="policy-admin")
+        ledger.intake.append(sneaky, owner="policy-admin")
 
 
 def test_many_threads_append_without_gaps_or_duplicates(ledger: Ledger, system_key: SigningKey) -> None:
     total = 400
     with ThreadPoolExecutor(max_workers=16) as pool:
-        receipts = list(pool.map(lambda n: ledger.append(event(system_key, n, stream=f"policy:p{n % 7}"),
-                                                         owner="policy-admin"), range(total)))
+        receipts = list(pool.map(lambda n: ledger.intake.append(event(system_key, n, stream=f"policy:p{n % 7}"),
+                                                                owner="policy-admin"), range(total)))
     indexes = sorted(r.index for r in receipts)
     assert indexes == list(range(1, total + 1))
     assert ledger.journal.batches < total + 1  # concurrent appends were grouped into shared commits
@@ -138,33 +138,33 @@ def test_two_ledgers_on_one_database_keep_one_history(settings, system_key: Sign
 
         def run(target: Ledger, offset: int) -> list[int]:
             barrier.wait()
-            return [target.append(event(system_key, offset + n, stream=f"policy:s{offset + n}"),
-                                  owner="policy-admin").index for n in range(60)]
+            return [target.intake.append(event(system_key, offset + n, stream=f"policy:s{offset + n}"),
+                                         owner="policy-admin").index for n in range(60)]
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             a, b = pool.map(run, (ledger, other), (0, 1000))
         assert sorted(a + b) == list(range(1, 121))
     finally:
         other.close()
-    assert ledger.size() == 121
+    assert ledger.log.size() == 121
 
 
 def test_erasure_keeps_proofs_and_blocks_new_events(ledger: Ledger, system_key: SigningKey) -> None:
-    receipt = ledger.append(event(system_key, 1, subject="customer:gone"), owner="policy-admin")
-    ledger.checkpoint_now()
-    assert ledger.erase_subject("customer:gone") == 1
+    receipt = ledger.intake.append(event(system_key, 1, subject="customer:gone"), owner="policy-admin")
+    ledger.log.checkpoint_now()
+    assert ledger.subjects.erase("customer:gone") == 1
     with pytest.raises(ErasedError):
-        ledger.open_payload(receipt.index)
-    root = ledger.tree_root(ledger.size())
-    proof = ledger.inclusion_proof(index=receipt.index, tree_size=ledger.size())
-    merkle.verify_inclusion(index=receipt.index, size=ledger.size(), leaf_hash=receipt.leaf_hash,
+        ledger.subjects.open_payload(receipt.index)
+    root = ledger.log.tree_root(ledger.log.size())
+    proof = ledger.log.inclusion_proof(index=receipt.index, tree_size=ledger.log.size())
+    merkle.verify_inclusion(index=receipt.index, size=ledger.log.size(), leaf_hash=receipt.leaf_hash,
                             proof=proof.hashes, root=root)
     with pytest.raises(Conflict, match="erased"):
-        ledger.append(event(system_key, 2, subject="customer:gone"), owner="policy-admin")
+        ledger.intake.append(event(system_key, 2, subject="customer:gone"), owner="policy-admin")
 
 
 def test_recorded_at_never_goes_backwards(ledger: Ledger, system_key: SigningKey) -> None:
-    receipts = [ledger.append(event(system_key, n), owner="policy-admin") for n in range(20)]
+    receipts = [ledger.intake.append(event(system_key, n), owner="policy-admin") for n in range(20)]
     stamps = [r.recorded_at for r in receipts]
     assert stamps == sorted(stamps)
 
@@ -174,23 +174,23 @@ def test_overlong_and_reserved_fields_are_refused_before_queueing(ledger: Ledger
         event(system_key, 1, stream="a" * 40 + ":x")
     assert info.value.field == "statement.stream"
     with pytest.raises(ValidationFailed, match="written only by the ledger"):
-        ledger.append(event(system_key, 2, stream="system:policy-admin"), owner="policy-admin")
+        ledger.intake.append(event(system_key, 2, stream="system:policy-admin"), owner="policy-admin")
     with pytest.raises(ValidationFailed, match="reserved") as info:
-        ledger.append(event(system_key, 3, subject="ledger"), owner="policy-admin")
+        ledger.intake.append(event(system_key, 3, subject="ledger"), owner="policy-admin")
     assert info.value.field == "data_subject"
-    assert ledger.size() == 1
+    assert ledger.log.size() == 1
 
 
 def test_a_retry_after_the_key_was_revoked_still_gets_its_receipt(ledger: Ledger, system_key: SigningKey) -> None:
     recorded = event(system_key, 1)
-    first = ledger.append(recorded, owner="policy-admin")
-    ledger.revoke_key(key_id=system_key.key_id, reason="rotated out")
+    first = ledger.intake.append(recorded, owner="policy-admin")
+    ledger.keys.revoke(key_id=system_key.key_id, reason="rotated out")
     fresh = Ledger.open(ledger.settings)  # no key cache: the duplicate is found in the store
     try:
-        again = fresh.append(recorded, owner="policy-admin")
+        again = fresh.intake.append(recorded, owner="policy-admin")
         assert again.duplicate and again.index == first.index
         with pytest.raises(SignatureError, match="revoked"):
-            fresh.append(event(system_key, 2), owner="policy-admin")
+            fresh.intake.append(event(system_key, 2), owner="policy-admin")
     finally:
         fresh.close()
 
@@ -209,9 +209,9 @@ def test_one_failing_event_does_not_sink_its_batch(ledger: Ledger, system_key: S
     monkeypatch.setattr(ledger.store, "commit_batch", commit)
     poison = sign_event(key=system_key, event_id="evt-poison", type="premium.collected", stream="policy:p9",
                         payload={}, data_subject="customer:c1")
-    results = ledger.append_many([event(system_key, 1), poison, event(system_key, 2)], owner="policy-admin")
+    results = ledger.intake.append_many([event(system_key, 1), poison, event(system_key, 2)], owner="policy-admin")
     assert [type(r).__name__ for r in results] == ["Receipt", "StorageError", "Receipt"]
-    assert ledger.size() == 3
+    assert ledger.log.size() == 3
 
 
 def test_an_append_that_times_out_says_the_outcome_is_unknown(ledger: Ledger, system_key: SigningKey,
@@ -225,8 +225,8 @@ def test_an_append_that_times_out_says_the_outcome_is_unknown(ledger: Ledger, sy
     slow = event(system_key, 1)
     with pytest.raises(StorageError, match="outcome is unknown; retry with the same event"):
         ledger.journal.append(slow, owner="policy-admin", timeout=0.1)
-    retried = ledger.append(slow, owner="policy-admin")  # it was recorded after all: the retry says so
-    assert retried.duplicate and retried.index == 1 and ledger.size() == 2
+    retried = ledger.intake.append(slow, owner="policy-admin")  # it was recorded after all: the retry says so
+    assert retried.duplicate and retried.index == 1 and ledger.log.size() == 2
 
 
 def test_a_host_with_other_keys_cannot_open_the_database(settings, ledger: Ledger, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from ledger.errors import AnchorUnavailable, NotFound
 from ledger.log import merkle
 from ledger.log.note import NoteVerifier, open_checkpoint
 from ledger.log.statements import sign_event
+from ledger.services.documents import Registration
 from ledger.settings import Settings
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SKIPPED
 from tests.conftest import free_port
@@ -47,49 +49,49 @@ def chained(tmp_path: Path) -> Iterator[Ledger]:
 def grow(ledger: Ledger, count: int, *, start: int = 0) -> None:
     key_id = "system-1"
     try:
-        ledger.system_key(key_id)
+        ledger.keys.get(key_id)
     except NotFound:
-        ledger.register_key(key_id=key_id, owner="policy-admin", public_key=SEED_KEY.public_key,
-                            scope=POLICY_ADMIN_SCOPE)
-    ledger.append_many([sign_event(key=SEED_KEY, event_id=f"e{n}", type="policy.issued", stream=f"policy:p{n}",
-                                   payload={"n": n}, data_subject=f"customer:{n}")
+        ledger.keys.register(key_id=key_id, owner="policy-admin", public_key=SEED_KEY.public_key,
+                             scope=POLICY_ADMIN_SCOPE)
+    ledger.intake.append_many([sign_event(key=SEED_KEY, event_id=f"e{n}", type="policy.issued", stream=f"policy:p{n}",
+                                          payload={"n": n}, data_subject=f"customer:{n}")
                         for n in range(start, start + count)], owner="policy-admin")
-    ledger.checkpoint_now()
+    ledger.log.checkpoint_now()
 
 
 SEED_KEY = SigningKey.from_seed("system-1", bytes(range(32)))
 
 
 def anchor_contract(ledger: Ledger) -> LedgerAnchorContract:
-    anchorer = ledger.anchorer
+    anchorer = ledger.anchoring.anchorer
     assert anchorer is not None and anchorer._chain is not None
     return LedgerAnchorContract(anchorer._chain, anchorer.addresses()["LedgerAnchor"])
 
 
 def test_latest_checkpoint_is_anchored_and_confirmed(chained: Ledger) -> None:
     grow(chained, 25)
-    assert chained.anchorer is not None
-    chained.anchorer.run_once()  # deploys, queues and sends
-    chained.anchorer.run_once()  # follows the receipt
-    state = chained.anchor_status()
-    assert state["anchored_tree_size"] == 26 and state["lag"] == 0
-    job = state["anchors"][0]
+    assert chained.anchoring.anchorer is not None
+    chained.anchoring.anchorer.run_once()  # deploys, queues and sends
+    chained.anchoring.anchorer.run_once()  # follows the receipt
+    state = chained.anchoring.status()
+    assert state.anchored_tree_size == 26 and state.lag == 0
+    job = state.anchors[0]
     assert (job.status, job.tree_size, job.confirmations) == (CONFIRMED, 26, 1)
     on_chain = anchor_contract(chained).root_of(26)
-    assert on_chain is not None and on_chain.root == chained.latest_checkpoint().root  # type: ignore[union-attr]
+    assert on_chain is not None and on_chain.root == chained.log.latest_checkpoint().root  # type: ignore[union-attr]
     assert on_chain.block_number == job.block_number
 
 
 def test_anchor_proof_checks_out_against_the_contract(chained: Ledger) -> None:
     grow(chained, 10)
     grow(chained, 10, start=10)
-    assert chained.anchorer is not None
+    assert chained.anchoring.anchorer is not None
     with pytest.raises(NotFound, match="not yet covered"):
-        chained.anchor_proof(3)
-    chained.anchorer.run_once()
-    chained.anchorer.run_once()
-    proof = chained.anchor_proof(3)
-    verifier = NoteVerifier.from_vkey(chained.note_signer.vkey)
+        chained.anchoring.proof(3)
+    chained.anchoring.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
+    proof = chained.anchoring.proof(3)
+    verifier = NoteVerifier.from_vkey(chained.log.vkey)
     first = open_checkpoint(proof.checkpoint.note, verifier)
     anchored = open_checkpoint(proof.anchored_checkpoint.note, verifier)
     assert (first.size, anchored.size) == (11, 21)
@@ -101,19 +103,19 @@ def test_anchor_proof_checks_out_against_the_contract(chained: Ledger) -> None:
 
 
 def test_only_the_newest_checkpoint_is_sent(chained: Ledger) -> None:
-    assert chained.anchorer is not None
+    assert chained.anchoring.anchorer is not None
     for n in range(3):
         grow(chained, 5, start=n * 5)
-    chained.anchorer.run_once()
-    chained.anchorer.run_once()
-    jobs = chained.anchors.recent_jobs(kind=CHECKPOINT)
+    chained.anchoring.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
+    jobs = chained.anchoring.jobs.recent_jobs(kind=CHECKPOINT)
     assert [(j.tree_size, j.status) for j in jobs] == [(16, CONFIRMED)]
     grow(chained, 5, start=15)
-    chained.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
     grow(chained, 5, start=20)
-    chained.anchorer.run_once()  # follows 21, queues 26 (21 was sent, so it is not skipped)
-    chained.anchorer.run_once()
-    statuses = {j.tree_size: j.status for j in chained.anchors.recent_jobs(kind=CHECKPOINT)}
+    chained.anchoring.anchorer.run_once()  # follows 21, queues 26 (21 was sent, so it is not skipped)
+    chained.anchoring.anchorer.run_once()
+    statuses = {j.tree_size: j.status for j in chained.anchoring.jobs.recent_jobs(kind=CHECKPOINT)}
     assert statuses == {16: CONFIRMED, 21: CONFIRMED, 26: CONFIRMED}
 
 
@@ -126,7 +128,7 @@ def test_crash_between_send_and_record_neither_loses_nor_repeats(chained: Ledger
     crashing = Anchorer(chained.store, settings=chained.settings, after_send=die)
     with pytest.raises(Crash):
         crashing.run_once()
-    job = chained.anchors.recent_jobs(kind=CHECKPOINT)[0]
+    job = chained.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
     assert (job.status, job.attempts, job.tx_hash) == (PENDING, 1, None)  # sent, but the record says pending
     assert crashing._chain is not None
     height = crashing._chain.block_number()
@@ -135,7 +137,7 @@ def test_crash_between_send_and_record_neither_loses_nor_repeats(chained: Ledger
     restarted = Anchorer(chained.store, settings=chained.settings)
     try:
         restarted.run_once()
-        job = chained.anchors.job(job.id)
+        job = chained.anchoring.jobs.job(job.id)
         assert job.status == CONFIRMED and job.last_error == "found on chain"
         assert restarted._chain is not None and restarted._chain.block_number() == height  # nothing sent again
     finally:
@@ -143,36 +145,36 @@ def test_crash_between_send_and_record_neither_loses_nor_repeats(chained: Ledger
 
 
 def test_documents_are_registered_in_batches_then_superseded_and_revoked(chained: Ledger) -> None:
-    assert chained.anchorer is not None
+    assert chained.anchoring.anchorer is not None
     digests = [bytes([1]) + n.to_bytes(31, "big") for n in range(300)]
     subject = b"\x07" * 32
-    chained.queue_documents([{"digest": d, "subject": subject, "kind": 1, "version": 1} for d in digests])
+    chained.documents.register([Registration(digest=d, subject=subject, kind=1, version=1) for d in digests])
     newer = b"\x02" * 32
-    chained.queue_supersede(old_digest=digests[0], new_digest=newer, version=2)
-    chained.queue_revoke(digest=digests[1], reason_code=4)
+    chained.documents.supersede(old_digest=digests[0], new_digest=newer, version=2)
+    chained.documents.revoke(digest=digests[1], reason_code=4)
     for _ in range(8):
-        chained.anchorer.run_once()
-    jobs = chained.anchors.recent_jobs(kind="documents")
+        chained.anchoring.anchorer.run_once()
+    jobs = chained.anchoring.jobs.recent_jobs(kind="documents")
     assert [j.status for j in jobs] == [CONFIRMED] * 4
-    assert sorted(len(chained.anchors.ops_of_job(j.id)) for j in jobs) == [1, 1, 44, 256]
-    chain = chained.anchorer._chain
+    assert sorted(len(chained.anchoring.jobs.ops_of_job(j.id)) for j in jobs) == [1, 1, 44, 256]
+    chain = chained.anchoring.anchorer._chain
     assert chain is not None
-    registry = DocumentRegistryContract(chain, chained.anchorer.addresses()["DocumentRegistry"])
+    registry = DocumentRegistryContract(chain, chained.anchoring.anchorer.addresses()["DocumentRegistry"])
     assert registry.document_status(digests[299]).status == DocumentStatus.VALID
     assert registry.document_status(digests[0]).superseded_by == newer
     assert registry.document_status(newer).version == 2
     assert registry.document_status(digests[1]).status == DocumentStatus.REVOKED
-    assert chained.anchorer.document_status(digests[2])["status"] == "valid"
+    assert chained.anchoring.anchorer.document_status(digests[2])["status"] == "valid"
 
 
 def test_bad_document_input_is_refused_before_queueing(chained: Ledger) -> None:
     from ledger.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed, match=r"registrations\[0\]\.subject"):
-        chained.queue_documents([{"digest": b"\x01" * 32, "subject": b"\x00" * 32, "kind": 1, "version": 1}])
+        chained.documents.register([Registration(digest=b"\x01" * 32, subject=b"\x00" * 32, kind=1, version=1)])
     with pytest.raises(ValidationFailed, match="kind"):
-        chained.queue_documents([{"digest": b"\x01" * 32, "subject": b"\x01" * 32, "kind": 300, "version": 1}])
-    assert chained.anchors.unassigned_ops(limit=10) == []
+        chained.documents.register([Registration(digest=b"\x01" * 32, subject=b"\x01" * 32, kind=300, version=1)])
+    assert chained.anchoring.jobs.unassigned_ops(limit=10) == []
 
 
 def test_unreachable_chain_never_blocks_appends(tmp_path: Path) -> None:
@@ -180,16 +182,17 @@ def test_unreachable_chain_never_blocks_appends(tmp_path: Path) -> None:
     ledger.start(anchoring=False)
     try:
         grow(ledger, 12)
-        assert ledger.anchorer is not None
+        assert ledger.anchoring.anchorer is not None
         with pytest.raises(AnchorUnavailable):
-            ledger.anchorer.run_once()
-        assert ledger.size() == 13 and ledger.latest_checkpoint().tree_size == 13  # type: ignore[union-attr]
-        state = ledger.anchor_status()
-        assert state["configured"] and state["anchored_tree_size"] == 0 and state["lag"] == 13
+            ledger.anchoring.anchorer.run_once()
+        assert ledger.log.size() == 13 and ledger.log.latest_checkpoint().tree_size == 13  # type: ignore[union-attr]
+        state = ledger.anchoring.status()
+        assert state.configured and state.anchored_tree_size == 0 and state.lag == 13
         with TestClient(create_app(ledger=ledger)) as client:
             health = client.get("/healthz").json()
             assert (health["status"], health["anchoring"], health["anchor_lag"]) == ("ok", "failing", 13)
-            assert health["anchoring_error"] == ledger.anchorer.last_error and "127.0.0.1" in health["anchoring_error"]
+            error = health["anchoring_error"]
+            assert error == ledger.anchoring.anchorer.last_error and "127.0.0.1" in error
     finally:
         ledger.close()
 
@@ -199,26 +202,26 @@ def test_embedded_chain_and_anchors_survive_a_restart(tmp_path: Path) -> None:
     first = Ledger.open(settings)
     first.start(anchoring=False)
     grow(first, 6)
-    assert first.anchorer is not None
-    first.anchorer.run_once()
-    first.anchorer.run_once()
-    addresses = first.anchorer.addresses()
-    note = first.latest_checkpoint().note  # type: ignore[union-attr]
+    assert first.anchoring.anchorer is not None
+    first.anchoring.anchorer.run_once()
+    first.anchoring.anchorer.run_once()
+    addresses = first.anchoring.anchorer.addresses()
+    note = first.log.latest_checkpoint().note  # type: ignore[union-attr]
     first.close()
 
     second = Ledger.open(settings)
     second.start(anchoring=False)
     try:
-        assert second.anchorer is not None
+        assert second.anchoring.anchorer is not None
         grow(second, 4, start=6)
-        second.anchorer.run_once()
-        second.anchorer.run_once()
-        assert second.anchorer.addresses() == addresses  # no second deployment
+        second.anchoring.anchorer.run_once()
+        second.anchoring.anchorer.run_once()
+        assert second.anchoring.anchorer.addresses() == addresses  # no second deployment
         anchor = anchor_contract(second)
-        old = open_checkpoint(note, NoteVerifier.from_vkey(second.note_signer.vkey))
+        old = open_checkpoint(note, NoteVerifier.from_vkey(second.log.vkey))
         assert anchor.root_of(old.size).root == old.root  # type: ignore[union-attr]
         assert anchor.latest().tree_size == 11
-        assert {j.tree_size: j.status for j in second.anchors.recent_jobs(kind=CHECKPOINT)} == {
+        assert {j.tree_size: j.status for j in second.anchoring.jobs.recent_jobs(kind=CHECKPOINT)} == {
             7: CONFIRMED, 11: CONFIRMED}
     finally:
         second.close()
@@ -229,16 +232,17 @@ def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path) -> None:
     ledger.start(anchoring=False)
     try:
         grow(ledger, 3)
-        assert ledger.anchorer is not None
-        ledger.anchorer.run_once()  # sends
-        chain = ledger.anchorer._chain
+        assert ledger.anchoring.anchorer is not None
+        ledger.anchoring.anchorer.run_once()  # sends
+        chain = ledger.anchoring.anchorer._chain
         assert chain is not None
         sent_in = chain.block_number()
-        ledger.anchorer.run_once()  # the embedded chain mines only on demand: the worker mines the blocks it waits for
-        job = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+        # the embedded chain mines only on demand: the worker mines the blocks it waits for
+        ledger.anchoring.anchorer.run_once()
+        job = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
         assert (job.status, job.confirmations, job.block_number) == (CONFIRMED, 3, sent_in)
         assert chain.block_number() == sent_in + 2
-        assert SKIPPED not in ledger.anchors.count_jobs()
+        assert SKIPPED not in ledger.anchoring.jobs.count_jobs()
     finally:
         ledger.close()
 
@@ -248,15 +252,16 @@ def test_check_anchors_compares_confirmed_anchors_with_the_chain(chained: Ledger
 
     from ledger.store import schema as t
 
-    assert chained.anchorer is not None
+    assert chained.anchoring.anchorer is not None
     grow(chained, 5)
-    chained.anchorer.run_once()
-    chained.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
     grow(chained, 5, start=5)  # a checkpoint of 11 that is not anchored yet
-    assert chained.anchorer.check_anchors() == []
+    assert chained.anchoring.anchorer.check_anchors() == []
     with chained.store.engine.begin() as conn:  # claim the unanchored checkpoint was anchored
         conn.execute(update(t.anchor_jobs).values(tree_size=11))
-    assert chained.anchorer.check_anchors() == [("anchors[size=11]", f"not on chain {chained.anchorer.chain_id()}")]
+    worker = chained.anchoring.worker()
+    assert worker.check_anchors() == [("anchors[size=11]", f"not on chain {worker.chain_id()}")]
 
 
 def test_verify_chain_catches_a_history_rewritten_with_its_checkpoints(tmp_path: Path,
@@ -270,9 +275,9 @@ def test_verify_chain_catches_a_history_rewritten_with_its_checkpoints(tmp_path:
     ledger = Ledger.open(settings)
     ledger.start(anchoring=False)
     grow(ledger, 9)
-    assert ledger.anchorer is not None
-    ledger.anchorer.run_once()
-    ledger.anchorer.run_once()
+    assert ledger.anchoring.anchorer is not None
+    ledger.anchoring.anchorer.run_once()
+    ledger.anchoring.anchorer.run_once()
     ledger.close()
     for name, value in (("LIFELEDGER_ORIGIN", settings.origin), ("LIFELEDGER_CHAIN_URL", "embedded")):
         monkeypatch.setenv(name, value)
@@ -294,9 +299,9 @@ def test_verify_chain_catches_a_history_rewritten_with_its_checkpoints(tmp_path:
 
 def test_health_and_metrics_report_anchoring(chained: Ledger) -> None:
     grow(chained, 4)
-    assert chained.anchorer is not None
-    chained.anchorer.run_once()
-    chained.anchorer.run_once()
+    assert chained.anchoring.anchorer is not None
+    chained.anchoring.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
     with TestClient(create_app(ledger=chained)) as client:
         health = client.get("/healthz").json()
         assert (health["anchoring"], health["anchor_lag"], health["anchoring_error"]) == ("ok", 0, None)
@@ -305,45 +310,45 @@ def test_health_and_metrics_report_anchoring(chained: Ledger) -> None:
     assert 'lifeledger_anchor_jobs{status="confirmed"} 1.0' in metrics
 
 
-def test_a_digest_is_queued_for_registration_once(chained: Ledger) -> None:
-    from ledger.errors import Conflict
+def test_a_digest_is_registered_once(chained: Ledger) -> None:
+    from ledger.errors import Conflict, ValidationFailed
 
-    item = {"digest": b"\x05" * 32, "subject": b"\x06" * 32, "kind": 1, "version": 1}
-    chained.queue_documents([item])
+    item = Registration(digest=b"\x05" * 32, subject=b"\x06" * 32, kind=1, version=1)
+    chained.documents.register([item])
     with pytest.raises(Conflict, match="already registered or queued"):
-        chained.queue_documents([{**item, "version": 2}])
-    with pytest.raises(Conflict, match="twice"):
-        chained.queue_documents([{**item, "digest": b"\x07" * 32}, {**item, "digest": b"\x07" * 32}])
-    assert len(chained.anchors.unassigned_ops(limit=10)) == 1
+        chained.documents.register([replace(item, version=2)])
+    with pytest.raises(ValidationFailed, match="twice"):
+        chained.documents.register([replace(item, digest=b"\x07" * 32), replace(item, digest=b"\x07" * 32)])
+    assert len(chained.anchoring.jobs.unassigned_ops(limit=10)) == 1
 
 
 def test_only_one_worker_holds_the_lease(chained: Ledger) -> None:
     grow(chained, 3)
-    assert chained.anchorer is not None
-    chained.anchorer.run_once()
-    chained.anchorer._drop_connection()  # release the embedded chain, as another process would not share it
+    assert chained.anchoring.anchorer is not None
+    chained.anchoring.anchorer.run_once()
+    chained.anchoring.anchorer._drop_connection()  # release the embedded chain, as another process would not share it
     other = Anchorer(chained.store, settings=chained.settings)
     try:
         other.run_once()
         assert other.standby and other._chain is None  # it never touched the chain
-        chained.anchorer.run_once()
-        assert not chained.anchorer.standby
+        chained.anchoring.anchorer.run_once()
+        assert not chained.anchoring.anchorer.standby
     finally:
         other.close()
-    assert [j.status for j in chained.anchors.recent_jobs(kind=CHECKPOINT)] == [CONFIRMED]
+    assert [j.status for j in chained.anchoring.jobs.recent_jobs(kind=CHECKPOINT)] == [CONFIRMED]
 
 
 def test_a_foreign_anchor_on_our_contract_is_an_alarm_not_a_skip(chained: Ledger) -> None:
     from ledger.store.anchors import FAILED
 
     grow(chained, 3)
-    assert chained.anchorer is not None
-    chained.anchorer.run_once()
-    chained.anchorer.run_once()
+    assert chained.anchoring.anchorer is not None
+    chained.anchoring.anchorer.run_once()
+    chained.anchoring.anchorer.run_once()
     anchor_contract(chained).anchor(2**64 - 1, b"\x09" * 32)  # someone with the anchoring key, not this log
     grow(chained, 3, start=3)
-    chained.anchorer.run_once()
-    job = chained.anchors.recent_jobs(kind=CHECKPOINT)[0]
+    chained.anchoring.anchorer.run_once()
+    job = chained.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
     assert job.status == FAILED and "not this log's" in (job.last_error or "")
     with TestClient(create_app(ledger=chained)) as client:
         health = client.get("/healthz").json()
@@ -353,10 +358,10 @@ def test_a_foreign_anchor_on_our_contract_is_an_alarm_not_a_skip(chained: Ledger
 def test_redeploy_is_refused_while_the_contracts_are_alive(chained: Ledger) -> None:
     from ledger.errors import ValidationFailed
 
-    assert chained.anchorer is not None
-    chained.anchorer.run_once()
+    assert chained.anchoring.anchorer is not None
+    chained.anchoring.anchorer.run_once()
     with pytest.raises(ValidationFailed, match="still there"):
-        chained.anchorer.deploy(redeploy=True)
+        chained.anchoring.anchorer.deploy(redeploy=True)
 
 
 def test_chain_urls_are_scrubbed_of_credentials() -> None:
@@ -375,10 +380,10 @@ def test_the_contracts_admin_can_be_another_account(tmp_path: Path) -> None:
     admin = "0x" + "ab" * 20
     ledger = Ledger.open(make_settings(tmp_path, chain_admin=admin))
     try:
-        assert ledger.anchorer is not None
-        ledger.anchorer.run_once()
+        assert ledger.anchoring.anchorer is not None
+        ledger.anchoring.anchorer.run_once()
         anchor = anchor_contract(ledger)
-        chain = ledger.anchorer._chain
+        chain = ledger.anchoring.anchorer._chain
         assert chain is not None
         assert anchor.has_role(DEFAULT_ADMIN_ROLE, admin) and not anchor.has_role(DEFAULT_ADMIN_ROLE, chain.sender)
         assert anchor.has_role(ANCHORER_ROLE, chain.sender)

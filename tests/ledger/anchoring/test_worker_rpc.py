@@ -22,6 +22,7 @@ from api.app import create_app
 from ledger.anchoring.contracts import artifact
 from ledger.app import Ledger
 from ledger.errors import AnchorUnavailable
+from ledger.services.documents import Registration
 from ledger.settings import Settings
 from ledger.store.anchors import CHECKPOINT, CONFIRMED
 from tests.chain_nodes import NodeProcess, rpc
@@ -44,8 +45,8 @@ def rpc_settings(tmp_path: Path, url: str, **changes: object) -> Settings:
 def hardhat_ledger(tmp_path: Path, hardhat_url: str) -> Iterator[Ledger]:
     ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url))
     ledger.start(anchoring=False)
-    assert ledger.anchorer is not None
-    ledger.anchorer.deploy()  # each test gets its own contracts on the shared node
+    assert ledger.anchoring.anchorer is not None
+    ledger.anchoring.anchorer.deploy()  # each test gets its own contracts on the shared node
     try:
         yield ledger
     finally:
@@ -55,9 +56,9 @@ def hardhat_ledger(tmp_path: Path, hardhat_url: str) -> Iterator[Ledger]:
 def test_outsider_checks_an_entry_against_the_root_on_chain(hardhat_ledger: Ledger, hardhat_url: str) -> None:
     """With only the contract address, its ABI and the public log API, an entry is shown to be anchored."""
     grow(hardhat_ledger, 30)
-    assert hardhat_ledger.anchorer is not None
-    hardhat_ledger.anchorer.run_once()
-    hardhat_ledger.anchorer.run_once()
+    assert hardhat_ledger.anchoring.anchorer is not None
+    hardhat_ledger.anchoring.anchorer.run_once()
+    hardhat_ledger.anchoring.anchorer.run_once()
     with TestClient(create_app(ledger=hardhat_ledger)) as client:
         status = client.get("/v1/log/anchors").json()
         assert status["status"] == "configured" and status["chain_id"] == HARDHAT_CHAIN_ID
@@ -81,67 +82,67 @@ def test_outsider_checks_an_entry_against_the_root_on_chain(hardhat_ledger: Ledg
 
 def test_reorg_that_removes_an_anchor_is_noticed_and_sent_again(hardhat_ledger: Ledger, hardhat_url: str,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    assert hardhat_ledger.anchorer is not None
+    assert hardhat_ledger.anchoring.anchorer is not None
     grow(hardhat_ledger, 5)
     snapshot = rpc(hardhat_url, "evm_snapshot")
-    hardhat_ledger.anchorer.run_once()
-    hardhat_ledger.anchorer.run_once()
-    job = hardhat_ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+    hardhat_ledger.anchoring.anchorer.run_once()
+    hardhat_ledger.anchoring.anchorer.run_once()
+    job = hardhat_ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
     assert job.status == CONFIRMED
     rpc(hardhat_url, "evm_revert", snapshot)  # the block holding the anchor is gone, as after a re-org
-    hardhat_ledger.anchorer.run_once()  # notices the anchor vanished, and sends it again
+    hardhat_ledger.anchoring.anchorer.run_once()  # notices the anchor vanished, and sends it again
     assert f"job {job.id} (checkpoint) vanished from chain {HARDHAT_CHAIN_ID}" in caplog.text
-    hardhat_ledger.anchorer.run_once()
-    again = hardhat_ledger.anchors.job(job.id)
+    hardhat_ledger.anchoring.anchorer.run_once()
+    again = hardhat_ledger.anchoring.jobs.job(job.id)
     assert again.status == CONFIRMED and again.sent_at != job.sent_at  # sent again (same nonce: maybe same hash)
-    assert hardhat_ledger.anchor_status()["anchored_tree_size"] == 6
+    assert hardhat_ledger.anchoring.status().anchored_tree_size == 6
 
 
 def test_reorg_that_removes_a_document_registration_is_noticed(hardhat_ledger: Ledger, hardhat_url: str,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     from ledger.anchoring import DocumentRegistryContract, DocumentStatus
 
-    assert hardhat_ledger.anchorer is not None
-    hardhat_ledger.anchorer.run_once()  # binds to the contracts (nothing to do yet)
+    assert hardhat_ledger.anchoring.anchorer is not None
+    hardhat_ledger.anchoring.anchorer.run_once()  # binds to the contracts (nothing to do yet)
     snapshot = rpc(hardhat_url, "evm_snapshot")
     digest = b"\x11" * 32
-    hardhat_ledger.queue_documents([{"digest": digest, "subject": b"\x12" * 32, "kind": 1, "version": 1}])
-    hardhat_ledger.anchorer.run_once()
-    hardhat_ledger.anchorer.run_once()
-    job = hardhat_ledger.anchors.recent_jobs(kind="documents")[0]
+    hardhat_ledger.documents.register([Registration(digest=digest, subject=b"\x12" * 32, kind=1, version=1)])
+    hardhat_ledger.anchoring.anchorer.run_once()
+    hardhat_ledger.anchoring.anchorer.run_once()
+    job = hardhat_ledger.anchoring.jobs.recent_jobs(kind="documents")[0]
     assert job.status == CONFIRMED
     rpc(hardhat_url, "evm_revert", snapshot)
-    hardhat_ledger.anchorer.run_once()
+    hardhat_ledger.anchoring.anchorer.run_once()
     assert f"job {job.id} (documents) vanished" in caplog.text
-    hardhat_ledger.anchorer.run_once()
-    assert hardhat_ledger.anchors.job(job.id).status == CONFIRMED
-    chain = hardhat_ledger.anchorer._chain
+    hardhat_ledger.anchoring.anchorer.run_once()
+    assert hardhat_ledger.anchoring.jobs.job(job.id).status == CONFIRMED
+    chain = hardhat_ledger.anchoring.anchorer._chain
     assert chain is not None
-    registry = DocumentRegistryContract(chain, hardhat_ledger.anchorer.addresses()["DocumentRegistry"])
+    registry = DocumentRegistryContract(chain, hardhat_ledger.anchoring.anchorer.addresses()["DocumentRegistry"])
     assert registry.document_status(digest).status == DocumentStatus.VALID
 
 
 def test_dropped_transaction_is_sent_again(hardhat_ledger: Ledger, hardhat_url: str,
                                            caplog: pytest.LogCaptureFixture) -> None:
-    assert hardhat_ledger.anchorer is not None
+    assert hardhat_ledger.anchoring.anchorer is not None
     grow(hardhat_ledger, 4)
-    hardhat_ledger.anchorer.run_once()  # queues and sends the anchor of size 5
-    hardhat_ledger.anchorer.run_once()
+    hardhat_ledger.anchoring.anchorer.run_once()  # queues and sends the anchor of size 5
+    hardhat_ledger.anchoring.anchorer.run_once()
     grow(hardhat_ledger, 4, start=4)
     rpc(hardhat_url, "evm_setAutomine", False)
     try:
-        hardhat_ledger.anchorer.run_once()  # sends the anchor of size 9; it sits in the mempool
-        job = hardhat_ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+        hardhat_ledger.anchoring.anchorer.run_once()  # sends the anchor of size 9; it sits in the mempool
+        job = hardhat_ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
         assert job.tree_size == 9 and job.status == "sent" and job.tx_hash is not None
         assert rpc(hardhat_url, "hardhat_dropTransaction", "0x" + job.tx_hash.hex()) is True
-        hardhat_ledger.anchorer.run_once()  # the node no longer knows it: the worker sends it again
+        hardhat_ledger.anchoring.anchorer.run_once()  # the node no longer knows it: the worker sends it again
         assert f"transaction 0x{job.tx_hash.hex()} of job {job.id} vanished" in caplog.text
-        assert hardhat_ledger.anchors.job(job.id).status == "sent"
+        assert hardhat_ledger.anchoring.jobs.job(job.id).status == "sent"
     finally:
         rpc(hardhat_url, "evm_setAutomine", True)
     rpc(hardhat_url, "evm_mine")
-    hardhat_ledger.anchorer.run_once()
-    again = hardhat_ledger.anchors.job(job.id)
+    hardhat_ledger.anchoring.anchorer.run_once()
+    again = hardhat_ledger.anchoring.jobs.job(job.id)
     assert again.status == CONFIRMED and again.sent_at != job.sent_at  # sent again (same nonce: maybe same hash)
 
 
@@ -160,8 +161,8 @@ def test_worker_killed_mid_way_catches_up_without_repeats(tmp_path: Path, hardha
     settings = rpc_settings(tmp_path, hardhat_url)
     ledger = Ledger.open(settings)
     ledger.start(anchoring=False)
-    assert ledger.anchorer is not None
-    ledger.anchorer.deploy()
+    assert ledger.anchoring.anchorer is not None
+    ledger.anchoring.anchorer.deploy()
     env = {**os.environ, "LIFELEDGER_CHAIN_URL": hardhat_url, "LIFELEDGER_CHAIN_ID": str(HARDHAT_CHAIN_ID),
            "LIFELEDGER_ANCHOR_INTERVAL": "0.05", "LIFELEDGER_ORIGIN": settings.origin}
     command = [sys.executable, "-m", "api.cli", "chain", "run", "--data-dir", str(settings.data_dir)]
@@ -176,23 +177,23 @@ def test_worker_killed_mid_way_catches_up_without_repeats(tmp_path: Path, hardha
             worker.wait(timeout=30)
         final = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            target = ledger.latest_checkpoint().tree_size  # type: ignore[union-attr]
+            target = ledger.log.latest_checkpoint().tree_size  # type: ignore[union-attr]
             deadline = time.monotonic() + 120
-            while ledger.anchor_status()["anchored_tree_size"] < target:
-                assert time.monotonic() < deadline, ledger.anchor_status()
+            while ledger.anchoring.status().anchored_tree_size < target:
+                assert time.monotonic() < deadline, ledger.anchoring.status()
                 time.sleep(0.2)
         finally:
             final.send_signal(signal.SIGINT)
             final.wait(timeout=30)
-        status = ledger.anchor_status()
-        events = _count_anchor_events(hardhat_url, status["contracts"]["LedgerAnchor"])
+        status = ledger.anchoring.status()
+        events = _count_anchor_events(hardhat_url, status.contracts["LedgerAnchor"])
         assert events and all(count == 1 for count in events.values()), events  # nothing anchored twice
         assert max(events) == target
         web3 = Web3(Web3.HTTPProvider(hardhat_url))
-        contract = web3.eth.contract(address=status["contracts"]["LedgerAnchor"], abi=artifact("LedgerAnchor")["abi"])
+        contract = web3.eth.contract(address=status.contracts["LedgerAnchor"], abi=artifact("LedgerAnchor")["abi"])
         for size in events:  # every root on chain is the root of our signed checkpoint of that size
             assert contract.functions.rootOf(size).call()[0] == ledger.store.checkpoint(size).root
-        jobs = ledger.anchors.recent_jobs(kind=CHECKPOINT, limit=500)
+        jobs = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT, limit=500)
         assert {j.tree_size for j in jobs if j.status == CONFIRMED} == set(events)
     finally:
         ledger.close()
@@ -206,12 +207,12 @@ def own_node(kind: str, tmp_path: Path, first_events: int) -> Iterator[tuple[Nod
     ledger = Ledger.open(rpc_settings(tmp_path, node.url))
     ledger.start(anchoring=False)
     try:
-        assert ledger.anchorer is not None
-        ledger.anchorer.deploy()
+        assert ledger.anchoring.anchorer is not None
+        ledger.anchoring.anchorer.deploy()
         grow(ledger, first_events)
-        ledger.anchorer.run_once()
-        ledger.anchorer.run_once()
-        assert ledger.anchor_status()["anchored_tree_size"] == first_events + 1
+        ledger.anchoring.anchorer.run_once()
+        ledger.anchoring.anchorer.run_once()
+        assert ledger.anchoring.status().anchored_tree_size == first_events + 1
         yield node, ledger
     finally:
         ledger.close()
@@ -221,45 +222,45 @@ def own_node(kind: str, tmp_path: Path, first_events: int) -> Iterator[tuple[Nod
 def test_node_stopped_and_started_again_worker_catches_up(tmp_path: Path) -> None:
     """anvil keeps its chain in a state file, so this is the same chain coming back after an outage."""
     with own_node("anvil", tmp_path, 6) as (node, ledger):
-        assert ledger.anchorer is not None
+        assert ledger.anchoring.anchorer is not None
         node.stop()
         grow(ledger, 6, start=6)  # appends go on while the chain is away
         with pytest.raises(AnchorUnavailable):
-            ledger.anchorer.run_once()
-        assert ledger.size() == 13 and ledger.anchor_status()["lag"] == 6
+            ledger.anchoring.anchorer.run_once()
+        assert ledger.log.size() == 13 and ledger.anchoring.status().lag == 6
         node.start()
         deadline = time.monotonic() + 60
-        while ledger.anchor_status()["anchored_tree_size"] < 13:
-            assert time.monotonic() < deadline, ledger.anchor_status()
+        while ledger.anchoring.status().anchored_tree_size < 13:
+            assert time.monotonic() < deadline, ledger.anchoring.status()
             try:
-                ledger.anchorer.run_once()
+                ledger.anchoring.anchorer.run_once()
             except AnchorUnavailable:
                 time.sleep(0.2)
-        events = _count_anchor_events(node.url, ledger.anchor_status()["contracts"]["LedgerAnchor"])
+        events = _count_anchor_events(node.url, ledger.anchoring.status().contracts["LedgerAnchor"])
         assert events == {7: 1, 13: 1}
 
 
 def test_a_reset_hardhat_chain_is_named_and_redeploy_starts_anchoring_anew(tmp_path: Path) -> None:
     """Hardhat keeps its chain in memory: a restarted node is a new, empty chain with the same id."""
     with own_node("hardhat", tmp_path, 5) as (node, ledger):
-        assert ledger.anchorer is not None
-        old_contract = ledger.anchor_status()["contracts"]["LedgerAnchor"]
+        assert ledger.anchoring.anchorer is not None
+        old_contract = ledger.anchoring.status().contracts["LedgerAnchor"]
         node.stop()
         node.start()
         grow(ledger, 5, start=5)
         with pytest.raises(AnchorUnavailable, match="the chain was reset") as info:
-            ledger.anchorer.run_once()
+            ledger.anchoring.anchorer.run_once()
         assert "chain deploy --redeploy" in info.value.message
-        _, addresses, new = ledger.anchorer.deploy(redeploy=True)
+        _, addresses, new = ledger.anchoring.anchorer.deploy(redeploy=True)
         assert new and set(addresses) == {"LedgerAnchor", "DocumentRegistry"}
-        retired = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]  # its transaction went with the old chain
+        retired = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]  # its transaction went with the old chain
         assert (retired.tree_size, retired.status, retired.contract) == (6, "skipped", old_contract)
-        ledger.anchorer.run_once()
-        ledger.anchorer.run_once()
-        status = ledger.anchor_status()
-        assert status["anchored_tree_size"] == 11 and status["lag"] == 0
-        proof = ledger.anchor_proof(2)
-        assert proof.anchored.contract == status["contracts"]["LedgerAnchor"] and proof.anchored.tree_size == 11
+        ledger.anchoring.anchorer.run_once()
+        ledger.anchoring.anchorer.run_once()
+        status = ledger.anchoring.status()
+        assert status.anchored_tree_size == 11 and status.lag == 0
+        proof = ledger.anchoring.proof(2)
+        assert proof.anchored.contract == status.contracts["LedgerAnchor"] and proof.anchored.tree_size == 11
 
 
 def test_a_transaction_stuck_in_the_mempool_is_replaced_with_higher_fees(tmp_path: Path, hardhat_url: str,
@@ -267,27 +268,27 @@ def test_a_transaction_stuck_in_the_mempool_is_replaced_with_higher_fees(tmp_pat
     ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url, anchor_stuck_after=0.3))
     ledger.start(anchoring=False)
     try:
-        assert ledger.anchorer is not None
-        ledger.anchorer.deploy()
+        assert ledger.anchoring.anchorer is not None
+        ledger.anchoring.anchorer.deploy()
         grow(ledger, 3)
         rpc(hardhat_url, "evm_setAutomine", False)
         try:
-            ledger.anchorer.run_once()  # sends; nothing mines it
-            stuck = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+            ledger.anchoring.anchorer.run_once()  # sends; nothing mines it
+            stuck = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
             assert stuck.status == "sent" and stuck.tx_hash is not None
             old = Web3(Web3.HTTPProvider(hardhat_url)).eth.get_transaction(stuck.tx_hash)
             time.sleep(0.4)
-            ledger.anchorer.run_once()  # still unmined after anchor_stuck_after: replaced
+            ledger.anchoring.anchorer.run_once()  # still unmined after anchor_stuck_after: replaced
         finally:
             rpc(hardhat_url, "evm_setAutomine", True)
-        replaced = ledger.anchors.job(stuck.id)
+        replaced = ledger.anchoring.jobs.job(stuck.id)
         assert replaced.tx_hash != stuck.tx_hash and "with higher fees" in (replaced.last_error or "")
         new = Web3(Web3.HTTPProvider(hardhat_url)).eth.get_transaction(replaced.tx_hash)
         assert new["nonce"] == old["nonce"] and new["maxFeePerGas"] > old["maxFeePerGas"]
         rpc(hardhat_url, "evm_mine")
-        ledger.anchorer.run_once()
-        assert ledger.anchors.job(stuck.id).status == CONFIRMED
-        assert _count_anchor_events(hardhat_url, ledger.anchor_status()["contracts"]["LedgerAnchor"]) == {4: 1}
+        ledger.anchoring.anchorer.run_once()
+        assert ledger.anchoring.jobs.job(stuck.id).status == CONFIRMED
+        assert _count_anchor_events(hardhat_url, ledger.anchoring.status().contracts["LedgerAnchor"]) == {4: 1}
     finally:
         ledger.close()
 
@@ -303,10 +304,10 @@ def test_a_broadcast_whose_reply_is_lost_is_not_sent_twice(tmp_path: Path, hardh
     ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url, chain_private_key=second_key))
     ledger.start(anchoring=False)
     try:
-        assert ledger.anchorer is not None
-        ledger.anchorer.deploy()
-        ledger.anchorer.run_once()  # binds to the contracts; nothing to anchor yet
-        chain = ledger.anchorer._chain
+        assert ledger.anchoring.anchorer is not None
+        ledger.anchoring.anchorer.deploy()
+        ledger.anchoring.anchorer.run_once()  # binds to the contracts; nothing to anchor yet
+        chain = ledger.anchoring.anchorer._chain
         assert chain is not None
         real_send = chain.web3.eth.send_raw_transaction
 
@@ -318,14 +319,14 @@ def test_a_broadcast_whose_reply_is_lost_is_not_sent_twice(tmp_path: Path, hardh
         nonce_before = chain.web3.eth.get_transaction_count(chain.sender)
         grow(ledger, 4)
         with pytest.raises(Unavailable, match="failed in transit"):
-            ledger.anchorer.run_once()
-        job = ledger.anchors.recent_jobs(kind=CHECKPOINT)[0]
+            ledger.anchoring.anchorer.run_once()
+        job = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)[0]
         assert job.status == "sent" and job.tx_hash is not None  # recorded before the broadcast
         monkeypatch.undo()
-        ledger.anchorer.run_once()  # reconnects and follows the recorded hash
-        assert ledger.anchors.job(job.id).status == CONFIRMED
+        ledger.anchoring.anchorer.run_once()  # reconnects and follows the recorded hash
+        assert ledger.anchoring.jobs.job(job.id).status == CONFIRMED
         web3 = Web3(Web3.HTTPProvider(hardhat_url))
         assert web3.eth.get_transaction_count(web3.eth.account.from_key(second_key).address) == nonce_before + 1
-        assert _count_anchor_events(hardhat_url, ledger.anchor_status()["contracts"]["LedgerAnchor"]) == {5: 1}
+        assert _count_anchor_events(hardhat_url, ledger.anchoring.status().contracts["LedgerAnchor"]) == {5: 1}
     finally:
         ledger.close()

@@ -1,0 +1,130 @@
+"""The ``lifeledger`` command line: serve, tokens, keys, checkpoints, the whole-log audit, chain and a demo load."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.auth import Role, issue_token
+from api.cli import chain, keys
+from api.cli.common import DataDir, err, fail, finish, opened, out, progress_bar, settings_for
+from ledger.crypto.keys import LocalKeys
+from ledger.errors import LedgerError
+
+app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for life insurance.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(keys.app, name="keys")
+app.add_typer(chain.app, name="chain")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000, data_dir: DataDir = None) -> None:
+    """Run the HTTP API (public log API, event intake, admin)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_for(data_dir)
+    out.print(f"lifeledger serving on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
+              f"database: {settings.resolved_database_url.split('@')[-1]})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
+          subject: Annotated[str, typer.Option(help="Subject: customer id, staff id or system name")],
+          ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None,
+          data_dir: DataDir = None) -> None:
+    """Print a development bearer token signed by the token key of an existing data directory."""
+    settings = settings_for(data_dir)
+    where = settings.data_dir.resolve()
+    try:
+        secrets = LocalKeys.load(settings.data_dir)
+    except LedgerError as exc:
+        raise fail(f"{exc.message}; run `lifeledger serve` there first or pass --data-dir") from exc
+    err.print(f"token signed with the key in {where / 'keys'}", highlight=False)
+    out.print(issue_token(secrets.token, subject=subject, role=role, issuer=settings.jwt_issuer,
+                          ttl=ttl or settings.token_ttl), soft_wrap=True)
+
+
+@app.command()
+def checkpoint(data_dir: DataDir = None) -> None:
+    """Cut a signed checkpoint now (if the log grew) and print it."""
+    with opened(data_dir) as ledger:
+        row = ledger.log.checkpoint_now()
+        if row is None:
+            raise fail("the log is empty; there is nothing to checkpoint")
+        sys.stdout.write(row.note)
+
+
+@app.command()
+def verify(data_dir: DataDir = None,
+           chain: Annotated[bool, typer.Option("--chain", help="Also check every confirmed anchor on the chain "
+                                                              "(stop `serve` first when the chain is embedded)")]
+           = False) -> None:
+    """Audit the whole log: leaves, tree, checkpoints, signatures, payloads and projections."""
+    with opened(data_dir) as ledger, progress_bar() as progress:
+        report = ledger.audit.verify(chain=chain, progress=progress)
+    finish(report, command="verify", extra=f", {report.trusted_roots} roots read from the chain" if chain else "")
+
+
+@app.command("audit")
+def audit_database(
+        database_url: Annotated[str, typer.Option(help="SQLAlchemy URL of the ledger's database (a copy will do)")],
+        vkey: Annotated[str, typer.Option(help="The log's C2SP verifier key, as you trust it")],
+        evidence_from: Annotated[str | None, typer.Option(
+            help="Base URL of the log's public API, to fetch the published key events")] = None,
+        checkpoint: Annotated[list[Path] | None, typer.Option(
+            help="A signed checkpoint saved earlier, to hold the log to (repeatable)")] = None) -> None:
+    """Audit a ledger's database from outside: no keys directory and no master key.
+
+    Checks everything `verify` does except the sealed payloads. Key history is replayed from the key events the
+    log publishes (--evidence-from), each checked against its leaf; saved checkpoints act as trusted roots.
+    """
+    from api.cli.evidence import fetch_key_evidence
+    from ledger.app import PROJECTORS
+    from ledger.journal.audit import audit
+    from ledger.log.note import NoteVerifier, open_checkpoint
+    from ledger.projections.registry import Registry
+    from ledger.store import Store
+
+    registry = Registry(PROJECTORS)
+    try:
+        verifier = NoteVerifier.from_vkey(vkey)
+        trusted = {}
+        for path in checkpoint or []:
+            saved = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
+            trusted[saved.size] = (f"checkpoint {path}", saved.root)
+        evidence = fetch_key_evidence(evidence_from) if evidence_from else None
+        store = Store.open(database_url, specs=registry.specs.values())
+    except (LedgerError, OSError) as exc:
+        raise fail(exc.message if isinstance(exc, LedgerError) else str(exc)) from exc
+    try:
+        with progress_bar() as progress:
+            report = audit(store, verifier=verifier, ledger_public_key=verifier.public_key, origin=verifier.name,
+                           trusted_roots=trusted, key_evidence=evidence, registry=registry, progress=progress)
+    finally:
+        store.close()
+    finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")
+
+
+@app.command()
+def demo(events: Annotated[int, typer.Option(help="How many events to post", min=1)] = 100,
+         url: Annotated[str, typer.Option(help="Base URL of a running lifeledger")] = "http://127.0.0.1:8000",
+         batch: Annotated[int, typer.Option(help="Events per request", min=1, max=1000)] = 100,
+         data_dir: DataDir = None) -> None:
+    """Post realistic signed lifecycle events through the HTTP API as a registered demo system."""
+    from api.cli.demo import run_demo
+
+    try:
+        run_demo(settings_for(data_dir), url=url, events=events, batch=batch, console=out)
+    except LedgerError as exc:
+        raise fail(exc.message) from exc
+
+
+def main() -> None:
+    app()

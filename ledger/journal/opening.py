@@ -1,0 +1,62 @@
+"""Opening sealed payloads with the master key: an entry's facts, its personal part."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from ledger.crypto.sealing import OpenedPayload, unseal, unwrap_key
+from ledger.errors import ErasedError, LedgerError
+from ledger.log.statements import PERSONAL_FIELD
+from ledger.store import Store
+
+KEY_CACHE = 10_000
+
+
+class Opener:
+    """Decrypts payload rows; a subject's data key is unwrapped once and kept in a bounded cache."""
+
+    def __init__(self, store: Store, master_key: bytes) -> None:
+        self._store = store
+        self._master_key = master_key
+        self._keys: OrderedDict[str, bytes | None] = OrderedDict()
+
+    def payload(self, index: int) -> OpenedPayload:
+        """The payload (facts) of entry ``index``; raises ``ErasedError`` if its subject was erased."""
+        subject, sealed = self._store.payload(index)
+        return unseal(data_key=self._key(subject), index=index, subject=subject, sealed=sealed)
+
+    def personal(self, index: int) -> OpenedPayload | None:
+        """The personal part of entry ``index`` (None if it has none); raises ``ErasedError`` if erased."""
+        found = self._store.personal_part(index)
+        if found is None:
+            return None
+        subject, sealed = found
+        return unseal(data_key=self._key(subject), index=index, subject=subject, sealed=sealed)
+
+    def facts(self, index: int) -> dict[str, Any] | None:
+        """The facts of entry ``index`` (its payload without the commitment to a personal part), or None when the
+        payload cannot be read (its subject was erased)."""
+        try:
+            payload = self.payload(index).payload
+        except ErasedError:
+            return None
+        except LedgerError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        return {name: value for name, value in payload.items() if name != PERSONAL_FIELD}
+
+    def forget(self, subject: str) -> None:
+        self._keys.pop(subject, None)
+
+    def _key(self, subject: str) -> bytes | None:
+        if subject in self._keys:
+            self._keys.move_to_end(subject)
+            return self._keys[subject]
+        wrapped = self._store.wrapped_keys([subject]).get(subject)
+        key = None if wrapped is None else unwrap_key(master_key=self._master_key, subject=subject, wrapped=wrapped)
+        self._keys[subject] = key
+        while len(self._keys) > KEY_CACHE:
+            self._keys.popitem(last=False)
+        return key

@@ -1,0 +1,68 @@
+"""Event intake: systems append events they signed; the ledger appends events it signs itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.clock import Clock
+from ledger.crypto.keys import SigningKey
+from ledger.errors import LedgerError
+from ledger.journal.writer import Journal, Receipt
+from ledger.log.reserved import LEDGER_SUBJECT
+from ledger.log.statements import SignedEvent, sign_event, utc_timestamp
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An event the ledger is about to sign: what happened, on which stream, and whose data it holds.
+
+    ``payload`` holds facts (sealed under ``data_subject``); ``personal`` fields, if any, are sealed apart under
+    ``personal_subject``, the person's own subject.
+    """
+
+    type: str
+    stream: str
+    payload: dict[str, Any]
+    data_subject: str = LEDGER_SUBJECT
+    personal: dict[str, Any] | None = None
+    personal_subject: str | None = None
+    event_id: str | None = None
+
+
+class IntakeService:
+    """Appends through the one writer: per event (``append``, ``append_many``) or all or none (``append_all``)."""
+
+    def __init__(self, journal: Journal, *, signer: SigningKey, clock: Clock) -> None:
+        self._journal = journal
+        self._signer = signer
+        self._clock = clock
+
+    def append(self, event: SignedEvent, *, owner: str) -> Receipt:
+        """Append an event signed by one of ``owner``'s registered keys (see ``Journal.submit`` for errors)."""
+        return self._journal.append(event, owner=owner)
+
+    def append_many(self, events: Sequence[SignedEvent], *, owner: str) -> list[Receipt | LedgerError]:
+        """Append events one by one; each gets its receipt or its own error."""
+        return self._journal.append_many(events, owner=owner)
+
+    def append_all(self, events: Sequence[SignedEvent], *, owner: str,
+                   expected: Mapping[str, int] | None = None) -> list[Receipt]:
+        """Append a group all or none (see ``Journal.append_all``)."""
+        return self._journal.append_all(events, owner=owner, expected=expected)
+
+    def emit(self, draft: Draft) -> Receipt:
+        """Sign and append one event the ledger itself originates."""
+        return self._journal.append(self.sign(draft), owner=None)
+
+    def emit_all(self, drafts: Sequence[Draft], *, expected: Mapping[str, int] | None = None) -> list[Receipt]:
+        """Sign and append events the ledger originates, all or none, at the positions the decision saw."""
+        return self._journal.append_all([self.sign(draft) for draft in drafts], owner=None, expected=expected)
+
+    def sign(self, draft: Draft) -> SignedEvent:
+        return sign_event(key=self._signer, event_id=draft.event_id or f"ll-{uuid.uuid4()}", type=draft.type,
+                          stream=draft.stream, payload=draft.payload, data_subject=draft.data_subject,
+                          occurred_at=utc_timestamp(self._clock.now()), personal=draft.personal,
+                          personal_subject=draft.personal_subject)

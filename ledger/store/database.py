@@ -1,0 +1,65 @@
+"""The database connection: SQLite (WAL) by default, PostgreSQL by URL; driver errors wrapped where they arise."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+def storage_error(exc: BaseException, *, doing: str = "database operation") -> StorageError:
+    """Log a driver or internal failure in full and return an error safe to show a caller.
+
+    The caller sees only a reference; the statement, its parameters (other callers' rows) and the driver's
+    message stay in the server log.
+    """
+    reference = uuid.uuid4().hex[:12]
+    log.error("%s failed (ref %s): %s: %s", doing, reference, type(exc).__name__, exc)
+    return StorageError(f"{doing} failed in the database (ref {reference}); the server log has the details")
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun explicitly below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def create(url: str) -> Engine:
+    """An engine for ``url`` with a pool sized for one writer and a few readers."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                               pool_size=8, max_overflow=8)
+        _sqlite_setup(engine)
+        return engine
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision. Raises ``StorageError`` (details only in the log)."""
+    from ledger.store.migrate import upgrade
+
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, doing="migrating the database") from exc

@@ -1,0 +1,187 @@
+"""Projection tables: created from the projectors' ``TableSpec``s, read by key or filter, written by change sets.
+
+Projection tables hold derived data, so they are not migrated: when a spec's shape changes (or a table is missing)
+the table is dropped, created anew and refilled by replaying the journal. The fingerprint of the shape each table
+was built with is kept in ``meta`` (``projection:<table>``). Outbox tables (work for the anchoring worker) are
+the migrated tables of ``schema.py``; their rows are only ever inserted from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    inspect,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.projections.base import Changes, Key, Row, TableSpec
+from ledger.store import schema as t
+from ledger.store.database import storage_error
+
+_TYPES: dict[str, Any] = {"text": Text, "int": BigInteger, "bytes": LargeBinary, "bool": Boolean}
+_CHUNK = 400
+
+
+def _plain(row: Any) -> Row:
+    return {name: (bytes(value) if isinstance(value, memoryview) else value) for name, value in row._mapping.items()}
+
+
+class RowStore:
+    """Reads and writes the projection tables of one database."""
+
+    def __init__(self, engine: Engine, specs: Iterable[TableSpec]) -> None:
+        self.engine = engine
+        self.metadata = MetaData()
+        self.specs: dict[str, TableSpec] = {}
+        self.tables: dict[str, Table] = {}
+        for spec in specs:
+            self.specs[spec.name] = spec
+            if spec.outbox:
+                self.tables[spec.name] = t.metadata.tables[spec.name]
+                continue
+            columns = [Column(c.name, _TYPES[c.type], nullable=c.nullable, primary_key=c.name in spec.key)
+                       for c in spec.columns]
+            indexes = [Index(f"ix_{spec.name}_{'_'.join(cols)}", *cols) for cols in spec.indexes]
+            self.tables[spec.name] = Table(spec.name, self.metadata, *columns, *indexes)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # -- shape -----------------------------------------------------------------------------------------------
+
+    def stale(self) -> list[str]:
+        """Projection tables that are missing or were built with another shape (they need a rebuild)."""
+        try:
+            with self.engine.connect() as conn:
+                existing = set(inspect(conn).get_table_names())
+                built = {row.key.removeprefix("projection:"): row.value for row in conn.execute(
+                    select(t.meta).where(t.meta.c.key.like("projection:%")))}
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading the projection tables") from exc
+        return [name for name, spec in self.specs.items()
+                if not spec.outbox and (name not in existing or built.get(name) != spec.fingerprint())]
+
+    def rebuild(self, name: str, rows: Iterable[Row]) -> None:
+        """Drop and create table ``name`` and fill it with ``rows``, then record its shape; one transaction."""
+        table, spec = self.tables[name], self.specs[name]
+        try:
+            with self.engine.begin() as conn:
+                table.drop(conn, checkfirst=True)
+                table.create(conn)
+                batch: list[Row] = []
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) >= 5000:
+                        conn.execute(insert(table), batch)
+                        batch = []
+                if batch:
+                    conn.execute(insert(table), batch)
+                key = f"projection:{name}"
+                conn.execute(delete(t.meta).where(t.meta.c.key == key))
+                conn.execute(insert(t.meta).values(key=key, value=spec.fingerprint()))
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing=f"rebuilding the projection table {name}") from exc
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def read(self, name: str, keys: Sequence[Key]) -> dict[Key, Row]:
+        """The rows of ``name`` with these primary keys (missing ones are absent), in few queries."""
+        table, spec = self.tables[name], self.specs[name]
+        found: dict[Key, Row] = {}
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(keys), _CHUNK):
+                    for row in conn.execute(select(table).where(self._match(name, keys[start:start + _CHUNK]))):
+                        plain = _plain(row)
+                        found[spec.key_of(plain)] = plain
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing=f"reading {name}") from exc
+        return found
+
+    def select(self, name: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
+               limit: int | None = None) -> list[Row]:
+        """Rows of ``name`` whose columns equal ``where``'s values, ordered and limited."""
+        table = self.tables[name]
+        query = select(table)
+        for column, value in (where or {}).items():
+            query = query.where(table.c[column] == value)
+        for column in order_by:
+            query = query.order_by(table.c[column.lstrip("-")].desc() if column.startswith("-")
+                                   else table.c[column])
+        if limit is not None:
+            query = query.limit(limit)
+        try:
+            with self.engine.connect() as conn:
+                return [_plain(row) for row in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing=f"reading {name}") from exc
+
+    def scan(self, name: str, *, chunk: int = 5000) -> Iterator[Row]:
+        """Every row of ``name`` in primary-key order, read in chunks."""
+        table, spec = self.tables[name], self.specs[name]
+        columns = [table.c[column] for column in spec.key] if not spec.outbox else [table.c.id]
+        after: tuple[Any, ...] | None = None
+        while True:
+            query = select(table).order_by(*columns).limit(chunk)
+            if after is not None:
+                query = query.where(tuple_(*columns) > tuple_(*after)) if len(columns) > 1 \
+                    else query.where(columns[0] > after[0])
+            try:
+                with self.engine.connect() as conn:
+                    rows = [_plain(row) for row in conn.execute(query)]
+            except SQLAlchemyError as exc:
+                raise storage_error(exc, doing=f"reading {name}") from exc
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]
+            after = tuple(last[c.name] for c in columns)
+
+    # -- writes (inside the writer's transaction) ------------------------------------------------------------
+
+    def write(self, conn: Connection, changes: Changes) -> None:
+        """Apply a batch's change set on ``conn`` (the caller owns the transaction)."""
+        for name, rows in changes.rows.items():
+            table = self.tables[name]
+            gone = [key for key, row in rows.items() if row is None]
+            for start in range(0, len(gone), _CHUNK):
+                conn.execute(delete(table).where(self._match(name, gone[start:start + _CHUNK])))
+            present = [row for row in rows.values() if row is not None]
+            if present:
+                conn.execute(self._upsert(name), present)
+        for name, appended in changes.outbox.items():
+            conn.execute(insert(self.tables[name]), appended)
+
+    def _upsert(self, name: str) -> Any:
+        table, spec = self.tables[name], self.specs[name]
+        dialect = postgresql if self._postgres else sqlite
+        statement = dialect.insert(table)
+        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in spec.key}
+        if not updates:
+            return statement.on_conflict_do_nothing(index_elements=list(spec.key))
+        return statement.on_conflict_do_update(index_elements=list(spec.key), set_=updates)
+
+    def _match(self, name: str, keys: Sequence[Key]) -> Any:
+        table, spec = self.tables[name], self.specs[name]
+        if len(spec.key) == 1:
+            return table.c[spec.key[0]].in_([key[0] for key in keys])
+        # "(a = ? AND b = ?) OR ...": each term is a primary-key lookup (a row-value IN scans on SQLite).
+        return or_(*(and_(*(table.c[column] == value for column, value in zip(spec.key, key, strict=True)))
+                     for key in keys))
