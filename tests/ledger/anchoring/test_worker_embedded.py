@@ -269,7 +269,7 @@ def test_verify_chain_catches_a_history_rewritten_with_its_checkpoints(tmp_path:
     from typer.testing import CliRunner
 
     from api.cli import app
-    from tests.ledger.test_audit import _rewrite_history
+    from tests.ledger.journal.test_audit import _rewrite_history
 
     settings = make_settings(tmp_path)
     ledger = Ledger.open(settings)

@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable
 from functools import cache
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +34,9 @@ from ledger.crypto.ed25519 import (
     verify,
 )
 from ledger.errors import SignatureError, ValidationFailed
+from tests.factories import VECTORS
 
-VECTORS_PATH = Path(__file__).resolve().parents[2] / "vectors" / "ed25519-edge-cases.json"
+VECTORS_PATH = VECTORS / "ed25519-edge-cases.json"
 
 # --- an independent affine reference implementation (RFC 8032 §5.1) ----------------------------------------------
 

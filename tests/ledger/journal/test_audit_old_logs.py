@@ -123,7 +123,7 @@ def test_verify_reports_a_payload_nested_too_deep_instead_of_dying(ledger: Ledge
     env = {**os.environ, "LIFELEDGER_CHAIN_URL": "none", "LIFELEDGER_ORIGIN": ledger.settings.origin}
     result = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--data-dir", str(ledger.settings.data_dir)],
                             capture_output=True, text=True, timeout=120, env=env,
-                            cwd=Path(__file__).resolve().parents[2])
+                            cwd=Path(__file__).resolve().parents[3])
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert f"FAIL payloads[{deep.index}]: payload nests objects and arrays more than 64 levels deep" in result.stderr

@@ -115,7 +115,7 @@ def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
 def test_outside_checker_script_against_a_live_log(server: tuple[str, Path], tmp_path: Path) -> None:
     url, data = server
     assert cli("demo", "--events", "20", "--url", url, "--data-dir", str(data)).returncode == 0
-    script = [sys.executable, str(Path(__file__).resolve().parents[2] / "scripts" / "check_log.py"), "--url", url]
+    script = [sys.executable, str(Path(__file__).resolve().parents[3] / "scripts" / "check_log.py"), "--url", url]
     saved = tmp_path / "checkpoint.txt"
     first = subprocess.run([*script, "--entry", "0", "--entry", "20", "--save", str(saved)], capture_output=True,
                            text=True, timeout=60)

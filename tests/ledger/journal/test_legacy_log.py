@@ -16,7 +16,7 @@ from ledger.log.note import NoteVerifier
 from ledger.log.statements import EntryRecord, SignedEvent, sign_event
 from ledger.settings import Settings
 
-LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-v1"
+LEGACY = Path(__file__).resolve().parents[2] / "data" / "legacy-v1"
 KEY = SigningKey.from_seed("policy-admin-2025", bytes(range(32)))
 
 
