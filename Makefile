@@ -45,8 +45,11 @@ run: setup
 test: setup system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The conventions as gates: ruff, mypy --strict (ledger/ and api/), and the import-boundary test.
 lint: $(STAMP)
 	$(BIN)/ruff check ledger api tests scripts
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py
 
 bench: setup
 	$(BIN)/python scripts/bench_journal.py --json bench-results/journal.json

@@ -6,17 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.journal.writer import Receipt
 from ledger.log.encoding import b64
 from ledger.projections.scopes import KeyScope
 from ledger.projections.system_keys import KeyState
-from ledger.services.anchoring import AnchorStatus
+from ledger.services.anchoring import AnchorJob, AnchorStatus
+from ledger.services.intake import Receipt
 from ledger.services.log import ConsistencyProof, FullReceipt, InclusionProof, KeyEventEvidence
-from ledger.store.anchors import AnchorJob
 
 B64_HASH = "base64 (standard, padded) of a 32-byte SHA-256 hash"
 
-EVENT_EXAMPLE = {
+EVENT_EXAMPLE: dict[str, Any] = {
     "statement": {
         "event_id": "pa-2026-000123-issued",
         "type": "policy.issued",

@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ledger.app import Ledger
 from ledger.errors import LedgerError
-from ledger.journal.audit import AuditReport
+from ledger.services.audit import AuditReport
 from ledger.settings import Settings, load_settings
 
 out = Console(soft_wrap=True)
@@ -56,7 +56,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """A progress callback for long audits, drawn on stderr and cleared at the end."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -87,12 +87,9 @@ def audit_database(
     """
     from api.cli.evidence import fetch_key_evidence
     from ledger.app import PROJECTORS
-    from ledger.journal.audit import audit
     from ledger.log.note import NoteVerifier, open_checkpoint
-    from ledger.projections.registry import Registry
-    from ledger.store import Store
+    from ledger.services.audit import audit_copy
 
-    registry = Registry(PROJECTORS)
     try:
         verifier = NoteVerifier.from_vkey(vkey)
         trusted = {}
@@ -100,15 +97,11 @@ def audit_database(
             saved = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
             trusted[saved.size] = (f"checkpoint {path}", saved.root)
         evidence = fetch_key_evidence(evidence_from) if evidence_from else None
-        store = Store.open(database_url, specs=registry.specs.values())
+        with progress_bar() as progress:
+            report = audit_copy(database_url, verifier=verifier, projectors=PROJECTORS, trusted_roots=trusted,
+                                key_evidence=evidence, progress=progress)
     except (LedgerError, OSError) as exc:
         raise fail(exc.message if isinstance(exc, LedgerError) else str(exc)) from exc
-    try:
-        with progress_bar() as progress:
-            report = audit(store, verifier=verifier, ledger_public_key=verifier.public_key, origin=verifier.name,
-                           trusted_roots=trusted, key_evidence=evidence, registry=registry, progress=progress)
-    finally:
-        store.close()
     finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")
 
 

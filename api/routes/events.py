@@ -20,8 +20,8 @@ from api.schemas import (
     ReceiptPublic,
 )
 from ledger.errors import LedgerError, NotFound
-from ledger.journal.writer import Receipt
 from ledger.log.statements import SignedEvent
+from ledger.services.intake import Receipt
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 409, 413, 422, 503))
 MAX_WAIT = 10.0
@@ -63,15 +63,13 @@ def post_batch(intake: IntakeDep, principal: SystemPrincipal,
     good = [p for p in parsed if isinstance(p, SignedEvent)]
     outcome = iter(intake.append_many(good, owner=principal.subject))
     results: list[BatchItemPublic] = []
-    for item in parsed:
-        result = item if isinstance(item, LedgerError) else next(outcome)
+    for each in parsed:
+        result = each if isinstance(each, LedgerError) else next(outcome)
         if isinstance(result, Receipt):
-            status = "duplicate" if result.duplicate else "recorded"
-            results.append(BatchItemPublic(status=status, receipt=ReceiptPublic.of(result)))
-        elif isinstance(result, LedgerError):
-            results.append(BatchItemPublic(status="rejected", problem=_problem(result)))
+            results.append(BatchItemPublic(status="duplicate" if result.duplicate else "recorded",
+                                           receipt=ReceiptPublic.of(result)))
         else:
-            raise result
+            results.append(BatchItemPublic(status="rejected", problem=_problem(result)))
     count = {s: sum(r.status == s for r in results) for s in ("recorded", "duplicate", "rejected")}
     return BatchPublic(recorded=count["recorded"], duplicates=count["duplicate"], rejected=count["rejected"],
                        results=results)

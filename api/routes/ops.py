@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -27,7 +29,7 @@ def healthz(log: LogDep, anchoring: AnchoringDep) -> HealthPublic:
     state = anchoring.status(limit=1)
     error = state.last_error or (
         f"{state.failed} anchoring transaction(s) failed; see /v1/log/anchors" if state.failed else None)
-    mode = "failing" if error else ("standby" if state.standby else "ok")
+    mode: Literal["failing", "standby", "ok"] = "failing" if error else ("standby" if state.standby else "ok")
     return HealthPublic(status="ok", tree_size=size, checkpoint_size=covered, checkpoint_lag=size - covered,
                         anchoring=mode, anchor_lag=state.lag, anchoring_error=error)
 

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger.errors import ErasedError, VerificationError
-from ledger.log.encoding import parse_json
 
 NONCE_SIZE = 12
-# Readers decode stored payloads with a generous bound: intake allows 32 levels, and anything deeper was recorded
-# before that limit and is reported, never allowed to exhaust the stack.
-MAX_STORED_PAYLOAD_DEPTH = 64
 
 
 def new_data_key() -> bytes:
@@ -43,12 +38,6 @@ class OpenedPayload:
 
     salt: bytes
     payload_bytes: bytes
-
-    @property
-    def payload(self) -> Any:
-        """The payload decoded (depth-bounded, so a payload recorded before intake limited nesting cannot crash
-        the reader); raises ``ValidationFailed`` if it is not JSON within the limit."""
-        return parse_json(self.payload_bytes, max_depth=MAX_STORED_PAYLOAD_DEPTH, what="payload")
 
 
 def _aad(index: int, subject: str) -> bytes:

@@ -62,7 +62,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 def audit(store: Store, *, verifier: NoteVerifier, ledger_public_key: bytes, origin: str,
           master_key: bytes | None = None, trusted_roots: Mapping[int, tuple[str, bytes]] | None = None,
           key_evidence: Mapping[int, tuple[bytes, Any]] | None = None, registry: Registry | None = None,
-          progress: Progress = _noop) -> AuditReport:
+          progress: Progress | None = None) -> AuditReport:
     """Check the whole log; never raises for what it finds, only records problems.
 
     Entries: contiguous indexes, canonical leaves, denormalised columns equal to the leaf, leaf hashes,
@@ -84,7 +84,7 @@ def audit(store: Store, *, verifier: NoteVerifier, ledger_public_key: bytes, ori
     """
     return _Auditor(store, verifier=verifier, ledger_public_key=ledger_public_key, origin=origin,
                     master_key=master_key, trusted=dict(trusted_roots or {}), key_evidence=key_evidence,
-                    registry=registry or Registry(core_projectors()), progress=progress).run()
+                    registry=registry or Registry(core_projectors()), progress=progress or _noop).run()
 
 
 class _Auditor:

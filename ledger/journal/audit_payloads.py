@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ledger.crypto.sealing import OpenedPayload, unseal, unwrap_key
+from ledger.crypto.sealing import unseal, unwrap_key
 from ledger.errors import ErasedError, LedgerError
+from ledger.journal.opening import Opened
 from ledger.log.encoding import digest_str, payload_commitment
 from ledger.log.statements import PERSONAL_FIELD, Statement
 from ledger.store import Store
@@ -115,10 +116,10 @@ class PayloadChecker:
                 return row
             self.problems.append((f"{table}[{row[0]}]", "row has no journal entry"))
 
-    def _open(self, row: Row, table: str) -> OpenedPayload | None:
+    def _open(self, row: Row, table: str) -> Opened | None:
         idx, subject, sealed = row
         try:
-            return unseal(data_key=self._key(subject), index=idx, subject=subject, sealed=sealed)
+            return Opened.of(unseal(data_key=self._key(subject), index=idx, subject=subject, sealed=sealed))
         except ErasedError:
             self.erased += 1
             self._keyless.setdefault(subject, idx)

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from ledger.crypto.sealing import OpenedPayload, unseal, unwrap_key
-from ledger.errors import ErasedError, LedgerError
+from ledger.errors import LedgerError
+from ledger.log.encoding import parse_json
 from ledger.log.statements import PERSONAL_FIELD
 from ledger.store import Store
 
 KEY_CACHE = 10_000
+# Stored payloads are decoded with a generous bound: intake allows 32 levels, and anything deeper was recorded
+# before that limit and is reported, never allowed to exhaust the stack.
+MAX_STORED_PAYLOAD_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An opened payload: the salt its entry committed to, its canonical bytes, and (decoded on demand) its value."""
+
+    salt: bytes
+    payload_bytes: bytes
+
+    @classmethod
+    def of(cls, opened: OpenedPayload) -> Opened:
+        return cls(salt=opened.salt, payload_bytes=opened.payload_bytes)
+
+    @property
+    def payload(self) -> Any:
+        """The payload decoded with a depth bound; raises ``ValidationFailed`` if it is not JSON within it."""
+        return parse_json(self.payload_bytes, max_depth=MAX_STORED_PAYLOAD_DEPTH, what="payload")
 
 
 class Opener:
@@ -21,27 +43,25 @@ class Opener:
         self._master_key = master_key
         self._keys: OrderedDict[str, bytes | None] = OrderedDict()
 
-    def payload(self, index: int) -> OpenedPayload:
+    def payload(self, index: int) -> Opened:
         """The payload (facts) of entry ``index``; raises ``ErasedError`` if its subject was erased."""
         subject, sealed = self._store.payload(index)
-        return unseal(data_key=self._key(subject), index=index, subject=subject, sealed=sealed)
+        return Opened.of(unseal(data_key=self._key(subject), index=index, subject=subject, sealed=sealed))
 
-    def personal(self, index: int) -> OpenedPayload | None:
+    def personal(self, index: int) -> Opened | None:
         """The personal part of entry ``index`` (None if it has none); raises ``ErasedError`` if erased."""
         found = self._store.personal_part(index)
         if found is None:
             return None
         subject, sealed = found
-        return unseal(data_key=self._key(subject), index=index, subject=subject, sealed=sealed)
+        return Opened.of(unseal(data_key=self._key(subject), index=index, subject=subject, sealed=sealed))
 
     def facts(self, index: int) -> dict[str, Any] | None:
         """The facts of entry ``index`` (its payload without the commitment to a personal part), or None when the
         payload cannot be read (its subject was erased)."""
         try:
             payload = self.payload(index).payload
-        except ErasedError:
-            return None
-        except LedgerError:
+        except LedgerError:  # erased, or not JSON within the depth bound (the audit names it)
             return None
         if not isinstance(payload, dict):
             return None

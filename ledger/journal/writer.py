@@ -32,7 +32,8 @@ from ledger.projections import streams, system_keys
 from ledger.projections.base import Fact
 from ledger.projections.registry import Registry
 from ledger.projections.rows import RowCache
-from ledger.store import Batch, EntryRow, HeadMoved, Store, storage_error
+from ledger.store import Batch, EntryRow, HeadMoved, Store
+from ledger.store.database import storage_error
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 100

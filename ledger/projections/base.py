@@ -10,46 +10,13 @@ commits its rows in the same transaction as the entries that produced them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from ledger.log.statements import EntryRecord, Statement
+from ledger.store.specs import Changes, Column, ColumnType, Key, Row, TableSpec
 
-ColumnType = Literal["text", "int", "bytes", "bool"]
-Key = tuple[Any, ...]
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: ColumnType
-    nullable: bool = False
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A projection table: columns, primary key and secondary indexes, in store-neutral terms.
-
-    ``outbox`` marks a table the projector only appends to (work for another process, such as the anchoring
-    worker): its rows are written once, are not compared with a replay, and survive a rebuild.
-    """
-
-    name: str
-    columns: tuple[Column, ...]
-    key: tuple[str, ...]
-    indexes: tuple[tuple[str, ...], ...] = ()
-    outbox: bool = False
-
-    def key_of(self, row: Mapping[str, Any]) -> Key:
-        return tuple(row[name] for name in self.key)
-
-    def fingerprint(self) -> str:
-        """A short text that changes whenever the table's shape does (the store rebuilds the table then)."""
-        columns = ",".join(f"{c.name}:{c.type}{'?' if c.nullable else ''}" for c in self.columns)
-        indexes = ";".join("+".join(index) for index in self.indexes)
-        return f"{self.name}({columns})key({'+'.join(self.key)})idx({indexes})"
-
+__all__ = ["Changes", "Column", "ColumnType", "Fact", "Key", "Projector", "Row", "Rows", "TableSpec"]
 
 @dataclass(frozen=True)
 class Fact:
@@ -100,14 +67,3 @@ class Projector(Protocol):
     def prefetch(self, statement: Statement, facts: Mapping[str, Any] | None) -> Iterable[tuple[str, Key]]: ...
 
     def apply(self, rows: Rows, fact: Fact) -> None: ...
-
-
-@dataclass
-class Changes:
-    """The rows a batch changed, by table and key (None: deleted), and the outbox rows it appended."""
-
-    rows: dict[str, dict[Key, Row | None]] = field(default_factory=dict)
-    outbox: dict[str, list[Row]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.rows) or bool(self.outbox)

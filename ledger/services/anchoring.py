@@ -14,6 +14,8 @@ from ledger.store.anchors import CHECKPOINT, AnchorJob, AnchorStore
 if TYPE_CHECKING:
     from ledger.anchoring.worker import Anchorer
 
+__all__ = ["AnchorJob", "AnchorProof", "AnchorService", "AnchorStatus", "safe_url"]
+
 
 @dataclass(frozen=True)
 class AnchorStatus:

@@ -14,6 +14,8 @@ from ledger.journal.writer import Journal, Receipt
 from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.log.statements import SignedEvent, sign_event, utc_timestamp
 
+__all__ = ["Draft", "IntakeService", "Receipt"]
+
 
 @dataclass(frozen=True)
 class Draft:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.crypto.sealing import OpenedPayload
 from ledger.errors import NotFound, ValidationFailed
-from ledger.journal.opening import Opener
+from ledger.journal.opening import Opened, Opener
 from ledger.journal.writer import Journal
 from ledger.log.reserved import ERASURES_STREAM, LEDGER_SUBJECT, SUBJECT_ERASED
 from ledger.log.statements import utc_timestamp
@@ -19,11 +18,11 @@ class SubjectService:
         self._intake = intake
         self._opener = opener
 
-    def open_payload(self, index: int) -> OpenedPayload:
+    def open_payload(self, index: int) -> Opened:
         """Decrypt the payload (facts) of entry ``index``; raises ``ErasedError`` if its subject was erased."""
         return self._opener.payload(index)
 
-    def open_personal(self, index: int) -> OpenedPayload | None:
+    def open_personal(self, index: int) -> Opened | None:
         """Decrypt entry ``index``'s personal part (None if it has none); ``ErasedError`` once erased."""
         return self._opener.personal(index)
 

@@ -15,11 +15,11 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.errors import Conflict, NotFound
-from ledger.projections.base import Changes, TableSpec
 from ledger.store import database
 from ledger.store import schema as t
 from ledger.store.database import storage_error
 from ledger.store.rows import RowStore
+from ledger.store.specs import Changes, TableSpec
 
 NodeId = tuple[int, int]
 

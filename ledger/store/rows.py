@@ -33,9 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.projections.base import Changes, Key, Row, TableSpec
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.specs import Changes, Key, Row, TableSpec
 
 _TYPES: dict[str, Any] = {"text": Text, "int": BigInteger, "bytes": LargeBinary, "bool": Boolean}
 _CHUNK = 400
