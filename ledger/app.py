@@ -29,6 +29,7 @@ from ledger.journal.rebuild import rebuild
 from ledger.journal.writer import Journal
 from ledger.log.catalog import Catalog, EventType
 from ledger.log.note import NoteSigner
+from ledger.log.reserved import LEDGER_EVENT_TYPES
 from ledger.projections import documents
 from ledger.projections.base import Projector
 from ledger.projections.registry import Registry, core_projectors
@@ -51,14 +52,14 @@ log = logging.getLogger(__name__)
 
 # Every projection the writer folds and the audit replays: the log's own, then one per resource.
 PROJECTORS: list[Projector] = [*core_projectors()]
-EVENT_TYPES: list[EventType] = [*documents.TYPES]
+EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES]
 
 
 class Ledger:
     """The service core. Create with ``Ledger.open(settings)``; call ``close()`` when done."""
 
     def __init__(self, settings: Settings, store: Store, secrets: LocalKeys, *, registry: Registry,
-                 clock: Clock | None = None) -> None:
+                 catalog: Catalog, clock: Clock | None = None) -> None:
         self.settings = settings
         self.store = store
         self.secrets = secrets
@@ -67,7 +68,7 @@ class Ledger:
         signer = NoteSigner(settings.origin, secrets.ledger.private_key)
         opener = Opener(store, secrets.master_key)
         self.journal = Journal(store, master_key=secrets.master_key, ledger_public_key=secrets.ledger.public_key,
-                               registry=registry, catalog=Catalog(EVENT_TYPES), batch_max=settings.batch_max,
+                               registry=registry, catalog=catalog, batch_max=settings.batch_max,
                                clock=self.clock, max_skew=settings.max_clock_skew)
         self.checkpointer = Checkpointer(store, signer=signer, origin=settings.origin,
                                          interval=settings.checkpoint_interval)
@@ -78,7 +79,7 @@ class Ledger:
             anchorer = Anchorer(store, settings=settings)
         self.log = LogService(store, checkpointer=self.checkpointer, signer=signer, opener=opener,
                               origin=settings.origin)
-        self.intake = IntakeService(self.journal, signer=secrets.ledger, clock=self.clock)
+        self.intake = IntakeService(self.journal, signer=secrets.ledger, clock=self.clock, catalog=catalog)
         self.keys = KeyService(store.rows, self.intake)
         self.anchoring = AnchorService(AnchorStore(store.engine), log=self.log, anchorer=anchorer,
                                        chain_url=settings.chain_url)
@@ -90,10 +91,11 @@ class Ledger:
 
     @classmethod
     def open(cls, settings: Settings, *, projectors: list[Projector] | None = None,
-             clock: Clock | None = None) -> Ledger:
+             event_types: list[EventType] | None = None, clock: Clock | None = None) -> Ledger:
         """Open (creating if needed) the data dir, keys and database at the newest schema.
 
-        Projection tables that are missing or changed shape are rebuilt from the journal first. Raises
+        ``projectors`` and ``event_types`` default to ``PROJECTORS`` and ``EVENT_TYPES`` (tests and tools add
+        their own). Projection tables that are missing or changed shape are rebuilt from the journal first. Raises
         ``ConfigurationError`` if the database belongs to a ledger with other keys or another origin (say, a
         second host that was not given the first host's ``keys`` directory).
         """
@@ -110,7 +112,8 @@ class Ledger:
         except BaseException:
             store.close()
             raise
-        return cls(settings, store, secrets, registry=registry, clock=clock)
+        catalog = Catalog(event_types if event_types is not None else EVENT_TYPES)
+        return cls(settings, store, secrets, registry=registry, catalog=catalog, clock=clock)
 
     def start(self, *, anchoring: bool = True) -> None:
         """Start the background writer, the periodic checkpointer and (if configured) the anchoring worker."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ledger.log.catalog import EventType
+
 LEDGER_TYPE_PREFIX = "ledger."  # event types only the ledger writes
 RESERVED_STREAM_KINDS = ("ledger", "system")  # streams the ledger itself writes (key history, erasures)
 LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
@@ -16,3 +18,12 @@ KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_SCOPED)
 # Recorded before a data subject's key is destroyed, on the stream ``ledger:erasures``; payload {"subject": ...}.
 SUBJECT_ERASED = "ledger.subject.erased"
 ERASURES_STREAM = "ledger:erasures"
+
+# The ledger's own event types: facts only (key history and erasure records hold no personal data).
+LEDGER_EVENT_TYPES = (
+    EventType(KEY_REGISTERED, frozenset({"key_id", "owner", "public_key", "scope"})),
+    EventType(KEY_ROTATED, frozenset({"key_id", "owner", "public_key", "scope", "replaces"})),
+    EventType(KEY_REVOKED, frozenset({"key_id", "reason"})),
+    EventType(KEY_SCOPED, frozenset({"key_id", "scope"})),
+    EventType(SUBJECT_ERASED, frozenset({"subject"})),
+)

@@ -9,8 +9,9 @@ from typing import Any
 
 from ledger.clock import Clock
 from ledger.crypto.keys import SigningKey
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ValidationFailed
 from ledger.journal.writer import Journal, Receipt
+from ledger.log.catalog import Catalog
 from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.log.statements import SignedEvent, sign_event, utc_timestamp
 
@@ -21,15 +22,14 @@ __all__ = ["Draft", "IntakeService", "Receipt"]
 class Draft:
     """An event the ledger is about to sign: what happened, on which stream, and whose data it holds.
 
-    ``payload`` holds facts (sealed under ``data_subject``); ``personal`` fields, if any, are sealed apart under
-    ``personal_subject``, the person's own subject.
+    ``payload`` holds every field; for a declared event type its personal fields are sealed apart under
+    ``personal_subject`` (the person's own subject) and the facts under ``data_subject`` (a subject never erased).
     """
 
     type: str
     stream: str
     payload: dict[str, Any]
     data_subject: str = LEDGER_SUBJECT
-    personal: dict[str, Any] | None = None
     personal_subject: str | None = None
     event_id: str | None = None
 
@@ -37,10 +37,11 @@ class Draft:
 class IntakeService:
     """Appends through the one writer: per event (``append``, ``append_many``) or all or none (``append_all``)."""
 
-    def __init__(self, journal: Journal, *, signer: SigningKey, clock: Clock) -> None:
+    def __init__(self, journal: Journal, *, signer: SigningKey, clock: Clock, catalog: Catalog) -> None:
         self._journal = journal
         self._signer = signer
         self._clock = clock
+        self._catalog = catalog
 
     def append(self, event: SignedEvent, *, owner: str) -> Receipt:
         """Append an event signed by one of ``owner``'s registered keys (see ``Journal.submit`` for errors)."""
@@ -64,7 +65,17 @@ class IntakeService:
         return self._journal.append_all([self.sign(draft) for draft in drafts], owner=None, expected=expected)
 
     def sign(self, draft: Draft) -> SignedEvent:
+        """Sign a draft with the ledger's key, its declared personal fields sealed apart from its facts.
+
+        Raises ``ValidationFailed`` for a field its type does not declare, or personal fields without a
+        ``personal_subject``.
+        """
+        declared = self._catalog.get(draft.type)
+        facts, personal = declared.split(draft.payload) if declared is not None else (dict(draft.payload), {})
+        if personal and draft.personal_subject is None:
+            raise ValidationFailed(f"{draft.type} carries personal fields ({', '.join(sorted(personal))}); name the "
+                                   f"person's subject they are sealed under", field="personal_subject")
         return sign_event(key=self._signer, event_id=draft.event_id or f"ll-{uuid.uuid4()}", type=draft.type,
-                          stream=draft.stream, payload=draft.payload, data_subject=draft.data_subject,
-                          occurred_at=utc_timestamp(self._clock.now()), personal=draft.personal,
+                          stream=draft.stream, payload=facts, data_subject=draft.data_subject,
+                          occurred_at=utc_timestamp(self._clock.now()), personal=personal or None,
                           personal_subject=draft.personal_subject)

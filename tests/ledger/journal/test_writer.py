@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ledger.app import Ledger
+from ledger.clock import FixedClock
 from ledger.crypto.keys import SigningKey
 from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFailed
 from ledger.log import merkle
-from ledger.log.statements import EntryRecord, sign_event
+from ledger.log.statements import EntryRecord, sign_event, utc_timestamp
+from ledger.settings import Settings
 from tests.factories import POLICY_ADMIN_SCOPE
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -236,3 +239,37 @@ def test_a_host_with_other_keys_cannot_open_the_database(settings, ledger: Ledge
                                         "database_url": settings.resolved_database_url})
     with pytest.raises(ConfigurationError, match="belongs to the ledger with checkpoint key"):
         Ledger.open(other)
+
+
+def test_recorded_at_never_goes_backwards_when_the_clock_does(settings: Settings) -> None:
+    """The ledger's clock is set back an hour (an NTP step, a restored VM): entries keep their order in time,
+    within one process and across a restart that reads the last recorded time from the journal."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    clock = FixedClock(start)
+    key = SigningKey.generate("policy-admin-1")
+
+    def event(key: SigningKey, n: int, *, stream: str):  # type: ignore[no-untyped-def]
+        return sign_event(key=key, event_id=f"evt-{n}", type="premium.collected", stream=stream, payload={"n": n},
+                          data_subject="customer:c1", occurred_at=utc_timestamp(start - timedelta(hours=2)))
+
+    first = Ledger.open(settings, clock=clock)
+    first.start()
+    try:
+        first.keys.register(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
+                            scope=POLICY_ADMIN_SCOPE)
+        early = first.intake.append(event(key, 1, stream="policy:t1"), owner="policy-admin")
+        clock.advance(timedelta(hours=-1))
+        later = first.intake.append(event(key, 2, stream="policy:t2"), owner="policy-admin")
+        assert later.recorded_at >= early.recorded_at == utc_timestamp(start)
+    finally:
+        first.close()
+    second = Ledger.open(settings, clock=clock)
+    second.start()
+    try:
+        restarted = second.intake.append(event(key, 3, stream="policy:t3"), owner="policy-admin")
+        assert restarted.recorded_at >= early.recorded_at
+        clock.advance(timedelta(hours=1, seconds=1))
+        assert second.intake.append(event(key, 4, stream="policy:t4"), owner="policy-admin").recorded_at \
+            == utc_timestamp(start + timedelta(seconds=1))  # and it follows the clock again once it catches up
+    finally:
+        second.close()
