@@ -84,7 +84,7 @@ class Ledger:
         self.anchoring = AnchorService(AnchorStore(store.engine), log=self.log, anchorer=anchorer,
                                        chain_url=settings.chain_url)
         self.documents = DocumentService(store.rows, self.intake)
-        self.subjects = SubjectService(store, journal=self.journal, intake=self.intake, opener=opener)
+        self.subjects = SubjectService(store, intake=self.intake, opener=opener)
         self.audit = AuditService(store, registry=registry, vkey=signer.vkey,
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
                                   master_key=secrets.master_key, anchoring=self.anchoring)

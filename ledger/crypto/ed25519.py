@@ -11,13 +11,15 @@ a point with a torsion component. This module adds the missing checks, in two ti
   of the 8 small-order encodings); the on-curve and subgroup checks are the loader's job.
 
 Curve arithmetic is plain Python integers (RFC 8032 §5.1); it only classifies public values, so it need not be
-constant-time. Signing and the verification equation stay with ``cryptography``.
+constant-time. Signing stays with ``cryptography``; the verification equation is libsodium's (PyNaCl), which is
+strict itself (it refuses small-order keys and R, and S >= L) and about twice as fast as OpenSSL's here.
 """
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from ledger.errors import SignatureError, ValidationFailed
 
@@ -243,11 +245,12 @@ def verify(*, public_key: bytes, signature: bytes, data: bytes) -> None:
 
     Checked here, per call and without curve arithmetic: the key's length, canonical encoding and that it is not
     one of the 8 small-order encodings (``WeakKeyError``, ``field="public_key"``); the signature's length, ``S < L``,
-    a canonical R that is not of small order (``WeakSignatureError``); then OpenSSL's verification
-    (``SignatureError("signature does not verify")``). An R off the curve needs no test of its own: OpenSSL
-    compares R's bytes with the encoding of a point it computed, which is always on the curve. Not checked here:
-    that the key is on the curve and in the prime-order subgroup; callers must have passed it through
-    ``check_public_key`` or ``load_public_key`` when registering or loading it.
+    a canonical R that is not of small order (``WeakSignatureError``); then the verification equation, by libsodium
+    (``SignatureError("signature does not verify")``), which is about twice as fast as OpenSSL's here and refuses
+    the same malleable encodings itself. An R off the curve needs no test of its own: the equation compares R's
+    bytes with the encoding of a point it computed, which is always on the curve. Not checked here: that the key
+    is in the prime-order subgroup; callers must have passed it through ``check_public_key`` or
+    ``load_public_key`` when registering or loading it.
     """
     problem = _cheap_key_problem(public_key)
     if problem is not None:
@@ -256,7 +259,6 @@ def verify(*, public_key: bytes, signature: bytes, data: bytes) -> None:
     if problem is not None:
         raise WeakSignatureError(problem, field="signature")
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
-    except (InvalidSignature, ValueError) as exc:
-        # ValueError: OpenSSL refused the key bytes outright; fail closed with the same answer.
+        crypto_sign_open(signature + data, public_key)
+    except BadSignatureError as exc:
         raise SignatureError("signature does not verify", field="signature") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ class OpenedPayload:
     payload_bytes: bytes
 
 
+@functools.lru_cache(maxsize=4096)
+def _cipher(data_key: bytes) -> AESGCM:
+    """The cipher of a data key, set up once (its key schedule costs more than sealing a small payload)."""
+    return AESGCM(data_key)
+
+
 def _aad(index: int, subject: str) -> bytes:
     return f"{index}\n{subject}".encode()
 
@@ -49,7 +56,7 @@ def seal(*, data_key: bytes, index: int, subject: str, salt: bytes, payload_byte
     cannot be moved to another entry or subject. Plaintext: one length byte, the salt, the payload bytes."""
     nonce = os.urandom(NONCE_SIZE)
     plain = bytes([len(salt)]) + salt + payload_bytes
-    return nonce + AESGCM(data_key).encrypt(nonce, plain, _aad(index, subject))
+    return nonce + _cipher(data_key).encrypt(nonce, plain, _aad(index, subject))
 
 
 def unseal(*, data_key: bytes | None, index: int, subject: str, sealed: bytes) -> OpenedPayload:
@@ -61,7 +68,7 @@ def unseal(*, data_key: bytes | None, index: int, subject: str, sealed: bytes) -
     if data_key is None:
         raise ErasedError(f"payload of entry {index} was erased with its data subject's key")
     try:
-        plain = AESGCM(data_key).decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], _aad(index, subject))
+        plain = _cipher(data_key).decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], _aad(index, subject))
     except InvalidTag as exc:
         raise VerificationError(f"sealed payload of entry {index} fails authentication") from exc
     salt_end = 1 + plain[0]

@@ -33,10 +33,11 @@ class Intake:
         self._max_skew = max_skew
         self._key_cache: dict[str, tuple[str, bytes]] = {}
 
-    def check(self, event: SignedEvent, *, owner: str | None) -> None:
+    def check(self, event: SignedEvent, *, owner: str | None, signature: bool = True) -> None:
         """Raise ``ValidationFailed`` or ``SignatureError`` naming the first rule ``event`` breaks.
 
         ``owner`` is the posting system (its key must belong to it), or None for the ledger's own events.
+        ``signature`` False skips verifying the signature: only for an event the ledger signed in this process.
         """
         internal = owner is None
         statement = event.statement
@@ -60,7 +61,8 @@ class Intake:
         self._catalog.check(event)
         event.check_payload()
         public_key = self._ledger_public_key if internal else self._public_key(event.key_id, owner=owner)
-        event.check_signature(public_key)
+        if signature or not internal:
+            event.check_signature(public_key)
 
     def _check_time(self, occurred_at: str) -> None:
         occurred: datetime = parse_timestamp(occurred_at, field="statement.occurred_at")

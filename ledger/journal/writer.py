@@ -16,30 +16,32 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.clock import Clock, SystemClock
 from ledger.crypto.sealing import new_data_key, seal, unwrap_key, wrap_key
-from ledger.errors import Conflict, LedgerError, StorageError
+from ledger.errors import Conflict, LedgerError, NotFound, StorageError, ValidationFailed
 from ledger.journal.intake import Intake
 from ledger.log import merkle
 from ledger.log.catalog import Catalog
+from ledger.log.reserved import LEDGER_SUBJECT, SUBJECT_ERASED
 from ledger.log.statements import EntryRecord, SignedEvent, utc_timestamp
 from ledger.projections import streams, system_keys
 from ledger.projections.base import Fact
 from ledger.projections.registry import Registry
 from ledger.projections.rows import RowCache
-from ledger.store import Batch, EntryRow, HeadMoved, Store
+from ledger.store import Batch, EntryRow, Store
 from ledger.store.database import storage_error
+from ledger.store.session import HeadChanged, UniqueViolation, WriterSession
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 100
 PARALLEL_CHECK_MIN = 32
 CHECK_SLICE = 250
 DATA_KEY_CACHE = 50_000
+ROW_CACHE = 200_000  # projection rows kept between batches before the cache starts afresh
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,43 @@ class Receipt:
                    recorded_at=row.recorded_at, duplicate=duplicate)
 
 
+class Pending:
+    """The outcome of a queued unit: the writer settles it once; callers wait for it.
+
+    A bare lock, held until settled, is the cheapest thing a thread can block on, and a unit is waited for by
+    exactly one caller (``concurrent.futures.Future`` costs several times as much per event).
+    """
+
+    __slots__ = ("_error", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._value: list[Receipt] = []
+        self._error: BaseException | None = None
+
+    def settle(self, value: list[Receipt]) -> None:
+        self._value = value
+        self._lock.release()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._lock.release()
+
+    def done(self) -> bool:
+        return not self._lock.locked()
+
+    def result(self, timeout: float) -> list[Receipt]:
+        """The receipts; raises the unit's error, or ``StorageError`` after ``timeout`` seconds (outcome unknown)."""
+        if not self._lock.acquire(timeout=timeout):
+            raise StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry "
+                               f"with the same events (recorded events return their original receipts)")
+        self._lock.release()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 @dataclass
 class _Unit:
     """What the writer places as one: a single event, or a group recorded all or none."""
@@ -68,15 +107,9 @@ class _Unit:
     owner: str | None  # the system that posted them; None for the ledger's own events
     group: bool = False
     expected: Mapping[str, int] | None = None  # stream -> the last seq the caller's decision saw
-    future: Future[list[Receipt]] = field(default_factory=Future)
-
-
-def _result(future: Future[list[Receipt]], timeout: float) -> list[Receipt]:
-    try:
-        return future.result(timeout=timeout)
-    except FutureTimeout as exc:
-        raise StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry with "
-                           f"the same events (recorded events return their original receipts)") from exc
+    signed_here: bool = False  # signed by the ledger in this process: its signature needs no second look
+    checked: bool = False  # passed the intake checks already
+    outcome: Pending = field(default_factory=Pending)
 
 
 class Journal:
@@ -101,6 +134,8 @@ class Journal:
         self._frontier: merkle.Frontier | None = None
         self._last_recorded_at = ""
         self._data_keys: OrderedDict[str, bytes] = OrderedDict()  # bounded LRU of unwrapped data keys
+        self._session: WriterSession | None = None  # the writer thread's own connection
+        self._rows: RowCache | None = None  # projection rows as committed, kept between batches
         self._start_lock = threading.Lock()
         self.appended = 0
         self.batches = 0
@@ -124,39 +159,36 @@ class Journal:
             if self._checkers is not None:
                 self._checkers.shutdown(wait=False)
                 self._checkers = None
+            self._reset(session=True)
 
-    def submit(self, event: SignedEvent, *, owner: str | None) -> Future[list[Receipt]]:
-        """Check an event now, then queue it for the writer; the future gets a one-receipt list.
+    def submit(self, event: SignedEvent, *, owner: str | None, signed_here: bool = False) -> Pending:
+        """Queue an event for the writer, which checks and places it; its outcome settles with a one-receipt list.
 
-        Raises ``ValidationFailed`` or ``SignatureError`` at once (unless this very event is recorded already:
-        then the future holds its original receipt). The future carries write-time errors: ``Conflict`` for a
-        reused event id or a stale ``seq``, ``SignatureError`` for a key revoked meanwhile, ``Forbidden`` for a
-        write outside the key's scope.
+        The writer runs the intake checks (``Intake.check``) on its own thread, for the whole batch at once: a
+        caller does no work a moment before the writer would, and threads do not take turns on the interpreter
+        lock for every event. ``signed_here`` marks an event the ledger signed in this process a moment ago, whose
+        signature needs no second look. The outcome carries every error: ``ValidationFailed`` or
+        ``SignatureError`` from the checks (unless this very event is recorded already: then its original
+        receipt), ``Conflict`` for a reused event id or a stale ``seq``, ``SignatureError`` for a key revoked
+        meanwhile, ``Forbidden`` for a write outside the key's scope.
         """
-        unit = _Unit([event], owner)
-        try:
-            self.intake.check(event, owner=owner)
-        except LedgerError:
-            earlier = self._recorded_duplicate(event)
-            if earlier is None:
-                raise
-            # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now.
-            unit.future.set_result([earlier])
-            return unit.future
+        unit = _Unit([event], owner, signed_here=signed_here)
         self.start()
         self._queue.put([unit])
-        return unit.future
+        return unit.outcome
 
-    def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0) -> Receipt:
-        """Append one event and wait until it is committed.
+    def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0,
+               signed_here: bool = False) -> Receipt:
+        """Append one event and wait until it is committed (see ``submit`` for its errors).
 
         Raises ``StorageError`` if that takes longer than ``timeout`` seconds: the outcome is then unknown, and
         a retry with the same event is safe (a recorded event returns its original receipt).
         """
-        return _result(self.submit(event, owner=owner), timeout)[0]
+        return self.submit(event, owner=owner, signed_here=signed_here).result(timeout)[0]
 
     def append_all(self, events: Sequence[SignedEvent], *, owner: str | None,
-                   expected: Mapping[str, int] | None = None, timeout: float = 60.0) -> list[Receipt]:
+                   expected: Mapping[str, int] | None = None, timeout: float = 60.0,
+                   signed_here: bool = False) -> list[Receipt]:
         """Append a group of events all or none, at consecutive positions, and wait until it is committed.
 
         ``expected`` maps streams to the last sequence number the caller's decision was based on (0 for a stream
@@ -167,12 +199,10 @@ class Journal:
         """
         if not events:
             raise ValueError("a group needs at least one event")
-        for event in events:
-            self.intake.check(event, owner=owner)
-        unit = _Unit(list(events), owner, group=True, expected=dict(expected or {}))
+        unit = _Unit(list(events), owner, group=True, expected=dict(expected or {}), signed_here=signed_here)
         self.start()
         self._queue.put([unit])
-        return _result(unit.future, timeout)
+        return unit.outcome.result(timeout)
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
                     timeout: float = 120.0) -> list[Receipt | LedgerError]:
@@ -198,7 +228,8 @@ class Journal:
                 outcome = list(self._checkers.map(check, part, chunksize=32))
             else:
                 outcome = [check(event) for event in part]
-            queued_now = [_Unit([event], owner) for event, early in zip(part, outcome, strict=True) if early is None]
+            queued_now = [_Unit([event], owner, checked=True) for event, early in zip(part, outcome, strict=True)
+                          if early is None]
             if queued_now:
                 self._queue.put(queued_now)
             checked.extend(outcome)
@@ -210,13 +241,10 @@ class Journal:
                 results.append(early)
                 continue
             try:
-                results.append(_result(next(queued).future, timeout)[0])
+                results.append(next(queued).outcome.result(timeout)[0])
             except LedgerError as exc:
                 results.append(exc)
         return results
-
-    def forget_data_key(self, subject: str) -> None:
-        self._data_keys.pop(subject, None)
 
     def _recorded_duplicate(self, event: SignedEvent) -> Receipt | None:
         """The original receipt if this very event (same statement, same key) is already recorded."""
@@ -235,56 +263,104 @@ class Journal:
             first = self._queue.get()
             if first is None:
                 return
-            units = list(first)
-            stop = False
-            while sum(len(u.events) for u in units) < self._batch_max:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                units.extend(nxt)
-            self._write(units)
+            units, stop = self._collect(list(first))
+            units = self._checked(units)
+            if units:
+                self._write(units)
             if stop:
                 return
 
+    def _collect(self, units: list[_Unit]) -> tuple[list[_Unit], bool]:
+        """Add what is queued to ``units`` (up to ``batch_max`` events); True if a stop was found."""
+        count = sum(len(u.events) for u in units)
+        while count < self._batch_max:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                return units, True
+            units.extend(nxt)
+            count += sum(len(u.events) for u in nxt)
+        return units, False
+
+    def _checked(self, units: list[_Unit]) -> list[_Unit]:
+        """Run the intake checks of the units not checked yet; settle the ones refused (or retried) at once."""
+        ready = []
+        for unit in units:
+            if not unit.checked:
+                try:
+                    for event in unit.events:
+                        self.intake.check(event, owner=unit.owner, signature=not unit.signed_here)
+                except LedgerError as exc:
+                    # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now.
+                    earlier = self._recorded_group(unit, self._store.entries_by_event_ids(
+                        [e.statement.event_id for e in unit.events]))
+                    if earlier is not None:
+                        unit.outcome.settle(earlier)
+                    else:
+                        unit.outcome.fail(exc)
+                    continue
+                unit.checked = True
+            ready.append(unit)
+        return ready
+
     def _write(self, units: list[_Unit]) -> None:
+        check_existing = False  # event ids are checked by the database's unique key first, by a lookup on a clash
         for attempt in range(MAX_RETRIES):
             try:
-                outcome = self._try_batch(units)
-            except HeadMoved:
-                # Another process appended first: reload its work and try again after a short, random pause
+                outcome = self._try_batch(units, check_existing=check_existing)
+            except HeadChanged as exc:
+                # Another process appended first (perhaps erasing a subject, which destroys its key in the same
+                # transaction): reload everything, data keys included, and try again after a short, random pause
                 # so that two writers do not keep colliding in lockstep.
-                self._frontier = None
-                log.debug("log head moved under the writer; reloading (attempt %d)", attempt + 1)
+                self._reset(data_keys=True)
+                log.debug("%s; reloading (attempt %d)", exc.message, attempt + 1)
                 time.sleep(random.uniform(0.001, 0.002 * min(attempt + 1, 20)))
                 continue
+            except UniqueViolation:
+                self._reset()
+                if not check_existing:
+                    check_existing = True  # an event recorded before: place the batch again, looking ids up
+                    continue
+                self._fail_or_split(units, StorageError("a unique key was taken while appending"))
+                return
             except Exception as exc:  # the writer thread must survive anything and tell every caller
-                self._frontier = None
-                if len(units) > 1:
-                    # One bad unit must not sink the others: commit them one at a time.
-                    log.warning("batch of %d units failed (%s); committing them one by one", len(units), exc)
-                    for unit in units:
-                        self._write([unit])
-                    return
-                error = exc if isinstance(exc, LedgerError) else storage_error(exc, doing="appending an event")
-                self._fail(units, error)
+                self._reset(session=True)
+                self._fail_or_split(units, exc)
                 return
             for unit, result in zip(units, outcome, strict=True):
                 if isinstance(result, LedgerError):
-                    unit.future.set_exception(result)
+                    unit.outcome.fail(result)
                 else:
-                    unit.future.set_result(result)
+                    unit.outcome.settle(result)
             return
         self._fail(units, StorageError("the log head kept moving; too many concurrent writers"))
+
+    def _fail_or_split(self, units: list[_Unit], exc: Exception) -> None:
+        if len(units) > 1:
+            # One bad unit must not sink the others: commit them one at a time.
+            log.warning("batch of %d units failed (%s); committing them one by one", len(units), exc)
+            for unit in units:
+                self._write([unit])
+            return
+        self._fail(units, exc if isinstance(exc, LedgerError) else storage_error(exc, doing="appending an event"))
+
+    def _reset(self, *, session: bool = False, data_keys: bool = False) -> None:
+        """Forget what may no longer be true: the frontier, cached rows (and the connection, data keys)."""
+        self._frontier = None
+        self._rows = None
+        if data_keys:
+            self._data_keys.clear()
+        if session and self._session is not None:
+            self._session.close()
+            self._session = None
 
     @staticmethod
     def _fail(units: list[_Unit], exc: LedgerError) -> None:
         for unit in units:
-            if not unit.future.done():
-                unit.future.set_exception(exc)
+            if not unit.outcome.done():
+                unit.outcome.fail(exc)
 
     def _load_frontier(self) -> merkle.Frontier:
         if self._frontier is None:
@@ -293,18 +369,22 @@ class Journal:
             self._last_recorded_at = self._store.entry(size - 1).recorded_at if size else ""
         return self._frontier
 
-    def _try_batch(self, units: list[_Unit]) -> list[list[Receipt] | LedgerError]:
+    def _try_batch(self, units: list[_Unit], *, check_existing: bool) -> list[list[Receipt] | LedgerError]:
+        if self._session is None:
+            self._session = self._store.writer_session()
+        session = self._session
         frontier = self._load_frontier()
         events = [event for unit in units for event in unit.events]
-        placing = _Placing(
-            batch=Batch(expected_size=frontier.size),
-            rows=RowCache(self._registry.specs, load=self._store.rows.read),
-            existing=self._store.entries_by_event_ids([e.statement.event_id for e in events]),
-            now=max(utc_timestamp(self._clock.now()), self._last_recorded_at),
-        )
+        if self._rows is None:
+            self._rows = RowCache(self._registry.specs, load=session.read_rows)
+        existing = self._store.entries_by_event_ids([e.statement.event_id for e in events]) if check_existing else {}
+        placing = _Placing(batch=Batch(expected_size=frontier.size), rows=self._rows, existing=existing,
+                           now=max(utc_timestamp(self._clock.now()), self._last_recorded_at))
         placing.rows.prefetch(self._wanted_rows(events))
         placing.data_keys, new_keys = self._data_keys_for(
-            {e.data_subject for e in events} | {e.personal.data_subject for e in events if e.personal is not None})
+            {e.data_subject for e in events} | {e.personal.data_subject for e in events if e.personal is not None}
+            | {str(e.payload.get("subject")) for e in events if e.statement.type == SUBJECT_ERASED})
+        placing.new_subjects = set(new_keys)
         outcome: list[list[Receipt] | LedgerError] = []
         for unit in units:
             placing.rows.savepoint()
@@ -324,13 +404,18 @@ class Journal:
         batch.changes = placing.rows.changes()
         used = {subject for _, subject, _ in batch.payloads} | {subject for _, subject, _ in batch.personal}
         batch.new_subject_keys = [(s, w, placing.now) for s, w in new_keys.items() if s in used]
-        self._store.commit_batch(batch)
+        session.commit_batch(batch)
+        placing.rows.settle()
+        if placing.rows.size() > ROW_CACHE:
+            self._rows = None
         self._frontier = new_frontier
         self._last_recorded_at = placing.now
         for subject, _, _ in batch.new_subject_keys:
             fresh = placing.data_keys[subject]
             if fresh is not None:
-                self._data_keys[subject] = fresh
+                self._remember_key(subject, fresh)
+        for subject, _ in batch.erased:
+            self._data_keys.pop(subject, None)
         self.appended += len(batch.entries)
         self.batches += 1
         return outcome
@@ -347,16 +432,41 @@ class Journal:
 
     def _place_unit(self, unit: _Unit, placing: _Placing) -> list[Receipt]:
         if unit.group:
-            recorded = [placing.existing.get(e.statement.event_id) for e in unit.events]
-            if all(row is not None for row in recorded):
-                return [_duplicate_receipt(event, row) for event, row in zip(unit.events, recorded, strict=True)
-                        if row is not None]
+            retried = self._recorded_group(unit, placing.existing)
+            if retried is not None:
+                return retried
             for stream, want in (unit.expected or {}).items():
                 actual = streams.last_seq(placing.rows, stream)
                 if actual != want:
+                    # A stream that moved on may have moved by this very group (a retry after a lost answer).
+                    retried = self._recorded_group(unit, self._store.entries_by_event_ids(
+                        [e.statement.event_id for e in unit.events]))
+                    if retried is not None:
+                        return retried
                     raise Conflict(f"stream {stream!r} is at position {actual}, not at {want} where the decision "
                                    f"was made; reload it and decide again", field="expected_seq")
         return [self._place(event, unit, placing) for event in unit.events]
+
+    @staticmethod
+    def _erase(event: SignedEvent, placing: _Placing) -> None:
+        """Destroy the erased subject's key in this batch's transaction; later events for it are refused."""
+        subject = str(event.payload.get("subject"))
+        if subject == LEDGER_SUBJECT:
+            raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
+        sealed_here = any(s == subject for _, s, _ in placing.batch.payloads) or any(
+            s == subject for _, s, _ in placing.batch.personal)
+        if placing.data_keys.get(subject) is None or (subject in placing.new_subjects and not sealed_here):
+            raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
+        placing.batch.erased.append((subject, placing.now))
+        placing.data_keys[subject] = None
+
+    @staticmethod
+    def _recorded_group(unit: _Unit, recorded: Mapping[str, EntryRow]) -> list[Receipt] | None:
+        """The original receipts if every event of the group is recorded (``Conflict`` if any differs)."""
+        rows = [recorded.get(e.statement.event_id) for e in unit.events]
+        if not all(row is not None for row in rows):
+            return None
+        return [_duplicate_receipt(event, row) for event, row in zip(unit.events, rows, strict=True) if row is not None]
 
     def _place(self, event: SignedEvent, unit: _Unit, placing: _Placing) -> Receipt:
         statement = event.statement
@@ -382,6 +492,8 @@ class Journal:
                            f"is stale or ahead", field="statement.seq")
         for subject in [event.data_subject] + ([event.personal.data_subject] if event.personal is not None else []):
             placing.key(subject)  # refuses an erased subject before anything is folded
+        if statement.type == SUBJECT_ERASED and unit.owner is None:
+            self._erase(event, placing)
         record = EntryRecord(statement=statement, key_id=event.key_id, signature=event.signature, seq=expected,
                              recorded_at=placing.now)
         index = placing.batch.expected_size + len(placing.batch.entries)
@@ -404,27 +516,45 @@ class Journal:
         return Receipt.of(row)
 
     def _data_keys_for(self, subjects: set[str]) -> tuple[dict[str, bytes | None], dict[str, bytes]]:
-        """Data keys for the subjects (None if erased), creating wrapped keys for new subjects."""
-        wrapped = self._store.wrapped_keys(sorted(subjects))
+        """Data keys for the subjects (None if erased), creating wrapped keys for new subjects.
+
+        Keys already unwrapped are taken from the cache without a query: an erasure destroys a key in the
+        transaction that records it, which moves the log head, so any writer that cached the key fails its next
+        commit on the head and drops its cache before placing the batch again.
+        """
         keys: dict[str, bytes | None] = {}
         new: dict[str, bytes] = {}
+        unknown = []
         for subject in subjects:
+            cached = self._data_keys.get(subject)
+            if cached is None:
+                unknown.append(subject)
+            else:
+                self._data_keys.move_to_end(subject)
+                keys[subject] = cached
+        if not unknown:
+            return keys, new
+        assert self._session is not None
+        wrapped = self._session.wrapped_keys(sorted(unknown))
+        for subject in unknown:
+            found = wrapped.get(subject, b"")
             if subject not in wrapped:
                 data_key = new_data_key()
                 keys[subject] = data_key
                 new[subject] = wrap_key(master_key=self._master_key, subject=subject, data_key=data_key)
-            elif wrapped[subject] is None:
-                self._data_keys.pop(subject, None)
+            elif found is None:
                 keys[subject] = None
             else:
-                if subject not in self._data_keys:
-                    self._data_keys[subject] = unwrap_key(master_key=self._master_key, subject=subject,
-                                                          wrapped=wrapped[subject])  # type: ignore[arg-type]
-                    while len(self._data_keys) > DATA_KEY_CACHE:
-                        self._data_keys.popitem(last=False)
-                self._data_keys.move_to_end(subject)
-                keys[subject] = self._data_keys[subject]
+                keys[subject] = self._remember_key(
+                    subject, unwrap_key(master_key=self._master_key, subject=subject, wrapped=found))
         return keys, new
+
+    def _remember_key(self, subject: str, data_key: bytes) -> bytes:
+        self._data_keys[subject] = data_key
+        self._data_keys.move_to_end(subject)
+        while len(self._data_keys) > DATA_KEY_CACHE:
+            self._data_keys.popitem(last=False)
+        return data_key
 
 
 def _duplicate_receipt(event: SignedEvent, earlier: EntryRow) -> Receipt:
@@ -444,6 +574,7 @@ class _Placing:
     existing: dict[str, EntryRow]
     now: str
     data_keys: dict[str, bytes | None] = field(default_factory=dict)
+    new_subjects: set[str] = field(default_factory=set)  # subjects whose keys this batch creates
     in_batch: dict[str, tuple[EntryRecord, int]] = field(default_factory=dict)
 
     def key(self, subject: str) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+import re
 from typing import Any
 
 import orjson
@@ -13,6 +15,7 @@ import rfc8785
 from ledger.errors import ValidationFailed
 
 DIGEST_PREFIX = "sha256:"
+MAX_EXACT_INTEGER = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) carries exactly
 
 
 def canonical_json(value: Any) -> bytes:
@@ -20,11 +23,48 @@ def canonical_json(value: Any) -> bytes:
 
     Raises ``ValidationFailed`` for values JCS cannot encode (floats that are not finite, integers beyond
     IEEE 754 doubles, non-string keys, ...).
+
+    Values made only of objects with string keys, arrays, strings, booleans, null and integers within I-JSON's
+    exact range (what business payloads are: amounts travel as decimal strings) are written by the standard
+    library's C encoder with sorted keys, which for them is byte for byte what JCS prescribes (the same string
+    escapes, and code point order equals UTF-16 order below U+10000). Anything else, a float, a supplementary
+    character or a lone surrogate, goes to the ``rfc8785`` encoder, which implements the whole of RFC 8785.
     """
+    if _simple(value):
+        try:
+            encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: let the full encoder refuse it
+            encoded = b""
+        if encoded and not _FOUR_BYTE_UTF8.search(encoded):
+            return encoded
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise ValidationFailed(f"value cannot be canonicalised as RFC 8785 JSON: {exc}") from exc
+
+
+_FOUR_BYTE_UTF8 = re.compile(rb"[\xf0-\xf4]")  # a character above U+FFFF, where code point and UTF-16 order part
+
+
+def _simple(value: Any) -> bool:
+    """True if ``value`` holds nothing but string-keyed objects, arrays, strings, booleans, null and safe integers."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    return False
+                stack.append(child)
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -MAX_EXACT_INTEGER <= item <= MAX_EXACT_INTEGER:
+                return False
+        elif kind is not str and kind is not bool and item is not None:
+            return False
+    return True
 
 
 def parse_json(raw: bytes | str, *, max_depth: int, what: str = "body", field: str | None = None) -> Any:
@@ -65,6 +105,36 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+# Printable ASCII other than '"' and '\\': RFC 8785 writes such a string as itself between quotes.
+_PLAIN = re.compile(r'[\x20\x21\x23-\x5b\x5d-\x7e]*', re.ASCII)
+
+
+def plain_members(members: list[tuple[str, str | int]]) -> bytes | None:
+    """RFC 8785 bytes of a flat object whose keys are given in JCS order, or None if any value is not plain.
+
+    A value is plain if it is a string of printable ASCII without quote or backslash, or an integer (not a bool)
+    within I-JSON's exact range: exactly the values JCS writes without escaping or number formatting, so this
+    agrees byte for byte with ``canonical_json`` and skips its general encoder on the hot path. Callers pass keys
+    already sorted the JCS way (by UTF-16 code units, which for ASCII is plain order).
+    """
+    parts = []
+    for key, value in members:
+        if isinstance(value, str):
+            if not _PLAIN.fullmatch(value):
+                return None
+            parts.append(f'"{key}":"{value}"')
+        elif type(value) is int and -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
+            parts.append(f'"{key}":{value}')
+        else:
+            return None
+    return ("{" + ",".join(parts) + "}").encode("ascii")
+
+
+def plain_string(value: str) -> bytes | None:
+    """RFC 8785 bytes of a plain string (see ``plain_members``), or None if it needs the general encoder."""
+    return f'"{value}"'.encode("ascii") if _PLAIN.fullmatch(value) else None
+
+
 def sha256(data: bytes) -> bytes:
     """SHA-256 of ``data`` (32 bytes)."""
     return hashlib.sha256(data).digest()
@@ -81,8 +151,8 @@ def payload_commitment(*, salt: bytes, payload_canonical: bytes, data_subject: s
     """
     if data_subject is None:
         return sha256(salt + payload_canonical)
-    return sha256(b"".join((salt, b'{"data_subject":', canonical_json(data_subject), b',"payload":',
-                            payload_canonical, b"}")))
+    subject = plain_string(data_subject) or canonical_json(data_subject)
+    return sha256(b"".join((salt, b'{"data_subject":', subject, b',"payload":', payload_canonical, b"}")))
 
 
 def digest_str(digest: bytes) -> str:

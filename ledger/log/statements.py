@@ -19,6 +19,7 @@ from ledger.log.encoding import (
     parse_digest,
     parse_json,
     payload_commitment,
+    plain_members,
     unb64,
 )
 
@@ -142,7 +143,17 @@ class Statement:
 
     @functools.cached_property
     def _canonical(self) -> bytes:
-        return canonical_json(self.to_json())
+        # Every field of a parsed statement is plain ASCII or a safe integer, so the fast path nearly always
+        # applies; members in JCS order (event_id, occurred_at, payload_hash, seq, stream, type, v).
+        members: list[tuple[str, str | int]] = [("event_id", self.event_id), ("occurred_at", self.occurred_at),
+                                                ("payload_hash", digest_str(self.payload_hash))]
+        if self.seq is not None:
+            members.append(("seq", self.seq))
+        members += [("stream", self.stream), ("type", self.type)]
+        if self.version != 1:
+            members.append(("v", self.version))
+        fast = plain_members(members)
+        return fast if fast is not None else canonical_json(self.to_json())
 
 
 @dataclass(frozen=True)
@@ -374,14 +385,13 @@ class EntryRecord:
         members, each canonicalised on its own, in JCS member order (key_id, recorded_at, seq, signature,
         statement, v); the result is byte-identical to canonicalising ``to_json()`` whole, which is slower.
         """
-        return b"".join((
-            b'{"key_id":', canonical_json(self.key_id),
-            b',"recorded_at":', canonical_json(self.recorded_at),
-            b',"seq":', canonical_json(self.seq),
-            b',"signature":', canonical_json(b64(self.signature)),
-            b',"statement":', self.statement.canonical(),
-            b',"v":', canonical_json(ENTRY_VERSION), b"}",
-        ))
+        head = plain_members([("key_id", self.key_id), ("recorded_at", self.recorded_at), ("seq", self.seq),
+                              ("signature", b64(self.signature))])
+        if head is None:  # not plain (only a record built by hand could be): the general encoder
+            head = b"".join((b'{"key_id":', canonical_json(self.key_id), b',"recorded_at":',
+                             canonical_json(self.recorded_at), b',"seq":', canonical_json(self.seq),
+                             b',"signature":', canonical_json(b64(self.signature)), b"}"))
+        return b"".join((head[:-1], b',"statement":', self.statement.canonical(), b',"v":%d}' % ENTRY_VERSION))
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> EntryRecord:

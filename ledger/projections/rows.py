@@ -127,5 +127,9 @@ class RowCache:
                 rows[key] = row
         return rows
 
+    def size(self) -> int:
+        """How many rows are held (to bound a cache kept between batches)."""
+        return sum(len(rows) for rows in self._known.values())
+
     def outbox(self, name: str) -> list[Row]:
         return list(self._outbox.get(name, []))

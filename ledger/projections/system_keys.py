@@ -7,6 +7,7 @@ revokes it; the writer and the audit ask this projection whether a key may sign 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -52,8 +53,14 @@ class KeyState:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> KeyState:
-        scope = None if row["scope"] is None else KeyScope.from_json(json.loads(row["scope"]))
+        scope = None if row["scope"] is None else _scope(row["scope"])
         return cls(**{**row, "scope": scope})
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope(text: str) -> KeyScope:
+    """A stored scope parsed once: the writer reads a key's row for every event it signs."""
+    return KeyScope.from_json(json.loads(text))
 
 
 class SystemKeysProjector:

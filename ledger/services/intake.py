@@ -58,11 +58,12 @@ class IntakeService:
 
     def emit(self, draft: Draft) -> Receipt:
         """Sign and append one event the ledger itself originates."""
-        return self._journal.append(self.sign(draft), owner=None)
+        return self._journal.append(self.sign(draft), owner=None, signed_here=True)
 
     def emit_all(self, drafts: Sequence[Draft], *, expected: Mapping[str, int] | None = None) -> list[Receipt]:
         """Sign and append events the ledger originates, all or none, at the positions the decision saw."""
-        return self._journal.append_all([self.sign(draft) for draft in drafts], owner=None, expected=expected)
+        return self._journal.append_all([self.sign(draft) for draft in drafts], owner=None, expected=expected,
+                                        signed_here=True)
 
     def sign(self, draft: Draft) -> SignedEvent:
         """Sign a draft with the ledger's key, its declared personal fields sealed apart from its facts.

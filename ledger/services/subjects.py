@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from ledger.errors import NotFound, ValidationFailed
 from ledger.journal.opening import Opened, Opener
-from ledger.journal.writer import Journal
 from ledger.log.reserved import ERASURES_STREAM, LEDGER_SUBJECT, SUBJECT_ERASED
-from ledger.log.statements import utc_timestamp
 from ledger.services.intake import Draft, IntakeService
 from ledger.store import Store
 
 
 class SubjectService:
-    def __init__(self, store: Store, *, journal: Journal, intake: IntakeService, opener: Opener) -> None:
+    def __init__(self, store: Store, *, intake: IntakeService, opener: Opener) -> None:
         self._store = store
-        self._journal = journal
         self._intake = intake
         self._opener = opener
 
@@ -29,16 +26,15 @@ class SubjectService:
     def erase(self, subject: str) -> int:
         """Destroy a data subject's key: its payloads and personal parts become unreadable, every proof verifies.
 
-        The erasure is first recorded in the journal (``ledger.subject.erased``, its payload sealed under the
-        ledger's own subject), so an audit can tell a lawful erasure from a key that went missing. Returns how
-        many sealed rows became unreadable. Raises ``NotFound`` if the subject has no key (unknown or erased).
+        The erasure is an entry of its own (``ledger.subject.erased``, its payload sealed under the ledger's own
+        subject) and the key is destroyed in the same transaction, so an audit can tell a lawful erasure from a
+        key that went missing, and no event for the subject is recorded after it. Returns how many sealed rows
+        became unreadable. Raises ``NotFound`` if the subject has no key (unknown or already erased).
         """
         if subject == LEDGER_SUBJECT:
             raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
         if self._store.wrapped_keys([subject]).get(subject) is None:
             raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
         self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
-        erased = self._store.erase_subject(subject, at=utc_timestamp())
-        self._journal.forget_data_key(subject)
         self._opener.forget(subject)
-        return erased
+        return self._store.count_sealed(subject)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.errors import Conflict, NotFound
@@ -19,6 +19,7 @@ from ledger.store import database
 from ledger.store import schema as t
 from ledger.store.database import storage_error
 from ledger.store.rows import RowStore
+from ledger.store.session import HeadChanged, WriterSession
 from ledger.store.specs import Changes, TableSpec
 
 NodeId = tuple[int, int]
@@ -55,6 +56,7 @@ class Batch:
     payloads: list[tuple[int, str, bytes]] = field(default_factory=list)
     personal: list[tuple[int, str, bytes]] = field(default_factory=list)  # sealed personal parts
     new_subject_keys: list[tuple[str, bytes, str]] = field(default_factory=list)
+    erased: list[tuple[str, str]] = field(default_factory=list)  # (subject, time): data keys destroyed
     changes: Changes = field(default_factory=Changes)
 
 
@@ -207,22 +209,12 @@ class Store:
             rows = conn.execute(select(t.subject_keys).where(t.subject_keys.c.subject.in_(list(set(subjects)))))
             return {row.subject: (bytes(row.wrapped) if row.wrapped is not None else None) for row in rows}
 
-    def erase_subject(self, subject: str, *, at: str) -> int:
-        """Destroy a subject's data key; returns how many payloads became unreadable."""
-        try:
-            with self.engine.begin() as conn:
-                changed = conn.execute(
-                    update(t.subject_keys)
-                    .where(t.subject_keys.c.subject == subject, t.subject_keys.c.wrapped.is_not(None))
-                    .values(wrapped=None, erased_at=at)
-                ).rowcount
-                if not changed:
-                    raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
-                whole = conn.execute(select(func.count()).where(t.payloads.c.subject == subject)).scalar_one()
-                parts = conn.execute(select(func.count()).where(t.personal_payloads.c.subject == subject)).scalar_one()
-                return int(whole) + int(parts)
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="erasing a data subject") from exc
+    def count_sealed(self, subject: str) -> int:
+        """How many payload rows and personal parts are sealed under ``subject``'s key."""
+        with self._read() as conn:
+            whole = conn.execute(select(func.count()).where(t.payloads.c.subject == subject)).scalar_one()
+            parts = conn.execute(select(func.count()).where(t.personal_payloads.c.subject == subject)).scalar_one()
+        return int(whole) + int(parts)
 
     def latest_checkpoint(self) -> CheckpointRow | None:
         with self._read() as conn:
@@ -279,52 +271,31 @@ class Store:
         except SQLAlchemyError as exc:
             raise storage_error(exc) from exc
 
+    def writer_session(self) -> WriterSession:
+        """A connection of its own for the writer thread (taken out of the pool), with the hot path's SQL."""
+        try:
+            raw = self.engine.raw_connection()
+            raw.detach()  # it stays with the writer; the pool does not hand it to anyone else
+            if not self.is_sqlite:
+                raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]  # BEGIN/COMMIT are explicit
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="connecting the writer") from exc
+        return WriterSession(raw, dialect=self.engine.dialect.name, specs=self.rows.specs)
+
     def commit_batch(self, batch: Batch) -> None:
-        """Write a group commit atomically, or nothing.
+        """Write a group commit atomically, or nothing (on a connection of its own).
 
         Raises ``HeadMoved`` if the log is no longer ``batch.expected_size`` long (another writer, or a subject of
         the batch erased meanwhile), ``StorageError`` for database failures (a unique key taken concurrently
         included; the details go to the log only).
         """
-        new_size = batch.expected_size + len(batch.entries)
+        session = self.writer_session()
         try:
-            with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
-                moved = conn.execute(
-                    update(t.log_head).where(t.log_head.c.id == 1, t.log_head.c.size == batch.expected_size)
-                    .values(size=new_size)
-                ).rowcount
-                if moved != 1:
-                    raise HeadMoved("the log was extended by another writer")
-                self._check_subjects(conn, batch)
-                if batch.entries:
-                    conn.execute(insert(t.entries), [e.__dict__ for e in batch.entries])
-                if batch.nodes:
-                    conn.execute(insert(t.tree_nodes),
-                                 [{"level": n[0], "idx": n[1], "hash": h} for n, h in batch.nodes])
-                if batch.new_subject_keys:
-                    conn.execute(insert(t.subject_keys), [
-                        {"subject": s, "wrapped": w, "created_at": at} for s, w, at in batch.new_subject_keys])
-                if batch.payloads:
-                    conn.execute(insert(t.payloads),
-                                 [{"idx": i, "subject": s, "sealed": b} for i, s, b in batch.payloads])
-                if batch.personal:
-                    conn.execute(insert(t.personal_payloads),
-                                 [{"idx": i, "subject": s, "sealed": b} for i, s, b in batch.personal])
-                if batch.changes:
-                    self.rows.write(conn, batch.changes)
-        except HeadMoved:
-            raise
-        except (IntegrityError, SQLAlchemyError) as exc:
-            raise storage_error(exc, doing="appending a batch") from exc
-
-    @staticmethod
-    def _check_subjects(conn: Connection, batch: Batch) -> None:
-        subjects = sorted({s for _, s, _ in batch.payloads} | {s for _, s, _ in batch.personal})
-        if subjects and conn.execute(
-            select(t.subject_keys.c.subject)
-            .where(t.subject_keys.c.subject.in_(subjects), t.subject_keys.c.wrapped.is_(None)).limit(1)
-        ).first() is not None:
-            raise HeadMoved("a data subject of this batch was erased meanwhile")
+            session.commit_batch(batch)
+        except HeadChanged as exc:
+            raise HeadMoved(exc.message) from exc
+        finally:
+            session.close()
 
 
 def _entry(row: Any) -> EntryRow:

@@ -1,4 +1,4 @@
-"""Projection tables: created from the projectors' ``TableSpec``s, read by key or filter, written by change sets.
+"""Projection tables: created from the projectors' ``TableSpec``s, rebuilt, and read by key or filter.
 
 Projection tables hold derived data, so they are not migrated: when a spec's shape changes (or a table is missing)
 the table is dropped, created anew and refilled by replaying the journal. The fingerprint of the shape each table
@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     Engine,
     Index,
     LargeBinary,
@@ -30,12 +29,11 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.store import schema as t
 from ledger.store.database import storage_error
-from ledger.store.specs import Changes, Key, Row, TableSpec
+from ledger.store.specs import Key, Row, TableSpec
 
 _TYPES: dict[str, Any] = {"text": Text, "int": BigInteger, "bytes": LargeBinary, "bool": Boolean}
 _CHUNK = 400
@@ -62,7 +60,6 @@ class RowStore:
                        for c in spec.columns]
             indexes = [Index(f"ix_{spec.name}_{'_'.join(cols)}", *cols) for cols in spec.indexes]
             self.tables[spec.name] = Table(spec.name, self.metadata, *columns, *indexes)
-        self._postgres = engine.dialect.name == "postgresql"
 
     # -- shape -----------------------------------------------------------------------------------------------
 
@@ -153,30 +150,6 @@ class RowStore:
             yield from rows
             last = rows[-1]
             after = tuple(last[c.name] for c in columns)
-
-    # -- writes (inside the writer's transaction) ------------------------------------------------------------
-
-    def write(self, conn: Connection, changes: Changes) -> None:
-        """Apply a batch's change set on ``conn`` (the caller owns the transaction)."""
-        for name, rows in changes.rows.items():
-            table = self.tables[name]
-            gone = [key for key, row in rows.items() if row is None]
-            for start in range(0, len(gone), _CHUNK):
-                conn.execute(delete(table).where(self._match(name, gone[start:start + _CHUNK])))
-            present = [row for row in rows.values() if row is not None]
-            if present:
-                conn.execute(self._upsert(name), present)
-        for name, appended in changes.outbox.items():
-            conn.execute(insert(self.tables[name]), appended)
-
-    def _upsert(self, name: str) -> Any:
-        table, spec = self.tables[name], self.specs[name]
-        dialect = postgresql if self._postgres else sqlite
-        statement = dialect.insert(table)
-        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in spec.key}
-        if not updates:
-            return statement.on_conflict_do_nothing(index_elements=list(spec.key))
-        return statement.on_conflict_do_update(index_elements=list(spec.key), set_=updates)
 
     def _match(self, name: str, keys: Sequence[Key]) -> Any:
         table, spec = self.tables[name], self.specs[name]

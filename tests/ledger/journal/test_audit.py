@@ -162,7 +162,8 @@ def test_a_log_without_any_checkpoint_fails(filled: Ledger) -> None:
      "subject_keys[customer:c0]"),
     (lambda lg: sql(lg, update(t.payloads).where(t.payloads.c.idx == 4).values(subject="nobody")),
      "subject_keys[nobody]"),
-    (lambda lg: lg.store.erase_subject("customer:c2", at="2026-01-01T00:00:00Z"), "subject_keys[customer:c2]"),
+    (lambda lg: sql(lg, update(t.subject_keys).where(t.subject_keys.c.subject == "customer:c2").values(
+        wrapped=None, erased_at="2026-01-01T00:00:00Z")), "subject_keys[customer:c2]"),
 ])
 def test_keys_destroyed_without_a_recorded_erasure_are_named(filled: Ledger, tamper, where: str) -> None:  # type: ignore[no-untyped-def]
     tamper(filled)

@@ -144,18 +144,16 @@ import os, sys
 from ledger.app import Ledger
 from ledger.services.intake import Draft
 from ledger.settings import Settings
-from ledger.store.rows import RowStore
+from ledger.store.session import WriterSession
 
 ledger = Ledger.open(Settings(data_dir=sys.argv[1], database_url=sys.argv[2] or None, origin=sys.argv[3],
                              chain_url="none"))
 ledger.start()
 ledger.intake.emit(Draft("request.submitted", "request:r1", {"n": 0}))
-real = RowStore.write
-
-def die_after_the_entries(self, conn, changes):  # the group's entries are inserted; its rows are next
+def die_after_the_entries(self, cursor, changes):  # the group's entries are inserted; its rows are next
     os._exit(9)
 
-RowStore.write = die_after_the_entries
+WriterSession._write_changes = die_after_the_entries
 ledger.intake.emit_all([Draft("request.noted", "request:r1", {"n": n}) for n in range(1, 4)])
 """
 

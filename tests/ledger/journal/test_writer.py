@@ -15,6 +15,7 @@ from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFaile
 from ledger.log import merkle
 from ledger.log.statements import EntryRecord, sign_event, utc_timestamp
 from ledger.settings import Settings
+from ledger.store.session import WriterSession
 from tests.factories import POLICY_ADMIN_SCOPE
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -202,14 +203,14 @@ def test_one_failing_event_does_not_sink_its_batch(ledger: Ledger, system_key: S
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from ledger.errors import StorageError
 
-    real_commit = ledger.store.commit_batch
+    real_commit = WriterSession.commit_batch
 
-    def commit(batch):  # type: ignore[no-untyped-def]
+    def commit(session, batch):  # type: ignore[no-untyped-def]
         if any(entry.event_id == "evt-poison" for entry in batch.entries):
             raise StorageError("the database refused a row")
-        real_commit(batch)
+        real_commit(session, batch)
 
-    monkeypatch.setattr(ledger.store, "commit_batch", commit)
+    monkeypatch.setattr(WriterSession, "commit_batch", commit)
     poison = sign_event(key=system_key, event_id="evt-poison", type="premium.collected", stream="policy:p9",
                         payload={}, data_subject="customer:c1")
     results = ledger.intake.append_many([event(system_key, 1), poison, event(system_key, 2)], owner="policy-admin")
@@ -223,8 +224,9 @@ def test_an_append_that_times_out_says_the_outcome_is_unknown(ledger: Ledger, sy
 
     from ledger.errors import StorageError
 
-    real_commit = ledger.store.commit_batch
-    monkeypatch.setattr(ledger.store, "commit_batch", lambda batch: (clock.sleep(0.5), real_commit(batch)))
+    real_commit = WriterSession.commit_batch
+    monkeypatch.setattr(WriterSession, "commit_batch",
+                        lambda session, batch: (clock.sleep(0.5), real_commit(session, batch)))
     slow = event(system_key, 1)
     with pytest.raises(StorageError, match="outcome is unknown; retry with the same event"):
         ledger.journal.append(slow, owner="policy-admin", timeout=0.1)

@@ -1,0 +1,201 @@
+"""The writer's own connection: the hot path of every append in plain SQL on one DBAPI connection.
+
+Every event a person waits for is one group commit, so the writer's per-transaction cost is what matters. Building
+and compiling SQLAlchemy expressions per batch cost several times the commit itself; here the statements are text
+written once per dialect, run with ``executemany`` on a connection the writer keeps. Everything else (reads by the
+services, migrations, table creation) goes through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ledger.errors import StorageError
+from ledger.store.database import storage_error
+from ledger.store.specs import Changes, Key, Row, TableSpec
+
+if TYPE_CHECKING:
+    from ledger.store import Batch
+
+_CHUNK = 400
+
+
+class UniqueViolation(StorageError):
+    """A unique key was taken (an event id recorded before, most often): redo the batch checking for it."""
+
+
+class HeadChanged(StorageError):
+    """The log head is not where the batch was prepared: another writer appended first."""
+
+
+class WriterSession:
+    """One DBAPI connection in autocommit mode, with explicit transactions, used by the writer thread only."""
+
+    def __init__(self, raw: Any, *, dialect: str, specs: Mapping[str, TableSpec]) -> None:
+        self._raw = raw
+        self._sqlite = dialect == "sqlite"
+        self._p = "?" if self._sqlite else "%s"
+        self._specs = specs
+        self._integrity = self._integrity_errors()
+        self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
+        p = self._p
+        self._insert = {
+            "entries": self._insert_sql("entries", ("idx", "event_id", "stream", "seq", "type", "key_id",
+                                                    "recorded_at", "leaf", "leaf_hash")),
+            "tree_nodes": self._insert_sql("tree_nodes", ("level", "idx", "hash")),
+            "subject_keys": self._insert_sql("subject_keys", ("subject", "wrapped", "created_at")),
+            "payloads": self._insert_sql("payloads", ("idx", "subject", "sealed")),
+            "personal_payloads": self._insert_sql("personal_payloads", ("idx", "subject", "sealed")),
+        }
+        self._head = f"UPDATE log_head SET size = {p} WHERE id = 1 AND size = {p}"
+        self._erase = f"UPDATE subject_keys SET wrapped = NULL, erased_at = {p} WHERE subject = {p}"
+        self._upserts = {name: self._upsert_sql(spec) for name, spec in specs.items() if not spec.outbox}
+        self._deletes = {name: self._delete_sql(spec) for name, spec in specs.items() if not spec.outbox}
+        self._outbox = {name: self._insert_sql(name, tuple(c.name for c in spec.columns))
+                        for name, spec in specs.items() if spec.outbox}
+
+    def _integrity_errors(self) -> tuple[type[BaseException], ...]:
+        if self._sqlite:
+            import sqlite3
+
+            return (sqlite3.IntegrityError,)
+        import psycopg
+
+        return (psycopg.errors.IntegrityError,)
+
+    # -- SQL text ------------------------------------------------------------------------------------------
+
+    def _insert_sql(self, table: str, columns: Sequence[str]) -> str:
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([self._p] * len(columns))})"
+
+    def _upsert_sql(self, spec: TableSpec) -> str:
+        names = [c.name for c in spec.columns]
+        updates = [f"{name} = excluded.{name}" for name in names if name not in spec.key]
+        action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+        return f"{self._insert_sql(spec.name, names)} ON CONFLICT ({', '.join(spec.key)}) {action}"
+
+    def _delete_sql(self, spec: TableSpec) -> str:
+        return f"DELETE FROM {spec.name} WHERE " + " AND ".join(f"{name} = {self._p}" for name in spec.key)
+
+    # -- reads (outside a transaction) ---------------------------------------------------------------------
+
+    def read_rows(self, table: str, keys: Sequence[Key]) -> dict[Key, Row]:
+        """Projection rows by primary key."""
+        spec = self._specs[table]
+        names = [c.name for c in spec.columns]
+        bools = [c.name for c in spec.columns if c.type == "bool"]
+        found: dict[Key, Row] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start:start + _CHUNK]
+            if len(spec.key) == 1:
+                where = f"{spec.key[0]} IN ({', '.join([self._p] * len(chunk))})"
+                params: list[Any] = [key[0] for key in chunk]
+            else:
+                term = "(" + " AND ".join(f"{name} = {self._p}" for name in spec.key) + ")"
+                where = " OR ".join([term] * len(chunk))
+                params = [value for key in chunk for value in key]
+            for values in self._query(f"SELECT {', '.join(names)} FROM {table} WHERE {where}", params):
+                row = {name: bytes(v) if isinstance(v, memoryview) else v for name, v in zip(names, values,
+                                                                                             strict=True)}
+                for name in bools:
+                    if row[name] is not None:
+                        row[name] = bool(row[name])
+                found[spec.key_of(row)] = row
+        return found
+
+    def wrapped_keys(self, subjects: Sequence[str]) -> dict[str, bytes | None]:
+        """Wrapped data keys by subject; an erased subject maps to None, an unknown one is absent."""
+        found: dict[str, bytes | None] = {}
+        for start in range(0, len(subjects), _CHUNK):
+            chunk = list(subjects[start:start + _CHUNK])
+            sql = f"SELECT subject, wrapped FROM subject_keys WHERE subject IN ({', '.join([self._p] * len(chunk))})"
+            for subject, wrapped in self._query(sql, chunk):
+                found[subject] = None if wrapped is None else bytes(wrapped)
+        return found
+
+    def recorded_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(event_ids), _CHUNK):
+            chunk = list(event_ids[start:start + _CHUNK])
+            sql = f"SELECT event_id FROM entries WHERE event_id IN ({', '.join([self._p] * len(chunk))})"
+            found.update(row[0] for row in self._query(sql, chunk))
+        return found
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            cursor = self._raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise storage_error(exc, doing="reading for the writer") from exc
+
+    # -- the transaction -----------------------------------------------------------------------------------
+
+    def commit(self, *, expected_size: int, new_size: int, entries: Sequence[tuple[Any, ...]],
+               nodes: Sequence[tuple[int, int, bytes]], subject_keys: Sequence[tuple[str, bytes, str]],
+               payloads: Sequence[tuple[int, str, bytes]], personal: Sequence[tuple[int, str, bytes]],
+               erased: Sequence[tuple[str, str]], changes: Changes) -> None:
+        """Move the head from ``expected_size`` to ``new_size`` and write everything, in one transaction.
+
+        ``erased`` names (subject, time) pairs whose data keys are destroyed in the same transaction as the
+        entries that record their erasure, so a batch prepared by another writer before the erasure fails on the
+        head and is placed again, and then refused. Raises ``HeadChanged`` if the head is elsewhere,
+        ``UniqueViolation`` if a unique key is taken, ``StorageError`` for anything else; nothing is written then.
+        """
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(self._begin)
+            try:
+                cursor.execute(self._head, (new_size, expected_size))
+                if cursor.rowcount != 1:
+                    raise HeadChanged("the log was extended by another writer")
+                for table, rows in (("entries", entries), ("tree_nodes", nodes), ("subject_keys", subject_keys),
+                                    ("payloads", payloads), ("personal_payloads", personal)):
+                    if rows:
+                        cursor.executemany(self._insert[table], rows)
+                if erased:
+                    cursor.executemany(self._erase, [(at, subject) for subject, at in erased])
+                self._write_changes(cursor, changes)
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        except HeadChanged:
+            raise
+        except self._integrity as exc:
+            raise UniqueViolation(str(storage_error(exc, doing="appending a batch"))) from exc
+        except Exception as exc:
+            raise storage_error(exc, doing="appending a batch") from exc
+        finally:
+            cursor.close()
+
+    def commit_batch(self, batch: Batch) -> None:
+        """``commit`` for a prepared ``Batch``."""
+        self.commit(expected_size=batch.expected_size, new_size=batch.expected_size + len(batch.entries),
+                    entries=[(e.idx, e.event_id, e.stream, e.seq, e.type, e.key_id, e.recorded_at, e.leaf,
+                              e.leaf_hash) for e in batch.entries],
+                    nodes=[(level, idx, digest) for (level, idx), digest in batch.nodes],
+                    subject_keys=batch.new_subject_keys, payloads=batch.payloads, personal=batch.personal,
+                    erased=batch.erased, changes=batch.changes)
+
+    def _write_changes(self, cursor: Any, changes: Changes) -> None:
+        for name, rows in changes.rows.items():
+            spec = self._specs[name]
+            gone = [key for key, row in rows.items() if row is None]
+            if gone:
+                cursor.executemany(self._deletes[name], gone)
+            present = [tuple(row[c.name] for c in spec.columns) for row in rows.values() if row is not None]
+            if present:
+                cursor.executemany(self._upserts[name], present)
+        for name, appended in changes.outbox.items():
+            spec = self._specs[name]
+            cursor.executemany(self._outbox[name], [tuple(row[c.name] for c in spec.columns) for row in appended])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a broken connection: nothing left to save
+            self._raw.close()

@@ -1,0 +1,69 @@
+"""The one home of encoding: canonical JSON agrees with the rfc8785 library byte for byte, fast path or not."""
+
+from __future__ import annotations
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.errors import ValidationFailed
+from ledger.log.encoding import MAX_EXACT_INTEGER, canonical_json, plain_members, plain_string
+
+keys = st.text(max_size=6)
+scalars = st.one_of(st.none(), st.booleans(), st.text(max_size=12),
+                    st.integers(-MAX_EXACT_INTEGER, MAX_EXACT_INTEGER),
+                    st.floats(allow_nan=False, allow_infinity=False))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+                      max_leaves=20)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(values)
+def test_canonical_json_is_rfc8785(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        with pytest.raises(ValidationFailed):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    {"\ue000": 1, "\U0001f600": 2},  # code point order and UTF-16 order disagree here
+    {"a": "\x00\x1f\x7f\"\\\b\f\n\r\t\u2028"},
+    {"amount": "41.20", "保费": "首期", "n": [1, True, None]},
+    [1e21, 1e-7, 0.1, -0.0, 100.0],
+    {"big": MAX_EXACT_INTEGER, "small": -MAX_EXACT_INTEGER},
+])
+def test_edge_values_agree(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [{"n": MAX_EXACT_INTEGER + 1}, {"s": "\ud800"}, {1: "not a string key"},
+                                   {"f": float("nan")}])
+def test_what_jcs_cannot_carry_is_refused(value: object) -> None:
+    with pytest.raises(ValidationFailed, match="cannot be canonicalised"):
+        canonical_json(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet=st.characters(min_codepoint=0x61, max_codepoint=0x7a), min_size=1),
+                          st.one_of(st.text(max_size=10), st.integers(-2**60, 2**60))), max_size=6,
+                unique_by=lambda item: item[0]))
+def test_plain_members_agree_or_step_aside(members: list[tuple[str, str | int]]) -> None:
+    members = sorted(members)
+    fast = plain_members(members)
+    try:
+        expected = rfc8785.dumps(dict(members))
+    except rfc8785.CanonicalizationError:
+        assert fast is None
+        return
+    assert fast is None or fast == expected
+    if all((isinstance(v, int) and abs(v) <= MAX_EXACT_INTEGER) or (isinstance(v, str) and v.isascii()
+           and v.isprintable() and '"' not in v and "\\" not in v) for _, v in members):
+        assert fast == expected
+    for _, value in members:
+        if isinstance(value, str):
+            assert plain_string(value) in (None, rfc8785.dumps(value))
