@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,9 +11,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import problems
+from api.auth import TokenCache
 from api.bodies import AuthGate, add_body_schemas
 from api.docs import install_docs
-from api.metrics import Metrics
+from api.metrics import Metrics, MetricsMiddleware
 from api.routes import events, keys, log, ops
 from ledger.app import Ledger
 from ledger.settings import Settings, load_settings
@@ -25,6 +27,21 @@ with nothing but RFC 9162, C2SP and an HTTP client. Every other route needs a be
 """
 
 
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Collect cyclic garbage less often than CPython's default (700, 10, 10).
+
+    A request allocates thousands of short-lived objects, so the default runs a young collection every few
+    requests and, every few hundred, a full one over everything the process holds (row and key caches
+    included), stopping the event loop and the writer for tens of milliseconds. Measured with 50 clients
+    posting events (docs/BENCHMARKS.md): 1,530 requests/s with a p99 of 109 ms at the defaults, 1,790 and 44 ms
+    with these thresholds. Memory stays bounded: cycles are still collected, only in larger steps.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None) -> FastAPI:
     """Build the app. With no ``ledger`` it opens one from ``settings`` when it starts and closes it at the end."""
     settings = settings or (ledger.settings if ledger else load_settings())
@@ -32,10 +49,12 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_gc()
         current = ledger or Ledger.open(settings)
         current.start()
         app.state.ledger = current
         app.state.metrics = Metrics(current)
+        app.state.tokens = TokenCache()
         try:
             yield
         finally:
@@ -49,9 +68,7 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
     app.add_middleware(AuthGate, max_bytes=settings.max_body_bytes,
                        anonymous_max_bytes=settings.anonymous_body_bytes)
 
-    @app.middleware("http")
-    async def _count(request, call_next):  # type: ignore[no-untyped-def]
-        return await request.app.state.metrics.middleware(request, call_next)
+    app.add_middleware(MetricsMiddleware)
 
     for module in (log, events, keys, ops):
         app.include_router(module.router)

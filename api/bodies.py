@@ -25,10 +25,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
-from api.auth import Principal, TokenError, read_token
+from api.auth import Principal, TokenCache, TokenError
 from ledger.log.encoding import parse_json
 
 Model = TypeVar("Model", bound=BaseModel)
+Parsed = TypeVar("Parsed")
 
 # The deepest a body may nest: a batch wraps each event two levels deep, and a payload may nest 32 levels.
 MAX_BODY_DEPTH = 40
@@ -98,11 +99,12 @@ def _authenticate(scope: Scope, state: dict[str, Any]) -> Principal | None:
     if scheme.lower() != "bearer" or not token.strip():
         state["token_error"] = "the Authorization header must be 'Bearer <token>'"
         return None
-    app = scope["app"]
-    ledger = app.state.ledger
+    state_of_app = scope["app"].state
+    ledger = state_of_app.ledger
+    tokens: TokenCache = state_of_app.tokens
     try:
-        principal = read_token(token.strip(), public_key=ledger.secrets.token_public_key,
-                               issuer=ledger.settings.jwt_issuer)
+        principal = tokens.read(token.strip(), public_key=ledger.secrets.token_public_key,
+                                issuer=ledger.settings.jwt_issuer)
     except TokenError as exc:
         state["token_error"] = str(exc)
         return None
@@ -113,7 +115,7 @@ def _authenticate(scope: Scope, state: dict[str, Any]) -> Principal | None:
 _bearer = HTTPBearer(auto_error=False, description="EdDSA JWT with 'sub' and 'role' claims")
 
 
-def principal_of(request: Request,
+async def principal_of(request: Request,
                  _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> Principal:
     """The caller's principal as the gate verified it; raises ``TokenError`` (401) saying why there is none.
 
@@ -125,7 +127,7 @@ def principal_of(request: Request,
     raise TokenError(getattr(request.state, "token_error", None) or "a bearer token is required")
 
 
-def optional_principal_of(request: Request,
+async def optional_principal_of(request: Request,
                           _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
                           ) -> Principal | None:
     """The caller's principal on a public route: None without a token; an invalid token is still a 401."""
@@ -133,6 +135,11 @@ def optional_principal_of(request: Request,
     if error:
         raise TokenError(error)
     return getattr(request.state, "principal", None)
+
+
+def decode_value(raw: bytes, parse: Callable[[Any], Parsed]) -> Parsed:
+    """Decode a JSON body and build it with ``parse`` (which raises ``LedgerError`` naming the bad field)."""
+    return parse(parse_json(raw, max_depth=MAX_BODY_DEPTH, what="body"))
 
 
 def decode_body(raw: bytes, model: type[Model]) -> Model:
@@ -163,6 +170,20 @@ def json_body(model: type[Model], *, public: bool = False) -> Callable[..., Awai
 
     async def read_authenticated(request: Request, _: Principal = Depends(principal_of)) -> Model:  # noqa: B008
         return await read(request)
+
+    return read_authenticated
+
+
+def parsed_body(model: type[BaseModel], parse: Callable[[Any], Parsed]) -> Callable[..., Awaitable[Parsed]]:
+    """Like :func:`json_body`, but the body is built by ``parse`` (a domain type's own strict constructor, such as
+    ``SignedEvent.from_json``) instead of validated twice; ``model`` documents it in OpenAPI."""
+    BODY_MODELS.append(model)
+
+    async def read_authenticated(request: Request, _: Principal = Depends(principal_of)) -> Parsed:  # noqa: B008
+        raw = await request.body()
+        if len(raw) <= INLINE_DECODE_BYTES:
+            return decode_value(raw, parse)
+        return await run_in_threadpool(decode_value, raw, parse)
 
     return read_authenticated
 

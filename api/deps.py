@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -16,24 +16,24 @@ from ledger.services.keys import KeyService
 from ledger.services.log import LogService
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger  # type: ignore[no-any-return]
 
 
-def get_log(request: Request) -> LogService:
-    return get_ledger(request).log
+async def get_log(request: Request) -> LogService:
+    return request.app.state.ledger.log  # type: ignore[no-any-return]
 
 
-def get_intake(request: Request) -> IntakeService:
-    return get_ledger(request).intake
+async def get_intake(request: Request) -> IntakeService:
+    return request.app.state.ledger.intake  # type: ignore[no-any-return]
 
 
-def get_keys(request: Request) -> KeyService:
-    return get_ledger(request).keys
+async def get_keys(request: Request) -> KeyService:
+    return request.app.state.ledger.keys  # type: ignore[no-any-return]
 
 
-def get_anchoring(request: Request) -> AnchorService:
-    return get_ledger(request).anchoring
+async def get_anchoring(request: Request) -> AnchorService:
+    return request.app.state.ledger.anchoring  # type: ignore[no-any-return]
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
@@ -46,10 +46,10 @@ CurrentPrincipal = Annotated[Principal, Depends(principal_of)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal_of)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that admits only principals holding one of ``roles``."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
             raise HTTPException(status_code=403, detail=f"role {principal.role.value!r} may not do this; "

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.app import Ledger
 
@@ -47,11 +46,33 @@ class Metrics:
             for status in ("pending", "sent", "confirmed", "skipped", "failed"):
                 self.anchor_jobs.labels(status).set(state.jobs.get(status, 0))
 
-    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+
+
+class MetricsMiddleware:
+    """Count every request and time it by route (a plain ASGI middleware: the decorator kind costs a task and a
+    stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        self.requests.labels(request.method, path, str(response.status_code)).inc()
-        self.latency.labels(path).observe(time.perf_counter() - started)
-        return response
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            metrics: Metrics | None = getattr(scope["app"].state, "metrics", None)
+            if metrics is not None:
+                path = getattr(scope.get("route"), "path", "unmatched")
+                metrics.requests.labels(scope["method"], path, str(status)).inc()
+                metrics.latency.labels(path).observe(time.perf_counter() - started)

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,21 +69,37 @@ class Pending:
     exactly one caller (``concurrent.futures.Future`` costs several times as much per event).
     """
 
-    __slots__ = ("_error", "_lock", "_value")
+    __slots__ = ("_callback", "_error", "_lock", "_value")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()
         self._value: list[Receipt] = []
         self._error: BaseException | None = None
+        self._callback: Callable[[], None] | None = None
 
     def settle(self, value: list[Receipt]) -> None:
         self._value = value
         self._lock.release()
+        self._notify()
 
     def fail(self, error: BaseException) -> None:
         self._error = error
         self._lock.release()
+        self._notify()
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the writer's thread, or at once) when settled; it may be called twice if
+        settling races with this call, so it must be idempotent (an event loop's ``call_soon_threadsafe`` of a
+        resolver that checks whether it resolved already)."""
+        self._callback = callback
+        if self.done():
+            callback()
+
+    def _notify(self) -> None:
+        callback = self._callback
+        if callback is not None:
+            callback()
 
     def done(self) -> bool:
         return not self._lock.locked()

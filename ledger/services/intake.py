@@ -10,12 +10,12 @@ from typing import Any
 from ledger.clock import Clock
 from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError, ValidationFailed
-from ledger.journal.writer import Journal, Receipt
+from ledger.journal.writer import Journal, Pending, Receipt
 from ledger.log.catalog import Catalog
 from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.log.statements import SignedEvent, sign_event, utc_timestamp
 
-__all__ = ["Draft", "IntakeService", "Receipt"]
+__all__ = ["Draft", "IntakeService", "Pending", "Receipt"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class IntakeService:
     def append(self, event: SignedEvent, *, owner: str) -> Receipt:
         """Append an event signed by one of ``owner``'s registered keys (see ``Journal.submit`` for errors)."""
         return self._journal.append(event, owner=owner)
+
+    def submit(self, event: SignedEvent, *, owner: str) -> Pending:
+        """Queue an event signed by one of ``owner``'s keys without waiting (an event loop awaits its outcome)."""
+        return self._journal.submit(event, owner=owner)
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str) -> list[Receipt | LedgerError]:
         """Append events one by one; each gets its receipt or its own error."""

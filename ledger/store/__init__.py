@@ -19,7 +19,7 @@ from ledger.store import database
 from ledger.store import schema as t
 from ledger.store.database import storage_error
 from ledger.store.rows import RowStore
-from ledger.store.session import HeadChanged, WriterSession
+from ledger.store.session import HeadChanged, UniqueViolation, WriterSession
 from ledger.store.specs import Changes, TableSpec
 
 NodeId = tuple[int, int]
@@ -245,7 +245,9 @@ class Store:
     def claim_meta(self, key: str, value: str) -> str:
         """Store ``value`` under ``key`` unless a value is there already; return the value that is stored."""
         try:
-            with self.engine.begin() as conn:
+            # BEGIN IMMEDIATE on SQLite: a transaction that reads before it writes cannot wait for another writer
+            # once it has read (SQLite refuses at once with "database is locked"), so it takes the lock first.
+            with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
                 row = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).first()
                 if row is not None:
                     return str(row.value)
@@ -285,15 +287,17 @@ class Store:
     def commit_batch(self, batch: Batch) -> None:
         """Write a group commit atomically, or nothing (on a connection of its own).
 
-        Raises ``HeadMoved`` if the log is no longer ``batch.expected_size`` long (another writer, or a subject of
-        the batch erased meanwhile), ``StorageError`` for database failures (a unique key taken concurrently
-        included; the details go to the log only).
+        Raises ``HeadMoved`` if the log is no longer ``batch.expected_size`` long (another writer appended first;
+        an erasure is an entry too, so a batch prepared before it fails here), ``StorageError`` for database
+        failures (a unique key taken concurrently included; the details go to the log only).
         """
         session = self.writer_session()
         try:
             session.commit_batch(batch)
         except HeadChanged as exc:
             raise HeadMoved(exc.message) from exc
+        except UniqueViolation as exc:
+            raise storage_error(exc.__cause__ or exc, doing="appending a batch") from exc
         finally:
             session.close()
 

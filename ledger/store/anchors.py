@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger.errors import Conflict
+from ledger.errors import Conflict, NotFound
 from ledger.store import schema as t
 from ledger.store.database import storage_error
 
@@ -133,8 +133,12 @@ class AnchorStore:
         self._write(update(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id).values(**values))
 
     def job(self, job_id: int) -> AnchorJob:
+        """An anchoring job; raises ``NotFound``."""
         with self.engine.connect() as conn:
-            return _job(conn.execute(select(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id)).one())
+            row = conn.execute(select(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"no anchoring job {job_id}", field="job_id")
+        return _job(row)
 
     def open_jobs(self, kind: str, chain_id: int, contract: str) -> list[AnchorJob]:
         """Jobs of ``kind`` still pending or sent to ``contract`` on ``chain_id``, oldest first."""

@@ -79,7 +79,8 @@ class RowStore:
         """Drop and create table ``name`` and fill it with ``rows``, then record its shape; one transaction."""
         table, spec = self.tables[name], self.specs[name]
         try:
-            with self.engine.begin() as conn:
+            # BEGIN IMMEDIATE on SQLite: the drop reads the catalogue first (see Store.claim_meta).
+            with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
                 table.drop(conn, checkfirst=True)
                 table.create(conn)
                 batch: list[Row] = []

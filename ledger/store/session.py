@@ -38,7 +38,6 @@ class WriterSession:
         self._sqlite = dialect == "sqlite"
         self._p = "?" if self._sqlite else "%s"
         self._specs = specs
-        self._integrity = self._integrity_errors()
         self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
         p = self._p
         self._insert = {
@@ -56,14 +55,16 @@ class WriterSession:
         self._outbox = {name: self._insert_sql(name, tuple(c.name for c in spec.columns))
                         for name, spec in specs.items() if spec.outbox}
 
-    def _integrity_errors(self) -> tuple[type[BaseException], ...]:
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        """A unique or primary key taken (not a NOT NULL or CHECK failure, which is a bug to report as such)."""
         if self._sqlite:
             import sqlite3
 
-            return (sqlite3.IntegrityError,)
+            return isinstance(exc, sqlite3.IntegrityError) and getattr(exc, "sqlite_errorname", "") in (
+                "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
         import psycopg
 
-        return (psycopg.errors.IntegrityError,)
+        return isinstance(exc, psycopg.errors.UniqueViolation)
 
     # -- SQL text ------------------------------------------------------------------------------------------
 
@@ -167,9 +168,10 @@ class WriterSession:
                 raise
         except HeadChanged:
             raise
-        except self._integrity as exc:
-            raise UniqueViolation(str(storage_error(exc, doing="appending a batch"))) from exc
         except Exception as exc:
+            if self._is_unique_violation(exc):
+                # Expected now and then (a retried event whose first attempt landed): the writer looks it up.
+                raise UniqueViolation("a unique key was taken while appending") from exc
             raise storage_error(exc, doing="appending a batch") from exc
         finally:
             cursor.close()
