@@ -366,14 +366,17 @@ def test_read_nodes_reads_in_one_query_per_chunk_and_names_missing_nodes(store: 
     store.commit_batch(Batch(expected_size=10, nodes=upper))
     leaves = [(0, idx) for idx in range(10)]
 
-    seen, stop = statements(store, "tree_nodes")
+    seen: list[str] = []
+    real = store._fast_query  # proofs read nodes on a per-thread DBAPI connection: count its queries
+    store._fast_query = lambda sql, params: (seen.append(sql), real(sql, params))[1]  # type: ignore[method-assign]
     try:
         small = store.read_nodes([*leaves, (1, 3), leaves[0]])
         few = len(seen)
         everything = store.read_nodes([node for node, _ in upper])
     finally:
-        stop()
+        del store._fast_query
     assert (few, len(seen) - few) == (1, 2)  # 450 nodes: two chunks of at most 400
+    assert all("FROM tree_nodes" in sql for sql in seen)
     assert small == {**{(0, row.idx): row.leaf_hash for row in store.iter_entries()}, (1, 3): upper[3][1]}
     assert everything == dict(upper)
     assert store.read_nodes([]) == {}
