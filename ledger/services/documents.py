@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.errors import NotFound, ValidationFailed
-from ledger.journal.writer import Receipt
+from ledger.journal.units import Receipt
 from ledger.log.encoding import digest_str
 from ledger.projections.documents import REGISTERED, REVOKED, SUPERSEDED, TABLE, stream_of
 from ledger.services.intake import Draft, IntakeService

@@ -10,7 +10,8 @@ from typing import Any
 from ledger.clock import Clock
 from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError, ValidationFailed
-from ledger.journal.writer import Journal, Pending, Receipt
+from ledger.journal.units import Pending, Receipt
+from ledger.journal.writer import Journal
 from ledger.log.catalog import Catalog
 from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.log.statements import SignedEvent, sign_event, utc_timestamp

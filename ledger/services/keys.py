@@ -6,7 +6,7 @@ from typing import Any
 
 from ledger.crypto.keys import LEDGER_KEY_ID, check_key_id, load_public_key
 from ledger.errors import Conflict, NotFound, ValidationFailed
-from ledger.journal.writer import Receipt
+from ledger.journal.units import Receipt
 from ledger.log.encoding import b64
 from ledger.log.reserved import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, KEY_SCOPED
 from ledger.log.statements import check_subject

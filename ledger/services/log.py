@@ -9,7 +9,7 @@ from ledger.crypto.keys import LEDGER_KEY_ID
 from ledger.errors import NotFound, ValidationFailed
 from ledger.journal.checkpoints import Checkpointer
 from ledger.journal.opening import Opener
-from ledger.journal.writer import Receipt
+from ledger.journal.units import Receipt
 from ledger.log import merkle
 from ledger.log.note import NoteSigner
 from ledger.log.reserved import KEY_EVENTS, LEDGER_SUBJECT

@@ -13,7 +13,9 @@ from ledger.clock import FixedClock
 from ledger.crypto.keys import SigningKey
 from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFailed
 from ledger.log import merkle
+from ledger.log.reserved import ERASURES_STREAM, SUBJECT_ERASED
 from ledger.log.statements import EntryRecord, sign_event, utc_timestamp
+from ledger.services.intake import Draft
 from ledger.settings import Settings
 from ledger.store.session import WriterSession
 from tests.factories import POLICY_ADMIN_SCOPE
@@ -275,3 +277,27 @@ def test_recorded_at_never_goes_backwards_when_the_clock_does(settings: Settings
             == utc_timestamp(start + timedelta(seconds=1))  # and it follows the clock again once it catches up
     finally:
         second.close()
+
+
+def test_a_retry_of_an_event_with_its_seq_gets_its_receipt(ledger: Ledger, system_key: SigningKey) -> None:
+    """The stream moved on by this very event: the retry is not a stale position but a recorded event."""
+    positioned = event(system_key, 1, seq=1)
+    first = ledger.intake.append(positioned, owner="policy-admin")
+    again = ledger.intake.append(positioned, owner="policy-admin")
+    assert again.duplicate and again.index == first.index and again.seq == 1
+    with pytest.raises(Conflict, match="stale or ahead"):
+        ledger.intake.append(event(system_key, 2, seq=1), owner="policy-admin")
+    assert ledger.log.size() == 2
+
+
+def test_a_refused_group_with_an_erasure_keeps_the_subjects_key(ledger: Ledger, system_key: SigningKey) -> None:
+    """Erasing inside a group that is then refused must not destroy the key: nothing of the group is recorded."""
+    kept = ledger.intake.append(event(system_key, 1, subject="customer:kept"), owner="policy-admin")
+    size = ledger.log.size()
+    with pytest.raises(Conflict, match="erased"):  # the group's second event is for the subject it erases
+        ledger.intake.emit_all([Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": "customer:kept"}),
+                                Draft("ledger.note", "ledger:notes", {"n": 1}, data_subject="customer:kept")])
+    assert ledger.log.size() == size
+    assert ledger.subjects.open_payload(kept.index).payload == {"amount": "10.00", "currency": "CNY"}
+    later = ledger.intake.append(event(system_key, 2, subject="customer:kept"), owner="policy-admin")
+    assert ledger.subjects.open_payload(later.index).payload["amount"] == "10.00"
