@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -30,11 +31,32 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def latency_ms(samples: Sequence[float]) -> dict[str, float | int]:
+    """Count, median, p90, p99, mean and max of durations in seconds, reported in milliseconds."""
+    if not samples:
+        return {"n": 0}
+    return {"n": len(samples), "median_ms": statistics.median(samples) * 1e3,
+            "p90_ms": percentile(samples, 90) * 1e3, "p99_ms": percentile(samples, 99) * 1e3,
+            "mean_ms": statistics.fmean(samples) * 1e3, "max_ms": max(samples) * 1e3}
+
+
 def _run(*command: str) -> str | None:
     try:
         return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def commit() -> str | None:
+    """The short hash of the checked-out commit (``git rev-parse --short HEAD``), or None outside a git tree."""
+    return _run("git", "rev-parse", "--short", "HEAD")
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    """Write a report as indented JSON, creating the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    log(f"wrote {path}")
 
 
 def machine(packages: Iterable[str], *, node: bool = False) -> dict[str, Any]:
