@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,6 @@ from ledger.log.encoding import parse_json
 from ledger.log.statements import PERSONAL_FIELD
 from ledger.store import Store
 
-KEY_CACHE = 10_000
 # Stored payloads are decoded with a generous bound: intake allows 32 levels, and anything deeper was recorded
 # before that limit and is reported, never allowed to exhaust the stack.
 MAX_STORED_PAYLOAD_DEPTH = 64
@@ -36,12 +34,15 @@ class Opened:
 
 
 class Opener:
-    """Decrypts payload rows; a subject's data key is unwrapped once and kept in a bounded cache."""
+    """Decrypts payload rows, reading and unwrapping the subject's data key for every row it opens.
+
+    No data key is kept between calls: another process sharing the database may erase a subject at any moment,
+    and only the store knows. A cached key would go on opening that subject's payloads here after its erasure.
+    """
 
     def __init__(self, store: Store, master_key: bytes) -> None:
         self._store = store
         self._master_key = master_key
-        self._keys: OrderedDict[str, bytes | None] = OrderedDict()
 
     def payload(self, index: int) -> Opened:
         """The payload (facts) of entry ``index``; raises ``ErasedError`` if its subject was erased."""
@@ -67,16 +68,8 @@ class Opener:
             return None
         return {name: value for name, value in payload.items() if name != PERSONAL_FIELD}
 
-    def forget(self, subject: str) -> None:
-        self._keys.pop(subject, None)
-
     def _key(self, subject: str) -> bytes | None:
-        if subject in self._keys:
-            self._keys.move_to_end(subject)
-            return self._keys[subject]
+        """The subject's data key as the store holds it now; None once erased or missing (``unseal`` then raises
+        ``ErasedError``)."""
         wrapped = self._store.wrapped_keys([subject]).get(subject)
-        key = None if wrapped is None else unwrap_key(master_key=self._master_key, subject=subject, wrapped=wrapped)
-        self._keys[subject] = key
-        while len(self._keys) > KEY_CACHE:
-            self._keys.popitem(last=False)
-        return key
+        return None if wrapped is None else unwrap_key(master_key=self._master_key, subject=subject, wrapped=wrapped)

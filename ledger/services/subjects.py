@@ -36,5 +36,4 @@ class SubjectService:
         if self._store.wrapped_keys([subject]).get(subject) is None:
             raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
         self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
-        self._opener.forget(subject)
         return self._store.count_sealed(subject)

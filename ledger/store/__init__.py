@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ledger.errors import Conflict, NotFound
+from ledger.errors import Conflict, NotFound, StorageError
 from ledger.store import database
 from ledger.store import schema as t
 from ledger.store.database import storage_error
@@ -25,6 +26,7 @@ from ledger.store.session import HeadChanged, UniqueViolation, WriterSession
 from ledger.store.specs import Changes, TableSpec
 
 NodeId = tuple[int, int]
+READERS_KEPT = 8  # idle reader connections kept for the hot reads; more open under load and close when given back
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,17 @@ class HeadMoved(Conflict):
 class Store:
     """Reads and writes the ledger's tables. Thread-safe: each call takes its own pooled connection."""
 
-    def __init__(self, url: str, *, specs: Iterable[TableSpec] = ()) -> None:
+    def __init__(self, url: str, *, specs: Iterable[TableSpec] = (), read_only: bool = False) -> None:
+        """Connect without touching the schema (``Store.open`` migrates); ``read_only`` never writes a byte (see
+        ``database.create``): for auditing a copy."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.engine = database.create(url)
+        self.engine = database.create(url, read_only=read_only)
         self.rows = RowStore(self.engine, specs)
         self._mark = "?" if self.is_sqlite else "%s"
-        self._readers = threading.local()  # per-thread DBAPI connections for the hot reads (proofs, size)
-        self._reader_connections: list[Any] = []
-        self._reader_lock = threading.Lock()
+        self._readers: deque[Any] = deque()  # idle detached DBAPI connections for the hot reads (proofs, size)
+        self._reader_lock = threading.Lock()  # guards giving back against close(); taking is one atomic pop
+        self._closed = False
 
     @classmethod
     def open(cls, url: str, *, specs: Iterable[TableSpec] = ()) -> Store:
@@ -91,11 +95,10 @@ class Store:
         return store
 
     def close(self) -> None:
+        """Close the idle reader connections and the engine's pool; a read still running closes its own after."""
         with self._reader_lock:
-            for raw in self._reader_connections:
-                with contextlib.suppress(Exception):
-                    raw.close()
-            self._reader_connections.clear()
+            self._closed = True
+        self._drop_readers()
         self.engine.dispose()
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -105,6 +108,20 @@ class Store:
 
     def size(self) -> int:
         return int(self._fast_query("SELECT size FROM log_head WHERE id = 1", ())[0][0])
+
+    def revision(self) -> str | None:
+        """The schema revision the database records (Alembic's), None if it records none (not a lifeledger
+        database, or an empty one). Raises ``StorageError`` if it cannot be read."""
+        try:
+            with self._read() as conn:
+                if "alembic_version" not in inspect(conn).get_table_names():
+                    return None
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading the schema revision") from exc
+        if len(rows) != 1:
+            raise StorageError(f"the database records {len(rows)} schema revisions; a lifeledger database records one")
+        return str(rows[0][0])
 
     def read_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """Fetch stored subtree hashes in one query; raise ``NotFound`` naming any missing node."""
@@ -116,7 +133,7 @@ class Store:
         for start in range(0, len(wanted), 400):
             chunk = wanted[start : start + 400]
             # "(level = ? AND idx = ?) OR ...": each term is a primary-key lookup (a row-value IN would scan the
-            # table on SQLite). Plain SQL on a per-thread connection: proofs are hot, and SQLAlchemy's pool and
+            # table on SQLite). Plain SQL on a pooled DBAPI connection: proofs are hot, and SQLAlchemy's pool and
             # statement handling cost more than the lookups themselves.
             terms = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(chunk))
             params = [value for node in chunk for value in node]
@@ -128,34 +145,70 @@ class Store:
         return found
 
     def _fast_query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Run a read on this thread's own DBAPI connection (autocommit, so it holds no transaction open)."""
-        conn = getattr(self._readers, "conn", None)
-        if conn is None:
-            conn = self._readers.conn = self._reader_connection()
+        """Run one read on a pooled DBAPI connection (autocommit, so it holds no transaction open).
+
+        The connection is taken for this query only and given back after; one that raised is closed instead. A
+        pooled connection the server dropped (a restart, an idle timeout) takes the other idle ones with it, and
+        the read is tried once more on a new connection. Raises ``StorageError`` (details only in the log).
+        """
         try:
-            cursor = conn.cursor()
+            conn, pooled = self._readers.pop(), True
+        except IndexError:
+            conn, pooled = self._reader_connection(), False
+        while True:
             try:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-        except Exception as exc:
-            self._readers.conn = None
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise storage_error(exc, doing="reading the log") from exc
+                cursor = conn.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    rows = list(cursor.fetchall())
+                finally:
+                    cursor.close()
+            except Exception as exc:
+                retry = pooled and self._lost(exc, conn)  # asked before closing it, which would make it say yes
+                _close_quietly(conn)
+                if not retry:
+                    raise storage_error(exc, doing="reading the log") from exc
+                self._drop_readers()
+                conn, pooled = self._reader_connection(), False
+                continue
+            except BaseException:
+                _close_quietly(conn)
+                raise
+            with self._reader_lock:
+                if not self._closed and len(self._readers) < READERS_KEPT:
+                    self._readers.append(conn)
+                    return rows
+            _close_quietly(conn)
+            return rows
+
+    def _lost(self, exc: Exception, conn: Any) -> bool:
+        """Whether ``exc`` says the server dropped ``conn`` (SQLAlchemy's dialect knows each driver's signs)."""
+        try:
+            return bool(self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, None))  # type: ignore[arg-type]
+        except Exception:
+            return False
 
     def _reader_connection(self) -> Any:
         try:
             raw = self.engine.raw_connection()
-            raw.detach()
-            if not self.is_sqlite:
-                raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="connecting a reader") from exc
-        with self._reader_lock:
-            self._reader_connections.append(raw)
+        raw.detach()  # ours until closed: the engine's pool forgets it, and dispose() leaves it to close()
+        if not self.is_sqlite:
+            try:
+                raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            except Exception as exc:
+                _close_quietly(raw)
+                raise storage_error(exc, doing="connecting a reader") from exc
         return raw
+
+    def _drop_readers(self) -> None:
+        """Close the idle reader connections (a read in progress gives its own back, or closes it, after)."""
+        while True:
+            try:
+                _close_quietly(self._readers.pop())
+            except IndexError:
+                return
 
     def entry(self, idx: int) -> EntryRow:
         with self._read() as conn:
@@ -338,6 +391,11 @@ class Store:
             raise storage_error(exc.__cause__ or exc, doing="appending a batch") from exc
         finally:
             session.close()
+
+
+def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _entry(row: Any) -> EntryRow:

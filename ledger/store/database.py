@@ -26,13 +26,14 @@ def storage_error(exc: BaseException, *, doing: str = "database operation") -> S
     return StorageError(f"{doing} failed in the database (ref {reference}); the server log has the details")
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun explicitly below
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        if not read_only:  # switching to WAL rewrites the header of a rollback-journal database
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -42,17 +43,26 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
-def create(url: str) -> Engine:
-    """An engine for ``url`` with a pool sized for one writer and a few readers."""
+def create(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url`` with a pool sized for one writer and a few readers.
+
+    ``read_only`` opens an existing database without changing a byte of it (an audited copy): a SQLite file is
+    opened with ``mode=ro`` (so a missing file is an error, not a new database, and its journal mode is left as
+    it is; SQLite may still create or refresh the ``-shm`` index beside it), and PostgreSQL sessions default to
+    read-only transactions.
+    """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if read_only:
+            url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        elif path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
                                pool_size=8, max_overflow=8)
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, read_only=read_only)
         return engine
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    connect_args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True, connect_args=connect_args)
 
 
 def migrate(engine: Engine) -> None:

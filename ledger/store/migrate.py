@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, insert, select
 
 from ledger.store import schema as t
@@ -17,6 +18,14 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def head_revision() -> str:
+    """The schema revision this code migrates a database to (read from the shipped revisions, no database)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no Alembic revisions in {MIGRATIONS}")
+    return head
 
 
 def upgrade(engine: Engine) -> None:
