@@ -11,6 +11,7 @@ from ledger.crypto.keys import LEDGER_KEY_ID, verify_signature
 from ledger.errors import LedgerError, SignatureError
 from ledger.journal.audit_payloads import PayloadChecker
 from ledger.journal.audit_tree import TreeChecker
+from ledger.journal.replay import Replay
 from ledger.log import merkle
 from ledger.log.encoding import canonical_json, payload_commitment, unb64
 from ledger.log.note import NoteVerifier
@@ -19,7 +20,6 @@ from ledger.log.statements import EntryRecord, Statement
 from ledger.projections import streams, system_keys
 from ledger.projections.base import Fact, Projector
 from ledger.projections.registry import Registry, core_projectors
-from ledger.projections.rows import RowCache
 from ledger.store import EntryRow, Store
 
 Progress = Callable[[str, int, int], None]
@@ -106,7 +106,7 @@ class _Auditor:
         self.replayed: list[Projector] = [p for p in registry.projectors if master_key is not None
                                           or not p.needs_facts
                                           or (key_evidence is not None and p.name == "system_keys")]
-        self.replay = RowCache({spec.name: spec for p in self.replayed for spec in p.tables})
+        self.replay = Replay(self.replayed)
         self.has_keys = any(p.name == "system_keys" for p in self.replayed)
         self.last_recorded = ""
         self.erasures: dict[str, int] = {}  # subject -> entry recording its erasure
@@ -176,7 +176,7 @@ class _Auditor:
             report.add(where, f"recorded_at {record.recorded_at} is earlier than the entry before "
                               f"({self.last_recorded})")
         self.last_recorded = max(self.last_recorded, record.recorded_at)
-        next_seq = streams.last_seq(self.replay, statement.stream) + 1
+        next_seq = streams.last_seq(self.replay.rows, statement.stream) + 1
         if record.seq != next_seq:
             report.add(where, f"seq {record.seq} on {statement.stream} but replay expects {next_seq}")
         self._signature(where, record)
@@ -198,7 +198,7 @@ class _Auditor:
             if record.key_id == LEDGER_KEY_ID:
                 public_key = self.ledger_public_key
             elif self.has_keys:
-                public_key = system_keys.signing_key(self.replay, key_id=record.key_id)
+                public_key = system_keys.signing_key(self.replay.rows, key_id=record.key_id)
             else:
                 raise SignatureError(f"key {record.key_id!r} cannot be checked: its registration is sealed and no "
                                      f"published key events were given")
@@ -207,23 +207,15 @@ class _Auditor:
             self.report.add(where, f"signature: {exc.message}")
         if self.has_keys and record.key_id != LEDGER_KEY_ID:
             try:
-                system_keys.check_scope(self.replay, key_id=record.key_id, type=statement.type,
+                system_keys.check_scope(self.replay.rows, key_id=record.key_id, type=statement.type,
                                         stream=statement.stream)
             except LedgerError as exc:
                 self.report.add(where, f"outside its key's scope: {exc.message}")
 
     def _fold(self, where: str, fact: Fact) -> None:
-        """Replay the entry through the projectors that can be replayed, as the writer folded it."""
-        self.replay.savepoint()
-        try:
-            for projector in self.replayed:
-                if projector.handles(fact.type):
-                    projector.apply(self.replay, fact)
-        except LedgerError as exc:
-            self.replay.rollback()
-            self.report.add(where, f"replay refused the entry: {exc.message}")
-        else:
-            self.replay.release()
+        """Replay the entry through the projectors that can be replayed, each on its own, as a rebuild does."""
+        for refusal in self.replay.fold(fact):
+            self.report.add(where, f"replay refused the entry in {refusal.projector}: {refusal.message}")
 
     def _check_registered_key(self, payload: Mapping[str, Any]) -> None:
         """Name a weak public key (small order, non-canonical, mixed order) that a key event registered."""
@@ -268,7 +260,7 @@ class _Auditor:
                 if spec.outbox:
                     self._check_outbox(spec.name)
                     continue
-                replayed = self.replay.table(spec.name)
+                replayed = self.replay.rows.table(spec.name)
                 stored = {spec.key_of(row): row for row in self.store.rows.scan(spec.name)}
                 for key in sorted(set(stored) | set(replayed), key=repr):
                     if stored.get(key) != replayed.get(key):
@@ -278,7 +270,7 @@ class _Auditor:
 
     def _check_outbox(self, name: str) -> None:
         """Every outbox row must be the one its entry's replay wrote, and every written row must be there."""
-        replayed = {row["idx"]: row for row in self.replay.outbox(name)}
+        replayed = {row["idx"]: row for row in self.replay.rows.outbox(name)}
         for row in self.store.rows.scan(name):
             idx = row.get("idx")
             expected = replayed.pop(idx, None) if idx is not None else None

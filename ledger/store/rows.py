@@ -9,12 +9,14 @@ the migrated tables of ``schema.py``; their rows are only ever inserted from her
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     Index,
     LargeBinary,
@@ -41,6 +43,21 @@ _CHUNK = 400
 
 def _plain(row: Any) -> Row:
     return {name: (bytes(value) if isinstance(value, memoryview) else value) for name, value in row._mapping.items()}
+
+
+class Replacement:
+    """The log head held by ``RowStore.replacing()``: its size, and the tables replaced while it is held."""
+
+    def __init__(self, store: RowStore, conn: Connection, size: int) -> None:
+        self._store = store
+        self._conn = conn
+        self.size = size  # the log's length; no writer can change it until the transaction ends
+
+    def replace(self, name: str, rows: Iterable[Row]) -> None:
+        """Drop and create projection table ``name`` with ``rows`` and record its shape, in the held transaction."""
+        if self._store.specs[name].outbox:
+            raise ValueError(f"{name} is an outbox table: its rows are work for the anchoring worker, not a replay")
+        self._store._replace(self._conn, name, rows)
 
 
 class RowStore:
@@ -76,26 +93,53 @@ class RowStore:
                 if not spec.outbox and (name not in existing or built.get(name) != spec.fingerprint())]
 
     def rebuild(self, name: str, rows: Iterable[Row]) -> None:
-        """Drop and create table ``name`` and fill it with ``rows``, then record its shape; one transaction."""
-        table, spec = self.tables[name], self.specs[name]
+        """Drop and create table ``name`` and fill it with ``rows``, then record its shape; one transaction.
+
+        It does not hold the log head: for a table derived from the journal, replay under ``replacing()``.
+        """
         try:
             # BEGIN IMMEDIATE on SQLite: the drop reads the catalogue first (see Store.claim_meta).
             with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
-                table.drop(conn, checkfirst=True)
-                table.create(conn)
-                batch: list[Row] = []
-                for row in rows:
-                    batch.append(row)
-                    if len(batch) >= 5000:
-                        conn.execute(insert(table), batch)
-                        batch = []
-                if batch:
-                    conn.execute(insert(table), batch)
-                key = f"projection:{name}"
-                conn.execute(delete(t.meta).where(t.meta.c.key == key))
-                conn.execute(insert(t.meta).values(key=key, value=spec.fingerprint()))
+                self._replace(conn, name, rows)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing=f"rebuilding the projection table {name}") from exc
+
+    @contextmanager
+    def replacing(self) -> Iterator[Replacement]:
+        """Hold the log head for a rebuild: yields its size, and replaces tables in the transaction holding it.
+
+        The head is locked before its size is read (SQLite: ``BEGIN IMMEDIATE``, the database's one write lock;
+        PostgreSQL: ``SELECT ... FOR UPDATE`` on the head row), so no writer, in this process or another, commits
+        until the tables replaced here are committed with it: a writer waits (busy timeout, row lock), then
+        appends after them. Replay the entries below ``size`` meanwhile (other connections may read them: SQLite
+        in WAL mode and PostgreSQL both let them read what was committed), and keep the lock short: replay most
+        of the log before taking it. Every table replaced and its recorded shape commit together, or none does
+        (an exception in the block rolls all back). Raises ``StorageError`` for database failures.
+        """
+        try:
+            with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
+                head = select(t.log_head.c.size).where(t.log_head.c.id == 1)
+                if conn.dialect.name != "sqlite":
+                    head = head.with_for_update()
+                yield Replacement(self, conn, int(conn.execute(head).scalar_one()))
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="rebuilding projection tables") from exc
+
+    def _replace(self, conn: Connection, name: str, rows: Iterable[Row]) -> None:
+        table, spec = self.tables[name], self.specs[name]
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+        batch: list[Row] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 5000:
+                conn.execute(insert(table), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(table), batch)
+        key = f"projection:{name}"
+        conn.execute(delete(t.meta).where(t.meta.c.key == key))
+        conn.execute(insert(t.meta).values(key=key, value=spec.fingerprint()))
 
     # -- reads -----------------------------------------------------------------------------------------------
 
