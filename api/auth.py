@@ -12,7 +12,9 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.crypto.keys import SigningKey
-from ledger.log.statements import SUBJECT
+from ledger.errors import ValidationFailed
+from ledger.log.reserved import RESERVED_SUBJECTS
+from ledger.log.statements import check_subject
 
 
 class Role(StrEnum):
@@ -66,8 +68,26 @@ class TokenCache:
         return principal
 
 
+def check_token_subject(subject: object, *, role: Role) -> str:
+    """Return ``subject`` if a token in ``role`` may carry it; raise ``ValidationFailed`` (field ``subject``).
+
+    Every subject is an identifier (``check_subject``: 1-128 of ``A-Z a-z 0-9 . _ : -``). A customer's subject is
+    the data subject whose events the token may read, so it may not be one the ledger reserves for its own
+    events (``ledger``): such a token would read the key history and the erasure records.
+    """
+    checked = check_subject(subject, field="subject")
+    if role is Role.CUSTOMER and checked in RESERVED_SUBJECTS:
+        raise ValidationFailed(f"subject {checked!r} is reserved for the ledger's own events; no customer token "
+                               f"may carry it", field="subject")
+    return checked
+
+
 def issue_token(key: SigningKey, *, subject: str, role: Role, issuer: str, ttl: int) -> str:
-    """Sign a token for ``subject`` in ``role``, valid for ``ttl`` seconds."""
+    """Sign a token for ``subject`` in ``role``, valid for ``ttl`` seconds.
+
+    Raises ``ValidationFailed`` for a subject no token in ``role`` may carry (see ``check_token_subject``).
+    """
+    check_token_subject(subject, role=role)
     now = int(time.time())
     claims = {"sub": subject, "role": role.value, "iss": issuer, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})
@@ -94,7 +114,8 @@ def _verify(token: str, *, public_key: Ed25519PublicKey, issuer: str) -> tuple[P
         role = Role(claims["role"])
     except ValueError as exc:
         raise TokenError(f"token has unknown role {claims['role']!r}") from exc
-    subject = claims["sub"]
-    if not isinstance(subject, str) or not SUBJECT.fullmatch(subject):
-        raise TokenError("token subject must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    try:
+        subject = check_token_subject(claims["sub"], role=role)
+    except ValidationFailed as exc:
+        raise TokenError(f"token {exc.message}") from None
     return Principal(subject=subject, role=role), int(claims["exp"])

@@ -13,7 +13,7 @@ from ledger.clock import Clock
 from ledger.crypto.keys import LEDGER_KEY_ID
 from ledger.errors import SignatureError, ValidationFailed
 from ledger.log.catalog import Catalog
-from ledger.log.reserved import LEDGER_SUBJECT, LEDGER_TYPE_PREFIX, RESERVED_STREAM_KINDS
+from ledger.log.reserved import RESERVED_STREAM_KINDS, RESERVED_SUBJECTS, RESERVED_TYPE_PREFIXES
 from ledger.log.statements import STATEMENT_VERSION, SignedEvent, parse_timestamp
 from ledger.projections.system_keys import KeyState
 from ledger.store.rows import RowStore
@@ -41,18 +41,20 @@ class Intake:
         """
         internal = owner is None
         statement = event.statement
-        if statement.type.startswith(LEDGER_TYPE_PREFIX) and not internal:
-            raise ValidationFailed("event types starting with 'ledger.' are reserved for the ledger",
-                                   field="statement.type")
+        if statement.type.startswith(RESERVED_TYPE_PREFIXES) and not internal:
+            prefixes = " or ".join(repr(prefix) for prefix in RESERVED_TYPE_PREFIXES)
+            raise ValidationFailed(f"event type {statement.type!r} is reserved: types starting with {prefixes} are "
+                                   f"written only by the ledger", field="statement.type")
         if (event.key_id == LEDGER_KEY_ID) != internal:
             raise SignatureError("only the ledger signs with the 'ledger' key", field="key_id")
         if not internal:
             if statement.stream.split(":", 1)[0] in RESERVED_STREAM_KINDS:
                 raise ValidationFailed(f"streams of kind {', '.join(RESERVED_STREAM_KINDS)} are written only by "
                                        f"the ledger", field="statement.stream")
-            if LEDGER_SUBJECT in (event.data_subject, event.personal.data_subject if event.personal else None):
-                raise ValidationFailed(f"data_subject {LEDGER_SUBJECT!r} is reserved for the ledger's own events",
-                                       field="data_subject")
+            for subject in (event.data_subject, event.personal.data_subject if event.personal else None):
+                if subject in RESERVED_SUBJECTS:
+                    raise ValidationFailed(f"data_subject {subject!r} is reserved for the ledger's own events",
+                                           field="data_subject")
         self._check_time(statement.occurred_at)
         if statement.version < STATEMENT_VERSION:
             raise ValidationFailed(f"statement.v must be {STATEMENT_VERSION}: new events commit to their data subject "

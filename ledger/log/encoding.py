@@ -162,17 +162,25 @@ def digest_str(digest: bytes) -> str:
     return DIGEST_PREFIX + digest.hex()
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
 def parse_digest(text: str, *, field: str = "digest") -> bytes:
-    """Read a ``sha256:<64 lowercase hex>`` string; raise ``ValidationFailed`` naming ``field`` otherwise."""
+    """Read a ``sha256:<64 lowercase hex>`` string as 32 bytes; raise ``ValidationFailed`` naming ``field`` if not.
+
+    The whole string must be exactly that: no whitespace or newline anywhere, no ``0x``, no uppercase digits
+    (``bytes.fromhex`` alone would skip whitespace and accept uppercase, so two spellings could name one digest).
+    """
     if not isinstance(text, str) or not text.startswith(DIGEST_PREFIX):
         raise ValidationFailed(f"{field} must look like 'sha256:<64 lowercase hex digits>'", field=field)
     hexpart = text[len(DIGEST_PREFIX) :]
-    if len(hexpart) != 64 or hexpart != hexpart.lower():
-        raise ValidationFailed(f"{field} must have exactly 64 lowercase hex digits", field=field)
-    try:
-        return bytes.fromhex(hexpart)
-    except ValueError as exc:
-        raise ValidationFailed(f"{field} is not hexadecimal", field=field) from exc
+    if not _HEX64.fullmatch(hexpart):
+        if len(hexpart) != 64:
+            raise ValidationFailed(f"{field} must have exactly 64 lowercase hex digits after 'sha256:', got "
+                                   f"{len(hexpart)} characters", field=field)
+        raise ValidationFailed(f"{field} must have only lowercase hex digits (0-9 a-f) after 'sha256:'",
+                               field=field)
+    return bytes.fromhex(hexpart)
 
 
 def b64(data: bytes) -> str:

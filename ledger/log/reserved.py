@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from ledger.crypto.keys import LEDGER_KEY_ID as LEDGER_KEY_ID  # the ledger's own signing key, kept with its names
 from ledger.log.catalog import EventType
 
-LEDGER_TYPE_PREFIX = "ledger."  # event types only the ledger writes
-RESERVED_STREAM_KINDS = ("ledger", "system")  # streams the ledger itself writes (key history, erasures)
+LEDGER_TYPE_PREFIX = "ledger."  # the ledger's own events: key history, erasure records
+DOCUMENT_TYPE_PREFIX = "document."  # document registry events: each one queues a digest for the chain
+RESERVED_TYPE_PREFIXES = (LEDGER_TYPE_PREFIX, DOCUMENT_TYPE_PREFIX)  # event types only the ledger writes
+# Streams the ledger itself writes: key history, erasures, document lineages (``document:<subject hex>``).
+RESERVED_STREAM_KINDS = ("ledger", "system", "document")
 LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
+RESERVED_SUBJECTS = (LEDGER_SUBJECT,)  # no system writes under these, no customer token names them
 
 # Key history, on the stream ``system:<owner>``; payloads in docs/FORMATS.md ("System keys").
 KEY_REGISTERED = "ledger.key.registered"

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.errors import Conflict, NotFound, SignatureError, ValidationFailed
 from ledger.log.catalog import EventType
-from ledger.log.encoding import parse_digest
+from ledger.log.encoding import MAX_EXACT_INTEGER, parse_digest
+from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.log.statements import Statement
 from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
 
@@ -26,6 +27,7 @@ TYPES = (
 )
 TABLE, OUTBOX = "documents", "document_ops"
 ISSUED = "issued"  # the status names of DocumentRegistry: issued (valid), superseded, revoked
+MAX_BYTE = 255  # kind and reason_code are uint8 on chain
 
 
 def stream_of(subject: bytes) -> str:
@@ -61,32 +63,34 @@ class DocumentsProjector:
                 if name in facts]
 
     def apply(self, rows: Rows, fact: Fact) -> None:
-        """Fold one document event; raises ``Conflict`` or ``NotFound`` for one the registry would refuse."""
+        """Fold one document event; raises ``Conflict`` or ``NotFound`` for one the registry would refuse.
+
+        Refuses (``SignatureError``) an event not signed by the ledger's key, and (``ValidationFailed`` naming
+        the field) facts the chain could not take: digests and subjects that are not ``sha256:`` and 64
+        lowercase hex digits of a non-zero value, ``kind`` and ``reason_code`` outside 0-255, ``version``
+        outside 1 to 2^53-1; integers must be JSON integers (``true`` is not 1).
+        """
+        if fact.record.key_id != LEDGER_KEY_ID:
+            raise SignatureError(f"{fact.type} is written only by the ledger and must be signed by the ledger key, "
+                                 f"not {fact.record.key_id!r}", field="key_id")
         facts = fact.facts
         if facts is None:
             raise ValidationFailed(f"entry {fact.index}: a document event needs its facts to be replayed")
-        digest = parse_digest(facts["digest"], field="digest")
-        existing = rows.get(TABLE, (digest,))
+        digest = _digest(facts, "digest")
         outbox: dict[str, Any] = {"idx": fact.index, "digest": digest, "subject": None, "kind": None,
                                   "version": None, "old_digest": None, "reason_code": None,
                                   "created_at": fact.record.recorded_at}
         if fact.type == REVOKED:
-            if existing is None:
-                raise NotFound(f"document {digest.hex()} is not registered", field="digest")
-            if existing["status"] == "revoked":
-                raise Conflict(f"document {digest.hex()} is already revoked", field="digest")
-            rows.put(TABLE, {**existing, "status": "revoked", "reason_code": facts["reason_code"],
-                             "changed_idx": fact.index})
-            rows.put(OUTBOX, {**outbox, "op": "revoke", "reason_code": facts["reason_code"]})
+            _revoke(rows, fact.index, digest, _integer(facts, "reason_code", MAX_BYTE, low=0), outbox)
             return
-        if existing is not None:
-            raise Conflict(f"digest {digest.hex()} is already registered or queued", field="digest")
-        version = int(facts["version"])
+        version = _integer(facts, "version", MAX_EXACT_INTEGER, low=1)
         if fact.type == REGISTERED:
-            subject, kind = parse_digest(facts["subject"], field="subject"), int(facts["kind"])
+            subject, kind = _digest(facts, "subject"), _integer(facts, "kind", MAX_BYTE, low=0)
+            _unused(rows, digest)
             rows.put(OUTBOX, {**outbox, "op": "register", "subject": subject, "kind": kind, "version": version})
         else:
-            old_digest = parse_digest(facts["old_digest"], field="old_digest")
+            old_digest = _digest(facts, "old_digest")
+            _unused(rows, digest)
             old = rows.get(TABLE, (old_digest,))
             if old is None:
                 raise NotFound(f"document {old_digest.hex()} is not registered", field="old_digest")
@@ -104,5 +108,43 @@ class DocumentsProjector:
                          "changed_idx": fact.index})
 
 
+def _revoke(rows: Rows, index: int, digest: bytes, reason_code: int, outbox: dict[str, Any]) -> None:
+    existing = rows.get(TABLE, (digest,))
+    if existing is None:
+        raise NotFound(f"document {digest.hex()} is not registered", field="digest")
+    if existing["status"] == "revoked":
+        raise Conflict(f"document {digest.hex()} is already revoked", field="digest")
+    rows.put(TABLE, {**existing, "status": "revoked", "reason_code": reason_code, "changed_idx": index})
+    rows.put(OUTBOX, {**outbox, "op": "revoke", "reason_code": reason_code})
+
+
+def _unused(rows: Rows, digest: bytes) -> None:
+    if rows.get(TABLE, (digest,)) is not None:
+        raise Conflict(f"digest {digest.hex()} is already registered or queued", field="digest")
+
+
 def document(rows: Rows, digest: bytes) -> dict[str, Any] | None:
     return rows.get(TABLE, (digest,))
+
+
+def _digest(facts: Mapping[str, Any], name: str) -> bytes:
+    """The 32 bytes of digest fact ``name``: present, ``sha256:<64 lowercase hex>``, not all zeros."""
+    if name not in facts:
+        raise ValidationFailed(f"a document event needs {name!r}", field=name)
+    value = parse_digest(facts[name], field=name)
+    if not any(value):
+        raise ValidationFailed(f"{name} must not be all zeros (the document registry refuses it)", field=name)
+    return value
+
+
+def _integer(facts: Mapping[str, Any], name: str, high: int, *, low: int) -> int:
+    """Integer fact ``name``: present, a JSON integer (not a boolean, float or string), from ``low`` to ``high``."""
+    if name not in facts:
+        raise ValidationFailed(f"a document event needs {name!r}", field=name)
+    value = facts[name]
+    if type(value) is not int:
+        raise ValidationFailed(f"{name} must be an integer from {low} to {high}, got {type(value).__name__}",
+                               field=name)
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} must be an integer from {low} to {high}, got {value}", field=name)
+    return value
