@@ -103,8 +103,7 @@ def _authenticate(scope: Scope, state: dict[str, Any]) -> Principal | None:
     ledger = state_of_app.ledger
     tokens: TokenCache = state_of_app.tokens
     try:
-        principal = tokens.read(token.strip(), public_key=ledger.secrets.token_public_key,
-                                issuer=ledger.settings.jwt_issuer)
+        principal = tokens.read(token.strip(), public_key=ledger.tokens.public_key, issuer=ledger.tokens.issuer)
     except TokenError as exc:
         state["token_error"] = str(exc)
         return None

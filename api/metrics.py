@@ -37,8 +37,9 @@ class Metrics:
         self.tree_size.set(log.size())
         latest = log.latest_checkpoint()
         self.checkpoint_size.set(latest.tree_size if latest else 0)
-        self.appended.set(self.ledger.journal.appended)
-        self.batches.set(self.ledger.journal.batches)
+        stats = self.ledger.intake.stats()
+        self.appended.set(stats.appended)
+        self.batches.set(stats.batches)
         if anchoring.configured:
             state = anchoring.status(limit=1)
             self.anchored.set(state.anchored_tree_size)

@@ -21,16 +21,16 @@ def deploy(redeploy: Annotated[bool, typer.Option(help="Deploy anew even if cont
            data_dir: DataDir = None) -> None:
     """Deploy LedgerAnchor and DocumentRegistry on the configured chain and record their addresses."""
     with opened(data_dir) as ledger:
-        chain_id, addresses, new = ledger.anchoring.worker().deploy(redeploy=redeploy)
-        verb = "deployed" if new else "already deployed"
-        for name, address in addresses.items():
-            out.print(f"{name} {verb} at {address} on chain {chain_id}")
+        done = ledger.anchoring.deploy(redeploy=redeploy)
+    verb = "deployed" if done.new else "already deployed"
+    for name, address in done.contracts.items():
+        out.print(f"{name} {verb} at {address} on chain {done.chain_id}")
 
 
 @app.command("status")
 def status(data_dir: DataDir = None) -> None:
     """Show anchoring: chain, contracts, what is pending, sent and confirmed."""
-    with opened(data_dir) as ledger:
+    with opened(data_dir, create=False) as ledger:
         state = ledger.anchoring.status()
     if not state.configured:
         raise fail("anchoring is off (LIFELEDGER_CHAIN_URL=none)")
@@ -51,13 +51,13 @@ def status(data_dir: DataDir = None) -> None:
 def run(once: Annotated[bool, typer.Option(help="Run one round and exit")] = False, data_dir: DataDir = None) -> None:
     """Run the anchoring worker in the foreground (serve runs it too; use this for a separate process)."""
     with opened(data_dir) as ledger:
-        worker = ledger.anchoring.worker()
         if once:
-            worker.run_once()
+            ledger.anchoring.run_once()
             out.print(f"anchored tree size {ledger.anchoring.status().anchored_tree_size}")
             return
-        ledger.checkpointer.start()
-        worker.start()
+        if not ledger.anchoring.configured:
+            raise fail("anchoring is off (LIFELEDGER_CHAIN_URL=none)")
+        ledger.start()  # the checkpointer cuts the checkpoints the worker anchors; the writer idles here
         out.print("anchoring worker running; Ctrl-C stops it")
         try:
             while True:

@@ -14,7 +14,7 @@ from ledger.store.anchors import CHECKPOINT, AnchorJob, AnchorStore
 if TYPE_CHECKING:
     from ledger.anchoring.worker import Anchorer
 
-__all__ = ["AnchorJob", "AnchorProof", "AnchorService", "AnchorStatus", "safe_url"]
+__all__ = ["AnchorJob", "AnchorProof", "AnchorService", "AnchorStatus", "Deployment", "safe_url"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class AnchorStatus:
     @property
     def failed(self) -> int:
         return self.jobs.get("failed", 0)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The contracts anchoring uses on a chain, and whether they were deployed just now."""
+
+    chain_id: int
+    contracts: dict[str, str]  # contract name -> address
+    new: bool
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,24 @@ class AnchorService:
         if self.anchorer is None:
             raise AnchorUnavailable("anchoring is off (LIFELEDGER_CHAIN_URL=none)")
         return self.anchorer
+
+    def deploy(self, *, redeploy: bool = False) -> Deployment:
+        """Deploy the contracts on the configured chain unless they are recorded there already.
+
+        ``redeploy`` deploys anew (after a development chain was reset). Raises ``AnchorUnavailable`` when
+        anchoring is off or the chain cannot be reached, ``ValidationFailed`` for ``redeploy`` while the recorded
+        contracts are still on the chain.
+        """
+        chain_id, contracts, new = self.worker().deploy(redeploy=redeploy)
+        return Deployment(chain_id=chain_id, contracts=contracts, new=new)
+
+    def run_once(self) -> None:
+        """One anchoring round in this process: follow what was sent, queue new work, send what is due.
+
+        Stands by (does nothing) while another process holds the anchoring lease. Raises ``AnchorUnavailable``
+        when anchoring is off or the chain cannot be reached.
+        """
+        self.worker().run_once()
 
     def status(self, *, limit: int = 20) -> AnchorStatus:
         """What is anchored where: configuration, the latest confirmed anchor, lag, and recent jobs."""

@@ -16,7 +16,7 @@ from ledger.log.catalog import Catalog
 from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.log.statements import SignedEvent, sign_event, utc_timestamp
 
-__all__ = ["Draft", "IntakeService", "Pending", "Receipt"]
+__all__ = ["Draft", "IntakeService", "IntakeStats", "Pending", "Receipt"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,14 @@ class Draft:
     data_subject: str = LEDGER_SUBJECT
     personal_subject: str | None = None
     event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeStats:
+    """What this process's writer has done since the ledger was opened: events appended, in how many group commits."""
+
+    appended: int
+    batches: int
 
 
 class IntakeService:
@@ -69,6 +77,10 @@ class IntakeService:
         """Sign and append events the ledger originates, all or none, at the positions the decision saw."""
         return self._journal.append_all([self.sign(draft) for draft in drafts], owner=None, expected=expected,
                                         signed_here=True)
+
+    def stats(self) -> IntakeStats:
+        """This process's appends so far (for metrics); reads the writer's counters without waiting for it."""
+        return IntakeStats(appended=self._journal.appended, batches=self._journal.batches)
 
     def sign(self, draft: Draft) -> SignedEvent:
         """Sign a draft with the ledger's key, its declared personal fields sealed apart from its facts.
