@@ -8,7 +8,8 @@ The edges (HTTP routes, CLI) reach the ledger only through its services:
 - ``anchoring``: what is anchored where, and anchor proofs (``ledger.services.anchoring``);
 - ``documents``: document digests registered, superseded, revoked (``ledger.services.documents``);
 - ``subjects``: opening payloads and erasing data subjects (``ledger.services.subjects``);
-- ``audit``: the whole-log audit (``ledger.services.audit``).
+- ``audit``: the whole-log audit (``ledger.services.audit``);
+- ``tokens``: the key and issuer bearer tokens are checked against (``ledger.services.tokens``).
 
 Adding a projection is its module plus one line in ``PROJECTORS``; adding event types, one line in ``EVENT_TYPES``.
 """
@@ -21,8 +22,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ledger.clock import Clock, SystemClock
-from ledger.crypto.keys import LocalKeys
-from ledger.errors import ConfigurationError
+from ledger.crypto.keys import LocalKeys, SigningKey
+from ledger.errors import ConfigurationError, NotFound
 from ledger.journal.checkpoints import Checkpointer
 from ledger.journal.opening import Opener
 from ledger.journal.rebuild import rebuild
@@ -40,6 +41,7 @@ from ledger.services.intake import IntakeService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
 from ledger.services.subjects import SubjectService
+from ledger.services.tokens import TokenVerifier
 from ledger.settings import Settings
 from ledger.store import Store
 from ledger.store.anchors import AnchorStore
@@ -85,25 +87,28 @@ class Ledger:
                                        chain_url=settings.chain_url)
         self.documents = DocumentService(store.rows, self.intake)
         self.subjects = SubjectService(store, intake=self.intake, opener=opener)
+        self.tokens = TokenVerifier(public_key=secrets.token_public_key, issuer=settings.jwt_issuer)
         self.audit = AuditService(store, registry=registry, vkey=signer.vkey,
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
                                   master_key=secrets.master_key, anchoring=self.anchoring)
 
     @classmethod
-    def open(cls, settings: Settings, *, projectors: list[Projector] | None = None,
+    def open(cls, settings: Settings, *, create: bool = True, projectors: list[Projector] | None = None,
              event_types: list[EventType] | None = None, clock: Clock | None = None) -> Ledger:
-        """Open (creating if needed) the data dir, keys and database at the newest schema.
+        """Open the data dir, keys and database at the newest schema; with ``create``, make whichever is missing.
 
-        ``projectors`` and ``event_types`` default to ``PROJECTORS`` and ``EVENT_TYPES`` (tests and tools add
-        their own). Projection tables that are missing or changed shape are rebuilt from the journal first. Raises
-        ``ConfigurationError`` if the database belongs to a ledger with other keys or another origin (say, a
-        second host that was not given the first host's ``keys`` directory).
+        Without ``create`` (for tools that only read) nothing is made: raises ``NotFound`` naming the data dir,
+        keys directory or SQLite file that is missing. Either way, ``ConfigurationError`` names a data dir that
+        cannot be read or made. ``projectors`` and ``event_types`` default to ``PROJECTORS`` and ``EVENT_TYPES``
+        (tests and tools add their own). Projection tables that are missing or changed shape are rebuilt from the
+        journal first. Raises ``ConfigurationError`` if the database belongs to a ledger with other keys or
+        another origin (say, a second host that was not given the first host's ``keys`` directory). Logs a
+        warning naming the active system keys that have no scope (``KeyService.unscoped``).
         """
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secrets = _local_keys(settings, create=create)
         registry = Registry(projectors if projectors is not None else PROJECTORS)
         store = Store.open(settings.resolved_database_url, specs=registry.specs.values())
         try:
-            secrets = LocalKeys.load_or_create(settings.data_dir)
             _claim_identity(store, secrets, settings)
             stale = store.rows.stale()
             if stale:
@@ -113,7 +118,13 @@ class Ledger:
             store.close()
             raise
         catalog = Catalog(event_types if event_types is not None else EVENT_TYPES)
-        return cls(settings, store, secrets, registry=registry, catalog=catalog, clock=clock)
+        ledger = cls(settings, store, secrets, registry=registry, catalog=catalog, clock=clock)
+        try:
+            _warn_unscoped(ledger.keys)
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
 
     def start(self, *, anchoring: bool = True) -> None:
         """Start the background writer, the periodic checkpointer and (if configured) the anchoring worker."""
@@ -128,6 +139,49 @@ class Ledger:
         self.checkpointer.stop()
         self.journal.stop()
         self.store.close()
+
+
+def token_key(settings: Settings) -> SigningKey:
+    """The key that signs bearer tokens, read from an existing data dir without opening the ledger or making
+    anything (development tokens, the demo load). Raises ``NotFound`` naming the keys directory if it has none
+    (``LocalKeys.load``)."""
+    return LocalKeys.load(settings.data_dir).token
+
+
+def _local_keys(settings: Settings, *, create: bool) -> LocalKeys:
+    """The keys of ``settings.data_dir``: made where missing with ``create``; otherwise the data dir, its keys and
+    (for SQLite) its database file must exist, and nothing is made."""
+    data_dir = settings.data_dir
+    if create:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = "it is not a directory" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+            raise ConfigurationError(f"cannot make the data directory {data_dir.resolve()}: {reason}") from exc
+        return LocalKeys.load_or_create(data_dir)
+    try:
+        found = data_dir.is_dir()
+        there = found or data_dir.exists()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the data directory {data_dir.resolve()}: "
+                                 f"{exc.strerror or exc}") from exc
+    if not found:
+        raise NotFound(f"no ledger data directory at {data_dir.resolve()} "
+                       f"({'it is not a directory' if there else 'it does not exist'})")
+    secrets = LocalKeys.load(data_dir)
+    database = settings.sqlite_path
+    if database is not None and not database.is_file():
+        raise NotFound(f"no ledger database at {database.resolve()}")
+    return secrets
+
+
+def _warn_unscoped(keys: KeyService) -> None:
+    """Log one warning naming the active keys registered before keys had scopes (they may write anything)."""
+    unscoped = [key.key_id for key in keys.unscoped()]
+    if unscoped:
+        log.warning("system key(s) %s have no scope (registered before key scopes) and may write any event on any "
+                    "stream; give each one with `lifeledger keys scope KEY_ID --type TYPE --stream KIND`",
+                    ", ".join(unscoped))
 
 
 def _claim_identity(store: Store, secrets: LocalKeys, settings: Settings) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
@@ -81,8 +83,45 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file the database URL names, or None (an in-memory SQLite or another database)."""
+        return sqlite_file(self.resolved_database_url)
+
+    @property
+    def database_name(self) -> str:
+        """The database for messages: the SQLite file, or the URL without its credentials."""
+        return describe_database(self.resolved_database_url)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite://`` URL names (``sqlite:///relative.db``, ``sqlite:////absolute.db``), or None for an
+    in-memory database or a URL of another kind."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
+        return None
+    path = rest[1:].split("?", 1)[0].removeprefix("file:")
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def describe_database(url: str) -> str:
+    """A database URL fit for messages and logs: the SQLite file, or the URL with any credentials cut off."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit overrides taking precedence."""
+    """Build settings from the environment, with explicit overrides taking precedence.
+
+    Raises ``ConfigurationError`` naming the first setting (as its ``LIFELEDGER_*`` variable) that is malformed.
+    """
     clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "LIFELEDGER_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigurationError(f"{name}: {first['msg']}", field=name) from exc

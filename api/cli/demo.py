@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.auth import Role, issue_token
-from ledger.crypto.keys import LocalKeys, SigningKey
+from ledger.app import token_key
+from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError
 from ledger.log import merkle
 from ledger.log.encoding import b64, unb64
@@ -66,9 +67,9 @@ def _check(response: httpx.Response, what: str) -> dict[str, Any]:
 
 def run_demo(settings: Settings, *, url: str, events: int, batch: int, console: Console) -> None:
     """Register a fresh demo key, post ``events`` events in batches, then verify the last one's receipt."""
-    keys = LocalKeys.load(settings.data_dir)
-    admin = issue_token(keys.token, subject="demo-admin", role=Role.ADMIN, issuer=settings.jwt_issuer, ttl=3600)
-    system = issue_token(keys.token, subject=SYSTEM, role=Role.SYSTEM, issuer=settings.jwt_issuer, ttl=3600)
+    signer = token_key(settings)
+    admin = issue_token(signer, subject="demo-admin", role=Role.ADMIN, issuer=settings.jwt_issuer, ttl=3600)
+    system = issue_token(signer, subject=SYSTEM, role=Role.SYSTEM, issuer=settings.jwt_issuer, ttl=3600)
     key = SigningKey.generate(f"demo-{uuid.uuid4().hex[:8]}")
     rng = random.Random()
     start = datetime.now(UTC) - timedelta(days=30)

@@ -9,11 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli.common import DataDir, fail, opened, out
+from api.cli.common import DataDir, err, fail, opened, out
 from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError
 from ledger.log.encoding import b64, unb64
 from ledger.projections.scopes import KeyScope
+from ledger.projections.system_keys import KeyState
 
 app = typer.Typer(help="System keys: generate, register, rotate, scope, revoke, list.", no_args_is_help=True)
 
@@ -78,7 +79,7 @@ def rotate(old_key_id: Annotated[str, typer.Argument()], key_id: Annotated[str, 
            data_dir: DataDir = None) -> None:
     """Retire a key and register its successor (with the old key's scope unless --type/--stream are given)."""
     scope = _scope(types, streams)
-    with opened(data_dir) as ledger:
+    with opened(data_dir, create=False) as ledger:
         receipt = ledger.keys.rotate(old_key_id=old_key_id, key_id=key_id,
                                      public_key=unb64(public_key, field="public_key", length=32), scope=scope)
         out.print(f"rotated {old_key_id} -> {key_id} at entry {receipt.index}")
@@ -89,7 +90,7 @@ def change_scope(key_id: Annotated[str, typer.Argument()], types: Types = None, 
                  data_dir: DataDir = None) -> None:
     """Change what an active key may write (recorded as a journal event)."""
     scope = _required_scope(types, streams)
-    with opened(data_dir) as ledger:
+    with opened(data_dir, create=False) as ledger:
         receipt = ledger.keys.change_scope(key_id=key_id, scope=scope)
         out.print(f"{key_id} may now write {scope.describe()} (entry {receipt.index})")
 
@@ -98,18 +99,36 @@ def change_scope(key_id: Annotated[str, typer.Argument()], types: Types = None, 
 def revoke(key_id: Annotated[str, typer.Argument()], reason: Annotated[str, typer.Option()],
            data_dir: DataDir = None) -> None:
     """Revoke a key: nothing signed with it is accepted from now on."""
-    with opened(data_dir) as ledger:
+    with opened(data_dir, create=False) as ledger:
         receipt = ledger.keys.revoke(key_id=key_id, reason=reason)
         out.print(f"revoked {key_id} at entry {receipt.index}")
 
 
 @app.command("list")
 def list_keys(data_dir: DataDir = None) -> None:
-    """List system keys and their status."""
-    with opened(data_dir) as ledger:
-        table = Table("key_id", "owner", "status", "may write", "registered at entry", "ended at entry", "reason")
-        for key in ledger.keys.registered():
-            table.add_row(key.key_id, key.owner, key.status, escape(key.describe_scope()), str(key.registered_idx),
-                          "" if key.ended_idx is None else str(key.ended_idx), escape(key.reason or ""))
-        out.print(table)
-        out.print(f"checkpoint key: {ledger.log.vkey}")
+    """List system keys, their status and what each may write; warn about active keys with no scope."""
+    with opened(data_dir, create=False) as ledger:
+        keys = ledger.keys.registered()
+        unscoped = [key.key_id for key in ledger.keys.unscoped()]
+        vkey = ledger.log.vkey
+    table = Table("key_id", "owner", "status", "may write", "registered at entry", "ended at entry", "reason")
+    for key in keys:
+        table.add_row(key.key_id, key.owner, key.status, _may_write(key, warn=key.key_id in unscoped),
+                      str(key.registered_idx), "" if key.ended_idx is None else str(key.ended_idx),
+                      escape(key.reason or ""))
+    out.print(table)
+    out.print(f"checkpoint key: {vkey}")
+    if unscoped:
+        err.print(f"[yellow]warning:[/yellow] {escape(', '.join(unscoped))}: no scope (legacy keys, registered "
+                  f"before key scopes) and may write any event on any stream; give each one with `lifeledger keys "
+                  f"scope KEY_ID --type TYPE --stream KIND`", highlight=False)
+
+
+def _may_write(key: KeyState, *, warn: bool) -> str:
+    """The 'may write' cell: the key's scope, or a marker for a key registered before keys had scopes (in yellow
+    when ``warn``: it is active, so it may write anything)."""
+    if key.scope is not None:
+        return escape(key.scope.describe())
+    if warn:
+        return "[yellow]scope: none (legacy, may write anything)[/yellow]"
+    return "scope: none (legacy)"

@@ -10,14 +10,34 @@ import typer
 
 from api.auth import Role, issue_token
 from api.cli import chain, keys
-from api.cli.common import DataDir, err, fail, finish, opened, out, progress_bar, settings_for
-from ledger.crypto.keys import LocalKeys
-from ledger.errors import LedgerError
+from api.cli.common import (
+    NO_LEDGER,
+    Commands,
+    DataDir,
+    configure_logging,
+    err,
+    fail,
+    finish,
+    opened,
+    out,
+    progress_bar,
+    server_logging,
+    settings_for,
+)
+from ledger.app import Ledger, token_key
+from ledger.errors import NotFound
 
 app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for life insurance.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=Commands)
 app.add_typer(keys.app, name="keys")
 app.add_typer(chain.app, name="chain")
+
+
+@app.callback()
+def options(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print library logs and the traceback "
+                                                                          "of a failure on stderr")] = False) -> None:
+    """lifeledger: a signed, append-only Merkle journal for life insurance."""
+    configure_logging(verbose=verbose)
 
 
 @app.command()
@@ -31,9 +51,14 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     from api.app import create_app
 
     settings = settings_for(data_dir)
-    out.print(f"lifeledger serving on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
-              f"database: {settings.resolved_database_url.split('@')[-1]})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
+    with server_logging():
+        ledger = Ledger.open(settings)  # creating what is missing; a failure is one line, before uvicorn starts
+    try:
+        out.print(f"lifeledger serving on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
+                  f"database: {settings.resolved_database_url.split('@')[-1]})")
+        uvicorn.run(create_app(ledger=ledger), host=host, port=port, log_level="info", access_log=access_log)
+    finally:
+        ledger.close()
 
 
 @app.command()
@@ -45,18 +70,18 @@ def token(role: Annotated[Role, typer.Option(help="Role the token grants")],
     settings = settings_for(data_dir)
     where = settings.data_dir.resolve()
     try:
-        secrets = LocalKeys.load(settings.data_dir)
-    except LedgerError as exc:
-        raise fail(f"{exc.message}; run `lifeledger serve` there first or pass --data-dir") from exc
+        key = token_key(settings)
+    except NotFound as exc:
+        raise fail(f"{exc.message}; {NO_LEDGER}") from exc
     err.print(f"token signed with the key in {where / 'keys'}", highlight=False)
-    out.print(issue_token(secrets.token, subject=subject, role=role, issuer=settings.jwt_issuer,
+    out.print(issue_token(key, subject=subject, role=role, issuer=settings.jwt_issuer,
                           ttl=ttl or settings.token_ttl), soft_wrap=True)
 
 
 @app.command()
 def checkpoint(data_dir: DataDir = None) -> None:
     """Cut a signed checkpoint now (if the log grew) and print it."""
-    with opened(data_dir) as ledger:
+    with opened(data_dir, create=False) as ledger:
         row = ledger.log.checkpoint_now()
         if row is None:
             raise fail("the log is empty; there is nothing to checkpoint")
@@ -69,7 +94,7 @@ def verify(data_dir: DataDir = None,
                                                               "(stop `serve` first when the chain is embedded)")]
            = False) -> None:
     """Audit the whole log: leaves, tree, checkpoints, signatures, payloads and projections."""
-    with opened(data_dir) as ledger, progress_bar() as progress:
+    with opened(data_dir, create=False) as ledger, progress_bar() as progress:
         report = ledger.audit.verify(chain=chain, progress=progress)
     finish(report, command="verify", extra=f", {report.trusted_roots} roots read from the chain" if chain else "")
 
@@ -82,7 +107,7 @@ def audit_database(
             help="Base URL of the log's public API, to fetch the published key events")] = None,
         checkpoint: Annotated[list[Path] | None, typer.Option(
             help="A signed checkpoint saved earlier, to hold the log to (repeatable)")] = None) -> None:
-    """Audit a ledger's database from outside: no keys directory and no master key.
+    """Audit a ledger's database from outside: no keys directory and no master key; the database is only read.
 
     Checks everything `verify` does except the sealed payloads. Key history is replayed from the key events the
     log publishes (--evidence-from), each checked against its leaf; saved checkpoints act as trusted roots.
@@ -92,18 +117,15 @@ def audit_database(
     from ledger.log.note import NoteVerifier, open_checkpoint
     from ledger.services.audit import audit_copy
 
-    try:
-        verifier = NoteVerifier.from_vkey(vkey)
-        trusted = {}
-        for path in checkpoint or []:
-            saved = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
-            trusted[saved.size] = (f"checkpoint {path}", saved.root)
-        evidence = fetch_key_evidence(evidence_from) if evidence_from else None
-        with progress_bar() as progress:
-            report = audit_copy(database_url, verifier=verifier, projectors=PROJECTORS, trusted_roots=trusted,
-                                key_evidence=evidence, progress=progress)
-    except (LedgerError, OSError) as exc:
-        raise fail(exc.message if isinstance(exc, LedgerError) else str(exc)) from exc
+    verifier = NoteVerifier.from_vkey(vkey)
+    trusted = {}
+    for path in checkpoint or []:
+        saved = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
+        trusted[saved.size] = (f"checkpoint {path}", saved.root)
+    evidence = fetch_key_evidence(evidence_from) if evidence_from else None
+    with progress_bar() as progress:
+        report = audit_copy(database_url, verifier=verifier, projectors=PROJECTORS, trusted_roots=trusted,
+                            key_evidence=evidence, progress=progress)
     finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")
 
 
@@ -115,10 +137,7 @@ def demo(events: Annotated[int, typer.Option(help="How many events to post", min
     """Post realistic signed lifecycle events through the HTTP API as a registered demo system."""
     from api.cli.demo import run_demo
 
-    try:
-        run_demo(settings_for(data_dir), url=url, events=events, batch=batch, console=out)
-    except LedgerError as exc:
-        raise fail(exc.message) from exc
+    run_demo(settings_for(data_dir), url=url, events=events, batch=batch, console=out)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.crypto import ed25519
-from ledger.errors import ConfigurationError, SignatureError, ValidationFailed
+from ledger.errors import ConfigurationError, NotFound, SignatureError, ValidationFailed
 
 KEY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}", re.ASCII)
 LEDGER_KEY_ID = "ledger"
@@ -86,18 +87,40 @@ class SigningKey:
         return self.private_key.sign(data)
 
 
-def _read_or_create_secret(path: Path, size: int) -> bytes:
-    """Read a secret file of ``size`` bytes, creating it (mode 0600) with random bytes if missing."""
-    if path.exists():
+KEY_FILES = ("ledger.ed25519", "token.ed25519", "master.key")
+
+
+def _read_secret(path: Path, size: int) -> bytes:
+    """The ``size`` bytes of the secret file ``path``.
+
+    Raises ``ValidationFailed`` if it holds another number of bytes, ``ConfigurationError`` naming it if it cannot
+    be read.
+    """
+    try:
         raw = path.read_bytes()
-        if len(raw) != size:
-            raise ValidationFailed(f"key file {path} holds {len(raw)} bytes, expected {size}")
-        return raw
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = os.urandom(size)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the key file {path}: {exc.strerror or exc}") from exc
+    if len(raw) != size:
+        raise ValidationFailed(f"key file {path} holds {len(raw)} bytes, expected {size}")
+    return raw
+
+
+def _read_or_create_secret(path: Path, size: int) -> bytes:
+    """Read a secret file of ``size`` bytes, creating it (mode 0600) with random bytes if missing.
+
+    Raises ``ConfigurationError`` naming the file or folder that cannot be read or made.
+    """
+    try:
+        if path.exists():
+            return _read_secret(path, size)
+        secret = os.urandom(size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+    except OSError as exc:
+        where = exc.filename or path
+        raise ConfigurationError(f"cannot create the key file {path} ({where}: {exc.strerror or exc})") from exc
     return secret
 
 
@@ -116,20 +139,32 @@ class LocalKeys:
 
     @classmethod
     def load(cls, data_dir: Path) -> LocalKeys:
-        """Load the keys of an existing data directory; raises ``ConfigurationError`` naming the directory if
-        it has none (so a tool run in the wrong folder does not quietly make new keys)."""
+        """Load the keys of an existing data directory and create nothing (so a tool run in the wrong folder does
+        not quietly make new keys).
+
+        Raises ``NotFound`` naming the keys directory if any key file is missing, ``ConfigurationError`` if one
+        cannot be read, ``ValidationFailed`` if one has the wrong length.
+        """
         keys_dir = data_dir / "keys"
-        missing = [name for name in ("ledger.ed25519", "token.ed25519", "master.key")
-                   if not (keys_dir / name).is_file()]
+        try:
+            missing = [name for name in KEY_FILES if not (keys_dir / name).is_file()]
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {keys_dir.resolve()}: {exc.strerror or exc}") from exc
         if missing:
-            raise ConfigurationError(f"{keys_dir.resolve()} holds no ledger keys ({', '.join(missing)} missing)")
-        return cls.load_or_create(data_dir)
+            raise NotFound(f"{keys_dir.resolve()} holds no ledger keys ({', '.join(missing)} missing)")
+        return cls._build(lambda name: _read_secret(keys_dir / name, 32))
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> LocalKeys:
+        """Load the keys of ``data_dir``, making any that are missing (and the folders they go in).
+
+        Raises ``ConfigurationError`` naming what cannot be read or made.
+        """
         keys_dir = data_dir / "keys"
-        return cls(
-            ledger=SigningKey.from_seed(LEDGER_KEY_ID, _read_or_create_secret(keys_dir / "ledger.ed25519", 32)),
-            token=SigningKey.from_seed("token", _read_or_create_secret(keys_dir / "token.ed25519", 32)),
-            master_key=_read_or_create_secret(keys_dir / "master.key", 32),
-        )
+        return cls._build(lambda name: _read_or_create_secret(keys_dir / name, 32))
+
+    @classmethod
+    def _build(cls, secret: Callable[[str], bytes]) -> LocalKeys:
+        ledger_seed, token_seed, master_key = (secret(name) for name in KEY_FILES)
+        return cls(ledger=SigningKey.from_seed(LEDGER_KEY_ID, ledger_seed),
+                   token=SigningKey.from_seed("token", token_seed), master_key=master_key)

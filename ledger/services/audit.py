@@ -4,17 +4,20 @@ with nothing but the verifier key and published evidence (``lifeledger audit``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from ledger.errors import ConfigurationError, NotFound, StorageError
 from ledger.journal.audit import AuditReport, Problem, Progress, audit
 from ledger.log.note import NoteVerifier
 from ledger.projections.base import Projector
 from ledger.projections.registry import Registry
 from ledger.services.anchoring import AnchorService
+from ledger.settings import describe_database, sqlite_file
 from ledger.store import Store
+from ledger.store.migrate import head_revision
 
-__all__ = ["AuditReport", "AuditService", "Problem", "audit_copy"]
-
+__all__ = ["AuditReport", "AuditService", "Problem", "audit_copy", "current_revision", "schema_revision"]
 
 class AuditService:
     def __init__(self, store: Store, *, registry: Registry, vkey: str, ledger_public_key: bytes, origin: str,
@@ -47,16 +50,62 @@ def audit_copy(database_url: str, *, verifier: NoteVerifier, projectors: Iterabl
                trusted_roots: Mapping[int, tuple[str, bytes]] | None = None,
                key_evidence: Mapping[int, tuple[bytes, Any]] | None = None,
                progress: Progress | None = None) -> AuditReport:
-    """Audit a ledger's database (a copy will do) without its keys directory or master key.
+    """Audit a ledger's database (a copy will do) without its keys directory or master key, and without changing
+    it: the database is neither created nor migrated, and nothing is written to it.
 
     Everything is checked except the sealed payloads; key history is replayed from ``key_evidence`` (the key
     events the log publishes), and ``trusted_roots`` (saved checkpoints) hold the log to what was seen before.
-    Raises ``StorageError`` if the database cannot be opened.
+    Requires the database to be at this code's schema revision (``current_revision``). Raises ``NotFound`` for a
+    SQLite file that does not exist, ``ConfigurationError`` for a file that is not a SQLite database or a database
+    at another revision, and ``StorageError`` if it cannot be read.
     """
+    name = describe_database(database_url)
+    path = sqlite_file(database_url)
+    if path is not None:
+        _check_sqlite_file(path)
+    found, current = schema_revision(database_url), current_revision()
+    if found != current:
+        raise ConfigurationError(
+            f"{name} is at schema revision {found}, and this lifeledger audits revision {current} only: it never "
+            f"migrates the database it audits, so audit it with the lifeledger release that wrote it")
     registry = Registry(list(projectors))
-    store = Store.open(database_url, specs=registry.specs.values())
+    store = Store(database_url, specs=registry.specs.values(), read_only=True)  # never migrated nor written
     try:
         return audit(store, verifier=verifier, ledger_public_key=verifier.public_key, origin=verifier.name,
                      trusted_roots=trusted_roots, key_evidence=key_evidence, registry=registry, progress=progress)
     finally:
         store.close()
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse a SQLite file that is missing or is not a SQLite database (``NotFound``, ``ConfigurationError``)."""
+    try:
+        if not path.is_file():
+            raise NotFound(f"no database at {path.resolve()}")
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path.resolve()}: {exc.strerror or exc}") from exc
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise ConfigurationError(f"{path.resolve()} is not a SQLite database")
+
+
+def schema_revision(database_url: str) -> str:
+    """The schema revision recorded in the database at ``database_url``, read without writing to it.
+
+    Raises ``StorageError`` if the database cannot be read or records no revision (not a lifeledger database).
+    """
+    store = Store(database_url, read_only=True)
+    try:
+        found = store.revision()
+    finally:
+        store.close()
+    if found is None:
+        raise StorageError(f"{describe_database(database_url)} records no lifeledger schema revision (is it a "
+                           f"lifeledger database?)")
+    return found
+
+
+def current_revision() -> str:
+    """The schema revision this code migrates a database to."""
+    return head_revision()

@@ -73,6 +73,12 @@ class KeyService:
                                  order_by=("registered_idx", "key_id"))
         return [KeyState.from_row(row) for row in rows]
 
+    def unscoped(self) -> list[KeyState]:
+        """Active keys with no scope recorded (registered before keys had scopes): each may write any event type
+        on any stream until ``change_scope`` gives it one."""
+        rows = self._rows.select(TABLE, where={"status": ACTIVE}, order_by=("registered_idx", "key_id"))
+        return [key for key in map(KeyState.from_row, rows) if key.scope is None]
+
 
 def _check_input(*, key_id: str, owner: str, public_key: bytes) -> None:
     check_key_id(key_id)

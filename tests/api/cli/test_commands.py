@@ -14,7 +14,9 @@ from sqlalchemy import create_engine, update
 from typer.testing import CliRunner
 
 from api.cli import app
+from ledger.app import Ledger
 from ledger.crypto.keys import LocalKeys
+from ledger.settings import Settings
 from ledger.store import schema as t
 from tests.conftest import free_port
 from tests.servers import LIFELEDGER, serving
@@ -70,6 +72,10 @@ def test_demo_without_a_server_or_keys_is_a_one_line_error(tmp_path: Path) -> No
 
 def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
     data = str(tmp_path / "d")
+    missing = runner.invoke(app, ["checkpoint", "--data-dir", data])
+    assert missing.exit_code == 2 and "no ledger data directory" in missing.output
+    assert not Path(data).exists()  # cutting a checkpoint makes no ledger
+    Ledger.open(Settings(data_dir=Path(data), chain_url="none")).close()
     empty = runner.invoke(app, ["checkpoint", "--data-dir", data])
     assert empty.exit_code == 2 and "log is empty" in empty.output
     generated = runner.invoke(app, ["keys", "generate", "--key-id", "crm-1", "--out", str(tmp_path / "crm.seed")])
