@@ -274,7 +274,10 @@ class _Auditor:
         for row in self.store.rows.scan(name):
             idx = row.get("idx")
             expected = replayed.pop(idx, None) if idx is not None else None
-            if expected is None:
+            if idx is None:
+                self.report.add(f"{name}[{row['id']}]", "row is not backed by any journal entry (it has no entry "
+                                "index: queued by a version that wrote the outbox directly, before document events)")
+            elif expected is None:
                 self.report.add(f"{name}[{row['id']}]", "row is not backed by any journal entry")
             elif any(row[column] != value for column, value in expected.items()):
                 self.report.add(f"{name}[{row['id']}]", f"row differs from what entry {idx} wrote")

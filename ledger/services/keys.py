@@ -8,7 +8,14 @@ from ledger.crypto.keys import LEDGER_KEY_ID, check_key_id, load_public_key
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.journal.units import Receipt
 from ledger.log.encoding import b64
-from ledger.log.reserved import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, KEY_SCOPED
+from ledger.log.reserved import (
+    KEY_REGISTERED,
+    KEY_REVOKED,
+    KEY_ROTATED,
+    KEY_SCOPED,
+    RESERVED_STREAM_KINDS,
+    RESERVED_TYPE_PREFIXES,
+)
 from ledger.log.statements import check_subject
 from ledger.projections.scopes import KeyScope
 from ledger.projections.system_keys import ACTIVE, TABLE, KeyState
@@ -30,6 +37,7 @@ class KeyService:
         ``WeakKeyError`` for a weak key.
         """
         _check_input(key_id=key_id, owner=owner, public_key=public_key)
+        _check_scope(scope)
         return self._intake.emit(Draft(KEY_REGISTERED, f"system:{owner}", {
             "key_id": key_id, "owner": owner, "public_key": b64(public_key), "scope": scope.to_json()}))
 
@@ -38,6 +46,8 @@ class KeyService:
         is given (the event records the successor's scope either way)."""
         old = self.get(old_key_id)
         _check_input(key_id=key_id, owner=old.owner, public_key=public_key)
+        if scope is not None:
+            _check_scope(scope)
         payload: dict[str, Any] = {"key_id": key_id, "owner": old.owner, "public_key": b64(public_key),
                                    "replaces": old_key_id}
         inherited = scope or old.scope
@@ -47,6 +57,7 @@ class KeyService:
 
     def change_scope(self, *, key_id: str, scope: KeyScope) -> Receipt:
         """Change what an active key may write."""
+        _check_scope(scope)
         key = self.get(key_id)
         if key.status != ACTIVE:
             raise Conflict(f"key {key_id!r} is {key.status}; only an active key's scope can change", field="key_id")
@@ -86,3 +97,16 @@ def _check_input(*, key_id: str, owner: str, public_key: bytes) -> None:
         raise ValidationFailed("key id 'ledger' is reserved", field="key_id")
     check_subject(owner, field="owner")
     load_public_key(public_key)
+
+
+def _check_scope(scope: KeyScope) -> None:
+    """Refuse a scope naming what only the ledger writes: intake would refuse those writes anyway, and a scope
+    that seems to allow them misleads whoever reads the key's history."""
+    for n, pattern in enumerate(scope.types):
+        if pattern != "*" and any((pattern + ".").startswith(prefix) for prefix in RESERVED_TYPE_PREFIXES):
+            raise ValidationFailed(f"scope.types[{n}] {pattern!r} names event types only the ledger writes "
+                                   f"({', '.join(p + '*' for p in RESERVED_TYPE_PREFIXES)})", field="scope.types")
+    for n, kind in enumerate(scope.streams):
+        if kind in RESERVED_STREAM_KINDS:
+            raise ValidationFailed(f"scope.streams[{n}] {kind!r} is a stream kind only the ledger writes "
+                                   f"({', '.join(RESERVED_STREAM_KINDS)})", field="scope.streams")
