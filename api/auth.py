@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.crypto.keys import SigningKey
 from ledger.errors import ValidationFailed
+from ledger.log.identifiers import check_subject
 from ledger.log.reserved import RESERVED_SUBJECTS
-from ledger.log.statements import check_subject
 
 
 class Role(StrEnum):

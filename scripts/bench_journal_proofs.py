@@ -27,7 +27,7 @@ from pymerkle import verify_inclusion as pm_verify_inclusion
 
 from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
-from ledger.log import merkle
+from ledger.log import merkle, proofs
 from ledger.log.statements import EntryRecord
 from ledger.projections import streams
 from ledger.store import Batch, EntryRow, Store
@@ -150,7 +150,7 @@ def ledger_proofs(ledger: Ledger, ref: ReferenceTree, size: int, root: bytes, rn
         seconds, proof = timed(lambda: ledger.log.inclusion_proof(index=index, tree_size=size))
         prove.append(seconds)
         leaf = ref.leaf_hash(index)
-        seconds, _ = timed(lambda: merkle.verify_inclusion(index=index, size=size, leaf_hash=leaf,
+        seconds, _ = timed(lambda: proofs.verify_inclusion(index=index, size=size, leaf_hash=leaf,
                                                            proof=proof.hashes, root=root))
         verify.append(seconds)
 
@@ -164,7 +164,7 @@ def ledger_proofs(ledger: Ledger, ref: ReferenceTree, size: int, root: bytes, rn
         seconds, proof = timed(lambda: ledger.log.consistency_proof(first=first, second=size))
         c_prove.append(seconds)
         first_root = ref.root(first)
-        seconds, _ = timed(lambda: merkle.verify_consistency(first=first, second=size, first_root=first_root,
+        seconds, _ = timed(lambda: proofs.verify_consistency(first=first, second=size, first_root=first_root,
                                                              second_root=root, proof=proof.hashes))
         c_verify.append(seconds)
 

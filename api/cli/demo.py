@@ -17,10 +17,12 @@ from api.auth import Role, issue_token
 from ledger.app import token_key
 from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError
-from ledger.log import merkle
+from ledger.log import merkle, proofs
+from ledger.log.checkpoint import open_checkpoint
 from ledger.log.encoding import b64, unb64
-from ledger.log.note import NoteVerifier, open_checkpoint
-from ledger.log.statements import sign_event, utc_timestamp
+from ledger.log.identifiers import utc_timestamp
+from ledger.log.note import NoteVerifier
+from ledger.log.statements import sign_event
 from ledger.settings import Settings
 
 SYSTEM = "policy-admin"
@@ -111,7 +113,7 @@ def run_demo(settings: Settings, *, url: str, events: int, batch: int, console: 
         return
     checkpoint = open_checkpoint(receipt["checkpoint"], NoteVerifier.from_vkey(vkey), origin=settings.origin)
     proof = receipt["inclusion"]
-    merkle.verify_inclusion(index=proof["index"], size=proof["tree_size"],
+    proofs.verify_inclusion(index=proof["index"], size=proof["tree_size"],
                             leaf_hash=merkle.leaf_hash(unb64(receipt["leaf"], field="leaf")),
                             proof=[unb64(h, field="hash", length=32) for h in proof["hashes"]], root=checkpoint.root)
     console.print(f"last event {last_event}: entry {proof['index']} verified in signed checkpoint "

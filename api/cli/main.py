@@ -114,7 +114,8 @@ def audit_database(
     """
     from api.cli.evidence import fetch_key_evidence
     from ledger.app import PROJECTORS
-    from ledger.log.note import NoteVerifier, open_checkpoint
+    from ledger.log.checkpoint import open_checkpoint
+    from ledger.log.note import NoteVerifier
     from ledger.services.audit import audit_copy
 
     verifier = NoteVerifier.from_vkey(vkey)

@@ -9,7 +9,7 @@ from typing import Any
 from ledger.anchoring.chain import EMBEDDED, Chain
 from ledger.anchoring.contracts import DocumentRegistryContract, DocumentStatus, LedgerAnchorContract
 from ledger.errors import LedgerError
-from ledger.log.statements import utc_timestamp
+from ledger.log.identifiers import utc_timestamp
 from ledger.settings import Settings
 from ledger.store import Store
 from ledger.store.anchors import (

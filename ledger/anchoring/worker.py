@@ -10,7 +10,8 @@ never blocks appends: anchoring lags and catches up. Each round it
 
 Nothing is sent twice: before sending a job that may have been sent already (it has attempts behind it), the
 worker reads the contract's state, so a crash between sending and recording finds the work done on chain. The
-contracts refuse a repeated anchor or digest in any case, which bounds the damage of any bug here to gas.
+contracts refuse a repeated anchor or digest in any case, which bounds the damage of any bug here to gas. Following
+sent jobs is :mod:`ledger.anchoring.following`'s part, sending them :mod:`ledger.anchoring.sending`'s.
 """
 
 from __future__ import annotations
@@ -27,28 +28,15 @@ from itertools import takewhile
 from typing import Any
 
 from ledger.anchoring import crosscheck
-from ledger.anchoring.chain import EMBEDDED, Chain, ContractCall, SentUncertain, connect, deploy_all, scrub
-from ledger.anchoring.contracts import (
-    ContractRevert,
-    DocumentRegistryContract,
-    LedgerAnchorContract,
-    Registration,
-)
+from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all, scrub
+from ledger.anchoring.contracts import DocumentRegistryContract, LedgerAnchorContract
 from ledger.anchoring.following import Follower
+from ledger.anchoring.sending import Sender
 from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
-from ledger.log.statements import parse_timestamp, utc_timestamp
+from ledger.log.identifiers import utc_timestamp
 from ledger.settings import Settings
 from ledger.store import Store
-from ledger.store.anchors import (
-    CHECKPOINT,
-    DOCUMENTS,
-    FAILED,
-    PENDING,
-    SENT,
-    SKIPPED,
-    AnchorJob,
-    AnchorStore,
-)
+from ledger.store.anchors import CHECKPOINT, DOCUMENTS, PENDING, SENT, SKIPPED, AnchorJob, AnchorStore
 
 log = logging.getLogger(__name__)
 CONTRACTS = ("LedgerAnchor", "DocumentRegistry")
@@ -63,7 +51,6 @@ class Anchorer:
         self.jobs = AnchorStore(store.engine)
         self.settings = settings
         self._clock = clock
-        self._after_send = after_send  # called between sending and recording (crash tests use it)
         self._chain: Chain | None = None
         self._anchor: LedgerAnchorContract | None = None
         self._registry: DocumentRegistryContract | None = None
@@ -72,6 +59,8 @@ class Anchorer:
         self._thread: threading.Thread | None = None
         self._last_enqueued = float("-inf")
         self.follower = Follower(self.jobs, store, settings=settings, clock=clock)
+        self._sender = Sender(self.jobs, self.follower, settings=settings, clock=clock, connected=self._connected,
+                              after_send=after_send)
         self._failures = 0
         self._lease_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.standby = False  # True while another process holds the anchoring lease
@@ -192,12 +181,12 @@ class Anchorer:
                 for kind in (CHECKPOINT, DOCUMENTS):
                     for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
                         if job.status == SENT and self.follower.follow(job, chain, *self._contracts()):
-                            self._replace_if_stuck(job, chain)
+                            self._sender.replace_if_stuck(job, chain)
                 self.follower.watch_confirmed(chain, *self._contracts())
                 self._queue_checkpoint(chain)
                 self._queue_documents(chain)
                 for kind in (CHECKPOINT, DOCUMENTS):
-                    self._send_next(kind, chain)
+                    self._sender.send_next(kind, chain, contract=self._address(kind))
             except AnchorUnavailable as exc:
                 error = self._explain(exc)
                 self.last_error = scrub(error.message)
@@ -270,95 +259,7 @@ class Anchorer:
         self.jobs.create_document_job([op.id for op in run], chain_id=chain.chain_id, contract=registry.address,
                                       at=utc_timestamp())
 
-    # -- sending -------------------------------------------------------------------------------------------
-
-    def _send_next(self, kind: str, chain: Chain) -> None:
-        open_jobs = self.jobs.open_jobs(kind, chain.chain_id, self._address(kind))
-        if any(job.status == SENT for job in open_jobs):
-            return
-        due = [job for job in open_jobs if job.status == PENDING and job.next_attempt_at <= self._clock()]
-        if due:
-            self._send(due[0])
-
-    def _send(self, job: AnchorJob) -> None:
-        try:
-            if job.attempts and self._settle(job):
-                return
-            # Count the attempt before sending: after a crash from here on, the state check above runs first.
-            self.jobs.update_job(job.id, attempts=job.attempts + 1)
-            tx_hash = self._submit(job)
-        except ContractRevert as exc:
-            if not self._settle(job):
-                self._refused(job, exc)
-            return
-        except SentUncertain as exc:
-            # Recorded as sent before the broadcast: following its hash tells whether the node has it.
-            self.jobs.update_job(job.id, last_error=scrub(exc.message))
-            raise
-        except AnchorUnavailable as exc:
-            self.follower.retry_later(job, scrub(exc.message))
-            raise
-        except LedgerError as exc:  # the job itself is malformed: retrying cannot help
-            self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
-            log.error("anchor job %d cannot be sent: %s", job.id, exc.message)
-            return
-        if self._after_send is not None:
-            self._after_send(job, tx_hash)
-        self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(), last_error=None,
-                             block_number=None, block_hash=None)
-
-    def _call(self, job: AnchorJob) -> ContractCall:
-        """The contract call that does ``job``'s work."""
-        _, anchor, registry = self._connected()
-        if job.kind == CHECKPOINT:
-            assert job.tree_size is not None and job.root is not None
-            return anchor.contract.functions.anchor(job.tree_size, job.root)
-        ops = self.jobs.ops_of_job(job.id)
-        if not ops:
-            raise ValidationFailed(f"documents job {job.id} has no operations")
-        first = ops[0]
-        if first.op == "register":
-            rows = [Registration(op.digest, op.subject or b"", op.kind or 0, op.version or 0) for op in ops]
-            return registry.contract.functions.registerBatch([(r.digest, r.subject, r.kind, r.version) for r in rows])
-        if first.op == "supersede":
-            assert first.old_digest is not None and first.version is not None
-            return registry.contract.functions.supersede(first.old_digest, first.digest, first.version)
-        return registry.contract.functions.revoke(first.digest, first.reason_code or 0)
-
-    def _submit(self, job: AnchorJob) -> bytes:
-        chain, _, _ = self._connected()
-
-        def record(tx_hash: bytes) -> None:  # before the broadcast, so a lost reply cannot lead to a second send
-            self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(),
-                                 block_number=None, block_hash=None)
-
-        return chain.send(self._call(job), on_signed=record)
-
-    def _replace_if_stuck(self, job: AnchorJob, chain: Chain) -> None:
-        """Replace a transaction that has waited unmined for ``anchor_stuck_after`` seconds with higher fees."""
-        assert job.tx_hash is not None and job.sent_at is not None
-        waited = time.time() - parse_timestamp(job.sent_at, field="sent_at").timestamp()
-        if waited < self.settings.anchor_stuck_after:
-            return
-        new_hash = chain.replace(job.tx_hash, self._call(job))
-        log.warning("transaction 0x%s of job %d waited %.0f s unmined; replaced by 0x%s with higher fees",
-                    job.tx_hash.hex(), job.id, waited, new_hash.hex())
-        self.jobs.update_job(job.id, tx_hash=new_hash, sent_at=utc_timestamp(),
-                             last_error=f"replaced 0x{job.tx_hash.hex()} (unmined for {waited:.0f} s) with higher fees")
-
-    def _settle(self, job: AnchorJob) -> bool:
-        chain, anchor, registry = self._connected()
-        return self.follower.settle_from_state(job, chain, anchor, registry)
-
-    def _refused(self, job: AnchorJob, exc: ContractRevert) -> None:
-        if exc.error in ("EnforcedPause", "AccessControlUnauthorizedAccount"):
-            self.follower.retry_later(job, f"{exc.message}; will try again")
-            return
-        if exc.error == "LedgerAnchorStaleTreeSize":
-            self.jobs.update_job(job.id, status=SKIPPED, last_error=f"a larger checkpoint is anchored: {exc.message}")
-            return
-        self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
-        log.error("anchor job %d refused by the contract: %s", job.id, exc.message)
+    # -- reading -------------------------------------------------------------------------------------------
 
     def check_anchors(self) -> list[tuple[str, str]]:
         """See :func:`ledger.anchoring.crosscheck.check_anchors`. Raises ``AnchorUnavailable``."""
@@ -371,8 +272,6 @@ class Anchorer:
         with self._lock:
             chain, anchor, _ = self._connected()
             return crosscheck.chain_roots(anchor, self.jobs, chain_id=chain.chain_id)
-
-    # -- reading -------------------------------------------------------------------------------------------
 
     def chain_id(self) -> int | None:
         return self._chain.chain_id if self._chain is not None else None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ledger.errors import LedgerError
-from ledger.log import merkle
-from ledger.log.note import Checkpoint, NoteVerifier
+from ledger.log import merkle, proofs
+from ledger.log.checkpoint import Checkpoint
+from ledger.log.note import NoteVerifier
 from ledger.store import CheckpointRow, Store
 
 HASH = 32
@@ -70,7 +71,7 @@ class TreeChecker:
             if previous is not None:
                 try:
                     proof = merkle.consistency_proof(previous.size, checkpoint.size, self.store.read_nodes)
-                    merkle.verify_consistency(first=previous.size, second=checkpoint.size, first_root=previous.root,
+                    proofs.verify_consistency(first=previous.size, second=checkpoint.size, first_root=previous.root,
                                               second_root=checkpoint.root, proof=proof)
                 except LedgerError as exc:
                     self.problems.append((where, f"not consistent with checkpoint of size {previous.size}: "

@@ -6,8 +6,9 @@ import logging
 import threading
 
 from ledger.log import merkle
-from ledger.log.note import Checkpoint, NoteSigner
-from ledger.log.statements import utc_timestamp
+from ledger.log.checkpoint import Checkpoint
+from ledger.log.identifiers import utc_timestamp
+from ledger.log.note import NoteSigner
 from ledger.store import CheckpointRow, Store
 
 log = logging.getLogger(__name__)

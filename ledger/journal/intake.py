@@ -13,8 +13,9 @@ from ledger.clock import Clock
 from ledger.crypto.keys import LEDGER_KEY_ID
 from ledger.errors import SignatureError, ValidationFailed
 from ledger.log.catalog import Catalog
+from ledger.log.identifiers import parse_timestamp
 from ledger.log.reserved import RESERVED_STREAM_KINDS, RESERVED_SUBJECTS, RESERVED_TYPE_PREFIXES
-from ledger.log.statements import STATEMENT_VERSION, SignedEvent, parse_timestamp
+from ledger.log.statements import STATEMENT_VERSION, SignedEvent
 from ledger.projections.system_keys import KeyState
 from ledger.store.rows import RowStore
 

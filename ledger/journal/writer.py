@@ -25,8 +25,9 @@ from ledger.journal.placement import Placement, recorded_group, wanted_rows
 from ledger.journal.units import Pending, Receipt, Unit
 from ledger.log import merkle
 from ledger.log.catalog import Catalog
+from ledger.log.identifiers import utc_timestamp
 from ledger.log.reserved import SUBJECT_ERASED
-from ledger.log.statements import EntryRecord, SignedEvent, utc_timestamp
+from ledger.log.statements import EntryRecord, SignedEvent
 from ledger.projections.registry import Registry
 from ledger.projections.rows import RowCache
 from ledger.store import Batch, Store

@@ -1,8 +1,9 @@
-"""C2SP signed notes with Ed25519, tlog-checkpoint bodies and vkey verifier keys.
+"""C2SP signed notes with Ed25519: signing, verifying, vkey verifier keys and key ids.
 
-Formats (https://c2sp.org/signed-note, https://c2sp.org/tlog-checkpoint, and the ``vkey`` text form of the Go
-``note`` package): a note is UTF-8 text ending in a newline, a blank line, then signature lines
-``— <key name> <base64(4-byte key id || signature)>``. Only signature type 0x01 (Ed25519) is supported.
+Formats (https://c2sp.org/signed-note and the ``vkey`` text form of the Go ``note`` package): a note is UTF-8
+text ending in a newline, a blank line, then signature lines ``— <key name> <base64(4-byte key id ||
+signature)>``. Only signature type 0x01 (Ed25519) is supported. What a checkpoint note says (the tlog-checkpoint
+body) is :mod:`ledger.log.checkpoint`'s.
 """
 
 from __future__ import annotations
@@ -15,21 +16,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.crypto import ed25519
 from ledger.crypto.ed25519 import check_public_key
-from ledger.errors import SignatureError, ValidationFailed, VerificationError
+from ledger.errors import SignatureError, ValidationFailed
 from ledger.log.encoding import b64, sha256, unb64
 
 ED25519_TYPE = 0x01
 KEY_ID_SIZE = 4
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
-ROOT_SIZE = 32
-MAX_TREE_SIZE = (1 << 64) - 1
 # The spec asks verifiers to accept at least 16 signatures and to bound the count; 100 leaves room for
 # witnesses and key rotation while keeping a hostile note cheap to reject.
 MAX_SIGNATURES = 100
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 
-_DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 _KEY_ID_HEX = re.compile(r"[0-9a-f]{8}", re.ASCII)
 
 
@@ -50,7 +48,9 @@ def _describe(char: str) -> str:
     return f"control character U+{ord(char):04X}"
 
 
-def _check_text(text: str, *, what: str, field: str, allow_newline: bool) -> None:
+def check_text(text: str, *, what: str, field: str, allow_newline: bool) -> None:
+    """Raise ``ValidationFailed`` naming ``what`` and ``field`` unless ``text`` is UTF-8 without control characters
+    (a newline allowed only with ``allow_newline``)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -66,7 +66,7 @@ def check_key_name(name: object, *, field: str = "name") -> str:
         raise ValidationFailed(f"key name must be a string, got {type(name).__name__}", field=field)
     if not name:
         raise ValidationFailed("key name must not be empty", field=field)
-    _check_text(name, what="key name", field=field, allow_newline=False)
+    check_text(name, what="key name", field=field, allow_newline=False)
     if any(char.isspace() for char in name):
         raise ValidationFailed(f"key name {name!r} must not contain spaces", field=field)
     if "+" in name:
@@ -95,70 +95,6 @@ def vkey(name: str, public_key: bytes) -> str:
     Raises ``ValidationFailed`` for an invalid key name or a public key that is not 32 bytes.
     """
     return f"{name}+{key_id(name, public_key).hex()}+{b64(bytes([ED25519_TYPE]) + public_key)}"
-
-
-# --- checkpoints ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A C2SP tlog-checkpoint body: origin, tree size and RFC 9162 root hash (no extension lines)."""
-
-    origin: str
-    size: int
-    root: bytes
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.origin, str) or not self.origin:
-            raise ValidationFailed("checkpoint origin must be a non-empty string", field="origin")
-        _check_text(self.origin, what="checkpoint origin", field="origin", allow_newline=False)
-        if (
-            isinstance(self.size, bool)
-            or not isinstance(self.size, int)
-            or not 0 <= self.size <= MAX_TREE_SIZE
-        ):
-            raise ValidationFailed("checkpoint size must be an integer from 0 to 2**64-1", field="size")
-        if not isinstance(self.root, bytes) or len(self.root) != ROOT_SIZE:
-            raise ValidationFailed(f"checkpoint root must be {ROOT_SIZE} bytes", field="root")
-
-    def body(self) -> bytes:
-        """The note text ``<origin>\\n<size>\\n<base64 root>\\n`` as UTF-8."""
-        return f"{self.origin}\n{self.size}\n{b64(self.root)}\n".encode()
-
-    @classmethod
-    def from_body(cls, text: str) -> Checkpoint:
-        """Parse a checkpoint note text strictly.
-
-        Requires exactly three lines, each ending in ``\\n``: a non-empty origin, the tree size in decimal
-        without leading zeros, and the standard padded base64 of a 32-byte root. Extension lines are refused
-        (the spec makes them optional and not recommended; this log never writes them). Raises
-        ``ValidationFailed`` naming what is wrong.
-        """
-        if not isinstance(text, str):
-            raise ValidationFailed("checkpoint body must be text", field="checkpoint")
-        _check_text(text, what="checkpoint body", field="checkpoint", allow_newline=True)
-        if not text.endswith("\n"):
-            raise ValidationFailed("checkpoint body must end with a newline", field="checkpoint")
-        lines = text[:-1].split("\n")
-        if len(lines) < 3:
-            raise ValidationFailed(
-                f"checkpoint body has {len(lines)} lines; origin, size and root are required",
-                field="checkpoint",
-            )
-        if len(lines) > 3:
-            raise ValidationFailed("checkpoint extension lines are not supported", field="checkpoint")
-        origin, size_text, root_text = lines
-        if not origin:
-            raise ValidationFailed("checkpoint origin line is empty", field="origin")
-        if not _DECIMAL.fullmatch(size_text):
-            raise ValidationFailed(
-                f"checkpoint size {size_text!r} is not a decimal number without leading zeros", field="size"
-            )
-        size = int(size_text)
-        if size > MAX_TREE_SIZE:
-            raise ValidationFailed("checkpoint size is larger than 2**64-1", field="size")
-        root = unb64(root_text, field="root", length=ROOT_SIZE)
-        return cls(origin=origin, size=size, root=root)
 
 
 # --- signed notes ---------------------------------------------------------------------------------
@@ -192,7 +128,7 @@ class SignedNote:
         """
         if not isinstance(note, str):
             raise ValidationFailed("signed note must be text", field="note")
-        _check_text(note, what="signed note", field="note", allow_newline=True)
+        check_text(note, what="signed note", field="note", allow_newline=True)
         if not note.endswith("\n"):
             raise ValidationFailed("signed note must end with a newline", field="note")
         split = note.rfind("\n\n")
@@ -260,7 +196,7 @@ def _check_note_text(body: object) -> str:
         raise ValidationFailed("note text is not valid UTF-8", field="body") from exc
     if not text.endswith("\n"):
         raise ValidationFailed("note text must be non-empty and end with a newline", field="body")
-    _check_text(text, what="note text", field="body", allow_newline=True)
+    check_text(text, what="note text", field="body", allow_newline=True)
     return text
 
 
@@ -416,16 +352,3 @@ class NoteVerifier:
     def __repr__(self) -> str:
         return f"NoteVerifier({self.vkey!r})"
 
-
-def open_checkpoint(note: str, verifier: NoteVerifier, *, origin: str | None = None) -> Checkpoint:
-    """Verify a signed checkpoint note and parse its body; if ``origin`` is given, require it.
-
-    Raises ``ValidationFailed`` for a malformed note or body, ``SignatureError`` if the note is not signed by
-    ``verifier``'s key, and ``VerificationError`` if the checkpoint's origin is not ``origin``.
-    """
-    checkpoint = Checkpoint.from_body(verifier.verify(note).decode("utf-8"))
-    if origin is not None and checkpoint.origin != origin:
-        raise VerificationError(
-            f"checkpoint origin {checkpoint.origin!r} is not the expected {origin!r}", field="origin"
-        )
-    return checkpoint

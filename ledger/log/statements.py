@@ -1,12 +1,14 @@
-"""Signed statements and journal entry records: their fields, their checks and their canonical bytes."""
+"""Signed statements and journal entry records: their fields, their checks and their canonical bytes.
+
+The identifiers they carry (event ids, types, streams, subjects, the form of a timestamp) are checked by
+:mod:`ledger.log.identifiers`.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ledger.crypto.keys import SigningKey, check_key_id, verify_signature
@@ -22,6 +24,14 @@ from ledger.log.encoding import (
     plain_members,
     unb64,
 )
+from ledger.log.identifiers import (
+    check_event_id,
+    check_event_type,
+    check_stream,
+    check_subject,
+    parse_timestamp,
+    utc_timestamp,
+)
 
 ENTRY_VERSION = 1
 STATEMENT_VERSION = 2  # v2 binds the data subject into the salted payload commitment; v1 (no "v") is legacy
@@ -29,47 +39,9 @@ MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) can carry 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_PAYLOAD_DEPTH = 32  # nesting levels of objects and arrays inside a payload (the payload object is level 1)
 LEAF_MAX_DEPTH = 4  # an entry record nests two levels (record, statement); more is not a leaf we wrote
-# Identifiers are matched whole (``fullmatch``) and ASCII only: ``$`` would also match before a trailing newline
-# and ``\d`` any Unicode digit, which let look-alike identifiers through.
-EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
-EVENT_TYPE = re.compile(r"(?=.{3,128}\Z)[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,4}", re.ASCII | re.DOTALL)
-STREAM = re.compile(r"[a-z][a-z0-9_]{0,30}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
-SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", re.ASCII)
-TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z", re.ASCII)
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2199  # outside these a timestamp is a typo or a forgery, not a business date
 STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
 EVENT_FIELDS = ("statement", "key_id", "signature", "payload", "salt", "data_subject")
 PERSONAL_FIELD = "personal"  # the payload member committing to an event's personal part
-
-
-def _check(pattern: re.Pattern[str], value: Any, field: str, what: str) -> str:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ValidationFailed(f"{field} must be {what}", field=field)
-    return value
-
-
-def check_subject(value: Any, *, field: str = "data_subject") -> str:
-    """Return ``value`` if it is a data subject or owner id: 1-128 characters of ``A-Z a-z 0-9 . _ : -``."""
-    return _check(SUBJECT, value, field, "1-128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit")
-
-
-def utc_timestamp(moment: datetime | None = None) -> str:
-    """RFC 3339 UTC timestamp with microseconds and a ``Z`` suffix (the only form the journal records)."""
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_timestamp(value: Any, *, field: str) -> datetime:
-    """Parse a ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` timestamp, naming ``field`` when it is malformed."""
-    _check(TIMESTAMP, value, field, "an RFC 3339 UTC timestamp like 2026-01-31T12:00:00Z")
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationFailed(f"{field} is not a real date and time", field=field) from exc
-    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-        raise ValidationFailed(f"{field} must be a date from {EARLIEST_YEAR} to {LATEST_YEAR}, got year "
-                               f"{moment.year}", field=field)
-    return moment
 
 
 @dataclass(frozen=True)
@@ -111,12 +83,9 @@ class Statement:
             raise ValidationFailed(f"{field}.seq must be a positive integer", field=f"{field}.seq")
         parse_timestamp(value["occurred_at"], field=f"{field}.occurred_at")
         return cls(
-            event_id=_check(EVENT_ID, value["event_id"], f"{field}.event_id",
-                            "1-128 characters of A-Z a-z 0-9 . _ : -"),
-            type=_check(EVENT_TYPE, value["type"], f"{field}.type",
-                        "2-5 dotted lowercase words like 'policy.issued', at most 128 characters"),
-            stream=_check(STREAM, value["stream"], f"{field}.stream",
-                          "'<kind>:<id>' like 'policy:7f3a9c' (kind up to 31, id up to 128 characters)"),
+            event_id=check_event_id(value["event_id"], field=f"{field}.event_id"),
+            type=check_event_type(value["type"], field=f"{field}.type"),
+            stream=check_stream(value["stream"], field=f"{field}.stream"),
             occurred_at=value["occurred_at"],
             payload_hash=parse_digest(value["payload_hash"], field=f"{field}.payload_hash"),
             seq=seq,

@@ -13,8 +13,9 @@ from ledger.errors import LedgerError, ValidationFailed
 from ledger.journal.units import Pending, Receipt
 from ledger.journal.writer import Journal
 from ledger.log.catalog import Catalog
+from ledger.log.identifiers import utc_timestamp
 from ledger.log.reserved import LEDGER_SUBJECT
-from ledger.log.statements import SignedEvent, sign_event, utc_timestamp
+from ledger.log.statements import SignedEvent, sign_event
 
 __all__ = ["Draft", "IntakeService", "IntakeStats", "Pending", "Receipt"]
 

@@ -8,6 +8,7 @@ from ledger.crypto.keys import LEDGER_KEY_ID, check_key_id, load_public_key
 from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.journal.units import Receipt
 from ledger.log.encoding import b64
+from ledger.log.identifiers import check_subject
 from ledger.log.reserved import (
     KEY_REGISTERED,
     KEY_REVOKED,
@@ -16,7 +17,6 @@ from ledger.log.reserved import (
     RESERVED_STREAM_KINDS,
     RESERVED_TYPE_PREFIXES,
 )
-from ledger.log.statements import check_subject
 from ledger.projections.scopes import KeyScope
 from ledger.projections.system_keys import ACTIVE, TABLE, KeyState
 from ledger.services.intake import Draft, IntakeService

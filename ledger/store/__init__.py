@@ -2,14 +2,12 @@
 
 ``Store`` reads and writes the journal (entries, tree nodes, sealed payloads, data keys, checkpoints) and commits a
 writer's batch, projection rows included, in one transaction. ``store.rows`` holds the projection tables
-(``ledger.store.rows``), ``ledger.store.anchors`` the anchoring outbox.
+(``ledger.store.rows``), ``ledger.store.anchors`` the anchoring outbox, ``ledger.store.readers`` the connections
+kept for the hot reads.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +19,12 @@ from ledger.errors import Conflict, NotFound, StorageError
 from ledger.store import database
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.readers import ReaderPool
 from ledger.store.rows import RowStore
 from ledger.store.session import HeadChanged, UniqueViolation, WriterSession
 from ledger.store.specs import Changes, TableSpec
 
 NodeId = tuple[int, int]
-READERS_KEPT = 8  # idle reader connections kept for the hot reads; more open under load and close when given back
 
 
 @dataclass(frozen=True)
@@ -79,9 +77,7 @@ class Store:
         self.engine = database.create(url, read_only=read_only)
         self.rows = RowStore(self.engine, specs)
         self._mark = "?" if self.is_sqlite else "%s"
-        self._readers: deque[Any] = deque()  # idle detached DBAPI connections for the hot reads (proofs, size)
-        self._reader_lock = threading.Lock()  # guards giving back against close(); taking is one atomic pop
-        self._closed = False
+        self._readers = ReaderPool(self.engine, is_sqlite=self.is_sqlite)  # for the hot reads (proofs, size)
 
     @classmethod
     def open(cls, url: str, *, specs: Iterable[TableSpec] = ()) -> Store:
@@ -96,9 +92,7 @@ class Store:
 
     def close(self) -> None:
         """Close the idle reader connections and the engine's pool; a read still running closes its own after."""
-        with self._reader_lock:
-            self._closed = True
-        self._drop_readers()
+        self._readers.close()
         self.engine.dispose()
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -107,7 +101,7 @@ class Store:
         return self.engine.connect()
 
     def size(self) -> int:
-        return int(self._fast_query("SELECT size FROM log_head WHERE id = 1", ())[0][0])
+        return int(self._readers.query("SELECT size FROM log_head WHERE id = 1", ())[0][0])
 
     def revision(self) -> str | None:
         """The schema revision the database records (Alembic's), None if it records none (not a lifeledger
@@ -137,78 +131,12 @@ class Store:
             # statement handling cost more than the lookups themselves.
             terms = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(chunk))
             params = [value for node in chunk for value in node]
-            rows = self._fast_query(f"SELECT level, idx, hash FROM tree_nodes WHERE {terms}", params)
+            rows = self._readers.query(f"SELECT level, idx, hash FROM tree_nodes WHERE {terms}", params)
             found.update({(level, idx): bytes(digest) for level, idx, digest in rows})
         missing = [node for node in wanted if node not in found]
         if missing:
             raise NotFound(f"tree node(s) missing from the store: {missing[:5]}")
         return found
-
-    def _fast_query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Run one read on a pooled DBAPI connection (autocommit, so it holds no transaction open).
-
-        The connection is taken for this query only and given back after; one that raised is closed instead. A
-        pooled connection the server dropped (a restart, an idle timeout) takes the other idle ones with it, and
-        the read is tried once more on a new connection. Raises ``StorageError`` (details only in the log).
-        """
-        try:
-            conn, pooled = self._readers.pop(), True
-        except IndexError:
-            conn, pooled = self._reader_connection(), False
-        while True:
-            try:
-                cursor = conn.cursor()
-                try:
-                    cursor.execute(sql, params)
-                    rows = list(cursor.fetchall())
-                finally:
-                    cursor.close()
-            except Exception as exc:
-                retry = pooled and self._lost(exc, conn)  # asked before closing it, which would make it say yes
-                _close_quietly(conn)
-                if not retry:
-                    raise storage_error(exc, doing="reading the log") from exc
-                self._drop_readers()
-                conn, pooled = self._reader_connection(), False
-                continue
-            except BaseException:
-                _close_quietly(conn)
-                raise
-            with self._reader_lock:
-                if not self._closed and len(self._readers) < READERS_KEPT:
-                    self._readers.append(conn)
-                    return rows
-            _close_quietly(conn)
-            return rows
-
-    def _lost(self, exc: Exception, conn: Any) -> bool:
-        """Whether ``exc`` says the server dropped ``conn`` (SQLAlchemy's dialect knows each driver's signs)."""
-        try:
-            return bool(self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, None))  # type: ignore[arg-type]
-        except Exception:
-            return False
-
-    def _reader_connection(self) -> Any:
-        try:
-            raw = self.engine.raw_connection()
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="connecting a reader") from exc
-        raw.detach()  # ours until closed: the engine's pool forgets it, and dispose() leaves it to close()
-        if not self.is_sqlite:
-            try:
-                raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-            except Exception as exc:
-                _close_quietly(raw)
-                raise storage_error(exc, doing="connecting a reader") from exc
-        return raw
-
-    def _drop_readers(self) -> None:
-        """Close the idle reader connections (a read in progress gives its own back, or closes it, after)."""
-        while True:
-            try:
-                _close_quietly(self._readers.pop())
-            except IndexError:
-                return
 
     def entry(self, idx: int) -> EntryRow:
         with self._read() as conn:
@@ -391,11 +319,6 @@ class Store:
             raise storage_error(exc.__cause__ or exc, doing="appending a batch") from exc
         finally:
             session.close()
-
-
-def _close_quietly(conn: Any) -> None:
-    with contextlib.suppress(Exception):
-        conn.close()
 
 
 def _entry(row: Any) -> EntryRow:

@@ -23,7 +23,8 @@ from api.auth import Role, issue_token
 from ledger.app import Ledger
 from ledger.crypto.keys import LocalKeys, SigningKey
 from ledger.log.encoding import b64, canonical_json, digest_str, payload_commitment
-from ledger.log.statements import sign_event, utc_timestamp
+from ledger.log.identifiers import utc_timestamp
+from ledger.log.statements import sign_event
 from ledger.settings import Settings
 from tests.factories import POLICY_ADMIN_SCOPE
 from tests.servers import serving

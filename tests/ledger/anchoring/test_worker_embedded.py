@@ -15,8 +15,9 @@ from ledger.anchoring.worker import Anchorer
 from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
 from ledger.errors import AnchorUnavailable, NotFound
-from ledger.log import merkle
-from ledger.log.note import NoteVerifier, open_checkpoint
+from ledger.log import merkle, proofs
+from ledger.log.checkpoint import open_checkpoint
+from ledger.log.note import NoteVerifier
 from ledger.log.statements import sign_event
 from ledger.services.documents import Registration
 from ledger.settings import Settings
@@ -95,9 +96,9 @@ def test_anchor_proof_checks_out_against_the_contract(chained: Ledger) -> None:
     first = open_checkpoint(proof.checkpoint.note, verifier)
     anchored = open_checkpoint(proof.anchored_checkpoint.note, verifier)
     assert (first.size, anchored.size) == (11, 21)
-    merkle.verify_inclusion(index=3, size=first.size, leaf_hash=merkle.leaf_hash(proof.leaf),
+    proofs.verify_inclusion(index=3, size=first.size, leaf_hash=merkle.leaf_hash(proof.leaf),
                             proof=proof.inclusion.hashes, root=first.root)
-    merkle.verify_consistency(first=first.size, second=anchored.size, first_root=first.root,
+    proofs.verify_consistency(first=first.size, second=anchored.size, first_root=first.root,
                               second_root=anchored.root, proof=proof.consistency.hashes)
     assert anchor_contract(chained).root_of(anchored.size).root == anchored.root  # type: ignore[union-attr]
 

@@ -12,9 +12,10 @@ from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.crypto.keys import SigningKey
 from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFailed
-from ledger.log import merkle
+from ledger.log import merkle, proofs
+from ledger.log.identifiers import utc_timestamp
 from ledger.log.reserved import ERASURES_STREAM, SUBJECT_ERASED
-from ledger.log.statements import EntryRecord, sign_event, utc_timestamp
+from ledger.log.statements import EntryRecord, sign_event
 from ledger.services.intake import Draft
 from ledger.settings import Settings
 from ledger.store.session import WriterSession
@@ -163,7 +164,7 @@ def test_erasure_keeps_proofs_and_blocks_new_events(ledger: Ledger, system_key: 
         ledger.subjects.open_payload(receipt.index)
     root = ledger.log.tree_root(ledger.log.size())
     proof = ledger.log.inclusion_proof(index=receipt.index, tree_size=ledger.log.size())
-    merkle.verify_inclusion(index=receipt.index, size=ledger.log.size(), leaf_hash=receipt.leaf_hash,
+    proofs.verify_inclusion(index=receipt.index, size=ledger.log.size(), leaf_hash=receipt.leaf_hash,
                             proof=proof.hashes, root=root)
     with pytest.raises(Conflict, match="erased"):
         ledger.intake.append(event(system_key, 2, subject="customer:gone"), owner="policy-admin")

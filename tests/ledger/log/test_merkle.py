@@ -1,4 +1,4 @@
-"""Tests for ledger.log.merkle: RFC 9162 vectors, an independent naive model, corruption probes, properties."""
+"""Tests for ledger.log.merkle and ledger.log.proofs: RFC 9162 vectors, a naive model, corruption probes, properties."""
 
 from __future__ import annotations
 
@@ -19,15 +19,17 @@ from ledger.log.merkle import (
     Frontier,
     NodeId,
     NodeReader,
-    ProofError,
-    RootMismatch,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     node_hash,
     range_nodes,
-    root_from_inclusion_proof,
     tree_root,
+)
+from ledger.log.proofs import (
+    ProofError,
+    RootMismatch,
+    root_from_inclusion_proof,
     verify_consistency,
     verify_inclusion,
 )

@@ -1,4 +1,5 @@
-"""Tests for ledger.log.note: the C2SP checkpoint vector, round trips, corruption probes and strict parsing."""
+"""Tests for ledger.log.note and ledger.log.checkpoint: the C2SP checkpoint vector, round trips, corruption probes
+and strict parsing."""
 
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import LedgerError, SignatureError, ValidationFailed, VerificationError
+from ledger.log.checkpoint import Checkpoint, open_checkpoint
 from ledger.log.encoding import b64, unb64
 from ledger.log.note import (
     MAX_SIGNATURES,
-    Checkpoint,
     NoteSigner,
     NoteVerifier,
     SignedNote,
     key_id,
-    open_checkpoint,
     vkey,
 )
 from tests.factories import VECTORS

@@ -87,7 +87,7 @@ def test_statement_identifiers_with_control_characters_are_refused(name: str, go
 @pytest.mark.parametrize("suffix", LOOKALIKE_SUFFIXES, ids=repr)
 def test_subjects_key_ids_and_owners_with_control_characters_are_refused(suffix: str) -> None:
     from ledger.crypto.keys import check_key_id
-    from ledger.log.statements import check_subject
+    from ledger.log.identifiers import check_subject
 
     for value in ("customer:1" + suffix, "cust" + suffix + "omer:1"):
         with pytest.raises(ValidationFailed):

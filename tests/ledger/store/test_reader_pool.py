@@ -19,7 +19,8 @@ from sqlalchemy.pool import NullPool
 from ledger.errors import StorageError
 from ledger.log import merkle
 from ledger.settings import Settings
-from ledger.store import READERS_KEPT, Batch, EntryRow, Store
+from ledger.store import Batch, EntryRow, Store
+from ledger.store.readers import READERS_KEPT
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -144,8 +145,8 @@ def store(settings: Settings) -> Iterator[Store]:
 @pytest.fixture
 def readers(store: Store, monkeypatch: pytest.MonkeyPatch) -> Readers:
     tracked = Readers()
-    real = store._reader_connection
-    monkeypatch.setattr(store, "_reader_connection", lambda: tracked.add(real()))
+    real = store._readers._connect
+    monkeypatch.setattr(store._readers, "_connect", lambda: tracked.add(real()))
     return tracked
 
 
@@ -166,24 +167,24 @@ def test_short_lived_threads_leave_at_most_the_bound_open(store: Store, readers:
     read_in_threads(store, nodes, crowd)
     readers.gate = None
     assert len(readers.opened) == crowd
-    assert len(readers.still_open) == len(store._readers) == READERS_KEPT  # the extra ones closed on return
+    assert len(readers.still_open) == len(store._readers._idle) == READERS_KEPT  # the extra ones closed on return
 
     for _ in range(8):  # waves of short-lived threads, as a server's worker threads come and go
         read_in_threads(store, nodes, 8)
-    assert len(readers.still_open) == len(store._readers) <= READERS_KEPT
-    assert {id(conn) for conn in store._readers} == {id(conn) for conn in readers.still_open}
+    assert len(readers.still_open) == len(store._readers._idle) <= READERS_KEPT
+    assert {id(conn) for conn in store._readers._idle} == {id(conn) for conn in readers.still_open}
     if backends is not None:  # the server agrees: the idle readers and the engine's own idle pool, nothing else
-        expected = engine_own + len(store._readers)
+        expected = engine_own + len(store._readers._idle)
         assert settles_at(backends, expected) == expected
 
 
 def test_a_failed_query_closes_its_connection_and_later_reads_work(store: Store, readers: Readers,
                                                                    nodes: dict[tuple[int, int], bytes]) -> None:
     assert store.size() == SIZE
-    (pooled,) = store._readers
+    (pooled,) = store._readers._idle
     with pytest.raises(StorageError, match=r"reading the log failed in the database \(ref [0-9a-f]{12}\)"):
-        store._fast_query("SELECT size FROM no_such_table", ())
-    assert pooled.closed and not store._readers  # closed, not given back: its state is unknown
+        store._readers.query("SELECT size FROM no_such_table", ())
+    assert pooled.closed and not store._readers._idle  # closed, not given back: its state is unknown
     assert store.size() == SIZE
     assert store.read_nodes(list(nodes)) == nodes
     assert len(readers.opened) == 2 and len(readers.still_open) == 1
@@ -194,7 +195,7 @@ def test_connections_the_server_dropped_are_replaced_without_failing_a_read(
     readers.gate = threading.Barrier(3)
     read_in_threads(store, nodes, 3)
     readers.gate = None
-    dropped = list(store._readers)
+    dropped = list(store._readers._idle)
     assert len(dropped) == 3
     if store.is_sqlite:
         for conn in dropped:
@@ -210,23 +211,23 @@ def test_connections_the_server_dropped_are_replaced_without_failing_a_read(
     assert store.size() == SIZE  # the first pooled one fails; the others go with it and a new one answers
     assert store.read_nodes(list(nodes)) == nodes
     assert all(conn.closed for conn in dropped)
-    assert len(store._readers) == 1 and store._readers[0] not in dropped
+    assert len(store._readers._idle) == 1 and store._readers._idle[0] not in dropped
 
 
 def test_a_read_on_a_broken_connection_is_refused_when_it_was_not_pooled(
         store: Store, readers: Readers, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store._reader_connection
+    real = store._readers._connect
 
     def broken() -> Any:
         conn = real()
         conn.raw.dbapi_connection.close()
         return conn
 
-    monkeypatch.setattr(store, "_reader_connection", broken)
+    monkeypatch.setattr(store._readers, "_connect", broken)
     with pytest.raises(StorageError, match="reading the log failed"):  # a fresh connection is not retried
         store.size()
-    assert len(readers.opened) == 1 and readers.opened[0].closed and not store._readers
-    monkeypatch.setattr(store, "_reader_connection", real)
+    assert len(readers.opened) == 1 and readers.opened[0].closed and not store._readers._idle
+    monkeypatch.setattr(store._readers, "_connect", real)
     assert store.size() == 0
 
 
@@ -235,10 +236,10 @@ def test_close_leaves_nothing_open(store: Store, readers: Readers, nodes: dict[t
     read_in_threads(store, nodes, 4)
     backends = server_backends(store)
     release = threading.Event()
-    store._readers[-1].gate = release  # the next read takes this one and is still running when the store closes
+    store._readers._idle[-1].gate = release  # the next read takes this one and is still running when the store closes
     late = threading.Thread(target=store.size)
     late.start()
-    while len(store._readers) > 3:
+    while len(store._readers._idle) > 3:
         time.sleep(0.01)
 
     store.close()
@@ -246,6 +247,6 @@ def test_close_leaves_nothing_open(store: Store, readers: Readers, nodes: dict[t
     late.join(timeout=10)
     assert not late.is_alive()
     assert len(readers.opened) == 4 and not readers.still_open  # the late read closed its own on return
-    assert not store._readers
+    assert not store._readers._idle
     if backends is not None:
         assert settles_at(backends, 0) == 0

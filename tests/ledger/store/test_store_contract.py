@@ -367,14 +367,14 @@ def test_read_nodes_reads_in_one_query_per_chunk_and_names_missing_nodes(store: 
     leaves = [(0, idx) for idx in range(10)]
 
     seen: list[str] = []
-    real = store._fast_query  # proofs read nodes on a per-thread DBAPI connection: count its queries
-    store._fast_query = lambda sql, params: (seen.append(sql), real(sql, params))[1]  # type: ignore[method-assign]
+    real = store._readers.query  # proofs read nodes on a pooled DBAPI connection: count its queries
+    store._readers.query = lambda sql, params: (seen.append(sql), real(sql, params))[1]  # type: ignore[method-assign]
     try:
         small = store.read_nodes([*leaves, (1, 3), leaves[0]])
         few = len(seen)
         everything = store.read_nodes([node for node, _ in upper])
     finally:
-        del store._fast_query
+        del store._readers.query
     assert (few, len(seen) - few) == (1, 2)  # 450 nodes: two chunks of at most 400
     assert all("FROM tree_nodes" in sql for sql in seen)
     assert small == {**{(0, row.idx): row.leaf_hash for row in store.iter_entries()}, (1, 3): upper[3][1]}
