@@ -18,7 +18,7 @@ strict itself (it refuses small-order keys and R, and S >= L) and about twice as
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from nacl.bindings import crypto_sign_open
+from nacl.bindings import crypto_sign, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from ledger.errors import SignatureError, ValidationFailed
@@ -262,3 +262,9 @@ def verify(*, public_key: bytes, signature: bytes, data: bytes) -> None:
         crypto_sign_open(signature + data, public_key)
     except BadSignatureError as exc:
         raise SignatureError("signature does not verify", field="signature") from exc
+
+
+def sign(*, secret_key: bytes, data: bytes) -> bytes:
+    """The Ed25519 signature of ``data`` by libsodium's 64-byte secret key (seed then public key); libsodium signs
+    in about half the time OpenSSL takes, which every event the ledger emits pays."""
+    return bytes(crypto_sign(data, secret_key)[:64])

@@ -60,6 +60,10 @@ class SigningKey:
 
     key_id: str
     private_key: Ed25519PrivateKey
+    _secret: bytes = field(init=False, repr=False, compare=False)  # libsodium's form: seed then public key
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_secret", self.seed() + self.public_key)
 
     @classmethod
     def generate(cls, key_id: str) -> SigningKey:
@@ -84,7 +88,7 @@ class SigningKey:
         return self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def sign(self, data: bytes) -> bytes:
-        return self.private_key.sign(data)
+        return ed25519.sign(secret_key=self._secret, data=data)
 
 
 KEY_FILES = ("ledger.ed25519", "token.ed25519", "master.key")

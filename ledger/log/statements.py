@@ -304,7 +304,8 @@ def sign_event(
             raise ValidationFailed("personal_subject is required with personal fields", field="personal_subject")
         part = PersonalPart(payload=personal, salt=os.urandom(32), data_subject=personal_subject)
         payload = {**payload, PERSONAL_FIELD: digest_str(part.digest())}
-    commitment = payload_commitment(salt=salt, payload_canonical=canonical_json(payload), data_subject=data_subject)
+    payload_canonical = canonical_json(payload)
+    commitment = payload_commitment(salt=salt, payload_canonical=payload_canonical, data_subject=data_subject)
     statement = Statement.from_json(
         {
             "v": STATEMENT_VERSION,
@@ -316,7 +317,7 @@ def sign_event(
             **({"seq": seq} if seq is not None else {}),
         }
     )
-    return SignedEvent(
+    event = SignedEvent(
         statement=statement,
         key_id=key.key_id,
         signature=key.sign(statement.canonical()),
@@ -325,6 +326,8 @@ def sign_event(
         data_subject=data_subject,
         personal=part,
     )
+    vars(event)["payload_bytes"] = payload_canonical  # encoded once: the checks and the sealing reuse it
+    return event
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The ledger's key files: loading makes nothing, creating names what cannot be made."""
+"""The ledger's keys: loading makes nothing, creating names what cannot be made, signatures are RFC 8032 Ed25519."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.crypto.keys import KEY_FILES, LocalKeys
+from ledger.crypto.keys import KEY_FILES, LocalKeys, SigningKey, verify_signature
 from ledger.errors import ConfigurationError, NotFound, ValidationFailed
 
 
@@ -49,3 +49,17 @@ def test_keys_that_cannot_be_made_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(NotFound):  # loading never makes anything, and says nothing is there
         LocalKeys.load(a_file)
     assert a_file.read_text() == "a file, not a folder"
+
+
+def test_signatures_are_rfc_8032_ed25519() -> None:
+    """Signing goes through libsodium: the same deterministic signature RFC 8032 and OpenSSL give."""
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    key = SigningKey.from_seed("rfc8032-1", seed)
+    assert key.public_key.hex() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    assert key.sign(b"").hex() == (
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46b"
+        "d25bf5f0595bbe24655141438e7a100b")
+    other = SigningKey.generate("fresh-1")
+    for message in (b"", b"statement", bytes(range(256)) * 4):
+        assert other.sign(message) == other.private_key.sign(message)
+        verify_signature(public_key=other.public_key, signature=other.sign(message), data=message)
