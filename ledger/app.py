@@ -42,9 +42,10 @@ from ledger.services.keys import KeyService
 from ledger.services.log import LogService
 from ledger.services.subjects import SubjectService
 from ledger.services.tokens import TokenVerifier
-from ledger.settings import Settings
+from ledger.settings import Settings, describe_database
 from ledger.store import Store
 from ledger.store.anchors import AnchorStore
+from ledger.store.migrate import head_revision
 
 if TYPE_CHECKING:
     from ledger.anchoring.worker import Anchorer
@@ -97,19 +98,25 @@ class Ledger:
              event_types: list[EventType] | None = None, clock: Clock | None = None) -> Ledger:
         """Open the data dir, keys and database at the newest schema; with ``create``, make whichever is missing.
 
-        Without ``create`` (for tools that only read) nothing is made: raises ``NotFound`` naming the data dir,
-        keys directory or SQLite file that is missing. Either way, ``ConfigurationError`` names a data dir that
-        cannot be read or made. ``projectors`` and ``event_types`` default to ``PROJECTORS`` and ``EVENT_TYPES``
-        (tests and tools add their own). Projection tables that are missing or changed shape are rebuilt from the
-        journal first. Raises ``ConfigurationError`` if the database belongs to a ledger with other keys or
-        another origin (say, a second host that was not given the first host's ``keys`` directory). Logs a
-        warning naming the active system keys that have no scope (``KeyService.unscoped``).
+        Without ``create`` (for tools that only read, or change a ledger that must be there) nothing is made and
+        the schema is not migrated: raises ``NotFound`` naming the data dir, keys directory or database that is
+        missing (or holds no lifeledger schema), and ``ConfigurationError`` for a database at another schema
+        revision or never opened by a ledger. Either way, ``ConfigurationError`` names a data dir that cannot be
+        read or made, or a database that belongs to a ledger with other keys or another origin (say, a second
+        host that was not given the first host's ``keys`` directory). ``projectors`` and ``event_types`` default
+        to ``PROJECTORS`` and ``EVENT_TYPES`` (tests and tools add their own). Projection tables that are missing
+        or changed shape are rebuilt from the journal first, with or without ``create`` (they are derived data).
+        Logs a warning naming the active system keys that have no scope (``KeyService.unscoped``).
         """
         secrets = _local_keys(settings, create=create)
         registry = Registry(projectors if projectors is not None else PROJECTORS)
-        store = Store.open(settings.resolved_database_url, specs=registry.specs.values())
+        url = settings.resolved_database_url
+        if not create:
+            _check_existing(settings, secrets)  # on a read-only connection: a file that is no ledger stays as it is
+        store = Store.open(url, specs=registry.specs.values()) if create else Store(url, specs=registry.specs.values())
         try:
-            _claim_identity(store, secrets, settings)
+            if create:
+                _claim_identity(store, secrets, settings)
             stale = store.rows.stale()
             if stale:
                 log.info("rebuilding projection tables %s from the journal", ", ".join(stale))
@@ -182,6 +189,37 @@ def _warn_unscoped(keys: KeyService) -> None:
         log.warning("system key(s) %s have no scope (registered before key scopes) and may write any event on any "
                     "stream; give each one with `lifeledger keys scope KEY_ID --type TYPE --stream KIND`",
                     ", ".join(unscoped))
+
+
+def _check_existing(settings: Settings, secrets: LocalKeys) -> None:
+    """What ``_claim_identity`` checks, for a database that must already be a ledger's at this schema revision,
+    read on a read-only connection: nothing is written to it."""
+    url = settings.resolved_database_url
+    name = describe_database(url)
+    store = Store(url, read_only=True)
+    try:
+        found = store.revision()
+        stored = store.meta("checkpoint_vkey") if found is not None else None
+        sealed_with = store.meta("master_key_check") if found is not None else None
+    finally:
+        store.close()
+    current = head_revision()
+    if found is None:
+        raise NotFound(f"no lifeledger database at {name} (it holds no lifeledger schema)")
+    if found != current:
+        raise ConfigurationError(f"{name} is at schema revision {found} and this lifeledger at {current}: start the "
+                                 f"service once (`lifeledger serve`) to migrate it")
+    vkey = NoteSigner(settings.origin, secrets.ledger.private_key).vkey
+    if stored is None:
+        raise ConfigurationError(f"{name} was never opened by a ledger: start the service once (`lifeledger serve`)")
+    if stored != vkey:
+        raise ConfigurationError(
+            f"this database belongs to the ledger with checkpoint key {stored}, but {settings.data_dir / 'keys'} "
+            f"and origin {settings.origin!r} make {vkey}: give every host the same keys directory and origin")
+    check = hmac.new(secrets.master_key, b"lifeledger payload master key", hashlib.sha256).hexdigest()
+    if sealed_with not in (None, check):
+        raise ConfigurationError(f"the payload master key in {settings.data_dir / 'keys'} is not the one this "
+                                 f"database's payloads are sealed with: give every host the same keys directory")
 
 
 def _claim_identity(store: Store, secrets: LocalKeys, settings: Settings) -> None:

@@ -121,7 +121,11 @@ def audit_database(
     verifier = NoteVerifier.from_vkey(vkey)
     trusted = {}
     for path in checkpoint or []:
-        saved = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise fail(f"{path} is not a checkpoint: it is not UTF-8 text") from exc
+        saved = open_checkpoint(text, verifier)
         trusted[saved.size] = (f"checkpoint {path}", saved.root)
     evidence = fetch_key_evidence(evidence_from) if evidence_from else None
     with progress_bar() as progress:

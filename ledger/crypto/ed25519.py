@@ -11,8 +11,8 @@ a point with a torsion component. This module adds the missing checks, in two ti
   of the 8 small-order encodings); the on-curve and subgroup checks are the loader's job.
 
 Curve arithmetic is plain Python integers (RFC 8032 §5.1); it only classifies public values, so it need not be
-constant-time. Signing stays with ``cryptography``; the verification equation is libsodium's (PyNaCl), which is
-strict itself (it refuses small-order keys and R, and S >= L) and about twice as fast as OpenSSL's here.
+constant-time. Signing and the verification equation are libsodium's (PyNaCl): it is strict itself (it refuses
+small-order keys and R, and S >= L) and about twice as fast as OpenSSL's here, for signing as for verifying.
 """
 
 from __future__ import annotations

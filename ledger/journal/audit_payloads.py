@@ -50,6 +50,7 @@ class PayloadChecker:
         self._keys: dict[str, bytes | None] = {}
         self._missing_key_rows: set[str] = set()
         self._keyless: dict[str, int] = {}  # subject -> first entry whose key was destroyed
+        self._last_sealed: dict[str, int] = {}  # subject -> the last entry with a row sealed under its key
 
     def facts(self, idx: int, statement: Statement) -> dict[str, Any] | None:
         """The entry's facts if its payload row is readable and matches the statement (None otherwise).
@@ -100,6 +101,11 @@ class PayloadChecker:
             if kept.get(subject) is not None:
                 self.problems.append((f"subject_keys[{subject}]", f"erasure recorded at entry {idx} but the key "
                                                                   f"exists"))
+            later = self._last_sealed.get(subject, -1)
+            if later > idx:
+                self.problems.append((f"entries[{later}]", f"sealed for data subject {subject!r} after its erasure "
+                                                           f"at entry {idx}: nothing is recorded for a subject once "
+                                                           f"erased"))
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -118,6 +124,7 @@ class PayloadChecker:
 
     def _open(self, row: Row, table: str) -> Opened | None:
         idx, subject, sealed = row
+        self._last_sealed[subject] = max(idx, self._last_sealed.get(subject, -1))
         try:
             return Opened.of(unseal(data_key=self._key(subject), index=idx, subject=subject, sealed=sealed))
         except ErasedError:

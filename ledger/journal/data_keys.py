@@ -16,8 +16,9 @@ class DataKeys:
     """Data keys by subject, for one writer.
 
     Keys already unwrapped are taken from the cache without a query: an erasure destroys a key in the transaction
-    that records it, which moves the log head, so any writer that cached the key fails its next commit on the
-    head and clears this cache before placing the batch again.
+    that records it, which moves the log head, so a writer that cached the key fails its next commit on the head.
+    The writer clears this cache whenever it reloads the head, for that reason or any other (a failed batch, a
+    restart), so no batch is placed with a key older than the head it commits on.
     """
 
     def __init__(self, master_key: bytes, *, limit: int = DATA_KEY_CACHE) -> None:

@@ -85,7 +85,17 @@ class Journal:
             if self._thread is not None and self._thread.is_alive():
                 self._queue.put(None)
                 self._thread.join(timeout=30)
+            still_writing = self._thread is not None and self._thread.is_alive()
             self._thread = None
+            left: list[Unit] = []  # queued behind the stop: their callers hear of it now, not at their timeout
+            while not still_writing:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                left.extend(queued or [])
+            self._fail(left, StorageError("the journal stopped before this append was written; nothing of it "
+                                          "was recorded, so retry it"))
             if self._checkers is not None:
                 self._checkers.shutdown(wait=False)
                 self._checkers = None
@@ -228,8 +238,12 @@ class Journal:
                     for event in unit.events:
                         self.intake.check(event, owner=unit.owner, signature=not unit.signed_here)
                 except LedgerError as exc:
-                    # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now.
-                    earlier = recorded_group(unit, self._store.entries_by_event_ids(unit.event_ids))
+                    # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now;
+                    # anything else about this unit (an id used for other content) is this unit's error alone.
+                    try:
+                        earlier = recorded_group(unit, self._store.entries_by_event_ids(unit.event_ids))
+                    except LedgerError:
+                        earlier = None
                     if earlier is not None:
                         unit.outcome.settle(earlier)
                     else:
@@ -298,6 +312,9 @@ class Journal:
 
     def _load_frontier(self) -> merkle.Frontier:
         if self._frontier is None:
+            # Whatever dropped the frontier (another writer's commit, a failed batch, a restart), the head may
+            # have moved past an erasure since the data keys were cached: they are dropped with it.
+            self._data_keys.clear()
             size = self._store.size()
             self._frontier = merkle.Frontier.load(size, self._store.read_nodes)
             self._last_recorded_at = self._store.entry(size - 1).recorded_at if size else ""

@@ -317,16 +317,24 @@ def sign_event(
             **({"seq": seq} if seq is not None else {}),
         }
     )
+    try:
+        # The event holds its own copy of what was signed, so a caller changing its dict afterwards changes
+        # nothing, and the bytes encoded here serve the checks and the sealing.
+        signed: dict[str, Any] | None = parse_json(payload_canonical, max_depth=MAX_PAYLOAD_DEPTH + 1,
+                                                   what="payload")
+    except ValidationFailed:
+        signed = None  # deeper than any payload intake takes: kept as given, and encoded again where checked
     event = SignedEvent(
         statement=statement,
         key_id=key.key_id,
         signature=key.sign(statement.canonical()),
-        payload=payload,
+        payload=payload if signed is None else signed,
         salt=salt,
         data_subject=data_subject,
         personal=part,
     )
-    vars(event)["payload_bytes"] = payload_canonical  # encoded once: the checks and the sealing reuse it
+    if signed is not None:
+        vars(event)["payload_bytes"] = payload_canonical
     return event
 
 

@@ -261,6 +261,15 @@ class Store:
             for row in conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.tree_size)):
                 yield _checkpoint(row)
 
+    def meta(self, key: str) -> str | None:
+        """The value stored under ``key`` in ``meta``, None if there is none (read only)."""
+        try:
+            with self._read() as conn:
+                value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one_or_none()
+        except SQLAlchemyError as exc:
+            raise storage_error(exc) from exc
+        return None if value is None else str(value)
+
     def claim_meta(self, key: str, value: str) -> str:
         """Store ``value`` under ``key`` unless a value is there already; return the value that is stored."""
         try:

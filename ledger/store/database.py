@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, QueuePool, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import StorageError
@@ -54,15 +56,29 @@ def create(url: str, *, read_only: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if read_only:
-            url = f"sqlite:///file:{path}?mode=ro&uri=true"
-        elif path and path != ":memory:":
+            # A URI names the file, each character that means something in a URI ('#', '%', '?') escaped.
+            uri = f"file:{quote(path)}?mode=ro"
+            engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=8, max_overflow=8,
+                                   creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10))
+            _sqlite_setup(engine, read_only=True)
+            return engine
+        if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
                                pool_size=8, max_overflow=8)
         _sqlite_setup(engine, read_only=read_only)
         return engine
-    connect_args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    if read_only:
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            # Set per session, not through the URL's ``options`` (which it would replace): every transaction of
+            # this engine is read-only.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            cursor.close()
+            dbapi_connection.commit()
+    return engine
 
 
 def migrate(engine: Engine) -> None:

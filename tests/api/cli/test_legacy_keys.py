@@ -39,7 +39,7 @@ def test_opening_names_the_unscoped_keys_and_the_command_once(legacy: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(data_dir=legacy, chain_url="none", origin=ORIGIN)
     with caplog.at_level(logging.WARNING, logger="ledger"):
-        Ledger.open(settings, create=False).close()
+        Ledger.open(settings).close()  # as the service opens it: migrated to this version's schema
     [warning] = unscoped_warnings(caplog)
     assert warning.name == "ledger.app"
     assert KEY in warning.getMessage() and "lifeledger keys scope" in warning.getMessage()
@@ -47,6 +47,10 @@ def test_opening_names_the_unscoped_keys_and_the_command_once(legacy: Path,
 
 def test_keys_list_marks_an_unscoped_key_until_it_is_given_a_scope(legacy: Path,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    refused = runner.invoke(app, ["keys", "list", "--data-dir", str(legacy)], env=ENV)
+    assert refused.exit_code == 2  # not migrated by a command that only reads
+    assert "is at schema revision 0004" in refused.stderr and "lifeledger serve" in refused.stderr
+    Ledger.open(Settings(data_dir=legacy, chain_url="none", origin=ORIGIN)).close()  # the service migrates it
     listed = runner.invoke(app, ["keys", "list", "--data-dir", str(legacy)], env=ENV)
     assert listed.exit_code == 0, listed.output
     assert MARKER in listed.stdout

@@ -79,6 +79,17 @@ def test_keys_without_a_database_make_no_database(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", NEEDS_A_LEDGER, ids=" ".join)
+def test_an_empty_database_file_is_refused_and_left_empty(tmp_path: Path, command: list[str]) -> None:
+    """An empty file is not a ledger: a command that only reads must not make it one (migrate it, claim it)."""
+    LocalKeys.load_or_create(tmp_path)
+    (tmp_path / "ledger.db").write_bytes(b"")
+    result = runner.invoke(app, [*command, "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"no lifeledger database at {tmp_path / 'ledger.db'}" in one_line_error(result.stderr)
+    assert (tmp_path / "ledger.db").read_bytes() == b""
+
+
 @pytest.mark.parametrize("command", [["keys", "list"], ["verify"],
                                      ["keys", "register", "--key-id", "crm-1", "--owner", "crm", "--public-key",
                                       "A" * 43 + "=", "--type", "*", "--stream", "*"]], ids=" ".join)
@@ -161,7 +172,7 @@ def data_files(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 def test_audit_reads_a_copy_and_writes_nothing_to_it(tmp_path: Path) -> None:
     vkey = _ledger_with_a_key(tmp_path / "data")
-    copy = tmp_path / "copy"
+    copy = tmp_path / "co#py %41"  # characters a SQLite URI would read as a fragment and an escape
     copy.mkdir()
     (copy / "ledger.db").write_bytes((tmp_path / "data" / "ledger.db").read_bytes())
     before = data_files(copy)

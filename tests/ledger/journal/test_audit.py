@@ -58,6 +58,17 @@ def test_erased_subject_still_verifies(filled: Ledger) -> None:
     assert report.payloads_erased == 10
 
 
+def test_a_row_sealed_for_a_subject_after_its_erasure_is_named(filled: Ledger, system_key: SigningKey) -> None:
+    """Nothing is recorded for an erased subject: a later entry whose payload row is filed under it is named."""
+    filled.subjects.erase("customer:c1")
+    later = filled.intake.append(sign_event(key=system_key, event_id="after", type="policy.issued",
+                                            stream="policy:p9", payload={"n": 99}, data_subject="customer:c2"),
+                                 owner="policy-admin")
+    sql(filled, update(t.payloads).where(t.payloads.c.idx == later.index).values(subject="customer:c1"))
+    problems = [str(p) for p in run_audit(filled).problems]
+    assert any(p.startswith(f"entries[{later.index}]") and "after its erasure" in p for p in problems), problems
+
+
 def _leaf_with(ledger: Ledger, index: int, **changes: object) -> bytes:
     body = EntryRecord.from_leaf(ledger.log.entry(index).leaf).to_json()
     body.update(changes)

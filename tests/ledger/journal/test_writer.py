@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.crypto.keys import SigningKey
-from ledger.errors import Conflict, ErasedError, SignatureError, ValidationFailed
+from ledger.errors import Conflict, ErasedError, SignatureError, StorageError, ValidationFailed
 from ledger.log import merkle, proofs
 from ledger.log.identifiers import utc_timestamp
 from ledger.log.reserved import ERASURES_STREAM, SUBJECT_ERASED
@@ -302,3 +303,62 @@ def test_a_refused_group_with_an_erasure_keeps_the_subjects_key(ledger: Ledger, 
     assert ledger.subjects.open_payload(kept.index).payload == {"amount": "10.00", "currency": "CNY"}
     later = ledger.intake.append(event(system_key, 2, subject="customer:kept"), owner="policy-admin")
     assert ledger.subjects.open_payload(later.index).payload["amount"] == "10.00"
+
+
+def test_a_failed_batch_does_not_leave_an_erased_subjects_key_behind(ledger: Ledger, system_key: SigningKey,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process erases a subject; this writer's next batch fails for another reason (the database was
+    locked); the batch after must not seal a new event under the key it had cached."""
+    ledger.intake.append(event(system_key, 1, subject="customer:gone"), owner="policy-admin")  # key now cached
+    other = Ledger.open(ledger.settings)
+    try:
+        other.subjects.erase("customer:gone")
+    finally:
+        other.close()
+    real_commit = WriterSession.commit
+    failures = iter([StorageError("database is locked")])
+
+    def locked_once(self: WriterSession, **kwargs: Any) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        real_commit(self, **kwargs)
+
+    monkeypatch.setattr(WriterSession, "commit", locked_once)
+    with pytest.raises(StorageError, match="locked"):
+        ledger.intake.append(event(system_key, 2, subject="customer:other"), owner="policy-admin")
+    with pytest.raises(Conflict, match="erased"):
+        ledger.intake.append(event(system_key, 3, subject="customer:gone"), owner="policy-admin")
+    assert ledger.log.size() == 3  # the key registration, evt-1 and the erasure
+
+
+def test_an_event_id_reused_with_a_bad_signature_fails_alone(ledger: Ledger, system_key: SigningKey) -> None:
+    """A refused event whose id was used for other content is that event's Conflict, not its whole batch's."""
+    ledger.intake.append(event(system_key, 1), owner="policy-admin")
+    impostor = event(SigningKey.generate(system_key.key_id), 1, amount="9.99")  # other key, other content
+    good = [event(system_key, n, stream=f"policy:g{n}") for n in range(2, 300)]
+    pending = [ledger.journal.submit(e, owner="policy-admin") for e in good[:150]]
+    refused = ledger.journal.submit(impostor, owner="policy-admin")
+    pending += [ledger.journal.submit(e, owner="policy-admin") for e in good[150:]]
+    with pytest.raises((SignatureError, Conflict)):
+        refused.result(30)
+    assert all(p.result(30)[0].index > 0 for p in pending)
+    assert ledger.log.size() == 2 + len(good)
+
+
+def test_appends_queued_behind_a_stop_are_told_at_once(ledger: Ledger, system_key: SigningKey,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Appends that arrive while the writer is stopping are failed by ``stop``, not left to their timeout."""
+    ledger.intake.append(event(system_key, 1), owner="policy-admin")
+    journal = ledger.journal
+    writer = journal._thread
+    assert writer is not None
+    journal._queue.put(None)  # the writer takes its stop ...
+    writer.join(timeout=10)
+    monkeypatch.setattr(journal, "start", lambda: None)  # ... and appends still arrive before stop() returns
+    pending = [journal.submit(event(system_key, n, stream=f"policy:q{n}"), owner="policy-admin") for n in (2, 3)]
+    journal.stop()
+    for outcome in pending:
+        with pytest.raises(StorageError, match="journal stopped"):
+            outcome.result(1)
+    assert ledger.log.size() == 2

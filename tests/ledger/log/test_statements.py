@@ -229,3 +229,15 @@ def test_json_is_decoded_with_a_depth_bound_whatever_the_recursion_limit() -> No
                         (b'"\\ud800"', "surrogate"), (b"[1] x", "acceptable JSON")):
         with pytest.raises(ValidationFailed, match=reason):
             parse_json(bad, max_depth=40)
+
+
+def test_a_signed_event_keeps_what_was_signed_when_the_callers_dict_changes() -> None:
+    key = SigningKey.generate("policy-admin-1")
+    payload = {"amount": "10.00", "nested": {"currency": "CNY"}}
+    event = sign_event(key=key, event_id="e-1", type="premium.collected", stream="policy:p1", payload=payload,
+                       data_subject="customer:c1")
+    payload["amount"] = "9999.00"
+    payload["nested"]["currency"] = "USD"
+    assert event.payload == {"amount": "10.00", "nested": {"currency": "CNY"}}
+    event.check_payload()
+    assert event.payload_bytes == canonical_json(event.payload)
