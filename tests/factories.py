@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto.keys import SigningKey
+from ledger.log.encoding import b64
 from ledger.log.statements import SignedEvent, sign_event
 from ledger.projections.scopes import KeyScope
 
@@ -21,3 +22,14 @@ def policy_event(key: SigningKey, n: int, *, stream: str = "policy:p1", subject:
     """A signed ``policy.issued``-like event number ``n`` with a small payload."""
     return sign_event(key=key, event_id=f"evt-{n}", type=type, stream=stream,
                       payload={"product": "TERM20", "n": n, **payload}, data_subject=subject)
+
+
+def register_over_http(client: Any, headers: dict[str, str], key: SigningKey, *, owner: str,
+                       scope: KeyScope) -> dict[str, Any]:
+    """Register ``key`` for ``owner`` through ``POST /v1/admin/keys`` (``headers``: an admin's) and return the
+    answer's body; fails the test unless it is a 201."""
+    response = client.post("/v1/admin/keys", headers=headers, json={
+        "key_id": key.key_id, "owner": owner, "public_key": b64(key.public_key), "scope": scope.to_json()})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

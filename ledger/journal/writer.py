@@ -232,25 +232,30 @@ class Journal:
     def _checked(self, units: list[Unit]) -> list[Unit]:
         """Run the intake checks of the units not checked yet; settle the ones refused (or retried) at once."""
         ready = []
+        refused: list[tuple[Unit, LedgerError]] = []
         for unit in units:
             if not unit.checked:
                 try:
                     for event in unit.events:
                         self.intake.check(event, owner=unit.owner, signature=not unit.signed_here)
                 except LedgerError as exc:
-                    # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now;
-                    # anything else about this unit (an id used for other content) is this unit's error alone.
-                    try:
-                        earlier = recorded_group(unit, self._store.entries_by_event_ids(unit.event_ids))
-                    except LedgerError:
-                        earlier = None
-                    if earlier is not None:
-                        unit.outcome.settle(earlier)
-                    else:
-                        unit.outcome.fail(exc)
+                    refused.append((unit, exc))
                     continue
                 unit.checked = True
             ready.append(unit)
+        if refused:
+            # A retry of a recorded event gets its receipt, whatever its key or the intake rules are now (one
+            # lookup for all the refused units of the batch); anything else is the unit's error alone.
+            recorded = self._store.entries_by_event_ids([i for unit, _ in refused for i in unit.event_ids])
+            for unit, error in refused:
+                try:
+                    earlier = recorded_group(unit, recorded)
+                except LedgerError:  # an id used for other content
+                    earlier = None
+                if earlier is not None:
+                    unit.outcome.settle(earlier)
+                else:
+                    unit.outcome.fail(error)
         return ready
 
     def _write(self, units: list[Unit]) -> None:

@@ -200,17 +200,12 @@ def _check_note_text(body: object) -> str:
     return text
 
 
-class NoteSigner:
-    """Signs note texts with one Ed25519 key under one key name."""
+class _NoteKey:
+    """What a note's signer and verifier share: the key name, its raw Ed25519 public key and their key id."""
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        """Requires a valid key name (``ValidationFailed`` otherwise) and an Ed25519 key (``TypeError``)."""
-        if not isinstance(private_key, Ed25519PrivateKey):
-            raise TypeError(f"private_key must be an Ed25519PrivateKey, got {type(private_key).__name__}")
-        self._name = check_key_name(name)
-        self._private_key = private_key
-        self._public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self._key_id = key_id(name, self._public_key)
+    _name: str
+    _public_key: bytes
+    _key_id: bytes
 
     @property
     def name(self) -> str:
@@ -228,6 +223,19 @@ class NoteSigner:
     @property
     def vkey(self) -> str:
         return vkey(self._name, self._public_key)
+
+
+class NoteSigner(_NoteKey):
+    """Signs note texts with one Ed25519 key under one key name."""
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        """Requires a valid key name (``ValidationFailed`` otherwise) and an Ed25519 key (``TypeError``)."""
+        if not isinstance(private_key, Ed25519PrivateKey):
+            raise TypeError(f"private_key must be an Ed25519PrivateKey, got {type(private_key).__name__}")
+        self._name = check_key_name(name)
+        self._private_key = private_key
+        self._public_key = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._key_id = key_id(name, self._public_key)
 
     def verifier(self) -> NoteVerifier:
         """The verifier for this signer's key."""
@@ -254,7 +262,7 @@ class NoteSigner:
         return f"NoteSigner({self.vkey!r})"
 
 
-class NoteVerifier:
+class NoteVerifier(_NoteKey):
     """Verifies signed notes against one trusted Ed25519 key, identified by key name and key id."""
 
     def __init__(self, name: str, public_key: bytes) -> None:
@@ -302,22 +310,6 @@ class NoteVerifier:
         if key_id(name, public_key).hex() != id_hex:
             raise ValidationFailed("vkey key id does not match its name and key", field=field)
         return cls(name, public_key)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @property
-    def public_key(self) -> bytes:
-        return self._public_key
-
-    @property
-    def vkey(self) -> str:
-        return vkey(self._name, self._public_key)
 
     def verify(self, note: str) -> bytes:
         """Verify ``note`` and return its text (the signed body) as UTF-8 bytes.

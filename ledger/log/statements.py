@@ -44,6 +44,18 @@ EVENT_FIELDS = ("statement", "key_id", "signature", "payload", "salt", "data_sub
 PERSONAL_FIELD = "personal"  # the payload member committing to an event's personal part
 
 
+def _check_payload_and_salt(payload: Any, salt: bytes, *, prefix: str) -> None:
+    """A payload is a JSON object nesting at most ``MAX_PAYLOAD_DEPTH`` levels, with 16-64 bytes of salt; the errors
+    name ``<prefix>payload`` and ``<prefix>salt``."""
+    if not isinstance(payload, dict):
+        raise ValidationFailed(f"{prefix}payload must be a JSON object", field=f"{prefix}payload")
+    if nesting_exceeds(payload, MAX_PAYLOAD_DEPTH):
+        raise ValidationFailed(f"{prefix}payload nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels deep; "
+                               f"the limit is {MAX_PAYLOAD_DEPTH}", field=f"{prefix}payload")
+    if not 16 <= len(salt) <= 64:
+        raise ValidationFailed(f"{prefix}salt must be 16 to 64 random bytes", field=f"{prefix}salt")
+
+
 @dataclass(frozen=True)
 class Statement:
     """What a signer asserts: an event of ``type`` on ``stream``, committing to its payload by salted hash.
@@ -140,13 +152,7 @@ class PersonalPart:
 
     def __post_init__(self) -> None:
         check_subject(self.data_subject, field="personal.data_subject")
-        if not isinstance(self.payload, dict):
-            raise ValidationFailed("personal.payload must be a JSON object", field="personal.payload")
-        if nesting_exceeds(self.payload, MAX_PAYLOAD_DEPTH):
-            raise ValidationFailed(f"personal.payload nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels "
-                                   f"deep; the limit is {MAX_PAYLOAD_DEPTH}", field="personal.payload")
-        if not 16 <= len(self.salt) <= 64:
-            raise ValidationFailed("personal.salt must be 16 to 64 random bytes", field="personal.salt")
+        _check_payload_and_salt(self.payload, self.salt, prefix="personal.")
 
     @classmethod
     def from_json(cls, value: Any) -> PersonalPart:
@@ -186,13 +192,7 @@ class SignedEvent:
     def __post_init__(self) -> None:
         check_key_id(self.key_id)
         check_subject(self.data_subject)
-        if not isinstance(self.payload, dict):
-            raise ValidationFailed("payload must be a JSON object", field="payload")
-        if nesting_exceeds(self.payload, MAX_PAYLOAD_DEPTH):
-            raise ValidationFailed(f"payload nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels deep; "
-                                   f"the limit is {MAX_PAYLOAD_DEPTH}", field="payload")
-        if not 16 <= len(self.salt) <= 64:
-            raise ValidationFailed("salt must be 16 to 64 random bytes", field="salt")
+        _check_payload_and_salt(self.payload, self.salt, prefix="")
         if len(self.signature) != 64:
             raise ValidationFailed("signature must decode to 64 bytes", field="signature")
 

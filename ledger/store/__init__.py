@@ -174,6 +174,17 @@ class Store:
             yield from (_entry(row) for row in rows)
             position = stop
 
+    def stream_entries(self, stream: str) -> list[tuple[EntryRow, str, bytes]]:
+        """A stream's entries in ``seq`` order, each with its payload's subject and sealed bytes (one query)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.entries, t.payloads.c.subject.label("payload_subject"),
+                       t.payloads.c.sealed.label("payload_sealed"))
+                .join(t.payloads, t.payloads.c.idx == t.entries.c.idx)
+                .where(t.entries.c.stream == stream).order_by(t.entries.c.seq)
+            ).all()
+        return [(_entry(row), row.payload_subject, bytes(row.payload_sealed)) for row in rows]
+
     def count_rows(self, table: str) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(t.metadata.tables[table])).scalar_one())
@@ -198,23 +209,18 @@ class Store:
 
     def iter_personal_parts(self, *, chunk: int = 5000) -> Iterator[tuple[int, str, bytes]]:
         """Every sealed personal part as (index, subject, sealed bytes) in index order."""
-        after = -1
-        while True:
-            with self._read() as conn:
-                rows = conn.execute(select(t.personal_payloads).where(t.personal_payloads.c.idx > after)
-                                    .order_by(t.personal_payloads.c.idx).limit(chunk)).all()
-            if not rows:
-                return
-            yield from ((row.idx, row.subject, bytes(row.sealed)) for row in rows)
-            after = rows[-1].idx
+        return self._iter_sealed(t.personal_payloads, chunk)
 
     def iter_payloads(self, *, chunk: int = 5000) -> Iterator[tuple[int, str, bytes]]:
         """Every payload row as (index, subject, sealed bytes) in index order, read in chunks."""
+        return self._iter_sealed(t.payloads, chunk)
+
+    def _iter_sealed(self, table: Any, chunk: int) -> Iterator[tuple[int, str, bytes]]:
         after = -1
         while True:
             with self._read() as conn:
-                rows = conn.execute(select(t.payloads).where(t.payloads.c.idx > after)
-                                    .order_by(t.payloads.c.idx).limit(chunk)).all()
+                rows = conn.execute(select(table).where(table.c.idx > after).order_by(table.c.idx)
+                                    .limit(chunk)).all()
             if not rows:
                 return
             yield from ((row.idx, row.subject, bytes(row.sealed)) for row in rows)

@@ -13,8 +13,7 @@ from api.auth import Role, TokenError, check_token_subject, issue_token, read_to
 from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
 from ledger.errors import ValidationFailed
-from ledger.log.encoding import b64
-from tests.factories import POLICY_ADMIN_SCOPE
+from tests.factories import POLICY_ADMIN_SCOPE, register_over_http
 
 
 def forged(ledger: Ledger, **claims: Any) -> str:
@@ -53,16 +52,13 @@ def test_reading_a_customer_token_refuses_reserved_and_malformed_subjects(app_le
 def test_a_customer_token_for_the_ledger_subject_gets_a_401(client: TestClient, app_ledger: Ledger, auth) -> None:  # type: ignore[no-untyped-def]
     """The ledger's key history is sealed under its subject: such a token would read every one of its leaves."""
     key = SigningKey.generate("policy-admin-1")
-    registered = client.post("/v1/admin/keys", headers=auth("admin"), json={
-        "key_id": key.key_id, "owner": "policy-admin", "public_key": b64(key.public_key),
-        "scope": POLICY_ADMIN_SCOPE.to_json()})
-    assert registered.status_code == 201, registered.text
-    index = registered.json()["receipt"]["index"]
+    registered = register_over_http(client, auth("admin"), key, owner="policy-admin", scope=POLICY_ADMIN_SCOPE)
+    index = registered["receipt"]["index"]
     assert "ledger" in app_ledger.log.subjects_of(index)
     own = client.get(f"/v1/log/entries/{index}", headers=auth("customer", "customer:c1"))
     assert own.status_code == 200 and "leaf" not in own.json()  # an ordinary customer sees the hash only
     token = {"Authorization": f"Bearer {forged(app_ledger, sub='ledger', role='customer')}"}
-    for path in (f"/v1/log/entries/{index}", f"/v1/events/{registered.json()['receipt']['event_id']}/receipt"):
+    for path in (f"/v1/log/entries/{index}", f"/v1/events/{registered['receipt']['event_id']}/receipt"):
         refused = client.get(path, headers=token)
         assert refused.status_code == 401, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")

@@ -12,17 +12,14 @@ from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
 from ledger.log.encoding import b64
 from ledger.log.statements import sign_event
-from tests.factories import POLICY_ADMIN_SCOPE
+from tests.factories import POLICY_ADMIN_SCOPE, register_over_http
 
 
 @pytest.fixture
 def key(client: TestClient, auth) -> SigningKey:  # type: ignore[no-untyped-def]
     signing = SigningKey.generate("policy-admin-1")
-    response = client.post("/v1/admin/keys", headers=auth("admin"),
-                           json={"key_id": signing.key_id, "owner": "policy-admin",
-                                 "public_key": b64(signing.public_key), "scope": POLICY_ADMIN_SCOPE.to_json()})
-    assert response.status_code == 201, response.text
-    assert response.json()["key"]["status"] == "active"
+    registered = register_over_http(client, auth("admin"), signing, owner="policy-admin", scope=POLICY_ADMIN_SCOPE)
+    assert registered["key"]["status"] == "active"
     return signing
 
 

@@ -7,11 +7,11 @@ from fastapi.testclient import TestClient
 
 from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
-from ledger.log.encoding import b64, digest_str
+from ledger.log.encoding import digest_str
 from ledger.log.statements import sign_event
 from ledger.projections.documents import stream_of
 from tests.api.routes.test_events import assert_problem
-from tests.factories import EVERYTHING
+from tests.factories import EVERYTHING, register_over_http
 
 LINEAGE = b"\x0c" * 32
 
@@ -19,11 +19,8 @@ LINEAGE = b"\x0c" * 32
 @pytest.fixture
 def anything_key(client: TestClient, auth) -> SigningKey:  # type: ignore[no-untyped-def]
     signing = SigningKey.generate("integrator-1")
-    response = client.post("/v1/admin/keys", headers=auth("admin"),
-                           json={"key_id": signing.key_id, "owner": "integrator",
-                                 "public_key": b64(signing.public_key), "scope": EVERYTHING.to_json()})
-    assert response.status_code == 201, response.text
-    assert response.json()["key"]["scope"] == {"types": ["*"], "streams": ["*"]}
+    registered = register_over_http(client, auth("admin"), signing, owner="integrator", scope=EVERYTHING)
+    assert registered["key"]["scope"] == {"types": ["*"], "streams": ["*"]}
     return signing
 
 
