@@ -1,0 +1,1 @@
+"""Documents: the e-policy PDF with its verification QR code."""
