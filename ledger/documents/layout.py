@@ -45,7 +45,7 @@ def prepare_reportlab() -> None:
     if LATIN_FONT not in registered:
         pdfmetrics.registerFont(pdfmetrics.Font(LATIN_FONT, "Helvetica", "WinAnsiEncoding"))
     if CJK_FONT not in registered:
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT, "UniGB-UCS2-H"))
+        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT, isVertical=False, isHalfWidth=False))
 
 
 def font_for(ch: str) -> str:

@@ -52,6 +52,8 @@ def test_it_is_a_whole_pdf_file(pdf: bytes) -> None:
     assert b"/Count 1 " in pdf  # a typical policy fits one page
     assert b"/MediaBox [ 0 0 595.2756 841.8898 ]" in pdf  # A4
     assert b"/FontFile" not in pdf  # no font is embedded: STSong-Light is one the viewer has
+    assert b"/BaseFont /STSong-Light" in pdf
+    assert b"/Encoding /UniGB-UCS2-H " in pdf  # Unicode text, set horizontally (-V would set it in columns)
 
 
 def test_the_same_view_gives_the_same_bytes(pdf: bytes) -> None:
