@@ -1,0 +1,1 @@
+"""Policies: new business, underwriting and the policy lifecycle."""
