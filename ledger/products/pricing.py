@@ -231,8 +231,9 @@ def cash_value(product: Product, plan: Plan, *, age: int, sex: str, policy_year:
     (0..365 days into that policy year), on the straight line from the previous year end. One-year products:
     ``premium x (1 - expense ratio) x (1 - elapsed_days / term days)``, which needs ``elapsed_days`` and the
     premium: ``premium_paid``, or else the quote for ``occupation_class``; ``term_days`` defaults to the product's
-    (365; pass 366 for a term holding 29 February). Raises ``PlanRefused`` for a plan the product does not offer
-    and ``ValidationFailed`` for a policy year or elapsed days outside the term or a missing input.
+    (365; pass 366 for a term holding 29 February); long-term products ignore these three. Raises
+    ``PlanRefused`` for a plan the product does not offer and ``ValidationFailed`` for a policy year or elapsed
+    days outside the term or a missing input.
     """
     _check_shape(product, plan, age=age, sex=sex)
     rule = product.definition.cash_value

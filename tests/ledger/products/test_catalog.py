@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 import ledger
 from ledger.errors import Conflict, NotFound, ValidationFailed
-from ledger.products.catalog import ProductCatalog, default_products_dir
+from ledger.products.catalog import ProductCatalog, default_products_dir, product_digest
 from tests.ledger.products.conftest import edit
 
 KINDS = {"term-life": "term_life", "whole-life": "whole_life", "critical-illness": "critical_illness",
@@ -74,6 +75,11 @@ def test_digest_changes_with_the_definition_or_a_table(products_copy: Path, cata
     held = ProductCatalog.load(default_products_dir())
     changed["version"] = 2
     assert held.publish(changed).digest != catalog.get("term-life").digest
+    product = catalog.get("term-life")
+    assert product_digest(product.definition, product.rates, product.cash_values) == product.digest
+    other_rates = dataclasses.replace(product.rates, digest="sha256:" + "0" * 64)
+    assert product_digest(product.definition, other_rates, product.cash_values) != product.digest
+    assert product_digest(product.definition, product.rates, None) != product.digest
 
 
 def load_error(directory: Path) -> ValidationFailed:
