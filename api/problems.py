@@ -20,6 +20,8 @@ TYPE_BASE = "https://lifeledger.dev/problems/"
 
 # Most specific first: the first matching class wins.
 STATUS_TABLE: list[tuple[type[Exception], int, str]] = [
+    (errors.Refused, 409, "refused"),
+    (errors.StreamMoved, 409, "stream-moved"),
     (errors.InvalidTransition, 409, "invalid-transition"),
     (errors.Conflict, 409, "conflict"),
     (errors.NotFound, 404, "not-found"),
@@ -50,6 +52,9 @@ def install(app: FastAPI) -> None:
         for cls, status, kind in STATUS_TABLE:
             if isinstance(exc, cls):
                 title = kind.replace("-", " ").capitalize()
+                if isinstance(exc, errors.Refused):  # a rule said no: name it, in both languages
+                    return problem(status, kind, title, exc.message, request, field=exc.field, rule=exc.rule,
+                                   detail_zh=exc.zh)
                 return problem(status, kind, title, exc.message, request, field=exc.field)
         raise AssertionError("LedgerError is in the table")
 

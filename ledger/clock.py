@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Clock(Protocol):
@@ -40,3 +41,62 @@ class FixedClock:
     def set(self, moment: datetime) -> None:
         with self._lock:
             self._now = moment.astimezone(UTC)
+
+
+class BusinessCalendar:
+    """Business dates in one time zone, with working days from a maintained holiday calendar.
+
+    Chinese public holidays and the weekend days declared working days ("adjusted working days", 调休) come from
+    the ``holidays`` package (its ``China`` calendar); a year it does not know the adjustments of yet falls back
+    to its statutory holidays and Saturday/Sunday weekends.
+    """
+
+    def __init__(self, *, time_zone: str = "Asia/Shanghai", country: str = "CN") -> None:
+        import holidays  # imported here: the calendar data is loaded once per calendar, not at import
+
+        try:
+            self.zone = ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {time_zone!r}") from None
+        self.time_zone = time_zone
+        self._holidays = holidays.country_holidays(country)
+        self._workdays: set[date] = set()
+        self._years: set[int] = set()
+
+    def _load(self, year: int) -> None:
+        if year not in self._years:
+            self._holidays.get(date(year, 1, 1))  # makes the calendar load that year
+            self._workdays |= {day for day in getattr(self._holidays, "weekend_workdays", set()) if day.year == year}
+            self._years.add(year)
+
+    def today(self, clock: Clock) -> date:
+        """The business date now."""
+        return self.date_of(clock.now())
+
+    def date_of(self, moment: datetime) -> date:
+        """The business date of a moment (in the calendar's time zone)."""
+        return moment.astimezone(self.zone).date()
+
+    def start_of(self, day: date) -> datetime:
+        """Midnight at the start of ``day`` in the calendar's time zone, as a UTC moment."""
+        return datetime(day.year, day.month, day.day, tzinfo=self.zone).astimezone(UTC)
+
+    def is_working_day(self, day: date) -> bool:
+        self._load(day.year)
+        if day in self._workdays:
+            return True
+        return day.weekday() < 5 and day not in self._holidays
+
+    def add_working_days(self, day: date, count: int) -> date:
+        """The working day ``count`` working days after ``day`` (``count`` >= 0; 0 gives ``day`` if it is one,
+        else the next working day)."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        current = day
+        while not self.is_working_day(current):
+            current += timedelta(days=1)
+        for _ in range(count):
+            current += timedelta(days=1)
+            while not self.is_working_day(current):
+                current += timedelta(days=1)
+        return current

@@ -31,6 +31,25 @@ class Conflict(LedgerError):
     """The request contradicts recorded state (idempotency key reused, stale sequence, duplicate key)."""
 
 
+class StreamMoved(Conflict):
+    """A group was decided at a stream position the stream has since moved past: reload and decide again."""
+
+    def __init__(self, message: str, *, stream: str, expected: int, actual: int) -> None:
+        super().__init__(message, field="expected_seq")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class Refused(Conflict):
+    """A command the rules refuse: ``rule`` names the rule, with a plain-language reason in Chinese and English."""
+
+    def __init__(self, message: str, *, rule: str, zh: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.rule = rule
+        self.zh = zh
+
+
 class InvalidTransition(Conflict):
     """A lifecycle change that the current state does not allow."""
 

@@ -9,7 +9,7 @@ from ledger.crypto.sealing import OpenedPayload, unseal, unwrap_key
 from ledger.errors import LedgerError
 from ledger.log.encoding import parse_json
 from ledger.log.statements import PERSONAL_FIELD
-from ledger.store import Store
+from ledger.store import EntryRow, Store
 
 # Stored payloads are decoded with a generous bound: intake allows 32 levels, and anything deeper was recorded
 # before that limit and is reported, never allowed to exhaust the stack.
@@ -67,6 +67,28 @@ class Opener:
         if not isinstance(payload, dict):
             return None
         return {name: value for name, value in payload.items() if name != PERSONAL_FIELD}
+
+    def stream(self, stream: str) -> list[tuple[EntryRow, dict[str, Any] | None]]:
+        """A stream's entries in ``seq`` order with their facts (None where the payload cannot be read).
+
+        The data keys are read once for the call (a fold loads a stream in one go), never kept after it.
+        """
+        found = self._store.stream_entries(stream)
+        keys: dict[str, bytes | None] = {}
+        out: list[tuple[EntryRow, dict[str, Any] | None]] = []
+        for row, subject, sealed in found:
+            if subject not in keys:
+                keys[subject] = self._key(subject)
+            try:
+                opened = Opened.of(unseal(data_key=keys[subject], index=row.idx, subject=subject, sealed=sealed))
+                payload = opened.payload
+            except LedgerError:
+                out.append((row, None))
+                continue
+            facts = ({name: value for name, value in payload.items() if name != PERSONAL_FIELD}
+                     if isinstance(payload, dict) else None)
+            out.append((row, facts))
+        return out
 
     def _key(self, subject: str) -> bytes | None:
         """The subject's data key as the store holds it now; None once erased or missing (``unseal`` then raises

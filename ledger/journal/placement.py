@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.crypto.sealing import seal
-from ledger.errors import Conflict, LedgerError, NotFound, ValidationFailed
+from ledger.errors import Conflict, LedgerError, NotFound, StreamMoved, ValidationFailed
 from ledger.journal.units import Receipt, Unit
 from ledger.log import merkle
 from ledger.log.reserved import LEDGER_SUBJECT, SUBJECT_ERASED
@@ -82,8 +82,9 @@ class Placement:
             for stream, want in (unit.expected or {}).items():
                 actual = streams.last_seq(self.rows, stream)
                 if actual != want:
-                    raise Conflict(f"stream {stream!r} is at position {actual}, not at {want} where the decision "
-                                   f"was made; reload it and decide again", field="expected_seq")
+                    raise StreamMoved(f"stream {stream!r} is at position {actual}, not at {want} where the "
+                                      f"decision was made; reload it and decide again", stream=stream, expected=want,
+                                      actual=actual)
         return [self._place_event(event, unit) for event in unit.events]
 
     def _place_event(self, event: SignedEvent, unit: Unit) -> Receipt:

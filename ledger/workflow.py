@@ -1,0 +1,124 @@
+"""The one command path: load a stream's events, fold them to state, decide (pure), append all or none.
+
+Every workflow command of every resource runs here, so the guarantees hold in one place:
+
+1. the stream's events are read from the journal (facts only, in ``seq`` order) and folded to state;
+2. ``decide(state, command, now)`` returns the new events or raises a named refusal (``Refused``); it is pure;
+3. the ledger signs the new events and the journal appends them as one group at the stream position the decision
+   saw; projections change in the same transaction;
+4. if another command moved the stream meanwhile (``StreamMoved``), the stream is loaded and decided again.
+
+The caller gets the new events, their receipts and the state after them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from ledger.clock import Clock
+from ledger.errors import StreamMoved
+from ledger.journal.opening import Opener
+from ledger.journal.units import Receipt
+from ledger.kernel import Event, NewEvent
+from ledger.log.identifiers import parse_timestamp
+from ledger.log.reserved import LEDGER_KEY_ID, LEDGER_SUBJECT
+from ledger.services.intake import Draft, IntakeService
+
+__all__ = ["Aggregate", "Event", "NewEvent", "Outcome", "Workflow", "new_id"]
+
+S = TypeVar("S")
+C = TypeVar("C", contravariant=True)
+
+ATTEMPTS = 8  # a stream this busy is a bug or an attack: give up with the last StreamMoved
+
+
+def new_id(prefix: str) -> str:
+    """An opaque identifier: ``prefix`` and 20 hex digits (80 bits) of randomness, nothing about the person."""
+    return f"{prefix}{uuid.uuid4().hex[:20].upper()}"
+
+
+class Aggregate(Protocol[S, C]):
+    """A resource's rules: an empty state, how one event changes it, and the pure decision for a command."""
+
+    def initial(self) -> S: ...
+
+    def evolve(self, state: S, event: Event) -> S: ...
+
+    def decide(self, state: S, command: C, now: datetime) -> Sequence[NewEvent]: ...
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[S]):
+    """What a command recorded: the new events (in order), their receipts, and the state after them."""
+
+    events: list[Event]
+    receipts: list[Receipt]
+    state: S
+    seq: int
+
+
+class Workflow:
+    """Runs commands of any aggregate through the one writer (see the module docstring)."""
+
+    def __init__(self, *, intake: IntakeService, opener: Opener, clock: Clock) -> None:
+        self._intake = intake
+        self._opener = opener
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def history(self, stream: str) -> list[Event]:
+        """The stream's recorded events with their facts: only the ledger's own (workflow streams are reserved to
+        it at intake; this keeps a fold to what the rules decided even so)."""
+        return [Event(index=row.idx, seq=row.seq, type=row.type, event_id=row.event_id,
+                      recorded_at=parse_timestamp(row.recorded_at, field="recorded_at"), facts=facts)
+                for row, facts in self._opener.stream(stream) if facts is not None and row.key_id == LEDGER_KEY_ID]
+
+    def load(self, aggregate: Aggregate[S, Any], stream: str) -> tuple[S, int]:
+        """The stream's state and last ``seq`` (0 for a new stream)."""
+        state = aggregate.initial()
+        seq = 0
+        for event in self.history(stream):
+            state = aggregate.evolve(state, event)
+            seq = event.seq
+        return state, seq
+
+    def run(self, aggregate: Aggregate[S, C], stream: str, command: C, *,
+            after: Callable[[S], None] | None = None) -> Outcome[S]:
+        """Decide ``command`` on ``stream`` and record what it decides, all or none.
+
+        Raises what ``decide`` raises (``Refused``, ``ValidationFailed``, ...) with nothing recorded, and
+        ``StreamMoved`` only if the stream kept moving through every attempt. ``after`` (optional) sees the state
+        the decision was made on, before anything is recorded (to check who may ask).
+        """
+        last: StreamMoved | None = None
+        for _ in range(ATTEMPTS):
+            state, seq = self.load(aggregate, stream)
+            if after is not None:
+                after(state)
+            now = self._clock.now()
+            decided = list(aggregate.decide(state, command, now))
+            if not decided:
+                return Outcome(events=[], receipts=[], state=state, seq=seq)
+            drafts = [Draft(type=new.type, stream=new.stream or stream, payload={**new.facts, **new.personal},
+                            data_subject=LEDGER_SUBJECT, personal_subject=new.personal_subject)
+                      for new in decided]
+            try:
+                receipts = self._intake.emit_all(drafts, expected={stream: seq})
+            except StreamMoved as moved:
+                last = moved
+                continue
+            events = [Event(index=receipt.index, seq=receipt.seq, type=new.type, event_id=receipt.event_id,
+                            recorded_at=parse_timestamp(receipt.recorded_at, field="recorded_at"),
+                            facts=dict(new.facts))
+                      for new, receipt in zip(decided, receipts, strict=True) if receipt.stream == stream]
+            for event in events:
+                state = aggregate.evolve(state, event)
+            return Outcome(events=events, receipts=receipts, state=state, seq=events[-1].seq if events else seq)
+        assert last is not None
+        raise last
