@@ -63,6 +63,15 @@ class Settings(BaseSettings):
                                                       "at /openapi.json.")
     token_ttl: int = Field(default=3600, gt=0, description="Lifetime in seconds of development tokens.")
     jwt_issuer: str = Field(default="lifeledger", description="Expected 'iss' claim of bearer tokens.")
+    products_dir: Path | None = Field(
+        default=None, description="Directory of product, questionnaire and underwriting data files; default: the "
+                                  "products/ directory of this checkout.")
+    time_zone: str = Field(default="Asia/Shanghai", description="Time zone of business dates (due dates, grace, "
+                                                                "working days).")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL printed on e-policies (the QR "
+                                                                          "code opens its verification page).")
+    clock_interval: float = Field(default=300.0, gt=0, description="Seconds between runs of the policy clock "
+                                                                   "inside `serve`.")
 
     @field_validator("origin")
     @classmethod

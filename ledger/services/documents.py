@@ -15,6 +15,7 @@ from ledger.journal.units import Receipt
 from ledger.log.encoding import digest_str
 from ledger.projections.documents import REGISTERED, REVOKED, SUPERSEDED, TABLE, stream_of
 from ledger.services.intake import Draft, IntakeService
+from ledger.store.domain import ChainRegistration, DomainStore
 from ledger.store.rows import RowStore
 
 MAX_UINT64 = 2**64 - 1
@@ -48,9 +49,14 @@ class DocumentRecord:
 
 
 class DocumentService:
-    def __init__(self, rows: RowStore, intake: IntakeService) -> None:
+    def __init__(self, rows: RowStore, intake: IntakeService, domain: DomainStore) -> None:
         self._rows = rows
         self._intake = intake
+        self._domain = domain
+
+    def chain(self, digest: bytes) -> list[ChainRegistration]:
+        """The chain transactions that carried operations on ``digest`` (queued ones have no transaction yet)."""
+        return self._domain.chain_registrations(digest)
 
     def register(self, registrations: Sequence[Registration]) -> list[Receipt]:
         """Register documents, all or none. Raises ``ValidationFailed`` naming the bad item, ``Conflict`` for a

@@ -6,14 +6,17 @@ from ledger.errors import NotFound, ValidationFailed
 from ledger.journal.opening import Opened, Opener
 from ledger.log.reserved import ERASURES_STREAM, LEDGER_SUBJECT, SUBJECT_ERASED
 from ledger.services.intake import Draft, IntakeService
+from ledger.services.uploads import UploadService
 from ledger.store import Store
 
 
 class SubjectService:
-    def __init__(self, store: Store, *, intake: IntakeService, opener: Opener) -> None:
+    def __init__(self, store: Store, *, intake: IntakeService, opener: Opener,
+                 uploads: UploadService | None = None) -> None:
         self._store = store
         self._intake = intake
         self._opener = opener
+        self._uploads = uploads
 
     def open_payload(self, index: int) -> Opened:
         """Decrypt the payload (facts) of entry ``index``; raises ``ErasedError`` if its subject was erased."""
@@ -29,11 +32,13 @@ class SubjectService:
         The erasure is an entry of its own (``ledger.subject.erased``, its payload sealed under the ledger's own
         subject) and the key is destroyed in the same transaction, so an audit can tell a lawful erasure from a
         key that went missing, and no event for the subject is recorded after it. Returns how many sealed rows
-        became unreadable. Raises ``NotFound`` if the subject has no key (unknown or already erased).
+        became unreadable plus how many of the subject's uploaded files were deleted. Raises ``NotFound`` if the
+        subject has no key (unknown or already erased).
         """
         if subject == LEDGER_SUBJECT:
             raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
         if self._store.wrapped_keys([subject]).get(subject) is None:
             raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
         self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
-        return self._store.count_sealed(subject)
+        files = self._uploads.erase(subject) if self._uploads is not None else 0  # their uploaded files too
+        return self._store.count_sealed(subject) + files

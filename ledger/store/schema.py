@@ -167,3 +167,50 @@ document_ops = Table(
     Column("created_at", String(32), nullable=False),
     UniqueConstraint("idx", name="uq_document_ops_idx"),
 )
+
+# -- the domain: notices for the messaging system, uploaded files, idempotent commands -------------------------
+
+# Notices (renewal, grace, suspension ...) for the messaging system, one row per ``policy.notice.sent`` event,
+# written by the policies projection in that event's transaction; the messaging system marks ``delivered_at``.
+policy_notices = Table(
+    "policy_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idx", BigInteger, nullable=False),
+    Column("application_id", String(64), nullable=False),
+    Column("policy_no", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("due_date", String(10), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("text_zh", Text, nullable=False),
+    Column("text_en", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("delivered_at", String(32), nullable=True),
+    UniqueConstraint("idx", name="uq_policy_notices_idx"),
+)
+
+# Uploaded files, by content: the same bytes twice are stored once. ``subject`` is the data subject whose file
+# it is (erasing the subject deletes their files); the bytes never reach the journal or the chain.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("subject", String(128), nullable=False, index=True),
+    Column("media_type", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# The first answer to each (caller, Idempotency-Key): a retry with the same body gets it again.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("principal", String(160), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    PrimaryKeyConstraint("principal", "key", name="pk_idempotency"),
+)

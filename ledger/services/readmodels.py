@@ -1,0 +1,24 @@
+"""Read models for the domain packages: projection rows by key or by column values (no SQL above the store)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ledger.projections.base import Key, Row
+from ledger.store.rows import RowStore
+
+
+class ReadModels:
+    """Reads the projection tables the writer keeps (they are derived from facts and may lag nothing: a row is
+    written in the transaction of the event behind it)."""
+
+    def __init__(self, rows: RowStore) -> None:
+        self._rows = rows
+
+    def get(self, table: str, key: Key) -> Row | None:
+        return self._rows.read(table, [key]).get(key)
+
+    def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
+               limit: int | None = None) -> list[Row]:
+        return self._rows.select(table, where=where, order_by=order_by, limit=limit)

@@ -1,0 +1,59 @@
+"""Uploads: files stored once by their SHA-256, owned by the data subject whose file they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.clock import Clock
+from ledger.errors import NotFound, ValidationFailed
+from ledger.log.encoding import digest_str, parse_digest, sha256
+from ledger.log.identifiers import check_subject, utc_timestamp
+from ledger.store.domain import DomainStore, Upload
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MEDIA_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/webp", "text/plain")
+
+
+@dataclass(frozen=True)
+class Stored:
+    digest: str  # sha256:<hex>
+    size: int
+    media_type: str
+    new: bool  # False when the same bytes were stored before
+
+
+class UploadService:
+    def __init__(self, store: DomainStore, *, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def put(self, data: bytes, *, media_type: str, subject: str) -> Stored:
+        """Store ``data`` for ``subject``; raises ``ValidationFailed`` for an empty or too large file or a media
+        type that is not accepted."""
+        check_subject(subject, field="subject")
+        if not data:
+            raise ValidationFailed("the upload is empty", field="file")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ValidationFailed(f"the upload is {len(data)} bytes; at most {MAX_UPLOAD_BYTES} are accepted",
+                                   field="file")
+        kind = media_type.split(";")[0].strip().lower()
+        if kind not in MEDIA_TYPES:
+            raise ValidationFailed(f"media type {kind!r} is not accepted; use one of {', '.join(MEDIA_TYPES)}",
+                                   field="content-type")
+        digest = sha256(data)
+        new = self._store.put_upload(Upload(digest=digest, subject=subject, media_type=kind, size=len(data),
+                                            data=data, created_at=utc_timestamp(self._clock.now())))
+        return Stored(digest=digest_str(digest), size=len(data), media_type=kind, new=new)
+
+    def get(self, digest: str) -> Upload:
+        """The file with this digest; raises ``NotFound``."""
+        found = self._store.upload(parse_digest(digest, field="digest"))
+        if found is None:
+            raise NotFound(f"no upload {digest}", field="digest")
+        return found
+
+    def exists(self, digest: str) -> bool:
+        return self._store.upload(parse_digest(digest, field="digest")) is not None
+
+    def erase(self, subject: str) -> int:
+        return self._store.delete_uploads(subject)
