@@ -21,7 +21,7 @@ import hmac
 import logging
 from typing import TYPE_CHECKING
 
-from ledger.clock import Clock, SystemClock
+from ledger.clock import BusinessCalendar, Clock, SystemClock
 from ledger.crypto.keys import LocalKeys, SigningKey
 from ledger.errors import ConfigurationError, NotFound
 from ledger.journal.checkpoints import Checkpointer
@@ -31,21 +31,34 @@ from ledger.journal.writer import Journal
 from ledger.log.catalog import Catalog, EventType
 from ledger.log.note import NoteSigner
 from ledger.log.reserved import LEDGER_EVENT_TYPES
+from ledger.parties import events as party_events
+from ledger.parties.service import PartyService
+from ledger.policies import events as policy_events
+from ledger.policies.clock import ClockWorker
+from ledger.policies.projection import PoliciesProjector
+from ledger.policies.service import PolicyService, load_rule_data
+from ledger.products.catalog import ProductCatalog, default_products_dir
 from ledger.projections import documents
 from ledger.projections.base import Projector
 from ledger.projections.registry import Registry, core_projectors
 from ledger.services.anchoring import AnchorService
 from ledger.services.audit import AuditService
 from ledger.services.documents import DocumentService
+from ledger.services.idempotency import IdempotencyService
 from ledger.services.intake import IntakeService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
+from ledger.services.notices import NoticeService
+from ledger.services.readmodels import ReadModels
 from ledger.services.subjects import SubjectService
 from ledger.services.tokens import TokenVerifier
+from ledger.services.uploads import UploadService
 from ledger.settings import Settings, describe_database
 from ledger.store import Store
 from ledger.store.anchors import AnchorStore
+from ledger.store.domain import DomainStore
 from ledger.store.migrate import head_revision
+from ledger.workflow import Workflow
 
 if TYPE_CHECKING:
     from ledger.anchoring.worker import Anchorer
@@ -54,8 +67,8 @@ log = logging.getLogger(__name__)
 
 
 # Every projection the writer folds and the audit replays: the log's own, then one per resource.
-PROJECTORS: list[Projector] = [*core_projectors()]
-EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES]
+PROJECTORS: list[Projector] = [*core_projectors(), PoliciesProjector()]
+EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES, *party_events.TYPES, *policy_events.TYPES]
 
 
 class Ledger:
@@ -86,8 +99,24 @@ class Ledger:
         self.keys = KeyService(store.rows, self.intake)
         self.anchoring = AnchorService(AnchorStore(store.engine), log=self.log, anchorer=anchorer,
                                        chain_url=settings.chain_url)
-        self.documents = DocumentService(store.rows, self.intake)
-        self.subjects = SubjectService(store, intake=self.intake, opener=opener)
+        domain = DomainStore(store.engine)
+        self.documents = DocumentService(store.rows, self.intake, domain)
+        self.uploads = UploadService(domain, clock=self.clock)
+        self.idempotency = IdempotencyService(domain, clock=self.clock)
+        self.subjects = SubjectService(store, intake=self.intake, opener=opener, uploads=self.uploads)
+        self.workflow = Workflow(intake=self.intake, opener=opener, clock=self.clock)
+        self.parties = PartyService(self.workflow, self.subjects)
+        self.calendar = BusinessCalendar(time_zone=settings.time_zone)
+        products_dir = settings.products_dir or default_products_dir()
+        questionnaires, rulesets = load_rule_data(products_dir)
+        self.policies = PolicyService(
+            workflow=self.workflow, parties=self.parties, catalog=ProductCatalog.load(products_dir),
+            questionnaires=questionnaires, rulesets=rulesets, uploads=self.uploads, documents=self.documents,
+            read=ReadModels(store.rows), calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
+            opener=self.subjects.open_personal)
+        self.notices = NoticeService(domain, clock=self.clock)
+        self._policy_clock = ClockWorker(lambda today: self.policies.run_clock(until=today), self.policies.today,
+                                         interval=settings.clock_interval)
         self.tokens = TokenVerifier(public_key=secrets.token_public_key, issuer=settings.jwt_issuer)
         self.audit = AuditService(store, registry=registry, vkey=signer.vkey,
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
@@ -133,14 +162,18 @@ class Ledger:
             raise
         return ledger
 
-    def start(self, *, anchoring: bool = True) -> None:
-        """Start the background writer, the periodic checkpointer and (if configured) the anchoring worker."""
+    def start(self, *, anchoring: bool = True, policy_clock: bool = True) -> None:
+        """Start the background writer, the periodic checkpointer, the policy clock and (if configured) the
+        anchoring worker."""
         self.journal.start()
         self.checkpointer.start()
+        if policy_clock:
+            self._policy_clock.start()
         if anchoring and self.anchoring.anchorer is not None:
             self.anchoring.anchorer.start()
 
     def close(self) -> None:
+        self._policy_clock.stop()
         if self.anchoring.anchorer is not None:
             self.anchoring.anchorer.close()
         self.checkpointer.stop()

@@ -33,3 +33,12 @@ def register_over_http(client: Any, headers: dict[str, str], key: SigningKey, *,
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def resident_id(birth: str, *, sex: str = "M", area: str = "110105", serial: int = 12) -> str:
+    """A well-formed resident identity number for a birth date (YYYY-MM-DD) and sex (odd 17th digit: male)."""
+    from ledger.parties.identity import resident_id_check_char
+
+    digit = 1 if sex == "M" else 2
+    first17 = f"{area}{birth.replace('-', '')}{serial:02d}{digit}"
+    return first17 + resident_id_check_char(first17)

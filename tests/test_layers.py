@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ledger.crypto",),
     ("ledger.log",),
     ("ledger.store", "ledger.settings"),
-    ("ledger.projections", "ledger.products"),
+    ("ledger.projections", "ledger.products", "ledger.kernel"),
     ("ledger.journal", "ledger.anchoring"),
     ("ledger.services", "ledger.workflow", "ledger.parties", "ledger.policies", "ledger.servicing", "ledger.claims",
      "ledger.advice", "ledger.documents", "ledger.verify"),
@@ -46,6 +46,9 @@ LAYERS: list[tuple[str, ...]] = [
 RESOURCES = ("ledger.parties", "ledger.policies", "ledger.servicing", "ledger.claims", "ledger.advice")
 # Domain packages know events, rules and read models; storage, the writer, the chain and keys are the services'.
 DOMAIN = (*RESOURCES, "ledger.products", "ledger.documents")
+# Pure helpers every resource that names people uses (identity-number checks, ages, masking): the one exception
+# to "resources do not import each other".
+SHARED_KERNEL = ("ledger.parties.identity",)
 # The log's own projections and the projection machinery; every other module of ledger.projections is the
 # projection of a resource and is held to the domain's rule.
 LOG_PROJECTIONS = ("ledger.projections.base", "ledger.projections.registry", "ledger.projections.rows",
@@ -58,7 +61,8 @@ SQL_PACKAGES = ("sqlalchemy", "alembic", "psycopg", "sqlite3")
 # The embedded chain keeps the EVM's state in a SQLite key-value file of its own (not the ledger's database).
 OWN_STATE_FILES = ("ledger.anchoring.embedded",)
 # All the edges (api/) may import from ledger/: the composition root, the services, errors and settings ...
-EDGE_GATES = ("ledger.app", "ledger.services", "ledger.errors", "ledger.settings")
+RESOURCE_SERVICES = tuple(f"{resource}.service" for resource in RESOURCES)  # each resource's service module
+EDGE_GATES = ("ledger.app", "ledger.services", "ledger.errors", "ledger.settings", "ledger.money", *RESOURCE_SERVICES)
 # ... the log's public formats (no domain: encoding, statements, tree, signed notes), which the API's codecs, the
 # clients and the offline verifier apply at the edge ...
 EDGE_FORMATS = ("ledger.log",)
@@ -147,7 +151,8 @@ def ledger_face() -> frozenset[str]:
     ``LEDGER_FACE``."""
     tree = ast.parse((ROOT / "ledger" / "app.py").read_text(encoding="utf-8"))
     services = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and _under(node.module or "", "ledger.services") for alias in node.names}
+                and (_under(node.module or "", "ledger.services") or node.module in RESOURCE_SERVICES)
+                for alias in node.names}
     face = set(LEDGER_FACE)
     for cls in ast.walk(tree):
         if not (isinstance(cls, ast.ClassDef) and cls.name == "Ledger"):
@@ -392,7 +397,8 @@ def violations(found: Import) -> list[str]:
     for resource in RESOURCES:
         for other in RESOURCES:
             if other != resource and _under(module, resource) and _under(target, other) \
-                    and not _under(target, other + ".projection"):
+                    and not _under(target, other + ".projection") \
+                    and not any(_under(target, shared) for shared in SHARED_KERNEL):
                 problems.append(f"{where}: a resource package reads another's projection only")
     if is_domain(module) and any(_under(target, p) for p in DOMAIN_FORBIDDEN):
         problems.append(f"{where}: a resource package reaches the store, writer, chain and keys through the "

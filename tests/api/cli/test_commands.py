@@ -87,7 +87,7 @@ def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
     unscoped = runner.invoke(app, ["keys", "register", "--key-id", "crm-1", "--owner", "crm",
                                    "--public-key", public_key, "--data-dir", data])
     assert unscoped.exit_code == 2 and "--type" in unscoped.output and "--stream" in unscoped.output
-    scope = ["--type", "contact.*", "--type", "consent.recorded", "--stream", "party"]
+    scope = ["--type", "contact.*", "--type", "consent.recorded", "--stream", "customer"]
     registered = runner.invoke(app, ["keys", "register", "--key-id", "crm-1", "--owner", "crm",
                                      "--public-key", public_key, *scope, "--data-dir", data])
     assert registered.exit_code == 0 and "at entry 0" in registered.output, registered.output
@@ -98,7 +98,7 @@ def test_keys_token_and_checkpoint_commands(tmp_path: Path) -> None:
     weak = runner.invoke(app, ["keys", "register", "--key-id", "crm-3", "--owner", "crm",
                                "--public-key", "AQ" + "A" * 41 + "=", *scope, "--data-dir", data])
     assert weak.exit_code == 2 and "small-order point (order 1)" in weak.output, weak.output
-    rescoped = runner.invoke(app, ["keys", "scope", "crm-1", "--type", "contact.updated", "--stream", "party",
+    rescoped = runner.invoke(app, ["keys", "scope", "crm-1", "--type", "contact.updated", "--stream", "customer",
                                    "--data-dir", data])
     assert rescoped.exit_code == 0 and "contact.updated" in rescoped.output
     revoked = runner.invoke(app, ["keys", "revoke", "crm-1", "--reason", "rotated out", "--data-dir", data])

@@ -28,7 +28,7 @@ NEEDS_A_LEDGER = [
     ["verify"],
     ["keys", "list"],
     ["checkpoint"],
-    ["keys", "scope", "crm-1", "--type", "contact.*", "--stream", "party"],
+    ["keys", "scope", "crm-1", "--type", "contact.*", "--stream", "customer"],
     ["keys", "revoke", "crm-1", "--reason", "gone"],
 ]
 

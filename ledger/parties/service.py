@@ -1,0 +1,124 @@
+"""Parties: registering a person (personal data sealed under their own key) and reading it back for them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from ledger.errors import NotFound, Refused, ValidationFailed
+from ledger.kernel import Event, NewEvent
+from ledger.parties import events as ev
+from ledger.parties.identity import ResidentId, check_resident_id
+from ledger.services.subjects import SubjectService
+from ledger.workflow import Workflow, new_id
+
+PERSON_FIELDS = ("name", "id_type", "id_number", "phone", "email", "address")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as an application names them: checked, with what their identity number says about them."""
+
+    name: str
+    id_number: str
+    birth_date: date
+    sex: str
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], *, field: str, today: date) -> Person:
+        """Check a person's fields; raises ``ValidationFailed`` naming ``field``.<name>."""
+        if not isinstance(raw, Mapping):
+            raise ValidationFailed(f"{field} must be an object with name and id_number", field=field)
+        name = raw.get("name")
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
+            raise ValidationFailed(f"{field}.name must be 1-64 characters", field=f"{field}.name")
+        resident: ResidentId = check_resident_id(raw.get("id_number"), field=f"{field}.id_number", on=today)
+        extra = {}
+        for name_ in ("phone", "email", "address"):
+            value = raw.get(name_, "")
+            if not isinstance(value, str) or len(value) > 200:
+                raise ValidationFailed(f"{field}.{name_} must be text of at most 200 characters",
+                                       field=f"{field}.{name_}")
+            extra[name_] = value
+        unknown = set(raw) - {"name", "id_number", "phone", "email", "address", "party"}
+        if unknown:
+            raise ValidationFailed(f"{field} has unknown fields: {', '.join(sorted(unknown))}",
+                                   field=f"{field}.{sorted(unknown)[0]}")
+        return cls(name=name.strip(), id_number=resident.number, birth_date=resident.birth_date, sex=resident.sex,
+                   **extra)
+
+    def personal(self) -> dict[str, Any]:
+        return {"name": self.name, "id_type": "resident_id", "id_number": self.id_number,
+                "birth_date": self.birth_date.isoformat(), "sex": self.sex, "phone": self.phone,
+                "email": self.email, "address": self.address}
+
+
+@dataclass(frozen=True)
+class PartyState:
+    party_id: str = ""
+    registered_at: int | None = None  # journal index of the registration
+
+
+@dataclass(frozen=True)
+class Register:
+    party_id: str
+    person: Person
+    actor: Mapping[str, str]
+
+
+class PartyRules:
+    """The party aggregate: a person is registered once on their own stream."""
+
+    def initial(self) -> PartyState:
+        return PartyState()
+
+    def evolve(self, state: PartyState, event: Event) -> PartyState:
+        if event.type == ev.PARTY_REGISTERED:
+            return PartyState(party_id=event.facts["party_id"], registered_at=event.index)
+        return state
+
+    def decide(self, state: PartyState, command: Register, now: datetime) -> Sequence[NewEvent]:
+        if state.registered_at is not None:
+            raise Refused(f"party {command.party_id} is registered already (rule PARTY-EXISTS)",
+                          rule="PARTY-EXISTS", zh="该当事人已登记")
+        return [NewEvent(ev.PARTY_REGISTERED, {"party_id": command.party_id, "actor": dict(command.actor)},
+                         personal=command.person.personal(), personal_subject=command.party_id)]
+
+
+class PartyService:
+    """Registers parties and opens their personal data for those entitled to it (never for projections)."""
+
+    def __init__(self, workflow: Workflow, subjects: SubjectService) -> None:
+        self._workflow = workflow
+        self._subjects = subjects
+        self._rules = PartyRules()
+
+    @staticmethod
+    def new_id() -> str:
+        return new_id("P")
+
+    def exists(self, party_id: str) -> bool:
+        state, _ = self._workflow.load(self._rules, ev.stream_of(party_id))
+        return state.registered_at is not None
+
+    def register(self, person: Person, *, actor: Mapping[str, str], party_id: str | None = None) -> str:
+        """Record a person on their own stream; returns their party id (raises ``Refused`` if it is taken)."""
+        pid = party_id or self.new_id()
+        self._workflow.run(self._rules, ev.stream_of(pid), Register(pid, person, actor))
+        return pid
+
+    def personal(self, party_id: str) -> dict[str, Any]:
+        """The person's data as registered; raises ``NotFound`` (unknown) or ``ErasedError`` (erased)."""
+        state, _ = self._workflow.load(self._rules, ev.stream_of(party_id))
+        if state.registered_at is None:
+            raise NotFound(f"no party {party_id}", field="party")
+        opened = self._subjects.open_personal(state.registered_at)
+        if opened is None:
+            raise NotFound(f"party {party_id} has no personal data on record", field="party")
+        payload = opened.payload
+        return dict(payload) if isinstance(payload, dict) else {}

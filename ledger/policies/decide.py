@@ -1,0 +1,399 @@
+"""The policy rules as a pure function: ``decide(state, command, now)`` returns new events or raises ``Refused``.
+
+Nothing here reads a clock, a file, the database or the chain: the service loads the product, the questionnaire,
+the rule set and the answers given so far, puts them in the command, and records what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ledger.errors import Refused
+from ledger.kernel import NewEvent
+from ledger.money import Money
+from ledger.policies import events as ev
+from ledger.policies import state as st
+from ledger.policies.rules.questionnaire import Questionnaire, check_answers, is_complete
+from ledger.policies.rules.ruleset import RuleSet
+from ledger.policies.rules.underwriting import UnderwritingInput, decide_underwriting
+from ledger.policies.state import PolicyState, add_months, grace_end_of
+
+Repricer = Callable[[Decimal], dict[str, Any]]  # extra premium % -> the quote's JSON (premium, basis, inputs)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a role and the party or staff id acting in it (recorded in every event)."""
+
+    role: str
+    party: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "party": self.party}
+
+
+@dataclass(frozen=True)
+class Submit:
+    application_id: str
+    facts: Mapping[str, Any]  # product, plan, parties, insured age and sex, occupation class, quote, consent
+    personal: Mapping[str, Any]  # payment account, identity document digests, relationship
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Answer:
+    answers: Mapping[str, Any]  # this round's answers
+    previous: Mapping[str, Any]  # every answer given before (opened by the service)
+    questionnaire: Questionnaire
+    rules: RuleSet
+    automatic_limit: Money
+    reprice: Repricer
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Underwrite:
+    """An underwriter's action on a referral: accept, counter_offer, request_evidence or decline."""
+
+    action: str
+    reason: str
+    actor: Actor
+    reprice: Repricer
+    extra_premium_pct: Decimal = Decimal(0)
+    exclusions: tuple[Mapping[str, str], ...] = ()
+    postpone_months: int | None = None
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class ProvideEvidence:
+    documents: tuple[str, ...]
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class RespondToOffer:
+    accept: bool
+    actor: Actor
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    reason: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Pay:
+    amount: Money
+    payment_ref: str
+    paid_at: str
+    actor: Actor
+    today: date
+
+
+@dataclass(frozen=True)
+class Issue:
+    policy_no: str
+    today: date
+    document: Mapping[str, Any]  # version, digest, subject commitment, salt
+    epolicy: Mapping[str, Any]  # the printed (masked) view: personal, sealed under the policyholder
+    registration: NewEvent  # the document registry event that queues the digest for the chain
+    free_look_days: int
+    grace_days: int
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock: perform every transition due on ``today`` (each once: the state remembers what was done)."""
+
+    today: date
+    notice_days: tuple[int, ...] = (30, 7)
+    reinstatement_years: int = 2
+    actor: Actor = field(default_factory=lambda: Actor("system", "clock"))
+
+
+@dataclass(frozen=True)
+class CancelInFreeLook:
+    today: date
+    actor: Actor
+    revocation: NewEvent  # the document registry event that revokes the e-policy on chain
+
+
+def refuse(rule: str, en: str, zh: str, *, field: str | None = None) -> Refused:
+    return Refused(f"{en} (rule {rule})", rule=rule, zh=zh, field=field)
+
+
+def _need(state: PolicyState, statuses: Sequence[str], *, doing_en: str, doing_zh: str) -> None:
+    if state.status not in statuses:
+        current = state.status or "none"
+        raise refuse("POLICY-STATUS", f"cannot {doing_en} while the application or policy is {current!r}",
+                     f"当前状态（{current}）不能{doing_zh}")
+
+
+def decide(state: PolicyState, command: object, now: datetime) -> list[NewEvent]:
+    """The events ``command`` leads to from ``state`` at ``now``; raises ``Refused`` naming the rule."""
+    if isinstance(command, Submit):
+        if state.status:
+            raise refuse("APPLICATION-EXISTS", "this application was submitted already", "该投保申请已提交")
+        return [NewEvent(ev.SUBMITTED, {**command.facts, "application_id": command.application_id,
+                                        "actor": command.actor.to_json()},
+                         personal=command.personal, personal_subject=command.facts["policyholder"])]
+    if isinstance(command, Answer):
+        return _answer(state, command)
+    if isinstance(command, Underwrite):
+        return _underwrite(state, command)
+    if isinstance(command, ProvideEvidence):
+        _need(state, (st.EVIDENCE_REQUESTED,), doing_en="provide evidence", doing_zh="补充资料")
+        return [NewEvent(ev.EVIDENCE_PROVIDED, {"application_id": state.application_id,
+                                                "actor": command.actor.to_json()},
+                         personal={"documents": list(command.documents)}, personal_subject=state.insured)]
+    if isinstance(command, RespondToOffer):
+        _need(state, (st.OFFERED,), doing_en="answer an offer", doing_zh="答复核保条件")
+        if command.accept:
+            return [NewEvent(ev.OFFER_ACCEPTED, {"application_id": state.application_id,
+                                                 "actor": command.actor.to_json()})]
+        return [NewEvent(ev.OFFER_REFUSED, {"application_id": state.application_id, "reason": command.reason,
+                                            "actor": command.actor.to_json()})]
+    if isinstance(command, Withdraw):
+        _need(state, (st.AWAITING_DECLARATION, st.REFERRED, st.EVIDENCE_REQUESTED, st.OFFERED, st.ACCEPTED),
+              doing_en="withdraw", doing_zh="撤回申请")
+        if state.first_premium_paid:
+            raise refuse("PREMIUM-PAID", "the first premium is paid; the policy is being issued",
+                         "首期保费已缴，保单正在签发")
+        return [NewEvent(ev.WITHDRAWN, {"application_id": state.application_id, "reason": command.reason,
+                                        "actor": command.actor.to_json()})]
+    if isinstance(command, Pay):
+        return _pay(state, command)
+    if isinstance(command, Issue):
+        return _issue(state, command)
+    if isinstance(command, Tick):
+        return _tick(state, command)
+    if isinstance(command, CancelInFreeLook):
+        _need(state, (st.FREE_LOOK,), doing_en="cancel in the free-look period", doing_zh="犹豫期退保")
+        assert state.free_look_end is not None
+        if command.today > state.free_look_end:
+            raise refuse("FREE-LOOK-OVER", f"the free-look period ended on {state.free_look_end}",
+                         f"犹豫期已于 {state.free_look_end} 结束")
+        paid = Money(state.modal_premium() * len(state.paid_dues), state.premium["modal_premium"]["currency"])
+        return [NewEvent(ev.CANCELLED, {"application_id": state.application_id, "reason": "free_look",
+                                        "refund": paid.rounded().to_json(), "on": command.today.isoformat(),
+                                        "actor": command.actor.to_json()}),
+                command.revocation]
+    raise TypeError(f"no policy rule for {type(command).__name__}")
+
+
+def _answer(state: PolicyState, command: Answer) -> list[NewEvent]:
+    _need(state, (st.AWAITING_DECLARATION,), doing_en="answer the health questionnaire", doing_zh="填写健康告知")
+    merged = {**command.previous, **command.answers}
+    check_answers(command.questionnaire, merged)
+    complete = is_complete(command.questionnaire, merged)
+    q = command.questionnaire
+    recorded = [NewEvent(ev.ANSWERED, {"application_id": state.application_id,
+                                       "questionnaire": {"id": q.id, "version": q.version, "digest": q.digest},
+                                       "complete": complete, "actor": command.actor.to_json()},
+                         personal={"answers": dict(command.answers)}, personal_subject=state.insured)]
+    if not complete:
+        return recorded
+    given = UnderwritingInput(
+        product_id=state.product["id"], product_kind=state.product["kind"], age=state.insured_age,
+        sex=state.insured_sex, occupation_class=state.occupation_class,
+        height_cm=Decimal(str(merged["height_cm"])), weight_kg=Decimal(str(merged["weight_kg"])),
+        sum_insured=Money.from_json(state.plan["sum_insured"]),
+        cover_with_us=Money.from_json(state.cover_with_us),
+        automatic_limit=command.automatic_limit, answers=merged)
+    decision = decide_underwriting(command.rules, command.questionnaire, given)
+    decided = decision.to_json()
+    quote = command.reprice(Decimal(decided.get("extra_premium_pct", "0"))) if decision.outcome in (
+        "standard", "rated", "exclusion") else {}
+    recorded.append(NewEvent(ev.DECIDED, {"application_id": state.application_id, "decision": decided,
+                                          "quote": quote, "by": "auto", "note": "",
+                                          "actor": command.actor.to_json()}))
+    return recorded
+
+
+MANUAL = {
+    "accept": ("standard", "UW-ACCEPT", "Accepted by the underwriter at standard rates", "核保员按标准体承保"),
+    "counter_offer": ("rated", "UW-COUNTER-OFFER", "The underwriter offers cover on changed terms",
+                      "核保员提出变更承保条件"),
+    "decline": ("decline", "UW-DECLINE", "Declined by the underwriter", "核保员拒保"),
+    "postpone": ("postpone", "UW-POSTPONE", "Postponed by the underwriter", "核保员延期承保"),
+}
+
+
+def _underwrite(state: PolicyState, command: Underwrite) -> list[NewEvent]:
+    _need(state, (st.REFERRED, st.EVIDENCE_REQUESTED), doing_en="decide an application that is not referred",
+          doing_zh="处理未转人工核保的申请")
+    if not command.reason.strip():
+        raise refuse("UW-REASON", "every underwriting action needs a reason", "核保决定须说明理由", field="reason")
+    if command.action == "request_evidence":
+        if not command.evidence.strip():
+            raise refuse("UW-EVIDENCE", "name the evidence requested", "请写明所需资料", field="evidence")
+        return [NewEvent(ev.EVIDENCE_REQUESTED, {"application_id": state.application_id,
+                                                 "evidence": command.evidence, "reason": command.reason,
+                                                 "actor": command.actor.to_json()})]
+    if command.action not in MANUAL:
+        raise refuse("UW-ACTION", f"unknown underwriting action {command.action!r}; one of accept, counter_offer, "
+                     "request_evidence, postpone, decline", "未知的核保操作", field="action")
+    outcome, code, en, zh = MANUAL[command.action]
+    extra = command.extra_premium_pct
+    if command.action == "counter_offer":
+        if extra <= 0 and not command.exclusions:
+            raise refuse("UW-COUNTER-OFFER", "a counter-offer needs an extra premium or an exclusion",
+                         "变更承保条件须有加费或除外责任", field="extra_premium_pct")
+        outcome = "rated" if extra > 0 else "exclusion"
+    if command.action == "postpone" and not command.postpone_months:
+        raise refuse("UW-POSTPONE", "a postponement needs a number of months", "延期须注明月数",
+                     field="postpone_months")
+    decision = {
+        "outcome": outcome, "extra_premium_pct": str(extra if outcome in ("rated", "exclusion") else 0),
+        "exclusions": [dict(x) for x in command.exclusions], "postpone_months": command.postpone_months,
+        "reasons": [{"code": code, "en": f"{en}: {command.reason}", "zh": f"{zh}：{command.reason}",
+                     "answers": {}}],
+        "ruleset": state.decision.get("ruleset"), "questionnaire": state.decision.get("questionnaire"),
+    }
+    quote = command.reprice(extra) if outcome in ("standard", "rated", "exclusion") else {}
+    return [NewEvent(ev.DECIDED, {"application_id": state.application_id, "decision": decision, "quote": quote,
+                                  "by": command.actor.party, "note": command.reason,
+                                  "actor": command.actor.to_json()})]
+
+
+def _pay(state: PolicyState, command: Pay) -> list[NewEvent]:
+    base = {"application_id": state.application_id, "amount": command.amount.to_json(),
+            "payment_ref": command.payment_ref, "paid_at": command.paid_at, "actor": command.actor.to_json()}
+
+    def park(reason: str) -> list[NewEvent]:
+        return [NewEvent(ev.PAYMENT_PARKED, {**base, "reason": reason})]
+
+    if not state.premium:
+        return park("no premium is due on this application")
+    due_amount = Money.from_json(state.premium["modal_premium"]).rounded()
+    if command.amount.currency != due_amount.currency or command.amount.rounded() != due_amount:
+        return park(f"the amount {command.amount} does not match the premium due, {due_amount}")
+    if state.status == st.ACCEPTED and not state.first_premium_paid:
+        return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": None, "interest": None, "purpose": "first"})]
+    if state.status in (st.FREE_LOOK, st.IN_FORCE, st.GRACE):
+        due = state.next_due()
+        if due is None:
+            return park("every premium of the payment term is paid")
+        if due > add_months(command.today, 2):
+            return park(f"the next premium is due on {due}, more than two months away")
+        return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": due.isoformat(), "interest": None,
+                                           "purpose": "renewal"})]
+    return park(f"no premium is due while the application or policy is {state.status!r}")
+
+
+def _issue(state: PolicyState, command: Issue) -> list[NewEvent]:
+    _need(state, (st.ACCEPTED,), doing_en="issue a policy", doing_zh="签发保单")
+    if not state.first_premium_paid:
+        raise refuse("FIRST-PREMIUM", "the first premium is not paid yet", "首期保费尚未缴纳")
+    plan = state.plan
+    effective = command.today + timedelta(days=1)  # cover starts at 00:00 the day after issue (practice)
+    term_years = plan.get("term_years")
+    maturity = add_months(effective, 12 * int(term_years)) if term_years else None
+    per_year = 12 // st.MONTHS[plan["frequency"]]
+    installments = int(plan["payment_years"]) * per_year
+    free_look_end = command.today + timedelta(days=command.free_look_days) if command.free_look_days else None
+    return [NewEvent(ev.ISSUED, {
+        "application_id": state.application_id, "policy_no": command.policy_no,
+        "effective_date": effective.isoformat(), "issued_on": command.today.isoformat(),
+        "free_look_end": free_look_end.isoformat() if free_look_end else None,
+        "maturity_date": maturity.isoformat() if maturity else None, "premium": state.premium,
+        "schedule": {"frequency": plan["frequency"], "installments": installments,
+                     "grace_days": command.grace_days},
+        "document": dict(command.document), "actor": command.actor.to_json()},
+        personal={"epolicy": dict(command.epolicy)}, personal_subject=state.policyholder),
+        command.registration]
+
+
+def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
+    today = command.today
+    out: list[NewEvent] = []
+    actor = command.actor.to_json()
+    base = {"application_id": state.application_id, "actor": actor}
+    status = state.status
+    if status == st.FREE_LOOK and state.free_look_end is not None and today > state.free_look_end:
+        out.append(NewEvent(ev.FREE_LOOK_ENDED, {**base, "on": today.isoformat()}))
+        status = st.IN_FORCE
+    if status in (st.FREE_LOOK, st.IN_FORCE, st.GRACE) and state.maturity_date and today >= state.maturity_date:
+        out.append(NewEvent(ev.MATURED, {**base, "on": state.maturity_date.isoformat()}))
+        return out
+    due = state.next_due()
+    if status in (st.FREE_LOOK, st.IN_FORCE) and due is not None:
+        for days in command.notice_days:
+            kind = f"renewal_d{days}"
+            if due - timedelta(days=days) <= today < due and (kind, due.isoformat()) not in state.notices:
+                out.append(_notice(base, kind, due, today, state))
+                break  # the nearest notice only: a clock that was stopped does not send a burst
+        if today > due:
+            grace_end = grace_end_of(due, state.grace_days)
+            out.append(NewEvent(ev.GRACE_STARTED, {**base, "due_date": due.isoformat(),
+                                                   "grace_end": grace_end.isoformat()}))
+            out.append(_notice(base, "grace_started", due, today, state, grace_end=grace_end))
+            status = st.GRACE
+            if today > grace_end:
+                out.extend(_lapse(base, due, today, state, command))
+            return out
+    if status == st.GRACE and due is not None and state.grace_end is not None and today > state.grace_end:
+        out.extend(_lapse(base, due, today, state, command))
+    return out
+
+
+def _lapse(base: Mapping[str, Any], due: date, today: date, state: PolicyState, command: Tick) -> list[NewEvent]:
+    until = add_months(today, 12 * command.reinstatement_years)
+    return [NewEvent(ev.LAPSED, {**base, "due_date": due.isoformat(), "on": today.isoformat(),
+                                 "reinstate_until": until.isoformat()}),
+            _notice(base, "suspended", due, today, state, reinstate_until=until)]
+
+
+NOTICE_TEXT = {
+    "renewal_d30": ("Your premium of {amount} for policy {policy} is due on {due}.",
+                    "您的保单 {policy} 续期保费 {amount} 将于 {due} 到期。"),
+    "renewal_d7": ("Reminder: your premium of {amount} for policy {policy} is due on {due}.",
+                   "提醒：您的保单 {policy} 续期保费 {amount} 将于 {due} 到期。"),
+    "grace_started": ("The premium due on {due} for policy {policy} is unpaid; cover continues in the grace "
+                      "period until {grace_end}.", "保单 {policy} 于 {due} 到期的保费未缴，宽限期至 {grace_end}，"
+                      "期间保障继续有效。"),
+    "suspended": ("Policy {policy} is suspended: the premium due on {due} was not paid within the grace period. "
+                  "You may reinstate it until {reinstate_until}.", "保单 {policy} 因 {due} 到期保费在宽限期内未缴"
+                  "而效力中止，可于 {reinstate_until} 前申请复效。"),
+}
+
+
+def _notice(base: Mapping[str, Any], kind: str, due: date, today: date, state: PolicyState,
+            **extra: date) -> NewEvent:
+    en, zh = NOTICE_TEXT[kind]
+    values = {"amount": str(Money.from_json(state.premium["modal_premium"]).rounded()), "policy": state.policy_no,
+              "due": due.isoformat(), **{k: v.isoformat() for k, v in extra.items()}}
+    return NewEvent(ev.NOTICE_SENT, {**base, "kind": kind, "due_date": due.isoformat(), "channel": "sms",
+                                     "text_en": en.format(**values), "text_zh": zh.format(**values),
+                                     "on": today.isoformat()})
+
+
+def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (30, 7)) -> date | None:
+    """The first day on or after ``after`` on which a ``Tick`` would change ``state`` (None: nothing is due).
+
+    The clock jumps from one such day to the next instead of visiting every day of every policy.
+    """
+    if state.status not in (st.FREE_LOOK, st.IN_FORCE, st.GRACE):
+        return None
+    days: list[date] = []
+    if state.status == st.FREE_LOOK and state.free_look_end is not None:
+        days.append(state.free_look_end + timedelta(days=1))
+    if state.maturity_date is not None:
+        days.append(state.maturity_date)
+    due = state.next_due()
+    if due is not None and state.status in (st.FREE_LOOK, st.IN_FORCE):
+        days += [due - timedelta(days=n) for n in notice_days
+                 if (f"renewal_d{n}", due.isoformat()) not in state.notices]
+        days.append(due + timedelta(days=1))
+    if state.status == st.GRACE and state.grace_end is not None:
+        days.append(state.grace_end + timedelta(days=1))
+    ahead = [day for day in days if day >= after]
+    return min(ahead) if ahead else None

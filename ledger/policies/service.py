@@ -1,0 +1,555 @@
+"""The policy service: quote, apply, declare, underwrite, pay, issue, and the policy clock, on the one command path.
+
+It loads what ``decide`` needs (products, questionnaire, rule set, the answers given so far), renders the e-policy
+and computes its digest, and hands the command to the workflow; it never writes SQL, signs or calls the chain.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from ledger.clock import BusinessCalendar, Clock
+from ledger.errors import NotFound, Refused, ValidationFailed
+from ledger.kernel import Event, NewEvent
+from ledger.log.encoding import digest_str, sha256
+from ledger.money import Money
+from ledger.parties.identity import age_on
+from ledger.policies import decide as d
+from ledger.policies import epolicy
+from ledger.policies import events as ev
+from ledger.policies import projection as proj
+from ledger.policies import state as st
+from ledger.policies.rules.questionnaire import Questionnaire, load_questionnaire, next_questions
+from ledger.policies.rules.ruleset import RuleSet, load_ruleset
+from ledger.policies.state import PolicyState
+from ledger.products.catalog import Product, ProductCatalog
+from ledger.products.pricing import Plan, quote
+from ledger.projections import documents as docs
+from ledger.services.documents import DocumentService
+from ledger.services.readmodels import ReadModels
+from ledger.services.uploads import UploadService
+from ledger.workflow import Outcome, Workflow, new_id
+
+EPOLICY_KIND = 1  # DocumentRegistry kind of an e-policy
+REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
+
+
+class Person(Protocol):
+    """A checked person as the parties service parses them (``ledger.parties.service.Person``)."""
+
+    @property
+    def birth_date(self) -> date: ...
+
+    @property
+    def sex(self) -> str: ...
+
+
+class People(Protocol):
+    """What policies need of the parties service: register people, know them, read their (masked) names."""
+
+    def new_id(self) -> str: ...
+
+    def exists(self, party_id: str) -> bool: ...
+
+    def register(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None) -> str: ...
+
+    def personal(self, party_id: str) -> dict[str, Any]: ...
+
+
+class PolicyRules:
+    """The policy aggregate for the workflow: fold and decide from ``ledger.policies.state`` and ``decide``."""
+
+    def initial(self) -> PolicyState:
+        return PolicyState()
+
+    def evolve(self, state: PolicyState, event: Event) -> PolicyState:
+        return st.evolve(state, event)
+
+    def decide(self, state: PolicyState, command: object, now: Any) -> list[NewEvent]:
+        return d.decide(state, command, now)
+
+
+@dataclass(frozen=True)
+class Beneficiary:
+    person: Person | None  # None: the legal heirs
+    share: Decimal
+
+
+@dataclass(frozen=True)
+class ApplicationRequest:
+    """An application as the edge parsed it; personal data is checked here and sealed under each person."""
+
+    product_id: str
+    plan: Mapping[str, Any]
+    policyholder: Person
+    insured: Person | None  # None: the policyholder insures themself
+    relationship: str
+    beneficiaries: tuple[Beneficiary, ...]  # empty: the legal heirs
+    occupation_class: int
+    payment_account: str
+    identity_documents: tuple[str, ...]
+    consent: Mapping[str, bool]
+    channel: str = "online"
+    answers: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PolicyService:
+    def __init__(self, *, workflow: Workflow, parties: People, catalog: ProductCatalog,
+                 questionnaires: Mapping[str, Questionnaire], rulesets: Mapping[str, RuleSet],
+                 uploads: UploadService, documents: DocumentService, read: ReadModels, calendar: BusinessCalendar,
+                 clock: Clock, public_url: str, opener: Any) -> None:
+        self._workflow = workflow
+        self._parties = parties
+        self.catalog = catalog
+        self._questionnaires = questionnaires
+        self._rulesets = rulesets
+        self._uploads = uploads
+        self._documents = documents
+        self._read = read
+        self.calendar = calendar
+        self._clock = clock
+        self._public_url = public_url
+        self._personal = opener  # opens a recorded event's personal part (SubjectService.open_personal)
+        self._rules = PolicyRules()
+
+    # -- products and quotes ---------------------------------------------------------------------------------
+
+    def new_party_id(self) -> str:
+        return self._parties.new_id()
+
+    def today(self) -> date:
+        return self.calendar.today(self._clock)
+
+    def quote(self, *, product_id: str, plan: Mapping[str, Any], age: int, sex: str, occupation_class: int,
+              extra_premium_pct: Decimal = Decimal(0), version: int | None = None) -> dict[str, Any]:
+        """The premium for a plan and an insured profile, with the product and table versions behind it."""
+        product = self.catalog.get(product_id, version)
+        parsed = _plan(product, plan)
+        return _quote_json(product, parsed, age=age, sex=sex, occupation_class=occupation_class,
+                           extra=extra_premium_pct)
+
+    # -- applications ----------------------------------------------------------------------------------------
+
+    def apply(self, request: ApplicationRequest, *, actor: d.Actor, policyholder_id: str) -> PolicyState:
+        """Record an application (registering the people it names), and the answers it carries.
+
+        Raises ``ValidationFailed`` naming the field (plan, shares, consent, uploads) and ``Refused`` naming
+        the rule (eligibility).
+        """
+        product = self.catalog.get(request.product_id)
+        plan = _plan(product, request.plan)
+        insured_person = request.insured or request.policyholder
+        today = self.today()
+        age = age_on(insured_person.birth_date, today)
+        if not request.consent.get("terms_read") or not request.consent.get("insured_consents"):
+            raise ValidationFailed("consent.terms_read and consent.insured_consents must both be true (IL 34: "
+                                   "death cover needs the insured's consent)", field="consent")
+        shares = sum((b.share for b in request.beneficiaries), Decimal(0))
+        if request.beneficiaries and shares != Decimal(100):
+            raise ValidationFailed(f"beneficiary shares must add up to 100, not {shares}", field="beneficiaries")
+        for n, digest in enumerate(request.identity_documents):
+            if not self._uploads.exists(digest):
+                raise ValidationFailed(f"identity_documents[{n}]: no upload {digest}; POST it to /v1/uploads first",
+                                       field=f"identity_documents[{n}]")
+        quoted = _quote_json(product, plan, age=age, sex=insured_person.sex,
+                             occupation_class=request.occupation_class, extra=Decimal(0))
+        actor_json = actor.to_json()
+        if not self._parties.exists(policyholder_id):
+            self._parties.register(request.policyholder, actor=actor_json, party_id=policyholder_id)
+        insured_id = policyholder_id
+        if request.insured is not None:
+            insured_id = self._parties.register(request.insured, actor=actor_json)
+        beneficiaries = []
+        for b in request.beneficiaries:
+            party = self._parties.register(b.person, actor=actor_json) if b.person is not None else None
+            beneficiaries.append({"party": party, "share": str(b.share)})
+        if not beneficiaries:
+            beneficiaries = [{"party": None, "share": "100", "legal_heirs": "yes"}]
+        cover = self.cover_with_us(insured_id, product)
+        application_id = new_id("A")
+        facts = {
+            "product": {"id": product.id, "version": product.version, "digest": product.digest,
+                        "kind": product.kind},
+            "plan": _plan_json(plan), "policyholder": policyholder_id, "insured": insured_id,
+            "beneficiaries": beneficiaries, "insured_age": age, "insured_sex": insured_person.sex,
+            "occupation_class": request.occupation_class, "quote": quoted, "cover_with_us": cover.to_json(),
+            "consent": {k: bool(v) for k, v in request.consent.items()},
+        }
+        personal = {"payment_account": request.payment_account,
+                    "identity_documents": list(request.identity_documents), "relationship": request.relationship}
+        stream = ev.stream_of(application_id)
+        outcome = self._workflow.run(self._rules, stream, d.Submit(application_id, facts, personal, actor))
+        if request.answers:
+            return self.answer(application_id, request.answers, actor=actor)
+        return outcome.state
+
+    def cover_with_us(self, insured: str, product: Product) -> Money:
+        """The insured's sums insured with us in force or applied for (financial underwriting)."""
+        total = Money.zero(product.currency)
+        for link in self._read.select(proj.PARTIES, where={"party_id": insured, "role": "insured"}):
+            row = self._read.get(proj.POLICIES, (link["application_id"],))
+            if row is None or row["status"] in st.CLOSED or row["currency"] != product.currency:
+                continue
+            total = total + Money.of(row["sum_insured"], row["currency"])
+        return total
+
+    def questionnaire(self, application_id: str) -> dict[str, Any]:
+        """The questions the applicant still has to answer, given the answers so far."""
+        state = self.get(application_id)
+        q = self._questionnaire_of(state)
+        answered = self._answers(application_id)
+        pending = next_questions(q, answered)
+        return {"application_id": application_id, "questionnaire": {"id": q.id, "version": q.version,
+                                                                    "digest": q.digest},
+                "complete": state.declaration_complete or not pending, "answered": len(answered),
+                "questions": [question.model_dump(mode="json", exclude_none=True) for question in pending]}
+
+    def answer(self, application_id: str, answers: Mapping[str, Any], *, actor: d.Actor) -> PolicyState:
+        """Record answers; once the declaration is complete, underwrite it automatically in the same group."""
+        state = self.get(application_id)
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        q = self._questionnaire_of(state)
+        command = d.Answer(answers=dict(answers), previous=self._answers(application_id), questionnaire=q,
+                           rules=self._rulesets[product.underwriting], automatic_limit=product.automatic_limit,
+                           reprice=self._repricer(state, product), actor=actor)
+        return self._run(application_id, command).state
+
+    def _repricer(self, state: PolicyState, product: Product) -> d.Repricer:
+        plan = _plan(product, state.plan)
+
+        def reprice(extra: Decimal) -> dict[str, Any]:
+            return _quote_json(product, plan, age=state.insured_age, sex=state.insured_sex,
+                               occupation_class=state.occupation_class, extra=extra)
+
+        return reprice
+
+    def _answers(self, application_id: str) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for event in self._workflow.history(ev.stream_of(application_id)):
+            if event.type == ev.ANSWERED:
+                opened = self._personal(event.index)
+                payload = opened.payload if opened is not None else {}
+                merged.update(payload.get("answers", {}) if isinstance(payload, dict) else {})
+        return merged
+
+    def _questionnaire_of(self, state: PolicyState) -> Questionnaire:
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        return self._questionnaires[product.questionnaire]
+
+    # -- underwriting ----------------------------------------------------------------------------------------
+
+    def queue(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Applications referred to an underwriter (and those waiting for evidence), oldest first."""
+        rows = self._read.select(proj.POLICIES, where={"status": st.REFERRED}, order_by=("submitted_at",),
+                                 limit=limit)
+        rows += self._read.select(proj.POLICIES, where={"status": st.EVIDENCE_REQUESTED},
+                                  order_by=("submitted_at",), limit=limit)
+        return rows
+
+    def underwrite(self, application_id: str, *, action: str, reason: str, actor: d.Actor,
+                   extra_premium_pct: Decimal = Decimal(0), exclusions: Sequence[Mapping[str, str]] = (),
+                   postpone_months: int | None = None, evidence: str = "") -> PolicyState:
+        state = self.get(application_id)
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        command = d.Underwrite(action=action, reason=reason, actor=actor, reprice=self._repricer(state, product),
+                               extra_premium_pct=extra_premium_pct, exclusions=tuple(exclusions),
+                               postpone_months=postpone_months, evidence=evidence)
+        return self._run(application_id, command).state
+
+    def provide_evidence(self, application_id: str, documents: Sequence[str], *, actor: d.Actor) -> PolicyState:
+        for n, digest in enumerate(documents):
+            if not self._uploads.exists(digest):
+                raise ValidationFailed(f"documents[{n}]: no upload {digest}", field=f"documents[{n}]")
+        return self._run(application_id, d.ProvideEvidence(tuple(documents), actor)).state
+
+    def respond_to_offer(self, application_id: str, *, accept: bool, actor: d.Actor, reason: str = ""
+                         ) -> PolicyState:
+        return self._run(application_id, d.RespondToOffer(accept, actor, reason)).state
+
+    def withdraw(self, application_id: str, *, reason: str, actor: d.Actor) -> PolicyState:
+        return self._run(application_id, d.Withdraw(reason, actor)).state
+
+    # -- premiums and issue ----------------------------------------------------------------------------------
+
+    def pay(self, application_id: str, *, amount: Money, payment_ref: str, paid_at: str, actor: d.Actor
+            ) -> tuple[PolicyState, str]:
+        """Record a payment against an application or policy: applied to the premium due, or parked for review
+        with its reason (never lost). A first premium on an accepted application issues the policy."""
+        outcome = self._run(application_id, d.Pay(amount, payment_ref, paid_at, actor, self.today()))
+        applied = outcome.events[-1].type if outcome.events else ""
+        state = outcome.state
+        if state.status == st.ACCEPTED and state.first_premium_paid:
+            state = self.issue(application_id)
+        return state, "applied" if applied == ev.PREMIUM_PAID else "parked"
+
+    def issue(self, application_id: str) -> PolicyState:
+        """Issue the policy: number, dates, the e-policy PDF and its digest queued for the chain, all or none."""
+        state = self.get(application_id)
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        today = self.today()
+        policy_no = f"LL{today:%Y}{int.from_bytes(os.urandom(5), 'big') % 10**10:010d}"
+        salt = os.urandom(16)
+        subject = sha256(salt + application_id.encode())
+        view = epolicy.view_for(state, product=product, policy_no=policy_no, version=1, issued_on=today,
+                                people=self._masked_people(state), public_url=self._public_url,
+                                supersedes=None)
+        pdf = epolicy.render(view)
+        digest = sha256(pdf)
+        document = {"version": 1, "digest": digest_str(digest), "subject": digest_str(subject),
+                    "salt": salt.hex(), "kind": EPOLICY_KIND}
+        registration = NewEvent(docs.REGISTERED, {"digest": digest_str(digest), "subject": digest_str(subject),
+                                                  "kind": EPOLICY_KIND, "version": 1},
+                                stream=docs.stream_of(subject))
+        command = d.Issue(policy_no=policy_no, today=today, document=document, epolicy=epolicy.view_json(view),
+                          registration=registration, free_look_days=product.free_look_days,
+                          grace_days=product.grace_days, actor=d.Actor("system", "issuance"))
+        return self._run(application_id, command).state
+
+    def _masked_people(self, state: PolicyState) -> dict[str, Any]:
+        from ledger.parties.identity import mask_name
+
+        def name(party: str | None) -> str:
+            if party is None:
+                return ""
+            return mask_name(str(self._parties.personal(party).get("name", "")))
+
+        return {"policyholder": name(state.policyholder), "insured": name(state.insured),
+                "beneficiaries": [(name(b.get("party")), f"{b['share']}%") for b in state.beneficiaries
+                                  if b.get("party")]}
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def get(self, application_id: str) -> PolicyState:
+        """The application or policy as its stream folds; raises ``NotFound``."""
+        state, _ = self._workflow.load(self._rules, ev.stream_of(application_id))
+        if not state.status:
+            raise NotFound(f"no application {application_id}", field="application_id")
+        return state
+
+    def application_of(self, policy_no: str) -> str:
+        row = self._read.get(proj.NUMBERS, (policy_no,))
+        if row is None:
+            raise NotFound(f"no policy {policy_no}", field="policy_no")
+        return str(row["application_id"])
+
+    def roles(self, application_id: str, party: str) -> set[str]:
+        """The roles ``party`` holds on the application (policyholder, insured, beneficiary)."""
+        return {row["role"] for row in self._read.select(proj.PARTIES, where={"party_id": party,
+                                                                             "application_id": application_id})}
+
+    def list_for(self, party: str) -> list[dict[str, Any]]:
+        """The applications and policies ``party`` is party to, each once with every role they hold (``roles``)
+        and the one that decides what they see (``role``: policyholder, then insured, then beneficiary)."""
+        roles: dict[str, set[str]] = {}
+        for link in self._read.select(proj.PARTIES, where={"party_id": party}):
+            roles.setdefault(link["application_id"], set()).add(link["role"])
+        out = []
+        for application_id, held in roles.items():
+            row = self._read.get(proj.POLICIES, (application_id,))
+            if row is not None:
+                role = next(r for r in ("policyholder", "insured", "beneficiary") if r in held)
+                out.append({**row, "role": role, "roles": sorted(held)})
+        out.sort(key=lambda row: row["submitted_at"], reverse=True)
+        return out
+
+    def list_all(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self._read.select(proj.POLICIES, where={"status": status} if status else None,
+                                 order_by=("-updated_idx",), limit=limit)
+
+    def documents_of(self, application_id: str) -> list[dict[str, Any]]:
+        """The e-policy versions with digest, status and where each stands on chain."""
+        state = self.get(application_id)
+        out = []
+        for document in state.documents:
+            status = self.document_status(document["digest"])
+            out.append({"version": document["version"], "digest": document["digest"],
+                        "issued_on": document["issued_on"], "status": status["status"],
+                        "chain": status["chain"]})
+        return out
+
+    def document_pdf(self, application_id: str, version: int) -> bytes:
+        """Re-render e-policy ``version`` from the journal; its bytes hash to the registered digest.
+
+        Raises ``NotFound`` (no such version) and ``ErasedError`` (the policyholder's data was erased).
+        """
+        for event in self._workflow.history(ev.stream_of(application_id)):
+            if event.type == ev.ISSUED and event.facts["document"]["version"] == version:
+                opened = self._personal(event.index)
+                if opened is None:
+                    raise NotFound(f"e-policy version {version} has no printed view on record", field="version")
+                pdf = epolicy.render(epolicy.view_from_json(opened.payload["epolicy"]))
+                if digest_str(sha256(pdf)) != event.facts["document"]["digest"]:
+                    raise AssertionError(f"e-policy {application_id} v{version} does not re-render to its digest")
+                return pdf
+        raise NotFound(f"no e-policy version {version}", field="version")
+
+    def document_status(self, digest: str) -> dict[str, Any]:
+        """Public: genuine / superseded / revoked / unknown, with the on-chain registration; no personal data."""
+        from ledger.log.encoding import parse_digest
+
+        raw = parse_digest(digest, field="digest")
+        try:
+            record = self._documents.get(raw)
+        except NotFound:
+            return {"digest": digest, "status": "unknown", "chain": []}
+        status = {"issued": "genuine", "superseded": "superseded", "revoked": "revoked"}[record.status]
+        chain = [{"op": c.op, "status": c.status, "chain_id": c.chain_id, "contract": c.contract,
+                  "tx_hash": "0x" + c.tx_hash.hex() if c.tx_hash else None, "block": c.block_number,
+                  "confirmations": c.confirmations} for c in self._documents.chain(raw)]
+        return {"digest": digest, "status": status, "kind": "e-policy" if record.kind == EPOLICY_KIND else
+                record.kind, "version": record.version,
+                "superseded_by": digest_str(record.superseded_by) if record.superseded_by else None,
+                "chain": chain}
+
+    # -- the clock -------------------------------------------------------------------------------------------
+
+    def tick(self, application_id: str, today: date | None = None) -> list[Event]:
+        """Perform the transitions due on ``today`` for one policy (idempotent: each happens once)."""
+        product_state = self.get(application_id)
+        years = 2
+        if product_state.product:
+            years = self.catalog.get(product_state.product["id"], product_state.product["version"]) \
+                .reinstatement_years
+        return self._run(application_id, d.Tick(today or self.today(), reinstatement_years=years)).events
+
+    def active(self) -> list[str]:
+        """Policies the clock looks after (issued and not ended)."""
+        ids: list[str] = []
+        for status in (st.FREE_LOOK, st.IN_FORCE, st.GRACE):
+            ids += [row["application_id"] for row in self._read.select(proj.POLICIES, where={"status": status})]
+        return ids
+
+    def run_clock(self, *, until: date, since: date | None = None) -> dict[str, int]:
+        """Perform every transition due up to ``until`` for every policy, each exactly once, jumping from one due
+        day to the next; also issues accepted applications whose first premium is paid but that were not issued
+        (an issue interrupted by a crash). Returns how many events of each type were recorded."""
+        counts: dict[str, int] = {}
+        for row in self._read.select(proj.POLICIES, where={"status": st.ACCEPTED}):
+            state = self.get(row["application_id"])
+            if state.first_premium_paid:
+                self.issue(row["application_id"])
+                counts[ev.ISSUED] = counts.get(ev.ISSUED, 0) + 1
+        for application_id in self.active():
+            state = self.get(application_id)
+            day = d.next_tick(state, after=since or (state.issued_on or until))
+            while day is not None and day <= until:
+                for event in self.tick(application_id, day):
+                    counts[event.type] = counts.get(event.type, 0) + 1
+                state = self.get(application_id)
+                day = d.next_tick(state, after=day + timedelta(days=1))
+        return counts
+
+    def cancel_in_free_look(self, application_id: str, *, actor: d.Actor) -> PolicyState:
+        state = self.get(application_id)
+        if state.policyholder != actor.party and actor.role == "customer":
+            raise Refused("only the policyholder may cancel (rule CANCEL-POLICYHOLDER)", rule="CANCEL-POLICYHOLDER",
+                          zh="只有投保人可以申请犹豫期退保")
+        current = state.documents[-1] if state.documents else None
+        revocation = NewEvent(docs.REVOKED, {"digest": current["digest"], "reason_code": REVOKED_CANCELLED},
+                              stream=docs.stream_of(bytes.fromhex(current["subject"].split(":")[1]))) \
+            if current else None
+        if revocation is None:
+            raise NotFound("the policy has no e-policy to revoke", field="policy_no")
+        return self._run(application_id, d.CancelInFreeLook(self.today(), actor, revocation)).state
+
+    def _run(self, application_id: str, command: object) -> Outcome[PolicyState]:
+        stream = ev.stream_of(application_id)
+        return self._workflow.run(self._rules, stream, command, after=_exists)
+
+
+def _exists(state: PolicyState) -> None:
+    if not state.status:
+        raise NotFound("no such application", field="application_id")
+
+
+def _plan(product: Product, raw: Mapping[str, Any]) -> Plan:
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed("plan must be an object", field="plan")
+    sum_insured = raw.get("sum_insured")
+    money = Money.from_json(sum_insured, field="plan.sum_insured") if isinstance(sum_insured, dict) else \
+        Money.of(sum_insured, product.currency, field="plan.sum_insured")
+    return Plan.of(product, sum_insured=money, term_years=raw.get("term_years"),
+                   payment_years=raw.get("payment_years"), frequency=raw.get("frequency", "annual"))
+
+
+def _plan_json(plan: Plan) -> dict[str, Any]:
+    return {"sum_insured": plan.sum_insured.to_json(), "term_years": plan.term_years,
+            "payment_years": plan.payment_years, "frequency": plan.frequency}
+
+
+def _quote_json(product: Product, plan: Plan, *, age: int, sex: str, occupation_class: int, extra: Decimal
+                ) -> dict[str, Any]:
+    q = quote(product, plan, age=age, sex=sex, occupation_class=occupation_class, extra_premium_pct=extra)
+    return {"product_id": product.id, "annual_premium": q.annual_premium.to_json(),
+            "modal_premium": q.modal_premium.to_json(), "frequency": q.frequency,
+            "installments_per_year": q.installments_per_year, "extra_premium_pct": str(extra),
+            "basis": q.basis, "inputs": _json_safe(q.inputs)}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Money):
+        return value.to_json()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+Actor = d.Actor
+
+__all__ = ["Actor", "ApplicationRequest", "Beneficiary", "PolicyService", "view"]
+
+
+def view(state: PolicyState, *, full: bool = True) -> dict[str, Any]:
+    """An application or policy as the API shows it: facts only. ``full`` False is a beneficiary's view (what
+    policy, its status and product; no plan, premium or underwriting)."""
+    base: dict[str, Any] = {
+        "application_id": state.application_id, "policy_no": state.policy_no or None, "status": state.status,
+        "product": state.product,
+    }
+    if not full:
+        return base
+    decision = state.decision
+    return {**base,
+            "plan": state.plan, "policyholder": state.policyholder, "insured": state.insured,
+            "beneficiaries": list(state.beneficiaries), "insured_age": state.insured_age,
+            "occupation_class": state.occupation_class,
+            "premium": state.premium,
+            "underwriting": {
+                "outcome": decision.get("outcome"), "extra_premium_pct": decision.get("extra_premium_pct"),
+                "exclusions": decision.get("exclusions", []), "postpone_months": decision.get("postpone_months"),
+                "reasons": decision.get("reasons", []), "ruleset": decision.get("ruleset"),
+                "questionnaire": decision.get("questionnaire")} if decision else None,
+            "declaration_complete": state.declaration_complete, "first_premium_paid": state.first_premium_paid,
+            "effective_date": _iso(state.effective_date), "issued_on": _iso(state.issued_on),
+            "free_look_end": _iso(state.free_look_end), "maturity_date": _iso(state.maturity_date),
+            "next_due": _iso(state.next_due()) if state.is_policy else None,
+            "grace_end": _iso(state.grace_end), "reinstate_until": _iso(state.reinstate_until),
+            "documents": [{"version": doc["version"], "digest": doc["digest"], "issued_on": doc["issued_on"]}
+                          for doc in state.documents],
+            "seq": state.last_seq}
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def load_rule_data(products_dir: Path) -> tuple[dict[str, Questionnaire], dict[str, RuleSet]]:
+    """Every questionnaire (``questionnaires/*.toml``) and underwriting rule set (``underwriting/*.toml``) by id;
+    raises ``ValidationFailed`` naming the file, path and value of the first that is wrong."""
+    questionnaires = {q.id: q for q in (load_questionnaire(path) for path in
+                                        sorted((products_dir / "questionnaires").glob("*.toml")))}
+    rulesets = {r.id: r for r in (load_ruleset(path) for path in
+                                  sorted((products_dir / "underwriting").glob("*.toml")))}
+    return questionnaires, rulesets

@@ -1,0 +1,212 @@
+"""A policy's state folded from its stream, the status transition table, and the premium calendar it follows."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ledger.kernel import Event
+from ledger.policies import events as ev
+
+# Application statuses (before issue), then the policy statuses of DOMAIN.md (ACORD-like).
+AWAITING_DECLARATION = "awaiting_declaration"
+REFERRED = "referred"
+EVIDENCE_REQUESTED = "evidence_requested"
+OFFERED = "offered"  # rated or with an exclusion: the customer accepts or refuses the terms
+ACCEPTED = "accepted"  # waits for the first premium
+POSTPONED = "postponed"
+DECLINED = "declined"
+WITHDRAWN = "withdrawn"
+OFFER_REFUSED = "offer_refused"
+FREE_LOOK = "FreeLook"
+IN_FORCE = "InForce"
+GRACE = "Grace"
+SUSPENDED = "Suspended"
+CANCELLED = "Cancelled"
+MATURED = "Matured"
+TERMINATED = "Terminated"
+
+APPLICATION_STATUSES = (AWAITING_DECLARATION, REFERRED, EVIDENCE_REQUESTED, OFFERED, ACCEPTED, POSTPONED,
+                        DECLINED, WITHDRAWN, OFFER_REFUSED)
+POLICY_STATUSES = (FREE_LOOK, IN_FORCE, GRACE, SUSPENDED, CANCELLED, MATURED, TERMINATED)
+CLOSED = (POSTPONED, DECLINED, WITHDRAWN, OFFER_REFUSED, CANCELLED, MATURED, TERMINATED)
+
+# Which event may move which status to which: anything else is a bug in ``decide`` and fails the fold loudly.
+TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    ev.SUBMITTED: {"": (AWAITING_DECLARATION,)},
+    ev.ANSWERED: {AWAITING_DECLARATION: (AWAITING_DECLARATION,), SUSPENDED: (SUSPENDED,)},
+    ev.DECIDED: {AWAITING_DECLARATION: (ACCEPTED, OFFERED, REFERRED, POSTPONED, DECLINED),
+                 REFERRED: (ACCEPTED, OFFERED, POSTPONED, DECLINED, REFERRED),
+                 EVIDENCE_REQUESTED: (ACCEPTED, OFFERED, POSTPONED, DECLINED, REFERRED)},
+    ev.EVIDENCE_REQUESTED: {REFERRED: (EVIDENCE_REQUESTED,)},
+    ev.EVIDENCE_PROVIDED: {EVIDENCE_REQUESTED: (REFERRED,)},
+    ev.OFFER_ACCEPTED: {OFFERED: (ACCEPTED,)},
+    ev.OFFER_REFUSED: {OFFERED: (OFFER_REFUSED,)},
+    ev.WITHDRAWN: {s: (WITHDRAWN,) for s in (AWAITING_DECLARATION, REFERRED, EVIDENCE_REQUESTED, OFFERED,
+                                               ACCEPTED)},
+    ev.ISSUED: {ACCEPTED: (FREE_LOOK, IN_FORCE)},
+    ev.FREE_LOOK_ENDED: {FREE_LOOK: (IN_FORCE,), GRACE: (GRACE,)},
+    ev.GRACE_STARTED: {IN_FORCE: (GRACE,), FREE_LOOK: (GRACE,)},
+    ev.LAPSED: {GRACE: (SUSPENDED,)},
+    ev.REINSTATED: {SUSPENDED: (IN_FORCE,)},
+    ev.CANCELLED: {FREE_LOOK: (CANCELLED,), SUSPENDED: (TERMINATED,)},
+    ev.MATURED: {IN_FORCE: (MATURED,), GRACE: (MATURED,), FREE_LOOK: (MATURED,)},
+}
+
+MONTHS = {"annual": 12, "semiannual": 6, "quarterly": 3, "monthly": 1}
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """Everything the rules need about one application and the policy it becomes (facts only)."""
+
+    application_id: str = ""
+    status: str = ""
+    product: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    policyholder: str = ""
+    insured: str = ""
+    beneficiaries: tuple[dict[str, Any], ...] = ()
+    insured_age: int = 0
+    insured_sex: str = ""
+    occupation_class: int = 0
+    cover_with_us: dict[str, Any] = field(default_factory=dict)  # sums insured already with us, at application
+    quote: dict[str, Any] = field(default_factory=dict)  # the premium as quoted at application
+    premium: dict[str, Any] = field(default_factory=dict)  # the premium after underwriting (with any rating)
+    decision: dict[str, Any] = field(default_factory=dict)  # the latest underwriting decision
+    questionnaire: dict[str, Any] = field(default_factory=dict)
+    declaration_complete: bool = False
+    first_premium_paid: bool = False
+    paid_dues: tuple[str, ...] = ()  # ISO due dates paid
+    parked: int = 0
+    policy_no: str = ""
+    effective_date: date | None = None
+    issued_on: date | None = None
+    free_look_end: date | None = None
+    maturity_date: date | None = None
+    installments: int = 0
+    grace_days: int = 60
+    grace_end: date | None = None
+    lapsed_on: date | None = None
+    reinstate_until: date | None = None
+    notices: frozenset[tuple[str, str]] = frozenset()  # (kind, due date) sent
+    documents: tuple[dict[str, Any], ...] = ()  # e-policy versions: version, digest, issued_on
+    last_seq: int = 0
+
+    @property
+    def is_policy(self) -> bool:
+        return self.status in POLICY_STATUSES
+
+    def due_dates(self) -> list[date]:
+        """Every premium due date of the payment term (the first is the effective date)."""
+        if self.effective_date is None:
+            return []
+        months = MONTHS[self.plan["frequency"]]
+        return [add_months(self.effective_date, k * months) for k in range(self.installments)]
+
+    def next_due(self) -> date | None:
+        """The first due date not yet paid (None once every premium of the payment term is paid)."""
+        paid = set(self.paid_dues)
+        return next((d for d in self.due_dates() if d.isoformat() not in paid), None)
+
+    def paid_until(self) -> date | None:
+        """Cover is paid up to (not including) this date: the next unpaid due date, or maturity."""
+        due = self.next_due()
+        return due if due is not None else self.maturity_date
+
+    def modal_premium(self) -> Decimal:
+        return Decimal(self.premium["modal_premium"]["amount"])
+
+
+def _date(value: Any) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def evolve(state: PolicyState, event: Event) -> PolicyState:
+    """Fold one recorded event into the state (raises ``AssertionError`` for a transition the table forbids)."""
+    facts = event.facts
+    nxt = _apply(state, event.type, facts)
+    allowed = TRANSITIONS.get(event.type)
+    if allowed is not None and nxt.status not in allowed.get(state.status, ()):
+        raise AssertionError(f"{event.type} cannot move a policy from {state.status or 'nothing'!r} to "
+                             f"{nxt.status!r} (entry {event.index})")
+    return replace(nxt, last_seq=event.seq)
+
+
+def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
+    if type == ev.SUBMITTED:
+        return replace(state, application_id=f["application_id"], status=AWAITING_DECLARATION,
+                       product=f["product"], plan=f["plan"], policyholder=f["policyholder"], insured=f["insured"],
+                       beneficiaries=tuple(f["beneficiaries"]), insured_age=f["insured_age"],
+                       insured_sex=f["insured_sex"], occupation_class=f["occupation_class"], quote=f["quote"],
+                       cover_with_us=f["cover_with_us"],
+                       premium=f["quote"])
+    if type == ev.ANSWERED:
+        return replace(state, questionnaire=f["questionnaire"], declaration_complete=bool(f["complete"]))
+    if type == ev.DECIDED:
+        outcome = f["decision"]["outcome"]
+        status = {"standard": ACCEPTED, "rated": OFFERED, "exclusion": OFFERED, "postpone": POSTPONED,
+                  "decline": DECLINED, "refer": REFERRED}[outcome]
+        return replace(state, status=status, decision=f["decision"], premium=f["quote"] or state.premium)
+    if type == ev.EVIDENCE_REQUESTED:
+        return replace(state, status=EVIDENCE_REQUESTED)
+    if type == ev.EVIDENCE_PROVIDED:
+        return replace(state, status=REFERRED)
+    if type == ev.OFFER_ACCEPTED:
+        return replace(state, status=ACCEPTED)
+    if type == ev.OFFER_REFUSED:
+        return replace(state, status=OFFER_REFUSED)
+    if type == ev.WITHDRAWN:
+        return replace(state, status=WITHDRAWN)
+    if type == ev.PREMIUM_PAID:
+        if f.get("purpose") == "first":
+            return replace(state, first_premium_paid=True)
+        return replace(state, paid_dues=(*state.paid_dues, f["due_date"]), grace_end=None,
+                       status=IN_FORCE if state.status == GRACE else state.status)
+    if type == ev.PAYMENT_PARKED:
+        return replace(state, parked=state.parked + 1)
+    if type == ev.ISSUED:
+        effective = date.fromisoformat(f["effective_date"])
+        free_look_end = _date(f["free_look_end"])
+        schedule = f["schedule"]
+        return replace(state, status=FREE_LOOK if free_look_end is not None else IN_FORCE,
+                       policy_no=f["policy_no"], effective_date=effective, issued_on=_date(f["issued_on"]),
+                       free_look_end=free_look_end, maturity_date=_date(f["maturity_date"]),
+                       installments=int(schedule["installments"]), grace_days=int(schedule["grace_days"]),
+                       premium=f["premium"], paid_dues=(effective.isoformat(),),
+                       documents=(*state.documents, dict(f["document"], issued_on=f["issued_on"])))
+    if type == ev.NOTICE_SENT:
+        return replace(state, notices=state.notices | {(f["kind"], f["due_date"])})
+    if type == ev.GRACE_STARTED:
+        return replace(state, status=GRACE, grace_end=date.fromisoformat(f["grace_end"]))
+    if type == ev.LAPSED:
+        return replace(state, status=SUSPENDED, lapsed_on=date.fromisoformat(f["on"]),
+                       reinstate_until=date.fromisoformat(f["reinstate_until"]))
+    if type == ev.REINSTATEMENT_REQUESTED:
+        return state
+    if type == ev.REINSTATED:
+        due_dates = [d.isoformat() for d in state.due_dates() if d < date.fromisoformat(f["paid_until"])]
+        return replace(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(due_dates))),
+                       grace_end=None, lapsed_on=None, reinstate_until=None)
+    if type == ev.FREE_LOOK_ENDED:
+        return replace(state, status=IN_FORCE if state.status == FREE_LOOK else state.status)
+    if type == ev.CANCELLED:
+        return replace(state, status=CANCELLED if state.status == FREE_LOOK else TERMINATED)
+    if type == ev.MATURED:
+        return replace(state, status=MATURED)
+    return state
+
+
+def grace_end_of(due: date, grace_days: int) -> date:
+    """The last day of grace: ``grace_days`` counted from the day after the due date (IL 36)."""
+    return due + timedelta(days=grace_days)

@@ -1,0 +1,149 @@
+"""A policy's clock on a real ledger with an injected clock: notices, grace, lapse, renewal payments, maturity,
+each transition exactly once however often the clock runs, and projections that a replay rebuilds exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from ledger.app import Ledger
+from ledger.clock import FixedClock
+from ledger.errors import Refused
+from ledger.money import Money
+from ledger.parties.service import Person
+from ledger.policies import decide as d
+from ledger.policies.rules.samples import CLEAN
+from ledger.policies.service import Actor, ApplicationRequest, Beneficiary
+from ledger.settings import Settings
+from tests.factories import resident_id
+
+START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+CUSTOMER = "P00000000000000000C01"
+ME = Actor("customer", CUSTOMER)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def ledger(settings: Settings, clock: FixedClock) -> Iterator[Ledger]:
+    opened = Ledger.open(settings, clock=clock)
+    opened.start(policy_clock=False)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def person(name: str, birth: str, sex: str = "M") -> Person:
+    return Person.parse({"name": name, "id_number": resident_id(birth, sex=sex)}, field="person",
+                        today=START.date())
+
+
+def apply(ledger: Ledger, *, frequency: str = "monthly", term: int = 10, payment: int = 10,
+          product: str = "term-life") -> str:
+    request = ApplicationRequest(
+        product_id=product, plan={"sum_insured": "300000", "term_years": term, "payment_years": payment,
+                                  "frequency": frequency},
+        policyholder=person("王五", "1990-05-20"), insured=None, relationship="self",
+        beneficiaries=(Beneficiary(person("赵六", "1992-01-09", "F"), Decimal(100)),), occupation_class=1,
+        payment_account="6222000011112222", identity_documents=(), consent={"terms_read": True,
+                                                                           "insured_consents": True},
+        answers=dict(CLEAN))
+    state = ledger.policies.apply(request, actor=ME, policyholder_id=CUSTOMER)
+    assert state.status == "accepted"
+    return state.application_id
+
+
+def pay_due(ledger: Ledger, application_id: str, ref: str) -> str:
+    state = ledger.policies.get(application_id)
+    amount = Money.from_json(state.premium["modal_premium"]).rounded()
+    _, outcome = ledger.policies.pay(application_id, amount=amount, payment_ref=ref, paid_at="2026-03-02T02:00:00Z",
+                                     actor=Actor("system", "payments"))
+    return outcome
+
+
+def test_notices_grace_and_lapse_happen_once_each(ledger: Ledger, clock: FixedClock) -> None:
+    app = apply(ledger)
+    assert pay_due(ledger, app, "first") == "applied"
+    issued = ledger.policies.get(app)
+    assert issued.status == "FreeLook" and issued.policy_no
+    assert issued.effective_date == date(2026, 3, 3)
+    first_due = issued.next_due()
+    assert first_due == date(2026, 4, 3)
+
+    counts = ledger.policies.run_clock(until=first_due - timedelta(days=8))
+    assert counts == {"policy.contract.free_look_ended": 1, "policy.notice.sent": 1}
+    assert ledger.policies.run_clock(until=first_due - timedelta(days=8)) == {}  # nothing twice
+    counts = ledger.policies.run_clock(until=first_due + timedelta(days=1))
+    assert counts == {"policy.notice.sent": 2, "policy.contract.grace_started": 1}
+    in_grace = ledger.policies.get(app)
+    assert in_grace.status == "Grace" and in_grace.grace_end == first_due + timedelta(days=60)
+
+    assert pay_due(ledger, app, "late") == "applied"
+    back = ledger.policies.get(app)
+    assert back.status == "InForce" and back.next_due() == date(2026, 5, 3)
+
+    counts = ledger.policies.run_clock(until=date(2026, 5, 3) + timedelta(days=61))
+    assert counts["policy.contract.lapsed"] == 1
+    lapsed = ledger.policies.get(app)
+    assert lapsed.status == "Suspended" and lapsed.reinstate_until == date(2028, 7, 3)
+    kinds = [n["kind"] for n in ledger.notices.pending()]
+    assert kinds == ["renewal_d30", "renewal_d7", "grace_started", "renewal_d30", "renewal_d7", "grace_started",
+                     "suspended"]
+    suspended = ledger.notices.pending()[-1]
+    assert issued.policy_no in suspended["text_en"] and "效力中止" in suspended["text_zh"]
+    assert pay_due(ledger, app, "too-late") == "parked"
+
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()
+    assert report.ok, report.problems  # every projection row is what a replay of the journal rebuilds
+
+
+def test_wrong_amount_is_parked_and_issue_needs_the_first_premium(ledger: Ledger) -> None:
+    app = apply(ledger, frequency="annual")
+    _, outcome = ledger.policies.pay(app, amount=Money.of("1.00"), payment_ref="x", paid_at="2026-03-02T02:00:00Z",
+                                     actor=Actor("system", "payments"))
+    assert outcome == "parked"
+    with pytest.raises(Refused) as refused:
+        ledger.policies.issue(app)
+    assert refused.value.rule == "FIRST-PREMIUM"
+    assert "首期保费" in refused.value.zh
+
+
+def test_maturity_ends_the_policy(ledger: Ledger) -> None:
+    app = apply(ledger, frequency="annual", term=1, payment=1, product="accident")
+    pay_due(ledger, app, "single")
+    state = ledger.policies.get(app)
+    assert state.next_due() is None and state.maturity_date == date(2027, 3, 3)
+    counts = ledger.policies.run_clock(until=date(2027, 3, 3))
+    assert counts.get("policy.contract.matured") == 1
+    assert ledger.policies.get(app).status == "Matured"
+
+
+def test_free_look_cancellation_refunds_and_refuses_after_the_period(ledger: Ledger, clock: FixedClock) -> None:
+    app = apply(ledger, frequency="annual")
+    pay_due(ledger, app, "first")
+    clock.advance(timedelta(days=16))
+    with pytest.raises(Refused) as refused:
+        ledger.policies.cancel_in_free_look(app, actor=ME)
+    assert refused.value.rule == "FREE-LOOK-OVER"
+    clock.advance(timedelta(days=-2))
+    state = ledger.policies.cancel_in_free_look(app, actor=ME)
+    assert state.status == "Cancelled"
+
+
+def test_next_tick_jumps_to_the_next_due_day(ledger: Ledger) -> None:
+    app = apply(ledger, frequency="annual")
+    pay_due(ledger, app, "first")
+    state = ledger.policies.get(app)
+    assert d.next_tick(state, after=state.issued_on) == state.free_look_end + timedelta(days=1)
+    due = state.next_due()
+    assert due == date(2027, 3, 3)
+    after_free_look = state.free_look_end + timedelta(days=2)
+    assert d.next_tick(state, after=after_free_look) == due - timedelta(days=30)
