@@ -15,7 +15,7 @@ from api.auth import TokenCache
 from api.bodies import AuthGate, add_body_schemas
 from api.docs import install_docs
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import events, keys, log, ops
+from api.routes import applications, events, keys, log, ops, policies, products, uploads
 from ledger.app import Ledger
 from ledger.settings import Settings, load_settings
 
@@ -70,8 +70,9 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
 
     app.add_middleware(MetricsMiddleware)
 
-    for module in (log, events, keys, ops):
+    for module in (log, events, keys, ops, products, uploads, applications, policies):
         app.include_router(module.router)
+    app.include_router(policies.public)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -10,10 +10,13 @@ from fastapi import Depends, HTTPException, Request
 from api.auth import Principal, Role
 from api.bodies import optional_principal_of, principal_of
 from ledger.app import Ledger
+from ledger.policies.service import PolicyService
 from ledger.services.anchoring import AnchorService
+from ledger.services.idempotency import IdempotencyService
 from ledger.services.intake import IntakeService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
+from ledger.services.uploads import UploadService
 
 
 async def get_ledger(request: Request) -> Ledger:
@@ -80,3 +83,24 @@ def may_read_entry(log: LogService, principal: Principal | None, index: int) -> 
     if principal.role == Role.CUSTOMER:
         return principal.subject in log.subjects_of(index)
     return False
+
+
+async def get_policies(request: Request) -> PolicyService:
+    return request.app.state.ledger.policies  # type: ignore[no-any-return]
+
+
+async def get_uploads(request: Request) -> UploadService:
+    return request.app.state.ledger.uploads  # type: ignore[no-any-return]
+
+
+async def get_idempotency(request: Request) -> IdempotencyService:
+    return request.app.state.ledger.idempotency  # type: ignore[no-any-return]
+
+
+PoliciesDep = Annotated[PolicyService, Depends(get_policies)]
+UploadsDep = Annotated[UploadService, Depends(get_uploads)]
+IdempotencyDep = Annotated[IdempotencyService, Depends(get_idempotency)]
+STAFF = (Role.SERVICING, Role.UNDERWRITER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.AUDITOR, Role.ADMIN)
+UnderwriterPrincipal = Annotated[Principal, Depends(require(Role.UNDERWRITER))]
+ApplicantPrincipal = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))]
+PolicyReader = Annotated[Principal, Depends(require(Role.CUSTOMER, *STAFF))]

@@ -148,7 +148,7 @@ def opened(data_dir: Path | None, *, create: bool = True, start: bool = False) -
         raise fail(f"{exc.message}; {NO_LEDGER}") from exc
     try:
         if start:
-            ledger.start()
+            ledger.start(policy_clock=False)  # a command does its own work; the clock worker is serve's
         yield ledger
     finally:
         ledger.close()

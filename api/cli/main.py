@@ -134,6 +134,36 @@ def audit_database(
     finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")
 
 
+clock = typer.Typer(help="The policy clock: renewal notices, grace, lapse, free-look end, maturity.",
+                    no_args_is_help=True, cls=Commands)
+app.add_typer(clock, name="clock")
+
+
+@clock.command("run")
+def clock_run(until: Annotated[str | None, typer.Option(help="Business date (YYYY-MM-DD) to run up to; default "
+                                                             "today")] = None,
+              allow_future: Annotated[bool, typer.Option(help="Allow a date after today: the transitions are "
+                                                              "recorded now, ahead of their dates (demos)")]
+              = False, data_dir: DataDir = None) -> None:
+    """Perform every policy transition due up to a date, each exactly once (what `serve` does every few minutes)."""
+    from datetime import date
+
+    with opened(data_dir, create=False, start=True) as ledger:
+        today = ledger.policies.today()
+        try:
+            day = date.fromisoformat(until) if until else today
+        except ValueError as exc:
+            raise fail(f"--until must be a date such as 2027-01-31, not {until!r}") from exc
+        if day > today and not allow_future:
+            raise fail(f"--until {day} is after today ({today}); add --allow-future to record transitions ahead "
+                       "of their dates")
+        counts = ledger.policies.run_clock(until=day)
+    if not counts:
+        out.print(f"nothing was due up to {day}")
+    for kind, n in sorted(counts.items()):
+        out.print(f"{n:>6}  {kind}")
+
+
 @app.command()
 def demo(events: Annotated[int, typer.Option(help="How many events to post", min=1)] = 100,
          url: Annotated[str, typer.Option(help="Base URL of a running lifeledger")] = "http://127.0.0.1:8000",

@@ -1,0 +1,38 @@
+"""Idempotent commands over HTTP: the ``Idempotency-Key`` header makes a retry return the first answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.auth import Principal
+from ledger.services.idempotency import IdempotencyService
+
+HEADER = "Idempotency-Key"
+
+
+def idempotent(request: Request, idem: IdempotencyService, principal: Principal, run: Callable[[], Any], *,
+               body: BaseModel | None = None, status: int = 200) -> JSONResponse:
+    """Answer with ``run()``'s result; with an ``Idempotency-Key``, keep the first answer for that caller and key
+    and give it again to a retry with the same method, path and body (another request with the key is a 422).
+
+    Only successful answers are kept: a refused command can be retried with the same key once it is fixed.
+    """
+    key = request.headers.get(HEADER)
+    if key is None:
+        return JSONResponse(jsonable_encoder(run()), status_code=status)
+    caller = f"{principal.role.value}:{principal.subject}"
+    fingerprint = b"\n".join([request.method.encode(), request.url.path.encode(),
+                              body.model_dump_json().encode() if body is not None else b""])
+    first = idem.recall(principal=caller, key=key, request=fingerprint)
+    if first is not None:
+        return JSONResponse(orjson.loads(first.body), status_code=first.status, headers={"Idempotent-Replayed": "true"})
+    content = jsonable_encoder(run())
+    kept = idem.keep(principal=caller, key=key, request=fingerprint, status=status, body=orjson.dumps(content))
+    return JSONResponse(orjson.loads(kept.body), status_code=kept.status)

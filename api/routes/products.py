@@ -1,0 +1,61 @@
+"""Public routes for the product catalog and quotes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.bodies import json_body, request_body
+from api.deps import PoliciesDep
+from api.problems import responses
+
+router = APIRouter(tags=["products and quotes"], responses=responses(404, 422))
+
+
+class PlanIn(BaseModel):
+    """A plan: sum insured (decimal string, or {"amount", "currency"}), term and payment term, frequency."""
+
+    model_config = ConfigDict(extra="forbid")
+    sum_insured: str | dict[str, str]
+    term_years: int | None = Field(default=None, description="years of cover; omit for whole life")
+    payment_years: int = Field(description="years of premiums (1 for a single-year product)")
+    frequency: str = Field(default="annual", description="annual | semiannual | quarterly | monthly")
+
+
+class QuoteCreate(BaseModel):
+    """What a quote needs: the product, the plan and the insured's profile (no name, no identity number)."""
+
+    model_config = ConfigDict(extra="forbid")
+    product_id: str
+    product_version: int | None = None
+    plan: PlanIn
+    age: int = Field(ge=0, le=105, description="the insured's age last birthday")
+    sex: str = Field(pattern="^[MF]$")
+    occupation_class: int = Field(default=1, ge=1, le=6)
+    extra_premium_pct: Decimal = Field(default=Decimal(0), ge=0, le=500)
+
+
+@router.get("/v1/products")
+def list_products(policies: PoliciesDep) -> list[dict[str, Any]]:
+    """The catalog: the current version of every product, with its digest."""
+    return [{"id": p.id, "version": p.version, "kind": p.kind, "names": p.definition.names.model_dump(),
+             "currency": p.currency, "digest": p.digest, "versions": policies.catalog.versions(p.id)}
+            for p in policies.catalog.current()]
+
+
+@router.get("/v1/products/{product_id}")
+def get_product(policies: PoliciesDep, product_id: str, version: int | None = None) -> dict[str, Any]:
+    """One product version as published (its definition, tables cited by id and digest)."""
+    return policies.catalog.get(product_id, version).to_json()
+
+
+@router.post("/v1/quotes", openapi_extra=request_body(QuoteCreate))
+def create_quote(policies: PoliciesDep,
+                 body: Annotated[QuoteCreate, Depends(json_body(QuoteCreate, public=True))]) -> dict[str, Any]:
+    """The premium for a plan, with the product version, table and rule behind it (nothing is recorded)."""
+    return policies.quote(product_id=body.product_id, version=body.product_version,
+                          plan=body.plan.model_dump(), age=body.age, sex=body.sex,
+                          occupation_class=body.occupation_class, extra_premium_pct=body.extra_premium_pct)

@@ -1,0 +1,148 @@
+"""A policy's life over HTTP on the real app and a real SQLite file: quote, upload, apply with a declaration,
+automatic underwriting, the first premium, issue with the e-policy and its digest, and who may read what."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ledger.app import Ledger
+from ledger.policies.rules.samples import CLEAN
+from tests.factories import resident_id
+
+CUSTOMER = "P0000000000000000000A"
+STRANGER = "P0000000000000000000B"
+PLAN = {"sum_insured": "500000", "term_years": 20, "payment_years": 20, "frequency": "annual"}
+
+
+def application(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "product_id": "term-life", "plan": PLAN,
+        "policyholder": {"name": "张三", "id_number": resident_id("1991-03-05"), "phone": "13800001234"},
+        "beneficiaries": [{"person": {"name": "李四", "id_number": resident_id("1993-07-01", sex="F")},
+                           "share": "100"}],
+        "occupation_class": 1, "payment_account": "6222020200112233445",
+        "consent": {"terms_read": True, "insured_consents": True}, "answers": dict(CLEAN),
+    }
+    body.update(changes)
+    return body
+
+
+def test_quote_is_public_and_cites_its_versions(client: TestClient) -> None:
+    response = client.post("/v1/quotes", json={"product_id": "term-life", "plan": PLAN, "age": 35, "sex": "M"})
+    assert response.status_code == 200, response.text
+    quote = response.json()
+    assert Decimal(quote["modal_premium"]["amount"]) > 0
+    assert quote["modal_premium"]["currency"] == "CNY"
+    assert quote["basis"]["product"]["id"] == "term-life" if "product" in quote["basis"] else quote["basis"]
+    too_old = client.post("/v1/quotes", json={"product_id": "term-life", "plan": PLAN, "age": 70, "sex": "M"})
+    assert too_old.status_code == 422
+    assert "AGE" in too_old.text
+
+
+def test_apply_underwrite_pay_issue_and_read(client: TestClient, auth: Any, app_ledger: Ledger) -> None:
+    customer = auth("customer", CUSTOMER)
+    upload = client.post("/v1/uploads", headers={**customer, "Content-Type": "image/png"}, content=b"\x89PNG id card")
+    assert upload.status_code == 201, upload.text
+    again = client.post("/v1/uploads", headers={**customer, "Content-Type": "image/png"}, content=b"\x89PNG id card")
+    assert again.status_code == 200 and again.json()["digest"] == upload.json()["digest"]
+
+    submitted = client.post("/v1/applications", headers=customer,
+                            json=application(identity_documents=[upload.json()["digest"]]))
+    assert submitted.status_code == 201, submitted.text
+    app = submitted.json()
+    assert app["status"] == "accepted"
+    assert app["underwriting"]["outcome"] == "standard"
+    assert [r["code"] for r in app["underwriting"]["reasons"]] == ["STD"]
+    assert app["underwriting"]["ruleset"]["id"] == "standard"
+    premium = app["premium"]["modal_premium"]
+
+    wrong = client.post("/v1/payments", headers=auth("system", "payments"), json={
+        "application_id": app["application_id"], "amount": "1.00", "payment_ref": "PAY-0",
+        "paid_at": "2026-12-01T08:00:00Z"})
+    assert wrong.status_code == 201 and wrong.json()["outcome"] == "parked"
+    paid = client.post("/v1/payments", headers=auth("system", "payments"), json={
+        "application_id": app["application_id"], "amount": premium["amount"], "payment_ref": "PAY-1",
+        "paid_at": "2026-12-01T08:00:00Z"})
+    assert paid.status_code == 201, paid.text
+    policy = paid.json()["policy"]
+    assert paid.json()["outcome"] == "applied"
+    assert policy["status"] == "FreeLook"
+    policy_no = policy["policy_no"]
+
+    mine = client.get("/v1/policies", headers=customer).json()
+    assert [p["policy_no"] for p in mine] == [policy_no]
+    assert client.get(f"/v1/policies/{policy_no}", headers=auth("customer", STRANGER)).status_code == 404
+    assert client.get(f"/v1/applications/{app['application_id']}",
+                      headers=auth("customer", STRANGER)).status_code == 404
+    assert client.get("/v1/policies", headers=auth("customer", STRANGER)).json() == []
+
+    documents = client.get(f"/v1/policies/{policy_no}/documents", headers=customer).json()
+    assert [d["version"] for d in documents] == [1]
+    pdf = client.get(f"/v1/policies/{policy_no}/documents/1", headers=customer)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    digest = "sha256:" + hashlib.sha256(pdf.content).hexdigest()
+    assert digest == documents[0]["digest"]
+    assert "张三".encode() not in pdf.content
+    status = client.get(f"/v1/documents/{digest}").json()
+    assert status["status"] == "genuine" and status["version"] == 1
+    assert client.get("/v1/documents/sha256:" + "ab" * 32).json()["status"] == "unknown"
+
+    cancelled = client.post(f"/v1/policies/{policy_no}/cancel", headers=customer, json={})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "Cancelled"
+    assert client.get(f"/v1/documents/{digest}").json()["status"] == "revoked"
+
+
+def test_referral_counter_offer_and_idempotency(client: TestClient, auth: Any) -> None:
+    customer = auth("customer", CUSTOMER)
+    big = application(plan={**PLAN, "sum_insured": "3000000"})
+    first = client.post("/v1/applications", headers={**customer, "Idempotency-Key": "k-1"}, json=big)
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "referred"
+    assert "SI-OVER-AUTO-LIMIT" in [r["code"] for r in first.json()["underwriting"]["reasons"]]
+    retry = client.post("/v1/applications", headers={**customer, "Idempotency-Key": "k-1"}, json=big)
+    assert retry.json()["application_id"] == first.json()["application_id"]
+    other = client.post("/v1/applications", headers={**customer, "Idempotency-Key": "k-1"}, json=application())
+    assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+
+    app_id = first.json()["application_id"]
+    underwriter = auth("underwriter", "uw-1")
+    queue = client.get("/v1/underwriting/queue", headers=underwriter).json()
+    assert app_id in [row["application_id"] for row in queue]
+    assert client.get("/v1/underwriting/queue", headers=customer).status_code == 403
+    offer = client.post(f"/v1/applications/{app_id}/decision", headers=underwriter,
+                        json={"action": "counter_offer", "reason": "large sum insured", "extra_premium_pct": "25"})
+    assert offer.status_code == 200, offer.text
+    assert offer.json()["status"] == "offered"
+    assert Decimal(offer.json()["premium"]["modal_premium"]["amount"]) > Decimal(
+        first.json()["premium"]["modal_premium"]["amount"])
+    again = client.post(f"/v1/applications/{app_id}/decision", headers=underwriter,
+                        json={"action": "decline", "reason": "changed my mind"})
+    assert again.status_code == 409 and again.json()["rule"] == "POLICY-STATUS"
+    accepted = client.post(f"/v1/applications/{app_id}/offer", headers=customer, json={"accept": True})
+    assert accepted.json()["status"] == "accepted"
+
+
+def test_questionnaire_asks_only_what_applies(client: TestClient, auth: Any) -> None:
+    customer = auth("customer", CUSTOMER)
+    app = client.post("/v1/applications", headers=customer, json=application(answers={})).json()
+    assert app["status"] == "awaiting_declaration"
+    url = f"/v1/applications/{app['application_id']}/questionnaire"
+    first = client.get(url, headers=customer).json()
+    ids = [q["id"] for q in first["questions"]]
+    assert "hypertension" in ids and "bp_systolic_max" not in ids
+    step = client.post(url, headers=customer, json={"answers": {**CLEAN, "hypertension": True}}).json()
+    assert step["status"] == "awaiting_declaration"
+    follow = [q["id"] for q in step["questionnaire"]["questions"]]
+    assert "bp_systolic_max" in follow
+    done = client.post(url, headers=customer, json={"answers": {
+        "bp_systolic_max": 150, "bp_diastolic_max": 95, "bp_medication": True, "bp_controlled": True,
+        "bp_organ_damage": False}}).json()
+    assert done["declaration_complete"] is True
+    assert done["underwriting"]["outcome"] in ("standard", "rated", "exclusion")
+    bad = client.post(url, headers=customer, json={"answers": {"height_cm": "tall"}})
+    assert bad.status_code == 409  # declared already: the application has moved on
