@@ -35,6 +35,13 @@ class PaymentIn(BaseModel):
     paid_at: str = Field(min_length=20, max_length=32, description="RFC 3339 UTC time, e.g. 2026-12-01T08:00:00Z")
 
 
+class ReinstatementIn(BaseModel):
+    """A new, complete health declaration (the same questionnaire as at application)."""
+
+    model_config = ConfigDict(extra="forbid")
+    answers: dict[str, Any]
+
+
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="free_look", max_length=200)
@@ -104,6 +111,22 @@ def cancel(request: Request, policies: PoliciesDep, idem: IdempotencyDep, policy
     application_id, _ = _application(policies, policy_no, principal, roles=("policyholder",))
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.cancel_in_free_look(
         application_id, actor=actor_of(principal))))
+
+
+@router.post("/v1/policies/{policy_no}/reinstatement", openapi_extra=request_body(ReinstatementIn))
+def reinstatement(request: Request, policies: PoliciesDep, idem: IdempotencyDep, policy_no: str,
+                  principal: Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))],
+                  body: Annotated[ReinstatementIn, Depends(json_body(ReinstatementIn))]) -> JSONResponse:
+    """Ask to reinstate a suspended policy within two years (IL 37). The declaration is underwritten at once;
+    if accepted, ``reinstatement.total`` (premiums overdue plus interest) is due through the payments system,
+    and its payment puts the policy back in force with a new e-policy version."""
+    application_id, _ = _application(policies, policy_no, principal, roles=("policyholder",))
+
+    def run() -> dict[str, Any]:
+        state = policies.request_reinstatement(application_id, body.answers, actor=actor_of(principal))
+        return {**view(state), "reinstatement": state.reinstatement or None}
+
+    return idempotent(request, idem, principal, run, body=body)
 
 
 @router.post("/v1/payments", status_code=201, openapi_extra=request_body(PaymentIn))

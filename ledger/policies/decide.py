@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ledger.errors import Refused
+from ledger.errors import Refused, ValidationFailed
 from ledger.kernel import NewEvent
 from ledger.money import Money
 from ledger.policies import events as ev
@@ -120,6 +120,32 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class RequestReinstatement:
+    """Reinstate a suspended policy: a new, complete health declaration, underwritten; the premiums overdue plus
+    simple interest at ``interest_rate`` a year from each due date are then payable (IL 37)."""
+
+    answers: Mapping[str, Any]
+    questionnaire: Questionnaire
+    rules: RuleSet
+    automatic_limit: Money
+    interest_rate: Decimal
+    today: date
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Reinstate:
+    """Put a suspended policy whose reinstatement is paid back in force, with a new e-policy version that
+    supersedes the current one on chain."""
+
+    today: date
+    document: Mapping[str, Any]
+    epolicy: Mapping[str, Any]
+    supersession: NewEvent
+    actor: Actor
+
+
+@dataclass(frozen=True)
 class CancelInFreeLook:
     today: date
     actor: Actor
@@ -175,6 +201,21 @@ def decide(state: PolicyState, command: object, now: datetime) -> list[NewEvent]
         return _issue(state, command)
     if isinstance(command, Tick):
         return _tick(state, command)
+    if isinstance(command, RequestReinstatement):
+        return _request_reinstatement(state, command)
+    if isinstance(command, Reinstate):
+        _need(state, (st.SUSPENDED,), doing_en="reinstate", doing_zh="复效")
+        if not state.reinstatement or not state.reinstatement_paid:
+            raise refuse("REINSTATEMENT-UNPAID", "the premiums overdue and their interest are not paid yet",
+                         "复效所需的欠缴保费及利息尚未缴清")
+        dues = list(state.reinstatement["dues"])
+        last = date.fromisoformat(dues[-1]) if dues else command.today
+        paid_until = add_months(last, st.MONTHS[state.plan["frequency"]])
+        return [NewEvent(ev.REINSTATED, {"application_id": state.application_id, "on": command.today.isoformat(),
+                                         "dues": dues, "paid_until": paid_until.isoformat(),
+                                         "document": dict(command.document), "actor": command.actor.to_json()},
+                         personal={"epolicy": dict(command.epolicy)}, personal_subject=state.policyholder),
+                command.supersession]
     if isinstance(command, CancelInFreeLook):
         _need(state, (st.FREE_LOOK,), doing_en="cancel in the free-look period", doing_zh="犹豫期退保")
         assert state.free_look_end is not None
@@ -264,6 +305,41 @@ def _underwrite(state: PolicyState, command: Underwrite) -> list[NewEvent]:
                                   "actor": command.actor.to_json()})]
 
 
+REINSTATEMENT_RULE = "reinstatement-interest-v1"  # simple interest, actual days / 365, per overdue premium
+
+
+def _request_reinstatement(state: PolicyState, command: RequestReinstatement) -> list[NewEvent]:
+    _need(state, (st.SUSPENDED,), doing_en="reinstate", doing_zh="复效")
+    assert state.reinstate_until is not None
+    if command.today > state.reinstate_until:
+        raise refuse("REINSTATEMENT-WINDOW", f"the reinstatement period ended on {state.reinstate_until} (IL 37: "
+                     "two years from suspension)",
+                     f"复效期已于 {state.reinstate_until} 届满（保险法第三十七条：中止后两年内）")
+    check_answers(command.questionnaire, command.answers)
+    if not is_complete(command.questionnaire, command.answers):
+        raise ValidationFailed("reinstatement needs a complete new health declaration", field="answers")
+    given = UnderwritingInput(
+        product_id=state.product["id"], product_kind=state.product["kind"], age=state.insured_age,
+        sex=state.insured_sex, occupation_class=state.occupation_class,
+        height_cm=Decimal(str(command.answers["height_cm"])), weight_kg=Decimal(str(command.answers["weight_kg"])),
+        sum_insured=Money.from_json(state.plan["sum_insured"]), cover_with_us=Money.zero(state.plan["sum_insured"]
+                                                                                          ["currency"]),
+        automatic_limit=command.automatic_limit, answers=command.answers)
+    decision = decide_underwriting(command.rules, command.questionnaire, given)
+    accepted = decision.outcome == "standard"
+    premium = Money.from_json(state.premium["modal_premium"]).rounded()
+    dues = [due for due in state.due_dates() if due.isoformat() not in state.paid_dues and due <= command.today]
+    overdue = Money(premium.amount * len(dues), premium.currency)
+    days = sum((command.today - due).days for due in dues)
+    interest = Money(premium.amount * command.interest_rate * Decimal(days) / Decimal(365), premium.currency).rounded()
+    return [NewEvent(ev.REINSTATEMENT_REQUESTED, {
+        "application_id": state.application_id, "accepted": accepted, "dues": [due.isoformat() for due in dues],
+        "overdue": overdue.to_json(), "interest": interest.to_json(), "total": (overdue + interest).to_json(),
+        "interest_rate": str(command.interest_rate), "rule": REINSTATEMENT_RULE, "on": command.today.isoformat(),
+        "decision": decision.to_json(), "actor": command.actor.to_json()},
+        personal={"answers": dict(command.answers)}, personal_subject=state.insured)]
+
+
 def _pay(state: PolicyState, command: Pay) -> list[NewEvent]:
     base = {"application_id": state.application_id, "amount": command.amount.to_json(),
             "payment_ref": command.payment_ref, "paid_at": command.paid_at, "actor": command.actor.to_json()}
@@ -273,6 +349,14 @@ def _pay(state: PolicyState, command: Pay) -> list[NewEvent]:
 
     if not state.premium:
         return park("no premium is due on this application")
+    if state.status == st.SUSPENDED:
+        if not state.reinstatement or state.reinstatement_paid:
+            return park("the policy is suspended; ask for reinstatement first")
+        total = Money.from_json(state.reinstatement["total"])
+        if command.amount.rounded() != total:
+            return park(f"the amount {command.amount} does not match the reinstatement amount, {total}")
+        return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": None, "interest": state.reinstatement["interest"],
+                                           "purpose": "reinstatement"})]
     due_amount = Money.from_json(state.premium["modal_premium"]).rounded()
     if command.amount.currency != due_amount.currency or command.amount.rounded() != due_amount:
         return park(f"the amount {command.amount} does not match the premium due, {due_amount}")

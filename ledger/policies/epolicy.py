@@ -16,8 +16,10 @@ FREQUENCY = {"annual": Bilingual("年交", "annual"), "semiannual": Bilingual("�
 
 
 def view_for(state: PolicyState, *, product: Product, policy_no: str, version: int, issued_on: date,
-             people: dict[str, Any], public_url: str, supersedes: str | None) -> EPolicyView:
-    """The view of version ``version`` issued on ``issued_on`` (cover starts the next day)."""
+             people: dict[str, Any], public_url: str, supersedes: str | None,
+             next_due: date | None = None) -> EPolicyView:
+    """The view of version ``version`` issued on ``issued_on`` (for version 1 cover starts the next day and the
+    next premium is due one period later; a later version names its own ``next_due``)."""
     effective_on = state.effective_date or date.fromordinal(issued_on.toordinal() + 1)
     plan = state.plan
     premium = state.premium
@@ -29,7 +31,8 @@ def view_for(state: PolicyState, *, product: Product, policy_no: str, version: i
     result = {"standard": "标准体 / standard", "rated": f"加费 {extra}% / extra premium {extra}%",
               "exclusion": "除外承保 / with exclusions"}.get(outcome, outcome)
     installments = int(plan["payment_years"]) * (12 // MONTHS[plan["frequency"]])
-    next_due = add_months(effective_on, MONTHS[plan["frequency"]]) if installments > 1 else None
+    if version == 1:
+        next_due = add_months(effective_on, MONTHS[plan["frequency"]]) if installments > 1 else None
     schedule = (
         ScheduleRow(Bilingual("保险金额", "Sum insured"), str(Money.from_json(plan["sum_insured"]).rounded())),
         ScheduleRow(Bilingual("保险费", "Premium"),

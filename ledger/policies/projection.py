@@ -116,7 +116,8 @@ class PoliciesProjector:
         elif fact.type == ev.CANCELLED:
             row["status"] = st.CANCELLED if f["reason"] == "free_look" else st.TERMINATED
         elif fact.type == ev.REINSTATED:
-            row.update(status=st.IN_FORCE, next_due=f["paid_until"], grace_end=None)
+            row.update(status=st.IN_FORCE, next_due=f["paid_until"], grace_end=None,
+                       epolicy_version=f["document"]["version"], epolicy_digest=f["document"]["digest"])
         elif fact.type == ev.NOTICE_SENT:
             rows.put(NOTICES, {"idx": fact.index, "application_id": app_id, "policy_no": row["policy_no"] or "",
                                "kind": f["kind"], "due_date": f["due_date"], "channel": f["channel"],

@@ -286,7 +286,45 @@ class PolicyService:
         state = outcome.state
         if state.status == st.ACCEPTED and state.first_premium_paid:
             state = self.issue(application_id)
+        elif state.status == st.SUSPENDED and state.reinstatement_paid:
+            state = self.reinstate(application_id)
         return state, "applied" if applied == ev.PREMIUM_PAID else "parked"
+
+    def request_reinstatement(self, application_id: str, answers: Mapping[str, Any], *, actor: d.Actor
+                              ) -> PolicyState:
+        """Ask to reinstate a suspended policy with a new, complete health declaration. If underwriting accepts
+        it, the state names the amount due (premiums overdue plus interest); paying it reinstates the policy."""
+        state = self.get(application_id)
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        command = d.RequestReinstatement(answers=dict(answers), questionnaire=self._questionnaire_of(state),
+                                         rules=self._rulesets[product.underwriting],
+                                         automatic_limit=product.automatic_limit,
+                                         interest_rate=product.reinstatement_interest, today=self.today(),
+                                         actor=actor)
+        return self._run(application_id, command).state
+
+    def reinstate(self, application_id: str) -> PolicyState:
+        """Put a paid-up reinstatement in force with a new e-policy version superseding the current one."""
+        state = self.get(application_id)
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        current = state.documents[-1]
+        version = int(current["version"]) + 1
+        today = self.today()
+        dues = [date.fromisoformat(due) for due in state.reinstatement.get("dues", [])]
+        paid_until = st.add_months(dues[-1], st.MONTHS[state.plan["frequency"]]) if dues else state.next_due()
+        view_ = epolicy.view_for(state, product=product, policy_no=state.policy_no, version=version,
+                                 issued_on=today, people=self._masked_people(state), public_url=self._public_url,
+                                 supersedes=current["digest"], next_due=paid_until)
+        digest = digest_str(sha256(epolicy.render(view_)))
+        subject = current["subject"]
+        document = {"version": version, "digest": digest, "subject": subject, "salt": current["salt"],
+                    "kind": EPOLICY_KIND}
+        supersession = NewEvent(docs.SUPERSEDED, {"digest": digest, "old_digest": current["digest"],
+                                                  "version": version},
+                                stream=docs.stream_of(bytes.fromhex(subject.split(":", 1)[1])))
+        command = d.Reinstate(today=today, document=document, epolicy=epolicy.view_json(view_),
+                              supersession=supersession, actor=d.Actor("system", "reinstatement"))
+        return self._run(application_id, command).state
 
     def issue(self, application_id: str) -> PolicyState:
         """Issue the policy: number, dates, the e-policy PDF and its digest queued for the chain, all or none."""
@@ -379,7 +417,7 @@ class PolicyService:
         Raises ``NotFound`` (no such version) and ``ErasedError`` (the policyholder's data was erased).
         """
         for event in self._workflow.history(ev.stream_of(application_id)):
-            if event.type == ev.ISSUED and event.facts["document"]["version"] == version:
+            if event.type in (ev.ISSUED, ev.REINSTATED) and event.facts["document"]["version"] == version:
                 opened = self._personal(event.index)
                 if opened is None:
                     raise NotFound(f"e-policy version {version} has no printed view on record", field="version")

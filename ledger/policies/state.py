@@ -51,6 +51,7 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.FREE_LOOK_ENDED: {FREE_LOOK: (IN_FORCE,), GRACE: (GRACE,)},
     ev.GRACE_STARTED: {IN_FORCE: (GRACE,), FREE_LOOK: (GRACE,)},
     ev.LAPSED: {GRACE: (SUSPENDED,)},
+    ev.REINSTATEMENT_REQUESTED: {SUSPENDED: (SUSPENDED,)},
     ev.REINSTATED: {SUSPENDED: (IN_FORCE,)},
     ev.CANCELLED: {FREE_LOOK: (CANCELLED,), SUSPENDED: (TERMINATED,)},
     ev.MATURED: {IN_FORCE: (MATURED,), GRACE: (MATURED,), FREE_LOOK: (MATURED,)},
@@ -101,6 +102,8 @@ class PolicyState:
     reinstate_until: date | None = None
     notices: frozenset[tuple[str, str]] = frozenset()  # (kind, due date) sent
     documents: tuple[dict[str, Any], ...] = ()  # e-policy versions: version, digest, issued_on
+    reinstatement: dict[str, Any] = field(default_factory=dict)  # accepted request: dues, amounts; {} if none
+    reinstatement_paid: bool = False
     last_seq: int = 0
 
     @property
@@ -171,6 +174,8 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
     if type == ev.PREMIUM_PAID:
         if f.get("purpose") == "first":
             return replace(state, first_premium_paid=True)
+        if f.get("purpose") == "reinstatement":
+            return replace(state, reinstatement_paid=True)
         return replace(state, paid_dues=(*state.paid_dues, f["due_date"]), grace_end=None,
                        status=IN_FORCE if state.status == GRACE else state.status)
     if type == ev.PAYMENT_PARKED:
@@ -193,11 +198,12 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         return replace(state, status=SUSPENDED, lapsed_on=date.fromisoformat(f["on"]),
                        reinstate_until=date.fromisoformat(f["reinstate_until"]))
     if type == ev.REINSTATEMENT_REQUESTED:
-        return state
+        return replace(state, reinstatement=f if f["accepted"] else {}, reinstatement_paid=False)
     if type == ev.REINSTATED:
-        due_dates = [d.isoformat() for d in state.due_dates() if d < date.fromisoformat(f["paid_until"])]
-        return replace(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(due_dates))),
-                       grace_end=None, lapsed_on=None, reinstate_until=None)
+        return replace(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(f["dues"]))),
+                       grace_end=None, lapsed_on=None, reinstate_until=None, reinstatement={},
+                       reinstatement_paid=False,
+                       documents=(*state.documents, dict(f["document"], issued_on=f["on"])))
     if type == ev.FREE_LOOK_ENDED:
         return replace(state, status=IN_FORCE if state.status == FREE_LOOK else state.status)
     if type == ev.CANCELLED:

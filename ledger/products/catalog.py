@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,10 @@ class Product:
     @property
     def reinstatement_years(self) -> int:
         return self.definition.reinstatement_years
+
+    @property
+    def reinstatement_interest(self) -> Decimal:
+        return self.definition.reinstatement_interest
 
     def to_json(self) -> dict[str, Any]:
         """The definition as JSON, with the digest and the ids and digests of its tables."""

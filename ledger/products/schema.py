@@ -198,6 +198,8 @@ class ProductDefinition(Frozen):
     free_look_days: Annotated[int, Field(ge=0)] = 15
     grace_days: Annotated[int, Field(ge=0)] = 60
     reinstatement_years: Annotated[int, Field(ge=0)] = 2
+    # Simple yearly interest on premiums paid late at reinstatement (IL 37; default: the two-year deposit rate).
+    reinstatement_interest: DecimalStr = Decimal("0.021")
     exclusions: tuple[Exclusion, ...] = ()
     automatic_limit: MoneyField
     questionnaire: Id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -18,6 +19,7 @@ __all__ = ["DataDecimal", "Frozen", "LinkError", "digest_of", "read_toml", "vali
 M = TypeVar("M", bound=BaseModel)
 _SHOWN_PROBLEMS = 5
 _SHOWN_CHARS = 80
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def _refuse_float(value: object) -> object:
@@ -100,10 +102,10 @@ def _failed(exc: ValidationError, data: object, *, source: str) -> ValidationFai
             message, value, shown = cause.message, cause.value, True
         else:
             path = _path(loc)
-            message = error["msg"]
+            message = error["msg"].removeprefix("Value error, ")
             value = error.get("input")
             shown = error["type"] != "missing" and not isinstance(value, Mapping)
-        owner = _owner(data, loc)
+        owner = _owner(data, _parts(path))
         where = f"{path or '(top level)'}{f' ({owner})' if owner else ''}"
         problems.append((path, f"{where}: {message}{f' (value: {_show(value)})' if shown else ''}"))
         first_path = first_path or path
@@ -118,6 +120,11 @@ def _path(loc: Sequence[int | str]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _parts(path: str) -> list[int | str]:
+    """``questions[3].next[0]`` back into ``["questions", 3, "next", 0]``."""
+    return [int(index) if index else name for name, index in _PART.findall(path)]
 
 
 def _join(base: str, tail: str) -> str:

@@ -147,3 +147,41 @@ def test_next_tick_jumps_to_the_next_due_day(ledger: Ledger) -> None:
     assert due == date(2027, 3, 3)
     after_free_look = state.free_look_end + timedelta(days=2)
     assert d.next_tick(state, after=after_free_look) == due - timedelta(days=30)
+
+
+def test_reinstatement_with_interest_and_a_new_e_policy_version(ledger: Ledger, clock: FixedClock) -> None:
+    app = apply(ledger, frequency="monthly")
+    pay_due(ledger, app, "first")
+    v1 = ledger.policies.get(app).documents[0]["digest"]
+    counts = ledger.policies.run_clock(until=date(2026, 6, 5))
+    assert counts["policy.contract.lapsed"] == 1
+    clock.set(datetime(2026, 6, 10, 2, 0, tzinfo=UTC))
+
+    refused = ledger.policies.request_reinstatement(app, {**CLEAN, "diabetes": True, "diabetes_type": "type_2",
+                                                          "diabetes_treatment": "insulin",
+                                                          "diabetes_complications": True}, actor=ME)
+    assert refused.status == "Suspended" and refused.reinstatement == {}
+
+    accepted = ledger.policies.request_reinstatement(app, dict(CLEAN), actor=ME)
+    due = accepted.reinstatement
+    assert due["accepted"] is True
+    assert due["dues"] == ["2026-04-03", "2026-05-03", "2026-06-03"]
+    premium = Money.from_json(accepted.premium["modal_premium"]).rounded()
+    assert Money.from_json(due["overdue"]) == Money(premium.amount * 3)
+    days = (68 + 38 + 7)  # from each due date to 2026-06-10
+    expected = Money(premium.amount * Decimal("0.021") * days / Decimal(365)).rounded()
+    assert Money.from_json(due["interest"]) == expected
+    _, outcome = ledger.policies.pay(app, amount=Money.from_json(due["total"]), payment_ref="reinstate",
+                                     paid_at="2026-06-10T02:00:00Z", actor=Actor("system", "payments"))
+    assert outcome == "applied"
+    back = ledger.policies.get(app)
+    assert back.status == "InForce" and back.next_due() == date(2026, 7, 3)
+    assert [doc["version"] for doc in back.documents] == [1, 2]
+    assert ledger.policies.document_status(v1)["status"] == "superseded"
+    v2 = back.documents[1]["digest"]
+    assert ledger.policies.document_status(v1)["superseded_by"] == v2
+    assert ledger.policies.document_status(v2)["status"] == "genuine"
+    pdf = ledger.policies.document_pdf(app, 2)
+    assert "sha256:" + __import__("hashlib").sha256(pdf).hexdigest() == v2
+    ledger.log.checkpoint_now()
+    assert ledger.audit.verify().ok
