@@ -16,6 +16,7 @@ from ledger.services.idempotency import IdempotencyService
 from ledger.services.intake import IntakeService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
+from ledger.services.products import ProductService
 from ledger.services.uploads import UploadService
 
 
@@ -97,7 +98,12 @@ async def get_idempotency(request: Request) -> IdempotencyService:
     return request.app.state.ledger.idempotency  # type: ignore[no-any-return]
 
 
+async def get_products(request: Request) -> ProductService:
+    return request.app.state.ledger.products  # type: ignore[no-any-return]
+
+
 PoliciesDep = Annotated[PolicyService, Depends(get_policies)]
+ProductsDep = Annotated[ProductService, Depends(get_products)]
 UploadsDep = Annotated[UploadService, Depends(get_uploads)]
 IdempotencyDep = Annotated[IdempotencyService, Depends(get_idempotency)]
 STAFF = (Role.SERVICING, Role.UNDERWRITER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.AUDITOR, Role.ADMIN)

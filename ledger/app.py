@@ -37,7 +37,9 @@ from ledger.policies import events as policy_events
 from ledger.policies.clock import ClockWorker
 from ledger.policies.projection import PoliciesProjector
 from ledger.policies.service import PolicyService, load_rule_data
+from ledger.products import events as product_events
 from ledger.products.catalog import ProductCatalog, default_products_dir
+from ledger.products.projection import ProductsProjector
 from ledger.projections import documents
 from ledger.projections.base import Projector
 from ledger.projections.registry import Registry, core_projectors
@@ -49,6 +51,7 @@ from ledger.services.intake import IntakeService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
 from ledger.services.notices import NoticeService
+from ledger.services.products import ProductService
 from ledger.services.readmodels import ReadModels
 from ledger.services.subjects import SubjectService
 from ledger.services.tokens import TokenVerifier
@@ -67,8 +70,9 @@ log = logging.getLogger(__name__)
 
 
 # Every projection the writer folds and the audit replays: the log's own, then one per resource.
-PROJECTORS: list[Projector] = [*core_projectors(), PoliciesProjector()]
-EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES, *party_events.TYPES, *policy_events.TYPES]
+PROJECTORS: list[Projector] = [*core_projectors(), ProductsProjector(), PoliciesProjector()]
+EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES, *product_events.TYPES, *party_events.TYPES,
+                                *policy_events.TYPES]
 
 
 class Ledger:
@@ -109,10 +113,13 @@ class Ledger:
         self.calendar = BusinessCalendar(time_zone=settings.time_zone)
         products_dir = settings.products_dir or default_products_dir()
         questionnaires, rulesets = load_rule_data(products_dir)
+        read = ReadModels(store.rows)
+        self.products = ProductService(ProductCatalog.load(products_dir), intake=self.intake, read=read)
         self.policies = PolicyService(
-            workflow=self.workflow, parties=self.parties, catalog=ProductCatalog.load(products_dir),
+            workflow=self.workflow, parties=self.parties, catalog=self.products.catalog,
+            published=self.products.ensure_published,
             questionnaires=questionnaires, rulesets=rulesets, uploads=self.uploads, documents=self.documents,
-            read=ReadModels(store.rows), calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
+            read=read, calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
             opener=self.subjects.open_personal)
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = ClockWorker(lambda today: self.policies.run_clock(until=today), self.policies.today,

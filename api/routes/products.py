@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.bodies import json_body, request_body
-from api.deps import PoliciesDep
+from api.deps import AdminPrincipal, PoliciesDep, ProductsDep
 from api.problems import responses
 
 router = APIRouter(tags=["products and quotes"], responses=responses(404, 422))
@@ -59,3 +59,24 @@ def create_quote(policies: PoliciesDep,
     return policies.quote(product_id=body.product_id, version=body.product_version,
                           plan=body.plan.model_dump(), age=body.age, sex=body.sex,
                           occupation_class=body.occupation_class, extra_premium_pct=body.extra_premium_pct)
+
+
+class ProductPublish(BaseModel):
+    """A product version as its data file states it (see products/README.md); tables are referenced by id."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+@router.post("/v1/admin/products", status_code=201, openapi_extra=request_body(ProductPublish),
+             tags=["admin: products"], responses=responses(401, 403, 409, 422))
+def publish_product(products: ProductsDep, principal: AdminPrincipal,
+                    body: Annotated[ProductPublish, Depends(json_body(ProductPublish))]) -> dict[str, Any]:
+    """Publish a new product version: validated, content-hashed and recorded in the journal before it is sold."""
+    product = products.publish(body.model_dump(), actor={"role": principal.role.value, "party": principal.subject})
+    return {"id": product.id, "version": product.version, "digest": product.digest}
+
+
+@router.get("/v1/admin/products/published", tags=["admin: products"], responses=responses(401, 403))
+def published_products(products: ProductsDep, _: AdminPrincipal) -> list[dict[str, Any]]:
+    """Every product version recorded in the journal, with the entry that records it."""
+    return products.published()

@@ -230,6 +230,14 @@ def decide(state: PolicyState, command: object, now: datetime) -> list[NewEvent]
     raise TypeError(f"no policy rule for {type(command).__name__}")
 
 
+def split_decision(decided: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A decision's facts (outcome, terms, reason codes and sentences, versions) and, apart, the health answers
+    each reason was triggered by, which are the insured's personal data."""
+    reasons = [dict(reason) for reason in decided.get("reasons", [])]
+    triggers = {str(reason.get("code")): reason.pop("answers", {}) for reason in reasons}
+    return {**decided, "reasons": reasons}, {"triggers": triggers}
+
+
 def _answer(state: PolicyState, command: Answer) -> list[NewEvent]:
     _need(state, (st.AWAITING_DECLARATION,), doing_en="answer the health questionnaire", doing_zh="填写健康告知")
     merged = {**command.previous, **command.answers}
@@ -250,12 +258,13 @@ def _answer(state: PolicyState, command: Answer) -> list[NewEvent]:
         cover_with_us=Money.from_json(state.cover_with_us),
         automatic_limit=command.automatic_limit, answers=merged)
     decision = decide_underwriting(command.rules, command.questionnaire, given)
-    decided = decision.to_json()
+    decided, triggers = split_decision(decision.to_json())
     quote = command.reprice(Decimal(decided.get("extra_premium_pct", "0"))) if decision.outcome in (
         "standard", "rated", "exclusion") else {}
     recorded.append(NewEvent(ev.DECIDED, {"application_id": state.application_id, "decision": decided,
                                           "quote": quote, "by": "auto", "note": "",
-                                          "actor": command.actor.to_json()}))
+                                          "actor": command.actor.to_json()},
+                             personal=triggers, personal_subject=state.insured))
     return recorded
 
 
@@ -295,8 +304,7 @@ def _underwrite(state: PolicyState, command: Underwrite) -> list[NewEvent]:
     decision = {
         "outcome": outcome, "extra_premium_pct": str(extra if outcome in ("rated", "exclusion") else 0),
         "exclusions": [dict(x) for x in command.exclusions], "postpone_months": command.postpone_months,
-        "reasons": [{"code": code, "en": f"{en}: {command.reason}", "zh": f"{zh}：{command.reason}",
-                     "answers": {}}],
+        "reasons": [{"code": code, "en": f"{en}: {command.reason}", "zh": f"{zh}：{command.reason}"}],
         "ruleset": state.decision.get("ruleset"), "questionnaire": state.decision.get("questionnaire"),
     }
     quote = command.reprice(extra) if outcome in ("standard", "rated", "exclusion") else {}
@@ -326,6 +334,7 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
                                                                                           ["currency"]),
         automatic_limit=command.automatic_limit, answers=command.answers)
     decision = decide_underwriting(command.rules, command.questionnaire, given)
+    decided, triggers = split_decision(decision.to_json())
     accepted = decision.outcome == "standard"
     premium = Money.from_json(state.premium["modal_premium"]).rounded()
     dues = [due for due in state.due_dates() if due.isoformat() not in state.paid_dues and due <= command.today]
@@ -336,8 +345,8 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
         "application_id": state.application_id, "accepted": accepted, "dues": [due.isoformat() for due in dues],
         "overdue": overdue.to_json(), "interest": interest.to_json(), "total": (overdue + interest).to_json(),
         "interest_rate": str(command.interest_rate), "rule": REINSTATEMENT_RULE, "on": command.today.isoformat(),
-        "decision": decision.to_json(), "actor": command.actor.to_json()},
-        personal={"answers": dict(command.answers)}, personal_subject=state.insured)]
+        "decision": decided, "actor": command.actor.to_json()},
+        personal={"answers": dict(command.answers), **triggers}, personal_subject=state.insured)]
 
 
 def _pay(state: PolicyState, command: Pay) -> list[NewEvent]:

@@ -7,7 +7,7 @@ and computes its digest, and hands the command to the workflow; it never writes 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -103,7 +103,8 @@ class PolicyService:
     def __init__(self, *, workflow: Workflow, parties: People, catalog: ProductCatalog,
                  questionnaires: Mapping[str, Questionnaire], rulesets: Mapping[str, RuleSet],
                  uploads: UploadService, documents: DocumentService, read: ReadModels, calendar: BusinessCalendar,
-                 clock: Clock, public_url: str, opener: Any) -> None:
+                 clock: Clock, public_url: str, opener: Any,
+                 published: Callable[[Product], None] = lambda product: None) -> None:
         self._workflow = workflow
         self._parties = parties
         self.catalog = catalog
@@ -117,6 +118,7 @@ class PolicyService:
         self._public_url = public_url
         self._personal = opener  # opens a recorded event's personal part (SubjectService.open_personal)
         self._rules = PolicyRules()
+        self._published = published  # records a product version in the journal before it is first sold
 
     # -- products and quotes ---------------------------------------------------------------------------------
 
@@ -159,6 +161,7 @@ class PolicyService:
                                        field=f"identity_documents[{n}]")
         quoted = _quote_json(product, plan, age=age, sex=insured_person.sex,
                              occupation_class=request.occupation_class, extra=Decimal(0))
+        self._published(product)
         actor_json = actor.to_json()
         if not self._parties.exists(policyholder_id):
             self._parties.register(request.policyholder, actor=actor_json, party_id=policyholder_id)

@@ -146,3 +146,25 @@ def test_questionnaire_asks_only_what_applies(client: TestClient, auth: Any) -> 
     assert done["underwriting"]["outcome"] in ("standard", "rated", "exclusion")
     bad = client.post(url, headers=customer, json={"answers": {"height_cm": "tall"}})
     assert bad.status_code == 409  # declared already: the application has moved on
+
+
+def test_a_product_version_is_journaled_before_it_is_sold_and_admins_publish_new_ones(
+        client: TestClient, auth: Any, app_ledger: Ledger) -> None:
+    admin = auth("admin", "ops")
+    assert client.get("/v1/admin/products/published", headers=admin).json() == []
+    client.post("/v1/applications", headers=auth("customer", CUSTOMER), json=application())
+    published = client.get("/v1/admin/products/published", headers=admin).json()
+    term = app_ledger.products.catalog.get("term-life")
+    assert [(p["product_id"], p["version"], p["digest"]) for p in published] == [("term-life", 1, term.digest)]
+    client.post("/v1/applications", headers=auth("customer", STRANGER), json=application())
+    assert len(client.get("/v1/admin/products/published", headers=admin).json()) == 1  # once per version
+
+    definition = {k: v for k, v in term.to_json().items() if k not in ("digest", "table_digests")}
+    v2 = client.post("/v1/admin/products", headers=admin, json={**definition, "version": 2, "grace_days": 30})
+    assert v2.status_code == 201, v2.text
+    assert v2.json()["digest"] != term.digest
+    assert client.get("/v1/products/term-life").json()["version"] == 2
+    clash = client.post("/v1/admin/products", headers=admin, json={**definition, "version": 2, "grace_days": 45})
+    assert clash.status_code == 409
+    assert client.post("/v1/admin/products", headers=auth("customer", CUSTOMER), json=definition).status_code == 403
+    assert [p["version"] for p in client.get("/v1/admin/products/published", headers=admin).json()] == [1, 2]

@@ -185,3 +185,37 @@ def test_reinstatement_with_interest_and_a_new_e_policy_version(ledger: Ledger, 
     assert "sha256:" + __import__("hashlib").sha256(pdf).hexdigest() == v2
     ledger.log.checkpoint_now()
     assert ledger.audit.verify().ok
+
+
+def test_facts_hold_no_health_answers_and_erasing_a_person_keeps_every_fact(ledger: Ledger) -> None:
+    from ledger.errors import ErasedError
+    from ledger.policies.events import stream_of
+
+    request = ApplicationRequest(
+        product_id="term-life", plan={"sum_insured": "300000", "term_years": 10, "payment_years": 10,
+                                      "frequency": "annual"},
+        policyholder=person("王五", "1990-05-20"), insured=None, relationship="self", beneficiaries=(),
+        occupation_class=1, payment_account="6222000011112222", identity_documents=(),
+        consent={"terms_read": True, "insured_consents": True},
+        answers={**CLEAN, "hypertension": True, "bp_systolic_max": 150, "bp_diastolic_max": 95,
+                 "bp_medication": True, "bp_controlled": True, "bp_organ_damage": False})
+    app = ledger.policies.apply(request, actor=ME, policyholder_id=CUSTOMER).application_id
+    facts = [event.facts for event in ledger.workflow.history(stream_of(app))]
+    assert "bp_controlled" not in repr(facts) and "bp_systolic_max" not in repr(facts)
+    decided = next(event for event in ledger.workflow.history(stream_of(app))
+                   if event.type == "policy.underwriting.decided")
+    opened = ledger.subjects.open_personal(decided.index)
+    assert opened is not None and opened.payload["triggers"]["BP-G1-CONTROLLED"] == {"bp_controlled": True}
+
+    state = ledger.policies.get(app)
+    pay_due(ledger, app, "first")
+    before = ledger.policies.get(app)
+    ledger.subjects.erase(CUSTOMER)
+    after = ledger.policies.get(app)
+    assert after == before and after.status == "FreeLook"
+    with pytest.raises(ErasedError):
+        ledger.policies.document_pdf(app, 1)
+    assert state.decision["reasons"]
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()
+    assert report.ok, report.problems

@@ -1,0 +1,66 @@
+"""The product catalog as the journal knows it: each version is recorded (published) before it is sold."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ledger.errors import ConfigurationError
+from ledger.products import events as ev
+from ledger.products.catalog import Product, ProductCatalog
+from ledger.products.projection import TABLE
+from ledger.services.intake import Draft, IntakeService
+from ledger.services.readmodels import ReadModels
+
+
+class ProductService:
+    """Publishes product versions to the journal (once each) and lists what was published."""
+
+    def __init__(self, catalog: ProductCatalog, *, intake: IntakeService, read: ReadModels) -> None:
+        self.catalog = catalog
+        self._intake = intake
+        self._read = read
+        self._known: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    def ensure_published(self, product: Product) -> None:
+        """Record ``product``'s version if the journal does not hold it yet.
+
+        Raises ``ConfigurationError`` if the journal holds that version with another digest: the data file was
+        changed without a new version, and what was sold under it would no longer be provable.
+        """
+        key = (product.id, product.version)
+        if key in self._known:
+            return
+        with self._lock:
+            row = self._read.get(TABLE, key)
+            if row is None:
+                self._intake.emit(Draft(ev.PUBLISHED, ev.STREAM, self._facts(product, actor={"role": "system",
+                                                                                             "party": "catalog"})))
+            elif row["digest"] != product.digest:
+                raise ConfigurationError(
+                    f"product {product.id} v{product.version} was published at entry {row['published_idx']} with "
+                    f"digest {row['digest']}, but its data file now gives {product.digest}; give the changed "
+                    "definition a new version")
+            self._known.add(key)
+
+    def publish(self, raw: Mapping[str, Any], *, actor: Mapping[str, str]) -> Product:
+        """Validate a new product version (as its data file would state it) and record it."""
+        product = self.catalog.publish(raw)
+        with self._lock:
+            if self._read.get(TABLE, (product.id, product.version)) is None:
+                self._intake.emit(Draft(ev.PUBLISHED, ev.STREAM, self._facts(product, actor=actor)))
+            self._known.add((product.id, product.version))
+        return product
+
+    def published(self) -> list[dict[str, Any]]:
+        return self._read.select(TABLE, order_by=("published_idx",))
+
+    @staticmethod
+    def _facts(product: Product, *, actor: Mapping[str, str]) -> dict[str, Any]:
+        body = product.to_json()
+        return {"product_id": product.id, "version": product.version, "digest": product.digest,
+                "kind": product.kind, "definition": {k: v for k, v in body.items()
+                                                     if k not in ("digest", "table_digests")},
+                "tables": body["table_digests"], "actor": dict(actor)}
