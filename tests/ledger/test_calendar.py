@@ -1,0 +1,32 @@
+"""The business calendar: dates in Asia/Shanghai, Chinese public holidays and adjusted working days."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from ledger.clock import BusinessCalendar, FixedClock
+
+
+def test_business_date_is_the_date_in_the_configured_zone() -> None:
+    calendar = BusinessCalendar()
+    late_evening_utc = FixedClock(datetime(2026, 12, 1, 17, 30, tzinfo=UTC))
+    assert calendar.today(late_evening_utc) == date(2026, 12, 2)  # 01:30 in Shanghai
+    assert BusinessCalendar(time_zone="UTC").today(late_evening_utc) == date(2026, 12, 1)
+    assert calendar.start_of(date(2026, 12, 2)) == datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="unknown time zone"):
+        BusinessCalendar(time_zone="Mars/Olympus")
+
+
+def test_holidays_and_adjusted_working_days_of_2026() -> None:
+    calendar = BusinessCalendar()
+    assert not calendar.is_working_day(date(2026, 10, 1))  # National Day
+    assert not calendar.is_working_day(date(2026, 10, 7))
+    assert calendar.is_working_day(date(2026, 10, 10))  # a Saturday declared a working day
+    assert not calendar.is_working_day(date(2026, 10, 11))  # an ordinary Sunday
+    assert calendar.is_working_day(date(2026, 12, 1))
+    assert calendar.add_working_days(date(2026, 9, 30), 1) == date(2026, 10, 8)
+    assert calendar.add_working_days(date(2026, 10, 3), 0) == date(2026, 10, 8)
+    with pytest.raises(ValueError):
+        calendar.add_working_days(date(2026, 10, 3), -1)
