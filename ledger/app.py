@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ledger.clock import BusinessCalendar, Clock, SystemClock
 from ledger.crypto.keys import LocalKeys, SigningKey
+from ledger.documents.pool import RenderPool
 from ledger.errors import ConfigurationError, NotFound
 from ledger.journal.checkpoints import Checkpointer
 from ledger.journal.opening import Opener
@@ -113,6 +114,7 @@ class Ledger:
         self.calendar = BusinessCalendar(time_zone=settings.time_zone)
         products_dir = settings.products_dir or default_products_dir()
         questionnaires, rulesets = load_rule_data(products_dir)
+        self.renderer = RenderPool(workers=settings.render_workers)
         read = ReadModels(store.rows)
         self.products = ProductService(ProductCatalog.load(products_dir), intake=self.intake, read=read)
         self.policies = PolicyService(
@@ -120,7 +122,7 @@ class Ledger:
             published=self.products.ensure_published,
             questionnaires=questionnaires, rulesets=rulesets, uploads=self.uploads, documents=self.documents,
             read=read, calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
-            opener=self.subjects.open_personal)
+            opener=self.subjects.open_personal, render=self.renderer.render)
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = ClockWorker(lambda today: self.policies.run_clock(until=today), self.policies.today,
                                          interval=settings.clock_interval)
@@ -181,6 +183,7 @@ class Ledger:
 
     def close(self) -> None:
         self._policy_clock.stop()
+        self.renderer.close()
         if self.anchoring.anchorer is not None:
             self.anchoring.anchorer.close()
         self.checkpointer.stop()

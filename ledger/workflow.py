@@ -14,7 +14,7 @@ The caller gets the new events, their receipts and the state after them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -89,8 +89,11 @@ class Workflow:
         return state, seq
 
     def run(self, aggregate: Aggregate[S, C], stream: str, command: C, *,
-            after: Callable[[S], None] | None = None) -> Outcome[S]:
+            after: Callable[[S], None] | None = None, expected: Mapping[str, int] | None = None) -> Outcome[S]:
         """Decide ``command`` on ``stream`` and record what it decides, all or none.
+
+        ``expected`` names the positions of other streams the group writes (0: a new party's stream), so a
+        concurrent writer of those makes the group fail too.
 
         Raises what ``decide`` raises (``Refused``, ``ValidationFailed``, ...) with nothing recorded, and
         ``StreamMoved`` only if the stream kept moving through every attempt. ``after`` (optional) sees the state
@@ -109,7 +112,7 @@ class Workflow:
                             data_subject=LEDGER_SUBJECT, personal_subject=new.personal_subject)
                       for new in decided]
             try:
-                receipts = self._intake.emit_all(drafts, expected={stream: seq})
+                receipts = self._intake.emit_all(drafts, expected={**(expected or {}), stream: seq})
             except StreamMoved as moved:
                 last = moved
                 continue

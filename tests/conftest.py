@@ -117,7 +117,7 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     if "backend" in request.fixturenames and request.getfixturevalue("backend") == "postgresql":
         url = fresh_pg_database(request.getfixturevalue("postgres_url"))
     return Settings(data_dir=tmp_path / "data", database_url=url, checkpoint_interval=0.2, chain_url="none",
-                    origin="test.lifeledger/log")
+                    origin="test.lifeledger/log", render_workers=0)  # the worker pool has its own test
 
 
 @pytest.fixture

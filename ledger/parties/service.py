@@ -106,6 +106,14 @@ class PartyService:
         state, _ = self._workflow.load(self._rules, ev.stream_of(party_id))
         return state.registered_at is not None
 
+    def registration(self, person: Person, *, actor: Mapping[str, str], party_id: str | None = None
+                     ) -> tuple[str, NewEvent]:
+        """The event that registers ``person`` on their own stream, for another command's group (which must
+        expect that stream at position 0, so a party is never registered twice)."""
+        pid = party_id or self.new_id()
+        (event,) = self._rules.decide(PartyState(), Register(pid, person, actor), datetime.min)
+        return pid, NewEvent(event.type, event.facts, event.personal, event.personal_subject, ev.stream_of(pid))
+
     def register(self, person: Person, *, actor: Mapping[str, str], party_id: str | None = None) -> str:
         """Record a person on their own stream; returns their party id (raises ``Refused`` if it is taken)."""
         pid = party_id or self.new_id()

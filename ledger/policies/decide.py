@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from ledger.errors import Refused, ValidationFailed
-from ledger.kernel import NewEvent
+from ledger.kernel import Event, NewEvent
 from ledger.money import Money
 from ledger.policies import events as ev
 from ledger.policies import state as st
@@ -38,10 +38,15 @@ class Actor:
 
 @dataclass(frozen=True)
 class Submit:
+    """An application, recorded with the people it registers and, when it carries a complete declaration, its
+    automatic underwriting: one group, all or none."""
+
     application_id: str
     facts: Mapping[str, Any]  # product, plan, parties, insured age and sex, occupation class, quote, consent
-    personal: Mapping[str, Any]  # payment account, identity document digests, relationship
+    personal: Mapping[str, Any]  # payment account, identity document digests, relationship, printed names
     actor: Actor
+    parties: tuple[NewEvent, ...] = ()  # registrations of people not yet known, on their own streams
+    declaration: Answer | None = None  # answers sent with the application
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,16 @@ class Withdraw:
 
 @dataclass(frozen=True)
 class Pay:
+    """A payment confirmed by the payments system. ``issue`` (a first premium) and ``reinstate`` (a paid-up
+    reinstatement) are prepared by the service so that the payment and what it completes land together."""
+
     amount: Money
     payment_ref: str
     paid_at: str
     actor: Actor
     today: date
+    issue: Issue | None = None
+    reinstate: Reinstate | None = None
 
 
 @dataclass(frozen=True)
@@ -168,9 +178,13 @@ def decide(state: PolicyState, command: object, now: datetime) -> list[NewEvent]
     if isinstance(command, Submit):
         if state.status:
             raise refuse("APPLICATION-EXISTS", "this application was submitted already", "该投保申请已提交")
-        return [NewEvent(ev.SUBMITTED, {**command.facts, "application_id": command.application_id,
-                                        "actor": command.actor.to_json()},
-                         personal=command.personal, personal_subject=command.facts["policyholder"])]
+        submitted = NewEvent(ev.SUBMITTED, {**command.facts, "application_id": command.application_id,
+                                            "actor": command.actor.to_json()},
+                             personal=command.personal, personal_subject=command.facts["policyholder"])
+        recorded = [*command.parties, submitted]
+        if command.declaration is not None:
+            recorded += _answer(_then(state, submitted, now), command.declaration)
+        return recorded
     if isinstance(command, Answer):
         return _answer(state, command)
     if isinstance(command, Underwrite):
@@ -204,18 +218,7 @@ def decide(state: PolicyState, command: object, now: datetime) -> list[NewEvent]
     if isinstance(command, RequestReinstatement):
         return _request_reinstatement(state, command)
     if isinstance(command, Reinstate):
-        _need(state, (st.SUSPENDED,), doing_en="reinstate", doing_zh="复效")
-        if not state.reinstatement or not state.reinstatement_paid:
-            raise refuse("REINSTATEMENT-UNPAID", "the premiums overdue and their interest are not paid yet",
-                         "复效所需的欠缴保费及利息尚未缴清")
-        dues = list(state.reinstatement["dues"])
-        last = date.fromisoformat(dues[-1]) if dues else command.today
-        paid_until = add_months(last, st.MONTHS[state.plan["frequency"]])
-        return [NewEvent(ev.REINSTATED, {"application_id": state.application_id, "on": command.today.isoformat(),
-                                         "dues": dues, "paid_until": paid_until.isoformat(),
-                                         "document": dict(command.document), "actor": command.actor.to_json()},
-                         personal={"epolicy": dict(command.epolicy)}, personal_subject=state.policyholder),
-                command.supersession]
+        return _reinstate(state, command)
     if isinstance(command, CancelInFreeLook):
         _need(state, (st.FREE_LOOK,), doing_en="cancel in the free-look period", doing_zh="犹豫期退保")
         assert state.free_look_end is not None
@@ -349,7 +352,26 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
         personal={"answers": dict(command.answers), **triggers}, personal_subject=state.insured)]
 
 
+def _then(state: PolicyState, new: NewEvent, now: datetime) -> PolicyState:
+    """The state after ``new`` (not yet recorded): for a decision that goes on in the same group."""
+    return st.evolve(state, Event(index=-1, seq=state.last_seq + 1, type=new.type, event_id="", recorded_at=now,
+                                  facts=new.facts))
+
+
 def _pay(state: PolicyState, command: Pay) -> list[NewEvent]:
+    paid = _payment(state, command)
+    if paid[0].type != ev.PREMIUM_PAID:
+        return paid
+    purpose = paid[0].facts["purpose"]
+    now = datetime.combine(command.today, datetime.min.time(), tzinfo=UTC)
+    if purpose == "first" and command.issue is not None:
+        return [*paid, *_issue(_then(state, paid[0], now), command.issue)]
+    if purpose == "reinstatement" and command.reinstate is not None:
+        return [*paid, *_reinstate(_then(state, paid[0], now), command.reinstate)]
+    return paid
+
+
+def _payment(state: PolicyState, command: Pay) -> list[NewEvent]:
     base = {"application_id": state.application_id, "amount": command.amount.to_json(),
             "payment_ref": command.payment_ref, "paid_at": command.paid_at, "actor": command.actor.to_json()}
 
@@ -380,6 +402,21 @@ def _pay(state: PolicyState, command: Pay) -> list[NewEvent]:
         return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": due.isoformat(), "interest": None,
                                            "purpose": "renewal"})]
     return park(f"no premium is due while the application or policy is {state.status!r}")
+
+
+def _reinstate(state: PolicyState, command: Reinstate) -> list[NewEvent]:
+    _need(state, (st.SUSPENDED,), doing_en="reinstate", doing_zh="复效")
+    if not state.reinstatement or not state.reinstatement_paid:
+        raise refuse("REINSTATEMENT-UNPAID", "the premiums overdue and their interest are not paid yet",
+                     "复效所需的欠缴保费及利息尚未缴清")
+    dues = list(state.reinstatement["dues"])
+    last = date.fromisoformat(dues[-1]) if dues else command.today
+    paid_until = add_months(last, st.MONTHS[state.plan["frequency"]])
+    return [NewEvent(ev.REINSTATED, {"application_id": state.application_id, "on": command.today.isoformat(),
+                                     "dues": dues, "paid_until": paid_until.isoformat(),
+                                     "document": dict(command.document), "actor": command.actor.to_json()},
+                     personal={"epolicy": dict(command.epolicy)}, personal_subject=state.policyholder),
+            command.supersession]
 
 
 def _issue(state: PolicyState, command: Issue) -> list[NewEvent]:

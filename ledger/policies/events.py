@@ -36,7 +36,7 @@ TYPES = (
     EventType(SUBMITTED, frozenset({
         "application_id", "product", "plan", "policyholder", "insured", "beneficiaries", "insured_age",
         "insured_sex", "occupation_class", "quote", "consent", "cover_with_us", _ACTOR}),
-        frozenset({"payment_account", "identity_documents", "relationship", "height_cm", "weight_kg"})),
+        frozenset({"payment_account", "identity_documents", "relationship", "people"})),
     EventType(ANSWERED, frozenset({"application_id", "questionnaire", "complete", _ACTOR}), frozenset({"answers"})),
     EventType(DECIDED, frozenset({"application_id", "decision", "quote", "by", "note", _ACTOR}),
               frozenset({"triggers"})),

@@ -19,7 +19,7 @@ from ledger.errors import NotFound, Refused, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.log.encoding import digest_str, sha256
 from ledger.money import Money
-from ledger.parties.identity import age_on
+from ledger.parties.identity import age_on, mask_name
 from ledger.policies import decide as d
 from ledger.policies import epolicy
 from ledger.policies import events as ev
@@ -44,6 +44,9 @@ class Person(Protocol):
     """A checked person as the parties service parses them (``ledger.parties.service.Person``)."""
 
     @property
+    def name(self) -> str: ...
+
+    @property
     def birth_date(self) -> date: ...
 
     @property
@@ -58,6 +61,9 @@ class People(Protocol):
     def exists(self, party_id: str) -> bool: ...
 
     def register(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None) -> str: ...
+
+    def registration(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None
+                     ) -> tuple[str, NewEvent]: ...
 
     def personal(self, party_id: str) -> dict[str, Any]: ...
 
@@ -104,7 +110,8 @@ class PolicyService:
                  questionnaires: Mapping[str, Questionnaire], rulesets: Mapping[str, RuleSet],
                  uploads: UploadService, documents: DocumentService, read: ReadModels, calendar: BusinessCalendar,
                  clock: Clock, public_url: str, opener: Any,
-                 published: Callable[[Product], None] = lambda product: None) -> None:
+                 published: Callable[[Product], None] = lambda product: None,
+                 render: Callable[[Any], bytes] = epolicy.render) -> None:
         self._workflow = workflow
         self._parties = parties
         self.catalog = catalog
@@ -119,6 +126,7 @@ class PolicyService:
         self._personal = opener  # opens a recorded event's personal part (SubjectService.open_personal)
         self._rules = PolicyRules()
         self._published = published  # records a product version in the journal before it is first sold
+        self._render = render  # e-policy view -> PDF bytes (a worker process pool in a serving ledger)
 
     # -- products and quotes ---------------------------------------------------------------------------------
 
@@ -163,15 +171,22 @@ class PolicyService:
                              occupation_class=request.occupation_class, extra=Decimal(0))
         self._published(product)
         actor_json = actor.to_json()
+        registrations: list[NewEvent] = []
+
+        def register(person: Person, party_id: str | None = None) -> str:
+            pid, event = self._parties.registration(person, actor=actor_json, party_id=party_id)
+            registrations.append(event)
+            return pid
+
         if not self._parties.exists(policyholder_id):
-            self._parties.register(request.policyholder, actor=actor_json, party_id=policyholder_id)
-        insured_id = policyholder_id
-        if request.insured is not None:
-            insured_id = self._parties.register(request.insured, actor=actor_json)
-        beneficiaries = []
+            register(request.policyholder, policyholder_id)
+        insured_id = register(request.insured) if request.insured is not None else policyholder_id
+        beneficiaries: list[dict[str, Any]] = []
+        printed: list[tuple[str, str]] = []
         for b in request.beneficiaries:
-            party = self._parties.register(b.person, actor=actor_json) if b.person is not None else None
-            beneficiaries.append({"party": party, "share": str(b.share)})
+            if b.person is not None:
+                beneficiaries.append({"party": register(b.person), "share": str(b.share)})
+                printed.append((mask_name(b.person.name), f"{b.share}%"))
         if not beneficiaries:
             beneficiaries = [{"party": None, "share": "100", "legal_heirs": "yes"}]
         cover = self.cover_with_us(insured_id, product)
@@ -184,13 +199,25 @@ class PolicyService:
             "occupation_class": request.occupation_class, "quote": quoted, "cover_with_us": cover.to_json(),
             "consent": {k: bool(v) for k, v in request.consent.items()},
         }
-        personal = {"payment_account": request.payment_account,
+        # The names as the e-policy prints them (masked), kept with the application's personal part.
+        people = {"policyholder": mask_name(request.policyholder.name), "insured": mask_name(insured_person.name),
+                  "beneficiaries": printed}
+        personal = {"payment_account": request.payment_account, "people": people,
                     "identity_documents": list(request.identity_documents), "relationship": request.relationship}
-        stream = ev.stream_of(application_id)
-        outcome = self._workflow.run(self._rules, stream, d.Submit(application_id, facts, personal, actor))
+        declaration = None
         if request.answers:
-            return self.answer(application_id, request.answers, actor=actor)
-        return outcome.state
+            declaration = d.Answer(answers=dict(request.answers), previous={},
+                                   questionnaire=self._questionnaires[product.questionnaire],
+                                   rules=self._rulesets[product.underwriting],
+                                   automatic_limit=product.automatic_limit,
+                                   reprice=lambda extra: _quote_json(product, plan, age=age, sex=insured_person.sex,
+                                                                     occupation_class=request.occupation_class,
+                                                                     extra=extra),
+                                   actor=actor)
+        command = d.Submit(application_id, facts, personal, actor, parties=tuple(registrations),
+                           declaration=declaration)
+        expected = {event.stream: 0 for event in registrations if event.stream is not None}
+        return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected).state
 
     def cover_with_us(self, insured: str, product: Product) -> Money:
         """The insured's sums insured with us in force or applied for (financial underwriting)."""
@@ -284,14 +311,17 @@ class PolicyService:
             ) -> tuple[PolicyState, str]:
         """Record a payment against an application or policy: applied to the premium due, or parked for review
         with its reason (never lost). A first premium on an accepted application issues the policy."""
-        outcome = self._run(application_id, d.Pay(amount, payment_ref, paid_at, actor, self.today()))
-        applied = outcome.events[-1].type if outcome.events else ""
-        state = outcome.state
-        if state.status == st.ACCEPTED and state.first_premium_paid:
-            state = self.issue(application_id)
-        elif state.status == st.SUSPENDED and state.reinstatement_paid:
-            state = self.reinstate(application_id)
-        return state, "applied" if applied == ev.PREMIUM_PAID else "parked"
+        state = self.get(application_id)
+        today = self.today()
+        issue = reinstate = None
+        if state.status == st.ACCEPTED and not state.first_premium_paid:
+            issue = self._issue_command(state, today)  # rendered now, recorded with the payment if it matches
+        elif state.status == st.SUSPENDED and state.reinstatement and not state.reinstatement_paid:
+            reinstate = self._reinstate_command(state, today)
+        outcome = self._run(application_id, d.Pay(amount, payment_ref, paid_at, actor, today, issue=issue,
+                                                  reinstate=reinstate))
+        applied = outcome.events[0].type if outcome.events else ""
+        return outcome.state, "applied" if applied == ev.PREMIUM_PAID else "parked"
 
     def request_reinstatement(self, application_id: str, answers: Mapping[str, Any], *, actor: d.Actor
                               ) -> PolicyState:
@@ -307,54 +337,66 @@ class PolicyService:
         return self._run(application_id, command).state
 
     def reinstate(self, application_id: str) -> PolicyState:
-        """Put a paid-up reinstatement in force with a new e-policy version superseding the current one."""
+        """Put a paid-up reinstatement in force (if it was paid but not completed with its payment)."""
         state = self.get(application_id)
+        return self._run(application_id, self._reinstate_command(state, self.today())).state
+
+    def _reinstate_command(self, state: PolicyState, today: date) -> d.Reinstate:
+        """Render the next e-policy version and prepare its supersession of the current one on chain."""
         product = self.catalog.get(state.product["id"], state.product["version"])
         current = state.documents[-1]
         version = int(current["version"]) + 1
-        today = self.today()
         dues = [date.fromisoformat(due) for due in state.reinstatement.get("dues", [])]
         paid_until = st.add_months(dues[-1], st.MONTHS[state.plan["frequency"]]) if dues else state.next_due()
         view_ = epolicy.view_for(state, product=product, policy_no=state.policy_no, version=version,
-                                 issued_on=today, people=self._masked_people(state), public_url=self._public_url,
+                                 issued_on=today, people=self._printed_people(state), public_url=self._public_url,
                                  supersedes=current["digest"], next_due=paid_until)
-        digest = digest_str(sha256(epolicy.render(view_)))
+        digest = digest_str(sha256(self._render(view_)))
         subject = current["subject"]
         document = {"version": version, "digest": digest, "subject": subject, "salt": current["salt"],
                     "kind": EPOLICY_KIND}
         supersession = NewEvent(docs.SUPERSEDED, {"digest": digest, "old_digest": current["digest"],
                                                   "version": version},
                                 stream=docs.stream_of(bytes.fromhex(subject.split(":", 1)[1])))
-        command = d.Reinstate(today=today, document=document, epolicy=epolicy.view_json(view_),
-                              supersession=supersession, actor=d.Actor("system", "reinstatement"))
-        return self._run(application_id, command).state
+        return d.Reinstate(today=today, document=document, epolicy=epolicy.view_json(view_),
+                           supersession=supersession, actor=d.Actor("system", "reinstatement"))
 
     def issue(self, application_id: str) -> PolicyState:
-        """Issue the policy: number, dates, the e-policy PDF and its digest queued for the chain, all or none."""
+        """Issue an accepted application whose first premium is recorded but that was not issued with it."""
         state = self.get(application_id)
+        return self._run(application_id, self._issue_command(state, self.today())).state
+
+    def _issue_command(self, state: PolicyState, today: date) -> d.Issue:
+        """Number the policy, render e-policy version 1 and prepare its registration on chain."""
         product = self.catalog.get(state.product["id"], state.product["version"])
-        today = self.today()
         policy_no = f"LL{today:%Y}{int.from_bytes(os.urandom(5), 'big') % 10**10:010d}"
         salt = os.urandom(16)
-        subject = sha256(salt + application_id.encode())
-        view = epolicy.view_for(state, product=product, policy_no=policy_no, version=1, issued_on=today,
-                                people=self._masked_people(state), public_url=self._public_url,
-                                supersedes=None)
-        pdf = epolicy.render(view)
-        digest = sha256(pdf)
+        subject = sha256(salt + state.application_id.encode())
+        view_ = epolicy.view_for(state, product=product, policy_no=policy_no, version=1, issued_on=today,
+                                 people=self._printed_people(state), public_url=self._public_url,
+                                 supersedes=None)
+        digest = sha256(self._render(view_))
         document = {"version": 1, "digest": digest_str(digest), "subject": digest_str(subject),
                     "salt": salt.hex(), "kind": EPOLICY_KIND}
         registration = NewEvent(docs.REGISTERED, {"digest": digest_str(digest), "subject": digest_str(subject),
                                                   "kind": EPOLICY_KIND, "version": 1},
                                 stream=docs.stream_of(subject))
-        command = d.Issue(policy_no=policy_no, today=today, document=document, epolicy=epolicy.view_json(view),
-                          registration=registration, free_look_days=product.free_look_days,
-                          grace_days=product.grace_days, actor=d.Actor("system", "issuance"))
-        return self._run(application_id, command).state
+        return d.Issue(policy_no=policy_no, today=today, document=document, epolicy=epolicy.view_json(view_),
+                       registration=registration, free_look_days=product.free_look_days,
+                       grace_days=product.grace_days, actor=d.Actor("system", "issuance"))
+
+    def _printed_people(self, state: PolicyState) -> dict[str, Any]:
+        """The masked names the e-policy prints, as the application recorded them (sealed under the
+        policyholder); raises ``ErasedError`` once the policyholder is erased."""
+        for event in self._workflow.history(ev.stream_of(state.application_id)):
+            if event.type == ev.SUBMITTED:
+                opened = self._personal(event.index)
+                people = opened.payload.get("people") if opened is not None else None
+                if people:
+                    return {**people, "beneficiaries": [tuple(b) for b in people["beneficiaries"]]}
+        return self._masked_people(state)
 
     def _masked_people(self, state: PolicyState) -> dict[str, Any]:
-        from ledger.parties.identity import mask_name
-
         def name(party: str | None) -> str:
             if party is None:
                 return ""
@@ -424,7 +466,7 @@ class PolicyService:
                 opened = self._personal(event.index)
                 if opened is None:
                     raise NotFound(f"e-policy version {version} has no printed view on record", field="version")
-                pdf = epolicy.render(epolicy.view_from_json(opened.payload["epolicy"]))
+                pdf = self._render(epolicy.view_from_json(opened.payload["epolicy"]))
                 if digest_str(sha256(pdf)) != event.facts["document"]["digest"]:
                     raise AssertionError(f"e-policy {application_id} v{version} does not re-render to its digest")
                 return pdf

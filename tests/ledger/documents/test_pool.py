@@ -1,0 +1,23 @@
+"""The render pool: PDFs made in a worker process are the bytes the serving process would make."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.documents.epolicy import render_epolicy
+from ledger.documents.pool import RenderPool
+from tests.ledger.documents.samples import typical_view
+
+
+def test_a_worker_process_renders_the_same_bytes() -> None:
+    pool = RenderPool(workers=1)
+    try:
+        views = [typical_view(), typical_view(policy_no="LL20260000000002")]
+        assert [pool.render(view) for view in views] == [render_epolicy(view) for view in views]
+    finally:
+        pool.close()
+    inline = RenderPool(workers=0)
+    assert inline.render(typical_view()) == render_epolicy(typical_view())
+    inline.close()
+    with pytest.raises(ValueError):
+        RenderPool(workers=-1)
