@@ -91,7 +91,8 @@ def test_writes_outside_a_key_scope_are_refused_now_and_named_in_an_old_log(ledg
                                     data_subject="party:p1"), owner="crm")
     approval = sign_event(key=crm, event_id="c2", type="claim.approved", stream="claim:k1", payload={},
                           data_subject="claim:k1")
-    with pytest.raises(Forbidden, match=r"may write types contact\.\* on streams of kind customer; not 'claim\.approved'"):
+    with pytest.raises(Forbidden,
+                       match=r"may write types contact\.\* on streams of kind customer; not 'claim\.approved'"):
         ledger.intake.append(approval, owner="crm")
     with monkeypatch.context() as old:
         old.setattr("ledger.projections.system_keys.check_scope", lambda rows, **_: None)
