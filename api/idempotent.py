@@ -20,9 +20,11 @@ HEADER = "Idempotency-Key"
 def idempotent(request: Request, idem: IdempotencyService, principal: Principal, run: Callable[[], Any], *,
                body: BaseModel | None = None, status: int = 200) -> JSONResponse:
     """Answer with ``run()``'s result; with an ``Idempotency-Key``, keep the first answer for that caller and key
-    and give it again to a retry with the same method, path and body (another request with the key is a 422).
+    and give it again to a retry with the same method, path and body (another request with the key is a 422; a
+    retry while the first is still running is a 409).
 
-    Only successful answers are kept: a refused command can be retried with the same key once it is fixed.
+    The key is claimed before the command runs, so two concurrent requests never both run it. Only successful
+    answers are kept: a refused command releases the key and can be retried with it once it is fixed.
     """
     key = request.headers.get(HEADER)
     if key is None:
@@ -30,9 +32,13 @@ def idempotent(request: Request, idem: IdempotencyService, principal: Principal,
     caller = f"{principal.role.value}:{principal.subject}"
     fingerprint = b"\n".join([request.method.encode(), request.url.path.encode(),
                               body.model_dump_json().encode() if body is not None else b""])
-    first = idem.recall(principal=caller, key=key, request=fingerprint)
+    first = idem.claim(principal=caller, key=key, request=fingerprint)
     if first is not None:
         return JSONResponse(orjson.loads(first.body), status_code=first.status, headers={"Idempotent-Replayed": "true"})
-    content = jsonable_encoder(run())
-    kept = idem.keep(principal=caller, key=key, request=fingerprint, status=status, body=orjson.dumps(content))
-    return JSONResponse(orjson.loads(kept.body), status_code=kept.status)
+    try:
+        content = jsonable_encoder(run())
+    except BaseException:
+        idem.release(principal=caller, key=key)
+        raise
+    idem.keep(principal=caller, key=key, status=status, body=orjson.dumps(content))
+    return JSONResponse(content, status_code=status)

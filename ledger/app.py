@@ -123,6 +123,7 @@ class Ledger:
             questionnaires=questionnaires, rulesets=rulesets, uploads=self.uploads, documents=self.documents,
             read=read, calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
             opener=self.subjects.open_personal, render=self.renderer.render)
+        self.products.restore(self.workflow.history)
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = ClockWorker(lambda today: self.policies.run_clock(until=today), self.policies.today,
                                          interval=settings.clock_interval)

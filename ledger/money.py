@@ -10,6 +10,8 @@ from ledger.errors import ValidationFailed
 __all__ = ["CENT", "DEFAULT_CURRENCY", "Money", "parse_decimal", "round_cent"]
 
 DEFAULT_CURRENCY = "CNY"
+MAX_DIGITS = 15  # no amount, rate or factor this ledger handles reaches 10^15
+MIN_EXPONENT = -12
 CENT = Decimal("0.01")
 
 
@@ -31,6 +33,9 @@ def parse_decimal(value: object, *, field: str) -> Decimal:
         raise ValidationFailed(f"{field} must be a decimal string, not {type(value).__name__}", field=field)
     if not parsed.is_finite():
         raise ValidationFailed(f"{field} must be a finite number, not {value!r}", field=field)
+    if parsed != 0 and not MIN_EXPONENT <= parsed.adjusted() < MAX_DIGITS:
+        raise ValidationFailed(f"{field} is out of range: amounts have at most {MAX_DIGITS} digits before the "
+                               f"point and none below 10^{MIN_EXPONENT}", field=field)
     return parsed
 
 

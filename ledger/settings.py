@@ -70,6 +70,8 @@ class Settings(BaseSettings):
                                                                 "working days).")
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL printed on e-policies (the QR "
                                                                           "code opens its verification page).")
+    payment_systems: list[str] = Field(default=["payments"], description="Subjects of the system tokens that may "
+                                                                           "confirm payments.")
     render_workers: int = Field(default=1, ge=0, le=16, description="Worker processes that render e-policy PDFs "
                                                                     "(0: render in the serving process).")
     clock_interval: float = Field(default=300.0, gt=0, description="Seconds between runs of the policy clock "

@@ -166,13 +166,26 @@ def clock_run(until: Annotated[str | None, typer.Option(help="Business date (YYY
 
 @app.command()
 def demo(events: Annotated[int, typer.Option(help="How many events to post", min=1)] = 100,
-         url: Annotated[str, typer.Option(help="Base URL of a running lifeledger")] = "http://127.0.0.1:8000",
+         url: Annotated[str | None, typer.Option(help="Base URL of a running lifeledger (events: default "
+                                                      "http://127.0.0.1:8000; --policies: default in-process)")]
+         = None,
          batch: Annotated[int, typer.Option(help="Events per request", min=1, max=1000)] = 100,
+         policies: Annotated[int | None, typer.Option(
+             "--policies", min=1, help="Instead of events: N customers apply, are underwritten, pay and (without "
+                                       "--url) live a year of renewals, grace, lapse and reinstatement")] = None,
+         seed: Annotated[int, typer.Option(help="Seed of the customers and their choices (with --policies)")]
+         = 20261201,
          data_dir: DataDir = None) -> None:
-    """Post realistic signed lifecycle events through the HTTP API as a registered demo system."""
+    """Post realistic signed lifecycle events through the HTTP API as a registered demo system, or (--policies)
+    run policies through their life over the policy API."""
+    if policies is not None:
+        from api.cli.demo_policies import run_policy_demo
+
+        run_policy_demo(settings_for(data_dir), policies=policies, seed=seed, url=url, console=out, progress=err)
+        return
     from api.cli.demo import run_demo
 
-    run_demo(settings_for(data_dir), url=url, events=events, batch=batch, console=out)
+    run_demo(settings_for(data_dir), url=url or "http://127.0.0.1:8000", events=events, batch=batch, console=out)
 
 
 def main() -> None:

@@ -69,6 +69,15 @@ class AnswersIn(BaseModel):
     answers: dict[str, Any]
 
 
+class ExclusionIn(BaseModel):
+    """An exclusion as the e-policy prints it: a code and the condition or body part in both languages."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+    zh: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+
+
 class DecisionIn(BaseModel):
     """An underwriter's action on a referred application, with a reason."""
 
@@ -76,7 +85,7 @@ class DecisionIn(BaseModel):
     action: Literal["accept", "counter_offer", "request_evidence", "postpone", "decline"]
     reason: str = Field(min_length=1, max_length=500)
     extra_premium_pct: Decimal = Field(default=Decimal(0), ge=0, le=400)
-    exclusions: list[dict[str, str]] = Field(default_factory=list, max_length=10)
+    exclusions: list[ExclusionIn] = Field(default_factory=list, max_length=10)
     postpone_months: int | None = Field(default=None, ge=1, le=60)
     evidence: str = Field(default="", max_length=500)
 
@@ -222,5 +231,5 @@ def decide_application(request: Request, policies: PoliciesDep, idem: Idempotenc
     """Accept, counter-offer (rating or exclusion), request evidence, postpone or decline, with a reason."""
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.underwrite(
         application_id, action=body.action, reason=body.reason, actor=actor_of(principal),
-        extra_premium_pct=body.extra_premium_pct, exclusions=body.exclusions,
+        extra_premium_pct=body.extra_premium_pct, exclusions=[x.model_dump() for x in body.exclusions],
         postpone_months=body.postpone_months, evidence=body.evidence)))

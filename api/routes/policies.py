@@ -15,7 +15,8 @@ from api.deps import STAFF, IdempotencyDep, PoliciesDep, PolicyReader, SystemPri
 from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.applications import actor_of, check_party
-from ledger.errors import NotFound, ValidationFailed
+from ledger.errors import Forbidden, NotFound, ValidationFailed
+from ledger.log.identifiers import parse_timestamp, utc_timestamp
 from ledger.money import Money
 from ledger.policies.service import view
 
@@ -72,8 +73,13 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
 
 def _application(policies: PoliciesDep, policy_no: str, principal: Principal, *,
                  roles: tuple[str, ...] = ("policyholder", "insured", "beneficiary")) -> tuple[str, set[str]]:
+    """The application behind ``policy_no`` if the caller may see it; otherwise the same 404 as for a number
+    that does not exist, so a stranger learns nothing."""
     application_id = policies.application_of(policy_no)
-    held = check_party(policies, application_id, principal, roles=roles)
+    try:
+        held = check_party(policies, application_id, principal, roles=roles)
+    except NotFound:
+        raise NotFound(f"no policy {policy_no}", field="policy_no") from None
     return application_id, held
 
 
@@ -134,14 +140,20 @@ def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDe
                     body: Annotated[PaymentIn, Depends(json_body(PaymentIn))]) -> JSONResponse:
     """A payment the payments system confirms: applied to the premium due (a first premium issues the policy)
     or parked for review with its reason; never lost."""
+    if principal.subject not in request.app.state.ledger.settings.payment_systems:
+        raise Forbidden(f"system {principal.subject!r} does not confirm payments (LIFELEDGER_PAYMENT_SYSTEMS)",
+                        field="subject")
     if (body.application_id is None) == (body.policy_no is None):
         raise ValidationFailed("name exactly one of application_id and policy_no", field="application_id")
     application_id = body.application_id or policies.application_of(body.policy_no or "")
     amount = Money.of(body.amount, body.currency)
+    if amount.amount <= 0:
+        raise ValidationFailed("amount must be more than zero", field="amount")
+    paid_at = utc_timestamp(parse_timestamp(body.paid_at, field="paid_at"))
 
     def run() -> dict[str, Any]:
         state, outcome = policies.pay(application_id, amount=amount, payment_ref=body.payment_ref,
-                                      paid_at=body.paid_at, actor=actor_of(principal))
+                                      paid_at=paid_at, actor=actor_of(principal))
         return {"outcome": outcome, "policy": view(state)}
 
     return idempotent(request, idem, principal, run, body=body, status=201)
@@ -151,6 +163,8 @@ def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDe
 def notices(request: Request, _: Annotated[Principal, Depends(require(*STAFF, Role.SYSTEM))],
             limit: int = 100) -> list[dict[str, Any]]:
     """Notices waiting for the messaging system (renewal, grace, suspension), oldest first."""
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed("limit must be 1-1000", field="limit")
     return request.app.state.ledger.notices.pending(limit=limit)  # type: ignore[no-any-return]
 
 

@@ -296,6 +296,10 @@ def _underwrite(state: PolicyState, command: Underwrite) -> list[NewEvent]:
                      "request_evidence, postpone, decline", "未知的核保操作", field="action")
     outcome, code, en, zh = MANUAL[command.action]
     extra = command.extra_premium_pct
+    if command.action == "accept" and (extra > 0 or command.exclusions):
+        raise refuse("UW-ACCEPT-TERMS", "an acceptance is at standard terms; use counter_offer for an extra premium "
+                     "or an exclusion (the customer then accepts or refuses them)",
+                     "按标准体承保不能附加费或除外责任；请使用变更承保条件，由客户确认", field="action")
     if command.action == "counter_offer":
         if extra <= 0 and not command.exclusions:
             raise refuse("UW-COUNTER-OFFER", "a counter-offer needs an extra premium or an exclusion",
@@ -317,11 +321,14 @@ def _underwrite(state: PolicyState, command: Underwrite) -> list[NewEvent]:
 
 
 REINSTATEMENT_RULE = "reinstatement-interest-v1"  # simple interest, actual days / 365, per overdue premium
+GRACE_REMINDER_DAYS = 30  # a second grace notice at D+30 (DOMAIN.md §2: notices at D+1 and D+30)
 
 
 def _request_reinstatement(state: PolicyState, command: RequestReinstatement) -> list[NewEvent]:
     _need(state, (st.SUSPENDED,), doing_en="reinstate", doing_zh="复效")
     assert state.reinstate_until is not None
+    if state.reinstatement_paid:
+        raise refuse("REINSTATEMENT-PAID", "the reinstatement is paid and being completed", "复效款项已缴，正在办理")
     if command.today > state.reinstate_until:
         raise refuse("REINSTATEMENT-WINDOW", f"the reinstatement period ended on {state.reinstate_until} (IL 37: "
                      "two years from suspension)",
@@ -341,6 +348,9 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
     accepted = decision.outcome == "standard"
     premium = Money.from_json(state.premium["modal_premium"]).rounded()
     dues = [due for due in state.due_dates() if due.isoformat() not in state.paid_dues and due <= command.today]
+    # The quote holds until the day before another premium falls due (its dues would change), within the window.
+    later = [due for due in state.due_dates() if due > command.today]
+    valid_until = min([state.reinstate_until, *([later[0] - timedelta(days=1)] if later else [])])
     overdue = Money(premium.amount * len(dues), premium.currency)
     days = sum((command.today - due).days for due in dues)
     interest = Money(premium.amount * command.interest_rate * Decimal(days) / Decimal(365), premium.currency).rounded()
@@ -348,6 +358,7 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
         "application_id": state.application_id, "accepted": accepted, "dues": [due.isoformat() for due in dues],
         "overdue": overdue.to_json(), "interest": interest.to_json(), "total": (overdue + interest).to_json(),
         "interest_rate": str(command.interest_rate), "rule": REINSTATEMENT_RULE, "on": command.today.isoformat(),
+        "valid_until": valid_until.isoformat(),
         "decision": decided, "actor": command.actor.to_json()},
         personal={"answers": dict(command.answers), **triggers}, personal_subject=state.insured)]
 
@@ -378,11 +389,17 @@ def _payment(state: PolicyState, command: Pay) -> list[NewEvent]:
     def park(reason: str) -> list[NewEvent]:
         return [NewEvent(ev.PAYMENT_PARKED, {**base, "reason": reason})]
 
+    if command.payment_ref in state.payment_refs:
+        return park(f"payment {command.payment_ref} was recorded on this policy already")
     if not state.premium:
         return park("no premium is due on this application")
     if state.status == st.SUSPENDED:
         if not state.reinstatement or state.reinstatement_paid:
             return park("the policy is suspended; ask for reinstatement first")
+        valid_until = date.fromisoformat(state.reinstatement["valid_until"])
+        if command.today > valid_until:
+            return park(f"the reinstatement quote of {state.reinstatement['on']} was valid until {valid_until}; "
+                        "ask for reinstatement again")
         total = Money.from_json(state.reinstatement["total"])
         if command.amount.rounded() != total:
             return park(f"the amount {command.amount} does not match the reinstatement amount, {total}")
@@ -470,8 +487,12 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
             if today > grace_end:
                 out.extend(_lapse(base, due, today, state, command))
             return out
-    if status == st.GRACE and due is not None and state.grace_end is not None and today > state.grace_end:
-        out.extend(_lapse(base, due, today, state, command))
+    if status == st.GRACE and due is not None and state.grace_end is not None:
+        if today > state.grace_end:
+            out.extend(_lapse(base, due, today, state, command))
+        elif (today >= due + timedelta(days=GRACE_REMINDER_DAYS)
+              and ("grace_d30", due.isoformat()) not in state.notices):
+            out.append(_notice(base, "grace_d30", due, today, state, grace_end=state.grace_end))
     return out
 
 
@@ -490,6 +511,8 @@ NOTICE_TEXT = {
     "grace_started": ("The premium due on {due} for policy {policy} is unpaid; cover continues in the grace "
                       "period until {grace_end}.", "保单 {policy} 于 {due} 到期的保费未缴，宽限期至 {grace_end}，"
                       "期间保障继续有效。"),
+    "grace_d30": ("Reminder: the premium due on {due} for policy {policy} is still unpaid; the grace period ends "
+                  "on {grace_end}.", "提醒：保单 {policy} 于 {due} 到期的保费仍未缴纳，宽限期将于 {grace_end} 结束。"),
     "suspended": ("Policy {policy} is suspended: the premium due on {due} was not paid within the grace period. "
                   "You may reinstate it until {reinstate_until}.", "保单 {policy} 因 {due} 到期保费在宽限期内未缴"
                   "而效力中止，可于 {reinstate_until} 前申请复效。"),
@@ -525,5 +548,7 @@ def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (
         days.append(due + timedelta(days=1))
     if state.status == st.GRACE and state.grace_end is not None:
         days.append(state.grace_end + timedelta(days=1))
+        if due is not None and ("grace_d30", due.isoformat()) not in state.notices:
+            days.append(due + timedelta(days=GRACE_REMINDER_DAYS))
     ahead = [day for day in days if day >= after]
     return min(ahead) if ahead else None

@@ -4,9 +4,10 @@ queue, and the notices outbox for the messaging system. Folded from facts only."
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any, ClassVar
 
-from ledger.errors import SignatureError
+from ledger.errors import Conflict, SignatureError
 from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.log.statements import Statement
 from ledger.policies import events as ev
@@ -34,7 +35,8 @@ class PoliciesProjector:
             Column("issued_on", "text", True), Column("effective_date", "text", True),
             Column("next_due", "text", True), Column("grace_end", "text", True),
             Column("maturity_date", "text", True), Column("epolicy_version", "int", True),
-            Column("epolicy_digest", "text", True), Column("updated_idx", "int"),
+            Column("epolicy_digest", "text", True), Column("installments", "int"), Column("paid", "int"),
+            Column("updated_idx", "int"),
         ), key=("application_id",), indexes=(("status",), ("policy_no",))),
         TableSpec(PARTIES, (Column("party_id", "text"), Column("application_id", "text"), Column("role", "text")),
                   key=("party_id", "application_id", "role")),
@@ -80,7 +82,8 @@ class PoliciesProjector:
                 "modal_premium": f["quote"]["modal_premium"]["amount"], "frequency": plan["frequency"],
                 "outcome": None, "submitted_at": fact.record.recorded_at, "decided_at": None, "issued_on": None,
                 "effective_date": None, "next_due": None, "grace_end": None, "maturity_date": None,
-                "epolicy_version": None, "epolicy_digest": None, "updated_idx": fact.index}
+                "epolicy_version": None, "epolicy_digest": None, "installments": 0, "paid": 0,
+                "updated_idx": fact.index}
             rows.put(POLICIES, row)
             roles = [("policyholder", f["policyholder"]), ("insured", f["insured"])]
             roles += [("beneficiary", b["party"]) for b in f["beneficiaries"] if b.get("party")]
@@ -99,14 +102,20 @@ class PoliciesProjector:
         elif fact.type in _SIMPLE:
             row["status"] = _SIMPLE[fact.type]
         elif fact.type == ev.ISSUED:
+            taken = rows.get(NUMBERS, (f["policy_no"],))
+            if taken is not None and taken["application_id"] != app_id:
+                raise Conflict(f"policy number {f['policy_no']} is taken", field="policy_no")
             row.update(status=st.FREE_LOOK if f["free_look_end"] else st.IN_FORCE, policy_no=f["policy_no"],
                        issued_on=f["issued_on"], effective_date=f["effective_date"],
                        maturity_date=f["maturity_date"], epolicy_version=f["document"]["version"],
-                       epolicy_digest=f["document"]["digest"], next_due=_next_due(f))
+                       epolicy_digest=f["document"]["digest"], installments=int(f["schedule"]["installments"]),
+                       paid=1, frequency=f["schedule"]["frequency"])
+            row["next_due"] = _next_due(row)
             rows.put(NUMBERS, {"policy_no": f["policy_no"], "application_id": app_id})
         elif fact.type == ev.PREMIUM_PAID and f.get("purpose") == "renewal":
-            row.update(next_due=_after(row, f["due_date"]), grace_end=None,
+            row.update(paid=row["paid"] + 1, grace_end=None,
                        status=st.IN_FORCE if row["status"] == st.GRACE else row["status"])
+            row["next_due"] = _next_due(row)
         elif fact.type == ev.GRACE_STARTED:
             row.update(status=st.GRACE, grace_end=f["grace_end"])
         elif fact.type == ev.LAPSED:
@@ -116,8 +125,9 @@ class PoliciesProjector:
         elif fact.type == ev.CANCELLED:
             row["status"] = st.CANCELLED if f["reason"] == "free_look" else st.TERMINATED
         elif fact.type == ev.REINSTATED:
-            row.update(status=st.IN_FORCE, next_due=f["paid_until"], grace_end=None,
+            row.update(status=st.IN_FORCE, grace_end=None, paid=row["paid"] + len(f["dues"]),
                        epolicy_version=f["document"]["version"], epolicy_digest=f["document"]["digest"])
+            row["next_due"] = _next_due(row)
         elif fact.type == ev.NOTICE_SENT:
             rows.put(NOTICES, {"idx": fact.index, "application_id": app_id, "policy_no": row["policy_no"] or "",
                                "kind": f["kind"], "due_date": f["due_date"], "channel": f["channel"],
@@ -135,20 +145,9 @@ _SIMPLE = {ev.EVIDENCE_REQUESTED: st.EVIDENCE_REQUESTED, ev.EVIDENCE_PROVIDED: s
            ev.MATURED: st.MATURED}
 
 
-def _next_due(issued: Mapping[str, Any]) -> str | None:
-    schedule = issued["schedule"]
-    if int(schedule["installments"]) <= 1:
+def _next_due(row: Mapping[str, Any]) -> str | None:
+    """The first unpaid due date: premiums fall due every period from the effective date, ``installments`` times."""
+    if row["effective_date"] is None or row["paid"] >= row["installments"]:
         return None
-    from datetime import date
-
-    effective = date.fromisoformat(issued["effective_date"])
-    return st.add_months(effective, st.MONTHS[schedule["frequency"]]).isoformat()
-
-
-def _after(row: Mapping[str, Any], paid_due: str) -> str | None:
-    from datetime import date
-
-    if row["effective_date"] is None:
-        return None
-    # next due after the one just paid; the schedule's length is bounded by maturity (checked by the clock)
-    return st.add_months(date.fromisoformat(paid_due), st.MONTHS[row["frequency"]]).isoformat()
+    effective = date.fromisoformat(row["effective_date"])
+    return st.add_months(effective, st.MONTHS[row["frequency"]] * row["paid"]).isoformat()

@@ -6,6 +6,7 @@ and computes its digest, and hands the command to the workflow; it never writes 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import NotFound, Refused, ValidationFailed
+from ledger.errors import LedgerError, NotFound, Refused, StorageError, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.log.encoding import digest_str, sha256
 from ledger.money import Money
@@ -36,6 +37,7 @@ from ledger.services.readmodels import ReadModels
 from ledger.services.uploads import UploadService
 from ledger.workflow import Outcome, Workflow, new_id
 
+log = logging.getLogger(__name__)
 EPOLICY_KIND = 1  # DocumentRegistry kind of an e-policy
 REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
 
@@ -45,6 +47,9 @@ class Person(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def id_number(self) -> str: ...
 
     @property
     def birth_date(self) -> date: ...
@@ -163,10 +168,8 @@ class PolicyService:
         shares = sum((b.share for b in request.beneficiaries), Decimal(0))
         if request.beneficiaries and shares != Decimal(100):
             raise ValidationFailed(f"beneficiary shares must add up to 100, not {shares}", field="beneficiaries")
-        for n, digest in enumerate(request.identity_documents):
-            if not self._uploads.exists(digest):
-                raise ValidationFailed(f"identity_documents[{n}]: no upload {digest}; POST it to /v1/uploads first",
-                                       field=f"identity_documents[{n}]")
+        self._check_uploads(request.identity_documents, owners={policyholder_id, actor.party},
+                            field="identity_documents")
         quoted = _quote_json(product, plan, age=age, sex=insured_person.sex,
                              occupation_class=request.occupation_class, extra=Decimal(0))
         self._published(product)
@@ -180,6 +183,9 @@ class PolicyService:
 
         if not self._parties.exists(policyholder_id):
             register(request.policyholder, policyholder_id)
+        elif self._parties.personal(policyholder_id).get("id_number") != request.policyholder.id_number:
+            raise ValidationFailed(f"policyholder.id_number is not the identity number registered for customer "
+                                   f"{policyholder_id}", field="policyholder.id_number")
         insured_id = register(request.insured) if request.insured is not None else policyholder_id
         beneficiaries: list[dict[str, Any]] = []
         printed: list[tuple[str, str]] = []
@@ -293,10 +299,16 @@ class PolicyService:
         return self._run(application_id, command).state
 
     def provide_evidence(self, application_id: str, documents: Sequence[str], *, actor: d.Actor) -> PolicyState:
-        for n, digest in enumerate(documents):
-            if not self._uploads.exists(digest):
-                raise ValidationFailed(f"documents[{n}]: no upload {digest}", field=f"documents[{n}]")
+        state = self.get(application_id)
+        self._check_uploads(documents, owners={state.insured, state.policyholder, actor.party}, field="documents")
         return self._run(application_id, d.ProvideEvidence(tuple(documents), actor)).state
+
+    def _check_uploads(self, digests: Sequence[str], *, owners: set[str], field: str) -> None:
+        """Every digest names a file uploaded by (or for) one of ``owners``; a stranger's file is as unknown."""
+        for n, digest in enumerate(digests):
+            if not self._uploads.owned_by(digest, owners):
+                raise ValidationFailed(f"{field}[{n}]: no upload {digest} of yours; POST it to /v1/uploads first",
+                                       field=f"{field}[{n}]")
 
     def respond_to_offer(self, application_id: str, *, accept: bool, actor: d.Actor, reason: str = ""
                          ) -> PolicyState:
@@ -314,10 +326,15 @@ class PolicyService:
         state = self.get(application_id)
         today = self.today()
         issue = reinstate = None
-        if state.status == st.ACCEPTED and not state.first_premium_paid:
-            issue = self._issue_command(state, today)  # rendered now, recorded with the payment if it matches
-        elif state.status == st.SUSPENDED and state.reinstatement and not state.reinstatement_paid:
-            reinstate = self._reinstate_command(state, today)
+        try:  # prepared now, recorded with the payment if it matches; the payment never waits on them
+            if state.status == st.ACCEPTED and not state.first_premium_paid:
+                issue = self._issue_command(state, today)
+            elif state.status == st.SUSPENDED and state.reinstatement and not state.reinstatement_paid:
+                reinstate = self._reinstate_command(state, today)
+        except LedgerError:
+            log.exception("preparing the issue or reinstatement of %s failed; the payment is recorded alone and "
+                          "the policy clock completes it", application_id)
+            issue = reinstate = None
         outcome = self._run(application_id, d.Pay(amount, payment_ref, paid_at, actor, today, issue=issue,
                                                   reinstate=reinstate))
         applied = outcome.events[0].type if outcome.events else ""
@@ -369,7 +386,7 @@ class PolicyService:
     def _issue_command(self, state: PolicyState, today: date) -> d.Issue:
         """Number the policy, render e-policy version 1 and prepare its registration on chain."""
         product = self.catalog.get(state.product["id"], state.product["version"])
-        policy_no = f"LL{today:%Y}{int.from_bytes(os.urandom(5), 'big') % 10**10:010d}"
+        policy_no = self._new_policy_no(today)
         salt = os.urandom(16)
         subject = sha256(salt + state.application_id.encode())
         view_ = epolicy.view_for(state, product=product, policy_no=policy_no, version=1, issued_on=today,
@@ -384,6 +401,14 @@ class PolicyService:
         return d.Issue(policy_no=policy_no, today=today, document=document, epolicy=epolicy.view_json(view_),
                        registration=registration, free_look_days=product.free_look_days,
                        grace_days=product.grace_days, actor=d.Actor("system", "issuance"))
+
+    def _new_policy_no(self, today: date) -> str:
+        """``LL`` + year + 12 random digits, not yet used (the projection also refuses a number used twice)."""
+        for _ in range(10):
+            candidate = f"LL{today:%Y}{int.from_bytes(os.urandom(6), 'big') % 10**12:012d}"
+            if self._read.get(proj.NUMBERS, (candidate,)) is None:
+                return candidate
+        raise StorageError("could not draw an unused policy number in ten tries")
 
     def _printed_people(self, state: PolicyState) -> dict[str, Any]:
         """The masked names the e-policy prints, as the application recorded them (sealed under the
@@ -510,22 +535,42 @@ class PolicyService:
 
     def run_clock(self, *, until: date, since: date | None = None) -> dict[str, int]:
         """Perform every transition due up to ``until`` for every policy, each exactly once, jumping from one due
-        day to the next; also issues accepted applications whose first premium is paid but that were not issued
-        (an issue interrupted by a crash). Returns how many events of each type were recorded."""
+        day to the next; also completes first premiums and reinstatements that were paid but not completed.
+        A policy that fails is logged and counted (``failed``) and the others go on. Returns how many events of
+        each type were recorded."""
         counts: dict[str, int] = {}
-        for row in self._read.select(proj.POLICIES, where={"status": st.ACCEPTED}):
-            state = self.get(row["application_id"])
-            if state.first_premium_paid:
-                self.issue(row["application_id"])
-                counts[ev.ISSUED] = counts.get(ev.ISSUED, 0) + 1
-        for application_id in self.active():
+
+        def count(events: Sequence[Event]) -> None:
+            for event in events:
+                counts[event.type] = counts.get(event.type, 0) + 1
+
+        def guarded(application_id: str, work: Callable[[str], None]) -> None:
+            try:
+                work(application_id)
+            except Exception:  # one policy's failure must not stop the clock for every other policy
+                log.exception("policy clock: %s failed", application_id)
+                counts["failed"] = counts.get("failed", 0) + 1
+
+        def complete(application_id: str) -> None:
+            state = self.get(application_id)
+            if state.status == st.ACCEPTED and state.first_premium_paid:
+                count(self._run(application_id, self._issue_command(state, until)).events)
+            elif state.status == st.SUSPENDED and state.reinstatement_paid:
+                count(self._run(application_id, self._reinstate_command(state, until)).events)
+
+        def advance(application_id: str) -> None:
             state = self.get(application_id)
             day = d.next_tick(state, after=since or (state.issued_on or until))
             while day is not None and day <= until:
-                for event in self.tick(application_id, day):
-                    counts[event.type] = counts.get(event.type, 0) + 1
+                count(self.tick(application_id, day))
                 state = self.get(application_id)
                 day = d.next_tick(state, after=day + timedelta(days=1))
+
+        for status in (st.ACCEPTED, st.SUSPENDED):
+            for row in self._read.select(proj.POLICIES, where={"status": status}):
+                guarded(row["application_id"], complete)
+        for application_id in self.active():
+            guarded(application_id, advance)
         return counts
 
     def cancel_in_free_look(self, application_id: str, *, actor: d.Actor) -> PolicyState:

@@ -90,6 +90,7 @@ class PolicyState:
     first_premium_paid: bool = False
     paid_dues: tuple[str, ...] = ()  # ISO due dates paid
     parked: int = 0
+    payment_refs: frozenset[str] = frozenset()  # every payment recorded (applied or parked), by reference
     policy_no: str = ""
     effective_date: date | None = None
     issued_on: date | None = None
@@ -171,6 +172,8 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         return replace(state, status=OFFER_REFUSED)
     if type == ev.WITHDRAWN:
         return replace(state, status=WITHDRAWN)
+    if type in (ev.PREMIUM_PAID, ev.PAYMENT_PARKED):
+        state = replace(state, payment_refs=state.payment_refs | {f["payment_ref"]})
     if type == ev.PREMIUM_PAID:
         if f.get("purpose") == "first":
             return replace(state, first_premium_paid=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.clock import Clock
-from ledger.errors import ValidationFailed
+from ledger.errors import Conflict, ValidationFailed
 from ledger.log.encoding import sha256
 from ledger.log.identifiers import utc_timestamp
 from ledger.store.domain import DomainStore, Remembered
@@ -23,18 +23,28 @@ class IdempotencyService:
                                    field="Idempotency-Key")
         return key
 
-    def recall(self, *, principal: str, key: str, request: bytes) -> Remembered | None:
-        """The answer given first to this key, or None; raises ``ValidationFailed`` if the key was used for
-        another request (a different method, path or body)."""
-        found = self._store.remembered(principal, self.check_key(key))
-        if found is None:
+    def claim(self, *, principal: str, key: str, request: bytes) -> Remembered | None:
+        """Claim the key for this request, or return the answer given first to it.
+
+        Raises ``ValidationFailed`` if the key was used for another request (another method, path or body) and
+        ``Conflict`` while the first request with this key is still running.
+        """
+        digest = sha256(request)
+        held = self._store.reserve(principal, self.check_key(key), digest, at=utc_timestamp(self._clock.now()))
+        if held is None:
             return None
-        if found.request_hash != sha256(request):
+        if held.request_hash != digest:
             raise ValidationFailed("this Idempotency-Key was used for a different request; use a new key",
                                    field="Idempotency-Key")
-        return found
+        if held.status == 0:
+            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
+                           field="Idempotency-Key")
+        return held
 
-    def keep(self, *, principal: str, key: str, request: bytes, status: int, body: bytes) -> Remembered:
-        """Keep an answer (the first one kept wins if two requests race)."""
-        return self._store.remember(principal, self.check_key(key),
-                                    Remembered(sha256(request), status, body), at=utc_timestamp(self._clock.now()))
+    def keep(self, *, principal: str, key: str, status: int, body: bytes) -> None:
+        """Keep the answer of a claimed key."""
+        self._store.settle(principal, key, status=status, body=body)
+
+    def release(self, *, principal: str, key: str) -> None:
+        """Give a claimed key back after its request failed, so a fixed retry may use it."""
+        self._store.release(principal, key)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, NotFound
+from ledger.kernel import Event
 from ledger.products import events as ev
 from ledger.products.catalog import Product, ProductCatalog
 from ledger.products.projection import TABLE
@@ -53,6 +54,22 @@ class ProductService:
                 self._intake.emit(Draft(ev.PUBLISHED, ev.STREAM, self._facts(product, actor=actor)))
             self._known.add((product.id, product.version))
         return product
+
+    def restore(self, history: Callable[[str], Sequence[Event]]) -> int:
+        """Put back into the catalog the versions published over the API (the journal holds their definitions;
+        the data files hold only what ships). Returns how many were restored."""
+        restored = 0
+        for event in history(ev.STREAM):
+            key = (event.facts["product_id"], event.facts["version"])
+            try:
+                held = self.catalog.versions(key[0])
+            except NotFound:
+                held = []
+            if key[1] not in held:
+                self.catalog.publish(event.facts["definition"])
+                restored += 1
+            self._known.add(key)
+        return restored
 
     def published(self) -> list[dict[str, Any]]:
         return self._read.select(TABLE, order_by=("published_idx",))

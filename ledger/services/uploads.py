@@ -55,5 +55,10 @@ class UploadService:
     def exists(self, digest: str) -> bool:
         return self._store.upload(parse_digest(digest, field="digest")) is not None
 
+    def owned_by(self, digest: str, subjects: set[str]) -> bool:
+        """Whether the file with this digest was uploaded for one of ``subjects``."""
+        found = self._store.upload(parse_digest(digest, field="digest"))
+        return found is not None and found.subject in subjects
+
     def erase(self, subject: str) -> int:
         return self._store.delete_uploads(subject)

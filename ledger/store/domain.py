@@ -99,20 +99,41 @@ class DomainStore:
             raise storage_error(exc, doing="reading an idempotency key") from exc
         return None if row is None else Remembered(bytes(row.request_hash), int(row.status), bytes(row.body))
 
-    def remember(self, principal: str, key: str, answer: Remembered, *, at: str) -> Remembered:
-        """Keep the first answer for (principal, key); if another request kept one first, return that one."""
+    def reserve(self, principal: str, key: str, request_hash: bytes, *, at: str) -> Remembered | None:
+        """Claim (principal, key) for a request about to run (status 0, no body); returns None when claimed, or
+        the row another request holds (still running: status 0; finished: its answer)."""
         try:
             with self._engine.begin() as conn:
-                conn.execute(insert(t.idempotency).values(
-                    principal=principal, key=key, request_hash=answer.request_hash, status=answer.status,
-                    body=answer.body, created_at=at))
-            return answer
+                conn.execute(insert(t.idempotency).values(principal=principal, key=key, request_hash=request_hash,
+                                                          status=0, body=b"", created_at=at))
+            return None
         except IntegrityError:
-            first = self.remembered(principal, key)
-            assert first is not None
-            return first
+            held = self.remembered(principal, key)
+            if held is None:  # released meanwhile: claim it again
+                return self.reserve(principal, key, request_hash, at=at)
+            return held
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="claiming an idempotency key") from exc
+
+    def settle(self, principal: str, key: str, *, status: int, body: bytes) -> None:
+        """Keep the answer of a claimed key."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(update(t.idempotency).where(t.idempotency.c.principal == principal,
+                                                         t.idempotency.c.key == key)
+                             .values(status=status, body=body))
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="keeping an idempotent answer") from exc
+
+    def release(self, principal: str, key: str) -> None:
+        """Give up a claimed key whose request failed (a retry may use it again)."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(delete(t.idempotency).where(t.idempotency.c.principal == principal,
+                                                         t.idempotency.c.key == key,
+                                                         t.idempotency.c.status == 0))
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="releasing an idempotency key") from exc
 
     # -- notices outbox --------------------------------------------------------------------------------------
 

@@ -168,3 +168,73 @@ def test_a_product_version_is_journaled_before_it_is_sold_and_admins_publish_new
     assert clash.status_code == 409
     assert client.post("/v1/admin/products", headers=auth("customer", CUSTOMER), json=definition).status_code == 403
     assert [p["version"] for p in client.get("/v1/admin/products/published", headers=admin).json()] == [1, 2]
+
+
+def issued_policy(client: TestClient, auth: Any, customer: str = CUSTOMER) -> tuple[dict[str, Any], str]:
+    app = client.post("/v1/applications", headers=auth("customer", customer), json=application()).json()
+    paid = client.post("/v1/payments", headers=auth("system", "payments"), json={
+        "application_id": app["application_id"], "amount": app["premium"]["modal_premium"]["amount"],
+        "payment_ref": f"PAY-{app['application_id']}", "paid_at": "2026-12-01T08:00:00Z"})
+    assert paid.status_code == 201, paid.text
+    return app, paid.json()["policy"]["policy_no"]
+
+
+def test_payments_are_checked_and_a_reference_counts_once(client: TestClient, auth: Any) -> None:
+    app, policy_no = issued_policy(client, auth)
+    pay = {"policy_no": policy_no, "amount": app["premium"]["modal_premium"]["amount"],
+           "payment_ref": f"PAY-{app['application_id']}", "paid_at": "2026-12-01T08:00:00Z"}
+    again = client.post("/v1/payments", headers=auth("system", "payments"), json=pay)
+    assert again.json()["outcome"] == "parked"  # the same payment twice is not a renewal
+    assert client.post("/v1/payments", headers=auth("system", "hospital-x"), json=pay).status_code == 403
+    for field, value in (("paid_at", "this is not a time at all"), ("amount", "1e999999"), ("amount", "-5"),
+                         ("amount", "0")):
+        refused = client.post("/v1/payments", headers=auth("system", "payments"), json={**pay, field: value})
+        assert refused.status_code == 422, (field, value, refused.text)
+        assert refused.json()["field"] == field
+
+
+def test_a_stranger_learns_nothing_from_a_policy_number(client: TestClient, auth: Any) -> None:
+    _, policy_no = issued_policy(client, auth)
+    known = client.get(f"/v1/policies/{policy_no}", headers=auth("customer", STRANGER))
+    unknown = client.get("/v1/policies/LL2026000000000000", headers=auth("customer", STRANGER))
+    assert known.status_code == unknown.status_code == 404
+    assert known.json()["detail"] == f"no policy {policy_no}"
+    assert client.get("/v1/staff/notices?limit=-1", headers=auth("servicing", "s-1")).status_code == 422
+
+
+def test_a_known_customer_applies_as_themself_and_accepting_means_standard_terms(
+        client: TestClient, auth: Any) -> None:
+    customer = auth("customer", CUSTOMER)
+    assert client.post("/v1/applications", headers=customer, json=application()).status_code == 201
+    other_person = {"name": "张三", "id_number": resident_id("1998-01-01")}
+    refused = client.post("/v1/applications", headers=customer, json=application(policyholder=other_person))
+    assert refused.status_code == 422 and refused.json()["field"] == "policyholder.id_number"
+
+    big = client.post("/v1/applications", headers=auth("customer", STRANGER),
+                      json=application(plan={**PLAN, "sum_insured": "3000000"})).json()
+    underwriter = auth("underwriter", "uw-1")
+    extra = client.post(f"/v1/applications/{big['application_id']}/decision", headers=underwriter,
+                        json={"action": "accept", "reason": "fine", "extra_premium_pct": "200"})
+    assert extra.status_code == 409 and extra.json()["rule"] == "UW-ACCEPT-TERMS"
+    bad_exclusion = client.post(f"/v1/applications/{big['application_id']}/decision", headers=underwriter,
+                                json={"action": "counter_offer", "reason": "x", "exclusions": [{"foo": "bar"}]})
+    assert bad_exclusion.status_code == 422
+    other_upload = client.post("/v1/uploads", headers={**auth("customer", STRANGER), "Content-Type": "image/png"},
+                               content=b"\x89PNG someone else's card").json()["digest"]
+    cited = client.post("/v1/applications", headers=customer, json=application(identity_documents=[other_upload]))
+    assert cited.status_code == 422 and cited.json()["field"] == "identity_documents[0]"
+
+
+def test_versions_published_over_the_api_survive_a_restart(settings: Any) -> None:
+    from api.app import create_app
+    from api.auth import Role, issue_token
+
+    with TestClient(create_app(settings)) as first:
+        ledger = first.app.state.ledger  # type: ignore[attr-defined]
+        admin = {"Authorization": "Bearer " + issue_token(ledger.secrets.token, subject="ops", role=Role.ADMIN,
+                                                          issuer=settings.jwt_issuer, ttl=60)}
+        term = ledger.products.catalog.get("term-life")
+        definition = {k: v for k, v in term.to_json().items() if k not in ("digest", "table_digests")}
+        assert first.post("/v1/admin/products", headers=admin, json={**definition, "version": 2}).status_code == 201
+    with TestClient(create_app(settings)) as second:
+        assert second.get("/v1/products/term-life").json()["version"] == 2

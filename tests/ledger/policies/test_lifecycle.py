@@ -95,7 +95,7 @@ def test_notices_grace_and_lapse_happen_once_each(ledger: Ledger, clock: FixedCl
     assert lapsed.status == "Suspended" and lapsed.reinstate_until == date(2028, 7, 3)
     kinds = [n["kind"] for n in ledger.notices.pending()]
     assert kinds == ["renewal_d30", "renewal_d7", "grace_started", "renewal_d30", "renewal_d7", "grace_started",
-                     "suspended"]
+                     "grace_d30", "suspended"]
     suspended = ledger.notices.pending()[-1]
     assert issued.policy_no in suspended["text_en"] and "效力中止" in suspended["text_zh"]
     assert pay_due(ledger, app, "too-late") == "parked"
@@ -219,3 +219,77 @@ def test_facts_hold_no_health_answers_and_erasing_a_person_keeps_every_fact(ledg
     ledger.log.checkpoint_now()
     report = ledger.audit.verify()
     assert report.ok, report.problems
+
+
+def test_one_failing_policy_does_not_stop_the_clock_for_the_others(ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    broken, fine = apply(ledger, frequency="annual"), apply(ledger, frequency="annual")
+    for app in (broken, fine):
+        pay_due(ledger, app, f"first-{app}")
+    real_tick = ledger.policies.tick
+
+    def tick(application_id: str, today: date | None = None) -> list:  # type: ignore[type-arg]
+        if application_id == broken:
+            raise RuntimeError("a policy the clock cannot handle")
+        return real_tick(application_id, today)
+
+    monkeypatch.setattr(ledger.policies, "tick", tick)
+    counts = ledger.policies.run_clock(until=date(2026, 3, 20))
+    assert counts == {"failed": 1, "policy.contract.free_look_ended": 1}
+    assert ledger.policies.get(fine).status == "InForce" and ledger.policies.get(broken).status == "FreeLook"
+
+
+def test_a_reinstatement_quote_expires_when_another_premium_falls_due(ledger: Ledger, clock: FixedClock) -> None:
+    app = apply(ledger, frequency="monthly")
+    pay_due(ledger, app, "first")
+    ledger.policies.run_clock(until=date(2026, 6, 5))
+    clock.set(datetime(2026, 6, 10, 2, 0, tzinfo=UTC))
+    quote = ledger.policies.request_reinstatement(app, dict(CLEAN), actor=ME).reinstatement
+    assert quote["valid_until"] == "2026-07-02"
+    clock.set(datetime(2026, 7, 4, 2, 0, tzinfo=UTC))
+    _, outcome = ledger.policies.pay(app, amount=Money.from_json(quote["total"]), payment_ref="late-quote",
+                                     paid_at="2026-07-04T02:00:00Z", actor=Actor("system", "payments"))
+    assert outcome == "parked" and ledger.policies.get(app).status == "Suspended"
+    fresh = ledger.policies.request_reinstatement(app, dict(CLEAN), actor=ME).reinstatement
+    assert len(fresh["dues"]) == 4
+
+
+def test_the_list_shows_no_due_date_once_every_premium_is_paid(ledger: Ledger) -> None:
+    app = apply(ledger, frequency="annual", term=1, payment=1, product="accident")
+    pay_due(ledger, app, "single")
+    (row,) = ledger.policies.list_for(CUSTOMER)
+    assert row["next_due"] is None and ledger.policies.get(app).next_due() is None
+    monthly = apply(ledger, frequency="monthly")
+    pay_due(ledger, monthly, "m1")
+    rows = {r["application_id"]: r for r in ledger.policies.list_for(CUSTOMER)}
+    assert rows[monthly]["next_due"] == ledger.policies.get(monthly).next_due().isoformat()
+
+
+def test_policy_numbers_are_never_given_twice(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ledger.policies.service as service
+
+    real = service.os.urandom
+    draws = iter([bytes(6), bytes(6), b"\x00\x00\x00\x00\x00\x01"] + [bytes(6)] * 20)
+    monkeypatch.setattr(service.os, "urandom", lambda n: next(draws) if n == 6 else real(n))
+    first, second = apply(ledger, frequency="annual"), apply(ledger, frequency="annual")
+    pay_due(ledger, first, "a")
+    pay_due(ledger, second, "b")
+    numbers = {ledger.policies.get(app).policy_no for app in (first, second)}
+    assert numbers == {"LL2026000000000000", "LL2026000000000001"}
+
+
+def test_an_idempotency_key_runs_its_command_once(ledger: Ledger) -> None:
+    from ledger.errors import Conflict, ValidationFailed
+
+    idem = ledger.idempotency
+    assert idem.claim(principal="customer:P1", key="k", request=b"POST /x {}") is None
+    with pytest.raises(Conflict):  # the first request is still running
+        idem.claim(principal="customer:P1", key="k", request=b"POST /x {}")
+    with pytest.raises(ValidationFailed):
+        idem.claim(principal="customer:P1", key="k", request=b"POST /x {other}")
+    idem.keep(principal="customer:P1", key="k", status=201, body=b'{"ok": true}')
+    replay = idem.claim(principal="customer:P1", key="k", request=b"POST /x {}")
+    assert replay is not None and (replay.status, replay.body) == (201, b'{"ok": true}')
+    assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None  # keys are per caller
+    idem.release(principal="customer:P2", key="k")
+    assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None  # released, claimable
