@@ -666,7 +666,7 @@ def summary(tally: Mapping[str, int], *, seconds: float, year: bool) -> Table:
 @contextmanager
 def _progress(console: Console) -> Iterator[Progress]:
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=not console.is_terminal) as bar:
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
         yield bar
 
 
