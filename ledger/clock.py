@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import calendar
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (or earlier), clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 class Clock(Protocol):

@@ -68,7 +68,10 @@ EDGE_GATES = ("ledger.app", "ledger.services", "ledger.errors", "ledger.settings
 EDGE_FORMATS = ("ledger.log",)
 # ... and, by name, the value types the services take and return that live below them.
 EDGE_VALUE_TYPES = ("ledger.projections.scopes.KeyScope", "ledger.projections.system_keys.KeyState",
-                    "ledger.crypto.keys.SigningKey")
+                    "ledger.crypto.keys.SigningKey",
+                    # pure helpers the CLI's demo uses: sample declarations, identity check characters, dates
+                    "ledger.policies.rules.samples", "ledger.parties.identity.resident_id_check_char",
+                    "ledger.clock.FixedClock", "ledger.clock.add_months")
 # On a Ledger the edges use its services (found in ledger/app.py) and these ...
 LEDGER_FACE = ("settings", "open", "start", "close")
 # ... and on a service, neither its private members nor these, which hand out what lies below it (the anchoring

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import random
 import threading
 import time
@@ -22,8 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.auth import Role, issue_token
+from ledger.clock import FixedClock, add_months
 from ledger.crypto.keys import SigningKey
 from ledger.errors import LedgerError
+from ledger.parties.identity import resident_id_check_char
+from ledger.policies.rules import samples
 from ledger.settings import Settings
 
 T = TypeVar("T")
@@ -36,33 +38,9 @@ GIVEN = {"M": ("伟", "强", "磊", "军", "洋", "勇", "杰", "涛", "明", "�
 AREAS = ("110105", "310115", "440305", "510107", "330106", "420106", "320102", "610113", "500103", "370202")
 PRODUCT_WEIGHTS = {"term-life": 30, "whole-life": 18, "critical-illness": 22, "medical": 15, "accident": 15}
 RIDER_SHARE = 0.15  # customers who add a rider product to their base policy
-# The named sample declarations of ledger/policies/rules/samples.py, whose docstrings say what the shipped rule set
-# decides for each on term life. The edges may not import the domain's modules (tests/test_layers.py), so they
-# are repeated here; tests/api/cli/test_demo_policies.py holds them equal to the originals.
-CLEAN: Mapping[str, Any] = {
-    "height_cm": 175, "weight_kg": "68", "weight_loss": False, "prior_adverse": False, "abnormal_test": False,
-    "hospital_or_surgery": False, "hypertension": False, "diabetes": False, "glucose_tested": False,
-    "thyroid_nodule": False, "tumour": False, "heart": False, "stroke": False, "kidney": False, "hepatitis": False,
-    "occupation_hazard": False, "hazardous_pursuit": False, "other_cover": False}
-_DECLARED: dict[str, dict[str, Any]] = {  # what each sample declares beyond CLEAN
-    "clean": {},
-    "hypertension_controlled": {"hypertension": True, "bp_systolic_max": 150, "bp_diastolic_max": 95,
-                                "bp_medication": True, "bp_controlled": True, "bp_organ_damage": False},
-    "bp_high": {"hypertension": True, "bp_systolic_max": 165, "bp_diastolic_max": 102, "bp_medication": True,
-                "bp_controlled": False, "bp_organ_damage": False},
-    "diabetes": {"diabetes": True, "diabetes_type": "type_2", "diabetes_treatment": "oral",
-                 "diabetes_complications": False, "glucose_tested": True, "fasting_glucose_max": "7.8"},
-    "prediabetes": {"glucose_tested": True, "fasting_glucose_max": "6.5"},
-    "thyroid_tirads_3_large": {"thyroid_nodule": True, "thyroid_tirads": "3", "nodule_size_mm": "12"},
-    "hbv_carrier": {"hepatitis": True, "hepatitis_kind": "hbv_carrier", "liver_function_normal": True},
-    "bmi_33": {"weight_kg": "101"},
-    "hazardous_pursuit": {"hazardous_pursuit": True},
-    "tumour_under_investigation": {"tumour": True, "tumour_kind": "under_investigation"},
-    "cancer": {"tumour": True, "tumour_kind": "malignant"},
-    "other_cover_3m": {"other_cover": True, "other_death_cover": "3000000", "other_ci_cover": "500000"},
-    "glucose_conflict": {"glucose_tested": True, "fasting_glucose_max": "7.5"},
-}
-SAMPLES: Mapping[str, Mapping[str, Any]] = {name: {**CLEAN, **changes} for name, changes in _DECLARED.items()}
+# The named sample declarations and what the shipped rule set decides for each on term life.
+SAMPLES: Mapping[str, Mapping[str, Any]] = {name: sample.answers for name, sample in samples.SAMPLES.items()
+                                            if sample.occupation_class == 1}
 # How often each is declared.
 DECLARATIONS = {"clean": 50, "hypertension_controlled": 4, "prediabetes": 4, "thyroid_tirads_3_large": 3,
                 "hbv_carrier": 3, "bp_high": 4, "diabetes": 3, "bmi_33": 4, "hazardous_pursuit": 5,
@@ -85,35 +63,6 @@ CLOCK_EVENTS = {"policy.notice.sent": "renewal and grace notices sent",  # the e
 # Premium modes as customers choose them, where the plan offers several: mostly annual (年交), some monthly.
 FREQUENCY_WEIGHTS = {"annual": 60, "semiannual": 8, "quarterly": 8, "monthly": 24}
 FAKE_PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-
-
-def check_char(first17: str) -> str:
-    """The MOD 11-2 check character of a resident identity number's first 17 digits (GB 11643), as
-    ``ledger.parties.identity.resident_id_check_char`` computes it (the demo's test holds the two equal)."""
-    return "10X98765432"[sum(int(ch) * pow(2, 17 - n, 11) for n, ch in enumerate(first17)) % 11]
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later, clamped to the month's end: how the ledger steps premium due dates."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-class DemoClock:
-    """The in-process ledger's clock (``ledger.clock.Clock``): it stands still until the demo moves it."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def set(self, moment: datetime) -> None:
-        with self._lock:
-            self._now = moment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,7 +235,7 @@ def person(rng: random.Random, *, today: date, age: int, sex: str) -> Person:
     serial = rng.randrange(100) * 10 + rng.choice((1, 3, 5, 7, 9) if sex == "M" else (0, 2, 4, 6, 8))
     first17 = f"{rng.choice(AREAS)}{birth:%Y%m%d}{serial:03d}"
     return Person(name=rng.choice(SURNAMES) + rng.choice(GIVEN[sex]), sex=sex,
-                  id_number=first17 + check_char(first17),
+                  id_number=first17 + resident_id_check_char(first17),
                   phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}")
 
 
@@ -726,7 +675,7 @@ def _in_process(settings: Settings, *, policies: int, rng: random.Random, progre
     from api.app import create_app
     from ledger.app import Ledger, token_key
 
-    clock = DemoClock(datetime.now(UTC).replace(microsecond=0))
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     # The background policy clock would only repeat what the demo runs itself: keep it from ever firing.
     ledger = Ledger.open(settings.model_copy(update={"clock_interval": 1e9}), clock=clock)
     try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ledger.clock import add_months as add_months
 from ledger.kernel import Event
 from ledger.policies import events as ev
 
@@ -58,13 +58,6 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 MONTHS = {"annual": 12, "semiannual": 6, "quarterly": 3, "monthly": 1}
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later, clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)

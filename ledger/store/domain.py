@@ -54,18 +54,19 @@ class DomainStore:
     # -- uploads ---------------------------------------------------------------------------------------------
 
     def put_upload(self, upload: Upload) -> bool:
-        """Store a file once; returns False if the same bytes were stored before (the first owner keeps it)."""
+        """Store a file once; returns False if the same bytes were stored before (the first owner keeps it).
+
+        One INSERT, no read first: a read-then-write transaction on SQLite can lose the lock to a commit in
+        between ("database is locked"), and the primary key already says whether the bytes are new.
+        """
         try:
             with self._engine.begin() as conn:
-                found = conn.execute(select(t.uploads.c.digest).where(t.uploads.c.digest == upload.digest)).first()
-                if found is not None:
-                    return False
                 conn.execute(insert(t.uploads).values(
                     digest=upload.digest, subject=upload.subject, media_type=upload.media_type, size=upload.size,
                     data=upload.data, created_at=upload.created_at))
-                return True
+            return True
         except IntegrityError:
-            return False  # stored meanwhile by another request
+            return False  # the same bytes are stored already
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="storing an upload") from exc
 

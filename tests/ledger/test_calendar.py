@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ledger.clock import BusinessCalendar, FixedClock
+from ledger.clock import BusinessCalendar, FixedClock, add_months
 
 
 def test_business_date_is_the_date_in_the_configured_zone() -> None:
@@ -30,3 +30,12 @@ def test_holidays_and_adjusted_working_days_of_2026() -> None:
     assert calendar.add_working_days(date(2026, 10, 3), 0) == date(2026, 10, 8)
     with pytest.raises(ValueError):
         calendar.add_working_days(date(2026, 10, 3), -1)
+
+
+def test_months_are_added_with_the_day_clamped_to_the_month() -> None:
+    assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert add_months(date(2028, 1, 31), 1) == date(2028, 2, 29)
+    assert add_months(date(2026, 3, 3), 12) == date(2027, 3, 3)
+    assert add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
+    assert add_months(date(2026, 12, 15), 1) == date(2027, 1, 15)
+    assert add_months(date(2026, 1, 15), -13) == date(2024, 12, 15)
