@@ -13,7 +13,9 @@ The caller gets the new events, their receipts and the state after them.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,29 +66,49 @@ class Outcome(Generic[S]):
 class Workflow:
     """Runs commands of any aggregate through the one writer (see the module docstring)."""
 
-    def __init__(self, *, intake: IntakeService, opener: Opener, clock: Clock) -> None:
+    def __init__(self, *, intake: IntakeService, opener: Opener, clock: Clock, cache_size: int = 50_000) -> None:
         self._intake = intake
         self._opener = opener
         self._clock = clock
+        # Folded states by (aggregate, stream): a load reads only the entries after the cached position. States
+        # are immutable and hold facts only (which no erasure changes), so sharing them is safe; another process
+        # writing the same database is caught up by the same read.
+        self._states: OrderedDict[tuple[str, str], tuple[int, Any]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         return self._clock.now()
 
-    def history(self, stream: str) -> list[Event]:
-        """The stream's recorded events with their facts: only the ledger's own (workflow streams are reserved to
-        it at intake; this keeps a fold to what the rules decided even so)."""
+    def history(self, stream: str, *, after: int = 0) -> list[Event]:
+        """The stream's recorded events (after position ``after``) with their facts: only the ledger's own
+        (workflow streams are reserved to it at intake; this keeps a fold to what the rules decided even so)."""
         return [Event(index=row.idx, seq=row.seq, type=row.type, event_id=row.event_id,
                       recorded_at=parse_timestamp(row.recorded_at, field="recorded_at"), facts=facts)
-                for row, facts in self._opener.stream(stream) if facts is not None and row.key_id == LEDGER_KEY_ID]
+                for row, facts in self._opener.stream(stream, after=after)
+                if facts is not None and row.key_id == LEDGER_KEY_ID]
 
     def load(self, aggregate: Aggregate[S, Any], stream: str) -> tuple[S, int]:
         """The stream's state and last ``seq`` (0 for a new stream)."""
-        state = aggregate.initial()
-        seq = 0
-        for event in self.history(stream):
+        key = (type(aggregate).__qualname__, stream)
+        with self._lock:
+            cached = self._states.get(key)
+        seq, state = cached if cached is not None else (0, aggregate.initial())
+        for event in self.history(stream, after=seq):
             state = aggregate.evolve(state, event)
             seq = event.seq
+        self._remember(key, seq, state)
         return state, seq
+
+    def _remember(self, key: tuple[str, str], seq: int, state: Any) -> None:
+        with self._lock:
+            held = self._states.get(key)
+            if held is not None and held[0] > seq:
+                return  # a newer state is cached already
+            self._states[key] = (seq, state)
+            self._states.move_to_end(key)
+            while len(self._states) > self._cache_size:
+                self._states.popitem(last=False)
 
     def run(self, aggregate: Aggregate[S, C], stream: str, command: C, *,
             after: Callable[[S], None] | None = None, expected: Mapping[str, int] | None = None) -> Outcome[S]:
@@ -122,6 +144,8 @@ class Workflow:
                       for new, receipt in zip(decided, receipts, strict=True) if receipt.stream == stream]
             for event in events:
                 state = aggregate.evolve(state, event)
-            return Outcome(events=events, receipts=receipts, state=state, seq=events[-1].seq if events else seq)
+            final = events[-1].seq if events else seq
+            self._remember((type(aggregate).__qualname__, stream), final, state)
+            return Outcome(events=events, receipts=receipts, state=state, seq=final)
         assert last is not None
         raise last

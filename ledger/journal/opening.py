@@ -68,12 +68,13 @@ class Opener:
             return None
         return {name: value for name, value in payload.items() if name != PERSONAL_FIELD}
 
-    def stream(self, stream: str) -> list[tuple[EntryRow, dict[str, Any] | None]]:
-        """A stream's entries in ``seq`` order with their facts (None where the payload cannot be read).
+    def stream(self, stream: str, *, after: int = 0) -> list[tuple[EntryRow, dict[str, Any] | None]]:
+        """A stream's entries after position ``after`` in ``seq`` order with their facts (None where the payload
+        cannot be read).
 
         The data keys are read once for the call (a fold loads a stream in one go), never kept after it.
         """
-        found = self._store.stream_entries(stream)
+        found = self._store.stream_entries(stream, after=after)
         keys: dict[str, bytes | None] = {}
         out: list[tuple[EntryRow, dict[str, Any] | None]] = []
         for row, subject, sealed in found:

@@ -174,14 +174,15 @@ class Store:
             yield from (_entry(row) for row in rows)
             position = stop
 
-    def stream_entries(self, stream: str) -> list[tuple[EntryRow, str, bytes]]:
-        """A stream's entries in ``seq`` order, each with its payload's subject and sealed bytes (one query)."""
+    def stream_entries(self, stream: str, *, after: int = 0) -> list[tuple[EntryRow, str, bytes]]:
+        """A stream's entries after position ``after`` in ``seq`` order, each with its payload's subject and sealed
+        bytes (one query)."""
         with self._read() as conn:
             rows = conn.execute(
                 select(t.entries, t.payloads.c.subject.label("payload_subject"),
                        t.payloads.c.sealed.label("payload_sealed"))
                 .join(t.payloads, t.payloads.c.idx == t.entries.c.idx)
-                .where(t.entries.c.stream == stream).order_by(t.entries.c.seq)
+                .where(t.entries.c.stream == stream, t.entries.c.seq > after).order_by(t.entries.c.seq)
             ).all()
         return [(_entry(row), row.payload_subject, bytes(row.payload_sealed)) for row in rows]
 
