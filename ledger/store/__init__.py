@@ -176,15 +176,16 @@ class Store:
 
     def stream_entries(self, stream: str, *, after: int = 0) -> list[tuple[EntryRow, str, bytes]]:
         """A stream's entries after position ``after`` in ``seq`` order, each with its payload's subject and sealed
-        bytes (one query)."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(t.entries, t.payloads.c.subject.label("payload_subject"),
-                       t.payloads.c.sealed.label("payload_sealed"))
-                .join(t.payloads, t.payloads.c.idx == t.entries.c.idx)
-                .where(t.entries.c.stream == stream, t.entries.c.seq > after).order_by(t.entries.c.seq)
-            ).all()
-        return [(_entry(row), row.payload_subject, bytes(row.payload_sealed)) for row in rows]
+        bytes (one query; plain SQL on a pooled connection, as every workflow command starts with it)."""
+        mark = self._mark
+        rows = self._readers.query(
+            "SELECT e.idx, e.event_id, e.stream, e.seq, e.type, e.key_id, e.recorded_at, e.leaf, e.leaf_hash, "
+            f"p.subject, p.sealed FROM entries e JOIN payloads p ON p.idx = e.idx WHERE e.stream = {mark} "
+            f"AND e.seq > {mark} ORDER BY e.seq", (stream, after))
+        return [(EntryRow(idx=idx, event_id=event_id, stream=stream_, seq=seq, type=type_, key_id=key_id,
+                          recorded_at=recorded_at, leaf=bytes(leaf), leaf_hash=bytes(leaf_hash)),
+                 subject, bytes(sealed))
+                for idx, event_id, stream_, seq, type_, key_id, recorded_at, leaf, leaf_hash, subject, sealed in rows]
 
     def count_rows(self, table: str) -> int:
         with self._read() as conn:
@@ -204,9 +205,8 @@ class Store:
 
     def personal_part(self, idx: int) -> tuple[str, bytes] | None:
         """The sealed personal part of entry ``idx`` and its subject, if the entry has one."""
-        with self._read() as conn:
-            row = conn.execute(select(t.personal_payloads).where(t.personal_payloads.c.idx == idx)).first()
-        return None if row is None else (row.subject, bytes(row.sealed))
+        rows = self._readers.query(f"SELECT subject, sealed FROM personal_payloads WHERE idx = {self._mark}", (idx,))
+        return None if not rows else (rows[0][0], bytes(rows[0][1]))
 
     def iter_personal_parts(self, *, chunk: int = 5000) -> Iterator[tuple[int, str, bytes]]:
         """Every sealed personal part as (index, subject, sealed bytes) in index order."""
@@ -231,9 +231,10 @@ class Store:
         """Wrapped data keys by subject; an erased subject maps to None, an unknown one is absent."""
         if not subjects:
             return {}
-        with self._read() as conn:
-            rows = conn.execute(select(t.subject_keys).where(t.subject_keys.c.subject.in_(list(set(subjects)))))
-            return {row.subject: (bytes(row.wrapped) if row.wrapped is not None else None) for row in rows}
+        wanted = list(set(subjects))
+        marks = ", ".join([self._mark] * len(wanted))
+        rows = self._readers.query(f"SELECT subject, wrapped FROM subject_keys WHERE subject IN ({marks})", wanted)
+        return {subject: (bytes(wrapped) if wrapped is not None else None) for subject, wrapped in rows}
 
     def count_sealed(self, subject: str) -> int:
         """How many payload rows and personal parts are sealed under ``subject``'s key."""
