@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python scripts/bench_journal.py --json bench-results/journal.json
 	$(BIN)/python scripts/bench_anchoring.py --json bench-results/anchoring.json
 	$(BIN)/python scripts/gas_report.py --json bench-results/gas.json
+	$(BIN)/python scripts/bench_policies.py --json bench-results/policies.json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
