@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import Principal
@@ -18,7 +18,7 @@ HEADER = "Idempotency-Key"
 
 
 def idempotent(request: Request, idem: IdempotencyService, principal: Principal, run: Callable[[], Any], *,
-               body: BaseModel | None = None, status: int = 200) -> JSONResponse:
+               body: BaseModel | None = None, status: int = 200) -> Response:
     """Answer with ``run()``'s result; with an ``Idempotency-Key``, keep the first answer for that caller and key
     and give it again to a retry with the same method, path and body (another request with the key is a 422; a
     retry while the first is still running is a 409).
@@ -28,17 +28,28 @@ def idempotent(request: Request, idem: IdempotencyService, principal: Principal,
     """
     key = request.headers.get(HEADER)
     if key is None:
-        return JSONResponse(jsonable_encoder(run()), status_code=status)
+        return _answer(run(), status)
     caller = f"{principal.role.value}:{principal.subject}"
     fingerprint = b"\n".join([request.method.encode(), request.url.path.encode(),
                               body.model_dump_json().encode() if body is not None else b""])
     first = idem.claim(principal=caller, key=key, request=fingerprint)
     if first is not None:
-        return JSONResponse(orjson.loads(first.body), status_code=first.status, headers={"Idempotent-Replayed": "true"})
+        return Response(first.body, status_code=first.status, media_type="application/json",
+                        headers={"Idempotent-Replayed": "true"})
     try:
-        content = jsonable_encoder(run())
+        answer = _answer(run(), status)
     except BaseException:
         idem.release(principal=caller, key=key)
         raise
-    idem.keep(principal=caller, key=key, status=status, body=orjson.dumps(content))
-    return JSONResponse(content, status_code=status)
+    idem.keep(principal=caller, key=key, status=status, body=bytes(answer.body))
+    return answer
+
+
+def _answer(content: Any, status: int) -> Response:
+    """The JSON answer, encoded once by orjson (the views are plain JSON already; anything else goes through
+    FastAPI's encoder)."""
+    try:
+        body = orjson.dumps(content)
+    except TypeError:
+        body = orjson.dumps(jsonable_encoder(content))
+    return Response(body, status_code=status, media_type="application/json")

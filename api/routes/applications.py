@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
@@ -130,7 +130,7 @@ def _person(raw: PersonIn, *, field: str, policies: PolicyService) -> Person:
 
 @router.post("/v1/applications", status_code=201, openapi_extra=request_body(ApplicationCreate))
 def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, principal: ApplicantPrincipal,
-           body: Annotated[ApplicationCreate, Depends(json_body(ApplicationCreate))]) -> JSONResponse:
+           body: Annotated[ApplicationCreate, Depends(json_body(ApplicationCreate))]) -> Response:
     """Apply for a policy: the people are checked (identity numbers, ages) and sealed under their own keys, the
     plan is priced, and any answers given start the declaration. Takes ``Idempotency-Key``."""
 
@@ -176,7 +176,7 @@ def get_questionnaire(policies: PoliciesDep, application_id: str,
 @router.post("/v1/applications/{application_id}/questionnaire", openapi_extra=request_body(AnswersIn))
 def answer_questionnaire(request: Request, policies: PoliciesDep, idem: IdempotencyDep, application_id: str,
                          principal: ApplicantPrincipal,
-                         body: Annotated[AnswersIn, Depends(json_body(AnswersIn))]) -> JSONResponse:
+                         body: Annotated[AnswersIn, Depends(json_body(AnswersIn))]) -> Response:
     """Record answers; when the declaration is complete the application is underwritten at once."""
     check_party(policies, application_id, principal)
 
@@ -190,7 +190,7 @@ def answer_questionnaire(request: Request, policies: PoliciesDep, idem: Idempote
 @router.post("/v1/applications/{application_id}/offer", openapi_extra=request_body(OfferAnswer))
 def answer_offer(request: Request, policies: PoliciesDep, idem: IdempotencyDep, application_id: str,
                  principal: ApplicantPrincipal,
-                 body: Annotated[OfferAnswer, Depends(json_body(OfferAnswer))]) -> JSONResponse:
+                 body: Annotated[OfferAnswer, Depends(json_body(OfferAnswer))]) -> Response:
     """Accept or refuse cover on changed terms (an extra premium or an exclusion)."""
     check_party(policies, application_id, principal, roles=("policyholder",))
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.respond_to_offer(
@@ -200,7 +200,7 @@ def answer_offer(request: Request, policies: PoliciesDep, idem: IdempotencyDep, 
 @router.post("/v1/applications/{application_id}/evidence", openapi_extra=request_body(EvidenceIn))
 def provide_evidence(request: Request, policies: PoliciesDep, idem: IdempotencyDep, application_id: str,
                      principal: ApplicantPrincipal,
-                     body: Annotated[EvidenceIn, Depends(json_body(EvidenceIn))]) -> JSONResponse:
+                     body: Annotated[EvidenceIn, Depends(json_body(EvidenceIn))]) -> Response:
     """Provide the evidence an underwriter asked for (uploads by digest); the application returns to the queue."""
     check_party(policies, application_id, principal)
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.provide_evidence(
@@ -210,7 +210,7 @@ def provide_evidence(request: Request, policies: PoliciesDep, idem: IdempotencyD
 @router.post("/v1/applications/{application_id}/withdraw", openapi_extra=request_body(WithdrawIn))
 def withdraw(request: Request, policies: PoliciesDep, idem: IdempotencyDep, application_id: str,
              principal: ApplicantPrincipal,
-             body: Annotated[WithdrawIn, Depends(json_body(WithdrawIn))]) -> JSONResponse:
+             body: Annotated[WithdrawIn, Depends(json_body(WithdrawIn))]) -> Response:
     check_party(policies, application_id, principal, roles=("policyholder",))
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.withdraw(
         application_id, reason=body.reason, actor=actor_of(principal))))
@@ -227,7 +227,7 @@ def underwriting_queue(policies: PoliciesDep, _: UnderwriterPrincipal, limit: in
 @router.post("/v1/applications/{application_id}/decision", openapi_extra=request_body(DecisionIn))
 def decide_application(request: Request, policies: PoliciesDep, idem: IdempotencyDep, application_id: str,
                        principal: UnderwriterPrincipal,
-                       body: Annotated[DecisionIn, Depends(json_body(DecisionIn))]) -> JSONResponse:
+                       body: Annotated[DecisionIn, Depends(json_body(DecisionIn))]) -> Response:
     """Accept, counter-offer (rating or exclusion), request evidence, postpone or decline, with a reason."""
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.underwrite(
         application_id, action=body.action, reason=body.reason, actor=actor_of(principal),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
@@ -112,7 +112,7 @@ def download_document(policies: PoliciesDep, principal: PolicyReader, policy_no:
 @router.post("/v1/policies/{policy_no}/cancel", openapi_extra=request_body(CancelIn))
 def cancel(request: Request, policies: PoliciesDep, idem: IdempotencyDep, policy_no: str,
            principal: Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))],
-           body: Annotated[CancelIn, Depends(json_body(CancelIn))]) -> JSONResponse:
+           body: Annotated[CancelIn, Depends(json_body(CancelIn))]) -> Response:
     """Cancel in the free-look period: the premium is refunded in full and the e-policy revoked on chain."""
     application_id, _ = _application(policies, policy_no, principal, roles=("policyholder",))
     return idempotent(request, idem, principal, body=body, run=lambda: view(policies.cancel_in_free_look(
@@ -122,7 +122,7 @@ def cancel(request: Request, policies: PoliciesDep, idem: IdempotencyDep, policy
 @router.post("/v1/policies/{policy_no}/reinstatement", openapi_extra=request_body(ReinstatementIn))
 def reinstatement(request: Request, policies: PoliciesDep, idem: IdempotencyDep, policy_no: str,
                   principal: Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))],
-                  body: Annotated[ReinstatementIn, Depends(json_body(ReinstatementIn))]) -> JSONResponse:
+                  body: Annotated[ReinstatementIn, Depends(json_body(ReinstatementIn))]) -> Response:
     """Ask to reinstate a suspended policy within two years (IL 37). The declaration is underwritten at once;
     if accepted, ``reinstatement.total`` (premiums overdue plus interest) is due through the payments system,
     and its payment puts the policy back in force with a new e-policy version."""
@@ -137,7 +137,7 @@ def reinstatement(request: Request, policies: PoliciesDep, idem: IdempotencyDep,
 
 @router.post("/v1/payments", status_code=201, openapi_extra=request_body(PaymentIn))
 def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDep, principal: SystemPrincipal,
-                    body: Annotated[PaymentIn, Depends(json_body(PaymentIn))]) -> JSONResponse:
+                    body: Annotated[PaymentIn, Depends(json_body(PaymentIn))]) -> Response:
     """A payment the payments system confirms: applied to the premium due (a first premium issues the policy)
     or parked for review with its reason; never lost."""
     if principal.subject not in request.app.state.ledger.settings.payment_systems:

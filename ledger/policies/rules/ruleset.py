@@ -210,13 +210,25 @@ def load_ruleset(path: str | Path) -> RuleSet:
     return validate_data(RuleSet, read_toml(path), source=str(path))
 
 
+_CHECKED: set[tuple[str, str]] = set()  # (rule set digest, questionnaire digest) pairs that passed
+
+
 def check_ruleset(rules: RuleSet, questionnaire: Questionnaire) -> None:
     """Check that ``rules`` can read ``questionnaire``: it is the one the rule set names, no question shadows a
     derived fact, and every test names a question or derived fact and can match its answers (a choice test names
-    existing options, a yes/no test a boolean, a numeric test bounds).
+    existing options, a yes/no test a boolean, a numeric test bounds). A pair that passed once (by digest) is not
+    checked again.
 
     Raises ``ValidationFailed`` naming the rule set, the path of the test and the problem.
     """
+    pair = (rules.digest, questionnaire.digest)
+    if pair in _CHECKED:
+        return
+    _check_ruleset(rules, questionnaire)
+    _CHECKED.add(pair)
+
+
+def _check_ruleset(rules: RuleSet, questionnaire: Questionnaire) -> None:
     where = f"rule set {rules.id} v{rules.version}"
     if rules.questionnaire != questionnaire.id:
         raise ValidationFailed(f"{where} reads questionnaire {rules.questionnaire!r}, not {questionnaire.id!r}",
