@@ -52,6 +52,7 @@ from ledger.services.intake import IntakeService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
 from ledger.services.notices import NoticeService
+from ledger.services.party_index import PartyIndex
 from ledger.services.products import ProductService
 from ledger.services.readmodels import ReadModels
 from ledger.services.subjects import SubjectService
@@ -108,9 +109,10 @@ class Ledger:
         self.documents = DocumentService(store.rows, self.intake, domain)
         self.uploads = UploadService(domain, clock=self.clock)
         self.idempotency = IdempotencyService(domain, clock=self.clock)
-        self.subjects = SubjectService(store, intake=self.intake, opener=opener, uploads=self.uploads)
+        index = PartyIndex(domain, master_key=secrets.master_key, clock=self.clock)
+        self.subjects = SubjectService(store, intake=self.intake, opener=opener, uploads=self.uploads, parties=index)
         self.workflow = Workflow(intake=self.intake, opener=opener, clock=self.clock)
-        self.parties = PartyService(self.workflow, self.subjects)
+        self.parties = PartyService(self.workflow, self.subjects, index)
         self.calendar = BusinessCalendar(time_zone=settings.time_zone)
         products_dir = settings.products_dir or default_products_dir()
         questionnaires, rulesets = load_rule_data(products_dir)

@@ -11,6 +11,7 @@ from ledger.errors import NotFound, Refused, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.parties import events as ev
 from ledger.parties.identity import ResidentId, check_resident_id
+from ledger.services.party_index import PartyIndex
 from ledger.services.subjects import SubjectService
 from ledger.workflow import Workflow, new_id
 
@@ -93,9 +94,10 @@ class PartyRules:
 class PartyService:
     """Registers parties and opens their personal data for those entitled to it (never for projections)."""
 
-    def __init__(self, workflow: Workflow, subjects: SubjectService) -> None:
+    def __init__(self, workflow: Workflow, subjects: SubjectService, index: PartyIndex | None = None) -> None:
         self._workflow = workflow
         self._subjects = subjects
+        self._index = index
         self._rules = PartyRules()
 
     @staticmethod
@@ -113,6 +115,22 @@ class PartyService:
         pid = party_id or self.new_id()
         (event,) = self._rules.decide(PartyState(), Register(pid, person, actor), datetime.min)
         return pid, NewEvent(event.type, event.facts, event.personal, event.personal_subject, ev.stream_of(pid))
+
+    def match(self, person: Person, *, actor: Mapping[str, str]) -> tuple[str, NewEvent | None]:
+        """The party this person already is (found by identity number), or a new party and the event that
+        registers it (for another command's group, which must expect the party's stream at 0)."""
+        found = self._index.find(person.id_number) if self._index is not None else None
+        if found is not None and self.exists(found):
+            return found, None
+        pid = found or self.new_id()
+        if self._index is not None and found is None:
+            pid = self._index.claim(person.id_number, pid)
+        return self.registration(person, actor=actor, party_id=pid)
+
+    def index(self, person: Person, party_id: str) -> None:
+        """Find ``person`` as ``party_id`` from now on (unless their identity number already names a party)."""
+        if self._index is not None:
+            self._index.claim(person.id_number, party_id)
 
     def register(self, person: Person, *, actor: Mapping[str, str], party_id: str | None = None) -> str:
         """Record a person on their own stream; returns their party id (raises ``Refused`` if it is taken)."""

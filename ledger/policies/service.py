@@ -70,6 +70,10 @@ class People(Protocol):
     def registration(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None
                      ) -> tuple[str, NewEvent]: ...
 
+    def match(self, person: Any, *, actor: Mapping[str, str]) -> tuple[str, NewEvent | None]: ...
+
+    def index(self, person: Any, party_id: str) -> None: ...
+
     def personal(self, party_id: str) -> dict[str, Any]: ...
 
 
@@ -176,13 +180,19 @@ class PolicyService:
         actor_json = actor.to_json()
         registrations: list[NewEvent] = []
 
-        def register(person: Person, party_id: str | None = None) -> str:
-            pid, event = self._parties.registration(person, actor=actor_json, party_id=party_id)
-            registrations.append(event)
+        def register(person: Person) -> str:
+            """The party this person is (by identity number), registered in this group if new."""
+            if person.id_number == request.policyholder.id_number:
+                return policyholder_id
+            pid, event = self._parties.match(person, actor=actor_json)
+            if event is not None and all(e.stream != event.stream for e in registrations):
+                registrations.append(event)
             return pid
 
         if not self._parties.exists(policyholder_id):
-            register(request.policyholder, policyholder_id)
+            registrations.append(self._parties.registration(request.policyholder, actor=actor_json,
+                                                            party_id=policyholder_id)[1])
+            self._parties.index(request.policyholder, policyholder_id)
         elif self._parties.personal(policyholder_id).get("id_number") != request.policyholder.id_number:
             raise ValidationFailed(f"policyholder.id_number is not the identity number registered for customer "
                                    f"{policyholder_id}", field="policyholder.id_number")

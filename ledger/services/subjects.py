@@ -6,17 +6,19 @@ from ledger.errors import NotFound, ValidationFailed
 from ledger.journal.opening import Opened, Opener
 from ledger.log.reserved import ERASURES_STREAM, LEDGER_SUBJECT, SUBJECT_ERASED
 from ledger.services.intake import Draft, IntakeService
+from ledger.services.party_index import PartyIndex
 from ledger.services.uploads import UploadService
 from ledger.store import Store
 
 
 class SubjectService:
     def __init__(self, store: Store, *, intake: IntakeService, opener: Opener,
-                 uploads: UploadService | None = None) -> None:
+                 uploads: UploadService | None = None, parties: PartyIndex | None = None) -> None:
         self._store = store
         self._intake = intake
         self._opener = opener
         self._uploads = uploads
+        self._parties = parties
 
     def open_payload(self, index: int) -> Opened:
         """Decrypt the payload (facts) of entry ``index``; raises ``ErasedError`` if its subject was erased."""
@@ -41,4 +43,6 @@ class SubjectService:
             raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
         self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
         files = self._uploads.erase(subject) if self._uploads is not None else 0  # their uploaded files too
+        if self._parties is not None:
+            self._parties.forget(subject)  # and the index that finds them by identity number
         return self._store.count_sealed(subject) + files

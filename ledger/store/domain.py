@@ -89,6 +89,37 @@ class DomainStore:
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="deleting uploads") from exc
 
+    # -- the party index -------------------------------------------------------------------------------------
+
+    def party_of(self, fingerprint: bytes) -> str | None:
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(select(t.party_index.c.party_id)
+                                   .where(t.party_index.c.fingerprint == fingerprint)).first()
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading the party index") from exc
+        return None if row is None else str(row.party_id)
+
+    def claim_party(self, fingerprint: bytes, party_id: str, *, at: str) -> str:
+        """Index ``party_id`` under ``fingerprint`` unless another party holds it; returns the party that does."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(t.party_index).values(fingerprint=fingerprint, party_id=party_id, created_at=at))
+            return party_id
+        except IntegrityError:
+            held = self.party_of(fingerprint)
+            return held if held is not None else self.claim_party(fingerprint, party_id, at=at)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="writing the party index") from exc
+
+    def forget_party(self, party_id: str) -> int:
+        """Delete a party's index rows (on erasure); returns how many."""
+        try:
+            with self._engine.begin() as conn:
+                return int(conn.execute(delete(t.party_index).where(t.party_index.c.party_id == party_id)).rowcount)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="deleting from the party index") from exc
+
     # -- idempotency -----------------------------------------------------------------------------------------
 
     def remembered(self, principal: str, key: str) -> Remembered | None:

@@ -202,6 +202,16 @@ uploads = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+# People by a keyed hash of their identity number, so one person is one party across applications. Not journal
+# data: the fingerprint is a pseudonym of a personal identifier, and erasing the party deletes its rows.
+party_index = Table(
+    "party_index",
+    metadata,
+    Column("fingerprint", LargeBinary(32), primary_key=True),
+    Column("party_id", String(128), nullable=False, index=True),
+    Column("created_at", String(32), nullable=False),
+)
+
 # The first answer to each (caller, Idempotency-Key): a retry with the same body gets it again.
 idempotency = Table(
     "idempotency",

@@ -238,3 +238,34 @@ def test_versions_published_over_the_api_survive_a_restart(settings: Any) -> Non
         assert first.post("/v1/admin/products", headers=admin, json={**definition, "version": 2}).status_code == 201
     with TestClient(create_app(settings)) as second:
         assert second.get("/v1/products/term-life").json()["version"] == 2
+
+
+def test_one_person_is_one_party_across_applications(client: TestClient, auth: Any, app_ledger: Ledger) -> None:
+    spouse = {"name": "李娜", "id_number": resident_id("1990-06-01", sex="F")}
+    customer = auth("customer", CUSTOMER)
+    plan = {**PLAN, "sum_insured": "400000"}
+    first = client.post("/v1/applications", headers=customer,
+                        json=application(insured=spouse, relationship="spouse", plan=plan)).json()
+    second = client.post("/v1/applications", headers=customer,
+                         json=application(insured=spouse, relationship="spouse", plan=plan)).json()
+    assert first["insured"] == second["insured"] != CUSTOMER
+    third = client.post("/v1/applications", headers=customer,
+                        json=application(insured=spouse, relationship="spouse", plan=plan)).json()
+    assert third["status"] == "referred"  # 1,200,000 with us on the same person: over the automatic limit
+    assert "SI-OVER-AUTO-LIMIT" in [r["code"] for r in third["underwriting"]["reasons"]]
+
+    # The spouse, signing in as the party they are, sees the policies that insure them.
+    theirs = client.get("/v1/policies", headers=auth("customer", first["insured"])).json()
+    assert {row["application_id"] for row in theirs} == {first["application_id"], second["application_id"],
+                                                          third["application_id"]}
+    assert {row["role"] for row in theirs} == {"insured"}
+    # A customer who applies for themself is found by their identity number when someone else names them.
+    named = client.post("/v1/applications", headers=auth("customer", STRANGER), json=application(
+        policyholder={"name": "赵七", "id_number": resident_id("1985-02-02")},
+        insured=application()["policyholder"], relationship="sibling")).json()
+    assert named["insured"] == CUSTOMER
+
+    app_ledger.subjects.erase(first["insured"])
+    fresh = client.post("/v1/applications", headers=customer,
+                        json=application(insured=spouse, relationship="spouse", plan=plan)).json()
+    assert fresh["insured"] != first["insured"]  # the erased party is no longer found by identity number

@@ -1,0 +1,38 @@
+"""The party index: one person is one party across applications, found by a keyed hash of their identity number.
+
+The hash is keyed with a key derived from the ledger's master key, so the index cannot be searched with a list
+of identity numbers by anyone without the keys; it is kept outside the journal and erased with the party.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from ledger.clock import Clock
+from ledger.log.identifiers import utc_timestamp
+from ledger.store.domain import DomainStore
+
+INDEX_KEY_LABEL = b"lifeledger party index v1"
+
+
+class PartyIndex:
+    def __init__(self, store: DomainStore, *, master_key: bytes, clock: Clock) -> None:
+        self._store = store
+        self._key = hmac.new(master_key, INDEX_KEY_LABEL, hashlib.sha256).digest()
+        self._clock = clock
+
+    def fingerprint(self, id_number: str) -> bytes:
+        return hmac.new(self._key, b"resident_id:" + id_number.encode("ascii"), hashlib.sha256).digest()
+
+    def find(self, id_number: str) -> str | None:
+        """The party registered with this identity number, if any."""
+        return self._store.party_of(self.fingerprint(id_number))
+
+    def claim(self, id_number: str, party_id: str) -> str:
+        """Index ``party_id`` for this identity number unless a party holds it already; returns the one that does."""
+        return self._store.claim_party(self.fingerprint(id_number), party_id, at=utc_timestamp(self._clock.now()))
+
+    def forget(self, party_id: str) -> int:
+        """Remove a party from the index (its erasure)."""
+        return self._store.forget_party(party_id)
