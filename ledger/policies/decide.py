@@ -127,6 +127,10 @@ class Tick:
     notice_days: tuple[int, ...] = (30, 7)
     reinstatement_years: int = 2
     actor: Actor = field(default_factory=lambda: Actor("system", "clock"))
+    # For a suspended policy: its cash value on a day (amount, basis, inputs) and the revocation of its e-policy,
+    # to end the contract when the reinstatement window has passed (IL 37).
+    cash_value: Callable[[date], Mapping[str, Any]] | None = None
+    revocation: NewEvent | None = None
 
 
 @dataclass(frozen=True)
@@ -465,6 +469,15 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
     actor = command.actor.to_json()
     base = {"application_id": state.application_id, "actor": actor}
     status = state.status
+    if status == st.SUSPENDED and state.reinstate_until is not None and today > state.reinstate_until:
+        if state.reinstatement_paid or command.cash_value is None or command.revocation is None:
+            return out  # a paid reinstatement is completed first; without a cash value nothing can be refunded
+        ended = state.reinstate_until + timedelta(days=1)
+        value = command.cash_value(ended)
+        return [NewEvent(ev.CANCELLED, {**base, "reason": "reinstatement_window_ended", "refund": value["amount"],
+                                        "basis": {"rule": "IL 37: cash value refunded", **value["basis"]},
+                                        "on": ended.isoformat()}),
+                _notice(base, "terminated", ended, today, state), command.revocation]
     if status == st.FREE_LOOK and state.free_look_end is not None and today > state.free_look_end:
         out.append(NewEvent(ev.FREE_LOOK_ENDED, {**base, "on": today.isoformat()}))
         status = st.IN_FORCE
@@ -513,6 +526,8 @@ NOTICE_TEXT = {
                       "期间保障继续有效。"),
     "grace_d30": ("Reminder: the premium due on {due} for policy {policy} is still unpaid; the grace period ends "
                   "on {grace_end}.", "提醒：保单 {policy} 于 {due} 到期的保费仍未缴纳，宽限期将于 {grace_end} 结束。"),
+    "terminated": ("Policy {policy} has ended: it was not reinstated within two years of its suspension. Its cash "
+                   "value is refunded.", "保单 {policy} 中止后两年内未复效，合同已解除，将退还现金价值。"),
     "suspended": ("Policy {policy} is suspended: the premium due on {due} was not paid within the grace period. "
                   "You may reinstate it until {reinstate_until}.", "保单 {policy} 因 {due} 到期保费在宽限期内未缴"
                   "而效力中止，可于 {reinstate_until} 前申请复效。"),
@@ -534,6 +549,11 @@ def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (
 
     The clock jumps from one such day to the next instead of visiting every day of every policy.
     """
+    if state.status == st.SUSPENDED and state.reinstate_until is not None:
+        if state.reinstatement_paid:
+            return None  # the reinstatement is completed by the clock's other pass, not ended
+        ended = state.reinstate_until + timedelta(days=1)
+        return max(ended, after)
     if state.status not in (st.FREE_LOOK, st.IN_FORCE, st.GRACE):
         return None
     days: list[date] = []

@@ -62,7 +62,7 @@ TYPES = (
     EventType(REINSTATED, frozenset({"application_id", "on", "dues", "paid_until", "document", _ACTOR}),
               frozenset({"epolicy"})),
     EventType(FREE_LOOK_ENDED, frozenset({"application_id", "on", _ACTOR})),
-    EventType(CANCELLED, frozenset({"application_id", "reason", "refund", "on", _ACTOR})),
+    EventType(CANCELLED, frozenset({"application_id", "reason", "refund", "basis", "on", _ACTOR})),
     EventType(MATURED, frozenset({"application_id", "on", _ACTOR})),
 )
 

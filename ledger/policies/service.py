@@ -30,7 +30,7 @@ from ledger.policies.rules.questionnaire import Questionnaire, load_questionnair
 from ledger.policies.rules.ruleset import RuleSet, load_ruleset
 from ledger.policies.state import PolicyState
 from ledger.products.catalog import Product, ProductCatalog
-from ledger.products.pricing import Plan, quote
+from ledger.products.pricing import Plan, cash_value, quote
 from ledger.projections import documents as docs
 from ledger.services.documents import DocumentService
 from ledger.services.readmodels import ReadModels
@@ -40,6 +40,7 @@ from ledger.workflow import Outcome, Workflow, new_id
 log = logging.getLogger(__name__)
 EPOLICY_KIND = 1  # DocumentRegistry kind of an e-policy
 REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
+REVOKED_ENDED = 2  # DocumentRegistry reason code: the contract ended (not reinstated in time)
 
 
 class Person(Protocol):
@@ -529,17 +530,44 @@ class PolicyService:
 
     def tick(self, application_id: str, today: date | None = None) -> list[Event]:
         """Perform the transitions due on ``today`` for one policy (idempotent: each happens once)."""
-        product_state = self.get(application_id)
-        years = 2
-        if product_state.product:
-            years = self.catalog.get(product_state.product["id"], product_state.product["version"]) \
-                .reinstatement_years
-        return self._run(application_id, d.Tick(today or self.today(), reinstatement_years=years)).events
+        state = self.get(application_id)
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        cash_value = revocation = None
+        if state.status == st.SUSPENDED and state.documents:
+            cash_value = self._cash_value_of(state, product)
+            current = state.documents[-1]
+            revocation = NewEvent(docs.REVOKED, {"digest": current["digest"], "reason_code": REVOKED_ENDED},
+                                  stream=docs.stream_of(bytes.fromhex(current["subject"].split(":", 1)[1])))
+        command = d.Tick(today or self.today(), reinstatement_years=product.reinstatement_years,
+                         cash_value=cash_value, revocation=revocation)
+        return self._run(application_id, command).events
+
+    @staticmethod
+    def _cash_value_of(state: PolicyState, product: Product) -> Callable[[date], dict[str, Any]]:
+        """The policy's cash value on a day, from the product's table (or one-year formula), with its basis."""
+        plan = _plan(product, state.plan)
+
+        def value(on: date) -> dict[str, Any]:
+            assert state.effective_date is not None
+            years = 0
+            while st.add_months(state.effective_date, 12 * (years + 1)) <= on:
+                years += 1
+            anniversary = st.add_months(state.effective_date, 12 * years)
+            if plan.term_years == 1:  # one-year cover: the unearned premium, nothing once the year has run
+                elapsed = min((on - state.effective_date).days, 365)
+                found = cash_value(product, plan, age=state.insured_age, sex=state.insured_sex, policy_year=1,
+                                   elapsed_days=elapsed, premium_paid=Money.from_json(state.premium["annual_premium"]))
+            else:
+                found = cash_value(product, plan, age=state.insured_age, sex=state.insured_sex,
+                                   policy_year=years + 1, elapsed_days=min((on - anniversary).days, 365))
+            return {"amount": found.amount.to_json(), "basis": {**found.basis, "inputs": _json_safe(found.inputs)}}
+
+        return value
 
     def active(self) -> list[str]:
         """Policies the clock looks after (issued and not ended)."""
         ids: list[str] = []
-        for status in (st.FREE_LOOK, st.IN_FORCE, st.GRACE):
+        for status in (st.FREE_LOOK, st.IN_FORCE, st.GRACE, st.SUSPENDED):
             ids += [row["application_id"] for row in self._read.select(proj.POLICIES, where={"status": status})]
         return ids
 
@@ -572,7 +600,10 @@ class PolicyService:
             state = self.get(application_id)
             day = d.next_tick(state, after=since or (state.issued_on or until))
             while day is not None and day <= until:
-                count(self.tick(application_id, day))
+                recorded = self.tick(application_id, day)
+                if not recorded:
+                    break  # nothing could be done on the day it was due (say, a reinstatement is being paid)
+                count(recorded)
                 state = self.get(application_id)
                 day = d.next_tick(state, after=day + timedelta(days=1))
 

@@ -293,3 +293,27 @@ def test_an_idempotency_key_runs_its_command_once(ledger: Ledger) -> None:
     assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None  # keys are per caller
     idem.release(principal="customer:P2", key="k")
     assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None  # released, claimable
+
+
+def test_a_policy_not_reinstated_within_two_years_ends_with_its_cash_value(ledger: Ledger) -> None:
+    app = apply(ledger, frequency="annual", term=20, payment=20)
+    pay_due(ledger, app, "first")
+    pay_due_state = ledger.policies.get(app)
+    assert pay_due_state.next_due() == date(2027, 3, 3)
+    counts = ledger.policies.run_clock(until=date(2027, 6, 1))
+    assert counts["policy.contract.lapsed"] == 1
+    suspended = ledger.policies.get(app)
+    assert suspended.reinstate_until == date(2029, 5, 3)
+    assert ledger.policies.run_clock(until=date(2029, 5, 3)) == {}  # still within the window
+    counts = ledger.policies.run_clock(until=date(2029, 5, 10))
+    assert counts == {"policy.contract.cancelled": 1, "policy.notice.sent": 1}
+    ended = ledger.policies.get(app)
+    assert ended.status == "Terminated"
+    cancelled = next(e for e in ledger.workflow.history(f"contract:{app}") if e.type == "policy.contract.cancelled")
+    assert cancelled.facts["reason"] == "reinstatement_window_ended" and cancelled.facts["on"] == "2029-05-04"
+    assert cancelled.facts["basis"]["product"]["id"] == "term-life"
+    assert Money.from_json(cancelled.facts["refund"]).amount >= 0
+    assert ledger.policies.document_status(ended.documents[0]["digest"])["status"] == "revoked"
+    assert ledger.notices.pending()[-1]["kind"] == "terminated"
+    ledger.log.checkpoint_now()
+    assert ledger.audit.verify().ok
