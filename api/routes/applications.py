@@ -61,6 +61,8 @@ class ApplicationCreate(BaseModel):
     identity_documents: list[str] = Field(default_factory=list, max_length=10)
     consent: Consent
     policyholder_party: str | None = Field(default=None, description="staff applying for an existing customer")
+    authorization: str | None = Field(default=None, description="staff only: the sha256 digest of the customer's "
+                                                                 "signed authorisation, uploaded first")
     answers: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -150,7 +152,8 @@ def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, princi
                                             b.share) for n, b in enumerate(body.beneficiaries)),
             occupation_class=body.occupation_class, payment_account=body.payment_account,
             identity_documents=tuple(body.identity_documents), consent=body.consent.model_dump(),
-            answers=body.answers)
+            answers=body.answers, authorization=body.authorization,
+            channel="online" if principal.role == Role.CUSTOMER else "assisted")
         return view(policies.apply(request_, actor=actor_of(principal), policyholder_id=holder_id))
 
     return idempotent(request, idem, principal, run, body=body, status=201)

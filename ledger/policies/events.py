@@ -35,8 +35,8 @@ _ACTOR = "actor"
 TYPES = (
     EventType(SUBMITTED, frozenset({
         "application_id", "product", "plan", "policyholder", "insured", "beneficiaries", "insured_age",
-        "insured_sex", "occupation_class", "quote", "consent", "cover_with_us", _ACTOR}),
-        frozenset({"payment_account", "identity_documents", "relationship", "people"})),
+        "insured_sex", "occupation_class", "quote", "consent", "cover_with_us", "channel", _ACTOR}),
+        frozenset({"payment_account", "identity_documents", "relationship", "people", "authorization"})),
     EventType(ANSWERED, frozenset({"application_id", "questionnaire", "complete", _ACTOR}), frozenset({"answers"})),
     EventType(DECIDED, frozenset({"application_id", "decision", "quote", "by", "note", _ACTOR}),
               frozenset({"triggers"})),

@@ -111,8 +111,9 @@ class ApplicationRequest:
     payment_account: str
     identity_documents: tuple[str, ...]
     consent: Mapping[str, bool]
-    channel: str = "online"
+    channel: str = "online"  # or "assisted": staff applying for the customer, with their signed authorisation
     answers: Mapping[str, Any] = field(default_factory=dict)
+    authorization: str | None = None  # digest of the customer's signed authorisation (assisted applications)
 
 
 class PolicyService:
@@ -175,6 +176,12 @@ class PolicyService:
             raise ValidationFailed(f"beneficiary shares must add up to 100, not {shares}", field="beneficiaries")
         self._check_uploads(request.identity_documents, owners={policyholder_id, actor.party},
                             field="identity_documents")
+        if actor.role != "customer":  # DOMAIN.md §4: someone acting for the customer needs their authorisation
+            if not request.authorization:
+                raise ValidationFailed("an application made for a customer needs their signed authorisation: upload "
+                                       "it and cite its digest", field="authorization")
+            self._check_uploads([request.authorization], owners={policyholder_id, actor.party},
+                                field="authorization")
         quoted = _quote_json(product, plan, age=age, sex=insured_person.sex,
                              occupation_class=request.occupation_class, extra=Decimal(0))
         self._published(product)
@@ -214,12 +221,13 @@ class PolicyService:
             "plan": _plan_json(plan), "policyholder": policyholder_id, "insured": insured_id,
             "beneficiaries": beneficiaries, "insured_age": age, "insured_sex": insured_person.sex,
             "occupation_class": request.occupation_class, "quote": quoted, "cover_with_us": cover.to_json(),
-            "consent": {k: bool(v) for k, v in request.consent.items()},
+            "consent": {k: bool(v) for k, v in request.consent.items()}, "channel": request.channel,
         }
         # The names as the e-policy prints them (masked), kept with the application's personal part.
         people = {"policyholder": mask_name(request.policyholder.name), "insured": mask_name(insured_person.name),
                   "beneficiaries": printed}
         personal = {"payment_account": request.payment_account, "people": people,
+                    **({"authorization": request.authorization} if request.authorization else {}),
                     "identity_documents": list(request.identity_documents), "relationship": request.relationship}
         declaration = None
         if request.answers:

@@ -269,3 +269,18 @@ def test_one_person_is_one_party_across_applications(client: TestClient, auth: A
     fresh = client.post("/v1/applications", headers=customer,
                         json=application(insured=spouse, relationship="spouse", plan=plan)).json()
     assert fresh["insured"] != first["insured"]  # the erased party is no longer found by identity number
+
+
+def test_staff_apply_for_a_customer_only_with_their_signed_authorisation(client: TestClient, auth: Any) -> None:
+    clerk = auth("servicing", "clerk-7")
+    refused = client.post("/v1/applications", headers=clerk, json=application())
+    assert refused.status_code == 422 and refused.json()["field"] == "authorization"
+    signed = client.post("/v1/uploads?subject=clerk-7", headers={**clerk, "Content-Type": "application/pdf"},
+                         content=b"%PDF-1.4 signed authorisation").json()["digest"]
+    made = client.post("/v1/applications", headers=clerk, json={**application(), "authorization": signed})
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "accepted" and made.json()["policyholder"] != "clerk-7"
+    stranger_file = client.post("/v1/uploads", headers={**auth("customer", STRANGER), "Content-Type": "image/png"},
+                                content=b"\x89PNG not an authorisation").json()["digest"]
+    forged = client.post("/v1/applications", headers=clerk, json={**application(), "authorization": stranger_file})
+    assert forged.status_code == 422 and forged.json()["field"] == "authorization[0]"
