@@ -12,9 +12,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import Principal
+from ledger import errors
 from ledger.services.idempotency import IdempotencyService
 
 HEADER = "Idempotency-Key"
+# Refusals that record nothing: the rules, the input, who may ask, or a position that moved.
+SETTLED_REFUSALS = (errors.ValidationFailed, errors.NotFound, errors.Forbidden, errors.Conflict)
 
 
 def idempotent(request: Request, idem: IdempotencyService, principal: Principal, run: Callable[[], Any], *,
@@ -24,7 +27,8 @@ def idempotent(request: Request, idem: IdempotencyService, principal: Principal,
     retry while the first is still running is a 409).
 
     The key is claimed before the command runs, so two concurrent requests never both run it. Only successful
-    answers are kept: a refused command releases the key and can be retried with it once it is fixed.
+    answers are kept: a refused command (4xx) releases the key and can be retried with it once it is fixed; after
+    any other failure the claim is held for a lease, since the command may have been recorded.
     """
     key = request.headers.get(HEADER)
     if key is None:
@@ -38,9 +42,11 @@ def idempotent(request: Request, idem: IdempotencyService, principal: Principal,
                         headers={"Idempotent-Replayed": "true"})
     try:
         answer = _answer(run(), status)
-    except BaseException:
-        idem.release(principal=caller, key=key)
+    except SETTLED_REFUSALS:
+        idem.release(principal=caller, key=key)  # refused: nothing was recorded, a fixed retry may use the key
         raise
+    # Any other failure may have come after the journal committed (a timed-out wait, a read after it): the
+    # claim stays, a retry gets 409 until its lease runs out (IdempotencyService.LEASE) and then runs again.
     idem.keep(principal=caller, key=key, status=status, body=bytes(answer.body))
     return answer
 

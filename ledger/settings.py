@@ -72,6 +72,8 @@ class Settings(BaseSettings):
                                                                           "code opens its verification page).")
     payment_systems: list[str] = Field(default=["payments"], description="Subjects of the system tokens that may "
                                                                            "confirm payments.")
+    state_cache: int = Field(default=5000, ge=0, le=1_000_000, description="Folded policy and party states kept "
+                                                                         "in memory (about 15 KB each; 0: none).")
     render_workers: int = Field(default=1, ge=0, le=16, description="Worker processes that render e-policy PDFs "
                                                                     "(0: render in the serving process).")
     clock_interval: float = Field(default=300.0, gt=0, description="Seconds between runs of the policy clock "

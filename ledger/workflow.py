@@ -66,7 +66,7 @@ class Outcome(Generic[S]):
 class Workflow:
     """Runs commands of any aggregate through the one writer (see the module docstring)."""
 
-    def __init__(self, *, intake: IntakeService, opener: Opener, clock: Clock, cache_size: int = 50_000) -> None:
+    def __init__(self, *, intake: IntakeService, opener: Opener, clock: Clock, cache_size: int = 5_000) -> None:
         self._intake = intake
         self._opener = opener
         self._clock = clock
@@ -101,6 +101,8 @@ class Workflow:
         return state, seq
 
     def _remember(self, key: tuple[str, str], seq: int, state: Any) -> None:
+        if seq == 0 or self._cache_size == 0:
+            return  # nothing recorded (an id asked for that does not exist): not worth a place
         with self._lock:
             held = self._states.get(key)
             if held is not None and held[0] > seq:
@@ -136,6 +138,9 @@ class Workflow:
             try:
                 receipts = self._intake.emit_all(drafts, expected={**(expected or {}), stream: seq})
             except StreamMoved as moved:
+                if moved.stream != stream:
+                    raise  # another stream the group writes moved (a party registered meanwhile): deciding
+                    # again on this stream cannot help; the caller retries from the start
                 last = moved
                 continue
             events = [Event(index=receipt.index, seq=receipt.seq, type=new.type, event_id=receipt.event_id,

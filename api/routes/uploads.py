@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from api.auth import Principal, Role
 from api.deps import STAFF, UploadsDep, require
@@ -18,12 +18,14 @@ router = APIRouter(prefix="/v1/uploads", tags=["uploads"], responses=responses(4
     "required": True, "description": "the file's bytes; Content-Type names its media type",
     "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in
                 ("application/pdf", "image/jpeg", "image/png")}}})
-async def upload(request: Request, response: Response, uploads: UploadsDep,
+async def upload(request: Request, uploads: UploadsDep,
                  principal: Principal = Depends(require(Role.CUSTOMER, *STAFF)),  # noqa: B008
                  subject: str | None = None) -> dict[str, Any]:
     """Store a file by its SHA-256 and answer ``{"digest": "sha256:…"}``; the same bytes twice are stored once.
 
-    A customer's files are their own; staff name the party whose file it is with ``?subject=``.
+    A customer's files are their own; staff name the party whose file it is with ``?subject=``. The answer is the
+    same whether or not the bytes were stored before (it tells nobody what others uploaded), and each uploader may
+    cite the file until they are erased.
     """
     if principal.role == Role.CUSTOMER:
         if subject not in (None, principal.subject):
@@ -35,6 +37,4 @@ async def upload(request: Request, response: Response, uploads: UploadsDep,
         owner = subject
     data = await request.body()
     stored = uploads.put(data, media_type=request.headers.get("content-type", ""), subject=owner)
-    if not stored.new:
-        response.status_code = 200
-    return {"digest": stored.digest, "size": stored.size, "media_type": stored.media_type, "new": stored.new}
+    return {"digest": stored.digest, "size": stored.size, "media_type": stored.media_type}

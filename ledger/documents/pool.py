@@ -3,18 +3,26 @@ Python runs on another core instead of holding the interpreter lock every reques
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from ledger.documents.epolicy import EPolicyView, render_epolicy
+
+log = logging.getLogger(__name__)
+RENDER_TIMEOUT = 60.0
 
 
 class RenderPool:
     """``render(view)`` gives the PDF bytes; with ``workers`` 0 it renders in the calling thread.
 
     The pool starts on first use (spawned processes: forking a threaded server is unsafe) and is shut down by
-    ``close()``. Rendering is deterministic in any process, so the bytes do not depend on where they were made.
+    ``close()``. Rendering is deterministic in any process, so the bytes do not depend on where they were made:
+    if the pool breaks (a worker killed) or a render times out, the pool is started afresh next time and this
+    render is done in the calling thread, so a payment never waits on a dead worker. A program that opens a
+    ledger with workers needs the ``if __name__ == "__main__":`` idiom (spawned workers import the main module).
     """
 
     def __init__(self, *, workers: int) -> None:
@@ -32,7 +40,15 @@ class RenderPool:
                 self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                                  mp_context=multiprocessing.get_context("spawn"))
             pool = self._pool
-        return pool.submit(render_epolicy, view).result(timeout=60)
+        try:
+            return pool.submit(render_epolicy, view).result(timeout=RENDER_TIMEOUT)
+        except (BrokenProcessPool, TimeoutError, OSError, RuntimeError) as exc:
+            log.warning("the e-policy render pool failed (%s); starting it afresh, rendering this one here", exc)
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return render_epolicy(view)
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ledger.errors import NotFound, Refused, ValidationFailed
+from ledger.errors import LedgerError, NotFound, Refused, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.parties import events as ev
 from ledger.parties.identity import ResidentId, check_resident_id
@@ -117,15 +117,24 @@ class PartyService:
         return pid, NewEvent(event.type, event.facts, event.personal, event.personal_subject, ev.stream_of(pid))
 
     def match(self, person: Person, *, actor: Mapping[str, str]) -> tuple[str, NewEvent | None]:
-        """The party this person already is (found by identity number), or a new party and the event that
-        registers it (for another command's group, which must expect the party's stream at 0)."""
+        """The party this person already is (found by identity number, with the name they registered), or a new
+        party and the event that registers it (for another command's group, which must expect the party's stream
+        at 0). Someone who knows only an identity number is never linked to the person who holds it."""
         found = self._index.find(person.id_number) if self._index is not None else None
         if found is not None and self.exists(found):
-            return found, None
+            if self._same_name(found, person):
+                return found, None
+            return self.registration(person, actor=actor)  # not linked: an identity number alone proves nothing
         pid = found or self.new_id()
         if self._index is not None and found is None:
             pid = self._index.claim(person.id_number, pid)
         return self.registration(person, actor=actor, party_id=pid)
+
+    def _same_name(self, party_id: str, person: Person) -> bool:
+        try:
+            return bool(self.personal(party_id).get("name") == person.name)
+        except LedgerError:  # erased meanwhile, or unreadable: never link to it
+            return False
 
     def index(self, person: Person, party_id: str) -> None:
         """Find ``person`` as ``party_id`` from now on (unless their identity number already names a party)."""

@@ -333,6 +333,9 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
     assert state.reinstate_until is not None
     if state.reinstatement_paid:
         raise refuse("REINSTATEMENT-PAID", "the reinstatement is paid and being completed", "复效款项已缴，正在办理")
+    if state.maturity_date is not None and command.today >= state.maturity_date:
+        raise refuse("REINSTATEMENT-MATURED", f"the policy's term ended on {state.maturity_date}; there is nothing "
+                     "to reinstate", f"保险期间已于 {state.maturity_date} 届满，无法复效")
     if command.today > state.reinstate_until:
         raise refuse("REINSTATEMENT-WINDOW", f"the reinstatement period ended on {state.reinstate_until} (IL 37: "
                      "two years from suspension)",
@@ -469,15 +472,20 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
     actor = command.actor.to_json()
     base = {"application_id": state.application_id, "actor": actor}
     status = state.status
-    if status == st.SUSPENDED and state.reinstate_until is not None and today > state.reinstate_until:
+    if status == st.SUSPENDED and state.reinstate_until is not None:
+        ended, reason = _suspension_end(state)
+        if today < ended:
+            return out
         if state.reinstatement_paid or command.cash_value is None or command.revocation is None:
             return out  # a paid reinstatement is completed first; without a cash value nothing can be refunded
-        ended = state.reinstate_until + timedelta(days=1)
-        value = command.cash_value(ended)
-        return [NewEvent(ev.CANCELLED, {**base, "reason": "reinstatement_window_ended", "refund": value["amount"],
+        paid_to = state.paid_until() or ended  # premiums stopped here: the cash value of what was paid
+        value = command.cash_value(min(paid_to, ended))
+        return [NewEvent(ev.CANCELLED, {**base, "reason": reason, "refund": value["amount"],
                                         "basis": {"rule": "IL 37: cash value refunded", **value["basis"]},
                                         "on": ended.isoformat()}),
-                _notice(base, "terminated", ended, today, state), command.revocation]
+                _notice(base, "terminated" if reason == "reinstatement_window_ended" else "expired_suspended",
+                        ended, today, state),
+                command.revocation]
     if status == st.FREE_LOOK and state.free_look_end is not None and today > state.free_look_end:
         out.append(NewEvent(ev.FREE_LOOK_ENDED, {**base, "on": today.isoformat()}))
         status = st.IN_FORCE
@@ -486,7 +494,7 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
         return out
     due = state.next_due()
     if status in (st.FREE_LOOK, st.IN_FORCE) and due is not None:
-        for days in command.notice_days:
+        for days in sorted(command.notice_days):  # the nearest window first: a late clock sends that one only
             kind = f"renewal_d{days}"
             if due - timedelta(days=days) <= today < due and (kind, due.isoformat()) not in state.notices:
                 out.append(_notice(base, kind, due, today, state))
@@ -509,6 +517,16 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
     return out
 
 
+def _suspension_end(state: PolicyState) -> tuple[date, str]:
+    """When a suspended policy ends if not reinstated: the day after the two-year window, or its maturity date
+    if that comes first (the cover would have ended anyway)."""
+    assert state.reinstate_until is not None
+    window = state.reinstate_until + timedelta(days=1)
+    if state.maturity_date is not None and state.maturity_date < window:
+        return state.maturity_date, "matured_while_suspended"
+    return window, "reinstatement_window_ended"
+
+
 def _lapse(base: Mapping[str, Any], due: date, today: date, state: PolicyState, command: Tick) -> list[NewEvent]:
     until = add_months(today, 12 * command.reinstatement_years)
     return [NewEvent(ev.LAPSED, {**base, "due_date": due.isoformat(), "on": today.isoformat(),
@@ -528,6 +546,9 @@ NOTICE_TEXT = {
                   "on {grace_end}.", "提醒：保单 {policy} 于 {due} 到期的保费仍未缴纳，宽限期将于 {grace_end} 结束。"),
     "terminated": ("Policy {policy} has ended: it was not reinstated within two years of its suspension. Its cash "
                    "value is refunded.", "保单 {policy} 中止后两年内未复效，合同已解除，将退还现金价值。"),
+    "expired_suspended": ("Policy {policy} has reached the end of its term while suspended and has ended. Its "
+                          "cash value is refunded.",
+                          "保单 {policy} 在效力中止期间保险期间届满，合同终止，将退还现金价值。"),
     "suspended": ("Policy {policy} is suspended: the premium due on {due} was not paid within the grace period. "
                   "You may reinstate it until {reinstate_until}.", "保单 {policy} 因 {due} 到期保费在宽限期内未缴"
                   "而效力中止，可于 {reinstate_until} 前申请复效。"),
@@ -552,8 +573,7 @@ def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (
     if state.status == st.SUSPENDED and state.reinstate_until is not None:
         if state.reinstatement_paid:
             return None  # the reinstatement is completed by the clock's other pass, not ended
-        ended = state.reinstate_until + timedelta(days=1)
-        return max(ended, after)
+        return max(_suspension_end(state)[0], after)
     if state.status not in (st.FREE_LOOK, st.IN_FORCE, st.GRACE):
         return None
     days: list[date] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import LedgerError, NotFound, Refused, StorageError, ValidationFailed
+from ledger.errors import NotFound, Refused, StorageError, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.log.encoding import digest_str, sha256
 from ledger.money import Money
@@ -213,7 +213,7 @@ class PolicyService:
                 printed.append((mask_name(b.person.name), f"{b.share}%"))
         if not beneficiaries:
             beneficiaries = [{"party": None, "share": "100", "legal_heirs": "yes"}]
-        cover = self.cover_with_us(insured_id, product)
+        cover = self.cover_with_us(insured_id, product, applicant=policyholder_id)
         application_id = new_id("A")
         facts = {
             "product": {"id": product.id, "version": product.version, "digest": product.digest,
@@ -244,12 +244,15 @@ class PolicyService:
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
         return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected).state
 
-    def cover_with_us(self, insured: str, product: Product) -> Money:
-        """The insured's sums insured with us in force or applied for (financial underwriting)."""
+    def cover_with_us(self, insured: str, product: Product, *, applicant: str) -> Money:
+        """The insured's sums insured with us (financial underwriting): policies in force, and applications still
+        open that ``applicant`` made (another customer's unfinished application does not count against them)."""
         total = Money.zero(product.currency)
         for link in self._read.select(proj.PARTIES, where={"party_id": insured, "role": "insured"}):
             row = self._read.get(proj.POLICIES, (link["application_id"],))
             if row is None or row["status"] in st.CLOSED or row["currency"] != product.currency:
+                continue
+            if row["status"] not in st.POLICY_STATUSES and row["policyholder"] != applicant:
                 continue
             total = total + Money.of(row["sum_insured"], row["currency"])
         return total
@@ -350,7 +353,7 @@ class PolicyService:
                 issue = self._issue_command(state, today)
             elif state.status == st.SUSPENDED and state.reinstatement and not state.reinstatement_paid:
                 reinstate = self._reinstate_command(state, today)
-        except LedgerError:
+        except Exception:  # whatever fails here, the payment itself is recorded
             log.exception("preparing the issue or reinstatement of %s failed; the payment is recorded alone and "
                           "the policy clock completes it", application_id)
             issue = reinstate = None

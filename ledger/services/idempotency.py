@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import timedelta
+
 from ledger.clock import Clock
 from ledger.errors import Conflict, ValidationFailed
 from ledger.log.encoding import sha256
@@ -12,9 +16,19 @@ MAX_KEY = 128
 
 
 class IdempotencyService:
-    def __init__(self, store: DomainStore, *, clock: Clock) -> None:
+    """Keys per caller. A claim whose request failed in a way that may have recorded something is held for
+    ``LEASE`` seconds (retries get 409), then may be claimed again. Request fingerprints are keyed hashes: the
+    bodies they stand for (health answers among them) cannot be recovered by hashing guesses."""
+
+    LEASE = 300.0
+
+    def __init__(self, store: DomainStore, *, clock: Clock, key: bytes = b"") -> None:
         self._store = store
         self._clock = clock
+        self._key = key
+
+    def _fingerprint(self, request: bytes) -> bytes:
+        return hmac.new(self._key, request, hashlib.sha256).digest() if self._key else sha256(request)
 
     @staticmethod
     def check_key(key: str) -> str:
@@ -29,8 +43,10 @@ class IdempotencyService:
         Raises ``ValidationFailed`` if the key was used for another request (another method, path or body) and
         ``Conflict`` while the first request with this key is still running.
         """
-        digest = sha256(request)
-        held = self._store.reserve(principal, self.check_key(key), digest, at=utc_timestamp(self._clock.now()))
+        digest = self._fingerprint(request)
+        now = self._clock.now()
+        held = self._store.reserve(principal, self.check_key(key), digest, at=utc_timestamp(now),
+                                   stale_before=utc_timestamp(now - timedelta(seconds=self.LEASE)))
         if held is None:
             return None
         if held.request_hash != digest:

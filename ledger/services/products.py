@@ -68,7 +68,8 @@ class ProductService:
             if key[1] not in held:
                 self.catalog.publish(event.facts["definition"])
                 restored += 1
-            self._known.add(key)
+            if self.catalog.get(*key).digest == event.facts["digest"]:
+                self._known.add(key)  # a data file changed since is caught by ensure_published at the first sale
         return restored
 
     def published(self) -> list[dict[str, Any]]:

@@ -19,7 +19,6 @@ class Stored:
     digest: str  # sha256:<hex>
     size: int
     media_type: str
-    new: bool  # False when the same bytes were stored before
 
 
 class UploadService:
@@ -41,9 +40,9 @@ class UploadService:
             raise ValidationFailed(f"media type {kind!r} is not accepted; use one of {', '.join(MEDIA_TYPES)}",
                                    field="content-type")
         digest = sha256(data)
-        new = self._store.put_upload(Upload(digest=digest, subject=subject, media_type=kind, size=len(data),
-                                            data=data, created_at=utc_timestamp(self._clock.now())))
-        return Stored(digest=digest_str(digest), size=len(data), media_type=kind, new=new)
+        self._store.put_upload(Upload(digest=digest, subject=subject, media_type=kind, size=len(data), data=data,
+                                      created_at=utc_timestamp(self._clock.now())))
+        return Stored(digest=digest_str(digest), size=len(data), media_type=kind)
 
     def get(self, digest: str) -> Upload:
         """The file with this digest; raises ``NotFound``."""
@@ -57,8 +56,7 @@ class UploadService:
 
     def owned_by(self, digest: str, subjects: set[str]) -> bool:
         """Whether the file with this digest was uploaded for one of ``subjects``."""
-        found = self._store.upload(parse_digest(digest, field="digest"))
-        return found is not None and found.subject in subjects
+        return self._store.upload_owned(parse_digest(digest, field="digest"), subjects)
 
     def erase(self, subject: str) -> int:
         return self._store.delete_uploads(subject)

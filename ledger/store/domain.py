@@ -53,20 +53,23 @@ class DomainStore:
 
     # -- uploads ---------------------------------------------------------------------------------------------
 
-    def put_upload(self, upload: Upload) -> bool:
-        """Store a file once; returns False if the same bytes were stored before (the first owner keeps it).
+    def put_upload(self, upload: Upload) -> None:
+        """Store a file once and record ``upload.subject`` as one of its owners.
 
-        One INSERT, no read first: a read-then-write transaction on SQLite can lose the lock to a commit in
-        between ("database is locked"), and the primary key already says whether the bytes are new.
+        INSERTs only, no read first: a read-then-write transaction on SQLite can lose the lock to a commit in
+        between ("database is locked"), and the primary keys say what is new.
         """
         try:
-            with self._engine.begin() as conn:
-                conn.execute(insert(t.uploads).values(
-                    digest=upload.digest, subject=upload.subject, media_type=upload.media_type, size=upload.size,
-                    data=upload.data, created_at=upload.created_at))
-            return True
-        except IntegrityError:
-            return False  # the same bytes are stored already
+            for statement in (insert(t.uploads).values(digest=upload.digest, subject=upload.subject,
+                                                       media_type=upload.media_type, size=upload.size,
+                                                       data=upload.data, created_at=upload.created_at),
+                              insert(t.upload_owners).values(digest=upload.digest, subject=upload.subject,
+                                                             created_at=upload.created_at)):
+                try:
+                    with self._engine.begin() as conn:
+                        conn.execute(statement)
+                except IntegrityError:
+                    pass  # stored already (the bytes, or this owner of them)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="storing an upload") from exc
 
@@ -81,11 +84,27 @@ class DomainStore:
         return Upload(digest=bytes(row.digest), subject=row.subject, media_type=row.media_type, size=row.size,
                       data=bytes(row.data), created_at=row.created_at)
 
+    def upload_owned(self, digest: bytes, subjects: set[str]) -> bool:
+        """Whether one of ``subjects`` owns the file with this digest."""
+        if not subjects:
+            return False
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(select(t.upload_owners.c.subject).where(
+                    t.upload_owners.c.digest == digest, t.upload_owners.c.subject.in_(sorted(subjects)))).first()
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading an upload") from exc
+        return row is not None
+
     def delete_uploads(self, subject: str) -> int:
-        """Delete every file of a data subject (on erasure); returns how many."""
+        """Forget a data subject as an owner (on erasure) and delete the files nobody else owns; returns how many
+        files were deleted."""
+        owners = t.upload_owners
         try:
             with self._engine.begin() as conn:
-                return int(conn.execute(delete(t.uploads).where(t.uploads.c.subject == subject)).rowcount)
+                conn.execute(delete(owners).where(owners.c.subject == subject))
+                orphaned = ~select(owners.c.digest).where(owners.c.digest == t.uploads.c.digest).exists()
+                return int(conn.execute(delete(t.uploads).where(orphaned)).rowcount)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="deleting uploads") from exc
 
@@ -131,9 +150,11 @@ class DomainStore:
             raise storage_error(exc, doing="reading an idempotency key") from exc
         return None if row is None else Remembered(bytes(row.request_hash), int(row.status), bytes(row.body))
 
-    def reserve(self, principal: str, key: str, request_hash: bytes, *, at: str) -> Remembered | None:
+    def reserve(self, principal: str, key: str, request_hash: bytes, *, at: str,
+                stale_before: str = "") -> Remembered | None:
         """Claim (principal, key) for a request about to run (status 0, no body); returns None when claimed, or
-        the row another request holds (still running: status 0; finished: its answer)."""
+        the row another request holds (still running: status 0; finished: its answer). A claim with no answer
+        made before ``stale_before`` (same timestamp format) is taken over for the same request."""
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(t.idempotency).values(principal=principal, key=key, request_hash=request_hash,
@@ -142,7 +163,18 @@ class DomainStore:
         except IntegrityError:
             held = self.remembered(principal, key)
             if held is None:  # released meanwhile: claim it again
-                return self.reserve(principal, key, request_hash, at=at)
+                return self.reserve(principal, key, request_hash, at=at, stale_before=stale_before)
+            if held.status == 0 and held.request_hash == request_hash and stale_before:
+                try:
+                    with self._engine.begin() as conn:
+                        taken = conn.execute(update(t.idempotency).where(
+                            t.idempotency.c.principal == principal, t.idempotency.c.key == key,
+                            t.idempotency.c.status == 0, t.idempotency.c.created_at < stale_before,
+                        ).values(created_at=at)).rowcount
+                except SQLAlchemyError as exc:
+                    raise storage_error(exc, doing="claiming an idempotency key") from exc
+                if taken:
+                    return None
             return held
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="claiming an idempotency key") from exc

@@ -202,6 +202,17 @@ uploads = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+# Who uploaded (or had uploaded for them) which file: a file is stored once, and each owner may cite it until
+# they are erased; a file with no owner left is deleted.
+upload_owners = Table(
+    "upload_owners",
+    metadata,
+    Column("digest", LargeBinary(32), nullable=False),
+    Column("subject", String(128), nullable=False, index=True),
+    Column("created_at", String(32), nullable=False),
+    PrimaryKeyConstraint("digest", "subject", name="pk_upload_owners"),
+)
+
 # People by a keyed hash of their identity number, so one person is one party across applications. Not journal
 # data: the fingerprint is a pseudonym of a personal identifier, and erasing the party deletes its rows.
 party_index = Table(

@@ -74,3 +74,11 @@ def test_refusals_record_nothing_and_a_stream_that_never_settles_gives_up(ledger
     assert moved.value.stream == STREAM and moved.value.actual == moved.value.expected + 1
     assert busy.decisions == ATTEMPTS
     assert all(e.facts == {"n": 1} for e in ledger.workflow.history(STREAM))  # only the interfering appends
+
+
+def test_a_moved_side_stream_fails_at_once(ledger: Ledger) -> None:
+    ledger.intake.emit(Draft("counter.added", "counter:side", {"n": 1}))  # the side stream is at 1, not 0
+    rules = Counter(ledger)
+    with pytest.raises(StreamMoved) as moved:
+        ledger.workflow.run(rules, STREAM, 1, expected={"counter:side": 0})
+    assert moved.value.stream == "counter:side" and rules.decisions == 1

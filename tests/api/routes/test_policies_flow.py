@@ -48,7 +48,7 @@ def test_apply_underwrite_pay_issue_and_read(client: TestClient, auth: Any, app_
     upload = client.post("/v1/uploads", headers={**customer, "Content-Type": "image/png"}, content=b"\x89PNG id card")
     assert upload.status_code == 201, upload.text
     again = client.post("/v1/uploads", headers={**customer, "Content-Type": "image/png"}, content=b"\x89PNG id card")
-    assert again.status_code == 200 and again.json()["digest"] == upload.json()["digest"]
+    assert again.status_code == 201 and again.json() == upload.json()  # the same answer: nothing about others
 
     submitted = client.post("/v1/applications", headers=customer,
                             json=application(identity_documents=[upload.json()["digest"]]))
@@ -264,6 +264,12 @@ def test_one_person_is_one_party_across_applications(client: TestClient, auth: A
         policyholder={"name": "赵七", "id_number": resident_id("1985-02-02")},
         insured=application()["policyholder"], relationship="sibling")).json()
     assert named["insured"] == CUSTOMER
+    # Someone who knows only the identity number (not the name it was registered with) is never linked to them.
+    guessed = client.post("/v1/applications", headers=auth("customer", STRANGER), json=application(
+        policyholder={"name": "赵七", "id_number": resident_id("1985-02-02")},
+        insured={"name": "随便", "id_number": application()["policyholder"]["id_number"]},
+        relationship="sibling")).json()
+    assert guessed["insured"] not in (CUSTOMER, first["insured"])
 
     app_ledger.subjects.erase(first["insured"])
     fresh = client.post("/v1/applications", headers=customer,
@@ -284,3 +290,63 @@ def test_staff_apply_for_a_customer_only_with_their_signed_authorisation(client:
                                 content=b"\x89PNG not an authorisation").json()["digest"]
     forged = client.post("/v1/applications", headers=clerk, json={**application(), "authorization": stranger_file})
     assert forged.status_code == 422 and forged.json()["field"] == "authorization[0]"
+
+
+def test_a_product_file_changed_without_a_new_version_stops_the_sale_after_a_restart(
+        settings: Any, tmp_path: Any) -> None:
+    import shutil
+
+    from api.app import create_app
+    from api.auth import Role, issue_token
+    from ledger.products.catalog import default_products_dir
+
+    products = tmp_path / "products"
+    shutil.copytree(default_products_dir(), products)
+    settings = settings.model_copy(update={"products_dir": products})
+
+    def customer(ledger: Ledger) -> dict[str, str]:
+        return {"Authorization": "Bearer " + issue_token(ledger.secrets.token, subject=CUSTOMER,
+                                                         role=Role.CUSTOMER, issuer=settings.jwt_issuer, ttl=60)}
+
+    with TestClient(create_app(settings)) as first:
+        ledger = first.app.state.ledger  # type: ignore[attr-defined]
+        assert first.post("/v1/applications", headers=customer(ledger), json=application()).status_code == 201
+    term = products / "term-life.toml"
+    term.write_text(term.read_text(encoding="utf-8").replace("grace_days = 60", "grace_days = 30"), encoding="utf-8")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as second:
+        ledger = second.app.state.ledger  # type: ignore[attr-defined]
+        refused = second.post("/v1/applications", headers=customer(ledger), json=application())
+        assert refused.status_code == 500 and refused.json()["type"].endswith("/misconfigured")
+        assert "give the changed definition a new version" in refused.json()["detail"]
+
+
+def test_another_customers_open_application_does_not_count_against_an_insured(client: TestClient, auth: Any) -> None:
+    me = application()["policyholder"]
+    stranger = auth("customer", STRANGER)
+    unfinished = client.post("/v1/applications", headers=stranger, json=application(
+        policyholder={"name": "赵七", "id_number": resident_id("1985-02-02")}, insured=me, relationship="friend",
+        plan={**PLAN, "sum_insured": "3000000"}, answers={}))
+    assert unfinished.json()["status"] == "awaiting_declaration"
+    mine = client.post("/v1/applications", headers=auth("customer", CUSTOMER),
+                       json=application(plan={**PLAN, "sum_insured": "100000"})).json()
+    assert mine["status"] == "accepted"  # the stranger's open 3,000,000 does not refer my 100,000
+
+
+def test_two_customers_may_upload_the_same_file_and_each_keeps_it_until_erased(
+        client: TestClient, auth: Any, app_ledger: Ledger) -> None:
+    same = b"%PDF-1.4 the same scan"
+    first = client.post("/v1/uploads", headers={**auth("customer", CUSTOMER), "Content-Type": "application/pdf"},
+                        content=same).json()["digest"]
+    second = client.post("/v1/uploads", headers={**auth("customer", STRANGER), "Content-Type": "application/pdf"},
+                         content=same).json()["digest"]
+    assert first == second
+    assert app_ledger.uploads.owned_by(first, {STRANGER}) and app_ledger.uploads.owned_by(first, {CUSTOMER})
+    cited = client.post("/v1/applications", headers=auth("customer", STRANGER), json=application(
+        policyholder={"name": "赵七", "id_number": resident_id("1985-02-02")}, identity_documents=[second]))
+    assert cited.status_code == 201, cited.text
+    client.post("/v1/applications", headers=auth("customer", CUSTOMER), json=application())
+    app_ledger.subjects.erase(CUSTOMER)
+    assert not app_ledger.uploads.owned_by(first, {CUSTOMER})
+    assert app_ledger.uploads.exists(first)  # the stranger still owns it
+    app_ledger.subjects.erase(STRANGER)
+    assert not app_ledger.uploads.exists(first)  # nobody owns it: deleted

@@ -21,3 +21,20 @@ def test_a_worker_process_renders_the_same_bytes() -> None:
     inline.close()
     with pytest.raises(ValueError):
         RenderPool(workers=-1)
+
+
+def test_a_killed_worker_is_replaced_and_the_render_still_succeeds() -> None:
+    import os
+    import signal
+
+    pool = RenderPool(workers=1)
+    try:
+        view = typical_view()
+        expected = render_epolicy(view)
+        assert pool.render(view) == expected
+        assert pool._pool is not None
+        for pid in list(pool._pool._processes):  # the worker dies (the OOM killer, an operator)
+            os.kill(pid, signal.SIGKILL)
+        assert [pool.render(view) for _ in range(3)] == [expected] * 3
+    finally:
+        pool.close()

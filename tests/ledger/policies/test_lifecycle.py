@@ -278,7 +278,7 @@ def test_policy_numbers_are_never_given_twice(ledger: Ledger, monkeypatch: pytes
     assert numbers == {"LL2026000000000000", "LL2026000000000001"}
 
 
-def test_an_idempotency_key_runs_its_command_once(ledger: Ledger) -> None:
+def test_an_idempotency_key_runs_its_command_once(ledger: Ledger, clock: FixedClock) -> None:
     from ledger.errors import Conflict, ValidationFailed
 
     idem = ledger.idempotency
@@ -293,6 +293,11 @@ def test_an_idempotency_key_runs_its_command_once(ledger: Ledger) -> None:
     assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None  # keys are per caller
     idem.release(principal="customer:P2", key="k")
     assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None  # released, claimable
+    # A claim whose request failed without a verdict is held for the lease, then the same request may run again.
+    with pytest.raises(Conflict):
+        idem.claim(principal="customer:P2", key="k", request=b"POST /x {}")
+    clock.advance(timedelta(seconds=idem.LEASE + 1))
+    assert idem.claim(principal="customer:P2", key="k", request=b"POST /x {}") is None
 
 
 def test_a_policy_not_reinstated_within_two_years_ends_with_its_cash_value(ledger: Ledger) -> None:
@@ -317,3 +322,37 @@ def test_a_policy_not_reinstated_within_two_years_ends_with_its_cash_value(ledge
     assert ledger.notices.pending()[-1]["kind"] == "terminated"
     ledger.log.checkpoint_now()
     assert ledger.audit.verify().ok
+
+
+def test_the_refund_is_the_cash_value_of_what_was_paid_and_maturity_ends_a_suspended_policy(
+        ledger: Ledger, clock: FixedClock) -> None:
+    from ledger.products.pricing import Plan, cash_value
+
+    app = apply(ledger, frequency="annual", term=10, payment=10)
+    pay_due(ledger, app, "first")
+    ledger.policies.run_clock(until=date(2029, 6, 1))
+    ended = next(e for e in ledger.workflow.history(f"contract:{app}") if e.type == "policy.contract.cancelled")
+    product = ledger.products.catalog.get("term-life")
+    plan = Plan.of(product, sum_insured=Money.of("300000"), term_years=10, payment_years=10, frequency="annual")
+    paid_year = cash_value(product, plan, age=35, sex="M", policy_year=1, elapsed_days=365)
+    assert Money.from_json(ended.facts["refund"]) == paid_year.amount  # one year paid: the value at its end
+
+    late = apply(ledger, frequency="annual", term=10, payment=10)
+    pay_due(ledger, late, "late-first")
+    state = ledger.policies.get(late)
+    assert state.maturity_date == date(2036, 3, 3)
+    for n, due in enumerate(state.due_dates()[1:-1]):  # pay every premium but the last
+        clock.set(datetime(due.year, due.month, due.day, 2, 0, tzinfo=UTC))
+        ledger.policies.run_clock(until=due)
+        pay_due(ledger, late, f"late-{n}")
+    counts = ledger.policies.run_clock(until=date(2035, 6, 1))
+    assert counts.get("policy.contract.lapsed") == 1
+    clock.set(datetime(2036, 4, 1, 2, 0, tzinfo=UTC))
+    with pytest.raises(Refused) as refused:
+        ledger.policies.request_reinstatement(late, dict(CLEAN), actor=ME)
+    assert refused.value.rule == "REINSTATEMENT-MATURED"
+    counts = ledger.policies.run_clock(until=date(2036, 4, 1))
+    assert counts == {"policy.contract.cancelled": 1, "policy.notice.sent": 1}
+    done = next(e for e in ledger.workflow.history(f"contract:{late}") if e.type == "policy.contract.cancelled")
+    assert (done.facts["reason"], done.facts["on"]) == ("matured_while_suspended", "2036-03-03")
+    assert ledger.policies.get(late).status == "Terminated"

@@ -1,4 +1,4 @@
-"""the domain's own tables: policy notices outbox, uploads, the party index, idempotent command answers
+"""the domain's own tables: policy notices outbox, uploads and their owners, the party index, idempotent answers
 
 Revision ID: 0007
 Revises: 0006
@@ -45,6 +45,15 @@ def upgrade() -> None:
     with op.batch_alter_table("uploads", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_uploads_subject"), ["subject"], unique=False)
     op.create_table(
+        "upload_owners",
+        sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("subject", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("digest", "subject", name="pk_upload_owners"),
+    )
+    with op.batch_alter_table("upload_owners", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_upload_owners_subject"), ["subject"], unique=False)
+    op.create_table(
         "party_index",
         sa.Column("fingerprint", sa.LargeBinary(length=32), nullable=False),
         sa.Column("party_id", sa.String(length=128), nullable=False),
@@ -70,6 +79,9 @@ def downgrade() -> None:
     with op.batch_alter_table("party_index", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_party_index_party_id"))
     op.drop_table("party_index")
+    with op.batch_alter_table("upload_owners", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_upload_owners_subject"))
+    op.drop_table("upload_owners")
     with op.batch_alter_table("uploads", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_uploads_subject"))
     op.drop_table("uploads")
