@@ -112,6 +112,13 @@ class Workflow:
             while len(self._states) > self._cache_size:
                 self._states.popitem(last=False)
 
+    def record(self, stream: str, events: Sequence[NewEvent]) -> list[Receipt]:
+        """Record events that follow no decision on an aggregate's state (a payment nobody can match, kept for
+        review): signed by the ledger, all or none, at whatever position the stream is."""
+        return self._intake.emit_all([Draft(type=new.type, stream=new.stream or stream,
+                                            payload={**new.facts, **new.personal}, data_subject=LEDGER_SUBJECT,
+                                            personal_subject=new.personal_subject) for new in events])
+
     def run(self, aggregate: Aggregate[S, C], stream: str, command: C, *,
             after: Callable[[S], None] | None = None, expected: Mapping[str, int] | None = None) -> Outcome[S]:
         """Decide ``command`` on ``stream`` and record what it decides, all or none.

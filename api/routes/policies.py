@@ -145,13 +145,21 @@ def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDe
                         field="subject")
     if (body.application_id is None) == (body.policy_no is None):
         raise ValidationFailed("name exactly one of application_id and policy_no", field="application_id")
-    application_id = body.application_id or policies.application_of(body.policy_no or "")
     amount = Money.of(body.amount, body.currency)
     if amount.amount <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")
     paid_at = utc_timestamp(parse_timestamp(body.paid_at, field="paid_at"))
+    reference = body.application_id or body.policy_no or ""
 
     def run() -> dict[str, Any]:
+        try:
+            application_id = body.application_id or policies.application_of(body.policy_no or "")
+            policies.get(application_id)
+        except NotFound:
+            reason = f"no application or policy {reference}"
+            policies.park_unmatched(reference=reference, amount=amount, payment_ref=body.payment_ref,
+                                    paid_at=paid_at, actor=actor_of(principal), reason=reason)
+            return {"outcome": "parked", "reason": reason, "policy": None}
         state, outcome = policies.pay(application_id, amount=amount, payment_ref=body.payment_ref,
                                       paid_at=paid_at, actor=actor_of(principal))
         return {"outcome": outcome, "policy": view(state)}
@@ -166,6 +174,16 @@ def notices(request: Request, _: Annotated[Principal, Depends(require(*STAFF, Ro
     if not 1 <= limit <= 1000:
         raise ValidationFailed("limit must be 1-1000", field="limit")
     return request.app.state.ledger.notices.pending(limit=limit)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/staff/payments/parked", tags=["policies"])
+def parked_payments(policies: PoliciesDep, _: Annotated[Principal, Depends(require(*STAFF))],
+                    limit: int = 100) -> list[dict[str, Any]]:
+    """Payments parked for review, newest first: each with its reason (wrong amount, nothing due, a reference
+    recorded before, no such application or policy)."""
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed("limit must be 1-1000", field="limit")
+    return policies.parked_payments(limit=limit)
 
 
 @public.get("/v1/documents/{digest}")

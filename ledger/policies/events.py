@@ -47,7 +47,8 @@ TYPES = (
     EventType(WITHDRAWN, frozenset({"application_id", "reason", _ACTOR})),
     EventType(PREMIUM_PAID, frozenset({"application_id", "amount", "due_date", "payment_ref", "paid_at",
                                        "interest", "purpose", _ACTOR})),
-    EventType(PAYMENT_PARKED, frozenset({"application_id", "amount", "payment_ref", "paid_at", "reason", _ACTOR})),
+    EventType(PAYMENT_PARKED, frozenset({"application_id", "amount", "payment_ref", "paid_at", "reason", "reference",
+                                         _ACTOR})),
     EventType(ISSUED, frozenset({"application_id", "policy_no", "effective_date", "issued_on", "free_look_end",
                                  "maturity_date", "premium", "schedule", "document", _ACTOR}),
               frozenset({"epolicy"})),
@@ -68,6 +69,7 @@ TYPES = (
 
 
 STREAM_PREFIX = "contract:"
+UNMATCHED_PAYMENTS = "payments:unmatched"  # payments naming no known application or policy, parked for review
 
 
 def stream_of(application_id: str) -> str:

@@ -57,13 +57,14 @@ class PoliciesProjector:
         return type in _TYPES
 
     def prefetch(self, statement: Statement, facts: Mapping[str, Any] | None) -> Iterable[tuple[str, Key]]:
-        if facts is None or "application_id" not in facts:
+        if facts is None or not facts.get("application_id"):
             return []
         return [(POLICIES, (facts["application_id"],))]
 
     def apply(self, rows: Rows, fact: Fact) -> None:
         """Fold one policy event of a ``contract:`` stream (written only by the ledger's workflow key)."""
-        if not fact.statement.stream.startswith(ev.STREAM_PREFIX):
+        stream = fact.statement.stream
+        if not stream.startswith(ev.STREAM_PREFIX) and stream != ev.UNMATCHED_PAYMENTS:
             return  # a system's own event that happens to share a type name: not a policy of ours
         if fact.record.key_id != LEDGER_KEY_ID:
             raise SignatureError(f"{fact.type} is written only by the ledger's workflows, not by "
@@ -72,6 +73,12 @@ class PoliciesProjector:
         if f is None:
             return
         app_id = f["application_id"]
+        if stream == ev.UNMATCHED_PAYMENTS:
+            if fact.type == ev.PAYMENT_PARKED:
+                rows.put(PARKED, {"idx": fact.index, "application_id": "", "payment_ref": f["payment_ref"],
+                                  "amount": f["amount"]["amount"], "currency": f["amount"]["currency"],
+                                  "reason": f["reason"], "paid_at": f["paid_at"]})
+            return
         if fact.type == ev.SUBMITTED:
             plan = f["plan"]
             row: dict[str, Any] = {

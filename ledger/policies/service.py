@@ -362,6 +362,17 @@ class PolicyService:
         applied = outcome.events[0].type if outcome.events else ""
         return outcome.state, "applied" if applied == ev.PREMIUM_PAID else "parked"
 
+    def park_unmatched(self, *, reference: str, amount: Money, payment_ref: str, paid_at: str, actor: d.Actor,
+                       reason: str) -> None:
+        """Keep a payment that names no known application or policy, for review (never lost)."""
+        self._workflow.record(ev.UNMATCHED_PAYMENTS, [NewEvent(ev.PAYMENT_PARKED, {
+            "application_id": "", "reference": reference, "amount": amount.to_json(), "payment_ref": payment_ref,
+            "paid_at": paid_at, "reason": reason, "actor": actor.to_json()})])
+
+    def parked_payments(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Payments parked for review (wrong amount, nothing due, a reference seen before, no such policy)."""
+        return self._read.select(proj.PARKED, order_by=("-idx",), limit=limit)
+
     def request_reinstatement(self, application_id: str, answers: Mapping[str, Any], *, actor: d.Actor
                               ) -> PolicyState:
         """Ask to reinstate a suspended policy with a new, complete health declaration. If underwriting accepts

@@ -41,8 +41,8 @@ class SubjectService:
             raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
         if self._store.wrapped_keys([subject]).get(subject) is None:
             raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
+        if self._parties is not None:
+            self._parties.forget(subject)  # first: nobody is linked to them by identity number from now on
         self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
         files = self._uploads.erase(subject) if self._uploads is not None else 0  # their uploaded files too
-        if self._parties is not None:
-            self._parties.forget(subject)  # and the index that finds them by identity number
         return self._store.count_sealed(subject) + files

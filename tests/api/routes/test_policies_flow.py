@@ -350,3 +350,14 @@ def test_two_customers_may_upload_the_same_file_and_each_keeps_it_until_erased(
     assert app_ledger.uploads.exists(first)  # the stranger still owns it
     app_ledger.subjects.erase(STRANGER)
     assert not app_ledger.uploads.exists(first)  # nobody owns it: deleted
+
+
+def test_a_payment_for_no_known_policy_is_parked_not_lost(client: TestClient, auth: Any) -> None:
+    parked = client.post("/v1/payments", headers=auth("system", "payments"), json={
+        "policy_no": "LL2026999999999999", "amount": "100.00", "payment_ref": "PAY-LOST",
+        "paid_at": "2026-12-01T08:00:00Z"})
+    assert parked.status_code == 201 and parked.json()["outcome"] == "parked"
+    assert "LL2026999999999999" in parked.json()["reason"]
+    rows = client.get("/v1/staff/payments/parked", headers=auth("servicing", "s-1")).json()
+    assert [(r["payment_ref"], r["amount"]) for r in rows] == [("PAY-LOST", "100.00")]
+    assert client.get("/v1/staff/payments/parked", headers=auth("customer", CUSTOMER)).status_code == 403
