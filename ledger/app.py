@@ -105,7 +105,7 @@ class Ledger:
         self.keys = KeyService(store.rows, self.intake)
         self.anchoring = AnchorService(AnchorStore(store.engine), log=self.log, anchorer=anchorer,
                                        chain_url=settings.chain_url)
-        domain = DomainStore(store.engine)
+        domain = DomainStore(store.engine, write_lock=store.write_lock, readers=store.readers)
         self.documents = DocumentService(store.rows, self.intake, domain)
         self.uploads = UploadService(domain, clock=self.clock)
         self.idempotency = IdempotencyService(

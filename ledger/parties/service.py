@@ -116,10 +116,14 @@ class PartyService:
         (event,) = self._rules.decide(PartyState(), Register(pid, person, actor), datetime.min)
         return pid, NewEvent(event.type, event.facts, event.personal, event.personal_subject, ev.stream_of(pid))
 
-    def match(self, person: Person, *, actor: Mapping[str, str]) -> tuple[str, NewEvent | None]:
+    def match(self, person: Person, *, actor: Mapping[str, str], to_index: list[tuple[str, str]] | None = None
+              ) -> tuple[str, NewEvent | None]:
         """The party this person already is (found by identity number, with the name they registered), or a new
         party and the event that registers it (for another command's group, which must expect the party's stream
-        at 0). Someone who knows only an identity number is never linked to the person who holds it."""
+        at 0). Someone who knows only an identity number is never linked to the person who holds it.
+
+        A new party is indexed at once, or, given ``to_index``, added to it for one ``index_many`` call later.
+        """
         found = self._index.find(person.id_number) if self._index is not None else None
         if found is not None and self.exists(found):
             if self._same_name(found, person):
@@ -127,8 +131,16 @@ class PartyService:
             return self.registration(person, actor=actor)  # not linked: an identity number alone proves nothing
         pid = found or self.new_id()
         if self._index is not None and found is None:
-            pid = self._index.claim(person.id_number, pid)
+            if to_index is None:
+                pid = self._index.claim(person.id_number, pid)
+            else:
+                to_index.append((person.id_number, pid))
         return self.registration(person, actor=actor, party_id=pid)
+
+    def index_many(self, claims: list[tuple[str, str]]) -> None:
+        """Index (identity number, party id) pairs whose numbers name no party yet, in one write."""
+        if self._index is not None:
+            self._index.claim_many(claims)
 
     def _same_name(self, party_id: str, person: Person) -> bool:
         try:

@@ -71,9 +71,10 @@ class People(Protocol):
     def registration(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None
                      ) -> tuple[str, NewEvent]: ...
 
-    def match(self, person: Any, *, actor: Mapping[str, str]) -> tuple[str, NewEvent | None]: ...
+    def match(self, person: Any, *, actor: Mapping[str, str], to_index: list[tuple[str, str]] | None = None
+              ) -> tuple[str, NewEvent | None]: ...
 
-    def index(self, person: Any, party_id: str) -> None: ...
+    def index_many(self, claims: list[tuple[str, str]]) -> None: ...
 
     def personal(self, party_id: str) -> dict[str, Any]: ...
 
@@ -187,12 +188,16 @@ class PolicyService:
         self._published(product)
         actor_json = actor.to_json()
         registrations: list[NewEvent] = []
+        to_index: list[tuple[str, str]] = []  # new people, indexed in one write before the group is recorded
 
         def register(person: Person) -> str:
             """The party this person is (by identity number), registered in this group if new."""
             if person.id_number == request.policyholder.id_number:
                 return policyholder_id
-            pid, event = self._parties.match(person, actor=actor_json)
+            known = {number: pid for number, pid in to_index}
+            if person.id_number in known:
+                return known[person.id_number]
+            pid, event = self._parties.match(person, actor=actor_json, to_index=to_index)
             if event is not None and all(e.stream != event.stream for e in registrations):
                 registrations.append(event)
             return pid
@@ -200,7 +205,7 @@ class PolicyService:
         if not self._parties.exists(policyholder_id):
             registrations.append(self._parties.registration(request.policyholder, actor=actor_json,
                                                             party_id=policyholder_id)[1])
-            self._parties.index(request.policyholder, policyholder_id)
+            to_index.append((request.policyholder.id_number, policyholder_id))
         elif self._parties.personal(policyholder_id).get("id_number") != request.policyholder.id_number:
             raise ValidationFailed(f"policyholder.id_number is not the identity number registered for customer "
                                    f"{policyholder_id}", field="policyholder.id_number")
@@ -242,6 +247,7 @@ class PolicyService:
         command = d.Submit(application_id, facts, personal, actor, parties=tuple(registrations),
                            declaration=declaration)
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
+        self._parties.index_many(to_index)
         return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected).state
 
     def cover_with_us(self, insured: str, product: Product, *, applicant: str) -> Money:

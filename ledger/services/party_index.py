@@ -33,6 +33,11 @@ class PartyIndex:
         """Index ``party_id`` for this identity number unless a party holds it already; returns the one that does."""
         return self._store.claim_party(self.fingerprint(id_number), party_id, at=utc_timestamp(self._clock.now()))
 
+    def claim_many(self, claims: list[tuple[str, str]]) -> None:
+        """Index each (identity number, party id) whose number names no party yet, in one write."""
+        self._store.claim_parties([(self.fingerprint(number), party_id) for number, party_id in claims],
+                                  at=utc_timestamp(self._clock.now()))
+
     def forget(self, party_id: str) -> int:
         """Remove a party from the index (its erasure)."""
         return self._store.forget_party(party_id)

@@ -8,6 +8,7 @@ kept for the hot reads.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +78,11 @@ class Store:
         self.engine = database.create(url, read_only=read_only)
         self.rows = RowStore(self.engine, specs)
         self._mark = "?" if self.is_sqlite else "%s"
+        # This process's writers to a SQLite file take turns on this lock (the journal writer and the domain's
+        # small writes); PostgreSQL has row locks and needs none.
+        self.write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         self._readers = ReaderPool(self.engine, is_sqlite=self.is_sqlite)  # for the hot reads (proofs, size)
+        self.readers = self._readers
 
     @classmethod
     def open(cls, url: str, *, specs: Iterable[TableSpec] = ()) -> Store:
@@ -318,7 +323,7 @@ class Store:
                 raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]  # BEGIN/COMMIT are explicit
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="connecting the writer") from exc
-        return WriterSession(raw, dialect=self.engine.dialect.name, specs=self.rows.specs)
+        return WriterSession(raw, dialect=self.engine.dialect.name, specs=self.rows.specs, write_lock=self.write_lock)
 
     def commit_batch(self, batch: Batch) -> None:
         """Write a group commit atomically, or nothing (on a connection of its own).

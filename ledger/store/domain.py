@@ -3,14 +3,18 @@ the doc-op chain state of a digest, and the notices outbox."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.readers import ReaderPool
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,22 @@ class ChainRegistration:
 class DomainStore:
     """Uploads, idempotency answers, the notices outbox, and the chain state of document operations."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, write_lock: threading.Lock | None = None,
+                 readers: ReaderPool | None = None) -> None:
         self._engine = engine
+        self._readers = readers  # pooled DBAPI connections for the reads every application makes
+        self._mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        self._write_lock = write_lock  # the journal writer's, on SQLite (see WriterSession)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction, taken in turn with the journal writer on SQLite."""
+        if self._write_lock is None:
+            with self._engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._engine.begin() as conn:
+            yield conn
 
     # -- uploads ---------------------------------------------------------------------------------------------
 
@@ -66,7 +84,7 @@ class DomainStore:
                               insert(t.upload_owners).values(digest=upload.digest, subject=upload.subject,
                                                              created_at=upload.created_at)):
                 try:
-                    with self._engine.begin() as conn:
+                    with self._writing() as conn:
                         conn.execute(statement)
                 except IntegrityError:
                     pass  # stored already (the bytes, or this owner of them)
@@ -101,7 +119,7 @@ class DomainStore:
         files were deleted."""
         owners = t.upload_owners
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(delete(owners).where(owners.c.subject == subject))
                 orphaned = ~select(owners.c.digest).where(owners.c.digest == t.uploads.c.digest).exists()
                 return int(conn.execute(delete(t.uploads).where(orphaned)).rowcount)
@@ -111,6 +129,10 @@ class DomainStore:
     # -- the party index -------------------------------------------------------------------------------------
 
     def party_of(self, fingerprint: bytes) -> str | None:
+        if self._readers is not None:
+            rows = self._readers.query(f"SELECT party_id FROM party_index WHERE fingerprint = {self._mark}",
+                                       (fingerprint,))
+            return str(rows[0][0]) if rows else None
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(select(t.party_index.c.party_id)
@@ -122,7 +144,7 @@ class DomainStore:
     def claim_party(self, fingerprint: bytes, party_id: str, *, at: str) -> str:
         """Index ``party_id`` under ``fingerprint`` unless another party holds it; returns the party that does."""
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(insert(t.party_index).values(fingerprint=fingerprint, party_id=party_id, created_at=at))
             return party_id
         except IntegrityError:
@@ -131,10 +153,29 @@ class DomainStore:
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="writing the party index") from exc
 
+    def claim_parties(self, claims: list[tuple[bytes, str]], *, at: str) -> None:
+        """Index each (fingerprint, party id) whose fingerprint is free, in one transaction (taken ones are left
+        as they are)."""
+        if not claims:
+            return
+        rows = [{"fingerprint": fingerprint, "party_id": party_id, "created_at": at}
+                for fingerprint, party_id in claims]
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(t.party_index).on_conflict_do_nothing(index_elements=["fingerprint"])
+        else:
+            statement = insert(t.party_index).prefix_with("OR IGNORE")
+        try:
+            with self._writing() as conn:
+                conn.execute(statement, rows)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="writing the party index") from exc
+
     def forget_party(self, party_id: str) -> int:
         """Delete a party's index rows (on erasure); returns how many."""
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 return int(conn.execute(delete(t.party_index).where(t.party_index.c.party_id == party_id)).rowcount)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="deleting from the party index") from exc
@@ -156,7 +197,7 @@ class DomainStore:
         the row another request holds (still running: status 0; finished: its answer). A claim with no answer
         made before ``stale_before`` (same timestamp format) is taken over for the same request."""
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(insert(t.idempotency).values(principal=principal, key=key, request_hash=request_hash,
                                                           status=0, body=b"", created_at=at))
             return None
@@ -166,7 +207,7 @@ class DomainStore:
                 return self.reserve(principal, key, request_hash, at=at, stale_before=stale_before)
             if held.status == 0 and held.request_hash == request_hash and stale_before:
                 try:
-                    with self._engine.begin() as conn:
+                    with self._writing() as conn:
                         taken = conn.execute(update(t.idempotency).where(
                             t.idempotency.c.principal == principal, t.idempotency.c.key == key,
                             t.idempotency.c.status == 0, t.idempotency.c.created_at < stale_before,
@@ -182,7 +223,7 @@ class DomainStore:
     def settle(self, principal: str, key: str, *, status: int, body: bytes) -> None:
         """Keep the answer of a claimed key."""
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(update(t.idempotency).where(t.idempotency.c.principal == principal,
                                                          t.idempotency.c.key == key)
                              .values(status=status, body=body))
@@ -192,7 +233,7 @@ class DomainStore:
     def release(self, principal: str, key: str) -> None:
         """Give up a claimed key whose request failed (a retry may use it again)."""
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(delete(t.idempotency).where(t.idempotency.c.principal == principal,
                                                          t.idempotency.c.key == key,
                                                          t.idempotency.c.status == 0))
@@ -213,7 +254,7 @@ class DomainStore:
 
     def mark_delivered(self, ids: list[int], *, at: str) -> int:
         try:
-            with self._engine.begin() as conn:
+            with self._writing() as conn:
                 return int(conn.execute(update(t.policy_notices).where(t.policy_notices.c.id.in_(ids),
                                                                          t.policy_notices.c.delivered_at.is_(None))
                                         .values(delivered_at=at)).rowcount)

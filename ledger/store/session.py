@@ -9,6 +9,7 @@ services, migrations, table creation) goes through SQLAlchemy as usual.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,13 @@ class HeadChanged(StorageError):
 class WriterSession:
     """One DBAPI connection in autocommit mode, with explicit transactions, used by the writer thread only."""
 
-    def __init__(self, raw: Any, *, dialect: str, specs: Mapping[str, TableSpec]) -> None:
+    def __init__(self, raw: Any, *, dialect: str, specs: Mapping[str, TableSpec],
+                 write_lock: threading.Lock | None = None) -> None:
         self._raw = raw
+        # SQLite has one writer at a time: holding the process's write lock around the transaction makes this
+        # process's other writers (uploads, the party index, idempotency keys) queue here, in order, instead of
+        # spinning in SQLite's busy handler, whose backoff sleeps grow to 100 ms.
+        self._write_lock = write_lock
         self._sqlite = dialect == "sqlite"
         self._p = "?" if self._sqlite else "%s"
         self._specs = specs
@@ -149,6 +155,9 @@ class WriterSession:
         ``UniqueViolation`` if a unique key is taken, ``StorageError`` for anything else; nothing is written then.
         """
         cursor = self._raw.cursor()
+        held = self._write_lock
+        if held is not None:
+            held.acquire()
         try:
             cursor.execute(self._begin)
             try:
@@ -174,6 +183,8 @@ class WriterSession:
                 raise UniqueViolation("a unique key was taken while appending") from exc
             raise storage_error(exc, doing="appending a batch") from exc
         finally:
+            if held is not None:
+                held.release()
             cursor.close()
 
     def commit_batch(self, batch: Batch) -> None:
