@@ -16,6 +16,7 @@ from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.products import PlanIn
 from ledger.errors import Forbidden, ValidationFailed
+from ledger.log.identifiers import check_subject
 from ledger.parties.service import Person
 from ledger.policies.service import Actor, ApplicationRequest, Beneficiary, PolicyService, view
 
@@ -142,7 +143,11 @@ def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, princi
                 raise Forbidden("a customer applies as the policyholder themself", field="policyholder_party")
             holder_id = principal.subject
         else:
-            holder_id = body.policyholder_party or policies.new_party_id()
+            if body.policyholder_party is None:
+                raise ValidationFailed("staff name the customer they act for: policyholder_party (an existing "
+                                       "party id, or a new one from GET /v1/parties:new-id), under which the "
+                                       "customer's signed authorisation is uploaded", field="policyholder_party")
+            holder_id = check_subject(body.policyholder_party, field="policyholder_party")
         request_ = ApplicationRequest(
             product_id=body.product_id, plan=body.plan.model_dump(),
             policyholder=_person(body.policyholder, field="policyholder", policies=policies),
@@ -157,6 +162,13 @@ def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, princi
         return view(policies.apply(request_, actor=actor_of(principal), policyholder_id=holder_id))
 
     return idempotent(request, idem, principal, run, body=body, status=201)
+
+
+@router.get("/v1/parties:new-id")
+def new_party_id(policies: PoliciesDep, _: Annotated[Principal, Depends(require(*STAFF))]) -> dict[str, str]:
+    """A fresh party id for a customer staff are about to register (the id is theirs once an application names
+    it as the policyholder; nothing is recorded now)."""
+    return {"party_id": policies.new_party_id()}
 
 
 @router.get("/v1/applications/{application_id}")

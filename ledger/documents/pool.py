@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ledger.documents.epolicy import EPolicyView, render_epolicy
@@ -42,12 +42,18 @@ class RenderPool:
             pool = self._pool
         try:
             return pool.submit(render_epolicy, view).result(timeout=RENDER_TIMEOUT)
-        except (BrokenProcessPool, TimeoutError, OSError, RuntimeError) as exc:
+        except (BrokenProcessPool, TimeoutError, CancelledError, OSError, RuntimeError) as exc:
             log.warning("the e-policy render pool failed (%s); starting it afresh, rendering this one here", exc)
             with self._lock:
-                if self._pool is pool:
+                retire = self._pool is pool
+                if retire:
                     self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            if retire:
+                # Other threads' renders on the old pool finish or fail on their own (each falls back here); a
+                # worker that hangs is stopped so it does not outlive its pool.
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=False)
             return render_epolicy(view)
 
     def close(self) -> None:

@@ -60,6 +60,16 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Resolved:
+    """The party a person named in a command is, the event registering them if they are new, and the party
+    their identity number already names under another name (if any)."""
+
+    party_id: str
+    registration: NewEvent | None
+    same_number: str | None = None
+
+
+@dataclass(frozen=True)
 class PartyState:
     party_id: str = ""
     registered_at: int | None = None  # journal index of the registration
@@ -116,26 +126,37 @@ class PartyService:
         (event,) = self._rules.decide(PartyState(), Register(pid, person, actor), datetime.min)
         return pid, NewEvent(event.type, event.facts, event.personal, event.personal_subject, ev.stream_of(pid))
 
-    def match(self, person: Person, *, actor: Mapping[str, str], to_index: list[tuple[str, str]] | None = None
-              ) -> tuple[str, NewEvent | None]:
-        """The party this person already is (found by identity number, with the name they registered), or a new
-        party and the event that registers it (for another command's group, which must expect the party's stream
-        at 0). Someone who knows only an identity number is never linked to the person who holds it.
+    def resolve(self, persons: Sequence[Person], *, actor: Mapping[str, str]) -> list[Resolved]:
+        """The party each person is, and for new people the events that register them (for another command's
+        group, which must expect each new party's stream at 0, so a party is never registered twice).
 
-        A new party is indexed at once, or, given ``to_index``, added to it for one ``index_many`` call later.
+        A person is the party their identity number names only if the name they registered matches: an
+        identity number alone never links anyone. A person whose number names a party under another name gets a
+        party of their own, with ``same_number`` naming the other (financial underwriting counts both). New
+        people are indexed in one write, then read back: if another application indexed the same person first,
+        theirs is the party.
         """
-        found = self._index.find(person.id_number) if self._index is not None else None
-        if found is not None and self.exists(found):
-            if self._same_name(found, person):
-                return found, None
-            return self.registration(person, actor=actor)  # not linked: an identity number alone proves nothing
-        pid = found or self.new_id()
-        if self._index is not None and found is None:
-            if to_index is None:
-                pid = self._index.claim(person.id_number, pid)
-            else:
-                to_index.append((person.id_number, pid))
-        return self.registration(person, actor=actor, party_id=pid)
+        out: list[Resolved] = []
+        fresh: list[tuple[int, Person]] = []
+        for person in persons:
+            found = self._index.find(person.id_number) if self._index is not None else None
+            if found is not None and self.exists(found):
+                if self._same_name(found, person):
+                    out.append(Resolved(found, None))
+                else:
+                    pid, event = self.registration(person, actor=actor)
+                    out.append(Resolved(pid, event, same_number=found))
+                continue
+            pid = found or self.new_id()
+            out.append(Resolved(pid, None))
+            fresh.append((len(out) - 1, person))
+        if self._index is not None:
+            self._index.claim_many([(person.id_number, out[n].party_id) for n, person in fresh])
+        for n, person in fresh:
+            holder = (self._index.find(person.id_number) if self._index is not None else None) or out[n].party_id
+            registering = None if self.exists(holder) else self.registration(person, actor=actor, party_id=holder)[1]
+            out[n] = Resolved(holder, registering)
+        return out
 
     def index_many(self, claims: list[tuple[str, str]]) -> None:
         """Index (identity number, party id) pairs whose numbers name no party yet, in one write."""
@@ -147,11 +168,6 @@ class PartyService:
             return bool(self.personal(party_id).get("name") == person.name)
         except LedgerError:  # erased meanwhile, or unreadable: never link to it
             return False
-
-    def index(self, person: Person, party_id: str) -> None:
-        """Find ``person`` as ``party_id`` from now on (unless their identity number already names a party)."""
-        if self._index is not None:
-            self._index.claim(person.id_number, party_id)
 
     def register(self, person: Person, *, actor: Mapping[str, str], party_id: str | None = None) -> str:
         """Record a person on their own stream; returns their party id (raises ``Refused`` if it is taken)."""

@@ -357,7 +357,8 @@ def _request_reinstatement(state: PolicyState, command: RequestReinstatement) ->
     dues = [due for due in state.due_dates() if due.isoformat() not in state.paid_dues and due <= command.today]
     # The quote holds until the day before another premium falls due (its dues would change), within the window.
     later = [due for due in state.due_dates() if due > command.today]
-    valid_until = min([state.reinstate_until, *([later[0] - timedelta(days=1)] if later else [])])
+    valid_until = min([state.reinstate_until, *([later[0] - timedelta(days=1)] if later else []),
+                       *([state.maturity_date - timedelta(days=1)] if state.maturity_date else [])])
     overdue = Money(premium.amount * len(dues), premium.currency)
     days = sum((command.today - due).days for due in dues)
     interest = Money(premium.amount * command.interest_rate * Decimal(days) / Decimal(365), premium.currency).rounded()
@@ -404,6 +405,8 @@ def _payment(state: PolicyState, command: Pay) -> list[NewEvent]:
         if not state.reinstatement or state.reinstatement_paid:
             return park("the policy is suspended; ask for reinstatement first")
         valid_until = date.fromisoformat(state.reinstatement["valid_until"])
+        if state.reinstate_until is not None and command.today >= _suspension_end(state)[0]:
+            return park(f"the policy ended on {_suspension_end(state)[0]} without reinstatement; nothing is due")
         if command.today > valid_until:
             return park(f"the reinstatement quote of {state.reinstatement['on']} was valid until {valid_until}; "
                         "ask for reinstatement again")

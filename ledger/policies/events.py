@@ -69,7 +69,7 @@ TYPES = (
 
 
 STREAM_PREFIX = "contract:"
-UNMATCHED_PAYMENTS = "payments:unmatched"  # payments naming no known application or policy, parked for review
+UNMATCHED_PAYMENTS = "ledger:unmatched-payments"  # payments naming no known application or policy, parked for review
 
 
 def stream_of(application_id: str) -> str:

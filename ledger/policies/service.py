@@ -71,8 +71,7 @@ class People(Protocol):
     def registration(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None
                      ) -> tuple[str, NewEvent]: ...
 
-    def match(self, person: Any, *, actor: Mapping[str, str], to_index: list[tuple[str, str]] | None = None
-              ) -> tuple[str, NewEvent | None]: ...
+    def resolve(self, persons: Sequence[Any], *, actor: Mapping[str, str]) -> list[Any]: ...
 
     def index_many(self, claims: list[tuple[str, str]]) -> None: ...
 
@@ -180,45 +179,47 @@ class PolicyService:
         if actor.role != "customer":  # DOMAIN.md §4: someone acting for the customer needs their authorisation
             if not request.authorization:
                 raise ValidationFailed("an application made for a customer needs their signed authorisation: upload "
-                                       "it and cite its digest", field="authorization")
-            self._check_uploads([request.authorization], owners={policyholder_id, actor.party},
-                                field="authorization")
+                                       "it for the customer (?subject=<their party id>) and cite its digest",
+                                       field="authorization")
+            self._check_uploads([request.authorization], owners={policyholder_id}, field="authorization")
         quoted = _quote_json(product, plan, age=age, sex=insured_person.sex,
                              occupation_class=request.occupation_class, extra=Decimal(0))
         self._published(product)
         actor_json = actor.to_json()
         registrations: list[NewEvent] = []
-        to_index: list[tuple[str, str]] = []  # new people, indexed in one write before the group is recorded
-
-        def register(person: Person) -> str:
-            """The party this person is (by identity number), registered in this group if new."""
-            if person.id_number == request.policyholder.id_number:
-                return policyholder_id
-            known = {number: pid for number, pid in to_index}
-            if person.id_number in known:
-                return known[person.id_number]
-            pid, event = self._parties.match(person, actor=actor_json, to_index=to_index)
-            if event is not None and all(e.stream != event.stream for e in registrations):
-                registrations.append(event)
-            return pid
-
         if not self._parties.exists(policyholder_id):
             registrations.append(self._parties.registration(request.policyholder, actor=actor_json,
                                                             party_id=policyholder_id)[1])
-            to_index.append((request.policyholder.id_number, policyholder_id))
+            self._parties.index_many([(request.policyholder.id_number, policyholder_id)])
         elif self._parties.personal(policyholder_id).get("id_number") != request.policyholder.id_number:
             raise ValidationFailed(f"policyholder.id_number is not the identity number registered for customer "
                                    f"{policyholder_id}", field="policyholder.id_number")
-        insured_id = register(request.insured) if request.insured is not None else policyholder_id
+        # Everyone else the application names, each once, as the party they are (new ones registered with it).
+        others: dict[str, Person] = {}
+        for person in [request.insured, *(b.person for b in request.beneficiaries)]:
+            if person is not None and person.id_number != request.policyholder.id_number:
+                others.setdefault(person.id_number, person)
+        resolved = dict(zip(others, self._parties.resolve(list(others.values()), actor=actor_json), strict=True))
+        registrations += [r.registration for r in resolved.values() if r.registration is not None]
+
+        def party_of(person: Person) -> str:
+            return policyholder_id if person.id_number == request.policyholder.id_number else \
+                resolved[person.id_number].party_id
+
+        insured_id = party_of(request.insured) if request.insured is not None else policyholder_id
         beneficiaries: list[dict[str, Any]] = []
         printed: list[tuple[str, str]] = []
         for b in request.beneficiaries:
             if b.person is not None:
-                beneficiaries.append({"party": register(b.person), "share": str(b.share)})
+                beneficiaries.append({"party": party_of(b.person), "share": str(b.share)})
                 printed.append((mask_name(b.person.name), f"{b.share}%"))
         if not beneficiaries:
             beneficiaries = [{"party": None, "share": "100", "legal_heirs": "yes"}]
+        same_number = resolved[request.insured.id_number].same_number if request.insured is not None and \
+            request.insured.id_number in resolved else None
         cover = self.cover_with_us(insured_id, product, applicant=policyholder_id)
+        if same_number is not None:  # the same identity number under another name: its cover counts too
+            cover = cover + self.cover_with_us(same_number, product, applicant=policyholder_id)
         application_id = new_id("A")
         facts = {
             "product": {"id": product.id, "version": product.version, "digest": product.digest,
@@ -247,7 +248,6 @@ class PolicyService:
         command = d.Submit(application_id, facts, personal, actor, parties=tuple(registrations),
                            declaration=declaration)
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
-        self._parties.index_many(to_index)
         return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected).state
 
     def cover_with_us(self, insured: str, product: Product, *, applicant: str) -> Money:
@@ -370,7 +370,10 @@ class PolicyService:
 
     def park_unmatched(self, *, reference: str, amount: Money, payment_ref: str, paid_at: str, actor: d.Actor,
                        reason: str) -> None:
-        """Keep a payment that names no known application or policy, for review (never lost)."""
+        """Keep a payment that names no known application or policy, for review (never lost; the same payment
+        reference again is the same payment, kept once)."""
+        if self._read.select(proj.PARKED, where={"application_id": "", "payment_ref": payment_ref}, limit=1):
+            return
         self._workflow.record(ev.UNMATCHED_PAYMENTS, [NewEvent(ev.PAYMENT_PARKED, {
             "application_id": "", "reference": reference, "amount": amount.to_json(), "payment_ref": payment_ref,
             "paid_at": paid_at, "reason": reason, "actor": actor.to_json()})])
@@ -581,10 +584,15 @@ class PolicyService:
             while st.add_months(state.effective_date, 12 * (years + 1)) <= on:
                 years += 1
             anniversary = st.add_months(state.effective_date, 12 * years)
-            if plan.term_years == 1:  # one-year cover: the unearned premium, nothing once the year has run
-                elapsed = min((on - state.effective_date).days, 365)
+            if plan.term_years == 1:
+                # One-year cover: the unearned part of the premiums actually paid, over the days they paid for
+                # (nothing is left at the paid-to date; monthly premiums pay for a month each).
+                modal = Money.from_json(state.premium["modal_premium"]).rounded()
+                paid = Money(modal.amount * len(state.paid_dues), modal.currency)
+                covered = ((state.paid_until() or on) - state.effective_date).days
+                elapsed = max(0, min((on - state.effective_date).days, covered))
                 found = cash_value(product, plan, age=state.insured_age, sex=state.insured_sex, policy_year=1,
-                                   elapsed_days=elapsed, premium_paid=Money.from_json(state.premium["annual_premium"]))
+                                   elapsed_days=elapsed, premium_paid=paid, term_days=max(covered, 1))
             else:
                 found = cash_value(product, plan, age=state.insured_age, sex=state.insured_sex,
                                    policy_year=years + 1, elapsed_days=min((on - anniversary).days, 365))

@@ -72,24 +72,25 @@ class DomainStore:
     # -- uploads ---------------------------------------------------------------------------------------------
 
     def put_upload(self, upload: Upload) -> None:
-        """Store a file once and record ``upload.subject`` as one of its owners.
-
-        INSERTs only, no read first: a read-then-write transaction on SQLite can lose the lock to a commit in
-        between ("database is locked"), and the primary keys say what is new.
-        """
+        """Store a file once and record ``upload.subject`` as one of its owners, in one transaction of two
+        insert-or-ignore statements (no read first: a read-then-write transaction on SQLite can lose the lock to
+        a commit in between, and the primary keys say what is new)."""
+        data = {"digest": upload.digest, "subject": upload.subject, "media_type": upload.media_type,
+                "size": upload.size, "data": upload.data, "created_at": upload.created_at}
+        owner = {"digest": upload.digest, "subject": upload.subject, "created_at": upload.created_at}
         try:
-            for statement in (insert(t.uploads).values(digest=upload.digest, subject=upload.subject,
-                                                       media_type=upload.media_type, size=upload.size,
-                                                       data=upload.data, created_at=upload.created_at),
-                              insert(t.upload_owners).values(digest=upload.digest, subject=upload.subject,
-                                                             created_at=upload.created_at)):
-                try:
-                    with self._writing() as conn:
-                        conn.execute(statement)
-                except IntegrityError:
-                    pass  # stored already (the bytes, or this owner of them)
+            with self._writing() as conn:
+                conn.execute(self._insert_or_ignore(t.uploads, ["digest"]), [data])
+                conn.execute(self._insert_or_ignore(t.upload_owners, ["digest", "subject"]), [owner])
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="storing an upload") from exc
+
+    def _insert_or_ignore(self, table: Any, key: list[str]) -> Any:
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table).on_conflict_do_nothing(index_elements=key)
+        return insert(table).prefix_with("OR IGNORE")
 
     def upload(self, digest: bytes) -> Upload | None:
         try:
@@ -108,8 +109,11 @@ class DomainStore:
             return False
         try:
             with self._engine.connect() as conn:
-                row = conn.execute(select(t.upload_owners.c.subject).where(
-                    t.upload_owners.c.digest == digest, t.upload_owners.c.subject.in_(sorted(subjects)))).first()
+                # An owner row without its file (the last other owner erased in between) owns nothing.
+                row = conn.execute(select(t.upload_owners.c.subject)
+                                   .join(t.uploads, t.uploads.c.digest == t.upload_owners.c.digest)
+                                   .where(t.upload_owners.c.digest == digest,
+                                          t.upload_owners.c.subject.in_(sorted(subjects)))).first()
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="reading an upload") from exc
         return row is not None
@@ -160,15 +164,9 @@ class DomainStore:
             return
         rows = [{"fingerprint": fingerprint, "party_id": party_id, "created_at": at}
                 for fingerprint, party_id in claims]
-        if self._engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            statement: Any = pg_insert(t.party_index).on_conflict_do_nothing(index_elements=["fingerprint"])
-        else:
-            statement = insert(t.party_index).prefix_with("OR IGNORE")
         try:
             with self._writing() as conn:
-                conn.execute(statement, rows)
+                conn.execute(self._insert_or_ignore(t.party_index, ["fingerprint"]), rows)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="writing the party index") from exc
 

@@ -279,18 +279,23 @@ def test_one_person_is_one_party_across_applications(client: TestClient, auth: A
 
 def test_staff_apply_for_a_customer_only_with_their_signed_authorisation(client: TestClient, auth: Any) -> None:
     clerk = auth("servicing", "clerk-7")
-    refused = client.post("/v1/applications", headers=clerk, json=application())
+    assert client.post("/v1/applications", headers=clerk, json=application()).json()["field"] == \
+        "policyholder_party"
+    party = client.get("/v1/parties:new-id", headers=clerk).json()["party_id"]
+    refused = client.post("/v1/applications", headers=clerk, json={**application(), "policyholder_party": party})
     assert refused.status_code == 422 and refused.json()["field"] == "authorization"
-    signed = client.post("/v1/uploads?subject=clerk-7", headers={**clerk, "Content-Type": "application/pdf"},
+    own_file = client.post("/v1/uploads?subject=clerk-7", headers={**clerk, "Content-Type": "application/pdf"},
+                           content=b"%PDF-1.4 any file of the clerk's").json()["digest"]
+    not_theirs = client.post("/v1/applications", headers=clerk,
+                             json={**application(), "policyholder_party": party, "authorization": own_file})
+    assert not_theirs.status_code == 422 and not_theirs.json()["field"] == "authorization[0]"
+    signed = client.post(f"/v1/uploads?subject={party}", headers={**clerk, "Content-Type": "application/pdf"},
                          content=b"%PDF-1.4 signed authorisation").json()["digest"]
-    made = client.post("/v1/applications", headers=clerk, json={**application(), "authorization": signed})
+    made = client.post("/v1/applications", headers=clerk,
+                       json={**application(), "policyholder_party": party, "authorization": signed})
     assert made.status_code == 201, made.text
-    assert made.json()["status"] == "accepted" and made.json()["policyholder"] != "clerk-7"
-    stranger_file = client.post("/v1/uploads", headers={**auth("customer", STRANGER), "Content-Type": "image/png"},
-                                content=b"\x89PNG not an authorisation").json()["digest"]
-    forged = client.post("/v1/applications", headers=clerk, json={**application(), "authorization": stranger_file})
-    assert forged.status_code == 422 and forged.json()["field"] == "authorization[0]"
-
+    assert made.json()["status"] == "accepted" and made.json()["policyholder"] == party
+    assert client.get("/v1/parties:new-id", headers=auth("customer", CUSTOMER)).status_code == 403
 
 def test_a_product_file_changed_without_a_new_version_stops_the_sale_after_a_restart(
         settings: Any, tmp_path: Any) -> None:
@@ -358,6 +363,10 @@ def test_a_payment_for_no_known_policy_is_parked_not_lost(client: TestClient, au
         "paid_at": "2026-12-01T08:00:00Z"})
     assert parked.status_code == 201 and parked.json()["outcome"] == "parked"
     assert "LL2026999999999999" in parked.json()["reason"]
+    again = client.post("/v1/payments", headers=auth("system", "payments"), json={
+        "policy_no": "LL2026999999999999", "amount": "100.00", "payment_ref": "PAY-LOST",
+        "paid_at": "2026-12-01T08:00:00Z"})
+    assert again.json()["outcome"] == "parked"  # the same payment again: kept once
     rows = client.get("/v1/staff/payments/parked", headers=auth("servicing", "s-1")).json()
     assert [(r["payment_ref"], r["amount"]) for r in rows] == [("PAY-LOST", "100.00")]
     assert client.get("/v1/staff/payments/parked", headers=auth("customer", CUSTOMER)).status_code == 403

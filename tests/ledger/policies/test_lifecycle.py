@@ -356,3 +356,52 @@ def test_the_refund_is_the_cash_value_of_what_was_paid_and_maturity_ends_a_suspe
     done = next(e for e in ledger.workflow.history(f"contract:{late}") if e.type == "policy.contract.cancelled")
     assert (done.facts["reason"], done.facts["on"]) == ("matured_while_suspended", "2036-03-03")
     assert ledger.policies.get(late).status == "Terminated"
+
+
+def test_people_named_at_once_by_two_applications_are_one_party(ledger: Ledger) -> None:
+    spouse = person("刘洋", "1989-09-09", "F")
+    first, second = (ledger.parties.resolve([spouse], actor={"role": "customer", "party": CUSTOMER})
+                     for _ in range(2))
+    assert first[0].party_id == second[0].party_id  # the second finds the first's claim in the index
+    assert first[0].registration is not None and second[0].registration is not None  # neither is recorded yet
+
+
+def test_the_same_identity_number_under_another_name_still_counts_its_cover(ledger: Ledger) -> None:
+    def insure(name: str, amount: str) -> str:
+        request = ApplicationRequest(
+            product_id="term-life", plan={"sum_insured": amount, "term_years": 10, "payment_years": 10,
+                                          "frequency": "annual"},
+            policyholder=person("王五", "1990-05-20"), insured=person(name, "1995-05-05"), relationship="child",
+            beneficiaries=(), occupation_class=1, payment_account="6222000011112222", identity_documents=(),
+            consent={"terms_read": True, "insured_consents": True}, answers=dict(CLEAN))
+        return ledger.policies.apply(request, actor=ME, policyholder_id=CUSTOMER).status
+
+    assert insure("王小明", "900000") == "accepted"
+    assert insure("王晓明", "900000") == "referred"  # another spelling: a party of its own, but the cover adds up
+
+
+def test_a_one_year_policy_paid_monthly_refunds_only_what_its_premiums_have_not_used(ledger: Ledger) -> None:
+    app = apply(ledger, frequency="monthly", term=1, payment=1, product="accident")
+    pay_due(ledger, app, "first-month")
+    ledger.policies.run_clock(until=date(2027, 3, 10))
+    ended = next(e for e in ledger.workflow.history(f"contract:{app}") if e.type == "policy.contract.cancelled")
+    assert ended.facts["reason"] == "matured_while_suspended"
+    assert Money.from_json(ended.facts["refund"]) == Money.of("0.00")  # the month paid for was used up
+
+
+def test_a_reinstatement_cannot_be_paid_once_the_policy_has_matured(ledger: Ledger, clock: FixedClock) -> None:
+    app = apply(ledger, frequency="annual", term=10, payment=10)
+    pay_due(ledger, app, "first")
+    state = ledger.policies.get(app)
+    for n, due in enumerate(state.due_dates()[1:-1]):
+        clock.set(datetime(due.year, due.month, due.day, 2, 0, tzinfo=UTC))
+        ledger.policies.run_clock(until=due)
+        pay_due(ledger, app, f"y{n}")
+    ledger.policies.run_clock(until=date(2035, 6, 1))
+    clock.set(datetime(2036, 3, 1, 2, 0, tzinfo=UTC))
+    quote = ledger.policies.request_reinstatement(app, dict(CLEAN), actor=ME).reinstatement
+    assert quote["valid_until"] == "2036-03-02"  # the day before maturity
+    clock.set(datetime(2036, 3, 4, 2, 0, tzinfo=UTC))
+    _, outcome = ledger.policies.pay(app, amount=Money.from_json(quote["total"]), payment_ref="too-late",
+                                     paid_at="2036-03-04T02:00:00Z", actor=Actor("system", "payments"))
+    assert outcome == "parked" and ledger.policies.get(app).status == "Suspended"
