@@ -138,8 +138,9 @@ class PartyService:
         """
         out: list[Resolved] = []
         fresh: list[tuple[int, Person]] = []
+        known = self._index.find_many([p.id_number for p in persons]) if self._index is not None else {}
         for person in persons:
-            found = self._index.find(person.id_number) if self._index is not None else None
+            found = known.get(person.id_number)
             if found is not None and self.exists(found):
                 if self._same_name(found, person):
                     out.append(Resolved(found, None))
@@ -147,16 +148,30 @@ class PartyService:
                     pid, event = self.registration(person, actor=actor)
                     out.append(Resolved(pid, event, same_number=found))
                 continue
-            pid = found or self.new_id()
-            out.append(Resolved(pid, None))
+            out.append(Resolved(found or self.new_id(), None))
             fresh.append((len(out) - 1, person))
-        if self._index is not None:
+        holders: dict[str, str] = {}
+        if self._index is not None and fresh:
             self._index.claim_many([(person.id_number, out[n].party_id) for n, person in fresh])
+            holders = self._index.find_many([person.id_number for _, person in fresh])
         for n, person in fresh:
-            holder = (self._index.find(person.id_number) if self._index is not None else None) or out[n].party_id
-            registering = None if self.exists(holder) else self.registration(person, actor=actor, party_id=holder)[1]
+            ours = out[n].party_id
+            holder = holders.get(person.id_number, ours)
+            # Ours is new (nobody registered it); a holder another application claimed first may be registered.
+            registering = None if holder != ours and self.exists(holder) else \
+                self.registration(person, actor=actor, party_id=holder)[1]
             out[n] = Resolved(holder, registering)
         return out
+
+    def registered_as(self, party_id: str, id_number: str) -> bool:
+        """Whether ``party_id`` registered with ``id_number`` (by the index when it says so, else by opening the
+        party's own record)."""
+        if self._index is not None and self._index.find(id_number) == party_id:
+            return True
+        try:
+            return bool(self.personal(party_id).get("id_number") == id_number)
+        except LedgerError:
+            return False
 
     def index_many(self, claims: list[tuple[str, str]]) -> None:
         """Index (identity number, party id) pairs whose numbers name no party yet, in one write."""

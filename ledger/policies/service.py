@@ -73,6 +73,8 @@ class People(Protocol):
 
     def resolve(self, persons: Sequence[Any], *, actor: Mapping[str, str]) -> list[Any]: ...
 
+    def registered_as(self, party_id: str, id_number: str) -> bool: ...
+
     def index_many(self, claims: list[tuple[str, str]]) -> None: ...
 
     def personal(self, party_id: str) -> dict[str, Any]: ...
@@ -191,7 +193,7 @@ class PolicyService:
             registrations.append(self._parties.registration(request.policyholder, actor=actor_json,
                                                             party_id=policyholder_id)[1])
             self._parties.index_many([(request.policyholder.id_number, policyholder_id)])
-        elif self._parties.personal(policyholder_id).get("id_number") != request.policyholder.id_number:
+        elif not self._parties.registered_as(policyholder_id, request.policyholder.id_number):
             raise ValidationFailed(f"policyholder.id_number is not the identity number registered for customer "
                                    f"{policyholder_id}", field="policyholder.id_number")
         # Everyone else the application names, each once, as the party they are (new ones registered with it).

@@ -29,6 +29,11 @@ class PartyIndex:
         """The party registered with this identity number, if any."""
         return self._store.party_of(self.fingerprint(id_number))
 
+    def find_many(self, id_numbers: list[str]) -> dict[str, str]:
+        """The parties these identity numbers name, by number (numbers naming nobody are left out); one read."""
+        prints = {self.fingerprint(number): number for number in id_numbers}
+        return {prints[fingerprint]: party for fingerprint, party in self._store.parties_of(list(prints)).items()}
+
     def claim(self, id_number: str, party_id: str) -> str:
         """Index ``party_id`` for this identity number unless a party holds it already; returns the one that does."""
         return self._store.claim_party(self.fingerprint(id_number), party_id, at=utc_timestamp(self._clock.now()))

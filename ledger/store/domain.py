@@ -132,6 +132,22 @@ class DomainStore:
 
     # -- the party index -------------------------------------------------------------------------------------
 
+    def parties_of(self, fingerprints: list[bytes]) -> dict[bytes, str]:
+        """The parties these fingerprints name (absent ones are left out), in one read."""
+        if not fingerprints:
+            return {}
+        if self._readers is not None:
+            marks = ", ".join([self._mark] * len(fingerprints))
+            rows = self._readers.query(f"SELECT fingerprint, party_id FROM party_index WHERE fingerprint IN ({marks})",
+                                       fingerprints)
+            return {bytes(fingerprint): str(party_id) for fingerprint, party_id in rows}
+        try:
+            with self._engine.connect() as conn:
+                found = conn.execute(select(t.party_index).where(t.party_index.c.fingerprint.in_(fingerprints)))
+                return {bytes(row.fingerprint): str(row.party_id) for row in found}
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading the party index") from exc
+
     def party_of(self, fingerprint: bytes) -> str | None:
         if self._readers is not None:
             rows = self._readers.query(f"SELECT party_id FROM party_index WHERE fingerprint = {self._mark}",
