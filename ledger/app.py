@@ -58,6 +58,8 @@ from ledger.services.readmodels import ReadModels
 from ledger.services.subjects import SubjectService
 from ledger.services.tokens import TokenVerifier
 from ledger.services.uploads import UploadService
+from ledger.servicing.catalog import default_catalog_path, load_catalog
+from ledger.servicing.service import ServicingService
 from ledger.settings import Settings, describe_database
 from ledger.store import Store
 from ledger.store.anchors import AnchorStore
@@ -127,6 +129,7 @@ class Ledger:
             read=read, calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
             opener=self.subjects.open_personal, render=self.renderer.render)
         self.products.restore(self.workflow.history)
+        self.servicing = ServicingService(load_catalog(default_catalog_path(products_dir)))
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = ClockWorker(lambda today: self.policies.run_clock(until=today), self.policies.today,
                                          interval=settings.clock_interval)

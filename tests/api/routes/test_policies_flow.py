@@ -370,3 +370,11 @@ def test_a_payment_for_no_known_policy_is_parked_not_lost(client: TestClient, au
     rows = client.get("/v1/staff/payments/parked", headers=auth("servicing", "s-1")).json()
     assert [(r["payment_ref"], r["amount"]) for r in rows] == [("PAY-LOST", "100.00")]
     assert client.get("/v1/staff/payments/parked", headers=auth("customer", CUSTOMER)).status_code == 403
+
+
+def test_the_served_app_lists_the_servicing_catalog(client: TestClient) -> None:
+    answer = client.get("/v1/servicing/operations")
+    assert answer.status_code == 200
+    codes = {operation["code"] for operation in answer.json()["operations"]}
+    assert len(codes) >= 24 and {"beneficiary_change", "surrender", "policy_loan"} <= codes
+    assert answer.json()["catalog"]["digest"].startswith("sha256:")

@@ -89,3 +89,4 @@ def test_the_routes_ask_for_no_token_in_openapi(app: FastAPI) -> None:
         assert "security" not in operation, path
         assert operation["tags"] == ["servicing"]
     assert "404" in paths["/v1/servicing/operations/{code}"]["get"]["responses"]
+
