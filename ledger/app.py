@@ -21,7 +21,7 @@ import hmac
 import logging
 from typing import TYPE_CHECKING
 
-from ledger.clock import BusinessCalendar, Clock, SystemClock
+from ledger.clock import BusinessCalendar, Clock, Periodic, SystemClock
 from ledger.crypto.keys import LocalKeys, SigningKey
 from ledger.documents.pool import RenderPool
 from ledger.errors import ConfigurationError, NotFound
@@ -35,7 +35,6 @@ from ledger.log.reserved import LEDGER_EVENT_TYPES
 from ledger.parties import events as party_events
 from ledger.parties.service import PartyService
 from ledger.policies import events as policy_events
-from ledger.policies.clock import ClockWorker
 from ledger.policies.projection import PoliciesProjector
 from ledger.policies.service import PolicyService, load_rule_data
 from ledger.products import events as product_events
@@ -131,12 +130,17 @@ class Ledger:
         self.products.restore(self.workflow.history)
         self.servicing = ServicingService(load_catalog(default_catalog_path(products_dir)))
         self.notices = NoticeService(domain, clock=self.clock)
-        self._policy_clock = ClockWorker(lambda today: self.policies.run_clock(until=today), self.policies.today,
-                                         interval=settings.clock_interval)
+        self._policy_clock = Periodic("policy-clock", settings.clock_interval, self._run_policy_clock)
         self.tokens = TokenVerifier(public_key=secrets.token_public_key, issuer=settings.jwt_issuer)
         self.audit = AuditService(store, registry=registry, vkey=signer.vkey,
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
                                   master_key=secrets.master_key, anchoring=self.anchoring)
+
+    def _run_policy_clock(self) -> None:
+        """One round of the policy clock in ``serve``: every transition due up to today (each happens once)."""
+        counts = self.policies.run_clock(until=self.policies.today())
+        if counts:
+            log.info("policy clock: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = True, projectors: list[Projector] | None = None,

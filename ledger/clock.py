@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -108,3 +110,37 @@ class BusinessCalendar:
             while not self.is_working_day(current):
                 current += timedelta(days=1)
         return current
+
+
+class Periodic:
+    """Runs ``work()`` every ``interval`` seconds on a daemon thread, from ``start()`` until ``stop()``.
+
+    A failure is logged and the next round runs as usual (the jobs run this way are idempotent); ``start()``
+    after ``stop()`` starts afresh. The first round runs one interval after ``start()``.
+    """
+
+    def __init__(self, name: str, interval: float, work: Callable[[], object]) -> None:
+        self.name = name
+        self._interval = interval
+        self._work = work
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._work()
+            except Exception:  # the next round tries again; the failure is in the log, not lost
+                logging.getLogger(__name__).exception("%s failed", self.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from ledger.clock import Periodic
 from ledger.log import merkle
 from ledger.log.checkpoint import Checkpoint
 from ledger.log.identifiers import utc_timestamp
@@ -24,8 +25,7 @@ class Checkpointer:
         self._interval = interval
         self._cut_lock = threading.Lock()
         self._covered = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("checkpointer", interval, self.cut)
 
     def cut(self) -> CheckpointRow | None:
         """Sign a checkpoint of the current tree if it is larger than the latest one; return the latest.
@@ -64,20 +64,8 @@ class Checkpointer:
             timer.cancel()
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="checkpointer", daemon=True)
-            self._thread.start()
+        """Cut a checkpoint every interval on a thread of its own (a failed cut is logged and tried again)."""
+        self._rounds.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.cut()
-            except Exception:  # keep cutting on the next tick; the failure is logged, not lost
-                log.exception("checkpoint failed")
+        self._rounds.stop()

@@ -184,12 +184,6 @@ class PartyService:
         except LedgerError:  # erased meanwhile, or unreadable: never link to it
             return False
 
-    def register(self, person: Person, *, actor: Mapping[str, str], party_id: str | None = None) -> str:
-        """Record a person on their own stream; returns their party id (raises ``Refused`` if it is taken)."""
-        pid = party_id or self.new_id()
-        self._workflow.run(self._rules, ev.stream_of(pid), Register(pid, person, actor))
-        return pid
-
     def personal(self, party_id: str) -> dict[str, Any]:
         """The person's data as registered; raises ``NotFound`` (unknown) or ``ErasedError`` (erased)."""
         state, _ = self._workflow.load(self._rules, ev.stream_of(party_id))

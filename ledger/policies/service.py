@@ -60,13 +60,11 @@ class Person(Protocol):
 
 
 class People(Protocol):
-    """What policies need of the parties service: register people, know them, read their (masked) names."""
+    """What policies need of the parties service: new ids, who is known, and registering the people named."""
 
     def new_id(self) -> str: ...
 
     def exists(self, party_id: str) -> bool: ...
-
-    def register(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None) -> str: ...
 
     def registration(self, person: Any, *, actor: Mapping[str, str], party_id: str | None = None
                      ) -> tuple[str, NewEvent]: ...
@@ -76,8 +74,6 @@ class People(Protocol):
     def registered_as(self, party_id: str, id_number: str) -> bool: ...
 
     def index_many(self, claims: list[tuple[str, str]]) -> None: ...
-
-    def personal(self, party_id: str) -> dict[str, Any]: ...
 
 
 class PolicyRules:
@@ -457,23 +453,13 @@ class PolicyService:
     def _printed_people(self, state: PolicyState) -> dict[str, Any]:
         """The masked names the e-policy prints, as the application recorded them (sealed under the
         policyholder); raises ``ErasedError`` once the policyholder is erased."""
-        for event in self._workflow.history(ev.stream_of(state.application_id)):
-            if event.type == ev.SUBMITTED:
-                opened = self._personal(event.index)
-                people = opened.payload.get("people") if opened is not None else None
-                if people:
-                    return {**people, "beneficiaries": [tuple(b) for b in people["beneficiaries"]]}
-        return self._masked_people(state)
-
-    def _masked_people(self, state: PolicyState) -> dict[str, Any]:
-        def name(party: str | None) -> str:
-            if party is None:
-                return ""
-            return mask_name(str(self._parties.personal(party).get("name", "")))
-
-        return {"policyholder": name(state.policyholder), "insured": name(state.insured),
-                "beneficiaries": [(name(b.get("party")), f"{b['share']}%") for b in state.beneficiaries
-                                  if b.get("party")]}
+        submitted = next(e for e in self._workflow.history(ev.stream_of(state.application_id))
+                         if e.type == ev.SUBMITTED)
+        opened = self._personal(submitted.index)
+        if opened is None:
+            raise NotFound(f"application {state.application_id} has no printed names on record", field="people")
+        people = opened.payload["people"]
+        return {**people, "beneficiaries": [tuple(b) for b in people["beneficiaries"]]}
 
     # -- reading ---------------------------------------------------------------------------------------------
 

@@ -34,10 +34,6 @@ class PartyIndex:
         prints = {self.fingerprint(number): number for number in id_numbers}
         return {prints[fingerprint]: party for fingerprint, party in self._store.parties_of(list(prints)).items()}
 
-    def claim(self, id_number: str, party_id: str) -> str:
-        """Index ``party_id`` for this identity number unless a party holds it already; returns the one that does."""
-        return self._store.claim_party(self.fingerprint(id_number), party_id, at=utc_timestamp(self._clock.now()))
-
     def claim_many(self, claims: list[tuple[str, str]]) -> None:
         """Index each (identity number, party id) whose number names no party yet, in one write."""
         self._store.claim_parties([(self.fingerprint(number), party_id) for number, party_id in claims],

@@ -161,18 +161,6 @@ class DomainStore:
             raise storage_error(exc, doing="reading the party index") from exc
         return None if row is None else str(row.party_id)
 
-    def claim_party(self, fingerprint: bytes, party_id: str, *, at: str) -> str:
-        """Index ``party_id`` under ``fingerprint`` unless another party holds it; returns the party that does."""
-        try:
-            with self._writing() as conn:
-                conn.execute(insert(t.party_index).values(fingerprint=fingerprint, party_id=party_id, created_at=at))
-            return party_id
-        except IntegrityError:
-            held = self.party_of(fingerprint)
-            return held if held is not None else self.claim_party(fingerprint, party_id, at=at)
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="writing the party index") from exc
-
     def claim_parties(self, claims: list[tuple[bytes, str]], *, at: str) -> None:
         """Index each (fingerprint, party id) whose fingerprint is free, in one transaction (taken ones are left
         as they are)."""

@@ -39,3 +39,29 @@ def test_months_are_added_with_the_day_clamped_to_the_month() -> None:
     assert add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
     assert add_months(date(2026, 12, 15), 1) == date(2027, 1, 15)
     assert add_months(date(2026, 1, 15), -13) == date(2024, 12, 15)
+
+
+def test_a_periodic_job_runs_again_after_a_failure_and_restarts_after_stop() -> None:
+    import threading
+
+    from ledger.clock import Periodic
+
+    calls: list[int] = []
+    twice = threading.Event()
+
+    def work() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("the first round fails")
+        if len(calls) >= 2:
+            twice.set()
+
+    job = Periodic("test-job", 0.01, work)
+    job.start()
+    assert twice.wait(5), "a failed round stopped the job"
+    job.stop()
+    stopped_at = len(calls)
+    twice.clear()
+    job.start()
+    assert twice.wait(5) and len(calls) > stopped_at  # started afresh after stop
+    job.stop()

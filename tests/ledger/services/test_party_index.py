@@ -31,7 +31,7 @@ def test_first_claim_wins_and_an_erasure_forgets(index: tuple[PartyIndex, Ledger
     parties.claim_many([(alice, "PA"), (bob, "PB")])
     parties.claim_many([(alice, "PX")])  # taken: left as it is, no error
     assert (parties.find(alice), parties.find(bob)) == ("PA", "PB")
-    assert parties.claim(alice, "PY") == "PA"
+    assert parties.find_many([alice, bob, resident_id("2000-03-03")]) == {alice: "PA", bob: "PB"}
     assert parties.forget("PA") == 1 and parties.find(alice) is None
     assert parties.fingerprint(alice) != parties.fingerprint(bob) and len(parties.fingerprint(alice)) == 32
 
