@@ -177,17 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     report["seconds"] = time.perf_counter() - started
-    report["machine"]["load_average_before"] = load_before
-    report["machine"]["load_average_after"] = os.getloadavg()
-    benchkit.print_tables(reporting.tables(report), style=args.format)
-    print()
-    for line in reporting.notes(report):
-        print(line)
-    print(f"\ncommit {report['commit']}; total {report['seconds']:.0f} s; load average before {load_before[0]:.2f}, "
-          f"after {report['machine']['load_average_after'][0]:.2f}")
-    if args.json:
-        benchkit.write_json(args.json, report)
-    return 0  # a missed target is a finding to read in the table, not a failed command
+    return benchkit.finish(report, tables=reporting.tables, notes=reporting.notes, load_before=load_before,
+                           json_path=args.json, style=args.format)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -102,3 +102,36 @@ def print_tables(tables: Iterable[Table], *, style: str = "markdown") -> None:
         print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
+
+
+# A monotonic clock for wrk's Lua scripts (LuaJIT's FFI): ``now()`` in seconds, for latencies timed in the script.
+LUA_MONOTONIC_CLOCK = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local clock = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) + tonumber(clock.tv_nsec) * 1e-9
+end
+"""
+
+
+def finish(report: dict[str, Any], *, tables: Callable[[dict[str, Any]], Iterable[Table]],
+           notes: Callable[[dict[str, Any]], Iterable[str]], load_before: tuple[float, float, float],
+           json_path: Path | None, style: str) -> int:
+    """Record the load averages, print a benchmark's tables, notes and closing line, and write its JSON. Returns
+    0: a missed target is a finding to read in the table, not a failed command."""
+    report["machine"]["load_average_before"] = load_before
+    report["machine"]["load_average_after"] = os.getloadavg()
+    print_tables(tables(report), style=style)
+    print()
+    for line in notes(report):
+        print(line)
+    print(f"\ncommit {report['commit']}; total {report['seconds']:.0f} s; load average before {load_before[0]:.2f}, "
+          f"after {report['machine']['load_average_after'][0]:.2f}")
+    if json_path:
+        write_json(json_path, report)
+    return 0
