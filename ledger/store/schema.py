@@ -235,3 +235,23 @@ idempotency = Table(
     Column("created_at", String(32), nullable=False),
     PrimaryKeyConstraint("principal", "key", name="pk_idempotency"),
 )
+
+# One-time codes confirming a high-risk servicing request on a second channel (one row per request; a code sent
+# again replaces the row). Only the code's HMAC is kept; the plain code sits in the message texts until the
+# messaging system marks them delivered (or the code is used up), then they are set to NULL. Never journal data.
+servicing_codes = Table(
+    "servicing_codes",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("party", String(128), nullable=False),
+    Column("channel", String(16), nullable=False, default="sms"),
+    Column("code_mac", LargeBinary(32), nullable=False),
+    Column("tries_left", Integer, nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("message_zh", Text, nullable=True),
+    Column("message_en", Text, nullable=True),
+    Column("delivered_at", String(32), nullable=True),
+    Column("confirmed_at", String(32), nullable=True),
+    Column("failed_at", String(32), nullable=True),
+)
