@@ -19,7 +19,7 @@ from ledger.log.encoding import canonical_json, digest_str, sha256
 from ledger.money import Money
 from ledger.products.fields import parse_model, read_toml
 from ledger.products.mortality import MortalityFile, load_mortality_dir
-from ledger.products.schema import CommutationBasis, Kind, ProductDefinition
+from ledger.products.schema import CommutationBasis, Feature, Kind, ProductDefinition
 from ledger.products.tables import CashValueTable, RateTable, load_table, plan_gaps
 
 __all__ = ["Product", "ProductCatalog", "default_products_dir", "product_digest"]
@@ -31,9 +31,18 @@ def default_products_dir() -> Path:
 
 
 def product_digest(definition: ProductDefinition, rates: RateTable, cash_values: CashValueTable | None) -> str:
-    """``sha256:`` of the canonical JSON of the definition and its tables' ids and digests."""
-    body = {"definition": definition.model_dump(mode="json"), "tables": _table_refs(rates, cash_values)}
+    """``sha256:`` of the canonical JSON of the definition and its tables' ids and digests.
+
+    A definition without a ``[servicing]`` section is hashed without the ``servicing`` key, so the digests of
+    product versions published before the section existed stay what they were.
+    """
+    body = {"definition": _definition_json(definition), "tables": _table_refs(rates, cash_values)}
     return digest_str(sha256(canonical_json(body)))
+
+
+def _definition_json(definition: ProductDefinition) -> dict[str, Any]:
+    """The definition as JSON, without a ``servicing`` key when the file has no ``[servicing]`` section."""
+    return definition.model_dump(mode="json", exclude={"servicing"} if definition.servicing is None else None)
 
 
 def _table_refs(rates: RateTable, cash_values: CashValueTable | None) -> dict[str, Any]:
@@ -101,9 +110,18 @@ class Product:
     def reinstatement_interest(self) -> Decimal:
         return self.definition.reinstatement_interest
 
+    @property
+    def loan_rate(self) -> Decimal | None:
+        """Simple yearly interest on policy loans the product states, or None (servicing then uses its own rate)."""
+        return None if self.definition.servicing is None else self.definition.servicing.loan_rate
+
+    def has_feature(self, name: Feature) -> bool:
+        """Whether the product pays ``name`` (dividends, a survival benefit), as its ``[servicing]`` declares."""
+        return self.definition.has_feature(name)
+
     def to_json(self) -> dict[str, Any]:
-        """The definition as JSON, with the digest and the ids and digests of its tables."""
-        return {**self.definition.model_dump(mode="json"), "digest": self.digest,
+        """The definition as JSON (as hashed into the digest), with the digest and its tables' ids and digests."""
+        return {**_definition_json(self.definition), "digest": self.digest,
                 "table_digests": _table_refs(self.rates, self.cash_values)}
 
 

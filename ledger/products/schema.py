@@ -26,8 +26,8 @@ from ledger.products.fields import (
 )
 
 __all__ = [
-    "INSTALLMENTS", "LONG_TERM_KINDS", "Basis", "CashValueRule", "CommutationBasis", "Eligibility", "FactorBasis",
-    "Frequency", "Kind", "ProductDefinition", "Sex", "Term",
+    "INSTALLMENTS", "LONG_TERM_KINDS", "Basis", "CashValueRule", "CommutationBasis", "DividendOption", "Eligibility",
+    "FactorBasis", "Feature", "Frequency", "Kind", "PayoutOption", "ProductDefinition", "ServicingTerms", "Sex", "Term",
 ]
 
 Kind = Literal["term_life", "whole_life", "critical_illness", "medical", "hospital_allowance", "accident"]
@@ -35,6 +35,10 @@ LONG_TERM_KINDS = ("term_life", "whole_life", "critical_illness")
 Frequency = Literal["annual", "semiannual", "quarterly", "monthly"]
 INSTALLMENTS: dict[str, int] = {"annual": 1, "semiannual": 2, "quarterly": 4, "monthly": 12}
 Sex = Literal["M", "F"]
+# What a product pays besides its coverages, as servicing eligibility rules name it (check = "product_feature").
+Feature = Literal["dividends", "survival_benefit"]
+DividendOption = Literal["cash", "offset_premium", "accumulate", "paid_up_additions"]
+PayoutOption = Literal["cash", "accumulate", "annuity_monthly", "annuity_annual"]
 
 
 class Eligibility(Frozen):
@@ -180,6 +184,53 @@ class UnearnedPremiumCashValue(Frozen):
 CashValueRule = Annotated[TableCashValue | UnearnedPremiumCashValue, Field(discriminator="rule")]
 
 
+def _check_choices(options: tuple[str, ...], default: str | None, *, declared: bool, feature: str,
+                   name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless the options and their default fit whether ``feature`` is declared."""
+    default_name = f"default_{name.removesuffix('s')}"
+    if len(set(options)) != len(options):
+        raise ValueError(f"{name}: must not repeat, got {list(options)}")
+    if not declared:
+        if options:
+            raise ValueError(f"{name}: only a product with feature {feature!r} states them, got {list(options)}")
+        if default is not None:
+            raise ValueError(f"{default_name}: only a product with feature {feature!r} states it, got {default!r}")
+        return
+    if not options:
+        raise ValueError(f"{name}: a product with feature {feature!r} must offer at least one, got []")
+    if default is None:
+        raise ValueError(f"{default_name}: is required with feature {feature!r} (one of {list(options)})")
+    if default not in options:
+        raise ValueError(f"{default_name}: must be one of {name} {list(options)}, got {default!r}")
+
+
+class ServicingTerms(Frozen):
+    """What servicing needs from a product: its policy-loan rate, what it pays besides its coverages, the options."""
+
+    loan_rate: DecimalStr | None = None  # simple yearly interest on policy loans; None: the servicing catalog's rate
+    features: tuple[Feature, ...] = ()
+    dividend_options: tuple[DividendOption, ...] = ()  # with "dividends": how a declared dividend is used
+    default_dividend_option: DividendOption | None = None
+    payout_options: tuple[PayoutOption, ...] = ()  # with "survival_benefit": how a survival benefit is paid
+    default_payout_option: PayoutOption | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServicingTerms:
+        if self.loan_rate is not None:
+            check_share(self.loan_rate, name="loan_rate", upper_open=True)
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"features: must not repeat, got {list(self.features)}")
+        _check_choices(self.dividend_options, self.default_dividend_option, declared="dividends" in self.features,
+                       feature="dividends", name="dividend_options")
+        _check_choices(self.payout_options, self.default_payout_option,
+                       declared="survival_benefit" in self.features, feature="survival_benefit", name="payout_options")
+        return self
+
+    def has_feature(self, name: Feature) -> bool:
+        """Whether the product declares ``name`` (pays dividends, pays a survival benefit)."""
+        return name in self.features
+
+
 class ProductDefinition(Frozen):
     """One version of a product as its data file states it (tables are referenced by id, loaded by the catalog)."""
 
@@ -207,11 +258,17 @@ class ProductDefinition(Frozen):
     basis: Basis
     tables: TableRefs
     cash_value: CashValueRule
+    # Loan rate, dividends, survival benefits; absent from a file without [servicing] (and from its digest).
+    servicing: ServicingTerms | None = None
 
     @property
     def long_term(self) -> bool:
         """Term life, whole life and critical illness: mortality-derived rates and cash-value tables."""
         return self.kind in LONG_TERM_KINDS
+
+    def has_feature(self, name: Feature) -> bool:
+        """Whether the ``[servicing]`` section declares ``name``; False for a product without one."""
+        return self.servicing is not None and self.servicing.has_feature(name)
 
     def money_fields(self) -> dict[str, Money]:
         """Every amount the definition states, by path."""
@@ -259,6 +316,7 @@ class ProductDefinition(Frozen):
         else:
             self._check_one_year()
         self._check_kind()
+        self._check_servicing()
         if not self.plan_grid():
             raise ValueError("plans: no term and payment term is offered at any issue age")
         return self
@@ -325,3 +383,14 @@ class ProductDefinition(Frozen):
         if not present:
             raise ValueError(f"coverages: a {self.kind} product needs {what}")
 
+    def _check_servicing(self) -> None:
+        """Policy loans, dividends and survival benefits belong to long-term cover, which builds a cash value."""
+        terms = self.servicing
+        if terms is None or self.long_term:
+            return
+        if terms.loan_rate is not None:
+            raise ValueError(f"servicing.loan_rate: only long-term products have a cash value to lend against "
+                             f"(this one is {self.kind}), got {terms.loan_rate}")
+        if terms.features:
+            raise ValueError(f"servicing.features: only long-term products pay dividends or survival benefits "
+                             f"(this one is {self.kind}), got {list(terms.features)}")
