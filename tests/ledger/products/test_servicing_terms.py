@@ -134,10 +134,10 @@ def old_digest(definition: ProductDefinition, rates: Any, cash_values: Any) -> s
 
 def test_digests_of_products_without_the_section_are_unchanged(catalog: ProductCatalog) -> None:
     held = {product.id: product for product in catalog.current() if product.definition.servicing is None}
-    assert set(held) == set(SHIPPED)
+    assert set(SHIPPED) <= set(held)
     for product_id, product in held.items():
         assert product.digest == old_digest(product.definition, product.rates, product.cash_values), product_id
-        assert product.digest == SHIPPED[product_id], product_id
+        assert product_id not in SHIPPED or product.digest == SHIPPED[product_id], product_id
         assert "servicing" not in product.to_json()
 
 
