@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
     for module in (log, events, keys, ops, products, uploads, applications, policies, servicing):
         app.include_router(module.router)
     app.include_router(policies.public)
+    app.include_router(servicing.hall)  # after the catalog routes, which its /v1/servicing/{id} would shadow
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

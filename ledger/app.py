@@ -45,6 +45,7 @@ from ledger.projections.base import Projector
 from ledger.projections.registry import Registry, core_projectors
 from ledger.services.anchoring import AnchorService
 from ledger.services.audit import AuditService
+from ledger.services.codes import OneTimeCodes
 from ledger.services.documents import DocumentService
 from ledger.services.idempotency import IdempotencyService
 from ledger.services.intake import IntakeService
@@ -57,11 +58,15 @@ from ledger.services.readmodels import ReadModels
 from ledger.services.subjects import SubjectService
 from ledger.services.tokens import TokenVerifier
 from ledger.services.uploads import UploadService
+from ledger.servicing import events as servicing_events
 from ledger.servicing.catalog import default_catalog_path, load_catalog
+from ledger.servicing.correlation import default_correlation_path, load_correlation
+from ledger.servicing.projection import ServicingProjector
 from ledger.servicing.service import ServicingService
 from ledger.settings import Settings, describe_database
 from ledger.store import Store
 from ledger.store.anchors import AnchorStore
+from ledger.store.codes import CodeStore
 from ledger.store.domain import DomainStore
 from ledger.store.migrate import head_revision
 from ledger.workflow import Workflow
@@ -73,9 +78,9 @@ log = logging.getLogger(__name__)
 
 
 # Every projection the writer folds and the audit replays: the log's own, then one per resource.
-PROJECTORS: list[Projector] = [*core_projectors(), ProductsProjector(), PoliciesProjector()]
+PROJECTORS: list[Projector] = [*core_projectors(), ProductsProjector(), PoliciesProjector(), ServicingProjector()]
 EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES, *product_events.TYPES, *party_events.TYPES,
-                                *policy_events.TYPES]
+                                *policy_events.TYPES, *servicing_events.TYPES]
 
 
 class Ledger:
@@ -128,7 +133,16 @@ class Ledger:
             read=read, calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
             opener=self.subjects.open_personal, render=self.renderer.render)
         self.products.restore(self.workflow.history)
-        self.servicing = ServicingService(load_catalog(default_catalog_path(products_dir)))
+        servicing_catalog = load_catalog(default_catalog_path(products_dir))
+        self.servicing = ServicingService(servicing_catalog)
+        self.codes = OneTimeCodes(CodeStore(store.engine, write_lock=store.write_lock), clock=self.clock,
+                                  key=hmac.new(secrets.master_key, b"lifeledger one-time codes v1", "sha256").digest())
+        self.servicing.attach(
+            workflow=self.workflow, policies=self.policies, parties=self.parties, codes=self.codes,
+            uploads=self.uploads, read=read, clock=self.clock, calendar=self.calendar,
+            correlation=load_correlation(default_correlation_path(products_dir),
+                                         operations=[op.code for op in servicing_catalog.operations()]),
+            opener=self.subjects.open_personal)
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = Periodic("policy-clock", settings.clock_interval, self._run_policy_clock)
         self.tokens = TokenVerifier(public_key=secrets.token_public_key, issuer=settings.jwt_issuer)
@@ -141,6 +155,9 @@ class Ledger:
         counts = self.policies.run_clock(until=self.policies.today())
         if counts:
             log.info("policy clock: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+        done = self.servicing.run_clock()
+        if done:
+            log.info("servicing clock: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(done.items())))
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = True, projectors: list[Projector] | None = None,

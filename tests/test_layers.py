@@ -7,7 +7,8 @@
 - the edges reach the ledger only through the composition root, its services, errors and settings, the log's
   public formats and the value types the services take and return (``EDGE_*``); on a ``Ledger`` they touch only
   the services, the settings and open/start/close, never the store, writer, checkpointer, keys or chain;
-- resource packages do not import each other, except another's ``projection`` (read models); resource and other
+- resource packages do not import each other, except another's read models: its ``projection`` (rows) and its
+  ``state`` (the pure fold of its stream: a servicing request reads the contract it changes); resource and other
   domain packages, and the resources' projections, reach the store, writer, chain and keys through the services;
 - ``decide`` code (a ``decide`` module or package, and any ``decide*`` function in ``ledger/``) is pure: no I/O,
   no clock, no randomness, nothing from the store, writer, chain or crypto, by import, by use or by call.
@@ -400,9 +401,9 @@ def violations(found: Import) -> list[str]:
     for resource in RESOURCES:
         for other in RESOURCES:
             if other != resource and _under(module, resource) and _under(target, other) \
-                    and not _under(target, other + ".projection") \
+                    and not _under(target, other + ".projection") and not _under(target, other + ".state") \
                     and not any(_under(target, shared) for shared in SHARED_KERNEL):
-                problems.append(f"{where}: a resource package reads another's projection only")
+                problems.append(f"{where}: a resource package reads another's projection (or state) only")
     if is_domain(module) and any(_under(target, p) for p in DOMAIN_FORBIDDEN):
         problems.append(f"{where}: a resource package reaches the store, writer, chain and keys through the "
                         f"services")
@@ -465,7 +466,9 @@ def test_the_tables_agree() -> None:
     ("ledger.projections.streams", "from sqlalchemy import select", "only ledger.store speaks SQL"),
     ("api.routes.log", "from ledger.store import Store", EDGE_RULE),
     ("ledger.journal.writer", "from ledger.anchoring.worker import Anchorer", "do not import each other"),
-    ("ledger.claims.service", "from ledger.policies.state import fold", "another's projection only"),
+    ("ledger.claims.service", "from ledger.policies.decide import decide", "another's projection (or state) only"),
+    ("ledger.servicing.decide", "from ledger.policies.service import PolicyService",
+     "another's projection (or state) only"),
     ("ledger.policies.decide", "import time", "decide functions are pure"),
     ("ledger.policies.decide", "from ledger.store import Store", "decide functions are pure"),
     ("ledger.log.note", "from .. import app", "a lower layer imports a higher one"),
@@ -543,6 +546,7 @@ def test_each_rule_catches_what_it_forbids(module: str, source: str, rule: str) 
 
 @pytest.mark.parametrize(("module", "source"), [
     ("ledger.claims.service", "from ledger.policies.projection import policy_of"),
+    ("ledger.servicing.decide", "from ledger.policies.state import PolicyState"),
     ("ledger.services.log", "from ledger.store import Store"),
     ("api.routes.log", "from ledger.services.log import LogService"),
     ("ledger.anchoring.worker", "from web3 import Web3"),

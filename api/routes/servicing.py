@@ -1,15 +1,30 @@
-"""Public routes for the servicing catalog: the operations a customer can request on a policy."""
+"""The servicing hall: the public catalog, requests on a policy, live progress (SSE), receipts, and the staff
+queue with approve / reject / request documents."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import Principal, Role
+from api.bodies import json_body, request_body
+from api.deps import IdempotencyDep, LogDep, PoliciesDep, require
+from api.idempotent import idempotent
 from api.problems import responses
-from ledger.servicing.service import ServicingService
+from api.schemas import FullReceiptPublic
+from ledger.errors import NotFound, ValidationFailed
+from ledger.servicing.service import ServicingService, request_view
 
 router = APIRouter(tags=["servicing"])
+hall = APIRouter(tags=["servicing"], responses=responses(401, 403, 404, 409, 422))
+
+REQUEST_ID = r"^S[0-9A-F]{20}$"
 
 
 async def get_servicing(request: Request) -> ServicingService:
@@ -17,12 +32,51 @@ async def get_servicing(request: Request) -> ServicingService:
 
 
 ServicingDep = Annotated[ServicingService, Depends(get_servicing)]
+Requester = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))]
+Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING, Role.AUDITOR))]
+Clerk = Annotated[Principal, Depends(require(Role.SERVICING))]
+
+
+class ServicingCreate(BaseModel):
+    """A servicing request: the operation, its input (the operation's ``input_schema`` in the catalog), and the
+    documents given with it (document code -> upload digest). Staff name the customer they act for."""
+
+    model_config = ConfigDict(extra="forbid")
+    operation: str = Field(min_length=1, max_length=64)
+    input: dict[str, Any] = Field(default_factory=dict)
+    documents: dict[str, str] = Field(default_factory=dict, max_length=20)
+    on_behalf_of: str | None = Field(default=None, max_length=64, description="staff only: the customer's party")
+
+
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=12)
+
+
+class DocumentsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: dict[str, str] = Field(min_length=1, max_length=20)
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=200)
+
+
+class DecisionIn(BaseModel):
+    """A clerk's action on a request under review."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(pattern=r"^(approve|reject|request_documents)$")
+    reason: str = Field(default="", max_length=500)
+    documents: list[str] = Field(default_factory=list, max_length=20)
 
 
 @router.get("/v1/servicing/operations")
 def list_operations(servicing: ServicingDep) -> dict[str, Any]:
     """The servicing catalog (no token needed): its id, version and digest, and every operation with who may ask
-    for it, consents, documents, eligibility rules, whether it changes the contract, its money and its risk."""
+    for it, consents, documents, eligibility rules, whether it changes the contract, its money, its risk and the
+    JSON Schema of its input."""
     return {"catalog": servicing.catalog_version(), "operations": servicing.operations()}
 
 
@@ -31,3 +85,165 @@ def get_operation(servicing: ServicingDep, code: str) -> dict[str, Any]:
     """One operation of the catalog (no token needed), with the catalog's id, version and digest; a 404 problem
     names an unknown code."""
     return {"catalog": servicing.catalog_version(), "operation": servicing.operation(code)}
+
+
+@hall.post("/v1/policies/{policy_no}/servicing", status_code=201, openapi_extra=request_body(ServicingCreate))
+def submit(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester, policy_no: str,
+           body: Annotated[ServicingCreate, Depends(json_body(ServicingCreate))]) -> Response:
+    """Ask for a servicing operation on a policy. The answer is the request with its state: completed at once for
+    operations the rules approve automatically; a high-risk one awaits the one-time code sent to the customer's
+    phone (``POST /v1/servicing/{id}/confirm``). Retrying with the same ``Idempotency-Key`` returns the first
+    answer and never records a second request."""
+    def run() -> dict[str, Any]:
+        state = servicing.submit(policy_no, body.operation, body.input, role=principal.role.value,
+                                 party=principal.subject, on_behalf_of=body.on_behalf_of, uploads=body.documents)
+        return request_view(state)
+
+    return idempotent(request, idem, principal, run, body=body, status=201)
+
+
+@hall.get("/v1/policies/{policy_no}/servicing")
+def list_for_policy(servicing: ServicingDep, policies: PoliciesDep, principal: Reader,
+                    policy_no: str) -> list[dict[str, Any]]:
+    """The servicing requests of a policy: all of them for its policyholder and staff, a customer's own for
+    anyone else on it."""
+    application_id = policies.application_of(policy_no)
+    rows = servicing.for_policy(application_id)
+    if principal.role == Role.CUSTOMER:
+        held = policies.roles(application_id, principal.subject)
+        if not held:
+            raise NotFound(f"no policy {policy_no}", field="policy_no")
+        if "policyholder" not in held:
+            rows = [row for row in rows if row["requester"] == principal.subject]
+    return rows
+
+
+@hall.get("/v1/servicing/queue")
+def queue(servicing: ServicingDep, _: Clerk, operation: str | None = None, high_risk: bool | None = None,
+          flagged: bool | None = None, older_than_hours: float | None = None,
+          limit: int = 100) -> list[dict[str, Any]]:
+    """Requests awaiting a servicing clerk, oldest first: by operation, high-risk, flagged by the correlation
+    rules, and age."""
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed("limit must be 1-1000", field="limit")
+    if older_than_hours is not None and not 0 <= older_than_hours <= 24 * 366:
+        raise ValidationFailed("older_than_hours must be 0-8784", field="older_than_hours")
+    return servicing.queue(operation=operation, high_risk=high_risk, flagged=flagged,
+                           older_than_hours=older_than_hours, limit=limit)
+
+
+@hall.get("/v1/servicing/{request_id}")
+def get_request(servicing: ServicingDep, principal: Reader, request_id: str) -> dict[str, Any]:
+    """A request's progress: state, timeline of steps with times, what is awaited from whom, expected completion,
+    the amount with its inputs and versions, flags."""
+    return request_view(servicing.visible(request_id, role=principal.role.value, party=principal.subject))
+
+
+@hall.get("/v1/servicing/{request_id}/events", response_class=StreamingResponse,
+          responses={200: {"content": {"text/event-stream": {}}}})
+async def stream_progress(request: Request, servicing: ServicingDep, principal: Reader,
+                          request_id: str) -> StreamingResponse:
+    """Live progress as Server-Sent Events: one ``progress`` event with the request's view now and after every
+    change, a comment every 15 s to keep the connection open; the stream ends once the request is closed."""
+    state = servicing.visible(request_id, role=principal.role.value, party=principal.subject)
+
+    async def events() -> AsyncIterator[bytes]:
+        current = state
+        seen_seq = -1
+        while True:
+            version = servicing.version(request_id)
+            if current.last_seq != seen_seq:
+                seen_seq = current.last_seq
+                payload = json.dumps(request_view(current), ensure_ascii=False, separators=(",", ":"))
+                yield f"id: {seen_seq}\nevent: progress\ndata: {payload}\n\n".encode()
+                if current.status in ("completed", "rejected", "withdrawn"):
+                    return
+            if await request.is_disconnected():
+                return
+            # another process may write the request too: look again at least every half second
+            changed = await asyncio.to_thread(servicing.wait_for_change, request_id, version, 0.5)
+            if changed == version:
+                yield b": keep-alive\n\n"
+            current = servicing.get(request_id)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@hall.get("/v1/servicing/{request_id}/receipt")
+def receipt(servicing: ServicingDep, log: LogDep, principal: Reader, request_id: str) -> dict[str, Any]:
+    """The customer's receipt: every event of the request with its leaf, the signed checkpoint and inclusion
+    proof once a checkpoint covers it (``status: pending`` until then). ``scripts/check_log.py --receipt`` checks
+    it with RFC 9162 and C2SP alone."""
+    state = servicing.visible(request_id, role=principal.role.value, party=principal.subject)
+    receipts = [FullReceiptPublic.of(log.receipt(event_id)).model_dump(mode="json")
+                for event_id in servicing.event_ids(request_id)]
+    return {"format": "lifeledger-servicing-receipt/1", "request_id": request_id, "operation": state.operation,
+            "status": state.status, "origin": log.origin, "vkey": log.vkey, "receipts": receipts}
+
+
+@hall.post("/v1/servicing/{request_id}/confirm", openapi_extra=request_body(ConfirmIn))
+def confirm(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+            request_id: str, body: Annotated[ConfirmIn, Depends(json_body(ConfirmIn))]) -> Response:
+    """The second confirmation of a high-risk request with the one-time code (bounded tries, expiry)."""
+    return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.confirm(
+        request_id, body.code, role=principal.role.value, party=principal.subject)))
+
+
+@hall.post("/v1/servicing/{request_id}/code")
+def resend_code(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+                request_id: str) -> Response:
+    """Send a new one-time code (the previous one stops working)."""
+    return idempotent(request, idem, principal, run=lambda: request_view(servicing.resend_code(
+        request_id, role=principal.role.value, party=principal.subject)))
+
+
+@hall.post("/v1/servicing/{request_id}/documents", openapi_extra=request_body(DocumentsIn))
+def provide_documents(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+                      request_id: str, body: Annotated[DocumentsIn, Depends(json_body(DocumentsIn))]) -> Response:
+    """Documents the request awaits (code -> upload digest)."""
+    return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.provide_documents(
+        request_id, body.documents, role=principal.role.value, party=principal.subject)))
+
+
+@hall.post("/v1/servicing/{request_id}/withdraw", openapi_extra=request_body(WithdrawIn))
+def withdraw(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+             request_id: str, body: Annotated[WithdrawIn, Depends(json_body(WithdrawIn))]) -> Response:
+    """Withdraw a request before it is approved."""
+    return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.withdraw(
+        request_id, role=principal.role.value, party=principal.subject, reason=body.reason)))
+
+
+@hall.post("/v1/servicing/{request_id}/decision", openapi_extra=request_body(DecisionIn))
+def decide(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Clerk, request_id: str,
+           body: Annotated[DecisionIn, Depends(json_body(DecisionIn))]) -> Response:
+    """A clerk approves (a four-eyes request needs a second, different clerk), rejects (with a reason) or asks
+    for documents."""
+    def run() -> dict[str, Any]:
+        if body.action == "approve":
+            return request_view(servicing.approve(request_id, staff=principal.subject, note=body.reason))
+        if body.action == "reject":
+            return request_view(servicing.reject(request_id, staff=principal.subject, reason=body.reason))
+        return request_view(servicing.request_documents(request_id, body.documents, reason=body.reason,
+                                                        staff=principal.subject))
+
+    return idempotent(request, idem, principal, run, body=body)
+
+
+@hall.get("/v1/staff/servicing/codes")
+def pending_codes(request: Request, _: Annotated[Principal, Depends(require(Role.SYSTEM))],
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """One-time code messages for the messaging system to deliver (system role only); mark them delivered with
+    ``POST /v1/staff/servicing/codes/delivered``, which wipes the code from the outbox."""
+    return request.app.state.ledger.codes.pending(limit=limit)  # type: ignore[no-any-return]
+
+
+class DeliveredIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+@hall.post("/v1/staff/servicing/codes/delivered", openapi_extra=request_body(DeliveredIn))
+def codes_delivered(request: Request, _: Annotated[Principal, Depends(require(Role.SYSTEM))],
+                    body: Annotated[DeliveredIn, Depends(json_body(DeliveredIn))]) -> dict[str, int]:
+    return {"delivered": request.app.state.ledger.codes.delivered(body.ids)}

@@ -114,6 +114,11 @@ class PartyService:
     def new_id() -> str:
         return new_id("P")
 
+    @staticmethod
+    def parse_person(raw: Mapping[str, Any], *, field: str, today: date) -> Person:
+        """A person from request input (``Person.parse``: raises ``ValidationFailed`` naming ``field``)."""
+        return Person.parse(raw, field=field, today=today)
+
     def exists(self, party_id: str) -> bool:
         state, _ = self._workflow.load(self._rules, ev.stream_of(party_id))
         return state.registered_at is not None

@@ -29,6 +29,7 @@ REINSTATED = "policy.contract.reinstated"
 FREE_LOOK_ENDED = "policy.contract.free_look_ended"
 CANCELLED = "policy.contract.cancelled"
 MATURED = "policy.contract.matured"
+SERVICED = "policy.contract.serviced"  # a completed servicing request changed (or ended) the contract
 
 _ACTOR = "actor"
 
@@ -65,6 +66,9 @@ TYPES = (
     EventType(FREE_LOOK_ENDED, frozenset({"application_id", "on", _ACTOR})),
     EventType(CANCELLED, frozenset({"application_id", "reason", "refund", "basis", "on", _ACTOR})),
     EventType(MATURED, frozenset({"application_id", "on", _ACTOR})),
+    EventType(SERVICED, frozenset({"application_id", "request_id", "operation", "changes", "amount", "document",
+                                   "on", "previous_beneficiaries", "settled", _ACTOR}),
+              frozenset({"epolicy"})),
 )
 
 

@@ -135,6 +135,8 @@ class PoliciesProjector:
             row.update(status=st.IN_FORCE, grace_end=None, paid=row["paid"] + len(f["dues"]),
                        epolicy_version=f["document"]["version"], epolicy_digest=f["document"]["digest"])
             row["next_due"] = _next_due(row)
+        elif fact.type == ev.SERVICED:
+            _serviced(rows, row, f)
         elif fact.type == ev.NOTICE_SENT:
             rows.put(NOTICES, {"idx": fact.index, "application_id": app_id, "policy_no": row["policy_no"] or "",
                                "kind": f["kind"], "due_date": f["due_date"], "channel": f["channel"],
@@ -145,6 +147,39 @@ class PoliciesProjector:
                               "amount": f["amount"]["amount"], "currency": f["amount"]["currency"],
                               "reason": f["reason"], "paid_at": f["paid_at"]})
         rows.put(POLICIES, row)
+
+
+def _serviced(rows: Rows, row: dict[str, Any], f: Mapping[str, Any]) -> None:
+    """A completed servicing request: the columns it changes, and who is party to the contract in which role."""
+    changes = f["changes"]
+    app_id = row["application_id"]
+    if "status" in changes:
+        row["status"] = changes["status"]
+    if "plan" in changes:
+        plan = changes["plan"]
+        if "sum_insured" in plan:
+            row["sum_insured"] = plan["sum_insured"]["amount"]
+        if "frequency" in plan:
+            row["frequency"] = plan["frequency"]
+    if "premium" in changes:
+        row["modal_premium"] = changes["premium"]["modal_premium"]["amount"]
+    if "installments" in changes:
+        row["installments"] = int(changes["installments"])
+    if f.get("settled") is not None:  # installments paid or waived once the schedule changed
+        row["paid"] = int(f["settled"])
+        row["next_due"] = _next_due(row)
+    if f["document"]:
+        row.update(epolicy_version=f["document"]["version"], epolicy_digest=f["document"]["digest"])
+    if "policyholder" in changes:
+        rows.delete(PARTIES, (row["policyholder"], app_id, "policyholder"))
+        row["policyholder"] = changes["policyholder"]
+        rows.put(PARTIES, {"party_id": changes["policyholder"], "application_id": app_id, "role": "policyholder"})
+    if "beneficiaries" in changes:
+        for old in f.get("previous_beneficiaries", ()):
+            rows.delete(PARTIES, (old, app_id, "beneficiary"))
+        for new in changes["beneficiaries"]:
+            if new.get("party"):
+                rows.put(PARTIES, {"party_id": new["party"], "application_id": app_id, "role": "beneficiary"})
 
 
 _SIMPLE = {ev.EVIDENCE_REQUESTED: st.EVIDENCE_REQUESTED, ev.EVIDENCE_PROVIDED: st.REFERRED,

@@ -115,6 +115,8 @@ class ApplicationRequest:
 
 
 class PolicyService:
+    serviced_type = ev.SERVICED  # the contract's event for a change made by a servicing request
+
     def __init__(self, *, workflow: Workflow, parties: People, catalog: ProductCatalog,
                  questionnaires: Mapping[str, Questionnaire], rulesets: Mapping[str, RuleSet],
                  uploads: UploadService, documents: DocumentService, read: ReadModels, calendar: BusinessCalendar,
@@ -400,14 +402,25 @@ class PolicyService:
 
     def _reinstate_command(self, state: PolicyState, today: date) -> d.Reinstate:
         """Render the next e-policy version and prepare its supersession of the current one on chain."""
+        dues = [date.fromisoformat(due) for due in state.reinstatement.get("dues", [])]
+        paid_until = st.add_months(dues[-1], st.MONTHS[state.plan["frequency"]]) if dues else state.next_due()
+        document, view_json, supersession = self.next_version(state, today=today, next_due=paid_until)
+        return d.Reinstate(today=today, document=document, epolicy=view_json, supersession=supersession,
+                           actor=d.Actor("system", "reinstatement"))
+
+    def next_version(self, state: PolicyState, *, today: date, next_due: date | None = None,
+                     printed: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], NewEvent]:
+        """The next e-policy version of ``state`` (a contract as it will be): its document facts, its printed view
+        (personal, for the policyholder) and the event superseding the current version on chain. ``printed``
+        replaces printed names (a new policyholder, new beneficiaries); the rest are the current version's."""
         product = self.catalog.get(state.product["id"], state.product["version"])
         current = state.documents[-1]
         version = int(current["version"]) + 1
-        dues = [date.fromisoformat(due) for due in state.reinstatement.get("dues", [])]
-        paid_until = st.add_months(dues[-1], st.MONTHS[state.plan["frequency"]]) if dues else state.next_due()
+        people = {**self.printed_now(state), **(printed or {})}
+        people["beneficiaries"] = [tuple(b) for b in people.get("beneficiaries", [])]
         view_ = epolicy.view_for(state, product=product, policy_no=state.policy_no, version=version,
-                                 issued_on=today, people=self._printed_people(state), public_url=self._public_url,
-                                 supersedes=current["digest"], next_due=paid_until)
+                                 issued_on=today, people=people, public_url=self._public_url,
+                                 supersedes=current["digest"], next_due=next_due or state.next_due())
         digest = digest_str(sha256(self._render(view_)))
         subject = current["subject"]
         document = {"version": version, "digest": digest, "subject": subject, "salt": current["salt"],
@@ -415,8 +428,43 @@ class PolicyService:
         supersession = NewEvent(docs.SUPERSEDED, {"digest": digest, "old_digest": current["digest"],
                                                   "version": version},
                                 stream=docs.stream_of(bytes.fromhex(subject.split(":", 1)[1])))
-        return d.Reinstate(today=today, document=document, epolicy=epolicy.view_json(view_),
-                           supersession=supersession, actor=d.Actor("system", "reinstatement"))
+        return document, epolicy.view_json(view_), supersession
+
+    def printed_now(self, state: PolicyState) -> dict[str, Any]:
+        """The masked names the current e-policy version prints (policyholder, insured, beneficiaries)."""
+        for event in reversed(self._workflow.history(ev.stream_of(state.application_id))):
+            if event.facts.get("document") and event.type in (ev.ISSUED, ev.REINSTATED, ev.SERVICED):
+                opened = self._personal(event.index)
+                if opened is not None and "epolicy" in opened.payload:
+                    view_ = opened.payload["epolicy"]
+                    return {"policyholder": view_["policyholder"], "insured": view_["insured"],
+                            "beneficiaries": [list(b) for b in view_["beneficiaries"]]}
+        return self._printed_people(state)
+
+    def revocation(self, state: PolicyState, *, reason: int = REVOKED_CANCELLED) -> NewEvent:
+        """The event revoking the current e-policy version on chain (the contract ended); raises ``NotFound`` if
+        the policy has none."""
+        if not state.documents:
+            raise NotFound("the policy has no e-policy to revoke", field="policy_no")
+        current = state.documents[-1]
+        return NewEvent(docs.REVOKED, {"digest": current["digest"], "reason_code": reason},
+                        stream=docs.stream_of(bytes.fromhex(current["subject"].split(":")[1])))
+
+    def cash_value_of(self, state: PolicyState) -> Callable[[date], dict[str, Any]]:
+        """The policy's cash value on a day, with its basis (see ``_cash_value_of``)."""
+        return self._cash_value_of(state, self.catalog.get(state.product["id"], state.product["version"]))
+
+    @staticmethod
+    def contract_stream(application_id: str) -> str:
+        """The stream of the contract (``contract:<application id>``)."""
+        return ev.stream_of(application_id)
+
+    def position(self, application_id: str) -> tuple[PolicyState, int]:
+        """The policy's state and its stream's last position (to write on it at that position)."""
+        state, seq = self._workflow.load(self._rules, ev.stream_of(application_id))
+        if not state.status:
+            raise NotFound(f"no application {application_id}", field="application_id")
+        return state, seq
 
     def issue(self, application_id: str) -> PolicyState:
         """Issue an accepted application whose first premium is recorded but that was not issued with it."""
@@ -517,7 +565,8 @@ class PolicyService:
         Raises ``NotFound`` (no such version) and ``ErasedError`` (the policyholder's data was erased).
         """
         for event in self._workflow.history(ev.stream_of(application_id)):
-            if event.type in (ev.ISSUED, ev.REINSTATED) and event.facts["document"]["version"] == version:
+            if event.type in (ev.ISSUED, ev.REINSTATED, ev.SERVICED) and event.facts["document"] \
+                    and event.facts["document"]["version"] == version:
                 opened = self._personal(event.index)
                 if opened is None:
                     raise NotFound(f"e-policy version {version} has no printed view on record", field="version")
@@ -583,7 +632,7 @@ class PolicyService:
                                    elapsed_days=elapsed, premium_paid=paid, term_days=max(covered, 1))
             else:
                 found = cash_value(product, plan, age=state.insured_age, sex=state.insured_sex,
-                                   policy_year=years + 1, elapsed_days=min((on - anniversary).days, 365))
+                                   policy_year=years + 1, elapsed_days=max(0, min((on - anniversary).days, 365)))
             return {"amount": found.amount.to_json(), "basis": {**found.basis, "inputs": _json_safe(found.inputs)}}
 
         return value

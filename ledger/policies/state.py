@@ -28,11 +28,13 @@ SUSPENDED = "Suspended"
 CANCELLED = "Cancelled"
 MATURED = "Matured"
 TERMINATED = "Terminated"
+SURRENDERED = "Surrendered"
 
 APPLICATION_STATUSES = (AWAITING_DECLARATION, REFERRED, EVIDENCE_REQUESTED, OFFERED, ACCEPTED, POSTPONED,
                         DECLINED, WITHDRAWN, OFFER_REFUSED)
-POLICY_STATUSES = (FREE_LOOK, IN_FORCE, GRACE, SUSPENDED, CANCELLED, MATURED, TERMINATED)
-CLOSED = (POSTPONED, DECLINED, WITHDRAWN, OFFER_REFUSED, CANCELLED, MATURED, TERMINATED)
+POLICY_STATUSES = (FREE_LOOK, IN_FORCE, GRACE, SUSPENDED, CANCELLED, MATURED, TERMINATED, SURRENDERED)
+CLOSED = (POSTPONED, DECLINED, WITHDRAWN, OFFER_REFUSED, CANCELLED, MATURED, TERMINATED, SURRENDERED)
+LIVE = (FREE_LOOK, IN_FORCE, GRACE, SUSPENDED)  # a contract that servicing may still change
 
 # Which event may move which status to which: anything else is a bug in ``decide`` and fails the fold loudly.
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -55,7 +57,13 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.REINSTATED: {SUSPENDED: (IN_FORCE,)},
     ev.CANCELLED: {FREE_LOOK: (CANCELLED,), SUSPENDED: (TERMINATED,)},
     ev.MATURED: {IN_FORCE: (MATURED,), GRACE: (MATURED,), FREE_LOOK: (MATURED,)},
+    # a servicing request keeps the status or ends the contract (surrender, free-look cancellation)
+    ev.SERVICED: {s: (s, SURRENDERED, CANCELLED, TERMINATED) for s in LIVE},
 }
+
+# What a completed servicing request may change on the contract (``policy.contract.serviced`` facts "changes").
+SERVICEABLE = frozenset({"status", "policyholder", "beneficiaries", "plan", "premium", "occupation_class", "loans",
+                         "auto_premium_loan", "waived_dues", "options", "riders", "paid_dues", "installments"})
 
 MONTHS = {"annual": 12, "semiannual": 6, "quarterly": 3, "monthly": 1}
 
@@ -98,6 +106,12 @@ class PolicyState:
     documents: tuple[dict[str, Any], ...] = ()  # e-policy versions: version, digest, issued_on
     reinstatement: dict[str, Any] = field(default_factory=dict)  # accepted request: dues, amounts; {} if none
     reinstatement_paid: bool = False
+    loans: tuple[dict[str, Any], ...] = ()  # open policy loans: request_id, principal, rate, start, due
+    auto_premium_loan: bool = False
+    waived_dues: tuple[str, ...] = ()  # ISO due dates not collected (a premium holiday)
+    options: dict[str, Any] = field(default_factory=dict)  # dividend and survival-benefit payout options
+    riders: tuple[dict[str, Any], ...] = ()  # riders attached by servicing: product, plan, premium, from
+    serviced: tuple[dict[str, Any], ...] = ()  # completed servicing requests: request_id, operation, on
     last_seq: int = 0
 
     @property
@@ -113,7 +127,7 @@ class PolicyState:
 
     def next_due(self) -> date | None:
         """The first due date not yet paid (None once every premium of the payment term is paid)."""
-        paid = set(self.paid_dues)
+        paid = set(self.paid_dues) | set(self.waived_dues)
         return next((d for d in self.due_dates() if d.isoformat() not in paid), None)
 
     def paid_until(self) -> date | None:
@@ -206,7 +220,36 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         return replace(state, status=CANCELLED if state.status == FREE_LOOK else TERMINATED)
     if type == ev.MATURED:
         return replace(state, status=MATURED)
+    if type == ev.SERVICED:
+        return with_changes(state, f["changes"], document=f["document"], on=f["on"],
+                            serviced={"request_id": f["request_id"], "operation": f["operation"], "on": f["on"]})
     return state
+
+
+def with_changes(state: PolicyState, changes: Any, *, document: Any = None, on: str | None = None,
+                 serviced: dict[str, Any] | None = None) -> PolicyState:
+    """The contract after a servicing request's ``changes`` (the fold, and the preview an e-policy is printed
+    from before the request is recorded)."""
+    unknown = set(changes) - SERVICEABLE
+    if unknown:
+        raise AssertionError(f"servicing cannot change {sorted(unknown)} of a contract")
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "plan":
+            values["plan"] = {**state.plan, **value}
+        elif name == "options":
+            values["options"] = {**state.options, **value}
+        elif name in ("beneficiaries", "loans", "riders"):
+            values[name] = tuple(value)
+        elif name in ("paid_dues", "waived_dues"):
+            values[name] = tuple(sorted(set(getattr(state, name)) | set(value)))
+        else:
+            values[name] = value
+    if document:
+        values["documents"] = (*state.documents, dict(document, issued_on=on))
+    if serviced is not None:
+        values["serviced"] = (*state.serviced, serviced)
+    return replace(state, **values)
 
 
 def grace_end_of(due: date, grace_days: int) -> date:

@@ -372,6 +372,14 @@ class Operation(Frozen):
 
 class Defaults(Frozen):
     cooling_off_hours: Hours  # of a high-risk operation that states none
+    four_eyes_amount: MoneyField  # a high-risk request moving at least this much needs two approvers
+    review_working_days: Annotated[int, Field(ge=0, le=30)]  # service level of a request a person reviews
+
+    @model_validator(mode="after")
+    def _positive(self) -> Defaults:
+        if self.four_eyes_amount.amount <= 0:
+            raise ValueError(f"four_eyes_amount: must be > 0, got {self.four_eyes_amount.amount}")
+        return self
 
 
 class ServicingCatalog(Frozen):

@@ -1,22 +1,118 @@
-"""The servicing service: what the API and the demo ask of servicing, starting with the public catalog."""
+"""The servicing service: the public catalog, and the hall where requests are made, confirmed, reviewed and done.
+
+Every command loads the request (``servicing:<id>``) and the policy it concerns, puts what the rules need into a
+``Context`` and runs the pure rules (``ledger.servicing.decide``) through the one command path; completing a
+request writes the contract's change (``policy.contract.serviced``) at the policy stream's position the change was
+prepared on, with the next e-policy version and its supersession on chain, all or none.
+"""
 
 from __future__ import annotations
 
 import copy
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from pydantic import ValidationError
+
+from ledger.clock import BusinessCalendar, Clock
+from ledger.errors import ErasedError, Forbidden, NotFound, Refused, ValidationFailed
+from ledger.kernel import Event, NewEvent
+from ledger.policies.state import PolicyState, with_changes
+from ledger.products.catalog import ProductCatalog
+from ledger.servicing import decide as d
+from ledger.servicing import events as ev
+from ledger.servicing import projection as proj
+from ledger.servicing import state as st
 from ledger.servicing.catalog import Operation, ServicingCatalog, default_catalog_path, load_catalog
+from ledger.servicing.correlation import CorrelationRules, Past
+from ledger.servicing.families.base import Context, Family, Input
+from ledger.servicing.registry import FAMILIES
+from ledger.servicing.state import RequestState
+from ledger.servicing.view import public_operation, request_view
+from ledger.workflow import Workflow, new_id
 
-__all__ = ["ServicingService"]
+__all__ = ["ServicingService", "request_view"]
+
+REQUESTER_ROLES = ("policyholder", "insured", "beneficiary")
+
+
+class Codes(Protocol):
+    def issue(self, request_id: str, *, party: str, channel: str = "sms", purpose_zh: str,
+              purpose_en: str) -> dict[str, Any]: ...
+
+    def check(self, request_id: str, code: str) -> None: ...
+
+
+class Parties(Protocol):
+    """The party service: persons parsed and resolved to parties (registering the new ones)."""
+
+    def parse_person(self, raw: Mapping[str, Any], *, field: str, today: date) -> Any: ...
+
+    def resolve(self, persons: Any, *, actor: Mapping[str, str]) -> list[Any]: ...
+
+
+class Policies(Protocol):
+    """What the hall asks of the policy service: the contract's state and stream, its cash value, its printed
+    e-policy versions, and who holds which role on it."""
+
+    catalog: ProductCatalog
+    serviced_type: str
+
+    def application_of(self, policy_no: str) -> str: ...
+
+    def roles(self, application_id: str, party: str) -> set[str]: ...
+
+    def position(self, application_id: str) -> tuple[PolicyState, int]: ...
+
+    def contract_stream(self, application_id: str) -> str: ...
+
+    def cash_value_of(self, state: PolicyState) -> Any: ...
+
+    def next_version(self, state: PolicyState, *, today: date, next_due: date | None = None,
+                     printed: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], NewEvent]: ...
+
+    def revocation(self, state: PolicyState) -> NewEvent: ...
+
+
+class Uploads(Protocol):
+    def owned_by(self, digest: str, subjects: set[str]) -> bool: ...
+
+
+class Reader(Protocol):
+    def get(self, table: str, key: Any) -> dict[str, Any] | None: ...
+
+    def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Any = (),
+               limit: int | None = None) -> list[dict[str, Any]]: ...
+
+
+class RequestRules:
+    """The request aggregate for the workflow: fold and pure decision."""
+
+    def initial(self) -> RequestState:
+        return RequestState()
+
+    def evolve(self, state: RequestState, event: Event) -> RequestState:
+        return st.evolve(state, event)
+
+    def decide(self, state: RequestState, command: object, now: Any) -> list[NewEvent]:
+        return d.decide(state, command, now)
 
 
 class ServicingService:
-    """Publishes the servicing catalog: every operation as a JSON-ready description, and the catalog's version."""
+    """Publishes the servicing catalog and, once ``attach``-ed to the ledger's services, runs the hall."""
 
     def __init__(self, catalog: ServicingCatalog) -> None:
         self.catalog = catalog
-        self._public = {operation.code: _public(operation, catalog) for operation in catalog.operations()}
+        self._public = {operation.code: public_operation(operation, catalog, FAMILIES.get(operation.family))
+                        for operation in catalog.operations()}
+        self._rules = RequestRules()
+        self._changed = threading.Condition()
+        self._versions: dict[str, int] = {}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ServicingService:
@@ -25,6 +121,23 @@ class ServicingService:
         Raises ``ValidationFailed`` naming the file, the path in it and the value if the catalog is wrong.
         """
         return cls(load_catalog(default_catalog_path() if path is None else path))
+
+    def attach(self, *, workflow: Workflow, policies: Policies, parties: Parties, codes: Codes,
+               uploads: Uploads, read: Reader, correlation: CorrelationRules, clock: Clock,
+               calendar: BusinessCalendar, opener: Any) -> None:
+        """Give the hall the services it runs on (the composition root calls this once)."""
+        self._workflow = workflow
+        self._policies = policies
+        self._parties = parties
+        self._codes = codes
+        self._uploads = uploads
+        self._read = read
+        self.correlation = correlation
+        self._clock = clock
+        self._calendar = calendar
+        self._personal = opener
+
+    # -- the catalog -----------------------------------------------------------------------------------------
 
     def catalog_version(self) -> dict[str, Any]:
         """``{"id", "version", "digest"}`` of the catalog: what a request cites as the rules it was decided by."""
@@ -39,31 +152,332 @@ class ServicingService:
         self.catalog.get(code)  # raises NotFound naming the code and the catalog
         return copy.deepcopy(self._public[code])
 
+    # -- requests --------------------------------------------------------------------------------------------
 
-def _public(operation: Operation, catalog: ServicingCatalog) -> dict[str, Any]:
-    """An operation as the catalog route publishes it: names, who may ask, consents, documents, rules, money."""
-    on_behalf = "staff_on_behalf" in operation.requesters
-    return {
-        "code": operation.code,
-        "family": operation.family,
-        "names": operation.names.model_dump(),
-        "description": operation.description.model_dump(),
-        "requesters": list(operation.requesters),
-        "consents": [consent.model_dump(mode="json") for consent in operation.consents],
-        "documents": [document.model_dump(mode="json") for document in operation.documents],
-        # what staff acting for the customer add to the documents
-        "staff_documents": [document.model_dump(mode="json") for document in catalog.staff_documents]
-        if on_behalf else [],
-        "eligibility": [{"code": rule.code, "check": rule.check, "zh": rule.zh, "en": rule.en,
-                         "parameters": rule.parameters()} for rule in operation.eligibility],
-        "changes_contract": operation.changes_contract,
-        "ends_contract": operation.ends_contract,
-        "underwriting": operation.underwriting,
-        "money": {"direction": operation.money.direction, "formula": operation.money.formula,
-                  "expression": operation.money.expression,
-                  "parameters": operation.money.parameters.model_dump(mode="json")},
-        "high_risk": operation.high_risk,
-        "automatic": operation.automatic,
-        "cooling_off_hours": catalog.cooling_off_hours(operation),
-        "sources": list(operation.sources),
-    }
+    def submit(self, policy_no: str, code: str, raw: Mapping[str, Any], *, role: str, party: str,
+               on_behalf_of: str | None = None, uploads: Mapping[str, str] | None = None) -> RequestState:
+        """Record a request for operation ``code`` on policy ``policy_no`` by the caller (``role``: customer or
+        servicing staff acting ``on_behalf_of`` a party of the policy).
+
+        Raises ``NotFound`` for an unknown policy or operation (and for a policy the customer is no party to),
+        ``ValidationFailed`` naming the input field, and ``Refused`` naming the rule (who may ask, eligibility,
+        the family's own rules). An automatic operation with nothing to wait for completes in the same group.
+        """
+        operation = self.catalog.get(code)
+        family = FAMILIES[operation.family]
+        application_id = self._policies.application_of(policy_no)
+        requester, actor, on_behalf = self._requester(application_id, operation, role=role, party=party,
+                                                      on_behalf_of=on_behalf_of)
+        data = _parse(family, operation, raw)
+        given = dict(uploads or {})
+        self._check_uploads(given, owners={requester["party"], party})
+        persons = family.persons(data)
+        registrations, parties = self._resolve(persons, actor=actor.to_json())
+        policy, seq = self._policies.position(application_id)
+        now = self._clock.now()
+        today = self._calendar.date_of(now)
+        ctx = self._context(policy, operation, now=now, request_date=today, parties=parties,
+                            requester=requester["party"])
+        request_id = new_id("S")
+        completion = self._completion(ctx, family, data, seq) if operation.automatic else None
+        hours = self.catalog.cooling_off_hours(operation)
+        command = d.Submit(
+            request_id=request_id, ctx=ctx, family=family, data=data, actor=actor, requester=requester,
+            on_behalf=on_behalf, uploads=given, correlation=self.correlation, history=_history(policy, self._calendar),
+            registrations=tuple(registrations),
+            four_eyes_threshold=str(self.catalog.defaults.four_eyes_amount.amount), cooling_off_hours=hours,
+            expected_by=self._expected_by(operation, today, hours), completion=completion)
+        expected = {event.stream: 0 for event in registrations if event.stream is not None}
+        if completion is not None:
+            expected[completion.contract_stream] = seq
+        state = self._run(request_id, command, expected=expected)
+        if state.status == st.AWAITING_CONFIRMATION:
+            state = self._send_code(state, actor)
+        return state
+
+    def resend_code(self, request_id: str, *, role: str, party: str) -> RequestState:
+        """A new one-time code for a request awaiting its second confirmation (the old code stops working)."""
+        state = self.get(request_id)
+        self._check_requester(state, role=role, party=party)
+        return self._send_code(state, d.Actor(role, party))
+
+    def confirm(self, request_id: str, code: str, *, role: str, party: str) -> RequestState:
+        """The customer's second confirmation with the one-time code (``Refused`` naming OTP-* on a wrong,
+        expired or exhausted code)."""
+        state = self.get(request_id)
+        self._check_requester(state, role=role, party=party)
+        if state.status != st.AWAITING_CONFIRMATION:
+            raise Refused(f"REQUEST-STATUS: request {request_id} is {state.status}, not awaiting a confirmation",
+                          rule="REQUEST-STATUS", zh="该申请无需验证")
+        self._codes.check(request_id, code)
+        return self._run(request_id, d.Confirm(channel=state.code_sent.get("channel", "sms"),
+                                               actor=d.Actor(role, party)))
+
+    def provide_documents(self, request_id: str, uploads: Mapping[str, str], *, role: str,
+                          party: str) -> RequestState:
+        """Documents the request awaits (code -> upload digest); an automatic operation completes with them."""
+        state = self.get(request_id)
+        self._check_requester(state, role=role, party=party)
+        if not uploads:
+            raise ValidationFailed("give at least one document (code -> upload digest)", field="documents")
+        self._check_uploads(uploads, owners={state.submitted["requester"]["party"], party})
+        completion = None
+        remaining = [c for c in state.documents_missing if c not in uploads]
+        if not remaining and state.submitted["automatic"] and not state.flagged:
+            completion = self._completion_for(state)
+        return self._run(request_id, d.ProvideDocuments(uploads=dict(uploads), actor=d.Actor(role, party),
+                                                        completion=completion),
+                         expected=self._expected(completion))
+
+    def request_documents(self, request_id: str, documents: list[str], *, reason: str, staff: str) -> RequestState:
+        if not documents:
+            raise ValidationFailed("name at least one document", field="documents")
+        return self._run(request_id, d.RequestDocuments(tuple(documents), reason, d.Actor("servicing", staff)))
+
+    def approve(self, request_id: str, *, staff: str, note: str = "") -> RequestState:
+        """A staff approval: the first of two for a four-eyes request; completes at once when no cooling-off
+        applies."""
+        state = self.get(request_id)
+        hours = state.submitted.get("cooling_off_hours") or 0
+        completion = self._completion_for(state) if not hours and \
+            not (state.submitted["four_eyes"] and not state.approvals) else None
+        return self._run(request_id, d.Approve(actor=d.Actor("servicing", staff), note=note,
+                                               four_eyes=bool(state.submitted["four_eyes"]),
+                                               cooling_off=timedelta(hours=hours), completion=completion),
+                         expected=self._expected(completion))
+
+    def reject(self, request_id: str, *, staff: str, reason: str) -> RequestState:
+        if not reason.strip():
+            raise ValidationFailed("a rejection names its reason", field="reason")
+        return self._run(request_id, d.Reject(actor=d.Actor("servicing", staff), reason=reason))
+
+    def withdraw(self, request_id: str, *, role: str, party: str, reason: str = "") -> RequestState:
+        state = self.get(request_id)
+        self._check_requester(state, role=role, party=party)
+        return self._run(request_id, d.Withdraw(actor=d.Actor(role, party), reason=reason or "withdrawn"))
+
+    def complete(self, request_id: str) -> RequestState:
+        """Complete an approved request whose cooling-off is over (``Refused`` COOLING-OFF before)."""
+        state = self.get(request_id)
+        try:
+            completion = self._completion_for(state)
+        except Refused as refused:
+            if state.status != st.APPROVED or refused.rule == "REINSTATEMENT-UNPAID":
+                raise
+            # the rules no longer allow it (the policy ended meanwhile): the request ends, naming the rule
+            return self._run(request_id, d.Reject(actor=d.Actor("system", "servicing-clock"), rule=refused.rule,
+                                                  reason=str(refused), reason_zh=refused.zh))
+        return self._run(request_id, d.Complete(completion), expected=self._expected(completion))
+
+    def run_clock(self) -> dict[str, int]:
+        """Complete every approved request whose cooling-off has ended; returns counts by outcome."""
+        counts: dict[str, int] = {}
+        now = self._clock.now()
+        for row in self._read.select(proj.REQUESTS, where={"status": st.APPROVED}, limit=10_000):
+            effective = row["effective_at"]
+            if effective and datetime.fromisoformat(effective.replace("Z", "+00:00")) > now:
+                continue
+            try:
+                outcome = self.complete(row["request_id"]).status
+            except Refused as refused:
+                outcome = refused.rule
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> RequestState:
+        state, _ = self._workflow.load(self._rules, ev.stream_of(request_id))
+        if not state.status:
+            raise NotFound(f"no servicing request {request_id}", field="request_id")
+        return state
+
+    def visible(self, request_id: str, *, role: str, party: str) -> RequestState:
+        """The request if the caller may see it: staff always; a customer who asked for it or holds the policy
+        (else the same ``NotFound`` as for an unknown id)."""
+        state = self.get(request_id)
+        if role == "customer" and party != state.submitted["requester"]["party"] and \
+                "policyholder" not in self._policies.roles(state.application_id, party):
+            raise NotFound(f"no servicing request {request_id}", field="request_id")
+        return state
+
+    def event_ids(self, request_id: str) -> list[str]:
+        """The event ids of the request's events, in order (for its receipt)."""
+        return [event.event_id for event in self._workflow.history(ev.stream_of(request_id))]
+
+    def for_policy(self, application_id: str) -> list[dict[str, Any]]:
+        return self._read.select(proj.REQUESTS, where={"application_id": application_id},
+                                 order_by=("submitted_at",), limit=1000)
+
+    def queue(self, *, operation: str | None = None, high_risk: bool | None = None, flagged: bool | None = None,
+              older_than_hours: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Requests awaiting staff (under review), oldest first, filtered by operation, risk, flag and age."""
+        where: dict[str, Any] = {"status": st.UNDER_REVIEW}
+        if operation:
+            self.catalog.get(operation)
+            where["operation"] = operation
+        rows = self._read.select(proj.REQUESTS, where=where, order_by=("submitted_at",), limit=10_000)
+        cutoff = self._clock.now() - timedelta(hours=older_than_hours) if older_than_hours else None
+        out = [row for row in rows
+               if (high_risk is None or bool(row["high_risk"]) == high_risk)
+               and (flagged is None or bool(row["flagged"]) == flagged)
+               and (cutoff is None or datetime.fromisoformat(row["submitted_at"].replace("Z", "+00:00")) <= cutoff)]
+        return out[:limit]
+
+    def version(self, request_id: str) -> int:
+        """How many changes this process has seen on the request (for live progress)."""
+        with self._changed:
+            return self._versions.get(request_id, 0)
+
+    def wait_for_change(self, request_id: str, seen: int, timeout: float) -> int:
+        """Block until the request changes after version ``seen`` or ``timeout`` seconds pass; the version."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._versions.get(request_id, 0) != seen, timeout=timeout)
+            return self._versions.get(request_id, 0)
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _run(self, request_id: str, command: object, *, expected: Mapping[str, int] | None = None) -> RequestState:
+        outcome = self._workflow.run(self._rules, ev.stream_of(request_id), command, expected=expected)
+        with self._changed:
+            self._versions[request_id] = self._versions.get(request_id, 0) + 1
+            self._changed.notify_all()
+        return outcome.state
+
+    def _send_code(self, state: RequestState, actor: d.Actor) -> RequestState:
+        operation = self.catalog.get(state.operation)
+        sent = self._codes.issue(state.request_id, party=state.submitted["requester"]["party"],
+                                 purpose_zh=operation.names.zh, purpose_en=operation.names.en)
+        return self._run(state.request_id, d.SendCode(channel=sent["channel"], expires_at=sent["expires_at"],
+                                                      tries=sent["tries"], actor=actor))
+
+    def _requester(self, application_id: str, operation: Operation, *, role: str, party: str,
+                   on_behalf_of: str | None) -> tuple[dict[str, Any], d.Actor, bool]:
+        if role == "customer":
+            if on_behalf_of not in (None, party):
+                raise Forbidden("a customer asks for themselves only", field="on_behalf_of")
+            subject, on_behalf = party, False
+        elif role == "servicing":
+            if "staff_on_behalf" not in operation.requesters:
+                raise Refused(f"STAFF-ON-BEHALF: staff may not request {operation.code} for a customer",
+                              rule="STAFF-ON-BEHALF", zh=f"工作人员不能代客户申请{operation.names.zh}")
+            if not on_behalf_of:
+                raise ValidationFailed("staff name the customer they act for", field="on_behalf_of")
+            subject, on_behalf = on_behalf_of, True
+        else:
+            raise Forbidden(f"role {role!r} may not request servicing", field="role")
+        held = self._policies.roles(application_id, subject)
+        if not held:
+            raise NotFound(f"no policy for {subject}", field="policy_no")
+        allowed = [r for r in REQUESTER_ROLES if r in held and r in operation.requesters]
+        if not allowed:
+            who = ", ".join(r for r in operation.requesters if r != "staff_on_behalf")
+            raise Refused(f"REQUESTER-ROLE: only the {who} may request {operation.code}; you are the "
+                          f"{', '.join(sorted(held))}", rule="REQUESTER-ROLE",
+                          zh=f"{operation.names.zh}只能由{_roles_zh(operation)}申请")
+        return {"role": allowed[0], "party": subject, "roles": sorted(held)}, d.Actor(role, party), on_behalf
+
+    def _check_requester(self, state: RequestState, *, role: str, party: str) -> None:
+        if role == "customer" and party != state.submitted["requester"]["party"]:
+            raise NotFound(f"no servicing request {state.request_id}", field="request_id")
+
+    def _check_uploads(self, uploads: Mapping[str, str], *, owners: set[str]) -> None:
+        for code, digest in uploads.items():
+            if not self._uploads.owned_by(digest, owners):
+                raise ValidationFailed(f"documents.{code}: no upload {digest} of yours", field=f"documents.{code}")
+
+    def _resolve(self, persons: Mapping[str, Any], *, actor: Mapping[str, str]
+                 ) -> tuple[list[NewEvent], dict[str, str]]:
+        if not persons:
+            return [], {}
+        today = self._calendar.date_of(self._clock.now())
+        parsed = {key: self._parties.parse_person(person.model_dump(exclude={"id_type"}, exclude_none=True),
+                                                  field=f"input.{key}", today=today)
+                  for key, person in persons.items()}
+        resolved = self._parties.resolve(list(parsed.values()), actor=actor)
+        registrations = [r.registration for r in resolved if r.registration is not None]
+        return registrations, {key: r.party_id for key, r in zip(parsed, resolved, strict=True)}
+
+    def _context(self, policy: PolicyState, operation: Operation, *, now: datetime, request_date: date,
+                 parties: Mapping[str, str], requester: str) -> Context:
+        product = self._policies.catalog.get(policy.product["id"], policy.product["version"])
+        cash_value = self._policies.cash_value_of(policy) if policy.effective_date is not None else None
+        return Context(policy=policy, product=product, operation=operation, catalog=self.catalog_version(),
+                       today=self._calendar.date_of(now), now=now, cash_value=cash_value,
+                       products={p.id: p for p in self._policies.catalog.current()}, parties=dict(parties),
+                       requester=requester, request_date=request_date)
+
+    def _completion(self, ctx: Context, family: Family, data: Input, seq: int) -> d.Completion:
+        """The contract change of a request, prepared on the policy as it is now, with the next e-policy version
+        (or the revocation of the current one when the contract ends)."""
+        prepared = d.prepare(ctx, family, data)
+        operation = ctx.operation
+        base = d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq,
+                            contract_type=self._policies.serviced_type,
+                            contract_stream=self._policies.contract_stream(ctx.policy.application_id))
+        if operation.ends_contract:
+            return replace(base, supersession=self._policies.revocation(ctx.policy))
+        if not (operation.changes_contract or prepared.facts.get("new_version")):
+            return base
+        after = with_changes(ctx.policy, prepared.changes)
+        document, view, supersession = self._policies.next_version(after, today=ctx.today,
+                                                                   printed=prepared.printed)
+        return replace(base, document=document, epolicy=view, supersession=supersession)
+
+    def _completion_for(self, state: RequestState) -> d.Completion:
+        """Re-prepare a recorded request on the policy as it is now (amounts on the day it was made)."""
+        operation = self.catalog.get(state.operation)
+        family = FAMILIES[operation.family]
+        submitted = next(e for e in self._workflow.history(ev.stream_of(state.request_id)) if e.type == ev.SUBMITTED)
+        try:
+            opened = self._personal(submitted.index)
+        except ErasedError:
+            opened = None
+        if opened is None:
+            raise Refused("REQUESTER-ERASED: the request's details were erased with the requester's data",
+                          rule="REQUESTER-ERASED", zh="申请人的信息已被删除，申请无法办理")
+        data = _parse(family, operation, opened.payload["details"]["input"])
+        policy, seq = self._policies.position(state.application_id)
+        now = self._clock.now()
+        ctx = self._context(policy, operation, now=now, request_date=self._calendar.date_of(submitted.recorded_at),
+                            parties=state.submitted.get("parties", {}), requester=state.submitted["requester"]["party"])
+        return self._completion(ctx, family, data, seq)
+
+    def _expected(self, completion: d.Completion | None) -> dict[str, int] | None:
+        if completion is None:
+            return None
+        return {completion.contract_stream: completion.policy_seq}
+
+    def _expected_by(self, operation: Operation, today: date, hours: int | None) -> str:
+        if operation.automatic:
+            return today.isoformat()
+        done = self._calendar.add_working_days(today, self.catalog.defaults.review_working_days)
+        if hours:
+            done = done + timedelta(days=math.ceil(hours / 24))
+        return done.isoformat()
+
+
+def _parse(family: Family, operation: Operation, raw: Mapping[str, Any]) -> Input:
+    """The operation's typed input; ``ValidationFailed`` names the first wrong field (``input.<path>``)."""
+    model = family.inputs.get(operation.code)
+    if model is None:
+        raise NotFound(f"operation {operation.code} has no input schema in family {family.name}", field="operation")
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed("input must be an object", field="input")
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = ".".join(str(part) for part in error["loc"])
+        raise ValidationFailed(f"input.{path}: {error['msg']}", field=f"input.{path}") from None
+
+
+def _history(policy: PolicyState, calendar: BusinessCalendar) -> list[Past]:
+    return [Past(request_id=item["request_id"], operation=item["operation"],
+                 at=calendar.start_of(date.fromisoformat(item["on"])))
+            for item in policy.serviced]
+
+
+def _roles_zh(operation: Operation) -> str:
+    names = {"policyholder": "投保人", "insured": "被保险人", "beneficiary": "受益人"}
+    return "、".join(names[r] for r in operation.requesters if r in names)

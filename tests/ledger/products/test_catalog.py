@@ -15,7 +15,8 @@ from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.products.catalog import ProductCatalog, default_products_dir, product_digest
 from tests.ledger.products.conftest import edit
 
-KINDS = {"term-life": "term_life", "whole-life": "whole_life", "critical-illness": "critical_illness",
+KINDS = {"term-life": "term_life", "whole-life": "whole_life", "whole-life-participating": "whole_life",
+         "critical-illness": "critical_illness",
          "medical": "medical", "hospital-allowance": "hospital_allowance", "accident": "accident"}
 
 
