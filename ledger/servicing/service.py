@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ledger.clock import BusinessCalendar, Clock
 from ledger.errors import ErasedError, Forbidden, NotFound, Refused, ValidationFailed
 from ledger.kernel import Event, NewEvent
-from ledger.policies.state import PolicyState, with_changes
+from ledger.policies.state import SUSPENDED, PolicyState, with_changes
 from ledger.products.catalog import ProductCatalog
 from ledger.servicing import decide as d
 from ledger.servicing import events as ev
@@ -77,6 +77,9 @@ class Policies(Protocol):
                      printed: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], NewEvent]: ...
 
     def revocation(self, state: PolicyState) -> NewEvent: ...
+
+    def request_reinstatement(self, application_id: str, answers: Mapping[str, Any], *, actor: Any
+                              ) -> PolicyState: ...
 
 
 class Uploads(Protocol):
@@ -173,6 +176,12 @@ class ServicingService:
         self._check_uploads(given, owners={requester["party"], party})
         persons = family.persons(data)
         registrations, parties = self._resolve(persons, actor=actor.to_json())
+        if operation.money.formula == "reinstatement_amount":
+            # the policy's own reinstatement underwrites the new declaration and quotes the amount first
+            answers = data.model_dump().get("answers", {})
+            policy, _ = self._policies.position(application_id)
+            if policy.status == SUSPENDED:
+                self._policies.request_reinstatement(application_id, answers, actor=actor)
         policy, seq = self._policies.position(application_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
@@ -239,8 +248,12 @@ class ServicingService:
         applies."""
         state = self.get(request_id)
         hours = state.submitted.get("cooling_off_hours") or 0
-        completion = self._completion_for(state) if not hours and \
-            not (state.submitted["four_eyes"] and not state.approvals) else None
+        completion = None
+        if not hours and not (state.submitted["four_eyes"] and not state.approvals):
+            policy, _ = self._policies.position(state.application_id)
+            awaiting_payment = policy.status == SUSPENDED and \
+                self.catalog.get(state.operation).money.formula == "reinstatement_amount"
+            completion = None if awaiting_payment else self._completion_for(state)
         return self._run(request_id, d.Approve(actor=d.Actor("servicing", staff), note=note,
                                                four_eyes=bool(state.submitted["four_eyes"]),
                                                cooling_off=timedelta(hours=hours), completion=completion),
