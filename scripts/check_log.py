@@ -12,11 +12,15 @@ what you ask for:
 §2.1.3.2); the public log gives anyone leaf hashes and proofs, never the leaves. ``--receipt FILE`` checks a
 receipt you hold (the JSON of ``GET /v1/events/{event_id}/receipt``): its leaf hashes to the leaf hash at its
 index, its inclusion proof leads to the root of its signed checkpoint, and the log's current checkpoint extends
-that one (§2.1.4.2), so the entry is still there. ``--since FILE`` proves the current checkpoint extends one you
-saved earlier, which is how a monitor notices a rewritten history; ``--save FILE`` keeps the current checkpoint
-for the next run. Without ``--vkey`` the key published by the log itself is used (fine for a first look, not for
-an audit). Exit status 0 when every check passes, 1 when one fails, 2 on bad usage or an unreachable log; one
-line on stderr says why.
+that one (§2.1.4.2), so the entry is still there. The file may instead be a servicing receipt (the JSON of
+``GET /v1/servicing/{request_id}/receipt``, format ``lifeledger-servicing-receipt/1``): then every receipt in it
+is checked the same way, in increasing index order, and every leaf must name the request's own stream
+``servicing:<request_id>``, so no other request's event can be passed off as one of it; the ``vkey`` written in
+that document is not trusted, only yours (or the log's, without ``--vkey``). ``--since FILE`` proves the current
+checkpoint extends one you saved earlier, which is how a monitor notices a rewritten history; ``--save FILE``
+keeps the current checkpoint for the next run. Without ``--vkey`` the key published by the log itself is used
+(fine for a first look, not for an audit). Exit status 0 when every check passes, 1 when one fails, 2 on bad
+usage or an unreachable log; one line on stderr says why.
 
 Requires Python 3.11+, ``cryptography`` and ``httpx``.
 """
@@ -28,15 +32,30 @@ import base64
 import hashlib
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+SERVICING_FORMAT = "lifeledger-servicing-receipt/1"
+
 
 class CheckFailed(Exception):
     """A signature, proof or root did not verify."""
+
+
+@dataclass(frozen=True)
+class CheckedEvent:
+    """An event whose receipt verified: its log index and what its leaf says (event id, type, stream)."""
+
+    index: int
+    event_id: str
+    type: str | None
+    stream: str
 
 
 def _h(data: bytes) -> bytes:
@@ -146,17 +165,39 @@ def _consistent(client: httpx.Client, old: tuple[int, bytes], new: tuple[int, by
     check_consistency(old_size, size, old_root, root, hashes)
 
 
-def check_receipt(client: httpx.Client, receipt: dict, vkey: str, current: tuple[int, bytes]) -> int:  # type: ignore[type-arg]
+def leaf_statement(leaf: bytes, index: int) -> dict[str, Any]:
+    """The signed statement inside leaf bytes (RFC 8785 JSON of ``{key_id, recorded_at, seq, signature,
+    statement, v}``). Raises ``CheckFailed`` unless it is an object whose statement has a string stream and
+    event id."""
+    try:
+        record = json.loads(leaf.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckFailed(f"the leaf of entry {index} is not JSON") from exc
+    statement = record.get("statement") if isinstance(record, dict) else None
+    if (not isinstance(statement, dict) or not isinstance(statement.get("stream"), str)
+            or not isinstance(statement.get("event_id"), str)):
+        raise CheckFailed(f"the leaf of entry {index} is not an entry record with a statement")
+    return statement
+
+
+def check_event(client: httpx.Client, receipt: dict[str, Any], vkey: str, current: tuple[int, bytes]) -> CheckedEvent:
     """Check a receipt offline against its own checkpoint, then against the log's current checkpoint.
 
-    Returns the entry's index. Raises ``CheckFailed`` naming the step that failed.
+    Requires the JSON of ``GET /v1/events/{event_id}/receipt``. Returns what the verified leaf says. Raises
+    ``CheckFailed`` naming the step that failed: still pending (with the event and entry), a leaf that does not
+    hash to its leaf hash, a checkpoint not signed by ``vkey``, an inclusion proof that does not lead to its root,
+    another leaf hash published now at that index, a current log that does not extend the receipt's checkpoint,
+    or an entry whose event id or stream differ from its leaf's.
     """
+    entry = receipt["entry"]
+    index = int(entry["index"])
     if receipt.get("status") != "checkpointed" or not receipt.get("checkpoint") or not receipt.get("inclusion"):
-        raise CheckFailed("the receipt has no checkpoint yet: fetch it again with ?wait=5")
-    index = receipt["entry"]["index"]
-    digest = leaf_hash(base64.b64decode(receipt["leaf"], validate=True))
-    if base64.b64encode(digest).decode() != receipt["entry"]["leaf_hash"]:
-        raise CheckFailed("the receipt's leaf does not hash to its leaf_hash")
+        raise CheckFailed(f"event {entry.get('event_id')} (entry {index}) is still pending: no checkpoint covers "
+                          f"it yet; fetch the receipt again in a second")
+    leaf = base64.b64decode(receipt["leaf"], validate=True)
+    digest = leaf_hash(leaf)
+    if base64.b64encode(digest).decode() != entry["leaf_hash"]:
+        raise CheckFailed(f"the receipt's leaf does not hash to its leaf_hash (entry {index})")
     _, size, root = open_checkpoint(receipt["checkpoint"], vkey)
     proof = receipt["inclusion"]
     if (proof["index"], proof["tree_size"]) != (index, size):
@@ -164,10 +205,77 @@ def check_receipt(client: httpx.Client, receipt: dict, vkey: str, current: tuple
     if root_from_inclusion(index, size, digest, _b64_list(proof["hashes"])) != root:
         raise CheckFailed(f"the receipt's entry {index} is not in the tree its checkpoint signs")
     published = client.get(f"/v1/log/entries/{index}").raise_for_status().json()["leaf_hash"]
-    if published != receipt["entry"]["leaf_hash"]:
+    if published != entry["leaf_hash"]:
         raise CheckFailed(f"the log now publishes another leaf hash at index {index}")
     _consistent(client, (size, root), current)
-    return int(index)
+    statement = leaf_statement(leaf, index)
+    for name in ("event_id", "stream"):
+        if name in entry and entry[name] != statement[name]:
+            raise CheckFailed(f"entry {index} says {name} {entry[name]!r} but its leaf says {statement[name]!r}")
+    kind = statement.get("type")
+    return CheckedEvent(index=index, event_id=statement["event_id"], stream=statement["stream"],
+                        type=kind if isinstance(kind, str) else None)
+
+
+def check_receipt(client: httpx.Client, receipt: dict[str, Any], vkey: str, current: tuple[int, bytes]) -> int:
+    """``check_event`` for one receipt, returning the entry's index. Raises ``CheckFailed`` as it does."""
+    return check_event(client, receipt, vkey, current).index
+
+
+def check_receipts(client: httpx.Client, receipts: list[Any], vkey: str, current: tuple[int, bytes], *,
+                   stream: str, report: Callable[[CheckedEvent], None] | None = None) -> list[CheckedEvent]:
+    """Check receipts of events that must all be on ``stream``, in strictly increasing index order.
+
+    Each receipt is checked as ``check_event`` does, then its leaf's stream is compared with ``stream``;
+    ``report`` is called with each event as soon as it passes. Requires a non-empty list. Raises ``CheckFailed``
+    naming the first receipt that fails, out of order, or on another stream.
+    """
+    if not receipts:
+        raise CheckFailed("the document holds no receipts")
+    checked: list[CheckedEvent] = []
+    for position, receipt in enumerate(receipts):
+        if not isinstance(receipt, dict) or not isinstance(receipt.get("entry"), dict):
+            raise CheckFailed(f"receipts[{position}] is not a receipt")
+        index = receipt["entry"].get("index")
+        if checked and (not isinstance(index, int) or index <= checked[-1].index):
+            raise CheckFailed(f"receipts are out of order: receipts[{position}] is entry {index}, after entry "
+                              f"{checked[-1].index}")
+        event = check_event(client, receipt, vkey, current)
+        if event.stream != stream:
+            raise CheckFailed(f"entry {event.index} ({event.event_id}) is on stream {event.stream!r}, "
+                              f"not {stream!r}")
+        checked.append(event)
+        if report is not None:
+            report(event)
+    return checked
+
+
+def is_servicing_receipt(document: Any) -> bool:
+    """Whether a receipt file holds a servicing receipt (several events) rather than one event's receipt."""
+    return isinstance(document, dict) and ("format" in document or "receipts" in document)
+
+
+def check_servicing_receipt(client: httpx.Client, document: dict[str, Any], vkey: str, current: tuple[int, bytes],
+                            *, report: Callable[[CheckedEvent], None] | None = None) -> list[CheckedEvent]:
+    """Check a servicing receipt: every event of the request, each on the stream ``servicing:<request_id>``.
+
+    Requires the JSON of ``GET /v1/servicing/{request_id}/receipt``; the ``vkey`` it carries is ignored, only
+    the ``vkey`` given here is trusted. Raises ``ValueError`` for a document of another format or without a
+    request id, and ``CheckFailed`` as ``check_receipts`` does.
+    """
+    if document.get("format") != SERVICING_FORMAT:
+        raise ValueError(f"receipt format {document.get('format')!r} is not {SERVICING_FORMAT!r}")
+    request_id = document.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        raise ValueError("the servicing receipt has no request_id")
+    receipts = document.get("receipts")
+    if not isinstance(receipts, list):
+        raise ValueError("the servicing receipt has no list of receipts")
+    return check_receipts(client, receipts, vkey, current, stream=f"servicing:{request_id}", report=report)
+
+
+def _print_event(event: CheckedEvent) -> None:
+    print(f"  entry {event.index} {event.type or '(type not in leaf)'} {event.event_id} ok")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"entry {index} ok: included in the tree of {size}")
             for path_ in args.receipt:
                 receipt = json.loads(path_.read_text(encoding="utf-8"))
+                if is_servicing_receipt(receipt):
+                    print(f"servicing receipt {path_}: request {receipt.get('request_id')} "
+                          f"({receipt.get('operation')}, {receipt.get('status')})")
+                    events = check_servicing_receipt(client, receipt, vkey, (size, root), report=_print_event)
+                    print(f"servicing receipt {path_} ok: {len(events)} events of request {receipt['request_id']} "
+                          f"are in their signed checkpoints and in the tree of {size}")
+                    continue
                 index = check_receipt(client, receipt, vkey, (size, root))
                 print(f"receipt {path_} ok: entry {index} is in its signed checkpoint and in the tree of {size}")
             if args.since:
