@@ -129,10 +129,10 @@ class Complete:
 
 
 def prepare(ctx: Context, family: Family, data: Input) -> Prepared:
-    """Try the operation's eligibility rules, then let its family prepare the request (raises ``Refused``)."""
-    first = family.prepare(ctx, data)
-    check_eligibility(ctx, first.facts)
-    return first
+    """Try the operation's eligibility rules (on the policy and the input), then let its family prepare the
+    request (raises ``Refused`` naming the first rule that fails: the catalog's before the family's)."""
+    check_eligibility(ctx, data.model_dump(mode="json"))
+    return family.prepare(ctx, data)
 
 
 def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent]:

@@ -30,7 +30,8 @@ __all__ = ["check_eligibility", "next_anniversary", "policy_years"]
 
 
 def check_eligibility(ctx: Context, facts: Mapping[str, Any]) -> None:
-    """Raise ``Refused`` naming the first of the operation's rules the policy (or the input ``facts``) fails."""
+    """Raise ``Refused`` naming the first of the operation's rules the policy (or the request's input, as JSON:
+    ``changed_on``, ``new_sum_insured``, ``frequency``, ``rider``) fails."""
     for rule in ctx.operation.eligibility:
         if not _holds(rule, ctx, facts):
             raise Refused(f"{rule.code}: {rule.en}", rule=rule.code, zh=rule.zh)
@@ -87,7 +88,13 @@ def _cash_value_positive(ctx: Context, facts: Mapping[str, Any]) -> bool:
 
 def _sum_assured_floor(ctx: Context, facts: Mapping[str, Any]) -> bool:
     new = facts.get("new_sum_insured")
-    return new is not None and Decimal(new["amount"]) >= ctx.product.definition.eligibility.sum_insured_min.amount
+    if isinstance(new, Mapping):  # Money JSON
+        new = new.get("amount")
+    try:
+        value = Decimal(str(new))
+    except ArithmeticError:
+        return False
+    return value.is_finite() and value >= ctx.product.definition.eligibility.sum_insured_min.amount
 
 
 def _frequency_offered(ctx: Context, facts: Mapping[str, Any]) -> bool:

@@ -30,7 +30,7 @@ from ledger.servicing import projection as proj
 from ledger.servicing import state as st
 from ledger.servicing.catalog import Operation, ServicingCatalog, default_catalog_path, load_catalog
 from ledger.servicing.correlation import CorrelationRules, Past
-from ledger.servicing.families.base import Context, Family, Input
+from ledger.servicing.families.base import Context, Family, Input, Prepared
 from ledger.servicing.registry import FAMILIES
 from ledger.servicing.state import RequestState
 from ledger.servicing.view import public_operation, request_view
@@ -451,10 +451,23 @@ class ServicingService:
                           rule="REQUESTER-ERASED", zh="申请人的信息已被删除，申请无法办理")
         data = _parse(family, operation, opened.payload["details"]["input"])
         policy, seq = self._policies.position(state.application_id)
+        if operation.money.formula == "reinstatement_amount" and policy.status != SUSPENDED:
+            # the policy's own reinstatement restored the contract: the request completes with the amount it
+            # quoted (the catalog's rules were tried on the suspended policy when it was made)
+            return self._reinstated(state, operation, policy, seq)
         now = self._clock.now()
         ctx = self._context(policy, operation, now=now, request_date=self._calendar.date_of(submitted.recorded_at),
                             parties=state.submitted.get("parties", {}), requester=state.submitted["requester"]["party"])
         return self._completion(ctx, family, data, seq)
+
+    def _reinstated(self, state: RequestState, operation: Operation, policy: PolicyState,
+                    seq: int) -> d.Completion:
+        now = self._clock.now()
+        ctx = self._context(policy, operation, now=now, request_date=self._calendar.date_of(now), parties={},
+                            requester=state.submitted["requester"]["party"])
+        prepared = Prepared(facts=state.submitted["input"], amount=state.submitted["quote"])
+        return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
+                            contract_stream=self._policies.contract_stream(policy.application_id))
 
     def _expected(self, completion: d.Completion | None) -> dict[str, int] | None:
         if completion is None:

@@ -153,7 +153,7 @@ class PlanFamily:
         RIDER-NOT-ON-SALE, NOT-A-RIDER and the pricing rules (AGE-OUT-OF-RANGE, FREQUENCY-NOT-OFFERED, ...)."""
         policy, on = ctx.policy, ctx.on
         if any(rider["product"]["id"] == data.rider for rider in policy.riders):
-            raise refuse("RIDER-ATTACHED", f"the policy already carries rider {data.rider!r}",
+            raise refuse("RIDER-ALREADY-ATTACHED", f"the policy already carries rider {data.rider!r}",
                          f"保单已附加该附加险（{data.rider}）", field="input.rider")
         product = ctx.products.get(data.rider)
         if product is None:

@@ -151,7 +151,7 @@ def test_rider_add_refusals() -> None:
     refused("NOT-A-RIDER", ctx, plan.RiderAdd.model_validate({**RIDER_ADD, "rider": "term-life"}))
     refused("RIDER-NOT-ON-SALE", ctx, plan.RiderAdd.model_validate({**RIDER_ADD, "rider": "dental-cover"}))
     attached = policy(riders=({"product": {"id": "hospital-allowance", "version": 1, "digest": RIDER.digest}},))
-    refused("RIDER-ATTACHED", context(attached, "rider_add", on=date(2025, 2, 15)),
+    refused("RIDER-ALREADY-ATTACHED", context(attached, "rider_add", on=date(2025, 2, 15)),
             plan.RiderAdd.model_validate(RIDER_ADD))
     old = policy(insured_age=57)  # 61 now: the rider is sold to 60
     refused("AGE-OUT-OF-RANGE", context(old, "rider_add", on=date(2025, 2, 15)),
