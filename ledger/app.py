@@ -155,6 +155,7 @@ class Ledger:
         counts = self.policies.run_clock(until=self.policies.today())
         if counts:
             log.info("policy clock: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+        self.codes.sweep()  # plain codes of expired, undelivered messages leave the outbox
         done = self.servicing.run_clock()
         if done:
             log.info("servicing clock: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(done.items())))

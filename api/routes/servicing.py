@@ -33,6 +33,7 @@ async def get_servicing(request: Request) -> ServicingService:
 
 ServicingDep = Annotated[ServicingService, Depends(get_servicing)]
 Requester = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))]
+Customer = Annotated[Principal, Depends(require(Role.CUSTOMER))]  # the second confirmation is the customer's own
 Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING, Role.AUDITOR))]
 Clerk = Annotated[Principal, Depends(require(Role.SERVICING))]
 
@@ -150,21 +151,26 @@ async def stream_progress(request: Request, servicing: ServicingDep, principal: 
     async def events() -> AsyncIterator[bytes]:
         current = state
         seen_seq = -1
+        quiet = 0.0
         while True:
             version = servicing.version(request_id)
             if current.last_seq != seen_seq:
                 seen_seq = current.last_seq
+                quiet = 0.0
                 payload = json.dumps(request_view(current), ensure_ascii=False, separators=(",", ":"))
                 yield f"id: {seen_seq}\nevent: progress\ndata: {payload}\n\n".encode()
                 if current.status in ("completed", "rejected", "withdrawn"):
                     return
             if await request.is_disconnected():
                 return
-            # another process may write the request too: look again at least every half second
+            # a change in this process wakes the wait at once; another process may write the request too, so
+            # the stream is read again at least every half second (off the event loop)
             changed = await asyncio.to_thread(servicing.wait_for_change, request_id, version, 0.5)
-            if changed == version:
+            quiet = 0.0 if changed != version else quiet + 0.5
+            if quiet >= 15:
+                quiet = 0.0
                 yield b": keep-alive\n\n"
-            current = servicing.get(request_id)
+            current = await asyncio.to_thread(servicing.get, request_id)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -183,7 +189,7 @@ def receipt(servicing: ServicingDep, log: LogDep, principal: Reader, request_id:
 
 
 @hall.post("/v1/servicing/{request_id}/confirm", openapi_extra=request_body(ConfirmIn))
-def confirm(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+def confirm(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Customer,
             request_id: str, body: Annotated[ConfirmIn, Depends(json_body(ConfirmIn))]) -> Response:
     """The second confirmation of a high-risk request with the one-time code (bounded tries, expiry)."""
     return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.confirm(
@@ -191,7 +197,7 @@ def confirm(request: Request, servicing: ServicingDep, idem: IdempotencyDep, pri
 
 
 @hall.post("/v1/servicing/{request_id}/code")
-def resend_code(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+def resend_code(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Customer,
                 request_id: str) -> Response:
     """Send a new one-time code (the previous one stops working)."""
     return idempotent(request, idem, principal, run=lambda: request_view(servicing.resend_code(
@@ -207,7 +213,7 @@ def provide_documents(request: Request, servicing: ServicingDep, idem: Idempoten
 
 
 @hall.post("/v1/servicing/{request_id}/withdraw", openapi_extra=request_body(WithdrawIn))
-def withdraw(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Requester,
+def withdraw(request: Request, servicing: ServicingDep, idem: IdempotencyDep, principal: Customer,
              request_id: str, body: Annotated[WithdrawIn, Depends(json_body(WithdrawIn))]) -> Response:
     """Withdraw a request before it is approved."""
     return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.withdraw(

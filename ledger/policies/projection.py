@@ -168,6 +168,9 @@ def _serviced(rows: Rows, row: dict[str, Any], f: Mapping[str, Any]) -> None:
     if f.get("settled") is not None:  # installments paid or waived once the schedule changed
         row["paid"] = int(f["settled"])
         row["next_due"] = _next_due(row)
+    elif changes.get("waived_dues"):  # a premium holiday settles the installments it waives
+        row["paid"] = row["paid"] + len(changes["waived_dues"])
+        row["next_due"] = _next_due(row)
     if f["document"]:
         row.update(epolicy_version=f["document"]["version"], epolicy_digest=f["document"]["digest"])
     if "policyholder" in changes:

@@ -128,6 +128,9 @@ class Complete:
     actor: Actor = field(default_factory=lambda: Actor("system", "servicing-clock"))
 
 
+MAX_CODES = 3  # one-time codes sent for one request (each with its own bounded tries)
+
+
 def prepare(ctx: Context, family: Family, data: Input) -> Prepared:
     """Try the operation's eligibility rules (on the policy and the input), then let its family prepare the
     request (raises ``Refused`` naming the first rule that fails: the catalog's before the family's)."""
@@ -144,6 +147,9 @@ def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent
     base = {"request_id": state.request_id}
     if isinstance(command, SendCode):
         _need(state, (st.AWAITING_CONFIRMATION,), en="send a confirmation code", zh="发送验证码")
+        if state.codes_sent >= MAX_CODES:
+            raise refuse("OTP-RESEND-LIMIT", f"no more than {MAX_CODES} codes are sent for one request; ask again "
+                         "with a new request or call us", f"每笔申请最多发送 {MAX_CODES} 次验证码")
         return [NewEvent(ev.CODE_SENT, {**base, "channel": command.channel, "expires_at": command.expires_at,
                                         "tries": command.tries, "actor": command.actor.to_json()})]
     if isinstance(command, Confirm):
@@ -223,7 +229,8 @@ def _submit(state: RequestState, command: Submit, now: datetime) -> list[NewEven
     events = [*command.registrations,
               NewEvent(ev.SUBMITTED, facts, personal={"details": details, "uploads": dict(command.uploads)},
                        personal_subject=command.requester["party"])]
-    if operation.automatic and not flags and not missing and command.completion is not None:
+    if operation.automatic and not flags and not missing and not prepared.facts.get("new_version") \
+            and command.completion is not None:
         events += _approve_and_complete(command.request_id, command.completion, now)
     return events
 
@@ -250,8 +257,9 @@ def _provide(state: RequestState, command: ProvideDocuments, now: datetime) -> l
 def _approve(state: RequestState, command: Approve, now: datetime) -> list[NewEvent]:
     _need(state, (st.UNDER_REVIEW,), en="approve", zh="批准")
     staff = command.actor.party
-    if staff == state.submitted["requester"]["party"]:
-        raise refuse("OWN-REQUEST", "staff may not approve a request of their own", "工作人员不得审批本人的申请")
+    if staff in (state.submitted["requester"]["party"], state.submitted["actor"]["party"]):
+        raise refuse("OWN-REQUEST", "staff may not approve a request they made or made for someone",
+                     "工作人员不得审批本人提交或代为提交的申请")
     base = {"request_id": state.request_id}
     if command.four_eyes and not state.approvals:
         return [NewEvent(ev.APPROVAL_RECORDED, {**base, "by": staff, "note": command.note,

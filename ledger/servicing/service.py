@@ -9,6 +9,7 @@ prepared on, with the next e-policy version and its supersession on chain, all o
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import threading
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ from ledger.servicing.view import public_operation, request_view
 from ledger.workflow import Workflow, new_id
 
 __all__ = ["ServicingService", "request_view"]
+
+log = logging.getLogger(__name__)
 
 REQUESTER_ROLES = ("policyholder", "insured", "beneficiary")
 
@@ -181,7 +184,11 @@ class ServicingService:
             answers = data.model_dump().get("answers", {})
             policy, _ = self._policies.position(application_id)
             if policy.status == SUSPENDED:
-                self._policies.request_reinstatement(application_id, answers, actor=actor)
+                after = self._policies.request_reinstatement(application_id, answers, actor=actor)
+                if not after.reinstatement:
+                    raise Refused("REINSTATEMENT-DECLINED: the new health declaration was not accepted (the "
+                                  "policy's reinstatement request shows the underwriting reasons)",
+                                  rule="REINSTATEMENT-DECLINED", zh="新的健康告知未通过核保，无法复效")
         policy, seq = self._policies.position(application_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
@@ -192,7 +199,8 @@ class ServicingService:
         hours = self.catalog.cooling_off_hours(operation)
         command = d.Submit(
             request_id=request_id, ctx=ctx, family=family, data=data, actor=actor, requester=requester,
-            on_behalf=on_behalf, uploads=given, correlation=self.correlation, history=_history(policy, self._calendar),
+            on_behalf=on_behalf, uploads=given, correlation=self.correlation,
+            history=self._history(policy),
             registrations=tuple(registrations),
             four_eyes_threshold=str(self.catalog.defaults.four_eyes_amount.amount), cooling_off_hours=hours,
             expected_by=self._expected_by(operation, today, hours), completion=completion)
@@ -208,6 +216,12 @@ class ServicingService:
         """A new one-time code for a request awaiting its second confirmation (the old code stops working)."""
         state = self.get(request_id)
         self._check_requester(state, role=role, party=party)
+        if state.status != st.AWAITING_CONFIRMATION:
+            raise Refused(f"REQUEST-STATUS: request {request_id} is {state.status}, not awaiting a confirmation",
+                          rule="REQUEST-STATUS", zh="该申请无需验证")
+        if state.codes_sent >= d.MAX_CODES:
+            raise Refused(f"OTP-RESEND-LIMIT: no more than {d.MAX_CODES} codes are sent for one request",
+                          rule="OTP-RESEND-LIMIT", zh=f"每笔申请最多发送 {d.MAX_CODES} 次验证码")
         return self._send_code(state, d.Actor(role, party))
 
     def confirm(self, request_id: str, code: str, *, role: str, party: str) -> RequestState:
@@ -280,7 +294,14 @@ class ServicingService:
             # the rules no longer allow it (the policy ended meanwhile): the request ends, naming the rule
             return self._run(request_id, d.Reject(actor=d.Actor("system", "servicing-clock"), rule=refused.rule,
                                                   reason=str(refused), reason_zh=refused.zh))
-        return self._run(request_id, d.Complete(completion), expected=self._expected(completion))
+        try:
+            return self._run(request_id, d.Complete(completion), expected=self._expected(completion))
+        except Refused as refused:
+            if refused.rule in ("COOLING-OFF", "REINSTATEMENT-UNPAID", "REQUEST-STATUS"):
+                raise  # not yet (or not any more): nothing to end
+            # the rules no longer allow it (the policy ended meanwhile): the request ends, naming the rule
+            return self._run(request_id, d.Reject(actor=d.Actor("system", "servicing-clock"), rule=refused.rule,
+                                                  reason=str(refused), reason_zh=refused.zh))
 
     def run_clock(self) -> dict[str, int]:
         """Complete every approved request whose cooling-off has ended; returns counts by outcome."""
@@ -294,6 +315,10 @@ class ServicingService:
                 outcome = self.complete(row["request_id"]).status
             except Refused as refused:
                 outcome = refused.rule
+            except Exception:  # one request's failure never stops the others; it is tried again next round
+                log.exception("completing servicing request %s failed; it is tried again in the next round",
+                              row["request_id"])
+                outcome = "failed"
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
 
@@ -469,6 +494,14 @@ class ServicingService:
         return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(policy.application_id))
 
+    def _history(self, policy: PolicyState) -> list[Past]:
+        """The policy's earlier requests for the correlation rules: every one not rejected or withdrawn, pending
+        ones too (a burst of requests inside a cooling-off is what the rules look for), timed at submission."""
+        return [Past(request_id=row["request_id"], operation=row["operation"],
+                     at=datetime.fromisoformat(row["submitted_at"].replace("Z", "+00:00")))
+                for row in self.for_policy(policy.application_id)
+                if row["status"] not in (st.REJECTED, st.WITHDRAWN)]
+
     def _expected(self, completion: d.Completion | None) -> dict[str, int] | None:
         if completion is None:
             return None
@@ -498,10 +531,6 @@ def _parse(family: Family, operation: Operation, raw: Mapping[str, Any]) -> Inpu
         raise ValidationFailed(f"input.{path}: {error['msg']}", field=f"input.{path}") from None
 
 
-def _history(policy: PolicyState, calendar: BusinessCalendar) -> list[Past]:
-    return [Past(request_id=item["request_id"], operation=item["operation"],
-                 at=calendar.start_of(date.fromisoformat(item["on"])))
-            for item in policy.serviced]
 
 
 def _roles_zh(operation: Operation) -> str:

@@ -63,6 +63,7 @@ class RequestState:
     submitted: dict[str, Any] = field(default_factory=dict)  # the submission's facts as recorded
     confirmed: bool = False
     code_sent: dict[str, Any] = field(default_factory=dict)
+    codes_sent: int = 0
     documents_missing: tuple[str, ...] = ()  # codes still awaited
     documents_received: tuple[str, ...] = ()
     approvals: tuple[str, ...] = ()  # staff ids who approved (four eyes: two distinct)
@@ -116,15 +117,17 @@ def _apply(state: RequestState, event: Event) -> RequestState:
         return replace(state, request_id=f["request_id"], status=status, submitted=dict(f),
                        documents_missing=missing, documents_received=tuple(f["documents"]["provided"]))
     if type == ev.CODE_SENT:
-        return replace(state, code_sent=dict(f))
+        return replace(state, code_sent=dict(f), codes_sent=state.codes_sent + 1)
     if type == ev.CONFIRMED:
         return replace(state, confirmed=True, status=after_prerequisites(state.documents_missing))
     if type == ev.DOCUMENTS_REQUESTED:
         wanted = tuple(dict.fromkeys((*state.documents_missing, *f["documents"])))
-        return replace(state, status=DOCUMENTS_REQUESTED, documents_missing=wanted)
+        # a document asked for again is awaited again, even if one was received before
+        received = tuple(code for code in state.documents_received if code not in f["documents"])
+        return replace(state, status=DOCUMENTS_REQUESTED, documents_missing=wanted, documents_received=received)
     if type == ev.DOCUMENTS_RECEIVED:
         received = tuple(dict.fromkeys((*state.documents_received, *f["documents"])))
-        missing = tuple(code for code in state.documents_missing if code not in received)
+        missing = tuple(code for code in state.documents_missing if code not in f["documents"])
         return replace(state, documents_received=received, documents_missing=missing,
                        status=after_prerequisites(missing))
     if type == ev.APPROVAL_RECORDED:

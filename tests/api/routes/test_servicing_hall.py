@@ -221,3 +221,38 @@ def test_a_beneficiary_change_issues_a_new_epolicy_version(hall: tuple[TestClien
     assert documents[0]["status"] == "superseded" and documents[1]["status"] == "genuine"
     pdf = client.get(f"/v1/policies/{policy_no}/documents/2", headers=me)
     assert "sha256:" + hashlib.sha256(pdf.content).hexdigest() == documents[1]["digest"]
+
+
+def test_a_clerk_never_approves_a_request_they_made_and_codes_are_the_customers(
+        hall: tuple[TestClient, Ledger]) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    clerk = headers(ledger, "servicing", "clerk-7")
+    authorisation = client.post(f"/v1/uploads?subject={OWNER}", headers={**clerk, "Content-Type": "application/pdf"},
+                                content=b"%PDF signed authorisation")
+    assert authorisation.status_code == 201, authorisation.text
+    made = client.post(f"/v1/policies/{policy_no}/servicing", headers=clerk, json={
+        "operation": "payment_method_change", "input": {"method": "alipay"}, "on_behalf_of": OWNER,
+        "documents": {"SIGNED-AUTHORISATION": authorisation.json()["digest"],
+                      "DEBIT-AUTHORISATION": authorisation.json()["digest"]}})
+    assert made.status_code == 201, made.text
+    rid = made.json()["request_id"]
+    assert made.json()["on_behalf"] is True and made.json()["status"] == "under_review"
+    own = client.post(f"/v1/servicing/{rid}/decision", headers=clerk, json={"action": "approve"})
+    assert own.status_code == 409 and own.json()["rule"] == "OWN-REQUEST"
+    other = client.post(f"/v1/servicing/{rid}/decision", headers=headers(ledger, "servicing", "clerk-8"),
+                        json={"action": "approve"})
+    assert other.status_code == 200 and other.json()["status"] == "completed"
+
+    me = headers(ledger, "customer", OWNER)
+    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id2"), "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF b2")}
+    risky = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+        "operation": "payment_account_change", "documents": docs,
+        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()
+    assert risky["status"] == "awaiting_confirmation"
+    by_clerk = client.post(f"/v1/servicing/{risky['request_id']}/confirm", headers=clerk, json={"code": "123456"})
+    assert by_clerk.status_code == 403
+    for _ in range(2):
+        assert client.post(f"/v1/servicing/{risky['request_id']}/code", headers=me).status_code == 200
+    limit = client.post(f"/v1/servicing/{risky['request_id']}/code", headers=me)
+    assert limit.status_code == 409 and limit.json()["rule"] == "OTP-RESEND-LIMIT"
