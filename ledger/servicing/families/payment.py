@@ -130,12 +130,20 @@ class Payment:
         """The new frequency from the next policy anniversary: every due date of the new schedule before it counts
         as settled, and the premium is the product's quote at the new frequency (with any extra premium).
 
-        Refuses NO-PREMIUMS-LEFT when the payment term ends by the anniversary, and as ``premium_json`` does.
+        Refuses INSTALLMENT-DUE-FIRST when an installment of the current schedule falling due before the
+        anniversary is unpaid (the new schedule would never collect it), NO-PREMIUMS-LEFT when the payment term
+        ends by the anniversary, and as ``premium_json`` does.
         """
         policy = ctx.policy
         assert policy.effective_date is not None
         start = policy.effective_date
         anniversary = next_anniversary(policy, ctx.on)
+        done = set(policy.paid_dues) | set(policy.waived_dues)
+        owing = [due for due in policy.due_dates() if due < anniversary and due.isoformat() not in done]
+        if owing:
+            raise refuse("INSTALLMENT-DUE-FIRST", f"the installment due on {owing[0].isoformat()} at the current "
+                         f"frequency is unpaid: pay it before the frequency changes on {anniversary.isoformat()}",
+                         f"请先交纳{owing[0].isoformat()}到期的保费，再变更交费频率")
         plan = _policy_plan(ctx, frequency=data.frequency)
         per_year = INSTALLMENTS[data.frequency]
         months = 12 // per_year
