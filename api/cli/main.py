@@ -173,15 +173,30 @@ def demo(events: Annotated[int, typer.Option(help="How many events to post", min
          policies: Annotated[int | None, typer.Option(
              "--policies", min=1, help="Instead of events: N customers apply, are underwritten, pay and (without "
                                        "--url) live a year of renewals, grace, lapse and reinstatement")] = None,
-         seed: Annotated[int, typer.Option(help="Seed of the customers and their choices (with --policies)")]
+         servicing: Annotated[int | None, typer.Option(
+             "--servicing", min=1, help="N servicing requests: customers ask for every servicing operation on demo "
+                                        "policies over two policy years, staff work the queue, the ledger verifies "
+                                        "(in-process; after --policies when both are given)")] = None,
+         seed: Annotated[int, typer.Option(help="Seed of the customers and their choices (with --policies or "
+                                                "--servicing)")]
          = 20261201,
          data_dir: DataDir = None) -> None:
     """Post realistic signed lifecycle events through the HTTP API as a registered demo system, or (--policies)
-    run policies through their life over the policy API."""
+    run policies through their life over the policy API, or (--servicing) servicing requests over the hall's API."""
+    if servicing is not None and url is not None:
+        raise fail("--servicing runs in-process only (it moves the ledger's clock through cooling-off periods and "
+                   "two policy years): drop --url")
     if policies is not None:
         from api.cli.demo_policies import run_policy_demo
 
         run_policy_demo(settings_for(data_dir), policies=policies, seed=seed, url=url, console=out, progress=err)
+    if servicing is not None:
+        from api.cli.demo_servicing import run_servicing_demo
+
+        run_servicing_demo(settings_for(data_dir), requests=servicing, seed=seed, url=url, console=out,
+                           progress=err)
+        verify(data_dir=data_dir, chain=False)
+    if policies is not None or servicing is not None:
         return
     from api.cli.demo import run_demo
 
