@@ -19,6 +19,8 @@ from api.idempotent import idempotent
 from api.problems import responses
 from api.schemas import FullReceiptPublic
 from ledger.errors import NotFound, ValidationFailed
+from ledger.log.identifiers import parse_timestamp
+from ledger.money import Money
 from ledger.servicing.service import ServicingService, request_view
 
 router = APIRouter(tags=["servicing"])
@@ -234,6 +236,28 @@ def decide(request: Request, servicing: ServicingDep, idem: IdempotencyDep, prin
                                                         staff=principal.subject))
 
     return idempotent(request, idem, principal, run, body=body)
+
+
+class RequestPaymentIn(BaseModel):
+    """What the payments system received from the customer for a request (a loan repayment)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: str = Field(description="decimal string, e.g. \"1234.50\"")
+    currency: str = "CNY"
+    payment_ref: str = Field(min_length=1, max_length=64)
+    paid_at: str = Field(min_length=20, max_length=32, description="RFC 3339 UTC time, e.g. 2026-12-01T08:00:00Z")
+
+
+@hall.post("/v1/servicing/{request_id}/payments", openapi_extra=request_body(RequestPaymentIn))
+def receive_payment(request: Request, servicing: ServicingDep, idem: IdempotencyDep,
+                    principal: Annotated[Principal, Depends(require(Role.SYSTEM))], request_id: str,
+                    body: Annotated[RequestPaymentIn, Depends(json_body(RequestPaymentIn))]) -> Response:
+    """The payments system confirms the customer's payment for a request that takes one (a loan repayment: it
+    completes once approved and paid). The amount must be the request's; a second payment is refused."""
+    parse_timestamp(body.paid_at, field="paid_at")
+    amount = Money.of(body.amount, body.currency)
+    return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.receive_payment(
+        request_id, amount=amount, payment_ref=body.payment_ref, paid_at=body.paid_at, system=principal.subject)))
 
 
 @hall.get("/v1/staff/servicing/codes")

@@ -395,6 +395,14 @@ class PolicyService:
                                          actor=actor)
         return self._run(application_id, command).state
 
+    def reinstatement_payment(self, application_id: str) -> dict[str, Any] | None:
+        """The last payment that reinstated the policy (amount, reference, time, entry index), if any."""
+        for event in reversed(self._workflow.history(ev.stream_of(application_id))):
+            if event.type == ev.PREMIUM_PAID and event.facts.get("purpose") == "reinstatement":
+                return {"amount": event.facts["amount"], "payment_ref": event.facts["payment_ref"],
+                        "paid_at": event.facts["paid_at"], "index": event.index}
+        return None
+
     def reinstate(self, application_id: str) -> PolicyState:
         """Put a paid-up reinstatement in force (if it was paid but not completed with its payment)."""
         state = self.get(application_id)
@@ -441,9 +449,10 @@ class PolicyService:
                             "beneficiaries": [list(b) for b in view_["beneficiaries"]]}
         return self._printed_people(state)
 
-    def revocation(self, state: PolicyState, *, reason: int = REVOKED_CANCELLED) -> NewEvent:
-        """The event revoking the current e-policy version on chain (the contract ended); raises ``NotFound`` if
-        the policy has none."""
+    def revocation(self, state: PolicyState, *, ended: bool = False) -> NewEvent:
+        """The event revoking the current e-policy version on chain: the contract was cancelled (free look) or,
+        with ``ended``, ended otherwise (a surrender); raises ``NotFound`` if the policy has none."""
+        reason = REVOKED_ENDED if ended else REVOKED_CANCELLED
         if not state.documents:
             raise NotFound("the policy has no e-policy to revoke", field="policy_no")
         current = state.documents[-1]

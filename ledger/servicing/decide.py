@@ -64,6 +64,7 @@ class Submit:
     uploads: Mapping[str, str]  # document code -> upload digest, given with the request
     correlation: CorrelationRules
     history: Sequence[Past]  # the policy's earlier requests, for the correlation rules
+    open_requests: Sequence[Mapping[str, Any]]  # the policy's open requests: request_id, operation, amount, high_risk
     four_eyes_threshold: str  # amount at which a high-risk request needs two approvers
     cooling_off_hours: int | None  # high-risk only
     expected_by: str  # when the customer may expect it done (ISO date)
@@ -123,6 +124,16 @@ class Withdraw:
 
 
 @dataclass(frozen=True)
+class ReceivePayment:
+    """The payments system's confirmation of what the customer paid for the request (a loan repayment)."""
+
+    amount: Mapping[str, str]  # Money JSON
+    payment_ref: str
+    paid_at: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
 class Complete:
     completion: Completion
     actor: Actor = field(default_factory=lambda: Actor("system", "servicing-clock"))
@@ -170,12 +181,16 @@ def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent
         return [NewEvent(ev.REJECTED, {**base, "rule": command.rule, "reason": command.reason,
                                        "reason_zh": command.reason_zh or command.reason,
                                        "by": command.actor.party, "actor": command.actor.to_json()})]
+    if isinstance(command, ReceivePayment):
+        return _receive(state, command)
     if isinstance(command, Withdraw):
         if state.status == st.APPROVED:
             raise refuse("ALREADY-APPROVED", "an approved request can no longer be withdrawn",
                          "申请已批准，不能撤回")
         _need(state, st.WITHDRAWABLE, en="withdraw", zh="撤回")
-        return [NewEvent(ev.WITHDRAWN, {**base, "reason": command.reason, "actor": command.actor.to_json()})]
+        return [NewEvent(ev.WITHDRAWN, {**base, "actor": command.actor.to_json()},
+                         personal={"reason": command.reason},
+                         personal_subject=state.submitted["requester"]["party"])]
     if isinstance(command, Complete):
         _need(state, (st.APPROVED,), en="complete", zh="办结")
         if state.effective_at is not None and now < state.effective_at:
@@ -198,6 +213,10 @@ def _submit(state: RequestState, command: Submit, now: datetime) -> list[NewEven
     if ctx.policy.status not in policy_state.LIVE:
         raise refuse("POLICY-CLOSED", f"policy {ctx.policy.policy_no} is {ctx.policy.status}",
                      f"保单 {ctx.policy.policy_no} 已终止（{ctx.policy.status}）")
+    same = [row["request_id"] for row in command.open_requests if row["operation"] == operation.code]
+    if same:
+        raise refuse("REQUEST-OPEN", f"request {same[0]} for {operation.code} on this policy is still open; "
+                     "follow it or withdraw it first", f"该保单已有一笔处理中的{operation.names.zh}申请（{same[0]}）")
     prepared = prepare(ctx, command.family, command.data)
     flags = evaluate(command.correlation, operation=operation.code, now=now, history=command.history,
                      open_claims=ctx.open_claims)
@@ -211,8 +230,12 @@ def _submit(state: RequestState, command: Submit, now: datetime) -> list[NewEven
     provided = [code for code in required if code in command.uploads]
     missing = [code for code in required if code not in command.uploads]
     amount = prepared.amount
+    # four eyes from the threshold on, counting the policy's other open high-risk amounts (two loans just under
+    # the threshold are one large one)
+    pending = sum((abs(Decimal(row["amount"])) for row in command.open_requests
+                   if row.get("high_risk") and row.get("amount")), Decimal(0))
     four_eyes = operation.high_risk and amount is not None and \
-        abs(Decimal(amount["value"]["amount"])) >= Decimal(command.four_eyes_threshold)
+        abs(Decimal(amount["value"]["amount"])) + pending >= Decimal(command.four_eyes_threshold)
     facts = {
         "request_id": command.request_id, "application_id": ctx.policy.application_id,
         "policy_no": ctx.policy.policy_no, "operation": operation.code, "family": operation.family,
@@ -289,6 +312,9 @@ def _complete(state: RequestState, completion: Completion, actor: Actor) -> list
     if ctx.policy.status not in policy_state.LIVE:
         raise refuse("POLICY-CLOSED", f"policy {ctx.policy.policy_no} is {ctx.policy.status}",
                      f"保单 {ctx.policy.policy_no} 已终止（{ctx.policy.status}）")
+    if ctx.operation.code in st.PAID_IN and not state.payment and state.status:
+        raise refuse("PAYMENT-AWAITED", "the payment for this request has not been received yet",
+                     "尚未收到该申请的款项")
     if ctx.operation.money.formula == "reinstatement_amount" and ctx.policy.status == policy_state.SUSPENDED:
         raise refuse("REINSTATEMENT-UNPAID", "the premiums overdue and their interest are not paid yet",
                      "复效所需的欠缴保费及利息尚未缴清")
@@ -311,3 +337,21 @@ def _complete(state: RequestState, completion: Completion, actor: Actor) -> list
         personal_subject=changes.get("policyholder", ctx.policy.policyholder) if completion.epolicy else None,
         stream=completion.contract_stream)
     return [completed, serviced, *([completion.supersession] if completion.supersession else [])]
+
+
+def _receive(state: RequestState, command: ReceivePayment) -> list[NewEvent]:
+    _need(state, st.OPEN, en="receive a payment for", zh="收款")
+    if state.operation not in st.PAID_IN:
+        raise refuse("NO-PAYMENT-DUE", f"a {state.operation} request takes no payment", "该申请无需缴款")
+    if state.payment:
+        raise refuse("ALREADY-PAID", f"payment {state.payment['payment_ref']} was recorded for this request already",
+                     "该申请的款项已收到")
+    quote = state.submitted.get("quote") or {}
+    due = quote.get("value")
+    if due is None or dict(command.amount) != dict(due):
+        raise refuse("PAYMENT-AMOUNT", f"the request asks for {due and due['amount']} {due and due['currency']}, "
+                     f"not {command.amount['amount']} {command.amount['currency']}", "缴款金额与申请金额不一致",
+                     field="amount")
+    return [NewEvent(ev.PAYMENT_RECEIVED, {"request_id": state.request_id, "amount": dict(command.amount),
+                                           "payment_ref": command.payment_ref, "paid_at": command.paid_at,
+                                           "actor": command.actor.to_json()})]

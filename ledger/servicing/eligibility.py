@@ -53,6 +53,14 @@ def next_anniversary(policy: st.PolicyState, on: date) -> date:
     return st.add_months(policy.effective_date, 12 * (policy_years(policy, on) + 1))
 
 
+def _status_on(policy: st.PolicyState, on: date) -> str:
+    """The policy's status as it stood on the request date where the clock has moved it since: a request made
+    within the free-look period keeps its right when the review ends after it."""
+    if policy.status == st.IN_FORCE and policy.free_look_end is not None and on <= policy.free_look_end:
+        return st.FREE_LOOK
+    return policy.status
+
+
 def _in_arrears(policy: st.PolicyState, on: date) -> bool:
     due = policy.next_due()
     return due is not None and due < on
@@ -61,7 +69,7 @@ def _in_arrears(policy: st.PolicyState, on: date) -> bool:
 def _holds(rule: EligibilityRule, ctx: Context, facts: Mapping[str, Any]) -> bool:
     policy, on = ctx.policy, ctx.on
     if isinstance(rule, StatusRule):
-        return policy.status in rule.statuses
+        return _status_on(policy, on) in rule.statuses
     if isinstance(rule, KindRule):
         return ctx.product.kind in rule.kinds
     if isinstance(rule, FeatureRule):

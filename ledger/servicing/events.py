@@ -19,6 +19,7 @@ APPROVAL_RECORDED = "servicing.request.approval_recorded"  # the first of two ap
 APPROVED = "servicing.request.approved"
 REJECTED = "servicing.request.rejected"
 WITHDRAWN = "servicing.request.withdrawn"
+PAYMENT_RECEIVED = "servicing.payment.received"  # money the customer owes for the request (a loan repayment)
 COMPLETED = "servicing.request.completed"
 
 _ACTOR = "actor"
@@ -37,7 +38,8 @@ TYPES = (
     EventType(APPROVAL_RECORDED, frozenset({"request_id", "by", "note", _ACTOR})),
     EventType(APPROVED, frozenset({"request_id", "by", "note", "effective_at", _ACTOR})),
     EventType(REJECTED, frozenset({"request_id", "rule", "reason", "reason_zh", "by", _ACTOR})),
-    EventType(WITHDRAWN, frozenset({"request_id", "reason", _ACTOR})),
+    EventType(WITHDRAWN, frozenset({"request_id", _ACTOR}), frozenset({"reason"})),
+    EventType(PAYMENT_RECEIVED, frozenset({"request_id", "amount", "payment_ref", "paid_at", _ACTOR})),
     EventType(COMPLETED, frozenset({"request_id", "on", "changes", "amount", "document", "payout", _ACTOR})),
 )
 

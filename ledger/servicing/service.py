@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from ledger.clock import BusinessCalendar, Clock
 from ledger.errors import ErasedError, Forbidden, NotFound, Refused, ValidationFailed
 from ledger.kernel import Event, NewEvent
+from ledger.money import Money
 from ledger.policies.state import SUSPENDED, PolicyState, with_changes
 from ledger.products.catalog import ProductCatalog
 from ledger.servicing import decide as d
@@ -79,10 +80,12 @@ class Policies(Protocol):
     def next_version(self, state: PolicyState, *, today: date, next_due: date | None = None,
                      printed: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], NewEvent]: ...
 
-    def revocation(self, state: PolicyState) -> NewEvent: ...
+    def revocation(self, state: PolicyState, *, ended: bool = False) -> NewEvent: ...
 
     def request_reinstatement(self, application_id: str, answers: Mapping[str, Any], *, actor: Any
                               ) -> PolicyState: ...
+
+    def reinstatement_payment(self, application_id: str) -> dict[str, Any] | None: ...
 
 
 class Uploads(Protocol):
@@ -179,16 +182,6 @@ class ServicingService:
         self._check_uploads(given, owners={requester["party"], party})
         persons = family.persons(data)
         registrations, parties = self._resolve(persons, actor=actor.to_json())
-        if operation.money.formula == "reinstatement_amount":
-            # the policy's own reinstatement underwrites the new declaration and quotes the amount first
-            answers = data.model_dump().get("answers", {})
-            policy, _ = self._policies.position(application_id)
-            if policy.status == SUSPENDED:
-                after = self._policies.request_reinstatement(application_id, answers, actor=actor)
-                if not after.reinstatement:
-                    raise Refused("REINSTATEMENT-DECLINED: the new health declaration was not accepted (the "
-                                  "policy's reinstatement request shows the underwriting reasons)",
-                                  rule="REINSTATEMENT-DECLINED", zh="新的健康告知未通过核保，无法复效")
         policy, seq = self._policies.position(application_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
@@ -201,6 +194,7 @@ class ServicingService:
             request_id=request_id, ctx=ctx, family=family, data=data, actor=actor, requester=requester,
             on_behalf=on_behalf, uploads=given, correlation=self.correlation,
             history=self._history(policy),
+            open_requests=[row for row in self.for_policy(application_id) if row["status"] in st.OPEN],
             registrations=tuple(registrations),
             four_eyes_threshold=str(self.catalog.defaults.four_eyes_amount.amount), cooling_off_hours=hours,
             expected_by=self._expected_by(operation, today, hours), completion=completion)
@@ -209,7 +203,11 @@ class ServicingService:
             expected[completion.contract_stream] = seq
         state = self._run(request_id, command, expected=expected)
         if state.status == st.AWAITING_CONFIRMATION:
-            state = self._send_code(state, actor)
+            try:
+                state = self._send_code(state, actor)
+            except Exception:  # the request is recorded: a retry must not make another; the customer asks /code
+                log.exception("sending the one-time code of servicing request %s failed; the customer can ask "
+                              "for a new one", request_id)
         return state
 
     def resend_code(self, request_id: str, *, role: str, party: str) -> RequestState:
@@ -232,7 +230,13 @@ class ServicingService:
         if state.status != st.AWAITING_CONFIRMATION:
             raise Refused(f"REQUEST-STATUS: request {request_id} is {state.status}, not awaiting a confirmation",
                           rule="REQUEST-STATUS", zh="该申请无需验证")
-        self._codes.check(request_id, code)
+        try:
+            self._codes.check(request_id, code)
+        except Refused as refused:
+            # a code used already while the request still awaits it: the confirmation was not recorded then
+            # (the journal write failed after the code was spent), so it is recorded now
+            if refused.rule != "OTP-CONFIRMED":
+                raise
         return self._run(request_id, d.Confirm(channel=state.code_sent.get("channel", "sms"),
                                                actor=d.Actor(role, party)))
 
@@ -263,15 +267,48 @@ class ServicingService:
         state = self.get(request_id)
         hours = state.submitted.get("cooling_off_hours") or 0
         completion = None
-        if not hours and not (state.submitted["four_eyes"] and not state.approvals):
+        final = not (state.submitted["four_eyes"] and not state.approvals)
+        reinstatement = self.catalog.get(state.operation).money.formula == "reinstatement_amount"
+        if final and reinstatement and state.status == st.UNDER_REVIEW:
+            declined = self._underwrite_reinstatement(state, staff=staff)
+            if declined is not None:
+                return declined
+        if not hours and final:
             policy, _ = self._policies.position(state.application_id)
-            awaiting_payment = policy.status == SUSPENDED and \
-                self.catalog.get(state.operation).money.formula == "reinstatement_amount"
+            awaiting_payment = (reinstatement and policy.status == SUSPENDED) or \
+                (state.operation in st.PAID_IN and not state.payment)
             completion = None if awaiting_payment else self._completion_for(state)
         return self._run(request_id, d.Approve(actor=d.Actor("servicing", staff), note=note,
                                                four_eyes=bool(state.submitted["four_eyes"]),
                                                cooling_off=timedelta(hours=hours), completion=completion),
                          expected=self._expected(completion))
+
+    def _underwrite_reinstatement(self, state: RequestState, *, staff: str) -> RequestState | None:
+        """At approval, the policy's own reinstatement underwrites the request's declaration and quotes what is
+        due (only then can a payment reinstate the policy); a declined declaration rejects the request."""
+        policy, _ = self._policies.position(state.application_id)
+        if policy.status != SUSPENDED or policy.reinstatement:
+            return None
+        answers = self._opened_input(state).get("answers", {})
+        after = self._policies.request_reinstatement(state.application_id, answers,
+                                                     actor=d.Actor("servicing", staff))
+        if after.reinstatement:
+            return None
+        return self._run(state.request_id, d.Reject(
+            actor=d.Actor("system", "underwriting"), rule="REINSTATEMENT-DECLINED",
+            reason="the new health declaration was not accepted; the policy's reinstatement request names the "
+                   "underwriting reasons", reason_zh="新的健康告知未通过核保，无法复效"))
+
+    def receive_payment(self, request_id: str, *, amount: Money, payment_ref: str, paid_at: str,
+                        system: str) -> RequestState:
+        """The payments system confirms what the customer paid for the request (a loan repayment); an approved
+        request then completes (``Refused`` PAYMENT-AMOUNT for another amount, NO-PAYMENT-DUE, ALREADY-PAID)."""
+        self.get(request_id)
+        state = self._run(request_id, d.ReceivePayment(amount=amount.rounded().to_json(), payment_ref=payment_ref,
+                                                       paid_at=paid_at, actor=d.Actor("system", system)))
+        if state.status == st.APPROVED and (state.effective_at is None or state.effective_at <= self._clock.now()):
+            return self.complete(request_id)
+        return state
 
     def reject(self, request_id: str, *, staff: str, reason: str) -> RequestState:
         if not reason.strip():
@@ -454,7 +491,8 @@ class ServicingService:
                             contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(ctx.policy.application_id))
         if operation.ends_contract:
-            return replace(base, supersession=self._policies.revocation(ctx.policy))
+            cancelled = prepared.changes.get("status") == "Cancelled"
+            return replace(base, supersession=self._policies.revocation(ctx.policy, ended=not cancelled))
         if not (operation.changes_contract or prepared.facts.get("new_version")):
             return base
         after = with_changes(ctx.policy, prepared.changes)
@@ -466,15 +504,8 @@ class ServicingService:
         """Re-prepare a recorded request on the policy as it is now (amounts on the day it was made)."""
         operation = self.catalog.get(state.operation)
         family = FAMILIES[operation.family]
-        submitted = next(e for e in self._workflow.history(ev.stream_of(state.request_id)) if e.type == ev.SUBMITTED)
-        try:
-            opened = self._personal(submitted.index)
-        except ErasedError:
-            opened = None
-        if opened is None:
-            raise Refused("REQUESTER-ERASED: the request's details were erased with the requester's data",
-                          rule="REQUESTER-ERASED", zh="申请人的信息已被删除，申请无法办理")
-        data = _parse(family, operation, opened.payload["details"]["input"])
+        submitted = self._submitted(state)
+        data = _parse(family, operation, self._opened_input(state))
         policy, seq = self._policies.position(state.application_id)
         if operation.money.formula == "reinstatement_amount" and policy.status != SUSPENDED:
             # the policy's own reinstatement restored the contract: the request completes with the amount it
@@ -485,12 +516,30 @@ class ServicingService:
                             parties=state.submitted.get("parties", {}), requester=state.submitted["requester"]["party"])
         return self._completion(ctx, family, data, seq)
 
+    def _submitted(self, state: RequestState) -> Event:
+        return next(e for e in self._workflow.history(ev.stream_of(state.request_id)) if e.type == ev.SUBMITTED)
+
+    def _opened_input(self, state: RequestState) -> dict[str, Any]:
+        """The request's input as the requester gave it (sealed under them); ``Refused`` once they are erased."""
+        try:
+            opened = self._personal(self._submitted(state).index)
+        except ErasedError:
+            opened = None
+        if opened is None:
+            raise Refused("REQUESTER-ERASED: the request's details were erased with the requester's data",
+                          rule="REQUESTER-ERASED", zh="申请人的信息已被删除，申请无法办理")
+        return dict(opened.payload["details"]["input"])
+
     def _reinstated(self, state: RequestState, operation: Operation, policy: PolicyState,
                     seq: int) -> d.Completion:
         now = self._clock.now()
         ctx = self._context(policy, operation, now=now, request_date=self._calendar.date_of(now), parties={},
                             requester=state.submitted["requester"]["party"])
-        prepared = Prepared(facts=state.submitted["input"], amount=state.submitted["quote"])
+        paid = self._policies.reinstatement_payment(policy.application_id)
+        quote = state.submitted["quote"]
+        amount = quote if paid is None else {**quote, "value": paid["amount"],
+                                             "inputs": {"quoted": quote["value"], "payment": paid}}
+        prepared = Prepared(facts=state.submitted["input"], amount=amount)
         return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(policy.application_id))
 

@@ -39,7 +39,12 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.REJECTED: {s: (REJECTED,) for s in OPEN},
     ev.WITHDRAWN: {s: (WITHDRAWN,) for s in WITHDRAWABLE},
     ev.COMPLETED: {APPROVED: (COMPLETED,)},
+    ev.PAYMENT_RECEIVED: {s: (s,) for s in OPEN},
 }
+
+# Operations whose money comes in from the customer through the request itself: approved, they complete only
+# once the payment is recorded (a reinstatement is paid to the policy, a rider with the premiums it joins).
+PAID_IN = frozenset({"loan_repayment"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class RequestState:
     approved_at: datetime | None = None
     effective_at: datetime | None = None  # the end of the cooling-off: completion may not come before
     outcome: dict[str, Any] = field(default_factory=dict)  # completed / rejected / withdrawn facts
+    payment: dict[str, Any] = field(default_factory=dict)  # the customer's payment for the request, if any
     timeline: tuple[Step, ...] = ()
     last_seq: int = 0
 
@@ -142,4 +148,6 @@ def _apply(state: RequestState, event: Event) -> RequestState:
         return replace(state, status=WITHDRAWN, outcome=dict(f))
     if type == ev.COMPLETED:
         return replace(state, status=COMPLETED, outcome=dict(f))
+    if type == ev.PAYMENT_RECEIVED:
+        return replace(state, payment=dict(f))
     return state

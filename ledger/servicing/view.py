@@ -68,6 +68,9 @@ def request_view(state: RequestState) -> dict[str, Any]:
         until = utc_timestamp(state.effective_at) if state.effective_at else None
         if s.get("operation") == "reinstatement":
             awaited = {"from": "customer", "zh": "缴纳复效款项", "en": "the reinstatement payment"}
+        elif s.get("operation") in st.PAID_IN and not state.payment:
+            awaited = {"from": "customer", "zh": "缴纳款项", "en": "the payment", "amount": (s.get("quote") or {})
+                       .get("value")}
         else:
             awaited = {"from": "clock", "zh": f"冷静期至 {until}", "en": f"the cooling-off period until {until}",
                        "until": until}
@@ -91,6 +94,7 @@ def request_view(state: RequestState) -> dict[str, Any]:
         "awaiting": awaited,
         "expected_by": s.get("expected_by"),
         "outcome": state.outcome or None,
+        "payment": state.payment or None,
         "catalog": s.get("catalog"),
         "timeline": [{"index": step.index, "type": step.type, "at": utc_timestamp(step.at), "status": step.status,
                       "actor": step.actor, **({"note": step.note} if step.note else {})}

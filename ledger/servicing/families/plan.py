@@ -180,7 +180,8 @@ class PlanFamily:
         return Prepared(
             facts={"rider": product.id, "version": product.version, "sum_insured": plan.sum_insured.to_json(),
                    "from": start.isoformat(), "premium": premium["modal_premium"]},
-            amount=amount, changes={"riders": [*(dict(item) for item in policy.riders), rider]})
+            amount=amount, changes={"riders": [*(dict(item) for item in policy.riders), rider],
+                                    "premium": with_rider_installment(policy.premium, first)})
 
     @staticmethod
     def _rider_remove(ctx: Context, data: RiderRemove) -> Prepared:
@@ -239,8 +240,18 @@ class PlanFamily:
         pay = refund.rounded()
         return Prepared(
             facts={"rider": data.rider, "refund": pay.to_json()}, amount=amount,
-            changes={"riders": [dict(item) for item in policy.riders if item is not rider]},
+            changes={"riders": [dict(item) for item in policy.riders if item is not rider],
+                     "premium": with_rider_installment(policy.premium, -installment)},
             payout={"amount": pay.to_json(), "pay_by": on.isoformat(), "to": "policyholder"})
+
+
+def with_rider_installment(premium: Mapping[str, Any], installment: Money) -> dict[str, Any]:
+    """The contract's premium with a rider's installment added (or, negative, taken off): every due from then on
+    collects the base premium and its riders' together; ``riders_modal_premium`` keeps the riders' share."""
+    modal = Money.from_json(premium["modal_premium"]).rounded()
+    riders = Money.from_json(premium.get("riders_modal_premium") or Money.zero(modal.currency).to_json())
+    return {**premium, "modal_premium": (modal + installment).rounded().to_json(),
+            "riders_modal_premium": (riders + installment).rounded().to_json()}
 
 
 FAMILY = PlanFamily()

@@ -424,9 +424,26 @@ def test_policy_loan_above_the_four_eyes_amount_then_its_repayment(hall: tuple[T
     assert refusal(ask(client, ledger, policy_no, "loan_repayment", {"amount": "70000"})) == "ABOVE-AMOUNT-OWED"
     assert refusal(ask(client, ledger, policy_no, "loan_repayment", {"amount": "0"}), 422) == "input.amount"
     repaid = drive(client, ledger, clock, submit(client, ledger, policy_no, "loan_repayment", {}))
-    assert repaid.path == ["under_review", "completed"]
-    amount = assert_amount(repaid.view["outcome"]["amount"], formula="loan_repayment")
+    assert repaid.path == ["under_review", "approved"]  # approved, it waits for the money
+    assert repaid.view["awaiting"]["from"] == "customer"
     interest = (Decimal(60000) * Decimal("0.05") * 90 / 365).quantize(Decimal("0.01"))
+    owed = {"amount": str(Decimal(60000) + interest), "currency": "CNY"}
+    assert repaid.view["awaiting"]["amount"] == owed
+    payments = headers(ledger, "system", "payments")
+    short = client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=payments, json={
+        "amount": "100.00", "payment_ref": "REPAY-0", "paid_at": "2028-03-09T02:00:00Z"})
+    assert refusal(short) == "PAYMENT-AMOUNT"
+    assert client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=me(ledger), json={
+        "amount": owed["amount"], "payment_ref": "REPAY-1", "paid_at": "2028-03-09T02:00:00Z"}).status_code == 403
+    paid = client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=payments, json={
+        "amount": owed["amount"], "payment_ref": "REPAY-1", "paid_at": "2028-03-09T02:00:00Z"})
+    assert paid.status_code == 200, paid.text
+    repaid.view = paid.json()
+    assert repaid.view["status"] == "completed" and repaid.view["payment"]["payment_ref"] == "REPAY-1"
+    again = client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=payments, json={
+        "amount": owed["amount"], "payment_ref": "REPAY-2", "paid_at": "2028-03-09T02:00:00Z"})
+    assert refusal(again) == "REQUEST-STATUS"  # money never moves twice
+    amount = assert_amount(repaid.view["outcome"]["amount"], formula="loan_repayment")
     assert amount == Decimal(60000) + interest
     assert repaid.view["outcome"]["changes"] == {"loans": []}
     assert repaid.view["input"]["closed"] == [driven.request_id]
@@ -593,6 +610,7 @@ def test_rider_add_then_rider_remove(hall: tuple[TestClient, Ledger], clock: Fix
         "RIDER-NOT-ON-SALE"
     assert refusal(ask(client, ledger, policy_no, "rider_add", {**rider, "rider": "Hospital Allowance"}), 422) == \
         "input.rider"
+    base = modal(policy(client, ledger, policy_no))
     view = submit(client, ledger, policy_no, "rider_add", rider)
     first = assert_amount(view["quote"], formula="rider_premium")
     assert first == Decimal("36.00")  # 36 a year per 100 of daily amount at the policy's age now (40: factor 1.0)
@@ -600,6 +618,7 @@ def test_rider_add_then_rider_remove(hall: tuple[TestClient, Ledger], clock: Fix
     assert added.path == ["under_review", "completed"]
     attached = added.view["outcome"]["changes"]["riders"]
     assert [(r["product"]["id"], r["from"]) for r in attached] == [("hospital-allowance", ANNIVERSARY.isoformat())]
+    assert modal(policy(client, ledger, policy_no)) == base + Decimal("36.00")  # each due collects the rider too
     assert_new_version(client, ledger, policy_no)
     assert refusal(ask(client, ledger, policy_no, "rider_add", rider)) == "RIDER-ALREADY-ATTACHED"
 
@@ -608,7 +627,8 @@ def test_rider_add_then_rider_remove(hall: tuple[TestClient, Ledger], clock: Fix
     assert removed.path == ["under_review", "completed"]
     refund = assert_amount(removed.view["outcome"]["amount"], formula="rider_cash_value")
     assert refund == 0  # nothing was paid for it before it started
-    assert removed.view["outcome"]["changes"] == {"riders": []}
+    assert removed.view["outcome"]["changes"]["riders"] == []
+    assert modal(policy(client, ledger, policy_no)) == base  # its installment is off again
     assert_new_version(client, ledger, policy_no, versions=3)
 
 
@@ -721,7 +741,7 @@ def test_withdrawal_before_approval_only(hall: tuple[TestClient, Ledger], clock:
     assert client.post(f"/v1/servicing/{rid}/withdraw", headers=me(ledger, STRANGER), json={}).status_code == 404
     withdrawn = client.post(f"/v1/servicing/{rid}/withdraw", headers=me(ledger), json={"reason": "写错了"})
     assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
-    assert withdrawn.json()["outcome"]["reason"] == "写错了"
+    assert "写错了" not in withdrawn.text  # the customer's reason is sealed under them, not a fact
     late = client.post(f"/v1/servicing/{rid}/decision", headers=clerk(ledger), json={"action": "approve"})
     assert refusal(late) == "REQUEST-STATUS"
     assert refusal(client.post(f"/v1/servicing/{rid}/withdraw", headers=me(ledger), json={})) == "REQUEST-STATUS"
@@ -809,3 +829,42 @@ DRIVEN = (
     "occupation_change", "policy_loan", "loan_repayment", "auto_premium_loan", "partial_withdrawal", "surrender",
     "free_look_cancellation", "reinstatement", "sum_assured_decrease", "rider_add", "rider_remove",
     "dividend_option_change", "annuity_option_change", "epolicy_reissue")
+
+
+def test_a_reinstatement_is_not_restored_before_the_clerk_approves(hall: tuple[TestClient, Ledger],
+                                                                    clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    move_to(ledger, clock, ANNIVERSARY + timedelta(days=65))
+    view = submit(client, ledger, policy_no, "reinstatement", {"answers": dict(CLEAN)})
+    assert view["status"] == "under_review"
+    early = client.post("/v1/payments", headers=headers(ledger, "system", "payments"), json={
+        "policy_no": policy_no, "amount": view["quote"]["value"]["amount"], "payment_ref": "R-1",
+        "paid_at": "2028-02-05T01:00:00Z"})
+    assert early.status_code == 201 and early.json()["outcome"] == "parked"  # nothing to reinstate yet
+    rejected = client.post(f"/v1/servicing/{view['request_id']}/decision", headers=clerk(ledger),
+                           json={"action": "reject", "reason": "declaration contradicts the claim file"})
+    assert rejected.json()["status"] == "rejected"
+    assert policy(client, ledger, policy_no)["status"] == "Suspended"
+
+
+def test_the_clerk_who_entered_a_request_for_a_customer_cannot_approve_it(hall: tuple[TestClient, Ledger],
+                                                                         clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    staff = clerk(ledger, "clerk-9")
+    docs = {c: upload(client, staff, f"%PDF {c}".encode(), subject=OWNER)
+            for c in ("ID-DOCUMENT", "CHANGE-PROOF", "SIGNED-AUTHORISATION")}
+    made = client.post(f"/v1/policies/{policy_no}/servicing", headers=staff, json={
+        "operation": "identity_correction", "input": {"name": "王伍"}, "documents": docs, "on_behalf_of": OWNER})
+    assert made.status_code == 201, made.text
+    own = client.post(f"/v1/servicing/{made.json()['request_id']}/decision", headers=staff,
+                      json={"action": "approve"})
+    assert refusal(own) == "OWN-REQUEST"
+
+
+def test_a_corrected_epolicy_version_is_reviewed_by_staff(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    corrected = submit(client, ledger, policy_no, "epolicy_reissue", {"kind": "corrected", "reason": "姓名有误"})
+    assert corrected["status"] == "under_review"

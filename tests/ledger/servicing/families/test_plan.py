@@ -179,7 +179,9 @@ def test_removing_a_rider_refunds_its_unearned_premium() -> None:
     assert prepared.facts == {"rider": "hospital-allowance", "refund": money(refund)}
     assert prepared.facts["refund"] == money("17.50")
     assert prepared.payout == {"amount": money("17.50"), "pay_by": "2024-09-01", "to": "policyholder"}
-    assert prepared.changes == {"riders": [other]}
+    assert prepared.changes["riders"] == [other]
+    base = Decimal(state.premium["modal_premium"]["amount"])
+    assert prepared.changes["premium"]["modal_premium"] == money(base - Decimal("50.40"))  # its installment off
     assert prepared.amount is not None and prepared.amount["formula"] == "rider_cash_value"
     assert prepared.amount["inputs"]["covered_days"] == 365 and prepared.amount["inputs"]["elapsed_days"] == 184
 
