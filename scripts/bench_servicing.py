@@ -19,7 +19,8 @@ untimed). What is measured, and the issue's targets:
    (``GET /v1/staff/servicing/codes``) and confirms (``POST .../confirm``): the change. Delivery latency is the
    time from the confirm's HTTP answer to the next ``progress`` event arriving on the stream (negative when the
    event comes first), target within 1 s (p99 and max); also from the confirm being sent, and the submit, first
-   event and confirm latencies.
+   event and confirm latencies. The customer then withdraws the request (a policy holds one open request of a
+   kind), and its stream must end with a ``withdrawn`` event.
 
 Load comes from asyncio + httpx clients in this process (each request needs a token and the answer to the one
 before), one connection per client (two in section 2); every client waits for its last answer. Tables go to
@@ -86,6 +87,7 @@ class Hall:
         self.completed: dict[str, set[str]] = {}  # policy -> ids of automatic requests answered completed
         self.deliveries: list[float] = []  # seconds from the change's answer to the event (negative: event first)
         self.since_sent: list[float] = []  # seconds from the change being sent to the event
+        self.ended = 0  # streams that ended after the request was withdrawn
 
     def me(self, customer: str) -> dict[str, str]:
         return self.policies.headers(customer, Role.CUSTOMER)
@@ -197,6 +199,17 @@ class Hall:
                     return
                 self.deliveries.append(arrived - answered)
                 self.since_sent.append(arrived - sent)
+                # the customer withdraws it (one request of a kind may be open on a policy): the stream ends
+                withdrawn = await client.post(f"/v1/servicing/{request_id}/withdraw", headers=me, json={})
+                if withdrawn.status_code != 200:
+                    tally.fail("withdraw", f"{withdrawn.status_code} {withdrawn.text}")
+                    return
+                _, last = await asyncio.wait_for(events.get(), WAIT)
+                await asyncio.wait_for(reader, WAIT)
+                if last.get("status") != "withdrawn":
+                    tally.fail("stream", f"the event after the withdrawal shows {last.get('status')!r}")
+                    return
+                self.ended += 1
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -295,7 +308,8 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
                 timing = closed_loop(url, clients=args.clients, seconds=None, step=step)
                 return {**timing, **tally.summary(timing["seconds"]), "samples": args.sse_samples,
-                        "delivered": len(hall.deliveries), "delivery_after_answer": latency_ms(hall.deliveries),
+                        "delivered": len(hall.deliveries), "streams_ended": hall.ended,
+                        "delivery_after_answer": latency_ms(hall.deliveries),
                         "delivery_after_sent": latency_ms(hall.since_sent),
                         "event_before_answer": sum(1 for d in hall.deliveries if d < 0), "generator": PYTHON}
 
@@ -337,7 +351,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 _check("SSE delivery after the change's answer max", d.get("max_ms"), "ms", limit,
                        d.get("max_ms") is not None and d["max_ms"] <= SSE_DELIVERY_S * 1000),
                 _check("SSE samples delivered", e["delivered"], "samples", f"== {e['samples']:,}",
-                       e["delivered"] == e["samples"])]
+                       e["delivered"] == e["samples"]),
+                _check("SSE streams ended after the withdrawal", e["streams_ended"], "streams",
+                       f"== {e['samples']:,}", e["streams_ended"] == e["samples"])]
     failures = sum(report[k]["failures"] + report[k].get("warm_up_failures", 0)
                    for k in ("automatic", "sse") if k in report) + report.get("issued", {}).get("failures", 0)
     out.append(_check("failed requests (all sections, set-up and warm-up included)", failures, "", "0",
@@ -399,7 +415,8 @@ def notes(report: dict[str, Any]) -> list[str]:
     if "sse" in report:
         e = report["sse"]
         lines.append(f"SSE: {e['delivered']:,} of {e['samples']:,} changes delivered; the event came before the "
-                     f"confirm's answer in {e['event_before_answer']:,} (a negative delay).")
+                     f"confirm's answer in {e['event_before_answer']:,} (a negative delay); {e['streams_ended']:,} "
+                     f"streams ended with the withdrawal.")
     if "healthz_after" in report:
         health = report["healthz_after"]
         lag = health.get("anchor_lag")

@@ -1,7 +1,7 @@
 """scripts/bench_servicing.py run for a few seconds against a real ``lifeledger serve``: every figure is in its JSON,
 no request failed, every automatic request completed and is listed by its policy, and every watched high-risk
-request's change arrived on its event stream. The speed targets are not asserted: the figures depend on the
-machine."""
+request's change arrived on its event stream, which ended when the request was withdrawn. The speed targets are
+not asserted: the figures depend on the machine."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 CORRECTNESS = ("completed requests listed by the API", "SSE samples delivered",
-               "failed requests (all sections, set-up and warm-up included)")
+               "SSE streams ended after the withdrawal", "failed requests (all sections, set-up and warm-up included)")
 SAMPLES = 16
 
 
@@ -44,7 +44,7 @@ def test_short_run_reports_every_figure_without_failures(tmp_path: Path) -> None
 
     sse = report["sse"]
     assert sse["failures"] == 0, sse["failure_examples"]
-    assert sse["samples"] == sse["delivered"] == SAMPLES
+    assert sse["samples"] == sse["delivered"] == sse["streams_ended"] == SAMPLES
     for step in ("high-risk submit", "stream: open -> first event", "confirm (the change)"):
         assert sse["steps"][step]["n"] == SAMPLES, step
     assert sse["delivery_after_answer"]["n"] == sse["delivery_after_sent"]["n"] == SAMPLES
