@@ -74,14 +74,16 @@ def test_the_shipped_rules_load_against_the_shipped_catalog() -> None:
     assert (rules.id, rules.version) == ("servicing-correlation", 1)
     assert [rule.code for rule in rules.rules] == [
         "BENEFICIARY-CHANGE-OPEN-CLAIM", "ACCOUNT-THEN-CASH", "ACCOUNT-CHANGES-IN-MONTH", "OWNER-THEN-SURRENDER",
-        "BENEFICIARY-THEN-CASH", "BENEFICIARY-CHANGE-BEFORE-DEATH-CLAIM"]
+        "BENEFICIARY-THEN-CASH", "CONTACT-THEN-HIGH-RISK", "BENEFICIARY-CHANGE-BEFORE-DEATH-CLAIM"]
     high_risk = {operation.code for operation in catalog.operations() if operation.high_risk}
     for rule in rules.rules:
         assert rule.action == "review"
         named = set(getattr(rule, "prior", ())) | (set(rule.when) if rule.applies_to == "servicing" else set())
         assert named <= codes, rule.code
-        # the rules watch the high-risk operations only
-        assert named <= high_risk, rule.code
+        # the rules watch the high-risk operations only, and what comes before them (a new phone number that
+        # receives their codes)
+        assert set(rule.when) - {"death"} <= high_risk, rule.code
+        assert set(getattr(rule, "prior", ())) <= high_risk | {"contact_change"}, rule.code
     assert [rule.code for rule in rules.applying_to("claims")] == ["BENEFICIARY-CHANGE-BEFORE-DEATH-CLAIM"]
 
 
@@ -89,7 +91,8 @@ def test_the_shipped_thresholds(rules: CorrelationRules) -> None:
     by_code = {rule.code: rule for rule in rules.rules}
     assert {code: getattr(rule, "days", None) for code, rule in by_code.items()} == {
         "BENEFICIARY-CHANGE-OPEN-CLAIM": None, "ACCOUNT-THEN-CASH": 30, "ACCOUNT-CHANGES-IN-MONTH": 30,
-        "OWNER-THEN-SURRENDER": 180, "BENEFICIARY-THEN-CASH": 30, "BENEFICIARY-CHANGE-BEFORE-DEATH-CLAIM": 180}
+        "OWNER-THEN-SURRENDER": 180, "BENEFICIARY-THEN-CASH": 30, "CONTACT-THEN-HIGH-RISK": 30,
+        "BENEFICIARY-CHANGE-BEFORE-DEATH-CLAIM": 180}
     count_rule = by_code["ACCOUNT-CHANGES-IN-MONTH"]
     assert isinstance(count_rule, CountRule) and count_rule.min_count == 3
 
@@ -226,7 +229,8 @@ def test_every_flag_cites_the_rules_and_explains_itself(rules: CorrelationRules)
     history = [ago(1, request_id="R-1", operation="payment_account_change"),
                ago(2, request_id="R-2", operation="payout_account_change"),
                ago(3, request_id="R-3", operation="beneficiary_change"),
-               ago(4, request_id="R-4", operation="owner_change")]
+               ago(4, request_id="R-4", operation="owner_change"),
+               ago(5, request_id="R-5", operation="contact_change")]
     raised = evaluate(rules, operation="surrender", now=NOW, history=history, open_claims=["CLM-1"])
     raised += evaluate(rules, operation="payment_account_change", now=NOW, history=history)
     raised += evaluate(rules, operation="owner_change", now=NOW, history=history, open_claims=["CLM-1"])
@@ -386,3 +390,13 @@ def test_the_digest_follows_the_content() -> None:
     raw = raw_rules()
     raw["version"] = 2
     assert parse_correlation(raw, source="rules.toml").digest != base
+
+
+def test_a_new_phone_number_puts_the_high_risk_requests_after_it_to_review(rules: CorrelationRules) -> None:
+    history = [ago(30, request_id="R-9", operation="contact_change")]
+    flags = evaluate(rules, operation="payment_account_change", now=NOW, history=history)
+    assert [flag["rule"] for flag in flags] == ["CONTACT-THEN-HIGH-RISK"]
+    assert flags[0]["evidence"] == ["R-9"] and flags[0]["observed"]["days_since"] == 30
+    later = [ago(31, request_id="R-9", operation="contact_change")]
+    assert evaluate(rules, operation="payment_account_change", now=NOW, history=later) == []
+    assert evaluate(rules, operation="address_change", now=NOW, history=history) == []
