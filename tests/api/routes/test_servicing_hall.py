@@ -8,16 +8,21 @@ import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from api.app import create_app
 from api.auth import Role, issue_token
 from ledger.app import Ledger
 from ledger.clock import FixedClock
+from ledger.journal.opening import Opener
+from ledger.journal.rebuild import rebuild
 from ledger.policies.rules.samples import CLEAN
 from ledger.settings import Settings
+from ledger.store import schema as t
 from tests.factories import resident_id
 
 OWNER = "P00000000000000000S01"
@@ -256,3 +261,46 @@ def test_a_clerk_never_approves_a_request_they_made_and_codes_are_the_customers(
         assert client.post(f"/v1/servicing/{risky['request_id']}/code", headers=me).status_code == 200
     limit = client.post(f"/v1/servicing/{risky['request_id']}/code", headers=me)
     assert limit.status_code == 409 and limit.json()["rule"] == "OTP-RESEND-LIMIT"
+
+
+def test_erasing_the_customer_keeps_every_servicing_fact_as_a_replay_rebuilds_it(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    me = headers(ledger, "customer", OWNER)
+    address = client.post(f"/v1/policies/{policy_no}/servicing", headers=me,
+                          json={"operation": "address_change", "input": {"address": "深圳市南山区科技园 9 号"}})
+    assert address.json()["status"] == "completed"
+    docs = {code: upload(client, me, f"%PDF {code} 2".encode())
+            for code in ("ID-DOCUMENT", "BENEFICIARY-ID", "RELATIONSHIP-PROOF")}
+    change = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+        "operation": "beneficiary_change", "documents": docs, "input": {"beneficiaries": [
+            {"person": {"name": "周九", "id_number": resident_id("2011-03-03")}, "share": "100",
+             "relationship": "child"}]}}).json()
+    client.post(f"/v1/servicing/{change['request_id']}/confirm", headers=me,
+                json={"code": code_for(client, ledger, change["request_id"])})
+    client.post(f"/v1/servicing/{change['request_id']}/decision", headers=headers(ledger, "servicing", "clerk-1"),
+                json={"action": "approve"})
+    clock.advance(timedelta(hours=25))
+    assert ledger.servicing.run_clock() == {"completed": 1}
+
+    def snapshot() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rows = sorted(ledger.store.rows.scan("servicing_requests"), key=lambda row: row["request_id"])
+        return rows, list(ledger.store.rows.scan("policy_parties"))
+
+    before = snapshot()
+    views = [client.get(f"/v1/servicing/{rid}", headers=headers(ledger, "servicing", "clerk-2")).json()
+             for rid in (address.json()["request_id"], change["request_id"])]
+    ledger.subjects.erase(OWNER)
+    with ledger.store.engine.begin() as conn:  # drop the recorded shapes: the tables are rebuilt from the journal
+        conn.execute(delete(t.meta).where(t.meta.c.key.in_(["projection:servicing_requests",
+                                                             "projection:policy_parties"])))
+    rebuild(ledger.store, ledger.registry, ledger.store.rows.stale(), Opener(ledger.store, ledger.secrets.master_key))
+    assert snapshot() == before
+    ledger.workflow._states.clear()  # fold the requests again from the journal, not from the cache
+    again = [client.get(f"/v1/servicing/{view['request_id']}", headers=headers(ledger, "servicing", "clerk-2"))
+             .json() for view in views]
+    assert again == views
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()
+    assert report.ok, [str(problem) for problem in report.problems]
