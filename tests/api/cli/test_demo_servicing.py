@@ -84,6 +84,8 @@ def test_servicing_demo_asks_for_every_operation_and_the_ledger_verifies(tmp_pat
     assert int(totals["requests confirmed with the one-time code"][0]) >= 8
     assert int(totals["completed by the servicing clock after the cooling-off"][0]) >= 1
     assert int(totals["completed by the servicing clock after the payment"][0]) == 1  # the reinstatement
+    # a loan repayment completes with the customer's payment, which the payments system confirms on the request
+    assert int(totals["request payments received (loan repayments)"][0]) == int(final["loan_repayment"][0]) >= 1
     assert int(totals["policy clock: policies lapsed"][0]) >= 1
     assert 0 < number(totals["submit mean, all"][0]) <= number(totals["submit p99, all"][0])
     assert "verify ok: " in out
