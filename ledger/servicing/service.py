@@ -43,6 +43,7 @@ __all__ = ["ServicingService", "request_view"]
 log = logging.getLogger(__name__)
 
 REQUESTER_ROLES = ("policyholder", "insured", "beneficiary")
+HISTORY_LIMIT = 500  # a policy's newest requests the correlation rules and the open-request rule look at
 
 
 class Codes(Protocol):
@@ -188,13 +189,16 @@ class ServicingService:
         ctx = self._context(policy, operation, now=now, request_date=today, parties=parties,
                             requester=requester["party"])
         request_id = new_id("S")
+        # one read for the open-request rule and the correlation history: the newest requests of the policy
+        # (more than a correlation window ever holds)
+        earlier = self._read.select(proj.REQUESTS, where={"application_id": application_id},
+                                    order_by=("-submitted_at",), limit=HISTORY_LIMIT)
         completion = self._completion(ctx, family, data, seq) if operation.automatic else None
         hours = self.catalog.cooling_off_hours(operation)
         command = d.Submit(
             request_id=request_id, ctx=ctx, family=family, data=data, actor=actor, requester=requester,
             on_behalf=on_behalf, uploads=given, correlation=self.correlation,
-            history=self._history(policy),
-            open_requests=[row for row in self.for_policy(application_id) if row["status"] in st.OPEN],
+            history=_history(earlier), open_requests=[row for row in earlier if row["status"] in st.OPEN],
             registrations=tuple(registrations),
             four_eyes_threshold=str(self.catalog.defaults.four_eyes_amount.amount), cooling_off_hours=hours,
             expected_by=self._expected_by(operation, today, hours), completion=completion)
@@ -334,7 +338,7 @@ class ServicingService:
         try:
             return self._run(request_id, d.Complete(completion), expected=self._expected(completion))
         except Refused as refused:
-            if refused.rule in ("COOLING-OFF", "REINSTATEMENT-UNPAID", "REQUEST-STATUS"):
+            if refused.rule in ("COOLING-OFF", "REINSTATEMENT-UNPAID", "PAYMENT-AWAITED", "REQUEST-STATUS"):
                 raise  # not yet (or not any more): nothing to end
             # the rules no longer allow it (the policy ended meanwhile): the request ends, naming the rule
             return self._run(request_id, d.Reject(actor=d.Actor("system", "servicing-clock"), rule=refused.rule,
@@ -543,14 +547,6 @@ class ServicingService:
         return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(policy.application_id))
 
-    def _history(self, policy: PolicyState) -> list[Past]:
-        """The policy's earlier requests for the correlation rules: every one not rejected or withdrawn, pending
-        ones too (a burst of requests inside a cooling-off is what the rules look for), timed at submission."""
-        return [Past(request_id=row["request_id"], operation=row["operation"],
-                     at=datetime.fromisoformat(row["submitted_at"].replace("Z", "+00:00")))
-                for row in self.for_policy(policy.application_id)
-                if row["status"] not in (st.REJECTED, st.WITHDRAWN)]
-
     def _expected(self, completion: d.Completion | None) -> dict[str, int] | None:
         if completion is None:
             return None
@@ -580,6 +576,14 @@ def _parse(family: Family, operation: Operation, raw: Mapping[str, Any]) -> Inpu
         raise ValidationFailed(f"input.{path}: {error['msg']}", field=f"input.{path}") from None
 
 
+
+
+def _history(rows: list[dict[str, Any]]) -> list[Past]:
+    """The policy's earlier requests for the correlation rules: every one not rejected or withdrawn, pending ones
+    too (a burst of requests inside a cooling-off is what the rules look for), timed at submission."""
+    return [Past(request_id=row["request_id"], operation=row["operation"],
+                 at=datetime.fromisoformat(row["submitted_at"].replace("Z", "+00:00")))
+            for row in rows if row["status"] not in (st.REJECTED, st.WITHDRAWN)]
 
 
 def _roles_zh(operation: Operation) -> str:
