@@ -120,7 +120,8 @@ class Workflow:
                                             personal_subject=new.personal_subject) for new in events])
 
     def run(self, aggregate: Aggregate[S, C], stream: str, command: C, *,
-            after: Callable[[S], None] | None = None, expected: Mapping[str, int] | None = None) -> Outcome[S]:
+            after: Callable[[S], None] | None = None, expected: Mapping[str, int] | None = None,
+            fresh: bool = False) -> Outcome[S]:
         """Decide ``command`` on ``stream`` and record what it decides, all or none.
 
         ``expected`` names the positions of other streams the group writes (0: a new party's stream), so a
@@ -128,11 +129,16 @@ class Workflow:
 
         Raises what ``decide`` raises (``Refused``, ``ValidationFailed``, ...) with nothing recorded, and
         ``StreamMoved`` only if the stream kept moving through every attempt. ``after`` (optional) sees the state
-        the decision was made on, before anything is recorded (to check who may ask).
+        the decision was made on, before anything is recorded (to check who may ask). ``fresh`` says the stream
+        was just named (a new random id): the first attempt decides on the empty state without reading it (the
+        append at position 0 still fails if it exists).
         """
         last: StreamMoved | None = None
-        for _ in range(ATTEMPTS):
-            state, seq = self.load(aggregate, stream)
+        for attempt in range(ATTEMPTS):
+            if fresh and attempt == 0:
+                state, seq = aggregate.initial(), 0
+            else:
+                state, seq = self.load(aggregate, stream)
             if after is not None:
                 after(state)
             now = self._clock.now()

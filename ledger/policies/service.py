@@ -39,6 +39,7 @@ from ledger.workflow import Outcome, Workflow, new_id
 
 log = logging.getLogger(__name__)
 EPOLICY_KIND = 1  # DocumentRegistry kind of an e-policy
+NUMBERS_REMEMBERED = 100_000  # policy numbers whose application is remembered
 REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
 REVOKED_ENDED = 2  # DocumentRegistry reason code: the contract ended (not reinstated in time)
 
@@ -138,6 +139,7 @@ class PolicyService:
         self._rules = PolicyRules()
         self._published = published  # records a product version in the journal before it is first sold
         self._render = render  # e-policy view -> PDF bytes (a worker process pool in a serving ledger)
+        self._numbers: dict[str, str] = {}  # policy number -> application id
 
     # -- products and quotes ---------------------------------------------------------------------------------
 
@@ -528,9 +530,17 @@ class PolicyService:
         return state
 
     def application_of(self, policy_no: str) -> str:
+        """The application behind ``policy_no``; raises ``NotFound``. A number, once given, never changes hands
+        (the projection refuses a number used twice), so answers are remembered."""
+        known = self._numbers.get(policy_no)
+        if known is not None:
+            return known
         row = self._read.get(proj.NUMBERS, (policy_no,))
         if row is None:
             raise NotFound(f"no policy {policy_no}", field="policy_no")
+        if len(self._numbers) >= NUMBERS_REMEMBERED:
+            self._numbers.clear()
+        self._numbers[policy_no] = str(row["application_id"])
         return str(row["application_id"])
 
     def roles(self, application_id: str, party: str) -> set[str]:

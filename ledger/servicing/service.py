@@ -205,7 +205,7 @@ class ServicingService:
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
         if completion is not None:
             expected[completion.contract_stream] = seq
-        state = self._run(request_id, command, expected=expected)
+        state = self._run(request_id, command, expected=expected, fresh=True)
         if state.status == st.AWAITING_CONFIRMATION:
             try:
                 state = self._send_code(state, actor)
@@ -416,8 +416,9 @@ class ServicingService:
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    def _run(self, request_id: str, command: object, *, expected: Mapping[str, int] | None = None) -> RequestState:
-        outcome = self._workflow.run(self._rules, ev.stream_of(request_id), command, expected=expected)
+    def _run(self, request_id: str, command: object, *, expected: Mapping[str, int] | None = None,
+             fresh: bool = False) -> RequestState:
+        outcome = self._workflow.run(self._rules, ev.stream_of(request_id), command, expected=expected, fresh=fresh)
         with self._changed:
             self._versions[request_id] = self._versions.get(request_id, 0) + 1
             self._changed.notify_all()
@@ -445,7 +446,8 @@ class ServicingService:
             subject, on_behalf = on_behalf_of, True
         else:
             raise Forbidden(f"role {role!r} may not request servicing", field="role")
-        held = self._policies.roles(application_id, subject)
+        policy, _ = self._policies.position(application_id)
+        held = roles_on(policy, subject)
         if not held:
             raise NotFound(f"no policy for {subject}", field="policy_no")
         allowed = [r for r in REQUESTER_ROLES if r in held and r in operation.requesters]
@@ -576,6 +578,18 @@ def _parse(family: Family, operation: Operation, raw: Mapping[str, Any]) -> Inpu
         raise ValidationFailed(f"input.{path}: {error['msg']}", field=f"input.{path}") from None
 
 
+
+
+def roles_on(policy: PolicyState, party: str) -> set[str]:
+    """The roles ``party`` holds on the contract as it stands (what the policy-parties read model also says)."""
+    held = set()
+    if policy.policyholder == party:
+        held.add("policyholder")
+    if policy.insured == party:
+        held.add("insured")
+    if any(b.get("party") == party for b in policy.beneficiaries):
+        held.add("beneficiary")
+    return held
 
 
 def _history(rows: list[dict[str, Any]]) -> list[Past]:

@@ -82,3 +82,13 @@ def test_a_moved_side_stream_fails_at_once(ledger: Ledger) -> None:
     with pytest.raises(StreamMoved) as moved:
         ledger.workflow.run(rules, STREAM, 1, expected={"counter:side": 0})
     assert moved.value.stream == "counter:side" and rules.decisions == 1
+
+
+def test_a_fresh_stream_that_exists_after_all_is_read_and_decided_again(ledger: Ledger) -> None:
+    ledger.workflow.run(Counter(ledger), STREAM, 9)  # the stream holds 9 already
+    rules = Counter(ledger)
+    with pytest.raises(Refused) as refused:  # the second decision sees the 9 and refuses 9 + 2
+        ledger.workflow.run(rules, STREAM, 2, fresh=True)
+    assert refused.value.rule == "COUNTER-MAX" and rules.decisions == 2
+    fresh = ledger.workflow.run(Counter(ledger), "counter:new", 2, fresh=True)
+    assert fresh.state == Count(2, 2) and [r.seq for r in fresh.receipts] == [1, 2]
