@@ -143,6 +143,7 @@ class ServicingService:
         self._uploads = uploads
         self._read = read
         self.correlation = correlation
+        self._watched = {code for rule in correlation.applying_to("servicing") for code in rule.when}
         self._clock = clock
         self._calendar = calendar
         self._personal = opener
@@ -189,10 +190,7 @@ class ServicingService:
         ctx = self._context(policy, operation, now=now, request_date=today, parties=parties,
                             requester=requester["party"])
         request_id = new_id("S")
-        # one read for the open-request rule and the correlation history: the newest requests of the policy
-        # (more than a correlation window ever holds)
-        earlier = self._read.select(proj.REQUESTS, where={"application_id": application_id},
-                                    order_by=("-submitted_at",), limit=HISTORY_LIMIT)
+        earlier = self._earlier(application_id, operation)
         completion = self._completion(ctx, family, data, seq) if operation.automatic else None
         hours = self.catalog.cooling_off_hours(operation)
         command = d.Submit(
@@ -548,6 +546,18 @@ class ServicingService:
         prepared = Prepared(facts=state.submitted["input"], amount=amount)
         return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(policy.application_id))
+
+    def _earlier(self, application_id: str, operation: Operation) -> list[dict[str, Any]]:
+        """What a new request's rules need of the policy's earlier requests. A high-risk operation, or one a
+        correlation rule watches, reads the policy's newest requests (history, and open amounts for four eyes);
+        any other reads only its own operation's latest request, which is enough for the one-open-request rule
+        (that rule keeps at most one open)."""
+        if operation.high_risk or operation.code in self._watched:
+            return self._read.select(proj.REQUESTS, where={"application_id": application_id},
+                                     order_by=("-submitted_at",), limit=HISTORY_LIMIT)
+        return self._read.select(proj.REQUESTS, where={"application_id": application_id,
+                                                      "operation": operation.code},
+                                 order_by=("-submitted_at",), limit=1)
 
     def _expected(self, completion: d.Completion | None) -> dict[str, int] | None:
         if completion is None:
