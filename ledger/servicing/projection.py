@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from ledger.errors import SignatureError
+from ledger.errors import Refused, SignatureError
 from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.log.statements import Statement
 from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
@@ -14,6 +14,7 @@ from ledger.servicing import events as ev
 from ledger.servicing import state as st
 
 REQUESTS = "servicing_requests"
+OPEN = "servicing_open"  # the one open request of each operation on a policy
 
 _TYPES = frozenset(t.name for t in ev.TYPES)
 _STATUS_AFTER = {ev.APPROVED: st.APPROVED, ev.REJECTED: st.REJECTED, ev.WITHDRAWN: st.WITHDRAWN,
@@ -32,6 +33,8 @@ class ServicingProjector:
             Column("amount", "text", True), Column("currency", "text", True), Column("submitted_at", "text"),
             Column("updated_at", "text"), Column("effective_at", "text", True), Column("updated_idx", "int"),
         ), key=("request_id",), indexes=(("status",), ("application_id",), ("requester",))),
+        TableSpec(OPEN, (Column("application_id", "text"), Column("operation", "text"),
+                         Column("request_id", "text")), key=("application_id", "operation")),
     )
 
     def handles(self, type: str) -> bool:
@@ -53,6 +56,14 @@ class ServicingProjector:
             return
         at = fact.record.recorded_at
         if fact.type == ev.SUBMITTED:
+            held = rows.get(OPEN, (f["application_id"], f["operation"]))
+            if held is not None and held["request_id"] != f["request_id"]:
+                # two requests raced past the service's check: the second is not recorded
+                raise Refused(f"REQUEST-OPEN: request {held['request_id']} for {f['operation']} on this policy is "
+                              "still open; follow it or withdraw it first", rule="REQUEST-OPEN",
+                              zh=f"该保单已有一笔处理中的同类申请（{held['request_id']}）")
+            rows.put(OPEN, {"application_id": f["application_id"], "operation": f["operation"],
+                            "request_id": f["request_id"]})
             quote = f["quote"] or {}
             value = quote.get("value") or {}
             status = st.AWAITING_CONFIRMATION if f["high_risk"] else \
@@ -71,6 +82,11 @@ class ServicingProjector:
         row = dict(current, updated_at=at, updated_idx=fact.index)
         if fact.type in _STATUS_AFTER:
             row["status"] = _STATUS_AFTER[fact.type]
+            if row["status"] in st.CLOSED:
+                key = (row["application_id"], row["operation"])
+                held = rows.get(OPEN, key)
+                if held is not None and held["request_id"] == row["request_id"]:
+                    rows.delete(OPEN, key)
         if fact.type == ev.APPROVED:
             row.update(approvals=len(f["by"]), effective_at=f["effective_at"])
         elif fact.type == ev.APPROVAL_RECORDED:

@@ -304,3 +304,54 @@ def test_erasing_the_customer_keeps_every_servicing_fact_as_a_replay_rebuilds_it
     ledger.log.checkpoint_now()
     report = ledger.audit.verify()
     assert report.ok, [str(problem) for problem in report.problems]
+
+
+def test_two_requests_of_one_operation_racing_on_a_policy_leave_one_open(hall: tuple[TestClient, Ledger]) -> None:
+    import threading
+
+    from ledger.errors import Refused
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def ask(n: int) -> None:
+        barrier.wait()
+        try:
+            state = ledger.servicing.submit(policy_no, "identity_correction", {"name": f"王五{n}"}, role="customer",
+                                            party=OWNER)
+            outcomes.append(state.status)
+        except Refused as refused:
+            outcomes.append(refused.rule)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["REQUEST-OPEN"] * 3 + ["documents_requested"]
+    listed = client.get(f"/v1/policies/{policy_no}/servicing", headers=headers(ledger, "customer", OWNER)).json()
+    assert [row["operation"] for row in listed] == ["identity_correction"]
+
+
+def test_the_projection_refuses_a_second_open_request_of_an_operation_on_a_policy(
+        hall: tuple[TestClient, Ledger]) -> None:
+    from ledger.errors import Refused
+    from ledger.kernel import NewEvent
+
+    _, ledger = hall
+
+    def submitted(request_id: str) -> NewEvent:
+        return NewEvent("servicing.request.submitted", {
+            "request_id": request_id, "application_id": "A1", "policy_no": "LL1", "operation": "surrender",
+            "requester": {"role": "policyholder", "party": OWNER}, "high_risk": True, "flags": [],
+            "four_eyes": False, "quote": None, "documents": {"required": [], "provided": [], "missing": []}})
+
+    ledger.workflow.record("servicing:S1", [submitted("S1")])
+    with pytest.raises(Refused) as refused:  # the service's own check was skipped: the projection still refuses
+        ledger.workflow.record("servicing:S2", [submitted("S2")])
+    assert refused.value.rule == "REQUEST-OPEN"
+    assert ledger.workflow.history("servicing:S2") == []
+    ledger.workflow.record("servicing:S1", [NewEvent("servicing.request.withdrawn", {"request_id": "S1"})])
+    ledger.workflow.record("servicing:S2", [submitted("S2")])  # once the first is closed, a new one is taken
