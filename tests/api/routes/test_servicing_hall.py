@@ -355,3 +355,26 @@ def test_the_projection_refuses_a_second_open_request_of_an_operation_on_a_polic
     assert ledger.workflow.history("servicing:S2") == []
     ledger.workflow.record("servicing:S1", [NewEvent("servicing.request.withdrawn", {"request_id": "S1"})])
     ledger.workflow.record("servicing:S2", [submitted("S2")])  # once the first is closed, a new one is taken
+
+
+def test_a_receipt_carries_the_anchor_proof_once_the_chain_confirms_it(settings: Settings) -> None:
+    # the embedded chain, anchoring rounds run by hand (the worker's own interval is an hour)
+    ledger = Ledger.open(settings.model_copy(update={"chain_url": "embedded", "anchor_interval": 3600.0}))
+    try:
+        with TestClient(create_app(ledger=ledger)) as client:
+            policy_no = issue(client, ledger)
+            me = headers(ledger, "customer", OWNER)
+            rid = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+                "operation": "address_change", "input": {"address": "杭州市西湖区 3 号"}}).json()["request_id"]
+            first = client.get(f"/v1/servicing/{rid}/receipt", headers=me).json()
+            assert first["anchor"]["status"] == "pending"
+            ledger.log.checkpoint_now()
+            ledger.anchoring.run_once()
+            ledger.anchoring.run_once()  # sent, then confirmed
+            receipt = client.get(f"/v1/servicing/{rid}/receipt", headers=me).json()
+            anchor = receipt["anchor"]
+            assert anchor["status"] == "anchored", anchor
+            assert anchor["index"] == receipt["receipts"][-1]["entry"]["index"]
+            assert anchor["anchor"]["tx_hash"].startswith("0x") and anchor["anchored_checkpoint"]
+    finally:
+        ledger.close()
