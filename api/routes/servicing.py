@@ -24,7 +24,7 @@ from api.schemas import (
     FullReceiptPublic,
     InclusionPublic,
 )
-from ledger.errors import NotFound, ValidationFailed
+from ledger.errors import Forbidden, NotFound, ValidationFailed
 from ledger.log.encoding import b64
 from ledger.log.identifiers import parse_timestamp
 from ledger.money import Money
@@ -274,8 +274,13 @@ def receive_payment(request: Request, servicing: ServicingDep, idem: Idempotency
                     body: Annotated[RequestPaymentIn, Depends(json_body(RequestPaymentIn))]) -> Response:
     """The payments system confirms the customer's payment for a request that takes one (a loan repayment: it
     completes once approved and paid). The amount must be the request's; a second payment is refused."""
+    if principal.subject not in request.app.state.ledger.settings.payment_systems:
+        raise Forbidden(f"system {principal.subject!r} does not confirm payments (LIFELEDGER_PAYMENT_SYSTEMS)",
+                        field="subject")
     parse_timestamp(body.paid_at, field="paid_at")
     amount = Money.of(body.amount, body.currency)
+    if amount.amount <= 0 or amount.amount != amount.rounded().amount:
+        raise ValidationFailed("amount must be more than zero, in whole cents", field="amount")
     return idempotent(request, idem, principal, body=body, run=lambda: request_view(servicing.receive_payment(
         request_id, amount=amount, payment_ref=body.payment_ref, paid_at=body.paid_at, system=principal.subject)))
 

@@ -24,8 +24,8 @@ from ledger.servicing.eligibility import check_eligibility
 from ledger.servicing.families.base import Context, Family, Input, Prepared, refuse
 from ledger.servicing.state import RequestState
 
-__all__ = ["Approve", "Complete", "Completion", "Confirm", "ProvideDocuments", "Reject", "RequestDocuments",
-           "SendCode", "Submit", "Withdraw", "decide", "prepare"]
+__all__ = ["Approve", "Complete", "Completion", "Confirm", "ProvideDocuments", "ReceivePayment", "Reject",
+           "RequestDocuments", "SendCode", "Submit", "Withdraw", "check_approver", "decide", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -178,9 +178,14 @@ def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent
         return _approve(state, command, now)
     if isinstance(command, Reject):
         _need(state, st.OPEN, en="reject", zh="拒绝")
+        if state.status == st.APPROVED and state.operation == "reinstatement" and command.actor.role != "system":
+            raise refuse("REINSTATEMENT-QUOTED", "the approved reinstatement's quote stands until it expires; the "
+                         "request ends then if it is not paid", "已批准的复效报价在有效期内有效，逾期未缴则申请终止")
+        refund = state.payment.get("amount") if state.payment else None
         return [NewEvent(ev.REJECTED, {**base, "rule": command.rule, "reason": command.reason,
                                        "reason_zh": command.reason_zh or command.reason,
-                                       "by": command.actor.party, "actor": command.actor.to_json()})]
+                                       "refund": refund, "by": command.actor.party,
+                                       "actor": command.actor.to_json()})]
     if isinstance(command, ReceivePayment):
         return _receive(state, command)
     if isinstance(command, Withdraw):
@@ -277,19 +282,25 @@ def _provide(state: RequestState, command: ProvideDocuments, now: datetime) -> l
     return events
 
 
-def _approve(state: RequestState, command: Approve, now: datetime) -> list[NewEvent]:
+def check_approver(state: RequestState, staff: str, *, four_eyes: bool) -> None:
+    """Raise ``Refused`` unless ``staff`` may approve ``state`` now (under review, not their own request, not
+    their second approval of a four-eyes request)."""
     _need(state, (st.UNDER_REVIEW,), en="approve", zh="批准")
-    staff = command.actor.party
     if staff in (state.submitted["requester"]["party"], state.submitted["actor"]["party"]):
         raise refuse("OWN-REQUEST", "staff may not approve a request they made or made for someone",
                      "工作人员不得审批本人提交或代为提交的申请")
+    if four_eyes and staff in state.approvals:
+        raise refuse("FOUR-EYES", "a second, different staff member must approve this request",
+                     "该申请须由另一名工作人员复核批准")
+
+
+def _approve(state: RequestState, command: Approve, now: datetime) -> list[NewEvent]:
+    staff = command.actor.party
+    check_approver(state, staff, four_eyes=command.four_eyes)
     base = {"request_id": state.request_id}
     if command.four_eyes and not state.approvals:
         return [NewEvent(ev.APPROVAL_RECORDED, {**base, "by": staff, "note": command.note,
                                                 "actor": command.actor.to_json()})]
-    if command.four_eyes and staff in state.approvals:
-        raise refuse("FOUR-EYES", "a second, different staff member must approve this request",
-                     "该申请须由另一名工作人员复核批准")
     effective = now + command.cooling_off
     events = [NewEvent(ev.APPROVED, {**base, "by": [*state.approvals, staff], "note": command.note,
                                      "effective_at": utc_timestamp(effective), "actor": command.actor.to_json()})]
@@ -319,6 +330,11 @@ def _complete(state: RequestState, completion: Completion, actor: Actor) -> list
         raise refuse("REINSTATEMENT-UNPAID", "the premiums overdue and their interest are not paid yet",
                      "复效所需的欠缴保费及利息尚未缴清")
     prepared = completion.prepared
+    if ctx.operation.code in st.PAID_IN and state.payment and prepared.amount is not None \
+            and dict(prepared.amount["value"]) != dict(state.payment["amount"]):
+        raise refuse("PAYMENT-MISMATCH", f"the request now comes to {prepared.amount['value']['amount']}, not the "
+                     f"{state.payment['amount']['amount']} paid (the loans changed since it was made); the payment "
+                     "is refunded", "申请金额已变化，与所缴款项不一致，款项将退回")
     changes = dict(prepared.changes)
     if "loans" in changes:  # a new loan is known by the request that granted it
         changes["loans"] = [dict(loan, request_id=loan["request_id"] or state.request_id)
@@ -340,7 +356,9 @@ def _complete(state: RequestState, completion: Completion, actor: Actor) -> list
 
 
 def _receive(state: RequestState, command: ReceivePayment) -> list[NewEvent]:
-    _need(state, st.OPEN, en="receive a payment for", zh="收款")
+    # only an approved request takes money: before, it may still be withdrawn or rejected and the payments
+    # system keeps (or returns) what it was sent
+    _need(state, (st.APPROVED,), en="receive a payment for", zh="收款")
     if state.operation not in st.PAID_IN:
         raise refuse("NO-PAYMENT-DUE", f"a {state.operation} request takes no payment", "该申请无需缴款")
     if state.payment:

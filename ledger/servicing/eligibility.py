@@ -56,7 +56,8 @@ def next_anniversary(policy: st.PolicyState, on: date) -> date:
 def _status_on(policy: st.PolicyState, on: date) -> str:
     """The policy's status as it stood on the request date where the clock has moved it since: a request made
     within the free-look period keeps its right when the review ends after it."""
-    if policy.status == st.IN_FORCE and policy.free_look_end is not None and on <= policy.free_look_end:
+    if policy.status in st.LIVE and policy.status != st.SUSPENDED and policy.free_look_end is not None \
+            and on <= policy.free_look_end:
         return st.FREE_LOOK
     return policy.status
 

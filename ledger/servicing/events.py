@@ -37,7 +37,7 @@ TYPES = (
               frozenset({"uploads"})),
     EventType(APPROVAL_RECORDED, frozenset({"request_id", "by", "note", _ACTOR})),
     EventType(APPROVED, frozenset({"request_id", "by", "note", "effective_at", _ACTOR})),
-    EventType(REJECTED, frozenset({"request_id", "rule", "reason", "reason_zh", "by", _ACTOR})),
+    EventType(REJECTED, frozenset({"request_id", "rule", "reason", "reason_zh", "refund", "by", _ACTOR})),
     EventType(WITHDRAWN, frozenset({"request_id", _ACTOR}), frozenset({"reason"})),
     EventType(PAYMENT_RECEIVED, frozenset({"request_id", "amount", "payment_ref", "paid_at", _ACTOR})),
     EventType(COMPLETED, frozenset({"request_id", "on", "changes", "amount", "document", "payout", _ACTOR})),

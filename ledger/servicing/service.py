@@ -43,6 +43,7 @@ __all__ = ["ServicingService", "request_view"]
 log = logging.getLogger(__name__)
 
 REQUESTER_ROLES = ("policyholder", "insured", "beneficiary")
+PAYMENT_DAYS = 30  # an approved request that takes a payment ends when none has come after this many days
 HISTORY_LIMIT = 500  # a policy's newest requests the correlation rules and the open-request rule look at
 
 
@@ -269,7 +270,9 @@ class ServicingService:
         state = self.get(request_id)
         hours = state.submitted.get("cooling_off_hours") or 0
         completion = None
-        final = not (state.submitted["four_eyes"] and not state.approvals)
+        four_eyes = bool(state.submitted["four_eyes"])
+        d.check_approver(state, staff, four_eyes=four_eyes)  # before anything is asked of the policy
+        final = not (four_eyes and not state.approvals)
         reinstatement = self.catalog.get(state.operation).money.formula == "reinstatement_amount"
         if final and reinstatement and state.status == st.UNDER_REVIEW:
             declined = self._underwrite_reinstatement(state, staff=staff)
@@ -305,11 +308,18 @@ class ServicingService:
                         system: str) -> RequestState:
         """The payments system confirms what the customer paid for the request (a loan repayment); an approved
         request then completes (``Refused`` PAYMENT-AMOUNT for another amount, NO-PAYMENT-DUE, ALREADY-PAID)."""
-        self.get(request_id)
+        current = self.get(request_id)
+        if current.payment and current.payment.get("payment_ref") == payment_ref \
+                and dict(current.payment["amount"]) == amount.rounded().to_json():
+            return current  # the payments system retrying the same payment: it is recorded once
         state = self._run(request_id, d.ReceivePayment(amount=amount.rounded().to_json(), payment_ref=payment_ref,
                                                        paid_at=paid_at, actor=d.Actor("system", system)))
         if state.status == st.APPROVED and (state.effective_at is None or state.effective_at <= self._clock.now()):
-            return self.complete(request_id)
+            try:  # the payment is recorded; completing it is the clock's to retry if it fails now
+                return self.complete(request_id)
+            except Exception:
+                log.exception("completing paid servicing request %s failed; the clock tries again", request_id)
+                return self.get(request_id)
         return state
 
     def reject(self, request_id: str, *, staff: str, reason: str) -> RequestState:
@@ -351,7 +361,10 @@ class ServicingService:
             if effective and datetime.fromisoformat(effective.replace("Z", "+00:00")) > now:
                 continue
             try:
-                outcome = self.complete(row["request_id"]).status
+                waiting = self._waiting_for_money(row, now)
+                if waiting is True:
+                    continue  # a payment is awaited and may still come: nothing to do this round
+                outcome = waiting.status if waiting else self.complete(row["request_id"]).status
             except Refused as refused:
                 outcome = refused.rule
             except Exception:  # one request's failure never stops the others; it is tried again next round
@@ -360,6 +373,35 @@ class ServicingService:
                 outcome = "failed"
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
+
+    def _waiting_for_money(self, row: Mapping[str, Any], now: datetime) -> RequestState | bool:
+        """For an approved request that takes a payment: True while it may still come; the request ended when
+        it never came (a repayment unpaid ``PAYMENT_DAYS`` after its approval, a reinstatement whose quote
+        expired unpaid: the policy stays suspended); False when there is nothing to wait for (complete it)."""
+        approved = datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00"))
+        if row["operation"] in st.PAID_IN:
+            state = self.get(row["request_id"])
+            if state.payment:
+                return False
+            if now - (state.approved_at or approved) < timedelta(days=PAYMENT_DAYS):
+                return True
+            return self._run(row["request_id"], d.Reject(
+                actor=d.Actor("system", "servicing-clock"), rule="PAYMENT-NOT-RECEIVED",
+                reason=f"no payment was received within {PAYMENT_DAYS} days of the approval",
+                reason_zh=f"批准后 {PAYMENT_DAYS} 天内未收到款项"))
+        if self.catalog.get(row["operation"]).money.formula == "reinstatement_amount":
+            policy, _ = self._policies.position(row["application_id"])
+            quote = policy.reinstatement
+            today = self._calendar.date_of(now)
+            if policy.status != SUSPENDED or not quote:
+                return False  # reinstated (complete the request), or no quote to wait on (the rules decide)
+            if date.fromisoformat(quote["valid_until"]) >= today:
+                return True
+            return self._run(row["request_id"], d.Reject(
+                actor=d.Actor("system", "servicing-clock"), rule="REINSTATEMENT-EXPIRED",
+                reason=f"the reinstatement quote was valid until {quote['valid_until']} and was not paid",
+                reason_zh=f"复效报价有效期至 {quote['valid_until']}，逾期未缴"))
+        return False
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -511,6 +553,11 @@ class ServicingService:
         submitted = self._submitted(state)
         data = _parse(family, operation, self._opened_input(state))
         policy, seq = self._policies.position(state.application_id)
+        requester = state.submitted["requester"]["party"]
+        if not {r for r in roles_on(policy, requester) if r in operation.requesters}:
+            # the contract changed hands since the request was made: its requester may no longer ask for it
+            raise Refused(f"REQUESTER-ROLE: {requester} no longer holds a role that may request {operation.code} "
+                          "on this policy", rule="REQUESTER-ROLE", zh=f"申请人已不再有权申请{operation.names.zh}")
         if operation.money.formula == "reinstatement_amount" and policy.status != SUSPENDED:
             # the policy's own reinstatement restored the contract: the request completes with the amount it
             # quoted (the catalog's rules were tried on the suspended policy when it was made)

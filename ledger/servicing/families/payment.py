@@ -137,6 +137,10 @@ class Payment:
         policy = ctx.policy
         assert policy.effective_date is not None
         start = policy.effective_date
+        if policy.riders:
+            raise refuse("RIDERS-ATTACHED", "a policy carrying riders keeps its premium frequency (the riders' "
+                         "installments follow it); remove the riders first", "附加险随主险按原交费频率交费，"
+                         "请先解除附加险再变更交费频率", field="input.frequency")
         anniversary = next_anniversary(policy, ctx.on)
         done = set(policy.paid_dues) | set(policy.waived_dues)
         owing = [due for due in policy.due_dates() if due < anniversary and due.isoformat() not in done]

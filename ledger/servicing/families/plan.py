@@ -79,10 +79,13 @@ def requote(ctx: Context, *, sum_insured: Money | None = None, occupation_class:
     at its issue age, sex and extra premium. Raises ``Refused`` naming the pricing rule if the product does not
     price the plan."""
     policy = ctx.policy
-    return premium_json(ctx.product, policy_plan(policy, ctx.product, sum_insured=sum_insured),
+    base = premium_json(ctx.product, policy_plan(policy, ctx.product, sum_insured=sum_insured),
                         age=policy.insured_age, sex=policy.insured_sex,
                         occupation_class=policy.occupation_class if occupation_class is None else occupation_class,
                         extra_premium_pct=extra_premium_pct(policy))
+    riders = policy.premium.get("riders_modal_premium")
+    # the riders still attached keep their installments: each due collects the new base premium and theirs
+    return with_rider_installment(base, Money.from_json(riders)) if riders else base
 
 
 def _sum_insured(policy: PolicyState, product: Product) -> Money:
@@ -163,6 +166,10 @@ class PlanFamily:
             raise refuse("NOT-A-RIDER", f"{data.rider!r} is a base product, not a rider",
                          f"{data.rider} 为主险产品，不能作为附加险", field="input.rider")
         start = next_anniversary(policy, on)
+        if start.isoformat() in set(policy.paid_dues) | set(policy.waived_dues):
+            # approved after the anniversary's premium was paid without it: the rider starts a year later rather
+            # than run a year nobody paid for
+            start = add_months(start, 12)
         age = policy.insured_age + policy_years(policy, on)
         plan = Plan.of(product, sum_insured=Money(data.plan.sum_insured, product.currency).rounded(),
                        term_years=data.plan.term_years, payment_years=data.plan.payment_years,

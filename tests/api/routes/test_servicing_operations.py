@@ -549,7 +549,7 @@ def test_reinstatement_waits_for_its_payment(hall: tuple[TestClient, Ledger], cl
     approved = drive(client, ledger, clock, view, until="approved")
     assert approved.path == ["under_review", "approved"]
     assert approved.view["awaiting"]["from"] == "customer"
-    assert ledger.servicing.run_clock() == {"REINSTATEMENT-UNPAID": 1}  # nothing until it is paid
+    assert ledger.servicing.run_clock() == {}  # waiting for the payment  # nothing until it is paid
     paid = client.post("/v1/payments", headers=headers(ledger, "system", "payments"), json={
         "policy_no": policy_no, "amount": str(total), "payment_ref": "REINSTATE-1",
         "paid_at": "2028-02-05T01:00:00Z"})
@@ -868,3 +868,78 @@ def test_a_corrected_epolicy_version_is_reviewed_by_staff(hall: tuple[TestClient
     policy_no = issue(client, ledger)
     corrected = submit(client, ledger, policy_no, "epolicy_reissue", {"kind": "corrected", "reason": "姓名有误"})
     assert corrected["status"] == "under_review"
+
+
+def test_a_repayment_takes_money_only_once_approved_and_only_for_what_it_still_closes(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = single_premium(client, ledger, clock)
+    docs = uploads(client, me(ledger), "ID-DOCUMENT", "BANK-ACCOUNT-PROOF")
+    lent = drive(client, ledger, clock, submit(client, ledger, policy_no, "policy_loan", {"amount": "10000"},
+                                                docs=docs))
+    assert lent.view["status"] == "completed"
+    payments = headers(ledger, "system", "payments")
+    view = submit(client, ledger, policy_no, "loan_repayment", {})
+    owed = view["quote"]["value"]["amount"]
+    pay = {"amount": owed, "payment_ref": "RP-1", "paid_at": "2028-01-10T02:00:00Z"}
+    early = client.post(f"/v1/servicing/{view['request_id']}/payments", headers=payments, json=pay)
+    assert refusal(early) == "REQUEST-STATUS"  # under review: the payments system keeps the money
+    repaid = drive(client, ledger, clock, view)
+    assert repaid.path == ["under_review", "approved"]
+    messaging = headers(ledger, "system", "messaging")
+    assert client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=messaging,
+                       json=pay).status_code == 403  # only the payment systems confirm payments
+
+    # a second loan after the approval: the repayment quoted would now close a loan nobody paid for
+    more = drive(client, ledger, clock, submit(client, ledger, policy_no, "policy_loan", {"amount": "5000"},
+                                               docs=uploads(client, me(ledger), "ID-DOCUMENT",
+                                                            "BANK-ACCOUNT-PROOF")))
+    assert more.view["status"] == "completed"
+    paid = client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=payments, json=pay)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "rejected" and paid.json()["outcome"]["rule"] == "PAYMENT-MISMATCH"
+    assert paid.json()["outcome"]["refund"] == {"amount": owed, "currency": "CNY"}  # recorded, to go back
+    again = client.post(f"/v1/servicing/{repaid.request_id}/payments", headers=payments, json=pay)
+    assert again.status_code == 200 and again.json()["status"] == "rejected"  # the same payment, once
+    loans = ledger.policies.get(ledger.policies.application_of(policy_no)).loans
+    assert len(loans) == 2  # nothing was closed
+
+
+def test_an_approved_repayment_never_paid_ends_after_thirty_days(hall: tuple[TestClient, Ledger],
+                                                                  clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = single_premium(client, ledger, clock)
+    docs = uploads(client, me(ledger), "ID-DOCUMENT", "BANK-ACCOUNT-PROOF")
+    drive(client, ledger, clock, submit(client, ledger, policy_no, "policy_loan", {"amount": "10000"}, docs=docs))
+    repaid = drive(client, ledger, clock, submit(client, ledger, policy_no, "loan_repayment", {}))
+    assert repaid.view["status"] == "approved"
+    assert ledger.servicing.run_clock() == {}  # waiting for the money, not ended
+    clock.advance(timedelta(days=31))
+    assert ledger.servicing.run_clock() == {"rejected": 1}
+    ended = client.get(f"/v1/servicing/{repaid.request_id}", headers=me(ledger)).json()
+    assert ended["outcome"]["rule"] == "PAYMENT-NOT-RECEIVED"
+    assert submit(client, ledger, policy_no, "loan_repayment", {})["status"] == "under_review"  # may ask again
+
+
+def test_a_request_of_a_former_policyholder_ends_when_the_policy_changes_hands(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    past_free_look(ledger, clock)
+    pending = submit(client, ledger, policy_no, "payment_method_change", {"method": "alipay"},
+                     docs=uploads(client, me(ledger), "DEBIT-AUTHORISATION"))
+    assert pending["status"] == "under_review"
+    new_owner = {"new_policyholder": {"name": "李雷", "id_number": resident_id("1980-01-01", serial=77)},
+                 "relationship": "spouse"}
+    owner_docs = uploads(client, me(ledger), "INSURED-CONSENT", "NEW-OWNER-CONSENT", "ID-DOCUMENT", "NEW-OWNER-ID",
+                         "RELATIONSHIP-PROOF")
+    owned = drive(client, ledger, clock, submit(client, ledger, policy_no, "owner_change", new_owner,
+                                                docs=owner_docs))
+    assert owned.view["status"] == "completed"
+    late = client.post(f"/v1/servicing/{pending['request_id']}/decision", headers=clerk(ledger),
+                       json={"action": "approve"})
+    assert refusal(late) == "REQUESTER-ROLE"  # the former owner may no longer ask for it: it cannot be approved
+    rejected = client.post(f"/v1/servicing/{pending['request_id']}/decision", headers=clerk(ledger),
+                           json={"action": "reject", "reason": "the requester no longer owns the policy"})
+    assert rejected.json()["status"] == "rejected"
+    assert ledger.policies.get(ledger.policies.application_of(policy_no)).plan.get("payment_method") is None

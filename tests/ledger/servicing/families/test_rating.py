@@ -131,3 +131,20 @@ def test_the_input_is_a_class_1_to_6_and_a_date(raw: dict[str, Any]) -> None:
 def test_every_operation_of_the_family_is_in_the_catalog() -> None:
     for code in FAMILY.inputs:
         assert CATALOG.get(code).family == FAMILY.name
+
+
+def test_a_re_rating_keeps_the_riders_installments_and_charges_only_the_base_difference() -> None:
+    from ledger.money import Money
+    from ledger.servicing.families.plan import with_rider_installment
+
+    plain = policy(ACCIDENT)
+    rider = {"amount": "4.20", "currency": "CNY"}
+    carrying = dataclasses.replace(plain, premium=with_rider_installment(plain.premium, Money.from_json(rider)),
+                                   riders=({"product": {"id": "hospital-allowance"}},))
+    without = FAMILY.prepare(context(plain, ACCIDENT), change(3))
+    with_rider = FAMILY.prepare(context(carrying, ACCIDENT), change(3))
+    assert with_rider.amount is not None and without.amount is not None
+    assert with_rider.amount["value"] == without.amount["value"]  # the rider's share is not re-rated away
+    base_after = Decimal(without.changes["premium"]["modal_premium"]["amount"])
+    assert with_rider.changes["premium"]["modal_premium"] == money(base_after + Decimal("4.20"))
+    assert with_rider.changes["premium"]["riders_modal_premium"] == money("4.20")
