@@ -176,6 +176,8 @@ def finish(report: AuditReport, *, command: str, extra: str = "") -> None:
         err.print(f"[red]FAIL[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     summary = (f"{report.entries} entries, {report.checkpoints} checkpoints, {report.payloads_checked} payloads "
                f"checked, {report.payloads_erased} erased{extra}")
+    if report.amounts_checked:
+        summary += f", {report.amounts_checked} amounts recomputed"
     if not report.ok:
         err.print(f"{command} failed: {len(report.problems)} problem(s); {summary}", highlight=False)
         raise typer.Exit(code=1)

@@ -7,12 +7,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import ConfigurationError, NotFound, StorageError
+from ledger.errors import ConfigurationError, NotFound, StorageError, VerificationError
 from ledger.journal.audit import AuditReport, Problem, Progress, audit
+from ledger.journal.opening import Opener
 from ledger.log.note import NoteVerifier
 from ledger.projections.base import Projector
 from ledger.projections.registry import Registry
 from ledger.services.anchoring import AnchorService
+from ledger.servicing.events import stream_of
+from ledger.servicing.projection import REQUESTS
+from ledger.servicing.recompute import verify_amount
 from ledger.settings import describe_database, sqlite_file
 from ledger.store import Store
 from ledger.store.migrate import head_revision
@@ -43,7 +47,26 @@ class AuditService:
         if worker is not None:
             for where, what in worker.check_anchors():
                 report.add(where, what)
+        self._check_amounts(report)
         return report
+
+    def _check_amounts(self, report: AuditReport) -> None:
+        """Recompute every amount a servicing request recorded (its quote, and what it completed with) from the
+        record's own inputs and parameters (``ledger.servicing.recompute``): the journal alone must reproduce it."""
+        if REQUESTS not in self._store.rows.specs:
+            return  # a ledger opened without the servicing projection (tools, tests) has no requests to find
+        opener = Opener(self._store, self._master_key)
+        for row in self._store.rows.scan(REQUESTS):
+            for entry, facts in opener.stream(stream_of(row["request_id"])):
+                for name in ("quote", "amount"):
+                    record = facts.get(name) if facts is not None else None
+                    if not isinstance(record, Mapping):
+                        continue
+                    report.amounts_checked += 1
+                    try:
+                        verify_amount(record)
+                    except VerificationError as exc:
+                        report.add(f"entry {entry.idx} ({entry.type})", f"{name}: {exc}")
 
 
 def audit_copy(database_url: str, *, verifier: NoteVerifier, projectors: Iterable[Projector],

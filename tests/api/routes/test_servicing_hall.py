@@ -378,3 +378,30 @@ def test_a_receipt_carries_the_anchor_proof_once_the_chain_confirms_it(settings:
             assert anchor["anchor"]["tx_hash"].startswith("0x") and anchor["anchored_checkpoint"]
     finally:
         ledger.close()
+
+
+def test_verify_recomputes_every_servicing_amount_and_names_one_that_does_not_add_up(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    from ledger.kernel import NewEvent
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    past_free_look(ledger, clock)
+    me = headers(ledger, "customer", OWNER)
+    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id3"), "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF b3")}
+    made = client.post(f"/v1/policies/{policy_no}/servicing", headers=me,
+                       json={"operation": "surrender", "input": {}, "documents": docs}).json()
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.amounts_checked == 1  # the surrender's quote
+
+    forged = dict(made["quote"], value={"amount": "999999.00", "currency": "CNY"})
+    ledger.workflow.record("servicing:SFORGED", [NewEvent("servicing.request.submitted", {
+        "request_id": "SFORGED", "application_id": "A-OTHER", "policy_no": "LL0", "operation": "surrender",
+        "requester": {"role": "policyholder", "party": OWNER}, "high_risk": True, "flags": [], "four_eyes": False,
+        "quote": forged, "documents": {"required": [], "provided": [], "missing": []}})])
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()
+    assert not report.ok and report.amounts_checked == 2
+    assert any("surrender_value" in str(problem) and "999999.00" in str(problem) for problem in report.problems)
