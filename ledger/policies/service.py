@@ -250,7 +250,8 @@ class PolicyService:
         command = d.Submit(application_id, facts, personal, actor, parties=tuple(registrations),
                            declaration=declaration)
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
-        return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected).state
+        return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected,
+                                  fresh=True).state  # a new random id: nothing to read first
 
     def cover_with_us(self, insured: str, product: Product, *, applicant: str) -> Money:
         """The insured's sums insured with us (financial underwriting): policies in force, and applications still
