@@ -26,7 +26,13 @@ from ledger.policies import epolicy
 from ledger.policies import events as ev
 from ledger.policies import projection as proj
 from ledger.policies import state as st
-from ledger.policies.rules.questionnaire import Questionnaire, load_questionnaire, next_questions
+from ledger.policies.rules.questionnaire import (
+    Questionnaire,
+    check_answers,
+    is_complete,
+    load_questionnaire,
+    next_questions,
+)
 from ledger.policies.rules.ruleset import RuleSet, load_ruleset
 from ledger.policies.state import PolicyState
 from ledger.products.catalog import Product, ProductCatalog
@@ -397,6 +403,21 @@ class PolicyService:
                                          interest_rate=product.reinstatement_interest, today=self.today(),
                                          actor=actor)
         return self._run(application_id, command).state
+
+    def check_declaration(self, application_id: str, answers: Mapping[str, Any], *, field: str = "answers") -> None:
+        """Raise ``ValidationFailed`` (naming ``field``.<question>) unless ``answers`` is a complete declaration
+        on the policy's questionnaire (what a reinstatement is underwritten on)."""
+        questionnaire = self._questionnaire_of(self.get(application_id))
+        try:
+            check_answers(questionnaire, answers)
+            complete = is_complete(questionnaire, answers)
+        except ValidationFailed as exc:
+            question = (exc.field or "answers").removeprefix("answers").lstrip(".")
+            raise ValidationFailed(f"{field}: {exc}", field=f"{field}.{question}" if question else field) from None
+        if not complete:
+            missing = ", ".join(question.id for question in next_questions(questionnaire, answers)[:5])
+            raise ValidationFailed(f"{field}: a complete new health declaration is needed; still to answer: "
+                                   f"{missing}", field=field)
 
     def reinstatement_payment(self, application_id: str) -> dict[str, Any] | None:
         """The last payment that reinstated the policy (amount, reference, time, entry index), if any."""

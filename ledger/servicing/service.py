@@ -89,6 +89,9 @@ class Policies(Protocol):
 
     def reinstatement_payment(self, application_id: str) -> dict[str, Any] | None: ...
 
+    def check_declaration(self, application_id: str, answers: Mapping[str, Any], *, field: str = "answers"
+                          ) -> None: ...
+
 
 class Uploads(Protocol):
     def owned_by(self, digest: str, subjects: set[str]) -> bool: ...
@@ -181,6 +184,10 @@ class ServicingService:
         requester, actor, on_behalf = self._requester(application_id, operation, role=role, party=party,
                                                       on_behalf_of=on_behalf_of)
         data = _parse(family, operation, raw)
+        if operation.underwriting and "answers" in type(data).model_fields:
+            # a new health declaration: complete on the policy's questionnaire, checked now, not at approval
+            self._policies.check_declaration(application_id, data.model_dump().get("answers", {}),
+                                             field="input.answers")
         given = dict(uploads or {})
         self._check_uploads(given, owners={requester["party"], party})
         persons = family.persons(data)

@@ -943,3 +943,15 @@ def test_a_request_of_a_former_policyholder_ends_when_the_policy_changes_hands(
                            json={"action": "reject", "reason": "the requester no longer owns the policy"})
     assert rejected.json()["status"] == "rejected"
     assert ledger.policies.get(ledger.policies.application_of(policy_no)).plan.get("payment_method") is None
+
+
+def test_a_reinstatement_declaration_is_checked_when_it_is_made(hall: tuple[TestClient, Ledger],
+                                                                clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    move_to(ledger, clock, ANNIVERSARY + timedelta(days=65))
+    partial = ask(client, ledger, policy_no, "reinstatement", {"answers": {"height_cm": 180}})
+    assert refusal(partial, 422) == "input.answers"
+    assert "complete new health declaration" in partial.json()["detail"]
+    wrong = ask(client, ledger, policy_no, "reinstatement", {"answers": {**CLEAN, "height_cm": "tall"}})
+    assert refusal(wrong, 422).startswith("input.answers")
