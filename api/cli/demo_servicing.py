@@ -695,7 +695,8 @@ class ServicingDemo:
             return {"new_sum_insured": str(new)}
         if operation == "rider_add":
             return {"rider": self.rider, "plan": {"sum_insured": rng.choice(("50", "100", "150", "200")),
-                                                  "term_years": 1, "payment_years": 1}}
+                                                  "term_years": 1, "payment_years": 1},
+                    "answers": dict(samples.CLEAN)}
         if operation == "rider_remove":
             return {"rider": self.rider}
         if operation == "dividend_option_change":

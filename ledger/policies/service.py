@@ -34,6 +34,7 @@ from ledger.policies.rules.questionnaire import (
     next_questions,
 )
 from ledger.policies.rules.ruleset import RuleSet, load_ruleset
+from ledger.policies.rules.underwriting import UnderwritingInput, decide_underwriting
 from ledger.policies.state import PolicyState
 from ledger.products.catalog import Product, ProductCatalog
 from ledger.products.pricing import Plan, cash_value, quote
@@ -418,6 +419,30 @@ class PolicyService:
             missing = ", ".join(question.id for question in next_questions(questionnaire, answers)[:5])
             raise ValidationFailed(f"{field}: a complete new health declaration is needed; still to answer: "
                                    f"{missing}", field=field)
+
+    def underwrite_declaration(self, application_id: str, answers: Mapping[str, Any], *, product_id: str,
+                               sum_insured: Money, field: str = "answers") -> dict[str, Any]:
+        """Automatic underwriting of a new declaration for cover added to the policy (a rider): the decision's
+        facts (outcome, reasons, rule set and questionnaire versions; the answers and what they triggered are
+        not in it). Raises ``ValidationFailed`` naming ``field`` for an incomplete or wrong declaration and
+        ``NotFound`` for an unknown product."""
+        state = self.get(application_id)
+        product = self.catalog.get(product_id)
+        questionnaire = self._questionnaires[product.questionnaire]
+        self.check_declaration(application_id, answers, field=field)
+        years = 0
+        if state.effective_date is not None:
+            while st.add_months(state.effective_date, 12 * (years + 1)) <= self.today():
+                years += 1
+        given = UnderwritingInput(
+            product_id=product.id, product_kind=product.kind, age=state.insured_age + years, sex=state.insured_sex,
+            occupation_class=state.occupation_class, height_cm=Decimal(str(answers["height_cm"])),
+            weight_kg=Decimal(str(answers["weight_kg"])), sum_insured=sum_insured,
+            cover_with_us=Money.zero(sum_insured.currency), automatic_limit=product.automatic_limit,
+            answers=dict(answers))
+        decided, _ = d.split_decision(decide_underwriting(self._rulesets[product.underwriting], questionnaire,
+                                                          given).to_json())
+        return decided
 
     def reinstatement_payment(self, application_id: str) -> dict[str, Any] | None:
         """The last payment that reinstated the policy (amount, reference, time, entry index), if any."""

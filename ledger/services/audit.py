@@ -14,7 +14,7 @@ from ledger.log.note import NoteVerifier
 from ledger.projections.base import Projector
 from ledger.projections.registry import Registry
 from ledger.services.anchoring import AnchorService
-from ledger.servicing.events import stream_of
+from ledger.servicing.events import COMPLETED, SUBMITTED, stream_of
 from ledger.servicing.projection import REQUESTS
 from ledger.servicing.recompute import verify_amount
 from ledger.settings import describe_database, sqlite_file
@@ -22,6 +22,9 @@ from ledger.store import Store
 from ledger.store.migrate import head_revision
 
 __all__ = ["AuditReport", "AuditService", "Problem", "audit_copy", "current_revision", "schema_revision"]
+
+# The servicing events that record an amount (with its inputs and versions), and the fact that holds it.
+RECORDED_AMOUNTS = {SUBMITTED: "quote", COMPLETED: "amount"}
 
 class AuditService:
     def __init__(self, store: Store, *, registry: Registry, vkey: str, ledger_public_key: bytes, origin: str,
@@ -58,7 +61,8 @@ class AuditService:
         opener = Opener(self._store, self._master_key)
         for row in self._store.rows.scan(REQUESTS):
             for entry, facts in opener.stream(stream_of(row["request_id"])):
-                for name in ("quote", "amount"):
+                name = RECORDED_AMOUNTS.get(entry.type)
+                if name is not None:
                     record = facts.get(name) if facts is not None else None
                     if not isinstance(record, Mapping):
                         continue

@@ -92,6 +92,9 @@ class Policies(Protocol):
     def check_declaration(self, application_id: str, answers: Mapping[str, Any], *, field: str = "answers"
                           ) -> None: ...
 
+    def underwrite_declaration(self, application_id: str, answers: Mapping[str, Any], *, product_id: str,
+                               sum_insured: Money, field: str = "answers") -> dict[str, Any]: ...
+
 
 class Uploads(Protocol):
     def owned_by(self, digest: str, subjects: set[str]) -> bool: ...
@@ -184,10 +187,21 @@ class ServicingService:
         requester, actor, on_behalf = self._requester(application_id, operation, role=role, party=party,
                                                       on_behalf_of=on_behalf_of)
         data = _parse(family, operation, raw)
+        underwriting = None
         if operation.underwriting and "answers" in type(data).model_fields:
-            # a new health declaration: complete on the policy's questionnaire, checked now, not at approval
-            self._policies.check_declaration(application_id, data.model_dump().get("answers", {}),
-                                             field="input.answers")
+            # a new health declaration: complete on the questionnaire, checked now, not at approval; cover added
+            # (a rider) is underwritten on it at once, and the clerk sees the outcome
+            raw_input = data.model_dump()
+            on_sale = {product.id: product for product in self._policies.catalog.current()}
+            rider = on_sale.get(str(raw_input.get("rider", "")))
+            if rider is not None and rider.definition.rider:
+                underwriting = self._policies.underwrite_declaration(
+                    application_id, raw_input["answers"], product_id=rider.id,
+                    sum_insured=Money.of(str(raw_input["plan"]["sum_insured"]), rider.currency),
+                    field="input.answers")
+            else:
+                self._policies.check_declaration(application_id, raw_input.get("answers", {}),
+                                                 field="input.answers")
         given = dict(uploads or {})
         self._check_uploads(given, owners={requester["party"], party})
         persons = family.persons(data)
@@ -195,8 +209,8 @@ class ServicingService:
         policy, seq = self._policies.position(application_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
-        ctx = self._context(policy, operation, now=now, request_date=today, parties=parties,
-                            requester=requester["party"])
+        ctx = replace(self._context(policy, operation, now=now, request_date=today, parties=parties,
+                                    requester=requester["party"]), underwriting=underwriting)
         request_id = new_id("S")
         earlier = self._earlier(application_id, operation)
         completion = self._completion(ctx, family, data, seq) if operation.automatic else None

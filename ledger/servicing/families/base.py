@@ -63,6 +63,7 @@ class Context:
     requester: str = ""  # the party asking
     request_date: date | None = None  # the day the request was made (amounts are computed on it)
     open_claims: tuple[str, ...] = ()  # claims on the policy not yet closed
+    underwriting: Mapping[str, Any] | None = None  # automatic underwriting of a new declaration (a rider's)
 
     @property
     def on(self) -> date:

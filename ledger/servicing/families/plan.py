@@ -47,6 +47,9 @@ class RiderPlan(Input):
 class RiderAdd(Input):
     rider: str = Field(pattern=PRODUCT_ID, max_length=64)  # the rider's product id
     plan: RiderPlan
+    # the insured's new health declaration on the rider's questionnaire: underwritten by the service before the
+    # request is recorded, sealed with the request's details, never a fact
+    answers: dict[str, Any] = Field(min_length=1)
 
 
 class RiderRemove(Input):
@@ -165,6 +168,12 @@ class PlanFamily:
         if not product.definition.rider:
             raise refuse("NOT-A-RIDER", f"{data.rider!r} is a base product, not a rider",
                          f"{data.rider} 为主险产品，不能作为附加险", field="input.rider")
+        decided = dict(ctx.underwriting or {})
+        if decided.get("outcome") in ("decline", "postpone"):
+            reasons = "; ".join(str(reason.get("en", "")) for reason in decided.get("reasons", []))
+            reasons_zh = "；".join(str(reason.get("zh", "")) for reason in decided.get("reasons", []))
+            raise refuse("RIDER-DECLINED", f"the new health declaration does not allow this rider ({reasons})",
+                         f"根据新的健康告知，无法附加该附加险（{reasons_zh}）", field="input.answers")
         start = next_anniversary(policy, on)
         if start.isoformat() in set(policy.paid_dues) | set(policy.waived_dues):
             # approved after the anniversary's premium was paid without it: the rider starts a year later rather
@@ -186,7 +195,8 @@ class PlanFamily:
             "occupation_class": policy.occupation_class, "premium": premium, "from": start})
         return Prepared(
             facts={"rider": product.id, "version": product.version, "sum_insured": plan.sum_insured.to_json(),
-                   "from": start.isoformat(), "premium": premium["modal_premium"]},
+                   "from": start.isoformat(), "premium": premium["modal_premium"],
+                   **({"underwriting": decided} if decided else {})},
             amount=amount, changes={"riders": [*(dict(item) for item in policy.riders), rider],
                                     "premium": with_rider_installment(policy.premium, first)})
 

@@ -119,7 +119,8 @@ def requests_made(client: TestClient, ledger: Ledger, clock: FixedClock) -> dict
     move_to(ledger, clock, date(2027, 11, 20))
     pay_premium(regular)
     move_to(ledger, clock, ANNIVERSARY - timedelta(days=10))
-    rider = {"rider": "hospital-allowance", "plan": {"sum_insured": "100", "term_years": 1, "payment_years": 1}}
+    rider = {"rider": "hospital-allowance", "plan": {"sum_insured": "100", "term_years": 1, "payment_years": 1},
+             "answers": dict(CLEAN)}
     ask(ridered, "rider_add", rider)
     pay_premium(ridered)  # the anniversary's installment, the rider's too
 

@@ -598,7 +598,8 @@ def test_sum_assured_decrease_after_two_years(hall: tuple[TestClient, Ledger], c
 def test_rider_add_then_rider_remove(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
     client, ledger = hall
     policy_no = issue(client, ledger)
-    rider = {"rider": "hospital-allowance", "plan": {"sum_insured": "100", "term_years": 1, "payment_years": 1}}
+    rider = {"rider": "hospital-allowance", "plan": {"sum_insured": "100", "term_years": 1, "payment_years": 1},
+             "answers": dict(CLEAN)}
     past_free_look(ledger, clock)
     assert refusal(ask(client, ledger, policy_no, "rider_add", rider)) == "AT-ANNIVERSARY"
     docs = uploads(client, me(ledger), "ID-DOCUMENT")
@@ -955,3 +956,21 @@ def test_a_reinstatement_declaration_is_checked_when_it_is_made(hall: tuple[Test
     assert "complete new health declaration" in partial.json()["detail"]
     wrong = ask(client, ledger, policy_no, "reinstatement", {"answers": {**CLEAN, "height_cm": "tall"}})
     assert refusal(wrong, 422).startswith("input.answers")
+
+
+def test_a_rider_is_underwritten_on_a_new_declaration(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    move_to(ledger, clock, ANNIVERSARY - timedelta(days=10))
+    plan = {"sum_insured": "100", "term_years": 1, "payment_years": 1}
+    cancer = {**CLEAN, "tumour": True, "tumour_kind": "malignant"}
+    declined = ask(client, ledger, policy_no, "rider_add", {"rider": "hospital-allowance", "plan": plan,
+                                                            "answers": cancer})
+    assert refusal(declined) == "RIDER-DECLINED"
+    assert declined.json()["detail_zh"].startswith("根据新的健康告知")  # the reason, in both languages
+    missing = ask(client, ledger, policy_no, "rider_add", {"rider": "hospital-allowance", "plan": plan})
+    assert refusal(missing, 422) == "input.answers"
+    view = submit(client, ledger, policy_no, "rider_add", {"rider": "hospital-allowance", "plan": plan,
+                                                          "answers": dict(CLEAN)})
+    assert view["input"]["underwriting"]["outcome"] == "standard"
+    assert "height_cm" not in str(view)  # the declaration itself is sealed, never a fact

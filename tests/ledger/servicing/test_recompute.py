@@ -142,7 +142,8 @@ RECORDS: dict[str, tuple[Callable[[], Record], str]] = {
                                                  "sum_assured_decrease",
                                                  plan.SumAssuredDecrease(new_sum_insured=Decimal(300000))), "16949.49"),
     "rider_premium": (lambda: prepared(plan.FAMILY, policy(), "rider_add", plan.RiderAdd.model_validate(
-        {"rider": "hospital-allowance", "plan": {"sum_insured": "100", "term_years": 1, "payment_years": 1}})),
+        {"rider": "hospital-allowance", "plan": {"sum_insured": "100", "term_years": 1, "payment_years": 1},
+         "answers": {"smoker": False}})),
         "50.40"),
     # 50.40 x (1 - 30 %) x (1 - 184 / 365)
     "rider_cash_value": (lambda: prepared(plan.FAMILY, policy(riders=(rider_attached(),)), "rider_remove",

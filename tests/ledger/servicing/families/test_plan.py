@@ -115,7 +115,8 @@ def test_decrease_refusals() -> None:
 
 # -- rider add -------------------------------------------------------------------------------------------------
 
-RIDER_ADD = {"rider": "hospital-allowance", "plan": {"sum_insured": "200", "term_years": 1, "payment_years": 1}}
+RIDER_ADD = {"rider": "hospital-allowance", "plan": {"sum_insured": "200", "term_years": 1, "payment_years": 1},
+             "answers": {"smoker": False}}  # the declaration is the service's to underwrite; prepare keeps it out
 
 
 def test_a_rider_is_priced_for_the_insureds_age_now_and_starts_at_the_anniversary() -> None:
