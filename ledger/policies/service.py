@@ -446,11 +446,14 @@ class PolicyService:
 
     def reinstatement_payment(self, application_id: str) -> dict[str, Any] | None:
         """The last payment that reinstated the policy (amount, reference, time, entry index), if any."""
+        paid: dict[str, Any] | None = None
         for event in reversed(self._workflow.history(ev.stream_of(application_id))):
-            if event.type == ev.PREMIUM_PAID and event.facts.get("purpose") == "reinstatement":
-                return {"amount": event.facts["amount"], "payment_ref": event.facts["payment_ref"],
+            if paid is None and event.type == ev.PREMIUM_PAID and event.facts.get("purpose") == "reinstatement":
+                paid = {"amount": event.facts["amount"], "payment_ref": event.facts["payment_ref"],
                         "paid_at": event.facts["paid_at"], "index": event.index}
-        return None
+            elif paid is not None and event.type == ev.REINSTATEMENT_REQUESTED and event.facts.get("accepted"):
+                return {**paid, "quoted": event.facts["total"], "quoted_on": event.facts["on"]}
+        return paid
 
     def reinstate(self, application_id: str) -> PolicyState:
         """Put a paid-up reinstatement in force (if it was paid but not completed with its payment)."""

@@ -254,9 +254,12 @@ def _submit(state: RequestState, command: Submit, now: datetime) -> list[NewEven
         "cooling_off_hours": command.cooling_off_hours, "four_eyes": four_eyes,
         "expected_by": command.expected_by, "parties": dict(ctx.parties), "actor": command.actor.to_json()}
     details = {"input": command.data.model_dump(mode="json"), **prepared.details}
+    # a health declaration is the insured's: sealed under them (erasing them destroys it), whoever asks
+    subject = ctx.policy.insured if "answers" in details["input"] and ctx.policy.insured \
+        else command.requester["party"]
     events = [*command.registrations,
               NewEvent(ev.SUBMITTED, facts, personal={"details": details, "uploads": dict(command.uploads)},
-                       personal_subject=command.requester["party"])]
+                       personal_subject=subject)]
     if operation.automatic and not flags and not missing and not prepared.facts.get("new_version") \
             and command.completion is not None:
         events += _approve_and_complete(command.request_id, command.completion, now)

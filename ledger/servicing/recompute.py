@@ -235,6 +235,8 @@ def _premium(check: _Check, quote: _Reader) -> Money:
     annual_premium = Money(annual, sum_insured.currency).rounded()
     check.same(f"{quote.path}.annual_premium", quote.money("annual_premium"), annual_premium)
     modal = (annual_premium * inputs.decimal("modal_factor")).rounded()
+    if quote.has("riders_modal_premium"):  # a policy's premium: the base plus its riders' installments
+        modal = (modal + quote.money("riders_modal_premium")).rounded()
     check.same(f"{quote.path}.modal_premium", quote.money("modal_premium"), modal)
     return modal
 

@@ -293,6 +293,7 @@ class ServicingService:
         completion = None
         four_eyes = bool(state.submitted["four_eyes"])
         d.check_approver(state, staff, four_eyes=four_eyes)  # before anything is asked of the policy
+        self._check_still_entitled(state)
         final = not (four_eyes and not state.approvals)
         reinstatement = self.catalog.get(state.operation).money.formula == "reinstatement_amount"
         if final and reinstatement and state.status == st.UNDER_REVIEW:
@@ -313,8 +314,9 @@ class ServicingService:
         """At approval, the policy's own reinstatement underwrites the request's declaration and quotes what is
         due (only then can a payment reinstate the policy); a declined declaration rejects the request."""
         policy, _ = self._policies.position(state.application_id)
-        if policy.status != SUSPENDED or policy.reinstatement:
-            return None
+        today = self._calendar.date_of(self._clock.now())
+        if policy.status != SUSPENDED or (policy.reinstatement and _quote_valid_until(policy.reinstatement) >= today):
+            return None  # reinstated already, or a quote that still stands: nothing to underwrite again
         answers = self._opened_input(state).get("answers", {})
         after = self._policies.request_reinstatement(state.application_id, answers,
                                                      actor=d.Actor("servicing", staff))
@@ -333,6 +335,7 @@ class ServicingService:
         if current.payment and current.payment.get("payment_ref") == payment_ref \
                 and dict(current.payment["amount"]) == amount.rounded().to_json():
             return current  # the payments system retrying the same payment: it is recorded once
+        self._check_still_entitled(current)
         state = self._run(request_id, d.ReceivePayment(amount=amount.rounded().to_json(), payment_ref=payment_ref,
                                                        paid_at=paid_at, actor=d.Actor("system", system)))
         if state.status == st.APPROVED and (state.effective_at is None or state.effective_at <= self._clock.now()):
@@ -414,14 +417,19 @@ class ServicingService:
             policy, _ = self._policies.position(row["application_id"])
             quote = policy.reinstatement
             today = self._calendar.date_of(now)
-            if policy.status != SUSPENDED or not quote:
-                return False  # reinstated (complete the request), or no quote to wait on (the rules decide)
-            if date.fromisoformat(quote["valid_until"]) >= today:
+            if policy.status != SUSPENDED:
+                return False  # reinstated (complete the request) or ended (the rules reject it)
+            if not quote:  # the quote was withdrawn or declined since (another reinstatement request)
+                return self._run(row["request_id"], d.Reject(
+                    actor=d.Actor("system", "servicing-clock"), rule="REINSTATEMENT-NO-QUOTE",
+                    reason="the policy holds no accepted reinstatement quote any more; ask for reinstatement again",
+                    reason_zh="保单已无有效的复效报价，请重新申请复效"))
+            if _quote_valid_until(quote) >= today:
                 return True
             return self._run(row["request_id"], d.Reject(
                 actor=d.Actor("system", "servicing-clock"), rule="REINSTATEMENT-EXPIRED",
-                reason=f"the reinstatement quote was valid until {quote['valid_until']} and was not paid",
-                reason_zh=f"复效报价有效期至 {quote['valid_until']}，逾期未缴"))
+                reason=f"the reinstatement quote was valid until {_quote_valid_until(quote)} and was not paid",
+                reason_zh=f"复效报价有效期至 {_quote_valid_until(quote)}，逾期未缴"))
         return False
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -574,11 +582,7 @@ class ServicingService:
         submitted = self._submitted(state)
         data = _parse(family, operation, self._opened_input(state))
         policy, seq = self._policies.position(state.application_id)
-        requester = state.submitted["requester"]["party"]
-        if not {r for r in roles_on(policy, requester) if r in operation.requesters}:
-            # the contract changed hands since the request was made: its requester may no longer ask for it
-            raise Refused(f"REQUESTER-ROLE: {requester} no longer holds a role that may request {operation.code} "
-                          "on this policy", rule="REQUESTER-ROLE", zh=f"申请人已不再有权申请{operation.names.zh}")
+        _check_entitled(state, operation, policy)
         if operation.money.formula == "reinstatement_amount" and policy.status != SUSPENDED:
             # the policy's own reinstatement restored the contract: the request completes with the amount it
             # quoted (the catalog's rules were tried on the suspended policy when it was made)
@@ -587,6 +591,10 @@ class ServicingService:
         ctx = self._context(policy, operation, now=now, request_date=self._calendar.date_of(submitted.recorded_at),
                             parties=state.submitted.get("parties", {}), requester=state.submitted["requester"]["party"])
         return self._completion(ctx, family, data, seq)
+
+    def _check_still_entitled(self, state: RequestState) -> None:
+        policy, _ = self._policies.position(state.application_id)
+        _check_entitled(state, self.catalog.get(state.operation), policy)
 
     def _submitted(self, state: RequestState) -> Event:
         return next(e for e in self._workflow.history(ev.stream_of(state.request_id)) if e.type == ev.SUBMITTED)
@@ -609,8 +617,10 @@ class ServicingService:
                             requester=state.submitted["requester"]["party"])
         paid = self._policies.reinstatement_payment(policy.application_id)
         quote = state.submitted["quote"]
-        amount = quote if paid is None else {**quote, "value": paid["amount"],
-                                             "inputs": {"quoted": quote["value"], "payment": paid}}
+        # the amount the policy's own reinstatement quoted (underwritten at the approval, up to that day) is what
+        # the payment had to match; the request's quote at submission is kept beside it
+        amount = quote if paid is None else {**quote, "value": paid["amount"], "inputs": {
+            "quoted": paid.get("quoted", quote["value"]), "payment": paid, "requested": quote["value"]}}
         prepared = Prepared(facts=state.submitted["input"], amount=amount)
         return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(policy.application_id))
@@ -656,6 +666,20 @@ def _parse(family: Family, operation: Operation, raw: Mapping[str, Any]) -> Inpu
         raise ValidationFailed(f"input.{path}: {error['msg']}", field=f"input.{path}") from None
 
 
+
+
+def _quote_valid_until(quote: Mapping[str, Any]) -> date:
+    """The last day a reinstatement quote can be paid (older quotes name only the day they were made)."""
+    return date.fromisoformat(str(quote.get("valid_until") or quote["on"]))
+
+
+def _check_entitled(state: RequestState, operation: Operation, policy: PolicyState) -> None:
+    """``Refused`` REQUESTER-ROLE when the requester no longer holds a role that may ask for the operation (the
+    contract changed hands since the request was made)."""
+    requester = state.submitted["requester"]["party"]
+    if not {r for r in roles_on(policy, requester) if r in operation.requesters}:
+        raise Refused(f"REQUESTER-ROLE: {requester} no longer holds a role that may request {operation.code} on "
+                      "this policy", rule="REQUESTER-ROLE", zh=f"申请人已不再有权申请{operation.names.zh}")
 
 
 def roles_on(policy: PolicyState, party: str) -> set[str]:

@@ -176,10 +176,14 @@ class PlanFamily:
                          f"根据新的健康告知，无法附加该附加险（{reasons_zh}）", field="input.answers")
         start = next_anniversary(policy, on)
         if start.isoformat() in set(policy.paid_dues) | set(policy.waived_dues):
-            # approved after the anniversary's premium was paid without it: the rider starts a year later rather
-            # than run a year nobody paid for
-            start = add_months(start, 12)
-        age = policy.insured_age + policy_years(policy, on)
+            # approved after the anniversary's premium was paid without it: the rider starts with the next due
+            # that is still to be paid (its installment joins that due and every one after it), never before
+            upcoming = policy.next_due()
+            if upcoming is None:
+                raise refuse("NO-PREMIUM-DUE", "every premium of the policy is paid: a rider has no installment to "
+                             "join", "主险保费已全部交清，附加险无法随主险交费", field="input.rider")
+            start = upcoming
+        age = policy.insured_age + policy_years(policy, start)
         plan = Plan.of(product, sum_insured=Money(data.plan.sum_insured, product.currency).rounded(),
                        term_years=data.plan.term_years, payment_years=data.plan.payment_years,
                        frequency=policy.plan.get("frequency", "annual"))

@@ -219,7 +219,7 @@ def test_the_replayed_amounts_carry_what_their_formulas_turn_on(hall: tuple[Test
     assert [entry["closed"] for entry in repayment["inputs"]["applied"]] == [False]
     assert explain(repayment).parts["owed"].amount > explain(repayment).value.amount
     reinstated = by_formula["reinstatement_amount"][0]
-    assert set(reinstated["inputs"]) == {"quoted", "payment"}
+    assert set(reinstated["inputs"]) == {"quoted", "payment", "requested"}
     assert reinstated["value"] == reinstated["inputs"]["payment"]["amount"]
     lent = explain(by_formula["loan_limit"][0])
     assert lent.value <= lent.parts["limit"]

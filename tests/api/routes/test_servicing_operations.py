@@ -614,12 +614,12 @@ def test_rider_add_then_rider_remove(hall: tuple[TestClient, Ledger], clock: Fix
     base = modal(policy(client, ledger, policy_no))
     view = submit(client, ledger, policy_no, "rider_add", rider)
     first = assert_amount(view["quote"], formula="rider_premium")
-    assert first == Decimal("36.00")  # 36 a year per 100 of daily amount at the policy's age now (40: factor 1.0)
+    assert first == Decimal("50.40")  # 36 a year per 100 of daily amount x 1.4, the factor at 41: its start
     added = drive(client, ledger, clock, view)
     assert added.path == ["under_review", "completed"]
     attached = added.view["outcome"]["changes"]["riders"]
     assert [(r["product"]["id"], r["from"]) for r in attached] == [("hospital-allowance", ANNIVERSARY.isoformat())]
-    assert modal(policy(client, ledger, policy_no)) == base + Decimal("36.00")  # each due collects the rider too
+    assert modal(policy(client, ledger, policy_no)) == base + Decimal("50.40")  # each due collects the rider too
     assert_new_version(client, ledger, policy_no)
     assert refusal(ask(client, ledger, policy_no, "rider_add", rider)) == "RIDER-ALREADY-ATTACHED"
 
@@ -974,3 +974,32 @@ def test_a_rider_is_underwritten_on_a_new_declaration(hall: tuple[TestClient, Le
                                                           "answers": dict(CLEAN)})
     assert view["input"]["underwriting"]["outcome"] == "standard"
     assert "height_cm" not in str(view)  # the declaration itself is sealed, never a fact
+
+
+def test_an_approved_reinstatement_ends_when_its_quote_is_withdrawn_or_expires(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    move_to(ledger, clock, ANNIVERSARY + timedelta(days=65))
+    approved = drive(client, ledger, clock, submit(client, ledger, policy_no, "reinstatement",
+                                                   {"answers": dict(CLEAN)}), until="approved")
+    assert approved.view["status"] == "approved"
+    # the customer asks the policy directly with a declaration it declines: the servicing quote is gone
+    declined = client.post(f"/v1/policies/{policy_no}/reinstatement", headers=me(ledger),
+                           json={"answers": {**CLEAN, "tumour": True, "tumour_kind": "malignant"}})
+    assert declined.status_code == 200, declined.text
+    assert ledger.servicing.run_clock() == {"rejected": 1}  # not stuck: ended, naming why
+    ended = client.get(f"/v1/servicing/{approved.request_id}", headers=me(ledger)).json()
+    assert ended["outcome"]["rule"] == "REINSTATEMENT-NO-QUOTE"
+
+    again = drive(client, ledger, clock, submit(client, ledger, policy_no, "reinstatement",
+                                                {"answers": dict(CLEAN)}), until="approved")
+    assert again.view["status"] == "approved"  # underwritten anew at the approval
+    quote = ledger.policies.get(ledger.policies.application_of(policy_no)).reinstatement
+    assert ledger.servicing.run_clock() == {}  # the quote stands: waiting for the payment
+    # past the quote's last day (the day before the next premium falls due)
+    clock.advance(timedelta(days=(date.fromisoformat(quote["valid_until"]) - ledger.policies.today()).days + 2))
+    assert ledger.servicing.run_clock() == {"rejected": 1}
+    expired = client.get(f"/v1/servicing/{again.request_id}", headers=me(ledger)).json()
+    assert expired["outcome"]["rule"] == "REINSTATEMENT-EXPIRED"
+    assert policy(client, ledger, policy_no)["status"] == "Suspended"

@@ -119,14 +119,14 @@ RIDER_ADD = {"rider": "hospital-allowance", "plan": {"sum_insured": "200", "term
              "answers": {"smoker": False}}  # the declaration is the service's to underwrite; prepare keeps it out
 
 
-def test_a_rider_is_priced_for_the_insureds_age_now_and_starts_at_the_anniversary() -> None:
-    on = date(2025, 2, 15)  # in policy year 5: the insured is 44; the next anniversary is 2025-03-01
+def test_a_rider_is_priced_for_the_insureds_age_at_its_start_the_anniversary() -> None:
+    on = date(2025, 2, 15)  # in policy year 5: the insured is 44, and 45 from the next anniversary, 2025-03-01
     prepared = FAMILY.prepare(context(policy(), "rider_add", on=on), plan.RiderAdd.model_validate(RIDER_ADD))
     premium = Decimal("50.40") * 200 / 100  # ages 41-50, per 100 of daily amount
     assert prepared.facts == {"rider": "hospital-allowance", "version": 1, "sum_insured": money("200.00"),
                               "from": "2025-03-01", "premium": money(premium)}
     assert prepared.amount is not None and prepared.amount["value"] == money("100.80")
-    assert prepared.amount["formula"] == "rider_premium" and prepared.amount["inputs"]["age"] == 44
+    assert prepared.amount["formula"] == "rider_premium" and prepared.amount["inputs"]["age"] == 45
     assert prepared.payout is None
     [rider] = prepared.changes["riders"]
     assert rider["product"] == {"id": "hospital-allowance", "version": 1, "digest": RIDER.digest}
@@ -217,3 +217,14 @@ def test_rider_remove_refusals() -> None:
 def test_every_operation_of_the_family_is_in_the_catalog() -> None:
     for code in FAMILY.inputs:
         assert CATALOG.get(code).family == FAMILY.name
+
+
+def test_a_rider_whose_anniversary_premium_is_paid_already_starts_with_the_next_due() -> None:
+    monthly = policy(frequency="monthly", paid_through=date(2025, 3, 1))  # the 2025-03-01 due paid without it
+    prepared = FAMILY.prepare(context(monthly, "rider_add", on=date(2025, 2, 15)),
+                              plan.RiderAdd.model_validate(RIDER_ADD))
+    assert prepared.facts["from"] == "2025-04-01"  # joins the first installment still to pay, never before
+    assert prepared.amount is not None and prepared.amount["inputs"]["age"] == 45
+    paid_up = policy(paid_through=date(2039, 3, 1))  # 20 annual premiums from 2020: all paid
+    refused("NO-PREMIUM-DUE", context(paid_up, "rider_add", on=date(2025, 2, 15)),
+            plan.RiderAdd.model_validate(RIDER_ADD))
