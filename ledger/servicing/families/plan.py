@@ -174,6 +174,12 @@ class PlanFamily:
             reasons_zh = "；".join(str(reason.get("zh", "")) for reason in decided.get("reasons", []))
             raise refuse("RIDER-DECLINED", f"the new health declaration does not allow this rider ({reasons})",
                          f"根据新的健康告知，无法附加该附加险（{reasons_zh}）", field="input.answers")
+        if decided.get("outcome") in ("rated", "exclusion"):
+            # the hall adds riders at standard terms only: an extra premium or an exclusion is an underwriter's
+            # offer for the customer to accept, which an online request does not carry
+            raise refuse("RIDER-NONSTANDARD", "the new health declaration calls for changed terms (an extra premium "
+                         "or an exclusion); an underwriter offers those, not the servicing hall",
+                         "根据新的健康告知需加费或除外承保，请联系核保人员办理", field="input.answers")
         start = next_anniversary(policy, on)
         if start.isoformat() in set(policy.paid_dues) | set(policy.waived_dues):
             # approved after the anniversary's premium was paid without it: the rider starts with the next due

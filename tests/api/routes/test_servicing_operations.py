@@ -1003,3 +1003,22 @@ def test_an_approved_reinstatement_ends_when_its_quote_is_withdrawn_or_expires(
     expired = client.get(f"/v1/servicing/{again.request_id}", headers=me(ledger)).json()
     assert expired["outcome"]["rule"] == "REINSTATEMENT-EXPIRED"
     assert policy(client, ledger, policy_no)["status"] == "Suspended"
+
+
+def test_a_rider_on_changed_terms_is_left_to_an_underwriter(hall: tuple[TestClient, Ledger],
+                                                                     clock: FixedClock) -> None:
+    from ledger.policies.rules.samples import SAMPLES
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    move_to(ledger, clock, ANNIVERSARY - timedelta(days=10))
+    plan = {"sum_insured": "100", "term_years": 1, "payment_years": 1}
+    # controlled hypertension: the hospital-allowance rules cover it with an exclusion
+    excluded = ask(client, ledger, policy_no, "rider_add", {
+        "rider": "hospital-allowance", "plan": plan, "answers": dict(SAMPLES["hypertension_controlled"].answers)})
+    assert refusal(excluded) == "RIDER-NONSTANDARD"
+    assert "hypertension" not in excluded.text.lower()  # the refusal names the rule, not the answers
+    # a finding to look into: referred, so the clerk sees the outcome and decides
+    referred = submit(client, ledger, policy_no, "rider_add", {
+        "rider": "hospital-allowance", "plan": plan, "answers": dict(SAMPLES["prediabetes"].answers)})
+    assert referred["status"] == "under_review" and referred["input"]["underwriting"]["outcome"] == "refer"
