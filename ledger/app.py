@@ -16,10 +16,12 @@ Adding a projection is its module plus one line in ``PROJECTORS``; adding event 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from ledger.clock import BusinessCalendar, Clock, Periodic, SystemClock
 from ledger.crypto.keys import LocalKeys, SigningKey
@@ -145,13 +147,20 @@ class Ledger:
             opener=self.subjects.open_personal)
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = Periodic("policy-clock", settings.clock_interval, self._run_policy_clock)
+        self._clock_lock = ProcessLock(settings.data_dir / "clock.lock")
         self.tokens = TokenVerifier(public_key=secrets.token_public_key, issuer=settings.jwt_issuer)
         self.audit = AuditService(store, registry=registry, vkey=signer.vkey,
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
                                   master_key=secrets.master_key, anchoring=self.anchoring)
 
     def _run_policy_clock(self) -> None:
-        """One round of the policy clock in ``serve``: every transition due up to today (each happens once)."""
+        """One round of the policy clock in ``serve``: every transition due up to today (each happens once).
+
+        Several worker processes serving one data dir take turns: the round runs in the one process holding the
+        data dir's clock lock (another takes it over when that process ends); every transition happens once in
+        any case, so the lock only saves the others the work."""
+        if not self._clock_lock.held():
+            return
         counts = self.policies.run_clock(until=self.policies.today())
         if counts:
             log.info("policy clock: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
@@ -212,12 +221,43 @@ class Ledger:
 
     def close(self) -> None:
         self._policy_clock.stop()
+        self._clock_lock.release()
         self.renderer.close()
         if self.anchoring.anchorer is not None:
             self.anchoring.anchorer.close()
         self.checkpointer.stop()
         self.journal.stop()
         self.store.close()
+
+
+class ProcessLock:
+    """An exclusive lock on a file, held by one process at a time (``fcntl.flock``): tried without waiting,
+    kept once taken, released when the process closes it or ends."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def held(self) -> bool:
+        """True if this process holds the lock (taking it now if it is free)."""
+        if self._file is not None:
+            return True
+        try:
+            file = self._path.open("ab")
+        except OSError:
+            return True  # no lock file can be made (a read-only data dir): behave as the only process
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            file.close()
+            return False
+        self._file = file
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the lock
+            self._file = None
 
 
 def token_key(settings: Settings) -> SigningKey:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
                                                                          "in memory (about 15 KB each; 0: none).")
     render_workers: int = Field(default=1, ge=0, le=16, description="Worker processes that render e-policy PDFs "
                                                                     "(0: render in the serving process).")
+    workers: int = Field(default=1, ge=1, le=16, description="HTTP worker processes `serve` runs on the same database "
+                         "(more than one needs a chain every process reaches: LIFELEDGER_CHAIN_URL none or a "
+                         "JSON-RPC URL, not the embedded one)")
     clock_interval: float = Field(default=300.0, gt=0, description="Seconds between runs of the policy clock "
                                                                    "inside `serve`.")
 

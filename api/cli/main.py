@@ -44,18 +44,36 @@ def options(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print
 def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="TCP port")] = 8000,
           access_log: Annotated[bool, typer.Option(help="Log every request (costs a sixth of the throughput)")]
-          = False, data_dir: DataDir = None) -> None:
+          = False,
+          workers: Annotated[int | None, typer.Option(
+              min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, 1); more "
+                                  "than one needs LIFELEDGER_CHAIN_URL none or a JSON-RPC URL")] = None,
+          data_dir: DataDir = None) -> None:
     """Run the HTTP API (public log API, event intake, admin)."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
 
     settings = settings_for(data_dir)
+    count = workers if workers is not None else settings.workers
+    if count > 1 and settings.chain_url == "embedded":
+        raise fail("--workers above 1 needs a chain every worker reaches: the embedded chain lives inside one "
+                   "process; set LIFELEDGER_CHAIN_URL to none or a JSON-RPC URL")
     with server_logging():
         ledger = Ledger.open(settings)  # creating what is missing; a failure is one line, before uvicorn starts
+    where = (f"(data: {settings.data_dir.resolve()}, database: {settings.resolved_database_url.split('@')[-1]}"
+             f"{f', {count} workers' if count > 1 else ''})")
+    if count > 1:
+        ledger.close()  # made and migrated here; each worker opens its own on the same data dir and database
+        os.environ["LIFELEDGER_DATA_DIR"] = str(settings.data_dir.resolve())
+        out.print(f"lifeledger serving on http://{host}:{port}  {where}")
+        uvicorn.run("api.app:create_app", factory=True, workers=count, host=host, port=port, log_level="info",
+                    access_log=access_log)
+        return
     try:
-        out.print(f"lifeledger serving on http://{host}:{port}  (data: {settings.data_dir.resolve()}, "
-                  f"database: {settings.resolved_database_url.split('@')[-1]})")
+        out.print(f"lifeledger serving on http://{host}:{port}  {where}")
         uvicorn.run(create_app(ledger=ledger), host=host, port=port, log_level="info", access_log=access_log)
     finally:
         ledger.close()

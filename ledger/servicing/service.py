@@ -12,7 +12,7 @@ import copy
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import ErasedError, Forbidden, NotFound, Refused, ValidationFailed
+from ledger.errors import ErasedError, Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.money import Money
 from ledger.policies.state import SUSPENDED, PolicyState, with_changes
@@ -43,6 +43,7 @@ __all__ = ["ServicingService", "request_view"]
 log = logging.getLogger(__name__)
 
 REQUESTER_ROLES = ("policyholder", "insured", "beneficiary")
+CONTRACT_ATTEMPTS = 8  # a contract this busy is a bug or an attack
 PAYMENT_DAYS = 30  # an approved request that takes a payment ends when none has come after this many days
 HISTORY_LIMIT = 500  # a policy's newest requests the correlation rules and the open-request rule look at
 
@@ -155,6 +156,48 @@ class ServicingService:
         self._calendar = calendar
         self._personal = opener
 
+    # -- commands that change the contract: retried when the policy moved under them -------------------------
+
+    def _contract_retry(self, run: Callable[[], RequestState]) -> RequestState:
+        """Run a command that writes the contract, again when another request or the policy clock moved the
+        contract between the preparation and the append (two requests on one policy at once): each attempt
+        prepares on the contract as it is then. Other conflicts are raised."""
+        for attempt in range(CONTRACT_ATTEMPTS):
+            try:
+                return run()
+            except StreamMoved as moved:
+                if not moved.stream.startswith(self._policies.contract_stream("")) \
+                        or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def submit(self, policy_no: str, code: str, raw: Mapping[str, Any], *, role: str, party: str,
+               on_behalf_of: str | None = None, uploads: Mapping[str, str] | None = None) -> RequestState:
+        """Record a request for operation ``code`` on policy ``policy_no`` by the caller (``role``: customer or
+        servicing staff acting ``on_behalf_of`` a party of the policy).
+
+        Raises ``NotFound`` for an unknown policy or operation (and for a policy the customer is no party to),
+        ``ValidationFailed`` naming the input field, and ``Refused`` naming the rule (who may ask, eligibility,
+        the family's own rules). An automatic operation with nothing to wait for completes in the same group.
+        """
+        return self._contract_retry(lambda: self._submit_once(policy_no, code, raw, role=role, party=party,
+                                                              on_behalf_of=on_behalf_of, uploads=uploads))
+
+    def provide_documents(self, request_id: str, uploads: Mapping[str, str], *, role: str,
+                          party: str) -> RequestState:
+        """Documents the request awaits (code -> upload digest); an automatic operation completes with them."""
+        return self._contract_retry(lambda: self._provide_documents_once(request_id, uploads, role=role,
+                                                                         party=party))
+
+    def approve(self, request_id: str, *, staff: str, note: str = "") -> RequestState:
+        """A staff approval: the first of two for a four-eyes request; completes at once when no cooling-off
+        applies."""
+        return self._contract_retry(lambda: self._approve_once(request_id, staff=staff, note=note))
+
+    def complete(self, request_id: str) -> RequestState:
+        """Complete an approved request whose cooling-off is over (``Refused`` COOLING-OFF before)."""
+        return self._contract_retry(lambda: self._complete_once(request_id))
+
     # -- the catalog -----------------------------------------------------------------------------------------
 
     def catalog_version(self) -> dict[str, Any]:
@@ -172,7 +215,7 @@ class ServicingService:
 
     # -- requests --------------------------------------------------------------------------------------------
 
-    def submit(self, policy_no: str, code: str, raw: Mapping[str, Any], *, role: str, party: str,
+    def _submit_once(self, policy_no: str, code: str, raw: Mapping[str, Any], *, role: str, party: str,
                on_behalf_of: str | None = None, uploads: Mapping[str, str] | None = None) -> RequestState:
         """Record a request for operation ``code`` on policy ``policy_no`` by the caller (``role``: customer or
         servicing staff acting ``on_behalf_of`` a party of the policy).
@@ -264,7 +307,7 @@ class ServicingService:
         return self._run(request_id, d.Confirm(channel=state.code_sent.get("channel", "sms"),
                                                actor=d.Actor(role, party)))
 
-    def provide_documents(self, request_id: str, uploads: Mapping[str, str], *, role: str,
+    def _provide_documents_once(self, request_id: str, uploads: Mapping[str, str], *, role: str,
                           party: str) -> RequestState:
         """Documents the request awaits (code -> upload digest); an automatic operation completes with them."""
         state = self.get(request_id)
@@ -285,7 +328,7 @@ class ServicingService:
             raise ValidationFailed("name at least one document", field="documents")
         return self._run(request_id, d.RequestDocuments(tuple(documents), reason, d.Actor("servicing", staff)))
 
-    def approve(self, request_id: str, *, staff: str, note: str = "") -> RequestState:
+    def _approve_once(self, request_id: str, *, staff: str, note: str = "") -> RequestState:
         """A staff approval: the first of two for a four-eyes request; completes at once when no cooling-off
         applies."""
         state = self.get(request_id)
@@ -356,7 +399,7 @@ class ServicingService:
         self._check_requester(state, role=role, party=party)
         return self._run(request_id, d.Withdraw(actor=d.Actor(role, party), reason=reason or "withdrawn"))
 
-    def complete(self, request_id: str) -> RequestState:
+    def _complete_once(self, request_id: str) -> RequestState:
         """Complete an approved request whose cooling-off is over (``Refused`` COOLING-OFF before)."""
         state = self.get(request_id)
         try:

@@ -409,3 +409,29 @@ def test_verify_recomputes_every_servicing_amount_and_names_one_that_does_not_ad
     report = ledger.audit.verify()
     assert not report.ok and report.amounts_checked == 2
     assert any("surrender_value" in str(problem) and "999999.00" in str(problem) for problem in report.problems)
+
+
+def test_automatic_requests_racing_on_one_policy_all_complete(hall: tuple[TestClient, Ledger]) -> None:
+    import threading
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    barrier = threading.Barrier(6)
+    statuses: list[str] = []
+
+    def change(n: int) -> None:
+        barrier.wait()
+        operation = "address_change" if n % 2 else "contact_change"
+        data = {"address": f"广州市天河区 {n} 号"} if n % 2 else {"phone": f"1390000{n:04d}"}
+        statuses.append(ledger.servicing.submit(policy_no, operation, data, role="customer", party=OWNER).status)
+
+    threads = [threading.Thread(target=change, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # each completion writes the contract at the position it was prepared on; one that lost the race is prepared
+    # again on the contract as it is then, never refused for it
+    assert statuses == ["completed"] * 6
+    serviced = ledger.policies.get(ledger.policies.application_of(policy_no)).serviced
+    assert len(serviced) == 6
