@@ -126,12 +126,14 @@ def quote_bodies() -> list[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, log_path: Path, *, chain_url: str) -> Iterator[tuple[str, int]]:
-    """Run ``lifeledger serve`` on a free port until the block ends (stopped by its process id with SIGINT)."""
+def serving(data_dir: Path, log_path: Path, *, chain_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """Run ``lifeledger serve`` (with ``workers`` worker processes) on a free port until the block ends (stopped
+    by its process id with SIGINT)."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("LIFELEDGER_")}
     env["LIFELEDGER_CHAIN_URL"] = chain_url
-    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
+               "--workers", str(workers)]
     with log_path.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

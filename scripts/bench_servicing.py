@@ -63,7 +63,7 @@ PACKAGES = ("fastapi", "uvicorn", "httpx", "SQLAlchemy", "cryptography")
 QUICK = {"phase_seconds": 5, "sse_samples": 64}
 DEFAULTS = {"phase_seconds": 20, "sse_samples": 320}
 WAIT = 30.0  # the longest a client waits for an event before it counts a failure
-SERVER = "python -m api.cli serve (one uvicorn process), fresh data dir, SQLite file, LIFELEDGER_CHAIN_URL ="
+SERVER = "python -m api.cli serve, fresh data dir, SQLite file, LIFELEDGER_CHAIN_URL ="
 AUTOMATIC = ("address_change", "contact_change")
 HOLDER = "张三"  # the policyholder's name in bench_policies.application_body
 
@@ -249,7 +249,7 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Issue the policies, then sections 1 and 2 against one server; returns their numbers."""
     data_dir = work / "data"
     out: dict[str, Any] = {}
-    with serving(data_dir, work / "serve.log", chain_url=args.chain_url) as (url, pid):
+    with serving(data_dir, work / "serve.log", chain_url=args.chain_url, workers=args.workers) as (url, pid):
         issuer = str(Settings.model_fields["jwt_issuer"].default)  # the server runs without LIFELEDGER_* overrides
         policies = Policies(url, LocalKeys.load(data_dir).token, issuer=issuer, ttl=3600 + 10 * args.phase_seconds)
         hall = Hall(policies, clients=args.clients)
@@ -267,10 +267,10 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             hall.setup(client)
 
             def phase(name: str, run: Any) -> dict[str, Any]:
-                cpu = cpu_seconds(pid)
+                cpu = tree_cpu_seconds(pid)
                 log(f"{name}: {args.clients} clients")
                 result: dict[str, Any] = run()
-                result["server_cpu_cores_busy"] = (cpu_seconds(pid) - cpu) / result["seconds"]
+                result["server_cpu_cores_busy"] = (tree_cpu_seconds(pid) - cpu) / result["seconds"]
                 return result
 
             warm = Tally()
@@ -403,7 +403,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
 def notes(report: dict[str, Any]) -> list[str]:
     """Lines under the tables: the generators, the set-up, what the server held after, and what an error stopped."""
     s = report["settings"]
-    lines = [f"Server: {SERVER} {s['chain_url']}."]
+    lines = [f"Server: {SERVER} {s['chain_url']}, {s.get('workers', 1)} worker process(es)."]
     if "issued" in report:
         lines.append(f"Set-up: {report['issued']['policies']:,} policies issued ({s['policies_per_client']} per "
                      f"client's customer), untimed.")
@@ -443,6 +443,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="policies issued to each client's customer before the load")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
+    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers; "
+                                                                   "more than one needs --chain-url none)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
@@ -454,6 +456,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the server process and its worker processes (``serve --workers``), from ``/proc``."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the parent's pid
+                total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="lifeledger-bench-servicing-"))
@@ -461,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {k: v for k, v in vars(args).items() if k not in ("json", "format", "keep")}
     report: dict[str, Any] = {"commit": benchkit.commit(), "machine": benchkit.machine(PACKAGES),
                               "settings": {**settings, "storage": "SQLite file in a fresh data dir (the default)"}}
-    report["server"] = f"{SERVER} {args.chain_url}"
+    report["server"] = f"{SERVER} {args.chain_url}, {args.workers} worker process(es)"
     log(f"working in {work}")
     try:
         report.update(load(args, work))
