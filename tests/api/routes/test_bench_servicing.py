@@ -30,7 +30,7 @@ def run_bench(tmp_path: Path) -> tuple[dict[str, Any], str]:
 def test_short_run_reports_every_figure_without_failures(tmp_path: Path) -> None:
     report, table = run_bench(tmp_path)
     assert "errors" not in report, report.get("errors")
-    assert report["server"].endswith("LIFELEDGER_CHAIN_URL = embedded")  # the server's own default
+    assert report["server"].endswith("LIFELEDGER_CHAIN_URL = embedded, 1 worker process(es)")  # serve's defaults
     assert report["issued"] == {"policies": 16, "failures": 0, "failure_examples": []}
 
     automatic = report["automatic"]
