@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.crypto.keys import LEDGER_KEY_ID
@@ -28,9 +26,7 @@ from ledger.policies.events import SERVICED
 from ledger.policies.rules.samples import CLEAN
 from ledger.servicing import events as ev
 from ledger.servicing.recompute import FORMULAS, explain, verify_amount
-from ledger.settings import Settings
 from tests.api.routes.servicing_helpers import (
-    START,
     drive,
     headers,
     issue,
@@ -47,21 +43,6 @@ AMOUNT_FIELDS = {ev.SUBMITTED: "quote", ev.COMPLETED: "amount", SERVICED: "amoun
 # Formulas whose records lack an input their recomputation needs (formula -> the input): none at present. A
 # family that stops recording one shows up here, not as a silent skip.
 NOT_RECOMPUTABLE: dict[str, str] = {}
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hall(settings: Settings, clock: FixedClock) -> Iterator[tuple[TestClient, Ledger]]:
-    ledger = Ledger.open(settings, clock=clock)
-    try:
-        with TestClient(create_app(ledger=ledger)) as client:
-            yield client, ledger
-    finally:
-        ledger.close()
 
 
 def pay(client: TestClient, ledger: Ledger, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Requests on behalf of a customer, withdrawal, the four-eyes rule and the clerk's
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,14 +14,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.policies.rules.samples import CLEAN
-from ledger.settings import Settings
 from tests.api.routes.servicing_helpers import (
     OWNER,
-    START,
     STRANGER,
     clerk,
     documents,
@@ -41,21 +37,6 @@ from tests.api.routes.servicing_helpers import (
 from tests.factories import resident_id
 
 ANNIVERSARY = date(2027, 12, 2)
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hall(settings: Settings, clock: FixedClock) -> Iterator[tuple[TestClient, Ledger]]:
-    ledger = Ledger.open(settings, clock=clock)
-    try:
-        with TestClient(create_app(ledger=ledger)) as client:
-            yield client, ledger
-    finally:
-        ledger.close()
 
 
 def me(ledger: Ledger, customer: str = OWNER) -> dict[str, str]:

@@ -9,73 +9,29 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import Role, issue_token
+from api.auth import Role
 from ledger.app import Ledger
 from ledger.clock import FixedClock
-from ledger.policies.rules.samples import CLEAN
-from ledger.settings import Settings
+from tests.api.routes.servicing_helpers import code_for, headers, upload
+from tests.api.routes.servicing_helpers import issue as shared_issue
 from tests.factories import resident_id
 
 OWNER = "P00000000000000000E01"
 STRANGER = "P00000000000000000E02"
-START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 NAME, ID_NUMBER = "王五", resident_id("1986-04-02")
 ACCOUNT, HOLDER, BANK = "6222020211112222333", "王五", "招商银行"
 END = object()  # what the reader queues when the stream ends
 WAIT = 10.0  # the longest the test waits for anything (a hang fails instead of blocking the run)
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hall(settings: Settings, clock: FixedClock) -> Iterator[tuple[TestClient, Ledger]]:
-    ledger = Ledger.open(settings, clock=clock)
-    try:
-        with TestClient(create_app(ledger=ledger)) as client:
-            yield client, ledger
-    finally:
-        ledger.close()
-
-
-def headers(ledger: Ledger, role: Role, subject: str) -> dict[str, str]:
-    token = issue_token(ledger.secrets.token, subject=subject, role=role, issuer=ledger.settings.jwt_issuer, ttl=300)
-    return {"Authorization": f"Bearer {token}"}
-
-
 def issue(client: TestClient, ledger: Ledger) -> str:
-    """Apply as OWNER with a clean declaration, pay the first premium and return the policy number."""
-    submitted = client.post("/v1/applications", headers=headers(ledger, Role.CUSTOMER, OWNER), json={
-        "product_id": "whole-life-participating",
-        "plan": {"sum_insured": "200000", "term_years": None, "payment_years": 10, "frequency": "annual"},
-        "policyholder": {"name": NAME, "id_number": ID_NUMBER, "phone": "13900001111"},
-        "beneficiaries": [{"person": {"name": "赵六", "id_number": resident_id("1988-09-09", sex="F")},
-                           "share": "100"}],
-        "occupation_class": 1, "payment_account": "6222020200112233445",
-        "consent": {"terms_read": True, "insured_consents": True}, "answers": dict(CLEAN)})
-    assert submitted.status_code == 201, submitted.text
-    app = submitted.json()
-    paid = client.post("/v1/payments", headers=headers(ledger, Role.SYSTEM, "payments"), json={
-        "application_id": app["application_id"], "amount": app["premium"]["modal_premium"]["amount"],
-        "payment_ref": f"PAY-{app['application_id']}", "paid_at": "2026-12-01T01:00:00Z"})
-    assert paid.status_code == 201, paid.text
-    return str(paid.json()["policy"]["policy_no"])
-
-
-def upload(client: TestClient, me: dict[str, str], content: bytes) -> str:
-    answer = client.post("/v1/uploads", headers={**me, "Content-Type": "application/pdf"}, content=content)
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["digest"])
+    """A participating whole-life policy of OWNER's, issued; its number."""
+    return shared_issue(client, ledger, product="whole-life-participating", customer=OWNER)
 
 
 def account_change(client: TestClient, ledger: Ledger, policy_no: str) -> str:
@@ -88,15 +44,6 @@ def account_change(client: TestClient, ledger: Ledger, policy_no: str) -> str:
     assert made.status_code == 201, made.text
     assert made.json()["status"] == "awaiting_confirmation"
     return str(made.json()["request_id"])
-
-
-def code_for(client: TestClient, ledger: Ledger, request_id: str) -> str:
-    """The one-time code as the messaging system reads it from the outbox."""
-    pending = client.get("/v1/staff/servicing/codes", headers=headers(ledger, Role.SYSTEM, "messaging")).json()
-    message = next(m for m in pending if m["id"] == request_id)
-    digits = [w for w in message["message_en"].replace(",", " ").split() if w.isdigit() and len(w) == 6]
-    assert len(digits) == 1, message
-    return str(digits[0])
 
 
 class Reader:
