@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Event", "NewEvent"]
+__all__ = ["Actor", "Event", "NewEvent"]
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,14 @@ class NewEvent:
     personal: Mapping[str, Any] = field(default_factory=dict)
     personal_subject: str | None = None
     stream: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a role and the party or staff id acting in it (recorded in every workflow event)."""
+
+    role: str
+    party: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "party": self.party}

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.errors import Refused, ValidationFailed
+from ledger.kernel import Actor as Actor  # re-exported: the policies service and routes name it here
 from ledger.kernel import Event, NewEvent
 from ledger.money import Money
 from ledger.policies import events as ev
@@ -23,17 +24,6 @@ from ledger.policies.rules.underwriting import UnderwritingInput, decide_underwr
 from ledger.policies.state import PolicyState, add_months, grace_end_of
 
 Repricer = Callable[[Decimal], dict[str, Any]]  # extra premium % -> the quote's JSON (premium, basis, inputs)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asked: a role and the party or staff id acting in it (recorded in every event)."""
-
-    role: str
-    party: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"role": self.role, "party": self.party}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.errors import Refused
-from ledger.kernel import NewEvent
+from ledger.kernel import Actor, NewEvent
 from ledger.log.identifiers import utc_timestamp
 from ledger.policies import state as policy_state
 from ledger.servicing import events as ev
@@ -26,15 +26,6 @@ from ledger.servicing.state import RequestState
 
 __all__ = ["Approve", "Complete", "Completion", "Confirm", "ProvideDocuments", "ReceivePayment", "Reject",
            "RequestDocuments", "SendCode", "Submit", "Withdraw", "check_approver", "decide", "prepare"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    role: str
-    party: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"role": self.role, "party": self.party}
 
 
 @dataclass(frozen=True)

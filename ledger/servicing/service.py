@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from ledger.clock import BusinessCalendar, Clock
 from ledger.errors import ErasedError, Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
-from ledger.kernel import Event, NewEvent
+from ledger.kernel import Actor, Event, NewEvent
 from ledger.money import Money
 from ledger.policies.state import SUSPENDED, PolicyState, with_changes
 from ledger.products.catalog import ProductCatalog
@@ -287,7 +287,7 @@ class ServicingService:
         if state.codes_sent >= d.MAX_CODES:
             raise Refused(f"OTP-RESEND-LIMIT: no more than {d.MAX_CODES} codes are sent for one request",
                           rule="OTP-RESEND-LIMIT", zh=f"每笔申请最多发送 {d.MAX_CODES} 次验证码")
-        return self._send_code(state, d.Actor(role, party))
+        return self._send_code(state, Actor(role, party))
 
     def confirm(self, request_id: str, code: str, *, role: str, party: str) -> RequestState:
         """The customer's second confirmation with the one-time code (``Refused`` naming OTP-* on a wrong,
@@ -305,7 +305,7 @@ class ServicingService:
             if refused.rule != "OTP-CONFIRMED":
                 raise
         return self._run(request_id, d.Confirm(channel=state.code_sent.get("channel", "sms"),
-                                               actor=d.Actor(role, party)))
+                                               actor=Actor(role, party)))
 
     def _provide_documents_once(self, request_id: str, uploads: Mapping[str, str], *, role: str,
                           party: str) -> RequestState:
@@ -319,14 +319,14 @@ class ServicingService:
         remaining = [c for c in state.documents_missing if c not in uploads]
         if not remaining and state.submitted["automatic"] and not state.flagged:
             completion = self._completion_for(state)
-        return self._run(request_id, d.ProvideDocuments(uploads=dict(uploads), actor=d.Actor(role, party),
+        return self._run(request_id, d.ProvideDocuments(uploads=dict(uploads), actor=Actor(role, party),
                                                         completion=completion),
                          expected=self._expected(completion))
 
     def request_documents(self, request_id: str, documents: list[str], *, reason: str, staff: str) -> RequestState:
         if not documents:
             raise ValidationFailed("name at least one document", field="documents")
-        return self._run(request_id, d.RequestDocuments(tuple(documents), reason, d.Actor("servicing", staff)))
+        return self._run(request_id, d.RequestDocuments(tuple(documents), reason, Actor("servicing", staff)))
 
     def _approve_once(self, request_id: str, *, staff: str, note: str = "") -> RequestState:
         """A staff approval: the first of two for a four-eyes request; completes at once when no cooling-off
@@ -348,7 +348,7 @@ class ServicingService:
             awaiting_payment = (reinstatement and policy.status == SUSPENDED) or \
                 (state.operation in st.PAID_IN and not state.payment)
             completion = None if awaiting_payment else self._completion_for(state)
-        return self._run(request_id, d.Approve(actor=d.Actor("servicing", staff), note=note,
+        return self._run(request_id, d.Approve(actor=Actor("servicing", staff), note=note,
                                                four_eyes=bool(state.submitted["four_eyes"]),
                                                cooling_off=timedelta(hours=hours), completion=completion),
                          expected=self._expected(completion))
@@ -362,11 +362,11 @@ class ServicingService:
             return None  # reinstated already, or a quote that still stands: nothing to underwrite again
         answers = self._opened_input(state).get("answers", {})
         after = self._policies.request_reinstatement(state.application_id, answers,
-                                                     actor=d.Actor("servicing", staff))
+                                                     actor=Actor("servicing", staff))
         if after.reinstatement:
             return None
         return self._run(state.request_id, d.Reject(
-            actor=d.Actor("system", "underwriting"), rule="REINSTATEMENT-DECLINED",
+            actor=Actor("system", "underwriting"), rule="REINSTATEMENT-DECLINED",
             reason="the new health declaration was not accepted; the policy's reinstatement request names the "
                    "underwriting reasons", reason_zh="新的健康告知未通过核保，无法复效"))
 
@@ -380,7 +380,7 @@ class ServicingService:
             return current  # the payments system retrying the same payment: it is recorded once
         self._check_still_entitled(current)
         state = self._run(request_id, d.ReceivePayment(amount=amount.rounded().to_json(), payment_ref=payment_ref,
-                                                       paid_at=paid_at, actor=d.Actor("system", system)))
+                                                       paid_at=paid_at, actor=Actor("system", system)))
         if state.status == st.APPROVED and (state.effective_at is None or state.effective_at <= self._clock.now()):
             try:  # the payment is recorded; completing it is the clock's to retry if it fails now
                 return self.complete(request_id)
@@ -392,12 +392,12 @@ class ServicingService:
     def reject(self, request_id: str, *, staff: str, reason: str) -> RequestState:
         if not reason.strip():
             raise ValidationFailed("a rejection names its reason", field="reason")
-        return self._run(request_id, d.Reject(actor=d.Actor("servicing", staff), reason=reason))
+        return self._run(request_id, d.Reject(actor=Actor("servicing", staff), reason=reason))
 
     def withdraw(self, request_id: str, *, role: str, party: str, reason: str = "") -> RequestState:
         state = self.get(request_id)
         self._check_requester(state, role=role, party=party)
-        return self._run(request_id, d.Withdraw(actor=d.Actor(role, party), reason=reason or "withdrawn"))
+        return self._run(request_id, d.Withdraw(actor=Actor(role, party), reason=reason or "withdrawn"))
 
     def _complete_once(self, request_id: str) -> RequestState:
         """Complete an approved request whose cooling-off is over (``Refused`` COOLING-OFF before)."""
@@ -408,7 +408,7 @@ class ServicingService:
             if state.status != st.APPROVED or refused.rule == "REINSTATEMENT-UNPAID":
                 raise
             # the rules no longer allow it (the policy ended meanwhile): the request ends, naming the rule
-            return self._run(request_id, d.Reject(actor=d.Actor("system", "servicing-clock"), rule=refused.rule,
+            return self._run(request_id, d.Reject(actor=Actor("system", "servicing-clock"), rule=refused.rule,
                                                   reason=str(refused), reason_zh=refused.zh))
         try:
             return self._run(request_id, d.Complete(completion), expected=self._expected(completion))
@@ -416,7 +416,7 @@ class ServicingService:
             if refused.rule in ("COOLING-OFF", "REINSTATEMENT-UNPAID", "PAYMENT-AWAITED", "REQUEST-STATUS"):
                 raise  # not yet (or not any more): nothing to end
             # the rules no longer allow it (the policy ended meanwhile): the request ends, naming the rule
-            return self._run(request_id, d.Reject(actor=d.Actor("system", "servicing-clock"), rule=refused.rule,
+            return self._run(request_id, d.Reject(actor=Actor("system", "servicing-clock"), rule=refused.rule,
                                                   reason=str(refused), reason_zh=refused.zh))
 
     def run_clock(self) -> dict[str, int]:
@@ -453,7 +453,7 @@ class ServicingService:
             if now - (state.approved_at or approved) < timedelta(days=PAYMENT_DAYS):
                 return True
             return self._run(row["request_id"], d.Reject(
-                actor=d.Actor("system", "servicing-clock"), rule="PAYMENT-NOT-RECEIVED",
+                actor=Actor("system", "servicing-clock"), rule="PAYMENT-NOT-RECEIVED",
                 reason=f"no payment was received within {PAYMENT_DAYS} days of the approval",
                 reason_zh=f"批准后 {PAYMENT_DAYS} 天内未收到款项"))
         if self.catalog.get(row["operation"]).money.formula == "reinstatement_amount":
@@ -464,13 +464,13 @@ class ServicingService:
                 return False  # reinstated (complete the request) or ended (the rules reject it)
             if not quote:  # the quote was withdrawn or declined since (another reinstatement request)
                 return self._run(row["request_id"], d.Reject(
-                    actor=d.Actor("system", "servicing-clock"), rule="REINSTATEMENT-NO-QUOTE",
+                    actor=Actor("system", "servicing-clock"), rule="REINSTATEMENT-NO-QUOTE",
                     reason="the policy holds no accepted reinstatement quote any more; ask for reinstatement again",
                     reason_zh="保单已无有效的复效报价，请重新申请复效"))
             if _quote_valid_until(quote) >= today:
                 return True
             return self._run(row["request_id"], d.Reject(
-                actor=d.Actor("system", "servicing-clock"), rule="REINSTATEMENT-EXPIRED",
+                actor=Actor("system", "servicing-clock"), rule="REINSTATEMENT-EXPIRED",
                 reason=f"the reinstatement quote was valid until {_quote_valid_until(quote)} and was not paid",
                 reason_zh=f"复效报价有效期至 {_quote_valid_until(quote)}，逾期未缴"))
         return False
@@ -536,7 +536,7 @@ class ServicingService:
             self._changed.notify_all()
         return outcome.state
 
-    def _send_code(self, state: RequestState, actor: d.Actor) -> RequestState:
+    def _send_code(self, state: RequestState, actor: Actor) -> RequestState:
         operation = self.catalog.get(state.operation)
         sent = self._codes.issue(state.request_id, party=state.submitted["requester"]["party"],
                                  purpose_zh=operation.names.zh, purpose_en=operation.names.en)
@@ -544,7 +544,7 @@ class ServicingService:
                                                       tries=sent["tries"], actor=actor))
 
     def _requester(self, application_id: str, operation: Operation, *, role: str, party: str,
-                   on_behalf_of: str | None) -> tuple[dict[str, Any], d.Actor, bool]:
+                   on_behalf_of: str | None) -> tuple[dict[str, Any], Actor, bool]:
         if role == "customer":
             if on_behalf_of not in (None, party):
                 raise Forbidden("a customer asks for themselves only", field="on_behalf_of")
@@ -568,7 +568,7 @@ class ServicingService:
             raise Refused(f"REQUESTER-ROLE: only the {who} may request {operation.code}; you are the "
                           f"{', '.join(sorted(held))}", rule="REQUESTER-ROLE",
                           zh=f"{operation.names.zh}只能由{_roles_zh(operation)}申请")
-        return {"role": allowed[0], "party": subject, "roles": sorted(held)}, d.Actor(role, party), on_behalf
+        return {"role": allowed[0], "party": subject, "roles": sorted(held)}, Actor(role, party), on_behalf
 
     def _check_requester(self, state: RequestState, *, role: str, party: str) -> None:
         if role == "customer" and party != state.submitted["requester"]["party"]:
