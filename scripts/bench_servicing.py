@@ -386,17 +386,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
     out: list[Table] = [(f"Servicing over HTTP: {report['settings']['clients']} clients against lifeledger serve "
                          f"(chain {report['settings']['chain_url']})", ["step", "p50 ms", "p90 ms", "p99 ms",
                                                                        "max ms", "per s", "n", "server cores"], rows)]
-
-    def value(check: dict[str, Any]) -> str:
-        if check["value"] is None:
-            return "-"
-        number = float(check["value"])
-        return f"{number:,.1f} {check['unit']}" if check["unit"] in ("ms", "requests/s") \
-            else f"{number:,.0f} {check['unit']}".strip()
-
-    verdict = {True: "yes", False: "NO", None: "n/a"}
-    out.append(("Figures and targets", ["figure", "measured", "target", "met"],
-                [[c["name"], value(c), c["target"], verdict[c["met"]]] for c in report["targets"]]))
+    out.append(benchkit.targets_table(report["targets"], decimal_units=("ms", "requests/s")))
     return out
 
 

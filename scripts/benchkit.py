@@ -81,6 +81,23 @@ def machine(packages: Iterable[str], *, node: bool = False) -> dict[str, Any]:
     return facts
 
 
+def targets_table(checks: Iterable[dict[str, Any]], *, decimal_units: Iterable[str] = ()) -> Table:
+    """The "Figures and targets" table: each check's name, measured value (one decimal for ``decimal_units``,
+    none otherwise), target and whether it is met (yes / NO / n/a)."""
+    decimals = set(decimal_units)
+
+    def value(check: dict[str, Any]) -> str:
+        if check["value"] is None:
+            return "-"
+        number = float(check["value"])
+        return f"{number:,.1f} {check['unit']}" if check["unit"] in decimals \
+            else f"{number:,.0f} {check['unit']}".strip()
+
+    verdict = {True: "yes", False: "NO", None: "n/a"}
+    return ("Figures and targets", ["figure", "measured", "target", "met"],
+            [[c["name"], value(c), c["target"], verdict[c["met"]]] for c in checks])
+
+
 def print_tables(tables: Iterable[Table], *, style: str = "markdown") -> None:
     """Print tables as Markdown (for docs) or with rich (for a terminal); first column left, others right."""
     if style == "rich":
