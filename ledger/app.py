@@ -37,6 +37,12 @@ from ledger.log.reserved import LEDGER_EVENT_TYPES
 from ledger.parties import events as party_events
 from ledger.parties.service import PartyService
 from ledger.policies import events as policy_events
+from ledger.claims import events as claim_events
+from ledger.claims.diagnoses import DiagnosisTable, default_diagnoses_path
+from ledger.claims.fraud import FraudRules, default_fraud_path
+from ledger.claims.projection import ClaimsProjector
+from ledger.claims.rules import default_rules_path, load_rules
+from ledger.claims.service import ClaimsService
 from ledger.policies.projection import PoliciesProjector
 from ledger.policies.service import PolicyService, load_rule_data
 from ledger.products import events as product_events
@@ -80,9 +86,10 @@ log = logging.getLogger(__name__)
 
 
 # Every projection the writer folds and the audit replays: the log's own, then one per resource.
-PROJECTORS: list[Projector] = [*core_projectors(), ProductsProjector(), PoliciesProjector(), ServicingProjector()]
+PROJECTORS: list[Projector] = [*core_projectors(), ProductsProjector(), PoliciesProjector(), ServicingProjector(),
+                               ClaimsProjector()]
 EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES, *product_events.TYPES, *party_events.TYPES,
-                                *policy_events.TYPES, *servicing_events.TYPES]
+                                *policy_events.TYPES, *servicing_events.TYPES, *claim_events.TYPES]
 
 
 class Ledger:
@@ -145,6 +152,14 @@ class Ledger:
             correlation=load_correlation(default_correlation_path(products_dir),
                                          operations=[op.code for op in servicing_catalog.operations()]),
             opener=self.subjects.open_personal)
+        self.claims = ClaimsService(
+            workflow=self.workflow, policies=self.policies, uploads=self.uploads, read=read, intake=self.intake,
+            rules=load_rules(default_rules_path(products_dir)),
+            fraud=FraudRules.load(default_fraud_path(products_dir)),
+            diagnoses=DiagnosisTable.load(default_diagnoses_path(products_dir)), clock=self.clock,
+            calendar=self.calendar, opener=self.subjects.open_personal,
+            account_key=hmac.new(secrets.master_key, b"lifeledger claim accounts v1", "sha256").digest(),
+            handlers=settings.claims_handlers)
         self.notices = NoticeService(domain, clock=self.clock)
         self._policy_clock = Periodic("policy-clock", settings.clock_interval, self._run_policy_clock)
         self._clock_lock = ProcessLock(settings.data_dir / "clock.lock")

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
                                                                           "code opens its verification page).")
     payment_systems: list[str] = Field(default=["payments"], description="Subjects of the system tokens that may "
                                                                            "confirm payments.")
+    claims_handlers: list[str] = Field(default=[], description="Staff ids of the dedicated claims handlers; a major "
+                                       "claim goes to the one with the fewest open claims (none: the claim waits in "
+                                       "the major queue for a handler to take it).")
     state_cache: int = Field(default=5000, ge=0, le=1_000_000, description="Folded policy and party states kept "
                                                                          "in memory (about 15 KB each; 0: none).")
     render_workers: int = Field(default=1, ge=0, le=16, description="Worker processes that render e-policy PDFs "

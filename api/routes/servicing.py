@@ -17,15 +17,8 @@ from api.bodies import json_body, request_body
 from api.deps import AnchoringDep, IdempotencyDep, LogDep, PoliciesDep, require
 from api.idempotent import idempotent
 from api.problems import responses
-from api.schemas import (
-    AnchorProofPublic,
-    AnchorPublic,
-    ConsistencyPublic,
-    FullReceiptPublic,
-    InclusionPublic,
-)
+from api.receipts import anchor_proof, entry_receipts
 from ledger.errors import Forbidden, NotFound, ValidationFailed
-from ledger.log.encoding import b64
 from ledger.log.identifiers import parse_timestamp
 from ledger.money import Money
 from ledger.servicing.service import ServicingService, request_view
@@ -193,19 +186,8 @@ def receipt(servicing: ServicingDep, log: LogDep, anchoring: AnchoringDep, princ
     covers the request's latest event, the anchor proof (as ``/v1/log/anchors/proof``; ``pending`` before).
     ``scripts/check_log.py --receipt`` checks the receipts with RFC 9162 and C2SP alone."""
     state = servicing.visible(request_id, role=principal.role.value, party=principal.subject)
-    receipts = [FullReceiptPublic.of(log.receipt(event_id)).model_dump(mode="json")
-                for event_id in servicing.event_ids(request_id)]
-    last = receipts[-1]["entry"]["index"]
-    try:  # the request's latest event under a root anchored on chain, once one is confirmed
-        proof = anchoring.proof(last)
-        anchor: dict[str, Any] = {"status": "anchored", **AnchorProofPublic(
-            index=last, leaf_hash=b64(proof.leaf_hash), checkpoint=proof.checkpoint.note,
-            inclusion=InclusionPublic.of(proof.inclusion), consistency=ConsistencyPublic.of(proof.consistency),
-            anchored_checkpoint=proof.anchored_checkpoint.note,
-            anchored_inclusion=InclusionPublic.of(proof.anchored_inclusion),
-            anchor=AnchorPublic.of(proof.anchored)).model_dump(mode="json")}
-    except NotFound:
-        anchor = {"status": "pending", "index": last, "see": f"/v1/log/anchors/proof?index={last}"}
+    receipts = entry_receipts(log, servicing.event_ids(request_id))
+    anchor = anchor_proof(anchoring, receipts[-1]["entry"]["index"])
     return {"format": "lifeledger-servicing-receipt/1", "request_id": request_id, "operation": state.operation,
             "status": state.status, "origin": log.origin, "vkey": log.vkey, "receipts": receipts, "anchor": anchor}
 

@@ -11,9 +11,9 @@ RESERVED_TYPE_PREFIXES = (LEDGER_TYPE_PREFIX, DOCUMENT_TYPE_PREFIX)  # event typ
 # Streams the ledger itself writes: key history, erasures, document lineages (``document:<subject hex>``), and
 # the workflows' streams, whose events the ledger decides and signs: a policy from application to its end
 # (``contract:<application id>``), a person (``party:<party id>``), the product versions published
-# (``catalog:products``), a servicing request (``servicing:<request id>``); payments that named no known policy
-# go on ``ledger:unmatched-payments``.
-RESERVED_STREAM_KINDS = ("ledger", "system", "document", "contract", "party", "catalog", "servicing")
+# (``catalog:products``), a servicing request (``servicing:<request id>``), a claim (``claim:<claim id>``);
+# payments that named no known policy go on ``ledger:unmatched-payments``.
+RESERVED_STREAM_KINDS = ("ledger", "system", "document", "contract", "party", "catalog", "servicing", "claim")
 LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
 RESERVED_SUBJECTS = (LEDGER_SUBJECT,)  # no system writes under these, no customer token names them
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import NotFound, Refused, StorageError, ValidationFailed
+from ledger.errors import ErasedError, NotFound, Refused, StorageError, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.log.encoding import digest_str, sha256
 from ledger.money import Money
@@ -404,6 +404,16 @@ class PolicyService:
                                          interest_rate=product.reinstatement_interest, today=self.today(),
                                          actor=actor)
         return self._run(application_id, command).state
+
+    def declaration(self, application_id: str) -> tuple[dict[str, Any], Questionnaire]:
+        """The health answers given at application (personal: empty once the person is erased) and the
+        questionnaire they answered; what the claims nondisclosure check compares medical records with."""
+        state = self.get(application_id)
+        try:
+            answers = self._answers(application_id)
+        except ErasedError:
+            answers = {}
+        return answers, self._questionnaire_of(state)
 
     def check_declaration(self, application_id: str, answers: Mapping[str, Any], *, field: str = "answers") -> None:
         """Raise ``ValidationFailed`` (naming ``field``.<question>) unless ``answers`` is a complete declaration

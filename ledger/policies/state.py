@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -112,6 +112,13 @@ class PolicyState:
     options: dict[str, Any] = field(default_factory=dict)  # dividend and survival-benefit payout options
     riders: tuple[dict[str, Any], ...] = ()  # riders attached by servicing: product, plan, premium, from
     serviced: tuple[dict[str, Any], ...] = ()  # completed servicing requests: request_id, operation, on
+    # The contract's history as the claim rules read it: when the declaration was given, the suspensions
+    # (lapsed on, reinstated on or None while suspended), the grace periods (due date, last day) and the day the
+    # contract ended (cancelled, surrendered, terminated).
+    submitted_at: datetime | None = None
+    suspensions: tuple[tuple[date, date | None], ...] = ()
+    graces: tuple[tuple[date, date], ...] = ()
+    ended_on: date | None = None
     last_seq: int = 0
 
     @property
@@ -146,12 +153,30 @@ def _date(value: Any) -> date | None:
 def evolve(state: PolicyState, event: Event) -> PolicyState:
     """Fold one recorded event into the state (raises ``AssertionError`` for a transition the table forbids)."""
     facts = event.facts
-    nxt = _apply(state, event.type, facts)
+    nxt = _history(_apply(state, event.type, facts), event)
     allowed = TRANSITIONS.get(event.type)
     if allowed is not None and nxt.status not in allowed.get(state.status, ()):
         raise AssertionError(f"{event.type} cannot move a policy from {state.status or 'nothing'!r} to "
                              f"{nxt.status!r} (entry {event.index})")
     return replace(nxt, last_seq=event.seq)
+
+
+def _history(state: PolicyState, event: Event) -> PolicyState:
+    """The dated history the claim rules read (see ``PolicyState``)."""
+    f = event.facts
+    if event.type == ev.SUBMITTED:
+        return replace(state, submitted_at=event.recorded_at)
+    if event.type == ev.LAPSED:
+        return replace(state, suspensions=(*state.suspensions, (date.fromisoformat(f["on"]), None)))
+    if event.type == ev.REINSTATED and state.suspensions and state.suspensions[-1][1] is None:
+        return replace(state, suspensions=(*state.suspensions[:-1],
+                                           (state.suspensions[-1][0], date.fromisoformat(f["on"]))))
+    if event.type == ev.GRACE_STARTED:
+        return replace(state, graces=(*state.graces, (date.fromisoformat(f["due_date"]),
+                                                     date.fromisoformat(f["grace_end"]))))
+    if event.type == ev.CANCELLED or (event.type == ev.SERVICED and f["changes"].get("status")):
+        return replace(state, ended_on=date.fromisoformat(f["on"]))
+    return state
 
 
 def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:

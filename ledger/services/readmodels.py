@@ -20,5 +20,5 @@ class ReadModels:
         return self._rows.read(table, [key]).get(key)
 
     def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
-               limit: int | None = None) -> list[Row]:
-        return self._rows.select(table, where=where, order_by=order_by, limit=limit)
+               limit: int | None = None, between: tuple[str, Any, Any] | None = None) -> list[Row]:
+        return self._rows.select(table, where=where, order_by=order_by, limit=limit, between=between)

@@ -158,12 +158,16 @@ class RowStore:
         return found
 
     def select(self, name: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
-               limit: int | None = None) -> list[Row]:
-        """Rows of ``name`` whose columns equal ``where``'s values, ordered and limited."""
+               limit: int | None = None, between: tuple[str, Any, Any] | None = None) -> list[Row]:
+        """Rows of ``name`` whose columns equal ``where``'s values (and, with ``between`` = (column, low, high),
+        whose column lies in [low, high]), ordered and limited."""
         table = self.tables[name]
         query = select(table)
         for column, value in (where or {}).items():
             query = query.where(table.c[column] == value)
+        if between is not None:
+            column, low, high = between
+            query = query.where(table.c[column] >= low).where(table.c[column] <= high)
         for column in order_by:
             query = query.order_by(table.c[column.lstrip("-")].desc() if column.startswith("-")
                                    else table.c[column])

@@ -1,0 +1,171 @@
+"""The claims read model: one row per claim (queues, a policy's claims, clocks and KPIs), the invoices and
+document digests seen in claims (duplicates), and the payment outbox the payments system reads. Facts only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal
+
+from ledger.claims import events as ev
+from ledger.claims import state as st
+from ledger.errors import SignatureError
+from ledger.log.reserved import LEDGER_KEY_ID
+from ledger.log.statements import Statement
+from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
+
+CLAIMS = "claims"
+INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two claims is a duplicate
+DOCUMENTS = "claim_documents"  # (digest, claim)
+PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
+
+_TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.PAYMENT_SETTLEMENT}
+
+
+def _t(name: str, kind: Literal["text", "int"] = "text", nullable: bool = True) -> Column:
+    return Column(name, kind, nullable)
+
+
+class ClaimsProjector:
+    needs_facts: ClassVar[bool] = True
+    name: ClassVar[str] = "claims"
+    tables: ClassVar[tuple[TableSpec, ...]] = (
+        TableSpec(CLAIMS, (
+            _t("claim_id", nullable=False), _t("application_id", nullable=False), _t("policy_no", nullable=False),
+            _t("insured", nullable=False), _t("reporter", nullable=False), _t("claim_type", nullable=False),
+            _t("cause", nullable=False), _t("loss_date", nullable=False), _t("status", nullable=False),
+            _t("track"), _t("handler"), _t("outcome"), _t("automatic", "int", False), _t("sampled", "int", False),
+            _t("flags", "int", False), _t("flags_confirmed", "int", False), _t("reopened", "int", False),
+            _t("appealed", "int", False), _t("assessed_amount"), _t("approved_amount"), _t("paid_amount"),
+            _t("currency"), _t("account_digest"), _t("reported_at", nullable=False),
+            _t("reported_idx", "int", False), _t("complete_at"), _t("complete_idx", "int"), _t("decided_at"),
+            _t("decided_idx", "int"), _t("paid_at"), _t("paid_idx", "int"), _t("paused_at"),
+            _t("paused_seconds", "int", False), _t("updated_at", nullable=False), _t("updated_idx", "int", False),
+        ), key=("claim_id",), indexes=(("status",), ("application_id",), ("insured",), ("handler",),
+                                       ("account_digest",), ("complete_at",))),
+        TableSpec(INVOICES, (_t("invoice_no", nullable=False), _t("claim_id", nullable=False),
+                             _t("idx", "int", False)), key=("invoice_no", "claim_id")),
+        TableSpec(DOCUMENTS, (_t("digest", nullable=False), _t("claim_id", nullable=False),
+                              _t("idx", "int", False)), key=("digest", "claim_id")),
+        TableSpec(PAYMENTS, (
+            _t("payment_id", nullable=False), _t("claim_id", nullable=False), _t("kind", nullable=False),
+            _t("amount", nullable=False), _t("currency", nullable=False), _t("payee", nullable=False),
+            _t("account_digest", nullable=False), _t("status", nullable=False), _t("due_by", nullable=False),
+            _t("instructed_at", nullable=False), _t("instructed_idx", "int", False), _t("settled_idx", "int"),
+        ), key=("payment_id",), indexes=(("status",), ("claim_id",))),
+    )
+
+    def handles(self, type: str) -> bool:
+        return type in _TYPES
+
+    def prefetch(self, statement: Statement, facts: Mapping[str, Any] | None) -> Iterable[tuple[str, Key]]:
+        if facts is None or not facts.get("claim_id"):
+            return []
+        keys: list[tuple[str, Key]] = [(CLAIMS, (facts["claim_id"],))]
+        if facts.get("payment_id"):
+            keys.append((PAYMENTS, (facts["payment_id"],)))
+        return keys
+
+    def apply(self, rows: Rows, fact: Fact) -> None:
+        if not fact.statement.stream.startswith(ev.STREAM_PREFIX):
+            return
+        if fact.record.key_id != LEDGER_KEY_ID:
+            raise SignatureError(f"{fact.type} is written only by the ledger's workflows, not by "
+                                 f"{fact.record.key_id!r}", field="key_id")
+        f = fact.facts
+        if f is None:
+            return
+        at, index = fact.record.recorded_at, fact.index
+        if fact.type == ev.REPORTED:
+            rows.put(CLAIMS, {
+                "claim_id": f["claim_id"], "application_id": f["application_id"], "policy_no": f["policy_no"],
+                "insured": f["insured"], "reporter": f["reporter"]["party"], "claim_type": f["claim_type"],
+                "cause": f["cause"], "loss_date": f["loss_date"], "status": st.AWAITING_DOCUMENTS, "track": None,
+                "handler": None, "outcome": None, "automatic": 0, "sampled": 0, "flags": 0, "flags_confirmed": 0,
+                "reopened": 0, "appealed": 0, "assessed_amount": None, "approved_amount": None,
+                "paid_amount": None, "currency": None, "account_digest": f.get("account_digest") or None,
+                "reported_at": at, "reported_idx": index, "complete_at": None, "complete_idx": None,
+                "decided_at": None, "decided_idx": None, "paid_at": None, "paid_idx": None, "paused_at": None,
+                "paused_seconds": 0, "updated_at": at, "updated_idx": index})
+            return
+        current = rows.get(CLAIMS, (f["claim_id"],))
+        if current is None:
+            return
+        row = dict(current, updated_at=at, updated_idx=index)
+        _fold(rows, row, fact.type, f, at=at, index=index)
+        rows.put(CLAIMS, row)
+
+
+def _seconds(start: str, end: str) -> int:
+    from ledger.log.identifiers import parse_timestamp
+
+    return int((parse_timestamp(end, field="end") - parse_timestamp(start, field="start")).total_seconds())
+
+
+def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, at: str,
+          index: int) -> None:
+    if type == ev.DOCUMENTS_RECEIVED:
+        for digest in sorted({v for v in f["uploads"].values() if v.startswith("sha256:")}):
+            rows.put(DOCUMENTS, {"digest": digest, "claim_id": row["claim_id"], "idx": index})
+        if not f["complete"]:
+            row["status"] = st.AWAITING_DOCUMENTS
+            return
+        if row["complete_at"] is None:
+            row.update(complete_at=at, complete_idx=index)
+        if row["paused_at"] is not None:
+            row.update(paused_seconds=row["paused_seconds"] + _seconds(row["paused_at"], at), paused_at=None)
+        if row["status"] != st.UNDER_REVIEW:
+            row["status"] = st.AWAITING_KEYING
+    elif type == ev.DOCUMENTS_REQUESTED:
+        if row["complete_at"] is not None and row["paused_at"] is None:
+            row["paused_at"] = at
+        row["status"] = st.AWAITING_DOCUMENTS
+    elif type == ev.INVOICE_RECEIVED:
+        rows.put(INVOICES, {"invoice_no": f["invoice_no"], "claim_id": row["claim_id"], "idx": index})
+        if f.get("digest"):
+            rows.put(DOCUMENTS, {"digest": f["digest"], "claim_id": row["claim_id"], "idx": index})
+    elif type == ev.ASSESSED:
+        assessment = f["assessment"]
+        row.update(status=st.UNDER_REVIEW, track=f["track"], flags=len(f["flags"]),
+                   sampled=int(bool(f["automatic"].get("sampled"))), assessed_amount=assessment["net"],
+                   currency=assessment["currency"])
+    elif type == ev.HANDLER_ASSIGNED:
+        row["handler"] = f["handler"]
+    elif type == ev.DECIDED:
+        row.update(status=st.DECLINED if f["outcome"] == "decline" else st.PAYMENT_PENDING, outcome=f["outcome"],
+                   approved_amount=f["amount"]["amount"], automatic=int(bool(f["automatic"])))
+        if row["decided_at"] is None:
+            row.update(decided_at=at, decided_idx=index)
+    elif type == ev.PAYMENT_INSTRUCTED:
+        amount = f["amount"]
+        rows.put(PAYMENTS, {"payment_id": f["payment_id"], "claim_id": row["claim_id"], "kind": f["kind"],
+                            "amount": amount["amount"], "currency": amount["currency"], "payee": f["payee"],
+                            "account_digest": f["account_digest"], "status": "instructed", "due_by": f["due_by"],
+                            "instructed_at": at, "instructed_idx": index, "settled_idx": None})
+        if row["status"] == st.PAYMENT_FAILED:
+            row["status"] = st.PAYMENT_PENDING
+        row["account_digest"] = f["account_digest"]
+    elif type == ev.PAYMENT_SETTLED:
+        held = rows.get(PAYMENTS, (f["payment_id"],))
+        if held is None:
+            return
+        rows.put(PAYMENTS, {**held, "status": f["status"], "settled_idx": index})
+        if held["kind"] == "advance":
+            return
+        if f["status"] == "paid":
+            paid = str(held["amount"]) if row["paid_amount"] is None else row["paid_amount"]
+            row.update(status=st.PAID, paid_amount=paid)
+            if row["paid_at"] is None:
+                row.update(paid_at=at, paid_idx=index)
+        else:
+            row["status"] = st.PAYMENT_FAILED
+    elif type == ev.ACCOUNT_CHANGED:
+        row["account_digest"] = f["account_digest"]
+    elif type == ev.FLAG_RESOLVED:
+        row["flags_confirmed"] += int(bool(f["confirmed"]))
+    elif type == ev.REOPENED:
+        row.update(status=st.AWAITING_DOCUMENTS if f["documents"] else st.UNDER_REVIEW,
+                   reopened=row["reopened"] + 1, outcome=None)
+    elif type == ev.APPEALED:
+        row.update(status=st.UNDER_REVIEW, appealed=row["appealed"] + 1, handler=f["handler"])
+    elif type == ev.CLOSED:
+        row["status"] = st.CLOSED

@@ -1,0 +1,736 @@
+"""The claims service: report, documents, structured invoices and keyed facts, assessment, review, decision,
+payment and what follows, each command through the one command path on the claim's stream ``claim:<id>``.
+
+The service loads what the rules need (``ledger.claims.context``), runs the pure evaluation and the pure
+``decide``; the journal records the events all or none. A claim is assessed the moment its documents are complete
+and nothing waits for a person to key; a small, clean fast-track claim is approved and its payment instructed in
+the same group, and everything else goes to a reviewer's or a named handler's queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from ledger.claims import context as ctx
+from ledger.claims import decide as d
+from ledger.claims import events as ev
+from ledger.claims import projection as proj
+from ledger.claims import state as st
+from ledger.claims.assessment import coverages_for, policy_year_start
+from ledger.claims.clocks import clocks
+from ledger.claims.diagnoses import DiagnosisTable
+from ledger.claims.evaluation import evaluate
+from ledger.claims.fraud import FraudRules
+from ledger.claims.kpis import kpis
+from ledger.claims.model import CLAIM_TYPES
+from ledger.claims.rules import ClaimRules
+from ledger.claims.state import ClaimState
+from ledger.claims.view import claim_view, marks_of
+from ledger.clock import BusinessCalendar, Clock
+from ledger.errors import Forbidden, NotFound, Refused, ValidationFailed
+from ledger.kernel import Actor, Event, NewEvent
+from ledger.log.encoding import digest_str, parse_digest, sha256
+from ledger.log.identifiers import parse_timestamp, utc_timestamp
+from ledger.money import Money
+from ledger.policies.state import LIVE, PolicyState
+from ledger.products.catalog import ProductCatalog
+from ledger.servicing import projection as servicing_projection
+from ledger.workflow import Outcome, Workflow, new_id
+
+__all__ = ["ClaimsService"]
+
+log = logging.getLogger(__name__)
+
+CLAIM_DOCUMENT_KIND = 2  # DocumentRegistry kind of a claim document (an e-policy is 1)
+REPORTER_ROLES = {"death": ("beneficiary", "policyholder"), "default": ("insured", "policyholder", "beneficiary")}
+QUEUE_LIMIT = 200
+
+
+class Policies(Protocol):
+    catalog: ProductCatalog
+
+    def application_of(self, policy_no: str) -> str: ...
+
+    def position(self, application_id: str) -> tuple[PolicyState, int]: ...
+
+    def contract_stream(self, application_id: str) -> str: ...
+
+    def declaration(self, application_id: str) -> tuple[dict[str, Any], Any]: ...
+
+
+class Uploads(Protocol):
+    def owned_by(self, digest: str, subjects: set[str]) -> bool: ...
+
+
+class Reader(Protocol):
+    def get(self, table: str, key: Any) -> dict[str, Any] | None: ...
+
+    def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Any = (),
+               limit: int | None = None, between: tuple[str, Any, Any] | None = None) -> list[dict[str, Any]]: ...
+
+
+class Intake(Protocol):
+    def append(self, event: Any, *, owner: str) -> Any: ...
+
+
+class ClaimRulesAggregate:
+    """The claim aggregate for the workflow: fold and pure decision."""
+
+    def initial(self) -> ClaimState:
+        return ClaimState()
+
+    def evolve(self, state: ClaimState, event: Event) -> ClaimState:
+        return st.evolve(state, event)
+
+    def decide(self, state: ClaimState, command: object, now: Any) -> list[NewEvent]:
+        return d.decide(state, command, now)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: a role (customer, adjuster, claims_handler, system, auditor) and their party or staff id."""
+
+    role: str
+    subject: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(role=self.role, party=self.subject)
+
+    @property
+    def staff(self) -> bool:
+        return self.role in ("adjuster", "claims_handler")
+
+
+class ClaimsService:
+    """The claims workflow over the journal (see the module docstring)."""
+
+    def __init__(self, *, workflow: Workflow, policies: Policies, uploads: Uploads, read: Reader, intake: Intake,
+                 rules: ClaimRules, fraud: FraudRules, diagnoses: DiagnosisTable, clock: Clock,
+                 calendar: BusinessCalendar, opener: Callable[[int], Any], account_key: bytes,
+                 handlers: Sequence[str] = ()) -> None:
+        self._workflow = workflow
+        self._policies = policies
+        self._uploads = uploads
+        self._read = read
+        self._intake = intake
+        self.rules = rules
+        self.fraud = fraud
+        self.diagnoses = diagnoses
+        self._clock = clock
+        self._calendar = calendar
+        self._personal = opener
+        self._account_key = account_key
+        self.handlers = tuple(handlers)
+        self._aggregate = ClaimRulesAggregate()
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return self._calendar.date_of(self._clock.now())
+
+    def get(self, claim_id: str) -> ClaimState:
+        """The claim's state; ``NotFound`` naming the id if there is none."""
+        state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
+        if not state.exists:
+            raise NotFound(f"no claim {claim_id}", field="claim_id")
+        return state
+
+    def visible(self, claim_id: str, caller: Caller) -> tuple[ClaimState, str]:
+        """The claim and the caller's audience on it (staff, auditor, insured, policyholder, beneficiary).
+
+        A customer sees only claims on policies where they hold a role; anyone else gets ``NotFound`` (the claim's
+        existence is not disclosed). A handler sees their own claims and the queues; adjusters see every claim."""
+        state = self.get(claim_id)
+        if caller.role in ("adjuster", "auditor"):
+            return state, caller.role
+        if caller.role == "claims_handler":
+            return state, "claims_handler"
+        if caller.role == "system":
+            return state, "system"  # a hospital or the payments system: the status of what it posted, no more
+        if caller.role == "customer":
+            policy, _ = self._policies.position(state.reported["application_id"])
+            roles = _roles_on(policy, caller.subject)
+            if caller.subject == state.reported["reporter"]["party"]:
+                roles.add("reporter")
+            if roles:
+                for audience in ("insured", "policyholder", "beneficiary", "reporter"):
+                    if audience in roles:
+                        return state, audience
+        raise NotFound(f"no claim {claim_id}", field="claim_id")
+
+    def view(self, claim_id: str, caller: Caller) -> dict[str, Any]:
+        """The claim as the caller may see it (``ledger.claims.view``), with the handler's notes opened: they are
+        what the customer is told."""
+        state, audience = self.visible(claim_id, caller)
+        if audience == "system":
+            return {"claim_id": state.claim_id, "status": state.status, "received": list(state.received),
+                    "missing": list(state.missing)}
+        out = claim_view(state, audience=audience, calendar=self._calendar, rules=self.rules.clock_rules(),
+                         now=self._clock.now())
+        out["notes"] = [{"index": step.index, "at": utc_timestamp(step.at), "kind": step.facts["kind"],
+                         "next_step_by": step.facts["next_step_by"],
+                         "text": ctx._opened(self._personal, step.index).get("text", "")}
+                        for step in state.timeline if step.type == ev.NOTE_RECORDED]
+        return out
+
+    def event_ids(self, claim_id: str) -> list[str]:
+        """The claim's event ids in order (its receipt)."""
+        return [event.event_id for event in self._workflow.history(ev.stream_of(claim_id))]
+
+    def clocks_of(self, state: ClaimState) -> Any:
+        return clocks(marks_of(state), calendar=self._calendar, rules=self.rules.clock_rules(),
+                      complex=state.track == "major", now=self._clock.now())
+
+    def due_soon(self) -> list[dict[str, Any]]:
+        """Open claims with a deadline due soon or breached, most urgent (earliest due) first."""
+        out = []
+        for status in st.OPEN:
+            for row in self._read.select(proj.CLAIMS, where={"status": status}, order_by=("complete_at",),
+                                         limit=QUEUE_LIMIT):
+                state = self.get(row["claim_id"])
+                found = [(name, deadline) for name, deadline in self.clocks_of(state).deadlines.items()
+                         if deadline.state in ("due_soon", "breached")]
+                for name, deadline in found:
+                    out.append({"claim_id": row["claim_id"], "policy_no": row["policy_no"], "status": status,
+                                "track": row["track"], "handler": row["handler"], "deadline": name,
+                                **deadline.to_json()})
+        return sorted(out, key=lambda item: (item["due"], item["claim_id"]))
+
+    def kpis(self, *, start: date, end: date) -> dict[str, Any]:
+        """The claims KPIs for claims complete (or, never complete, reported) in [start, end] (business dates)."""
+        low, high = (start - timedelta(days=1)).isoformat(), (end + timedelta(days=2)).isoformat()
+        rows = self._read.select(proj.CLAIMS, between=("complete_at", low, high))
+        rows += self._read.select(proj.CLAIMS, where={"complete_at": None}, between=("reported_at", low, high))
+        figures = kpis(rows, calendar=self._calendar, rules=self.rules.clock_rules(), start=start, end=end)
+        return {"from": start.isoformat(), "to": end.isoformat(), "rules": self.rules.cite(), **figures}
+
+    def list_for_policy(self, policy_no: str, caller: Caller) -> list[dict[str, Any]]:
+        application_id = self._policies.application_of(policy_no)
+        if caller.role == "customer":
+            policy, _ = self._policies.position(application_id)
+            if not _roles_on(policy, caller.subject):
+                raise NotFound(f"no policy {policy_no}", field="policy_no")
+        return self._read.select(proj.CLAIMS, where={"application_id": application_id}, order_by=("reported_idx",),
+                                 limit=QUEUE_LIMIT)
+
+    def list_for_party(self, party: str) -> list[dict[str, Any]]:
+        rows = self._read.select(proj.CLAIMS, where={"insured": party}, limit=QUEUE_LIMIT)
+        rows += self._read.select(proj.CLAIMS, where={"reporter": party}, limit=QUEUE_LIMIT)
+        return list({row["claim_id"]: row for row in rows}.values())
+
+    def queue(self, caller: Caller, *, kind: str = "review") -> list[dict[str, Any]]:
+        """Work for staff, oldest clock first: ``review`` (claims under review with no handler, for adjusters),
+        ``mine`` (a handler's own claims), ``keying`` (uploads and medical facts to key), ``payments`` (failed
+        payments), ``major`` (major claims with no handler yet)."""
+        status = {"review": st.UNDER_REVIEW, "mine": None, "keying": st.AWAITING_KEYING,
+                  "payments": st.PAYMENT_FAILED, "major": st.UNDER_REVIEW}.get(kind, "?")
+        if status == "?":
+            raise ValidationFailed("kind must be review, mine, keying, payments or major", field="kind")
+        if kind == "mine":
+            rows = [r for r in self._read.select(proj.CLAIMS, where={"handler": caller.subject},
+                                                 order_by=("complete_at",), limit=QUEUE_LIMIT)
+                    if r["status"] in st.OPEN]
+        else:
+            rows = self._read.select(proj.CLAIMS, where={"status": status}, order_by=("complete_at",),
+                                     limit=QUEUE_LIMIT)
+            if kind == "review":
+                rows = [r for r in rows if not r["handler"] and r["track"] != "major"]
+            elif kind == "major":
+                rows = [r for r in rows if not r["handler"] and r["track"] == "major"]
+        return rows
+
+    # -- report and documents ------------------------------------------------------------------------------
+
+    def report(self, policy_no: str, raw: Mapping[str, Any], caller: Caller, *,
+               on_behalf_of: str | None = None) -> ClaimState:
+        """First notice of loss by a customer (a party of the policy), by staff for one, or by a system (a hospital
+        platform). Raises ``ValidationFailed`` naming the field, ``NotFound`` for a policy the caller is no party
+        to, and ``Refused`` naming the rule (not covered, limitation, loss before cover, the same loss open)."""
+        claim_type = _choice(raw, "claim_type", CLAIM_TYPES)
+        cause = _choice(raw, "cause", ("illness", "accident"), default="accident" if claim_type in (
+            "accident", "disability") else "illness")
+        loss_date = _date_field(raw, "loss_date")
+        description = _text(raw, "description", limit=2000, required=False)
+        application_id = self._policies.application_of(policy_no)
+        policy, _ = self._policies.position(application_id)
+        reporter_party = self._reporter(policy, claim_type, caller, on_behalf_of)
+        roles = _roles_on(policy, reporter_party)
+        payee = reporter_party if claim_type == "death" and "beneficiary" in roles else policy.insured
+        if claim_type == "death" and payee == policy.insured:
+            payee = policy.beneficiaries[0]["party"] if policy.beneficiaries else policy.policyholder
+        account = _account(raw.get("account"))
+        product = self._policies.catalog.get(policy.product["id"], int(policy.product["version"]))
+        covered = bool(coverages_for(product, claim_type=claim_type, cause=cause,
+                                     options=tuple(policy.plan.get("options") or ())))
+        if policy.status not in LIVE and policy.status not in ("Terminated", "Matured", "Surrendered", "Cancelled"):
+            raise NotFound(f"no policy {policy_no}", field="policy_no")
+        open_same = next((row["claim_id"] for row in self._read.select(
+            proj.CLAIMS, where={"application_id": application_id, "claim_type": claim_type,
+                                "loss_date": loss_date.isoformat()}) if row["status"] in st.OPEN), None)
+        claim_id = new_id("C")
+        command = d.Report(
+            claim_id=claim_id, policy_no=policy_no, application_id=application_id, insured=policy.insured,
+            claim_type=claim_type, cause=cause, loss_date=loss_date, today=self.today(), covered=covered,
+            policy_started=policy.effective_date or loss_date, checklist=self.rules.checklist(claim_type),
+            rules=self.rules.cite(), limitation_years=self.rules.limitation_years(claim_type),
+            reporter={"role": sorted(roles)[0] if roles else caller.role, "party": reporter_party},
+            channel="system" if caller.role == "system" else "staff" if caller.staff else "customer",
+            on_behalf=on_behalf_of if caller.staff else None, payee=payee,
+            account_digest=self._account_digest(account), account=account, description=description,
+            open_same=open_same, actor=caller.actor, personal_subject=policy.insured)
+        state = self._run(claim_id, command, fresh=True).state
+        uploads = raw.get("documents")
+        if uploads:
+            state = self.give_documents(claim_id, _uploads(uploads), caller)
+        return state
+
+    def _reporter(self, policy: PolicyState, claim_type: str, caller: Caller, on_behalf_of: str | None) -> str:
+        if caller.role == "customer":
+            if on_behalf_of not in (None, caller.subject):
+                raise Forbidden("a customer reports for themselves only", field="on_behalf_of")
+            party = caller.subject
+        elif caller.staff:
+            if not on_behalf_of:
+                raise ValidationFailed("staff name the customer they report for (on_behalf_of)", field="on_behalf_of")
+            party = on_behalf_of
+        elif caller.role == "system":
+            return policy.insured  # a hospital platform reports for the insured it treated
+        else:
+            raise Forbidden(f"role {caller.role!r} does not report claims", field="role")
+        held = _roles_on(policy, party)
+        if not held:
+            raise NotFound(f"no policy for {party}", field="policy_no")
+        allowed = REPORTER_ROLES["death" if claim_type == "death" else "default"]
+        if not held.intersection(allowed):
+            raise Refused(f"REPORTER-ROLE: a {claim_type} claim is reported by the {' or '.join(allowed)}",
+                          rule="REPORTER-ROLE", zh="您在本保单中的身份不能报告此类理赔", field="claim_type")
+        return party
+
+    def give_documents(self, claim_id: str, uploads: Mapping[str, str], caller: Caller) -> ClaimState:
+        """Documents for the checklist (code -> upload digest); the claim is assessed once they are complete and
+        nothing waits for keying. Each new digest is registered on chain (kind: claim document)."""
+        state, _ = self.visible(claim_id, caller)
+        owners = {caller.subject, state.reported["reporter"]["party"], state.reported["insured"]}
+        for code, digest in uploads.items():
+            parse_digest(digest, field=f"documents.{code}")
+            if caller.role != "system" and not self._uploads.owned_by(digest, owners):
+                raise ValidationFailed(f"documents.{code}: no upload {digest} for this claim",
+                                       field=f"documents.{code}")
+        registrations = tuple(self._registration(claim_id, digest) for digest in sorted(set(uploads.values()))
+                              if self._read.get("documents", (parse_digest(digest, field="digest"),)) is None)
+        self._run(claim_id, d.GiveDocuments(uploads=dict(uploads), registrations=registrations,
+                                            actor=caller.actor))
+        return self._assess_if_ready(claim_id)
+
+    def _registration(self, claim_id: str, digest: str) -> NewEvent:
+        subject = sha256(f"lifeledger claim document:{claim_id}:{digest}".encode())
+        return NewEvent("document.registered", {"digest": digest, "subject": digest_str(subject),
+                                                "kind": CLAIM_DOCUMENT_KIND, "version": 1},
+                        stream=f"document:{subject.hex()}")
+
+    def receive_invoice(self, claim_id: str, signed: Any, *, system: str) -> ClaimState:
+        """A hospital's (or e-invoice platform's) signed e-invoice with its discharge summary: recorded as the
+        system signed it, then taken into the claim citing that entry; it stands for the structured documents
+        (invoice, discharge summary, social-insurance settlement). Raises ``ValidationFailed`` if it names another
+        claim or policy, and as the intake does for a bad signature or an unknown key."""
+        state = self.get(claim_id)
+        if signed.statement.type != ev.HOSPITAL_INVOICE:
+            raise ValidationFailed(f"statement.type must be {ev.HOSPITAL_INVOICE}", field="statement.type")
+        facts = signed.payload
+        if facts.get("claim_id") != claim_id or facts.get("policy_no") != state.reported["policy_no"]:
+            raise ValidationFailed("payload: the invoice names another claim or policy", field="payload.claim_id")
+        invoice = _invoice_facts(facts, field="payload")
+        receipt = self._intake.append(signed, owner=system)
+        personal = signed.personal.payload if signed.personal is not None else {}
+        self._run(claim_id, d.Key(
+            invoice={**invoice, "source": "system", "evidence": receipt.index, "digest": None, "keyed_by": None},
+            personal={k: personal[k] for k in ("diagnoses", "history") if k in personal},
+            duplicate_of=None, actor=Actor(role="system", party=system),
+            personal_subject=state.reported["insured"]))
+        structured = [code for code in self.get(claim_id).checklist if code in self.rules.structured()]
+        given = {code: f"entry:{receipt.index}" for code in structured if code not in self.get(claim_id).received}
+        if given and self.get(claim_id).status in st.UNDECIDED:
+            self._run(claim_id, d.GiveDocuments(uploads=given, actor=Actor(role="system", party=system)))
+        if self.get(claim_id).reported["claim_type"] == "critical_illness" and personal.get("diagnoses") \
+                and not self.get(claim_id).medical:
+            self._medical_from(claim_id, list(personal["diagnoses"]), list(personal.get("history") or ()),
+                               actor=Actor(role="system", party=system), keyed_by=None)
+        return self._assess_if_ready(claim_id)
+
+    def key_invoice(self, claim_id: str, raw: Mapping[str, Any], caller: Caller) -> ClaimState:
+        """An adjuster keys an uploaded invoice picture (the system never reads numbers from a picture)."""
+        state = self.get(claim_id)
+        invoice = _invoice_facts(raw, field="invoice")
+        digest = raw.get("digest")
+        if not isinstance(digest, str) or digest not in state.uploads_given():
+            raise ValidationFailed("digest: name the uploaded invoice this keys", field="digest")
+        self._run(claim_id, d.Key(
+            invoice={**invoice, "source": "keyed", "evidence": None, "digest": digest, "keyed_by": caller.subject},
+            personal={"diagnoses": _codes(raw.get("diagnoses")), "history": _history_raw(raw.get("history"))},
+            duplicate_of=None, actor=caller.actor, personal_subject=state.reported["insured"]))
+        return self._assess_if_ready(claim_id)
+
+    def key_medical(self, claim_id: str, raw: Mapping[str, Any], caller: Caller) -> ClaimState:
+        """An adjuster or the handler keys the medical facts from the documents: diagnoses (ICD-10), history,
+        disability grade, date and cause of death, exclusion facts."""
+        state = self.get(claim_id)
+        self._check_handler(state, caller)
+        grade = raw.get("disability_grade")
+        if grade is not None and (type(grade) is not int or not 1 <= grade <= 10):
+            raise ValidationFailed("disability_grade must be a whole number 1 to 10", field="disability_grade")
+        cause = raw.get("death_cause")
+        if cause is not None and cause not in ("illness", "accident", "suicide", "crime", "other"):
+            raise ValidationFailed("death_cause must be illness, accident, suicide, crime or other",
+                                   field="death_cause")
+        exclusion_facts = [str(code) for code in raw.get("exclusion_facts") or ()]
+        self._medical_from(claim_id, _codes(raw.get("diagnoses")), _history_raw(raw.get("history")),
+                           actor=caller.actor, keyed_by=caller.subject, grade=grade, cause=cause,
+                           death_date=_date_field(raw, "death_date") if raw.get("death_date") else None,
+                           exclusion_facts=exclusion_facts, group=raw.get("illness_group"))
+        del state
+        return self._assess_if_ready(claim_id)
+
+    def _medical_from(self, claim_id: str, diagnoses: list[str], history: list[dict[str, Any]], *, actor: Actor,
+                      keyed_by: str | None, grade: int | None = None, cause: str | None = None,
+                      death_date: date | None = None, exclusion_facts: Sequence[str] = (),
+                      group: str | None = None) -> None:
+        groups = [g for g in (self.diagnoses.group_of(code) for code in diagnoses) if g is not None]
+        severities = [g.severity for g in groups if g.severity != "none"]
+        order = ("severe", "moderate", "mild")
+        illness_group = group or next((s for s in order if s in severities), None)
+        if illness_group is not None and illness_group not in order:
+            raise ValidationFailed("illness_group must be severe, moderate or mild", field="illness_group")
+        state = self.get(claim_id)
+        self._run(claim_id, d.KeyMedical(
+            facts={"illness_group": illness_group, "disability_grade": grade,
+                   "death_date": death_date.isoformat() if death_date else None, "death_cause": cause,
+                   "exclusion_facts": list(exclusion_facts), "diagnosis_groups": sorted({g.code for g in groups}),
+                   "keyed_by": keyed_by},
+            personal={"diagnoses": diagnoses, "history": history}, actor=actor,
+            personal_subject=state.reported["insured"]))
+
+    # -- assessment ------------------------------------------------------------------------------------------
+
+    def _assess_if_ready(self, claim_id: str) -> ClaimState:
+        state = self.get(claim_id)
+        if state.status != st.AWAITING_KEYING or state.keying_needed(self.rules.structured()):
+            return state
+        return self.assess(claim_id)
+
+    def assess(self, claim_id: str, *, actor: Actor | None = None) -> ClaimState:
+        """Run the evaluation (benefit, first review, flags, triage) and record it; an automatic approval
+        instructs the payment in the same group."""
+        state = self.get(claim_id)
+        now = self._clock.now()
+        today = self._calendar.date_of(now)
+        policy, _ = self._policies.position(state.reported["application_id"])
+        claim = ctx.claim_of(state, open_personal=self._personal)
+        cover = ctx.cover_of(policy, on=today, loss_date=claim.loss_date,
+                             calendar_date=self._calendar.date_of)
+        product = self._policies.catalog.get(cover.product_id, cover.product_version)
+        rows, invoices, digests = ctx.related_rows(
+            self._read, insured=cover.insured, account_digest=claim.account_digest,
+            invoice_nos=[i.invoice_no for i in claim.invoices],
+            digests=[v for v in state.uploads_given() if v.startswith("sha256:")])
+        prior = ctx.prior_of(rows, claim_id=claim_id, invoices=invoices, digests=digests,
+                             policy_year_start=lambda row: policy_year_start(
+                                 cover.effective_date, date.fromisoformat(row["loss_date"])),
+                             assessed=self._assessed_facts)
+        changes = ctx.changes_of(self._read.select(servicing_projection.REQUESTS,
+                                                   where={"application_id": cover.application_id}, limit=500))
+        declaration, questionnaire = self._policies.declaration(cover.application_id)
+        result = evaluate(product=product, cover=cover, claim=claim, prior=prior, changes=changes,
+                          declaration=declaration, questionnaire=questionnaire, rules=self.rules, fraud=self.fraud,
+                          diagnoses=self.diagnoses, today=today, now=now)
+        handler, reason = (self._pick_handler(exclude=()) if result.track == "major" and not state.handler
+                           else (None, {}))
+        payment = self._instruction(state, result.assessment.net, today) if result.automatic["approved"] else None
+        assessment = result.assessment.to_json()
+        command = d.Assess(
+            assessment=assessment, review=result.review_json(), flags=[f.to_json() for f in result.flags],
+            flag_details=[{"rule": f.rule, **f.personal_json()} for f in result.flags if f.personal_json()],
+            track=result.track, automatic=result.automatic, versions=result.versions.to_json(), on=today,
+            handler=handler, handler_reason=reason, waiting=state.keying_needed(self.rules.structured()),
+            payment=payment, actor=actor or Actor(role="system", party="claims-assessment"))
+        return self._run(claim_id, command).state
+
+    def _assessed_facts(self, claim_id: str) -> Mapping[str, Any]:
+        state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
+        found: Mapping[str, Any] = state.assessment.get("assessment", {})
+        return found
+
+    def _pick_handler(self, *, exclude: Sequence[str]) -> tuple[str | None, dict[str, Any]]:
+        """The roster's handler with the fewest open claims (ties: by name); none when no roster is configured
+        (the claim waits in the major queue for a handler to take it)."""
+        candidates = [h for h in self.handlers if h not in exclude]
+        if not candidates:
+            return None, {}
+        loads = {h: sum(1 for row in self._read.select(proj.CLAIMS, where={"handler": h}, limit=10_000)
+                        if row["status"] in st.OPEN) for h in candidates}
+        chosen = min(candidates, key=lambda h: (loads[h], h))
+        return chosen, {"rule": "WORKLOAD", "open_claims": loads[chosen],
+                        "roster": {h: loads[h] for h in candidates}}
+
+    def _instruction(self, state: ClaimState, amount: Decimal, today: date) -> dict[str, Any]:
+        account, subject = self._account_of(state)
+        return {"payment_id": new_id("P"), "kind": "benefit",
+                "amount": Money.of(amount, self.rules.currency).to_json(), "payee": state.reported["payee"],
+                "account_digest": state.account_digest, "account": account, "personal_subject": subject,
+                "due_by": d.due_by(today, self.rules.clocks.payment_days).isoformat()}
+
+    def _account_of(self, state: ClaimState) -> tuple[dict[str, Any] | None, str]:
+        """The payee's latest account (opened from the report or the latest change)."""
+        index = next((step.index for step in reversed(state.timeline)
+                      if step.type in (ev.ACCOUNT_CHANGED, ev.REPORTED)), 0)
+        opened = ctx._opened(self._personal, index)
+        return opened.get("account"), state.reported["payee"]
+
+    # -- staff decisions ------------------------------------------------------------------------------------
+
+    def _check_handler(self, state: ClaimState, caller: Caller) -> None:
+        if caller.role == "claims_handler" and state.handler and state.handler != caller.subject:
+            raise Forbidden(f"claim {state.claim_id} belongs to handler {state.handler}", field="claim_id")
+
+    def decide(self, claim_id: str, *, action: str, caller: Caller, reason: str = "", reason_zh: str = "",
+               clause: str = "", amount: Money | None = None, documents: Sequence[str] = ()) -> ClaimState:
+        """A reviewer's or handler's decision: approve the assessed amount, adjust it (with the reason), decline
+        (reason and clause), or request documents (every missing item in one notice)."""
+        state = self.get(claim_id)
+        known = tuple(document.code for document in self.rules.documents)
+        payment = self._instruction(state, Decimal(0), self.today()) if action in ("approve", "adjust") else None
+        return self._run(claim_id, d.Decide(action=action, staff=caller.subject, reason=reason, reason_zh=reason_zh,
+                                            clause=clause, amount=amount, documents=tuple(documents), known=known,
+                                            payment=payment, actor=caller.actor)).state
+
+    def advance(self, claim_id: str, amount: Money, *, reason: str, caller: Caller) -> ClaimState:
+        """An advance payment (IL 25) while liability is clear and the amount is not yet fixed."""
+        state = self.get(claim_id)
+        payment = self._instruction(state, amount.amount, self.today())
+        return self._run(claim_id, d.Advance(amount=amount, staff=caller.subject, reason=reason, payment=payment,
+                                             actor=caller.actor)).state
+
+    def settle(self, claim_id: str, signed: Any, *, system: str) -> ClaimState:
+        """The payments system's signed settlement (``payments.claim.settled``): recorded as signed, then the
+        claim records it citing the entry. Paid closes the claim; failed asks the payee for a new account."""
+        state = self.get(claim_id)
+        if signed.statement.type != ev.PAYMENT_SETTLEMENT:
+            raise ValidationFailed(f"statement.type must be {ev.PAYMENT_SETTLEMENT}", field="statement.type")
+        f = signed.payload
+        if f.get("claim_id") != claim_id:
+            raise ValidationFailed("payload.claim_id names another claim", field="payload.claim_id")
+        status = f.get("status")
+        if status not in ("paid", "failed"):
+            raise ValidationFailed("payload.status must be paid or failed", field="payload.status")
+        paid_at = str(f.get("paid_at") or "")
+        parse_timestamp(paid_at, field="payload.paid_at")
+        amount = Money.of(f.get("amount"), str(f.get("currency") or self.rules.currency), field="payload.amount")
+        payment_id = str(f.get("payment_id") or "")
+        if payment_id not in state.payments:
+            raise NotFound(f"claim {claim_id} has no payment {payment_id}", field="payload.payment_id")
+        receipt = self._intake.append(signed, owner=system)
+        return self._run(claim_id, d.Settle(payment_id=payment_id, status=status, reason=str(f.get("reason") or ""),
+                                            paid_at=paid_at, evidence=receipt.index, system=system, amount=amount,
+                                            actor=Actor(role="system", party=system))).state
+
+    def change_account(self, claim_id: str, raw: Any, caller: Caller) -> ClaimState:
+        """The payee gives a new account (after a failed payment the payment is instructed again to it)."""
+        state, _ = self.visible(claim_id, caller)
+        if caller.role == "customer" and caller.subject != state.reported["payee"]:
+            raise Refused("PAYEE-ONLY: only the payee changes the account the benefit is paid to",
+                          rule="PAYEE-ONLY", zh="只有领款人可以变更收款账户")
+        account = _account(raw)
+        if account is None:
+            raise ValidationFailed("account is required", field="account")
+        digest = self._account_digest(account)
+        payment = self._instruction(state, Decimal(0), self.today()) if state.status == st.PAYMENT_FAILED else None
+        return self._run(claim_id, d.ChangeAccount(account_digest=digest, account=account, payment=payment,
+                                                   actor=caller.actor,
+                                                   personal_subject=state.reported["payee"])).state
+
+    def note(self, claim_id: str, *, kind: str, text: str, next_step_by: str | None, caller: Caller) -> ClaimState:
+        """A handler's contact, progress note or assistance given, shown to the customer in the timeline."""
+        state = self.get(claim_id)
+        if not text.strip():
+            raise ValidationFailed("text: say what was done and what comes next", field="text")
+        if next_step_by is not None:
+            date.fromisoformat(next_step_by) if len(next_step_by) == 10 else parse_timestamp(next_step_by,
+                                                                                            field="next_step_by")
+        return self._run(claim_id, d.Note(kind=kind, text=text, staff=caller.subject, next_step_by=next_step_by,
+                                          actor=caller.actor, personal_subject=state.reported["insured"])).state
+
+    def resolve_flag(self, claim_id: str, *, rule: str, confirmed: bool, note: str, caller: Caller) -> ClaimState:
+        state = self.get(claim_id)
+        self._check_handler(state, caller)
+        return self._run(claim_id, d.ResolveFlag(rule=rule, confirmed=confirmed, note=note, staff=caller.subject,
+                                                 actor=caller.actor,
+                                                 personal_subject=state.reported["insured"])).state
+
+    def take(self, claim_id: str, caller: Caller) -> ClaimState:
+        """A handler takes a major claim that has none (no roster configured, or the roster's handler left)."""
+        state = self.get(claim_id)
+        if state.handler:
+            raise Refused(f"HANDLER-ASSIGNED: claim {claim_id} already has handler {state.handler}",
+                          rule="HANDLER-ASSIGNED", zh="该理赔已有专属理赔员")
+        return self._run(claim_id, d.AssignHandler(handler=caller.subject, reason={"rule": "TAKEN"},
+                                                   actor=caller.actor)).state
+
+    def reopen(self, claim_id: str, *, reason: str, documents: Sequence[str], caller: Caller) -> ClaimState:
+        """Reopen a decided claim with new documents (or for a new review)."""
+        return self._run(claim_id, d.Reopen(reason=reason, documents=tuple(documents), staff=caller.subject,
+                                            actor=caller.actor)).state
+
+    def appeal(self, claim_id: str, *, reason: str, caller: Caller) -> ClaimState:
+        """The customer appeals a decline: it goes to a handler who did not decide it."""
+        state, _ = self.visible(claim_id, caller)
+        handler, _ = self._pick_handler(exclude=state.deciders)
+        return self._run(claim_id, d.Appeal(reason=reason, handler=handler or "", actor=caller.actor)).state
+
+    def close(self, claim_id: str, *, reason: str, caller: Caller) -> ClaimState:
+        return self._run(claim_id, d.Close(reason=reason, actor=caller.actor)).state
+
+    # -- the payments system's outbox -----------------------------------------------------------------------
+
+    def pending_payments(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Payment instructions not yet settled, with the account to pay (opened for the payments system)."""
+        rows = self._read.select(proj.PAYMENTS, where={"status": "instructed"}, order_by=("instructed_idx",),
+                                 limit=limit)
+        return [{**row, "account": ctx._opened(self._personal, row["instructed_idx"]).get("account")}
+                for row in rows]
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _account_digest(self, account: Mapping[str, Any] | None) -> str:
+        if not account:
+            return ""
+        mac = hmac.new(self._account_key, str(account["number"]).encode(), hashlib.sha256).hexdigest()
+        return f"hmac:{mac[:32]}"
+
+    def _run(self, claim_id: str, command: object, *, fresh: bool = False) -> Outcome[ClaimState]:
+        return self._workflow.run(self._aggregate, ev.stream_of(claim_id), command, fresh=fresh)
+
+
+def _roles_on(policy: PolicyState, party: str) -> set[str]:
+    held = set()
+    if policy.policyholder == party:
+        held.add("policyholder")
+    if policy.insured == party:
+        held.add("insured")
+    if any(b.get("party") == party for b in policy.beneficiaries):
+        held.add("beneficiary")
+    return held
+
+
+def _choice(raw: Mapping[str, Any], name: str, options: Sequence[str], default: str | None = None) -> str:
+    value = raw.get(name, default)
+    if value not in options:
+        raise ValidationFailed(f"{name} must be one of {', '.join(options)}, got {value!r}", field=name)
+    return str(value)
+
+
+def _date_field(raw: Mapping[str, Any], name: str) -> date:
+    value = raw.get(name)
+    try:
+        return date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be a date YYYY-MM-DD, got {value!r}", field=name) from None
+
+
+def _text(raw: Mapping[str, Any], name: str, *, limit: int, required: bool = True) -> str:
+    value = raw.get(name, "")
+    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
+        raise ValidationFailed(f"{name} must be text of at most {limit} characters", field=name)
+    return value
+
+
+def _account(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed("account must be an object {bank, number, name}", field="account")
+    out = {}
+    for name in ("bank", "number", "name"):
+        value = raw.get(name)
+        if not isinstance(value, str) or not value.strip() or len(value) > 64:
+            raise ValidationFailed(f"account.{name} is required (text, at most 64 characters)",
+                                   field=f"account.{name}")
+        out[name] = value.strip()
+    if not out["number"].replace(" ", "").isdigit():
+        raise ValidationFailed("account.number must be digits", field="account.number")
+    return out
+
+
+def _uploads(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ValidationFailed("documents must map document codes to upload digests", field="documents")
+    return dict(raw)
+
+
+def _money_field(raw: Mapping[str, Any], name: str, *, field: str) -> str:
+    value = raw.get(name, "0")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValidationFailed(f"{field}.{name} must be a decimal amount, got {value!r}", field=f"{field}.{name}") \
+            from None
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed(f"{field}.{name} must be zero or more, in whole cents, got {value!r}",
+                               field=f"{field}.{name}")
+    return str(amount.quantize(Decimal("0.01")))
+
+
+def _invoice_facts(raw: Mapping[str, Any], *, field: str) -> dict[str, Any]:
+    number = raw.get("invoice_no")
+    hospital = raw.get("hospital")
+    if not isinstance(number, str) or not number.strip() or len(number) > 64:
+        raise ValidationFailed(f"{field}.invoice_no is required", field=f"{field}.invoice_no")
+    if not isinstance(hospital, str) or not hospital.strip() or len(hospital) > 64:
+        raise ValidationFailed(f"{field}.hospital is required (the hospital's code)", field=f"{field}.hospital")
+    admitted = _date_field(raw, "admitted") if raw.get("admitted") else None
+    discharged = _date_field(raw, "discharged") if raw.get("discharged") else None
+    if admitted and discharged and discharged < admitted:
+        raise ValidationFailed(f"{field}.discharged is before admitted", field=f"{field}.discharged")
+    total = _money_field(raw, "total", field=field)
+    ineligible = _money_field(raw, "ineligible", field=field)
+    social = _money_field(raw, "social_insurance_paid", field=field)
+    if Decimal(ineligible) + Decimal(social) > Decimal(total):
+        raise ValidationFailed(f"{field}: ineligible items and social insurance exceed the total",
+                               field=f"{field}.total")
+    categories = raw.get("categories") or {}
+    if not isinstance(categories, Mapping):
+        raise ValidationFailed(f"{field}.categories must map categories to amounts", field=f"{field}.categories")
+    return {"invoice_no": number.strip(), "hospital": hospital.strip(),
+            "admitted": admitted.isoformat() if admitted else None,
+            "discharged": discharged.isoformat() if discharged else None, "total": total, "ineligible": ineligible,
+            "social_insurance_paid": social,
+            "categories": {str(k): _money_field(categories, k, field=f"{field}.categories") for k in categories},
+            "currency": str(raw.get("currency") or "CNY")}
+
+
+def _codes(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(c, str) and 2 < len(c) <= 8 for c in raw):
+        raise ValidationFailed("diagnoses must be a list of ICD-10 codes", field="diagnoses")
+    return [c.upper() for c in raw]
+
+
+def _history_raw(raw: Any) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValidationFailed("history must be a list of {code, since}", field="history")
+    out = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not isinstance(item.get("code"), str):
+            raise ValidationFailed(f"history[{index}] must be {{code, since}}", field=f"history[{index}]")
+        since = _date_field(item, "since")
+        out.append({"code": item["code"].upper(), "since": since.isoformat()})
+    return out
