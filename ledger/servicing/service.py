@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from ledger.claims import projection as claims_projection
+from ledger.claims import state as claims_state
 from ledger.clock import BusinessCalendar, Clock
 from ledger.errors import ErasedError, Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Actor, Event, NewEvent
@@ -598,7 +600,13 @@ class ServicingService:
         return Context(policy=policy, product=product, operation=operation, catalog=self.catalog_version(),
                        today=self._calendar.date_of(now), now=now, cash_value=cash_value,
                        products={p.id: p for p in self._policies.catalog.current()}, parties=dict(parties),
-                       requester=requester, request_date=request_date)
+                       requester=requester, request_date=request_date, open_claims=self._open_claims(policy))
+
+    def _open_claims(self, policy: PolicyState) -> tuple[str, ...]:
+        """The policy's claims not yet closed (paid, declined or closed), from the claims read model."""
+        rows = self._read.select(claims_projection.CLAIMS, where={"application_id": policy.application_id},
+                                 limit=HISTORY_LIMIT)
+        return tuple(row["claim_id"] for row in rows if row["status"] in claims_state.OPEN)
 
     def _completion(self, ctx: Context, family: Family, data: Input, seq: int) -> d.Completion:
         """The contract change of a request, prepared on the policy as it is now, with the next e-policy version
