@@ -12,10 +12,12 @@ what you ask for:
 §2.1.3.2); the public log gives anyone leaf hashes and proofs, never the leaves. ``--receipt FILE`` checks a
 receipt you hold (the JSON of ``GET /v1/events/{event_id}/receipt``): its leaf hashes to the leaf hash at its
 index, its inclusion proof leads to the root of its signed checkpoint, and the log's current checkpoint extends
-that one (§2.1.4.2), so the entry is still there. The file may instead be a servicing receipt (the JSON of
-``GET /v1/servicing/{request_id}/receipt``, format ``lifeledger-servicing-receipt/1``): then every receipt in it
-is checked the same way, in increasing index order, and every leaf must name the request's own stream
-``servicing:<request_id>``, so no other request's event can be passed off as one of it; the ``vkey`` written in
+that one (§2.1.4.2), so the entry is still there. The file may instead be a servicing or a claim receipt (the JSON
+of ``GET /v1/servicing/{request_id}/receipt``, format ``lifeledger-servicing-receipt/1``, or of
+``GET /v1/claims/{claim_id}/receipt``, format ``lifeledger-claim-receipt/1``): then every receipt in it is checked
+the same way, in increasing index order, and every leaf must name the request's own stream
+``servicing:<request_id>`` (the claim's ``claim:<claim_id>``), so no other event can be passed off as one of it;
+the ``vkey`` written in
 that document is not trusted, only yours (or the log's, without ``--vkey``). ``--since FILE`` proves the current
 checkpoint extends one you saved earlier, which is how a monitor notices a rewritten history; ``--save FILE``
 keeps the current checkpoint for the next run. Without ``--vkey`` the key published by the log itself is used
@@ -42,6 +44,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 SERVICING_FORMAT = "lifeledger-servicing-receipt/1"
+CLAIM_FORMAT = "lifeledger-claim-receipt/1"
+# A workflow receipt's format -> (the field naming its subject, the stream prefix every event of it must be on,
+# the receipt's kind, the noun for its subject)
+WORKFLOW_FORMATS = {SERVICING_FORMAT: ("request_id", "servicing:", "servicing", "request"),
+                    CLAIM_FORMAT: ("claim_id", "claim:", "claim", "claim")}
 
 
 class CheckFailed(Exception):
@@ -257,21 +264,25 @@ def is_servicing_receipt(document: Any) -> bool:
 
 def check_servicing_receipt(client: httpx.Client, document: dict[str, Any], vkey: str, current: tuple[int, bytes],
                             *, report: Callable[[CheckedEvent], None] | None = None) -> list[CheckedEvent]:
-    """Check a servicing receipt: every event of the request, each on the stream ``servicing:<request_id>``.
+    """Check a workflow receipt: every event of a servicing request (on the stream ``servicing:<request_id>``)
+    or of a claim (on ``claim:<claim_id>``).
 
-    Requires the JSON of ``GET /v1/servicing/{request_id}/receipt``; the ``vkey`` it carries is ignored, only
-    the ``vkey`` given here is trusted. Raises ``ValueError`` for a document of another format or without a
-    request id, and ``CheckFailed`` as ``check_receipts`` does.
+    Requires the JSON of ``GET /v1/servicing/{request_id}/receipt`` or ``GET /v1/claims/{claim_id}/receipt``;
+    the ``vkey`` it carries is ignored, only the ``vkey`` given here is trusted. Raises ``ValueError`` for a
+    document of another format or without its subject's id, and ``CheckFailed`` as ``check_receipts`` does.
     """
-    if document.get("format") != SERVICING_FORMAT:
-        raise ValueError(f"receipt format {document.get('format')!r} is not {SERVICING_FORMAT!r}")
-    request_id = document.get("request_id")
-    if not isinstance(request_id, str) or not request_id:
-        raise ValueError("the servicing receipt has no request_id")
+    form = WORKFLOW_FORMATS.get(str(document.get("format")))
+    if form is None:
+        raise ValueError(f"receipt format {document.get('format')!r} is not one of "
+                         f"{', '.join(repr(name) for name in WORKFLOW_FORMATS)}")
+    field, prefix, kind, _ = form
+    subject = document.get(field)
+    if not isinstance(subject, str) or not subject:
+        raise ValueError(f"the {kind} receipt has no {field}")
     receipts = document.get("receipts")
     if not isinstance(receipts, list):
-        raise ValueError("the servicing receipt has no list of receipts")
-    return check_receipts(client, receipts, vkey, current, stream=f"servicing:{request_id}", report=report)
+        raise ValueError(f"the {kind} receipt has no list of receipts")
+    return check_receipts(client, receipts, vkey, current, stream=f"{prefix}{subject}", report=report)
 
 
 def _print_event(event: CheckedEvent) -> None:
@@ -305,10 +316,12 @@ def main(argv: list[str] | None = None) -> int:
             for path_ in args.receipt:
                 receipt = json.loads(path_.read_text(encoding="utf-8"))
                 if is_servicing_receipt(receipt):
-                    print(f"servicing receipt {path_}: request {receipt.get('request_id')} "
-                          f"({receipt.get('operation')}, {receipt.get('status')})")
+                    field, _, kind, noun = WORKFLOW_FORMATS.get(str(receipt.get("format")),
+                                                                WORKFLOW_FORMATS[SERVICING_FORMAT])
+                    print(f"{kind} receipt {path_}: {noun} {receipt.get(field)} "
+                          f"({receipt.get('operation') or receipt.get('claim_type', '')}, {receipt.get('status')})")
                     events = check_servicing_receipt(client, receipt, vkey, (size, root), report=_print_event)
-                    print(f"servicing receipt {path_} ok: {len(events)} events of request {receipt['request_id']} "
+                    print(f"{kind} receipt {path_} ok: {len(events)} events of {noun} {receipt[field]} "
                           f"are in their signed checkpoints and in the tree of {size}")
                     continue
                 index = check_receipt(client, receipt, vkey, (size, root))

@@ -223,7 +223,8 @@ def receipt(claims: ClaimsDep, log: LogDep, anchoring: AnchoringDep, principal: 
     ``scripts/check_log.py --receipt`` checks it with RFC 9162 and C2SP alone."""
     state, _ = claims.visible(claim_id, caller(principal))
     receipts = entry_receipts(log, claims.event_ids(claim_id))
-    return {"format": "lifeledger-claim-receipt/1", "claim_id": claim_id, "status": state.status,
+    return {"format": "lifeledger-claim-receipt/1", "claim_id": claim_id,
+            "claim_type": state.reported["claim_type"], "status": state.status,
             "origin": log.origin, "vkey": log.vkey, "receipts": receipts,
             "anchor": anchor_proof(anchoring, receipts[-1]["entry"]["index"])}
 
