@@ -137,6 +137,7 @@ class Settle:
     system: str
     amount: Money
     actor: Actor
+    ending: tuple[NewEvent, ...] = ()  # the contract's end when the benefit paid ends the cover
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,7 @@ def _settle(state: ClaimState, c: Settle) -> list[NewEvent]:
                    paid_at=c.paid_at, evidence=c.evidence, system=c.system)]
     if c.status == "paid" and held["kind"] != "advance":
         events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))
+        events.extend(c.ending)
     return events
 
 

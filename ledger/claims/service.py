@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -34,7 +34,7 @@ from ledger.claims.rules import ClaimRules
 from ledger.claims.state import ClaimState
 from ledger.claims.view import claim_view, marks_of
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import Forbidden, NotFound, Refused, ValidationFailed
+from ledger.errors import Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Actor, Event, NewEvent
 from ledger.log.encoding import digest_str, parse_digest, sha256
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 CLAIM_DOCUMENT_KIND = 2  # DocumentRegistry kind of a claim document (an e-policy is 1)
 REPORTER_ROLES = {"death": ("beneficiary", "policyholder"), "default": ("insured", "policyholder", "beneficiary")}
 QUEUE_LIMIT = 200
+CONTRACT_ATTEMPTS = 8  # a contract this busy is a bug or an attack
 
 
 class Policies(Protocol):
@@ -63,6 +64,9 @@ class Policies(Protocol):
     def contract_stream(self, application_id: str) -> str: ...
 
     def declaration(self, application_id: str) -> tuple[dict[str, Any], Any]: ...
+
+    def claim_ended(self, state: PolicyState, *, claim_id: str, coverages: Sequence[str], on: date,
+                    actor: Mapping[str, str]) -> list[NewEvent]: ...
 
 
 class Uploads(Protocol):
@@ -536,9 +540,34 @@ class ClaimsService:
         if payment_id not in state.payments:
             raise NotFound(f"claim {claim_id} has no payment {payment_id}", field="payload.payment_id")
         receipt = self._intake.append(signed, owner=system)
-        return self._run(claim_id, d.Settle(payment_id=payment_id, status=status, reason=str(f.get("reason") or ""),
-                                            paid_at=paid_at, evidence=receipt.index, system=system, amount=amount,
-                                            actor=Actor(role="system", party=system))).state
+        actor = Actor(role="system", party=system)
+        command = d.Settle(payment_id=payment_id, status=status, reason=str(f.get("reason") or ""), paid_at=paid_at,
+                           evidence=receipt.index, system=system, amount=amount, actor=actor)
+        for attempt in range(CONTRACT_ATTEMPTS):
+            ending, expected = self._ending(state, payment_id, status, actor)
+            try:
+                return self._workflow.run(self._aggregate, ev.stream_of(claim_id),
+                                          replace(command, ending=tuple(ending)), expected=expected).state
+            except StreamMoved as moved:
+                if not expected or moved.stream not in expected or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+                state = self.get(claim_id)
+        raise AssertionError("unreachable")
+
+    def _ending(self, state: ClaimState, payment_id: str, status: str, actor: Actor
+                ) -> tuple[list[NewEvent], dict[str, int]]:
+        """When a paid benefit ends the cover, the events ending the contract, and the contract stream's position
+        they were prepared on."""
+        held = state.payments[payment_id]
+        assessment = state.assessment.get("assessment", {})
+        if status != "paid" or held["kind"] != "benefit" or not assessment.get("ends_cover"):
+            return [], {}
+        application_id = state.reported["application_id"]
+        policy, seq = self._policies.position(application_id)
+        events = self._policies.claim_ended(policy, claim_id=state.claim_id,
+                                            coverages=list(assessment.get("coverages") or ()), on=self.today(),
+                                            actor=actor.to_json())
+        return events, ({self._policies.contract_stream(application_id): seq} if events else {})
 
     def change_account(self, claim_id: str, raw: Any, caller: Caller) -> ClaimState:
         """The payee gives a new account (after a failed payment the payment is instructed again to it)."""

@@ -30,6 +30,7 @@ FREE_LOOK_ENDED = "policy.contract.free_look_ended"
 CANCELLED = "policy.contract.cancelled"
 MATURED = "policy.contract.matured"
 SERVICED = "policy.contract.serviced"  # a completed servicing request changed (or ended) the contract
+CLAIM_ENDED = "policy.contract.claim_ended"  # a paid claim whose benefit ends the cover (death, a severe illness)
 
 _ACTOR = "actor"
 
@@ -69,6 +70,7 @@ TYPES = (
     EventType(SERVICED, frozenset({"application_id", "request_id", "operation", "changes", "amount", "document",
                                    "on", "previous_beneficiaries", "settled", _ACTOR}),
               frozenset({"epolicy"})),
+    EventType(CLAIM_ENDED, frozenset({"application_id", "claim_id", "coverages", "on", _ACTOR})),
 )
 
 

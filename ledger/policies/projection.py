@@ -187,7 +187,7 @@ def _serviced(rows: Rows, row: dict[str, Any], f: Mapping[str, Any]) -> None:
 
 _SIMPLE = {ev.EVIDENCE_REQUESTED: st.EVIDENCE_REQUESTED, ev.EVIDENCE_PROVIDED: st.REFERRED,
            ev.OFFER_ACCEPTED: st.ACCEPTED, ev.OFFER_REFUSED: st.OFFER_REFUSED, ev.WITHDRAWN: st.WITHDRAWN,
-           ev.MATURED: st.MATURED}
+           ev.MATURED: st.MATURED, ev.CLAIM_ENDED: st.TERMINATED}
 
 
 def _next_due(row: Mapping[str, Any]) -> str | None:

@@ -521,6 +521,18 @@ class PolicyService:
         return NewEvent(docs.REVOKED, {"digest": current["digest"], "reason_code": reason},
                         stream=docs.stream_of(bytes.fromhex(current["subject"].split(":")[1])))
 
+    def claim_ended(self, state: PolicyState, *, claim_id: str, coverages: Sequence[str], on: date,
+                    actor: Mapping[str, str]) -> list[NewEvent]:
+        """The events ending a live contract whose claim paid a benefit that ends the cover (a death, a severe
+        illness without a further payout): ``policy.contract.claim_ended`` on the contract's stream and the
+        revocation of its current e-policy on chain. Empty for a contract no longer live."""
+        if state.status not in st.LIVE:
+            return []
+        ended = NewEvent(ev.CLAIM_ENDED, {"application_id": state.application_id, "claim_id": claim_id,
+                                          "coverages": list(coverages), "on": on.isoformat(), "actor": dict(actor)},
+                         stream=ev.stream_of(state.application_id))
+        return [ended, *([self.revocation(state, ended=True)] if state.documents else [])]
+
     def cash_value_of(self, state: PolicyState) -> Callable[[date], dict[str, Any]]:
         """The policy's cash value on a day, with its basis (see ``_cash_value_of``)."""
         return self._cash_value_of(state, self.catalog.get(state.product["id"], state.product["version"]))

@@ -59,6 +59,7 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.MATURED: {IN_FORCE: (MATURED,), GRACE: (MATURED,), FREE_LOOK: (MATURED,)},
     # a servicing request keeps the status or ends the contract (surrender, free-look cancellation)
     ev.SERVICED: {s: (s, SURRENDERED, CANCELLED, TERMINATED) for s in LIVE},
+    ev.CLAIM_ENDED: {s: (TERMINATED,) for s in LIVE},
 }
 
 # What a completed servicing request may change on the contract (``policy.contract.serviced`` facts "changes").
@@ -174,7 +175,7 @@ def _history(state: PolicyState, event: Event) -> PolicyState:
     if event.type == ev.GRACE_STARTED:
         return replace(state, graces=(*state.graces, (date.fromisoformat(f["due_date"]),
                                                      date.fromisoformat(f["grace_end"]))))
-    if event.type == ev.CANCELLED or (event.type == ev.SERVICED and f["changes"].get("status")):
+    if event.type in (ev.CANCELLED, ev.CLAIM_ENDED) or (event.type == ev.SERVICED and f["changes"].get("status")):
         return replace(state, ended_on=date.fromisoformat(f["on"]))
     return state
 
@@ -245,6 +246,8 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         return replace(state, status=CANCELLED if state.status == FREE_LOOK else TERMINATED)
     if type == ev.MATURED:
         return replace(state, status=MATURED)
+    if type == ev.CLAIM_ENDED:
+        return replace(state, status=TERMINATED)
     if type == ev.SERVICED:
         return with_changes(state, f["changes"], document=f["document"], on=f["on"],
                             serviced={"request_id": f["request_id"], "operation": f["operation"], "on": f["on"]})
