@@ -225,8 +225,9 @@ def clocks(marks: Sequence[Mark], *, calendar: BusinessCalendar, rules: ClockRul
     complete = _first(ordered, ("complete",))
     decision = _first(ordered, DECISIONS, after=complete)
     paid = _first(ordered, ("paid",), after=decision) if decision is not None and decision.kind == "decided" else None
-    notice = _first(ordered, ("notice",), after=decision) if decision is not None and decision.kind == "declined" \
-        else None
+    # the decline letter may be the decline itself (its reasons and clause written to the customer as it is made)
+    notice = _first(ordered, ("notice",), after=decision, inclusive=True) \
+        if decision is not None and decision.kind == "declined" else None
     pauses = _pauses(ordered, complete=complete, decision=decision, now=now, calendar=calendar)
     paused_seconds = sum(pause.seconds for pause in pauses)
     paused_days = sum(pause.days for pause in pauses)
@@ -290,14 +291,20 @@ def _checked(marks: Sequence[Mark]) -> list[Mark]:
         if type(mark.index) is not int or mark.index < 0:
             raise ValidationFailed(f"{where}.index must be a journal index >= 0, got {mark.index!r}",
                                    field=f"{where}.index")
-        if mark.index in seen:
+        if mark.index in seen and not (mark.kind == "notice" and _declined_at(marks, mark.index)):
             raise ValidationFailed(f"{where}.index {mark.index} appears twice", field=f"{where}.index")
         seen.add(mark.index)
-    return sorted(marks, key=lambda mark: mark.index)
+    return sorted(marks, key=lambda mark: (mark.index, mark.kind == "notice"))
 
 
-def _first(ordered: list[Mark], kinds: tuple[str, ...], *, after: Mark | None = None) -> Mark | None:
-    floor = -1 if after is None else after.index
+def _declined_at(marks: Sequence[Mark], index: int) -> bool:
+    """Whether a decline is recorded at ``index`` (its notice may share the entry: the decline is the letter)."""
+    return any(mark.kind == "declined" and mark.index == index for mark in marks)
+
+
+def _first(ordered: list[Mark], kinds: tuple[str, ...], *, after: Mark | None = None,
+           inclusive: bool = False) -> Mark | None:
+    floor = -1 if after is None else after.index - int(inclusive)
     return next((mark for mark in ordered if mark.kind in kinds and mark.index > floor), None)
 
 

@@ -371,8 +371,8 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
     if c.action == "adjust":
         if c.amount is None or not c.reason:
             raise ValidationFailed("an adjustment gives the amount and its reason", field="amount")
-        if c.amount.amount < 0 or c.amount.currency != net.currency:
-            raise ValidationFailed(f"amount: must be a positive {net.currency} amount", field="amount")
+        if c.amount.amount < 0 or c.amount.currency != net.currency or c.amount.amount != c.amount.rounded().amount:
+            raise ValidationFailed(f"amount: must be zero or more {net.currency}, in whole cents", field="amount")
         amount = c.amount.rounded()
         adjustment = {"from": net.to_json(), "to": amount.to_json(), "reason": c.reason}
     elif c.action != "approve":
@@ -399,13 +399,13 @@ def _advance(state: ClaimState, c: Advance) -> list[NewEvent]:
     if state.handler and c.staff != state.handler:
         raise refuse("HANDLER-ONLY", f"this claim's handler is {state.handler}; only they pay an advance",
                      f"本案由专属理赔员{state.handler}负责")
-    if c.amount.amount <= 0:
-        raise ValidationFailed("amount: an advance is more than zero", field="amount")
+    if c.amount.amount <= 0 or c.amount.amount != c.amount.rounded().amount:
+        raise ValidationFailed("amount: an advance is more than zero, in whole cents", field="amount")
     assessed = _net(state.assessment["assessment"]) if state.assessment else None
     if assessed is not None and c.amount.amount + _advanced(state) > assessed.amount:
         raise refuse("ADVANCE-ABOVE-ASSESSED", f"advances may not exceed the assessed benefit "
                      f"({assessed.amount})", "预付金额不得超过理算金额", field="amount")
-    return [_payment(state, c.actor, {**c.payment, "kind": "advance", "amount": c.amount.to_json()})]
+    return [_payment(state, c.actor, {**c.payment, "kind": "advance", "amount": c.amount.rounded().to_json()})]
 
 
 def _settle(state: ClaimState, c: Settle) -> list[NewEvent]:

@@ -279,6 +279,10 @@ class ClaimsService:
         open_same = next((row["claim_id"] for row in self._read.select(
             proj.CLAIMS, where={"application_id": application_id, "claim_type": claim_type,
                                 "loss_date": loss_date.isoformat()}) if row["status"] in st.OPEN), None)
+        uploads = _uploads(raw["documents"]) if raw.get("documents") else {}
+        checklist = self.rules.checklist(claim_type)
+        self._check_uploads(uploads, checklist=checklist, caller=caller,
+                            owners={caller.subject, reporter_party, policy.insured})
         claim_id = new_id("C")
         command = d.Report(
             claim_id=claim_id, policy_no=policy_no, application_id=application_id, insured=policy.insured,
@@ -291,9 +295,13 @@ class ClaimsService:
             account_digest=self._account_digest(account), account=account, description=description,
             open_same=open_same, actor=caller.actor, personal_subject=policy.insured)
         state = self._run(claim_id, command, fresh=True).state
-        uploads = raw.get("documents")
+        if claim_type in self.rules.triage.major_types:
+            handler, reason = self._pick_handler(exclude=())
+            if handler is not None:  # a major claim has its handler from the first day
+                state = self._run(claim_id, d.AssignHandler(handler=handler, reason=reason,
+                                                            actor=Actor(role="system", party="claims-triage"))).state
         if uploads:
-            state = self.give_documents(claim_id, _uploads(uploads), caller)
+            state = self.give_documents(claim_id, uploads, caller)
         return state
 
     def _reporter(self, policy: PolicyState, claim_type: str, caller: Caller, on_behalf_of: str | None) -> str:
@@ -322,17 +330,26 @@ class ClaimsService:
         """Documents for the checklist (code -> upload digest); the claim is assessed once they are complete and
         nothing waits for keying. Each new digest is registered on chain (kind: claim document)."""
         state, _ = self.visible(claim_id, caller)
-        owners = {caller.subject, state.reported["reporter"]["party"], state.reported["insured"]}
-        for code, digest in uploads.items():
-            parse_digest(digest, field=f"documents.{code}")
-            if caller.role != "system" and not self._uploads.owned_by(digest, owners):
-                raise ValidationFailed(f"documents.{code}: no upload {digest} for this claim",
-                                       field=f"documents.{code}")
+        self._check_uploads(uploads, checklist=state.checklist, caller=caller,
+                            owners={caller.subject, state.reported["reporter"]["party"], state.reported["insured"]})
         registrations = tuple(self._registration(claim_id, digest) for digest in sorted(set(uploads.values()))
                               if self._read.get("documents", (parse_digest(digest, field="digest"),)) is None)
         self._run(claim_id, d.GiveDocuments(uploads=dict(uploads), registrations=registrations,
                                             actor=caller.actor))
         return self._assess_if_ready(claim_id)
+
+    def _check_uploads(self, uploads: Mapping[str, str], *, checklist: Sequence[str], caller: Caller,
+                       owners: set[str]) -> None:
+        """Raise ``ValidationFailed`` naming the document unless each is on the checklist and an upload of the
+        claim's people (staff upload in a customer's name)."""
+        for code, digest in uploads.items():
+            if code not in checklist:
+                raise ValidationFailed(f"documents: {code} is not on this claim's checklist ({', '.join(checklist)})",
+                                       field=f"documents.{code}")
+            parse_digest(digest, field=f"documents.{code}")
+            if caller.role != "system" and not self._uploads.owned_by(digest, owners):
+                raise ValidationFailed(f"documents.{code}: no upload {digest} for this claim",
+                                       field=f"documents.{code}")
 
     def _registration(self, claim_id: str, digest: str) -> NewEvent:
         subject = sha256(f"lifeledger claim document:{claim_id}:{digest}".encode())
@@ -425,9 +442,9 @@ class ClaimsService:
 
     def _assess_if_ready(self, claim_id: str) -> ClaimState:
         state = self.get(claim_id)
-        if state.status != st.AWAITING_KEYING or state.keying_needed(self.rules.structured()):
+        if state.status not in (st.AWAITING_KEYING, st.UNDER_REVIEW) or state.keying_needed(self.rules.structured()):
             return state
-        return self.assess(claim_id)
+        return self.assess(claim_id)  # under review: what was keyed or given since is what is assessed
 
     def assess(self, claim_id: str, *, actor: Actor | None = None) -> ClaimState:
         """Run the evaluation (benefit, first review, flags, triage) and record it; an automatic approval
@@ -500,8 +517,10 @@ class ClaimsService:
     # -- staff decisions ------------------------------------------------------------------------------------
 
     def _check_handler(self, state: ClaimState, caller: Caller) -> None:
+        """A claim with a named handler is worked by that handler (adjusters may still key its documents)."""
         if caller.role == "claims_handler" and state.handler and state.handler != caller.subject:
-            raise Forbidden(f"claim {state.claim_id} belongs to handler {state.handler}", field="claim_id")
+            raise Refused(f"HANDLER-ONLY: this claim's handler is {state.handler}; only they work it",
+                          rule="HANDLER-ONLY", zh=f"本案由专属理赔员{state.handler}负责")
 
     def decide(self, claim_id: str, *, action: str, caller: Caller, reason: str = "", reason_zh: str = "",
                clause: str = "", amount: Money | None = None, documents: Sequence[str] = ()) -> ClaimState:
@@ -596,8 +615,12 @@ class ClaimsService:
                                           actor=caller.actor, personal_subject=state.reported["insured"])).state
 
     def resolve_flag(self, claim_id: str, *, rule: str, confirmed: bool, note: str, caller: Caller) -> ClaimState:
+        """An investigator's finding on a flag (confirmed or cleared); on a major claim, its handler's."""
         state = self.get(claim_id)
         self._check_handler(state, caller)
+        if state.handler and caller.role == "adjuster":
+            raise Refused(f"HANDLER-ONLY: this claim's handler is {state.handler}; only they resolve its flags",
+                          rule="HANDLER-ONLY", zh=f"本案由专属理赔员{state.handler}负责")
         return self._run(claim_id, d.ResolveFlag(rule=rule, confirmed=confirmed, note=note, staff=caller.subject,
                                                  actor=caller.actor,
                                                  personal_subject=state.reported["insured"])).state

@@ -83,7 +83,7 @@ def test_a_report_is_refused_for_a_future_loss_an_unknown_type_or_a_document_off
     claim = filed(file_claim(client, ledger, policy_no))
     given = client.post(f"/v1/claims/{claim['claim_id']}/documents", headers=headers(ledger, "customer", OWNER),
                         json={"documents": fresh_uploads(client, ledger, "DISABILITY-GRADING")})
-    assert refusal(given, 422) == "documents"
+    assert refusal(given, 422) == "documents.DISABILITY-GRADING"
     # another customer's upload is not a document of this claim
     theirs = fresh_uploads(client, ledger, "CLAIM-FORM", customer=STRANGER)
     borrowed = client.post(f"/v1/claims/{claim['claim_id']}/documents", headers=headers(ledger, "customer", OWNER),
@@ -93,7 +93,7 @@ def test_a_report_is_refused_for_a_future_loss_an_unknown_type_or_a_document_off
     # a report whose documents are refused records nothing: the customer fixes the list and reports again
     loss = ledger.claims.today() - timedelta(days=8)
     off_list = file_claim(client, ledger, policy_no, loss_date=loss, documents=("CLAIM-FORM", "DEATH-CERTIFICATE"))
-    assert refusal(off_list, 422) == "documents" and "DEATH-CERTIFICATE" in off_list.json()["detail"]
+    assert refusal(off_list, 422) == "documents.DEATH-CERTIFICATE" and "DEATH-CERTIFICATE" in off_list.json()["detail"]
     listed = client.get("/v1/claims", params={"policy_no": policy_no}, headers=headers(ledger, "customer", OWNER))
     assert [row["claim_id"] for row in listed.json()] == [claim["claim_id"]]
     fixed = file_claim(client, ledger, policy_no, loss_date=loss, documents=("CLAIM-FORM",))

@@ -331,3 +331,16 @@ def test_rules_refuse_negative_days() -> None:
     with pytest.raises(ValidationFailed) as caught:
         ClockRules(payment_days=-1)
     assert caught.value.field == "payment_days"
+
+
+def test_a_decline_written_with_its_reasons_is_its_own_letter(calendar: BusinessCalendar) -> None:
+    declined = sh(12, 7, 15)
+    marks = [Mark(kind="complete", at=sh(12, 7, 9), index=101), Mark(kind="declined", at=declined, index=102),
+             Mark(kind="notice", at=declined, index=102)]
+    result = clocks(marks, calendar=calendar, rules=ClockRules(), complex=False, now=sh(12, 20))
+    letter = result.deadlines["decline_notice"]
+    assert (letter.state, letter.met_index) == ("met", 102)
+    # only a decline's notice may share its entry
+    with pytest.raises(ValidationFailed, match="appears twice"):
+        clocks([marks[0], Mark(kind="decided", at=declined, index=102), Mark(kind="notice", at=declined, index=102)],
+               calendar=calendar, rules=ClockRules(), complex=False, now=sh(12, 20))
