@@ -151,12 +151,16 @@ class ClaimsService:
         """The claim and the caller's audience on it (staff, auditor, insured, policyholder, beneficiary).
 
         A customer sees only claims on policies where they hold a role; anyone else gets ``NotFound`` (the claim's
-        existence is not disclosed). A handler sees their own claims and the queues; adjusters see every claim."""
+        existence is not disclosed). A handler sees their own claims and the major claims still without a handler;
+        adjusters and auditors see every claim."""
         state = self.get(claim_id)
         if caller.role in ("adjuster", "auditor"):
             return state, caller.role
         if caller.role == "claims_handler":
-            return state, "claims_handler"
+            # a handler sees their own claims, and the major claims waiting for a handler to take them
+            if state.handler == caller.subject or (not state.handler and state.track in ("major", "")):
+                return state, "claims_handler"
+            raise NotFound(f"no claim {claim_id} of yours", field="claim_id")
         if caller.role == "system":
             return state, "system"  # a hospital or the payments system: the status of what it posted, no more
         if caller.role == "customer":
@@ -222,8 +226,11 @@ class ClaimsService:
             policy, _ = self._policies.position(application_id)
             if not _roles_on(policy, caller.subject):
                 raise NotFound(f"no policy {policy_no}", field="policy_no")
-        return self._read.select(proj.CLAIMS, where={"application_id": application_id}, order_by=("reported_idx",),
+        rows = self._read.select(proj.CLAIMS, where={"application_id": application_id}, order_by=("reported_idx",),
                                  limit=QUEUE_LIMIT)
+        if caller.role == "claims_handler":
+            rows = [row for row in rows if row["handler"] == caller.subject]
+        return rows
 
     def list_for_party(self, party: str) -> list[dict[str, Any]]:
         rows = self._read.select(proj.CLAIMS, where={"insured": party}, limit=QUEUE_LIMIT)
