@@ -133,6 +133,9 @@ def test_without_a_roster_a_major_claim_waits_for_a_handler_to_take_it(hall: tup
     assert taken.status_code == 200, taken.text
     assert taken.json()["handler"] == "handler-c"
     assert client.get("/v1/claims/queue", params={"kind": "major"}, headers=handler).json() == []
+    # once taken, another handler no longer sees it (a handler sees their own claims and the untaken major ones)
+    other = client.get(f"/v1/claims/{claim['claim_id']}", headers=headers(ledger, "claims_handler", "handler-d"))
+    assert other.status_code == 404, other.text
     again = post(client, ledger, claim["claim_id"], "take", role="claims_handler", subject="handler-d")
     assert refusal(again) == "HANDLER-ASSIGNED"
     assert refusal(post(client, ledger, claim["claim_id"], "decision", {"action": "approve"})) == "HANDLER-ONLY"
