@@ -7,6 +7,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ledger.claims import events as claim_events
+from ledger.claims.projection import CLAIMS
+from ledger.claims.recompute import ClaimMismatch, Recorded, verify_claim
 from ledger.errors import ConfigurationError, NotFound, StorageError, VerificationError
 from ledger.journal.audit import AuditReport, Problem, Progress, audit
 from ledger.journal.opening import Opener
@@ -55,7 +58,9 @@ class AuditService:
 
     def _check_amounts(self, report: AuditReport) -> None:
         """Recompute every amount a servicing request recorded (its quote, and what it completed with) from the
-        record's own inputs and parameters (``ledger.servicing.recompute``): the journal alone must reproduce it."""
+        record's own inputs and parameters (``ledger.servicing.recompute``): the journal alone must reproduce it.
+        Claims are recomputed first (``_check_claims``)."""
+        self._check_claims(report)
         if REQUESTS not in self._store.rows.specs:
             return  # a ledger opened without the servicing projection (tools, tests) has no requests to find
         opener = Opener(self._store, self._master_key)
@@ -71,6 +76,22 @@ class AuditService:
                         verify_amount(record)
                     except VerificationError as exc:
                         report.add(f"entry {entry.idx} ({entry.type})", f"{name}: {exc}")
+
+    def _check_claims(self, report: AuditReport) -> None:
+        """Recompute every claim's assessments, automatic approvals, decisions and payment instructions from its
+        own stream (``ledger.claims.recompute``); a claim that does not add up is reported at the first entry that
+        differs, with the records recomputed up to it counted."""
+        if CLAIMS not in self._store.rows.specs:
+            return  # a ledger opened without the claims projection has no claims to find
+        opener = Opener(self._store, self._master_key)
+        for row in self._store.rows.scan(CLAIMS):
+            entries = opener.stream(claim_events.stream_of(row["claim_id"]))
+            try:
+                report.amounts_checked += verify_claim(Recorded(index=entry.idx, type=entry.type, facts=facts)
+                                                       for entry, facts in entries)
+            except ClaimMismatch as exc:
+                report.amounts_checked += exc.checked
+                report.add(f"entry {exc.index} ({exc.type})", f"claim {row['claim_id']}: {exc.what}")
 
 
 def audit_copy(database_url: str, *, verifier: NoteVerifier, projectors: Iterable[Projector],
