@@ -195,15 +195,24 @@ def demo(events: Annotated[int, typer.Option(help="How many events to post", min
              "--servicing", min=1, help="N servicing requests: customers ask for every servicing operation on demo "
                                         "policies over two policy years, staff work the queue, the ledger verifies "
                                         "(in-process; after --policies when both are given)")] = None,
-         seed: Annotated[int, typer.Option(help="Seed of the customers and their choices (with --policies or "
-                                                "--servicing)")]
+         claims: Annotated[int | None, typer.Option(
+             "--claims", min=1, help="N claims over a month: customers report claims on demo policies, the hospital "
+                                     "posts signed e-invoices, adjusters, reviewers and named handlers work the "
+                                     "queues, the payments system settles, the KPIs are printed and the ledger "
+                                     "verifies (in-process; after --policies and --servicing when given)")] = None,
+         seed: Annotated[int, typer.Option(help="Seed of the customers and their choices (with --policies, "
+                                                "--servicing or --claims)")]
          = 20261201,
          data_dir: DataDir = None) -> None:
     """Post realistic signed lifecycle events through the HTTP API as a registered demo system, or (--policies)
-    run policies through their life over the policy API, or (--servicing) servicing requests over the hall's API."""
+    run policies through their life over the policy API, or (--servicing) servicing requests over the hall's API,
+    or (--claims) a month of claims over the claims API."""
     if servicing is not None and url is not None:
         raise fail("--servicing runs in-process only (it moves the ledger's clock through cooling-off periods and "
                    "two policy years): drop --url")
+    if claims is not None and url is not None:
+        raise fail("--claims runs in-process only (it moves the ledger's clock through two years of cover and a "
+                   "month of working days): drop --url")
     if policies is not None:
         from api.cli.demo_policies import run_policy_demo
 
@@ -214,7 +223,12 @@ def demo(events: Annotated[int, typer.Option(help="How many events to post", min
         run_servicing_demo(settings_for(data_dir), requests=servicing, seed=seed, url=url, console=out,
                            progress=err)
         verify(data_dir=data_dir, chain=False)
-    if policies is not None or servicing is not None:
+    if claims is not None:
+        from api.cli.demo_claims import run_claims_demo
+
+        run_claims_demo(settings_for(data_dir), claims=claims, seed=seed, url=url, console=out, progress=err)
+        verify(data_dir=data_dir, chain=False)
+    if policies is not None or servicing is not None or claims is not None:
         return
     from api.cli.demo import run_demo
 
