@@ -310,10 +310,16 @@ def _assess(state: ClaimState, c: Assess) -> list[NewEvent]:
     if c.automatic.get("approved"):
         if c.payment is None:
             raise AssertionError("an automatic approval carries its payment instruction")
-        net = _net(c.assessment).to_json()
-        events.append(_new(ev.DECIDED, state, c.actor, outcome="approve", amount=net, assessed=net,
-                           adjustment=None, reasons=[_approved_reason()], by="", automatic=True, advance=None))
-        events.append(_payment(state, c.actor, c.payment))
+        net = _net(c.assessment)
+        before = _paid_before(state)
+        events.append(_new(ev.DECIDED, state, c.actor, outcome="approve", amount=net.to_json(),
+                           assessed=net.to_json(), adjustment=None, reasons=[_approved_reason()], by="",
+                           automatic=True, paid_before=str(before)))
+        if net.amount > before:
+            events.append(_payment(state, c.actor, {**c.payment,
+                                                    "amount": Money.of(net.amount - before, net.currency).to_json()}))
+        elif not any(p.get("status") == "instructed" for p in state.payments.values()):
+            events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))  # paid in full before: nothing owed
     return events
 
 
@@ -337,6 +343,13 @@ def _payment(state: ClaimState, actor: Actor, p: Mapping[str, Any]) -> NewEvent:
 def _advanced(state: ClaimState) -> Decimal:
     return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values()
                 if p["kind"] == "advance" and p.get("status") != "failed"), Decimal(0))
+
+
+def _paid_before(state: ClaimState) -> Decimal:
+    """Everything instructed on the claim and not failed: advances, and a benefit paid before a reopen. A new
+    approval pays only what it adds."""
+    return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values() if p.get("status") != "failed"),
+               Decimal(0))
 
 
 def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
@@ -365,7 +378,7 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         reason = {"rule": "REVIEWER-DECLINE", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}
         return [_new(ev.DECIDED, state, c.actor, outcome="decline", amount=Money.zero(net.currency).to_json(),
                      assessed=net.to_json(), adjustment=None, reasons=[reason], by=c.staff, automatic=False,
-                     advance=None)]
+                     paid_before=None)]
     amount = net
     adjustment = None
     if c.action == "adjust":
@@ -380,15 +393,17 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
     outcome = "approve" if amount.amount >= net.amount else "partial"
     reasons = [_approved_reason()] if adjustment is None else [{
         "rule": "REVIEWER-ADJUSTED", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}]
+    before = _paid_before(state)
     events = [_new(ev.DECIDED, state, c.actor, outcome=outcome, amount=amount.to_json(), assessed=net.to_json(),
-                   adjustment=adjustment, reasons=reasons, by=c.staff, automatic=False,
-                   advance=str(_advanced(state)))]
-    remaining = amount.amount - _advanced(state)
+                   adjustment=adjustment, reasons=reasons, by=c.staff, automatic=False, paid_before=str(before))]
+    remaining = amount.amount - before
     if remaining > 0:
         if c.payment is None:
             raise AssertionError("an approval carries its payment instruction")
         events.append(_payment(state, c.actor, {**c.payment,
                                                 "amount": Money.of(remaining, amount.currency).to_json()}))
+    elif not any(p.get("status") == "instructed" for p in state.payments.values()):
+        events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))  # paid in full before: nothing owed
     return events
 
 

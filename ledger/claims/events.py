@@ -59,7 +59,7 @@ TYPES = (
         frozenset({"flag_details"})),
     EventType(HANDLER_ASSIGNED, frozenset({_ID, "handler", "reason", "open_claims", _ACTOR})),
     EventType(DECIDED, frozenset({
-        _ID, "outcome", "amount", "assessed", "adjustment", "reasons", "by", "automatic", "advance", _ACTOR})),
+        _ID, "outcome", "amount", "assessed", "adjustment", "reasons", "by", "automatic", "paid_before", _ACTOR})),
     EventType(PAYMENT_INSTRUCTED, frozenset({
         _ID, "payment_id", "kind", "amount", "payee", "account_digest", "due_by", _ACTOR}),
         frozenset({"account"})),

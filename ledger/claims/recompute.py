@@ -14,7 +14,8 @@ catalog, rule file, clock or other claim, checks that:
   net, the threshold and the rate; an automatic decision follows an approved automatic record only, for its net;
 - a decision's amount is the assessed net (approve), less than it with the adjustment's reason (partial), above
   it only with a recorded adjustment and reason, or zero (decline);
-- the benefit instructions are the approved amount less the advances, a failed payment is instructed again for
+- the benefit instructions are the approved amount less what was instructed and not failed before (advances,
+  and a benefit paid before the claim was reopened), a failed payment is instructed again for
   the same kind and amount after the payee's new account, and what is instructed and not failed never exceeds
   the approval (an advance never exceeds the assessed net).
 
@@ -549,7 +550,9 @@ def _decided(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
         _same("amount of an automatic approval (the assessed net)", amount, net)
         _holds(adjustment is None, "an automatic approval records an adjustment")
         claim.automatic_due = None
-        advance = claim.live("advance")
+        advance = claim.live("advance") + claim.live("benefit")
+        _same("paid_before (what was instructed and not failed before)",
+              _decimal(_get(facts, "paid_before", "facts"), "paid_before"), advance)
     else:
         _holds(claim.automatic_due is None, f"the automatic approval of entry {claim.automatic_due} is decided by "
                f"a person")
@@ -557,8 +560,9 @@ def _decided(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
         _holds(isinstance(by, str) and bool(by), "by: a person's decision names them")
         advance = ZERO
         if outcome != "decline":
-            advance = _decimal(_get(facts, "advance", "facts"), "advance")
-            _same("advance (the advances instructed and not failed)", advance, claim.live("advance"))
+            advance = _decimal(_get(facts, "paid_before", "facts"), "paid_before")
+            _same("paid_before (what was instructed and not failed before)", advance,
+                  claim.live("advance") + claim.live("benefit"))
         _decision(outcome, amount, net, adjustment)
     claim.approved = amount if outcome in ("approve", "partial") else None
     owed = amount - advance if claim.approved is not None else ZERO
@@ -606,7 +610,7 @@ def _instructed(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
     if claim.owed is not None:
         owed, decided = claim.owed
         _same(f"kind of the instruction entry {decided} owes", kind, "benefit")
-        _same(f"amount (the approval of entry {decided} less the advances)", amount, owed)
+        _same(f"amount (the approval of entry {decided} less what was paid before)", amount, owed)
         claim.owed = None
     elif failed and claim.account_changed:
         again = failed[-1]

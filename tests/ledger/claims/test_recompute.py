@@ -177,7 +177,7 @@ def test_a_claim_approved_and_paid_with_no_person_recomputes_and_each_changed_fa
                                 "recomputes to 900.00")
     fails(tampered(events, ev.PAYMENT_INSTRUCTED,
                    lambda facts: facts.update(amount={"amount": "9000.00", "currency": "CNY"})),
-          entry=instructed, saying="less the advances) is recorded as 9000.00 but recomputes to 900.00")
+          entry=instructed, saying="less what was paid before) is recorded as 9000.00 but recomputes to 900.00")
 
 
 def test_a_sampled_claim_approved_by_a_reviewer_recomputes(hall: tuple[TestClient, Ledger],
@@ -256,8 +256,9 @@ def test_an_advance_is_taken_off_the_approval_and_an_advance_above_the_net_is_na
     fails(tampered(events, ev.PAYMENT_INSTRUCTED, lambda facts: facts.update(
         amount={"amount": "3000.01", "currency": "CNY"})), entry=advance,
         saying="advances of 3000.01 exceed the assessed net 3000.00")
-    fails(tampered(events, ev.DECIDED, lambda facts: facts.update(advance="0")), entry=decided,
-          saying="advance (the advances instructed and not failed) is recorded as 0 but recomputes to 1000.00")
+    fails(tampered(events, ev.DECIDED, lambda facts: facts.update(paid_before="0")), entry=decided,
+          saying="paid_before (what was instructed and not failed before) is recorded as 0 but recomputes to "
+                 "1000.00")
     # the whole approval paid again beside the advance
     fails(tampered(events, ev.PAYMENT_INSTRUCTED, lambda facts: facts.update(
         amount={"amount": "3000.00", "currency": "CNY"}), nth=1), entry=index_of(events, ev.PAYMENT_INSTRUCTED, 1),
