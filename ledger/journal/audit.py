@@ -44,7 +44,7 @@ class AuditReport:
     uncovered: int = 0  # entries after the latest checkpoint (normal for the last second or so)
     payloads_checked: int = 0
     payloads_erased: int = 0
-    amounts_checked: int = 0  # recorded amounts recomputed from their own inputs (servicing)
+    amounts_checked: int = 0  # recorded amounts recomputed from their own inputs (servicing and claims)
     projections: list[str] = field(default_factory=list)  # the projection tables compared with a replay
     problems: list[Problem] = field(default_factory=list)
 
