@@ -38,6 +38,7 @@ def test_quick_run_reports_the_three_figures_without_failures(tmp_path: Path) ->
     policies = WARM_UP + QUICK["sequential"] + QUICK["claims"] + QUICK["review_claims"]
     assert report["setup"]["policies"] == policies
 
+    assert report["anchoring_before"]["lag_left"] == 0  # the timing began with everything anchored
     # 1. every claim reported; every e-invoice answered as the sample drew it, in one request
     assert report["report"]["failures"] == 0 and report["report"]["latency"]["n"] == policies
     for phase, claims in (("warm_up", WARM_UP), ("sequential", QUICK["sequential"]),
