@@ -1,15 +1,12 @@
 """The claims demo: a month of seeded claims on demo policies, from first notice to payment, over the claims API.
 
-Everything goes through the HTTP API of the app, served in-process on the ledger of the data dir with a clock that
-stands still until the demo moves it. Customers buy the cover the claims need: critical illness and life cover two
-years before the month (past the waiting periods and the two-year early-claim window), medical, hospital cash and
-accident cover five months before it (past the 90-day window), and a critical-illness policy a month before it,
-whose claim falls in the waiting period. A hospital e-invoice platform and the payments system register their
-signing keys. The clock then moves through the month day by day: customers report claims any day (mostly small
-hospital stays whose e-invoice the hospital posts signed), staff work on working days only (adjusters key invoice
-pictures and accident facts, reviewers work the review queue, the named handlers work the major claims: they key
-the medical facts, keep notes and decide), and the payments system settles what is pending at the end of each
-working day.
+Everything goes through the HTTP API of the app, served in-process on the ledger of the data dir on a clock the demo
+moves. Critical illness and life cover is bought two years before the month (past the waiting periods and the
+early-claim window), medical, hospital cash and accident cover five months before, one critical-illness policy a
+month before (its claim falls in the waiting period). A hospital e-invoice platform and the payments system register
+their keys. Then, day by day: customers report claims any day, staff work on working days only (adjusters key
+invoice pictures and accident facts, reviewers work the review queue, the named handlers key, note and decide the
+major claims), and the payments system settles what is pending at the end of each working day.
 """
 
 from __future__ import annotations
@@ -130,13 +127,13 @@ def plan(rng: random.Random, *, count: int, today: date) -> tuple[list[Story], l
     """``count`` claims (the showcase first, then a seeded mix by ``KINDS``) and the policies they are made on."""
     stories: list[Story] = []
     for n in range(count):
-        spec = dict(SHOWCASE[n]) if n < len(SHOWCASE) else {
+        spec: dict[str, Any] = dict(SHOWCASE[n]) if n < len(SHOWCASE) else {
             "kind": rng.choices(list(KINDS), [w for w, _, _ in KINDS.values()])[0], "day": rng.randrange(MONTH - 3),
             "band": rng.choices(list(BANDS), list(BANDS.values()))[0], "action": rng.choices(
                 list(ACTIONS), list(ACTIONS.values()))[0], "tags": {t for t, p in TAGS.items() if rng.random() < p}}
         if spec.get("action") == "decline" and n >= len(SHOWCASE) and rng.random() < APPEALS:
             spec["appeal"] = rng.choice(("overturn", "uphold"))
-        s = Story(number=n, reviewer=rng.choice(ADJUSTERS), **spec)
+        s = Story(number=n, reviewer=rng.choice(ADJUSTERS), **{**spec, "tags": set(spec.get("tags", ()))})
         s.band = "major" if s.kind == "medical_major" else s.band
         s.diagnosis, mean = rng.choice(LONG_STAYS if s.band == "major" else STAYS)
         s.stay = rng.randint(max(2, mean - 3), mean + 2)
@@ -215,7 +212,7 @@ class ClaimsDemo:
 
     def account(self, case: Case, *, new: bool = False) -> dict[str, str]:
         number = int(uuid.uuid5(uuid.NAMESPACE_OID, case.party + "new" * new).hex[:14], 16) % 10**15
-        return {"bank": BANKS[new or number % len(BANKS)], "number": f"6222{number:015d}", "name": case.who.name}
+        return {"bank": BANKS[(number + new) % len(BANKS)], "number": f"6222{number:015d}", "name": case.who.name}
 
     def pay(self, target: Mapping[str, str], amount: str) -> dict[str, Any]:
         body = self.api.call("POST", "/v1/payments", who=(Role.SYSTEM, self.payments), what=f"paying {target}",
@@ -474,11 +471,14 @@ class ClaimsDemo:
 
     @staticmethod
     def failed_check(view: Mapping[str, Any]) -> tuple[str, str, str]:
+        """The reason and clause of a decline: the first-review check that failed, or why nothing is payable."""
         failed = [c for c in view["review"]["checks"] if not c["passed"] and c["blocks"]]
         if failed:
             return failed[0]["en"], failed[0]["zh"], failed[0]["clause"]
-        return "Nothing is payable: the expenses are within the yearly deductible.", "费用未超过年度免赔额。", \
-            "HOSPITAL-EXPENSES"
+        assessed = view["assessment"]
+        clause = ", ".join(line["coverage"] for line in assessed["lines"]) or "policy terms"
+        return (f"Nothing is payable as assessed: {'; '.join(assessed['notes']) or 'no benefit applies'}.",
+                "按保险条款计算，本次无应给付金额。", clause)
 
     def decline(self, story: Story, who: tuple[Role, str], why: tuple[str, str, str]) -> None:
         """Decline with the reason and the clause; later the customer appeals, or staff reopen or close it."""
@@ -635,15 +635,11 @@ def summary(demo: ClaimsDemo, finals: Mapping[str, dict[str, Any]], kpis: Mappin
 
 def run_claims_demo(settings: Settings, *, claims: int, seed: int, url: str | None, console: Console,
                     progress: Console) -> dict[str, dict[str, Any]]:
-    """Run the claims demo with ``claims`` claims (choices seeded by ``seed``) on the ledger of
-    ``settings.data_dir`` (made if missing), print its tables on ``console`` (progress bars go to ``progress``)
-    and return each claim's final view (as an auditor sees it) by claim id.
-
-    It runs in-process only: the app is served by Starlette's ``TestClient`` on a clock that starts now (or just
-    after the journal's last entry) and that the demo moves through two years of cover and a month of claims. The
-    ledger's ``claims_handlers`` are the settings' own, or ``HANDLERS`` when they name none. Raises
-    ``LedgerError`` naming the request and the problem for any answer the demo did not expect, and for a ``url``.
-    """
+    """Run the claims demo with ``claims`` claims (seeded by ``seed``) on the ledger of ``settings.data_dir`` (made
+    if missing) served in-process by Starlette's ``TestClient`` on a clock starting now (or after the journal's last
+    entry); print its tables on ``console`` (progress bars on ``progress``) and return each claim's final view by id.
+    The handlers are the settings' ``claims_handlers``, or ``HANDLERS`` when they name none. Raises ``LedgerError``
+    naming the request and the problem for any answer the demo did not expect, and for a ``url``."""
     if url is not None:
         raise LedgerError("the claims demo runs in-process only (it moves the ledger's clock through two years of "
                           "cover and a month of working days, which a running server's clock cannot do): drop --url")

@@ -222,11 +222,11 @@ def demo(events: Annotated[int, typer.Option(help="How many events to post", min
 
         run_servicing_demo(settings_for(data_dir), requests=servicing, seed=seed, url=url, console=out,
                            progress=err)
-        verify(data_dir=data_dir, chain=False)
     if claims is not None:
         from api.cli.demo_claims import run_claims_demo
 
         run_claims_demo(settings_for(data_dir), claims=claims, seed=seed, url=url, console=out, progress=err)
+    if servicing is not None or claims is not None:
         verify(data_dir=data_dir, chain=False)
     if policies is not None or servicing is not None or claims is not None:
         return
