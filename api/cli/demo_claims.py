@@ -435,7 +435,6 @@ class ClaimsDemo:
             view = self.call(story, "GET", "", who=me)
             duplicate = self.resolve_flags(story, view, me)
             net = Decimal(view["assessment"]["net"])
-            self.tally["drawn by the review sample"] += bool(view["automatic"].get("sampled"))
             if duplicate or not view["review"]["payable"] or net == 0:
                 self.decline(story, me, DUPLICATE if duplicate else self.failed_check(view))
             elif story.action == "documents":
@@ -626,7 +625,8 @@ def summary(demo: ClaimsDemo, finals: Mapping[str, dict[str, Any]], kpis: Mappin
     table = _table("claims demo", "what", "count")
     rows = {**demo.tally, "claims paid automatically with no person": sum(
         decided_by(v) == "no person" and paid(v) > 0 for v in views), "claims paid after a reviewer's decision": sum(
-        decided_by(v) == "reviewer" and paid(v) > 0 for v in views)}
+        decided_by(v) == "reviewer" and paid(v) > 0 for v in views), "claims drawn by the review sample": sum(
+        bool((v["automatic"] or {}).get("sampled")) for v in views)}
     for label, n in sorted(rows.items()):
         table.add_row(label, str(n))
     table.add_row("time taken", f"{seconds:.1f} s")
