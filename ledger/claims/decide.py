@@ -337,19 +337,23 @@ def _payment(state: ClaimState, actor: Actor, p: Mapping[str, Any]) -> NewEvent:
     personal = {"account": p["account"]} if p.get("account") else None
     return _new(ev.PAYMENT_INSTRUCTED, state, actor, p.get("personal_subject"), personal,
                 payment_id=p["payment_id"], kind=p["kind"], amount=p["amount"], payee=p["payee"],
+                replaces=p.get("replaces"),
                 account_digest=p["account_digest"], due_by=p["due_by"])
 
 
 def _advanced(state: ClaimState) -> Decimal:
     return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values()
-                if p["kind"] == "advance" and p.get("status") != "failed"), Decimal(0))
+                if p["kind"] == "advance" and p.get("status") in _LIVE), Decimal(0))
 
 
 def _paid_before(state: ClaimState) -> Decimal:
     """Everything instructed on the claim and not failed: advances, and a benefit paid before a reopen. A new
     approval pays only what it adds."""
-    return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values() if p.get("status") != "failed"),
+    return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values() if p.get("status") in _LIVE),
                Decimal(0))
+
+
+_LIVE = ("instructed", "paid")  # a failed payment, and one replaced by a new instruction, count for nothing
 
 
 def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
@@ -447,10 +451,12 @@ def _account(state: ClaimState, c: ChangeAccount) -> list[NewEvent]:
         raise refuse("CLAIM-CLOSED", f"the claim is {state.status}", "理赔已结案")
     events = [_new(ev.ACCOUNT_CHANGED, state, c.actor, c.personal_subject, {"account": c.account},
                    account_digest=c.account_digest)]
-    if state.status == st.PAYMENT_FAILED and c.payment is not None:
-        failed = next(p for p in reversed(state.payments.values()) if p["status"] == "failed")
-        events.append(_payment(state, c.actor, {**c.payment, "kind": failed["kind"], "amount": failed["amount"],
-                                                "account_digest": c.account_digest, "account": c.account}))
+    failed = [p for p in state.payments.values() if p["status"] == "failed"]
+    if failed and c.payment is not None:  # the latest failed payment (a benefit or an advance) goes to the new one
+        again = failed[-1]
+        events.append(_payment(state, c.actor, {**c.payment, "kind": again["kind"], "amount": again["amount"],
+                                                "account_digest": c.account_digest, "account": c.account,
+                                                "replaces": again["payment_id"]}))
     return events
 
 

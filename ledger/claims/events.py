@@ -61,7 +61,7 @@ TYPES = (
     EventType(DECIDED, frozenset({
         _ID, "outcome", "amount", "assessed", "adjustment", "reasons", "by", "automatic", "paid_before", _ACTOR})),
     EventType(PAYMENT_INSTRUCTED, frozenset({
-        _ID, "payment_id", "kind", "amount", "payee", "account_digest", "due_by", _ACTOR}),
+        _ID, "payment_id", "kind", "amount", "payee", "account_digest", "due_by", "replaces", _ACTOR}),
         frozenset({"account"})),
     EventType(PAYMENT_SETTLED, frozenset({
         _ID, "payment_id", "status", "reason", "paid_at", "evidence", "system", _ACTOR})),

@@ -61,8 +61,9 @@ class ClaimsProjector:
         if facts is None or not facts.get("claim_id"):
             return []
         keys: list[tuple[str, Key]] = [(CLAIMS, (facts["claim_id"],))]
-        if facts.get("payment_id"):
-            keys.append((PAYMENTS, (facts["payment_id"],)))
+        for name in ("payment_id", "replaces"):
+            if facts.get(name):
+                keys.append((PAYMENTS, (facts[name],)))
         return keys
 
     def apply(self, rows: Rows, fact: Fact) -> None:
@@ -141,6 +142,10 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
                             "amount": amount["amount"], "currency": amount["currency"], "payee": f["payee"],
                             "account_digest": f["account_digest"], "status": "instructed", "due_by": f["due_by"],
                             "instructed_at": at, "instructed_idx": index, "settled_idx": None})
+        if f.get("replaces"):
+            replaced = rows.get(PAYMENTS, (f["replaces"],))
+            if replaced is not None:
+                rows.put(PAYMENTS, {**replaced, "status": "replaced"})
         if row["status"] == st.PAYMENT_FAILED:
             row["status"] = st.PAYMENT_PENDING
         row["account_digest"] = f["account_digest"]

@@ -245,6 +245,10 @@ class ClaimsService:
                   "payments": st.PAYMENT_FAILED, "major": st.UNDER_REVIEW}.get(kind, "?")
         if status == "?":
             raise ValidationFailed("kind must be review, mine, keying, payments or major", field="kind")
+        if kind == "payments":  # claims with a payment (a benefit or an advance) failed and not yet sent again
+            ids = dict.fromkeys(row["claim_id"] for row in self._read.select(
+                proj.PAYMENTS, where={"status": "failed"}, order_by=("instructed_idx",), limit=QUEUE_LIMIT))
+            return [row for row in (self._read.get(proj.CLAIMS, (claim_id,)) for claim_id in ids) if row is not None]
         if kind == "mine":
             rows = [r for r in self._read.select(proj.CLAIMS, where={"handler": caller.subject},
                                                  order_by=("complete_at",), limit=QUEUE_LIMIT)
@@ -605,7 +609,8 @@ class ClaimsService:
         if account is None:
             raise ValidationFailed("account is required", field="account")
         digest = self._account_digest(account)
-        payment = self._instruction(state, Decimal(0), self.today()) if state.status == st.PAYMENT_FAILED else None
+        failed = any(p["status"] == "failed" for p in state.payments.values())
+        payment = self._instruction(state, Decimal(0), self.today()) if failed else None
         return self._run(claim_id, d.ChangeAccount(account_digest=digest, account=account, payment=payment,
                                                    actor=caller.actor,
                                                    personal_subject=state.reported["payee"])).state

@@ -189,6 +189,8 @@ def _apply(state: ClaimState, event: Event) -> ClaimState:
                        decided=state.decided or mark, deciders=deciders)
     if t == ev.PAYMENT_INSTRUCTED:
         payments = {**state.payments, f["payment_id"]: {**f, "status": "instructed", "index": event.index}}
+        if f.get("replaces") in payments:  # a failed payment instructed again to a new account
+            payments[f["replaces"]] = {**payments[f["replaces"]], "status": "replaced"}
         status = PAYMENT_PENDING if state.status == PAYMENT_FAILED else state.status
         return replace(state, payments=payments, status=status)
     if t == ev.PAYMENT_SETTLED:

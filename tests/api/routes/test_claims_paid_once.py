@@ -77,3 +77,28 @@ def _adjuster() -> object:
     from ledger.claims.service import Caller
 
     return Caller(role="adjuster", subject="adjuster-1")
+
+
+def test_a_failed_advance_is_sent_again_to_the_new_account(hall: tuple[TestClient, Ledger],
+                                                            clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    claim = report(client, ledger, medical_policy(client, ledger, clock), documents=(
+        *CUSTOMER_DOCS, "INVOICE", "DISCHARGE-SUMMARY", "SOCIAL-INSURANCE-SETTLEMENT")).json()
+    adjuster = headers(ledger, "adjuster", "adjuster-1")
+    client.post(f"/v1/claims/{claim['claim_id']}/advance", headers=adjuster,
+                json={"amount": "500.00", "reason": "the stay is certain"})
+    failed = settle(client, ledger, systems, claim["claim_id"], status="failed", reason="account closed")
+    assert failed.status_code == 200, failed.text
+    queue = client.get("/v1/claims/queue", params={"kind": "payments"}, headers=adjuster).json()
+    assert [row["claim_id"] for row in queue] == [claim["claim_id"]]
+    owner = ledger.claims.get(claim["claim_id"]).reported["payee"]
+    again = client.post(f"/v1/claims/{claim['claim_id']}/account", headers=headers(ledger, "customer", owner),
+                        json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
+    assert again.status_code == 200, again.text
+    assert _instructed(ledger, claim["claim_id"]) == ["500.00", "500.00"]
+    assert client.get("/v1/claims/queue", params={"kind": "payments"}, headers=adjuster).json() == []
+    post_invoice(client, ledger, systems, claim)  # 900.00 approved automatically: 400.00 more
+    assert _instructed(ledger, claim["claim_id"]) == ["500.00", "500.00", "400.00"]
+    assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
