@@ -13,15 +13,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from ledger.claims.model import CLAIM_TYPES, Claim, Cover, Prior, Versions
+from ledger.claims.model import CLAIM_TYPES, Claim, Cover, LoanOwed, Prior, Versions
 from ledger.clock import add_months
 from ledger.errors import ValidationFailed
 from ledger.money import parse_decimal, round_cent
 from ledger.products.catalog import Product
 from ledger.products.coverages import Coverage, DailyAllowance, LumpSum, PremiumWaiver, Reimbursement
 
-__all__ = ["ILLNESS_GROUPS", "SETTLED", "Assessment", "Deduction", "Line", "assess", "coverages_for",
-           "policy_year_start"]
+__all__ = ["ILLNESS_GROUPS", "SETTLED", "Assessment", "Deduction", "DeductionInput", "Line", "assess",
+           "coverages_for", "policy_year_start"]
 
 ILLNESS_GROUPS = ("severe", "moderate", "mild")
 # Earlier claims whose benefit was approved (awaiting payment, payment to retry, paid) or that were closed count
@@ -29,6 +29,13 @@ ILLNESS_GROUPS = ("severe", "moderate", "mild")
 SETTLED = ("payment_pending", "payment_failed", "paid", "closed")
 _DEATH_GROUPS = ("death", "accidental_death")
 _LINE_KEYS = ("coverage", "formula", "inputs", "amount")
+_DEDUCTION_KEYS = ("kind", "formula", "inputs", "amount")
+_LOAN_KEYS = ("principal", "rate", "start", "as_of", "days", "interest")
+# The formulas recorded beside the lines' own (``ledger.claims.recompute`` spells them the same way).
+_TOTAL_DISABILITY = "sum_insured x ratio if grade in paid_grades, else 0"
+_TOTAL_DISABILITY_GRADES = (1,)  # total disability (全残) is grade 1 of JR/T 0083-2013
+_UNPAID_PREMIUM = "count(unpaid_dues) x modal_premium"
+_POLICY_LOANS = "sum(principal + round_half_up(principal x rate x days / 365, 0.01)) over loans"
 _T = TypeVar("_T")
 _KEYS = ("currency", "lines", "benefit", "deductions", "refund", "net", "coverages", "ends_cover", "waiver",
          "deductible_used", "days_paid", "notes", "versions")
@@ -44,11 +51,18 @@ class Line:
     amount: Decimal
 
 
+DeductionInput = str | list[dict[str, str]]
+
+
 @dataclass(frozen=True)
 class Deduction:
-    """An amount taken off the payout first (DOMAIN §3): ``unpaid_premium`` or ``policy_loans``."""
+    """An amount taken off the payout first (DOMAIN §3), by its formula from its inputs: ``unpaid_premium``
+    (``unpaid_dues`` comma-separated, ``modal_premium``) or ``policy_loans`` (``loans``: each loan's principal,
+    rate, start, as_of, days and interest, all strings)."""
 
     kind: str
+    formula: str
+    inputs: dict[str, DeductionInput]
     amount: Decimal
 
 
@@ -84,7 +98,8 @@ class Assessment:
                 "lines": [{"coverage": line.coverage, "formula": line.formula, "inputs": dict(line.inputs),
                            "amount": str(line.amount)} for line in self.lines],
                 "benefit": str(self.benefit),
-                "deductions": [{"kind": d.kind, "amount": str(d.amount)} for d in self.deductions],
+                "deductions": [{"kind": d.kind, "formula": d.formula, "inputs": _copied(d.inputs),
+                                "amount": str(d.amount)} for d in self.deductions],
                 "refund": str(self.refund), "net": str(self.net), "coverages": list(self.coverages),
                 "ends_cover": self.ends_cover, "waiver": self.waiver, "deductible_used": str(self.deductible_used),
                 "days_paid": self.days_paid, "notes": list(self.notes), "versions": self.versions.to_json()}
@@ -105,8 +120,10 @@ class Assessment:
                               amount=_decimal(item["amount"], f"lines[{n}].amount")))
         deductions = []
         for n, raw in enumerate(_typed(obj["deductions"], list, "deductions")):
-            item = _object(raw, ("kind", "amount"), where=f"deductions[{n}]")
+            item = _object(raw, _DEDUCTION_KEYS, where=f"deductions[{n}]")
             deductions.append(Deduction(kind=_typed(item["kind"], str, f"deductions[{n}].kind"),
+                                        formula=_typed(item["formula"], str, f"deductions[{n}].formula"),
+                                        inputs=_deduction_inputs(item["inputs"], f"deductions[{n}].inputs"),
                                         amount=_decimal(item["amount"], f"deductions[{n}].amount")))
         versions = _typed(obj["versions"], dict, "versions")
         if not {"product", "rules"} <= set(versions) <= {"product", "rules", "fraud", "diagnoses"}:
@@ -126,6 +143,31 @@ class Assessment:
                    versions=Versions(product=_typed(versions["product"], dict, "versions.product"),
                                      rules=_typed(versions["rules"], dict, "versions.rules"),
                                      fraud=versions.get("fraud"), diagnoses=versions.get("diagnoses")))
+
+
+def _copied(inputs: Mapping[str, DeductionInput]) -> dict[str, DeductionInput]:
+    return {k: v if isinstance(v, str) else [dict(item) for item in v] for k, v in inputs.items()}
+
+
+def _deduction_inputs(value: object, where: str) -> dict[str, DeductionInput]:
+    """A deduction's inputs: strings, and for ``loans`` a list of objects with the loan keys, their values
+    strings."""
+    inputs = _typed(value, dict, where)
+    out: dict[str, DeductionInput] = {}
+    for key, item in inputs.items():
+        if isinstance(item, str):
+            out[key] = item
+            continue
+        if key != "loans":
+            raise ValidationFailed(f"{where}.{key} must be a string, not {item!r}", field=f"{where}.{key}")
+        loans = []
+        for n, loan in enumerate(_typed(item, list, f"{where}.loans")):
+            entry = _object(loan, _LOAN_KEYS, where=f"{where}.loans[{n}]")
+            if not all(isinstance(v, str) for v in entry.values()):
+                raise ValidationFailed(f"{where}.loans[{n}]: values must be strings", field=f"{where}.loans[{n}]")
+            loans.append(dict(entry))
+        out[key] = loans
+    return out
 
 
 def _object(value: object, keys: tuple[str, ...], *, where: str) -> dict[str, Any]:
@@ -209,9 +251,9 @@ def assess(*, product: Product, cover: Cover, claim: Claim, prior: Sequence[Prio
     insured (``prior``: only settled claims of the same policy count) and the disability grade shares (grade ->
     share of the sum insured, JR/T 0083-2013). A claim the product does not cover pays nothing, with a note.
 
-    Raises ``ValidationFailed`` when the inputs do not belong together (product, cover, claim and ``versions``),
-    an invoice's amounts are impossible, or a fact the benefit needs is missing (illness group, disability grade
-    and its share).
+    Raises ``ValidationFailed`` when the inputs do not belong together (product, cover, claim and ``versions``;
+    the cover's unpaid premium and loans not the totals of its unpaid dues and loan details), an invoice's amounts
+    are impossible, or a fact the benefit needs is missing (illness group, disability grade and its share).
     """
     cited = {key: versions.product.get(key) for key in ("id", "version", "digest")}
     if cited != {"id": product.id, "version": product.version, "digest": product.digest}:
@@ -229,6 +271,7 @@ def assess(*, product: Product, cover: Cover, claim: Claim, prior: Sequence[Prio
                 invoice.ineligible > invoice.total:
             raise ValidationFailed(f"invoice {invoice.invoice_no}: amounts must be >= 0 with ineligible <= total",
                                    field="claim.invoices")
+    _check_debts(cover)
     settled = [p for p in prior if p.policy_no == cover.policy_no and p.status.lower() in SETTLED]
     candidates = coverages_for(product, claim_type=claim.claim_type, cause=claim.cause, options=cover.options)
     draft = _Draft()
@@ -244,8 +287,7 @@ def assess(*, product: Product, cover: Cover, claim: Claim, prior: Sequence[Prio
         _lump_sum(draft, candidates, cover, claim, settled, disability_shares)
     waiver = any(isinstance(c.benefit, PremiumWaiver) and (c.option is None or c.option in cover.options)
                  and set(c.benefit.triggers) & set(draft.paid) for c in product.definition.coverages)
-    deductions = tuple(Deduction(kind, round_cent(amount)) for kind, amount in
-                       (("unpaid_premium", cover.unpaid_premium), ("policy_loans", cover.loans)) if amount > 0)
+    deductions = _deductions(cover)
     benefit = round_cent(sum((line.amount for line in draft.lines), Decimal(0)))
     taken = sum((d.amount for d in deductions), Decimal(0))
     return Assessment(currency=cover.currency, lines=tuple(draft.lines), benefit=benefit, deductions=deductions,
@@ -253,6 +295,39 @@ def assess(*, product: Product, cover: Cover, claim: Claim, prior: Sequence[Prio
                       coverages=tuple(draft.paid), ends_cover=draft.ends_cover, waiver=waiver,
                       deductible_used=draft.deductible_used, days_paid=draft.days_paid, notes=tuple(draft.notes),
                       versions=versions)
+
+
+def _check_debts(cover: Cover) -> None:
+    """The cover's debts are the totals of their details: the unpaid dues at the modal premium, the loans owed."""
+    unpaid = len(cover.unpaid_dues) * cover.modal_premium
+    if cover.unpaid_premium != unpaid:
+        raise ValidationFailed(f"cover.unpaid_premium {cover.unpaid_premium} is not {len(cover.unpaid_dues)} unpaid "
+                               f"dues x the modal premium {cover.modal_premium}", field="cover.unpaid_premium")
+    owed = sum((loan.owed for loan in cover.loan_details), Decimal(0))
+    if cover.loans != owed:
+        raise ValidationFailed(f"cover.loans {cover.loans} is not the {owed} its loan_details owe",
+                               field="cover.loans")
+    for n, loan in enumerate(cover.loan_details):
+        if loan != LoanOwed.accrued(principal=loan.principal, rate=loan.rate, start=loan.start, as_of=loan.as_of):
+            raise ValidationFailed(f"cover.loan_details[{n}]: {loan.days} days and interest {loan.interest} are not "
+                                   f"what {loan.principal} at {loan.rate} from {loan.start} to {loan.as_of} accrues",
+                                   field=f"cover.loan_details[{n}]")
+
+
+def _deductions(cover: Cover) -> tuple[Deduction, ...]:
+    """The unpaid premium and the policy loans, each with its inputs (none when it is 0)."""
+    out = []
+    if cover.unpaid_premium > 0:
+        out.append(Deduction(kind="unpaid_premium", formula=_UNPAID_PREMIUM, inputs={
+            "unpaid_dues": ",".join(map(str, sorted(cover.unpaid_dues))), "modal_premium": str(cover.modal_premium)},
+            amount=round_cent(cover.unpaid_premium)))
+    if cover.loans > 0:
+        loans = [{"principal": str(loan.principal), "rate": str(loan.rate), "start": str(loan.start),
+                  "as_of": str(loan.as_of), "days": str(loan.days), "interest": str(loan.interest)}
+                 for loan in cover.loan_details]
+        out.append(Deduction(kind="policy_loans", formula=_POLICY_LOANS, inputs={"loans": loans},
+                             amount=round_cent(cover.loans)))
+    return tuple(out)
 
 
 def _year_of(cover: Cover, claim: Claim) -> date:
@@ -284,7 +359,8 @@ def _allowance(draft: _Draft, code: str, benefit: DailyAllowance, cover: Cover, 
     draft.add(code, "min(sum(stay days - deductible_days), max_days - days_paid_before) x daily_amount",
               {"stays": ",".join(f"{a}/{d}" for a, d in sorted(stays)), "stay_days": sum(stays.values()),
                "deductible_days": benefit.deductible_days, "payable_days": payable, "max_days": benefit.max_days,
-               "policy_year_start": year, "days_paid_before": used, "days": days, "daily_amount": cover.sum_insured},
+               "effective_date": cover.effective_date, "policy_year_start": year, "days_paid_before": used,
+               "days": days, "daily_amount": cover.sum_insured},
               days * cover.sum_insured)
 
 
@@ -294,6 +370,7 @@ def _medical(draft: _Draft, code: str, benefit: Reimbursement, cover: Cover, cla
     earlier = _same_year(settled, cover, year)
     eligible = sum((i.eligible for i in claim.invoices), Decimal(0))
     social = sum((i.social_insurance_paid for i in claim.invoices), Decimal(0))
+    basis = "with_social_insurance" if social > 0 else "without_social_insurance"
     ratio = benefit.ratio if social > 0 else benefit.ratio_without_social_insurance
     used_before = sum((p.deductible_used for p in earlier), Decimal(0))
     deductible_left = max(benefit.deductible.amount - used_before, Decimal(0))
@@ -314,9 +391,11 @@ def _medical(draft: _Draft, code: str, benefit: Reimbursement, cover: Cover, cla
                            f"policy year from {year})")
     draft.add(code, "min(max(eligible - social_insurance_paid - deductible_left, 0) x ratio, limit_left)",
               {"eligible": eligible, "social_insurance_paid": social, "deductible": benefit.deductible.amount,
-               "deductible_used_before": used_before, "deductible_left": deductible_left, "ratio": ratio,
-               "annual_limit": cover.sum_insured, "paid_before": paid_before, "limit_left": limit_left,
-               "policy_year_start": year}, amount)
+               "deductible_used_before": used_before, "deductible_left": deductible_left,
+               "ratio_with_social_insurance": benefit.ratio,
+               "ratio_without_social_insurance": benefit.ratio_without_social_insurance, "ratio_basis": basis,
+               "ratio": ratio, "annual_limit": cover.sum_insured, "paid_before": paid_before,
+               "limit_left": limit_left, "effective_date": cover.effective_date, "policy_year_start": year}, amount)
 
 
 def _lump_sum(draft: _Draft, candidates: Sequence[Coverage], cover: Cover, claim: Claim, settled: Sequence[Prior],
@@ -346,7 +425,9 @@ def _lump_sum(draft: _Draft, candidates: Sequence[Coverage], cover: Cover, claim
                                f"(loss on {last}), the loss date is {claim.loss_date}")
             continue
         inputs: dict[str, object] = {"sum_insured": cover.sum_insured, "ratio": lump.ratio,
-                                     "payouts_before": counts[coverage.code], "max_payouts": lump.max_payouts}
+                                     "payouts_before": counts[coverage.code], "max_payouts": lump.max_payouts,
+                                     "interval_days": lump.interval_days, "loss_date": claim.loss_date,
+                                     "last_payout_loss_date": "" if last is None else last}
         factor, formula = lump.ratio, "sum_insured x ratio"
         if group in ("total_disability", "accidental_disability"):
             grade = _grade(claim)
@@ -357,9 +438,13 @@ def _lump_sum(draft: _Draft, candidates: Sequence[Coverage], cover: Cover, claim
                                            field="disability_shares")
                 inputs["share"] = shares[grade]
                 factor, formula = factor * shares[grade], "sum_insured x ratio x share(grade)"
-            elif grade != 1:
-                factor = Decimal(0)
-                draft.notes.append(f"{coverage.code}: pays for total disability (grade 1) only, not grade {grade}")
+            else:
+                inputs["paid_grades"] = ",".join(map(str, _TOTAL_DISABILITY_GRADES))
+                formula = _TOTAL_DISABILITY
+                if grade not in _TOTAL_DISABILITY_GRADES:
+                    factor = Decimal(0)
+                    draft.notes.append(f"{coverage.code}: pays for total disability (grade 1) only, not grade "
+                                       f"{grade}")
         if group in _DEATH_GROUPS:
             death_day = medical.death_date or claim.loss_date
             dues = sorted(d for d in cover.paid_dues if d > death_day)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from ledger.claims import projection as proj
-from ledger.claims.model import Change, Claim, Cover, History, Interval, Invoice, Medical, Prior
+from ledger.claims.model import Change, Claim, Cover, History, Interval, Invoice, LoanOwed, Medical, Prior
 from ledger.claims.state import ClaimState
 from ledger.errors import ErasedError
 from ledger.log.identifiers import parse_timestamp
@@ -34,7 +34,8 @@ def _d(value: Any) -> Decimal:
 
 def cover_of(policy: PolicyState, *, on: date, loss_date: date, calendar_date: Callable[[Any], date]) -> Cover:
     """The cover as the claim rules see it: its dates and periods from the policy's folded history, debts on
-    ``on`` (loans with simple interest, actual/365) and the premium unpaid on ``loss_date``."""
+    ``on`` (each loan with simple interest, actual/365, and their total) and the premium unpaid on ``loss_date``
+    (its due dates and their total)."""
     application_date = calendar_date(policy.submitted_at) if policy.submitted_at is not None else on
     suspensions = tuple(Interval(start, None if back is None else back - timedelta(days=1))
                         for start, back in policy.suspensions)
@@ -44,12 +45,8 @@ def cover_of(policy: PolicyState, *, on: date, loss_date: date, calendar_date: C
     modal = Decimal(policy.premium["modal_premium"]["amount"]) if policy.premium.get("modal_premium") else Decimal(0)
     settled = set(policy.paid_dues) | set(policy.waived_dues)
     unpaid = [due for due in policy.due_dates() if due <= loss_date and due.isoformat() not in settled]
-    loans = Decimal(0)
-    for loan in policy.loans:
-        principal = _d(loan["principal"]["amount"])
-        days = max(0, (on - date.fromisoformat(loan["start"])).days)
-        loans += principal + (principal * _d(loan["rate"]) * days / Decimal(365)).quantize(Decimal("0.01"),
-                                                                                          ROUND_HALF_UP)
+    loans = tuple(LoanOwed.accrued(principal=_d(loan["principal"]["amount"]), rate=_d(loan["rate"]),
+                                   start=date.fromisoformat(loan["start"]), as_of=on) for loan in policy.loans)
     end = ended or policy.maturity_date
     return Cover(
         policy_no=policy.policy_no, application_id=policy.application_id, product_id=policy.product["id"],
@@ -58,7 +55,8 @@ def cover_of(policy: PolicyState, *, on: date, loss_date: date, calendar_date: C
         status=policy.status, effective_date=policy.effective_date or on, issued_on=policy.issued_on or on,
         end_date=end, application_date=application_date, reinstated_on=reinstated_on,
         suspensions=tuple(suspensions), grace=grace, unpaid_premium=modal * len(unpaid), modal_premium=modal,
-        paid_dues=tuple(date.fromisoformat(due) for due in policy.paid_dues), loans=loans,
+        paid_dues=tuple(date.fromisoformat(due) for due in policy.paid_dues),
+        loans=sum((loan.owed for loan in loans), Decimal(0)), unpaid_dues=tuple(unpaid), loan_details=loans,
         options=tuple(policy.plan.get("options") or ()), exclusions=tuple(policy.decision.get("exclusions") or ()),
         insured=policy.insured, policyholder=policy.policyholder, beneficiaries=policy.beneficiaries,
         questionnaire=dict(policy.questionnaire))

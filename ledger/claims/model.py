@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 ClaimType = Literal["medical", "hospital_allowance", "critical_illness", "death", "disability", "accident"]
@@ -31,6 +31,30 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class LoanOwed:
+    """One policy loan as owed on ``as_of``: the principal plus simple interest for the days since ``start``
+    (actual/365, rounded half-up to 0.01)."""
+
+    principal: Decimal
+    rate: Decimal  # simple yearly interest
+    start: date
+    as_of: date
+    days: int
+    interest: Decimal
+
+    @classmethod
+    def accrued(cls, *, principal: Decimal, rate: Decimal, start: date, as_of: date) -> LoanOwed:
+        """The loan on ``as_of``: days from ``start`` (none before it) and the interest they accrue."""
+        days = max(0, (as_of - start).days)
+        interest = (principal * rate * days / Decimal(365)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        return cls(principal=principal, rate=rate, start=start, as_of=as_of, days=days, interest=interest)
+
+    @property
+    def owed(self) -> Decimal:
+        return self.principal + self.interest
+
+
+@dataclass(frozen=True)
 class Cover:
     """The policy as the claim rules see it (facts only, from the policy stream)."""
 
@@ -49,10 +73,12 @@ class Cover:
     reinstated_on: date | None = None  # the latest reinstatement: waiting period and suicide clock restart
     suspensions: tuple[Interval, ...] = ()  # lapsed (效力中止) periods: no cover inside them
     grace: Interval | None = None  # a grace period open on the loss date: in force, unpaid premium deducted
-    unpaid_premium: Decimal = Decimal(0)  # premium due and unpaid (grace) at the loss date
+    unpaid_premium: Decimal = Decimal(0)  # premium due and unpaid (grace) at the loss date: unpaid_dues x modal
     modal_premium: Decimal = Decimal(0)
     paid_dues: tuple[date, ...] = ()  # due dates of premiums paid (a death benefit refunds those after death)
     loans: Decimal = Decimal(0)  # outstanding policy-loan principal plus interest at the assessment date
+    unpaid_dues: tuple[date, ...] = ()  # due dates on or before the loss date neither paid nor waived
+    loan_details: tuple[LoanOwed, ...] = ()  # each open loan as owed at the assessment date (sums to ``loans``)
     options: tuple[str, ...] = ()  # plan options taken (e.g. MULTI-SEVERE)
     exclusions: tuple[dict[str, str], ...] = ()  # set at underwriting: {"code", "zh", "en"}
     insured: str = ""

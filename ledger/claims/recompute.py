@@ -7,9 +7,14 @@ and ``claim.payment.instructed`` what is to be paid. ``verify_claim`` folds a cl
 catalog, rule file, clock or other claim, checks that:
 
 - each line's amount is its formula over its recorded inputs (hospital allowance, medical reimbursement, lump sum
-  with its grade share and premium refund), each intermediate the line states (days, deductible left, limit left)
-  is what its own inputs give, and the inputs the claim's own entries state (invoice totals, stays, disability
-  grade, date of death) are the ones the line used; benefit, deductions, refund and net add up;
+  with its grade share and premium refund, total disability for the grades it pays), the formula is one that
+  answers the claim's type, each intermediate the line states (days, deductible left, limit left, the ratio that
+  applies with or without social insurance, the policy year from the effective date) is what its own inputs give,
+  a lump sum's loss is the interval after the group's last payout, and the inputs the claim's own entries state
+  (loss date, invoice totals, stays, disability grade, date of death) are the ones the line used;
+- each deduction is its formula over its recorded inputs: the unpaid premium is the unpaid dues (on or before the
+  loss date) at the modal premium, the policy loans each loan's principal plus simple interest for the days from
+  its start to the assessment (actual/365, half-up to 0.01); benefit, deductions, refund and net add up;
 - the sample draw is ``sample_draw(seed, claim id)`` and eligible, sampled and approved follow from the track, the
   net, the threshold and the rate; an automatic decision follows an approved automatic record only, for its net;
 - a decision's amount is the assessed net (approve), less than it with the adjustment's reason (partial), above
@@ -19,12 +24,13 @@ catalog, rule file, clock or other claim, checks that:
   the same kind and amount after the payee's new account, and what is instructed and not failed never exceeds
   the approval (an advance never exceeds the assessed net).
 
-Product parameters (a ratio, the deductible, the daily amount, the sum insured, a grade's share) are read as the
-line records them, as the servicing recomputation reads a table entry: the assessment cites the product and rule
-versions they come from. So are what earlier claims used (``*_before``: another claim's stream), the deduction
-amounts (the assessment records no inputs for them: the cover's unpaid premium and loans) and the sample's rate
-and seed (recorded beside the draw; the rules they come from are cited by digest). A total-disability line
-(``sum_insured x ratio`` with a ``grade`` and no ``share``) pays grade 1 only, as the calculator does.
+Product parameters (the ratios, the deductible, the daily amount, the sum insured, a grade's share, a payout
+interval) are read as the line records them, as the servicing recomputation reads a table entry: the assessment
+cites the product and rule versions they come from. So are the policy's facts (its effective date, the unpaid due
+dates, the modal premium, each loan's principal, rate and start: the policy stream's), what earlier claims used
+(``*_before`` and the group's last payout: another claim's stream) and the sample's rate and seed (recorded beside
+the draw; the rules they come from are cited by digest). A total-disability line pays grade 1 only
+(``paid_grades`` is ``1``), as the calculator does.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ledger.claims import events as ev
 from ledger.claims.evaluation import sample_draw
@@ -41,15 +47,20 @@ from ledger.clock import add_months
 from ledger.errors import ValidationFailed, VerificationError
 from ledger.money import parse_decimal, round_cent
 
-__all__ = ["ALLOWANCE", "LUMP_SUM", "LUMP_SUM_SHARE", "MEDICAL", "ClaimFacts", "ClaimMismatch", "Recorded",
-           "RecordedEvent", "verify_assessment", "verify_automatic", "verify_claim"]
+__all__ = ["ALLOWANCE", "LUMP_SUM", "LUMP_SUM_SHARE", "MEDICAL", "POLICY_LOANS", "TOTAL_DISABILITY", "UNPAID_PREMIUM",
+           "ClaimFacts", "ClaimMismatch", "Recorded", "RecordedEvent", "verify_assessment", "verify_automatic",
+           "verify_claim"]
 
 # The formulas ``ledger.claims.assessment`` records, as it spells them.
 ALLOWANCE = "min(sum(stay days - deductible_days), max_days - days_paid_before) x daily_amount"
 MEDICAL = "min(max(eligible - social_insurance_paid - deductible_left, 0) x ratio, limit_left)"
 LUMP_SUM = "sum_insured x ratio"
 LUMP_SUM_SHARE = "sum_insured x ratio x share(grade)"
+TOTAL_DISABILITY = "sum_insured x ratio if grade in paid_grades, else 0"
+UNPAID_PREMIUM = "count(unpaid_dues) x modal_premium"
+POLICY_LOANS = "sum(principal + round_half_up(principal x rate x days / 365, 0.01)) over loans"
 DEDUCTION_KINDS = ("unpaid_premium", "policy_loans")
+TOTAL_DISABILITY_GRADES = (1,)  # total disability (全残) is grade 1 of JR/T 0083-2013
 ZERO = Decimal(0)
 
 
@@ -77,10 +88,12 @@ class Recorded:
 
 @dataclass(frozen=True)
 class ClaimFacts:
-    """What the claim's own entries state that an assessment reads: the loss date, the invoices received (their
-    facts) and the latest keyed medical facts."""
+    """What the claim's own entries state that an assessment reads: the claim type and cause (empty: not checked),
+    the loss date, the invoices received (their facts) and the latest keyed medical facts."""
 
     loss_date: date | None = None
+    claim_type: str = ""
+    cause: str = ""
     invoices: tuple[Mapping[str, Any], ...] = ()
     medical: Mapping[str, Any] = field(default_factory=dict)
 
@@ -201,6 +214,8 @@ class _Totals:
     deductible_used: Decimal = ZERO
     refund: Decimal = ZERO
     lump_sums: int = 0
+    modal_premium: Decimal | None = None  # a death line's
+    refunded_dues: tuple[date, ...] = ()
 
 
 def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:
@@ -261,7 +276,16 @@ def _medical(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, to
     limit_left = max(limit - paid_before, ZERO)
     _same(f"{where}.limit_left", _decimal(_get(inputs, "limit_left", where), f"{where}.limit_left"), limit_left)
     ratio = _decimal(_get(inputs, "ratio", where), f"{where}.ratio")
-    _share(ratio, f"{where}.ratio")
+    with_social = _decimal(_get(inputs, "ratio_with_social_insurance", where),
+                           f"{where}.ratio_with_social_insurance")
+    without_social = _decimal(_get(inputs, "ratio_without_social_insurance", where),
+                              f"{where}.ratio_without_social_insurance")
+    _share(with_social, f"{where}.ratio_with_social_insurance")
+    _share(without_social, f"{where}.ratio_without_social_insurance")
+    basis = "with_social_insurance" if social > 0 else "without_social_insurance"
+    _same(f"{where}.ratio_basis (social_insurance_paid {social} {'>' if social > 0 else '<='} 0)",
+          _get(inputs, "ratio_basis", where), basis)
+    _same(f"{where}.ratio (ratio_{basis})", ratio, with_social if social > 0 else without_social)
     _holds(min(eligible, social, deductible, used_before, limit, paid_before) >= 0,
            f"{where}: amounts must not be negative")
     _policy_year(inputs, where, claim)
@@ -270,9 +294,10 @@ def _medical(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, to
 
 
 def _lump_sum(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals, *,
-              share: bool) -> Decimal:
-    """sum insured x ratio (x the grade's share for an accidental disability); a total-disability line (its grade
-    recorded, no share) pays grade 1 only. A death line refunds the modal premium of each due paid after death."""
+              rule: Literal["plain", "share", "total"]) -> Decimal:
+    """sum insured x ratio (``rule`` "share": x the grade's share for an accidental disability; "total": a total
+    disability, 0 for a grade it does not pay), the loss the payout interval after the group's last payout. A death
+    line refunds the modal premium of each due paid after death."""
     totals.lump_sums += 1
     sum_insured = _decimal(_get(inputs, "sum_insured", where), f"{where}.sum_insured")
     ratio = _decimal(_get(inputs, "ratio", where), f"{where}.ratio")
@@ -281,18 +306,27 @@ def _lump_sum(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, t
     before = _whole(_get(inputs, "payouts_before", where), f"{where}.payouts_before")
     most = _whole(_get(inputs, "max_payouts", where), f"{where}.max_payouts")
     _holds(0 <= before < most, f"{where}: payouts_before {before} leaves no payout of max_payouts {most}")
+    _interval(inputs, where, claim, before)
     amount = sum_insured * ratio
-    if "grade" in inputs or share:
+    if rule == "plain":
+        _holds("grade" not in inputs, f"{where}: a disability grade under formula {LUMP_SUM!r}: a disability line "
+               f"is {TOTAL_DISABILITY!r} or {LUMP_SUM_SHARE!r}")
+    else:
         grade = _whole(_get(inputs, "grade", where), f"{where}.grade")
         _holds(1 <= grade <= 10, f"{where}.grade {grade} is not a disability grade 1..10")
         if claim is not None:
             _same(f"{where}.grade (the claim's keyed disability_grade)", grade, claim.medical.get("disability_grade"))
-        if share:
+        if rule == "share":
             grade_share = _decimal(_get(inputs, "share", where), f"{where}.share")
             _share(grade_share, f"{where}.share")
             amount *= grade_share
-        elif grade != 1:
-            amount = ZERO  # total disability is grade 1 only
+        else:
+            raw = _get(inputs, "paid_grades", where)
+            grades = [_whole(part, f"{where}.paid_grades") for part in raw.split(",")] if isinstance(raw, str) \
+                else None
+            _same(f"{where}.paid_grades (total disability is grade 1 only)", grades, list(TOTAL_DISABILITY_GRADES))
+            if grade not in TOTAL_DISABILITY_GRADES:
+                amount = ZERO
     if "death_date" in inputs:
         died = _day(_get(inputs, "death_date", where), f"{where}.death_date")
         if claim is not None:
@@ -304,28 +338,119 @@ def _lump_sum(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, t
         _holds(not early, f"{where}.refunded_dues holds {_shown(early)}, not after the death on {died}")
         _holds(dues == sorted(set(dues)), f"{where}.refunded_dues is not sorted with each due once")
         modal = _decimal(_get(inputs, "modal_premium", where), f"{where}.modal_premium")
+        _holds(modal >= 0, f"{where}.modal_premium {modal} is negative")
+        totals.modal_premium, totals.refunded_dues = modal, tuple(dues)
         if round_cent(amount) > 0:
             totals.refund = round_cent(len(dues) * modal)
     return amount
 
 
+def _interval(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, before: int) -> None:
+    """The loss is ``interval_days`` or more after the loss of the group's last payout (none: no payout yet)."""
+    interval = _whole(_get(inputs, "interval_days", where), f"{where}.interval_days")
+    _holds(interval >= 0, f"{where}.interval_days {interval} is negative")
+    loss = _day(_get(inputs, "loss_date", where), f"{where}.loss_date")
+    if claim is not None and claim.loss_date is not None:
+        _same(f"{where}.loss_date (the claim's loss date)", loss, claim.loss_date)
+    raw = _get(inputs, "last_payout_loss_date", where)
+    last = None if raw == "" else _day(raw, f"{where}.last_payout_loss_date")
+    _holds(before == 0 or last is not None, f"{where}: payouts_before {before} with no last_payout_loss_date")
+    if last is not None and interval:
+        _holds((loss - last).days >= interval, f"{where}: the loss on {loss} is {(loss - last).days} days after "
+               f"the last payout's loss on {last} (last_payout_loss_date), within interval_days {interval}")
+
+
+def _anniversary(effective: date, day: date) -> date:
+    """The anniversary of ``effective`` on or before ``day`` (Feb 29 falls on Feb 28)."""
+    years = day.year - effective.year
+    start = add_months(effective, 12 * years)
+    return start if start <= day else add_months(effective, 12 * (years - 1))
+
+
 def _policy_year(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None) -> None:
-    """The policy year holds the first admission of the claim's invoices (else its loss date)."""
+    """The policy year is the anniversary of the effective date on or before the first admission of the claim's
+    invoices (else its loss date); with no claim facts, an anniversary of the effective date."""
     start = _day(_get(inputs, "policy_year_start", where), f"{where}.policy_year_start")
-    if claim is None:
-        return
-    admitted = [_day(i["admitted"], "invoice.admitted") for i in claim.invoices if i.get("admitted")]
-    first = min(admitted, default=claim.loss_date)
-    if first is not None:
-        _holds(start <= first < add_months(start, 12), f"{where}.policy_year_start {start} is not the start of the "
-               f"policy year holding {first}")
+    effective = _day(_get(inputs, "effective_date", where), f"{where}.effective_date")
+    admitted = [_day(i["admitted"], "invoice.admitted") for i in claim.invoices if i.get("admitted")] \
+        if claim is not None else []
+    first = min(admitted, default=claim.loss_date if claim is not None else None)
+    if first is None:
+        _same(f"{where}.policy_year_start (an anniversary of effective_date {effective})", start,
+              _anniversary(effective, start))
+    else:
+        _same(f"{where}.policy_year_start (the anniversary of effective_date {effective} on or before {first})",
+              start, _anniversary(effective, first))
 
 
 _LINES: Mapping[str, Callable[[Mapping[str, Any], str, ClaimFacts | None, _Totals], Decimal]] = {
     ALLOWANCE: _allowance,
     MEDICAL: _medical,
-    LUMP_SUM: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, share=False),
-    LUMP_SUM_SHARE: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, share=True),
+    LUMP_SUM: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, rule="plain"),
+    LUMP_SUM_SHARE: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, rule="share"),
+    TOTAL_DISABILITY: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, rule="total"),
+}
+
+
+def _formulas_for(claim: ClaimFacts) -> tuple[str, ...]:
+    """The formulas that answer the claim's type: a disability by accident may be total or graded, an accident
+    with a date of death is an accidental death."""
+    if claim.claim_type == "disability":
+        return (TOTAL_DISABILITY, LUMP_SUM_SHARE) if claim.cause == "accident" else (TOTAL_DISABILITY,)
+    if claim.claim_type == "accident":
+        return (LUMP_SUM,) if claim.medical.get("death_date") else (LUMP_SUM_SHARE,)
+    return {"medical": (MEDICAL,), "hospital_allowance": (ALLOWANCE,), "critical_illness": (LUMP_SUM,),
+            "death": (LUMP_SUM,)}.get(claim.claim_type, ())
+
+
+def _unpaid_premium(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:
+    """The modal premium of each due unpaid on the loss date (none of them a due refunded after death)."""
+    dues = _days(_get(inputs, "unpaid_dues", where), f"{where}.unpaid_dues")
+    _holds(dues == sorted(set(dues)), f"{where}.unpaid_dues is not sorted with each due once")
+    if claim is not None and claim.loss_date is not None:
+        late = [due for due in dues if due > claim.loss_date]
+        _holds(not late, f"{where}.unpaid_dues holds {_shown(late)}, after the loss on {claim.loss_date}")
+    both = sorted(set(dues) & set(totals.refunded_dues))
+    _holds(not both, f"{where}.unpaid_dues holds {_shown(both)}, refunded as paid after death")
+    modal = _decimal(_get(inputs, "modal_premium", where), f"{where}.modal_premium")
+    _holds(modal >= 0, f"{where}.modal_premium {modal} is negative")
+    if totals.modal_premium is not None:
+        _same(f"{where}.modal_premium (the death line's modal_premium)", modal, totals.modal_premium)
+    return len(dues) * modal
+
+
+def _policy_loans(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:
+    """Each loan's principal plus simple interest for the days from its start to the assessment (actual/365,
+    half-up to 0.01), all loans as of one day, on or after the loss date."""
+    owed = ZERO
+    as_of: date | None = None
+    for n, raw in enumerate(_list(_get(inputs, "loans", where), f"{where}.loans")):
+        named = f"{where}.loans[{n}]"
+        loan = _mapping(raw, named)
+        principal = _decimal(_get(loan, "principal", named), f"{named}.principal")
+        rate = _decimal(_get(loan, "rate", named), f"{named}.rate")
+        _holds(principal > 0 and rate >= 0, f"{named}: principal {principal} must be above 0 and rate {rate} not "
+               f"negative")
+        start = _day(_get(loan, "start", named), f"{named}.start")
+        day = _day(_get(loan, "as_of", named), f"{named}.as_of")
+        if as_of is None:
+            as_of = day
+            if claim is not None and claim.loss_date is not None:
+                _holds(day >= claim.loss_date, f"{named}.as_of {day} is before the loss on {claim.loss_date}")
+        _same(f"{named}.as_of (the as_of of loans[0])", day, as_of)
+        days = max(0, (day - start).days)
+        _same(f"{named}.days (from start {start} to as_of {day})", _whole(_get(loan, "days", named), f"{named}.days"),
+              days)
+        interest = round_cent(principal * rate * days / Decimal(365))
+        _same(f"{named}.interest (principal x rate x days / 365)",
+              _decimal(_get(loan, "interest", named), f"{named}.interest"), interest)
+        owed += principal + interest
+    return owed
+
+
+_DEDUCTIONS: Mapping[str, tuple[str, Callable[[Mapping[str, Any], str, ClaimFacts | None, _Totals], Decimal]]] = {
+    "unpaid_premium": (UNPAID_PREMIUM, _unpaid_premium),
+    "policy_loans": (POLICY_LOANS, _policy_loans),
 }
 
 
@@ -352,6 +477,10 @@ def verify_assessment(record: Mapping[str, Any], *, claim: ClaimFacts | None = N
         recompute = _LINES.get(formula) if isinstance(formula, str) else None
         if recompute is None:
             raise VerificationError(f"{where}: cannot be recomputed: no recomputation of formula {formula!r}")
+        if claim is not None and claim.claim_type:
+            allowed = _formulas_for(claim)
+            _holds(formula in allowed, f"{where}: formula {formula!r} does not answer a {claim.claim_type} claim "
+                   f"(cause {claim.cause or 'not recorded'}): {_shown(list(allowed))}")
         inputs = _mapping(_get(line, "inputs", where), f"{where}.inputs")
         amount = round_cent(recompute(inputs, f"{where}.inputs", claim, totals))
         _same(f"{where}.amount ({formula})", _decimal(_get(line, "amount", where), f"{where}.amount"), amount)
@@ -370,8 +499,14 @@ def verify_assessment(record: Mapping[str, Any], *, claim: ClaimFacts | None = N
         amount = _decimal(_get(deduction, "amount", f"deductions[{n}]"), f"deductions[{n}].amount")
         _holds(kind in DEDUCTION_KINDS and kind not in kinds, f"deductions[{n}].kind {kind!r} is not one of "
                f"{list(DEDUCTION_KINDS)}, each once")
+        where = f"deductions[{n}] ({kind})"
+        expected, recompute_deduction = _DEDUCTIONS[str(kind)]
+        formula = _get(deduction, "formula", where)
+        _same(f"{where}.formula", formula, expected)
+        owed = round_cent(recompute_deduction(_mapping(_get(deduction, "inputs", where), f"{where}.inputs"),
+                                              f"{where}.inputs", claim, totals))
+        _same(f"{where}.amount ({formula})", amount, owed)
         _holds(amount > 0, f"deductions[{n}].amount {amount} is not above 0")
-        _cents(amount, f"deductions[{n}].amount")
         kinds.append(kind)
         taken += amount
     net = round_cent(max(round_cent(benefit) + totals.refund - taken, ZERO))
@@ -436,6 +571,8 @@ class _Claim:
 
     claim_id: str = ""
     loss_date: date | None = None
+    claim_type: str = ""
+    cause: str = ""
     invoices: list[Mapping[str, Any]] = field(default_factory=list)
     medical: Mapping[str, Any] = field(default_factory=dict)
     net: Decimal | None = None  # the latest assessment's net
@@ -485,6 +622,8 @@ def _step(claim: _Claim, event: RecordedEvent) -> None:
     if event.type == ev.REPORTED:
         claim.claim_id = str(_get(facts, "claim_id", "facts"))
         claim.loss_date = _day(_get(facts, "loss_date", "facts"), "loss_date")
+        claim.claim_type = str(_get(facts, "claim_type", "facts"))
+        claim.cause = str(_get(facts, "cause", "facts"))
         return
     _holds(facts.get("claim_id") == claim.claim_id, f"claim_id {facts.get('claim_id')!r} is not the claim "
            f"{claim.claim_id!r} this stream reported")
@@ -514,7 +653,8 @@ def _medical_facts(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
 def _assessed(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
     claim.checked += 1
     record = _mapping(_get(facts, "assessment", "facts"), "assessment")
-    net = verify_assessment(record, claim=ClaimFacts(loss_date=claim.loss_date, invoices=tuple(claim.invoices),
+    net = verify_assessment(record, claim=ClaimFacts(loss_date=claim.loss_date, claim_type=claim.claim_type,
+                                                     cause=claim.cause, invoices=tuple(claim.invoices),
                                                      medical=claim.medical))
     _same("versions (the assessment's own versions)", _get(facts, "versions", "facts"),
           _get(record, "versions", "assessment"))

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.claims.assessment import Assessment, assess, coverages_for, policy_year_start
-from ledger.claims.model import Claim, Cover, Invoice, Medical, Prior, Versions
+from ledger.claims.model import Claim, Cover, Invoice, LoanOwed, Medical, Prior, Versions
 from ledger.errors import ValidationFailed
 from ledger.log.encoding import canonical_json
 from ledger.products.catalog import Product, ProductCatalog, default_products_dir
@@ -35,11 +35,21 @@ def versions(p: Product) -> Versions:
 
 
 def cover(product_id: str, sum_insured: str, **changes: object) -> Cover:
+    """A cover on the product; its unpaid premium and loans are the totals of ``unpaid_dues`` and
+    ``loan_details`` unless given."""
     p = product(product_id)
     base = Cover(policy_no="P-1", application_id="A-1", product_id=p.id, product_version=p.version,
                  kind=p.kind, currency="CNY", sum_insured=Decimal(sum_insured), status="InForce",
                  effective_date=EFFECTIVE, issued_on=EFFECTIVE, end_date=None, application_date=date(2024, 2, 20))
-    return replace(base, **changes)  # type: ignore[arg-type]
+    made = replace(base, **changes)  # type: ignore[arg-type]
+    totals = replace(made, unpaid_premium=len(made.unpaid_dues) * made.modal_premium,
+                     loans=sum((loan.owed for loan in made.loan_details), Decimal(0)))
+    given = {key: value for key, value in changes.items() if key in ("unpaid_premium", "loans")}
+    return replace(totals, **given)  # type: ignore[arg-type]
+
+
+def loan(principal: str, rate: str, start: date, as_of: date) -> LoanOwed:
+    return LoanOwed.accrued(principal=Decimal(principal), rate=Decimal(rate), start=start, as_of=as_of)
 
 
 def stay(no: str, admitted: date, discharged: date, *, total: str = "0", ineligible: str = "0",
@@ -120,6 +130,8 @@ def test_allowance_deducts_days_per_stay_and_counts_one_stay_once() -> None:
     assert result.net == Decimal("1400.00")
     assert result.coverages == ("HOSPITAL-CASH",)
     assert result.lines[0].inputs["payable_days"] == "7"
+    assert (result.lines[0].inputs["effective_date"], result.lines[0].inputs["policy_year_start"]) == (
+        "2024-03-01", "2024-03-01")
     assert not result.ends_cover and not result.waiver
 
 
@@ -182,7 +194,11 @@ def test_medical_with_social_insurance_pays_the_full_ratio() -> None:
     # eligible (30000 - 3000) + (20000 - 2000) = 45000; social 20000; base 45000 - 20000 - 10000 = 15000; x 1
     assert result.benefit == Decimal("15000.00")
     assert result.deductible_used == Decimal("10000")  # min(45000 - 20000, 10000)
-    assert result.lines[0].inputs["ratio"] == "1"
+    inputs = result.lines[0].inputs
+    # both of the product's ratios, and the one social insurance having paid (20000 > 0) chose
+    assert (inputs["ratio_with_social_insurance"], inputs["ratio_without_social_insurance"]) == ("1", "0.6")
+    assert (inputs["ratio_basis"], inputs["ratio"]) == ("with_social_insurance", "1")
+    assert (inputs["effective_date"], inputs["policy_year_start"]) == ("2024-03-01", "2024-03-01")
 
 
 def test_medical_without_social_insurance_pays_sixty_percent() -> None:
@@ -191,6 +207,9 @@ def test_medical_without_social_insurance_pays_sixty_percent() -> None:
     # eligible 28000; base 28000 - 0 - 10000 = 18000; x 0.6 = 10800
     assert result.benefit == Decimal("10800.00")
     assert result.deductible_used == Decimal("10000")
+    inputs = result.lines[0].inputs
+    assert (inputs["ratio_basis"], inputs["ratio"]) == ("without_social_insurance", "0.6")
+    assert (inputs["ratio_with_social_insurance"], inputs["ratio_without_social_insurance"]) == ("1", "0.6")
 
 
 def test_medical_deductible_is_carried_across_claims_of_a_policy_year() -> None:
@@ -289,12 +308,19 @@ def test_critical_illness_second_severe_needs_the_option_and_the_interval() -> N
     one = run(c, first)
     assert one.coverages == ("CI-SEVERE",) and one.benefit == Decimal("300000.00")
     assert not one.ends_cover  # CI-SEVERE-2 is still to come
+    assert {k: one.lines[0].inputs[k] for k in ("interval_days", "last_payout_loss_date", "loss_date")} == {
+        "interval_days": "0", "last_payout_loss_date": "", "loss_date": "2025-01-01"}  # no severe payout yet
     prior = (settled(c, first, one),)
     soon = run(c, ci_claim("severe", date(2025, 1, 1) + timedelta(days=364), "C-2"), prior)
     assert soon.benefit == Decimal("0")
     assert any("CI-SEVERE-2: needs 365 days" in note for note in soon.notes)
     later = run(c, ci_claim("severe", date(2025, 1, 1) + timedelta(days=365), "C-3"), prior)
     assert later.coverages == ("CI-SEVERE-2",) and later.benefit == Decimal("300000.00")  # 300000 x 1
+    # the interval and the loss of the group's last payout, 365 days before this loss
+    assert {k: later.lines[0].inputs[k] for k in ("interval_days", "last_payout_loss_date", "loss_date",
+                                                   "payouts_before")} == {
+        "interval_days": "365", "last_payout_loss_date": "2025-01-01", "loss_date": "2026-01-01",
+        "payouts_before": "0"}
 
 
 def test_critical_illness_claim_needs_the_illness_group() -> None:
@@ -312,17 +338,54 @@ def test_death_on_critical_illness_product_pays_the_death_benefit() -> None:
 # --- death --------------------------------------------------------------------------------------------------------
 
 def test_death_deducts_loans_and_unpaid_premium_and_refunds_premiums_after_death() -> None:
-    c = cover("term-life", "500000", modal_premium=Decimal("150.00"), unpaid_premium=Decimal("300.00"),
-              loans=Decimal("12345.67"),
+    assessed_on = date(2025, 5, 10)
+    c = cover("term-life", "500000", modal_premium=Decimal("150.00"),
+              unpaid_dues=(date(2025, 2, 1), date(2025, 3, 1)),
+              loan_details=(loan("10000.00", "0.05", date(2025, 1, 1), assessed_on),
+                            loan("2000.00", "0.045", date(2025, 3, 15), assessed_on)),
               paid_dues=(date(2025, 4, 1), date(2025, 5, 1), date(2025, 6, 1), date(2025, 7, 1)))
     result = run(c, claim("death", date(2025, 5, 2), medical=Medical(death_date=date(2025, 5, 1))))
     assert result.benefit == Decimal("500000.00")  # 500000 x 1
     assert result.refund == Decimal("300.00")  # dues 2025-06-01 and 2025-07-01 after the death: 2 x 150
+    # loans: 10000 x 0.05 x 129 days / 365 = 176.712.. -> 176.71; 2000 x 0.045 x 56 / 365 = 13.808.. -> 13.81
     assert [(d.kind, d.amount) for d in result.deductions] == [("unpaid_premium", Decimal("300.00")),
-                                                               ("policy_loans", Decimal("12345.67"))]
-    assert result.net == Decimal("487654.33")  # 500000 + 300 - 300 - 12345.67
+                                                               ("policy_loans", Decimal("12190.52"))]
+    assert result.net == Decimal("487809.48")  # 500000 + 300 - 300 - 12190.52
     assert result.ends_cover and result.coverages == ("DEATH",)
     assert result.lines[0].inputs["refunded_dues"] == "2025-06-01,2025-07-01"
+    unpaid, loans = result.deductions
+    assert unpaid.formula == "count(unpaid_dues) x modal_premium"
+    assert unpaid.inputs == {"unpaid_dues": "2025-02-01,2025-03-01", "modal_premium": "150.00"}
+    assert loans.inputs == {"loans": [
+        {"principal": "10000.00", "rate": "0.05", "start": "2025-01-01", "as_of": "2025-05-10", "days": "129",
+         "interest": "176.71"},
+        {"principal": "2000.00", "rate": "0.045", "start": "2025-03-15", "as_of": "2025-05-10", "days": "56",
+         "interest": "13.81"}]}
+
+
+def test_the_cover_debts_must_be_the_totals_of_their_details() -> None:
+    on = date(2025, 5, 10)
+    c = cover("term-life", "500000", modal_premium=Decimal("150.00"), unpaid_dues=(date(2025, 3, 1),))
+    death = claim("death", date(2025, 5, 2))
+    with pytest.raises(ValidationFailed) as raised:
+        run(replace(c, unpaid_premium=Decimal("300.00")), death)  # one unpaid due of 150
+    assert raised.value.field == "cover.unpaid_premium"
+    owed = cover("term-life", "500000", loan_details=(loan("1000", "0.05", date(2025, 1, 1), on),))
+    assert owed.loans == Decimal("1017.67")  # 1000 + 1000 x 0.05 x 129 / 365 = 17.671.. -> 17.67
+    with pytest.raises(ValidationFailed) as raised:
+        run(replace(owed, loans=Decimal("1000")), death)
+    assert raised.value.field == "cover.loans"
+    wrong = replace(owed.loan_details[0], interest=Decimal("17.00"), days=129)
+    with pytest.raises(ValidationFailed, match=r"17\.00") as raised:
+        run(replace(owed, loan_details=(wrong,), loans=wrong.owed), death)
+    assert raised.value.field == "cover.loan_details[0]"
+
+
+def test_loan_interest_is_actual_over_365_half_up_and_none_before_the_start() -> None:
+    half = loan("1825", "0.001", date(2025, 1, 1), date(2025, 1, 2))  # 1825 x 0.001 x 1 / 365 = 0.005
+    assert (half.days, half.interest, half.owed) == (1, Decimal("0.01"), Decimal("1825.01"))
+    early = loan("1000", "0.05", date(2025, 6, 1), date(2025, 5, 1))
+    assert (early.days, early.interest) == (0, Decimal("0.00"))
 
 
 def test_death_refund_uses_the_loss_date_without_a_death_date() -> None:
@@ -333,7 +396,7 @@ def test_death_refund_uses_the_loss_date_without_a_death_date() -> None:
 
 
 def test_net_is_never_below_zero() -> None:
-    c = cover("accident", "100000", loans=Decimal("150000"))
+    c = cover("accident", "100000", loan_details=(loan("150000", "0", date(2024, 12, 1), date(2025, 1, 5)),))
     result = run(c, claim("accident", date(2025, 1, 1), cause="accident",
                           medical=Medical(disability_grade=10)))
     assert result.benefit == Decimal("10000.00")  # 100000 x 1 x 0.10 (grade 10)
@@ -341,7 +404,7 @@ def test_net_is_never_below_zero() -> None:
 
 
 def test_a_claim_the_product_does_not_cover_pays_nothing_with_a_note() -> None:
-    result = run(cover("accident", "100000", unpaid_premium=Decimal("50")),
+    result = run(cover("accident", "100000", modal_premium=Decimal("50"), unpaid_dues=(date(2024, 12, 1),)),
                  claim("death", date(2025, 1, 1), medical=Medical(death_date=date(2025, 1, 1))))
     assert result.lines == () and result.benefit == 0 and result.net == Decimal("0.00") and result.refund == 0
     assert result.notes == ("accident v1 does not cover a death claim (cause illness)",)
@@ -371,6 +434,10 @@ def test_total_disability_pays_grade_one_only() -> None:
     assert any("grade 1" in note for note in grade3.notes)
     grade1 = run(c, claim("disability", date(2025, 1, 1), medical=Medical(disability_grade=1)))
     assert grade1.benefit == Decimal("500000.00") and grade1.ends_cover  # 500000 x 1
+    for result in (grade3, grade1):  # the line names the rule and the grades it pays
+        assert result.lines[0].formula == "sum_insured x ratio if grade in paid_grades, else 0"
+        assert result.lines[0].inputs["paid_grades"] == "1"
+    assert (grade3.lines[0].inputs["grade"], grade1.lines[0].inputs["grade"]) == ("3", "1")
 
 
 def test_disability_needs_a_grade_and_its_share() -> None:
@@ -405,11 +472,13 @@ def test_inputs_must_belong_together() -> None:
 # --- JSON ---------------------------------------------------------------------------------------------------------
 
 def test_json_round_trip() -> None:
-    c = cover("term-life", "500000", modal_premium=Decimal("150.00"), loans=Decimal("1000.5"),
+    c = cover("term-life", "500000", modal_premium=Decimal("150.00"), unpaid_dues=(date(2025, 4, 1),),
+              loan_details=(loan("1000.5", "0", date(2025, 1, 1), date(2025, 5, 10)),),
               paid_dues=(date(2025, 6, 1),))
     result = run(c, claim("death", date(2025, 5, 2)))
     data = json.loads(canonical_json(result.to_json()))  # JSON-safe
-    assert data["net"] == "499149.50" and data["refund"] == "150.00"  # 500000 + 150 - 1000.50
+    assert data["net"] == "498999.50" and data["refund"] == "150.00"  # 500000 + 150 - 150 - 1000.50
+    assert data["deductions"][1]["inputs"]["loans"][0]["principal"] == "1000.5"
     assert data["versions"]["product"]["digest"] == product("term-life").digest
     assert Assessment.from_json(data) == result
     allowance = run(cover("hospital-allowance", "200"), claim("hospital_allowance", date(2024, 5, 1), invoices=(
@@ -437,9 +506,39 @@ def test_from_json_refuses_malformed_or_inconsistent_values() -> None:
     assert raised.value.field == "lines[0].inputs"
 
 
+def test_from_json_refuses_malformed_deduction_inputs() -> None:
+    c = cover("term-life", "500000", modal_premium=Decimal("150.00"), unpaid_dues=(date(2025, 4, 1),),
+              loan_details=(loan("1000", "0.05", date(2025, 1, 1), date(2025, 5, 10)),))
+    data = run(c, claim("death", date(2025, 5, 2))).to_json()
+    unpaid, loans = data["deductions"]
+
+    def refused(deduction: dict[str, object], n: int = 0) -> str | None:
+        deductions = list(data["deductions"])
+        deductions[n] = deduction
+        with pytest.raises(ValidationFailed) as raised:
+            Assessment.from_json({**data, "deductions": deductions})
+        return raised.value.field
+
+    assert refused({k: v for k, v in unpaid.items() if k != "inputs"}) == "deductions[0]"
+    assert refused({**unpaid, "inputs": {**unpaid["inputs"], "modal_premium": 150}}) == \
+        "deductions[0].inputs.modal_premium"
+    assert refused({**unpaid, "formula": None}) == "deductions[0].formula"
+    entry = loans["inputs"]["loans"][0]
+    assert refused({**loans, "inputs": {"loans": [{**entry, "days": 129}]}}, 1) == "deductions[1].inputs.loans[0]"
+    assert refused({**loans, "inputs": {"loans": [{k: v for k, v in entry.items() if k != "interest"}]}}, 1) == \
+        "deductions[1].inputs.loans[0]"
+    assert refused({**unpaid, "inputs": {**unpaid["inputs"], "unpaid_dues": [entry]}}) == \
+        "deductions[0].inputs.unpaid_dues"  # only the loans are a list
+
+
 # --- properties ---------------------------------------------------------------------------------------------------
 
 cents = st.decimals(min_value=0, max_value=200000, places=2)
+
+
+def owing(amount: Decimal) -> tuple[LoanOwed, ...]:
+    """A loan of ``amount`` with no interest (none: nothing owed)."""
+    return (loan(str(amount), "0", date(2024, 3, 1), date(2024, 6, 1)),) if amount else ()
 
 
 @settings(max_examples=60, deadline=None)
@@ -449,7 +548,7 @@ cents = st.decimals(min_value=0, max_value=200000, places=2)
 def test_medical_net_is_never_negative_and_stays_within_the_limit(total: Decimal, ineligible_share: Decimal,
                                                                    social: Decimal, paid_before: Decimal,
                                                                    used_before: Decimal, loans: Decimal) -> None:
-    c = cover("medical", "1000000", loans=loans)
+    c = cover("medical", "1000000", loan_details=owing(loans))
     ineligible = (total * ineligible_share).quantize(Decimal("0.01"))
     earlier = Prior(claim_id="C-0", policy_no="P-1", insured="I-1", claim_type="medical", status="paid",
                     reported_at=datetime(2024, 4, 1, tzinfo=UTC), loss_date=date(2024, 4, 1), paid=paid_before,
@@ -468,7 +567,7 @@ def test_medical_net_is_never_negative_and_stays_within_the_limit(total: Decimal
        grade=st.integers(min_value=1, max_value=10), loans=cents)
 def test_allowance_and_disability_stay_within_their_caps(days: int, days_before: int, grade: int,
                                                           loans: Decimal) -> None:
-    c = cover("hospital-allowance", "500", loans=loans)
+    c = cover("hospital-allowance", "500", loan_details=owing(loans))
     earlier = Prior(claim_id="C-0", policy_no="P-1", insured="I-1", claim_type="hospital_allowance",
                     status="paid", reported_at=datetime(2024, 4, 1, tzinfo=UTC), loss_date=date(2024, 4, 1),
                     policy_year_start=date(2024, 3, 1), days_paid=days_before)
@@ -478,7 +577,7 @@ def test_allowance_and_disability_stay_within_their_caps(days: int, days_before:
     assert result.net >= 0
     assert result.days_paid <= max(180 - days_before, 0)
     assert result.benefit == result.days_paid * Decimal("500")
-    disability = run(cover("accident", "300000", loans=loans),
+    disability = run(cover("accident", "300000", loan_details=owing(loans)),
                      claim("accident", admitted, cause="accident", medical=Medical(disability_grade=grade)))
     assert disability.net >= 0
     assert Decimal(0) < disability.benefit <= Decimal("300000")
