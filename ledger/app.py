@@ -23,6 +23,12 @@ import logging
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from ledger.claims import events as claim_events
+from ledger.claims.diagnoses import DiagnosisTable, default_diagnoses_path
+from ledger.claims.fraud import FraudRules, default_fraud_path
+from ledger.claims.projection import ClaimsProjector
+from ledger.claims.rules import default_rules_path, load_rules
+from ledger.claims.service import ClaimsService
 from ledger.clock import BusinessCalendar, Clock, Periodic, SystemClock
 from ledger.crypto.keys import LocalKeys, SigningKey
 from ledger.documents.pool import RenderPool
@@ -37,12 +43,6 @@ from ledger.log.reserved import LEDGER_EVENT_TYPES
 from ledger.parties import events as party_events
 from ledger.parties.service import PartyService
 from ledger.policies import events as policy_events
-from ledger.claims import events as claim_events
-from ledger.claims.diagnoses import DiagnosisTable, default_diagnoses_path
-from ledger.claims.fraud import FraudRules, default_fraud_path
-from ledger.claims.projection import ClaimsProjector
-from ledger.claims.rules import default_rules_path, load_rules
-from ledger.claims.service import ClaimsService
 from ledger.policies.projection import PoliciesProjector
 from ledger.policies.service import PolicyService, load_rule_data
 from ledger.products import events as product_events

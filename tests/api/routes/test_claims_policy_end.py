@@ -53,4 +53,4 @@ def test_a_paid_death_benefit_terminates_the_policy_and_revokes_its_e_policy(hal
     seen = client.get(f"/v1/claims/{claim['claim_id']}", headers=heir).json()
     assert seen["decision"]["outcome"] == "approve" and seen["payments"][0]["status"] == "paid"
     assert "medical" not in seen and "invoices" not in seen and "review" not in seen
-    assert OWNER != beneficiary
+    assert beneficiary != OWNER
