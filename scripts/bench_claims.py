@@ -63,6 +63,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -77,6 +78,7 @@ from bench_journal_http import cpu_seconds
 from bench_policies import PYTHON, Tally, closed_loop, resident_id, serving
 from benchkit import Table, log, percentile
 
+from api.app import create_app, tune_gc
 from api.auth import Role, issue_token
 from ledger.app import Ledger
 from ledger.claims import events as claim_events
@@ -168,9 +170,9 @@ def set_up(data_dir: Path, *, policies: int, kpi_claims: int) -> SetUp:
     """Issue ``policies`` medical policies ``BEHIND_DAYS`` days ago on a new ledger in ``data_dir`` through the
     in-process app, register the hospital's and payments system's keys, move the clock to now and run the
     policy clock, then write ``kpi_claims`` synthetic claims rows. Raises ``RuntimeError`` for a refused step."""
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
+    with warnings.catch_warnings():  # starlette's notice that its test client will move off httpx
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
 
     started = time.perf_counter()
     clock = BehindClock(timedelta(days=BEHIND_DAYS))
@@ -530,8 +532,10 @@ def billed(inputs: dict[str, Any], total: str) -> dict[str, Any]:
 
 def in_process(data_dir: Path, review_claims: Sequence[str], *, iterations: int, kpi_rounds: int,
                kpi_expected: int) -> dict[str, Any]:
-    """Sections 2 and 3 in this process, on the data dir the server left."""
+    """Sections 2 and 3 in this process, on the data dir the server left, with the server's garbage collector
+    thresholds."""
     settings = Settings(data_dir=data_dir, database_url=None, chain_url="none")  # not this shell's LIFELEDGER_*
+    tune_gc()  # what the serving process runs
     ledger = Ledger.open(settings, create=False)
     ledger.start(anchoring=False, policy_clock=False)
     out: dict[str, Any] = {}
