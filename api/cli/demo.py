@@ -53,7 +53,7 @@ def lifecycle(rng: random.Random) -> Iterator[tuple[str, str, str, dict[str, Any
             yield customer, policy, "servicing.address_changed", {"city": rng.choice(CITIES),
                                                                    "request": f"srv-{rng.randrange(10**6)}"}
         if rng.random() < 0.1:
-            yield customer, policy, "claim.reported", {"claim": f"clm-{rng.randrange(10**6)}",
+            yield customer, policy, "claim.notified", {"claim": f"clm-{rng.randrange(10**6)}",
                                                         "kind": "hospital_cash", "days": rng.randrange(1, 10)}
 
 

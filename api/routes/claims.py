@@ -31,7 +31,8 @@ async def get_claims(request: Request) -> ClaimsService:
 
 
 ClaimsDep = Annotated[ClaimsService, Depends(get_claims)]
-Reporter = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.SYSTEM))]
+Reporter = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER))]
+Giver = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.SYSTEM))]
 Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.AUDITOR))]
 Customer = Annotated[Principal, Depends(require(Role.CUSTOMER))]
 Staff = Annotated[Principal, Depends(require(Role.ADJUSTER, Role.CLAIMS_HANDLER))]
@@ -168,6 +169,16 @@ def report(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal:
     return idempotent(request, idem, principal, run, body=body, status=201)
 
 
+@router.post("/v1/claims/notices", status_code=201, openapi_extra=request_body(EventCreate))
+def notice(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal: System,
+           event: Annotated[SignedEvent, Depends(parsed_body(EventCreate, SignedEvent.from_json))]) -> Response:
+    """A hospital or medical-data platform's first notice of loss: its signed ``medical.claim.notified`` event
+    (policy_no, claim_type, cause, loss_date, hospital; the description as a personal field), recorded as signed
+    and reported for the insured. The answer is the claim's status and checklist."""
+    return idempotent(request, idem, principal, body=_fingerprint(event), status=201, run=lambda: _view(
+        claims, claims.report_signed(event, system=principal.subject).claim_id, principal))
+
+
 @router.get("/v1/claims")
 def list_claims(claims: ClaimsDep, principal: Reader, policy_no: str | None = None) -> list[dict[str, Any]]:
     """Claims on a policy (``?policy_no=``), or a customer's own claims (as insured or reporter)."""
@@ -230,7 +241,7 @@ def receipt(claims: ClaimsDep, log: LogDep, anchoring: AnchoringDep, principal: 
 
 
 @router.post("/v1/claims/{claim_id}/documents", openapi_extra=request_body(DocumentsIn))
-def documents(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal: Reporter, claim_id: str,
+def documents(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal: Giver, claim_id: str,
               body: Annotated[DocumentsIn, Depends(json_body(DocumentsIn))]) -> Response:
     """Documents on the checklist (code -> upload digest); a complete claim is assessed at once."""
     return idempotent(request, idem, principal, body=body, run=lambda: _view(

@@ -55,6 +55,7 @@ class Report:
     open_same: str | None  # an open claim of the same type and loss date on this policy
     actor: Actor
     personal_subject: str
+    evidence: int | None = None  # the system's signed notice of loss, when a system reports
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,8 @@ def _report(state: ClaimState, c: Report) -> list[NewEvent]:
                  policy_no=c.policy_no, application_id=c.application_id, insured=c.insured,
                  claim_type=c.claim_type, cause=c.cause, loss_date=c.loss_date.isoformat(), reporter=c.reporter,
                  on_behalf=c.on_behalf, channel=c.channel, checklist=list(c.checklist), rules=c.rules,
-                 limitation_until=until.isoformat(), payee=c.payee, account_digest=c.account_digest)]
+                 limitation_until=until.isoformat(), payee=c.payee, account_digest=c.account_digest,
+                 evidence=c.evidence)]
 
 
 def _add_years(day: date, years: int) -> date:

@@ -7,9 +7,10 @@ queues, clocks and KPIs read; personal fields (the description, diagnoses and me
 health answers, bank accounts, a handler's note text) are sealed
 under the insured's (or the payee's) own key and vanish with an erasure, leaving every fact in place.
 
-Two types come from outside systems through the event intake, signed with the system's own key: a hospital's
-e-invoice with its discharge summary (``medical.invoice.issued``) and a payments system's settlement
-(``payments.claim.settled``). The claim then records what it took from them, citing the entry.
+Three types come from outside systems, signed with the system's own key: a hospital platform's first notice of
+loss (``medical.claim.notified``), a hospital's e-invoice with its discharge summary (``medical.invoice.issued``)
+and a payments system's settlement (``payments.claim.settled``). The claim then records what it took from them,
+citing the entry.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ APPEALED = "claim.appealed"
 CLOSED = "claim.closed"
 
 HOSPITAL_INVOICE = "medical.invoice.issued"  # signed by a hospital or e-invoice platform
+HOSPITAL_NOTICE = "medical.claim.notified"  # a hospital or medical-data platform's first notice of loss
 PAYMENT_SETTLEMENT = "payments.claim.settled"  # signed by the payments system
 
 _ACTOR = "actor"
@@ -42,7 +44,7 @@ _ID = "claim_id"
 TYPES = (
     EventType(REPORTED, frozenset({
         _ID, "policy_no", "application_id", "insured", "claim_type", "cause", "loss_date", "reporter", "on_behalf",
-        "channel", "checklist", "rules", "limitation_until", "payee", "account_digest", _ACTOR}),
+        "channel", "checklist", "rules", "limitation_until", "payee", "account_digest", "evidence", _ACTOR}),
         frozenset({"description", "account"})),
     EventType(DOCUMENTS_RECEIVED, frozenset({_ID, "documents", "uploads", "missing", "complete", _ACTOR})),
     EventType(DOCUMENTS_REQUESTED, frozenset({_ID, "documents", "reason", "by", _ACTOR})),
@@ -75,6 +77,8 @@ TYPES = (
         _ID, "policy_no", "invoice_no", "hospital", "admitted", "discharged", "total", "ineligible",
         "social_insurance_paid", "categories", "currency"}),
         frozenset({"diagnoses", "history", "patient"})),
+    EventType(HOSPITAL_NOTICE, frozenset({"policy_no", "claim_type", "cause", "loss_date", "hospital"}),
+              frozenset({"description", "patient"})),
     EventType(PAYMENT_SETTLEMENT, frozenset({_ID, "payment_id", "status", "amount", "currency", "paid_at",
                                              "reason"})),
 )

@@ -18,7 +18,7 @@ INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two cla
 DOCUMENTS = "claim_documents"  # (digest, claim)
 PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
 
-_TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.PAYMENT_SETTLEMENT}
+_TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.HOSPITAL_NOTICE, ev.PAYMENT_SETTLEMENT}
 
 
 def _t(name: str, kind: Literal["text", "int"] = "text", nullable: bool = True) -> Column:

@@ -264,8 +264,38 @@ class ClaimsService:
 
     # -- report and documents ------------------------------------------------------------------------------
 
+    def report_signed(self, signed: Any, *, system: str) -> ClaimState:
+        """A hospital or medical-data platform's first notice of loss, its signed ``medical.claim.notified`` event:
+        recorded as the system signed it (its key must be registered), then reported for the insured citing that
+        entry. Raises as ``report`` does, and ``ValidationFailed`` for another event type."""
+        if signed.statement.type != ev.HOSPITAL_NOTICE:
+            raise ValidationFailed(f"statement.type must be {ev.HOSPITAL_NOTICE}", field="statement.type")
+        facts = signed.payload
+        personal = signed.personal.payload if signed.personal is not None else {}
+        raw = {name: facts.get(name) for name in ("claim_type", "cause", "loss_date") if facts.get(name) is not None}
+        raw["description"] = str(personal.get("description") or "")
+        policy_no = facts.get("policy_no")
+        if not isinstance(policy_no, str) or not policy_no:
+            raise ValidationFailed("payload.policy_no is required", field="payload.policy_no")
+        caller = Caller(role="system", subject=system)
+        self._check_report(policy_no, raw, caller)  # nothing is recorded for a notice the rules would refuse
+        receipt = self._intake.append(signed, owner=system)
+        return self.report(policy_no, raw, caller, evidence=receipt.index)
+
+    def _check_report(self, policy_no: str, raw: Mapping[str, Any], caller: Caller) -> None:
+        claim_type = _choice(raw, "claim_type", CLAIM_TYPES)
+        _date_field(raw, "loss_date")
+        application_id = self._policies.application_of(policy_no)
+        policy, _ = self._policies.position(application_id)
+        product = self._policies.catalog.get(policy.product["id"], int(policy.product["version"]))
+        cause = str(raw.get("cause") or ("accident" if claim_type in ("accident", "disability") else "illness"))
+        if not coverages_for(product, claim_type=claim_type, cause=cause,
+                             options=tuple(policy.plan.get("options") or ())):
+            raise Refused(f"CLAIM-TYPE-NOT-COVERED: this policy's product has no cover for a {claim_type} claim",
+                          rule="CLAIM-TYPE-NOT-COVERED", zh="本保单的产品不保障此类理赔", field="claim_type")
+
     def report(self, policy_no: str, raw: Mapping[str, Any], caller: Caller, *,
-               on_behalf_of: str | None = None) -> ClaimState:
+               on_behalf_of: str | None = None, evidence: int | None = None) -> ClaimState:
         """First notice of loss by a customer (a party of the policy), by staff for one, or by a system (a hospital
         platform). Raises ``ValidationFailed`` naming the field, ``NotFound`` for a policy the caller is no party
         to, and ``Refused`` naming the rule (not covered, limitation, loss before cover, the same loss open)."""
@@ -276,7 +306,7 @@ class ClaimsService:
         description = _text(raw, "description", limit=2000, required=False)
         application_id = self._policies.application_of(policy_no)
         policy, _ = self._policies.position(application_id)
-        reporter_party = self._reporter(policy, claim_type, caller, on_behalf_of)
+        reporter_party = self._reporter(policy, claim_type, caller, on_behalf_of, evidence)
         roles = _roles_on(policy, reporter_party)
         payee = reporter_party if claim_type == "death" and "beneficiary" in roles else policy.insured
         if claim_type == "death" and payee == policy.insured:
@@ -304,7 +334,7 @@ class ClaimsService:
             channel="system" if caller.role == "system" else "staff" if caller.staff else "customer",
             on_behalf=on_behalf_of if caller.staff else None, payee=payee,
             account_digest=self._account_digest(account), account=account, description=description,
-            open_same=open_same, actor=caller.actor, personal_subject=policy.insured)
+            open_same=open_same, actor=caller.actor, personal_subject=policy.insured, evidence=evidence)
         state = self._run(claim_id, command, fresh=True).state
         if claim_type in self.rules.triage.major_types:
             handler, reason = self._pick_handler(exclude=())
@@ -315,7 +345,8 @@ class ClaimsService:
             state = self.give_documents(claim_id, uploads, caller)
         return state
 
-    def _reporter(self, policy: PolicyState, claim_type: str, caller: Caller, on_behalf_of: str | None) -> str:
+    def _reporter(self, policy: PolicyState, claim_type: str, caller: Caller, on_behalf_of: str | None,
+                  evidence: int | None) -> str:
         if caller.role == "customer":
             if on_behalf_of not in (None, caller.subject):
                 raise Forbidden("a customer reports for themselves only", field="on_behalf_of")
@@ -325,6 +356,9 @@ class ClaimsService:
                 raise ValidationFailed("staff name the customer they report for (on_behalf_of)", field="on_behalf_of")
             party = on_behalf_of
         elif caller.role == "system":
+            if evidence is None:
+                raise Forbidden("a system reports a claim with its signed medical.claim.notified event "
+                                "(POST /v1/claims/notices)", field="role")
             return policy.insured  # a hospital platform reports for the insured it treated
         else:
             raise Forbidden(f"role {caller.role!r} does not report claims", field="role")

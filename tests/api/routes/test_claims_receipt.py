@@ -56,3 +56,45 @@ def test_a_claim_receipt_checks_out_and_a_foreign_event_does_not(hall: tuple[Tes
     forged["receipts"].append(other["receipts"][0])  # the other claim's report passed off as this claim's
     with pytest.raises(check_log.CheckFailed, match="claim:"):
         check_log.check_servicing_receipt(client, forged, vkey, (size, root))
+
+
+def test_a_hospital_reports_a_claim_with_its_signed_notice(hall: tuple[TestClient, Ledger],
+                                                           clock: FixedClock) -> None:
+    import uuid
+
+    from ledger.claims import events as ev
+    from ledger.log.statements import sign_event
+    from tests.api.routes.claims_helpers import HOSPITAL
+
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    policy_no = medical_policy(client, ledger, clock)
+    loss = (ledger.claims.today() - timedelta(days=2)).isoformat()
+    hospital = headers(ledger, "system", HOSPITAL)
+    # a system's claim comes as its signed notice, not as a bare request
+    bare = client.post("/v1/claims", headers=hospital, json={"policy_no": policy_no, "claim_type": "medical",
+                                                             "loss_date": loss})
+    assert bare.status_code == 403, bare.text
+
+    def notice(**facts: str) -> dict[str, Any]:
+        return sign_event(key=systems.hospital, event_id=f"fnol-{uuid.uuid4().hex[:12]}", type=ev.HOSPITAL_NOTICE,
+                          stream="hospital:h001", data_subject="hospital-h001",
+                          payload={"policy_no": policy_no, "claim_type": "medical", "cause": "illness",
+                                   "loss_date": loss, "hospital": "H001", **facts},
+                          personal={"description": "admitted with pneumonia"},
+                          personal_subject=ledger.policies.get(ledger.policies.application_of(policy_no)).insured
+                          ).to_json()
+
+    refused = client.post("/v1/claims/notices", headers=hospital, json=notice(claim_type="death"))
+    assert refused.status_code == 409 and refused.json()["rule"] == "CLAIM-TYPE-NOT-COVERED", refused.text
+    adjuster = headers(ledger, "adjuster", "adjuster-1")
+    assert client.get("/v1/claims", params={"policy_no": policy_no}, headers=adjuster).json() == []
+    answer = client.post("/v1/claims/notices", headers=hospital, json=notice())
+    assert answer.status_code == 201, answer.text
+    claim_id = answer.json()["claim_id"]
+    state = ledger.claims.get(claim_id)
+    assert state.reported["channel"] == "system" and state.reported["reporter"]["party"] == state.reported["insured"]
+    evidence = state.reported["evidence"]
+    entry = client.get(f"/v1/log/entries/{evidence}", headers=headers(ledger, "auditor", "auditor-1")).json()
+    assert entry["type"] == ev.HOSPITAL_NOTICE and entry["stream"] == "hospital:h001"
+    assert ledger.claims.list_for_party(state.reported["insured"])[0]["claim_id"] == claim_id

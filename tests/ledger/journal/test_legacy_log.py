@@ -49,7 +49,7 @@ def test_version_1_entries_verify_as_what_they_are(legacy: Ledger) -> None:
 
 
 def test_new_events_must_bind_their_subject_and_append_after_the_old_ones(legacy: Ledger) -> None:
-    new = sign_event(key=KEY, event_id="after-1", type="claim.reported", stream="claim:c1", payload={"n": 1},
+    new = sign_event(key=KEY, event_id="after-1", type="claim.notified", stream="claimsadmin:c1", payload={"n": 1},
                      data_subject="customer:lg0")
     receipt = legacy.intake.append(new, owner="policy-admin")
     assert receipt.index == 14
