@@ -201,18 +201,18 @@ def test_a_system_writes_only_within_its_key_scope(client: TestClient, app_ledge
     assert registered.status_code == 201, registered.text
     assert registered.json()["key"]["scope"] == {"types": ["contact.*"], "streams": ["customer"]}
     system = token(app_ledger.secrets, "system", "crm")
-    approval = event(crm, type="claim.approved", stream="claim:k1")
+    approval = event(crm, type="claim.approved", stream="case:k1")
     refusal = problem(client.post("/v1/events", headers=system, json=approval), 403, "statement.type")
     assert refusal["detail"] == ("key 'crm-1' may write types contact.* on streams of kind customer; not "
-                                 "'claim.approved' on 'claim:k1'")
+                                 "'claim.approved' on 'case:k1'")
     assert client.post("/v1/events", headers=system, json=event(crm, 2, type="contact.updated",
                                                                 stream="customer:p1")).status_code == 201
     problem(client.post("/v1/events", headers=system, json=event(crm, 3, type="contact.updated",
-                                                                 stream="claim:k1")), 403)
+                                                                 stream="case:k1")), 403)
     batch = client.post("/v1/events:batch", headers=system, json={"events": [approval]}).json()
     assert batch["results"][0]["problem"]["status"] == 403
     widened = client.post("/v1/admin/keys/crm-1:scope", headers=admin,
-                          json={"scope": {"types": ["contact.*", "claim.approved"], "streams": ["customer", "claim"]}})
+                          json={"scope": {"types": ["contact.*", "claim.approved"], "streams": ["customer", "case"]}})
     assert widened.status_code == 200, widened.text
     assert app_ledger.log.entry(widened.json()["receipt"]["index"]).type == "ledger.key.scope_changed"
     assert client.post("/v1/events", headers=system, json=approval).status_code == 201

@@ -89,8 +89,8 @@ def test_writes_outside_a_key_scope_are_refused_now_and_named_in_an_old_log(ledg
                          scope=KeyScope.from_json({"types": ["contact.*"], "streams": ["customer"]}))
     ledger.intake.append(sign_event(key=crm, event_id="c1", type="contact.updated", stream="customer:p1", payload={},
                                     data_subject="party:p1"), owner="crm")
-    approval = sign_event(key=crm, event_id="c2", type="claim.approved", stream="claim:k1", payload={},
-                          data_subject="claim:k1")
+    approval = sign_event(key=crm, event_id="c2", type="claim.approved", stream="case:k1", payload={},
+                          data_subject="case:k1")
     with pytest.raises(Forbidden,
                        match=r"may write types contact\.\* on streams of kind customer; not 'claim\.approved'"):
         ledger.intake.append(approval, owner="crm")
