@@ -68,6 +68,9 @@ class Policies(Protocol):
     def claim_ended(self, state: PolicyState, *, claim_id: str, coverages: Sequence[str], on: date,
                     actor: Mapping[str, str]) -> list[NewEvent]: ...
 
+    def claim_waiver(self, state: PolicyState, *, claim_id: str, on: date, actor: Mapping[str, str]
+                     ) -> list[NewEvent]: ...
+
 
 class Uploads(Protocol):
     def owned_by(self, digest: str, subjects: set[str]) -> bool: ...
@@ -620,17 +623,22 @@ class ClaimsService:
 
     def _ending(self, state: ClaimState, payment_id: str, status: str, actor: Actor
                 ) -> tuple[list[NewEvent], dict[str, int]]:
-        """When a paid benefit ends the cover, the events ending the contract, and the contract stream's position
-        they were prepared on."""
+        """When a paid benefit ends the cover, the events ending the contract; when it triggers the premium waiver,
+        the waiver of the premiums still due; and the contract stream's position they were prepared on."""
         held = state.payments[payment_id]
         assessment = state.assessment.get("assessment", {})
-        if status != "paid" or held["kind"] != "benefit" or not assessment.get("ends_cover"):
+        if status != "paid" or held["kind"] != "benefit" or not (assessment.get("ends_cover")
+                                                                  or assessment.get("waiver")):
             return [], {}
         application_id = state.reported["application_id"]
         policy, seq = self._policies.position(application_id)
-        events = self._policies.claim_ended(policy, claim_id=state.claim_id,
-                                            coverages=list(assessment.get("coverages") or ()), on=self.today(),
-                                            actor=actor.to_json())
+        if assessment.get("ends_cover"):
+            events = self._policies.claim_ended(policy, claim_id=state.claim_id,
+                                                coverages=list(assessment.get("coverages") or ()), on=self.today(),
+                                                actor=actor.to_json())
+        else:  # the premium waiver: the premiums still due are waived, the cover goes on
+            events = self._policies.claim_waiver(policy, claim_id=state.claim_id, on=self.today(),
+                                                 actor=actor.to_json())
         return events, ({self._policies.contract_stream(application_id): seq} if events else {})
 
     def change_account(self, claim_id: str, raw: Any, caller: Caller) -> ClaimState:

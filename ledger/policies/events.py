@@ -31,6 +31,7 @@ CANCELLED = "policy.contract.cancelled"
 MATURED = "policy.contract.matured"
 SERVICED = "policy.contract.serviced"  # a completed servicing request changed (or ended) the contract
 CLAIM_ENDED = "policy.contract.claim_ended"  # a paid claim whose benefit ends the cover (death, a severe illness)
+PREMIUMS_WAIVED = "policy.premiums.waived"  # a paid claim triggered the premium waiver: the dues left are waived
 
 _ACTOR = "actor"
 
@@ -71,6 +72,7 @@ TYPES = (
                                    "on", "previous_beneficiaries", "settled", _ACTOR}),
               frozenset({"epolicy"})),
     EventType(CLAIM_ENDED, frozenset({"application_id", "claim_id", "coverages", "on", _ACTOR})),
+    EventType(PREMIUMS_WAIVED, frozenset({"application_id", "claim_id", "dues", "on", _ACTOR})),
 )
 
 

@@ -137,6 +137,9 @@ class PoliciesProjector:
             row["next_due"] = _next_due(row)
         elif fact.type == ev.SERVICED:
             _serviced(rows, row, f)
+        elif fact.type == ev.PREMIUMS_WAIVED:  # waived installments count as settled
+            row["paid"] = row["paid"] + len(f["dues"])
+            row["next_due"] = _next_due(row)
         elif fact.type == ev.NOTICE_SENT:
             rows.put(NOTICES, {"idx": fact.index, "application_id": app_id, "policy_no": row["policy_no"] or "",
                                "kind": f["kind"], "due_date": f["due_date"], "channel": f["channel"],

@@ -533,6 +533,21 @@ class PolicyService:
                          stream=ev.stream_of(state.application_id))
         return [ended, *([self.revocation(state, ended=True)] if state.documents else [])]
 
+    def claim_waiver(self, state: PolicyState, *, claim_id: str, on: date, actor: Mapping[str, str]
+                     ) -> list[NewEvent]:
+        """The event waiving every premium still due on a live contract after a claim that triggers the premium
+        waiver (a moderate or mild critical-illness payout): the unpaid due dates from the next one on. Empty when
+        nothing is left to pay or the contract is no longer live."""
+        if state.status not in st.LIVE:
+            return []
+        paid = set(state.paid_dues) | set(state.waived_dues)
+        dues = [due.isoformat() for due in state.due_dates() if due.isoformat() not in paid]
+        if not dues:
+            return []
+        return [NewEvent(ev.PREMIUMS_WAIVED, {"application_id": state.application_id, "claim_id": claim_id,
+                                              "dues": dues, "on": on.isoformat(), "actor": dict(actor)},
+                         stream=ev.stream_of(state.application_id))]
+
     def cash_value_of(self, state: PolicyState) -> Callable[[date], dict[str, Any]]:
         """The policy's cash value on a day, with its basis (see ``_cash_value_of``)."""
         return self._cash_value_of(state, self.catalog.get(state.product["id"], state.product["version"]))

@@ -248,6 +248,8 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         return replace(state, status=MATURED)
     if type == ev.CLAIM_ENDED:
         return replace(state, status=TERMINATED)
+    if type == ev.PREMIUMS_WAIVED:
+        return replace(state, waived_dues=tuple(sorted(set(state.waived_dues) | set(f["dues"]))))
     if type == ev.SERVICED:
         return with_changes(state, f["changes"], document=f["document"], on=f["on"],
                             serviced={"request_id": f["request_id"], "operation": f["operation"], "on": f["on"]})

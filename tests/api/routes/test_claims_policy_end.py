@@ -54,3 +54,28 @@ def test_a_paid_death_benefit_terminates_the_policy_and_revokes_its_e_policy(hal
     assert seen["decision"]["outcome"] == "approve" and seen["payments"][0]["status"] == "paid"
     assert "medical" not in seen and "invoices" not in seen and "review" not in seen
     assert beneficiary != OWNER
+
+
+def test_a_mild_illness_payout_waives_the_premiums_left_and_the_cover_goes_on(hall: tuple[TestClient, Ledger],
+                                                                             clock: FixedClock) -> None:
+    from tests.api.routes.claims_more_helpers import CI_DOCS, critical_illness_policy, file_claim, filed, post
+
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = critical_illness_policy(client, ledger, clock)  # 10 annual premiums, the first one paid
+    before = policy(client, ledger, policy_no)
+    assert before["next_due"] is not None
+    claim = filed(file_claim(client, ledger, policy_no, claim_type="critical_illness", documents=CI_DOCS))
+    keyed = post(client, ledger, claim["claim_id"], "medical", {"diagnoses": ["D05.1"], "illness_group": "mild"},
+                 role="claims_handler", subject="handler-a")
+    assert keyed.status_code == 200, keyed.text
+    assert keyed.json()["assessment"]["waiver"] is True  # CI-MILD triggers the premium waiver
+    approved = post(client, ledger, claim["claim_id"], "decision", {"action": "approve"}, role="claims_handler",
+                    subject="handler-a")
+    assert approved.status_code == 200, approved.text
+    assert settle(client, ledger, systems, claim["claim_id"]).status_code == 200
+    after = policy(client, ledger, policy_no)
+    assert after["status"] in ("InForce", "FreeLook") and after["next_due"] is None, after
+    state = ledger.policies.get(ledger.policies.application_of(policy_no))
+    assert len(state.waived_dues) == 9  # the nine premiums still due
