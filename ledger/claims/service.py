@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from ledger.claims import context as ctx
 from ledger.claims import decide as d
 from ledger.claims import events as ev
+from ledger.claims import inputs
 from ledger.claims import projection as proj
 from ledger.claims import state as st
 from ledger.claims.assessment import coverages_for, policy_year_start
@@ -286,8 +287,8 @@ class ClaimsService:
         return self.report(policy_no, raw, caller, evidence=receipt.index)
 
     def _check_report(self, policy_no: str, raw: Mapping[str, Any], caller: Caller) -> None:
-        claim_type = _choice(raw, "claim_type", CLAIM_TYPES)
-        _date_field(raw, "loss_date")
+        claim_type = inputs.choice(raw, "claim_type", CLAIM_TYPES)
+        inputs.date_field(raw, "loss_date")
         application_id = self._policies.application_of(policy_no)
         policy, _ = self._policies.position(application_id)
         product = self._policies.catalog.get(policy.product["id"], int(policy.product["version"]))
@@ -302,11 +303,11 @@ class ClaimsService:
         """First notice of loss by a customer (a party of the policy), by staff for one, or by a system (a hospital
         platform). Raises ``ValidationFailed`` naming the field, ``NotFound`` for a policy the caller is no party
         to, and ``Refused`` naming the rule (not covered, limitation, loss before cover, the same loss open)."""
-        claim_type = _choice(raw, "claim_type", CLAIM_TYPES)
-        cause = _choice(raw, "cause", ("illness", "accident"), default="accident" if claim_type in (
+        claim_type = inputs.choice(raw, "claim_type", CLAIM_TYPES)
+        cause = inputs.choice(raw, "cause", ("illness", "accident"), default="accident" if claim_type in (
             "accident", "disability") else "illness")
-        loss_date = _date_field(raw, "loss_date")
-        description = _text(raw, "description", limit=2000, required=False)
+        loss_date = inputs.date_field(raw, "loss_date")
+        description = inputs.text(raw, "description", limit=2000, required=False)
         application_id = self._policies.application_of(policy_no)
         policy, _ = self._policies.position(application_id)
         reporter_party = self._reporter(policy, claim_type, caller, on_behalf_of, evidence)
@@ -314,7 +315,7 @@ class ClaimsService:
         payee = reporter_party if claim_type == "death" and "beneficiary" in roles else policy.insured
         if claim_type == "death" and payee == policy.insured:
             payee = policy.beneficiaries[0]["party"] if policy.beneficiaries else policy.policyholder
-        account = _account(raw.get("account"))
+        account = inputs.account(raw.get("account"))
         product = self._policies.catalog.get(policy.product["id"], int(policy.product["version"]))
         covered = bool(coverages_for(product, claim_type=claim_type, cause=cause,
                                      options=tuple(policy.plan.get("options") or ())))
@@ -323,7 +324,7 @@ class ClaimsService:
         open_same = next((row["claim_id"] for row in self._read.select(
             proj.CLAIMS, where={"application_id": application_id, "claim_type": claim_type,
                                 "loss_date": loss_date.isoformat()}) if row["status"] in st.OPEN), None)
-        uploads = _uploads(raw["documents"]) if raw.get("documents") else {}
+        uploads = inputs.uploads(raw["documents"]) if raw.get("documents") else {}
         checklist = self.rules.checklist(claim_type)
         self._check_uploads(uploads, checklist=checklist, caller=caller,
                             owners={caller.subject, reporter_party, policy.insured})
@@ -416,7 +417,7 @@ class ClaimsService:
         facts = signed.payload
         if facts.get("claim_id") != claim_id or facts.get("policy_no") != state.reported["policy_no"]:
             raise ValidationFailed("payload: the invoice names another claim or policy", field="payload.claim_id")
-        invoice = _invoice_facts(facts, field="payload")
+        invoice = inputs.invoice_facts(facts, field="payload")
         receipt = self._intake.append(signed, owner=system)
         personal = signed.personal.payload if signed.personal is not None else {}
         self._run(claim_id, d.Key(
@@ -437,13 +438,14 @@ class ClaimsService:
     def key_invoice(self, claim_id: str, raw: Mapping[str, Any], caller: Caller) -> ClaimState:
         """An adjuster keys an uploaded invoice picture (the system never reads numbers from a picture)."""
         state = self.get(claim_id)
-        invoice = _invoice_facts(raw, field="invoice")
+        invoice = inputs.invoice_facts(raw, field="invoice")
         digest = raw.get("digest")
         if not isinstance(digest, str) or digest not in state.uploads_given():
             raise ValidationFailed("digest: name the uploaded invoice this keys", field="digest")
         self._run(claim_id, d.Key(
             invoice={**invoice, "source": "keyed", "evidence": None, "digest": digest, "keyed_by": caller.subject},
-            personal={"diagnoses": _codes(raw.get("diagnoses")), "history": _history_raw(raw.get("history"))},
+            personal={"diagnoses": inputs.codes(raw.get("diagnoses")),
+                      "history": inputs.history_raw(raw.get("history"))},
             duplicate_of=None, actor=caller.actor, personal_subject=state.reported["insured"]))
         return self._assess_if_ready(claim_id)
 
@@ -460,9 +462,9 @@ class ClaimsService:
             raise ValidationFailed("death_cause must be illness, accident, suicide, crime or other",
                                    field="death_cause")
         exclusion_facts = [str(code) for code in raw.get("exclusion_facts") or ()]
-        self._medical_from(claim_id, _codes(raw.get("diagnoses")), _history_raw(raw.get("history")),
+        self._medical_from(claim_id, inputs.codes(raw.get("diagnoses")), inputs.history_raw(raw.get("history")),
                            actor=caller.actor, keyed_by=caller.subject, grade=grade, cause=cause,
-                           death_date=_date_field(raw, "death_date") if raw.get("death_date") else None,
+                           death_date=inputs.date_field(raw, "death_date") if raw.get("death_date") else None,
                            exclusion_facts=exclusion_facts, group=raw.get("illness_group"))
         del state
         return self._assess_if_ready(claim_id)
@@ -647,7 +649,7 @@ class ClaimsService:
         if caller.role == "customer" and caller.subject != state.reported["payee"]:
             raise Refused("PAYEE-ONLY: only the payee changes the account the benefit is paid to",
                           rule="PAYEE-ONLY", zh="只有领款人可以变更收款账户")
-        account = _account(raw)
+        account = inputs.account(raw)
         if account is None:
             raise ValidationFailed("account is required", field="account")
         digest = self._account_digest(account)
@@ -732,111 +734,3 @@ def _roles_on(policy: PolicyState, party: str) -> set[str]:
     if any(b.get("party") == party for b in policy.beneficiaries):
         held.add("beneficiary")
     return held
-
-
-def _choice(raw: Mapping[str, Any], name: str, options: Sequence[str], default: str | None = None) -> str:
-    value = raw.get(name, default)
-    if value not in options:
-        raise ValidationFailed(f"{name} must be one of {', '.join(options)}, got {value!r}", field=name)
-    return str(value)
-
-
-def _date_field(raw: Mapping[str, Any], name: str) -> date:
-    value = raw.get(name)
-    try:
-        return date.fromisoformat(str(value))
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"{name} must be a date YYYY-MM-DD, got {value!r}", field=name) from None
-
-
-def _text(raw: Mapping[str, Any], name: str, *, limit: int, required: bool = True) -> str:
-    value = raw.get(name, "")
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise ValidationFailed(f"{name} must be text of at most {limit} characters", field=name)
-    return value
-
-
-def _account(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping):
-        raise ValidationFailed("account must be an object {bank, number, name}", field="account")
-    out = {}
-    for name in ("bank", "number", "name"):
-        value = raw.get(name)
-        if not isinstance(value, str) or not value.strip() or len(value) > 64:
-            raise ValidationFailed(f"account.{name} is required (text, at most 64 characters)",
-                                   field=f"account.{name}")
-        out[name] = value.strip()
-    if not out["number"].replace(" ", "").isdigit():
-        raise ValidationFailed("account.number must be digits", field="account.number")
-    return out
-
-
-def _uploads(raw: Any) -> dict[str, str]:
-    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        raise ValidationFailed("documents must map document codes to upload digests", field="documents")
-    return dict(raw)
-
-
-def _money_field(raw: Mapping[str, Any], name: str, *, field: str) -> str:
-    value = raw.get(name, "0")
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        raise ValidationFailed(f"{field}.{name} must be a decimal amount, got {value!r}", field=f"{field}.{name}") \
-            from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed(f"{field}.{name} must be zero or more, in whole cents, got {value!r}",
-                               field=f"{field}.{name}")
-    return str(amount.quantize(Decimal("0.01")))
-
-
-def _invoice_facts(raw: Mapping[str, Any], *, field: str) -> dict[str, Any]:
-    number = raw.get("invoice_no")
-    hospital = raw.get("hospital")
-    if not isinstance(number, str) or not number.strip() or len(number) > 64:
-        raise ValidationFailed(f"{field}.invoice_no is required", field=f"{field}.invoice_no")
-    if not isinstance(hospital, str) or not hospital.strip() or len(hospital) > 64:
-        raise ValidationFailed(f"{field}.hospital is required (the hospital's code)", field=f"{field}.hospital")
-    admitted = _date_field(raw, "admitted") if raw.get("admitted") else None
-    discharged = _date_field(raw, "discharged") if raw.get("discharged") else None
-    if admitted and discharged and discharged < admitted:
-        raise ValidationFailed(f"{field}.discharged is before admitted", field=f"{field}.discharged")
-    total = _money_field(raw, "total", field=field)
-    ineligible = _money_field(raw, "ineligible", field=field)
-    social = _money_field(raw, "social_insurance_paid", field=field)
-    if Decimal(ineligible) + Decimal(social) > Decimal(total):
-        raise ValidationFailed(f"{field}: ineligible items and social insurance exceed the total",
-                               field=f"{field}.total")
-    categories = raw.get("categories") or {}
-    if not isinstance(categories, Mapping):
-        raise ValidationFailed(f"{field}.categories must map categories to amounts", field=f"{field}.categories")
-    return {"invoice_no": number.strip(), "hospital": hospital.strip(),
-            "admitted": admitted.isoformat() if admitted else None,
-            "discharged": discharged.isoformat() if discharged else None, "total": total, "ineligible": ineligible,
-            "social_insurance_paid": social,
-            "categories": {str(k): _money_field(categories, k, field=f"{field}.categories") for k in categories},
-            "currency": str(raw.get("currency") or "CNY")}
-
-
-def _codes(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or not all(isinstance(c, str) and 2 < len(c) <= 8 for c in raw):
-        raise ValidationFailed("diagnoses must be a list of ICD-10 codes", field="diagnoses")
-    return [c.upper() for c in raw]
-
-
-def _history_raw(raw: Any) -> list[dict[str, Any]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ValidationFailed("history must be a list of {code, since}", field="history")
-    out = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, Mapping) or not isinstance(item.get("code"), str):
-            raise ValidationFailed(f"history[{index}] must be {{code, since}}", field=f"history[{index}]")
-        since = _date_field(item, "since")
-        out.append({"code": item["code"].upper(), "since": since.isoformat()})
-    return out
