@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from ledger.clock import Clock
-from ledger.errors import StreamMoved
+from ledger.errors import InvalidTransition, StreamMoved
 from ledger.journal.opening import Opener
 from ledger.journal.units import Receipt
 from ledger.kernel import Event, NewEvent
@@ -61,6 +61,22 @@ class Outcome(Generic[S]):
     receipts: list[Receipt]
     state: S
     seq: int
+
+
+def _probe(aggregate: Aggregate[S, Any], state: S, stream: str, seq: int, decided: Sequence[NewEvent],
+           now: datetime) -> None:
+    """Fold the decided events into the state before anything is recorded: an event the transition table forbids
+    is refused (``InvalidTransition``) instead of landing on the stream, where every later load would fail."""
+    probe = state
+    for offset, new in enumerate(decided):
+        if new.stream not in (None, stream):
+            continue
+        event = Event(index=-1, seq=seq + offset + 1, type=new.type, event_id="", recorded_at=now,
+                      facts=dict(new.facts))
+        try:
+            probe = aggregate.evolve(probe, event)
+        except AssertionError as exc:
+            raise InvalidTransition(f"{stream}: {exc}") from None
 
 
 class Workflow:
@@ -145,6 +161,7 @@ class Workflow:
             decided = list(aggregate.decide(state, command, now))
             if not decided:
                 return Outcome(events=[], receipts=[], state=state, seq=seq)
+            _probe(aggregate, state, stream, seq, decided, now)
             drafts = [Draft(type=new.type, stream=new.stream or stream, payload={**new.facts, **new.personal},
                             data_subject=LEDGER_SUBJECT, personal_subject=new.personal_subject)
                       for new in decided]

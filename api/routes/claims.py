@@ -32,7 +32,6 @@ async def get_claims(request: Request) -> ClaimsService:
 
 ClaimsDep = Annotated[ClaimsService, Depends(get_claims)]
 Reporter = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER))]
-Giver = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.SYSTEM))]
 Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.AUDITOR))]
 Customer = Annotated[Principal, Depends(require(Role.CUSTOMER))]
 Staff = Annotated[Principal, Depends(require(Role.ADJUSTER, Role.CLAIMS_HANDLER))]
@@ -241,7 +240,7 @@ def receipt(claims: ClaimsDep, log: LogDep, anchoring: AnchoringDep, principal: 
 
 
 @router.post("/v1/claims/{claim_id}/documents", openapi_extra=request_body(DocumentsIn))
-def documents(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal: Giver, claim_id: str,
+def documents(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal: Reporter, claim_id: str,
               body: Annotated[DocumentsIn, Depends(json_body(DocumentsIn))]) -> Response:
     """Documents on the checklist (code -> upload digest); a complete claim is assessed at once."""
     return idempotent(request, idem, principal, body=body, run=lambda: _view(

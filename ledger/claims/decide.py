@@ -312,6 +312,7 @@ def _assess(state: ClaimState, c: Assess) -> list[NewEvent]:
     if c.automatic.get("approved"):
         if c.payment is None:
             raise AssertionError("an automatic approval carries its payment instruction")
+        _same_account(state, c.payment)
         net = _net(c.assessment)
         before = _paid_before(state)
         events.append(_new(ev.DECIDED, state, c.actor, outcome="approve", amount=net.to_json(),
@@ -343,6 +344,13 @@ def _payment(state: ClaimState, actor: Actor, p: Mapping[str, Any]) -> NewEvent:
                 account_digest=p["account_digest"], due_by=p["due_by"])
 
 
+def _same_account(state: ClaimState, payment: Mapping[str, Any] | None) -> None:
+    """A payment instruction prepared on an account the payee has changed since is prepared again."""
+    if payment is not None and payment.get("account_digest", state.account_digest) != state.account_digest:
+        raise refuse("ACCOUNT-CHANGED", "the payee changed the account while this was prepared; try again",
+                     "收款账户刚刚变更，请重试")
+
+
 def _advanced(state: ClaimState) -> Decimal:
     return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values()
                 if p["kind"] == "advance" and p.get("status") in _LIVE), Decimal(0))
@@ -365,9 +373,13 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
     if state.handler and c.staff != state.handler:
         raise refuse("HANDLER-ONLY", f"this claim's handler is {state.handler}; only they decide it",
                      f"本案由专属理赔员{state.handler}负责，仅其可作出决定")
+    if not state.handler and state.track == "major" and c.action != "request_documents":
+        raise refuse("MAJOR-NEEDS-HANDLER", "a major claim is decided by its named handler; a handler takes it first",
+                     "重大理赔须由专属理赔员处理，请先指定理赔员")
     if state.appeals and c.staff in state.deciders and c.action != "request_documents":
         raise refuse("APPEAL-SAME-PERSON", "an appeal is decided by someone who did not decide the claim before",
                      "申诉须由未参与原决定的人员处理")
+    _same_account(state, c.payment)
     if c.action == "request_documents":
         if not c.documents:
             raise ValidationFailed("documents: name every missing document in one notice", field="documents")
@@ -381,6 +393,9 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         if not c.reason or not c.clause:
             raise ValidationFailed("a decline gives its reason and quotes the clause (reason, clause)",
                                    field="reason" if not c.reason else "clause")
+        if any(p["kind"] == "advance" and p["status"] == "instructed" for p in state.payments.values()):
+            raise refuse("ADVANCE-OUTSTANDING", "an advance is still on its way; decline once it is settled",
+                         "预付款尚在支付中，待结果确认后再作拒赔决定")
         reason = {"rule": "REVIEWER-DECLINE", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}
         return [_new(ev.DECIDED, state, c.actor, outcome="decline", amount=Money.zero(net.currency).to_json(),
                      assessed=net.to_json(), adjustment=None, reasons=[reason], by=c.staff, automatic=False,
@@ -393,9 +408,16 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         if c.amount.amount < 0 or c.amount.currency != net.currency or c.amount.amount != c.amount.rounded().amount:
             raise ValidationFailed(f"amount: must be zero or more {net.currency}, in whole cents", field="amount")
         amount = c.amount.rounded()
+        if amount.amount > net.amount:
+            raise refuse("ADJUST-ABOVE-ASSESSED", f"an adjustment may lower the assessed benefit ({net.amount}), not "
+                         "raise it; if the assessment is wrong, correct its facts and it is assessed again",
+                         "调整金额不得高于理算金额", field="amount")
         adjustment = {"from": net.to_json(), "to": amount.to_json(), "reason": c.reason}
     elif c.action != "approve":
         raise ValidationFailed("action must be approve, adjust, decline or request_documents", field="action")
+    elif not state.assessment["review"]["payable"]:
+        raise refuse("REVIEW-FAILED", "a first-review check failed (see the claim's review): decline quoting the "
+                     "clause, or adjust with the reason", "初审未通过：请引用条款拒赔，或说明理由后调整金额")
     outcome = "approve" if amount.amount >= net.amount else "partial"
     reasons = [_approved_reason()] if adjustment is None else [{
         "rule": "REVIEWER-ADJUSTED", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}]
@@ -420,6 +442,7 @@ def _advance(state: ClaimState, c: Advance) -> list[NewEvent]:
     if state.handler and c.staff != state.handler:
         raise refuse("HANDLER-ONLY", f"this claim's handler is {state.handler}; only they pay an advance",
                      f"本案由专属理赔员{state.handler}负责")
+    _same_account(state, c.payment)
     if c.amount.amount <= 0 or c.amount.amount != c.amount.rounded().amount:
         raise ValidationFailed("amount: an advance is more than zero, in whole cents", field="amount")
     assessed = _net(state.assessment["assessment"]) if state.assessment else None
@@ -442,8 +465,13 @@ def _settle(state: ClaimState, c: Settle) -> list[NewEvent]:
                      f"{c.amount.amount}", "付款金额与指令不符", field="amount")
     events = [_new(ev.PAYMENT_SETTLED, state, c.actor, payment_id=c.payment_id, status=c.status, reason=c.reason,
                    paid_at=c.paid_at, evidence=c.evidence, system=c.system)]
+    others = [p for p in state.payments.values() if p["payment_id"] != c.payment_id and p["status"] == "instructed"]
     if c.status == "paid" and held["kind"] != "advance":
         events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))
+        events.extend(c.ending)
+    elif c.status == "paid" and state.status == st.PAYMENT_PENDING and not others \
+            and state.decision.get("outcome") in ("approve", "partial"):
+        events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))  # the advances paid the whole approval
         events.extend(c.ending)
     return events
 
@@ -453,12 +481,20 @@ def _account(state: ClaimState, c: ChangeAccount) -> list[NewEvent]:
         raise refuse("CLAIM-CLOSED", f"the claim is {state.status}", "理赔已结案")
     events = [_new(ev.ACCOUNT_CHANGED, state, c.actor, c.personal_subject, {"account": c.account},
                    account_digest=c.account_digest)]
+    if any(p["status"] == "instructed" for p in state.payments.values()):
+        raise refuse("PAYMENT-IN-FLIGHT", "a payment is on its way to the account given; if it fails, you are asked "
+                     "for a new one", "款项正在支付至原账户，如支付失败将请您提供新账户")
     failed = [p for p in state.payments.values() if p["status"] == "failed"]
     if failed and c.payment is not None:  # the latest failed payment (a benefit or an advance) goes to the new one
         again = failed[-1]
-        events.append(_payment(state, c.actor, {**c.payment, "kind": again["kind"], "amount": again["amount"],
-                                                "account_digest": c.account_digest, "account": c.account,
-                                                "replaces": again["payment_id"]}))
+        amount = Money.from_json(again["amount"])
+        if state.decision.get("outcome") in ("approve", "partial"):  # never more than the approval leaves
+            left = Money.from_json(state.decision["amount"]).amount - _paid_before(state)
+            amount = Money.of(min(amount.amount, left), amount.currency)
+        if amount.amount > 0:
+            events.append(_payment(state, c.actor, {**c.payment, "kind": again["kind"], "amount": amount.to_json(),
+                                                    "account_digest": c.account_digest, "account": c.account,
+                                                    "replaces": again["payment_id"]}))
     return events
 
 

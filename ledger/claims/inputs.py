@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.errors import ValidationFailed
+from ledger.log.identifiers import parse_timestamp
 
 
 def choice(raw: Mapping[str, Any], name: str, options: Sequence[str], default: str | None = None) -> str:
@@ -63,13 +64,28 @@ def money_field(raw: Mapping[str, Any], name: str, *, field: str) -> str:
     except ArithmeticError:
         raise ValidationFailed(f"{field}.{name} must be a decimal amount, got {value!r}", field=f"{field}.{name}") \
             from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed(f"{field}.{name} must be zero or more, in whole cents, got {value!r}",
-                               field=f"{field}.{name}")
+    if not amount.is_finite() or amount < 0 or amount >= MAX_AMOUNT or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValidationFailed(f"{field}.{name} must be zero or more and below {MAX_AMOUNT}, in whole cents, got "
+                               f"{value!r}", field=f"{field}.{name}")
     return str(amount.quantize(Decimal("0.01")))
 
 
-def invoice_facts(raw: Mapping[str, Any], *, field: str) -> dict[str, Any]:
+MAX_AMOUNT = Decimal(10) ** 12  # no single medical bill reaches a trillion
+
+
+def date_or_time(value: str, *, field: str) -> None:
+    """Raise ``ValidationFailed`` naming ``field`` unless ``value`` is a date YYYY-MM-DD or an RFC 3339 time."""
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        else:
+            parse_timestamp(value, field=field)
+    except ValueError:
+        raise ValidationFailed(f"{field} must be a date YYYY-MM-DD or an RFC 3339 time, got {value!r}",
+                               field=field) from None
+
+
+def invoice_facts(raw: Mapping[str, Any], *, field: str, currency: str) -> dict[str, Any]:
     number = raw.get("invoice_no")
     hospital = raw.get("hospital")
     if not isinstance(number, str) or not number.strip() or len(number) > 64:
@@ -94,7 +110,15 @@ def invoice_facts(raw: Mapping[str, Any], *, field: str) -> dict[str, Any]:
             "discharged": discharged.isoformat() if discharged else None, "total": total, "ineligible": ineligible,
             "social_insurance_paid": social,
             "categories": {str(k): money_field(categories, k, field=f"{field}.categories") for k in categories},
-            "currency": str(raw.get("currency") or "CNY")}
+            "currency": _currency(raw, field=field, expected=currency)}
+
+
+def _currency(raw: Mapping[str, Any], *, field: str, expected: str) -> str:
+    given = str(raw.get("currency") or expected)
+    if given != expected:
+        raise ValidationFailed(f"{field}.currency: claims are paid in {expected}, got {given!r}",
+                               field=f"{field}.currency")
+    return given
 
 
 def codes(raw: Any) -> list[str]:

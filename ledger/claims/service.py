@@ -162,7 +162,8 @@ class ClaimsService:
             return state, caller.role
         if caller.role == "claims_handler":
             # a handler sees their own claims, and the major claims waiting for a handler to take them
-            if state.handler == caller.subject or (not state.handler and state.track in ("major", "")):
+            if state.handler == caller.subject or (not state.handler and self._major(state.track,
+                                                                                      state.reported["claim_type"])):
                 return state, "claims_handler"
             raise NotFound(f"no claim {claim_id} of yours", field="claim_id")
         if caller.role == "system":
@@ -172,6 +173,8 @@ class ClaimsService:
             roles = _roles_on(policy, caller.subject)
             if caller.subject == state.reported["reporter"]["party"]:
                 roles.add("reporter")
+            if state.reported["claim_type"] != "death":
+                roles.discard("beneficiary")  # a beneficiary has no part in the living insured's claims
             if roles:
                 for audience in ("insured", "policyholder", "beneficiary", "reporter"):
                     if audience in roles:
@@ -187,10 +190,11 @@ class ClaimsService:
                     "missing": list(state.missing)}
         out = claim_view(state, audience=audience, calendar=self._calendar, rules=self.rules.clock_rules(),
                          now=self._clock.now())
+        shown = audience != "beneficiary"  # a death claim's notes may speak of the deceased's health
         out["notes"] = [{"index": step.index, "at": utc_timestamp(step.at), "kind": step.facts["kind"],
                          "next_step_by": step.facts["next_step_by"],
                          "text": ctx._opened(self._personal, step.index).get("text", "")}
-                        for step in state.timeline if step.type == ev.NOTE_RECORDED]
+                        for step in state.timeline if shown and step.type == ev.NOTE_RECORDED]
         return out
 
     def event_ids(self, claim_id: str) -> list[str]:
@@ -234,12 +238,15 @@ class ClaimsService:
                                  limit=QUEUE_LIMIT)
         if caller.role == "claims_handler":
             rows = [row for row in rows if row["handler"] == caller.subject]
+        if caller.role == "customer":
+            rows = [_customer_row(row) for row in rows]
         return rows
 
     def list_for_party(self, party: str) -> list[dict[str, Any]]:
+        """A customer's claims: as the insured or as the one who reported them (the customer's columns only)."""
         rows = self._read.select(proj.CLAIMS, where={"insured": party}, limit=QUEUE_LIMIT)
         rows += self._read.select(proj.CLAIMS, where={"reporter": party}, limit=QUEUE_LIMIT)
-        return list({row["claim_id"]: row for row in rows}.values())
+        return [_customer_row(row) for row in {row["claim_id"]: row for row in rows}.values()]
 
     def queue(self, caller: Caller, *, kind: str = "review") -> list[dict[str, Any]]:
         """Work for staff, oldest clock first: ``review`` (claims under review with no handler, for adjusters),
@@ -252,7 +259,8 @@ class ClaimsService:
         if kind == "payments":  # claims with a payment (a benefit or an advance) failed and not yet sent again
             ids = dict.fromkeys(row["claim_id"] for row in self._read.select(
                 proj.PAYMENTS, where={"status": "failed"}, order_by=("instructed_idx",), limit=QUEUE_LIMIT))
-            return [row for row in (self._read.get(proj.CLAIMS, (claim_id,)) for claim_id in ids) if row is not None]
+            found = [row for row in (self._read.get(proj.CLAIMS, (claim_id,)) for claim_id in ids) if row is not None]
+            return self._for_staff(found, caller)
         if kind == "mine":
             rows = [r for r in self._read.select(proj.CLAIMS, where={"handler": caller.subject},
                                                  order_by=("complete_at",), limit=QUEUE_LIMIT)
@@ -264,7 +272,18 @@ class ClaimsService:
                 rows = [r for r in rows if not r["handler"] and r["track"] != "major"]
             elif kind == "major":
                 rows = [r for r in rows if not r["handler"] and r["track"] == "major"]
-        return rows
+        return self._for_staff(rows, caller)
+
+    def _for_staff(self, rows: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:
+        """A handler's rows are their own claims and the major claims no handler has taken; an adjuster's all."""
+        if caller.role != "claims_handler":
+            return rows
+        return [row for row in rows if row["handler"] == caller.subject
+                or (not row["handler"] and self._major(row["track"] or "", row["claim_type"]))]
+
+    def _major(self, track: str, claim_type: str) -> bool:
+        """A major claim: triaged so, or (not assessed yet) of a type that always is."""
+        return track == "major" or (not track and claim_type in self.rules.triage.major_types)
 
     # -- report and documents ------------------------------------------------------------------------------
 
@@ -282,27 +301,31 @@ class ClaimsService:
         if not isinstance(policy_no, str) or not policy_no:
             raise ValidationFailed("payload.policy_no is required", field="payload.policy_no")
         caller = Caller(role="system", subject=system)
-        self._check_report(policy_no, raw, caller)  # nothing is recorded for a notice the rules would refuse
+        command, _ = self._report_command(policy_no, raw, caller, on_behalf_of=None, evidence=-1)
+        d.decide(ClaimState(), command, self._clock.now())  # nothing is recorded for a notice the rules refuse
         receipt = self._intake.append(signed, owner=system)
         return self.report(policy_no, raw, caller, evidence=receipt.index)
-
-    def _check_report(self, policy_no: str, raw: Mapping[str, Any], caller: Caller) -> None:
-        claim_type = inputs.choice(raw, "claim_type", CLAIM_TYPES)
-        inputs.date_field(raw, "loss_date")
-        application_id = self._policies.application_of(policy_no)
-        policy, _ = self._policies.position(application_id)
-        product = self._policies.catalog.get(policy.product["id"], int(policy.product["version"]))
-        cause = str(raw.get("cause") or ("accident" if claim_type in ("accident", "disability") else "illness"))
-        if not coverages_for(product, claim_type=claim_type, cause=cause,
-                             options=tuple(policy.plan.get("options") or ())):
-            raise Refused(f"CLAIM-TYPE-NOT-COVERED: this policy's product has no cover for a {claim_type} claim",
-                          rule="CLAIM-TYPE-NOT-COVERED", zh="本保单的产品不保障此类理赔", field="claim_type")
 
     def report(self, policy_no: str, raw: Mapping[str, Any], caller: Caller, *,
                on_behalf_of: str | None = None, evidence: int | None = None) -> ClaimState:
         """First notice of loss by a customer (a party of the policy), by staff for one, or by a system (a hospital
         platform). Raises ``ValidationFailed`` naming the field, ``NotFound`` for a policy the caller is no party
         to, and ``Refused`` naming the rule (not covered, limitation, loss before cover, the same loss open)."""
+        command, uploads = self._report_command(policy_no, raw, caller, on_behalf_of=on_behalf_of, evidence=evidence)
+        claim_id = command.claim_id
+        state = self._run(claim_id, command, fresh=True).state
+        if command.claim_type in self.rules.triage.major_types:
+            handler, reason = self._pick_handler(exclude=())
+            if handler is not None:  # a major claim has its handler from the first day
+                state = self._run(claim_id, d.AssignHandler(handler=handler, reason=reason,
+                                                            actor=Actor(role="system", party="claims-triage"))).state
+        if uploads:
+            state = self.give_documents(claim_id, uploads, caller)
+        return state
+
+    def _report_command(self, policy_no: str, raw: Mapping[str, Any], caller: Caller, *, on_behalf_of: str | None,
+                        evidence: int | None) -> tuple[d.Report, dict[str, str]]:
+        """The report command with everything its rules need, and the documents given with it (checked)."""
         claim_type = inputs.choice(raw, "claim_type", CLAIM_TYPES)
         cause = inputs.choice(raw, "cause", ("illness", "accident"), default="accident" if claim_type in (
             "accident", "disability") else "illness")
@@ -319,6 +342,9 @@ class ClaimsService:
         product = self._policies.catalog.get(policy.product["id"], int(policy.product["version"]))
         covered = bool(coverages_for(product, claim_type=claim_type, cause=cause,
                                      options=tuple(policy.plan.get("options") or ())))
+        if account is not None and reporter_party != payee and covered:
+            raise ValidationFailed(f"account: the benefit is paid to {payee}, who gives the account to pay it to "
+                                   "(POST /v1/claims/{id}/account)", field="account")
         if policy.status not in LIVE and policy.status not in ("Terminated", "Matured", "Surrendered", "Cancelled"):
             raise NotFound(f"no policy {policy_no}", field="policy_no")
         open_same = next((row["claim_id"] for row in self._read.select(
@@ -339,15 +365,7 @@ class ClaimsService:
             on_behalf=on_behalf_of if caller.staff else None, payee=payee,
             account_digest=self._account_digest(account), account=account, description=description,
             open_same=open_same, actor=caller.actor, personal_subject=policy.insured, evidence=evidence)
-        state = self._run(claim_id, command, fresh=True).state
-        if claim_type in self.rules.triage.major_types:
-            handler, reason = self._pick_handler(exclude=())
-            if handler is not None:  # a major claim has its handler from the first day
-                state = self._run(claim_id, d.AssignHandler(handler=handler, reason=reason,
-                                                            actor=Actor(role="system", party="claims-triage"))).state
-        if uploads:
-            state = self.give_documents(claim_id, uploads, caller)
-        return state
+        return command, uploads
 
     def _reporter(self, policy: PolicyState, claim_type: str, caller: Caller, on_behalf_of: str | None,
                   evidence: int | None) -> str:
@@ -417,14 +435,15 @@ class ClaimsService:
         facts = signed.payload
         if facts.get("claim_id") != claim_id or facts.get("policy_no") != state.reported["policy_no"]:
             raise ValidationFailed("payload: the invoice names another claim or policy", field="payload.claim_id")
-        invoice = inputs.invoice_facts(facts, field="payload")
-        receipt = self._intake.append(signed, owner=system)
+        invoice = inputs.invoice_facts(facts, field="payload", currency=self.rules.currency)
         personal = signed.personal.payload if signed.personal is not None else {}
-        self._run(claim_id, d.Key(
-            invoice={**invoice, "source": "system", "evidence": receipt.index, "digest": None, "keyed_by": None},
-            personal={k: personal[k] for k in ("diagnoses", "history") if k in personal},
-            duplicate_of=None, actor=Actor(role="system", party=system),
-            personal_subject=state.reported["insured"]))
+        key = d.Key(invoice={**invoice, "source": "system", "evidence": -1, "digest": None, "keyed_by": None},
+                    personal={k: personal[k] for k in ("diagnoses", "history") if k in personal},
+                    duplicate_of=None, actor=Actor(role="system", party=system),
+                    personal_subject=state.reported["insured"])
+        d.decide(state, key, self._clock.now())  # nothing is recorded for an invoice the claim would refuse
+        receipt = self._intake.append(signed, owner=system)
+        self._run(claim_id, replace(key, invoice={**key.invoice, "evidence": receipt.index}))
         structured = [code for code in self.get(claim_id).checklist if code in self.rules.structured()]
         given = {code: f"entry:{receipt.index}" for code in structured if code not in self.get(claim_id).received}
         if given and self.get(claim_id).status in st.UNDECIDED:
@@ -437,11 +456,15 @@ class ClaimsService:
 
     def key_invoice(self, claim_id: str, raw: Mapping[str, Any], caller: Caller) -> ClaimState:
         """An adjuster keys an uploaded invoice picture (the system never reads numbers from a picture)."""
-        state = self.get(claim_id)
-        invoice = inputs.invoice_facts(raw, field="invoice")
+        state = self._staff(claim_id, caller)
+        invoice = inputs.invoice_facts(raw, field="invoice", currency=self.rules.currency)
         digest = raw.get("digest")
-        if not isinstance(digest, str) or digest not in state.uploads_given():
-            raise ValidationFailed("digest: name the uploaded invoice this keys", field="digest")
+        if not isinstance(digest, str) or digest != state.uploads.get("INVOICE"):
+            raise ValidationFailed("digest: name the claim's uploaded invoice (document INVOICE) this keys",
+                                   field="digest")
+        if any(keyed.get("digest") == digest for keyed in state.invoices):
+            raise Refused("INVOICE-KEYED: this upload is keyed already", rule="INVOICE-KEYED",
+                          zh="该发票已录入", field="digest")
         self._run(claim_id, d.Key(
             invoice={**invoice, "source": "keyed", "evidence": None, "digest": digest, "keyed_by": caller.subject},
             personal={"diagnoses": inputs.codes(raw.get("diagnoses")),
@@ -452,8 +475,7 @@ class ClaimsService:
     def key_medical(self, claim_id: str, raw: Mapping[str, Any], caller: Caller) -> ClaimState:
         """An adjuster or the handler keys the medical facts from the documents: diagnoses (ICD-10), history,
         disability grade, date and cause of death, exclusion facts."""
-        state = self.get(claim_id)
-        self._check_handler(state, caller)
+        state = self._staff(claim_id, caller)
         grade = raw.get("disability_grade")
         if grade is not None and (type(grade) is not int or not 1 <= grade <= 10):
             raise ValidationFailed("disability_grade must be a whole number 1 to 10", field="disability_grade")
@@ -498,7 +520,16 @@ class ClaimsService:
 
     def assess(self, claim_id: str, *, actor: Actor | None = None) -> ClaimState:
         """Run the evaluation (benefit, first review, flags, triage) and record it; an automatic approval
-        instructs the payment in the same group."""
+        instructs the payment in the same group (prepared again if the payee changed the account meanwhile)."""
+        for attempt in range(CONTRACT_ATTEMPTS):
+            try:
+                return self._assess_once(claim_id, actor=actor)
+            except Refused as refused:
+                if refused.rule != "ACCOUNT-CHANGED" or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _assess_once(self, claim_id: str, *, actor: Actor | None) -> ClaimState:
         state = self.get(claim_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
@@ -566,6 +597,13 @@ class ClaimsService:
 
     # -- staff decisions ------------------------------------------------------------------------------------
 
+    def _staff(self, claim_id: str, caller: Caller) -> ClaimState:
+        """The claim for a staff command: one the caller may see, and on a claim with a handler, the handler
+        (adjusters may still key its documents). Nothing is recorded for a caller refused here."""
+        state, _ = self.visible(claim_id, caller)
+        self._check_handler(state, caller)
+        return state
+
     def _check_handler(self, state: ClaimState, caller: Caller) -> None:
         """A claim with a named handler is worked by that handler (adjusters may still key its documents)."""
         if caller.role == "claims_handler" and state.handler and state.handler != caller.subject:
@@ -576,19 +614,34 @@ class ClaimsService:
                clause: str = "", amount: Money | None = None, documents: Sequence[str] = ()) -> ClaimState:
         """A reviewer's or handler's decision: approve the assessed amount, adjust it (with the reason), decline
         (reason and clause), or request documents (every missing item in one notice)."""
-        state = self.get(claim_id)
+        self._staff(claim_id, caller)
         known = tuple(document.code for document in self.rules.documents)
-        payment = self._instruction(state, Decimal(0), self.today()) if action in ("approve", "adjust") else None
-        return self._run(claim_id, d.Decide(action=action, staff=caller.subject, reason=reason, reason_zh=reason_zh,
-                                            clause=clause, amount=amount, documents=tuple(documents), known=known,
-                                            payment=payment, actor=caller.actor)).state
+
+        def command(state: ClaimState) -> d.Decide:
+            payment = self._instruction(state, Decimal(0), self.today()) if action in ("approve", "adjust") else None
+            return d.Decide(action=action, staff=caller.subject, reason=reason, reason_zh=reason_zh, clause=clause,
+                            amount=amount, documents=tuple(documents), known=known, payment=payment,
+                            actor=caller.actor)
+
+        return self._paying(claim_id, command)
 
     def advance(self, claim_id: str, amount: Money, *, reason: str, caller: Caller) -> ClaimState:
         """An advance payment (IL 25) while liability is clear and the amount is not yet fixed."""
-        state = self.get(claim_id)
-        payment = self._instruction(state, amount.amount, self.today())
-        return self._run(claim_id, d.Advance(amount=amount, staff=caller.subject, reason=reason, payment=payment,
-                                             actor=caller.actor)).state
+        self._staff(claim_id, caller)
+        return self._paying(claim_id, lambda state: d.Advance(
+            amount=amount, staff=caller.subject, reason=reason,
+            payment=self._instruction(state, amount.amount, self.today()), actor=caller.actor))
+
+    def _paying(self, claim_id: str, command: Callable[[ClaimState], object]) -> ClaimState:
+        """Run a command that instructs a payment, prepared again when the payee changed the account meanwhile
+        (the pure rules refuse an instruction to an account that is no longer the payee's: ACCOUNT-CHANGED)."""
+        for attempt in range(CONTRACT_ATTEMPTS):
+            try:
+                return self._run(claim_id, command(self.get(claim_id))).state
+            except Refused as refused:
+                if refused.rule != "ACCOUNT-CHANGED" or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def settle(self, claim_id: str, signed: Any, *, system: str) -> ClaimState:
         """The payments system's signed settlement (``payments.claim.settled``): recorded as signed, then the
@@ -608,10 +661,12 @@ class ClaimsService:
         payment_id = str(f.get("payment_id") or "")
         if payment_id not in state.payments:
             raise NotFound(f"claim {claim_id} has no payment {payment_id}", field="payload.payment_id")
-        receipt = self._intake.append(signed, owner=system)
         actor = Actor(role="system", party=system)
         command = d.Settle(payment_id=payment_id, status=status, reason=str(f.get("reason") or ""), paid_at=paid_at,
-                           evidence=receipt.index, system=system, amount=amount, actor=actor)
+                           evidence=-1, system=system, amount=amount, actor=actor)
+        d.decide(state, command, self._clock.now())  # nothing is recorded for a settlement the claim would refuse
+        receipt = self._intake.append(signed, owner=system)
+        command = replace(command, evidence=receipt.index)
         for attempt in range(CONTRACT_ATTEMPTS):
             ending, expected = self._ending(state, payment_id, status, actor)
             try:
@@ -661,19 +716,17 @@ class ClaimsService:
 
     def note(self, claim_id: str, *, kind: str, text: str, next_step_by: str | None, caller: Caller) -> ClaimState:
         """A handler's contact, progress note or assistance given, shown to the customer in the timeline."""
-        state = self.get(claim_id)
+        state = self._staff(claim_id, caller)
         if not text.strip():
             raise ValidationFailed("text: say what was done and what comes next", field="text")
         if next_step_by is not None:
-            date.fromisoformat(next_step_by) if len(next_step_by) == 10 else parse_timestamp(next_step_by,
-                                                                                            field="next_step_by")
+            inputs.date_or_time(next_step_by, field="next_step_by")
         return self._run(claim_id, d.Note(kind=kind, text=text, staff=caller.subject, next_step_by=next_step_by,
                                           actor=caller.actor, personal_subject=state.reported["insured"])).state
 
     def resolve_flag(self, claim_id: str, *, rule: str, confirmed: bool, note: str, caller: Caller) -> ClaimState:
         """An investigator's finding on a flag (confirmed or cleared); on a major claim, its handler's."""
-        state = self.get(claim_id)
-        self._check_handler(state, caller)
+        state = self._staff(claim_id, caller)
         if state.handler and caller.role == "adjuster":
             raise Refused(f"HANDLER-ONLY: this claim's handler is {state.handler}; only they resolve its flags",
                           rule="HANDLER-ONLY", zh=f"本案由专属理赔员{state.handler}负责")
@@ -683,7 +736,10 @@ class ClaimsService:
 
     def take(self, claim_id: str, caller: Caller) -> ClaimState:
         """A handler takes a major claim that has none (no roster configured, or the roster's handler left)."""
-        state = self.get(claim_id)
+        state, _ = self.visible(claim_id, caller)
+        if state.track not in ("major", ""):
+            raise Refused(f"NOT-MAJOR: claim {claim_id} is on the {state.track} track; reviewers decide it",
+                          rule="NOT-MAJOR", zh="该理赔不是重大案件，由审核人员处理")
         if state.handler:
             raise Refused(f"HANDLER-ASSIGNED: claim {claim_id} already has handler {state.handler}",
                           rule="HANDLER-ASSIGNED", zh="该理赔已有专属理赔员")
@@ -692,6 +748,7 @@ class ClaimsService:
 
     def reopen(self, claim_id: str, *, reason: str, documents: Sequence[str], caller: Caller) -> ClaimState:
         """Reopen a decided claim with new documents (or for a new review)."""
+        self._staff(claim_id, caller)
         return self._run(claim_id, d.Reopen(reason=reason, documents=tuple(documents), staff=caller.subject,
                                             actor=caller.actor)).state
 
@@ -702,6 +759,8 @@ class ClaimsService:
         return self._run(claim_id, d.Appeal(reason=reason, handler=handler or "", actor=caller.actor)).state
 
     def close(self, claim_id: str, *, reason: str, caller: Caller) -> ClaimState:
+        """Close a declined claim, or one abandoned before its documents came."""
+        self._staff(claim_id, caller)
         return self._run(claim_id, d.Close(reason=reason, actor=caller.actor)).state
 
     # -- the payments system's outbox -----------------------------------------------------------------------
@@ -723,6 +782,16 @@ class ClaimsService:
 
     def _run(self, claim_id: str, command: object, *, fresh: bool = False) -> Outcome[ClaimState]:
         return self._workflow.run(self._aggregate, ev.stream_of(claim_id), command, fresh=fresh)
+
+
+CUSTOMER_COLUMNS = ("claim_id", "policy_no", "claim_type", "loss_date", "status", "outcome", "assessed_amount",
+                    "approved_amount", "paid_amount", "currency", "reported_at", "complete_at", "decided_at",
+                    "paid_at")
+
+
+def _customer_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A claim as a customer's list shows it: no flags, sample draws, handlers or account digests."""
+    return {name: row.get(name) for name in CUSTOMER_COLUMNS}
 
 
 def _roles_on(policy: PolicyState, party: str) -> set[str]:

@@ -46,7 +46,8 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.PAYMENT_INSTRUCTED: {PAYMENT_PENDING: (PAYMENT_PENDING,), UNDER_REVIEW: (UNDER_REVIEW,),
                             PAYMENT_FAILED: (PAYMENT_PENDING,), AWAITING_DOCUMENTS: (AWAITING_DOCUMENTS,),
                             AWAITING_KEYING: (AWAITING_KEYING,)},
-    ev.PAYMENT_SETTLED: {s: (s, PAID, PAYMENT_FAILED) for s in OPEN},
+    # an advance may settle after the claim is closed or declined: the status stays
+    ev.PAYMENT_SETTLED: {**{s: (s, PAID, PAYMENT_FAILED) for s in OPEN}, CLOSED: (CLOSED,), DECLINED: (DECLINED,)},
     ev.ACCOUNT_CHANGED: {s: (s,) for s in OPEN},
     ev.NOTE_RECORDED: {s: (s,) for s in STATUSES},
     ev.FLAG_RESOLVED: {s: (s,) for s in STATUSES},

@@ -88,7 +88,7 @@ def claim_view(state: ClaimState, *, audience: str, calendar: BusinessCalendar, 
     """The claim as ``audience`` may see it (see the module docstring)."""
     r = state.reported
     staff = audience in STAFF
-    medical_ok = staff or audience in ("insured", "policyholder") or r["claim_type"] != "death"
+    medical_ok = staff or audience in ("insured", "policyholder")  # never a beneficiary or another reporter
     who, next_zh, next_en = _NEXT.get(state.status, ("", "", ""))
     view: dict[str, Any] = {
         "claim_id": state.claim_id, "policy_no": r["policy_no"], "claim_type": r["claim_type"], "cause": r["cause"],

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from ledger.app import Ledger
 from ledger.claims import events as ev
 from ledger.claims.recompute import verify_claim
+from ledger.claims.service import Caller
 from ledger.clock import FixedClock
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
@@ -43,13 +44,12 @@ def test_approving_a_reopened_paid_claim_pays_nothing_twice(hall: tuple[TestClie
     assert again.status_code == 200, again.text
     assert _instructed(ledger, claim["claim_id"]) == ["900.00"]  # nothing more is owed
     assert again.json()["status"] == "closed"  # paid in full before: the approval closes it
-    # an adjustment upwards pays only the difference
-    ledger.claims.reopen(claim["claim_id"], reason="late-payment interest", documents=(),
-                         caller=_adjuster())
+    # an adjustment never raises the assessed benefit
+    ledger.claims.reopen(claim["claim_id"], reason="late-payment interest", documents=(), caller=_adjuster())
     raised = client.post(f"/v1/claims/{claim['claim_id']}/decision", headers=adjuster, json={
         "action": "adjust", "amount": "950.00", "reason": "late-payment interest (IL 23)"})
-    assert raised.status_code == 200, raised.text
-    assert _instructed(ledger, claim["claim_id"]) == ["900.00", "50.00"]
+    assert raised.status_code == 409 and raised.json()["rule"] == "ADJUST-ABOVE-ASSESSED", raised.text
+    assert _instructed(ledger, claim["claim_id"]) == ["900.00"]
     assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
 
 
@@ -73,9 +73,7 @@ def test_an_automatic_approval_pays_the_net_less_an_earlier_advance(hall: tuple[
     assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
 
 
-def _adjuster() -> object:
-    from ledger.claims.service import Caller
-
+def _adjuster() -> Caller:
     return Caller(role="adjuster", subject="adjuster-1")
 
 

@@ -1,0 +1,187 @@
+"""The guards around a claim's money and records: who may act on it, what a decision may pay, payments that race
+a decision or an account change, and signed postings the claim refuses leaving nothing behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from ledger.app import Ledger
+from ledger.claims import events as ev
+from ledger.claims.recompute import verify_claim
+from ledger.clock import FixedClock
+from tests.api.routes.claims_helpers import (
+    CUSTOMER_DOCS,
+    HOSPITAL,
+    PAYMENTS,
+    invoice_event,
+    medical_policy,
+    no_sample,
+    post_invoice,
+    register_systems,
+    settle,
+    settlement,
+)
+from tests.api.routes.claims_more_helpers import file_claim, filed, post, seen
+from tests.api.routes.servicing_helpers import OWNER, headers, issue, move_to, refusal
+
+
+def _events(ledger: Ledger, claim_id: str) -> list[str]:
+    return [event.type for event in ledger.workflow.history(ev.stream_of(claim_id))]
+
+
+def test_a_handler_acts_only_on_their_own_claims_and_nothing_refused_is_recorded(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    policy_no = medical_policy(client, ledger, clock)
+    claim = filed(file_claim(client, ledger, policy_no, documents=CUSTOMER_DOCS))
+    before = _events(ledger, claim["claim_id"])
+    for action, body in (("decision", {"action": "adjust", "amount": "2999.00", "reason": "x"}),
+                         ("notes", {"kind": "progress", "text": "x"}), ("close", {"reason": "x"}),
+                         ("medical", {"diagnoses": ["J18.9"]}), ("advance", {"amount": "10.00", "reason": "x"})):
+        answer = post(client, ledger, claim["claim_id"], action, body, role="claims_handler", subject="h-2")
+        assert answer.status_code == 404, (action, answer.text)
+    assert _events(ledger, claim["claim_id"]) == before
+    # a system cannot give a claim's documents: a hospital's structured documents come as its signed e-invoice
+    given = client.post(f"/v1/claims/{claim['claim_id']}/documents", headers=headers(ledger, "system", PAYMENTS),
+                        json={"documents": {"PATHOLOGY": "sha256:" + "ab" * 32}})
+    assert given.status_code == 403, given.text
+    # a handler's queues hold their own claims and the major claims nobody has taken, nothing else
+    keying = client.get("/v1/claims/queue", params={"kind": "keying"},
+                        headers=headers(ledger, "claims_handler", "h-2")).json()
+    assert keying == []
+    assert post_invoice(client, ledger, systems, claim).status_code == 200
+
+
+def test_a_decision_pays_no_more_than_the_rules_allow(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    # ten days after issue an illness is inside the 30-day waiting period: the first review fails
+    policy_no = issue(client, ledger, product="medical", sum_insured="1000000", payment_years=1, term_years=1)
+    move_to(ledger, clock, ledger.policies.today() + timedelta(days=10))
+    claim = filed(file_claim(client, ledger, policy_no, documents=CUSTOMER_DOCS,
+                             loss_date=ledger.claims.today() - timedelta(days=2)))
+    assert post_invoice(client, ledger, systems, claim, total="15000.00").status_code == 200
+    view = seen(client, ledger, claim["claim_id"])
+    assert view["review"]["payable"] is False
+    assert refusal(post(client, ledger, claim["claim_id"], "decision", {"action": "approve"})) == "REVIEW-FAILED"
+    above = post(client, ledger, claim["claim_id"], "decision",
+                 {"action": "adjust", "amount": "5000000.00", "reason": "generous"})
+    assert refusal(above) == "ADJUST-ABOVE-ASSESSED"
+    declined = post(client, ledger, claim["claim_id"], "decision", {
+        "action": "decline", "reason": "illness within the 30-day waiting period", "clause": "medical §waiting"})
+    assert declined.status_code == 200, declined.text
+    assert "claim.payment.instructed" not in _events(ledger, claim["claim_id"])
+
+
+def test_advances_settle_after_the_decision_and_close_a_claim_they_paid_in_full(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    policy_no = medical_policy(client, ledger, clock)
+    claim = filed(file_claim(client, ledger, policy_no, documents=CUSTOMER_DOCS))
+    # 15,000 billed: 3,000 assessed, to a reviewer
+    assert post_invoice(client, ledger, systems, claim, total="15000.00").status_code == 200
+    assert post(client, ledger, claim["claim_id"], "advance", {"amount": "3000.00", "reason": "certain"}
+                ).status_code == 200
+    approved = post(client, ledger, claim["claim_id"], "decision", {"action": "approve"})
+    assert approved.status_code == 200 and approved.json()["status"] == "payment_pending", approved.text
+    # the payee cannot move an account while the advance is on its way to it
+    moved = client.post(f"/v1/claims/{claim['claim_id']}/account", headers=headers(ledger, "customer", OWNER),
+                        json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
+    assert refusal(moved) == "PAYMENT-IN-FLIGHT"
+    paid = settle(client, ledger, systems, claim["claim_id"])
+    assert paid.status_code == 200 and paid.json()["status"] == "closed", paid.text
+    assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
+
+
+def test_a_failed_advance_sent_again_never_pays_beyond_the_approval(hall: tuple[TestClient, Ledger],
+                                                                    clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    policy_no = medical_policy(client, ledger, clock)
+    claim = filed(file_claim(client, ledger, policy_no, documents=CUSTOMER_DOCS))
+    post_invoice(client, ledger, systems, claim, total="15000.00")  # 3,000 assessed
+    post(client, ledger, claim["claim_id"], "advance", {"amount": "1000.00", "reason": "certain"})
+    assert settle(client, ledger, systems, claim["claim_id"], status="failed", reason="closed").status_code == 200
+    approved = post(client, ledger, claim["claim_id"], "decision", {"action": "approve"})
+    assert approved.status_code == 200, approved.text  # 3,000: the failed advance counts for nothing
+    paid = settle(client, ledger, systems, claim["claim_id"])
+    assert paid.json()["status"] == "closed"
+    # a new account afterwards: nothing is left to send (3,000 paid of 3,000 approved)
+    late = client.post(f"/v1/claims/{claim['claim_id']}/account", headers=headers(ledger, "customer", OWNER),
+                       json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
+    assert late.status_code == 409, late.text  # closed
+    amounts = [event.facts["amount"]["amount"] for event in ledger.workflow.history(ev.stream_of(claim["claim_id"]))
+               if event.type == ev.PAYMENT_INSTRUCTED]
+    assert amounts == ["1000.00", "3000.00"]
+
+
+def test_signed_postings_the_claim_refuses_leave_nothing_in_the_log(hall: tuple[TestClient, Ledger],
+                                                                   clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    policy_no = medical_policy(client, ledger, clock)
+    claim = filed(file_claim(client, ledger, policy_no, documents=CUSTOMER_DOCS))
+    post_invoice(client, ledger, systems, claim)  # 900.00 instructed
+    pending = client.get("/v1/claims/payments/pending", headers=headers(ledger, "system", PAYMENTS)).json()
+    payment = dict(pending[0], amount="899.00")
+    size = ledger.log.size()
+    wrong = client.post(f"/v1/claims/{claim['claim_id']}/payments", headers=headers(ledger, "system", PAYMENTS),
+                        json=settlement(systems, claim["claim_id"], payment))
+    assert refusal(wrong) == "PAYMENT-AMOUNT"
+    again = client.post(f"/v1/claims/{claim['claim_id']}/invoices", headers=headers(ledger, "system", HOSPITAL),
+                        json=invoice_event(systems, claim, invoice_no=ledger.claims.get(
+                            claim["claim_id"]).invoices[0]["invoice_no"]))
+    assert refusal(again) in ("CLAIM-DECIDED", "INVOICE-IN-CLAIM")
+    assert ledger.log.size() == size
+
+
+def test_bad_input_is_named_not_a_server_error(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    register_systems(client, ledger)
+    ledger.claims.handlers = ("h-1",)
+    policy_no = medical_policy(client, ledger, clock)
+    claim = filed(file_claim(client, ledger, policy_no, documents=(*CUSTOMER_DOCS, "INVOICE")))
+    invoice = ledger.claims.get(claim["claim_id"]).uploads["INVOICE"]
+    keyed = {"digest": invoice, "invoice_no": "K-1", "hospital": "H001", "total": "20000.00"}
+    assert refusal(post(client, ledger, claim["claim_id"], "invoices/keyed", {**keyed, "currency": "JPY"}),
+                   422) == "invoice.currency"
+    assert refusal(post(client, ledger, claim["claim_id"], "invoices/keyed", {**keyed, "total": "1e40"}),
+                   422) == "invoice.total"
+    claim_form = ledger.claims.get(claim["claim_id"]).uploads["CLAIM-FORM"]
+    assert refusal(post(client, ledger, claim["claim_id"], "invoices/keyed", {**keyed, "digest": claim_form}),
+                   422) == "digest"
+    assert post(client, ledger, claim["claim_id"], "invoices/keyed", keyed).status_code == 200
+    assert refusal(post(client, ledger, claim["claim_id"], "invoices/keyed", {**keyed, "invoice_no": "K-2"})) == \
+        "INVOICE-KEYED"
+    note = post(client, ledger, claim["claim_id"], "notes", {"kind": "progress", "text": "called",
+                                                              "next_step_by": "2027-13-45"})
+    assert refusal(note, 422) == "next_step_by"
+    # a customer's list of claims shows no flags, sample draws or account digests
+    rows = client.get("/v1/claims", params={"policy_no": policy_no}, headers=headers(ledger, "customer", OWNER))
+    assert rows.status_code == 200 and rows.json()
+    assert not {"flags", "sampled", "account_digest", "handler"} & set(rows.json()[0])
+
+
+def test_a_beneficiary_neither_redirects_nor_reads_the_living_insureds_claim(hall: tuple[TestClient, Ledger],
+                                                                             clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no = medical_policy(client, ledger, clock)
+    beneficiary = ledger.policies.get(ledger.policies.application_of(policy_no)).beneficiaries[0]["party"]
+    # the insured is paid: the beneficiary who reports cannot name an account of their own
+    redirected = file_claim(client, ledger, policy_no, customer=beneficiary)
+    assert refusal(redirected, 422) == "account"
+    reported = client.post("/v1/claims", headers=headers(ledger, "customer", beneficiary), json={
+        "policy_no": policy_no, "claim_type": "medical",
+        "loss_date": (ledger.claims.today() - timedelta(days=3)).isoformat()})
+    assert reported.status_code == 201, reported.text
+    assert "assessment" not in reported.json() or set(reported.json()["assessment"]) <= {"net", "currency"}
+    claim_id = reported.json()["claim_id"]
+    assert ledger.claims.get(claim_id).reported["payee"] == ledger.claims.get(claim_id).reported["insured"]
+    insured_view = client.get(f"/v1/claims/{claim_id}", headers=headers(ledger, "customer", OWNER))
+    assert insured_view.status_code == 200, insured_view.text
