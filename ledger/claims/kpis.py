@@ -1,9 +1,15 @@
 """The claims KPIs of a period (DOMAIN §9), from the claims read model's rows, each figure with its evidence.
 
-``kpis`` reads one row per claim and nothing else: no clock, no store. A claim belongs to the period when the
-business date of its ``complete_at`` (its ``reported_at`` if it never became complete) lies in ``[start, end]``.
-Working days and pauses mean exactly what ``ledger.claims.clocks`` says they mean (working days ``d`` with
-``date_of(from) < d <= date_of(to - paused)``), so a claim's time to pay here equals its ``complete_to_paid`` clock.
+The figures read one row per claim and nothing else: no clock, no store. Rows come in two forms, with the same
+figures from both: ``kpis`` takes mappings whose moments are RFC 3339 strings (any offset), checked key by key;
+``kpis_of_columns`` takes tuples of the read model's ``KPI_COLUMNS``, whose moments are the UTC epoch
+microseconds the projection stores beside each ``*_at`` text (``reported_us`` ...), as the projection wrote them:
+integer arithmetic instead of parsing, for the service's query over a whole year of claims.
+
+A claim belongs to the period when the business date of its completion (of its report if it never became
+complete) lies in ``[start, end]``. Working days and pauses mean exactly what ``ledger.claims.clocks`` says they
+mean (working days ``d`` with ``date_of(from) < d <= date_of(to - paused)``), so a claim's time to pay here equals
+its ``complete_to_paid`` clock.
 
 Every figure carries ``entries``: the journal indices it was computed from, as ``{"count": n, "digest":
 "sha256:<hex>"}`` where ``digest`` is the SHA-256 of the RFC 8785 JSON array of the indices in ascending order
@@ -20,9 +26,10 @@ Percentiles are nearest-rank: the p-th percentile of n sorted values is the valu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple, NoReturn
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from itertools import repeat
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from ledger.claims.clocks import ClockRules
 from ledger.clock import BusinessCalendar
@@ -34,34 +41,41 @@ OUTCOMES = ("approve", "partial", "decline")
 APPROVED = ("approve", "partial")
 FINISHED = ("paid", "closed", "declined")  # statuses of a claim that is closed, paid or not
 COUNTS = ("paused_seconds", "flags", "flags_confirmed", "reopened")
+# The claims read model's columns the figures read, in the order of a ``kpis_of_columns`` row.
+KPI_COLUMNS = ("claim_type", "track", "status", "outcome", "automatic", "reported_idx", "complete_idx",
+               "decided_idx", "paid_idx", "reported_us", "complete_us", "decided_us", "paid_us", "paused_seconds",
+               "flags", "flags_confirmed", "reopened")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+SECOND = 1_000_000  # moments and spans are whole microseconds
+HOUR = 3600 * SECOND
+DAY = 86400 * SECOND
+
+_Due = tuple[int | None, int | None]  # decision_due: (first late moment, None) or (None, last date on time)
 
 
+@runtime_checkable
+class ColumnReader(Protocol):
+    """A read model that returns chosen columns of a table's rows as tuples (``ReadModels.select_columns``)."""
 
-class _Claim(NamedTuple):
-    """What the figures use of an in-period row: journal indices, moments, business dates as ordinals."""
+    def select_columns(self, table: str, columns: Sequence[str], *, where: Mapping[str, Any] | None = None,
+                       between: tuple[str, Any, Any] | None = None) -> list[tuple[Any, ...]]: ...
 
-    claim_type: str
-    track: str | None
-    status: str
-    outcome: str | None
-    automatic: bool
-    reported_idx: int
-    complete_idx: int | None
-    decided_idx: int | None
-    paid_idx: int | None
-    complete_at: datetime | None
-    complete_day: int | None
-    decided_at: datetime | None
-    decided_day: int | None
-    paid_day: int | None
-    counted_day: int | None  # complete -> paid, pauses excluded: the business date counted to ...
-    pay_seconds: int | None  # ... and the seconds
-    paused_seconds: int
-    due_at: datetime | None  # decision_due given as a moment: the first late one
-    due_day: int | None  # decision_due given as a date: the last day on time
-    flags: int
-    flags_confirmed: int
-    reopened: int
+
+def epoch_micros(moment: datetime) -> int:
+    """The microseconds from 1970-01-01T00:00:00Z to ``moment`` (which must carry an offset), as the claims read
+    model's ``*_us`` columns hold them."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+def moment_range(start: date, end: date) -> tuple[int, int]:
+    """Epoch microseconds ``(low, high)`` that hold every moment whose business date lies in ``start`` .. ``end``
+    in any time zone (offsets are within a day): midnight UTC the day before ``start`` to midnight UTC two days
+    after ``end``. A read model query narrows the claims to these before ``kpis_of_columns`` keeps the period's."""
+    low = datetime(start.year, start.month, start.day, tzinfo=UTC) - timedelta(days=1)
+    high = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=2)
+    return epoch_micros(low), epoch_micros(high)
 
 
 def kpis(rows: Iterable[Mapping[str, Any]], *, calendar: BusinessCalendar, rules: ClockRules, start: date,
@@ -101,11 +115,10 @@ def kpis(rows: Iterable[Mapping[str, Any]], *, calendar: BusinessCalendar, rules
     - ``flags``: ``raised`` and ``confirmed`` (sums), ``claims`` (claims with a flag); entries: their
       ``reported_idx``.
     """
-    if end < start:
-        raise ValidationFailed(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
-                               field="end")
+    _check_period(start, end)
     reader = _Reader(calendar, first=start.toordinal(), last=end.toordinal())
-    claims: list[_Claim] = []
+    claims: list[tuple[Any, ...]] = []
+    dues: list[_Due | None] = []
     for position, row in enumerate(rows):
         try:
             claim = reader.claim(row, position)
@@ -113,79 +126,144 @@ def kpis(rows: Iterable[Mapping[str, Any]], *, calendar: BusinessCalendar, rules
             raise ValidationFailed(f"claims row {position} has no {exc.args[0]!r}",
                                    field=f"rows[{position}].{exc.args[0]}") from None
         if claim is not None:
-            claims.append(claim)
-    return _figures(claims, reader, calendar=calendar, rules=rules, start=start, end=end)
+            claims.append(claim[0])
+            dues.append(claim[1])
+    return _figures(claims, dues, calendar=calendar, rules=rules, start=start, end=end)
 
 
-def _figures(claims: list[_Claim], reader: _Reader, *, calendar: BusinessCalendar, rules: ClockRules, start: date,
-             end: date) -> dict[str, Any]:
-    rolled = _Rolled(calendar, rules)
+def kpis_of_columns(rows: Iterable[Sequence[Any]], *, calendar: BusinessCalendar, rules: ClockRules, start: date,
+                    end: date) -> dict[str, Any]:
+    """The figures of ``kpis`` from rows given as tuples of ``KPI_COLUMNS``, as the claims read model holds them.
+
+    Requires ``start <= end`` and rows whose moments (``reported_us`` never None, the others None until they
+    happen) are epoch microseconds with their journal indices beside them, and whose counts are whole numbers
+    >= 0: the projection writes them so, and they are not checked one by one here (``kpis`` checks its
+    mappings). Rows outside the period are skipped; there is no ``decision_due`` column, so decisions are judged
+    against the statutory cap. Raises ``ValidationFailed`` for a backwards period, an ``outcome`` that is not one
+    of ``OUTCOMES``, or a moment whose journal index a figure names but the row lacks.
+    """
+    _check_period(start, end)
+    return _figures(rows, repeat(None), calendar=calendar, rules=rules, start=start, end=end)
+
+
+def _check_period(start: date, end: date) -> None:
+    if end < start:
+        raise ValidationFailed(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
+                               field="end")
+
+
+def _figures(rows: Iterable[Sequence[Any]], dues: Iterable[_Due | None], *, calendar: BusinessCalendar,
+             rules: ClockRules, start: date, end: date) -> dict[str, Any]:
+    """One pass over the rows (``KPI_COLUMNS`` tuples) with their decision dues (None: judge by the cap)."""
+    days = _Days(calendar)  # the business date (ordinal) of a moment t: days[t // HOUR], or exact(t) for None
+    exact = days.exact
+    first, last = start.toordinal(), end.toordinal()
+    rolled = _Rolled(calendar)
+    roll, cap_days, pay_days = rules.due_rolls_to_working_day, rules.complex_decision_days, rules.payment_days
+    claims_idx: list[int] = []
     paid_spans: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}  # by type: from, to, seconds, idx
-    fast_spans: tuple[list[int], list[int], list[int]] = ([], [], [])  # from, to, idx
+    fast_from, fast_to, fast_idx = list[int](), list[int](), list[int]()
     on_time, judged_idx, by_cap, not_judged = 0, list[int](), 0, 0
     paid_in, paid_idx_list = 0, list[int]()
     decided_idx_list, ever_idx, closed_idx, flagged_idx = list[int](), list[int](), list[int](), list[int]()
     declined = automatic_count = reopened_count = approved = raised = confirmed_sum = 0
+    claim_of, decided_of, ever_of, closed_of = (claims_idx.append, decided_idx_list.append, ever_idx.append,
+                                                closed_idx.append)
     for (claim_type, track, status, outcome, automatic, reported_idx, complete_idx, decided_idx, paid_idx,
-         complete_at, complete_day, decided_at, decided_day, paid_day, counted_day, pay_seconds, paused, due_at,
-         due_day, flags, confirmed, reopened) in claims:
-        if complete_day is not None and counted_day is not None and pay_seconds is not None \
-                and complete_idx is not None and paid_idx is not None:
-            spans = paid_spans.get(claim_type)
-            if spans is None:
-                spans = paid_spans[claim_type] = ([], [], [], [])
-            spans[0].append(complete_day)
-            spans[1].append(counted_day)
-            spans[2].append(pay_seconds)
-            spans[3].extend((complete_idx, paid_idx))
-            if track == "fast":
-                fast_spans[0].append(complete_day)
-                fast_spans[1].append(counted_day)
-                fast_spans[2].extend((complete_idx, paid_idx))
+         reported_us, complete_us, decided_us, paid_us, paused, flags, confirmed, reopened), due in zip(
+            rows, dues, strict=False):  # dues may be endless (repeat(None))
+        moment = reported_us if complete_us is None else complete_us
+        day = days[moment // HOUR]  # complete (or, never complete, reported)
+        if day is None:
+            day = exact(moment)
+        if day < first or day > last:
+            continue
+        claim_of(reported_idx)
+        paid_day: int | None = None
+        if paid_us is not None:
+            paid_day = days[paid_us // HOUR]
+            if paid_day is None:
+                paid_day = exact(paid_us)
+            if complete_us is not None:  # complete -> paid, the pauses taken off the end
+                counted = paid_us - paused * SECOND if paused else paid_us
+                if counted < complete_us:
+                    counted = complete_us
+                counted_day = paid_day if counted == paid_us else exact(counted)
+                spans = paid_spans.get(claim_type)
+                if spans is None:
+                    spans = paid_spans[claim_type] = ([], [], [], [])
+                spans[0].append(day)
+                spans[1].append(counted_day)
+                spans[2].append((counted - complete_us) // SECOND)
+                spans[3].extend((complete_idx, paid_idx))
+                if track == "fast":
+                    fast_from.append(day)
+                    fast_to.append(counted_day)
+                    fast_idx.extend((complete_idx, paid_idx))
         if outcome is not None:
-            decided_idx_list.append(reported_idx if decided_idx is None else decided_idx)
-            declined += outcome == "decline"
-            automatic_count += automatic
-        if outcome is not None or decided_idx is not None:
-            ever_idx.append(reported_idx if decided_idx is None else decided_idx)
-            reopened_count += reopened > 0
+            if outcome not in OUTCOMES:
+                raise ValidationFailed(f"the claim reported in entry {reported_idx} has outcome {outcome!r}, not one "
+                                       f"of {', '.join(OUTCOMES)} or null", field="outcome")
+            decision = reported_idx if decided_us is None else decided_idx
+            decided_of(decision)
+            ever_of(decision)
+            if outcome == "decline":
+                declined += 1
+            if automatic:
+                automatic_count += 1
+            if reopened:
+                reopened_count += 1
+        elif decided_us is not None:
+            ever_of(decided_idx)
+            if reopened:
+                reopened_count += 1
         if status in FINISHED:
-            closed_idx.append(reported_idx)
-            approved += outcome in APPROVED and paid_day is not None
+            closed_of(reported_idx)
+            if paid_us is not None and outcome in APPROVED:
+                approved += 1
         if flags:
             flagged_idx.append(reported_idx)
             raised += flags
         confirmed_sum += confirmed
-        if decided_at is None or decided_day is None or decided_idx is None:
+        if decided_us is None:
             continue
+        decided_day = days[decided_us // HOUR]
+        if decided_day is None:
+            decided_day = exact(decided_us)
         in_time: bool | None = None
-        if due_at is not None:
-            in_time = decided_at < due_at
-        elif due_day is not None:
-            in_time = decided_day <= due_day
-        elif complete_at is not None and complete_day is not None:
+        if due is not None:
+            due_us, due_day = due
+            in_time = decided_us < due_us if due_us is not None else due_day is not None and decided_day <= due_day
+        elif complete_us is not None:  # the statutory cap, the pauses taken off the decision's moment
             by_cap += 1
-            decision_counted = reader.counted(complete_at, (decided_at, decided_day), paused)[0]
-            in_time = decision_counted <= rolled.due(complete_day, rules.complex_decision_days)
+            counted = decided_us - paused * SECOND if paused else decided_us
+            if counted < complete_us:
+                counted = complete_us
+            limit = day + cap_days
+            in_time = (decided_day if counted == decided_us else exact(counted)) <= (
+                rolled.due(limit) if roll else limit)
         else:
             not_judged += 1
         if in_time is not None:
-            on_time += in_time
-            judged_idx += (reported_idx if complete_idx is None else complete_idx, decided_idx)
-        if outcome in APPROVED and paid_day is not None and paid_idx is not None:
-            paid_in += paid_day <= rolled.due(decided_day, rules.payment_days)
-            paid_idx_list += (decided_idx, paid_idx)
+            if in_time:
+                on_time += 1
+            judged_idx.extend((reported_idx if complete_us is None else complete_idx, decided_idx))
+        if paid_day is not None and outcome in APPROVED:
+            limit = decided_day + pay_days
+            if paid_day <= (rolled.due(limit) if roll else limit):
+                paid_in += 1
+            paid_idx_list.extend((decided_idx, paid_idx))
 
-    days = _DayIndex(calendar, [day for spans in paid_spans.values() for day in (*spans[0], *spans[1])])
-    fast_days = days.between(fast_spans[0], fast_spans[1])
+    working = _DayIndex(calendar, [day for spans in paid_spans.values() for day in (*spans[0], *spans[1])])
+    fast_days = working.between(fast_from, fast_to)
     decisions = _entries(decided_idx_list)
     return {
         "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "claims": {"count": len(claims), "entries": _entries([claim.reported_idx for claim in claims])},
+        "claims": {"count": len(claims_idx), "entries": _entries(claims_idx)},
         "fast_track_within_one_working_day": {
             **_share(sum(working <= rules.fast_track_working_days for working in fast_days), len(fast_days)),
-            "target_working_days": rules.fast_track_working_days, "entries": _entries(fast_spans[2])},
-        "time_to_pay": {claim_type: _spread(seconds, days.between(begun, ended), indices)
+            "target_working_days": rules.fast_track_working_days, "entries": _entries(fast_idx)},
+        "time_to_pay": {claim_type: _spread(seconds, working.between(begun, ended), indices)
                         for claim_type, (begun, ended, seconds, indices) in sorted(paid_spans.items())},
         "decisions_within_statutory_deadline": {**_share(on_time, len(judged_idx) // 2), "by_statutory_cap": by_cap,
                                                 "not_judged": not_judged, "entries": _entries(judged_idx)},
@@ -200,32 +278,56 @@ def _figures(claims: list[_Claim], reader: _Reader, *, calendar: BusinessCalenda
     }
 
 
-class _Reader:
-    """Reads rows into ``_Claim`` values, keeping those of the period, with business dates cached.
+class _Days(dict[int, int | None]):
+    """Business dates of epoch-microsecond moments: UTC hour (``t // HOUR``) -> the business date (ordinal) of
+    every moment of that hour, or None when they do not share one.
 
-    The business date of a canonical UTC timestamp (``YYYY-MM-DDTHH:MM...Z``, from 1980, when every zone's
-    offset is a whole number of minutes and changes on a whole minute) is that of its minute, so it is looked up
-    once per minute instead of once per timestamp; any other form is converted on its own.
+    The zone's offset at the hour's first and last microsecond, when they agree (no zone's offset changes twice
+    within an hour), holds for the whole hour; and if the first and last microsecond then have the same local
+    date, so has every moment between. An hour in which the offset changes, or local midnight falls (a zone
+    whose offset is not a whole number of hours), has None: its moments go through ``exact`` one by one. Each hour
+    is worked out the first time a moment of it is met. (``BusinessCalendar.date_of`` is the date in the
+    calendar's ``zone``; the tests hold the two equal across offset changes.)
     """
+
+    def __init__(self, calendar: BusinessCalendar) -> None:
+        super().__init__()
+        self._calendar = calendar
+        self._zone = calendar.zone
+
+    def __missing__(self, hour: int) -> int | None:
+        begins = EPOCH + timedelta(microseconds=hour * HOUR)
+        local_first = begins.astimezone(self._zone)
+        local_last = (begins + timedelta(microseconds=HOUR - 1)).astimezone(self._zone)
+        day = local_first.toordinal()
+        same = local_first.utcoffset() == local_last.utcoffset() and local_last.toordinal() == day
+        self[hour] = found = day if same else None
+        return found
+
+    def exact(self, moment: int) -> int:
+        """The business date (ordinal) of an epoch-microsecond moment, from the calendar itself."""
+        return self._calendar.date_of(EPOCH + timedelta(microseconds=moment)).toordinal()
+
+
+class _Reader:
+    """Reads mapping rows into ``KPI_COLUMNS`` tuples (and their decision due), keeping those of the period."""
 
     def __init__(self, calendar: BusinessCalendar, *, first: int, last: int) -> None:
         self._date_of = calendar.date_of
         self._first, self._last = first, last
-        self._days: dict[str, int] = {}
-        self._dues: dict[str, int] = {}
 
-    def claim(self, row: Mapping[str, Any], position: int) -> _Claim | None:
-        """The row as a ``_Claim`` if it belongs to the period, else None; raises ``ValidationFailed``."""
+    def claim(self, row: Mapping[str, Any], position: int) -> tuple[tuple[Any, ...], _Due | None] | None:
+        """The row as a ``KPI_COLUMNS`` tuple and its due if it belongs to the period, else None; raises
+        ``ValidationFailed`` (and ``KeyError`` for a missing key)."""
         complete = self.stamp(row["complete_at"], position, "complete_at")
-        if complete is not None:
-            anchor = complete[1]
-        else:
+        reported = None  # read only when the claim never became complete: its moment then places it
+        if complete is None:
             reported = self.stamp(row["reported_at"], position, "reported_at")
             if reported is None:
                 raise ValidationFailed(f"claims row {position} has neither complete_at nor reported_at",
                                        field=f"rows[{position}].reported_at")
-            anchor = reported[1]
-        if not self._first <= anchor <= self._last:
+        anchor = reported if complete is None else complete
+        if anchor is None or not self._first <= self._date_of(anchor).toordinal() <= self._last:
             return None
         outcome = row["outcome"]
         if outcome is not None and outcome not in OUTCOMES:
@@ -246,19 +348,13 @@ class _Reader:
                 and (decided is None or (type(decided_idx) is int and 0 <= decided_idx <= MAX_EXACT_INTEGER))
                 and (paid is None or (type(paid_idx) is int and 0 <= paid_idx <= MAX_EXACT_INTEGER))):
             _refuse_indices(indices, (True, complete is not None, decided is not None, paid is not None), position)
-        counted_day = pay_seconds = None
-        if complete is not None and paid is not None:
-            counted_day, pay_seconds = self.counted(complete[0], paid, paused)
-        due_at, due_day = self.due(row.get("decision_due"), position)
-        return _Claim(row["claim_type"], row["track"], row["status"], outcome, bool(row["automatic"]),
-                      reported_idx, complete_idx, decided_idx, paid_idx,
-                      None if complete is None else complete[0], None if complete is None else complete[1],
-                      None if decided is None else decided[0], None if decided is None else decided[1],
-                      None if paid is None else paid[1], counted_day, pay_seconds, paused, due_at, due_day, flags,
-                      confirmed, reopened)
+        moments = tuple(None if moment is None else epoch_micros(moment)
+                        for moment in (reported, complete, decided, paid))
+        return ((row["claim_type"], row["track"], row["status"], outcome, bool(row["automatic"]), *indices,
+                 *moments, paused, flags, confirmed, reopened), self.due(row.get("decision_due"), position))
 
-    def stamp(self, value: Any, position: int, key: str) -> tuple[datetime, int] | None:
-        """A moment and its business date (as an ordinal), or None for None; raises ``ValidationFailed``."""
+    def stamp(self, value: Any, position: int, key: str) -> datetime | None:
+        """A moment, or None for None; raises ``ValidationFailed``."""
         if value is None:
             return None
         try:
@@ -268,58 +364,36 @@ class _Reader:
         if moment is None or moment.tzinfo is None:
             raise ValidationFailed(f"claims row {position}: {key} {value!r} is not an RFC 3339 time with an offset",
                                    field=f"rows[{position}].{key}")
-        if value[-1] != "Z":
-            return moment, self._date_of(moment).toordinal()
-        minute = value[:16]
-        day = self._days.get(minute)
-        if day is None:
-            day = self._date_of(moment).toordinal()
-            if len(value) >= 17 and value[10] == "T" and value[16] in ":Z" and value >= "1980":
-                self._days[minute] = day
-        return moment, day
+        return moment
 
-    def counted(self, start: datetime, end: tuple[datetime, int], paused: int) -> tuple[int, int]:
-        """(business date, seconds) of ``start`` .. ``end`` with ``paused`` seconds taken off the end."""
-        if paused == 0 and end[0] >= start:
-            return end[1], int((end[0] - start).total_seconds())
-        counted = max(end[0] - timedelta(seconds=paused), start)
-        return self._date_of(counted).toordinal(), int((counted - start).total_seconds())
-
-    def due(self, value: Any, position: int) -> tuple[datetime | None, int | None]:
+    def due(self, value: Any, position: int) -> _Due | None:
         """``decision_due`` as (first late moment, None) or (None, last business date on time as an ordinal)."""
         if value is None:
-            return None, None
+            return None
         if isinstance(value, str) and len(value) == 10:
-            day = self._dues.get(value)
-            if day is None:
-                try:
-                    day = self._dues[value] = date.fromisoformat(value).toordinal()
-                except ValueError:
-                    _refuse_due(value, position)
-            return None, day
+            try:
+                return None, date.fromisoformat(value).toordinal()
+            except ValueError:
+                _refuse_due(value, position)
         try:
             stamp = self.stamp(value, position, "decision_due")
         except ValidationFailed:
             _refuse_due(value, position)
-        return (None if stamp is None else stamp[0]), None
+        return None if stamp is None else (epoch_micros(stamp), None)
 
 
 class _Rolled:
-    """Due dates ``days`` calendar days after a business date, rolled to a working day if the rules say so (as
-    in the clocks); rolled dates are cached per date."""
+    """Due dates rolled to a working day if the rules say so (as in the clocks); rolled dates are cached."""
 
-    def __init__(self, calendar: BusinessCalendar, rules: ClockRules) -> None:
+    def __init__(self, calendar: BusinessCalendar) -> None:
         self._calendar = calendar
-        self._roll = rules.due_rolls_to_working_day
         self._cache: dict[int, int] = {}
 
-    def due(self, day: int, days: int) -> int:
-        due = day + days
-        if not self._roll:
-            return due
-        rolled = self._cache.get(due)
+    def due(self, day: int) -> int:
+        """The working day on or after the date with ordinal ``day`` (as an ordinal)."""
+        rolled = self._cache.get(day)
         if rolled is None:
-            rolled = self._cache[due] = self._calendar.add_working_days(date.fromordinal(due), 0).toordinal()
+            rolled = self._cache[day] = self._calendar.add_working_days(date.fromordinal(day), 0).toordinal()
         return rolled
 
 
@@ -360,15 +434,19 @@ def _spread(seconds: list[int], working_days: list[int], indices: list[int]) -> 
             "entries": _entries(indices)}
 
 
-def _entries(indices: Iterable[int]) -> dict[str, Any]:
-    ordered = sorted(indices)
+def _entries(indices: list[int]) -> dict[str, Any]:
+    try:
+        indices.sort()
+    except TypeError:  # None among them: a moment recorded without its journal index
+        raise ValidationFailed("a claims row has a moment without the journal index of its entry",
+                               field="rows") from None
     # The RFC 8785 form of an array of integers in [0, 2**53) is the decimal numbers joined by commas in brackets,
     # which is Python's list repr without its spaces; written so, 100,000s of indices hash in milliseconds (the
     # test holds it equal to ledger.log.encoding.canonical_json).
-    encoded = str(ordered).replace(" ", "").encode("ascii")
-    out: dict[str, Any] = {"count": len(ordered), "digest": digest_str(sha256(encoded))}
-    if len(ordered) <= ENTRIES_INLINE:
-        out["indices"] = ordered
+    encoded = str(indices).replace(" ", "").encode("ascii")
+    out: dict[str, Any] = {"count": len(indices), "digest": digest_str(sha256(encoded))}
+    if len(indices) <= ENTRIES_INLINE:
+        out["indices"] = list(indices)
     return out
 
 

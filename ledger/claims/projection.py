@@ -4,6 +4,7 @@ document digests seen in claims (duplicates), and the payment outbox the payment
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from ledger.claims import events as ev
@@ -18,6 +19,7 @@ INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two cla
 DOCUMENTS = "claim_documents"  # (digest, claim)
 PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.HOSPITAL_NOTICE, ev.PAYMENT_SETTLEMENT}
 
 
@@ -40,6 +42,8 @@ class ClaimsProjector:
             _t("reported_idx", "int", False), _t("complete_at"), _t("complete_idx", "int"), _t("decided_at"),
             _t("decided_idx", "int"), _t("paid_at"), _t("paid_idx", "int"), _t("paused_at"),
             _t("paused_seconds", "int", False), _t("updated_at", nullable=False), _t("updated_idx", "int", False),
+            # reported_at, complete_at, decided_at, paid_at as UTC epoch microseconds, for the KPIs' arithmetic
+            _t("reported_us", "int", False), _t("complete_us", "int"), _t("decided_us", "int"), _t("paid_us", "int"),
         ), key=("claim_id",), indexes=(("status",), ("application_id",), ("insured",), ("handler",),
                                        ("account_digest",), ("complete_at",))),
         TableSpec(INVOICES, (_t("invoice_no", nullable=False), _t("claim_id", nullable=False),
@@ -86,7 +90,8 @@ class ClaimsProjector:
                 "paid_amount": None, "currency": None, "account_digest": f.get("account_digest") or None,
                 "reported_at": at, "reported_idx": index, "complete_at": None, "complete_idx": None,
                 "decided_at": None, "decided_idx": None, "paid_at": None, "paid_idx": None, "paused_at": None,
-                "paused_seconds": 0, "updated_at": at, "updated_idx": index})
+                "paused_seconds": 0, "updated_at": at, "updated_idx": index, "reported_us": _micros(at),
+                "complete_us": None, "decided_us": None, "paid_us": None})
             return
         current = rows.get(CLAIMS, (f["claim_id"],))
         if current is None:
@@ -102,6 +107,13 @@ def _seconds(start: str, end: str) -> int:
     return int((parse_timestamp(end, field="end") - parse_timestamp(start, field="start")).total_seconds())
 
 
+def _micros(at: str) -> int:
+    """A recorded_at timestamp as microseconds since 1970-01-01T00:00:00Z."""
+    from ledger.log.identifiers import parse_timestamp
+
+    return (parse_timestamp(at, field="recorded_at") - _EPOCH) // timedelta(microseconds=1)
+
+
 def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, at: str,
           index: int) -> None:
     if type == ev.DOCUMENTS_RECEIVED:
@@ -111,7 +123,7 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
             row["status"] = st.AWAITING_DOCUMENTS
             return
         if row["complete_at"] is None:
-            row.update(complete_at=at, complete_idx=index)
+            row.update(complete_at=at, complete_idx=index, complete_us=_micros(at))
         if row["paused_at"] is not None:
             row.update(paused_seconds=row["paused_seconds"] + _seconds(row["paused_at"], at), paused_at=None)
         if row["status"] != st.UNDER_REVIEW:
@@ -135,7 +147,7 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
         row.update(status=st.DECLINED if f["outcome"] == "decline" else st.PAYMENT_PENDING, outcome=f["outcome"],
                    approved_amount=f["amount"]["amount"], automatic=int(bool(f["automatic"])))
         if row["decided_at"] is None:
-            row.update(decided_at=at, decided_idx=index)
+            row.update(decided_at=at, decided_idx=index, decided_us=_micros(at))
     elif type == ev.PAYMENT_INSTRUCTED:
         amount = f["amount"]
         rows.put(PAYMENTS, {"payment_id": f["payment_id"], "claim_id": row["claim_id"], "kind": f["kind"],
@@ -160,7 +172,7 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
             paid = str(held["amount"]) if row["paid_amount"] is None else row["paid_amount"]
             row.update(status=st.PAID, paid_amount=paid)
             if row["paid_at"] is None:
-                row.update(paid_at=at, paid_idx=index)
+                row.update(paid_at=at, paid_idx=index, paid_us=_micros(at))
         else:
             row["status"] = st.PAYMENT_FAILED
     elif type == ev.ACCOUNT_CHANGED:

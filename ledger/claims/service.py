@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from ledger.claims.clocks import clocks
 from ledger.claims.diagnoses import DiagnosisTable
 from ledger.claims.evaluation import evaluate
 from ledger.claims.fraud import FraudRules
-from ledger.claims.kpis import kpis
+from ledger.claims.kpis import KPI_COLUMNS, ColumnReader, kpis_of_columns, moment_range
 from ledger.claims.model import CLAIM_TYPES
 from ledger.claims.rules import ClaimRules
 from ledger.claims.state import ClaimState
@@ -221,11 +221,19 @@ class ClaimsService:
         return sorted(out, key=lambda item: (item["due"], item["claim_id"]))
 
     def kpis(self, *, start: date, end: date) -> dict[str, Any]:
-        """The claims KPIs for claims complete (or, never complete, reported) in [start, end] (business dates)."""
-        low, high = (start - timedelta(days=1)).isoformat(), (end + timedelta(days=2)).isoformat()
-        rows = self._read.select(proj.CLAIMS, between=("complete_at", low, high))
-        rows += self._read.select(proj.CLAIMS, where={"complete_at": None}, between=("reported_at", low, high))
-        figures = kpis(rows, calendar=self._calendar, rules=self.rules.clock_rules(), start=start, end=end)
+        """The claims KPIs for claims complete (or, never complete, reported) in [start, end] (business dates).
+
+        Reads only the figures' columns (``KPI_COLUMNS``, moments as epoch microseconds) of the claims whose
+        moment lies within a day of the period, as tuples; raises ``ValidationFailed`` for ``end < start``."""
+        read = self._read
+        if not isinstance(read, ColumnReader):
+            raise TypeError("the claims KPIs need a read model with select_columns (ReadModels)")
+        low, high = moment_range(start, end)
+        rows = read.select_columns(proj.CLAIMS, KPI_COLUMNS, between=("complete_us", low, high))
+        # complete_at and complete_us are set together; the claims never complete come through complete_at's index
+        rows += read.select_columns(proj.CLAIMS, KPI_COLUMNS, where={"complete_at": None},
+                                    between=("reported_us", low, high))
+        figures = kpis_of_columns(rows, calendar=self._calendar, rules=self.rules.clock_rules(), start=start, end=end)
         return {"from": start.isoformat(), "to": end.isoformat(), "rules": self.rules.cite(), **figures}
 
     def list_for_policy(self, policy_no: str, caller: Caller) -> list[dict[str, Any]]:

@@ -22,3 +22,9 @@ class ReadModels:
     def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
                limit: int | None = None, between: tuple[str, Any, Any] | None = None) -> list[Row]:
         return self._rows.select(table, where=where, order_by=order_by, limit=limit, between=between)
+
+    def select_columns(self, table: str, columns: Sequence[str], *, where: Mapping[str, Any] | None = None,
+                       between: tuple[str, Any, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Only ``columns`` (text or int) of the matching rows, as tuples in that order (see
+        ``RowStore.select_columns``)."""
+        return self._rows.select_columns(table, columns, where=where, between=between)

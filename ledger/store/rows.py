@@ -179,6 +179,38 @@ class RowStore:
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing=f"reading {name}") from exc
 
+    def select_columns(self, name: str, columns: Sequence[str], *, where: Mapping[str, Any] | None = None,
+                       between: tuple[str, Any, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The values of ``columns`` (text and int columns of projection table ``name``) of the rows matching
+        ``where`` and ``between`` as ``select`` reads them, one tuple per row in the order of ``columns``, rows in
+        no particular order: a narrow read of many rows, without a dict per row.
+
+        Raises ``ValueError`` for a column that is not a text or int column of ``name`` (their values are the
+        driver's own, so no conversion is skipped), ``StorageError`` for database failures.
+        """
+        table, spec = self.tables[name], self.specs[name]
+        kinds = {column.name: column.type for column in spec.columns}
+        for column in columns:
+            if kinds.get(column) not in ("text", "int"):
+                raise ValueError(f"{column!r} is not a text or int column of {name}")
+        query = select(*(table.c[column] for column in columns))
+        for column, value in (where or {}).items():
+            query = query.where(table.c[column] == value)
+        if between is not None:
+            column, low, high = between
+            query = query.where(table.c[column] >= low).where(table.c[column] <= high)
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execute(query)
+                try:
+                    # Text and BigInteger values need no conversion on SQLite or PostgreSQL, so the driver's
+                    # tuples are the rows: no Row object per row (a third of the time of 100,000 rows).
+                    return list(result.cursor.fetchall())
+                finally:
+                    result.close()
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing=f"reading {name}") from exc
+
     def scan(self, name: str, *, chunk: int = 5000) -> Iterator[Row]:
         """Every row of ``name`` in primary-key order, read in chunks."""
         table, spec = self.tables[name], self.specs[name]

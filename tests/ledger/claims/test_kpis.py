@@ -1,5 +1,7 @@
 """Claims KPIs: every figure on a small hand-built month, the period's edges in the calendar's zone, agreement with
-the claim clocks, the evidence digests, 100,000 rows of a hand-checkable pattern, and malformed rows."""
+the claim clocks, the evidence digests, 100,000 rows of a hand-checkable pattern, and malformed rows; the column
+form (the read model's tuples, moments as epoch microseconds) gives the same figures, with business dates exact
+where a zone's offset changes."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ledger.claims.clocks import ClockRules, Mark, clocks
-from ledger.claims.kpis import ENTRIES_INLINE, kpis
+from ledger.claims.kpis import ENTRIES_INLINE, KPI_COLUMNS, epoch_micros, kpis, kpis_of_columns, moment_range
 from ledger.clock import BusinessCalendar
 from ledger.errors import ValidationFailed
 from ledger.log.encoding import canonical_json, digest_str, sha256
@@ -284,3 +286,118 @@ def test_a_missing_key_and_a_backwards_period_are_refused(calendar: BusinessCale
     with pytest.raises(ValidationFailed) as caught:
         kpis([], calendar=calendar, rules=RULES, start=date(2026, 12, 2), end=date(2026, 12, 1))
     assert caught.value.field == "end"
+
+
+# -- the column form: the read model's tuples, moments as epoch microseconds ----------------------------------------
+
+
+def micros(moment: str | None) -> int | None:
+    return None if moment is None else epoch_micros(datetime.fromisoformat(moment))
+
+
+def as_columns(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as the claims read model's ``KPI_COLUMNS`` tuples (``*_us`` from each ``*_at``)."""
+    out = []
+    for claim in rows:
+        values = {**claim, **{f"{stem}_us": micros(claim[f"{stem}_at"])
+                              for stem in ("reported", "complete", "decided", "paid")}}
+        out.append(tuple(values[column] for column in KPI_COLUMNS))
+    return out
+
+
+def without_dues(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in claim.items() if key != "decision_due"} for claim in rows]
+
+
+def digest_of(indices: list[int]) -> dict[str, Any]:
+    ordered = sorted(indices)
+    found: dict[str, Any] = {"count": len(ordered), "digest": digest_str(sha256(canonical_json(ordered)))}
+    if len(ordered) <= ENTRIES_INLINE:
+        found["indices"] = ordered
+    return found
+
+
+@pytest.mark.parametrize("rules", [RULES, ClockRules(due_rolls_to_working_day=True)])
+@pytest.mark.parametrize("period", [DECEMBER, {"start": date(2026, 11, 1), "end": date(2026, 11, 30)},
+                                    {"start": date(2026, 12, 7), "end": date(2027, 1, 1)}])
+def test_the_column_form_gives_the_figures_of_the_mapping_form(calendar: BusinessCalendar, rules: ClockRules,
+                                                               period: dict[str, date]) -> None:
+    # Without decision_due (the read model has none), so every decision is judged against the statutory cap.
+    rows = without_dues(december()) + without_dues(synthetic(400))
+    by_text = kpis(rows, calendar=calendar, rules=rules, **period)
+    assert kpis_of_columns(as_columns(rows), calendar=calendar, rules=rules, **period) == by_text
+    assert by_text["claims"]["count"] > 0
+
+
+def test_december_in_the_column_form_by_hand(calendar: BusinessCalendar) -> None:
+    figures = kpis_of_columns(as_columns(december()), calendar=calendar, rules=RULES, **DECEMBER)
+    assert figures["claims"] == {"count": 11, "entries": entries(10, 20, 30, 40, 50, 60, 70, 80, 110, 120, 130)}
+    assert figures["time_to_pay"]["medical"]["mean_hours"] == 82.8  # (4 + 6 + 49 + 67 + 288) / 5
+    # every decision against the 30-day cap: all nine in time, C6 too (declined 7 days after complete)
+    assert figures["decisions_within_statutory_deadline"] == {
+        "share": 1.0, "count": 9, "of": 9, "by_statutory_cap": 9, "not_judged": 0,
+        "entries": entries(11, 12, 21, 22, 31, 32, 41, 42, 51, 52, 61, 62, 71, 72, 111, 112, 131, 132)}
+    assert figures["payments_within_deadline"]["count"] == 5  # C11 was paid a day late
+
+
+def test_one_hundred_thousand_tuples_of_a_known_pattern(calendar: BusinessCalendar) -> None:
+    figures = kpis_of_columns(as_columns(synthetic(100_000)), calendar=calendar, rules=RULES, **DECEMBER)
+    assert figures["claims"]["entries"] == digest_of([10 * i for i in range(100_000)])
+    assert {key: value for key, value in figures["time_to_pay"]["medical"].items() if key != "entries"} == {
+        "count": 50_000, "median_hours": 6.0, "p90_hours": 91.0, "mean_hours": 48.5, "median_working_days": 0,
+        "p90_working_days": 2}
+    on_time = figures["decisions_within_statutory_deadline"]
+    # against the 30-day cap the declines 7 days after complete are in time too
+    assert (on_time["count"], on_time["of"], on_time["by_statutory_cap"]) == (75_000, 75_000, 75_000)
+    assert on_time["entries"] == digest_of([10 * i + step for i in range(100_000) if i % 4 != 3 for step in (1, 2)])
+    assert (figures["decline_rate"]["count"], figures["approval_rate"]["of"]) == (25_000, 75_000)
+
+
+@pytest.mark.parametrize(("zone", "around"), [
+    ("America/New_York", datetime(2026, 11, 1, 4, tzinfo=UTC)),  # back an hour at 02:00 local
+    ("America/New_York", datetime(2026, 3, 8, 5, tzinfo=UTC)),  # on an hour at 02:00 local
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 13, tzinfo=UTC)),  # back half an hour at 02:00 local
+    ("Asia/Kathmandu", datetime(2026, 12, 1, 16, tzinfo=UTC)),  # +05:45: midnight falls at 18:15 UTC
+    ("America/St_Johns", datetime(2026, 3, 8, 4, tzinfo=UTC)),  # -03:30: on an hour at 05:30 UTC
+    ("America/Sao_Paulo", datetime(2018, 2, 17, 23, tzinfo=UTC)),  # back from 00:00 to 23:00 the day before
+    ("Pacific/Apia", datetime(2011, 12, 29, 8, tzinfo=UTC)),  # Samoa skipped 30 December 2011: +24 h
+])
+def test_business_dates_where_the_offset_changes_are_the_calendars(zone: str, around: datetime) -> None:
+    zoned = BusinessCalendar(time_zone=zone)
+    moments = [around - timedelta(hours=30) + timedelta(minutes=7, seconds=13, microseconds=9) * n
+               for n in range(60 * 24 * 3 // 7)]  # every 7 min 13 s over three days
+    rows = [row(f"Z{n}", 10 * n, outcome=None, status="under_review", track="standard", complete=moment)
+            for n, moment in enumerate(moments)]
+    columns = as_columns(rows)
+    for day in sorted({zoned.date_of(moment) for moment in moments}):
+        figures = kpis_of_columns(columns, calendar=zoned, rules=RULES, start=day, end=day)
+        expected = [10 * n for n, moment in enumerate(moments) if zoned.date_of(moment) == day]
+        assert figures["claims"]["entries"] == digest_of(expected), (zone, day)
+
+
+def test_the_column_form_refuses_what_the_projection_never_writes(calendar: BusinessCalendar) -> None:
+    good = as_columns(december()[:1])[0]
+    position = {column: n for n, column in enumerate(KPI_COLUMNS)}
+    maybe = tuple("maybe" if n == position["outcome"] else value for n, value in enumerate(good))
+    with pytest.raises(ValidationFailed) as caught:
+        kpis_of_columns([maybe], calendar=calendar, rules=RULES, **DECEMBER)
+    assert caught.value.field == "outcome" and "entry 10" in str(caught.value)
+    unindexed = tuple(None if n == position["paid_idx"] else value for n, value in enumerate(good))
+    with pytest.raises(ValidationFailed) as caught:
+        kpis_of_columns([unindexed], calendar=calendar, rules=RULES, **DECEMBER)
+    assert caught.value.field == "rows"
+    with pytest.raises(ValidationFailed) as caught:
+        kpis_of_columns([good], calendar=calendar, rules=RULES, start=date(2026, 12, 2), end=date(2026, 12, 1))
+    assert caught.value.field == "end"
+
+
+def test_epoch_microseconds_and_the_range_a_query_reads() -> None:
+    assert epoch_micros(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC)) == 1_000_005
+    assert epoch_micros(datetime(2026, 12, 1, 8, tzinfo=SHANGHAI)) == 1_796_083_200 * 1_000_000  # 00:00 UTC
+    start, end = date(2026, 12, 1), date(2026, 12, 31)
+    low, high = moment_range(start, end)
+    for zone in ("Pacific/Kiritimati", "Etc/GMT+12", "Asia/Shanghai", "America/St_Johns"):
+        zoned = BusinessCalendar(time_zone=zone)
+        first, after = zoned.start_of(start), zoned.start_of(end + timedelta(days=1))
+        # every moment whose business date is in the period lies within [low, high]
+        assert low <= epoch_micros(first) and epoch_micros(after) - 1 <= high, zone
