@@ -513,7 +513,7 @@ def kpi_over_http(client: httpx.Client, headers: dict[str, str], *, rounds: int,
         answer.raise_for_status()
         counted, size = answer.json()["claims"]["count"], len(answer.content)
     return {**stats(times), "claims_counted": counted, "claims_expected": expected, "response_bytes": size,
-            "period": params}
+            "period": params, "rounds_ms": [round(seconds * 1000, 1) for seconds in times]}
 
 
 # --- 2. and 3. in process, on the closed data dir -------------------------------------------------------------------
@@ -762,11 +762,13 @@ def notes(report: dict[str, Any]) -> list[str]:
             lines.append(f"Anchoring: the server found {a['lag_found']:,} entries to anchor (the set-up's and the "
                          f"reports'); the timing began after {a['seconds_waited']:.1f} s, with {a['lag_left']:,} "
                          f"left.")
-    if "kpi_http_quiet" in report and report["kpi_http_quiet"]["anchoring"]["lag_found"] is not None:
-        a = report["kpi_http_quiet"]["anchoring"]
-        lines.append(f"KPIs over HTTP: timed right after the load, then again once the server had anchored the "
-                     f"{a['lag_found']:,} entries it still had to anchor ({a['seconds_waited']:.1f} s later, "
-                     f"{a['lag_left']:,} left).")
+    if "kpi_http_quiet" in report:
+        k, q = report["kpi_http"], report["kpi_http_quiet"]
+        a = q["anchoring"]
+        waited = "" if a["lag_found"] is None else (f", after {a['seconds_waited']:.1f} s waiting for "
+                                                    f"{a['lag_found']:,} entries to be anchored")
+        lines.append(f"GET /v1/kpis, ms a round: right after the load {', '.join(map(str, k['rounds_ms']))}; then "
+                     f"with nothing left to anchor{waited}: {', '.join(map(str, q['rounds_ms']))}.")
     if "sample" in report:
         m = report["sample"]
         lines.append(f"Review sample (rate {m['rate']}): {m['drawn']} of {m['automatic_claims']} automatically "

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import repeat
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
@@ -155,7 +155,7 @@ def _check_period(start: date, end: date) -> None:
 def _figures(rows: Iterable[Sequence[Any]], dues: Iterable[_Due | None], *, calendar: BusinessCalendar,
              rules: ClockRules, start: date, end: date) -> dict[str, Any]:
     """One pass over the rows (``KPI_COLUMNS`` tuples) with their decision dues (None: judge by the cap)."""
-    days = _Days(calendar)  # the business date (ordinal) of a moment t: days[t // HOUR], or exact(t) for None
+    days = _days_in(calendar.zone)  # the business date (ordinal) of t: days[t // HOUR], or exact(t) for None
     exact = days.exact
     first, last = start.toordinal(), end.toordinal()
     rolled = _Rolled(calendar)
@@ -254,7 +254,9 @@ def _figures(rows: Iterable[Sequence[Any]], dues: Iterable[_Due | None], *, cale
                 paid_in += 1
             paid_idx_list.extend((decided_idx, paid_idx))
 
-    working = _DayIndex(calendar, [day for spans in paid_spans.values() for day in (*spans[0], *spans[1])])
+    working = _DayIndex(calendar, min((min(min(begun), min(ended)) for begun, ended, _, _ in paid_spans.values()),
+                                      default=0),
+                        max((max(max(begun), max(ended)) for begun, ended, _, _ in paid_spans.values()), default=-1))
     fast_days = working.between(fast_from, fast_to)
     decisions = _entries(decided_idx_list)
     return {
@@ -279,21 +281,20 @@ def _figures(rows: Iterable[Sequence[Any]], dues: Iterable[_Due | None], *, cale
 
 
 class _Days(dict[int, int | None]):
-    """Business dates of epoch-microsecond moments: UTC hour (``t // HOUR``) -> the business date (ordinal) of
-    every moment of that hour, or None when they do not share one.
+    """Business dates of epoch-microsecond moments in one time zone: UTC hour (``t // HOUR``) -> the business date
+    (ordinal) of every moment of that hour, or None when they do not share one.
 
     The zone's offset at the hour's first and last microsecond, when they agree (no zone's offset changes twice
     within an hour), holds for the whole hour; and if the first and last microsecond then have the same local
     date, so has every moment between. An hour in which the offset changes, or local midnight falls (a zone
     whose offset is not a whole number of hours), has None: its moments go through ``exact`` one by one. Each hour
-    is worked out the first time a moment of it is met. (``BusinessCalendar.date_of`` is the date in the
-    calendar's ``zone``; the tests hold the two equal across offset changes.)
+    is worked out the first time a moment of it is met. A business date is the date in the calendar's ``zone``
+    (``BusinessCalendar.date_of``); the tests hold the two equal across offset changes.
     """
 
-    def __init__(self, calendar: BusinessCalendar) -> None:
+    def __init__(self, zone: tzinfo) -> None:
         super().__init__()
-        self._calendar = calendar
-        self._zone = calendar.zone
+        self._zone = zone
 
     def __missing__(self, hour: int) -> int | None:
         begins = EPOCH + timedelta(microseconds=hour * HOUR)
@@ -305,8 +306,18 @@ class _Days(dict[int, int | None]):
         return found
 
     def exact(self, moment: int) -> int:
-        """The business date (ordinal) of an epoch-microsecond moment, from the calendar itself."""
-        return self._calendar.date_of(EPOCH + timedelta(microseconds=moment)).toordinal()
+        """The business date (ordinal) of an epoch-microsecond moment."""
+        return (EPOCH + timedelta(microseconds=moment)).astimezone(self._zone).toordinal()
+
+
+_DAYS: dict[tzinfo, _Days] = {}  # by zone, kept across calls: a year of claims touches 8,760 hours (~40 ms to fill)
+
+
+def _days_in(zone: tzinfo) -> _Days:
+    days = _DAYS.get(zone)
+    if days is None:
+        days = _DAYS[zone] = _Days(zone)
+    return days
 
 
 class _Reader:
@@ -400,16 +411,16 @@ class _Rolled:
 class _DayIndex:
     """Working days between business dates in O(1): a running count of working days over the dates in use."""
 
-    def __init__(self, calendar: BusinessCalendar, ordinals: list[int]) -> None:
-        self._base = min(ordinals, default=0)
+    def __init__(self, calendar: BusinessCalendar, first: int, last: int) -> None:
+        self._base = first
         running, counts = 0, []
-        for ordinal in range(self._base, max(ordinals, default=-1) + 1):
+        for ordinal in range(first, last + 1):
             running += calendar.is_working_day(date.fromordinal(ordinal))
             counts.append(running)
         self._counts = counts
 
     def between(self, starts: list[int], ends: list[int]) -> list[int]:
-        """For each pair, the working days ``d`` with ``start < d <= end`` (ordinals within the dates given)."""
+        """For each pair, the working days ``d`` with ``start < d <= end`` (ordinals from ``first`` to ``last``)."""
         counts, base = self._counts, self._base
         return [counts[end - base] - counts[start - base] if end > start else 0
                 for start, end in zip(starts, ends, strict=True)]
