@@ -1,11 +1,13 @@
 """The claims KPIs from the store, on SQLite and PostgreSQL: the projection keeps each moment's epoch microseconds
-beside its text, ``select_columns`` reads chosen columns as tuples, and ``ClaimsService.kpis`` (the columns) gives
-exactly the figures ``kpis`` gives from the whole rows of claims the real app recorded."""
+beside its text, ``select_columns`` reads chosen columns as tuples (on SQLite through one JSON array, or row by
+row) with the values the driver gives, and ``ClaimsService.kpis`` (the columns) gives exactly the figures ``kpis``
+gives from the whole rows of claims the real app recorded."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +20,9 @@ from ledger.clock import FixedClock
 from ledger.log.identifiers import parse_timestamp
 from ledger.services.readmodels import ReadModels
 from ledger.settings import Settings
+from ledger.store import rows as rows_module
+from ledger.store.rows import RowStore
+from ledger.store.specs import Column, TableSpec
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
     medical_policy,
@@ -94,6 +99,40 @@ def test_select_columns_reads_tuples_of_the_columns_asked(recorded: tuple[Ledger
     assert read.select_columns(proj.CLAIMS, ("claim_id",), between=("complete_us", moment + 1, moment + 10)) == []
     with pytest.raises(ValueError, match="nope"):
         read.select_columns(proj.CLAIMS, ("claim_id", "nope"))
+
+
+EDGES = TableSpec("kpi_edges", (Column("name", "text"), Column("note", "text", nullable=True),
+                                Column("big", "int", nullable=True)), key=("name",))
+EDGE_ROWS: list[dict[str, Any]] = [
+    {"name": "quotes", "note": 'say "hi" \\ back/slash', "big": 2**63 - 1},
+    {"name": "control", "note": "tab\tnew\nline \x01 end", "big": -(2**63)},
+    {"name": "unicode", "note": "王五 ünïcødé 保单 😀", "big": 0},
+    {"name": "empty", "note": "", "big": None},
+    {"name": "null", "note": None, "big": 2**53 + 1},  # past what a JSON double holds exactly
+    {"name": "json", "note": "[1, {\"a\": null}]", "big": -1},
+]
+
+
+@pytest.mark.parametrize("json_read", [True, False])
+def test_select_columns_gives_the_values_the_driver_gives(recorded: tuple[Ledger, dict[str, str]], json_read: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, _ = recorded
+    if not json_read:  # SQLite reads one JSON array unless told the database has no JSON functions
+        monkeypatch.setattr(rows_module, "_SQLITE_JSON", False)
+    store = RowStore(ledger.store.rows.engine, [EDGES])
+    store.rebuild(EDGES.name, EDGE_ROWS)
+    found = store.select_columns(EDGES.name, ("big", "note", "name"))
+    assert sorted(found, key=lambda row: row[2]) == sorted(
+        ((row["big"], row["note"], row["name"]) for row in EDGE_ROWS), key=lambda row: row[2])
+    assert all(type(row) is tuple and type(row[0]) in (int, type(None)) for row in found)
+    assert store.select_columns(EDGES.name, ("name",), between=("big", -1, 0)) in ([("unicode",), ("json",)],
+                                                                                  [("json",), ("unicode",)])
+    assert store.select_columns(EDGES.name, ("name",), where={"note": None}) == [("null",)]
+    assert store.select_columns(EDGES.name, ("name",), where={"name": "none such"}) == []
+    claims = ledger.store.rows
+    every = [column.name for column in claims.specs[proj.CLAIMS].columns]
+    assert sorted(claims.select_columns(proj.CLAIMS, every)) == sorted(
+        tuple(row[column] for column in every) for row in claims.select(proj.CLAIMS))
 
 
 def test_the_service_figures_are_those_of_the_whole_rows(recorded: tuple[Ledger, dict[str, str]]) -> None:
