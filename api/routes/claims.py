@@ -114,6 +114,8 @@ class DecisionIn(BaseModel):
     clause: str = Field(default="", max_length=200, description="the clause a decline or adjustment quotes")
     amount: str | None = None
     documents: list[str] = Field(default_factory=list, max_length=20)
+    assessment_entry: int | None = Field(default=None, ge=0, description="the assessment entry decided on (the "
+                                         "claim's assessment.entry); refused if the claim was assessed again since")
 
 
 class AdvanceIn(BaseModel):
@@ -283,7 +285,8 @@ def decision(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principa
     amount = Money.of(body.amount, "CNY", field="amount") if body.amount is not None else None
     return idempotent(request, idem, principal, body=body, run=lambda: _view(claims, claims.decide(
         claim_id, action=body.action, caller=caller(principal), reason=body.reason, reason_zh=body.reason_zh,
-        clause=body.clause, amount=amount, documents=body.documents).claim_id, principal))
+        clause=body.clause, amount=amount, documents=body.documents, seen=body.assessment_entry).claim_id,
+        principal))
 
 
 @router.post("/v1/claims/{claim_id}/advance", openapi_extra=request_body(AdvanceIn))

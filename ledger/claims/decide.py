@@ -117,6 +117,7 @@ class Decide:
     known: tuple[str, ...] = ()  # the documents the claim type's checklist names
     payment: dict[str, Any] | None = None  # approve/adjust: the instruction (payment id, payee, account, due)
     actor: Actor = field(default_factory=lambda: Actor(role="adjuster", party=""))
+    seen: int | None = None  # the assessment entry the decider saw: refused if the claim was assessed again since
 
 
 @dataclass(frozen=True)
@@ -380,6 +381,9 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         raise refuse("APPEAL-SAME-PERSON", "an appeal is decided by someone who did not decide the claim before",
                      "申诉须由未参与原决定的人员处理")
     _same_account(state, c.payment)
+    if c.seen is not None and c.seen != state.assessed_index:
+        raise refuse("ASSESSMENT-CHANGED", f"the claim was assessed again (entry {state.assessed_index}) after the "
+                     f"assessment you saw (entry {c.seen}); look at it again", "理算结果已更新，请重新查看后再作决定")
     if c.action == "request_documents":
         if not c.documents:
             raise ValidationFailed("documents: name every missing document in one notice", field="documents")

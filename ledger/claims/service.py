@@ -619,9 +619,12 @@ class ClaimsService:
                           rule="HANDLER-ONLY", zh=f"本案由专属理赔员{state.handler}负责")
 
     def decide(self, claim_id: str, *, action: str, caller: Caller, reason: str = "", reason_zh: str = "",
-               clause: str = "", amount: Money | None = None, documents: Sequence[str] = ()) -> ClaimState:
+               clause: str = "", amount: Money | None = None, documents: Sequence[str] = (),
+               seen: int | None = None) -> ClaimState:
         """A reviewer's or handler's decision: approve the assessed amount, adjust it (with the reason), decline
-        (reason and clause), or request documents (every missing item in one notice)."""
+        (reason and clause), or request documents (every missing item in one notice). ``seen``, the assessment
+        entry the decider looked at, makes the decision refused (ASSESSMENT-CHANGED) if the claim was assessed
+        again since."""
         self._staff(claim_id, caller)
         known = tuple(document.code for document in self.rules.documents)
 
@@ -629,7 +632,7 @@ class ClaimsService:
             payment = self._instruction(state, Decimal(0), self.today()) if action in ("approve", "adjust") else None
             return d.Decide(action=action, staff=caller.subject, reason=reason, reason_zh=reason_zh, clause=clause,
                             amount=amount, documents=tuple(documents), known=known, payment=payment,
-                            actor=caller.actor)
+                            actor=caller.actor, seen=seen)
 
         return self._paying(claim_id, command)
 

@@ -104,7 +104,7 @@ def claim_view(state: ClaimState, *, audience: str, calendar: BusinessCalendar, 
                      if staff or step.type not in (ev.FLAG_RESOLVED,)],
     }
     if state.assessment and medical_ok:
-        view["assessment"] = state.assessment["assessment"]
+        view["assessment"] = {**state.assessment["assessment"], "entry": state.assessed_index}
         view["review"] = state.assessment["review"] if staff else {"payable": state.assessment["review"]["payable"]}
     elif state.assessment:
         view["assessment"] = {k: state.assessment["assessment"][k] for k in ("net", "currency")}

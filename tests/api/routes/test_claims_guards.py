@@ -185,3 +185,22 @@ def test_a_beneficiary_neither_redirects_nor_reads_the_living_insureds_claim(hal
     assert ledger.claims.get(claim_id).reported["payee"] == ledger.claims.get(claim_id).reported["insured"]
     insured_view = client.get(f"/v1/claims/{claim_id}", headers=headers(ledger, "customer", OWNER))
     assert insured_view.status_code == 200, insured_view.text
+
+
+def test_a_decision_on_an_assessment_that_changed_since_is_refused(hall: tuple[TestClient, Ledger],
+                                                                   clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    claim = filed(file_claim(client, ledger, medical_policy(client, ledger, clock), documents=CUSTOMER_DOCS))
+    post_invoice(client, ledger, systems, claim, total="15000.00")  # 3,000.00, to a reviewer
+    looked = seen(client, ledger, claim["claim_id"])["assessment"]
+    assert looked["net"] == "3000.00"
+    post_invoice(client, ledger, systems, claim, total="2000.00")  # a second bill: assessed again, 4,200.00
+    stale = post(client, ledger, claim["claim_id"], "decision",
+                 {"action": "approve", "assessment_entry": looked["entry"]})
+    assert refusal(stale) == "ASSESSMENT-CHANGED"
+    fresh = seen(client, ledger, claim["claim_id"])["assessment"]
+    assert fresh["entry"] > looked["entry"] and fresh["net"] == "4200.00"
+    approved = post(client, ledger, claim["claim_id"], "decision",
+                    {"action": "approve", "assessment_entry": fresh["entry"]})
+    assert approved.status_code == 200 and approved.json()["decision"]["amount"]["amount"] == "4200.00"
