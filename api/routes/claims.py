@@ -199,9 +199,10 @@ def queue(claims: ClaimsDep, principal: Staff, kind: str = "review") -> list[dic
 
 
 @router.get("/v1/claims/due-soon")
-def due_soon(claims: ClaimsDep, _: Staff) -> list[dict[str, Any]]:
-    """Open claims whose statutory or service deadline is due soon or already breached, most urgent first."""
-    return claims.due_soon()
+def due_soon(claims: ClaimsDep, principal: Staff) -> list[dict[str, Any]]:
+    """Open claims whose statutory or service deadline is due soon or already breached, most urgent first (a
+    handler's: their own claims and the major claims no handler has taken)."""
+    return claims.due_soon(caller(principal))
 
 
 @router.get("/v1/claims/payments/pending")

@@ -205,12 +205,14 @@ class ClaimsService:
         return clocks(marks_of(state), calendar=self._calendar, rules=self.rules.clock_rules(),
                       complex=state.track == "major", now=self._clock.now())
 
-    def due_soon(self) -> list[dict[str, Any]]:
-        """Open claims with a deadline due soon or breached, most urgent (earliest due) first."""
+    def due_soon(self, caller: Caller | None = None) -> list[dict[str, Any]]:
+        """Open claims with a deadline due soon or breached, most urgent (earliest due) first; for a handler, of
+        their own claims and the major claims no handler has taken."""
         out = []
         for status in st.OPEN:
-            for row in self._read.select(proj.CLAIMS, where={"status": status}, order_by=("complete_at",),
-                                         limit=QUEUE_LIMIT):
+            rows = self._read.select(proj.CLAIMS, where={"status": status}, order_by=("complete_at",),
+                                     limit=QUEUE_LIMIT)
+            for row in rows if caller is None else self._for_staff(rows, caller):
                 state = self.get(row["claim_id"])
                 found = [(name, deadline) for name, deadline in self.clocks_of(state).deadlines.items()
                          if deadline.state in ("due_soon", "breached")]

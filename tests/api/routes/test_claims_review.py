@@ -220,6 +220,9 @@ def test_due_soon_lists_a_deadline_due_tomorrow_and_one_breached(hall: tuple[Tes
     assert (late["claim_id"], "advance") not in rows  # 60 days away: not listed
     customer = client.get("/v1/claims/due-soon", headers=headers(ledger, "customer", OWNER))
     assert customer.status_code == 403
+    # a handler sees the deadlines of their own claims only (these two fast-track claims have no handler)
+    handler = client.get("/v1/claims/due-soon", headers=headers(ledger, "claims_handler", "h-9"))
+    assert handler.status_code == 200 and handler.json() == [], handler.text
 
 
 def test_an_invoice_picture_waits_for_an_adjuster_to_key_it(hall: tuple[TestClient, Ledger],
