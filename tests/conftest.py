@@ -15,10 +15,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.app import Ledger
+from ledger.clock import FixedClock
 from ledger.crypto.keys import SigningKey
 from ledger.settings import Settings
+from tests.api.routes.servicing_helpers import START
 from tests.factories import POLICY_ADMIN_SCOPE
 
 
@@ -128,6 +132,24 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock that stands still at ``START`` until a test moves it."""
+    return FixedClock(START)
+
+
+@pytest.fixture
+def hall(settings: Settings, clock: FixedClock) -> Iterator[tuple[TestClient, Ledger]]:
+    """The real app over a ledger on ``clock`` (cooling-off periods, anniversaries and claim clocks are walked
+    through by moving it)."""
+    ledger = Ledger.open(settings, clock=clock)
+    try:
+        with TestClient(create_app(ledger=ledger)) as client:
+            yield client, ledger
+    finally:
+        ledger.close()
 
 
 @pytest.fixture

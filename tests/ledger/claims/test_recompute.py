@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.app import Ledger
 from ledger.claims import events as ev
 from ledger.claims.assessment import Assessment, assess
@@ -34,7 +33,6 @@ from ledger.clock import FixedClock
 from ledger.errors import VerificationError
 from ledger.kernel import Event
 from ledger.products.catalog import Product, ProductCatalog, default_products_dir
-from ledger.settings import Settings
 from tests.api.routes.claims_helpers import (
     ACCOUNT,
     CUSTOMER_DOCS,
@@ -46,24 +44,9 @@ from tests.api.routes.claims_helpers import (
     report,
     settle,
 )
-from tests.api.routes.servicing_helpers import OWNER, START, drive, headers, issue, move_to, submit, uploads
+from tests.api.routes.servicing_helpers import OWNER, drive, headers, issue, move_to, submit, uploads
 
 ADJUSTER = "adjuster-1"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hall(settings: Settings, clock: FixedClock) -> Iterator[tuple[TestClient, Ledger]]:
-    ledger = Ledger.open(settings, clock=clock)
-    try:
-        with TestClient(create_app(ledger=ledger)) as client:
-            yield client, ledger
-    finally:
-        ledger.close()
 
 
 def stream(ledger: Ledger, claim_id: str) -> list[Event]:

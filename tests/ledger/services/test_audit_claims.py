@@ -4,18 +4,13 @@ assessment is named at the entry that differs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.app import Ledger
 from ledger.claims import events as ev
 from ledger.claims.evaluation import sample_draw
 from ledger.clock import FixedClock
 from ledger.kernel import NewEvent
-from ledger.settings import Settings
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
     medical_policy,
@@ -25,24 +20,9 @@ from tests.api.routes.claims_helpers import (
     report,
     settle,
 )
-from tests.api.routes.servicing_helpers import START, headers
+from tests.api.routes.servicing_helpers import headers
 
 FORGED = "CFORGED0000000000000"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hall(settings: Settings, clock: FixedClock) -> Iterator[tuple[TestClient, Ledger]]:
-    ledger = Ledger.open(settings, clock=clock)
-    try:
-        with TestClient(create_app(ledger=ledger)) as client:
-            yield client, ledger
-    finally:
-        ledger.close()
 
 
 def test_verify_recomputes_every_claim_and_names_an_approval_that_is_not_the_assessed_net(
