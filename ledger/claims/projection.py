@@ -9,8 +9,6 @@ from typing import Any, ClassVar, Literal
 
 from ledger.claims import events as ev
 from ledger.claims import state as st
-from ledger.errors import SignatureError
-from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.log.statements import Statement
 from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
 
@@ -71,12 +69,7 @@ class ClaimsProjector:
         return keys
 
     def apply(self, rows: Rows, fact: Fact) -> None:
-        if not fact.statement.stream.startswith(ev.STREAM_PREFIX):
-            return
-        if fact.record.key_id != LEDGER_KEY_ID:
-            raise SignatureError(f"{fact.type} is written only by the ledger's workflows, not by "
-                                 f"{fact.record.key_id!r}", field="key_id")
-        f = fact.facts
+        f = fact.workflow_facts(ev.STREAM_PREFIX)
         if f is None:
             return
         at, index = fact.record.recorded_at, fact.index

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from ledger.errors import SignatureError
+from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.log.statements import EntryRecord, Statement
 from ledger.store.specs import Changes, Column, ColumnType, Key, Row, TableSpec
 
@@ -38,6 +40,17 @@ class Fact:
     @property
     def type(self) -> str:
         return self.record.statement.type
+
+    def workflow_facts(self, prefix: str) -> Mapping[str, Any] | None:
+        """The facts of a workflow's own event: None for an entry on a stream outside ``prefix`` (a system's event
+        that shares a type name) or without readable facts; raises ``SignatureError`` for an entry on the
+        workflow's streams that the ledger's key did not sign (only the workflows write there)."""
+        if not self.statement.stream.startswith(prefix):
+            return None
+        if self.record.key_id != LEDGER_KEY_ID:
+            raise SignatureError(f"{self.type} is written only by the ledger's workflows, not by "
+                                 f"{self.record.key_id!r}", field="key_id")
+        return self.facts
 
 
 class Rows(Protocol):

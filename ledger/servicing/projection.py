@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from ledger.errors import Refused, SignatureError
-from ledger.log.reserved import LEDGER_KEY_ID
+from ledger.errors import Refused
 from ledger.log.statements import Statement
 from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
 from ledger.servicing import events as ev
@@ -46,12 +45,7 @@ class ServicingProjector:
         return [(REQUESTS, (facts["request_id"],))]
 
     def apply(self, rows: Rows, fact: Fact) -> None:
-        if not fact.statement.stream.startswith(ev.STREAM_PREFIX):
-            return
-        if fact.record.key_id != LEDGER_KEY_ID:
-            raise SignatureError(f"{fact.type} is written only by the ledger's workflows, not by "
-                                 f"{fact.record.key_id!r}", field="key_id")
-        f = fact.facts
+        f = fact.workflow_facts(ev.STREAM_PREFIX)
         if f is None:
             return
         at = fact.record.recorded_at
