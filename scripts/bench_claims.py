@@ -778,13 +778,7 @@ def notes(report: dict[str, Any]) -> list[str]:
             found = report[name]
             lines.append(f"{name}: load from {found['generator']}, which used {found['generator_cpu_seconds']:.1f} s "
                          f"of CPU over {found['seconds']:.1f} s.")
-    if "healthz_after" in report:
-        health = report["healthz_after"]
-        lag = health.get("anchor_lag")
-        anchoring = "off" if lag is None else f"{health['anchoring']}, {lag:,} entries not yet anchored"
-        lines.append(f"After the load: {health['tree_size']:,} journal entries, anchoring {anchoring}.")
-    lines += [f"Section {name} FAILED: {error}" for name, error in report.get("errors", {}).items()]
-    return lines
+    return lines + benchkit.after_load_lines(report)
 
 
 # --- main ---------------------------------------------------------------------------------------------------------

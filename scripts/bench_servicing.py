@@ -407,13 +407,7 @@ def notes(report: dict[str, Any]) -> list[str]:
         lines.append(f"SSE: {e['delivered']:,} of {e['samples']:,} changes delivered; the event came before the "
                      f"confirm's answer in {e['event_before_answer']:,} (a negative delay); {e['streams_ended']:,} "
                      f"streams ended with the withdrawal.")
-    if "healthz_after" in report:
-        health = report["healthz_after"]
-        lag = health.get("anchor_lag")
-        anchoring = "off" if lag is None else f"{health['anchoring']}, {lag:,} entries not yet anchored"
-        lines.append(f"After the load: {health['tree_size']:,} journal entries, anchoring {anchoring}.")
-    lines += [f"Section {name} FAILED: {error}" for name, error in report.get("errors", {}).items()]
-    return lines
+    return lines + benchkit.after_load_lines(report)
 
 
 # --- main ---------------------------------------------------------------------------------------------------------

@@ -81,6 +81,18 @@ def machine(packages: Iterable[str], *, node: bool = False) -> dict[str, Any]:
     return facts
 
 
+def after_load_lines(report: dict[str, Any]) -> list[str]:
+    """The closing notes every server benchmark prints: the journal and its anchoring after the load (from the
+    report's ``healthz_after``), and each section that failed."""
+    lines = []
+    if "healthz_after" in report:
+        health = report["healthz_after"]
+        lag = health.get("anchor_lag")
+        anchoring = "off" if lag is None else f"{health['anchoring']}, {lag:,} entries not yet anchored"
+        lines.append(f"After the load: {health['tree_size']:,} journal entries, anchoring {anchoring}.")
+    return lines + [f"Section {name} FAILED: {error}" for name, error in report.get("errors", {}).items()]
+
+
 def targets_table(checks: Iterable[dict[str, Any]], *, decimal_units: Iterable[str] = ()) -> Table:
     """The "Figures and targets" table: each check's name, measured value (one decimal for ``decimal_units``,
     none otherwise), target and whether it is met (yes / NO / n/a)."""
