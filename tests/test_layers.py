@@ -63,7 +63,9 @@ SQL_PACKAGES = ("sqlalchemy", "alembic", "psycopg", "sqlite3")
 OWN_STATE_FILES = ("ledger.anchoring.embedded",)
 # All the edges (api/) may import from ledger/: the composition root, the services, errors and settings ...
 RESOURCE_SERVICES = tuple(f"{resource}.service" for resource in RESOURCES)  # each resource's service module
-EDGE_GATES = ("ledger.app", "ledger.services", "ledger.errors", "ledger.settings", "ledger.money", *RESOURCE_SERVICES)
+# ``ledger.verify`` is the audit's service: the trail, evidence bundles and the offline verifier the CLI runs.
+EDGE_GATES = ("ledger.app", "ledger.services", "ledger.errors", "ledger.settings", "ledger.money", "ledger.verify",
+              *RESOURCE_SERVICES)
 # ... the log's public formats (no domain: encoding, statements, tree, signed notes), which the API's codecs, the
 # clients and the offline verifier apply at the edge ...
 EDGE_FORMATS = ("ledger.log",)

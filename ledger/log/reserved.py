@@ -12,8 +12,10 @@ RESERVED_TYPE_PREFIXES = (LEDGER_TYPE_PREFIX, DOCUMENT_TYPE_PREFIX)  # event typ
 # the workflows' streams, whose events the ledger decides and signs: a policy from application to its end
 # (``contract:<application id>``), a person (``party:<party id>``), the product versions published
 # (``catalog:products``), a servicing request (``servicing:<request id>``), a claim (``claim:<claim id>``);
-# payments that named no known policy go on ``ledger:unmatched-payments``.
-RESERVED_STREAM_KINDS = ("ledger", "system", "document", "contract", "party", "catalog", "servicing", "claim")
+# an auditor's grants and reads (``audit:<auditor>``); payments that named no known policy go on
+# ``ledger:unmatched-payments``.
+RESERVED_STREAM_KINDS = ("ledger", "system", "document", "contract", "party", "catalog", "servicing", "claim",
+                         "audit")
 LEDGER_SUBJECT = "ledger"  # the data subject of the ledger's own events; never erased
 RESERVED_SUBJECTS = (LEDGER_SUBJECT,)  # no system writes under these, no customer token names them
 
