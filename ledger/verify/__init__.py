@@ -1,0 +1,1 @@
+"""Evidence bundles (``bundle``) and their verification offline (``offline``, a standalone script)."""

@@ -1,0 +1,1344 @@
+#!/usr/bin/env python3
+"""Verify a lifeledger evidence bundle, or a receipt, offline (and against the chain with ``--rpc``).
+
+    python offline.py bundle.json [--vkey VKEY] [--rpc URL] [--json]
+
+This file is the whole verifier: it needs Python 3.11+, ``cryptography`` and ``rfc8785``, and imports nothing
+of lifeledger, so an auditor can copy it alone and read every line that decides the verdict. That is why it is
+one file of more than the usual length. ``--rpc`` speaks Ethereum JSON-RPC with ``urllib`` (no web3).
+
+What is checked, in this order (docs/FORMATS.md, "Evidence bundles", says it field by field):
+
+1. format and version; 2. the manifest's digest of each section and its counts; 3. the verifier key (``--vkey``,
+or the bundle's own, which the report then says it trusted); 4. the signed checkpoint; 5. the key history: each
+key event's leaf, inclusion proof, ledger signature and opening, replayed in log order; 6. every entry: leaf,
+leaf hash, the fields shown beside it, inclusion proof, and its Ed25519 signature (strict: ``S < L``, canonical
+``R`` and key, no small-order point) by the key valid at that position and within that key's scope; 7. every
+payload opening against its salted hash, and every personal part against the commitment its facts name; 8. the
+story is whole: each of the subject's streams has seq 1..n with no gap, no entry of another stream of the same
+kind is passed off as the subject's, ``recorded_at`` never goes back; 9. the anchor: the anchored checkpoint's
+signature and the consistency proof between it and the bundle's checkpoint, and with ``--rpc`` ``rootOf`` on the
+contract and the anchoring transaction's receipt; 10. documents: each digest is named by an opened
+``document.*`` entry, and with ``--rpc`` its registration on chain (``documentStatus``).
+
+A receipt (``GET /v1/events/{id}/receipt``, or a ``lifeledger-claim-receipt/1`` / ``lifeledger-servicing-receipt/1``
+document) is checked as a bundle of its events: checkpoints, leaves, inclusion proofs, the ledger's signatures,
+the whole stream of the claim or request, and its anchor proof when it carries one.
+
+Exit status: 0 when everything checked passes; 1 when a check fails (one line on stderr names it, after the
+report); 2 for bad usage, an unreadable file, or a chain that cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+BUNDLE_FORMAT = "lifeledger-evidence-bundle/1"
+BUNDLE_FAMILY = "lifeledger-evidence-bundle/"
+CLAIM_RECEIPT = "lifeledger-claim-receipt/1"
+SERVICING_RECEIPT = "lifeledger-servicing-receipt/1"
+# A workflow receipt's format -> (the field naming its subject, the stream every event of it is on, the noun)
+WORKFLOW_RECEIPTS = {CLAIM_RECEIPT: ("claim_id", "claim:", "claim"),
+                     SERVICING_RECEIPT: ("request_id", "servicing:", "servicing request")}
+SECTIONS = ("ledger", "checkpoint", "entries", "keys", "anchor", "documents")
+LEDGER_KEY_ID = "ledger"  # entries signed by the ledger itself: the key is the checkpoint vkey's key
+LEDGER_SUBJECT = "ledger"  # the data subject key events are sealed under
+KEY_REGISTERED, KEY_ROTATED = "ledger.key.registered", "ledger.key.rotated"
+KEY_REVOKED, KEY_SCOPED = "ledger.key.revoked", "ledger.key.scope_changed"
+KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_SCOPED)
+DOCUMENT_PREFIX = "document."
+PERSONAL_FIELD = "personal"
+ERASED = "erased"
+ENTRY_FIELDS = ("event_id", "type", "stream", "seq", "recorded_at", "key_id")
+STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
+RECORD_FIELDS = {"v", "statement", "key_id", "signature", "seq", "recorded_at"}
+
+# Solidity selectors and the anchor event's topic: keccak-256 of the signatures, written out because hashlib's
+# sha3_256 is not Ethereum's keccak; tests/ledger/verify/test_offline_chain.py holds them to the compiled ABI.
+ROOT_OF_SELECTOR = "9d7384d9"  # rootOf(uint64) -> (bytes32 root, uint64 blockNumber)
+DOCUMENT_STATUS_SELECTOR = "e530656c"  # documentStatus(bytes32) -> (uint8 status, uint8 kind, bytes32 subject, ...)
+CHECKPOINT_ANCHORED_TOPIC = "0xcbe02ac536ca3dfadc53401db0bf25525f8b304f3c4e8824d719b6e55f8c5188"
+DOCUMENT_STATUSES = {0: "unknown", 1: "valid", 2: "superseded", 3: "revoked"}
+RPC_TIMEOUT = 15.0
+
+
+class Failed(Exception):
+    """A check failed; the message names the element (entry, proof, signature, section) that is wrong."""
+
+
+class Unusable(Exception):
+    """The input cannot be checked at all: not JSON, missing what a check needs, a chain that does not answer."""
+
+
+# --- the report --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One named check and how it came out: ``ok``, ``failed`` or ``not checked`` (with why)."""
+
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass
+class Report:
+    """What was checked, what it covered, and the first failure if any."""
+
+    kind: str = ""
+    subject: str = ""
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failure: Check | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def passed(self, name: str, detail: str) -> None:
+        self.checks.append(Check(name, "ok", detail))
+
+    def skipped(self, name: str, detail: str) -> None:
+        self.checks.append(Check(name, "not checked", detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "kind": self.kind, "subject": self.subject, "facts": self.facts,
+                "notes": self.notes, "checks": [vars(c) for c in self.checks],
+                "failure": None if self.failure is None else vars(self.failure)}
+
+    def text(self) -> str:
+        lines = [f"{self.kind}: {self.subject}" if self.subject else self.kind]
+        for name, value in self.facts.items():
+            lines.append(f"  {name}: {value}")
+        lines.append("checks:")
+        for check in self.checks:
+            mark = {"ok": "ok    ", "failed": "FAILED", "not checked": "--    "}.get(check.status, check.status)
+            lines.append(f"  {mark} {check.name}: {check.detail}")
+        lines.extend(f"note: {note}" for note in self.notes)
+        if self.failure is None:
+            lines.append("verdict: everything checked holds")
+        else:
+            lines.append(f"verdict: FAILED at {self.failure.name}: {self.failure.detail}")
+        return "\n".join(lines) + "\n"
+
+
+# --- encodings ---------------------------------------------------------------------------------------------
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def digest_str(data: bytes) -> str:
+    return "sha256:" + data.hex()
+
+
+def jcs(value: Any) -> bytes:
+    """RFC 8785 canonical bytes; raises ``Failed`` for a value JCS cannot carry."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise Failed(f"a value cannot be put in RFC 8785 canonical form: {exc}") from exc
+
+
+def unb64(value: Any, what: str, *, size: int | None = None) -> bytes:
+    """Standard padded base64, canonical (no stray bits), optionally of ``size`` bytes; else ``Failed``."""
+    if not isinstance(value, str):
+        raise Failed(f"{what} is not a base64 string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Failed(f"{what} is not standard base64") from exc
+    if base64.b64encode(raw).decode() != value:
+        raise Failed(f"{what} is not canonical base64")
+    if size is not None and len(raw) != size:
+        raise Failed(f"{what} is {len(raw)} bytes, not {size}")
+    return raw
+
+
+def hashes(value: Any, what: str) -> list[bytes]:
+    if not isinstance(value, list):
+        raise Failed(f"{what} is not a list of hashes")
+    return [unb64(item, f"{what}[{n}]", size=32) for n, item in enumerate(value)]
+
+
+def need(mapping: Any, name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """``mapping[name]`` if ``mapping`` is an object holding a ``kind`` there; else ``Failed`` naming ``what``."""
+    if not isinstance(mapping, dict):
+        raise Failed(f"{what} is not an object")
+    value = mapping.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise Failed(f"{what}.{name} is missing or not {_kind_name(kind)}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def commitment(*, salt: bytes, payload: Any, data_subject: str | None) -> bytes:
+    """``SHA-256(salt || JCS({"data_subject", "payload"}))``; version 1 statements (no subject): ``SHA-256(salt ||
+    JCS(payload))``."""
+    if data_subject is None:
+        return sha256(salt + jcs(payload))
+    return sha256(salt + jcs({"data_subject": data_subject, "payload": payload}))
+
+
+# --- Ed25519, strictly -------------------------------------------------------------------------------------
+# OpenSSL (through cryptography) takes any 32 bytes as a key and any canonical R. A small-order key lets a
+# "signature" verify without any private key, and a non-canonical encoding is read differently by different
+# verifiers; so keys and signatures are classified here first (RFC 8032 arithmetic on plain integers: only public
+# values are handled, so nothing needs to be constant-time).
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, -1, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_Point = tuple[int, int, int, int]  # extended coordinates X, Y, Z, T with x = X/Z, y = Y/Z, xy = T/Z
+_ZERO: _Point = (0, 1, 1, 0)
+
+
+def _add(a: _Point, b: _Point) -> _Point:
+    """RFC 8032 §5.1.4 point addition (complete: it also doubles and handles the identity)."""
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    m, n = (y1 - x1) * (y2 - x2) % _P, (y1 + x1) * (y2 + x2) % _P
+    c, d = t1 * 2 * _D * t2 % _P, z1 * 2 * z2 % _P
+    e, f, g, h = n - m, d - c, d + c, n + m
+    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
+
+
+def _times(point: _Point, k: int) -> _Point:
+    out = _ZERO
+    while k:
+        if k & 1:
+            out = _add(out, point)
+        point, k = _add(point, point), k >> 1
+    return out
+
+
+def _is_zero(point: _Point) -> bool:
+    return point[0] % _P == 0 and (point[1] - point[2]) % _P == 0
+
+
+def _point(raw: bytes) -> _Point | None:
+    """The point a canonical 32-byte encoding names, or None when it is not canonical or not on the curve."""
+    value = int.from_bytes(raw, "little")
+    y, sign = value & ((1 << 255) - 1), value >> 255
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if (v * x * x - u) % _P:
+        x = x * _SQRT_M1 % _P
+        if (v * x * x - u) % _P:
+            return None
+    if x == 0 and sign:
+        return None  # x = 0 has no sign to set: a second encoding of the same point
+    if x & 1 != sign:
+        x = _P - x
+    return x, y, 1, x * y % _P
+
+
+def _encode(point: _Point) -> bytes:
+    x, y, z, _ = point
+    zi = pow(z, -1, _P)
+    x, y = x * zi % _P, y * zi % _P
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+_SMALL_ORDER: set[bytes] = set()
+
+
+def small_order_encodings() -> set[bytes]:
+    """The 8 encodings of points whose order divides 8: [L]Q of a point Q of full order 8L generates them."""
+    if not _SMALL_ORDER:
+        for y in range(2, 200):
+            found = _point(y.to_bytes(32, "little"))
+            if found is None:
+                continue
+            torsion = _times(found, _L)
+            orbit, current = set(), _ZERO
+            for _ in range(8):
+                orbit.add(_encode(current))
+                current = _add(current, torsion)
+            if len(orbit) == 8:
+                _SMALL_ORDER.update(orbit)
+                break
+        if len(_SMALL_ORDER) != 8:
+            raise RuntimeError("the curve arithmetic found no point of order 8")
+    return _SMALL_ORDER
+
+
+_GOOD_KEYS: dict[bytes, str | None] = {}
+
+
+def key_problem(raw: bytes) -> str | None:
+    """None for an acceptable Ed25519 public key, else why not: not 32 bytes, not canonical, off the curve, of
+    small order, or outside the prime-order subgroup (the last needs a scalar multiplication; kept per key)."""
+    if raw in _GOOD_KEYS:
+        return _GOOD_KEYS[raw]
+    problem: str | None = None
+    point = _point(raw) if len(raw) == 32 else None
+    if len(raw) != 32:
+        problem = f"not 32 bytes (got {len(raw)})"
+    elif point is None:
+        problem = "not a canonical encoding of a curve point"
+    elif raw in small_order_encodings():
+        problem = "a small-order point"
+    elif not _is_zero(_times(point, _L)):
+        problem = "not in the prime-order subgroup"
+    _GOOD_KEYS[raw] = problem
+    return problem
+
+
+def check_signature(*, public_key: bytes, signature: bytes, data: bytes, what: str) -> None:
+    """Strict Ed25519: the key as ``key_problem`` wants it, a 64-byte signature with ``S < L`` and a canonical
+    ``R`` not of small order, then the equation (OpenSSL). Raises ``Failed`` naming ``what``."""
+    problem = key_problem(public_key)
+    if problem is not None:
+        raise Failed(f"{what}: the public key is weak ({problem}); a signature by it proves nothing")
+    if len(signature) != 64:
+        raise Failed(f"{what}: a signature is 64 bytes, got {len(signature)}")
+    r, s = signature[:32], signature[32:]
+    if int.from_bytes(s, "little") >= _L:
+        raise Failed(f"{what}: the signature is malleable (S >= L)")
+    if _point(r) is None or r in small_order_encodings():
+        raise Failed(f"{what}: the signature's R is not a canonical point of large order")
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+    except InvalidSignature as exc:
+        raise Failed(f"{what}: the signature does not verify") from exc
+
+
+# --- RFC 9162 Merkle proofs --------------------------------------------------------------------------------
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return sha256(b"\x00" + leaf)
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return sha256(b"\x01" + left + right)
+
+
+def _split(size: int) -> int:
+    """The largest power of two smaller than ``size`` (``size`` >= 2)."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def root_from_inclusion(*, index: int, size: int, leaf_digest: bytes, path: Sequence[bytes]) -> bytes:
+    """The root an inclusion path (bottom-up, RFC 9162 §2.1.3) leads to. Raises ``Failed`` for an index outside
+    the tree or a path of the wrong length."""
+    if not 0 <= index < size:
+        raise Failed(f"index {index} is outside a tree of {size} entries")
+    remaining = list(path)
+
+    def walk(i: int, n: int) -> bytes:
+        if n == 1:
+            return leaf_digest
+        if not remaining:
+            raise Failed("the inclusion proof is too short")
+        sibling = remaining.pop()  # the top of the path is its last hash
+        k = _split(n)
+        return _node(walk(i, k), sibling) if i < k else _node(sibling, walk(i - k, n - k))
+
+    root = walk(index, size)
+    if remaining:
+        raise Failed("the inclusion proof is too long")
+    return root
+
+
+def check_consistency(*, first: int, second: int, first_root: bytes, second_root: bytes,
+                      proof: Sequence[bytes]) -> None:
+    """Raise ``Failed`` unless ``proof`` (RFC 9162 §2.1.4) shows the tree of ``second`` entries extends the tree
+    of ``first`` entries with these roots."""
+    if not 0 < first <= second:
+        raise Failed(f"trees of {first} and {second} entries cannot be consistent")
+    remaining = list(proof)
+
+    def walk(m: int, n: int, whole: bool) -> tuple[bytes, bytes]:
+        if m == n:
+            if whole:
+                return first_root, first_root
+            if not remaining:
+                raise Failed("the consistency proof is too short")
+            known = remaining.pop()
+            return known, known
+        if not remaining:
+            raise Failed("the consistency proof is too short")
+        sibling = remaining.pop()
+        k = _split(n)
+        if m <= k:
+            old, new = walk(m, k, whole)
+            return old, _node(new, sibling)
+        old, new = walk(m - k, n - k, False)
+        return _node(sibling, old), _node(sibling, new)
+
+    old, new = walk(first, second, True)
+    if remaining:
+        raise Failed("the consistency proof is too long")
+    if old != first_root or new != second_root:
+        raise Failed(f"the tree of {second} entries does not extend the tree of {first}")
+
+
+# --- signed notes and checkpoints --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifierKey:
+    """A C2SP vkey: key name, 4-byte key id, raw Ed25519 public key."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    @classmethod
+    def parse(cls, text: Any) -> VerifierKey:
+        """Parse ``<name>+<8 hex>+<base64(0x01 || key)>``; raises ``Failed`` for anything else or a weak key."""
+        if not isinstance(text, str) or text.count("+") < 2:
+            raise Failed("the verifier key is not a C2SP vkey (<name>+<hex id>+<base64 key>)")
+        name, hex_id, encoded = text.split("+", 2)
+        raw = unb64(encoded, "the verifier key's key", size=33)
+        if not name or any(c.isspace() or c < " " for c in name) or raw[0] != 0x01:
+            raise Failed("the verifier key is not an Ed25519 vkey with a valid name")
+        key_id = sha256(name.encode() + b"\n" + raw)[:4]
+        if key_id.hex() != hex_id:
+            raise Failed("the verifier key's id does not match its name and key")
+        problem = key_problem(raw[1:])
+        if problem is not None:
+            raise Failed(f"the verifier key is weak ({problem})")
+        return cls(name=name, key_id=key_id, public_key=raw[1:])
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+
+
+def open_checkpoint(note: Any, key: VerifierKey, *, what: str) -> Checkpoint:
+    """Verify a C2SP signed note with ``key`` and parse its tlog-checkpoint body strictly. Raises ``Failed``."""
+    if not isinstance(note, str) or not note.endswith("\n") or "\n\n" not in note:
+        raise Failed(f"{what} is not a signed note")
+    body, _, signatures = note.partition("\n\n")
+    body += "\n"
+    for line in signatures[:-1].split("\n"):
+        prefix, _, rest = line.partition(" ")
+        name, _, encoded = rest.partition(" ")
+        if prefix != "\u2014" or name != key.name:
+            continue
+        raw = unb64(encoded, f"{what}'s signature line")
+        if raw[:4] != key.key_id:
+            continue
+        check_signature(public_key=key.public_key, signature=raw[4:], data=body.encode(), what=what)
+        lines = body.split("\n")[:-1]
+        if len(lines) != 3 or not lines[1].isascii() or not lines[1].isdigit() or (
+                lines[1] != "0" and lines[1].startswith("0")):
+            raise Failed(f"{what}'s body is not <origin>\\n<size>\\n<root>\\n")
+        return Checkpoint(origin=lines[0], size=int(lines[1]), root=unb64(lines[2], f"{what}'s root", size=32))
+    raise Failed(f"{what} carries no signature by {key.name} with key id {key.key_id.hex()}")
+
+
+# --- leaves ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What an entry record (leaf) says."""
+
+    index: int
+    raw: bytes
+    statement: dict[str, Any]
+    statement_bytes: bytes
+    key_id: str
+    signature: bytes
+    seq: int
+    recorded_at: str
+
+    @property
+    def event_id(self) -> str:
+        return str(self.statement["event_id"])
+
+    @property
+    def type(self) -> str:
+        return str(self.statement["type"])
+
+    @property
+    def stream(self) -> str:
+        return str(self.statement["stream"])
+
+    @property
+    def version(self) -> int:
+        return int(self.statement.get("v", 1))
+
+    @property
+    def payload_hash(self) -> str:
+        return str(self.statement["payload_hash"])
+
+    def field(self, name: str) -> Any:
+        return {"event_id": self.event_id, "type": self.type, "stream": self.stream, "seq": self.seq,
+                "recorded_at": self.recorded_at, "key_id": self.key_id}[name]
+
+
+def parse_leaf(raw: bytes, index: int) -> Leaf:
+    """Parse leaf bytes: RFC 8785 JSON of a version 1 entry record with a statement. Raises ``Failed``."""
+    what = f"entry {index}'s leaf"
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise Failed(f"{what} is not JSON") from exc
+    if not isinstance(record, dict) or set(record) != RECORD_FIELDS or record["v"] != 1:
+        raise Failed(f"{what} is not a version 1 entry record")
+    if jcs(record) != raw:
+        raise Failed(f"{what} is not in RFC 8785 canonical form")
+    statement = record["statement"]
+    if not isinstance(statement, dict) or not set(statement) <= STATEMENT_FIELDS or not all(
+            isinstance(statement.get(name), str) for name in ("event_id", "type", "stream", "payload_hash")):
+        raise Failed(f"{what} holds no well-formed statement")
+    if statement.get("v", 1) not in (1, 2) or not statement["payload_hash"].startswith("sha256:"):
+        raise Failed(f"{what} holds a statement of an unknown version")
+    seq = record["seq"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not isinstance(record["key_id"], str) \
+            or not isinstance(record["recorded_at"], str):
+        raise Failed(f"{what} has a malformed seq, key_id or recorded_at")
+    if statement.get("seq") not in (None, seq):
+        raise Failed(f"{what}: the statement expected seq {statement['seq']} but the ledger recorded {seq}")
+    return Leaf(index=index, raw=raw, statement=statement, statement_bytes=jcs(statement), key_id=record["key_id"],
+                signature=unb64(record["signature"], f"{what}'s signature", size=64), seq=seq,
+                recorded_at=record["recorded_at"])
+
+
+def check_shown_fields(shown: dict[str, Any], leaf: Leaf, names: Sequence[str]) -> None:
+    """The fields written beside a leaf must be the leaf's own (a reader trusts them at a glance)."""
+    for name in names:
+        if name in shown and shown[name] != leaf.field(name):
+            raise Failed(f"entry {leaf.index} shows {name} {shown[name]!r} but its leaf says {leaf.field(name)!r}")
+
+
+# --- key history -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KeyLife:
+    """A system key as its key events made it: valid for entries after ``start`` and before ``end``."""
+
+    key_id: str
+    owner: str
+    public_key: bytes
+    start: int
+    end: int | None = None
+    ended_by: str = ""
+    scopes: list[tuple[int, dict[str, Any] | None]] = field(default_factory=list)  # (from index, scope)
+
+    def scope_at(self, index: int) -> dict[str, Any] | None:
+        current: dict[str, Any] | None = None
+        for since, scope in self.scopes:
+            if since < index:
+                current = scope
+        return current
+
+
+def scope_allows(scope: dict[str, Any] | None, *, type: str, stream: str) -> bool:
+    """A key's scope (``{"types", "streams"}``; None for keys registered before scopes) allows this write."""
+    if scope is None:
+        return True
+    kind = stream.split(":", 1)[0]
+    streams, types = scope.get("streams", []), scope.get("types", [])
+    if not ("*" in streams or kind in streams):
+        return False
+    return any(p == "*" or p == type or (p.endswith(".*") and type.startswith(p[:-1])) for p in types)
+
+
+class KeyHistory:
+    """Replays key events in log order, as the ledger did; each must be a change the state allows."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, KeyLife] = {}
+
+    def apply(self, index: int, type: str, stream: str, payload: Any) -> None:
+        where = f"key event at entry {index}"
+        if not isinstance(payload, dict) or not isinstance(payload.get("key_id"), str):
+            raise Failed(f"{where} has no key_id in its payload")
+        key_id = payload["key_id"]
+        if type in (KEY_REVOKED, KEY_SCOPED):
+            life = self.keys.get(key_id)
+            if life is None or life.ended_by.endswith("revoked") or (type == KEY_SCOPED and life.end is not None):
+                raise Failed(f"{where} changes key {key_id!r}, which is not an active key there")
+            if type == KEY_SCOPED:
+                life.scopes.append((index, _scope(payload.get("scope"), where)))
+            else:
+                if life.end is None:
+                    life.end, life.ended_by = index, "revoked"
+                else:
+                    life.ended_by += ", then revoked"
+            return
+        owner = payload.get("owner")
+        if key_id == LEDGER_KEY_ID or key_id in self.keys:
+            raise Failed(f"{where} registers key id {key_id!r}, which is taken")
+        if not isinstance(owner, str) or stream != f"system:{owner}":
+            raise Failed(f"{where} registers a key of {owner!r} on stream {stream!r}")
+        public_key = unb64(payload.get("public_key"), f"{where}'s public_key", size=32)
+        problem = key_problem(public_key)
+        if problem is not None:
+            raise Failed(f"{where} registers key {key_id!r} with a weak public key ({problem})")
+        scope = _scope(payload["scope"], where) if "scope" in payload else None
+        if type == KEY_ROTATED:
+            old = self.keys.get(str(payload.get("replaces")))
+            if old is None or old.end is not None or old.owner != owner:
+                raise Failed(f"{where} rotates {payload.get('replaces')!r}, not an active key of {owner!r}")
+            old.end, old.ended_by = index, f"rotated to {key_id}"
+            if "scope" not in payload:
+                scope = old.scope_at(index + 1)
+        self.keys[key_id] = KeyLife(key_id=key_id, owner=owner, public_key=public_key, start=index,
+                                    scopes=[(index, scope)])
+
+    def key_for(self, leaf: Leaf) -> bytes:
+        """The public key that may sign ``leaf`` at its position, within its scope; else ``Failed``."""
+        life = self.keys.get(leaf.key_id)
+        where = f"entry {leaf.index} ({leaf.type})"
+        if life is None:
+            raise Failed(f"{where} is signed by key {leaf.key_id!r}, whose registration the bundle does not hold")
+        if leaf.index <= life.start:
+            raise Failed(f"{where} is signed by key {leaf.key_id!r} before its registration at entry {life.start}")
+        if life.end is not None and leaf.index >= life.end:
+            raise Failed(f"{where} is signed by key {leaf.key_id!r} after it was {life.ended_by} at entry "
+                         f"{life.end}")
+        if not scope_allows(life.scope_at(leaf.index), type=leaf.type, stream=leaf.stream):
+            raise Failed(f"{where} on {leaf.stream} is outside the scope key {leaf.key_id!r} had there")
+        return life.public_key
+
+
+def _scope(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(value.get(n), list) and all(
+            isinstance(item, str) for item in value[n]) for n in ("types", "streams")):
+        raise Failed(f"{where} carries a malformed scope")
+    return value
+
+
+# --- JSON-RPC ----------------------------------------------------------------------------------------------
+
+
+class Chain:
+    """Just enough Ethereum JSON-RPC: chain id, a transaction's receipt, a read-only call."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._id = 0
+
+    def call(self, method: str, *params: Any) -> Any:
+        self._id += 1
+        body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}).encode()
+        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=RPC_TIMEOUT) as response:
+                answer = json.loads(response.read())
+        except (OSError, ValueError) as exc:
+            raise Unusable(f"the chain at {self.url} cannot be reached or did not answer JSON-RPC: {exc}") from exc
+        if not isinstance(answer, dict) or "error" in answer:
+            said = answer.get("error") if isinstance(answer, dict) else answer
+            raise Unusable(f"the chain at {self.url} refused {method}: {said}")
+        return answer.get("result")
+
+    def chain_id(self) -> int:
+        return int(self.call("eth_chainId"), 16)
+
+    def read(self, contract: str, selector: str, argument: bytes) -> bytes:
+        """``eth_call`` of a one-word-argument view function; the returned words."""
+        result = self.call("eth_call", {"to": contract, "data": "0x" + selector + argument.rjust(32, b"\0").hex()},
+                           "latest")
+        if not isinstance(result, str) or not result.startswith("0x"):
+            raise Failed(f"eth_call at {contract} returned {result!r}")
+        return bytes.fromhex(result[2:])
+
+
+def _word(data: bytes, n: int) -> bytes:
+    if len(data) < 32 * (n + 1):
+        raise Failed("a contract call returned fewer words than its ABI has")
+    return data[32 * n:32 * (n + 1)]
+
+
+# --- verifying ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """An entry of the bundle once its leaf parsed: where it is, what it says, its opened facts if any."""
+
+    leaf: Leaf
+    reason: str
+    facts: dict[str, Any] | None = None
+    erased: list[str] = field(default_factory=list)
+
+
+class _Run:
+    """One verification: each stage names itself, and a ``Failed`` raised inside is recorded against it."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.stage = "format"
+
+    def stage_of(self, name: str) -> None:
+        self.stage = name
+
+
+def verify(document: Any, *, vkey: str | None = None, rpc: str | None = None) -> Report:
+    """Verify a bundle or receipt (already decoded JSON) and return the report; a failed check is in
+    ``report.failure``, never raised. ``vkey`` is the C2SP verifier key you trust (else the document's own, and
+    the report says so); ``rpc`` a JSON-RPC URL to check the anchor and documents on chain. Raises ``Unusable``
+    when the document cannot be checked at all (not an object; a single receipt without ``vkey``; a chain that
+    does not answer)."""
+    if not isinstance(document, dict):
+        raise Unusable("the file holds no JSON object: it is neither an evidence bundle nor a receipt")
+    report = Report()
+    run = _Run(report)
+    chain = Chain(rpc) if rpc else None
+    try:
+        form = document.get("format")
+        if isinstance(form, str) and form.startswith(BUNDLE_FAMILY):
+            _Bundle(run, document, vkey=vkey, chain=chain).check()
+        elif form in WORKFLOW_RECEIPTS:
+            _Receipts(run, document, vkey=vkey, chain=chain).check_workflow(str(form))
+        elif form is None and isinstance(document.get("entry"), dict) and "leaf" in document:
+            _Receipts(run, document, vkey=vkey, chain=chain).check_event()
+        else:
+            raise Failed(f"format {form!r} is neither {BUNDLE_FORMAT!r} nor a receipt this verifier knows")
+    except Failed as exc:
+        report.failure = Check(run.stage, "failed", str(exc))
+        report.checks.append(report.failure)
+    return report
+
+
+class _Bundle:
+    def __init__(self, run: _Run, bundle: dict[str, Any], *, vkey: str | None, chain: Chain | None) -> None:
+        self.run = run
+        self.report = run.report
+        self.bundle = bundle
+        self.given_vkey = vkey
+        self.chain = chain
+        self.key: VerifierKey | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.history = KeyHistory()
+        self.entries: list[Entry] = []
+        self.by_index: dict[int, Entry] = {}
+
+    def check(self) -> None:
+        report = self.report
+        report.kind = "evidence bundle"
+        self._format()
+        self._manifest()
+        self._key()
+        self._checkpoint()
+        self._keys()
+        self._entries()
+        self._openings()
+        self._streams()
+        self._anchor()
+        self._documents()
+
+    # 1-2: the envelope
+
+    def _format(self) -> None:
+        bundle = self.bundle
+        if bundle.get("format") != BUNDLE_FORMAT:
+            raise Failed(f"format {bundle.get('format')!r}: this verifier reads {BUNDLE_FORMAT!r} only")
+        manifest = need(bundle, "manifest", dict, "the bundle")
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise Failed(f"the manifest says format {manifest.get('format')!r}, the bundle {BUNDLE_FORMAT!r}")
+        missing = [name for name in SECTIONS if name not in bundle]
+        if missing:
+            raise Failed(f"the bundle lacks section(s) {', '.join(missing)}")
+        subject = need(manifest, "subject", dict, "manifest")
+        kind, ident = need(subject, "kind", str, "manifest.subject"), need(subject, "id", str, "manifest.subject")
+        streams = need(subject, "streams", list, "manifest.subject")
+        if not streams or not all(isinstance(s, str) and ":" in s for s in streams):
+            raise Failed("manifest.subject.streams must name at least one stream (<kind>:<id>) held whole")
+        self.streams: list[str] = list(streams)
+        self.report.subject = f"{kind} {ident}"
+        self.report.facts["streams held whole"] = ", ".join(streams)
+        if manifest.get("generated_at"):
+            self.report.facts["generated"] = f"{manifest.get('generated_at')} for {manifest.get('generated_for')}"
+        self.report.passed("format", f"{BUNDLE_FORMAT}, every section present")
+
+    def _manifest(self) -> None:
+        self.run.stage_of("manifest")
+        manifest = self.bundle["manifest"]
+        digests = need(manifest, "sections", dict, "manifest")
+        if set(digests) != set(SECTIONS):
+            raise Failed(f"manifest.sections must list exactly {', '.join(SECTIONS)}")
+        for name in SECTIONS:
+            if digests[name] != digest_str(sha256(jcs(self.bundle[name]))):
+                raise Failed(f"section {name!r} does not match its digest in the manifest: it was changed")
+        counts = need(manifest, "counts", dict, "manifest")
+        entries, keys = need(self.bundle, "entries", list, "the bundle"), self.bundle["keys"]
+        key_events = need(keys, "events", list, "keys")
+        documents = need(self.bundle["documents"], "items", list, "documents")
+        actual = {"entries": len(entries), "key_events": len(key_events), "documents": len(documents)}
+        for name, value in actual.items():
+            if counts.get(name) != value:
+                raise Failed(f"the manifest counts {counts.get(name)} {name.replace('_', ' ')}, the bundle holds "
+                             f"{value}")
+        if not entries:
+            raise Failed("the bundle holds no entries: there is nothing to verify")
+        self.report.passed("manifest", f"the digests of all {len(SECTIONS)} sections and the counts match")
+
+    # 3-4: whom to trust, and the checkpoint
+
+    def _key(self) -> None:
+        self.run.stage_of("verifier key")
+        own = need(self.bundle["ledger"], "vkey", str, "ledger")
+        if self.given_vkey is None:
+            self.key = VerifierKey.parse(own)
+            self.report.notes.append("no --vkey given: the bundle's own verifier key was trusted; compare it with the "
+                                     "one the ledger publishes (GET /v1/log/key) or pass --vkey")
+            self.report.passed("verifier key", f"{own} (the bundle's own: not independently trusted)")
+            return
+        self.key = VerifierKey.parse(self.given_vkey)
+        if own != self.given_vkey:
+            raise Failed(f"the bundle was made by the ledger with key {own}, not the key you trust")
+        self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
+
+    def _checkpoint(self) -> None:
+        self.run.stage_of("checkpoint")
+        assert self.key is not None
+        note = need(self.bundle["checkpoint"], "note", str, "checkpoint")
+        self.checkpoint = open_checkpoint(note, self.key, what="the checkpoint")
+        origin = self.bundle["ledger"].get("origin")
+        if self.checkpoint.origin != origin:
+            raise Failed(f"the checkpoint is of log {self.checkpoint.origin!r}, the bundle says {origin!r}")
+        self.report.facts["checkpoint"] = f"{self.checkpoint.origin}, {self.checkpoint.size} entries"
+        self.report.passed("checkpoint", f"signed by {self.key.name}; tree of {self.checkpoint.size} entries, root "
+                                         f"{base64.b64encode(self.checkpoint.root).decode()}")
+
+    def _included(self, item: dict[str, Any], what: str) -> Leaf:
+        """Parse an entry's leaf, check its hash and the fields shown beside it, and prove it in the checkpoint."""
+        assert self.checkpoint is not None
+        index = need(item, "index", int, what)
+        raw = unb64(item.get("leaf"), f"entry {index}'s leaf")
+        digest = leaf_hash(raw)
+        if "leaf_hash" in item and unb64(item["leaf_hash"], f"entry {index}'s leaf_hash", size=32) != digest:
+            raise Failed(f"entry {index}'s leaf does not hash to its leaf_hash: the leaf or the hash was changed")
+        leaf = parse_leaf(raw, index)
+        check_shown_fields(item, leaf, ENTRY_FIELDS)
+        proof = need(item, "inclusion", dict, f"entry {index}")
+        if proof.get("tree_size") != self.checkpoint.size or proof.get("index", index) != index:
+            raise Failed(f"entry {index}'s inclusion proof is for another tree ({proof.get('tree_size')}) than the "
+                         f"checkpoint's ({self.checkpoint.size})")
+        path = hashes(proof.get("hashes"), f"entry {index}'s inclusion proof")
+        try:
+            root = root_from_inclusion(index=index, size=self.checkpoint.size, leaf_digest=digest, path=path)
+        except Failed as exc:
+            raise Failed(f"entry {index}'s inclusion proof: {exc}") from exc
+        if root != self.checkpoint.root:
+            raise Failed(f"entry {index} is not in the checkpointed tree: its leaf or inclusion proof was changed")
+        return leaf
+
+    # 5: key history
+
+    def _keys(self) -> None:
+        self.run.stage_of("key history")
+        assert self.key is not None
+        keys = self.bundle["keys"]
+        if keys.get("ledger_key_id") != LEDGER_KEY_ID:
+            raise Failed(f"keys.ledger_key_id must be {LEDGER_KEY_ID!r}")
+        previous = -1
+        per_stream: dict[str, list[int]] = {}
+        for n, item in enumerate(keys["events"]):
+            leaf = self._included(item, f"keys.events[{n}]")
+            if leaf.index <= previous:
+                raise Failed(f"key events are out of order or repeated: entry {leaf.index} after entry {previous}")
+            previous = leaf.index
+            if leaf.type not in KEY_EVENTS or leaf.key_id != LEDGER_KEY_ID:
+                raise Failed(f"keys.events[{n}] (entry {leaf.index}) is a {leaf.type} signed by {leaf.key_id!r}, "
+                             f"not a key event signed by the ledger")
+            check_signature(public_key=self.key.public_key, signature=leaf.signature, data=leaf.statement_bytes,
+                            what=f"key event at entry {leaf.index}")
+            opening = need(item, "opening", dict, f"keys.events[{n}]")
+            payload = opening.get("payload")
+            salt = unb64(opening.get("salt"), f"key event {leaf.index}'s salt")
+            subject = LEDGER_SUBJECT if leaf.version >= 2 else None
+            if opening.get("data_subject", LEDGER_SUBJECT) != LEDGER_SUBJECT or digest_str(commitment(
+                    salt=salt, payload=payload, data_subject=subject)) != leaf.payload_hash:
+                raise Failed(f"key event at entry {leaf.index}: its opening does not match the leaf's payload_hash")
+            self.history.apply(leaf.index, leaf.type, leaf.stream, payload)
+            per_stream.setdefault(leaf.stream, []).append(leaf.seq)
+        for stream, seqs in per_stream.items():
+            if seqs != list(range(1, len(seqs) + 1)):
+                raise Failed(f"the key history on {stream} is not whole: seq {seqs} (1..{len(seqs)} expected)")
+        self.report.passed("key history", f"{len(keys['events'])} key events of {len(self.history.keys)} system keys: "
+                                          f"ledger signatures, openings and inclusion proofs hold, whole per owner")
+
+    # 6: entries
+
+    def _entries(self) -> None:
+        self.run.stage_of("entries")
+        assert self.key is not None
+        previous: Entry | None = None
+        for n, item in enumerate(self.bundle["entries"]):
+            index = need(item, "index", int, f"entries[{n}]")
+            if index in self.by_index:
+                raise Failed(f"entry {index} appears twice (entries[{n}])")
+            if previous is not None and index < previous.leaf.index:
+                raise Failed(f"entries are out of order: entries[{n}] is entry {index}, after entry "
+                             f"{previous.leaf.index}")
+            leaf = self._included(item, f"entries[{n}]")
+            reason = item.get("reason")
+            if not isinstance(reason, str) or not reason:
+                raise Failed(f"entry {index} gives no reason for being in the bundle")
+            public_key = self.key.public_key if leaf.key_id == LEDGER_KEY_ID else self.history.key_for(leaf)
+            check_signature(public_key=public_key, signature=leaf.signature, data=leaf.statement_bytes,
+                            what=f"entry {index} ({leaf.type}) signed by {leaf.key_id!r}")
+            if previous is not None and leaf.recorded_at < previous.leaf.recorded_at:
+                raise Failed(f"entry {index} was recorded at {leaf.recorded_at}, before entry {previous.leaf.index} "
+                             f"({previous.leaf.recorded_at}): the log never goes back in time")
+            entry = Entry(leaf=leaf, reason=reason)
+            self.entries.append(entry)
+            self.by_index[index] = entry
+            previous = entry
+        systems = sorted({e.leaf.key_id for e in self.entries} - {LEDGER_KEY_ID})
+        by = "the ledger's key" + (f" and system key(s) {', '.join(systems)}" if systems else "")
+        self.report.passed("entries", f"{len(self.entries)} leaves in the checkpointed tree, each signed by the key "
+                                      f"valid at its position ({by})")
+
+    # 7: openings
+
+    def _openings(self) -> None:
+        self.run.stage_of("openings")
+        opened = personal = 0
+        for item in self.bundle["entries"]:
+            entry = self.by_index[item["index"]]
+            leaf = entry.leaf
+            facts = item.get("facts")
+            if facts == ERASED:
+                entry.erased.append("facts")
+            elif facts is not None:
+                payload = self._open(facts, leaf, what=f"entry {leaf.index}'s facts",
+                                     commit=leaf.payload_hash, version=leaf.version)
+                if not isinstance(payload, dict):
+                    raise Failed(f"entry {leaf.index}'s facts are not a JSON object")
+                entry.facts = payload
+                opened += 1
+            part = item.get("personal")
+            if part is None:
+                continue
+            if part == ERASED:
+                entry.erased.append("personal part")
+                continue
+            if entry.facts is None or not isinstance(entry.facts.get(PERSONAL_FIELD), str):
+                raise Failed(f"entry {leaf.index}'s personal part cannot be checked: its facts are not opened or "
+                             f"name no personal commitment")
+            self._open(part, leaf, what=f"entry {leaf.index}'s personal part", commit=entry.facts[PERSONAL_FIELD],
+                       version=2)
+            personal += 1
+        erased = [f"entry {e.leaf.index} ({' and '.join(e.erased)})" for e in self.entries if e.erased]
+        self.report.facts["openings"] = f"{opened} facts and {personal} personal parts opened, {len(erased)} erased"
+        if erased:
+            self.report.notes.append("erased (the data subject's key was destroyed; the leaves and proofs still "
+                                     "verify): " + ", ".join(erased))
+        if not opened and not personal:
+            self.report.skipped("openings", "the bundle opens no payloads (none were granted)")
+            return
+        self.report.passed("openings", f"{opened} facts payloads match their salted hashes, {personal} personal parts "
+                                       f"match the commitments their facts name")
+
+    @staticmethod
+    def _open(opening: Any, leaf: Leaf, *, what: str, commit: str, version: int) -> Any:
+        if not isinstance(opening, dict) or "payload" not in opening:
+            raise Failed(f"{what} is neither an opening (payload, salt, data_subject) nor 'erased'")
+        salt = unb64(opening.get("salt"), f"{what}'s salt")
+        subject = opening.get("data_subject")
+        if version >= 2 and not isinstance(subject, str):
+            raise Failed(f"{what} names no data_subject")
+        found = commitment(salt=salt, payload=opening["payload"], data_subject=subject if version >= 2 else None)
+        if digest_str(found) != commit:
+            raise Failed(f"{what} does not match its salted hash: the payload, salt or data subject was changed")
+        return opening["payload"]
+
+    # 8: whole streams
+
+    def _streams(self) -> None:
+        self.run.stage_of("whole streams")
+        kinds = {stream.split(":", 1)[0] for stream in self.streams}
+        own: dict[str, list[Entry]] = {stream: [] for stream in self.streams}
+        seen: set[tuple[str, int]] = set()
+        for entry in self.entries:
+            leaf = entry.leaf
+            if (leaf.stream, leaf.seq) in seen:
+                raise Failed(f"entry {leaf.index} repeats seq {leaf.seq} of {leaf.stream}")
+            seen.add((leaf.stream, leaf.seq))
+            if leaf.stream in own:
+                own[leaf.stream].append(entry)
+            elif leaf.stream.split(":", 1)[0] in kinds:
+                raise Failed(f"entry {leaf.index} ({leaf.type}) is on {leaf.stream}, not on the subject's "
+                             f"stream(s) {', '.join(self.streams)}: it belongs to another {leaf.stream.split(':')[0]}")
+        span: list[str] = []
+        for stream, entries in own.items():
+            if not entries:
+                raise Failed(f"the bundle holds no entry of {stream}, which it says it holds whole")
+            for position, entry in enumerate(entries, start=1):
+                if entry.leaf.seq != position:
+                    raise Failed(f"{stream} is not whole: entry {entry.leaf.index} has seq {entry.leaf.seq} where "
+                                 f"seq {position} was due (an event is missing or another was put in its place)")
+            span += [entries[0].leaf.recorded_at, entries[-1].leaf.recorded_at]
+        count = sum(len(entries) for entries in own.values())
+        self.report.facts["events of the subject"] = f"{count} on {len(own)} stream(s)"
+        self.report.facts["time span"] = f"{min(span)} to {max(span)}"
+        supporting = [e for e in self.entries if e.leaf.stream not in own]
+        if supporting:
+            self.report.facts["supporting entries"] = "; ".join(
+                f"{e.leaf.index} {e.leaf.type} ({e.reason})" for e in supporting)
+        self.report.passed("whole streams", f"{', '.join(f'{s} seq 1..{len(e)}' for s, e in own.items())}, no gap, "
+                                            f"no event of another {'/'.join(sorted(kinds))}")
+
+    # 9: anchor
+
+    def _anchor(self) -> None:
+        self.run.stage_of("anchor")
+        assert self.key is not None and self.checkpoint is not None
+        anchor = self.bundle["anchor"]
+        status = need(anchor, "status", str, "anchor")
+        if status != "anchored":
+            self.report.skipped("anchor", f"not anchored on chain yet ({status}): the entries rest on the signed "
+                                          f"checkpoint alone")
+            return
+        anchored = open_checkpoint(need(anchor, "checkpoint", str, "anchor"), self.key, what="the anchored checkpoint")
+        root = unb64(anchor.get("root"), "anchor.root", size=32)
+        if anchor.get("tree_size") != anchored.size or root != anchored.root:
+            raise Failed("the anchored checkpoint is not the tree size and root the anchor names")
+        proof = need(anchor, "consistency", dict, "anchor")
+        small, large = sorted((anchored, self.checkpoint), key=lambda c: c.size)
+        if (proof.get("first"), proof.get("second")) != (small.size, large.size):
+            raise Failed(f"the consistency proof is between {proof.get('first')} and {proof.get('second')}, not "
+                         f"between the anchored tree ({anchored.size}) and the checkpoint ({self.checkpoint.size})")
+        check_consistency(first=small.size, second=large.size, first_root=small.root, second_root=large.root,
+                          proof=hashes(proof.get("hashes"), "anchor.consistency"))
+        _check_anchor_abi(anchor.get("abi"))
+        chain_id, contract = need(anchor, "chain_id", int, "anchor"), need(anchor, "contract", str, "anchor")
+        tx_hash, block = need(anchor, "tx_hash", str, "anchor"), need(anchor, "block_number", int, "anchor")
+        covered = sum(1 for e in self.entries if e.leaf.index < anchored.size)
+        self.report.facts["anchor"] = (f"tree of {anchored.size} on chain {chain_id} at {contract}, tx {tx_hash} in "
+                                       f"block {block}; {covered} of {len(self.entries)} entries under it")
+        self.report.passed("anchor", f"the anchored checkpoint ({anchored.size}) is signed and consistent with the "
+                                     f"bundle's checkpoint ({self.checkpoint.size})")
+        self.run.stage_of("anchor on chain")
+        if self.chain is None:
+            self.report.skipped("anchor on chain", "no --rpc given: rootOf and the transaction were not read")
+            return
+        check_anchor_on_chain(self.chain, chain_id=chain_id, contract=contract, tx_hash=tx_hash, block=block,
+                              tree_size=anchored.size, root=anchored.root)
+        self.report.passed("anchor on chain", f"rootOf({anchored.size}) at {contract} on chain {chain_id} is the "
+                                              f"anchored root; tx {tx_hash} succeeded in block {block}")
+
+    # 10: documents
+
+    def _documents(self) -> None:
+        self.run.stage_of("documents")
+        items = self.bundle["documents"]["items"]
+        if not items:
+            self.report.skipped("documents", "the bundle names no documents")
+            return
+        registered: dict[str, dict[str, Any]] = {}
+        for n, item in enumerate(items):
+            digest = need(item, "digest", str, f"documents.items[{n}]")
+            indexes = need(item, "entries", list, f"documents.items[{n}]")
+            if not indexes:
+                raise Failed(f"document {digest} is named by no entry")
+            for index in indexes:
+                entry = self.by_index.get(index) if isinstance(index, int) else None
+                if entry is None or not entry.leaf.type.startswith(DOCUMENT_PREFIX) or entry.facts is None:
+                    raise Failed(f"document {digest} cites entry {index}, which is not an opened document entry of "
+                                 f"the bundle")
+                if digest not in (entry.facts.get("digest"), entry.facts.get("old_digest")):
+                    raise Failed(f"document {digest} cites entry {index}, whose facts name another digest")
+                if entry.leaf.type in ("document.registered", "document.superseded") \
+                        and entry.facts.get("digest") == digest:
+                    registered[digest] = entry.facts
+        self.report.passed("documents", f"{len(items)} document digest(s), each named by an opened document entry")
+        self.run.stage_of("documents on chain")
+        if self.chain is None:
+            self.report.skipped("documents on chain", "no --rpc given: documentStatus was not read")
+            return
+        found = []
+        for item in items:
+            confirmed = [r for r in item.get("registrations", []) if isinstance(r, dict)
+                         and r.get("status") == "confirmed" and isinstance(r.get("contract"), str)]
+            if not confirmed:
+                found.append(f"{item['digest']}: not on chain yet")
+                continue
+            found.append(f"{item['digest']}: " + check_document_on_chain(
+                self.chain, contract=confirmed[-1]["contract"], digest=item["digest"],
+                facts=registered.get(item["digest"])))
+        self.report.passed("documents on chain", "; ".join(found))
+
+
+def _check_anchor_abi(abi: Any) -> None:
+    """The ABI fragment must describe ``rootOf(uint64) -> (bytes32, uint64)`` and ``CheckpointAnchored``."""
+    if not isinstance(abi, list):
+        raise Failed("anchor.abi is not an ABI fragment (a list)")
+    by_name = {item.get("name"): item for item in abi if isinstance(item, dict)}
+    root_of, event = by_name.get("rootOf", {}), by_name.get("CheckpointAnchored", {})
+    if [i.get("type") for i in root_of.get("inputs", [])] != ["uint64"] or \
+            [o.get("type") for o in root_of.get("outputs", [])] != ["bytes32", "uint64"]:
+        raise Failed("anchor.abi does not describe rootOf(uint64) -> (bytes32, uint64)")
+    if [(i.get("type"), i.get("indexed")) for i in event.get("inputs", [])] != [("uint64", True), ("bytes32", False)]:
+        raise Failed("anchor.abi does not describe the event CheckpointAnchored(uint64 indexed, bytes32)")
+
+
+def check_anchor_on_chain(chain: Chain, *, chain_id: int, contract: str, tx_hash: str, block: int, tree_size: int,
+                          root: bytes) -> None:
+    """``rootOf(tree_size)`` at ``contract`` is ``root`` (recorded in ``block``), and ``tx_hash`` is a successful
+    transaction to ``contract`` in ``block`` that emitted ``CheckpointAnchored(tree_size, root)``. Raises
+    ``Failed`` naming what differs, ``Unusable`` when the chain does not answer."""
+    found_id = chain.chain_id()
+    if found_id != chain_id:
+        raise Failed(f"the node at {chain.url} is chain {found_id}, the anchor was made on chain {chain_id}")
+    words = chain.read(contract, ROOT_OF_SELECTOR, tree_size.to_bytes(8, "big"))
+    if _word(words, 0) != root:
+        raise Failed(f"rootOf({tree_size}) at {contract} is {_word(words, 0).hex() or 'empty'}, not the anchored "
+                     f"root {root.hex()}")
+    if int.from_bytes(_word(words, 1), "big") != block:
+        raise Failed(f"rootOf({tree_size}) was recorded in block {int.from_bytes(_word(words, 1), 'big')}, the anchor "
+                     f"says block {block}")
+    receipt = chain.call("eth_getTransactionReceipt", tx_hash)
+    if not isinstance(receipt, dict):
+        raise Failed(f"the chain knows no transaction {tx_hash}")
+    if int(str(receipt.get("status", "0x0")), 16) != 1 or int(str(receipt.get("blockNumber", "0x0")), 16) != block:
+        raise Failed(f"transaction {tx_hash} did not succeed in block {block}")
+    if str(receipt.get("to", "")).lower() != contract.lower():
+        raise Failed(f"transaction {tx_hash} went to {receipt.get('to')}, not to {contract}")
+    wanted = ["0x" + tree_size.to_bytes(32, "big").hex()]
+    for log in receipt.get("logs", []):
+        if str(log.get("address", "")).lower() == contract.lower() and log.get("topics", [])[:1] == [
+                CHECKPOINT_ANCHORED_TOPIC] and [t.lower() for t in log.get("topics", [])[1:]] == wanted \
+                and str(log.get("data", "")).lower() == "0x" + root.hex():
+            return
+    raise Failed(f"transaction {tx_hash} emitted no CheckpointAnchored({tree_size}, root) from {contract}")
+
+
+def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: dict[str, Any] | None) -> str:
+    """``documentStatus(digest)`` at ``contract``: the document must be known there, and when the bundle holds
+    the entry that registered it, with that entry's subject, kind and version. Returns the status in words."""
+    raw = bytes.fromhex(digest.removeprefix("sha256:"))
+    words = chain.read(contract, DOCUMENT_STATUS_SELECTOR, raw)
+    status = int.from_bytes(_word(words, 0), "big")
+    if status == 0:
+        raise Failed(f"document {digest} is not registered at {contract}")
+    if facts is not None:
+        kind, subject = int.from_bytes(_word(words, 1), "big"), _word(words, 2)
+        version = int.from_bytes(_word(words, 3), "big")
+        if facts.get("version") not in (None, version):
+            raise Failed(f"document {digest} is version {version} on chain, version {facts.get('version')} in the "
+                         f"journal")
+        if "kind" in facts and facts["kind"] != kind:
+            raise Failed(f"document {digest} is of kind {kind} on chain, {facts['kind']} in the journal")
+        if "subject" in facts and facts["subject"] != digest_str(subject):
+            raise Failed(f"document {digest} has another subject on chain than in the journal")
+    return DOCUMENT_STATUSES.get(status, f"status {status}")
+
+
+class _Receipts:
+    """A receipt read as a bundle of its events: each with its own checkpoint and inclusion proof."""
+
+    def __init__(self, run: _Run, document: dict[str, Any], *, vkey: str | None, chain: Chain | None) -> None:
+        self.run = run
+        self.report = run.report
+        self.document = document
+        self.given_vkey = vkey
+        self.chain = chain
+        self.key: VerifierKey | None = None
+
+    def check_event(self) -> None:
+        self.report.kind = "event receipt"
+        if self.given_vkey is None:
+            raise Unusable("a single event's receipt carries no verifier key: give the ledger's with --vkey")
+        self.run.stage_of("verifier key")
+        self.key = VerifierKey.parse(self.given_vkey)
+        self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
+        self.run.stage_of("receipt")
+        leaf = self._event(self.document, "the receipt")
+        self.report.subject = f"event {leaf.event_id} (entry {leaf.index}) on {leaf.stream}"
+        self.report.facts["recorded at"] = leaf.recorded_at
+
+    def check_workflow(self, form: str) -> None:
+        id_field, prefix, noun = WORKFLOW_RECEIPTS[form]
+        self.report.kind = f"{noun} receipt ({form}), read as a bundle of its events"
+        ident = self.document.get(id_field)
+        if not isinstance(ident, str) or not ident:
+            raise Failed(f"the receipt names no {id_field}")
+        stream = prefix + ident
+        self.report.subject = f"{noun} {ident}"
+        self.run.stage_of("verifier key")
+        own = self.document.get("vkey")
+        if self.given_vkey is None:
+            self.key = VerifierKey.parse(own)
+            self.report.notes.append("no --vkey given: the receipt's own verifier key was trusted; pass --vkey with "
+                                     "the key the ledger publishes")
+            self.report.passed("verifier key", f"{own} (the receipt's own: not independently trusted)")
+        else:
+            self.key = VerifierKey.parse(self.given_vkey)
+            if own is not None and own != self.given_vkey:
+                raise Failed(f"the receipt was made by the ledger with key {own}, not the key you trust")
+            self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
+        self.run.stage_of("receipts")
+        receipts = self.document.get("receipts")
+        if not isinstance(receipts, list) or not receipts:
+            raise Failed("the receipt holds no event receipts")
+        leaves: list[Leaf] = []
+        for n, receipt in enumerate(receipts):
+            leaf = self._event(receipt, f"receipts[{n}]", record=False)
+            if leaves and leaf.index <= leaves[-1].index:
+                raise Failed(f"receipts[{n}] is entry {leaf.index}, not after entry {leaves[-1].index}")
+            leaves.append(leaf)
+        self.report.passed("receipts", f"{len(leaves)} events, each in its signed checkpoint, signed by the ledger "
+                                       f"where the ledger signed it")
+        self.run.stage_of("whole stream")
+        for position, leaf in enumerate(leaves, start=1):
+            if leaf.stream != stream:
+                raise Failed(f"entry {leaf.index} ({leaf.event_id}) is on {leaf.stream}, not {stream}")
+            if leaf.seq != position:
+                raise Failed(f"{stream} is not whole: entry {leaf.index} has seq {leaf.seq} where seq {position} was "
+                             f"due")
+        self.report.facts["events"] = f"{len(leaves)} on {stream}, seq 1..{len(leaves)}"
+        self.report.facts["time span"] = f"{leaves[0].recorded_at} to {leaves[-1].recorded_at}"
+        self.report.passed("whole stream", f"{stream} seq 1..{len(leaves)} with no gap and nothing foreign")
+        self._anchor_proof(leaves[-1])
+
+    def _event(self, receipt: Any, what: str, *, record: bool = True) -> Leaf:
+        assert self.key is not None
+        entry = need(receipt, "entry", dict, what)
+        index = need(entry, "index", int, f"{what}.entry")
+        if receipt.get("status") != "checkpointed":
+            raise Failed(f"entry {index} is still pending: no checkpoint covered it when the receipt was made")
+        checkpoint = open_checkpoint(receipt.get("checkpoint"), self.key, what=f"{what}'s checkpoint")
+        raw = unb64(receipt.get("leaf"), f"entry {index}'s leaf")
+        digest = leaf_hash(raw)
+        if unb64(entry.get("leaf_hash"), f"entry {index}'s leaf_hash", size=32) != digest:
+            raise Failed(f"entry {index}'s leaf does not hash to its leaf_hash")
+        leaf = parse_leaf(raw, index)
+        check_shown_fields(entry, leaf, ("event_id", "stream", "seq", "recorded_at"))
+        proof = need(receipt, "inclusion", dict, what)
+        if (proof.get("index"), proof.get("tree_size")) != (index, checkpoint.size):
+            raise Failed(f"{what}'s inclusion proof is for another entry or tree than its checkpoint's")
+        if root_from_inclusion(index=index, size=checkpoint.size, leaf_digest=digest,
+                               path=hashes(proof.get("hashes"), f"{what}'s inclusion proof")) != checkpoint.root:
+            raise Failed(f"entry {index} is not in the tree its checkpoint signs")
+        signed = "not checked (a receipt carries no key history)"
+        if leaf.key_id == LEDGER_KEY_ID:
+            check_signature(public_key=self.key.public_key, signature=leaf.signature, data=leaf.statement_bytes,
+                            what=f"entry {index} ({leaf.type})")
+            signed = "signed by the ledger"
+        else:
+            self.report.notes.append(f"entry {index} is signed by system key {leaf.key_id!r}: a receipt carries no "
+                                     f"key history, so that signature was not checked (an evidence bundle checks it)")
+        if record:
+            self.report.passed("receipt", f"entry {index} ({leaf.type}) is in the signed checkpoint of "
+                                          f"{checkpoint.size} entries; {signed}")
+        return leaf
+
+    def _anchor_proof(self, last: Leaf) -> None:
+        self.run.stage_of("anchor")
+        assert self.key is not None
+        anchor = self.document.get("anchor")
+        if not isinstance(anchor, dict) or anchor.get("status") != "anchored":
+            self.report.skipped("anchor", "the receipt carries no anchor proof yet (pending)")
+            return
+        if anchor.get("index") != last.index or unb64(anchor.get("leaf_hash"), "anchor.leaf_hash",
+                                                      size=32) != leaf_hash(last.raw):
+            raise Failed(f"the anchor proof is not of the latest event (entry {last.index})")
+        first = open_checkpoint(anchor.get("checkpoint"), self.key, what="the anchor proof's checkpoint")
+        anchored = open_checkpoint(anchor.get("anchored_checkpoint"), self.key, what="the anchored checkpoint")
+        digest = leaf_hash(last.raw)
+        for name, tree in (("inclusion", first), ("anchored_inclusion", anchored)):
+            proof = need(anchor, name, dict, "anchor")
+            if (proof.get("index"), proof.get("tree_size")) != (last.index, tree.size) or root_from_inclusion(
+                    index=last.index, size=tree.size, leaf_digest=digest,
+                    path=hashes(proof.get("hashes"), f"anchor.{name}")) != tree.root:
+                raise Failed(f"anchor.{name} does not prove entry {last.index} in the tree of {tree.size}")
+        consistency = need(anchor, "consistency", dict, "anchor")
+        if (consistency.get("first"), consistency.get("second")) != (first.size, anchored.size):
+            raise Failed("anchor.consistency is not between the proof's checkpoint and the anchored one")
+        check_consistency(first=first.size, second=anchored.size, first_root=first.root, second_root=anchored.root,
+                          proof=hashes(consistency.get("hashes"), "anchor.consistency"))
+        job = need(anchor, "anchor", dict, "anchor")
+        if job.get("tree_size") != anchored.size or unb64(job.get("root"), "anchor.anchor.root",
+                                                          size=32) != anchored.root:
+            raise Failed("the anchoring transaction names another tree size or root than the anchored checkpoint")
+        self.report.facts["anchor"] = (f"tree of {anchored.size} on chain {job.get('chain_id')} at "
+                                       f"{job.get('contract')}, tx {job.get('tx_hash')} in block "
+                                       f"{job.get('block_number')}")
+        self.report.passed("anchor", f"entry {last.index} is under the anchored checkpoint of {anchored.size} entries")
+        self.run.stage_of("anchor on chain")
+        if self.chain is None:
+            self.report.skipped("anchor on chain", "no --rpc given: rootOf and the transaction were not read")
+            return
+        check_anchor_on_chain(self.chain, chain_id=need(job, "chain_id", int, "anchor.anchor"),
+                              contract=need(job, "contract", str, "anchor.anchor"),
+                              tx_hash=need(job, "tx_hash", str, "anchor.anchor"),
+                              block=need(job, "block_number", int, "anchor.anchor"), tree_size=anchored.size,
+                              root=anchored.root)
+        self.report.passed("anchor on chain", f"rootOf({anchored.size}) holds the anchored root; the transaction "
+                                              f"succeeded")
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+
+def _read(path: str) -> Any:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise Unusable(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise Unusable(f"{path} is not a JSON document: {exc}") from exc
+
+
+def main(argv: Sequence[str] | None = None, *, out: Callable[[str], Any] | None = None,
+         err: Callable[[str], Any] | None = None) -> int:
+    """Run the verifier as a command: returns the exit status (0 holds, 1 a check failed, 2 cannot check)."""
+    write_out = out or sys.stdout.write
+    write_err = err or sys.stderr.write
+    parser = argparse.ArgumentParser(prog="verify-bundle", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("file", help="an evidence bundle or a receipt (JSON)")
+    parser.add_argument("--vkey", help="the ledger's C2SP verifier key you trust (default: the file's own)")
+    parser.add_argument("--rpc", help="a JSON-RPC URL of the chain, to check the anchor and documents there")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    try:
+        report = verify(_read(args.file), vkey=args.vkey, rpc=args.rpc)
+    except Unusable as exc:
+        write_err(f"cannot verify: {exc}\n")
+        return 2
+    write_out(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if args.json else report.text())
+    if report.failure is not None:
+        write_err(f"FAILED {report.failure.name}: {report.failure.detail}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
