@@ -1,0 +1,334 @@
+"""Evidence bundles of a real claim: built from the claim's stream and the entries it cites, verified offline,
+and refused, naming what, after any element is changed, dropped, reordered, added, repeated or swapped."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger.app import Ledger
+from ledger.clock import FixedClock
+from ledger.errors import ValidationFailed
+from ledger.settings import Settings
+from ledger.verify import offline
+from ledger.verify.bundle import BUNDLE_FORMAT, Selected, Subject
+from tests.api.routes.servicing_helpers import START
+from tests.ledger.verify.bundle_helpers import builder, claim_bundle, claim_selection, failure, reseal, work_claim
+
+Bundle = dict[str, Any]
+
+
+@dataclass
+class Made:
+    bundle: Bundle
+    vkey: str
+    foreign: dict[str, Any]  # an entry of another claim with its own valid proof into the bundle's checkpoint
+    older_note: str  # a checkpoint the ledger signed before the bundle's
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
+    """Two claims worked to their end on one ledger; the first one's bundle, and pieces of the second."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("bundle") / "data", checkpoint_interval=0.2,
+                        chain_url="none", origin="test.lifeledger/log", render_workers=0)
+    clock = FixedClock(START)
+    ledger = Ledger.open(settings, clock=clock)
+    try:
+        with TestClient(create_app(ledger=ledger)) as client:
+            first = work_claim(client, ledger, clock)
+            older = ledger.log.checkpoint_now()
+            assert older is not None
+            second = work_claim(client, ledger, clock, systems=first.systems)
+            ledger.log.checkpoint_now()  # the latest checkpoint covers both claims
+            bundle = claim_bundle(ledger, first.claim_id)
+            _, other = claim_selection(ledger, second.claim_id)
+            size = bundle["checkpoint"]["tree_size"]
+            foreign = builder(ledger).entries([other[2]], tree_size=size)[0]
+            yield Made(bundle=bundle, vkey=ledger.log.vkey, foreign=foreign, older_note=older.note)
+    finally:
+        ledger.close()
+
+
+def test_a_claim_bundle_verifies_and_says_what_it_covered(made: Made) -> None:
+    bundle = json.loads(json.dumps(made.bundle))  # as it travels: a JSON file
+    report = offline.verify(bundle, vkey=made.vkey)
+    assert report.ok, report.text()
+    assert bundle["format"] == bundle["manifest"]["format"] == BUNDLE_FORMAT
+    indexes = [e["index"] for e in bundle["entries"]]
+    assert indexes == sorted(indexes) and len(set(indexes)) == len(indexes)
+    stream = bundle["manifest"]["subject"]["streams"][0]
+    own = [e for e in bundle["entries"] if e["stream"] == stream]
+    assert [e["seq"] for e in own] == list(range(1, len(own) + 1)) and len(own) >= 8
+    supporting = {e["type"] for e in bundle["entries"] if e["stream"] != stream}
+    assert supporting == {"medical.invoice.issued", "payments.claim.settled"}  # signed by the systems' keys
+    owners = {e["stream"] for e in bundle["keys"]["events"]}
+    assert owners == {"system:hospital-h001", "system:payments"}
+    assert all(e["type"] == "ledger.key.registered" for e in bundle["keys"]["events"])
+    assert report.facts["events of the subject"] == f"{len(own)} on 1 stream(s)"
+    names = [c.name for c in report.checks if c.status == "ok"]
+    assert names == ["format", "manifest", "verifier key", "checkpoint", "key history", "entries", "openings",
+                     "whole streams"]
+    assert {c.name: c.status for c in report.checks}["anchor"] == "not checked"  # anchoring is off here
+    assert not report.notes  # the key was given: nothing was trusted on the bundle's word
+    personal = [e for e in bundle["entries"] if isinstance(e.get("personal"), dict)]
+    assert personal and all(e["personal"]["data_subject"] != e["facts"]["data_subject"] for e in personal)
+
+
+def test_without_a_vkey_the_report_says_it_trusted_the_bundles_key(made: Made) -> None:
+    report = offline.verify(copy.deepcopy(made.bundle))
+    assert report.ok
+    assert any("bundle's own verifier key was trusted" in note for note in report.notes)
+
+
+def _leaf_byte(bundle: Bundle) -> None:
+    entry = bundle["entries"][1]
+    raw = bytearray(base64.b64decode(entry["leaf"]))
+    raw[raw.index(b'"seq":') + 6] ^= 0x01  # seq 2 -> 3 in the leaf
+    entry["leaf"] = base64.b64encode(bytes(raw)).decode()
+
+
+def _leaf_and_hash(bundle: Bundle) -> None:
+    _leaf_byte(bundle)
+    entry = bundle["entries"][1]
+    entry["leaf_hash"] = base64.b64encode(offline.leaf_hash(base64.b64decode(entry["leaf"]))).decode()
+    entry["seq"] += 1  # the field shown beside it agrees with the changed leaf
+
+
+def _flip_b64(value: str, at: int = 0) -> str:
+    raw = bytearray(base64.b64decode(value))
+    raw[at] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def _opening(bundle: Bundle) -> None:
+    bundle["entries"][0]["facts"]["payload"]["claim_type"] = "death"
+
+
+def _salt(bundle: Bundle) -> None:
+    facts = bundle["entries"][0]["facts"]
+    facts["salt"] = _flip_b64(facts["salt"])
+
+
+def _subject(bundle: Bundle) -> None:
+    bundle["entries"][0]["facts"]["data_subject"] = "party:someone-else"
+
+
+def _personal(bundle: Bundle) -> None:
+    entry = next(e for e in bundle["entries"] if isinstance(e.get("personal"), dict))
+    entry["personal"]["payload"]["description"] = "nothing happened"
+
+
+def _proof_hash(bundle: Bundle) -> None:
+    proof = bundle["entries"][2]["inclusion"]
+    proof["hashes"][0] = _flip_b64(proof["hashes"][0], 31)
+
+
+def _proof_short(bundle: Bundle) -> None:
+    bundle["entries"][2]["inclusion"]["hashes"].pop()
+
+
+def _checkpoint_signature(bundle: Bundle) -> None:
+    note = bundle["checkpoint"]["note"]
+    body, line = note.rsplit("\u2014 ", 1)
+    name, signature = line.rstrip("\n").split(" ")
+    bundle["checkpoint"]["note"] = f"{body}\u2014 {name} {_flip_b64(signature, 4 + 40)}\n"
+
+
+def _key_event(bundle: Bundle) -> None:
+    event = bundle["keys"]["events"][0]
+    event["opening"]["payload"]["public_key"] = base64.b64encode(bytes(32)).decode()
+
+
+def _key_scope(bundle: Bundle) -> None:
+    bundle["keys"]["events"][0]["opening"]["payload"]["scope"] = {"types": ["*"], "streams": ["*"]}
+
+
+def _drop_key_event(bundle: Bundle) -> None:
+    bundle["keys"]["events"].pop(0)
+
+
+def _drop_own(bundle: Bundle) -> None:
+    bundle["entries"].pop(3)
+
+
+def _drop_first(bundle: Bundle) -> None:
+    bundle["entries"].pop(0)
+
+
+def _reorder(bundle: Bundle) -> None:
+    entries = bundle["entries"]
+    entries[2], entries[3] = entries[3], entries[2]
+
+
+def _duplicate(bundle: Bundle) -> None:
+    bundle["entries"].insert(3, copy.deepcopy(bundle["entries"][3]))
+
+
+def _shown_type(bundle: Bundle) -> None:
+    bundle["entries"][4]["type"] = "claim.approved"
+
+
+def _no_reason(bundle: Bundle) -> None:
+    bundle["entries"][4]["reason"] = ""
+
+
+def _older_tree(bundle: Bundle) -> None:
+    bundle["entries"][0]["inclusion"]["tree_size"] -= 1
+
+
+def _version(bundle: Bundle) -> None:
+    bundle["format"] = bundle["manifest"]["format"] = "lifeledger-evidence-bundle/2"
+
+
+def _no_entries(bundle: Bundle) -> None:
+    bundle["entries"] = []
+
+
+def _erased_facts_for_personal(bundle: Bundle) -> None:
+    entry = next(e for e in bundle["entries"] if isinstance(e.get("personal"), dict))
+    entry["facts"] = "erased"
+
+
+# (what is done, the check that must fail, words its message must hold); each tampered bundle has its manifest
+# re-sealed, so the check named is the one that sees through it, not the manifest.
+TAMPERING: list[tuple[Callable[[Bundle], None], str, str]] = [
+    (_leaf_byte, "entries", "does not hash to its leaf_hash"),
+    (_leaf_and_hash, "entries", "not in the checkpointed tree"),
+    (_opening, "openings", "facts does not match its salted hash"),
+    (_salt, "openings", "does not match its salted hash"),
+    (_subject, "openings", "does not match its salted hash"),
+    (_personal, "openings", "personal part does not match its salted hash"),
+    (_erased_facts_for_personal, "openings", "personal part cannot be checked"),
+    (_proof_hash, "entries", "not in the checkpointed tree"),
+    (_proof_short, "entries", "too short"),
+    (_checkpoint_signature, "checkpoint", "signature does not verify"),
+    (_key_event, "key history", "opening does not match the leaf's payload_hash"),
+    (_key_scope, "key history", "opening does not match"),
+    (_drop_key_event, "entries", "whose registration the bundle does not hold"),
+    (_drop_own, "whole streams", "is not whole"),
+    (_drop_first, "whole streams", "seq 1 was due"),
+    (_reorder, "entries", "out of order"),
+    (_duplicate, "entries", "appears twice"),
+    (_shown_type, "entries", "shows type 'claim.approved' but its leaf says"),
+    (_no_reason, "entries", "gives no reason"),
+    (_older_tree, "entries", "inclusion proof is for another tree"),
+    (_version, "format", "lifeledger-evidence-bundle/2"),
+    (_no_entries, "manifest", "holds no entries"),
+]
+
+
+@pytest.mark.parametrize(("tamper", "check", "words"), TAMPERING, ids=[t[0].__name__ for t in TAMPERING])
+def test_every_tampering_fails_naming_what(made: Made, tamper: Callable[[Bundle], None], check: str,
+                                           words: str) -> None:
+    bundle = copy.deepcopy(made.bundle)
+    tamper(bundle)
+    found = failure(reseal(bundle), vkey=made.vkey)
+    assert (found.name, words in found.detail) == (check, True), found
+
+
+@pytest.mark.parametrize(("tamper", "section"), [(_leaf_byte, "entries"), (_key_event, "keys"),
+                                                 (_checkpoint_signature, "checkpoint")])
+def test_tampering_without_resealing_is_caught_by_the_manifest(made: Made, tamper: Callable[[Bundle], None],
+                                                               section: str) -> None:
+    bundle = copy.deepcopy(made.bundle)
+    tamper(bundle)
+    found = failure(bundle, vkey=made.vkey)
+    assert found.name == "manifest" and f"section {section!r}" in found.detail
+
+
+def test_a_changed_manifest_digest_or_count_is_named(made: Made) -> None:
+    bundle = copy.deepcopy(made.bundle)
+    bundle["manifest"]["sections"]["anchor"] = "sha256:" + "0" * 64
+    assert "section 'anchor'" in failure(bundle, vkey=made.vkey).detail
+    bundle = copy.deepcopy(made.bundle)
+    bundle["manifest"]["counts"]["entries"] += 1
+    assert "the manifest counts" in failure(bundle, vkey=made.vkey).detail
+
+
+def test_an_event_of_another_claim_added_or_swapped_in_is_named(made: Made) -> None:
+    foreign = made.foreign
+    own_stream = made.bundle["manifest"]["subject"]["streams"][0]
+    assert foreign["stream"].startswith("claim:") and foreign["stream"] != own_stream
+    added = copy.deepcopy(made.bundle)
+    added["entries"].append(dict(foreign, reason="the claim's own stream"))
+    added["entries"].sort(key=lambda e: e["index"])
+    found = failure(reseal(added), vkey=made.vkey)
+    assert found.name == "whole streams" and f"is on {foreign['stream']}" in found.detail
+    assert "belongs to another claim" in found.detail
+    # swapped for the claim's own event of the same seq
+    swapped = copy.deepcopy(made.bundle)
+    entries = swapped["entries"]
+    position = next(n for n, e in enumerate(entries) if e["stream"] == own_stream and e["seq"] == foreign["seq"])
+    entries[position] = dict(foreign, reason="the claim's own stream")
+    entries.sort(key=lambda e: e["index"])
+    found = failure(reseal(swapped), vkey=made.vkey)
+    assert found.name in ("whole streams", "entries"), found
+    # and its leaf passed off with the claim's stream written beside it
+    disguised = copy.deepcopy(made.bundle)
+    disguised["entries"].append(dict(foreign, stream=own_stream, reason="the claim's own stream"))
+    disguised["entries"].sort(key=lambda e: e["index"])
+    found = failure(reseal(disguised), vkey=made.vkey)
+    assert found.name == "entries" and "shows stream" in found.detail
+
+
+def test_an_older_checkpoint_or_another_ledgers_key_is_refused(made: Made) -> None:
+    bundle = copy.deepcopy(made.bundle)
+    bundle["checkpoint"]["note"] = made.older_note  # genuinely signed, but not the tree the proofs lead to
+    found = failure(reseal(bundle), vkey=made.vkey)
+    assert found.name == "key history" and "inclusion proof is for another tree" in found.detail  # checked first
+    other = "other.example/log+" + made.vkey.split("+", 1)[1]
+    found = failure(made.bundle, vkey=other)
+    assert found.name == "verifier key"
+
+
+def test_the_builder_refuses_a_selection_that_is_not_whole_or_repeats(made: Made, ledger: Ledger) -> None:
+    first = ledger.keys.register  # a fresh ledger: a key event is entry 0
+    from ledger.crypto.keys import SigningKey
+    from tests.factories import POLICY_ADMIN_SCOPE
+
+    key = SigningKey.generate("policy-admin-9")
+    first(key_id=key.key_id, owner="policy-admin", public_key=key.public_key, scope=POLICY_ADMIN_SCOPE)
+    make = builder(ledger)
+    subject = Subject(kind="claim", id="C1", streams=("claim:C1",))
+    with pytest.raises(ValidationFailed, match="selected twice"):
+        make.build(subject, [Selected(0, "x", True, False), Selected(0, "x", True, False)], grant={},
+                   generated_for="a")
+    with pytest.raises(ValidationFailed, match="does not hold claim:C1 whole"):
+        make.build(subject, [Selected(0, "key", True, False)], grant={}, generated_for="a")
+    with pytest.raises(ValidationFailed, match="subject kind"):
+        make.build(Subject(kind="party", id="p", streams=("party:p",)), [Selected(0, "x", True, False)], grant={},
+                   generated_for="a")
+    whole = Subject(kind="policy", id="policy-admin", streams=("system:policy-admin",))
+    bundle = make.build(whole, [Selected(0, "the key", True, False)], grant={}, generated_for="auditor-1")
+    assert bundle["checkpoint"]["tree_size"] >= 1  # the builder cut the checkpoint it needed
+    assert offline.verify(bundle, vkey=ledger.log.vkey).ok
+
+
+def test_a_bundle_file_checks_out_from_the_command_line(made: Made, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(made.bundle), encoding="utf-8")
+    tampered = copy.deepcopy(made.bundle)
+    _drop_own(tampered)
+    bad.write_text(json.dumps(reseal(tampered)), encoding="utf-8")
+    out: list[str] = []
+    errors: list[str] = []
+    assert offline.main([str(good), "--vkey", made.vkey], out=out.append, err=errors.append) == 0
+    assert "verdict: everything checked holds" in "".join(out) and not errors
+    out.clear()
+    assert offline.main([str(bad), "--vkey", made.vkey, "--json"], out=out.append, err=errors.append) == 1
+    assert json.loads("".join(out))["failure"]["name"] == "whole streams"
+    assert errors == [errors[0]] and errors[0].startswith("FAILED whole streams: ")
+    errors.clear()
+    assert offline.main([str(tmp_path / "missing.json")], out=out.append, err=errors.append) == 2
+    (tmp_path / "text.json").write_text("not json", encoding="utf-8")
+    assert offline.main([str(tmp_path / "text.json")], out=out.append, err=errors.append) == 2
+    assert offline.main(["--nonsense"], out=out.append, err=errors.append) == 2
