@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,3 +335,18 @@ def test_a_bundle_file_checks_out_from_the_command_line(made: Made, tmp_path: Pa
     (tmp_path / "text.json").write_text("not json", encoding="utf-8")
     assert offline.main([str(tmp_path / "text.json")], out=out.append, err=errors.append) == 2
     assert offline.main(["--nonsense"], out=out.append, err=errors.append) == 2
+
+
+def test_the_script_alone_verifies_the_bundle_file(made: Made, tmp_path: Path) -> None:
+    """Copied into an empty folder with lifeledger made unimportable, the script verifies the real bundle."""
+    shutil.copy(offline.__file__, tmp_path / "verify.py")
+    (tmp_path / "bundle.json").write_text(json.dumps(made.bundle), encoding="utf-8")
+    runner = ("import runpy, sys\n"
+              "for name in ('ledger', 'api', 'tests'):\n"
+              "    sys.modules[name] = None\n"
+              "sys.argv = ['verify.py', *sys.argv[1:]]\n"
+              "runpy.run_path('verify.py', run_name='__main__')\n")
+    answer = subprocess.run([sys.executable, "-c", runner, "bundle.json", "--vkey", made.vkey], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert "verdict: everything checked holds" in answer.stdout
