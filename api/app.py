@@ -15,7 +15,7 @@ from api.auth import TokenCache
 from api.bodies import AuthGate, add_body_schemas
 from api.docs import install_docs
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import applications, claims, events, keys, log, ops, policies, products, servicing, uploads
+from api.routes import applications, audit, claims, events, keys, log, ops, policies, products, servicing, uploads
 from ledger.app import Ledger
 from ledger.settings import Settings, load_settings
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
 
     app.add_middleware(MetricsMiddleware)
 
-    for module in (log, events, keys, ops, products, uploads, applications, policies, servicing, claims):
+    for module in (log, events, keys, ops, products, uploads, applications, policies, servicing, claims, audit):
         app.include_router(module.router)
     app.include_router(policies.public)
     app.include_router(servicing.hall)  # after the catalog routes, which its /v1/servicing/{id} would shadow

@@ -9,6 +9,7 @@ The edges (HTTP routes, CLI) reach the ledger only through its services:
 - ``documents``: document digests registered, superseded, revoked (``ledger.services.documents``);
 - ``subjects``: opening payloads and erasing data subjects (``ledger.services.subjects``);
 - ``audit``: the whole-log audit (``ledger.services.audit``);
+- ``trails``: an auditor's trails, evidence bundles and grants (``ledger.verify.trail``);
 - ``tokens``: the key and issuer bearer tokens are checked against (``ledger.services.tokens``).
 
 Adding a projection is its module plus one line in ``PROJECTORS``; adding event types, one line in ``EVENT_TYPES``.
@@ -77,6 +78,9 @@ from ledger.store.anchors import AnchorStore
 from ledger.store.codes import CodeStore
 from ledger.store.domain import DomainStore
 from ledger.store.migrate import head_revision
+from ledger.verify import grants as audit_access
+from ledger.verify.bundle import BundleBuilder
+from ledger.verify.trail import TrailService
 from ledger.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -89,7 +93,8 @@ log = logging.getLogger(__name__)
 PROJECTORS: list[Projector] = [*core_projectors(), ProductsProjector(), PoliciesProjector(), ServicingProjector(),
                                ClaimsProjector()]
 EVENT_TYPES: list[EventType] = [*LEDGER_EVENT_TYPES, *documents.TYPES, *product_events.TYPES, *party_events.TYPES,
-                                *policy_events.TYPES, *servicing_events.TYPES, *claim_events.TYPES]
+                                *policy_events.TYPES, *servicing_events.TYPES, *claim_events.TYPES,
+                                *audit_access.TYPES]
 
 
 class Ledger:
@@ -167,6 +172,11 @@ class Ledger:
         self.audit = AuditService(store, registry=registry, vkey=signer.vkey,
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
                                   master_key=secrets.master_key, anchoring=self.anchoring)
+        self.trails = TrailService(
+            workflow=self.workflow, opener=opener, log=self.log, documents=self.documents, read=read,
+            contracts=self.policies, clock=self.clock,
+            builder=BundleBuilder(log=self.log, anchoring=self.anchoring, documents=self.documents, opener=opener,
+                                  keys=self.keys, clock=self.clock))
 
     def _run_policy_clock(self) -> None:
         """One round of the policy clock in ``serve``: every transition due up to today (each happens once).

@@ -157,7 +157,8 @@ def ledger_face() -> frozenset[str]:
     ``LEDGER_FACE``."""
     tree = ast.parse((ROOT / "ledger" / "app.py").read_text(encoding="utf-8"))
     services = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and (_under(node.module or "", "ledger.services") or node.module in RESOURCE_SERVICES)
+                and (any(_under(node.module or "", package) for package in ("ledger.services", "ledger.verify"))
+                     or node.module in RESOURCE_SERVICES)
                 for alias in node.names}
     face = set(LEDGER_FACE)
     for cls in ast.walk(tree):

@@ -1,0 +1,317 @@
+"""The auditor's trail of a claim or a policy: which entries touch it, what the auditor may open of each, and the
+record of every read.
+
+A claim's trail holds its own stream whole, the entries it cites as evidence (a hospital's notice and
+e-invoices, the payments system's settlements), the registrations of its documents, the contract's events it
+caused (a benefit that ended the cover, premiums waived), the e-policy's lineage and the insured's party stream.
+A policy's trail holds its contract stream whole, its e-policy lineage, every servicing request and claim made
+on it (each whole, with their evidence and documents) and the party streams of everyone on the contract.
+
+Every trail or bundle an auditor takes is recorded first, as ``audit.trail.read`` on their stream
+(``ledger.verify.grants``): what they looked at, what was opened to them and under which grants, and how much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from ledger.claims import projection as claims_proj
+from ledger.claims.events import stream_of as claim_stream
+from ledger.clock import Clock
+from ledger.errors import NotFound, ValidationFailed
+from ledger.journal.opening import Opener
+from ledger.kernel import Actor
+from ledger.log.encoding import parse_digest
+from ledger.policies import projection as policies_proj
+from ledger.policies.events import stream_of as contract_stream
+from ledger.projections import documents as docs
+from ledger.services.documents import DocumentService
+from ledger.services.log import LogService
+from ledger.servicing import projection as servicing_proj
+from ledger.servicing.events import stream_of as servicing_stream
+from ledger.verify import grants as g
+from ledger.verify.bundle import BundleBuilder, Selected, Subject
+from ledger.workflow import Workflow, new_id
+
+__all__ = ["Actor", "Selection", "TrailService"]
+
+# Keys under which a fact cites the rule, table and product versions that produced an amount or a decision.
+CITATION_KEYS = ("versions", "rules", "basis", "product", "ruleset", "rule_set", "table", "tables")
+MAX_CITATION_DEPTH = 6
+
+
+class Rows(Protocol):
+    def get(self, table: str, key: Any) -> Mapping[str, Any] | None: ...
+
+    def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
+               limit: int | None = None) -> Sequence[Mapping[str, Any]]: ...
+
+
+class ContractState(Protocol):
+    @property
+    def documents(self) -> Sequence[Mapping[str, Any]]: ...
+
+
+class Contracts(Protocol):
+    """What the trail reads of the policies: the application behind a number, and the contract's state (its
+    e-policy versions)."""
+
+    def application_of(self, policy_no: str) -> str: ...
+
+    def get(self, application_id: str) -> ContractState: ...
+
+
+@dataclass
+class Selection:
+    """The entries of one subject's trail, each with the reason it is there, and the streams held whole."""
+
+    subject: Subject
+    reasons: dict[int, str] = field(default_factory=dict)
+    types: dict[int, str] = field(default_factory=dict)
+
+    def add(self, index: int, event_type: str, reason: str) -> None:
+        if index not in self.reasons:
+            self.reasons[index] = reason
+            self.types[index] = event_type
+
+    def selected(self, openings: g.Openings) -> list[Selected]:
+        return [Selected(index=index, reason=self.reasons[index], open_facts=openings.facts(self.types[index]),
+                         open_personal=openings.personal(self.types[index]))
+                for index in sorted(self.reasons)]
+
+
+class TrailService:
+    """Trails and evidence bundles for auditors, and the grants that decide what they open."""
+
+    def __init__(self, *, workflow: Workflow, opener: Opener, log: LogService, documents: DocumentService,
+                 read: Rows, contracts: Contracts, builder: BundleBuilder, clock: Clock) -> None:
+        self._workflow = workflow
+        self._opener = opener
+        self._log = log
+        self._documents = documents
+        self._read = read
+        self._contracts = contracts
+        self._builder = builder
+        self._clock = clock
+        self._rules = g.AccessRules()
+
+    # -- grants --------------------------------------------------------------------------------------------------
+
+    def grant(self, auditor: str, *, openings: Sequence[str], subjects: Sequence[str], until: date | None,
+              reason: str, actor: Actor) -> g.Grant:
+        """Record a grant opening ``openings`` of ``subjects`` to ``auditor``; raises ``Refused`` naming the rule
+        a bad grant breaks."""
+        command = g.GrantAccess(auditor=auditor, grant_id=new_id("G"), openings=tuple(openings),
+                                subjects=tuple(subjects), until=until, reason=reason, actor=actor)
+        state = self._workflow.run(self._rules, g.stream_of(auditor), command).state
+        return state.grants[-1]
+
+    def revoke(self, auditor: str, grant_id: str, *, reason: str, actor: Actor) -> g.Grant:
+        """End a grant now; raises ``Refused`` if the auditor has no such grant or it is revoked already."""
+        command = g.RevokeAccess(auditor=auditor, grant_id=grant_id, reason=reason, actor=actor)
+        state = self._workflow.run(self._rules, g.stream_of(auditor), command).state
+        return next(grant for grant in state.grants if grant.grant_id == grant_id)
+
+    def access(self, auditor: str) -> g.Access:
+        """An auditor's grants (active or not) and how many reads they made."""
+        return self._workflow.load(self._rules, g.stream_of(auditor))[0]
+
+    def reads(self, auditor: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The auditor's recorded reads, newest first: what, when, what was opened, under which grants."""
+        found = [event for event in self._workflow.history(g.stream_of(auditor)) if event.type == g.READ]
+        return [{"entry": event.index, "at": event.recorded_at.isoformat(), "subject": event.facts["subject"],
+                 "what": event.facts["what"], "openings": event.facts["openings"], "grants": event.facts["grants"],
+                 "entries": event.facts["entries"], "tree_size": event.facts["tree_size"]}
+                for event in reversed(found)][:limit]
+
+    # -- trails and bundles -----------------------------------------------------------------------------------
+
+    def claim_trail(self, claim_id: str, *, auditor: str) -> dict[str, Any]:
+        """Every entry touching the claim with its proof in the latest checkpoint and what the auditor's grants
+        open of it; the read is recorded first. Raises ``NotFound`` for an unknown claim."""
+        return self._trail(self.select_claim(claim_id), auditor=auditor)
+
+    def policy_trail(self, policy_no: str, *, auditor: str) -> dict[str, Any]:
+        """As ``claim_trail``, for a policy (``NotFound`` for an unknown policy number)."""
+        return self._trail(self.select_policy(policy_no), auditor=auditor)
+
+    def claim_bundle(self, claim_id: str, *, auditor: str) -> dict[str, Any]:
+        """The claim's evidence bundle (``docs/FORMATS.md``); the read is recorded first."""
+        return self._bundle(self.select_claim(claim_id), auditor=auditor)
+
+    def policy_bundle(self, policy_no: str, *, auditor: str) -> dict[str, Any]:
+        """The policy's evidence bundle; the read is recorded first."""
+        return self._bundle(self.select_policy(policy_no), auditor=auditor)
+
+    def _openings(self, selection: Selection, auditor: str) -> tuple[g.Openings, tuple[str, ...], str]:
+        name = g.subject_name(selection.subject.kind, selection.subject.id)
+        openings, used = self.access(auditor).opened(name, self._clock.now().date())
+        return g.Openings(openings), used, name
+
+    def _record(self, auditor: str, *, name: str, what: str, openings: g.Openings, used: tuple[str, ...],
+                entries: int, tree_size: int) -> int:
+        command = g.RecordRead(auditor=auditor, subject=name, what=what, openings=openings.openings, grants=used,
+                               entries=entries, tree_size=tree_size, actor=Actor("auditor", auditor))
+        return self._workflow.run(self._rules, g.stream_of(auditor), command).events[-1].index
+
+    def _checkpoint_size(self, selection: Selection) -> tuple[int, str]:
+        """The latest signed checkpoint, cut now if none covers every selected entry yet."""
+        last = max(selection.reasons)
+        checkpoint = self._log.latest_checkpoint()
+        if checkpoint is None or checkpoint.tree_size <= last:
+            checkpoint = self._log.checkpoint_now()
+        if checkpoint is None or checkpoint.tree_size <= last:
+            raise NotFound(f"no checkpoint covers entry {last} yet; try again in a moment", field="checkpoint")
+        return checkpoint.tree_size, checkpoint.note
+
+    def _trail(self, selection: Selection, *, auditor: str) -> dict[str, Any]:
+        openings, used, name = self._openings(selection, auditor)
+        selected = selection.selected(openings)
+        tree_size, note = self._checkpoint_size(selection)
+        entries = self._builder.entries(selected, tree_size=tree_size)
+        for entry in entries:
+            facts = entry.get("facts")
+            payload = facts.get("payload") if isinstance(facts, Mapping) else None
+            entry["citations"] = citations(payload) if isinstance(payload, Mapping) else None
+        read = self._record(auditor, name=name, what="trail", openings=openings, used=used, entries=len(entries),
+                            tree_size=tree_size)
+        subject = selection.subject
+        return {"subject": {"kind": subject.kind, "id": subject.id, "streams": list(subject.streams)},
+                "auditor": auditor, "openings": list(openings.openings), "grants": list(used),
+                "medical_types": sorted(openings.medical_types), "recorded_as": read, "tree_size": tree_size,
+                "checkpoint": note, "entries": entries}
+
+    def _bundle(self, selection: Selection, *, auditor: str) -> dict[str, Any]:
+        openings, used, name = self._openings(selection, auditor)
+        selected = selection.selected(openings)
+        grant = {**openings.to_json(), "grants": list(used)}
+        bundle = self._builder.build(selection.subject, selected, grant=grant, generated_for=auditor)
+        self._record(auditor, name=name, what="bundle", openings=openings, used=used, entries=len(selected),
+                     tree_size=int(bundle["checkpoint"]["tree_size"]))
+        return bundle
+
+    # -- what touches a subject ----------------------------------------------------------------------------------
+
+    def select_claim(self, claim_id: str) -> Selection:
+        """The entries of a claim's trail. Raises ``NotFound`` for an unknown claim."""
+        row = self._read.get(claims_proj.CLAIMS, (claim_id,))
+        if row is None:
+            raise NotFound(f"no claim {claim_id}", field="claim_id")
+        application_id = str(row["application_id"])
+        lineages = self._lineages(application_id)
+        uploads = self._claim_documents([claim_id])
+        party = f"party:{row['insured']}"
+        selection = Selection(Subject(kind="claim", id=claim_id,
+                                      streams=(claim_stream(claim_id), *lineages, *uploads, party)))
+        self._whole(selection, claim_stream(claim_id), "the claim's own stream", evidence=True)
+        for stream in uploads:
+            self._whole(selection, stream, "a document of the claim, registered on chain")
+        for stream in lineages:
+            self._whole(selection, stream, "the e-policy's versions")
+        self._whole(selection, party, "the insured's party record")
+        for entry, facts in self._opener.stream(contract_stream(application_id)):
+            if facts is not None and facts.get("claim_id") == claim_id:
+                selection.add(entry.idx, entry.type, "a change to the contract the claim caused")
+        return selection
+
+    def select_policy(self, policy_no: str) -> Selection:
+        """The entries of a policy's trail. Raises ``NotFound`` for an unknown policy number."""
+        application_id = self._contracts.application_of(policy_no)
+        lineages = self._lineages(application_id)
+        requests = [str(r["request_id"]) for r in self._read.select(
+            servicing_proj.REQUESTS, where={"application_id": application_id}, order_by=("request_id",))]
+        claims = [str(r["claim_id"]) for r in self._read.select(
+            claims_proj.CLAIMS, where={"application_id": application_id}, order_by=("claim_id",))]
+        parties = sorted({str(r["party_id"]) for r in self._read.select(
+            policies_proj.PARTIES, where={"application_id": application_id})})
+        uploads = self._claim_documents(claims)
+        streams = (contract_stream(application_id), *lineages, *(servicing_stream(r) for r in requests),
+                   *(claim_stream(c) for c in claims), *uploads, *(f"party:{p}" for p in parties))
+        selection = Selection(Subject(kind="policy", id=policy_no, streams=streams))
+        self._whole(selection, contract_stream(application_id), "the contract's own stream", evidence=True)
+        for stream in lineages:
+            self._whole(selection, stream, "the e-policy's versions")
+        for request_id in requests:
+            self._whole(selection, servicing_stream(request_id), f"servicing request {request_id}", evidence=True)
+        for claim_id in claims:
+            self._whole(selection, claim_stream(claim_id), f"claim {claim_id}", evidence=True)
+        for stream in uploads:
+            self._whole(selection, stream, "a claim document, registered on chain")
+        for party in parties:
+            self._whole(selection, f"party:{party}", "a party to the contract")
+        return selection
+
+    def _whole(self, selection: Selection, stream: str, reason: str, *, evidence: bool = False) -> None:
+        """Every entry of ``stream``; with ``evidence``, also the entries its facts cite as evidence."""
+        for entry, facts in self._opener.stream(stream):
+            selection.add(entry.idx, entry.type, reason)
+            if evidence and facts is not None:
+                for cited in cited_entries(facts):
+                    if cited < entry.idx:
+                        row = self._log.entry(cited)
+                        selection.add(cited, row.type, f"evidence cited by entry {entry.idx}")
+
+    def _lineages(self, application_id: str) -> list[str]:
+        """The document streams of the contract's e-policy versions (one per lineage, in order)."""
+        found: dict[str, None] = {}
+        for document in self._contracts.get(application_id).documents:
+            subject = str(document.get("subject") or "")
+            if subject.startswith("sha256:"):
+                found[docs.stream_of(parse_digest(subject, field="subject"))] = None
+        return list(found)
+
+    def _claim_documents(self, claim_ids: Iterable[str]) -> list[str]:
+        """The document streams of the uploads given to the claims (each registered on chain)."""
+        found: dict[str, None] = {}
+        for claim_id in claim_ids:
+            for row in self._read.select(claims_proj.DOCUMENTS, where={"claim_id": claim_id}, order_by=("idx",)):
+                try:
+                    record = self._documents.get(parse_digest(str(row["digest"]), field="digest"))
+                except (NotFound, ValidationFailed):
+                    continue  # a picture keyed by a person is an upload, not a registered document
+                found[docs.stream_of(record.subject)] = None
+        return list(found)
+
+
+def cited_entries(facts: Mapping[str, Any]) -> list[int]:
+    """The entry indexes a workflow event cites as its evidence (``"evidence": <index>``), in the facts or in a
+    value they hold one level down (an invoice, a settlement)."""
+    found: list[int] = []
+    values: list[Any] = [facts, *(v for v in facts.values() if isinstance(v, Mapping))]
+    for value in values:
+        cited = value.get("evidence")
+        if isinstance(cited, int) and not isinstance(cited, bool) and cited >= 0:
+            found.append(cited)
+    return found
+
+
+def citations(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule, table and product versions an event's facts cite, by where they were found (``assessment.basis``
+    ...), without the inputs: what the trail shows beside each decision and amount."""
+    found: dict[str, Any] = {}
+
+    def walk(value: Any, path: str, depth: int) -> None:
+        if depth > MAX_CITATION_DEPTH:
+            return
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if key in CITATION_KEYS and not isinstance(inner, list | tuple):
+                    found[where] = _without_inputs(inner)
+                elif key != "inputs":
+                    walk(inner, where, depth + 1)
+        elif isinstance(value, list | tuple):
+            for position, inner in enumerate(value[:50]):
+                walk(inner, f"{path}[{position}]", depth + 1)
+
+    walk(facts, "", 0)
+    return found
+
+
+def _without_inputs(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: inner for key, inner in value.items() if key != "inputs"}
+    return value

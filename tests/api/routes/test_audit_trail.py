@@ -1,0 +1,218 @@
+"""The auditor's trail over HTTP: what touches a claim or a policy, proved in the latest checkpoint; payloads
+opened by grant only; every read recorded in the journal; and who may ask."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ledger.app import Ledger
+from ledger.clock import FixedClock
+from ledger.log.checkpoint import open_checkpoint
+from ledger.log.merkle import leaf_hash
+from ledger.log.note import NoteVerifier
+from ledger.log.proofs import verify_inclusion
+from ledger.verify import offline
+from tests.api.routes.claims_helpers import (
+    CUSTOMER_DOCS,
+    medical_policy,
+    no_sample,
+    post_invoice,
+    register_systems,
+    report,
+    settle,
+)
+from tests.api.routes.servicing_helpers import OWNER, headers
+
+AUDITOR = "regulator-1"
+
+
+def paid_claim(client: TestClient, ledger: Ledger, clock: FixedClock) -> tuple[str, str]:
+    """A small medical claim paid with no person: (policy number, claim id)."""
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    policy_no = medical_policy(client, ledger, clock)
+    reported = report(client, ledger, policy_no, documents=CUSTOMER_DOCS)
+    assert reported.status_code == 201, reported.text
+    claim = reported.json()
+    assert post_invoice(client, ledger, systems, claim).status_code == 200
+    assert settle(client, ledger, systems, claim["claim_id"]).status_code == 200
+    return policy_no, claim["claim_id"]
+
+
+def trail(client: TestClient, ledger: Ledger, path: str, auditor: str = AUDITOR) -> dict[str, Any]:
+    answer = client.get(path, headers=headers(ledger, "auditor", auditor))
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def check_proofs(ledger: Ledger, body: dict[str, Any]) -> None:
+    """Every entry's leaf hashes to a leaf whose inclusion proof leads to the root of the signed checkpoint."""
+    checkpoint = open_checkpoint(body["checkpoint"], NoteVerifier.from_vkey(ledger.log.vkey))
+    assert checkpoint.size == body["tree_size"]
+    for entry in body["entries"]:
+        leaf = base64.b64decode(entry["leaf"])
+        proof = [base64.b64decode(h) for h in entry["inclusion"]["hashes"]]
+        verify_inclusion(index=entry["index"], size=checkpoint.size, leaf_hash=leaf_hash(leaf), proof=proof,
+                         root=checkpoint.root)
+
+
+def test_a_claims_trail_holds_its_stream_whole_its_evidence_and_documents_each_proved(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    _, claim_id = paid_claim(client, ledger, clock)
+    body = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    entries = body["entries"]
+    assert [e["index"] for e in entries] == sorted(e["index"] for e in entries)
+    own = [e for e in entries if e["stream"] == f"claim:{claim_id}"]
+    assert [e["seq"] for e in own] == list(range(1, len(own) + 1))  # the whole stream, no gap
+    assert own[0]["type"] == "claim.reported" and own[-1]["type"] == "claim.closed"
+    types = {e["type"] for e in entries}
+    # the hospital's signed e-invoice and the payments system's settlement, cited as evidence, signed by them
+    cited = {e["type"]: e for e in entries if e["reason"].startswith("evidence cited by entry")}
+    assert set(cited) == {"medical.invoice.issued", "payments.claim.settled"}
+    assert cited["medical.invoice.issued"]["key_id"] == "hospital-h001-k1"
+    assert cited["payments.claim.settled"]["key_id"] == "payments-k1"
+    # the uploads registered on chain, and the e-policy's lineage
+    registered = [e for e in entries if e["type"] == "document.registered"]
+    assert len(registered) == len(CUSTOMER_DOCS) + 1
+    assert "party.registered" in types or any(e["stream"].startswith("party:") for e in entries)
+    assert body["subject"] == {"kind": "claim", "id": claim_id, "streams": body["subject"]["streams"]}
+    assert f"claim:{claim_id}" in body["subject"]["streams"]
+    check_proofs(ledger, body)
+
+
+def test_without_a_grant_an_auditor_sees_amounts_and_decisions_not_medical_or_personal_data(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    _, claim_id = paid_claim(client, ledger, clock)
+    body = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    assert body["openings"] == ["facts"] and body["grants"] == []
+    by_type = {e["type"]: e for e in body["entries"] if e["stream"] == f"claim:{claim_id}"}
+    decided = by_type["claim.decided"]
+    assert decided["facts"]["payload"]["outcome"] == "approve" and decided["facts"]["payload"]["amount"]["amount"] == "900.00"
+    assert "facts" not in by_type["claim.invoice.received"]  # medical: withheld
+    assert "facts" not in by_type["claim.assessed"]
+    assert all("personal" not in e for e in body["entries"])
+    # the versions behind a decision are shown beside it
+    instructed = by_type["claim.payment.instructed"]
+    assert instructed["facts"]["payload"]["amount"] == {"amount": "900.00", "currency": "CNY"}
+
+
+def test_a_medical_grant_opens_the_medical_events_of_its_subject_only_and_a_revocation_closes_them(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    admin = headers(ledger, "admin", "admin-1")
+    granted = client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=admin, json={
+        "openings": ["medical"], "subjects": [f"claim:{claim_id}"], "reason": "inspection 2026-17"})
+    assert granted.status_code == 201, granted.text
+    grant_id = granted.json()["grant_id"]
+    body = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    assert body["openings"] == ["facts", "medical"] and body["grants"] == [grant_id]
+    by_type = {e["type"]: e for e in body["entries"] if e["stream"] == f"claim:{claim_id}"}
+    assert by_type["claim.invoice.received"]["facts"]["payload"]["total"]
+    assert "personal" in by_type["claim.invoice.received"]  # the diagnoses, under the medical grant
+    assert "personal" not in by_type["claim.reported"]  # names and accounts need a personal grant
+    assert by_type["claim.assessed"]["citations"]  # the rule and table versions of the assessment
+    # the grant covers that claim, not the policy's own trail
+    policy = trail(client, ledger, f"/v1/audit/policies/{policy_no}/trail")
+    assert policy["openings"] == ["facts"]
+    revoked = client.post(f"/v1/audit/auditors/{AUDITOR}/grants/{grant_id}/revoke", headers=admin,
+                          json={"reason": "inspection closed"})
+    assert revoked.status_code == 200, revoked.text
+    assert trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")["openings"] == ["facts"]
+
+
+def test_every_read_is_recorded_in_the_journal_before_it_is_answered(hall: tuple[TestClient, Ledger],
+                                                                     clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    first = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    second = trail(client, ledger, f"/v1/audit/policies/{policy_no}/trail")
+    assert second["recorded_as"] > first["recorded_as"]
+    recorded = ledger.log.entry(first["recorded_as"])
+    assert recorded.type == "audit.trail.read" and recorded.stream == f"audit:{AUDITOR}"
+    assert recorded.key_id == "ledger"
+    history = client.get(f"/v1/audit/auditors/{AUDITOR}", headers=headers(ledger, "admin", "admin-1")).json()
+    assert history["reads_recorded"] == 2
+    assert [(r["subject"], r["what"]) for r in history["reads"]] == [
+        (f"policy:{policy_no}", "trail"), (f"claim:{claim_id}", "trail")]
+    assert history["reads"][1]["entries"] == len(first["entries"])
+    # an auditor sees their own history, not another's
+    own = client.get(f"/v1/audit/auditors/{AUDITOR}", headers=headers(ledger, "auditor", AUDITOR))
+    assert own.status_code == 200
+    other = client.get(f"/v1/audit/auditors/{AUDITOR}", headers=headers(ledger, "auditor", "auditor-2"))
+    assert other.status_code == 403
+
+
+def test_a_policys_trail_holds_its_contract_claims_documents_and_parties(hall: tuple[TestClient, Ledger],
+                                                                         clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    body = trail(client, ledger, f"/v1/audit/policies/{policy_no}/trail")
+    streams = {e["stream"].split(":", 1)[0] for e in body["entries"]}
+    assert {"contract", "claim", "document", "party"} <= streams
+    contract = [e for e in body["entries"] if e["stream"].startswith("contract:")]
+    assert [e["seq"] for e in contract] == list(range(1, len(contract) + 1))
+    assert any(e["type"] == "policy.contract.issued" for e in contract)
+    assert any(e["stream"] == f"claim:{claim_id}" for e in body["entries"])
+    check_proofs(ledger, body)
+
+
+def test_only_auditors_read_trails_and_only_admins_grant(hall: tuple[TestClient, Ledger],
+                                                         clock: FixedClock) -> None:
+    client, ledger = hall
+    _, claim_id = paid_claim(client, ledger, clock)
+    for role, subject in (("customer", OWNER), ("adjuster", "adj-1"), ("admin", "admin-1")):
+        answer = client.get(f"/v1/audit/claims/{claim_id}/trail", headers=headers(ledger, role, subject))
+        assert answer.status_code == 403, role
+    assert client.get(f"/v1/audit/claims/{claim_id}/trail").status_code == 401
+    grant = {"openings": ["medical"], "subjects": ["*"], "reason": "self-service"}
+    assert client.post(f"/v1/audit/auditors/{AUDITOR}/grants", json=grant,
+                       headers=headers(ledger, "auditor", AUDITOR)).status_code == 403
+    # nothing was recorded for the refused requests
+    assert ledger.trails.access(AUDITOR).reads == 0
+
+
+def test_unknown_subjects_and_bad_grants_are_named(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    auditor = headers(ledger, "auditor", AUDITOR)
+    missing = client.get("/v1/audit/claims/C-NOPE/trail", headers=auditor)
+    assert missing.status_code == 404 and "C-NOPE" in missing.json()["detail"]
+    assert client.get("/v1/audit/policies/P-NOPE/bundle", headers=auditor).status_code == 404
+    admin = headers(ledger, "admin", "admin-1")
+    for body, field in (({"openings": ["facts"], "subjects": ["*"], "reason": "x"}, "openings"),
+                        ({"openings": ["medical"], "subjects": ["party:X"], "reason": "x"}, "subjects"),
+                        ({"openings": ["medical"], "subjects": ["*"], "reason": "x", "until": "2020-01-01"},
+                         "until")):
+        answer = client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=admin, json=body)
+        assert answer.status_code in (409, 422), answer.text
+        assert field in answer.text
+    assert ledger.trails.access(AUDITOR).grants == ()
+
+
+def test_a_downloaded_bundle_verifies_offline_and_its_read_is_recorded(hall: tuple[TestClient, Ledger],
+                                                                      clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    auditor = headers(ledger, "auditor", AUDITOR)
+    answer = client.get(f"/v1/audit/claims/{claim_id}/bundle", headers=auditor)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-disposition"] == f'attachment; filename="claim-{claim_id}.bundle.json"'
+    bundle = answer.json()
+    report = offline.verify(bundle, vkey=ledger.log.vkey)
+    assert report.ok, report.text()
+    assert bundle["manifest"]["subject"]["id"] == claim_id
+    assert bundle["manifest"]["grant"]["openings"] == ["facts"]
+    trail_indexes = [e["index"] for e in trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")["entries"]]
+    assert [e["index"] for e in bundle["entries"]] == trail_indexes  # the bundle holds what the trail shows
+    policy = client.get(f"/v1/audit/policies/{policy_no}/bundle", headers=auditor)
+    assert policy.status_code == 200
+    assert offline.verify(policy.json(), vkey=ledger.log.vkey).ok
+    reads = ledger.trails.reads(AUDITOR)
+    assert [(r["subject"], r["what"]) for r in reads] == [
+        (f"policy:{policy_no}", "bundle"), (f"claim:{claim_id}", "trail"), (f"claim:{claim_id}", "bundle")]
+    assert reads[2]["tree_size"] == bundle["checkpoint"]["tree_size"]
