@@ -4,6 +4,7 @@ kept in force for years, reading a claim as a given role, and the staff decision
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -84,3 +85,50 @@ def critical_illness_policy(client: TestClient, ledger: Ledger, clock: FixedCloc
 def staff_steps(view: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     """The timeline steps of type ``kind`` in a view."""
     return [step for step in view["timeline"] if step["type"] == kind]
+
+
+@dataclass(frozen=True)
+class DeathClaim:
+    policy_no: str
+    claim: dict[str, Any]  # the claim as reported
+    epolicy: str  # the digest of the e-policy in force at the death
+    beneficiary: str
+    heir: dict[str, str]  # the beneficiary's headers
+
+
+def paid_death_claim(client: TestClient, ledger: Ledger, clock: FixedClock) -> DeathClaim:
+    """A 20-year term life policy 100 days old (past its waiting period), a death claim by its beneficiary keyed,
+    assessed, approved by the handler and paid: the contract ends and its e-policy is revoked."""
+    from tests.api.routes.claims_helpers import register_systems, settle
+    from tests.api.routes.servicing_helpers import documents, uploads
+
+    systems = register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = issue(client, ledger, product="term-life", sum_insured="500000", payment_years=10, term_years=20)
+    move_to(ledger, clock, ledger.policies.today() + timedelta(days=100))  # past the 90-day waiting period
+    state = ledger.policies.get(ledger.policies.application_of(policy_no))
+    beneficiary = state.beneficiaries[0]["party"]
+    epolicy = documents(client, ledger, policy_no)[-1]["digest"]
+
+    heir = headers(ledger, "customer", beneficiary)
+    death = (ledger.claims.today() - timedelta(days=3)).isoformat()
+    reported = client.post("/v1/claims", headers=heir, json={
+        "policy_no": policy_no, "claim_type": "death", "loss_date": death, "account": ACCOUNT,
+        "documents": uploads(client, heir, "CLAIM-FORM", "POLICY", "BENEFICIARY-ID", "DEATH-CERTIFICATE",
+                             "HOUSEHOLD-CANCELLATION")})
+    assert reported.status_code == 201, reported.text
+    claim = reported.json()
+    assert claim["status"] == "awaiting_keying"  # the cause and date of death wait for a person
+    handler = headers(ledger, "claims_handler", "handler-a")
+    keyed = client.post(f"/v1/claims/{claim['claim_id']}/medical", headers=handler,
+                        json={"diagnoses": ["I21.9"], "death_date": death, "death_cause": "illness"})
+    assert keyed.status_code == 200, keyed.text
+    view = keyed.json()
+    assert view["status"] == "under_review" and view["track"] == "major" and view["handler"] == "handler-a"
+    # 500,000 x 1, and the premium paid for no due date after the death: nothing to refund, nothing owed
+    assert view["assessment"]["net"] == "500000.00", view["assessment"]
+    decided = client.post(f"/v1/claims/{claim['claim_id']}/decision", headers=handler, json={"action": "approve"})
+    assert decided.status_code == 200, decided.text
+    settled = settle(client, ledger, systems, claim["claim_id"])
+    assert settled.status_code == 200, settled.text
+    return DeathClaim(policy_no=policy_no, claim=claim, epolicy=epolicy, beneficiary=beneficiary, heir=heir)

@@ -24,6 +24,7 @@ from tests.api.routes.claims_helpers import (
     report,
     settle,
 )
+from tests.api.routes.claims_more_helpers import paid_death_claim
 from tests.api.routes.servicing_helpers import OWNER, headers
 
 AUDITOR = "regulator-1"
@@ -69,7 +70,6 @@ def test_a_claims_trail_holds_its_stream_whole_its_evidence_and_documents_each_p
     own = [e for e in entries if e["stream"] == f"claim:{claim_id}"]
     assert [e["seq"] for e in own] == list(range(1, len(own) + 1))  # the whole stream, no gap
     assert own[0]["type"] == "claim.reported" and own[-1]["type"] == "claim.closed"
-    types = {e["type"] for e in entries}
     # the hospital's signed e-invoice and the payments system's settlement, cited as evidence, signed by them
     cited = {e["type"]: e for e in entries if e["reason"].startswith("evidence cited by entry")}
     assert set(cited) == {"medical.invoice.issued", "payments.claim.settled"}
@@ -78,7 +78,7 @@ def test_a_claims_trail_holds_its_stream_whole_its_evidence_and_documents_each_p
     # the uploads registered on chain, and the e-policy's lineage
     registered = [e for e in entries if e["type"] == "document.registered"]
     assert len(registered) == len(CUSTOMER_DOCS) + 1
-    assert "party.registered" in types or any(e["stream"].startswith("party:") for e in entries)
+    assert any(e["stream"].startswith("party:") and e["reason"] == "the insured's party record" for e in entries)
     assert body["subject"] == {"kind": "claim", "id": claim_id, "streams": body["subject"]["streams"]}
     assert f"claim:{claim_id}" in body["subject"]["streams"]
     check_proofs(ledger, body)
@@ -92,7 +92,8 @@ def test_without_a_grant_an_auditor_sees_amounts_and_decisions_not_medical_or_pe
     assert body["openings"] == ["facts"] and body["grants"] == []
     by_type = {e["type"]: e for e in body["entries"] if e["stream"] == f"claim:{claim_id}"}
     decided = by_type["claim.decided"]
-    assert decided["facts"]["payload"]["outcome"] == "approve" and decided["facts"]["payload"]["amount"]["amount"] == "900.00"
+    assert decided["facts"]["payload"]["outcome"] == "approve"
+    assert decided["facts"]["payload"]["amount"]["amount"] == "900.00"
     assert "facts" not in by_type["claim.invoice.received"]  # medical: withheld
     assert "facts" not in by_type["claim.assessed"]
     assert all("personal" not in e for e in body["entries"])
@@ -216,3 +217,21 @@ def test_a_downloaded_bundle_verifies_offline_and_its_read_is_recorded(hall: tup
     assert [(r["subject"], r["what"]) for r in reads] == [
         (f"policy:{policy_no}", "bundle"), (f"claim:{claim_id}", "trail"), (f"claim:{claim_id}", "bundle")]
     assert reads[2]["tree_size"] == bundle["checkpoint"]["tree_size"]
+
+
+def test_a_death_claims_trail_shows_the_contract_ended_and_the_e_policy_revoked(hall: tuple[TestClient, Ledger],
+                                                                               clock: FixedClock) -> None:
+    client, ledger = hall
+    death = paid_death_claim(client, ledger, clock)
+    claim_id = death.claim["claim_id"]
+    body = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    caused = [e for e in body["entries"] if e["reason"] == "a change to the contract the claim caused"]
+    assert [e["type"] for e in caused] == ["policy.contract.claim_ended"]
+    lineage = [e for e in body["entries"] if e["reason"] == "the e-policy's versions"]
+    assert lineage[0]["type"] == "document.registered"
+    assert lineage[-1]["type"] == "document.revoked"
+    assert lineage[-1]["facts"]["payload"]["digest"] == death.epolicy
+    # the keyed cause of death is medical: withheld without a grant
+    medical = [e for e in body["entries"] if e["type"] == "claim.medical.recorded"]
+    assert medical and all("facts" not in e for e in medical)
+    check_proofs(ledger, body)

@@ -3,48 +3,21 @@ group as the payment's settlement."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi.testclient import TestClient
 
 from ledger.app import Ledger
 from ledger.clock import FixedClock
-from tests.api.routes.claims_helpers import ACCOUNT, register_systems, settle
-from tests.api.routes.servicing_helpers import OWNER, documents, headers, issue, move_to, policy, uploads
+from tests.api.routes.claims_helpers import register_systems, settle
+from tests.api.routes.claims_more_helpers import paid_death_claim
+from tests.api.routes.servicing_helpers import OWNER, policy
 
 
 def test_a_paid_death_benefit_terminates_the_policy_and_revokes_its_e_policy(hall: tuple[TestClient, Ledger],
                                                                                clock: FixedClock) -> None:
     client, ledger = hall
-    systems = register_systems(client, ledger)
-    ledger.claims.handlers = ("handler-a",)
-    policy_no = issue(client, ledger, product="term-life", sum_insured="500000", payment_years=10, term_years=20)
-    move_to(ledger, clock, ledger.policies.today() + timedelta(days=100))  # past the 90-day waiting period
-    state = ledger.policies.get(ledger.policies.application_of(policy_no))
-    beneficiary = state.beneficiaries[0]["party"]
-    epolicy = documents(client, ledger, policy_no)[-1]["digest"]
-
-    heir = headers(ledger, "customer", beneficiary)
-    death = (ledger.claims.today() - timedelta(days=3)).isoformat()
-    reported = client.post("/v1/claims", headers=heir, json={
-        "policy_no": policy_no, "claim_type": "death", "loss_date": death, "account": ACCOUNT,
-        "documents": uploads(client, heir, "CLAIM-FORM", "POLICY", "BENEFICIARY-ID", "DEATH-CERTIFICATE",
-                             "HOUSEHOLD-CANCELLATION")})
-    assert reported.status_code == 201, reported.text
-    claim = reported.json()
-    assert claim["status"] == "awaiting_keying"  # the cause and date of death wait for a person
-    handler = headers(ledger, "claims_handler", "handler-a")
-    keyed = client.post(f"/v1/claims/{claim['claim_id']}/medical", headers=handler,
-                        json={"diagnoses": ["I21.9"], "death_date": death, "death_cause": "illness"})
-    assert keyed.status_code == 200, keyed.text
-    view = keyed.json()
-    assert view["status"] == "under_review" and view["track"] == "major" and view["handler"] == "handler-a"
-    # 500,000 x 1, and the premium paid for no due date after the death: nothing to refund, nothing owed
-    assert view["assessment"]["net"] == "500000.00", view["assessment"]
-    decided = client.post(f"/v1/claims/{claim['claim_id']}/decision", headers=handler, json={"action": "approve"})
-    assert decided.status_code == 200, decided.text
-    settled = settle(client, ledger, systems, claim["claim_id"])
-    assert settled.status_code == 200, settled.text
+    death = paid_death_claim(client, ledger, clock)
+    policy_no, claim, epolicy, heir = death.policy_no, death.claim, death.epolicy, death.heir
+    beneficiary = death.beneficiary
 
     assert policy(client, ledger, policy_no)["status"] == "Terminated"
     status = client.get(f"/v1/documents/{epolicy}").json()
