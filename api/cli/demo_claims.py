@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
@@ -34,6 +34,7 @@ from ledger.log.encoding import b64
 from ledger.log.statements import sign_event
 from ledger.policies.rules import samples
 from ledger.settings import Settings
+from ledger.verify import offline
 
 HANDLERS = ("CH-ZHAO", "CH-QIAN")  # the claims handlers the demo configures when the settings name none
 ADJUSTERS = ("AJ-SUN", "AJ-LI", "AJ-ZHOU")
@@ -633,6 +634,24 @@ def summary(demo: ClaimsDemo, finals: Mapping[str, dict[str, Any]], kpis: Mappin
     return [by_type, by_status, major, figures, to_pay, table]
 
 
+def audit_one(api: Api, stories: Sequence[Story], finals: Mapping[str, dict[str, Any]], *, who: tuple[Role, str],
+              vkey: str) -> tuple[str, int] | None:
+    """An auditor takes the evidence bundle of the claim with the longest history and verifies it offline, as they
+    would on a machine with no access to the ledger: the tally row, or None when no claim was made. Raises
+    ``LedgerError`` naming the first check that failed."""
+    made = [story for story in stories if story.claim_id and story.claim_id in finals]
+    if not made:
+        return None
+    story = max(made, key=lambda s: (len(finals[s.claim_id or ""]["timeline"]), -s.number))
+    bundle = api.call("GET", f"/v1/audit/claims/{story.claim_id}/bundle", who=who,
+                      what=f"taking the evidence bundle of claim {story.number}")
+    report = offline.verify(bundle, vkey=vkey)
+    if report.failure is not None:
+        raise LedgerError(f"the evidence bundle of claim {story.number} failed its offline check: "
+                          f"{report.failure.name}: {report.failure.detail}")
+    return f"entries in the auditor's bundle of claim #{story.number}, verified offline", len(bundle["entries"])
+
+
 def run_claims_demo(settings: Settings, *, claims: int, seed: int, url: str | None, console: Console,
                     progress: Console) -> dict[str, dict[str, Any]]:
     """Run the claims demo with ``claims`` claims (seeded by ``seed``) on the ledger of ``settings.data_dir`` (made
@@ -677,6 +696,9 @@ def run_claims_demo(settings: Settings, *, claims: int, seed: int, url: str | No
                                            what=f"reading claim {s.number}") for s in stories if s.claim_id}
             kpis = api.call("GET", "/v1/kpis", who=auditor, what="reading the month's KPIs", params={
                 "from": demo.start.isoformat(), "to": (demo.start + timedelta(days=MONTH - 1)).isoformat()})
+            audited = audit_one(api, demo.stories, finals, who=auditor, vkey=ledger.log.vkey)
+            if audited is not None:
+                demo.tally[audited[0]] = audited[1]
         ledger.log.checkpoint_now()
     finally:
         ledger.close()

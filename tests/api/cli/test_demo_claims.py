@@ -76,6 +76,9 @@ def test_a_month_of_claims_ends_every_claim_and_the_ledger_verifies(tmp_path: Pa
     assert int(totals["claims paid after a reviewer's decision"]) >= 1
     assert int(totals["e-invoices posted by the hospital (signed)"]) >= 1
     assert int(totals["invoices keyed from pictures"]) >= 1
+    # an auditor took the bundle of the claim with the longest history and it verified offline
+    bundled = [label for label in totals if label.startswith("entries in the auditor's bundle of claim #")]
+    assert len(bundled) == 1 and int(totals[bundled[0]]) >= 10, totals
     # the showcase: an appeal overturned and one upheld, a reopening, an advance, a resubmitted invoice caught by
     # the fraud rule, a failed payment paid again to the new account, documents given after a notice
     assert int(totals["appeals"]) == int(totals["appeals overturned: approved"]) + int(totals["appeals upheld"]) >= 2
