@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from api.auth import Role, issue_token
-from api.cli import chain, keys
+from api.cli import chain, keys, verify_bundle
 from api.cli.common import (
     NO_LEDGER,
     Commands,
@@ -31,6 +31,7 @@ app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for lif
                   pretty_exceptions_enable=False, cls=Commands)
 app.add_typer(keys.app, name="keys")
 app.add_typer(chain.app, name="chain")
+app.command("verify-bundle")(verify_bundle.verify_bundle)
 
 
 @app.callback()

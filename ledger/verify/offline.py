@@ -16,7 +16,8 @@ leaf hash, the fields shown beside it, inclusion proof, and its Ed25519 signatur
 ``R`` and key, no small-order point) by the key valid at that position and within that key's scope; 7. every
 payload opening against its salted hash, and every personal part against the commitment its facts name; 8. the
 story is whole: each of the subject's streams has seq 1..n with no gap, no entry of another stream of the same
-kind is passed off as the subject's, ``recorded_at`` never goes back; 9. the anchor: the anchored checkpoint's
+kind is passed off as the subject's, ``recorded_at`` never goes back, and every entry the opened facts of those
+streams cite as their ``evidence`` is in the bundle; 9. the anchor: the anchored checkpoint's
 signature and the consistency proof between it and the bundle's checkpoint, and with ``--rpc`` ``rootOf`` on the
 contract and the anchoring transaction's receipt; 10. documents: each digest is named by an opened
 ``document.*`` entry, and with ``--rpc`` its registration on chain (``documentStatus``).
@@ -1008,6 +1009,25 @@ class _Bundle:
                 f"{e.leaf.index} {e.leaf.type} ({e.reason})" for e in supporting)
         self.report.passed("whole streams", f"{', '.join(f'{s} seq 1..{len(e)}' for s, e in own.items())}, no gap, "
                                             f"no event of another {'/'.join(sorted(kinds))}")
+        self._cited([entry for entries in own.values() for entry in entries])
+
+    def _cited(self, own: list[Entry]) -> None:
+        """Every entry that an opened fact of the subject's streams cites as its evidence must be in the bundle."""
+        self.run.stage_of("cited evidence")
+        cited = 0
+        for entry in own:
+            for index in cited_entries(entry.facts or {}):
+                if index >= entry.leaf.index:
+                    continue
+                if index not in self.by_index:
+                    raise Failed(f"entry {entry.leaf.index} ({entry.leaf.type}) cites entry {index} as its "
+                                 f"evidence, which the bundle does not hold")
+                cited += 1
+        if not any(entry.facts is not None for entry in own):
+            self.report.skipped("cited evidence", "no facts of the subject's streams are opened")
+            return
+        self.report.passed("cited evidence", f"all {cited} entries cited as evidence by opened facts are in the "
+                                             f"bundle")
 
     # 9: anchor
 
@@ -1088,6 +1108,17 @@ class _Bundle:
                 self.chain, contract=confirmed[-1]["contract"], digest=item["digest"],
                 facts=registered.get(item["digest"])))
         self.report.passed("documents on chain", "; ".join(found))
+
+
+def cited_entries(facts: dict[str, Any]) -> list[int]:
+    """The entry indexes a workflow event's facts cite as evidence: ``"evidence": <index>`` in the facts or in a
+    value they hold one level down (an invoice, a settlement)."""
+    found = []
+    for value in [facts, *(v for v in facts.values() if isinstance(v, dict))]:
+        cited = value.get("evidence")
+        if isinstance(cited, int) and not isinstance(cited, bool) and cited >= 0:
+            found.append(cited)
+    return found
 
 
 def _check_anchor_abi(abi: Any) -> None:

@@ -79,7 +79,7 @@ def test_a_claim_bundle_verifies_and_says_what_it_covered(made: Made) -> None:
     assert report.facts["events of the subject"] == f"{len(own)} on 1 stream(s)"
     names = [c.name for c in report.checks if c.status == "ok"]
     assert names == ["format", "manifest", "verifier key", "checkpoint", "key history", "entries", "openings",
-                     "whole streams"]
+                     "whole streams", "cited evidence"]
     assert {c.name: c.status for c in report.checks}["anchor"] == "not checked"  # anchoring is off here
     assert not report.notes  # the key was given: nothing was trusted on the bundle's word
     personal = [e for e in bundle["entries"] if isinstance(e.get("personal"), dict)]
@@ -163,6 +163,10 @@ def _drop_own(bundle: Bundle) -> None:
     bundle["entries"].pop(3)
 
 
+def _drop_cited(bundle: Bundle) -> None:
+    bundle["entries"] = [e for e in bundle["entries"] if e["type"] != "medical.invoice.issued"]
+
+
 def _drop_first(bundle: Bundle) -> None:
     bundle["entries"].pop(0)
 
@@ -219,6 +223,7 @@ TAMPERING: list[tuple[Callable[[Bundle], None], str, str]] = [
     (_drop_key_event, "entries", "whose registration the bundle does not hold"),
     (_drop_own, "whole streams", "is not whole"),
     (_drop_first, "whole streams", "seq 1 was due"),
+    (_drop_cited, "cited evidence", "as its evidence, which the bundle does not hold"),
     (_reorder, "entries", "out of order"),
     (_duplicate, "entries", "appears twice"),
     (_shown_type, "entries", "shows type 'claim.approved' but its leaf says"),
