@@ -9,13 +9,27 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from api import problems
 from api.auth import TokenCache
 from api.bodies import AuthGate, add_body_schemas
 from api.docs import install_docs
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import applications, audit, claims, events, keys, log, ops, policies, products, servicing, uploads
+from api.routes import (
+    applications,
+    audit,
+    claims,
+    events,
+    keys,
+    log,
+    ops,
+    policies,
+    products,
+    servicing,
+    uploads,
+    verify,
+)
 from ledger.app import Ledger
 from ledger.settings import Settings, load_settings
 
@@ -74,6 +88,9 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
         app.include_router(module.router)
     app.include_router(policies.public)
     app.include_router(servicing.hall)  # after the catalog routes, which its /v1/servicing/{id} would shadow
+    app.include_router(verify.router)
+    app.mount(verify.ASSETS_PATH, StaticFiles(directory=verify.WEB_DIR), name="verify-assets")
+    app.mount(verify.VENDOR_PATH, StaticFiles(directory=verify.VENDOR_DIR, check_dir=False), name="verify-vendor")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

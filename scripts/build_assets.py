@@ -18,6 +18,12 @@ VENDOR = ROOT / "api" / "static" / "vendor"
 # package -> files to copy (relative to the package directory)
 ASSETS: dict[str, list[str]] = {
     "swagger-ui-dist": ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "NOTICE"],
+    # The verification page (/verify) checks Ed25519 and hashes small things with these ES modules; the page's
+    # import map resolves their bare "@noble/hashes/..." imports to the copies. Every module ed25519.js reaches.
+    "@noble/hashes": ["sha2.js", "_md.js", "_u64.js", "utils.js", "LICENSE"],
+    "@noble/curves": ["ed25519.js", "utils.js", "abstract/curve.js", "abstract/edwards.js", "abstract/fft.js",
+                      "abstract/frost.js", "abstract/hash-to-curve.js", "abstract/modular.js",
+                      "abstract/montgomery.js", "abstract/oprf.js", "LICENSE"],
 }
 
 
@@ -38,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.check:
                 stale.append(str(target.relative_to(ROOT)))
                 continue
-            target_dir.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
     if stale:
         print("stale or missing assets: " + ", ".join(stale), file=sys.stderr)

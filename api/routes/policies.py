@@ -15,6 +15,7 @@ from api.deps import STAFF, IdempotencyDep, PoliciesDep, PolicyReader, SystemPri
 from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.applications import actor_of, check_party
+from api.routes.verify import DocumentProofsDep
 from ledger.errors import Forbidden, NotFound, ValidationFailed
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
 from ledger.money import Money
@@ -187,10 +188,12 @@ def parked_payments(policies: PoliciesDep, _: Annotated[Principal, Depends(requi
 
 
 @public.get("/v1/documents/{digest}")
-def document_status(policies: PoliciesDep, digest: str) -> dict[str, Any]:
-    """Public: is this document genuine, superseded (by which version), revoked or unknown, and where is it
-    registered on chain. No personal data."""
+def document_status(proofs: DocumentProofsDep, digest: str) -> dict[str, Any]:
+    """Public: is this document genuine, superseded (by which version, since when), revoked (why) or unknown, what
+    it is (an e-policy: product, version, issue date, the policy number starred but for its last four) and where
+    it is registered on chain. No personal data; nothing is answered by policy number. ``/proof`` adds the
+    material to check this without trusting the service (docs/VERIFY.md)."""
     try:
-        return policies.document_status(digest)
+        return proofs.status(digest)
     except NotFound:
         return {"digest": digest, "status": "unknown", "chain": []}

@@ -682,8 +682,18 @@ class PolicyService:
                 return pdf
         raise NotFound(f"no e-policy version {version}", field="version")
 
-    def document_status(self, digest: str) -> dict[str, Any]:
-        """Public: genuine / superseded / revoked / unknown, with the on-chain registration; no personal data."""
+    def document_status(self, digest: str, *, recorded_with: Sequence[str] = ()) -> dict[str, Any]:
+        """Public: genuine / superseded / revoked / unknown, with the on-chain registration; no personal data.
+
+        Requires ``digest`` as ``sha256:<64 lowercase hex>`` (raises ``ValidationFailed`` naming ``digest``
+        otherwise). ``recorded_with`` names the streams of the entries recorded in the group just before the
+        digest's registration (the caller reads them from the log: an e-policy version is registered in the group
+        of the contract event that issued it). A contract among them whose e-policy versions hold ``digest``
+        gives ``policy``: the product (id, version, names), that version's number and issue date, and the policy
+        number starred but for its last four characters; for a superseded version the version that replaced it
+        and its issue date; for a revoked one why, in plain words (``revocation``). Without such a contract
+        ``policy`` is None. The answer names nobody: it holds what the holder of the file reads on it anyway.
+        """
         from ledger.log.encoding import parse_digest
 
         raw = parse_digest(digest, field="digest")
@@ -695,10 +705,68 @@ class PolicyService:
         chain = [{"op": c.op, "status": c.status, "chain_id": c.chain_id, "contract": c.contract,
                   "tx_hash": "0x" + c.tx_hash.hex() if c.tx_hash else None, "block": c.block_number,
                   "confirmations": c.confirmations} for c in self._documents.chain(raw)]
+        superseded_by = digest_str(record.superseded_by) if record.superseded_by else None
+        state = self._contract_holding(digest, recorded_with) if record.kind == EPOLICY_KIND else None
+        revocation = None
+        if record.status == "revoked":
+            reason = self._revocation_reason(record.reason_code, state.status if state is not None else None)
+            revocation = {"reason_code": record.reason_code, "reason": reason}
         return {"digest": digest, "status": status, "kind": "e-policy" if record.kind == EPOLICY_KIND else
-                record.kind, "version": record.version,
-                "superseded_by": digest_str(record.superseded_by) if record.superseded_by else None,
+                record.kind, "version": record.version, "superseded_by": superseded_by,
+                "superseded_by_version": (self._documents.get(record.superseded_by).version
+                                          if record.superseded_by else None),
+                "revocation": revocation, "policy": self._document_policy(state, digest) if state else None,
                 "chain": chain}
+
+    @staticmethod
+    def _revocation_reason(code: int | None, status: str | None) -> dict[str, str]:
+        """A revocation's reason in plain words (zh, en): the ended contract's status says most, the registry's
+        reason code less (a document whose contract was not found)."""
+        by_status = {
+            st.CANCELLED: ("保险合同已在犹豫期内解除", "The contract was cancelled in the free-look period"),
+            st.SURRENDERED: ("保单已退保", "The policy was surrendered"),
+            st.TERMINATED: ("保险合同已终止（理赔给付或未在期限内复效）",
+                            "The contract has ended (a benefit that ends the cover was paid, or it was not "
+                            "reinstated in time)"),
+            st.MATURED: ("保险合同已满期", "The contract has matured"),
+        }
+        by_code = {REVOKED_CANCELLED: ("保险合同已解除", "The contract was cancelled"),
+                   REVOKED_ENDED: ("保险合同已终止", "The contract has ended")}
+        zh, en = by_status.get(status or "") or by_code.get(
+            code if code is not None else -1, ("电子保单已作废", f"The e-policy was revoked (reason code {code})"))
+        return {"zh": zh, "en": en}
+
+    def _contract_holding(self, digest: str, streams: Sequence[str]) -> PolicyState | None:
+        """The contract among ``streams`` whose e-policy versions include ``digest``, if any."""
+        for stream in streams:
+            if not stream.startswith(ev.STREAM_PREFIX):
+                continue
+            try:
+                state = self.get(stream.removeprefix(ev.STREAM_PREFIX))
+            except NotFound:
+                continue
+            if any(document["digest"] == digest for document in state.documents):
+                return state
+        return None
+
+    def _document_policy(self, state: PolicyState, digest: str) -> dict[str, Any]:
+        """What the e-policy ``digest`` of ``state`` says about its policy, as the public may see it."""
+        versions = list(state.documents)
+        n = next(i for i, document in enumerate(versions) if document["digest"] == digest)
+        later = versions[n + 1] if n + 1 < len(versions) else None
+        product = self.catalog.get(state.product["id"], state.product["version"])
+        names = product.definition.names
+        return {"policy_no": self._masked_policy_no(state.policy_no), "version": versions[n]["version"],
+                "issued_on": versions[n]["issued_on"],
+                "product": {"id": product.id, "version": product.version, "name": {"zh": names.zh, "en": names.en}},
+                "superseded_by_version": later["version"] if later else None,
+                "superseded_on": later["issued_on"] if later else None}
+
+    @staticmethod
+    def _masked_policy_no(policy_no: str) -> str:
+        """The policy number with every character but the last four starred (wholly starred if it is shorter)."""
+        keep = policy_no[-4:] if len(policy_no) > 4 else ""
+        return "*" * (len(policy_no) - len(keep)) + keep
 
     # -- the clock -------------------------------------------------------------------------------------------
 

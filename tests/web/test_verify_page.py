@@ -1,0 +1,305 @@
+"""The verification page (GET /verify) in headless Chromium against a real server: genuine, superseded, revoked,
+changed and unknown files; proof answers tampered with on the way; the QR code's policy and version; the
+language switch; and that the file's bytes never leave the browser."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import zlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.web.conftest import Site
+
+pytestmark = pytest.mark.chromium
+
+DONE = "#result:not([data-verdict=none]):not([data-verdict=working])"  # the page has shown its verdict
+CHECKS = ["fingerprint", "registry", "key", "checkpoint", "registration-entry", "registration-signature",
+          "registration-inclusion", "change-entry", "change-signature", "change-inclusion", "anchor"]
+
+
+def open_page(page: Any, site: Site, query: str = "") -> None:
+    page.goto(f"{site.url}/verify{query}")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def check(page: Any, data: bytes, *, name: str = "e-policy.pdf") -> dict[str, Any]:
+    """Choose ``data`` as the file and wait for the page's verdict; what the result area shows."""
+    page.evaluate("document.querySelector('#result').dataset.verdict = 'none'")
+    page.set_input_files("#file", files=[{"name": name, "mimeType": "application/pdf", "buffer": data}])
+    page.wait_for_selector(DONE)
+    return shown(page)
+
+
+def shown(page: Any) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate("""() => {
+        const area = document.querySelector('#result');
+        const checks = {};
+        for (const li of area.querySelectorAll('[data-check]')) checks[li.dataset.check] = li.dataset.state;
+        const qr = area.querySelector('[data-qr]');
+        return { verdict: area.dataset.verdict, failed: area.dataset.failed || null, checks,
+                 title: area.querySelector('.verdict-title')?.textContent ?? '',
+                 detail: area.querySelector('.verdict-detail')?.textContent ?? '',
+                 qr: qr ? qr.dataset.qr : null, qrText: qr ? qr.textContent : null, text: area.innerText };
+    }""")
+    return result
+
+
+def flip_base64(text: str, at: int = 0) -> str:
+    raw = bytearray(base64.b64decode(text))
+    raw[at] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def test_a_genuine_current_e_policy_passes_every_check_and_shows_what_it_is(page: Any, site: Site) -> None:
+    open_page(page, site)
+    result = check(page, site.files["A2"])
+    assert result["verdict"] == "genuine" and result["title"] == "Genuine and current"
+    assert result["failed"] is None
+    assert result["checks"] == {"fingerprint": "info", "registry": "ok", "key": "ok", "checkpoint": "ok",
+                                "registration-entry": "ok", "registration-signature": "ok",
+                                "registration-inclusion": "ok", "change-entry": "info", "change-signature": "info",
+                                "change-inclusion": "info", "anchor": "ok"}
+    text = result["text"]
+    assert "Whole Life (whole-life, v1)" in text
+    policy_no = site.policies["A"]
+    assert "*" * (len(policy_no) - 4) + policy_no[-4:] in text and policy_no not in text
+    assert site.digest("A2") in text
+    assert re.search(r"registered: chain \d+, contract 0x[0-9a-fA-F]{40}, transaction 0x[0-9a-f]{64}, block \d+, "
+                     r"[1-9]\d* confirmation", text), text
+    assert "王五" not in text and "王*" not in text  # no person, even masked: the page shows the document
+
+
+def test_one_changed_byte_makes_the_file_unknown(page: Any, site: Site) -> None:
+    open_page(page, site)
+    tampered = bytearray(site.files["A2"])
+    tampered[len(tampered) // 2] ^= 0x20
+    result = check(page, bytes(tampered))
+    assert result["verdict"] == "unknown" and result["title"] == "Unknown file"
+    assert "changed after we issued it" in result["detail"]
+    assert result["checks"] == {"fingerprint": "info", "registry": "info"}
+
+
+def test_an_unknown_file_is_unknown(page: Any, site: Site) -> None:
+    open_page(page, site)
+    result = check(page, b"%PDF-1.4\n% not an e-policy of ours\n%%EOF\n", name="other.pdf")
+    assert result["verdict"] == "unknown"
+
+
+def test_a_superseded_version_names_its_successor_and_the_entry_that_replaced_it(page: Any, site: Site) -> None:
+    open_page(page, site)
+    result = check(page, site.files["A1"])
+    assert result["verdict"] == "superseded" and result["title"] == "Genuine, but superseded"
+    assert result["detail"] == "We issued this file, but version 2 replaced it on 2026-12-01."
+    assert all(state in ("ok", "info") for state in result["checks"].values()), result["checks"]
+    assert result["checks"]["change-entry"] == "ok" and result["checks"]["change-inclusion"] == "ok"
+    assert "replaces this version with version 2" in result["text"]
+    assert "Superseded by\nversion 2, issued on 2026-12-01" in result["text"]
+
+
+def test_a_revoked_e_policy_says_why_in_plain_words(page: Any, site: Site) -> None:
+    open_page(page, site)
+    result = check(page, site.files["B1"])
+    assert result["verdict"] == "revoked" and result["title"] == "Revoked"
+    assert result["detail"] == ("We issued this file, and revoked it on 2026-12-01: The contract was cancelled in "
+                                "the free-look period")
+    assert result["checks"]["change-entry"] == "ok" and result["checks"]["anchor"] == "ok"
+    assert "revokes this document (reason code 1)" in result["text"]
+
+
+def tamper(page: Any, change: Callable[[dict[str, Any]], None]) -> None:
+    """Answer the page's proof request with the real answer changed by ``change``."""
+    def handle(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        change(body)
+        route.fulfill(response=response, body=json.dumps(body), headers={**response.headers,
+                                                                           "content-type": "application/json"})
+
+    page.route("**/v1/documents/*/proof", handle)
+
+
+def _flip_inclusion(body: dict[str, Any]) -> None:
+    hashes = body["proof"]["registration"]["inclusion"]["hashes"]
+    assert hashes, "the registration's inclusion proof has hashes to change"
+    hashes[-1] = flip_base64(hashes[-1], 31)
+
+
+def _flip_checkpoint_signature(body: dict[str, Any]) -> None:
+    text, signature = body["proof"]["checkpoint"].rsplit(" ", 1)
+    body["proof"]["checkpoint"] = f"{text} {flip_base64(signature.strip(), 40)}\n"
+
+
+def _change_checkpoint_root(body: dict[str, Any]) -> None:
+    origin, size, root, rest = body["proof"]["checkpoint"].split("\n", 3)
+    body["proof"]["checkpoint"] = "\n".join([origin, size, flip_base64(root, 0), rest])
+
+
+def _change_salt(body: dict[str, Any]) -> None:
+    body["proof"]["registration"]["opening"]["salt"] = flip_base64(body["proof"]["registration"]["opening"]["salt"])
+
+
+def _change_payload(body: dict[str, Any]) -> None:
+    body["proof"]["registration"]["opening"]["payload"]["kind"] = 2
+
+
+def _other_vkey(body: dict[str, Any]) -> None:
+    name, _, _ = body["proof"]["vkey"].split("+", 2)
+    body["proof"]["vkey"] = f"{name}+39e31a2e+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
+
+
+def _flip_leaf(body: dict[str, Any]) -> None:
+    leaf = base64.b64decode(body["proof"]["registration"]["leaf"]).replace(b'"seq":', b'"seq": ')
+    body["proof"]["registration"]["leaf"] = base64.b64encode(leaf).decode()
+
+
+def _flip_consistency(body: dict[str, Any]) -> None:
+    hashes = body["proof"]["anchor"]["consistency"]["hashes"]
+    assert hashes, "the latest checkpoint is larger than the anchored one, so the proof has hashes"
+    hashes[0] = flip_base64(hashes[0], 5)
+
+
+def _change_anchor_root(body: dict[str, Any]) -> None:
+    body["proof"]["anchor"]["root"] = flip_base64(body["proof"]["anchor"]["root"], 3)
+
+
+def _other_digest_in_payload(body: dict[str, Any]) -> None:
+    body["proof"]["registration"]["opening"]["payload"]["digest"] = "sha256:" + "ab" * 32
+
+
+TAMPERINGS = [
+    ("inclusion hash", _flip_inclusion, "registration-inclusion"),
+    ("checkpoint signature", _flip_checkpoint_signature, "checkpoint"),
+    ("checkpoint root", _change_checkpoint_root, "checkpoint"),
+    ("payload salt", _change_salt, "registration-entry"),
+    ("payload", _change_payload, "registration-entry"),
+    ("payload digest", _other_digest_in_payload, "registration-entry"),
+    ("verifier key", _other_vkey, "key"),
+    ("leaf bytes", _flip_leaf, "registration-entry"),
+    ("consistency hash", _flip_consistency, "anchor"),
+    ("anchored root", _change_anchor_root, "anchor"),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "check_id"), TAMPERINGS, ids=[t[0] for t in TAMPERINGS])
+def test_a_tampered_proof_answer_is_never_called_genuine(page: Any, site: Site, what: str,
+                                                         change: Callable[[dict[str, Any]], None],
+                                                         check_id: str) -> None:
+    open_page(page, site)
+    tamper(page, change)
+    result = check(page, site.files["A2"])
+    assert result["verdict"] == "unverified", (what, result)
+    assert result["title"] == "Could not be verified" and "Genuine" not in result["text"]
+    assert result["failed"] == check_id and result["checks"][check_id] == "failed", (what, result["checks"])
+    failed_name = page.text_content(f"[data-check='{check_id}'] strong")
+    assert f"The check “{failed_name}” failed" in result["detail"]
+
+
+def test_a_superseded_version_passed_off_as_another_status_is_refused(page: Any, site: Site) -> None:
+    def as_revoked(body: dict[str, Any]) -> None:  # the supersession entry shown as if it revoked the file
+        body["status"], body["revocation"] = "revoked", {"reason_code": 1, "reason": {"zh": "x", "en": "x"}}
+
+    open_page(page, site)
+    tamper(page, as_revoked)
+    result = check(page, site.files["A1"])
+    assert result["verdict"] == "unverified" and result["failed"] == "change-entry"
+
+
+def test_the_qr_code_flow_says_plainly_when_the_file_is_another_version_or_another_policy(page: Any,
+                                                                                          site: Site) -> None:
+    policy_no = site.policies["A"]
+    open_page(page, site, f"?policy={policy_no}&version=2")
+    assert page.is_visible("#qr")
+    assert page.text_content("#qr-text") == (f"You opened this page from the QR code of the policy whose number ends "
+                                             f"in {policy_no[-4:]}, version 2. Choose the PDF file you hold to "
+                                             "compare it with that version.")
+    older = check(page, site.files["A1"])
+    assert older["qr"] == "other-version" and older["verdict"] == "superseded"
+    assert older["qrText"] == "This file is version 1 of this policy, not version 2, which the QR code names."
+    other = check(page, site.files["B1"])
+    assert other["qr"] == "other-policy"
+    assert other["qrText"] == (f"This file belongs to another policy (number ending in {site.policies['B'][-4:]}), "
+                               f"not to the policy ending in {policy_no[-4:]} whose QR code you scanned.")
+    same = check(page, site.files["A2"])
+    assert same["qr"] == "match" and same["verdict"] == "genuine"
+    changed = check(page, site.files["A2"] + b"%")
+    assert changed["qr"] == "unknown-file" and changed["verdict"] == "unknown"
+
+
+def test_the_url_the_e_policy_prints_opens_this_page_for_that_exact_version(site: Site) -> None:
+    # The footer prints the URL the QR code holds; it is in the page's (deflated) content stream.
+    texts = [zlib.decompress(stream) for stream in re.findall(rb"stream\r?\n(.*?)endstream", site.files["A2"], re.S)
+             if stream.startswith(b"x")]
+    found = [m for text in texts for m in re.findall(rb"Verify: (http\S+/verify\?policy=[^)\s&]+&version=\d+)", text)]
+    assert len(found) == 1, found
+    url = urlsplit(found[0].decode())
+    assert f"{url.scheme}://{url.netloc}" == site.url and url.path == "/verify"
+    assert parse_qs(url.query) == {"policy": [site.policies["A"]], "version": ["2"]}
+
+
+def test_the_page_follows_the_browsers_language_and_switches_on_request(browser: Any, site: Site) -> None:
+    context = browser.new_context(locale="zh-CN")
+    try:
+        page = context.new_page()
+        open_page(page, site)
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
+        assert page.text_content("h1") == "电子保单验真"
+        assert page.get_attribute("[data-lang=zh]", "aria-pressed") == "true"
+        result = check(page, site.files["A1"])
+        assert result["title"] == "真实，但已被新版本取代"
+        assert result["detail"] == "此文件由我们签发，但已于 2026-12-01 被第 2 版取代。"
+        page.click("[data-lang=en]")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.text_content("h1") == "Check an e-policy"
+        assert page.get_attribute("[data-lang=en]", "aria-pressed") == "true"
+        assert shown(page)["title"] == "Genuine, but superseded"  # the result already shown follows the switch
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.text_content("h1") == "Check an e-policy"  # the choice is kept on this device
+        page.keyboard.press("Tab")  # the skip link, then the language buttons: operable from the keyboard
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        assert page.text_content("h1") == "电子保单验真"
+    finally:
+        context.close()
+
+
+def test_no_request_carries_the_files_bytes(page: Any, site: Site) -> None:
+    requests: list[dict[str, Any]] = []
+    page.on("request", lambda request: requests.append(
+        {"method": request.method, "url": request.url, "body": request.post_data_buffer}))
+    open_page(page, site)
+    data = site.files["A2"]
+    result = check(page, data)
+    assert result["verdict"] == "genuine"
+    assert requests, "the page made requests"
+    assert {r["method"] for r in requests} == {"GET"}, requests
+    assert all(r["body"] in (None, b"") for r in requests), "no request carries a body"
+    assert all(r["url"].startswith(site.url + "/") for r in requests), "every request goes to the service itself"
+    pieces = [data[n:n + 24] for n in range(0, len(data) - 24, len(data) // 16)]
+    encodings = [form for piece in pieces for form in (piece.hex(), base64.b64encode(piece).decode(),
+                                                      base64.urlsafe_b64encode(piece).decode())]
+    for request in requests:
+        assert not any(form in request["url"] for form in encodings), request["url"]
+    asked = [r["url"] for r in requests if "/v1/" in r["url"]]
+    assert sorted(asked) == sorted([f"{site.url}/v1/log/key",
+                                    f"{site.url}/v1/documents/{site.digest('A2').replace(':', '%3A')}/proof"])
+
+
+def test_the_drop_zone_takes_a_dropped_file(page: Any, site: Site) -> None:
+    open_page(page, site)
+    page.evaluate("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'dropped.pdf', { type: 'application/pdf' }));
+        document.querySelector('#result').dataset.verdict = 'none';
+        document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true,
+                                                                              cancelable: true }));
+    }""", base64.b64encode(site.files["B1"]).decode())
+    page.wait_for_selector(DONE)
+    assert shown(page)["verdict"] == "revoked"
