@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,17 +78,18 @@ class BundleBuilder:
         Requires every index below ``tree_size`` and no index twice; raises ``ValidationFailed`` otherwise,
         ``NotFound`` for an index the log does not have.
         """
-        return [self._entry(choice, tree_size) for choice in _ordered(selected, tree_size=tree_size)]
+        seen = [LEDGER_SUBJECT]
+        return [self._entry(choice, tree_size, seen) for choice in _ordered(selected, tree_size=tree_size)]
 
-    def _entry(self, choice: Selected, tree_size: int) -> dict[str, Any]:
+    def _entry(self, choice: Selected, tree_size: int, seen: list[str]) -> dict[str, Any]:
         row = self._log.entry(choice.index)
         item = _described(row, tree_size=tree_size, hashes=self._proof(row.idx, tree_size))
         item["reason"] = choice.reason
         if choice.open_facts or choice.open_personal:
-            facts, subject = self._facts(row)
+            facts, _ = self._facts(row, seen)
             item["facts"] = facts
             if choice.open_personal:
-                personal = self._personal(row, facts=facts, facts_subject=subject)
+                personal = self._personal(row, facts=facts, seen=seen)
                 if personal is not None:
                     item["personal"] = personal
         return item
@@ -96,23 +97,26 @@ class BundleBuilder:
     def _proof(self, index: int, tree_size: int) -> list[str]:
         return [b64(h) for h in self._log.inclusion_proof(index=index, tree_size=tree_size).hashes]
 
-    def _facts(self, row: EntryRow) -> tuple[dict[str, Any] | str, str | None]:
+    def _facts(self, row: EntryRow, seen: list[str]) -> tuple[dict[str, Any] | str, str | None]:
         """The facts opening of ``row`` and the data subject it is sealed under (``"erased"`` once erased)."""
         try:
             opened = self._opener.payload(row.idx)
         except ErasedError:
             return ERASED, None
         statement = EntryRecord.from_leaf(row.leaf).statement
-        for subject in sorted(self._log.subjects_of(row.idx)):
-            bound = subject if statement.version >= 2 else None
-            if payload_commitment(salt=opened.salt, payload_canonical=opened.payload_bytes,
-                                  data_subject=bound) == statement.payload_hash:
-                return _opening(opened, subject), subject
-        raise VerificationError(f"entry {row.idx}'s stored payload does not match its leaf's payload_hash; run "
-                                f"`lifeledger verify`")
 
-    def _personal(self, row: EntryRow, *, facts: dict[str, Any] | str,
-                  facts_subject: str | None) -> dict[str, Any] | str | None:
+        def matches(subject: str) -> bool:
+            bound = subject if statement.version >= 2 else None
+            return payload_commitment(salt=opened.salt, payload_canonical=opened.payload_bytes,
+                                      data_subject=bound) == statement.payload_hash
+
+        subject = self._subject(row.idx, matches, seen)
+        if subject is None:
+            raise VerificationError(f"entry {row.idx}'s stored payload does not match its leaf's payload_hash; run "
+                                    f"`lifeledger verify`")
+        return _opening(opened, subject), subject
+
+    def _personal(self, row: EntryRow, *, facts: dict[str, Any] | str, seen: list[str]) -> dict[str, Any] | str | None:
         """The personal part's opening, None when the entry has none, ``"erased"`` when it (or the facts that
         commit to it) can no longer be read."""
         if isinstance(facts, dict) and PERSONAL_FIELD not in facts["payload"]:
@@ -126,11 +130,28 @@ class BundleBuilder:
         if not isinstance(facts, dict):
             return ERASED  # without its facts nothing shows what the part was committed to
         named = facts["payload"][PERSONAL_FIELD]
-        for subject in sorted(self._log.subjects_of(row.idx) - {facts_subject or ""}):
-            if digest_str(payload_commitment(salt=opened.salt, payload_canonical=opened.payload_bytes,
-                                             data_subject=subject)) == named:
-                return _opening(opened, subject)
-        raise VerificationError(f"entry {row.idx}'s stored personal part does not match the digest its facts name")
+
+        def matches(subject: str) -> bool:
+            return bool(digest_str(payload_commitment(salt=opened.salt, payload_canonical=opened.payload_bytes,
+                                                      data_subject=subject)) == named)
+
+        subject = self._subject(row.idx, matches, seen)
+        if subject is None:
+            raise VerificationError(f"entry {row.idx}'s stored personal part does not match the digest its facts "
+                                    f"name")
+        return _opening(opened, subject)
+
+    def _subject(self, index: int, matches: Callable[[str], bool], seen: list[str]) -> str | None:
+        """The data subject an opening was committed under: the subjects already met in this bundle are tried
+        first (a claim's entries share a handful), then the ones the store names for the entry."""
+        for subject in seen:
+            if matches(subject):
+                return subject
+        for subject in sorted(self._log.subjects_of(index)):
+            if matches(subject):
+                seen.append(subject)
+                return subject
+        return None
 
     # -- the bundle ------------------------------------------------------------------------------------------
 

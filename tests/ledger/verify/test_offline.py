@@ -107,7 +107,7 @@ def test_a_c2sp_checkpoint_opens_with_its_vkey_and_not_when_changed() -> None:
         offline.VerifierKey.parse(vector["vkey"].replace("+39e31a2e+", "+39e31a2f+"))
 
 
-ALLOWED = {"argparse", "base64", "binascii", "collections", "dataclasses", "hashlib", "json", "sys", "typing",
+ALLOWED = {"argparse", "base64", "binascii", "collections", "dataclasses", "hashlib", "json", "re", "sys", "typing",
            "urllib", "__future__", "cryptography", "rfc8785"}
 
 
@@ -141,3 +141,16 @@ def test_the_script_runs_alone_from_an_empty_folder(tmp_path: Path) -> None:
     assert "verdict: FAILED at format" in answer.stdout
     assert run("missing.json").returncode == 2
     assert run().returncode == 2
+
+
+@pytest.mark.parametrize("value", [
+    {"b": 1, "a": [True, None, "x"], "é": "\u2028\u007f\u0000\n\"\\"},
+    {"\ufb33": 1, "\U0001f600": 2, "z": "\U0001f600"},  # a key above U+FFFF sorts by UTF-16 units
+    {"n": 2**53 - 1, "m": -(2**53 - 1)},
+    {"f": 1.5, "g": 1e21, "h": -0.0},
+    ["\u00e9", {"\u0080": 0, "\u007f": 0}],
+])
+def test_canonical_bytes_are_rfc8785s(value: Any) -> None:
+    import rfc8785
+
+    assert offline.jcs(value) == rfc8785.dumps(value)
