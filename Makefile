@@ -31,12 +31,18 @@ assets: $(STAMP) $(NODE_STAMP)
 check-contracts: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python scripts/build_contracts.py --check
 
-# Debian packages the tests need: a PostgreSQL server (the tests start a throwaway cluster themselves).
+# Debian packages the tests need: a PostgreSQL server (the tests start a throwaway cluster themselves) and Chromium
+# (tests/web drive it headless through playwright; `playwright install` downloads a browser and is never run).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian's postgresql (server binaries for the store tests)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium (the browser the verification page's tests drive)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 run: setup
