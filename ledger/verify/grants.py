@@ -52,7 +52,7 @@ TYPES = (
     EventType(GRANTED, frozenset({"auditor", "grant_id", "openings", "subjects", "until", "reason", _ACTOR})),
     EventType(REVOKED, frozenset({"auditor", "grant_id", "reason", _ACTOR})),
     EventType(READ, frozenset({"auditor", "subject", "what", "openings", "grants", "entries", "tree_size",
-                               _ACTOR})),
+                               "heads", _ACTOR})),
 )
 
 
@@ -137,6 +137,7 @@ class RecordRead:
     entries: int
     tree_size: int
     actor: Actor
+    heads: Mapping[str, int] = field(default_factory=dict)  # each stream held whole -> its last seq in the read
 
 
 Command = GrantAccess | RevokeAccess | RecordRead
@@ -225,7 +226,8 @@ def decide_access(state: Access, command: Command, now: datetime) -> list[NewEve
                                    "reason": command.reason.strip(), **actor})]
     return [NewEvent(READ, {"auditor": command.auditor, "subject": command.subject, "what": command.what,
                             "openings": list(command.openings), "grants": list(command.grants),
-                            "entries": command.entries, "tree_size": command.tree_size, **actor})]
+                            "entries": command.entries, "tree_size": command.tree_size,
+                            "heads": dict(sorted(command.heads.items())), **actor})]
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ WORKFLOW_RECEIPTS = {CLAIM_RECEIPT: ("claim_id", "claim:", "claim"),
                      SERVICING_RECEIPT: ("request_id", "servicing:", "servicing request")}
 SECTIONS = ("ledger", "checkpoint", "entries", "keys", "anchor", "documents")
 LEDGER_KEY_ID = "ledger"  # entries signed by the ledger itself: the key is the checkpoint vkey's key
+READ_TYPE = "audit.trail.read"  # the ledger's record of the read that made a bundle (its streams' last seq)
 LEDGER_SUBJECT = "ledger"  # the data subject key events are sealed under
 KEY_REGISTERED, KEY_ROTATED = "ledger.key.registered", "ledger.key.rotated"
 KEY_REVOKED, KEY_SCOPED = "ledger.key.revoked", "ledger.key.scope_changed"
@@ -807,6 +808,7 @@ class _Bundle:
         if not streams or not all(isinstance(s, str) and ":" in s for s in streams):
             raise Failed("manifest.subject.streams must name at least one stream (<kind>:<id>) held whole")
         self.streams: list[str] = list(streams)
+        self.subject_name = f"{kind}:{ident}"
         self.report.subject = f"{kind} {ident}"
         self.report.facts["streams held whole"] = ", ".join(streams)
         if manifest.get("generated_at"):
@@ -1042,7 +1044,55 @@ class _Bundle:
                 f"{e.leaf.index} {e.leaf.type} ({e.reason})" for e in supporting)
         self.report.passed("whole streams", f"{', '.join(f'{s} seq 1..{len(e)}' for s, e in own.items())}, no gap, "
                                             f"no event of another {'/'.join(sorted(kinds))}")
+        self._ends(own)
         self._cited([entry for entries in own.values() for entry in entries])
+
+    def _ends(self, own: dict[str, list[Entry]]) -> None:
+        """The ledger records every bundle it hands out (``audit.trail.read``, signed by it and proved like any
+        entry), naming the last seq of each stream the bundle holds whole: a bundle cut short at a stream's end
+        no longer matches that record."""
+        self.run.stage_of("stream ends")
+        records = [e for e in self.entries if e.leaf.type == READ_TYPE and e.facts is not None
+                   and isinstance(e.facts.get("heads"), dict)]
+        recorded_as = (self.bundle["manifest"].get("grant") or {}).get("recorded_as")
+        if recorded_as is not None and recorded_as not in [r.leaf.index for r in records]:
+            raise Failed(f"the manifest says the read that made the bundle was recorded as entry {recorded_as}, "
+                         f"which the bundle does not hold with its facts opened")
+        if not records:
+            self.report.skipped("stream ends", "the bundle carries no record by the ledger of each stream's last "
+                                               "seq: events dropped from the end of a stream would go unnoticed")
+            return
+        if len(records) > 1:
+            raise Failed(f"entries {', '.join(str(r.leaf.index) for r in records)} each record a read: a bundle "
+                         f"carries the one record of the read that made it")
+        record = records[0]
+        facts = record.facts or {}
+        where = f"entry {record.leaf.index} ({READ_TYPE})"
+        if record.leaf.key_id != LEDGER_KEY_ID:
+            raise Failed(f"{where} is signed by {record.leaf.key_id!r}: only the ledger records reads")
+        if facts.get("subject") != self.subject_name:
+            raise Failed(f"{where} records a read of {facts.get('subject')!r}, not of this bundle's subject "
+                         f"{self.subject_name!r}")
+        heads = facts["heads"]
+        if sorted(heads) != sorted(own):
+            raise Failed(f"{where} names {', '.join(sorted(heads)) or 'no stream'} as held whole; the bundle says "
+                         f"{', '.join(sorted(own))}")
+        for stream, entries in own.items():
+            due = heads[stream]
+            if not isinstance(due, int) or isinstance(due, bool):
+                raise Failed(f"{where} names no last seq for {stream}")
+            if len(entries) != due:
+                raise Failed(f"{stream} holds seq 1..{len(entries)} but the ledger's record of the read ({where}) "
+                             f"says it had {due} event(s) then: {due - len(entries)} missing from its end"
+                             if len(entries) < due else
+                             f"{stream} holds seq 1..{len(entries)} but the ledger's record of the read ({where}) "
+                             f"says it had {due} event(s) then")
+            late = [e.leaf.index for e in entries if e.leaf.index > record.leaf.index]
+            if late:
+                raise Failed(f"entries {', '.join(map(str, late))} of {stream} come after the read that made the "
+                             f"bundle ({where})")
+        self.report.passed("stream ends", f"each stream ends where the ledger's signed record of this read ({where}) "
+                                          f"says it did")
 
     def _cited(self, own: list[Entry]) -> None:
         """Every entry that an opened fact of the subject's streams cites as its evidence must be in the bundle."""

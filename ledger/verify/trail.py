@@ -41,6 +41,7 @@ __all__ = ["Actor", "Selection", "TrailService"]
 # Keys under which a fact cites the rule, table and product versions that produced an amount or a decision.
 CITATION_KEYS = ("versions", "rules", "basis", "product", "ruleset", "rule_set", "table", "tables")
 MAX_CITATION_DEPTH = 6
+READ_REASON = "the ledger's record of this read, naming the last seq of each stream held whole"
 
 
 class Rows(Protocol):
@@ -71,6 +72,7 @@ class Selection:
     subject: Subject
     reasons: dict[int, str] = field(default_factory=dict)
     types: dict[int, str] = field(default_factory=dict)
+    heads: dict[str, int] = field(default_factory=dict)  # each stream held whole -> the last seq selected
 
     def add(self, index: int, event_type: str, reason: str) -> None:
         if index not in self.reasons:
@@ -152,9 +154,9 @@ class TrailService:
         return g.Openings(openings), used, name
 
     def _record(self, auditor: str, *, name: str, what: str, openings: g.Openings, used: tuple[str, ...],
-                entries: int, tree_size: int) -> int:
+                entries: int, tree_size: int, heads: Mapping[str, int]) -> int:
         command = g.RecordRead(auditor=auditor, subject=name, what=what, openings=openings.openings, grants=used,
-                               entries=entries, tree_size=tree_size, actor=Actor("auditor", auditor))
+                               entries=entries, tree_size=tree_size, heads=heads, actor=Actor("auditor", auditor))
         return self._workflow.run(self._rules, g.stream_of(auditor), command).events[-1].index
 
     def _checkpoint_size(self, selection: Selection) -> tuple[int, str]:
@@ -177,7 +179,7 @@ class TrailService:
             payload = facts.get("payload") if isinstance(facts, Mapping) else None
             entry["citations"] = citations(payload) if isinstance(payload, Mapping) else None
         read = self._record(auditor, name=name, what="trail", openings=openings, used=used, entries=len(entries),
-                            tree_size=tree_size)
+                            tree_size=tree_size, heads=selection.heads)
         subject = selection.subject
         return {"subject": {"kind": subject.kind, "id": subject.id, "streams": list(subject.streams)},
                 "auditor": auditor, "openings": list(openings.openings), "grants": list(used),
@@ -185,13 +187,16 @@ class TrailService:
                 "checkpoint": note, "entries": entries}
 
     def _bundle(self, selection: Selection, *, auditor: str) -> dict[str, Any]:
+        """The read is recorded first, naming the last seq of every stream the bundle holds whole, and the bundle
+        carries that record: a bundle cut short at a stream's end no longer matches what the ledger signed."""
         openings, used, name = self._openings(selection, auditor)
         selected = selection.selected(openings)
-        grant = {**openings.to_json(), "grants": list(used)}
-        bundle = self._builder.build(selection.subject, selected, grant=grant, generated_for=auditor)
-        self._record(auditor, name=name, what="bundle", openings=openings, used=used, entries=len(selected),
-                     tree_size=int(bundle["checkpoint"]["tree_size"]))
-        return bundle
+        tree_size = self._log.size()
+        read = self._record(auditor, name=name, what="bundle", openings=openings, used=used,
+                            entries=len(selected) + 1, tree_size=tree_size, heads=selection.heads)
+        record = Selected(index=read, reason=READ_REASON, open_facts=True, open_personal=False)
+        grant = {**openings.to_json(), "grants": list(used), "recorded_as": read}
+        return self._builder.build(selection.subject, [*selected, record], grant=grant, generated_for=auditor)
 
     # -- what touches a subject ----------------------------------------------------------------------------------
 
@@ -248,6 +253,7 @@ class TrailService:
         """Every entry of ``stream``; with ``evidence``, also the entries its facts cite as evidence."""
         for entry, facts in self._opener.stream(stream):
             selection.add(entry.idx, entry.type, reason)
+            selection.heads[stream] = max(selection.heads.get(stream, 0), entry.seq)
             if evidence and facts is not None:
                 for cited in cited_entries(facts):
                     if cited < entry.idx:

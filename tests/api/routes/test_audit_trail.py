@@ -4,6 +4,7 @@ opened by grant only; every read recorded in the journal; and who may ask."""
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -26,6 +27,7 @@ from tests.api.routes.claims_helpers import (
 )
 from tests.api.routes.claims_more_helpers import paid_death_claim
 from tests.api.routes.servicing_helpers import OWNER, headers
+from tests.ledger.verify.bundle_helpers import reseal
 
 AUDITOR = "regulator-1"
 
@@ -209,14 +211,16 @@ def test_a_downloaded_bundle_verifies_offline_and_its_read_is_recorded(hall: tup
     assert bundle["manifest"]["subject"]["id"] == claim_id
     assert bundle["manifest"]["grant"]["openings"] == ["facts"]
     trail_indexes = [e["index"] for e in trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")["entries"]]
-    assert [e["index"] for e in bundle["entries"]] == trail_indexes  # the bundle holds what the trail shows
+    # the bundle holds what the trail shows, and the ledger's record of the read that made it
+    assert [e["index"] for e in bundle["entries"]] == [*trail_indexes, bundle["manifest"]["grant"]["recorded_as"]]
     policy = client.get(f"/v1/audit/policies/{policy_no}/bundle", headers=auditor)
     assert policy.status_code == 200
     assert offline.verify(policy.json(), vkey=ledger.log.vkey).ok
     reads = ledger.trails.reads(AUDITOR)
     assert [(r["subject"], r["what"]) for r in reads] == [
         (f"policy:{policy_no}", "bundle"), (f"claim:{claim_id}", "trail"), (f"claim:{claim_id}", "bundle")]
-    assert reads[2]["tree_size"] == bundle["checkpoint"]["tree_size"]
+    assert reads[2]["entry"] == bundle["manifest"]["grant"]["recorded_as"]
+    assert reads[2]["tree_size"] <= reads[2]["entry"] < bundle["checkpoint"]["tree_size"]
 
 
 def test_a_death_claims_trail_shows_the_contract_ended_and_the_e_policy_revoked(hall: tuple[TestClient, Ledger],
@@ -235,3 +239,29 @@ def test_a_death_claims_trail_shows_the_contract_ended_and_the_e_policy_revoked(
     medical = [e for e in body["entries"] if e["type"] == "claim.medical.recorded"]
     assert medical and all("facts" not in e for e in medical)
     check_proofs(ledger, body)
+
+
+def test_a_bundle_cut_short_at_a_streams_end_fails_against_the_ledgers_record_of_the_read(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    _, claim_id = paid_claim(client, ledger, clock)
+    bundle = client.get(f"/v1/audit/claims/{claim_id}/bundle", headers=headers(ledger, "auditor", AUDITOR)).json()
+    report = offline.verify(bundle, vkey=ledger.log.vkey)
+    assert report.ok and any(c.name == "stream ends" and c.status == "ok" for c in report.checks), report.text()
+    record = [e for e in bundle["entries"] if e["type"] == "audit.trail.read"]
+    assert [e["index"] for e in record] == [bundle["manifest"]["grant"]["recorded_as"]]
+    own = [e for e in bundle["entries"] if e["stream"] == f"claim:{claim_id}"]
+    assert record[0]["facts"]["payload"]["heads"][f"claim:{claim_id}"] == len(own)
+
+    # the claim's closing event dropped, the manifest sealed again: the story still runs from seq 1 without a
+    # gap, but no longer ends where the ledger's record of the read says it did
+    cut = copy.deepcopy(bundle)
+    cut["entries"] = [e for e in cut["entries"] if e["index"] != own[-1]["index"]]
+    failed = offline.verify(reseal(cut), vkey=ledger.log.vkey).failure
+    assert failed is not None and failed.name == "stream ends", failed
+    assert "1 missing from its end" in failed.detail
+    # and the record itself dropped: the manifest names it
+    unrecorded = copy.deepcopy(bundle)
+    unrecorded["entries"] = [e for e in unrecorded["entries"] if e["type"] != "audit.trail.read"]
+    failed = offline.verify(reseal(unrecorded), vkey=ledger.log.vkey).failure
+    assert failed is not None and failed.name == "stream ends" and "recorded as entry" in failed.detail
