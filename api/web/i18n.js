@@ -222,9 +222,9 @@ export const STRINGS = {
 };
 
 /** The language to start in: the one chosen on this device before, else the browser's first Chinese or English. */
-export function initialLanguage(storage = globalThis.localStorage, languages = globalThis.navigator?.languages) {
+export function initialLanguage(languages = globalThis.navigator?.languages) {
   try {
-    const kept = storage?.getItem(STORE_KEY);
+    const kept = globalThis.localStorage?.getItem(STORE_KEY);
     if (LANGUAGES.includes(kept)) return kept;
   } catch {
     // storage may be off (private modes); the browser's languages still decide
@@ -236,9 +236,9 @@ export function initialLanguage(storage = globalThis.localStorage, languages = g
   return "en";
 }
 
-export function keepLanguage(lang, storage = globalThis.localStorage) {
+export function keepLanguage(lang) {
   try {
-    storage?.setItem(STORE_KEY, lang);
+    globalThis.localStorage?.setItem(STORE_KEY, lang);
   } catch {
     // not kept: the choice holds for this visit only
   }

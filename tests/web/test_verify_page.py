@@ -303,3 +303,12 @@ def test_the_drop_zone_takes_a_dropped_file(page: Any, site: Site) -> None:
     }""", base64.b64encode(site.files["B1"]).decode())
     page.wait_for_selector(DONE)
     assert shown(page)["verdict"] == "revoked"
+
+
+def test_when_the_service_does_not_answer_nothing_is_concluded(page: Any, site: Site) -> None:
+    open_page(page, site)
+    page.route("**/v1/documents/*/proof", lambda route: route.fulfill(status=503, body="down"))
+    result = check(page, site.files["A2"])
+    assert result["verdict"] == "error" and result["title"] == "Could not check the file"
+    assert "answered 503" in result["detail"] and "Nothing was concluded" in result["detail"]
+    assert result["checks"] == {}
