@@ -31,9 +31,6 @@ app = typer.Typer(help="lifeledger: a signed, append-only Merkle journal for lif
                   pretty_exceptions_enable=False, cls=Commands)
 app.add_typer(keys.app, name="keys")
 app.add_typer(chain.app, name="chain")
-app.command("verify-bundle")(verify_bundle.verify_bundle)
-
-
 @app.callback()
 def options(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print library logs and the traceback "
                                                                           "of a failure on stderr")] = False) -> None:
@@ -155,6 +152,7 @@ def audit_database(
 
 clock = typer.Typer(help="The policy clock: renewal notices, grace, lapse, free-look end, maturity.",
                     no_args_is_help=True, cls=Commands)
+app.command("verify-bundle")(verify_bundle.verify_bundle)  # after verify and audit, the other checks
 app.add_typer(clock, name="clock")
 
 
