@@ -106,7 +106,9 @@ PoliciesDep = Annotated[PolicyService, Depends(get_policies)]
 ProductsDep = Annotated[ProductService, Depends(get_products)]
 UploadsDep = Annotated[UploadService, Depends(get_uploads)]
 IdempotencyDep = Annotated[IdempotencyService, Depends(get_idempotency)]
-STAFF = (Role.SERVICING, Role.UNDERWRITER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.AUDITOR, Role.ADMIN)
+# The insurer's staff. Auditors are not among them: they read a policy's or a claim's payloads only through the
+# audit routes, where what opens is their grant and every read is recorded (api/routes/audit.py).
+STAFF = (Role.SERVICING, Role.UNDERWRITER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.ADMIN)
 UnderwriterPrincipal = Annotated[Principal, Depends(require(Role.UNDERWRITER))]
 ApplicantPrincipal = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))]
 PolicyReader = Annotated[Principal, Depends(require(Role.CUSTOMER, *STAFF))]

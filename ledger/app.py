@@ -173,8 +173,8 @@ class Ledger:
                                   ledger_public_key=secrets.ledger.public_key, origin=settings.origin,
                                   master_key=secrets.master_key, anchoring=self.anchoring)
         self.trails = TrailService(
-            workflow=self.workflow, opener=opener, log=self.log, documents=self.documents, read=read,
-            contracts=self.policies, clock=self.clock,
+            workflow=self.workflow, opener=opener, log=self.log, documents=self.documents, keys=self.keys, read=read,
+            contracts=self.policies, today=self.policies.today,
             builder=BundleBuilder(log=self.log, anchoring=self.anchoring, documents=self.documents, opener=opener,
                                   keys=self.keys, clock=self.clock))
 

@@ -692,7 +692,7 @@ def run_claims_demo(settings: Settings, *, claims: int, seed: int, url: str | No
             stories, cases = plan(rng, count=claims, today=ledger.policies.today())
             demo.prepare(cases)
             demo.run(stories)
-            finals = {s.claim_id: api.call("GET", f"/v1/claims/{s.claim_id}", who=auditor,
+            finals = {s.claim_id: api.call("GET", f"/v1/claims/{s.claim_id}", who=(Role.ADJUSTER, "AD-demo"),
                                            what=f"reading claim {s.number}") for s in stories if s.claim_id}
             kpis = api.call("GET", "/v1/kpis", who=auditor, what="reading the month's KPIs", params={
                 "from": demo.start.isoformat(), "to": (demo.start + timedelta(days=MONTH - 1)).isoformat()})

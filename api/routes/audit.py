@@ -31,6 +31,7 @@ Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 AdminOrAuditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+NO_STORE = "no-store"  # trails and bundles may hold medical and personal data: no cache keeps them
 SUBJECT_PATTERN = r"^(\*|claim:[A-Za-z0-9._:-]{1,128}|policy:[A-Za-z0-9._:-]{1,128})$"
 
 
@@ -72,21 +73,24 @@ def _attachment(bundle: dict[str, Any], name: str) -> Response:
     body = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
     filename = _UNSAFE_FILENAME.sub("_", name)
     return Response(body, media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.bundle.json"'})
+                    headers={"Content-Disposition": f'attachment; filename="{filename}.bundle.json"',
+                             "Cache-Control": NO_STORE})
 
 
 @router.get("/v1/audit/claims/{claim_id}/trail")
-def claim_trail(trails: TrailsDep, principal: Auditor, claim_id: str) -> dict[str, Any]:
+def claim_trail(trails: TrailsDep, principal: Auditor, claim_id: str, response: Response) -> dict[str, Any]:
     """Every entry of the claim and of what touches it (its evidence, documents, the contract changes it caused,
     the e-policy, the insured's record), in log order, each with its index, type, time, signer key, the rule and
     table versions its facts cite, its inclusion proof in the latest checkpoint, and what the caller's grants
     open of its payload. The read is recorded in the journal first."""
+    response.headers["Cache-Control"] = NO_STORE
     return trails.claim_trail(claim_id, auditor=principal.subject)
 
 
 @router.get("/v1/audit/policies/{policy_no}/trail")
-def policy_trail(trails: TrailsDep, principal: Auditor, policy_no: str) -> dict[str, Any]:
+def policy_trail(trails: TrailsDep, principal: Auditor, policy_no: str, response: Response) -> dict[str, Any]:
     """As the claim trail, for a policy: its contract, e-policy versions, servicing requests, claims and parties."""
+    response.headers["Cache-Control"] = NO_STORE
     return trails.policy_trail(policy_no, auditor=principal.subject)
 
 

@@ -32,7 +32,9 @@ async def get_claims(request: Request) -> ClaimsService:
 
 ClaimsDep = Annotated[ClaimsService, Depends(get_claims)]
 Reporter = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER))]
-Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER, Role.AUDITOR))]
+# Auditors read claims through /v1/audit/claims/{id}/trail, where their grant decides what opens and the read is
+# recorded; the KPIs (figures and entry indexes, no payloads) are open to them here.
+Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADJUSTER, Role.CLAIMS_HANDLER))]
 Customer = Annotated[Principal, Depends(require(Role.CUSTOMER))]
 Staff = Annotated[Principal, Depends(require(Role.ADJUSTER, Role.CLAIMS_HANDLER))]
 Handler = Annotated[Principal, Depends(require(Role.CLAIMS_HANDLER))]

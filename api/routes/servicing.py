@@ -36,7 +36,7 @@ async def get_servicing(request: Request) -> ServicingService:
 ServicingDep = Annotated[ServicingService, Depends(get_servicing)]
 Requester = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))]
 Customer = Annotated[Principal, Depends(require(Role.CUSTOMER))]  # the second confirmation is the customer's own
-Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING, Role.AUDITOR))]
+Reader = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SERVICING))]  # auditors: /v1/audit/policies/…
 Clerk = Annotated[Principal, Depends(require(Role.SERVICING))]
 
 

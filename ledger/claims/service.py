@@ -152,13 +152,14 @@ class ClaimsService:
         return state
 
     def visible(self, claim_id: str, caller: Caller) -> tuple[ClaimState, str]:
-        """The claim and the caller's audience on it (staff, auditor, insured, policyholder, beneficiary).
+        """The claim and the caller's audience on it (staff, insured, policyholder, beneficiary).
 
         A customer sees only claims on policies where they hold a role; anyone else gets ``NotFound`` (the claim's
         existence is not disclosed). A handler sees their own claims and the major claims still without a handler;
-        adjusters and auditors see every claim."""
+        adjusters see every claim. Auditors read claims through their trail (``ledger.verify.trail``), where their
+        grant decides what opens and the read is recorded."""
         state = self.get(claim_id)
-        if caller.role in ("adjuster", "auditor"):
+        if caller.role == "adjuster":
             return state, caller.role
         if caller.role == "claims_handler":
             # a handler sees their own claims, and the major claims waiting for a handler to take them

@@ -19,7 +19,7 @@ from ledger.claims.state import ClaimState
 from ledger.clock import BusinessCalendar
 from ledger.log.identifiers import utc_timestamp
 
-STAFF = ("adjuster", "claims_handler", "auditor")
+STAFF = ("adjuster", "claims_handler")
 
 _TEXT: dict[str, tuple[str, str]] = {
     ev.REPORTED: ("已收到理赔报案，所需材料清单已一次性告知。",

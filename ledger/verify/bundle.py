@@ -43,7 +43,7 @@ class Selected:
     index: int
     reason: str  # "the claim's own stream", "evidence cited by entry 12", "document registration", ...
     open_facts: bool  # include the facts payload opening (salt, payload, data_subject)
-    open_personal: bool  # include the personal part opening, if the entry has one (its facts come with it)
+    open_personal: bool  # include the personal part opening, if the entry has one (only with its facts)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class BundleBuilder:
         row = self._log.entry(choice.index)
         item = _described(row, tree_size=tree_size, hashes=self._proof(row.idx, tree_size))
         item["reason"] = choice.reason
-        if choice.open_facts or choice.open_personal:
+        if choice.open_facts:  # a personal part is opened only with its facts, which hold its commitment
             facts, _ = self._facts(row, seen)
             item["facts"] = facts
             if choice.open_personal:
@@ -156,7 +156,7 @@ class BundleBuilder:
     # -- the bundle ------------------------------------------------------------------------------------------
 
     def build(self, subject: Subject, selected: Sequence[Selected], *, grant: Mapping[str, Any],
-              generated_for: str) -> dict[str, Any]:
+              generated_for: str, record: Selected | None = None) -> dict[str, Any]:
         """The bundle: manifest (format, generated_at, subject, grant, counts, digest of each section), the ledger's
         origin and vkey, the latest signed checkpoint, the entries (as ``entries``), the key history of every
         system key that signed one of them (each key event with its public opening and inclusion proof), the
@@ -167,14 +167,19 @@ class BundleBuilder:
         Requires a non-empty selection without repeats in which each of ``subject.streams`` runs from seq 1
         without a gap (``ValidationFailed`` otherwise). Cuts a checkpoint when the latest one does not cover the
         selection; raises ``NotFound`` if none can (an index beyond the log).
+
+        ``record`` is the ledger's record of the read that asked for the bundle (``audit.trail.read``), written
+        after the selection: the bundle carries it like any entry, but the anchor is the one covering the
+        selection and its key history, which an anchor confirmed before the read can.
         """
         _check_subject(subject)
         if not selected:
             raise ValidationFailed("a bundle needs at least one entry", field="selected")
         last = max(choice.index for choice in selected)
-        checkpoint = self._covering(last)
+        chosen = [*selected, record] if record is not None else list(selected)
+        checkpoint = self._covering(max(choice.index for choice in chosen))
         size = checkpoint.tree_size
-        entries = self.entries(selected, tree_size=size)
+        entries = self.entries(chosen, tree_size=size)
         _check_whole(subject, entries)
         keys = self._key_history(entries, tree_size=size)
         covering = max([last, *(event["index"] for event in keys["events"])])

@@ -41,10 +41,14 @@ SUBJECT_KINDS = ("claim", "policy")
 READ_KINDS = ("trail", "bundle")
 
 # Event types whose facts or personal part are health data: opened only under a ``medical`` grant.
+# An underwriting decision names the health findings behind it (its reasons, exclusions and the answers that
+# triggered them); a reinstatement carries a new health declaration; a handler's note may speak of the health of
+# the insured or the deceased.
 MEDICAL_TYPES = frozenset({
-    policy_events.ANSWERED, policy_events.EVIDENCE_PROVIDED,
+    policy_events.ANSWERED, policy_events.EVIDENCE_PROVIDED, policy_events.DECIDED,
+    policy_events.REINSTATEMENT_REQUESTED,
     claim_events.MEDICAL_RECORDED, claim_events.INVOICE_RECEIVED, claim_events.HOSPITAL_INVOICE,
-    claim_events.HOSPITAL_NOTICE, claim_events.ASSESSED,
+    claim_events.HOSPITAL_NOTICE, claim_events.ASSESSED, claim_events.NOTE_RECORDED,
 })
 
 _ACTOR = "actor"
@@ -52,7 +56,7 @@ TYPES = (
     EventType(GRANTED, frozenset({"auditor", "grant_id", "openings", "subjects", "until", "reason", _ACTOR})),
     EventType(REVOKED, frozenset({"auditor", "grant_id", "reason", _ACTOR})),
     EventType(READ, frozenset({"auditor", "subject", "what", "openings", "grants", "entries", "tree_size",
-                               "heads", _ACTOR})),
+                               "heads", "key_heads", "selection", _ACTOR})),
 )
 
 
@@ -138,6 +142,8 @@ class RecordRead:
     tree_size: int
     actor: Actor
     heads: Mapping[str, int] = field(default_factory=dict)  # each stream held whole -> its last seq in the read
+    key_heads: Mapping[str, int] = field(default_factory=dict)  # each signer's system:<owner> -> its last seq
+    selection: str | None = None  # sha256 of the bundle's selection (``selection_digest``); None for a trail
 
 
 Command = GrantAccess | RevokeAccess | RecordRead
@@ -227,7 +233,9 @@ def decide_access(state: Access, command: Command, now: datetime) -> list[NewEve
     return [NewEvent(READ, {"auditor": command.auditor, "subject": command.subject, "what": command.what,
                             "openings": list(command.openings), "grants": list(command.grants),
                             "entries": command.entries, "tree_size": command.tree_size,
-                            "heads": dict(sorted(command.heads.items())), **actor})]
+                            "heads": dict(sorted(command.heads.items())),
+                            "key_heads": dict(sorted(command.key_heads.items())), "selection": command.selection,
+                            **actor})]
 
 
 @dataclass(frozen=True)
@@ -241,6 +249,10 @@ class Openings:
         return MEDICAL in self.openings if event_type in self.medical_types else FACTS in self.openings
 
     def personal(self, event_type: str) -> bool:
+        """The personal part opens only with the facts (they hold its commitment): a ``personal`` grant opens the
+        personal part of the events that hold no health data; ``medical`` that of the medical events."""
+        if not self.facts(event_type):
+            return False
         return PERSONAL in self.openings or (MEDICAL in self.openings and event_type in self.medical_types)
 
     def to_json(self) -> Mapping[str, Any]:

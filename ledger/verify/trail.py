@@ -13,22 +13,24 @@ Every trail or bundle an auditor takes is recorded first, as ``audit.trail.read`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from ledger.claims import projection as claims_proj
 from ledger.claims.events import stream_of as claim_stream
-from ledger.clock import Clock
-from ledger.errors import NotFound, ValidationFailed
+from ledger.errors import Conflict, NotFound, ValidationFailed
 from ledger.journal.opening import Opener
 from ledger.kernel import Actor
-from ledger.log.encoding import parse_digest
+from ledger.log.encoding import canonical_json, digest_str, parse_digest, sha256
+from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.policies import projection as policies_proj
 from ledger.policies.events import stream_of as contract_stream
 from ledger.projections import documents as docs
 from ledger.services.documents import DocumentService
+from ledger.services.keys import KeyService
 from ledger.services.log import LogService
 from ledger.servicing import projection as servicing_proj
 from ledger.servicing.events import stream_of as servicing_stream
@@ -42,6 +44,10 @@ __all__ = ["Actor", "Selection", "TrailService"]
 CITATION_KEYS = ("versions", "rules", "basis", "product", "ruleset", "rule_set", "table", "tables")
 MAX_CITATION_DEPTH = 6
 READ_REASON = "the ledger's record of this read, naming the last seq of each stream held whole"
+READ_ATTEMPTS = 5  # selections made again when a whole stream moved before the read was recorded
+# Where a workflow event names a person by party id (the actor, who may be staff, is left out).
+PARTY_KEYS = ("policyholder", "insured", "party", "payee", "reporter", "owner", "new_owner")
+PARTY_ID = re.compile(r"P[0-9A-F]{20}")
 
 
 class Rows(Protocol):
@@ -67,12 +73,18 @@ class Contracts(Protocol):
 
 @dataclass
 class Selection:
-    """The entries of one subject's trail, each with the reason it is there, and the streams held whole."""
+    """The entries of one subject's trail, each with the reason it is there, and the streams held whole (each
+    with the last seq selected)."""
 
-    subject: Subject
+    kind: str
+    id: str
     reasons: dict[int, str] = field(default_factory=dict)
     types: dict[int, str] = field(default_factory=dict)
     heads: dict[str, int] = field(default_factory=dict)  # each stream held whole -> the last seq selected
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(kind=self.kind, id=self.id, streams=tuple(self.heads))
 
     def add(self, index: int, event_type: str, reason: str) -> None:
         if index not in self.reasons:
@@ -89,15 +101,17 @@ class TrailService:
     """Trails and evidence bundles for auditors, and the grants that decide what they open."""
 
     def __init__(self, *, workflow: Workflow, opener: Opener, log: LogService, documents: DocumentService,
-                 read: Rows, contracts: Contracts, builder: BundleBuilder, clock: Clock) -> None:
+                 keys: KeyService, read: Rows, contracts: Contracts, builder: BundleBuilder,
+                 today: Callable[[], date]) -> None:
         self._workflow = workflow
         self._opener = opener
         self._log = log
         self._documents = documents
+        self._keys = keys
         self._read = read
         self._contracts = contracts
         self._builder = builder
-        self._clock = clock
+        self._today = today  # the business date (grants end on a day where the insurer is)
         self._rules = g.AccessRules()
 
     # -- grants --------------------------------------------------------------------------------------------------
@@ -142,22 +156,30 @@ class TrailService:
 
     def claim_bundle(self, claim_id: str, *, auditor: str) -> dict[str, Any]:
         """The claim's evidence bundle (``docs/FORMATS.md``); the read is recorded first."""
-        return self._bundle(self.select_claim(claim_id), auditor=auditor)
+        return self._bundle(lambda: self.select_claim(claim_id), auditor=auditor)
 
     def policy_bundle(self, policy_no: str, *, auditor: str) -> dict[str, Any]:
         """The policy's evidence bundle; the read is recorded first."""
-        return self._bundle(self.select_policy(policy_no), auditor=auditor)
+        return self._bundle(lambda: self.select_policy(policy_no), auditor=auditor)
 
     def _openings(self, selection: Selection, auditor: str) -> tuple[g.Openings, tuple[str, ...], str]:
         name = g.subject_name(selection.subject.kind, selection.subject.id)
-        openings, used = self.access(auditor).opened(name, self._clock.now().date())
+        openings, used = self.access(auditor).opened(name, self._today())
         return g.Openings(openings), used, name
 
     def _record(self, auditor: str, *, name: str, what: str, openings: g.Openings, used: tuple[str, ...],
-                entries: int, tree_size: int, heads: Mapping[str, int]) -> int:
+                entries: int, tree_size: int, heads: Mapping[str, int], key_heads: Mapping[str, int] | None = None,
+                selection: str | None = None) -> int:
         command = g.RecordRead(auditor=auditor, subject=name, what=what, openings=openings.openings, grants=used,
-                               entries=entries, tree_size=tree_size, heads=heads, actor=Actor("auditor", auditor))
+                               entries=entries, tree_size=tree_size, heads=heads, key_heads=key_heads or {},
+                               selection=selection, actor=Actor("auditor", auditor))
         return self._workflow.run(self._rules, g.stream_of(auditor), command).events[-1].index
+
+    def _moved(self, heads: Mapping[str, int], before: int) -> bool:
+        """Whether any stream of ``heads`` gained an entry below index ``before`` past the seq ``heads`` names
+        (written between the selection and the record of the read)."""
+        return any(row.idx < before for stream, seq in heads.items()
+                   for row, _ in self._opener.stream(stream, after=seq))
 
     def _checkpoint_size(self, selection: Selection) -> tuple[int, str]:
         """The latest signed checkpoint, cut now if none covers every selected entry yet."""
@@ -186,17 +208,40 @@ class TrailService:
                 "medical_types": sorted(openings.medical_types), "recorded_as": read, "tree_size": tree_size,
                 "checkpoint": note, "entries": entries}
 
-    def _bundle(self, selection: Selection, *, auditor: str) -> dict[str, Any]:
-        """The read is recorded first, naming the last seq of every stream the bundle holds whole, and the bundle
-        carries that record: a bundle cut short at a stream's end no longer matches what the ledger signed."""
-        openings, used, name = self._openings(selection, auditor)
-        selected = selection.selected(openings)
-        tree_size = self._log.size()
-        read = self._record(auditor, name=name, what="bundle", openings=openings, used=used,
-                            entries=len(selected) + 1, tree_size=tree_size, heads=selection.heads)
+    def _bundle(self, select: Callable[[], Selection], *, auditor: str) -> dict[str, Any]:
+        """The read is recorded first and the bundle carries that record, which commits to the selection (which
+        entries, which openings), the last seq of every stream held whole and of every signer's key history: a
+        bundle cut short, padded or with openings taken out no longer matches what the ledger signed. An entry
+        written to a whole stream between the selection and the record makes the selection again."""
+        for _ in range(READ_ATTEMPTS):
+            selection = select()
+            openings, used, name = self._openings(selection, auditor)
+            selected = selection.selected(openings)
+            key_heads = self._key_heads(selected)
+            tree_size = self._log.size()
+            read = self._record(auditor, name=name, what="bundle", openings=openings, used=used,
+                                entries=len(selected), tree_size=tree_size, heads=selection.heads,
+                                key_heads=key_heads, selection=selection_digest(selected))
+            if not self._moved({**selection.heads, **key_heads}, read):
+                break
+        else:
+            raise Conflict(f"the streams of {selection.subject.kind} {selection.subject.id} kept moving while the "
+                           f"bundle was made; try again", field="subject")
         record = Selected(index=read, reason=READ_REASON, open_facts=True, open_personal=False)
         grant = {**openings.to_json(), "grants": list(used), "recorded_as": read}
-        return self._builder.build(selection.subject, [*selected, record], grant=grant, generated_for=auditor)
+        return self._builder.build(selection.subject, selected, grant=grant, generated_for=auditor, record=record)
+
+    def _key_heads(self, selected: Sequence[Selected]) -> dict[str, int]:
+        """The last seq of the key history (``system:<owner>``) of every system whose key signed a selected
+        entry."""
+        owners = {self._keys.get(key_id).owner for key_id in {self._log.entry(c.index).key_id for c in selected}
+                  if key_id != LEDGER_KEY_ID}
+        heads: dict[str, int] = {}
+        for owner in sorted(owners):
+            rows = self._opener.stream(f"system:{owner}")
+            if rows:
+                heads[f"system:{owner}"] = rows[-1][0].seq
+        return heads
 
     # -- what touches a subject ----------------------------------------------------------------------------------
 
@@ -206,17 +251,14 @@ class TrailService:
         if row is None:
             raise NotFound(f"no claim {claim_id}", field="claim_id")
         application_id = str(row["application_id"])
-        lineages = self._lineages(application_id)
-        uploads = self._claim_documents([claim_id])
-        party = f"party:{row['insured']}"
-        selection = Selection(Subject(kind="claim", id=claim_id,
-                                      streams=(claim_stream(claim_id), *lineages, *uploads, party)))
-        self._whole(selection, claim_stream(claim_id), "the claim's own stream", evidence=True)
-        for stream in uploads:
+        selection = Selection(kind="claim", id=claim_id)
+        named = self._whole(selection, claim_stream(claim_id), "the claim's own stream", evidence=True)
+        for stream in self._claim_documents([claim_id]):
             self._whole(selection, stream, "a document of the claim, registered on chain")
-        for stream in lineages:
+        for stream in self._lineages(application_id):
             self._whole(selection, stream, "the e-policy's versions")
-        self._whole(selection, party, "the insured's party record")
+        for party in sorted({str(row["insured"]), *named}):
+            self._whole(selection, f"party:{party}", "the party record of someone the claim names")
         for entry, facts in self._opener.stream(contract_stream(application_id)):
             if facts is not None and facts.get("claim_id") == claim_id:
                 selection.add(entry.idx, entry.type, "a change to the contract the claim caused")
@@ -225,40 +267,44 @@ class TrailService:
     def select_policy(self, policy_no: str) -> Selection:
         """The entries of a policy's trail. Raises ``NotFound`` for an unknown policy number."""
         application_id = self._contracts.application_of(policy_no)
-        lineages = self._lineages(application_id)
         requests = [str(r["request_id"]) for r in self._read.select(
             servicing_proj.REQUESTS, where={"application_id": application_id}, order_by=("request_id",))]
         claims = [str(r["claim_id"]) for r in self._read.select(
             claims_proj.CLAIMS, where={"application_id": application_id}, order_by=("claim_id",))]
-        parties = sorted({str(r["party_id"]) for r in self._read.select(
-            policies_proj.PARTIES, where={"application_id": application_id})})
-        uploads = self._claim_documents(claims)
-        streams = (contract_stream(application_id), *lineages, *(servicing_stream(r) for r in requests),
-                   *(claim_stream(c) for c in claims), *uploads, *(f"party:{p}" for p in parties))
-        selection = Selection(Subject(kind="policy", id=policy_no, streams=streams))
-        self._whole(selection, contract_stream(application_id), "the contract's own stream", evidence=True)
-        for stream in lineages:
+        parties = {str(r["party_id"]) for r in self._read.select(
+            policies_proj.PARTIES, where={"application_id": application_id})}
+        selection = Selection(kind="policy", id=policy_no)
+        parties |= self._whole(selection, contract_stream(application_id), "the contract's own stream",
+                               evidence=True)
+        for stream in self._lineages(application_id):
             self._whole(selection, stream, "the e-policy's versions")
         for request_id in requests:
-            self._whole(selection, servicing_stream(request_id), f"servicing request {request_id}", evidence=True)
+            parties |= self._whole(selection, servicing_stream(request_id), f"servicing request {request_id}",
+                                   evidence=True)
         for claim_id in claims:
-            self._whole(selection, claim_stream(claim_id), f"claim {claim_id}", evidence=True)
-        for stream in uploads:
+            parties |= self._whole(selection, claim_stream(claim_id), f"claim {claim_id}", evidence=True)
+        for stream in self._claim_documents(claims):
             self._whole(selection, stream, "a claim document, registered on chain")
-        for party in parties:
-            self._whole(selection, f"party:{party}", "a party to the contract")
+        for party in sorted(parties):  # everyone ever on the contract: a replaced beneficiary too
+            self._whole(selection, f"party:{party}", "a party to the contract, now or before")
         return selection
 
-    def _whole(self, selection: Selection, stream: str, reason: str, *, evidence: bool = False) -> None:
-        """Every entry of ``stream``; with ``evidence``, also the entries its facts cite as evidence."""
+    def _whole(self, selection: Selection, stream: str, reason: str, *, evidence: bool = False) -> set[str]:
+        """Every entry of ``stream`` (held whole once it has one); with ``evidence``, also the entries its facts
+        cite as evidence. Returns the parties its facts name."""
+        named: set[str] = set()
         for entry, facts in self._opener.stream(stream):
             selection.add(entry.idx, entry.type, reason)
             selection.heads[stream] = max(selection.heads.get(stream, 0), entry.seq)
-            if evidence and facts is not None:
+            if facts is None:
+                continue
+            named |= parties_named(facts)
+            if evidence:
                 for cited in cited_entries(facts):
                     if cited < entry.idx:
                         row = self._log.entry(cited)
                         selection.add(cited, row.type, f"evidence cited by entry {entry.idx}")
+        return named
 
     def _lineages(self, application_id: str) -> list[str]:
         """The document streams of the contract's e-policy versions (one per lineage, in order)."""
@@ -280,6 +326,38 @@ class TrailService:
                     continue  # a picture keyed by a person is an upload, not a registered document
                 found[docs.stream_of(record.subject)] = None
         return list(found)
+
+
+def parties_named(facts: Mapping[str, Any]) -> set[str]:
+    """The party ids a workflow event's facts name as policyholder, insured, beneficiary, payee, reporter or owner
+    (wherever they sit; the ``actor``, who may be staff, is left out)."""
+    found: set[str] = set()
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > MAX_CITATION_DEPTH:
+            return
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                if key == "actor":
+                    continue
+                if key in PARTY_KEYS and isinstance(inner, str) and PARTY_ID.fullmatch(inner):
+                    found.add(inner)
+                else:
+                    walk(inner, depth + 1)
+        elif isinstance(value, list | tuple):
+            for inner in value[:100]:
+                walk(inner, depth + 1)
+
+    walk(facts, 0)
+    return found
+
+
+def selection_digest(selected: Sequence[Selected]) -> str:
+    """What the ledger's record of a bundle's read commits to: ``sha256:`` of the RFC 8785 bytes of
+    ``[[index, open_facts, open_personal], ...]`` in index order (docs/FORMATS.md, "Evidence bundles")."""
+    rows = [[choice.index, choice.open_facts, choice.open_personal]
+            for choice in sorted(selected, key=lambda c: c.index)]
+    return digest_str(sha256(canonical_json(rows)))
 
 
 def cited_entries(facts: Mapping[str, Any]) -> list[int]:

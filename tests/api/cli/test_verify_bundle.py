@@ -48,7 +48,7 @@ def test_verify_bundle_from_the_command_line(hall: tuple[TestClient, Ledger], cl
     assert "FAILED whole streams:" in answer.output and "is not whole" in answer.output
 
     ledger.log.checkpoint_now()
-    receipt = client.get(f"/v1/claims/{worked.claim_id}/receipt", headers=headers(ledger, "auditor", "a-1")).json()
+    receipt = client.get(f"/v1/claims/{worked.claim_id}/receipt", headers=headers(ledger, "adjuster", "a-1")).json()
     saved = tmp_path / "receipt.json"
     saved.write_text(json.dumps(receipt), encoding="utf-8")
     answer = runner.invoke(app, ["verify-bundle", str(saved), "--vkey", vkey])

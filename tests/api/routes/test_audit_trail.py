@@ -80,7 +80,8 @@ def test_a_claims_trail_holds_its_stream_whole_its_evidence_and_documents_each_p
     # the uploads registered on chain, and the e-policy's lineage
     registered = [e for e in entries if e["type"] == "document.registered"]
     assert len(registered) == len(CUSTOMER_DOCS) + 1
-    assert any(e["stream"].startswith("party:") and e["reason"] == "the insured's party record" for e in entries)
+    assert any(e["stream"].startswith("party:") and e["reason"] == "the party record of someone the claim names"
+               for e in entries)
     assert body["subject"] == {"kind": "claim", "id": claim_id, "streams": body["subject"]["streams"]}
     assert f"claim:{claim_id}" in body["subject"]["streams"]
     check_proofs(ledger, body)

@@ -97,7 +97,7 @@ def test_an_anchored_claim_bundle_and_receipt_verify_and_a_swapped_anchor_does_n
         found = failure(reseal(bent), vkey=ledger.log.vkey)
         assert found.name == "anchor" and "does not extend" in found.detail
 
-    receipt = client.get(f"/v1/claims/{worked.claim_id}/receipt", headers=headers(ledger, "auditor", "a-1")).json()
+    receipt = client.get(f"/v1/claims/{worked.claim_id}/receipt", headers=headers(ledger, "adjuster", "a-1")).json()
     assert receipt["anchor"]["status"] == "anchored"
     report = offline.verify(copy.deepcopy(receipt), vkey=ledger.log.vkey)
     assert report.ok, report.text()

@@ -22,7 +22,7 @@ from tests.ledger.verify.bundle_helpers import builder, claim_bundle, failure, r
 def _covered(client: TestClient, ledger: Ledger, claim_id: str) -> dict[str, Any]:
     ledger.log.checkpoint_now()
     receipt: dict[str, Any] = client.get(f"/v1/claims/{claim_id}/receipt",
-                                         headers=headers(ledger, "auditor", "auditor-1")).json()
+                                         headers=headers(ledger, "adjuster", "adjuster-1")).json()
     assert all(item["status"] == "checkpointed" for item in receipt["receipts"]), receipt
     return receipt
 
