@@ -318,13 +318,19 @@ def _assess(state: ClaimState, c: Assess) -> list[NewEvent]:
         before = _paid_before(state)
         events.append(_new(ev.DECIDED, state, c.actor, outcome="approve", amount=net.to_json(),
                            assessed=net.to_json(), adjustment=None, reasons=[_approved_reason()], by="",
-                           automatic=True, paid_before=str(before)))
+                           automatic=True, paid_before=str(before), versions=c.versions))
         if net.amount > before:
             events.append(_payment(state, c.actor, {**c.payment,
                                                     "amount": Money.of(net.amount - before, net.currency).to_json()}))
         elif not any(p.get("status") == "instructed" for p in state.payments.values()):
             events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))  # paid in full before: nothing owed
     return events
+
+
+def _versions(state: ClaimState) -> Any:
+    """The product, rule and table versions of the assessment a decision stands on: recorded with the decision
+    too, so whoever may see decisions but not the (medical) assessment sees what they rest on."""
+    return state.assessment.get("versions") if state.assessment else None
 
 
 def _net(assessment: Mapping[str, Any]) -> Money:
@@ -403,7 +409,7 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         reason = {"rule": "REVIEWER-DECLINE", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}
         return [_new(ev.DECIDED, state, c.actor, outcome="decline", amount=Money.zero(net.currency).to_json(),
                      assessed=net.to_json(), adjustment=None, reasons=[reason], by=c.staff, automatic=False,
-                     paid_before=None)]
+                     paid_before=None, versions=_versions(state), assessment_entry=state.assessed_index)]
     amount = net
     adjustment = None
     if c.action == "adjust":
@@ -427,7 +433,8 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         "rule": "REVIEWER-ADJUSTED", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}]
     before = _paid_before(state)
     events = [_new(ev.DECIDED, state, c.actor, outcome=outcome, amount=amount.to_json(), assessed=net.to_json(),
-                   adjustment=adjustment, reasons=reasons, by=c.staff, automatic=False, paid_before=str(before))]
+                   adjustment=adjustment, reasons=reasons, by=c.staff, automatic=False, paid_before=str(before),
+                   versions=_versions(state), assessment_entry=state.assessed_index)]
     remaining = amount.amount - before
     if remaining > 0:
         if c.payment is None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import base64
 import copy
+import time
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.log.checkpoint import open_checkpoint
 from ledger.log.merkle import leaf_hash
 from ledger.log.note import NoteVerifier
 from ledger.log.proofs import verify_inclusion
+from ledger.settings import Settings
 from ledger.verify import offline
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
@@ -26,7 +30,7 @@ from tests.api.routes.claims_helpers import (
     settle,
 )
 from tests.api.routes.claims_more_helpers import paid_death_claim
-from tests.api.routes.servicing_helpers import OWNER, headers
+from tests.api.routes.servicing_helpers import OWNER, START, headers
 from tests.ledger.verify.bundle_helpers import reseal
 
 AUDITOR = "regulator-1"
@@ -266,3 +270,86 @@ def test_a_bundle_cut_short_at_a_streams_end_fails_against_the_ledgers_record_of
     unrecorded["entries"] = [e for e in unrecorded["entries"] if e["type"] != "audit.trail.read"]
     failed = offline.verify(reseal(unrecorded), vkey=ledger.log.vkey).failure
     assert failed is not None and failed.name == "stream ends" and "recorded as entry" in failed.detail
+
+
+def test_a_personal_grant_opens_names_and_accounts_but_no_health_data(hall: tuple[TestClient, Ledger],
+                                                                    clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    granted = client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=headers(ledger, "admin", "admin-1"),
+                          json={"openings": ["personal"], "subjects": ["*"], "reason": "identity checks"})
+    assert granted.status_code == 201, granted.text
+    for path in (f"/v1/audit/claims/{claim_id}/trail", f"/v1/audit/policies/{policy_no}/trail"):
+        body = trail(client, ledger, path)
+        assert body["openings"] == ["facts", "personal"]
+        medical = [e for e in body["entries"] if e["type"] in body["medical_types"]]
+        assert medical, path  # the invoice, the assessment, the health questionnaire ...
+        assert all("facts" not in e and "personal" not in e for e in medical), path
+    claim = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    reported = next(e for e in claim["entries"] if e["type"] == "claim.reported")
+    assert reported["personal"]["payload"]["account"]["bank"]  # the payee's account, under the personal grant
+    # a decision shows the versions of the assessment it stands on, though the assessment itself is medical
+    decided = next(e for e in claim["entries"] if e["type"] == "claim.decided")
+    assert decided["citations"]["versions"]["product"]["id"] == "medical"
+
+
+def test_a_policys_trail_keeps_a_replaced_beneficiarys_record(hall: tuple[TestClient, Ledger],
+                                                              clock: FixedClock) -> None:
+    from tests.api.routes.servicing_helpers import drive, issue, policy, submit, uploads
+    from tests.factories import resident_id
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    before = [b["party"] for b in policy(client, ledger, policy_no)["beneficiaries"]]
+    docs = uploads(client, headers(ledger, "customer", OWNER), "ID-DOCUMENT", "BENEFICIARY-ID", "RELATIONSHIP-PROOF")
+    child = {"name": "王小七", "id_number": resident_id("2012-02-02", sex="F")}
+    view = submit(client, ledger, policy_no, "beneficiary_change", {"beneficiaries": [
+        {"person": child, "share": "100", "relationship": "child"}]}, docs=docs)
+    driven = drive(client, ledger, clock, view)
+    assert driven.path[-1] == "completed"
+    after = [b["party"] for b in policy(client, ledger, policy_no)["beneficiaries"]]
+    assert set(before).isdisjoint(after)
+    body = trail(client, ledger, f"/v1/audit/policies/{policy_no}/trail")
+    for party in (*before, *after):
+        assert f"party:{party}" in body["subject"]["streams"], party
+    assert any(e["stream"].startswith("servicing:") for e in body["entries"])
+
+
+def test_auditors_read_claims_and_policies_only_through_the_audit_routes(hall: tuple[TestClient, Ledger],
+                                                                         clock: FixedClock) -> None:
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    auditor = headers(ledger, "auditor", AUDITOR)
+    for path in (f"/v1/claims/{claim_id}", f"/v1/claims/{claim_id}/timeline", f"/v1/policies/{policy_no}",
+                 f"/v1/policies/{policy_no}/documents"):
+        assert client.get(path, headers=auditor).status_code == 403, path
+    assert client.get("/v1/kpis", params={"from": "2026-01-01", "to": "2027-12-31"},
+                      headers=auditor).status_code == 200  # figures naming their entries, no payloads
+    assert ledger.trails.access(AUDITOR).reads == 0
+
+
+def test_a_bundle_taken_over_http_carries_the_anchor_that_covers_its_story(tmp_path: Path) -> None:
+    """The read record is written after the anchor: the bundle still carries the anchor covering the claim."""
+    clock = FixedClock(START)
+    settings = Settings(data_dir=tmp_path / "data", checkpoint_interval=0.2, anchor_interval=0.01,
+                        chain_url="embedded", origin="test.lifeledger/log", render_workers=0)
+    ledger = Ledger.open(settings, clock=clock)
+    try:
+        with TestClient(create_app(ledger=ledger)) as client:
+            _, claim_id = paid_claim(client, ledger, clock)
+            checkpoint = ledger.log.checkpoint_now()
+            assert checkpoint is not None
+            for _ in range(300):
+                if ledger.anchoring.status().anchored_tree_size >= checkpoint.tree_size:
+                    break
+                time.sleep(0.05)
+            bundle = client.get(f"/v1/audit/claims/{claim_id}/bundle",
+                                headers=headers(ledger, "auditor", AUDITOR)).json()
+            assert bundle["anchor"]["status"] == "anchored", bundle["anchor"]
+            assert bundle["anchor"]["tree_size"] >= max(e["index"] for e in bundle["entries"]
+                                                        if e["type"] != "audit.trail.read") + 1
+            report = offline.verify(bundle, vkey=ledger.log.vkey)
+            assert report.ok, report.text()
+            assert any(c.name == "anchor" and c.status == "ok" for c in report.checks), report.text()
+    finally:
+        ledger.close()
