@@ -120,10 +120,24 @@ class TrailService:
               reason: str, actor: Actor) -> g.Grant:
         """Record a grant opening ``openings`` of ``subjects`` to ``auditor``; raises ``Refused`` naming the rule
         a bad grant breaks."""
+        for name in subjects:
+            self._check_exists(name)
         command = g.GrantAccess(auditor=auditor, grant_id=new_id("G"), openings=tuple(openings),
                                 subjects=tuple(subjects), until=until, reason=reason, actor=actor)
         state = self._workflow.run(self._rules, g.stream_of(auditor), command).state
         return state.grants[-1]
+
+    def _check_exists(self, name: str) -> None:
+        """A grant names claims and policies that exist (or ``*``); raises ``ValidationFailed`` naming one that
+        does not."""
+        kind, _, subject_id = name.partition(":")
+        try:
+            if kind == "claim" and self._read.get(claims_proj.CLAIMS, (subject_id,)) is None:
+                raise NotFound(f"no claim {subject_id}")
+            if kind == "policy":
+                self._contracts.application_of(subject_id)
+        except NotFound:
+            raise ValidationFailed(f"a grant names {name}, which does not exist", field="subjects") from None
 
     def revoke(self, auditor: str, grant_id: str, *, reason: str, actor: Actor) -> g.Grant:
         """End a grant now; raises ``Refused`` if the auditor has no such grant or it is revoked already."""

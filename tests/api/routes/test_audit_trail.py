@@ -194,6 +194,8 @@ def test_unknown_subjects_and_bad_grants_are_named(hall: tuple[TestClient, Ledge
     admin = headers(ledger, "admin", "admin-1")
     for body, field in (({"openings": ["facts"], "subjects": ["*"], "reason": "x"}, "openings"),
                         ({"openings": ["medical"], "subjects": ["party:X"], "reason": "x"}, "subjects"),
+                        ({"openings": ["medical"], "subjects": ["claim:C-NOPE"], "reason": "x"}, "C-NOPE"),
+                        ({"openings": ["medical"], "subjects": ["policy:P-NOPE"], "reason": "x"}, "P-NOPE"),
                         ({"openings": ["medical"], "subjects": ["*"], "reason": "x", "until": "2020-01-01"},
                          "until")):
         answer = client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=admin, json=body)
