@@ -17,15 +17,24 @@ def verify_bundle(
                                                       "file's own, which the report then says it trusted)")] = None,
         rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of the chain: also check rootOf, the anchoring "
                                                      "transaction and the documents' registrations there")] = None,
+        anchor_contract: Annotated[str | None, typer.Option(
+            "--anchor-contract", metavar="ADDRESS", help="The anchor contract the insurer publishes: the bundle's "
+                                                         "anchor must be on it (default: the bundle's own, which "
+                                                         "the report then says)")] = None,
+        registry: Annotated[str | None, typer.Option(
+            "--registry", metavar="ADDRESS", help="The document registry the insurer publishes: the documents must "
+                                                  "be registered there")] = None,
         json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False) -> None:
     """Verify an evidence bundle or a receipt with no access to the ledger: signatures, key validity, every proof,
-    every opening, whole streams, the anchor. Exit 0 when all holds, 1 naming the first failure, 2 when the file
-    cannot be read or checked. The same check runs as a single script: python ledger/verify/offline.py FILE."""
+    every opening, the ledger's record of the read, whole streams, the anchor. Exit 0 when all holds, 1 naming the
+    first failure, 2 when nothing can be decided (a bad --vkey or address, a file that cannot be read or is not of
+    the format, a chain answering nonsense). The same check runs as a single script: python
+    ledger/verify/offline.py FILE."""
     argv = [str(file)]
-    if vkey is not None:
-        argv += ["--vkey", vkey]
-    if rpc is not None:
-        argv += ["--rpc", rpc]
+    for option, value in (("--vkey", vkey), ("--rpc", rpc), ("--anchor-contract", anchor_contract),
+                          ("--registry", registry)):
+        if value is not None:
+            argv += [option, value]
     if json:
         argv.append("--json")
     raise typer.Exit(offline.main(argv))

@@ -158,11 +158,13 @@ class BundleBuilder:
     def build(self, subject: Subject, selected: Sequence[Selected], *, grant: Mapping[str, Any],
               generated_for: str, record: Selected | None = None) -> dict[str, Any]:
         """The bundle: manifest (format, generated_at, subject, grant, counts, digest of each section), the ledger's
-        origin and vkey, the latest signed checkpoint, the entries (as ``entries``), the key history of every
-        system key that signed one of them (each key event with its public opening and inclusion proof), the
-        anchor (anchored checkpoint, consistency proof to the bundle's checkpoint, chain id, contract, transaction,
-        block and the ABI fragment of ``rootOf`` and ``CheckpointAnchored``), and the documents named in opened
-        ``document.*`` entries with their on-chain registrations.
+        origin and vkey, the latest signed checkpoint, the entries (as ``entries``, each with ``opened``: its
+        ``open_facts`` and ``open_personal`` as selected, which the read record's selection digest commits to and
+        the verifier holds what the entry carries to), the key history of every system key that signed one of
+        them (each key event with its public opening and inclusion proof), the anchor (anchored checkpoint,
+        consistency proof to the bundle's checkpoint, chain id, contract, transaction, block and the ABI fragment
+        of ``rootOf`` and ``CheckpointAnchored``), and the documents named in opened ``document.*`` entries with
+        their on-chain registrations.
 
         Requires a non-empty selection without repeats in which each of ``subject.streams`` runs from seq 1
         without a gap (``ValidationFailed`` otherwise). Cuts a checkpoint when the latest one does not cover the
@@ -180,6 +182,8 @@ class BundleBuilder:
         checkpoint = self._covering(max(choice.index for choice in chosen))
         size = checkpoint.tree_size
         entries = self.entries(chosen, tree_size=size)
+        for entry, choice in zip(entries, _ordered(chosen, tree_size=size), strict=True):
+            entry["opened"] = {"facts": choice.open_facts, "personal": choice.open_personal}
         _check_whole(subject, entries)
         keys = self._key_history(entries, tree_size=size)
         covering = max([last, *(event["index"] for event in keys["events"])])

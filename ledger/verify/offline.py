@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Verify a lifeledger evidence bundle, or a receipt, offline (and against the chain with ``--rpc``).
 
-    python offline.py bundle.json [--vkey VKEY] [--rpc URL] [--json]
+    python offline.py bundle.json [--vkey VKEY] [--rpc URL] [--anchor-contract ADDRESS] [--registry ADDRESS]
+                                  [--json]
 
 This file is the whole verifier: it needs Python 3.11+, ``cryptography`` and ``rfc8785``, and imports nothing
 of lifeledger, so an auditor can copy it alone and read every line that decides the verdict. That is why it is
@@ -9,25 +10,34 @@ one file of more than the usual length. ``--rpc`` speaks Ethereum JSON-RPC with 
 
 What is checked, in this order (docs/FORMATS.md, "Evidence bundles", says it field by field):
 
-1. format and version; 2. the manifest's digest of each section and its counts; 3. the verifier key (``--vkey``,
-or the bundle's own, which the report then says it trusted); 4. the signed checkpoint; 5. the key history: each
-key event's leaf, inclusion proof, ledger signature and opening, replayed in log order; 6. every entry: leaf,
-leaf hash, the fields shown beside it, inclusion proof, and its Ed25519 signature (strict: ``S < L``, canonical
-``R`` and key, no small-order point) by the key valid at that position and within that key's scope; 7. every
-payload opening against its salted hash, and every personal part against the commitment its facts name; 8. the
-story is whole: each of the subject's streams has seq 1..n with no gap, no entry of another stream of the same
-kind is passed off as the subject's, ``recorded_at`` never goes back, and every entry the opened facts of those
-streams cite as their ``evidence`` is in the bundle; 9. the anchor: the anchored checkpoint's
-signature and the consistency proof between it and the bundle's checkpoint, and with ``--rpc`` ``rootOf`` on the
-contract and the anchoring transaction's receipt; 10. documents: each digest is named by an opened
-``document.*`` entry, and with ``--rpc`` its registration on chain (``documentStatus``).
+1. format and version, then the shape: the file is read strictly (a key repeated in any object, NaN or Infinity
+make it unusable) and every object of the format holds only the keys it may hold, each number an exact integer;
+2. the manifest's digest of each section and its counts; 3. the verifier key (``--vkey``, or the bundle's own,
+which the report then says it trusted); 4. the signed checkpoint; 5. the key history: each key event's leaf,
+inclusion proof, ledger signature and opening, replayed in log order; 6. every entry: leaf, leaf hash, the fields
+shown beside it, inclusion proof, and its Ed25519 signature (strict: ``S < L``, canonical ``R`` and key, no
+small-order point) by the key valid at that position and within that key's scope; 7. every payload opening
+against its salted hash, every personal part against the commitment its facts name, each entry's ``opened``
+marks against what it carries, and "erased" only where the facts may be a person's; 8. the read record: the
+ledger's signed ``audit.trail.read`` of the read that made the bundle, for this subject and auditor, after every
+entry; 9. the story is whole: each of the subject's streams has seq 1..n with no gap and ends where the read
+record says, no entry of another stream of the same kind is passed off as the subject's, ``recorded_at`` never
+goes back, every entry the opened facts of those streams cite as their ``evidence`` is in the bundle, the entries
+and their openings are exactly the selection the read record commits to, and each signer's key history reaches
+the last seq the record names; 10. the anchor: the anchored checkpoint's signature and the consistency proof
+between it and the bundle's checkpoint, the contract against ``--anchor-contract``, and with ``--rpc`` ``rootOf``
+on the contract and the anchoring transaction's receipt; 11. documents: each digest is named by an opened
+``document.*`` entry, registrations went to ``--registry``, and with ``--rpc`` its registration on chain
+(``documentStatus``).
 
 A receipt (``GET /v1/events/{id}/receipt``, or a ``lifeledger-claim-receipt/1`` / ``lifeledger-servicing-receipt/1``
 document) is checked as a bundle of its events: checkpoints, leaves, inclusion proofs, the ledger's signatures,
 the whole stream of the claim or request, and its anchor proof when it carries one.
 
 Exit status: 0 when everything checked passes; 1 when a check fails (one line on stderr names it, after the
-report); 2 for bad usage, an unreadable file, or a chain that cannot be reached.
+report); 2 when nothing can be decided: bad usage or a bad trusted input (``--vkey``, an address), a file that is
+unreadable, not strict JSON or not of the format's shape, a chain that cannot be reached or answers nonsense, or
+anything unexpected (always one line, never a traceback).
 """
 
 from __future__ import annotations
@@ -41,9 +51,9 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
@@ -57,9 +67,16 @@ SERVICING_RECEIPT = "lifeledger-servicing-receipt/1"
 WORKFLOW_RECEIPTS = {CLAIM_RECEIPT: ("claim_id", "claim:", "claim"),
                      SERVICING_RECEIPT: ("request_id", "servicing:", "servicing request")}
 SECTIONS = ("ledger", "checkpoint", "entries", "keys", "anchor", "documents")
+COUNTS = ("entries", "key_events", "documents", "opened_facts", "opened_personal", "erased")
 LEDGER_KEY_ID = "ledger"  # entries signed by the ledger itself: the key is the checkpoint vkey's key
-READ_TYPE = "audit.trail.read"  # the ledger's record of the read that made a bundle (its streams' last seq)
+READ_TYPE = "audit.trail.read"  # the ledger's record of the read that made a bundle (docs/FORMATS.md)
+READ_WHAT = "bundle"
+AUDIT_PREFIX = "audit:"  # the stream of an auditor's grants and reads: audit:<auditor>
 LEDGER_SUBJECT = "ledger"  # the data subject key events are sealed under
+# Streams only the ledger writes (systems are refused there). The ledger seals the facts of every event it signs
+# under its own data subject, whose key is never destroyed: their facts can never be "erased".
+LEDGER_STREAM_KINDS = frozenset({"ledger", "system", "document", "contract", "party", "catalog", "servicing",
+                                 "claim", "audit"})
 KEY_REGISTERED, KEY_ROTATED = "ledger.key.registered", "ledger.key.rotated"
 KEY_REVOKED, KEY_SCOPED = "ledger.key.revoked", "ledger.key.scope_changed"
 KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_SCOPED)
@@ -69,6 +86,9 @@ ERASED = "erased"
 ENTRY_FIELDS = ("event_id", "type", "stream", "seq", "recorded_at", "key_id")
 STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
 RECORD_FIELDS = {"v", "statement", "key_id", "signature", "seq", "recorded_at"}
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 
 # Solidity selectors and the anchor event's topic: keccak-256 of the signatures, written out because hashlib's
 # sha3_256 is not Ethereum's keccak; tests/ledger/verify/test_offline_chain.py holds them to the compiled ABI.
@@ -77,6 +97,7 @@ DOCUMENT_STATUS_SELECTOR = "e530656c"  # documentStatus(bytes32) -> (uint8 statu
 CHECKPOINT_ANCHORED_TOPIC = "0xcbe02ac536ca3dfadc53401db0bf25525f8b304f3c4e8824d719b6e55f8c5188"
 DOCUMENT_STATUSES = {0: "unknown", 1: "valid", 2: "superseded", 3: "revoked"}
 RPC_TIMEOUT = 15.0
+RPC_MAX_BYTES = 16 * 1024 * 1024
 
 
 class Failed(Exception):
@@ -84,7 +105,14 @@ class Failed(Exception):
 
 
 class Unusable(Exception):
-    """The input cannot be checked at all: not JSON, missing what a check needs, a chain that does not answer."""
+    """Nothing can be decided: a bad trusted input, a file that is not strict JSON or not of the format's shape, a
+    chain that does not answer or answers nonsense, or an unexpected error."""
+
+
+def one_line(text: str, *, limit: int | None = 2000) -> str:
+    """``text`` on one line (a message for stderr), cut at ``limit`` characters (None: never)."""
+    flat = " ".join(text.split())
+    return flat if limit is None or len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 # --- the report --------------------------------------------------------------------------------------------
@@ -101,7 +129,7 @@ class Check:
 
 @dataclass
 class Report:
-    """What was checked, what it covered, and the first failure if any."""
+    """What was checked, what it covered, what it did not prove, and the first failure if any."""
 
     kind: str = ""
     subject: str = ""
@@ -114,6 +142,10 @@ class Report:
     def ok(self) -> bool:
         return self.failure is None
 
+    @property
+    def not_checked(self) -> list[str]:
+        return [check.name for check in self.checks if check.status == "not checked"]
+
     def passed(self, name: str, detail: str) -> None:
         self.checks.append(Check(name, "ok", detail))
 
@@ -122,7 +154,7 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "kind": self.kind, "subject": self.subject, "facts": self.facts,
-                "notes": self.notes, "checks": [vars(c) for c in self.checks],
+                "notes": self.notes, "checks": [vars(c) for c in self.checks], "not_checked": self.not_checked,
                 "failure": None if self.failure is None else vars(self.failure)}
 
     def text(self) -> str:
@@ -134,10 +166,12 @@ class Report:
             mark = {"ok": "ok    ", "failed": "FAILED", "not checked": "--    "}.get(check.status, check.status)
             lines.append(f"  {mark} {check.name}: {check.detail}")
         lines.extend(f"note: {note}" for note in self.notes)
-        if self.failure is None:
-            lines.append("verdict: everything checked holds")
-        else:
+        if self.failure is not None:
             lines.append(f"verdict: FAILED at {self.failure.name}: {self.failure.detail}")
+        elif self.not_checked:
+            lines.append(f"verdict: everything checked holds; not checked: {', '.join(self.not_checked)}")
+        else:
+            lines.append("verdict: everything checked holds")
         return "\n".join(lines) + "\n"
 
 
@@ -235,6 +269,217 @@ def commitment(*, salt: bytes, payload: Any, data_subject: str | None) -> bytes:
     if data_subject is None:
         return sha256(salt + jcs(payload))
     return sha256(salt + jcs({"data_subject": data_subject, "payload": payload}))
+
+
+# --- reading strictly: repeated keys and the format's shape ------------------------------------------------
+
+
+class _Repeated(dict[str, Any]):
+    """An object in which a key appears more than once (``repeated``: the first such key)."""
+
+    repeated = ""
+
+
+def loads(data: bytes | str, *, what: str) -> Any:
+    """Parse JSON strictly: bytes that are not UTF-8, NaN or Infinity, or a key repeated in any object (two readers
+    could take different values) make it ``Unusable``, naming the path of the object that repeats the key."""
+    repeats: list[bool] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(items)
+        if len(built) == len(items):
+            return built
+        marked = _Repeated(built)
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                marked.repeated = key
+                break
+            seen.add(key)
+        repeats.append(True)
+        return marked
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise Unusable(f"{what} is not a JSON document: {exc}") from exc
+    if repeats:
+        path, key = _first_repeated(value)
+        raise Unusable(f"{what} repeats the key {key!r} in {path}: a reader could take either value")
+    return value
+
+
+def _first_repeated(value: Any) -> tuple[str, str]:
+    stack: list[tuple[str, Any]] = [("the document", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, _Repeated):
+            return path, item.repeated
+        if isinstance(item, dict):
+            stack.extend(reversed([(_child(path, key), inner) for key, inner in item.items()]))
+        elif isinstance(item, list):
+            stack.extend(reversed([(f"{path}[{n}]", inner) for n, inner in enumerate(item)]))
+    return "the document", ""
+
+
+def _child(path: str, key: str) -> str:
+    return key if path in ("the document", "bundle") else f"{path}.{key}"
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A JSON object holding exactly the ``required`` keys and any of the ``optional`` ones, nothing else."""
+
+    required: Mapping[str, Spec]
+    optional: Mapping[str, Spec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Arr:
+    """A JSON array of ``item``."""
+
+    item: Spec
+
+
+@dataclass(frozen=True)
+class Either:
+    """One of ``options``, told apart by JSON type (an object, a string, null)."""
+
+    options: tuple[Spec, ...]
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """An object whose ``key`` (a string) says which of ``variants`` it is."""
+
+    key: str
+    variants: Mapping[str, Obj]
+
+
+@dataclass(frozen=True)
+class Const:
+    """Exactly this string."""
+
+    value: str
+
+
+# "int": an exact integer 0..2**53-1 (no bool, no float); "str", "bool", "null"; "any": any JSON (a payload).
+Spec: TypeAlias = Obj | Arr | Either | Tagged | Const | str
+
+OPENING = Obj({"payload": "any", "salt": "str", "data_subject": "str"})
+MAYBE_ERASED = Either((OPENING, Const(ERASED)))
+INCLUSION = Obj({"tree_size": "int", "hashes": Arr("str")})
+LEAF_FIELDS: dict[str, Spec] = {"index": "int", "leaf": "str", "leaf_hash": "str", "event_id": "str", "type": "str",
+                                "stream": "str", "seq": "int", "recorded_at": "str", "key_id": "str",
+                                "inclusion": INCLUSION}
+ENTRY = Obj({**LEAF_FIELDS, "reason": "str", "opened": Obj({"facts": "bool", "personal": "bool"})},
+            {"facts": MAYBE_ERASED, "personal": MAYBE_ERASED})
+KEY_EVENT = Obj({**LEAF_FIELDS, "opening": OPENING})
+ABI_PARAM = Obj({"type": "str"}, {"name": "str", "internalType": "str", "indexed": "bool", "components": "any"})
+ABI_ITEM = Obj({"type": "str"}, {"name": "str", "inputs": Arr(ABI_PARAM), "outputs": Arr(ABI_PARAM),
+                                 "stateMutability": "str", "anonymous": "bool"})
+MANIFEST = Obj({"format": "str", "generated_at": "str", "generated_for": "str",
+                "subject": Obj({"kind": "str", "id": "str", "streams": Arr("str")}),
+                "grant": Obj({"openings": Arr("str"), "medical_types": Arr("str"), "grants": Arr("str"),
+                              "recorded_as": "int"}),
+                "counts": Obj({name: "int" for name in COUNTS}),
+                "sections": Obj({name: "str" for name in SECTIONS})})
+ANCHORED = Obj({"status": "str", "tree_size": "int", "root": "str", "checkpoint": "str",
+                "consistency": Obj({"first": "int", "second": "int", "hashes": Arr("str")}), "chain_id": "int",
+                "contract": "str", "tx_hash": "str", "block_number": "int", "confirmations": "int",
+                "abi": Arr(ABI_ITEM)})
+NOT_ANCHORED = Obj({"status": "str"})
+REGISTRATION = Obj({"op": "str", "status": "str", "chain_id": Either(("int", "null")),
+                    "contract": Either(("str", "null")), "tx_hash": Either(("str", "null")),
+                    "block_number": Either(("int", "null")), "confirmations": "int"})
+RECORDED = Obj({"status": "str", "kind": "int", "version": "int", "subject": "str", "registered_index": "int",
+                "changed_index": "int"})
+DOCUMENT = Obj({"digest": "str", "entries": Arr("int"), "recorded": Either((RECORDED, "null")),
+                "registrations": Arr(REGISTRATION)})
+BUNDLE = Obj({"format": "str", "manifest": MANIFEST,
+              "ledger": Obj({"origin": "str", "vkey": "str", "key_id": "str"}),
+              "checkpoint": Obj({"tree_size": "int", "note": "str"}),
+              "entries": Arr(ENTRY),
+              "keys": Obj({"ledger_key_id": "str", "events": Arr(KEY_EVENT)}),
+              "anchor": Tagged("status", {"anchored": ANCHORED, "pending": NOT_ANCHORED, "off": NOT_ANCHORED}),
+              "documents": Obj({"abi": Arr(ABI_ITEM), "items": Arr(DOCUMENT)})})
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "bool": (bool,), "null": (type(None),)}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_EXACT
+
+
+def _accepts(spec: Spec, value: Any) -> bool:
+    """Whether ``value`` is of the JSON type ``spec`` wants (not yet whether it is well-formed inside)."""
+    if isinstance(spec, (Obj, Tagged)):
+        return isinstance(value, dict)
+    if isinstance(spec, Arr):
+        return isinstance(value, list)
+    if isinstance(spec, Const):
+        return isinstance(value, str)
+    if isinstance(spec, Either):
+        return any(_accepts(option, value) for option in spec.options)
+    if spec == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return spec == "any" or isinstance(value, _JSON_TYPES[spec])
+
+
+def _wanted(spec: Spec) -> str:
+    if isinstance(spec, (Obj, Tagged)):
+        return "an object"
+    if isinstance(spec, Arr):
+        return "a list"
+    if isinstance(spec, Const):
+        return repr(spec.value)
+    if isinstance(spec, Either):
+        return " or ".join(_wanted(option) for option in spec.options)
+    return {"int": "an exact integer (0 to 2**53-1; not a float, not true/false)", "str": "a string",
+            "bool": "true or false", "null": "null", "any": "any JSON value"}[spec]
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_shape(value: Any, spec: Spec, path: str) -> None:
+    """Raise ``Unusable`` naming the first place (``entries[3].inclusion``) where ``value`` is not of ``spec``: a
+    key not allowed there, a key missing, a value of another JSON type, a number that is not an exact integer."""
+    stack: list[tuple[Any, Spec, str]] = [(value, spec, path)]
+    while stack:
+        item, want, where = stack.pop()
+        asked = want
+        if isinstance(want, Either):
+            want = next((option for option in want.options if _accepts(option, item)), want)
+        if not _accepts(want, item) or (want == "int" and not _is_int(item)) or (
+                isinstance(want, Const) and item != want.value):
+            raise Unusable(f"{where} is {_shown(item)}, not {_wanted(asked)}")
+        if isinstance(want, Tagged):
+            tag = item.get(want.key)
+            if tag not in want.variants:
+                raise Unusable(f"{_child(where, want.key)} is {_shown(tag)}, not one of "
+                               f"{', '.join(map(repr, want.variants))}")
+            want = want.variants[tag]
+        if isinstance(want, Obj):
+            for key in item:
+                if key not in want.required and key not in want.optional:
+                    allowed = ", ".join([*want.required, *want.optional])
+                    raise Unusable(f"{where} holds the key {key!r}, which the format does not have there (allowed: "
+                                   f"{allowed})")
+            missing = [key for key in want.required if key not in item]
+            if missing:
+                raise Unusable(f"{where} lacks {', '.join(map(repr, missing))}")
+            inner = [(item[key], sub, _child(where, key)) for key, sub in {**want.required, **want.optional}.items()
+                     if key in item]
+            stack.extend(reversed(inner))
+        elif isinstance(want, Arr):
+            stack.extend(reversed([(inner, want.item, f"{where}[{n}]") for n, inner in enumerate(item)]))
 
 
 # --- Ed25519, strictly -------------------------------------------------------------------------------------
@@ -674,9 +919,13 @@ def _scope(value: Any, where: str) -> dict[str, Any]:
 
 
 class Chain:
-    """Just enough Ethereum JSON-RPC: chain id, a transaction's receipt, a read-only call."""
+    """Just enough Ethereum JSON-RPC: chain id, a transaction's receipt, a read-only call. Every answer is read
+    defensively: a node that answers something else than JSON-RPC of the expected shape makes it ``Unusable``,
+    naming the call."""
 
     def __init__(self, url: str) -> None:
+        if not url.lower().startswith(("http://", "https://")):
+            raise Unusable(f"--rpc {url!r} is not an http:// or https:// URL")
         self.url = url
         self._id = 0
 
@@ -686,29 +935,69 @@ class Chain:
         request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=RPC_TIMEOUT) as response:
-                answer = json.loads(response.read())
+                raw = response.read(RPC_MAX_BYTES + 1)
         except (OSError, ValueError) as exc:
-            raise Unusable(f"the chain at {self.url} cannot be reached or did not answer JSON-RPC: {exc}") from exc
-        if not isinstance(answer, dict) or "error" in answer:
-            said = answer.get("error") if isinstance(answer, dict) else answer
-            raise Unusable(f"the chain at {self.url} refused {method}: {said}")
-        return answer.get("result")
+            raise Unusable(f"the chain at {self.url} cannot be reached ({method}): {exc}") from exc
+        if len(raw) > RPC_MAX_BYTES:
+            raise Unusable(f"the chain at {self.url} answered {method} with more than {RPC_MAX_BYTES} bytes")
+        try:
+            answer = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise Unusable(f"the chain at {self.url} did not answer {method} with JSON: {exc}") from exc
+        if not isinstance(answer, dict):
+            raise Unusable(f"the chain at {self.url} answered {method} with {_shown(answer)}, not a JSON-RPC object")
+        if "error" in answer:
+            raise Unusable(f"the chain at {self.url} refused {method}: {_shown(answer['error'])}")
+        if "result" not in answer:
+            raise Unusable(f"the chain at {self.url} answered {method} with neither a result nor an error")
+        return answer["result"]
 
     def chain_id(self) -> int:
-        return int(self.call("eth_chainId"), 16)
+        return _quantity(self.call("eth_chainId"), "eth_chainId")
+
+    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """The transaction's receipt (status, block, recipient, logs), None if the node knows no such
+        transaction; ``Unusable`` for an answer of another shape."""
+        call = "eth_getTransactionReceipt"
+        found = self.call(call, tx_hash)
+        if found is None:
+            return None
+        if not isinstance(found, dict):
+            raise Unusable(f"{call} answered {_shown(found)}, not a receipt object")
+        to = found.get("to")
+        if to is not None and not isinstance(to, str):
+            raise Unusable(f"{call} answered a receipt whose 'to' is {_shown(to)}")
+        logs = found.get("logs")
+        if not isinstance(logs, list) or not all(
+                isinstance(log, dict) and isinstance(log.get("address"), str) and isinstance(log.get("data"), str)
+                and isinstance(log.get("topics"), list) and all(isinstance(t, str) for t in log["topics"])
+                for log in logs):
+            raise Unusable(f"{call} answered a receipt whose logs are not a list of {{address, topics, data}}")
+        return {"status": _quantity(found.get("status"), f"{call} (status)"),
+                "block": _quantity(found.get("blockNumber"), f"{call} (blockNumber)"), "to": to, "logs": logs}
 
     def read(self, contract: str, selector: str, argument: bytes) -> bytes:
         """``eth_call`` of a one-word-argument view function; the returned words."""
         result = self.call("eth_call", {"to": contract, "data": "0x" + selector + argument.rjust(32, b"\0").hex()},
                            "latest")
-        if not isinstance(result, str) or not result.startswith("0x"):
-            raise Failed(f"eth_call at {contract} returned {result!r}")
-        return bytes.fromhex(result[2:])
+        if not isinstance(result, str) or not result.startswith("0x") or len(result) % 2:
+            raise Unusable(f"eth_call of 0x{selector} at {contract} answered {_shown(result)}, not hex data")
+        try:
+            return bytes.fromhex(result[2:])
+        except ValueError as exc:
+            raise Unusable(f"eth_call of 0x{selector} at {contract} answered {_shown(result)}, not hex data") from exc
+
+
+def _quantity(value: Any, call: str) -> int:
+    """A JSON-RPC quantity (``0x``-prefixed hex) as an integer; ``Unusable`` naming ``call`` otherwise."""
+    if isinstance(value, str) and QUANTITY.fullmatch(value):
+        return int(value[2:], 16)
+    raise Unusable(f"{call} answered {_shown(value)}, not a hex quantity")
 
 
 def _word(data: bytes, n: int) -> bytes:
     if len(data) < 32 * (n + 1):
-        raise Failed("a contract call returned fewer words than its ABI has")
+        raise Failed("a contract call returned fewer words than its ABI has (is a contract at that address?)")
     return data[32 * n:32 * (n + 1)]
 
 
@@ -717,12 +1006,63 @@ def _word(data: bytes, n: int) -> bytes:
 
 @dataclass
 class Entry:
-    """An entry of the bundle once its leaf parsed: where it is, what it says, its opened facts if any."""
+    """An entry of the bundle once its leaf parsed: where it is, what it says, which openings its selection marks,
+    its opened facts if any."""
 
     leaf: Leaf
     reason: str
+    opened_facts: bool
+    opened_personal: bool
     facts: dict[str, Any] | None = None
     erased: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """The ledger's signed record of the read that made a bundle (``audit.trail.read``), its facts typed."""
+
+    entry: Entry
+    auditor: str
+    openings: list[str]
+    grants: list[str]
+    entries: int
+    tree_size: int
+    heads: dict[str, int]
+    key_heads: dict[str, int]
+    selection: str
+
+    @property
+    def where(self) -> str:
+        return f"entry {self.entry.leaf.index} ({READ_TYPE})"
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """What the person verifying brings: the ledger's verifier key, the anchor contract and the document registry
+    the insurer publishes, and the node they chose. Malformed inputs are ``Unusable`` (nothing can be decided)."""
+
+    vkey: str | None
+    key: VerifierKey | None
+    anchor_contract: str | None
+    registry: str | None
+
+    @classmethod
+    def of(cls, *, vkey: str | None, anchor_contract: str | None, registry: str | None) -> Trusted:
+        key = None
+        if vkey is not None:
+            try:
+                key = VerifierKey.parse(vkey)
+            except Failed as exc:
+                raise Unusable(f"--vkey: {exc}") from exc
+        for option, value in (("--anchor-contract", anchor_contract), ("--registry", registry)):
+            if value is not None and not ADDRESS.fullmatch(value):
+                raise Unusable(f"{option} {value!r} is not a contract address (0x and 40 hex digits)")
+        return cls(vkey=vkey, key=key, anchor_contract=anchor_contract, registry=registry)
+
+
+def same_address(a: str, b: str) -> bool:
+    """Two hex addresses are the same contract whatever their case (EIP-55 only adds a checksum in the case)."""
+    return a.lower() == b.lower()
 
 
 class _Run:
@@ -736,49 +1076,66 @@ class _Run:
         self.stage = name
 
 
-def verify(document: Any, *, vkey: str | None = None, rpc: str | None = None) -> Report:
+def verify(document: Any, *, vkey: str | None = None, rpc: str | None = None, anchor_contract: str | None = None,
+           registry: str | None = None) -> Report:
     """Verify a bundle or receipt (already decoded JSON) and return the report; a failed check is in
-    ``report.failure``, never raised. ``vkey`` is the C2SP verifier key you trust (else the document's own, and
-    the report says so); ``rpc`` a JSON-RPC URL to check the anchor and documents on chain. Raises ``Unusable``
-    when the document cannot be checked at all (not an object; a single receipt without ``vkey``; a chain that
-    does not answer)."""
+    ``report.failure``, never raised.
+
+    ``vkey`` is the C2SP verifier key you trust (else the document's own, and the report says so); ``rpc`` a
+    JSON-RPC URL to check the anchor and documents on chain; ``anchor_contract`` and ``registry`` the contract
+    addresses you trust (the bundle's must be these; without them the report says the addresses came from the
+    bundle). Raises ``Unusable`` when nothing can be decided: a malformed trusted input, a document that is not an
+    object or not of its format's shape, a single receipt without ``vkey``, a chain that does not answer or
+    answers nonsense, or any unexpected error (named on one line, the stage it happened in included).
+    """
     if not isinstance(document, dict):
         raise Unusable("the file holds no JSON object: it is neither an evidence bundle nor a receipt")
+    trusted = Trusted.of(vkey=vkey, anchor_contract=anchor_contract, registry=registry)
+    chain = Chain(rpc) if rpc else None
     report = Report()
     run = _Run(report)
-    chain = Chain(rpc) if rpc else None
     try:
         form = document.get("format")
         if isinstance(form, str) and form.startswith(BUNDLE_FAMILY):
-            _Bundle(run, document, vkey=vkey, chain=chain).check()
+            _Bundle(run, document, trusted=trusted, chain=chain).check()
         elif form in WORKFLOW_RECEIPTS:
-            _Receipts(run, document, vkey=vkey, chain=chain).check_workflow(str(form))
+            _Receipts(run, document, trusted=trusted, chain=chain).check_workflow(str(form))
         elif form is None and isinstance(document.get("entry"), dict) and "leaf" in document:
-            _Receipts(run, document, vkey=vkey, chain=chain).check_event()
+            _Receipts(run, document, trusted=trusted, chain=chain).check_event()
         else:
             raise Failed(f"format {form!r} is neither {BUNDLE_FORMAT!r} nor a receipt this verifier knows")
     except Failed as exc:
-        report.failure = Check(run.stage, "failed", str(exc))
+        report.failure = Check(run.stage, "failed", one_line(str(exc), limit=None))
         report.checks.append(report.failure)
+    except Unusable:
+        raise
+    except Exception as exc:  # whatever else went wrong, it is one line naming where, never a traceback
+        raise Unusable(one_line(f"the file could not be checked (at {run.stage}): {type(exc).__name__}: "
+                                f"{exc}")) from exc
     return report
 
 
 class _Bundle:
-    def __init__(self, run: _Run, bundle: dict[str, Any], *, vkey: str | None, chain: Chain | None) -> None:
+    def __init__(self, run: _Run, bundle: dict[str, Any], *, trusted: Trusted, chain: Chain | None) -> None:
         self.run = run
         self.report = run.report
         self.bundle = bundle
-        self.given_vkey = vkey
+        self.trusted = trusted
         self.chain = chain
         self.key: VerifierKey | None = None
         self.checkpoint: Checkpoint | None = None
         self.history = KeyHistory()
+        self.key_seqs: dict[str, int] = {}  # system:<owner> -> the last seq of its key history in the bundle
         self.entries: list[Entry] = []
         self.by_index: dict[int, Entry] = {}
+        self.streams: list[str] = []
+        self.subject_name = ""
+        self.own: dict[str, list[Entry]] = {}
+        self.record: ReadRecord | None = None
+        self.on_chain: dict[str, bool] = {}  # what --rpc confirmed: "anchor", "documents"
 
     def check(self) -> None:
-        report = self.report
-        report.kind = "evidence bundle"
+        self.report.kind = "evidence bundle"
         self._format()
         self._manifest()
         self._key()
@@ -786,9 +1143,15 @@ class _Bundle:
         self._keys()
         self._entries()
         self._openings()
+        self._read_record()
         self._streams()
+        self._ends()
+        self._cited()
+        self._selection()
+        self._key_heads()
         self._anchor()
         self._documents()
+        self._unproved()
 
     # 1-2: the envelope
 
@@ -796,90 +1159,93 @@ class _Bundle:
         bundle = self.bundle
         if bundle.get("format") != BUNDLE_FORMAT:
             raise Failed(f"format {bundle.get('format')!r}: this verifier reads {BUNDLE_FORMAT!r} only")
-        manifest = need(bundle, "manifest", dict, "the bundle")
-        if manifest.get("format") != BUNDLE_FORMAT:
-            raise Failed(f"the manifest says format {manifest.get('format')!r}, the bundle {BUNDLE_FORMAT!r}")
-        missing = [name for name in SECTIONS if name not in bundle]
-        if missing:
-            raise Failed(f"the bundle lacks section(s) {', '.join(missing)}")
-        subject = need(manifest, "subject", dict, "manifest")
-        kind, ident = need(subject, "kind", str, "manifest.subject"), need(subject, "id", str, "manifest.subject")
-        streams = need(subject, "streams", list, "manifest.subject")
-        if not streams or not all(isinstance(s, str) and ":" in s for s in streams):
-            raise Failed("manifest.subject.streams must name at least one stream (<kind>:<id>) held whole")
-        self.streams: list[str] = list(streams)
-        self.subject_name = f"{kind}:{ident}"
-        self.report.subject = f"{kind} {ident}"
+        check_shape(bundle, BUNDLE, "bundle")
+        manifest = bundle["manifest"]
+        if manifest["format"] != BUNDLE_FORMAT:
+            raise Failed(f"the manifest says format {manifest['format']!r}, the bundle {BUNDLE_FORMAT!r}")
+        subject = manifest["subject"]
+        streams = subject["streams"]
+        if not streams or not all(":" in s for s in streams) or len(set(streams)) != len(streams):
+            raise Failed("manifest.subject.streams must name, once each, at least one stream (<kind>:<id>) held "
+                         "whole")
+        self.streams = list(streams)
+        self.subject_name = f"{subject['kind']}:{subject['id']}"
+        self.report.subject = f"{subject['kind']} {subject['id']}"
         self.report.facts["streams held whole"] = ", ".join(streams)
-        if manifest.get("generated_at"):
-            self.report.facts["generated"] = f"{manifest.get('generated_at')} for {manifest.get('generated_for')}"
-        self.report.passed("format", f"{BUNDLE_FORMAT}, every section present")
+        self.report.passed("format", f"{BUNDLE_FORMAT}: every section present, no key the format does not have, "
+                                     f"every number an exact integer")
 
     def _manifest(self) -> None:
         self.run.stage_of("manifest")
-        manifest = self.bundle["manifest"]
-        digests = need(manifest, "sections", dict, "manifest")
-        if set(digests) != set(SECTIONS):
-            raise Failed(f"manifest.sections must list exactly {', '.join(SECTIONS)}")
+        bundle = self.bundle
+        digests = bundle["manifest"]["sections"]
         for name in SECTIONS:
-            if digests[name] != digest_str(sha256(jcs(self.bundle[name]))):
+            if digests[name] != digest_str(sha256(jcs(bundle[name]))):
                 raise Failed(f"section {name!r} does not match its digest in the manifest: it was changed")
-        counts = need(manifest, "counts", dict, "manifest")
-        entries, keys = need(self.bundle, "entries", list, "the bundle"), self.bundle["keys"]
-        key_events = need(keys, "events", list, "keys")
-        documents = need(self.bundle["documents"], "items", list, "documents")
-        actual = {"entries": len(entries), "key_events": len(key_events), "documents": len(documents)}
-        for name, value in actual.items():
-            if counts.get(name) != value:
-                raise Failed(f"the manifest counts {counts.get(name)} {name.replace('_', ' ')}, the bundle holds "
-                             f"{value}")
+        entries = bundle["entries"]
+        actual = {"entries": len(entries), "key_events": len(bundle["keys"]["events"]),
+                  "documents": len(bundle["documents"]["items"]),
+                  "opened_facts": sum(isinstance(e.get("facts"), dict) for e in entries),
+                  "opened_personal": sum(isinstance(e.get("personal"), dict) for e in entries),
+                  "erased": sum(ERASED in (e.get("facts"), e.get("personal")) for e in entries)}
+        counts = bundle["manifest"]["counts"]
+        for name in COUNTS:
+            if counts[name] != actual[name]:
+                raise Failed(f"the manifest counts {counts[name]} {name.replace('_', ' ')}, the bundle holds "
+                             f"{actual[name]}")
         if not entries:
             raise Failed("the bundle holds no entries: there is nothing to verify")
-        self.report.passed("manifest", f"the digests of all {len(SECTIONS)} sections and the counts match")
+        self.report.passed("manifest", f"the digests of all {len(SECTIONS)} sections and the {len(COUNTS)} counts "
+                                       f"match")
 
     # 3-4: whom to trust, and the checkpoint
 
     def _key(self) -> None:
         self.run.stage_of("verifier key")
-        own = need(self.bundle["ledger"], "vkey", str, "ledger")
-        if self.given_vkey is None:
+        ledger = self.bundle["ledger"]
+        own = ledger["vkey"]
+        if ledger["key_id"] != LEDGER_KEY_ID:
+            raise Failed(f"ledger.key_id must be {LEDGER_KEY_ID!r}")
+        if self.trusted.key is None:
             self.key = VerifierKey.parse(own)
             self.report.notes.append("no --vkey given: the bundle's own verifier key was trusted; compare it with the "
                                      "one the ledger publishes (GET /v1/log/key) or pass --vkey")
             self.report.passed("verifier key", f"{own} (the bundle's own: not independently trusted)")
             return
-        self.key = VerifierKey.parse(self.given_vkey)
-        if own != self.given_vkey:
+        self.key = self.trusted.key
+        if own != self.trusted.vkey:
             raise Failed(f"the bundle was made by the ledger with key {own}, not the key you trust")
-        self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
+        self.report.passed("verifier key", f"{self.trusted.vkey} (given with --vkey)")
 
     def _checkpoint(self) -> None:
         self.run.stage_of("checkpoint")
         assert self.key is not None
-        note = need(self.bundle["checkpoint"], "note", str, "checkpoint")
-        self.checkpoint = open_checkpoint(note, self.key, what="the checkpoint")
-        origin = self.bundle["ledger"].get("origin")
+        section = self.bundle["checkpoint"]
+        self.checkpoint = open_checkpoint(section["note"], self.key, what="the checkpoint")
+        origin = self.bundle["ledger"]["origin"]
         if self.checkpoint.origin != origin:
             raise Failed(f"the checkpoint is of log {self.checkpoint.origin!r}, the bundle says {origin!r}")
+        if section["tree_size"] != self.checkpoint.size:
+            raise Failed(f"checkpoint.tree_size says {section['tree_size']}, the signed note {self.checkpoint.size}")
         self.report.facts["checkpoint"] = f"{self.checkpoint.origin}, {self.checkpoint.size} entries"
         self.report.passed("checkpoint", f"signed by {self.key.name}; tree of {self.checkpoint.size} entries, root "
                                          f"{base64.b64encode(self.checkpoint.root).decode()}")
 
-    def _included(self, item: dict[str, Any], what: str) -> Leaf:
+    def _included(self, item: dict[str, Any]) -> Leaf:
         """Parse an entry's leaf, check its hash and the fields shown beside it, and prove it in the checkpoint."""
         assert self.checkpoint is not None
-        index = need(item, "index", int, what)
-        raw = unb64(item.get("leaf"), f"entry {index}'s leaf")
+        index = item["index"]
+        raw = unb64(item["leaf"], f"entry {index}'s leaf")
         digest = leaf_hash(raw)
-        if "leaf_hash" in item and unb64(item["leaf_hash"], f"entry {index}'s leaf_hash", size=32) != digest:
+        if unb64(item["leaf_hash"], f"entry {index}'s leaf_hash", size=32) != digest:
             raise Failed(f"entry {index}'s leaf does not hash to its leaf_hash: the leaf or the hash was changed")
         leaf = parse_leaf(raw, index)
         check_shown_fields(item, leaf, ENTRY_FIELDS)
-        proof = need(item, "inclusion", dict, f"entry {index}")
-        if proof.get("tree_size") != self.checkpoint.size or proof.get("index", index) != index:
-            raise Failed(f"entry {index}'s inclusion proof is for another tree ({proof.get('tree_size')}) than the "
+        proof = item["inclusion"]
+        if proof["tree_size"] != self.checkpoint.size:
+            raise Failed(f"entry {index}'s inclusion proof is for another tree ({proof['tree_size']}) than the "
                          f"checkpoint's ({self.checkpoint.size})")
-        path = hashes(proof.get("hashes"), f"entry {index}'s inclusion proof")
+        path = hashes(proof["hashes"], f"entry {index}'s inclusion proof")
         try:
             root = root_from_inclusion(index=index, size=self.checkpoint.size, leaf_digest=digest, path=path)
         except Failed as exc:
@@ -894,12 +1260,12 @@ class _Bundle:
         self.run.stage_of("key history")
         assert self.key is not None
         keys = self.bundle["keys"]
-        if keys.get("ledger_key_id") != LEDGER_KEY_ID:
+        if keys["ledger_key_id"] != LEDGER_KEY_ID:
             raise Failed(f"keys.ledger_key_id must be {LEDGER_KEY_ID!r}")
         previous = -1
         per_stream: dict[str, list[int]] = {}
         for n, item in enumerate(keys["events"]):
-            leaf = self._included(item, f"keys.events[{n}]")
+            leaf = self._included(item)
             if leaf.index <= previous:
                 raise Failed(f"key events are out of order or repeated: entry {leaf.index} after entry {previous}")
             previous = leaf.index
@@ -908,18 +1274,18 @@ class _Bundle:
                              f"not a key event signed by the ledger")
             check_signature(public_key=self.key.public_key, signature=leaf.signature, data=leaf.statement_bytes,
                             what=f"key event at entry {leaf.index}")
-            opening = need(item, "opening", dict, f"keys.events[{n}]")
-            payload = opening.get("payload")
-            salt = unb64(opening.get("salt"), f"key event {leaf.index}'s salt")
+            opening = item["opening"]
+            salt = unb64(opening["salt"], f"key event {leaf.index}'s salt")
             subject = LEDGER_SUBJECT if leaf.version >= 2 else None
-            if opening.get("data_subject", LEDGER_SUBJECT) != LEDGER_SUBJECT or digest_str(commitment(
-                    salt=salt, payload=payload, data_subject=subject)) != leaf.payload_hash:
+            if opening["data_subject"] != LEDGER_SUBJECT or digest_str(commitment(
+                    salt=salt, payload=opening["payload"], data_subject=subject)) != leaf.payload_hash:
                 raise Failed(f"key event at entry {leaf.index}: its opening does not match the leaf's payload_hash")
-            self.history.apply(leaf.index, leaf.type, leaf.stream, payload)
+            self.history.apply(leaf.index, leaf.type, leaf.stream, opening["payload"])
             per_stream.setdefault(leaf.stream, []).append(leaf.seq)
         for stream, seqs in per_stream.items():
             if seqs != list(range(1, len(seqs) + 1)):
                 raise Failed(f"the key history on {stream} is not whole: seq {seqs} (1..{len(seqs)} expected)")
+            self.key_seqs[stream] = len(seqs)
         self.report.passed("key history", f"{len(keys['events'])} key events of {len(self.history.keys)} system keys: "
                                           f"ledger signatures, openings and inclusion proofs hold, whole per owner")
 
@@ -930,15 +1296,14 @@ class _Bundle:
         assert self.key is not None
         previous: Entry | None = None
         for n, item in enumerate(self.bundle["entries"]):
-            index = need(item, "index", int, f"entries[{n}]")
+            index = item["index"]
             if index in self.by_index:
                 raise Failed(f"entry {index} appears twice (entries[{n}])")
             if previous is not None and index < previous.leaf.index:
                 raise Failed(f"entries are out of order: entries[{n}] is entry {index}, after entry "
                              f"{previous.leaf.index}")
-            leaf = self._included(item, f"entries[{n}]")
-            reason = item.get("reason")
-            if not isinstance(reason, str) or not reason:
+            leaf = self._included(item)
+            if not item["reason"]:
                 raise Failed(f"entry {index} gives no reason for being in the bundle")
             public_key = self.key.public_key if leaf.key_id == LEDGER_KEY_ID else self.history.key_for(leaf)
             check_signature(public_key=public_key, signature=leaf.signature, data=leaf.statement_bytes,
@@ -946,7 +1311,8 @@ class _Bundle:
             if previous is not None and leaf.recorded_at < previous.leaf.recorded_at:
                 raise Failed(f"entry {index} was recorded at {leaf.recorded_at}, before entry {previous.leaf.index} "
                              f"({previous.leaf.recorded_at}): the log never goes back in time")
-            entry = Entry(leaf=leaf, reason=reason)
+            entry = Entry(leaf=leaf, reason=item["reason"], opened_facts=item["opened"]["facts"],
+                          opened_personal=item["opened"]["personal"])
             self.entries.append(entry)
             self.by_index[index] = entry
             previous = entry
@@ -958,13 +1324,29 @@ class _Bundle:
     # 7: openings
 
     def _openings(self) -> None:
+        """Each opening against its commitment, and against the entry's ``opened`` marks (what its selection
+        opened, which the read record commits to): facts carried exactly when marked, a personal part marked
+        only with its facts, and carried when marked and the opened facts name one. "erased" facts only where
+        they may be a person's."""
         self.run.stage_of("openings")
         opened = personal = 0
-        for item in self.bundle["entries"]:
-            entry = self.by_index[item["index"]]
+        for item, entry in zip(self.bundle["entries"], self.entries, strict=True):
             leaf = entry.leaf
-            facts = item.get("facts")
+            where = f"entry {leaf.index} ({leaf.type})"
+            facts, part = item.get("facts"), item.get("personal")
+            if entry.opened_facts != (facts is not None):
+                raise Failed(f"{where} is marked as having its facts opened but carries none" if entry.opened_facts
+                             else f"{where} carries facts, but is marked as not having them opened")
+            if entry.opened_personal and not entry.opened_facts:
+                raise Failed(f"{where} is marked as having its personal part opened without its facts, which hold "
+                             f"its commitment")
+            if part is not None and not entry.opened_personal:
+                raise Failed(f"{where} carries a personal part, but is marked as not having it opened")
             if facts == ERASED:
+                if leaf.key_id == LEDGER_KEY_ID or leaf.stream.split(":", 1)[0] in LEDGER_STREAM_KINDS:
+                    raise Failed(f"{where} on {leaf.stream} shows its facts as erased, but the ledger seals the "
+                                 f"facts of what it signs, and of every stream only it writes, under its own "
+                                 f"subject, which is never erased: the opening was taken out")
                 entry.erased.append("facts")
             elif facts is not None:
                 payload = self._open(facts, leaf, what=f"entry {leaf.index}'s facts",
@@ -973,43 +1355,134 @@ class _Bundle:
                     raise Failed(f"entry {leaf.index}'s facts are not a JSON object")
                 entry.facts = payload
                 opened += 1
-            part = item.get("personal")
+            named = entry.facts.get(PERSONAL_FIELD) if entry.facts is not None else None
             if part is None:
+                if entry.opened_personal and isinstance(named, str):
+                    raise Failed(f"{where}: its facts name a personal part and its selection opened it, but the "
+                                 f"bundle does not carry it (nor says it was erased)")
                 continue
             if part == ERASED:
                 entry.erased.append("personal part")
                 continue
-            if entry.facts is None or not isinstance(entry.facts.get(PERSONAL_FIELD), str):
+            if not isinstance(named, str):
                 raise Failed(f"entry {leaf.index}'s personal part cannot be checked: its facts are not opened or "
                              f"name no personal commitment")
-            self._open(part, leaf, what=f"entry {leaf.index}'s personal part", commit=entry.facts[PERSONAL_FIELD],
-                       version=2)
+            self._open(part, leaf, what=f"entry {leaf.index}'s personal part", commit=named, version=2)
             personal += 1
         erased = [f"entry {e.leaf.index} ({' and '.join(e.erased)})" for e in self.entries if e.erased]
         self.report.facts["openings"] = f"{opened} facts and {personal} personal parts opened, {len(erased)} erased"
         if erased:
             self.report.notes.append("erased (the data subject's key was destroyed; the leaves and proofs still "
-                                     "verify): " + ", ".join(erased))
+                                     "verify, what they held is not shown): " + ", ".join(erased))
         if not opened and not personal:
-            self.report.skipped("openings", "the bundle opens no payloads (none were granted)")
+            self.report.skipped("openings", "the bundle opens no payloads")
             return
         self.report.passed("openings", f"{opened} facts payloads match their salted hashes, {personal} personal parts "
-                                       f"match the commitments their facts name")
+                                       f"match the commitments their facts name; each entry carries what it is "
+                                       f"marked as opened")
 
     @staticmethod
-    def _open(opening: Any, leaf: Leaf, *, what: str, commit: str, version: int) -> Any:
-        if not isinstance(opening, dict) or "payload" not in opening:
-            raise Failed(f"{what} is neither an opening (payload, salt, data_subject) nor 'erased'")
-        salt = unb64(opening.get("salt"), f"{what}'s salt")
-        subject = opening.get("data_subject")
-        if version >= 2 and not isinstance(subject, str):
-            raise Failed(f"{what} names no data_subject")
-        found = commitment(salt=salt, payload=opening["payload"], data_subject=subject if version >= 2 else None)
+    def _open(opening: dict[str, Any], leaf: Leaf, *, what: str, commit: str, version: int) -> Any:
+        salt = unb64(opening["salt"], f"{what}'s salt")
+        found = commitment(salt=salt, payload=opening["payload"],
+                           data_subject=opening["data_subject"] if version >= 2 else None)
         if digest_str(found) != commit:
             raise Failed(f"{what} does not match its salted hash: the payload, salt or data subject was changed")
         return opening["payload"]
 
-    # 8: whole streams
+    # 8: the read record
+
+    def _read_record(self) -> None:
+        """The ledger records every bundle it hands out before building it (``audit.trail.read`` on
+        ``audit:<auditor>``, signed by it, proved like any entry) and the bundle carries that record: which
+        subject, for whom, the selection (entries and openings), each whole stream's and each signer's key
+        history's last seq."""
+        self.run.stage_of("read record")
+        manifest = self.bundle["manifest"]
+        recorded_as = manifest["grant"]["recorded_as"]
+        found = [e for e in self.entries if e.leaf.type == READ_TYPE]
+        if not found:
+            raise Failed(f"the bundle holds no {READ_TYPE} entry: the ledger's record of the read that made it, "
+                         f"recorded as entry {recorded_as} says the manifest, is missing, so neither its selection "
+                         f"nor where its streams end can be checked")
+        if len(found) > 1:
+            raise Failed(f"entries {', '.join(str(e.leaf.index) for e in found)} each record a read: a bundle "
+                         f"carries the one record of the read that made it")
+        entry = found[0]
+        where = f"entry {entry.leaf.index} ({READ_TYPE})"
+        if entry.leaf.index != recorded_as:
+            raise Failed(f"the manifest says the read was recorded as entry {recorded_as}, but the bundle's read "
+                         f"record is {where}")
+        if entry.leaf.key_id != LEDGER_KEY_ID:
+            raise Failed(f"{where} is signed by {entry.leaf.key_id!r}: only the ledger records reads")
+        if entry.facts is None:
+            raise Failed(f"{where} does not carry its facts opened: the read record is the ledger's own, never "
+                         f"erased, and a bundle is nothing without it")
+        facts = entry.facts
+
+        def text(name: str) -> str:
+            value = facts.get(name)
+            if not isinstance(value, str):
+                raise Failed(f"{where} names no {name}")
+            return value
+
+        def texts(name: str) -> list[str]:
+            value = facts.get(name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise Failed(f"{where} names no list of {name}")
+            return list(value)
+
+        def number(name: str) -> int:
+            value = facts.get(name)
+            if not isinstance(value, int) or not _is_int(value):
+                raise Failed(f"{where} names no {name} (an integer)")
+            return value
+
+        def seqs(name: str) -> dict[str, int]:
+            value = facts.get(name)
+            if not isinstance(value, dict) or not all(_is_int(v) and v >= 1 for v in value.values()):
+                raise Failed(f"{where} names no {name} (each stream's last seq)")
+            return dict(value)
+
+        selection = text("selection")
+        if not DIGEST.fullmatch(selection):
+            raise Failed(f"{where} commits to no selection (sha256:<hex>)")
+        record = ReadRecord(entry=entry, auditor=text("auditor"), openings=texts("openings"), grants=texts("grants"),
+                            entries=number("entries"), tree_size=number("tree_size"), heads=seqs("heads"),
+                            key_heads=seqs("key_heads"), selection=selection)
+        if text("what") != READ_WHAT:
+            raise Failed(f"{where} records the read of a {text('what')!r}, not of a {READ_WHAT}")
+        if text("subject") != self.subject_name:
+            raise Failed(f"{where} records a read of {text('subject')!r}, not of this bundle's subject "
+                         f"{self.subject_name!r}")
+        if record.auditor != manifest["generated_for"]:
+            raise Failed(f"{where} records a read by {record.auditor!r}, but the manifest says the bundle was made "
+                         f"for {manifest['generated_for']!r}")
+        if entry.leaf.stream != AUDIT_PREFIX + record.auditor:
+            raise Failed(f"{where} is on {entry.leaf.stream}, not on {AUDIT_PREFIX}{record.auditor}")
+        if record.tree_size > entry.leaf.index:
+            raise Failed(f"{where} says the log held {record.tree_size} entries before the read, more than the "
+                         f"record's own position")
+        others = [e.leaf.index for e in self.entries if e is not entry]
+        late = [index for index in others if index >= record.tree_size]
+        if late:
+            raise Failed(f"entries {', '.join(map(str, late))} come after the read that made the bundle ({where}, "
+                         f"when the log held {record.tree_size} entries): a bundle holds what was in the log when "
+                         f"it was asked for")
+        grant = manifest["grant"]
+        if (grant["openings"], grant["grants"]) != (record.openings, record.grants):
+            raise Failed(f"manifest.grant names openings {grant['openings']} under grants {grant['grants']}; the "
+                         f"ledger's record of the read ({where}) says {record.openings} under {record.grants}")
+        self.record = record
+        self.report.facts["generated"] = (f"{entry.leaf.recorded_at} for {record.auditor} (the ledger's signed "
+                                          f"record of the read, entry {entry.leaf.index})")
+        self.report.facts["opened under"] = (f"{', '.join(record.openings)}" + (
+            f" (grants {', '.join(record.grants)})" if record.grants else " (no grant)"))
+        self.report.passed("read record", f"{where} on {entry.leaf.stream}, signed by the ledger: a bundle of "
+                                          f"{self.subject_name} for {record.auditor}, recorded after every entry "
+                                          f"the bundle holds")
+
+    # 9: the story is whole
 
     def _streams(self) -> None:
         self.run.stage_of("whole streams")
@@ -1035,6 +1508,7 @@ class _Bundle:
                     raise Failed(f"{stream} is not whole: entry {entry.leaf.index} has seq {entry.leaf.seq} where "
                                  f"seq {position} was due (an event is missing or another was put in its place)")
             span += [entries[0].leaf.recorded_at, entries[-1].leaf.recorded_at]
+        self.own = own
         count = sum(len(entries) for entries in own.values())
         self.report.facts["events of the subject"] = f"{count} on {len(own)} stream(s)"
         self.report.facts["time span"] = f"{min(span)} to {max(span)}"
@@ -1044,59 +1518,29 @@ class _Bundle:
                 f"{e.leaf.index} {e.leaf.type} ({e.reason})" for e in supporting)
         self.report.passed("whole streams", f"{', '.join(f'{s} seq 1..{len(e)}' for s, e in own.items())}, no gap, "
                                             f"no event of another {'/'.join(sorted(kinds))}")
-        self._ends(own)
-        self._cited([entry for entries in own.values() for entry in entries])
 
-    def _ends(self, own: dict[str, list[Entry]]) -> None:
-        """The ledger records every bundle it hands out (``audit.trail.read``, signed by it and proved like any
-        entry), naming the last seq of each stream the bundle holds whole: a bundle cut short at a stream's end
-        no longer matches that record."""
+    def _ends(self) -> None:
+        """Each stream held whole ends at the last seq the read record names for it: a bundle cut short at a
+        stream's end no longer matches."""
         self.run.stage_of("stream ends")
-        records = [e for e in self.entries if e.leaf.type == READ_TYPE and e.facts is not None
-                   and isinstance(e.facts.get("heads"), dict)]
-        recorded_as = (self.bundle["manifest"].get("grant") or {}).get("recorded_as")
-        if recorded_as is not None and recorded_as not in [r.leaf.index for r in records]:
-            raise Failed(f"the manifest says the read that made the bundle was recorded as entry {recorded_as}, "
-                         f"which the bundle does not hold with its facts opened")
-        if not records:
-            self.report.skipped("stream ends", "the bundle carries no record by the ledger of each stream's last "
-                                               "seq: events dropped from the end of a stream would go unnoticed")
-            return
-        if len(records) > 1:
-            raise Failed(f"entries {', '.join(str(r.leaf.index) for r in records)} each record a read: a bundle "
-                         f"carries the one record of the read that made it")
-        record = records[0]
-        facts = record.facts or {}
-        where = f"entry {record.leaf.index} ({READ_TYPE})"
-        if record.leaf.key_id != LEDGER_KEY_ID:
-            raise Failed(f"{where} is signed by {record.leaf.key_id!r}: only the ledger records reads")
-        if facts.get("subject") != self.subject_name:
-            raise Failed(f"{where} records a read of {facts.get('subject')!r}, not of this bundle's subject "
-                         f"{self.subject_name!r}")
-        heads = facts["heads"]
-        if sorted(heads) != sorted(own):
-            raise Failed(f"{where} names {', '.join(sorted(heads)) or 'no stream'} as held whole; the bundle says "
-                         f"{', '.join(sorted(own))}")
-        for stream, entries in own.items():
-            due = heads[stream]
-            if not isinstance(due, int) or isinstance(due, bool):
-                raise Failed(f"{where} names no last seq for {stream}")
+        assert self.record is not None
+        record = self.record
+        if sorted(record.heads) != sorted(self.own):
+            raise Failed(f"{record.where} names {', '.join(sorted(record.heads)) or 'no stream'} as held whole; the "
+                         f"bundle says {', '.join(sorted(self.own))}")
+        for stream, entries in self.own.items():
+            due = record.heads[stream]
             if len(entries) != due:
-                raise Failed(f"{stream} holds seq 1..{len(entries)} but the ledger's record of the read ({where}) "
-                             f"says it had {due} event(s) then: {due - len(entries)} missing from its end"
-                             if len(entries) < due else
-                             f"{stream} holds seq 1..{len(entries)} but the ledger's record of the read ({where}) "
-                             f"says it had {due} event(s) then")
-            late = [e.leaf.index for e in entries if e.leaf.index > record.leaf.index]
-            if late:
-                raise Failed(f"entries {', '.join(map(str, late))} of {stream} come after the read that made the "
-                             f"bundle ({where})")
-        self.report.passed("stream ends", f"each stream ends where the ledger's signed record of this read ({where}) "
-                                          f"says it did")
+                missing = f": {due - len(entries)} missing from its end" if len(entries) < due else ""
+                raise Failed(f"{stream} holds seq 1..{len(entries)} but the ledger's record of the read "
+                             f"({record.where}) says it had {due} event(s) then{missing}")
+        self.report.passed("stream ends", f"each stream ends where the ledger's signed record of this read, "
+                                          f"{record.where}, says it did")
 
-    def _cited(self, own: list[Entry]) -> None:
+    def _cited(self) -> None:
         """Every entry that an opened fact of the subject's streams cites as its evidence must be in the bundle."""
         self.run.stage_of("cited evidence")
+        own = [entry for entries in self.own.values() for entry in entries]
         cited = 0
         for entry in own:
             for index in cited_entries(entry.facts or {}):
@@ -1112,46 +1556,100 @@ class _Bundle:
         self.report.passed("cited evidence", f"all {cited} entries cited as evidence by opened facts are in the "
                                              f"bundle")
 
-    # 9: anchor
+    def _selection(self) -> None:
+        """The entries other than the record, each with its ``opened`` marks, are exactly the selection the read
+        record commits to: ``SHA-256(JCS([[index, facts opened, personal opened], ...]))`` in index order. With
+        the openings held to the marks (``_openings``), no entry can be added, dropped or swapped, and no facts
+        opening, nor a personal part the opened facts name, taken out, without failing here or there."""
+        self.run.stage_of("selection")
+        assert self.record is not None
+        record = self.record
+        others = [e for e in self.entries if e is not record.entry]
+        if record.entries != len(others):
+            raise Failed(f"the ledger's record of the read ({record.where}) says the bundle holds {record.entries} "
+                         f"entries besides it; it holds {len(others)}: entries were dropped or added")
+        rows = [[e.leaf.index, e.opened_facts, e.opened_personal] for e in others]
+        if digest_str(sha256(jcs(rows))) != record.selection:
+            raise Failed(f"the entries and their openings are not the selection the ledger committed to in "
+                         f"{record.where}: an entry was added, dropped or swapped, or an opening taken out")
+        facts = sum(e.opened_facts for e in others)
+        personal = sum(e.opened_personal for e in others)
+        self.report.passed("selection", f"the {len(others)} entries ({facts} with their facts opened, {personal} with "
+                                        f"their personal part too, where they have one) are the selection the ledger "
+                                        f"committed to in {record.where}")
+
+    def _key_heads(self) -> None:
+        """The key history of every system whose key signed a selected entry reaches the last seq the read record
+        names for it: a later rotation, scope change or revocation cannot be left out."""
+        self.run.stage_of("key heads")
+        assert self.record is not None
+        record = self.record
+        signers = {f"system:{self.history.keys[e.leaf.key_id].owner}" for e in self.entries
+                   if e is not record.entry and e.leaf.key_id != LEDGER_KEY_ID}
+        if set(record.key_heads) != signers:
+            raise Failed(f"{record.where} names the key histories of {', '.join(sorted(record.key_heads)) or 'none'}; "
+                         f"the entries are signed by keys of {', '.join(sorted(signers)) or 'the ledger alone'}")
+        for stream, due in sorted(record.key_heads.items()):
+            held = self.key_seqs.get(stream, 0)
+            if held < due:
+                raise Failed(f"the key history of {stream} holds seq 1..{held}, but the ledger's record of the read "
+                             f"({record.where}) says it had {due} key event(s) then: {due - held} missing from its "
+                             f"end (a rotation, scope change or revocation left out)")
+        if not signers:
+            self.report.passed("key heads", "every entry is signed by the ledger: no system key history to hold")
+            return
+        self.report.passed("key heads", f"{', '.join(f'{s} seq 1..{self.key_seqs[s]}' for s in sorted(signers))}: "
+                                        f"at least as far as the read record says")
+
+    # 10: anchor
 
     def _anchor(self) -> None:
         self.run.stage_of("anchor")
         assert self.key is not None and self.checkpoint is not None
         anchor = self.bundle["anchor"]
-        status = need(anchor, "status", str, "anchor")
-        if status != "anchored":
-            self.report.skipped("anchor", f"not anchored on chain yet ({status}): the entries rest on the signed "
-                                          f"checkpoint alone")
+        if anchor["status"] != "anchored":
+            if self.trusted.anchor_contract is not None:
+                self.report.notes.append(f"--anchor-contract was given, but the bundle carries no anchor "
+                                         f"({anchor['status']}) to hold to it")
+            self.report.skipped("anchor", f"not anchored on chain yet ({anchor['status']}): the entries rest on the "
+                                          f"signed checkpoint alone")
             return
-        anchored = open_checkpoint(need(anchor, "checkpoint", str, "anchor"), self.key, what="the anchored checkpoint")
-        root = unb64(anchor.get("root"), "anchor.root", size=32)
-        if anchor.get("tree_size") != anchored.size or root != anchored.root:
+        anchored = open_checkpoint(anchor["checkpoint"], self.key, what="the anchored checkpoint")
+        root = unb64(anchor["root"], "anchor.root", size=32)
+        if anchor["tree_size"] != anchored.size or root != anchored.root:
             raise Failed("the anchored checkpoint is not the tree size and root the anchor names")
-        proof = need(anchor, "consistency", dict, "anchor")
+        proof = anchor["consistency"]
         small, large = sorted((anchored, self.checkpoint), key=lambda c: c.size)
-        if (proof.get("first"), proof.get("second")) != (small.size, large.size):
-            raise Failed(f"the consistency proof is between {proof.get('first')} and {proof.get('second')}, not "
+        if (proof["first"], proof["second"]) != (small.size, large.size):
+            raise Failed(f"the consistency proof is between {proof['first']} and {proof['second']}, not "
                          f"between the anchored tree ({anchored.size}) and the checkpoint ({self.checkpoint.size})")
         check_consistency(first=small.size, second=large.size, first_root=small.root, second_root=large.root,
-                          proof=hashes(proof.get("hashes"), "anchor.consistency"))
-        _check_anchor_abi(anchor.get("abi"))
-        chain_id, contract = need(anchor, "chain_id", int, "anchor"), need(anchor, "contract", str, "anchor")
-        tx_hash, block = need(anchor, "tx_hash", str, "anchor"), need(anchor, "block_number", int, "anchor")
+                          proof=hashes(proof["hashes"], "anchor.consistency"))
+        _check_anchor_abi(anchor["abi"])
+        chain_id, contract = anchor["chain_id"], anchor["contract"]
+        tx_hash, block = anchor["tx_hash"], anchor["block_number"]
+        if not ADDRESS.fullmatch(contract):
+            raise Failed(f"anchor.contract {contract!r} is not a contract address")
+        trusted = self.trusted.anchor_contract
+        if trusted is not None and not same_address(contract, trusted):
+            raise Failed(f"the anchor is on contract {contract}, not on the anchor contract you trust ({trusted})")
         covered = sum(1 for e in self.entries if e.leaf.index < anchored.size)
         self.report.facts["anchor"] = (f"tree of {anchored.size} on chain {chain_id} at {contract}, tx {tx_hash} in "
                                        f"block {block}; {covered} of {len(self.entries)} entries under it")
+        held = " (the contract you trust)" if trusted is not None else ""
         self.report.passed("anchor", f"the anchored checkpoint ({anchored.size}) is signed and consistent with the "
-                                     f"bundle's checkpoint ({self.checkpoint.size})")
+                                     f"bundle's checkpoint ({self.checkpoint.size}){held}")
         self.run.stage_of("anchor on chain")
         if self.chain is None:
             self.report.skipped("anchor on chain", "no --rpc given: rootOf and the transaction were not read")
             return
-        check_anchor_on_chain(self.chain, chain_id=chain_id, contract=contract, tx_hash=tx_hash, block=block,
-                              tree_size=anchored.size, root=anchored.root)
+        check_anchor_on_chain(self.chain, chain_id=chain_id, contract=trusted or contract, tx_hash=tx_hash,
+                              block=block, tree_size=anchored.size, root=anchored.root)
+        self.on_chain["anchor"] = True
         self.report.passed("anchor on chain", f"rootOf({anchored.size}) at {contract} on chain {chain_id} is the "
                                               f"anchored root; tx {tx_hash} succeeded in block {block}")
 
-    # 10: documents
+    # 11: documents
 
     def _documents(self) -> None:
         self.run.stage_of("documents")
@@ -1159,14 +1657,16 @@ class _Bundle:
         if not items:
             self.report.skipped("documents", "the bundle names no documents")
             return
+        registry = self.trusted.registry
         registered: dict[str, dict[str, Any]] = {}
-        for n, item in enumerate(items):
-            digest = need(item, "digest", str, f"documents.items[{n}]")
-            indexes = need(item, "entries", list, f"documents.items[{n}]")
-            if not indexes:
+        for item in items:
+            digest = item["digest"]
+            if not DIGEST.fullmatch(digest):
+                raise Failed(f"document {digest!r} is not named by a sha256:<hex> digest")
+            if not item["entries"]:
                 raise Failed(f"document {digest} is named by no entry")
-            for index in indexes:
-                entry = self.by_index.get(index) if isinstance(index, int) else None
+            for index in item["entries"]:
+                entry = self.by_index.get(index)
                 if entry is None or not entry.leaf.type.startswith(DOCUMENT_PREFIX) or entry.facts is None:
                     raise Failed(f"document {digest} cites entry {index}, which is not an opened document entry of "
                                  f"the bundle")
@@ -1175,22 +1675,55 @@ class _Bundle:
                 if entry.leaf.type in ("document.registered", "document.superseded") \
                         and entry.facts.get("digest") == digest:
                     registered[digest] = entry.facts
-        self.report.passed("documents", f"{len(items)} document digest(s), each named by an opened document entry")
+            for registration in item["registrations"]:
+                contract = registration["contract"]
+                if registry is not None and contract is not None and not same_address(contract, registry):
+                    raise Failed(f"document {digest}'s {registration['op']} went to {contract}, not to the document "
+                                 f"registry you trust ({registry})")
+        self.report.passed("documents", f"{len(items)} document digest(s), each named by an opened document entry"
+                           + (" (registrations to the registry you trust)" if registry is not None else ""))
         self.run.stage_of("documents on chain")
         if self.chain is None:
             self.report.skipped("documents on chain", "no --rpc given: documentStatus was not read")
             return
         found = []
         for item in items:
-            confirmed = [r for r in item.get("registrations", []) if isinstance(r, dict)
-                         and r.get("status") == "confirmed" and isinstance(r.get("contract"), str)]
+            confirmed = [r for r in item["registrations"]
+                         if r["status"] == "confirmed" and isinstance(r["contract"], str)]
             if not confirmed:
                 found.append(f"{item['digest']}: not on chain yet")
                 continue
+            contract = registry or confirmed[-1]["contract"]
             found.append(f"{item['digest']}: " + check_document_on_chain(
-                self.chain, contract=confirmed[-1]["contract"], digest=item["digest"],
-                facts=registered.get(item["digest"])))
+                self.chain, contract=contract, digest=item["digest"], facts=registered.get(item["digest"])))
+            self.on_chain["documents"] = True
         self.report.passed("documents on chain", "; ".join(found))
+
+    def _unproved(self) -> None:
+        """Say what the bundle carries that nothing in it proves: the builder's words beside the proofs."""
+        parts = ["each entry's reason (the builder's words for why it is there)",
+                 "manifest.generated_at (the time shown is the signed read record's)", "manifest.grant.medical_types"]
+        anchor = self.bundle["anchor"]
+        if anchor["status"] == "anchored":
+            parts.append("anchor.confirmations")
+        if self.bundle["documents"]["items"]:
+            if self.on_chain.get("documents"):
+                parts.append("the documents' 'recorded' (the ledger's view of each) and 'registrations' (their "
+                             "operations, statuses and transactions; --rpc read only each document's status at the "
+                             "registry)")
+            else:
+                parts.append("the documents' 'recorded' (the ledger's view of each) and 'registrations' (their "
+                             "operations, statuses and transactions)")
+        self.report.notes.append("not proved by the bundle: " + "; ".join(parts))
+        if self.chain is not None:
+            taken = []
+            if anchor["status"] == "anchored" and self.trusted.anchor_contract is None:
+                taken.append(f"the anchor contract ({anchor['contract']})")
+            if self.on_chain.get("documents") and self.trusted.registry is None:
+                taken.append("the document registry")
+            if taken:
+                self.report.notes.append(f"{' and '.join(taken)} came from the bundle itself: pass --anchor-contract "
+                                         f"and --registry with the addresses the insurer publishes")
 
 
 def cited_entries(facts: dict[str, Any]) -> list[int]:
@@ -1221,7 +1754,7 @@ def check_anchor_on_chain(chain: Chain, *, chain_id: int, contract: str, tx_hash
                           root: bytes) -> None:
     """``rootOf(tree_size)`` at ``contract`` is ``root`` (recorded in ``block``), and ``tx_hash`` is a successful
     transaction to ``contract`` in ``block`` that emitted ``CheckpointAnchored(tree_size, root)``. Raises
-    ``Failed`` naming what differs, ``Unusable`` when the chain does not answer."""
+    ``Failed`` naming what differs, ``Unusable`` when the chain does not answer or answers nonsense."""
     found_id = chain.chain_id()
     if found_id != chain_id:
         raise Failed(f"the node at {chain.url} is chain {found_id}, the anchor was made on chain {chain_id}")
@@ -1232,18 +1765,18 @@ def check_anchor_on_chain(chain: Chain, *, chain_id: int, contract: str, tx_hash
     if int.from_bytes(_word(words, 1), "big") != block:
         raise Failed(f"rootOf({tree_size}) was recorded in block {int.from_bytes(_word(words, 1), 'big')}, the anchor "
                      f"says block {block}")
-    receipt = chain.call("eth_getTransactionReceipt", tx_hash)
-    if not isinstance(receipt, dict):
+    receipt = chain.receipt(tx_hash)
+    if receipt is None:
         raise Failed(f"the chain knows no transaction {tx_hash}")
-    if int(str(receipt.get("status", "0x0")), 16) != 1 or int(str(receipt.get("blockNumber", "0x0")), 16) != block:
+    if receipt["status"] != 1 or receipt["block"] != block:
         raise Failed(f"transaction {tx_hash} did not succeed in block {block}")
-    if str(receipt.get("to", "")).lower() != contract.lower():
-        raise Failed(f"transaction {tx_hash} went to {receipt.get('to')}, not to {contract}")
+    if receipt["to"] is None or not same_address(receipt["to"], contract):
+        raise Failed(f"transaction {tx_hash} went to {receipt['to']}, not to {contract}")
     wanted = ["0x" + tree_size.to_bytes(32, "big").hex()]
-    for log in receipt.get("logs", []):
-        if str(log.get("address", "")).lower() == contract.lower() and log.get("topics", [])[:1] == [
-                CHECKPOINT_ANCHORED_TOPIC] and [t.lower() for t in log.get("topics", [])[1:]] == wanted \
-                and str(log.get("data", "")).lower() == "0x" + root.hex():
+    for log in receipt["logs"]:
+        topics = [t.lower() for t in log["topics"]]
+        if same_address(log["address"], contract) and topics[:1] == [CHECKPOINT_ANCHORED_TOPIC] \
+                and topics[1:] == wanted and log["data"].lower() == "0x" + root.hex():
             return
     raise Failed(f"transaction {tx_hash} emitted no CheckpointAnchored({tree_size}, root) from {contract}")
 
@@ -1272,11 +1805,12 @@ def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: 
 class _Receipts:
     """A receipt read as a bundle of its events: each with its own checkpoint and inclusion proof."""
 
-    def __init__(self, run: _Run, document: dict[str, Any], *, vkey: str | None, chain: Chain | None) -> None:
+    def __init__(self, run: _Run, document: dict[str, Any], *, trusted: Trusted, chain: Chain | None) -> None:
         self.run = run
         self.report = run.report
         self.document = document
-        self.given_vkey = vkey
+        self.trusted = trusted
+        self.given_vkey = trusted.vkey
         self.chain = chain
         self.key: VerifierKey | None = None
 
@@ -1285,7 +1819,7 @@ class _Receipts:
         if self.given_vkey is None:
             raise Unusable("a single event's receipt carries no verifier key: give the ledger's with --vkey")
         self.run.stage_of("verifier key")
-        self.key = VerifierKey.parse(self.given_vkey)
+        self.key = self.trusted.key
         self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
         self.run.stage_of("receipt")
         leaf = self._event(self.document, "the receipt")
@@ -1308,7 +1842,7 @@ class _Receipts:
                                      "the key the ledger publishes")
             self.report.passed("verifier key", f"{own} (the receipt's own: not independently trusted)")
         else:
-            self.key = VerifierKey.parse(self.given_vkey)
+            self.key = self.trusted.key
             if own is not None and own != self.given_vkey:
                 raise Failed(f"the receipt was made by the ledger with key {own}, not the key you trust")
             self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
@@ -1396,6 +1930,10 @@ class _Receipts:
         if job.get("tree_size") != anchored.size or unb64(job.get("root"), "anchor.anchor.root",
                                                           size=32) != anchored.root:
             raise Failed("the anchoring transaction names another tree size or root than the anchored checkpoint")
+        contract = need(job, "contract", str, "anchor.anchor")
+        trusted = self.trusted.anchor_contract
+        if trusted is not None and not same_address(contract, trusted):
+            raise Failed(f"the anchor is on contract {contract}, not on the anchor contract you trust ({trusted})")
         self.report.facts["anchor"] = (f"tree of {anchored.size} on chain {job.get('chain_id')} at "
                                        f"{job.get('contract')}, tx {job.get('tx_hash')} in block "
                                        f"{job.get('block_number')}")
@@ -1404,8 +1942,11 @@ class _Receipts:
         if self.chain is None:
             self.report.skipped("anchor on chain", "no --rpc given: rootOf and the transaction were not read")
             return
+        if trusted is None:
+            self.report.notes.append(f"the anchor contract ({contract}) came from the receipt itself: pass "
+                                     f"--anchor-contract with the address the insurer publishes")
         check_anchor_on_chain(self.chain, chain_id=need(job, "chain_id", int, "anchor.anchor"),
-                              contract=need(job, "contract", str, "anchor.anchor"),
+                              contract=trusted or contract,
                               tx_hash=need(job, "tx_hash", str, "anchor.anchor"),
                               block=need(job, "block_number", int, "anchor.anchor"), tree_size=anchored.size,
                               root=anchored.root)
@@ -1422,30 +1963,36 @@ def _read(path: str) -> Any:
             data = handle.read()
     except OSError as exc:
         raise Unusable(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise Unusable(f"{path} is not a JSON document: {exc}") from exc
+    return loads(data, what=path)
 
 
 def main(argv: Sequence[str] | None = None, *, out: Callable[[str], Any] | None = None,
          err: Callable[[str], Any] | None = None) -> int:
-    """Run the verifier as a command: returns the exit status (0 holds, 1 a check failed, 2 cannot check)."""
+    """Run the verifier as a command: returns the exit status (0 holds, 1 a check failed, 2 nothing can be
+    decided). Whatever goes wrong is one line on stderr, never a traceback."""
     write_out = out or sys.stdout.write
     write_err = err or sys.stderr.write
     parser = argparse.ArgumentParser(prog="verify-bundle", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("file", help="an evidence bundle or a receipt (JSON)")
     parser.add_argument("--vkey", help="the ledger's C2SP verifier key you trust (default: the file's own)")
     parser.add_argument("--rpc", help="a JSON-RPC URL of the chain, to check the anchor and documents there")
+    parser.add_argument("--anchor-contract", metavar="ADDRESS",
+                        help="the anchor contract the insurer publishes: the bundle's anchor must be on it")
+    parser.add_argument("--registry", metavar="ADDRESS",
+                        help="the document registry the insurer publishes: the documents must be registered there")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        report = verify(_read(args.file), vkey=args.vkey, rpc=args.rpc)
+        report = verify(_read(args.file), vkey=args.vkey, rpc=args.rpc, anchor_contract=args.anchor_contract,
+                        registry=args.registry)
     except Unusable as exc:
-        write_err(f"cannot verify: {exc}\n")
+        write_err(f"cannot verify: {one_line(str(exc))}\n")
+        return 2
+    except Exception as exc:  # verify() turns errors into Unusable; this is the last guard of the exit status
+        write_err(f"cannot verify: unexpected {type(exc).__name__}: {one_line(str(exc))}\n")
         return 2
     write_out(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if args.json else report.text())
     if report.failure is not None:

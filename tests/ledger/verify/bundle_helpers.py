@@ -1,9 +1,11 @@
-"""Shared by the bundle tests: a real claim worked through the claims API, the builder over a ledger's services,
-the selection a test makes (the claim's stream whole and the entries its facts cite), and re-sealing a tampered
-bundle's manifest the way a careful forger would."""
+"""Shared by the bundle tests: a real claim worked through the claims API, its bundle taken the real way
+(``ledger.trails.claim_bundle``: the selection, the ledger's record of the read, the checkpoint, the build), a read
+recorded the same way for a selection that is not a claim's or a policy's, and re-sealing a tampered bundle's
+manifest the way a careful forger would."""
 
 from __future__ import annotations
 
+import base64
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +15,15 @@ from fastapi.testclient import TestClient
 from ledger.app import Ledger
 from ledger.claims import events as ev
 from ledger.clock import FixedClock
+from ledger.crypto.keys import SigningKey
 from ledger.journal.opening import Opener
+from ledger.kernel import Actor
 from ledger.log.encoding import canonical_json, digest_str, sha256
+from ledger.log.reserved import LEDGER_KEY_ID
+from ledger.verify import grants as g
 from ledger.verify import offline
 from ledger.verify.bundle import SECTIONS, BundleBuilder, Selected, Subject
+from ledger.verify.trail import selection_digest
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
     Systems,
@@ -27,6 +34,8 @@ from tests.api.routes.claims_helpers import (
     report,
     settle,
 )
+
+AUDITOR = "auditor-1"
 
 
 @dataclass
@@ -87,10 +96,41 @@ def _cited(facts: Any) -> list[int]:
     return found
 
 
-def claim_bundle(ledger: Ledger, claim_id: str, *, personal: bool = True) -> dict[str, Any]:
-    subject, chosen = claim_selection(ledger, claim_id, personal=personal)
-    return builder(ledger).build(subject, chosen, grant={"purpose": "test", "facts": True, "personal": personal},
-                                 generated_for="auditor-1")
+def grant(ledger: Ledger, subject: str, *, auditor: str = AUDITOR,
+          openings: tuple[str, ...] = ("medical", "personal")) -> str:
+    """An administrator's grant opening ``openings`` of ``subject`` (``claim:<id>``) to ``auditor``; its id."""
+    return ledger.trails.grant(auditor, openings=openings, subjects=(subject,), until=None, reason="the audit",
+                               actor=Actor("admin", "admin-1")).grant_id
+
+
+def claim_bundle(ledger: Ledger, claim_id: str, *, personal: bool = True, auditor: str = AUDITOR) -> dict[str, Any]:
+    """The claim's bundle the real way (``ledger.trails.claim_bundle``); with ``personal`` the auditor is first
+    granted the claim's medical and personal data, so every payload is opened."""
+    if personal:
+        grant(ledger, f"claim:{claim_id}", auditor=auditor)
+    return ledger.trails.claim_bundle(claim_id, auditor=auditor)
+
+
+def recorded_bundle(ledger: Ledger, subject: Subject, chosen: list[Selected], *,
+                    auditor: str = AUDITOR) -> dict[str, Any]:
+    """A bundle of a selection that is not a claim's or a policy's trail (a made-up stream), with the ledger's record
+    of the read taken as ``TrailService`` takes it: on ``audit:<auditor>``, naming each whole stream's and each
+    signer's key history's last seq and the selection's digest, facts opened and carried in the bundle."""
+    streams = {stream: max(ledger.log.entry(c.index).seq for c in chosen if ledger.log.entry(c.index).stream == stream)
+               for stream in subject.streams}
+    opener = Opener(ledger.store, ledger.secrets.master_key)
+    owners = {ledger.keys.get(ledger.log.entry(c.index).key_id).owner for c in chosen
+              if ledger.log.entry(c.index).key_id != LEDGER_KEY_ID}
+    key_heads = {f"system:{owner}": opener.stream(f"system:{owner}")[-1][0].seq for owner in owners}
+    command = g.RecordRead(auditor=auditor, subject=f"{subject.kind}:{subject.id}", what="bundle",
+                           openings=("facts",), grants=(), entries=len(chosen), tree_size=ledger.log.size(),
+                           heads=streams, key_heads=key_heads, selection=selection_digest(chosen),
+                           actor=Actor("auditor", auditor))
+    read = ledger.workflow.run(g.AccessRules(), g.stream_of(auditor), command).events[-1].index
+    record = Selected(index=read, reason="the ledger's record of this read", open_facts=True, open_personal=False)
+    return builder(ledger).build(subject, chosen, grant={"openings": ["facts"], "medical_types": [], "grants": [],
+                                                         "recorded_as": read},
+                                 generated_for=auditor, record=record)
 
 
 def reseal(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -98,13 +138,38 @@ def reseal(bundle: dict[str, Any]) -> dict[str, Any]:
     sealed = copy.deepcopy(bundle)
     manifest = sealed["manifest"]
     manifest["sections"] = {name: digest_str(sha256(canonical_json(sealed[name]))) for name in SECTIONS}
-    manifest["counts"].update(entries=len(sealed["entries"]), key_events=len(sealed["keys"]["events"]),
-                              documents=len(sealed["documents"]["items"]))
+    entries = sealed["entries"]
+    manifest["counts"].update(entries=len(entries), key_events=len(sealed["keys"]["events"]),
+                              documents=len(sealed["documents"]["items"]),
+                              opened_facts=sum(isinstance(e.get("facts"), dict) for e in entries),
+                              opened_personal=sum(isinstance(e.get("personal"), dict) for e in entries),
+                              erased=sum("erased" in (e.get("facts"), e.get("personal")) for e in entries))
     return sealed
 
 
-def failure(bundle: dict[str, Any], *, vkey: str | None = None) -> offline.Check:
-    """The verifier's first failure on ``bundle``; fails the test if it passes."""
-    result = offline.verify(copy.deepcopy(bundle), vkey=vkey)
+def other_vkey(name: str = "other.example/log") -> str:
+    """A well-formed C2SP verifier key of another ledger (a fresh key under ``name``)."""
+    raw = b"\x01" + SigningKey.generate("other-ledger").public_key
+    key_id = sha256(name.encode() + b"\n" + raw)[:4].hex()
+    return f"{name}+{key_id}+{base64.b64encode(raw).decode()}"
+
+
+def own_entry(bundle: dict[str, Any], seq: int) -> dict[str, Any]:
+    """The entry of the subject's own stream (the first of ``manifest.subject.streams``) at ``seq``."""
+    stream = bundle["manifest"]["subject"]["streams"][0]
+    found: dict[str, Any] = next(e for e in bundle["entries"] if e["stream"] == stream and e["seq"] == seq)
+    return found
+
+
+def of_type(bundle: dict[str, Any], event_type: str) -> dict[str, Any]:
+    """The bundle's first entry of ``event_type``."""
+    found: dict[str, Any] = next(e for e in bundle["entries"] if e["type"] == event_type)
+    return found
+
+
+def failure(bundle: dict[str, Any], *, vkey: str | None = None, **trusted: str) -> offline.Check:
+    """The verifier's first failure on ``bundle`` (``trusted``: ``rpc``, ``anchor_contract``, ``registry``); fails
+    the test if it passes."""
+    result = offline.verify(copy.deepcopy(bundle), vkey=vkey, **trusted)
     assert result.failure is not None, result.text()
     return result.failure

@@ -1,5 +1,6 @@
-"""Evidence bundles of a real claim: built from the claim's stream and the entries it cites, verified offline,
-and refused, naming what, after any element is changed, dropped, reordered, added, repeated or swapped."""
+"""Evidence bundles of a real claim, taken the real way (``ledger.trails.claim_bundle``: the selection, the ledger's
+record of the read, the checkpoint, the build): verified offline, and refused, naming what, after any element is
+changed, dropped, reordered, added, repeated or swapped, or an opening taken out."""
 
 from __future__ import annotations
 
@@ -9,56 +10,20 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.app import Ledger
-from ledger.clock import FixedClock
 from ledger.errors import ValidationFailed
-from ledger.settings import Settings
 from ledger.verify import offline
 from ledger.verify.bundle import BUNDLE_FORMAT, Selected, Subject
-from tests.api.routes.servicing_helpers import START
-from tests.ledger.verify.bundle_helpers import builder, claim_bundle, claim_selection, failure, reseal, work_claim
+from tests.ledger.verify.bundle_helpers import builder, failure, of_type, other_vkey, own_entry, reseal
+from tests.ledger.verify.conftest import Made
 
 Bundle = dict[str, Any]
-
-
-@dataclass
-class Made:
-    bundle: Bundle
-    vkey: str
-    foreign: dict[str, Any]  # an entry of another claim with its own valid proof into the bundle's checkpoint
-    older_note: str  # a checkpoint the ledger signed before the bundle's
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
-    """Two claims worked to their end on one ledger; the first one's bundle, and pieces of the second."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("bundle") / "data", checkpoint_interval=0.2,
-                        chain_url="none", origin="test.lifeledger/log", render_workers=0)
-    clock = FixedClock(START)
-    ledger = Ledger.open(settings, clock=clock)
-    try:
-        with TestClient(create_app(ledger=ledger)) as client:
-            first = work_claim(client, ledger, clock)
-            older = ledger.log.checkpoint_now()
-            assert older is not None
-            second = work_claim(client, ledger, clock, systems=first.systems)
-            ledger.log.checkpoint_now()  # the latest checkpoint covers both claims
-            bundle = claim_bundle(ledger, first.claim_id)
-            _, other = claim_selection(ledger, second.claim_id)
-            size = bundle["checkpoint"]["tree_size"]
-            foreign = builder(ledger).entries([other[2]], tree_size=size)[0]
-            yield Made(bundle=bundle, vkey=ledger.log.vkey, foreign=foreign, older_note=older.note)
-    finally:
-        ledger.close()
 
 
 def test_a_claim_bundle_verifies_and_says_what_it_covered(made: Made) -> None:
@@ -68,22 +33,46 @@ def test_a_claim_bundle_verifies_and_says_what_it_covered(made: Made) -> None:
     assert bundle["format"] == bundle["manifest"]["format"] == BUNDLE_FORMAT
     indexes = [e["index"] for e in bundle["entries"]]
     assert indexes == sorted(indexes) and len(set(indexes)) == len(indexes)
-    stream = bundle["manifest"]["subject"]["streams"][0]
+    stream = f"claim:{made.claim_id}"
+    assert bundle["manifest"]["subject"]["streams"][0] == stream
     own = [e for e in bundle["entries"] if e["stream"] == stream]
     assert [e["seq"] for e in own] == list(range(1, len(own) + 1)) and len(own) >= 8
-    supporting = {e["type"] for e in bundle["entries"] if e["stream"] != stream}
-    assert supporting == {"medical.invoice.issued", "payments.claim.settled"}  # signed by the systems' keys
+    by_system = {e["type"] for e in bundle["entries"] if e["key_id"] != "ledger"}
+    assert by_system == {"medical.invoice.issued", "payments.claim.settled"}  # signed by the systems' keys
     owners = {e["stream"] for e in bundle["keys"]["events"]}
     assert owners == {"system:hospital-h001", "system:payments"}
     assert all(e["type"] == "ledger.key.registered" for e in bundle["keys"]["events"])
-    assert report.facts["events of the subject"] == f"{len(own)} on 1 stream(s)"
+    record = bundle["entries"][-1]
+    assert record["type"] == "audit.trail.read" and record["index"] == bundle["manifest"]["grant"]["recorded_as"]
+    assert all(e["opened"] == {"facts": True, "personal": True} for e in bundle["entries"][:-1])  # all granted
+    assert record["opened"] == {"facts": True, "personal": False}
+    streams = bundle["manifest"]["subject"]["streams"]
+    held = sum(e["stream"] in streams for e in bundle["entries"])
+    assert report.facts["events of the subject"] == f"{held} on {len(streams)} stream(s)"
+    assert report.facts["generated"] == (f"{record['recorded_at']} for auditor-1 (the ledger's signed record of the "
+                                         f"read, entry {record['index']})")
     names = [c.name for c in report.checks if c.status == "ok"]
     assert names == ["format", "manifest", "verifier key", "checkpoint", "key history", "entries", "openings",
-                     "whole streams", "cited evidence"]
-    assert {c.name: c.status for c in report.checks}["anchor"] == "not checked"  # anchoring is off here
-    assert not report.notes  # the key was given: nothing was trusted on the bundle's word
+                     "read record", "whole streams", "stream ends", "cited evidence", "selection", "key heads",
+                     "documents"]
+    assert report.not_checked == ["anchor", "documents on chain"]  # anchoring is off here, no --rpc
+    assert "verdict: everything checked holds; not checked: anchor, documents on chain" in report.text()
+    assert [n for n in report.notes if not n.startswith("not proved by the bundle: ")] == []  # the key was given
     personal = [e for e in bundle["entries"] if isinstance(e.get("personal"), dict)]
     assert personal and all(e["personal"]["data_subject"] != e["facts"]["data_subject"] for e in personal)
+
+
+def test_the_report_says_what_the_bundle_does_not_prove(made: Made) -> None:
+    report = offline.verify(copy.deepcopy(made.bundle), vkey=made.vkey)
+    unproved = [n for n in report.notes if n.startswith("not proved by the bundle: ")]
+    assert len(unproved) == 1
+    for part in ("each entry's reason", "manifest.generated_at", "manifest.grant.medical_types",
+                 "the documents' 'recorded'", "'registrations'"):
+        assert part in unproved[0], part
+    # the reasons are the builder's words: changing one is not a failure, which is why the report says so
+    changed = copy.deepcopy(made.bundle)
+    own_entry(changed, 1)["reason"] = "a reason nobody signed"
+    assert offline.verify(reseal(changed), vkey=made.vkey).ok
 
 
 def test_without_a_vkey_the_report_says_it_trusted_the_bundles_key(made: Made) -> None:
@@ -93,15 +82,15 @@ def test_without_a_vkey_the_report_says_it_trusted_the_bundles_key(made: Made) -
 
 
 def _leaf_byte(bundle: Bundle) -> None:
-    entry = bundle["entries"][1]
+    entry = own_entry(bundle, 2)
     raw = bytearray(base64.b64decode(entry["leaf"]))
     raw[raw.index(b'"seq":') + 6] ^= 0x01  # seq 2 -> 3 in the leaf
     entry["leaf"] = base64.b64encode(bytes(raw)).decode()
 
 
 def _leaf_and_hash(bundle: Bundle) -> None:
+    entry = own_entry(bundle, 2)
     _leaf_byte(bundle)
-    entry = bundle["entries"][1]
     entry["leaf_hash"] = base64.b64encode(offline.leaf_hash(base64.b64decode(entry["leaf"]))).decode()
     entry["seq"] += 1  # the field shown beside it agrees with the changed leaf
 
@@ -113,16 +102,16 @@ def _flip_b64(value: str, at: int = 0) -> str:
 
 
 def _opening(bundle: Bundle) -> None:
-    bundle["entries"][0]["facts"]["payload"]["claim_type"] = "death"
+    own_entry(bundle, 1)["facts"]["payload"]["claim_type"] = "death"
 
 
 def _salt(bundle: Bundle) -> None:
-    facts = bundle["entries"][0]["facts"]
+    facts = own_entry(bundle, 1)["facts"]
     facts["salt"] = _flip_b64(facts["salt"])
 
 
 def _subject(bundle: Bundle) -> None:
-    bundle["entries"][0]["facts"]["data_subject"] = "party:someone-else"
+    own_entry(bundle, 1)["facts"]["data_subject"] = "party:someone-else"
 
 
 def _personal(bundle: Bundle) -> None:
@@ -130,13 +119,28 @@ def _personal(bundle: Bundle) -> None:
     entry["personal"]["payload"]["description"] = "nothing happened"
 
 
+def _erased_facts_for_personal(bundle: Bundle) -> None:
+    of_type(bundle, "medical.invoice.issued")["facts"] = "erased"  # a system's entry: its facts may be a person's
+
+
+def _erased_decision(bundle: Bundle) -> None:
+    entry = of_type(bundle, "claim.decided")
+    entry["facts"] = "erased"
+    entry.pop("personal", None)
+
+
+def _erased_party(bundle: Bundle) -> None:
+    entry = of_type(bundle, "party.registered")
+    entry["facts"] = entry["personal"] = "erased"
+
+
 def _proof_hash(bundle: Bundle) -> None:
-    proof = bundle["entries"][2]["inclusion"]
+    proof = own_entry(bundle, 3)["inclusion"]
     proof["hashes"][0] = _flip_b64(proof["hashes"][0], 31)
 
 
 def _proof_short(bundle: Bundle) -> None:
-    bundle["entries"][2]["inclusion"]["hashes"].pop()
+    own_entry(bundle, 3)["inclusion"]["hashes"].pop()
 
 
 def _checkpoint_signature(bundle: Bundle) -> None:
@@ -159,16 +163,29 @@ def _drop_key_event(bundle: Bundle) -> None:
     bundle["keys"]["events"].pop(0)
 
 
+def _drop(bundle: Bundle, entry: Bundle) -> None:
+    bundle["entries"] = [e for e in bundle["entries"] if e["index"] != entry["index"]]
+
+
 def _drop_own(bundle: Bundle) -> None:
-    bundle["entries"].pop(3)
-
-
-def _drop_cited(bundle: Bundle) -> None:
-    bundle["entries"] = [e for e in bundle["entries"] if e["type"] != "medical.invoice.issued"]
+    _drop(bundle, own_entry(bundle, 4))
 
 
 def _drop_first(bundle: Bundle) -> None:
-    bundle["entries"].pop(0)
+    _drop(bundle, own_entry(bundle, 1))
+
+
+def _drop_last(bundle: Bundle) -> None:
+    own = [e for e in bundle["entries"] if e["stream"] == bundle["manifest"]["subject"]["streams"][0]]
+    _drop(bundle, own[-1])
+
+
+def _drop_cited(bundle: Bundle) -> None:
+    _drop(bundle, of_type(bundle, "medical.invoice.issued"))
+
+
+def _drop_record(bundle: Bundle) -> None:
+    _drop(bundle, of_type(bundle, "audit.trail.read"))
 
 
 def _reorder(bundle: Bundle) -> None:
@@ -181,15 +198,15 @@ def _duplicate(bundle: Bundle) -> None:
 
 
 def _shown_type(bundle: Bundle) -> None:
-    bundle["entries"][4]["type"] = "claim.approved"
+    own_entry(bundle, 5)["type"] = "claim.approved"
 
 
 def _no_reason(bundle: Bundle) -> None:
-    bundle["entries"][4]["reason"] = ""
+    own_entry(bundle, 5)["reason"] = ""
 
 
 def _older_tree(bundle: Bundle) -> None:
-    bundle["entries"][0]["inclusion"]["tree_size"] -= 1
+    own_entry(bundle, 1)["inclusion"]["tree_size"] -= 1
 
 
 def _version(bundle: Bundle) -> None:
@@ -200,9 +217,51 @@ def _no_entries(bundle: Bundle) -> None:
     bundle["entries"] = []
 
 
-def _erased_facts_for_personal(bundle: Bundle) -> None:
-    entry = next(e for e in bundle["entries"] if isinstance(e.get("personal"), dict))
-    entry["facts"] = "erased"
+def _facts_taken_out(bundle: Bundle) -> None:
+    entry = of_type(bundle, "claim.decided")
+    del entry["facts"]
+    entry.pop("personal", None)
+    entry["opened"] = {"facts": False, "personal": False}  # marked as if the grant had not opened them
+
+
+def _facts_taken_out_still_marked(bundle: Bundle) -> None:
+    del of_type(bundle, "claim.decided")["facts"]
+
+
+def _personal_taken_out(bundle: Bundle) -> None:
+    del own_entry(bundle, 1)["personal"]
+
+
+def _personal_taken_out_and_unmarked(bundle: Bundle) -> None:
+    entry = own_entry(bundle, 1)
+    del entry["personal"]
+    entry["opened"]["personal"] = False
+
+
+def _made_for_another(bundle: Bundle) -> None:
+    bundle["manifest"]["generated_for"] = "auditor-9"
+
+
+def _recorded_as_another(bundle: Bundle) -> None:
+    bundle["manifest"]["grant"]["recorded_as"] = own_entry(bundle, 1)["index"]
+
+
+def _grant_said_less(bundle: Bundle) -> None:
+    bundle["manifest"]["grant"]["openings"] = ["facts"]
+
+
+def _record_unopened(bundle: Bundle) -> None:
+    record = of_type(bundle, "audit.trail.read")
+    del record["facts"]
+    record["opened"] = {"facts": False, "personal": False}
+
+
+def _record_erased(bundle: Bundle) -> None:
+    of_type(bundle, "audit.trail.read")["facts"] = "erased"
+
+
+def _another_subject(bundle: Bundle) -> None:
+    bundle["manifest"]["subject"]["id"] = "C-SOMETHING-ELSE"
 
 
 # (what is done, the check that must fail, words its message must hold); each tampered bundle has its manifest
@@ -215,6 +274,8 @@ TAMPERING: list[tuple[Callable[[Bundle], None], str, str]] = [
     (_subject, "openings", "does not match its salted hash"),
     (_personal, "openings", "personal part does not match its salted hash"),
     (_erased_facts_for_personal, "openings", "personal part cannot be checked"),
+    (_erased_decision, "openings", "shows its facts as erased, but the ledger seals the facts"),
+    (_erased_party, "openings", "shows its facts as erased"),
     (_proof_hash, "entries", "not in the checkpointed tree"),
     (_proof_short, "entries", "too short"),
     (_checkpoint_signature, "checkpoint", "signature does not verify"),
@@ -223,7 +284,9 @@ TAMPERING: list[tuple[Callable[[Bundle], None], str, str]] = [
     (_drop_key_event, "entries", "whose registration the bundle does not hold"),
     (_drop_own, "whole streams", "is not whole"),
     (_drop_first, "whole streams", "seq 1 was due"),
+    (_drop_last, "stream ends", "1 missing from its end"),
     (_drop_cited, "cited evidence", "as its evidence, which the bundle does not hold"),
+    (_drop_record, "read record", "the ledger's record of the read that made it, recorded as entry"),
     (_reorder, "entries", "out of order"),
     (_duplicate, "entries", "appears twice"),
     (_shown_type, "entries", "shows type 'claim.approved' but its leaf says"),
@@ -231,6 +294,16 @@ TAMPERING: list[tuple[Callable[[Bundle], None], str, str]] = [
     (_older_tree, "entries", "inclusion proof is for another tree"),
     (_version, "format", "lifeledger-evidence-bundle/2"),
     (_no_entries, "manifest", "holds no entries"),
+    (_facts_taken_out, "selection", "an opening taken out"),
+    (_facts_taken_out_still_marked, "openings", "marked as having its facts opened but carries none"),
+    (_personal_taken_out, "openings", "its facts name a personal part and its selection opened it"),
+    (_personal_taken_out_and_unmarked, "selection", "not the selection the ledger committed to"),
+    (_made_for_another, "read record", "the manifest says the bundle was made for 'auditor-9'"),
+    (_recorded_as_another, "read record", "but the bundle's read record is entry"),
+    (_grant_said_less, "read record", "manifest.grant names openings ['facts']"),
+    (_record_unopened, "read record", "does not carry its facts opened"),
+    (_record_erased, "openings", "shows its facts as erased"),
+    (_another_subject, "read record", "not of this bundle's subject 'claim:C-SOMETHING-ELSE'"),
 ]
 
 
@@ -257,14 +330,18 @@ def test_a_changed_manifest_digest_or_count_is_named(made: Made) -> None:
     bundle = copy.deepcopy(made.bundle)
     bundle["manifest"]["sections"]["anchor"] = "sha256:" + "0" * 64
     assert "section 'anchor'" in failure(bundle, vkey=made.vkey).detail
-    bundle = copy.deepcopy(made.bundle)
-    bundle["manifest"]["counts"]["entries"] += 1
-    assert "the manifest counts" in failure(bundle, vkey=made.vkey).detail
+    for count in ("entries", "opened_personal", "erased"):
+        bundle = copy.deepcopy(made.bundle)
+        bundle["manifest"]["counts"][count] += 1
+        found = failure(bundle, vkey=made.vkey)
+        assert found.name == "manifest" and f"counts {bundle['manifest']['counts'][count]} " \
+            f"{count.replace('_', ' ')}" in found.detail, found
 
 
 def test_an_event_of_another_claim_added_or_swapped_in_is_named(made: Made) -> None:
-    foreign = made.foreign
-    own_stream = made.bundle["manifest"]["subject"]["streams"][0]
+    size = made.bundle["checkpoint"]["tree_size"]
+    foreign = made.entry_of_second("claim.invoice.received", tree_size=size)
+    own_stream = f"claim:{made.claim_id}"
     assert foreign["stream"].startswith("claim:") and foreign["stream"] != own_stream
     added = copy.deepcopy(made.bundle)
     added["entries"].append(dict(foreign, reason="the claim's own stream"))
@@ -292,19 +369,22 @@ def test_an_older_checkpoint_or_another_ledgers_key_is_refused(made: Made) -> No
     bundle = copy.deepcopy(made.bundle)
     bundle["checkpoint"]["note"] = made.older_note  # genuinely signed, but not the tree the proofs lead to
     found = failure(reseal(bundle), vkey=made.vkey)
+    assert found.name == "checkpoint" and "checkpoint.tree_size says" in found.detail
+    bundle["checkpoint"]["tree_size"] = int(made.older_note.split("\n")[1])  # and the size written beside it
+    found = failure(reseal(bundle), vkey=made.vkey)
     assert found.name == "key history" and "inclusion proof is for another tree" in found.detail  # checked first
-    other = "other.example/log+" + made.vkey.split("+", 1)[1]
-    found = failure(made.bundle, vkey=other)
-    assert found.name == "verifier key"
+    found = failure(made.bundle, vkey=other_vkey())
+    assert found.name == "verifier key" and "not the key you trust" in found.detail
 
 
-def test_the_builder_refuses_a_selection_that_is_not_whole_or_repeats(made: Made, ledger: Ledger) -> None:
-    first = ledger.keys.register  # a fresh ledger: a key event is entry 0
+def test_a_bundle_built_without_the_ledgers_record_of_the_read_is_refused(made: Made, ledger: Ledger) -> None:
+    """The builder alone checks what it is given; a bundle with no read record is not evidence."""
     from ledger.crypto.keys import SigningKey
     from tests.factories import POLICY_ADMIN_SCOPE
 
     key = SigningKey.generate("policy-admin-9")
-    first(key_id=key.key_id, owner="policy-admin", public_key=key.public_key, scope=POLICY_ADMIN_SCOPE)
+    ledger.keys.register(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
+                         scope=POLICY_ADMIN_SCOPE)  # a fresh ledger: this key event is entry 0
     make = builder(ledger)
     subject = Subject(kind="claim", id="C1", streams=("claim:C1",))
     with pytest.raises(ValidationFailed, match="selected twice"):
@@ -316,9 +396,12 @@ def test_the_builder_refuses_a_selection_that_is_not_whole_or_repeats(made: Made
         make.build(Subject(kind="party", id="p", streams=("party:p",)), [Selected(0, "x", True, False)], grant={},
                    generated_for="a")
     whole = Subject(kind="policy", id="policy-admin", streams=("system:policy-admin",))
-    bundle = make.build(whole, [Selected(0, "the key", True, False)], grant={}, generated_for="auditor-1")
+    grant = {"openings": ["facts"], "medical_types": [], "grants": [], "recorded_as": 0}
+    bundle = make.build(whole, [Selected(0, "the key", True, False)], grant=grant, generated_for="auditor-1")
     assert bundle["checkpoint"]["tree_size"] >= 1  # the builder cut the checkpoint it needed
-    assert offline.verify(bundle, vkey=ledger.log.vkey).ok
+    assert bundle["entries"][0]["opened"] == {"facts": True, "personal": False}
+    found = failure(bundle, vkey=ledger.log.vkey)
+    assert found.name == "read record" and "holds no audit.trail.read entry" in found.detail
 
 
 def test_a_bundle_file_checks_out_from_the_command_line(made: Made, tmp_path: Path) -> None:

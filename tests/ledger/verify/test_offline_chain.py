@@ -1,14 +1,18 @@
-"""Bundles and receipts under a root anchored on chain: the embedded chain offline, and a Hardhat node read over
-JSON-RPC by the verifier itself (``--rpc``); the verifier's hard-coded selectors against the compiled ABI."""
+"""Bundles and receipts under a root anchored on chain: the embedded chain offline, the contract addresses held to
+the ones given, a node answering nonsense, and a Hardhat node read over JSON-RPC by the verifier itself
+(``--rpc``); the verifier's hard-coded selectors against the compiled ABI."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from eth_utils.crypto import keccak
@@ -28,7 +32,7 @@ from ledger.verify import offline
 from ledger.verify.bundle import Selected, Subject
 from tests.api.routes.servicing_helpers import START, headers
 from tests.factories import POLICY_ADMIN_SCOPE
-from tests.ledger.verify.bundle_helpers import builder, claim_bundle, failure, reseal, work_claim
+from tests.ledger.verify.bundle_helpers import claim_bundle, failure, recorded_bundle, reseal, work_claim
 
 
 def test_the_hard_coded_selectors_are_the_compiled_abis() -> None:
@@ -107,6 +111,124 @@ def test_an_anchored_claim_bundle_and_receipt_verify_and_a_swapped_anchor_does_n
     assert failure(receipt, vkey=ledger.log.vkey).name == "anchor"
 
 
+@pytest.fixture(scope="module")
+def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], str]]:
+    """A claim's bundle, taken the real way, under a root anchored on the embedded chain, with its documents'
+    registrations confirmed there; and the ledger's vkey."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("anchored") / "data", checkpoint_interval=0.2,
+                        anchor_interval=0.01, chain_url="embedded", origin="test.lifeledger/log")
+    clock = FixedClock(START)
+    ledger = Ledger.open(settings, clock=clock)
+    try:
+        with TestClient(create_app(ledger=ledger)) as client:
+            worked = work_claim(client, ledger, clock)
+            checkpoint = ledger.log.checkpoint_now()
+            assert checkpoint is not None
+            _wait_anchored(ledger, checkpoint.tree_size)
+            for _ in range(300):
+                bundle = claim_bundle(ledger, worked.claim_id)
+                registrations = [r for item in bundle["documents"]["items"] for r in item["registrations"]]
+                if registrations and all(r["status"] == "confirmed" for r in registrations):
+                    break
+                time.sleep(0.05)
+            assert bundle["anchor"]["status"] == "anchored" and registrations, bundle["documents"]
+            yield bundle, ledger.log.vkey
+    finally:
+        ledger.close()
+
+
+def test_the_contract_addresses_are_held_to_the_ones_given(anchored: tuple[dict[str, Any], str]) -> None:
+    bundle, vkey = anchored
+    contract = bundle["anchor"]["contract"]
+    registry = bundle["documents"]["items"][0]["registrations"][0]["contract"]
+    assert contract != registry
+    report = offline.verify(copy.deepcopy(bundle), vkey=vkey, anchor_contract=contract.lower(),
+                            registry=registry.upper().replace("0X", "0x"))  # the case does not matter
+    assert report.ok, report.text()
+    statuses = {c.name: c.detail for c in report.checks}
+    assert statuses["anchor"].endswith("(the contract you trust)")
+    assert statuses["documents"].endswith("(registrations to the registry you trust)")
+    other = "0x" + "ab" * 20
+    found = failure(bundle, vkey=vkey, anchor_contract=other)
+    assert found.name == "anchor" and f"not on the anchor contract you trust ({other})" in found.detail
+    found = failure(bundle, vkey=vkey, registry=other)
+    assert found.name == "documents" and f"not to the document registry you trust ({other})" in found.detail
+
+
+class _Node(BaseHTTPRequestHandler):
+    """A JSON-RPC node whose answer to each method is whatever bytes the test sets (``answers``)."""
+
+    answers: ClassVar[dict[str, bytes]] = {}
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.answers.get(request["method"], b'{"jsonrpc": "2.0", "id": 1, "result": null}')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def node() -> Iterator[tuple[str, Callable[[dict[str, bytes]], None]]]:
+    """A stub node on a free loopback port, and how to set its answers."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Node)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def answer(answers: dict[str, bytes]) -> None:
+        _Node.answers = answers
+
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answer
+    finally:
+        server.shutdown()
+        server.server_close()
+        _Node.answers = {}
+
+
+def _result(value: Any) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "result": value}).encode()
+
+
+def test_a_node_answering_nonsense_leaves_nothing_to_decide_naming_the_call(
+        anchored: tuple[dict[str, Any], str], node: tuple[str, Callable[[dict[str, bytes]], None]]) -> None:
+    bundle, vkey = anchored
+    url, answer = node
+    chain_id = _result(hex(bundle["anchor"]["chain_id"]))
+    root = base64.b64decode(bundle["anchor"]["root"])
+    words = _result("0x" + root.hex() + bundle["anchor"]["block_number"].to_bytes(32, "big").hex())
+    nonsense: list[tuple[dict[str, bytes], str]] = [
+        ({"eth_chainId": b"<html>bad gateway</html>"}, "did not answer eth_chainId with JSON"),
+        ({"eth_chainId": b"[1, 2]"}, "answered eth_chainId with list, not a JSON-RPC object"),
+        ({"eth_chainId": _result("0xzz")}, 'eth_chainId answered "0xzz", not a hex quantity'),
+        ({"eth_chainId": _result(12)}, "eth_chainId answered 12, not a hex quantity"),
+        ({"eth_chainId": b'{"jsonrpc": "2.0", "id": 1}'}, "answered eth_chainId with neither a result nor an error"),
+        ({"eth_chainId": chain_id, "eth_call": _result(["0x00"])}, "eth_call of 0x9d7384d9 at"),
+        ({"eth_chainId": chain_id, "eth_call": _result("0xabc")}, "not hex data"),
+        ({"eth_chainId": chain_id, "eth_call": words, "eth_getTransactionReceipt": _result("a receipt")},
+         'eth_getTransactionReceipt answered "a receipt", not a receipt object'),
+        ({"eth_chainId": chain_id, "eth_call": words, "eth_getTransactionReceipt": _result(
+            {"status": "0x1", "blockNumber": "0x5", "to": bundle["anchor"]["contract"], "logs": "none"})},
+         "eth_getTransactionReceipt answered a receipt whose logs are not a list"),
+        ({"eth_chainId": chain_id, "eth_call": words, "eth_getTransactionReceipt": _result(
+            {"status": True, "blockNumber": "0x5", "to": bundle["anchor"]["contract"], "logs": []})},
+         "eth_getTransactionReceipt (status) answered true, not a hex quantity"),
+    ]
+    for answers, words_said in nonsense:
+        answer(answers)
+        with pytest.raises(offline.Unusable) as caught:
+            offline.verify(copy.deepcopy(bundle), vkey=vkey, rpc=url)
+        assert words_said in str(caught.value), (answers, str(caught.value))
+    answer({"eth_chainId": chain_id, "eth_call": words})  # knows no such transaction: an answer, and a failure
+    found = failure(bundle, vkey=vkey, rpc=url)
+    assert found.name == "anchor on chain" and "knows no transaction" in found.detail
+
+
 def _older_note(ledger: Ledger, size: int) -> str:
     for smaller in range(size - 1, 0, -1):
         try:
@@ -160,7 +282,7 @@ def test_the_verifier_reads_the_anchor_and_the_document_from_a_hardhat_node(hard
     assert ledger.anchoring.anchorer is not None
     for _ in range(3):  # queue and send, then follow the receipts
         ledger.anchoring.anchorer.run_once()
-    bundle = builder(ledger).build(subject, chosen, grant={}, generated_for="auditor-1")
+    bundle = recorded_bundle(ledger, subject, chosen)
     assert bundle["anchor"]["status"] == "anchored", bundle["anchor"]
     item = bundle["documents"]["items"][0]
     assert [r["status"] for r in item["registrations"]] == ["confirmed"], item
@@ -169,6 +291,15 @@ def test_the_verifier_reads_the_anchor_and_the_document_from_a_hardhat_node(hard
     statuses = {c.name: (c.status, c.detail) for c in report.checks}
     assert statuses["anchor on chain"][0] == "ok"
     assert statuses["documents on chain"] == ("ok", f"{item['digest']}: valid")
+    assert any(note.startswith(f"the anchor contract ({bundle['anchor']['contract']}) and the document registry came "
+                               f"from the bundle itself") for note in report.notes), report.notes
+    _, addresses, _ = ledger.anchoring.anchorer.deploy()  # what the insurer publishes
+    trusted = {"anchor_contract": addresses["LedgerAnchor"], "registry": addresses["DocumentRegistry"]}
+    report = offline.verify(copy.deepcopy(bundle), vkey=ledger.log.vkey, rpc=hardhat_url, **trusted)
+    assert report.ok and not any("came from the bundle itself" in note for note in report.notes), report.text()
+    elsewhere = "0x" + "12" * 20  # a contract the insurer does not publish
+    assert failure(bundle, vkey=ledger.log.vkey, rpc=hardhat_url, registry=elsewhere).name == "documents"
+    assert failure(bundle, vkey=ledger.log.vkey, rpc=hardhat_url, anchor_contract=elsewhere).name == "anchor"
 
     def chain_failure(change: dict[str, Any]) -> offline.Check:
         changed = copy.deepcopy(bundle)

@@ -1,5 +1,5 @@
 """Receipts read as one-event (or one-stream) bundles, a bundle of a person who was erased since, and a policy's
-bundle with its e-policy's digest and registration."""
+bundle (taken the real way) with its e-policy's digest and registration."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.log.encoding import parse_digest
 from ledger.verify import offline
-from ledger.verify.bundle import Selected, Subject
 from tests.api.routes.servicing_helpers import OWNER, documents, headers, issue
-from tests.ledger.verify.bundle_helpers import builder, claim_bundle, failure, reseal, work_claim
+from tests.ledger.verify.bundle_helpers import claim_bundle, failure, other_vkey, reseal, work_claim
 
 
 def _covered(client: TestClient, ledger: Ledger, claim_id: str) -> dict[str, Any]:
@@ -47,7 +46,9 @@ def test_a_claim_receipt_verifies_as_a_bundle_and_a_foreign_event_in_it_does_not
     dropped = copy.deepcopy(receipt)
     del dropped["receipts"][1]
     assert "is not whole" in failure(dropped, vkey=ledger.log.vkey).detail
-    assert failure(receipt, vkey="other.example+" + ledger.log.vkey.split("+", 1)[1]).name == "verifier key"
+    assert failure(receipt, vkey=other_vkey()).name == "verifier key"
+    with pytest.raises(offline.Unusable, match="--vkey"):  # not a vkey at all: nothing can be decided
+        offline.verify(receipt, vkey="other.example+" + ledger.log.vkey.split("+", 1)[1])
 
 
 def test_an_event_receipt_is_a_one_event_bundle(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
@@ -85,7 +86,9 @@ def test_a_bundle_still_verifies_after_the_person_is_erased_and_says_so(hall: tu
     for person in sorted(people):
         ledger.subjects.erase(person)
     after = claim_bundle(ledger, worked.claim_id)
-    assert [e["index"] for e in after["entries"]] == [e["index"] for e in before["entries"]]
+    # the same entries; each bundle carries the record of its own read
+    assert [e["index"] for e in after["entries"]][:-1] == [e["index"] for e in before["entries"]][:-1]
+    assert after["entries"][-1]["index"] > before["entries"][-1]["index"]
     assert after["manifest"]["counts"]["erased"] == before["manifest"]["counts"]["opened_personal"] > 0
     assert all(e.get("personal") in (None, "erased") for e in after["entries"])
     assert all(isinstance(e["facts"], dict) for e in after["entries"])  # the business facts stay readable
@@ -98,8 +101,6 @@ def test_a_bundle_still_verifies_after_the_person_is_erased_and_says_so(hall: tu
 def test_a_policy_bundle_carries_its_e_policy_digest_and_registration(hall: tuple[TestClient, Ledger]) -> None:
     client, ledger = hall
     policy_no = issue(client, ledger)
-    application = ledger.policies.application_of(policy_no)
-    stream = ledger.policies.contract_stream(application)
     for _ in range(50):  # the e-policy is rendered and registered just after issue
         versions = documents(client, ledger, policy_no)
         if versions:
@@ -107,20 +108,16 @@ def test_a_policy_bundle_carries_its_e_policy_digest_and_registration(hall: tupl
         time.sleep(0.1)
     digest = versions[0]["digest"]
     registered = ledger.documents.get(parse_digest(digest)).registered_idx
-    rows = [ledger.log.entry(i) for i in range(ledger.log.size())]
-    chosen = [Selected(index=row.idx, reason="the policy's own stream", open_facts=True, open_personal=False)
-              for row in rows if row.stream == stream]
-    chosen.append(Selected(index=registered, reason="e-policy registration", open_facts=True, open_personal=False))
-    bundle = builder(ledger).build(Subject(kind="policy", id=policy_no, streams=(stream,)), chosen,
-                                   grant={"facts": True}, generated_for="auditor-1")
+    bundle = ledger.trails.policy_bundle(policy_no, auditor="auditor-1")
     items = bundle["documents"]["items"]
     assert [item["digest"] for item in items] == [digest] and items[0]["entries"] == [registered]
     assert items[0]["recorded"]["status"] == "issued" and items[0]["registrations"][0]["op"]
     assert [fn["name"] for fn in bundle["documents"]["abi"]] == ["documentStatus"]
     report = offline.verify(bundle, vkey=ledger.log.vkey)
     assert report.ok, report.text()
+    assert report.subject == f"policy {policy_no}"
     assert {c.name: c.status for c in report.checks}["documents"] == "ok"
     cited_elsewhere = copy.deepcopy(bundle)
-    cited_elsewhere["documents"]["items"][0]["entries"] = [chosen[0].index]
+    cited_elsewhere["documents"]["items"][0]["entries"] = [bundle["entries"][0]["index"]]
     found = failure(reseal(cited_elsewhere), vkey=ledger.log.vkey)
     assert found.name == "documents" and "not an opened document entry" in found.detail
