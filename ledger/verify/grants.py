@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ledger.claims import events as claim_events
-from ledger.errors import Refused
+from ledger.errors import Refused, ValidationFailed
 from ledger.kernel import Actor, Event, NewEvent
 from ledger.log.catalog import EventType
 from ledger.policies import events as policy_events
@@ -44,11 +44,19 @@ READ_KINDS = ("trail", "bundle")
 # An underwriting decision names the health findings behind it (its reasons, exclusions and the answers that
 # triggered them); a reinstatement carries a new health declaration; a handler's note may speak of the health of
 # the insured or the deceased.
+# The reasons a person writes when asking for underwriting evidence or claim documents, reopening or appealing a
+# claim, may name an illness too.
 MEDICAL_TYPES = frozenset({
-    policy_events.ANSWERED, policy_events.EVIDENCE_PROVIDED, policy_events.DECIDED,
+    policy_events.ANSWERED, policy_events.EVIDENCE_REQUESTED, policy_events.EVIDENCE_PROVIDED, policy_events.DECIDED,
     policy_events.REINSTATEMENT_REQUESTED,
     claim_events.MEDICAL_RECORDED, claim_events.INVOICE_RECEIVED, claim_events.HOSPITAL_INVOICE,
     claim_events.HOSPITAL_NOTICE, claim_events.ASSESSED, claim_events.NOTE_RECORDED,
+    claim_events.DOCUMENTS_REQUESTED, claim_events.REOPENED, claim_events.APPEALED,
+})
+# Event types whose facts hold no health data but whose personal part does (a claim's description of the loss;
+# the printed e-policy, with its exclusions): their personal part opens only under both grants.
+HEALTH_IN_PERSONAL = frozenset({
+    claim_events.REPORTED, policy_events.ISSUED, policy_events.REINSTATED, policy_events.SERVICED,
 })
 
 _ACTOR = "actor"
@@ -56,12 +64,16 @@ TYPES = (
     EventType(GRANTED, frozenset({"auditor", "grant_id", "openings", "subjects", "until", "reason", _ACTOR})),
     EventType(REVOKED, frozenset({"auditor", "grant_id", "reason", _ACTOR})),
     EventType(READ, frozenset({"auditor", "subject", "what", "openings", "grants", "entries", "tree_size",
-                               "heads", "key_heads", "selection", _ACTOR})),
+                               "heads", "key_heads", "selection", "erased", _ACTOR})),
 )
 
 
 def stream_of(auditor: str) -> str:
-    """The stream of one auditor's grants and reads."""
+    """The stream of one auditor's grants and reads; raises ``ValidationFailed`` (field ``auditor``) for a name
+    that cannot be a stream's id (it holds a ``:``)."""
+    if ":" in auditor:
+        raise ValidationFailed(f"an auditor's name cannot hold ':' ({auditor!r}): it names their stream "
+                               f"{STREAM_PREFIX}<auditor>", field="auditor")
     return f"{STREAM_PREFIX}{auditor}"
 
 
@@ -121,6 +133,7 @@ class GrantAccess:
     until: date | None
     reason: str
     actor: Actor
+    today: date | None = None  # the business date the grant is given on (the UTC date of ``now`` if None)
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,7 @@ class RecordRead:
     heads: Mapping[str, int] = field(default_factory=dict)  # each stream held whole -> its last seq in the read
     key_heads: Mapping[str, int] = field(default_factory=dict)  # each signer's system:<owner> -> its last seq
     selection: str | None = None  # sha256 of the bundle's selection (``selection_digest``); None for a trail
+    erased: tuple[tuple[Any, ...], ...] = ()  # (index, "facts" | "personal") openings whose subject is erased
 
 
 Command = GrantAccess | RevokeAccess | RecordRead
@@ -206,7 +220,7 @@ def decide_access(state: Access, command: Command, now: datetime) -> list[NewEve
             raise _refuse("AUDIT-GRANT-SUBJECT", "a grant names the claims or policies it covers, or '*'",
                           "授权须写明所涉理赔或保单，或 '*'", field="subjects")
         subjects = tuple(dict.fromkeys(check_subject_name(s) for s in command.subjects))
-        if command.until is not None and command.until < now.date():
+        if command.until is not None and command.until < (command.today or now.date()):
             raise _refuse("AUDIT-GRANT-UNTIL", f"a grant cannot end in the past ({command.until.isoformat()})",
                           f"授权截止日不能早于今天（{command.until.isoformat()}）", field="until")
         if not command.reason.strip():
@@ -235,7 +249,7 @@ def decide_access(state: Access, command: Command, now: datetime) -> list[NewEve
                             "entries": command.entries, "tree_size": command.tree_size,
                             "heads": dict(sorted(command.heads.items())),
                             "key_heads": dict(sorted(command.key_heads.items())), "selection": command.selection,
-                            **actor})]
+                            "erased": [list(e) for e in sorted(command.erased)], **actor})]
 
 
 @dataclass(frozen=True)
@@ -250,9 +264,12 @@ class Openings:
 
     def personal(self, event_type: str) -> bool:
         """The personal part opens only with the facts (they hold its commitment): a ``personal`` grant opens the
-        personal part of the events that hold no health data; ``medical`` that of the medical events."""
+        personal part of the events that hold no health data; ``medical`` that of the medical events; both that of
+        the events whose personal part holds health data beside names (``HEALTH_IN_PERSONAL``)."""
         if not self.facts(event_type):
             return False
+        if event_type in HEALTH_IN_PERSONAL:
+            return PERSONAL in self.openings and MEDICAL in self.openings
         return PERSONAL in self.openings or (MEDICAL in self.openings and event_type in self.medical_types)
 
     def to_json(self) -> Mapping[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ledger.claims import projection as claims_proj
 from ledger.claims.events import stream_of as claim_stream
-from ledger.errors import Conflict, NotFound, ValidationFailed
+from ledger.errors import Conflict, ErasedError, NotFound, ValidationFailed
 from ledger.journal.opening import Opener
 from ledger.kernel import Actor
 from ledger.log.encoding import canonical_json, digest_str, parse_digest, sha256
@@ -41,7 +41,7 @@ from ledger.workflow import Workflow, new_id
 __all__ = ["Actor", "Selection", "TrailService"]
 
 # Keys under which a fact cites the rule, table and product versions that produced an amount or a decision.
-CITATION_KEYS = ("versions", "rules", "basis", "product", "ruleset", "rule_set", "table", "tables")
+CITATION_KEYS = ("versions", "rules", "rule", "basis", "product", "ruleset", "rule_set", "table", "tables", "catalog")
 MAX_CITATION_DEPTH = 6
 READ_REASON = "the ledger's record of this read, naming the last seq of each stream held whole"
 READ_ATTEMPTS = 5  # selections made again when a whole stream moved before the read was recorded
@@ -123,7 +123,8 @@ class TrailService:
         for name in subjects:
             self._check_exists(name)
         command = g.GrantAccess(auditor=auditor, grant_id=new_id("G"), openings=tuple(openings),
-                                subjects=tuple(subjects), until=until, reason=reason, actor=actor)
+                                subjects=tuple(subjects), until=until, reason=reason, actor=actor,
+                                today=self._today())
         state = self._workflow.run(self._rules, g.stream_of(auditor), command).state
         return state.grants[-1]
 
@@ -183,17 +184,13 @@ class TrailService:
 
     def _record(self, auditor: str, *, name: str, what: str, openings: g.Openings, used: tuple[str, ...],
                 entries: int, tree_size: int, heads: Mapping[str, int], key_heads: Mapping[str, int] | None = None,
-                selection: str | None = None) -> int:
+                selection: str | None = None, erased: Sequence[Sequence[Any]] = ()) -> int:
         command = g.RecordRead(auditor=auditor, subject=name, what=what, openings=openings.openings, grants=used,
                                entries=entries, tree_size=tree_size, heads=heads, key_heads=key_heads or {},
-                               selection=selection, actor=Actor("auditor", auditor))
+                               selection=selection, erased=tuple(tuple(e) for e in erased),
+                               actor=Actor("auditor", auditor))
         return self._workflow.run(self._rules, g.stream_of(auditor), command).events[-1].index
 
-    def _moved(self, heads: Mapping[str, int], before: int) -> bool:
-        """Whether any stream of ``heads`` gained an entry below index ``before`` past the seq ``heads`` names
-        (written between the selection and the record of the read)."""
-        return any(row.idx < before for stream, seq in heads.items()
-                   for row, _ in self._opener.stream(stream, after=seq))
 
     def _checkpoint_size(self, selection: Selection) -> tuple[int, str]:
         """The latest signed checkpoint, cut now if none covers every selected entry yet."""
@@ -224,19 +221,24 @@ class TrailService:
 
     def _bundle(self, select: Callable[[], Selection], *, auditor: str) -> dict[str, Any]:
         """The read is recorded first and the bundle carries that record, which commits to the selection (which
-        entries, which openings), the last seq of every stream held whole and of every signer's key history: a
-        bundle cut short, padded or with openings taken out no longer matches what the ledger signed. An entry
-        written to a whole stream between the selection and the record makes the selection again."""
+        entries, which openings, which of them are erased), the last seq of every stream held whole and of every
+        signer's key history: a bundle cut short, padded, or with openings taken out no longer matches what the
+        ledger signed. If anything touching the subject was written between the selection and the record (a new
+        event, a new stream, an erasure), the selection is made again and another read recorded."""
         for _ in range(READ_ATTEMPTS):
             selection = select()
             openings, used, name = self._openings(selection, auditor)
             selected = selection.selected(openings)
             key_heads = self._key_heads(selected)
-            tree_size = self._log.size()
+            erased = self._erased(selected)
+            digest = selection_digest(selected)
             read = self._record(auditor, name=name, what="bundle", openings=openings, used=used,
-                                entries=len(selected), tree_size=tree_size, heads=selection.heads,
-                                key_heads=key_heads, selection=selection_digest(selected))
-            if not self._moved({**selection.heads, **key_heads}, read):
+                                entries=len(selected), tree_size=self._log.size(), heads=selection.heads,
+                                key_heads=key_heads, selection=digest, erased=erased)
+            again = select()
+            chosen = again.selected(self._openings(again, auditor)[0])
+            if (selection_digest(chosen), again.heads, self._key_heads(chosen), self._erased(chosen)) == \
+                    (digest, selection.heads, key_heads, erased):
                 break
         else:
             raise Conflict(f"the streams of {selection.subject.kind} {selection.subject.id} kept moving while the "
@@ -244,6 +246,26 @@ class TrailService:
         record = Selected(index=read, reason=READ_REASON, open_facts=True, open_personal=False)
         grant = {**openings.to_json(), "grants": list(used), "recorded_as": read}
         return self._builder.build(selection.subject, selected, grant=grant, generated_for=auditor, record=record)
+
+    def _erased(self, selected: Sequence[Selected]) -> list[list[Any]]:
+        """``[index, "facts" | "personal"]`` for every opening of the selection whose data subject's key is
+        destroyed: the ledger says so in the read record, so a bundle cannot pass off an opening it took out as
+        erased."""
+        found: list[list[Any]] = []
+        for choice in selected:
+            if not choice.open_facts:
+                continue
+            try:
+                self._opener.payload(choice.index)
+            except ErasedError:
+                found.append([choice.index, "facts"])
+                continue
+            if choice.open_personal:
+                try:
+                    self._opener.personal(choice.index)
+                except ErasedError:
+                    found.append([choice.index, "personal"])
+        return found
 
     def _key_heads(self, selected: Sequence[Selected]) -> dict[str, int]:
         """The last seq of the key history (``system:<owner>``) of every system whose key signed a selected
@@ -375,14 +397,15 @@ def selection_digest(selected: Sequence[Selected]) -> str:
 
 
 def cited_entries(facts: Mapping[str, Any]) -> list[int]:
-    """The entry indexes a workflow event cites as its evidence (``"evidence": <index>``), in the facts or in a
-    value they hold one level down (an invoice, a settlement)."""
+    """The entry indexes a workflow event cites as its evidence (``"evidence": <index>`` or a list of indexes, as a
+    fraud flag cites), in the facts or in a value they hold one level down (an invoice, a settlement)."""
     found: list[int] = []
     values: list[Any] = [facts, *(v for v in facts.values() if isinstance(v, Mapping))]
     for value in values:
         cited = value.get("evidence")
-        if isinstance(cited, int) and not isinstance(cited, bool) and cited >= 0:
-            found.append(cited)
+        for item in cited if isinstance(cited, list) else [cited]:
+            if isinstance(item, int) and not isinstance(item, bool) and item >= 0:
+                found.append(item)
     return found
 
 

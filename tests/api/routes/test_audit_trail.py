@@ -288,8 +288,8 @@ def test_a_personal_grant_opens_names_and_accounts_but_no_health_data(hall: tupl
         assert medical, path  # the invoice, the assessment, the health questionnaire ...
         assert all("facts" not in e and "personal" not in e for e in medical), path
     claim = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
-    reported = next(e for e in claim["entries"] if e["type"] == "claim.reported")
-    assert reported["personal"]["payload"]["account"]["bank"]  # the payee's account, under the personal grant
+    instructed = next(e for e in claim["entries"] if e["type"] == "claim.payment.instructed")
+    assert instructed["personal"]["payload"]["account"]["bank"]  # the payee's account, under the personal grant
     # a decision shows the versions of the assessment it stands on, though the assessment itself is medical
     decided = next(e for e in claim["entries"] if e["type"] == "claim.decided")
     assert decided["citations"]["versions"]["product"]["id"] == "medical"
@@ -355,3 +355,51 @@ def test_a_bundle_taken_over_http_carries_the_anchor_that_covers_its_story(tmp_p
             assert any(c.name == "anchor" and c.status == "ok" for c in report.checks), report.text()
     finally:
         ledger.close()
+
+
+def test_an_auditor_name_that_cannot_name_a_stream_is_refused_naming_the_auditor(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    _, claim_id = paid_claim(client, ledger, clock)
+    admin = headers(ledger, "admin", "admin-1")
+    for answer in (client.post("/v1/audit/auditors/a:b/grants", headers=admin,
+                               json={"openings": ["medical"], "subjects": ["*"], "reason": "x"}),
+                   client.get("/v1/audit/auditors/a:b", headers=admin),
+                   client.get(f"/v1/audit/claims/{claim_id}/trail", headers=headers(ledger, "auditor", "a:b"))):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == "auditor", answer.text
+
+
+def test_health_words_reach_no_auditor_without_a_medical_grant(hall: tuple[TestClient, Ledger],
+                                                               clock: FixedClock) -> None:
+    """The description of the loss and the e-policy's printed exclusions sit in personal parts: a personal grant
+    alone does not open them; personal and medical together do."""
+    client, ledger = hall
+    policy_no, claim_id = paid_claim(client, ledger, clock)
+    admin = headers(ledger, "admin", "admin-1")
+    assert client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=admin, json={
+        "openings": ["personal"], "subjects": ["*"], "reason": "identity checks"}).status_code == 201
+    body = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    reported = next(e for e in body["entries"] if e["type"] == "claim.reported")
+    assert "personal" not in reported and reported["facts"]["payload"]["claim_type"] == "medical"
+    policy = trail(client, ledger, f"/v1/audit/policies/{policy_no}/trail")
+    issued = next(e for e in policy["entries"] if e["type"] == "policy.contract.issued")
+    assert "personal" not in issued
+    assert client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=admin, json={
+        "openings": ["medical"], "subjects": ["*"], "reason": "medical review"}).status_code == 201
+    both = trail(client, ledger, f"/v1/audit/claims/{claim_id}/trail")
+    assert "personal" in next(e for e in both["entries"] if e["type"] == "claim.reported")
+
+
+def test_the_read_record_names_every_opening_lost_to_an_erasure(hall: tuple[TestClient, Ledger],
+                                                                 clock: FixedClock) -> None:
+    client, ledger = hall
+    _, claim_id = paid_claim(client, ledger, clock)
+    assert client.post(f"/v1/audit/auditors/{AUDITOR}/grants", headers=headers(ledger, "admin", "admin-1"), json={
+        "openings": ["medical", "personal"], "subjects": [f"claim:{claim_id}"], "reason": "review"}).status_code == 201
+    ledger.subjects.erase(OWNER)
+    bundle = client.get(f"/v1/audit/claims/{claim_id}/bundle", headers=headers(ledger, "auditor", AUDITOR)).json()
+    record = next(e for e in bundle["entries"] if e["type"] == "audit.trail.read")
+    shown = sorted([e["index"], part] for e in bundle["entries"] for part in ("facts", "personal")
+                   if e.get(part) == "erased")
+    assert shown and record["facts"]["payload"]["erased"] == shown

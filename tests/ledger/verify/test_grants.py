@@ -112,4 +112,8 @@ def test_medical_events_open_only_under_a_medical_grant_and_personal_parts_under
     assert not facts_only.personal("claim.reported")
     assert medical.facts("claim.medical.recorded") and medical.personal("claim.medical.recorded")
     assert not medical.personal("claim.reported")
-    assert personal.personal("claim.reported") and not personal.facts("claim.medical.recorded")
+    assert personal.personal("claim.payment.instructed") and not personal.facts("claim.medical.recorded")
+    # a claim's description and a printed e-policy's exclusions are health data beside names: both grants
+    both = g.Openings(("facts", "medical", "personal"))
+    assert not personal.personal("claim.reported") and not personal.personal("policy.contract.issued")
+    assert both.personal("claim.reported") and both.personal("policy.contract.issued")
