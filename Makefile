@@ -44,6 +44,11 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
+	@if ! command -v pdfinfo >/dev/null 2>&1; then \
+		echo "installing Debian's poppler-utils (pdfinfo reads the verification page benchmark's PDFs)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq poppler-utils >/dev/null; \
+	fi
 
 run: setup
 	$(BIN)/lifeledger serve --host $(HOST) --port $(PORT)

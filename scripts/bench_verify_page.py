@@ -10,7 +10,7 @@ checkpoint cut, so the page also checks a consistency proof from the anchored ch
 
 The large PDF is the real e-policy with an incremental update appended (PDF 1.7 §7.5.6): one new, unreferenced
 stream object of random bytes, its own cross-reference section, and a trailer that points back (``/Prev``) to
-the original's. It is a valid PDF of the requested size (``pdfinfo`` reads it when poppler is installed); its
+the original's. It is a valid PDF of the requested size (poppler's ``pdfinfo`` reads it; the notes say so); its
 digest cannot be an issued version's (an e-policy's digest is that of the PDF the ledger renders), so it is
 registered through ``DocumentService.register`` and has no policy facts.
 
@@ -59,8 +59,9 @@ from ledger.services.documents import Registration
 from ledger.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
+# --disable-dev-shm-usage: containers give /dev/shm 64 MB, which Chromium outgrows and then crashes its tabs.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-gpu"]
+                 "--no-first-run", "--disable-gpu", "--disable-dev-shm-usage"]
 PACKAGES = ("fastapi", "uvicorn", "httpx", "SQLAlchemy", "cryptography", "reportlab", "playwright")
 TARGET_MS = 1000.0
 DEFAULTS = {"rounds": 10, "log_entries": 10_000}

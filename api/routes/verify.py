@@ -96,6 +96,10 @@ class ProofPublic(BaseModel):
     checkpoint: str | None = Field(description="the latest signed checkpoint (C2SP signed note)")
     registration: EntryProofPublic = Field(description="the entry that registered the digest")
     status_change: EntryProofPublic | None = Field(description="the entry that superseded or revoked it")
+    lineage: list[EntryProofPublic] = Field(
+        description="the entries that brought in the versions before this one, oldest first: from the "
+                    "document.registered that names the lineage's kind to the supersession before `registration` "
+                    "(empty when `registration` is itself a document.registered)")
     anchor: AnchorEvidencePublic | AnchorPendingPublic
 
     @classmethod
@@ -113,7 +117,7 @@ class ProofPublic(BaseModel):
         return cls(vkey=proof.vkey, checkpoint=proof.checkpoint.note if proof.checkpoint is not None else None,
                    registration=EntryProofPublic.of(proof.registration),
                    status_change=EntryProofPublic.of(proof.status_change) if proof.status_change else None,
-                   anchor=anchor)
+                   lineage=[EntryProofPublic.of(entry) for entry in proof.lineage], anchor=anchor)
 
 
 @router.get("/v1/documents/{digest}/proof")
@@ -121,8 +125,8 @@ def document_proof(proofs: DocumentProofsDep, digest: str) -> dict[str, Any]:
     """Public: the status of a document digest (as ``GET /v1/documents/{digest}``) with ``proof``, the material
     to check it without trusting this service (docs/VERIFY.md); ``proof`` is null for an unknown digest.
 
-    Answers by digest only: whoever holds the file learns what the file itself says (masked), and the document
-    events' payloads hold no personal data, so their openings are given to anyone who asks.
+    Answers by digest only, to anyone who has one (digests are public on chain): the masked policy facts of
+    ``GET /v1/documents/{digest}`` and the document events' openings, whose payloads hold no personal data.
     """
     found = proofs.proof(digest)
     public = ProofPublic.of(found)
@@ -142,8 +146,9 @@ def _page() -> tuple[str, str]:
 
 @router.get("/verify", response_class=HTMLResponse, include_in_schema=False)
 def verify_page() -> HTMLResponse:
-    """The verification page. The policy and version in its query (from an e-policy's QR code) are read by the
-    page's script only; the server never sees a file and never answers by policy number."""
+    """The verification page. An e-policy's QR code names the policy and version in the URL fragment, which the
+    browser never sends (e-policies printed before that carry them in the query); the page's script alone reads
+    them. The server never sees a file and never answers by policy number."""
     missing = [name for name in NEEDED_VENDOR if not (VENDOR_DIR / name).is_file()]
     if missing:
         raise ConfigurationError(f"the verification page's scripts are missing ({', '.join(missing)} under "

@@ -110,13 +110,15 @@ class EPolicyView:
 
 
 def verification_url(base_url: str, *, policy_no: str, version: int) -> str:
-    """The public verification page for one version of a policy: ``{base}/verify?policy=<no>&version=<n>``.
+    """The public verification page for one version of a policy: ``{base}/verify#policy=<no>&version=<n>``.
 
     The QR code names the policy and version, not a digest: the digest of the PDF cannot be printed inside the
-    PDF it is the digest of. The page looks the version up, shows the digest registered for it (and its Merkle
-    and chain proofs) and whether a later version superseded it; the holder hashes or uploads their file to
-    compare. Requires an absolute http(s) ``base_url`` without query or fragment (a trailing ``/`` is dropped),
-    a non-empty ``policy_no`` and ``version`` >= 1; raises ``ValidationFailed`` otherwise.
+    PDF it is the digest of. They go in the URL fragment, which browsers never send to the server, so scanning
+    the code tells the service nothing; the page's script reads them, looks nothing up by them, and only says
+    which policy (its last four characters) and version the code names. The holder then chooses their file: the
+    page hashes it on their device, asks about that digest alone, and compares what the proofs say with the code.
+    Requires an absolute http(s) ``base_url`` without query or fragment (a trailing ``/`` is dropped), a
+    non-empty ``policy_no`` and ``version`` >= 1; raises ``ValidationFailed`` otherwise.
     """
     parts = urlsplit(base_url)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
@@ -126,7 +128,7 @@ def verification_url(base_url: str, *, policy_no: str, version: int) -> str:
         raise ValidationFailed("policy_no must not be empty", field="policy_no")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationFailed(f"version must be a whole number from 1, not {version!r}", field="version")
-    return f"{base_url.rstrip('/')}/verify?policy={quote(policy_no, safe='')}&version={version}"
+    return f"{base_url.rstrip('/')}/verify#policy={quote(policy_no, safe='')}&version={version}"
 
 
 def render_epolicy(view: EPolicyView) -> bytes:

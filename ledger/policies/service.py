@@ -690,9 +690,12 @@ class PolicyService:
         digest's registration (the caller reads them from the log: an e-policy version is registered in the group
         of the contract event that issued it). A contract among them whose e-policy versions hold ``digest``
         gives ``policy``: the product (id, version, names), that version's number and issue date, and the policy
-        number starred but for its last four characters; for a superseded version the version that replaced it
-        and its issue date; for a revoked one why, in plain words (``revocation``). Without such a contract
-        ``policy`` is None. The answer names nobody: it holds what the holder of the file reads on it anyway.
+        number starred but for its last four characters. Without such a contract ``policy`` is None. A revoked
+        document has ``revocation``: its reason code and neutral words for it (``_revocation_words``).
+
+        Anyone may ask this of any digest, not only the file's holder: digests are public on chain. So the answer
+        names nobody and says nothing of why a contract ended beyond what the code on chain says (a revocation
+        after a death claim reads "the contract ended", as every other end does).
         """
         from ledger.log.encoding import parse_digest
 
@@ -709,8 +712,7 @@ class PolicyService:
         state = self._contract_holding(digest, recorded_with) if record.kind == EPOLICY_KIND else None
         revocation = None
         if record.status == "revoked":
-            reason = self._revocation_reason(record.reason_code, state.status if state is not None else None)
-            revocation = {"reason_code": record.reason_code, "reason": reason}
+            revocation = {"reason_code": record.reason_code, "reason": self._revocation_words(record.reason_code)}
         return {"digest": digest, "status": status, "kind": "e-policy" if record.kind == EPOLICY_KIND else
                 record.kind, "version": record.version, "superseded_by": superseded_by,
                 "superseded_by_version": (self._documents.get(record.superseded_by).version
@@ -719,21 +721,14 @@ class PolicyService:
                 "chain": chain}
 
     @staticmethod
-    def _revocation_reason(code: int | None, status: str | None) -> dict[str, str]:
-        """A revocation's reason in plain words (zh, en): the ended contract's status says most, the registry's
-        reason code less (a document whose contract was not found)."""
-        by_status = {
-            st.CANCELLED: ("保险合同已在犹豫期内解除", "The contract was cancelled in the free-look period"),
-            st.SURRENDERED: ("保单已退保", "The policy was surrendered"),
-            st.TERMINATED: ("保险合同已终止（理赔给付或未在期限内复效）",
-                            "The contract has ended (a benefit that ends the cover was paid, or it was not "
-                            "reinstated in time)"),
-            st.MATURED: ("保险合同已满期", "The contract has matured"),
-        }
-        by_code = {REVOKED_CANCELLED: ("保险合同已解除", "The contract was cancelled"),
-                   REVOKED_ENDED: ("保险合同已终止", "The contract has ended")}
-        zh, en = by_status.get(status or "") or by_code.get(
-            code if code is not None else -1, ("电子保单已作废", f"The e-policy was revoked (reason code {code})"))
+    def _revocation_words(code: int | None) -> dict[str, str]:
+        """A revocation's reason in neutral words (zh, en), from its reason code alone: no more than the code on
+        chain says, never why a contract ended (a death claim, a surrender and a lapse all read "the contract
+        ended")."""
+        words = {REVOKED_CANCELLED: ("保险合同已解除", "The contract was cancelled"),
+                 REVOKED_ENDED: ("保险合同已终止", "The contract ended")}
+        zh, en = words.get(code if code is not None else -1,
+                           ("电子保单已作废", f"The e-policy was revoked (reason code {code})"))
         return {"zh": zh, "en": en}
 
     def _contract_holding(self, digest: str, streams: Sequence[str]) -> PolicyState | None:
@@ -753,14 +748,11 @@ class PolicyService:
         """What the e-policy ``digest`` of ``state`` says about its policy, as the public may see it."""
         versions = list(state.documents)
         n = next(i for i, document in enumerate(versions) if document["digest"] == digest)
-        later = versions[n + 1] if n + 1 < len(versions) else None
         product = self.catalog.get(state.product["id"], state.product["version"])
         names = product.definition.names
         return {"policy_no": self._masked_policy_no(state.policy_no), "version": versions[n]["version"],
                 "issued_on": versions[n]["issued_on"],
-                "product": {"id": product.id, "version": product.version, "name": {"zh": names.zh, "en": names.en}},
-                "superseded_by_version": later["version"] if later else None,
-                "superseded_on": later["issued_on"] if later else None}
+                "product": {"id": product.id, "version": product.version, "name": {"zh": names.zh, "en": names.en}}}
 
     @staticmethod
     def _masked_policy_no(policy_no: str) -> str:

@@ -1,13 +1,14 @@
 """Proof material for one document digest: what the public verification page checks in the browser.
 
-Whoever holds a file learns, from its SHA-256 alone, where it stands (genuine, superseded, revoked or unknown) and
+Whoever asks by a SHA-256 learns where that document stands (genuine, superseded, revoked or unknown) and
 everything needed to check that answer without trusting the service: the journal entry that registered the
-digest and the one that changed its status, each with its leaf, its payload opening (salt, payload, data subject)
-and its inclusion proof in the latest signed checkpoint; the verifier key; and, once a checkpoint covering them is
-anchored on chain, that anchored checkpoint, the consistency proof from it to the latest one and the anchoring
-transaction. Document events hold no personal data (their subject is a salted commitment and their payload is
-sealed under the ledger's own subject), so their openings may go to anyone who asks by digest; nothing here is
-found by policy number.
+digest, the one that changed its status, and for a version brought in by a supersession the entries of its
+lineage back to the registration that named its kind, each with its leaf, its payload opening (salt, payload,
+data subject) and its inclusion proof in the latest signed checkpoint; the verifier key; and, once a checkpoint
+covering them is anchored on chain, that anchored checkpoint, the consistency proof from it to the latest one and
+the anchoring transaction. Document events hold no personal data (their subject is a salted commitment and their
+payload is sealed under the ledger's own subject), so their openings may go to anyone who asks by digest (digests
+are public on chain anyway); nothing here is found by policy number.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ GROUP_LOOKBACK = 4
 # A public request waits at most this long for the periodic checkpointer to cover a just-recorded entry.
 CHECKPOINT_WAIT = 2.0
 _ATTEMPTS = 3  # reads of the registry row that must agree with the facts read between them
+# The most versions a lineage is followed back through (an e-policy gets a new version per servicing change).
+MAX_LINEAGE = 1000
 
 
 class DocumentFacts(Protocol):
@@ -71,7 +74,10 @@ class DocumentProof:
     """Everything the verification page needs about one digest.
 
     ``status`` is the domain's answer (``DocumentFacts.document_status``). For an unknown digest every other
-    field but ``vkey`` is None. ``status_change`` is the entry that superseded or revoked the document;
+    field but ``vkey`` is None (``lineage`` empty). ``status_change`` is the entry that superseded or revoked the
+    document; ``lineage`` the entries that brought in the versions before this one, oldest first: empty when the
+    registration is a ``document.registered`` (it names the kind itself), else starting with the lineage's
+    ``document.registered`` and going on with each ``document.superseded`` up to the one before ``registration``.
     ``anchor`` is None until a confirmed on-chain anchor covers the registration.
     """
 
@@ -81,6 +87,7 @@ class DocumentProof:
     registration: EntryEvidence | None
     status_change: EntryEvidence | None
     anchor: AnchorEvidence | None
+    lineage: tuple[EntryEvidence, ...] = ()
 
 
 class DocumentProofService:
@@ -109,8 +116,9 @@ class DocumentProofService:
         Requires ``sha256:<64 lowercase hex>`` (``ValidationFailed`` naming ``digest`` otherwise). Waits up to
         ``checkpoint_wait`` seconds for a checkpoint covering the document's entries. Raises
         ``VerificationError`` if the registry names an entry that is not the document event it should be (a
-        store that disagrees with its own journal), ``Conflict`` if the document's status changed at every read,
-        ``ErasedError`` if the ledger's own subject key is missing.
+        store that disagrees with its own journal) or a lineage longer than ``MAX_LINEAGE`` versions or going
+        forward in the journal, ``Conflict`` if the document's status changed at every read, ``ErasedError`` if
+        the ledger's own subject key is missing.
         """
         status, record = self._status(digest)
         if record is None:
@@ -132,7 +140,8 @@ class DocumentProofService:
                            else ConsistencyProof(first, second, []))
             anchor = AnchorEvidence(checkpoint=anchored_checkpoint, consistency=consistency, job=job)
         return DocumentProof(status=status, vkey=self._log.vkey, checkpoint=checkpoint, registration=entries[0],
-                             status_change=entries[1] if len(entries) > 1 else None, anchor=anchor)
+                             status_change=entries[1] if len(entries) > 1 else None, anchor=anchor,
+                             lineage=self._lineage(entries[0], checkpoint))
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -174,6 +183,27 @@ class DocumentProofService:
             self._log.receipt(self._log.entry(index).event_id, wait=self._wait)
             latest = self._log.latest_checkpoint()
         return latest
+
+    def _lineage(self, registration: EntryEvidence, checkpoint: CheckpointRow | None) -> tuple[EntryEvidence, ...]:
+        """The entries that brought in the versions before ``registration``, oldest first (see ``DocumentProof``):
+        each supersession's ``old_digest`` is looked up in the registry and its registration entry taken, until a
+        ``document.registered``."""
+        found: list[EntryEvidence] = []
+        entry = registration
+        while isinstance(entry.payload, dict) and isinstance(entry.payload.get("old_digest"), str):
+            if len(found) >= MAX_LINEAGE:
+                raise VerificationError(f"document {registration.payload.get('digest')} has a lineage of more than "
+                                        f"{MAX_LINEAGE} versions", field="digest")
+            older = entry.payload["old_digest"]
+            index = self._documents.get(parse_digest(older, field="old_digest")).registered_idx
+            if index >= entry.index:
+                raise VerificationError(f"entry {entry.index} supersedes {older}, registered by the later entry "
+                                        f"{index}", field="digest")
+            entry = self._evidence(index, checkpoint)
+            if not isinstance(entry.payload, dict) or entry.payload.get("digest") != older:
+                raise VerificationError(f"entry {index} does not register document {older}", field="digest")
+            found.append(entry)
+        return tuple(reversed(found))
 
     def _evidence(self, index: int, checkpoint: CheckpointRow | None) -> EntryEvidence:
         row = self._log.entry(index)

@@ -1,5 +1,6 @@
 """Browser fixtures: a real server (uvicorn in this process) over a ledger on the embedded chain, with e-policies
-issued, superseded and revoked through the HTTP API, and Debian's Chromium driven headless through playwright."""
+issued, superseded and revoked through the HTTP API (and, on request, documents of another kind registered beside
+them), and Debian's Chromium driven headless through playwright."""
 
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ import uvicorn
 from api.app import create_app
 from ledger.app import Ledger
 from ledger.clock import FixedClock
+from ledger.services.documents import Registration
 from ledger.settings import Settings
 from tests.api.routes.servicing_helpers import OWNER, START, clerk, headers, issue
 from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
+# --disable-dev-shm-usage: containers give /dev/shm 64 MB, which Chromium outgrows and then crashes its tabs.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-gpu"]
+                 "--no-first-run", "--disable-gpu", "--disable-dev-shm-usage"]
+CLAIM_DOCUMENT_KIND = 2  # the registry's kind of a claim document (ledger/claims/service.py)
 OTHER = "P00000000000000000W02"  # the customer whose policy is cancelled in the free-look period
 
 
@@ -161,6 +165,25 @@ def site() -> Iterator[Site]:
         stop(served)
         ledger.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def other_kind(site: Site) -> dict[str, bytes]:
+    """Claim documents (kind 2) registered on the site through the documents service: C1 alone, and K1 superseded
+    by K2 (which so entered the register by a supersession); their files are added to ``site.files``."""
+    files = {"C1": b"%PDF-1.4\n% a hospital discharge summary a claimant uploaded\n%%EOF\n",
+             "K1": b"%PDF-1.4\n% an invoice, first scan\n%%EOF\n",
+             "K2": b"%PDF-1.4\n% an invoice, second scan\n%%EOF\n"}
+    raw = {name: hashlib.sha256(data).digest() for name, data in files.items()}
+    site.ledger.documents.register([
+        Registration(digest=raw["C1"], subject=hashlib.sha256(b"claim C1 " + raw["C1"]).digest(),
+                     kind=CLAIM_DOCUMENT_KIND),
+        Registration(digest=raw["K1"], subject=hashlib.sha256(b"claim C2 " + raw["K1"]).digest(),
+                     kind=CLAIM_DOCUMENT_KIND)])
+    site.ledger.documents.supersede(old_digest=raw["K1"], new_digest=raw["K2"], version=2)
+    site.ledger.log.checkpoint_now()
+    site.files.update(files)
+    return files
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """scripts/bench_verify_page.py run once, small, on the embedded chain: every case shows the verdict it should,
-every phase is timed, the padded PDF has the size asked for and is a PDF poppler reads. The speed target is not
-asserted: the figures depend on the machine."""
+every phase is timed, the padded PDF has the size asked for and is a PDF poppler reads (poppler-utils is a test
+dependency: `make system-deps` and .ci/run install it). The speed target is not asserted: the figures depend on
+the machine."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_the_padding_is_an_incremental_update_that_keeps_the_pdf_readable(tmp_pa
     assert bench.padded_pdf(original, 4096, seed=7) == padded != bench.padded_pdf(original, 4096, seed=8)
     with pytest.raises(ValueError):
         bench.padded_pdf(original, 100, seed=7)
-    if shutil.which("pdfinfo"):
-        path = tmp_path / "padded.pdf"
-        path.write_bytes(padded)
-        assert bench.pdfinfo(path) == "pdfinfo: 1 page(s), 0 warning(s)"
+    if shutil.which("pdfinfo") is None:
+        pytest.fail("pdfinfo is missing: install Debian's poppler-utils (`make system-deps` or .ci/run does)")
+    path = tmp_path / "padded.pdf"
+    path.write_bytes(padded)
+    assert bench.pdfinfo(path) == "pdfinfo: 1 page(s), 0 warning(s)"

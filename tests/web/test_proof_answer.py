@@ -1,6 +1,6 @@
-"""The server side of the verification page over HTTP: the proof answer's JSON, the status answer's policy facts,
-and how /verify and its scripts are served (content security policy, no referrer, a clear error without its
-scripts)."""
+"""The server side of the verification page over HTTP: the proof answer's JSON, the status answer's policy facts
+(and what it does not say: anyone with a digest may ask), and how /verify and its scripts are served (content
+security policy, no referrer, a clear error without its scripts)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.routes import verify
 from ledger.app import Ledger
+from ledger.clock import FixedClock
 from tests.api.routes.servicing_helpers import OWNER, headers, issue
 
 
@@ -35,7 +36,8 @@ def test_the_proof_answer_carries_status_facts_and_proof_material(hall: tuple[Te
     assert body["policy"]["policy_no"] == "*" * (len(policy_no) - 4) + policy_no[-4:]
     assert policy_no not in answer.text and "王五" not in answer.text
     proof = body["proof"]
-    assert set(proof) == {"vkey", "checkpoint", "registration", "status_change", "anchor"}
+    assert set(proof) == {"vkey", "checkpoint", "registration", "status_change", "lineage", "anchor"}
+    assert proof["lineage"] == []  # version 1's registration names its kind itself
     assert proof["vkey"] == client.get("/v1/log/key").json()["vkey"]
     assert proof["anchor"] == {"status": "pending"}  # no chain in this ledger
     registration = proof["registration"]
@@ -87,3 +89,21 @@ def test_without_its_scripts_the_page_says_how_to_build_them(hall: tuple[TestCli
     monkeypatch.setattr(verify, "VENDOR_DIR", tmp_path / "nothing")
     answer = client.get("/verify")
     assert answer.status_code == 500 and "make setup" in answer.json()["detail"]
+
+
+def test_a_revocation_after_a_death_claim_says_only_that_the_contract_ended(hall: tuple[TestClient, Ledger],
+                                                                            clock: FixedClock) -> None:
+    """Digests are public on chain, so anyone may ask: the answer must not tell that the insured died."""
+    from tests.api.routes.claims_more_helpers import paid_death_claim
+
+    client, ledger = hall
+    death = paid_death_claim(client, ledger, clock)
+    for path in (f"/v1/documents/{death.epolicy}", f"/v1/documents/{death.epolicy}/proof"):
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["status"] == "revoked"
+        assert body["revocation"] == {"reason_code": 2, "reason": {"zh": "保险合同已终止", "en": "The contract ended"}}
+        assert set(body["policy"]) == {"policy_no", "version", "issued_on", "product"}
+        for word in ("death", "claim", "benefit", "身故", "理赔", "给付"):
+            assert word not in answer.text.lower(), word

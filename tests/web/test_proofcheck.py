@@ -1,10 +1,13 @@
 """The page's own checker (api/web/proofcheck.js) in Chromium against the project's known-answer vectors: RFC 9162
 inclusion and consistency proofs with corruption probes, the C2SP checkpoint and vkey, the statement v2 commitment,
-signature and leaf, RFC 8785 key order, and every Ed25519 edge case the ledger's own verifier refuses."""
+signature and leaf, RFC 8785 key order, and every Ed25519 edge case the ledger's own verifier refuses; that every
+failure it can throw has words in both languages, and that a byte order mark is not dropped unseen."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from tests.factories import VECTORS
 from tests.web.conftest import Site
 
 pytestmark = pytest.mark.chromium
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def vectors(name: str) -> Any:
@@ -164,3 +168,40 @@ def test_ed25519_edge_cases_are_decided_as_the_ledger_decides_them(checker: Any)
     assert len(outcome) == len(cases) == 33
     for case, accepted in zip(cases, outcome, strict=True):
         assert accepted == (case["expect"] == "ok"), case["name"]
+
+
+def test_every_word_of_the_page_is_in_both_languages_with_the_same_placeholders(checker: Any) -> None:
+    strings = checker.evaluate("async () => (await import('/verify/assets/i18n.js')).STRINGS")
+    assert set(strings["en"]) == set(strings["zh"])
+    for key, english in strings["en"].items():
+        assert sorted(re.findall(r"\{\w+\}", english)) == sorted(re.findall(r"\{\w+\}", strings["zh"][key])), key
+    source = (ROOT / "api" / "web" / "proofcheck.js").read_text(encoding="utf-8")
+    thrown = set(re.findall(r'\bfail\("([a-z0-9-]+)"', source))
+    assert len(thrown) > 60 and {f"fail.{key}" for key in thrown} <= set(strings["en"])
+    parts = set(re.findall(r'\bpart\("([a-z0-9-]+)"', source))
+    assert parts and {f"part.{key}" for key in parts} <= set(strings["en"])
+    # the page's words say where the key comes from, and never that the page read the chain
+    for text in strings["en"].values():
+        for claim in ("insurer publishes at", "the key the insurer publishes", "insurer's key",
+                      "checked against the chain"):
+            assert claim not in text, (claim, text)
+
+
+def test_a_failure_is_a_key_with_an_english_message_and_a_chinese_one(checker: Any) -> None:
+    found = checker.evaluate("""async () => {""" + IMPORT + """
+        const { t } = await import('/verify/assets/i18n.js');
+        try { m.fromBase64('not base64!', { key: 'part.salt' }); } catch (e) {
+          return { cls: e instanceof m.CheckFailed, key: e.key, message: e.message,
+                   zh: t('zh', `fail.${e.key}`, e.params) };
+        }
+        return null;
+    }""")
+    assert found == {"cls": True, "key": "base64", "message": "the salt is not standard padded base64",
+                     "zh": "盐值不是标准的带填充 base64"}
+
+
+def test_a_byte_order_mark_is_kept_so_a_leaf_that_starts_with_one_is_not_read_as_canonical(checker: Any) -> None:
+    found = checker.evaluate("""async () => {""" + IMPORT + """
+        return m.fromUtf8(Uint8Array.of(0xef, 0xbb, 0xbf, 0x7b, 0x7d));
+    }""")
+    assert found == "\ufeff{}"

@@ -241,10 +241,10 @@ def test_version_one_without_a_predecessor_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("base", "policy_no", "version", "url"),
     [
-        ("https://verify.example.cn", "P2025000123", 2, "https://verify.example.cn/verify?policy=P2025000123&version=2"),
-        ("https://verify.example.cn/", "P1", 1, "https://verify.example.cn/verify?policy=P1&version=1"),
-        ("https://example.cn/ledger", "P1", 10, "https://example.cn/ledger/verify?policy=P1&version=10"),
-        ("http://127.0.0.1:8000", "A&B 1/2", 3, "http://127.0.0.1:8000/verify?policy=A%26B%201%2F2&version=3"),
+        ("https://verify.example.cn", "P2025000123", 2, "https://verify.example.cn/verify#policy=P2025000123&version=2"),
+        ("https://verify.example.cn/", "P1", 1, "https://verify.example.cn/verify#policy=P1&version=1"),
+        ("https://example.cn/ledger", "P1", 10, "https://example.cn/ledger/verify#policy=P1&version=10"),
+        ("http://127.0.0.1:8000", "A&B 1/2", 3, "http://127.0.0.1:8000/verify#policy=A%26B%201%2F2&version=3"),
     ],
 )
 def test_verification_url(base: str, policy_no: str, version: int, url: str) -> None:

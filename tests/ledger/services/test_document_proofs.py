@@ -1,7 +1,8 @@
 """The proof material for a document digest, checked here with RFC 8785, RFC 9162 and C2SP code that is not the
 service's: genuine, superseded (a corrected e-policy) and revoked (free-look cancellation) e-policies with the
-policy facts the public may see, unknown and malformed digests, a digest registered by no contract, a proof taken
-before a checkpoint covers the entries, a registry that points at the wrong entry, and the on-chain anchor."""
+policy facts the public may see and the neutral words of a revocation, the lineage that proves a later version's
+kind, unknown and malformed digests, a digest registered by no contract, a proof taken before a checkpoint covers
+the entries, a registry that points at the wrong entry, and the on-chain anchor."""
 
 from __future__ import annotations
 
@@ -96,10 +97,10 @@ def test_a_genuine_e_policy_comes_with_its_registration_proven_and_the_policy_fa
     assert proof.status["policy"] == {
         "policy_no": "*" * (len(state.policy_no) - 4) + state.policy_no[-4:], "version": 1,
         "issued_on": START.date().isoformat(),
-        "product": {"id": "term-life", "version": 1, "name": {"zh": "定期寿险", "en": "Term Life"}},
-        "superseded_by_version": None, "superseded_on": None}
+        "product": {"id": "term-life", "version": 1, "name": {"zh": "定期寿险", "en": "Term Life"}}}
     assert proof.status["revocation"] is None and proof.status["superseded_by"] is None
     assert proof.registration is not None and proof.status_change is None and proof.anchor is None
+    assert proof.lineage == ()  # a document.registered names its kind itself
     statement = checked_entry(proof.registration, proof, vkey_key=vkey_public_key(proof.vkey))
     assert statement["type"] == "document.registered"
     assert proof.registration.payload["digest"] == digest and proof.registration.payload["version"] == 1
@@ -120,9 +121,7 @@ def test_a_corrected_version_supersedes_the_first_and_both_answers_prove_it(ledg
 
     old = proofs(ledger).proof(v1)
     assert old.status["status"] == "superseded" and old.status["superseded_by"] == v2
-    assert old.status["superseded_by_version"] == 2
-    assert old.status["policy"]["superseded_by_version"] == 2 and old.status["policy"]["version"] == 1
-    assert old.status["policy"]["superseded_on"] == START.date().isoformat()
+    assert old.status["superseded_by_version"] == 2 and old.status["policy"]["version"] == 1
     assert old.registration is not None and old.status_change is not None
     key = vkey_public_key(old.vkey)
     first = checked_entry(old.registration, old, vkey_key=key)
@@ -133,18 +132,44 @@ def test_a_corrected_version_supersedes_the_first_and_both_answers_prove_it(ledg
     new = proofs(ledger).proof(v2)
     assert new.status["status"] == "genuine" and new.status["policy"]["version"] == 2
     assert new.registration is not None and new.status_change is None
-    # version 2 entered the register by the supersession: that entry is its registration
+    # version 2 entered the register by the supersession: that entry is its registration, and its lineage is
+    # version 1's registration, which names the kind
     assert new.registration.index == old.status_change.index
     assert checked_entry(new.registration, new, vkey_key=key)["type"] == "document.superseded"
+    assert [entry.index for entry in new.lineage] == [old.registration.index]
+    assert checked_entry(new.lineage[0], new, vkey_key=key)["type"] == "document.registered"
+    assert new.lineage[0].payload["kind"] == 1 and new.lineage[0].payload["digest"] == v1
 
 
-def test_a_free_look_cancellation_revokes_the_e_policy_and_says_why(ledger: Ledger) -> None:
+def test_a_third_version_carries_its_whole_lineage_oldest_first(ledger: Ledger) -> None:
+    app, v1 = issued(ledger)
+    policy_no = ledger.policies.get(app).policy_no
+    for n in range(2):
+        request = ledger.servicing.submit(policy_no, "epolicy_reissue", {"kind": "corrected", "reason": f"第{n}次"},
+                                          role="customer", party=CUSTOMER)
+        assert ledger.servicing.approve(request.request_id, staff="clerk-1").status == "completed"
+    v2, v3 = (document["digest"] for document in ledger.policies.get(app).documents[1:])
+    proof = proofs(ledger).proof(v3)
+    assert proof.registration is not None and proof.status["version"] == 3
+    key = vkey_public_key(proof.vkey)
+    steps = [*(checked_entry(entry, proof, vkey_key=key) for entry in proof.lineage),
+             checked_entry(proof.registration, proof, vkey_key=key)]
+    assert [step["type"] for step in steps] == ["document.registered", "document.superseded", "document.superseded"]
+    assert len({step["stream"] for step in steps}) == 1
+    payloads = [entry.payload for entry in (*proof.lineage, proof.registration)]
+    assert [payload["digest"] for payload in payloads] == [v1, v2, v3]
+    assert [payload.get("old_digest") for payload in payloads] == [None, v1, v2]
+    assert [entry.index for entry in proof.lineage] == sorted(entry.index for entry in proof.lineage)
+
+
+def test_a_free_look_cancellation_revokes_the_e_policy_and_says_why_in_the_codes_words(ledger: Ledger) -> None:
     app, digest = issued(ledger)
     ledger.policies.cancel_in_free_look(app, actor=ME)
     proof = proofs(ledger).proof(digest)
     assert proof.status["status"] == "revoked"
-    assert proof.status["revocation"] == {"reason_code": 1, "reason": {
-        "zh": "保险合同已在犹豫期内解除", "en": "The contract was cancelled in the free-look period"}}
+    # the code's words only: the contract's own story (a free-look cancellation) is not the public's
+    assert proof.status["revocation"] == {"reason_code": 1, "reason": {"zh": "保险合同已解除",
+                                                                       "en": "The contract was cancelled"}}
     assert proof.status_change is not None and proof.registration is not None
     statement = checked_entry(proof.status_change, proof, vkey_key=vkey_public_key(proof.vkey))
     assert statement["type"] == "document.revoked"
@@ -234,3 +259,31 @@ def test_once_anchored_the_proof_carries_the_anchored_checkpoint_and_its_consist
         assert ledger.policies.get(app).documents[0]["digest"] == digest
     finally:
         ledger.close()
+
+
+class _Looping:
+    """A registry whose row for ``digest`` names ``index`` as its registration (the lineage walk must not loop)."""
+
+    def __init__(self, documents: Any, digest: str, index: int) -> None:
+        self._documents, self._digest, self._index = documents, bytes.fromhex(digest.split(":")[1]), index
+
+    def get(self, digest: bytes) -> Any:
+        found = self._documents.get(digest)
+        return replace(found, registered_idx=self._index) if digest == self._digest else found
+
+
+def test_a_lineage_that_runs_forward_in_the_journal_is_refused(ledger: Ledger) -> None:
+    app, v1 = issued(ledger)
+    policy_no = ledger.policies.get(app).policy_no
+    request = ledger.servicing.submit(policy_no, "epolicy_reissue", {"kind": "corrected", "reason": "姓名有误"},
+                                      role="customer", party=CUSTOMER)
+    assert ledger.servicing.approve(request.request_id, staff="clerk-1").status == "completed"
+    v2 = ledger.policies.get(app).documents[1]["digest"]
+    registered = proofs(ledger).proof(v2).registration
+    assert registered is not None
+    service = DocumentProofService(log=ledger.log, anchoring=ledger.anchoring,
+                                   documents=_Looping(ledger.documents, v1, registered.index),  # type: ignore[arg-type]
+                                   open_payload=ledger.subjects.open_payload, facts=ledger.policies)
+    with pytest.raises(VerificationError) as refused:
+        service.proof(v2)
+    assert f"supersedes {v1}, registered by the later entry {registered.index}" in str(refused.value)
