@@ -9,14 +9,15 @@
    the claim's medical and personal data, so every payload and personal part is opened;
 1. take the bundle: ``ledger.trails.claim_bundle(claim_id, auditor=...)``, the path ``GET
    /v1/audit/claims/{id}/bundle`` runs: the selection (the claim's stream, the entries it cites, its documents,
-   the e-policy's versions, the insured's party stream, the grants' openings), the ledger's record of the read
-   (``audit.trail.read``, a write and its commit), the checkpoint cut to cover it, and the build (entries,
-   inclusion proofs, openings, key history, documents, section digests); ``--runs`` times after ``WARM_UP``
-   untimed ones. Target p99 < 200 ms;
+   the e-policy's versions, the insured's party stream, the grants' openings, the openings lost to an erasure),
+   the ledger's record of the read (``audit.trail.read``, a write and its commit), the selection made again to
+   compare, the checkpoint cut to cover it, and the build (entries, inclusion proofs, openings, key history,
+   documents, section digests); ``--runs`` times after ``WARM_UP`` untimed ones. Target p99 < 200 ms;
 2. verify: ``ledger/verify/offline.py``'s strict ``loads`` of the bundle's JSON text and ``verify`` with the
    ledger's vkey, ``--runs`` times: shape, every leaf, proof, signature, opening, the read record, the whole
-   streams, the selection and the key heads. Target p99 < 200 ms. The whole script as a process (interpreter
-   start, imports, reading the file, the report) is timed ``PROCESS_RUNS`` times for reference, without a target.
+   streams, the selection, the erased openings, the key heads and the documents section. Target p99 < 200 ms.
+   The whole script as a process (interpreter start, imports, reading the file, the report) is timed
+   ``PROCESS_RUNS`` times for reference, without a target.
 
 Tables go to stdout (rich on a terminal, else Markdown), progress to stderr, everything to ``--json``::
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,8 +10,9 @@ from ledger.verify import offline
 
 
 def verify_bundle(
-        file: Annotated[Path, typer.Argument(help="An evidence bundle (GET /v1/audit/.../bundle) or a receipt (JSON)",
-                                             dir_okay=False)],
+        file: Annotated[str, typer.Argument(help="An evidence bundle (GET /v1/audit/.../bundle) or a receipt (JSON); "
+                                                 "the verifier reads it itself, so a directory or a missing file is "
+                                                 "one line and exit 2")],
         vkey: Annotated[str | None, typer.Option(help="The ledger's C2SP verifier key you trust (default: the "
                                                       "file's own, which the report then says it trusted)")] = None,
         rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of the chain: also check rootOf, the anchoring "
@@ -26,11 +26,12 @@ def verify_bundle(
                                                   "be registered there")] = None,
         json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False) -> None:
     """Verify an evidence bundle or a receipt with no access to the ledger: signatures, key validity, every proof,
-    every opening, the ledger's record of the read, whole streams, the anchor. Exit 0 when all holds, 1 naming the
-    first failure, 2 when nothing can be decided (a bad --vkey or address, a file that cannot be read or is not of
-    the format, a chain answering nonsense). The same check runs as a single script: python
-    ledger/verify/offline.py FILE."""
-    argv = [str(file)]
+    every opening, the ledger's record of the read, whole streams, the anchor. Exit 0 when all holds (without
+    --vkey: against the key the file carries, which the verdict names), 1 naming the first failure, 2 when nothing
+    can be decided (a bad --vkey or address, a file that cannot be read or is not of a format it knows or of its
+    shape, a chain answering nonsense). The same check runs as a single script: python ledger/verify/offline.py
+    FILE."""
+    argv = [file]
     for option, value in (("--vkey", vkey), ("--rpc", rpc), ("--anchor-contract", anchor_contract),
                           ("--registry", registry)):
         if value is not None:

@@ -12,32 +12,39 @@ What is checked, in this order (docs/FORMATS.md, "Evidence bundles", says it fie
 
 1. format and version, then the shape: the file is read strictly (a key repeated in any object, NaN or Infinity
 make it unusable) and every object of the format holds only the keys it may hold, each number an exact integer;
-2. the manifest's digest of each section and its counts; 3. the verifier key (``--vkey``, or the bundle's own,
-which the report then says it trusted); 4. the signed checkpoint; 5. the key history: each key event's leaf,
-inclusion proof, ledger signature and opening, replayed in log order; 6. every entry: leaf, leaf hash, the fields
-shown beside it, inclusion proof, and its Ed25519 signature (strict: ``S < L``, canonical ``R`` and key, no
-small-order point) by the key valid at that position and within that key's scope; 7. every payload opening
-against its salted hash, every personal part against the commitment its facts name, each entry's ``opened``
-marks against what it carries, and "erased" only where the facts may be a person's; 8. the read record: the
-ledger's signed ``audit.trail.read`` of the read that made the bundle, for this subject and auditor, after every
-entry; 9. the story is whole: each of the subject's streams has seq 1..n with no gap and ends where the read
-record says, no entry of another stream of the same kind is passed off as the subject's, ``recorded_at`` never
-goes back, every entry the opened facts of those streams cite as their ``evidence`` is in the bundle, the entries
-and their openings are exactly the selection the read record commits to, and each signer's key history reaches
-the last seq the record names; 10. the anchor: the anchored checkpoint's signature and the consistency proof
-between it and the bundle's checkpoint, the contract against ``--anchor-contract``, and with ``--rpc`` ``rootOf``
-on the contract and the anchoring transaction's receipt; 11. documents: each digest is named by an opened
-``document.*`` entry, registrations went to ``--registry``, and with ``--rpc`` its registration on chain
-(``documentStatus``).
+2. the manifest's digest of each section and its counts; 3. the verifier key (``--vkey``; without it the bundle's
+own, and then everything holds only against that key: the verdict says so, naming its fingerprint); 4. the signed
+checkpoint; 5. the key history: each key event's leaf, inclusion proof, ledger signature and opening, replayed in
+log order; 6. every entry: leaf, leaf hash, the fields shown beside it, inclusion proof, and its Ed25519 signature
+(strict: ``S < L``, canonical ``R`` and key, no small-order point) by the key valid at that position and within
+that key's scope; 7. every payload opening against its salted hash, every personal part against the commitment its
+facts name, each entry's ``opened`` marks against what it carries, and "erased" facts never on what the ledger
+seals under its own subject; 8. the read record: the ledger's signed ``audit.trail.read`` of the read that made
+the bundle, for this subject and auditor, after every entry (only then is the subject the bundle's, not a claim);
+9. the story is whole: each of the subject's streams has seq 1..n with no gap and ends where the read record says,
+no entry of another stream of the same kind is passed off as the subject's, ``recorded_at`` never goes back, every
+entry the opened facts of those streams cite as their ``evidence`` (an index or a list of them) is in the bundle,
+the entries and their openings are exactly the selection the read record commits to, the openings shown as
+"erased" exactly those the record names as erased, and each signer's key history reaches the last seq the record
+names; 10. the anchor: the anchored checkpoint's signature, the consistency proof between it and the bundle's
+checkpoint, its ABI, the contract against ``--anchor-contract`` (given, it requires an anchor), and with ``--rpc``
+``rootOf`` on the contract and the anchoring transaction's receipt; 11. documents: one item per digest the opened
+``document.*`` entries name, citing exactly those entries, the ``documentStatus`` ABI, every registration to
+``--registry`` (given, it requires them), and with ``--rpc`` each document's ``documentStatus`` ("ok" only when
+every one was read on chain).
 
 A receipt (``GET /v1/events/{id}/receipt``, or a ``lifeledger-claim-receipt/1`` / ``lifeledger-servicing-receipt/1``
-document) is checked as a bundle of its events: checkpoints, leaves, inclusion proofs, the ledger's signatures,
-the whole stream of the claim or request, and its anchor proof when it carries one.
+document) is read as strictly and checked as a bundle of its events: checkpoints, leaves, inclusion proofs, the
+ledger's signatures, the stream of the claim or request from seq 1 without a gap (its end is not proved: a receipt
+carries no read record), and its anchor proof when it carries one.
+
+Every string the file carries is shown escaped (a line break as ``\\n``, a terminal control as ``\\x1b``).
 
 Exit status: 0 when everything checked passes; 1 when a check fails (one line on stderr names it, after the
 report); 2 when nothing can be decided: bad usage or a bad trusted input (``--vkey``, an address), a file that is
-unreadable, not strict JSON or not of the format's shape, a chain that cannot be reached or answers nonsense, or
-anything unexpected (always one line, never a traceback).
+unreadable (a directory), not strict JSON, of no format this verifier knows or not of its format's shape, a chain
+that cannot be reached or answers nonsense, or anything unexpected (always one line, never a traceback; with
+``--json`` stdout still holds ``{"ok": false, "error": ...}``).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ import hashlib
 import json
 import re
 import sys
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -63,9 +71,10 @@ BUNDLE_FORMAT = "lifeledger-evidence-bundle/1"
 BUNDLE_FAMILY = "lifeledger-evidence-bundle/"
 CLAIM_RECEIPT = "lifeledger-claim-receipt/1"
 SERVICING_RECEIPT = "lifeledger-servicing-receipt/1"
-# A workflow receipt's format -> (the field naming its subject, the stream every event of it is on, the noun)
-WORKFLOW_RECEIPTS = {CLAIM_RECEIPT: ("claim_id", "claim:", "claim"),
-                     SERVICING_RECEIPT: ("request_id", "servicing:", "servicing request")}
+# A workflow receipt's format -> (the field naming its subject, the stream every event of it is on, the noun, the
+# field describing it that nothing in the receipt proves)
+WORKFLOW_RECEIPTS = {CLAIM_RECEIPT: ("claim_id", "claim:", "claim", "claim_type"),
+                     SERVICING_RECEIPT: ("request_id", "servicing:", "servicing request", "operation")}
 SECTIONS = ("ledger", "checkpoint", "entries", "keys", "anchor", "documents")
 COUNTS = ("entries", "key_events", "documents", "opened_facts", "opened_personal", "erased")
 LEDGER_KEY_ID = "ledger"  # entries signed by the ledger itself: the key is the checkpoint vkey's key
@@ -83,6 +92,7 @@ KEY_EVENTS = (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_SCOPED)
 DOCUMENT_PREFIX = "document."
 PERSONAL_FIELD = "personal"
 ERASED = "erased"
+FACTS, PERSONAL = "facts", "personal"  # an entry's two openings, as its "opened" marks and the read record say
 ENTRY_FIELDS = ("event_id", "type", "stream", "seq", "recorded_at", "key_id")
 STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_hash", "seq"}
 RECORD_FIELDS = {"v", "statement", "key_id", "signature", "seq", "recorded_at"}
@@ -110,9 +120,55 @@ class Unusable(Exception):
 
 
 def one_line(text: str, *, limit: int | None = 2000) -> str:
-    """``text`` on one line (a message for stderr), cut at ``limit`` characters (None: never)."""
-    flat = " ".join(text.split())
+    """``text`` on one line (a message for stderr), every character a terminal could act on escaped
+    (``printable``: a line break shows as ``\\n``), cut at ``limit`` characters (None: never)."""
+    flat = printable(text)
     return flat if limit is None or len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+def _unsafe(char: str) -> bool:
+    """Whether a terminal or a reader could take ``char`` for something else than text: controls (line breaks,
+    ESC, DEL, C1), format characters (bidirectional overrides, zero-width), line and paragraph separators, lone
+    surrogates, private-use and unassigned code points. Spaces (an ideographic space too) are text."""
+    return not char.isprintable() and unicodedata.category(char) != "Zs"
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    if named is not None:
+        return named
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character ``_unsafe`` escaped as Python writes it (``\\n``, ``\\x1b``, ``\\u202e``):
+    whatever a bundle holds is shown, on its line, and can neither start a line of its own, move the cursor nor
+    reorder what follows."""
+    if text.isprintable():
+        return text
+    return "".join(_escaped(char) if _unsafe(char) else char for char in text)
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON in which every ``_unsafe`` character is written as a ``\\u`` escape (the
+    standard library leaves DEL, C1 controls, format characters and lone surrogates as they are)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if not _unsafe(char):
+            return char
+        code = ord(char)
+        if code < 0x10000:
+            return f"\\u{code:04x}"
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+    return _NOT_ASCII.sub(escape, text)
+
+
+_NOT_ASCII = re.compile(r"[^\x00-\x7e]")
 
 
 # --- the report --------------------------------------------------------------------------------------------
@@ -129,10 +185,17 @@ class Check:
 
 @dataclass
 class Report:
-    """What was checked, what it covered, what it did not prove, and the first failure if any."""
+    """What was checked, what it covered, what it did not prove, and the first failure if any.
+
+    ``subject`` is set once the ledger's signed record of the read (a receipt: its whole stream) showed whose
+    story it is; until then the file's own words are ``claimed``. ``key_trusted`` is False when no ``--vkey`` was
+    given: everything was checked against the key the file carries (``key``: its name and fingerprint)."""
 
     kind: str = ""
     subject: str = ""
+    claimed: str = ""
+    key_trusted: bool = True
+    key: str = ""
     checks: list[Check] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -153,12 +216,21 @@ class Report:
         self.checks.append(Check(name, "not checked", detail))
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "kind": self.kind, "subject": self.subject, "facts": self.facts,
-                "notes": self.notes, "checks": [vars(c) for c in self.checks], "not_checked": self.not_checked,
+        return {"ok": self.ok, "kind": self.kind, "subject": self.subject, "claimed_subject": self.claimed,
+                "key_trusted": self.key_trusted, "key": self.key, "facts": self.facts, "notes": self.notes,
+                "checks": [vars(c) for c in self.checks], "not_checked": self.not_checked,
                 "failure": None if self.failure is None else vars(self.failure)}
 
     def text(self) -> str:
-        lines = [f"{self.kind}: {self.subject}" if self.subject else self.kind]
+        """The report for a terminal: one line per fact, check and note, every string from the file escaped
+        (``printable``), so nothing in it can make a line of its own."""
+        if self.subject:
+            lines = [f"{self.kind}: {self.subject}"]
+        elif self.claimed:
+            lines = [f"{self.kind}: claimed subject {self.claimed} (not proved: the checks stopped before the one "
+                     f"that proves whose story it is)"]
+        else:
+            lines = [self.kind]
         for name, value in self.facts.items():
             lines.append(f"  {name}: {value}")
         lines.append("checks:")
@@ -166,13 +238,24 @@ class Report:
             mark = {"ok": "ok    ", "failed": "FAILED", "not checked": "--    "}.get(check.status, check.status)
             lines.append(f"  {mark} {check.name}: {check.detail}")
         lines.extend(f"note: {note}" for note in self.notes)
+        lines.append(self.verdict())
+        return "\n".join(printable(line) for line in lines) + "\n"
+
+    def verdict(self) -> str:
+        """The last line: the first failure, or what holds, against which key, and what was not checked."""
         if self.failure is not None:
-            lines.append(f"verdict: FAILED at {self.failure.name}: {self.failure.detail}")
-        elif self.not_checked:
-            lines.append(f"verdict: everything checked holds; not checked: {', '.join(self.not_checked)}")
-        else:
-            lines.append("verdict: everything checked holds")
-        return "\n".join(lines) + "\n"
+            return f"verdict: FAILED at {self.failure.name}: {self.failure.detail}"
+        holds = "verdict: everything checked holds"
+        if not self.key_trusted:
+            holds += (f" against the key the file carries ({self.key}), which nothing here ties to the ledger: "
+                      f"compare it with the key the ledger publishes (GET /v1/log/key) or pass --vkey")
+        others = [name for name in self.not_checked if self.key_trusted or name != "verifier key"]
+        return holds + (f"; not checked: {', '.join(others)}" if others else "")
+
+
+def fingerprint(key: VerifierKey) -> str:
+    """How the report names a verifier key: its name, and ``sha256:<hex>`` of its raw public key."""
+    return f"{key.name}, fingerprint {digest_str(sha256(key.public_key))}"
 
 
 # --- encodings ---------------------------------------------------------------------------------------------
@@ -327,7 +410,7 @@ def _first_repeated(value: Any) -> tuple[str, str]:
 
 
 def _child(path: str, key: str) -> str:
-    return key if path in ("the document", "bundle") else f"{path}.{key}"
+    return key if path in ("the document", "bundle", "receipt") else f"{path}.{key}"
 
 
 @dataclass(frozen=True)
@@ -382,7 +465,7 @@ KEY_EVENT = Obj({**LEAF_FIELDS, "opening": OPENING})
 ABI_PARAM = Obj({"type": "str"}, {"name": "str", "internalType": "str", "indexed": "bool", "components": "any"})
 ABI_ITEM = Obj({"type": "str"}, {"name": "str", "inputs": Arr(ABI_PARAM), "outputs": Arr(ABI_PARAM),
                                  "stateMutability": "str", "anonymous": "bool"})
-MANIFEST = Obj({"format": "str", "generated_at": "str", "generated_for": "str",
+MANIFEST = Obj({"format": Const(BUNDLE_FORMAT), "generated_at": "str", "generated_for": "str",
                 "subject": Obj({"kind": "str", "id": "str", "streams": Arr("str")}),
                 "grant": Obj({"openings": Arr("str"), "medical_types": Arr("str"), "grants": Arr("str"),
                               "recorded_as": "int"}),
@@ -400,13 +483,41 @@ RECORDED = Obj({"status": "str", "kind": "int", "version": "int", "subject": "st
                 "changed_index": "int"})
 DOCUMENT = Obj({"digest": "str", "entries": Arr("int"), "recorded": Either((RECORDED, "null")),
                 "registrations": Arr(REGISTRATION)})
-BUNDLE = Obj({"format": "str", "manifest": MANIFEST,
+BUNDLE = Obj({"format": Const(BUNDLE_FORMAT), "manifest": MANIFEST,
               "ledger": Obj({"origin": "str", "vkey": "str", "key_id": "str"}),
               "checkpoint": Obj({"tree_size": "int", "note": "str"}),
               "entries": Arr(ENTRY),
               "keys": Obj({"ledger_key_id": "str", "events": Arr(KEY_EVENT)}),
               "anchor": Tagged("status", {"anchored": ANCHORED, "pending": NOT_ANCHORED, "off": NOT_ANCHORED}),
               "documents": Obj({"abi": Arr(ABI_ITEM), "items": Arr(DOCUMENT)})})
+
+# Receipts (GET /v1/events/{id}/receipt, and the claim and servicing receipts that list one per event)
+PROOF = Obj({"index": "int", "tree_size": "int", "hashes": Arr("str")})
+RECEIPT_ENTRY = Obj({"index": "int", "event_id": "str", "stream": "str", "seq": "int", "leaf_hash": "str",
+                     "recorded_at": "str", "duplicate": "bool", "receipt_url": "str"})
+EVENT_RECEIPT = Tagged("status", {
+    "checkpointed": Obj({"status": "str", "entry": RECEIPT_ENTRY, "leaf": "str", "checkpoint": "str",
+                         "inclusion": PROOF}),
+    "pending": Obj({"status": "str", "entry": RECEIPT_ENTRY, "leaf": "str", "checkpoint": "null",
+                    "inclusion": "null"})})
+ANCHOR_JOB = Obj({"tree_size": "int", "root": "str", "status": "str", "chain_id": "int", "contract": "str",
+                  "tx_hash": Either(("str", "null")), "block_number": Either(("int", "null")),
+                  "confirmations": "int", "attempts": "int", "last_error": Either(("str", "null")),
+                  "created_at": "str", "sent_at": Either(("str", "null")), "confirmed_at": Either(("str", "null"))})
+ANCHOR_PROOF = Tagged("status", {
+    "anchored": Obj({"status": "str", "index": "int", "leaf_hash": "str", "checkpoint": "str", "inclusion": PROOF,
+                     "consistency": Obj({"first": "int", "second": "int", "hashes": Arr("str")}),
+                     "anchored_checkpoint": "str", "anchored_inclusion": PROOF, "anchor": ANCHOR_JOB},
+                    {"leaf": Either(("str", "null"))}),
+    "pending": Obj({"status": "str", "index": "int", "see": "str"})})
+WORKFLOW_RECEIPT: dict[str, Spec] = {"origin": "str", "vkey": "str", "status": "str",
+                                     "receipts": Arr(EVENT_RECEIPT), "anchor": ANCHOR_PROOF}
+RECEIPT_SHAPES: dict[str, Obj] = {
+    CLAIM_RECEIPT: Obj({"format": Const(CLAIM_RECEIPT), "claim_id": "str", "claim_type": "str",
+                        **WORKFLOW_RECEIPT}),
+    SERVICING_RECEIPT: Obj({"format": Const(SERVICING_RECEIPT), "request_id": "str", "operation": "str",
+                            **WORKFLOW_RECEIPT}),
+}
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "bool": (bool,), "null": (type(None),)}
 
@@ -462,7 +573,7 @@ def check_shape(value: Any, spec: Spec, path: str) -> None:
             raise Unusable(f"{where} is {_shown(item)}, not {_wanted(asked)}")
         if isinstance(want, Tagged):
             tag = item.get(want.key)
-            if tag not in want.variants:
+            if not isinstance(tag, str) or tag not in want.variants:
                 raise Unusable(f"{_child(where, want.key)} is {_shown(tag)}, not one of "
                                f"{', '.join(map(repr, want.variants))}")
             want = want.variants[tag]
@@ -1030,6 +1141,7 @@ class ReadRecord:
     heads: dict[str, int]
     key_heads: dict[str, int]
     selection: str
+    erased: list[tuple[int, str]]  # (index, "facts" | "personal"): the openings the ledger could not open
 
     @property
     def where(self) -> str:
@@ -1060,6 +1172,18 @@ class Trusted:
         return cls(vkey=vkey, key=key, anchor_contract=anchor_contract, registry=registry)
 
 
+def _trust_own(report: Report, key: VerifierKey, vkey: str, what: str) -> None:
+    """No ``--vkey``: the checks that follow hold against the key the file carries, which nothing in it ties to
+    the ledger. The report says so in the check, a note, its verdict and ``key_trusted``."""
+    report.key_trusted = False
+    report.key = fingerprint(key)
+    report.notes.append(f"no --vkey given: every signature was checked against the {what}'s own verifier key "
+                        f"({report.key}); compare it with the one the ledger publishes (GET /v1/log/key) or pass "
+                        f"--vkey")
+    report.skipped("verifier key", f"{vkey}: the {what}'s own, trusted as it is (not checked against a key you "
+                                   f"trust)")
+
+
 def same_address(a: str, b: str) -> bool:
     """Two hex addresses are the same contract whatever their case (EIP-55 only adds a checksum in the case)."""
     return a.lower() == b.lower()
@@ -1084,28 +1208,33 @@ def verify(document: Any, *, vkey: str | None = None, rpc: str | None = None, an
     ``vkey`` is the C2SP verifier key you trust (else the document's own, and the report says so); ``rpc`` a
     JSON-RPC URL to check the anchor and documents on chain; ``anchor_contract`` and ``registry`` the contract
     addresses you trust (the bundle's must be these; without them the report says the addresses came from the
-    bundle). Raises ``Unusable`` when nothing can be decided: a malformed trusted input, a document that is not an
-    object or not of its format's shape, a single receipt without ``vkey``, a chain that does not answer or
-    answers nonsense, or any unexpected error (named on one line, the stage it happened in included).
+    bundle; given, they are demands: a bundle that carries no anchor, or a document without a registration there,
+    fails). Raises ``Unusable`` when nothing can be decided: a malformed trusted input, a document that is not an
+    object, of no format this verifier knows or not of its format's shape, a single receipt without ``vkey``, a
+    chain that does not answer or answers nonsense, or any unexpected error (named on one line, the stage it
+    happened in included).
     """
     if not isinstance(document, dict):
         raise Unusable("the file holds no JSON object: it is neither an evidence bundle nor a receipt")
     trusted = Trusted.of(vkey=vkey, anchor_contract=anchor_contract, registry=registry)
     chain = Chain(rpc) if rpc else None
-    report = Report()
+    report = Report(key_trusted=trusted.key is not None)
     run = _Run(report)
     try:
         form = document.get("format")
-        if isinstance(form, str) and form.startswith(BUNDLE_FAMILY):
+        if form == BUNDLE_FORMAT:
+            check_shape(document, BUNDLE, "bundle")
             _Bundle(run, document, trusted=trusted, chain=chain).check()
-        elif form in WORKFLOW_RECEIPTS:
-            _Receipts(run, document, trusted=trusted, chain=chain).check_workflow(str(form))
-        elif form is None and isinstance(document.get("entry"), dict) and "leaf" in document:
+        elif isinstance(form, str) and form in RECEIPT_SHAPES:
+            check_shape(document, RECEIPT_SHAPES[form], "receipt")
+            _Receipts(run, document, trusted=trusted, chain=chain).check_workflow(form)
+        elif "format" not in document and "entry" in document:
+            check_shape(document, EVENT_RECEIPT, "receipt")
             _Receipts(run, document, trusted=trusted, chain=chain).check_event()
         else:
-            raise Failed(f"format {form!r} is neither {BUNDLE_FORMAT!r} nor a receipt this verifier knows")
+            raise Unusable(_unknown(form))
     except Failed as exc:
-        report.failure = Check(run.stage, "failed", one_line(str(exc), limit=None))
+        report.failure = Check(run.stage, "failed", str(exc))
         report.checks.append(report.failure)
     except Unusable:
         raise
@@ -1113,6 +1242,19 @@ def verify(document: Any, *, vkey: str | None = None, rpc: str | None = None, an
         raise Unusable(one_line(f"the file could not be checked (at {run.stage}): {type(exc).__name__}: "
                                 f"{exc}")) from exc
     return report
+
+
+def _unknown(form: Any) -> str:
+    """Why a JSON object is neither a bundle nor a receipt this verifier reads (it cannot be checked)."""
+    if isinstance(form, str) and form.startswith(BUNDLE_FAMILY):
+        return f"format {_shown(form)}: this verifier reads {BUNDLE_FORMAT!r} only"
+    if form is not None and not isinstance(form, str):
+        return f"the file's format is {_shown(form)}, not a string naming a format this verifier reads"
+    if form is None:
+        return (f"the file names no format: it is neither an evidence bundle ({BUNDLE_FORMAT!r}) nor a receipt "
+                f"(an event's, or {CLAIM_RECEIPT!r} or {SERVICING_RECEIPT!r})")
+    return (f"format {_shown(form)} is neither {BUNDLE_FORMAT!r} nor a receipt this verifier knows "
+            f"({CLAIM_RECEIPT!r}, {SERVICING_RECEIPT!r})")
 
 
 class _Bundle:
@@ -1148,6 +1290,7 @@ class _Bundle:
         self._ends()
         self._cited()
         self._selection()
+        self._erased()
         self._key_heads()
         self._anchor()
         self._documents()
@@ -1156,22 +1299,14 @@ class _Bundle:
     # 1-2: the envelope
 
     def _format(self) -> None:
-        bundle = self.bundle
-        if bundle.get("format") != BUNDLE_FORMAT:
-            raise Failed(f"format {bundle.get('format')!r}: this verifier reads {BUNDLE_FORMAT!r} only")
-        check_shape(bundle, BUNDLE, "bundle")
-        manifest = bundle["manifest"]
-        if manifest["format"] != BUNDLE_FORMAT:
-            raise Failed(f"the manifest says format {manifest['format']!r}, the bundle {BUNDLE_FORMAT!r}")
-        subject = manifest["subject"]
+        subject = self.bundle["manifest"]["subject"]
         streams = subject["streams"]
         if not streams or not all(":" in s for s in streams) or len(set(streams)) != len(streams):
             raise Failed("manifest.subject.streams must name, once each, at least one stream (<kind>:<id>) held "
                          "whole")
         self.streams = list(streams)
         self.subject_name = f"{subject['kind']}:{subject['id']}"
-        self.report.subject = f"{subject['kind']} {subject['id']}"
-        self.report.facts["streams held whole"] = ", ".join(streams)
+        self.report.claimed = f"{subject['kind']} {subject['id']}"
         self.report.passed("format", f"{BUNDLE_FORMAT}: every section present, no key the format does not have, "
                                      f"every number an exact integer")
 
@@ -1208,11 +1343,10 @@ class _Bundle:
             raise Failed(f"ledger.key_id must be {LEDGER_KEY_ID!r}")
         if self.trusted.key is None:
             self.key = VerifierKey.parse(own)
-            self.report.notes.append("no --vkey given: the bundle's own verifier key was trusted; compare it with the "
-                                     "one the ledger publishes (GET /v1/log/key) or pass --vkey")
-            self.report.passed("verifier key", f"{own} (the bundle's own: not independently trusted)")
+            _trust_own(self.report, self.key, own, "bundle")
             return
         self.key = self.trusted.key
+        self.report.key = fingerprint(self.key)
         if own != self.trusted.vkey:
             raise Failed(f"the bundle was made by the ledger with key {own}, not the key you trust")
         self.report.passed("verifier key", f"{self.trusted.vkey} (given with --vkey)")
@@ -1327,7 +1461,7 @@ class _Bundle:
         """Each opening against its commitment, and against the entry's ``opened`` marks (what its selection
         opened, which the read record commits to): facts carried exactly when marked, a personal part marked
         only with its facts, and carried when marked and the opened facts name one. "erased" facts only where
-        they may be a person's."""
+        they may be a person's; which parts may be "erased" at all the read record says (``_erased``)."""
         self.run.stage_of("openings")
         opened = personal = 0
         for item, entry in zip(self.bundle["entries"], self.entries, strict=True):
@@ -1347,7 +1481,7 @@ class _Bundle:
                     raise Failed(f"{where} on {leaf.stream} shows its facts as erased, but the ledger seals the "
                                  f"facts of what it signs, and of every stream only it writes, under its own "
                                  f"subject, which is never erased: the opening was taken out")
-                entry.erased.append("facts")
+                entry.erased.append(FACTS)
             elif facts is not None:
                 payload = self._open(facts, leaf, what=f"entry {leaf.index}'s facts",
                                      commit=leaf.payload_hash, version=leaf.version)
@@ -1362,18 +1496,15 @@ class _Bundle:
                                  f"bundle does not carry it (nor says it was erased)")
                 continue
             if part == ERASED:
-                entry.erased.append("personal part")
+                entry.erased.append(PERSONAL)
                 continue
             if not isinstance(named, str):
                 raise Failed(f"entry {leaf.index}'s personal part cannot be checked: its facts are not opened or "
                              f"name no personal commitment")
             self._open(part, leaf, what=f"entry {leaf.index}'s personal part", commit=named, version=2)
             personal += 1
-        erased = [f"entry {e.leaf.index} ({' and '.join(e.erased)})" for e in self.entries if e.erased]
-        self.report.facts["openings"] = f"{opened} facts and {personal} personal parts opened, {len(erased)} erased"
-        if erased:
-            self.report.notes.append("erased (the data subject's key was destroyed; the leaves and proofs still "
-                                     "verify, what they held is not shown): " + ", ".join(erased))
+        erased = sum(bool(e.erased) for e in self.entries)
+        self.report.facts["openings"] = f"{opened} facts and {personal} personal parts opened, {erased} erased"
         if not opened and not personal:
             self.report.skipped("openings", "the bundle opens no payloads")
             return
@@ -1418,6 +1549,9 @@ class _Bundle:
         if entry.facts is None:
             raise Failed(f"{where} does not carry its facts opened: the read record is the ledger's own, never "
                          f"erased, and a bundle is nothing without it")
+        if entry.opened_personal:
+            raise Failed(f"{where} is marked as having a personal part opened: the record is carried with its facts "
+                         f"opened and nothing else (it has no personal part, and no selection commits to its marks)")
         facts = entry.facts
 
         def text(name: str) -> str:
@@ -1444,12 +1578,23 @@ class _Bundle:
                 raise Failed(f"{where} names no {name} (each stream's last seq)")
             return dict(value)
 
+        def erased() -> list[tuple[int, str]]:
+            value = facts.get("erased")
+            if not isinstance(value, list) or not all(
+                    isinstance(item, list) and len(item) == 2 and _is_int(item[0]) and item[1] in (FACTS, PERSONAL)
+                    for item in value):
+                raise Failed(f"{where} names no list of erased openings ([[index, \"facts\" | \"personal\"], ...])")
+            pairs = [(int(item[0]), str(item[1])) for item in value]
+            if pairs != sorted(set(pairs)):
+                raise Failed(f"{where} names its erased openings out of order or twice")
+            return pairs
+
         selection = text("selection")
         if not DIGEST.fullmatch(selection):
             raise Failed(f"{where} commits to no selection (sha256:<hex>)")
         record = ReadRecord(entry=entry, auditor=text("auditor"), openings=texts("openings"), grants=texts("grants"),
                             entries=number("entries"), tree_size=number("tree_size"), heads=seqs("heads"),
-                            key_heads=seqs("key_heads"), selection=selection)
+                            key_heads=seqs("key_heads"), selection=selection, erased=erased())
         if text("what") != READ_WHAT:
             raise Failed(f"{where} records the read of a {text('what')!r}, not of a {READ_WHAT}")
         if text("subject") != self.subject_name:
@@ -1474,6 +1619,7 @@ class _Bundle:
             raise Failed(f"manifest.grant names openings {grant['openings']} under grants {grant['grants']}; the "
                          f"ledger's record of the read ({where}) says {record.openings} under {record.grants}")
         self.record = record
+        self.report.subject = self.report.claimed
         self.report.facts["generated"] = (f"{entry.leaf.recorded_at} for {record.auditor} (the ledger's signed "
                                           f"record of the read, entry {entry.leaf.index})")
         self.report.facts["opened under"] = (f"{', '.join(record.openings)}" + (
@@ -1578,6 +1724,42 @@ class _Bundle:
                                         f"their personal part too, where they have one) are the selection the ledger "
                                         f"committed to in {record.where}")
 
+    def _erased(self) -> None:
+        """The openings shown as "erased" are exactly those the ledger's record of the read names as erased (the
+        data subject's key destroyed when the read was recorded): an opening taken out cannot pass for one erased,
+        and one the ledger could not open cannot be left unsaid. A personal part shown as "erased" beside erased
+        facts follows from them (nothing would show what it was committed to) and is not named apart."""
+        self.run.stage_of("erased")
+        assert self.record is not None
+        record = self.record
+        shown: list[tuple[int, str]] = []
+        for entry in self.entries:
+            if FACTS in entry.erased:
+                shown.append((entry.leaf.index, FACTS))
+            elif PERSONAL in entry.erased:
+                shown.append((entry.leaf.index, PERSONAL))
+        said = set(record.erased)
+        for index, part in shown:
+            if (index, part) not in said:
+                entry = self.by_index[index]
+                raise Failed(f"entry {index} ({entry.leaf.type}) shows its {_part(part)} as erased, but the ledger's "
+                             f"record of the read ({record.where}) does not name it among the openings it could not "
+                             f"open: the opening was taken out")
+        for index, part in record.erased:
+            if (index, part) not in shown:
+                shown_as = "it" if index in self.by_index else "that entry"
+                raise Failed(f"{record.where} names the {_part(part)} of entry {index} as erased (its data subject's "
+                             f"key destroyed), but the bundle does not show {shown_as} as erased")
+        if not shown:
+            self.report.passed("erased", f"nothing erased, as {record.where} says")
+            return
+        self.report.notes.append("erased (the data subject's key was destroyed; the leaves and proofs still verify, "
+                                 "what they held is not shown): " + ", ".join(
+                                     f"entry {e.leaf.index} ({' and '.join(_part(p) for p in e.erased)})"
+                                     for e in self.entries if e.erased))
+        self.report.passed("erased", f"the {len(shown)} opening(s) shown as erased are those {record.where} names as "
+                                     f"erased when the read was recorded")
+
     def _key_heads(self) -> None:
         """The key history of every system whose key signed a selected entry reaches the last seq the read record
         names for it: a later rotation, scope change or revocation cannot be left out."""
@@ -1609,8 +1791,8 @@ class _Bundle:
         anchor = self.bundle["anchor"]
         if anchor["status"] != "anchored":
             if self.trusted.anchor_contract is not None:
-                self.report.notes.append(f"--anchor-contract was given, but the bundle carries no anchor "
-                                         f"({anchor['status']}) to hold to it")
+                raise Failed(f"you asked to check the anchor at {self.trusted.anchor_contract}; the bundle carries "
+                             f"none (its anchor is {anchor['status']!r})")
             self.report.skipped("anchor", f"not anchored on chain yet ({anchor['status']}): the entries rest on the "
                                           f"signed checkpoint alone")
             return
@@ -1652,52 +1834,101 @@ class _Bundle:
     # 11: documents
 
     def _documents(self) -> None:
+        """The documents section holds one item per digest the opened facts of the bundle's ``document.*`` entries
+        name (``digest``, ``old_digest``), each citing exactly those entries; its ABI is ``documentStatus``'s; with
+        ``--registry`` each document carries registrations and every one of them went there."""
         self.run.stage_of("documents")
-        items = self.bundle["documents"]["items"]
-        if not items:
-            self.report.skipped("documents", "the bundle names no documents")
-            return
-        registry = self.trusted.registry
-        registered: dict[str, dict[str, Any]] = {}
-        for item in items:
+        section = self.bundle["documents"]
+        _check_documents_abi(section["abi"])
+        named: dict[str, list[int]] = {}
+        for entry in self.entries:
+            if not entry.leaf.type.startswith(DOCUMENT_PREFIX) or entry.facts is None:
+                continue
+            for name in ("digest", "old_digest"):
+                digest = entry.facts.get(name)
+                if digest is None:
+                    continue
+                if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+                    raise Failed(f"entry {entry.leaf.index} ({entry.leaf.type}) names {name} {_shown(digest)}, not a "
+                                 f"sha256:<hex> digest")
+                cited = named.setdefault(digest, [])
+                if entry.leaf.index not in cited:
+                    cited.append(entry.leaf.index)
+        items = section["items"]
+        held: dict[str, dict[str, Any]] = {}
+        for n, item in enumerate(items):
             digest = item["digest"]
             if not DIGEST.fullmatch(digest):
-                raise Failed(f"document {digest!r} is not named by a sha256:<hex> digest")
-            if not item["entries"]:
-                raise Failed(f"document {digest} is named by no entry")
-            for index in item["entries"]:
-                entry = self.by_index.get(index)
-                if entry is None or not entry.leaf.type.startswith(DOCUMENT_PREFIX) or entry.facts is None:
-                    raise Failed(f"document {digest} cites entry {index}, which is not an opened document entry of "
-                                 f"the bundle")
-                if digest not in (entry.facts.get("digest"), entry.facts.get("old_digest")):
-                    raise Failed(f"document {digest} cites entry {index}, whose facts name another digest")
-                if entry.leaf.type in ("document.registered", "document.superseded") \
-                        and entry.facts.get("digest") == digest:
-                    registered[digest] = entry.facts
-            for registration in item["registrations"]:
-                contract = registration["contract"]
-                if registry is not None and contract is not None and not same_address(contract, registry):
-                    raise Failed(f"document {digest}'s {registration['op']} went to {contract}, not to the document "
-                                 f"registry you trust ({registry})")
-        self.report.passed("documents", f"{len(items)} document digest(s), each named by an opened document entry"
+                raise Failed(f"documents.items[{n}] names document {_shown(digest)}, not a sha256:<hex> digest")
+            if digest in held:
+                raise Failed(f"documents.items[{n}] repeats document {digest}")
+            if digest not in named:
+                raise Failed(f"documents.items[{n}] is document {digest}, which no opened document entry of the "
+                             f"bundle names")
+            if item["entries"] != named[digest]:
+                raise Failed(f"document {digest} cites entries {item['entries']}; the opened document entries naming "
+                             f"it are {named[digest]}")
+            held[digest] = item
+        missing = [digest for digest in named if digest not in held]
+        if missing:
+            raise Failed(f"the opened document entries name {', '.join(missing)}, which the documents section leaves "
+                         f"out")
+        registry = self.trusted.registry
+        if registry is not None:
+            for digest, item in held.items():
+                if not item["registrations"]:
+                    raise Failed(f"you asked to check the documents at {registry}; document {digest} carries no "
+                                 f"registration")
+                for registration in item["registrations"]:
+                    contract = registration["contract"]
+                    if contract is None:
+                        raise Failed(f"you asked to check the documents at {registry}; document {digest}'s "
+                                     f"{_shown(registration['op'])} names no contract")
+                    if not same_address(contract, registry):
+                        raise Failed(f"document {digest}'s {_shown(registration['op'])} went to {contract}, not to the "
+                                     f"document registry you trust ({registry})")
+        if not items:
+            self.report.passed("documents", "no opened document entry names a document, and the section holds none")
+            return
+        self.report.passed("documents", f"{len(items)} document digest(s), one for each digest the opened document "
+                                        f"entries name, each citing exactly those entries"
                            + (" (registrations to the registry you trust)" if registry is not None else ""))
+        self._documents_on_chain(held)
+
+    def _documents_on_chain(self, held: dict[str, dict[str, Any]]) -> None:
+        """With ``--rpc``, ``documentStatus`` of each document at ``--registry`` (else at the contract of its last
+        confirmed registration). "ok" only when every document was read there; one the bundle does not say is
+        confirmed and the chain does not know is reported as not read, one it says is confirmed fails."""
         self.run.stage_of("documents on chain")
         if self.chain is None:
             self.report.skipped("documents on chain", "no --rpc given: documentStatus was not read")
             return
-        found = []
-        for item in items:
+        registered: dict[str, dict[str, Any]] = {}
+        for entry in self.entries:
+            if entry.leaf.type in ("document.registered", "document.superseded") and entry.facts is not None \
+                    and isinstance(entry.facts.get("digest"), str):
+                registered[entry.facts["digest"]] = entry.facts
+        read: list[str] = []
+        unread: list[str] = []
+        for digest, item in held.items():
             confirmed = [r for r in item["registrations"]
                          if r["status"] == "confirmed" and isinstance(r["contract"], str)]
-            if not confirmed:
-                found.append(f"{item['digest']}: not on chain yet")
+            contract = self.trusted.registry or (confirmed[-1]["contract"] if confirmed else None)
+            if contract is None:
+                unread.append(f"{digest}: no confirmed registration, no --registry: not read")
                 continue
-            contract = registry or confirmed[-1]["contract"]
-            found.append(f"{item['digest']}: " + check_document_on_chain(
-                self.chain, contract=contract, digest=item["digest"], facts=registered.get(item["digest"])))
+            status = check_document_on_chain(self.chain, contract=contract, digest=digest,
+                                             facts=registered.get(digest), confirmed=bool(confirmed))
+            if status is None:
+                unread.append(f"{digest}: not registered at {contract} yet (the bundle says its registration is not "
+                              f"confirmed)")
+                continue
+            read.append(f"{digest}: {status}")
             self.on_chain["documents"] = True
-        self.report.passed("documents on chain", "; ".join(found))
+        if unread:
+            self.report.skipped("documents on chain", "; ".join([*read, *unread]))
+            return
+        self.report.passed("documents on chain", "; ".join(read))
 
     def _unproved(self) -> None:
         """Say what the bundle carries that nothing in it proves: the builder's words beside the proofs."""
@@ -1726,28 +1957,58 @@ class _Bundle:
                                          f"and --registry with the addresses the insurer publishes")
 
 
+def _part(name: str) -> str:
+    return "personal part" if name == PERSONAL else name
+
+
 def cited_entries(facts: dict[str, Any]) -> list[int]:
-    """The entry indexes a workflow event's facts cite as evidence: ``"evidence": <index>`` in the facts or in a
-    value they hold one level down (an invoice, a settlement)."""
+    """The entry indexes a workflow event's facts cite as evidence: ``"evidence": <index>``, or a list of indexes
+    (as a fraud flag cites), in the facts or in a value they hold one level down (an invoice, a settlement)."""
     found = []
     for value in [facts, *(v for v in facts.values() if isinstance(v, dict))]:
         cited = value.get("evidence")
-        if isinstance(cited, int) and not isinstance(cited, bool) and cited >= 0:
-            found.append(cited)
+        for item in cited if isinstance(cited, list) else [cited]:
+            if isinstance(item, int) and not isinstance(item, bool) and item >= 0:
+                found.append(item)
     return found
 
 
-def _check_anchor_abi(abi: Any) -> None:
-    """The ABI fragment must describe ``rootOf(uint64) -> (bytes32, uint64)`` and ``CheckpointAnchored``."""
-    if not isinstance(abi, list):
-        raise Failed("anchor.abi is not an ABI fragment (a list)")
-    by_name = {item.get("name"): item for item in abi if isinstance(item, dict)}
-    root_of, event = by_name.get("rootOf", {}), by_name.get("CheckpointAnchored", {})
-    if [i.get("type") for i in root_of.get("inputs", [])] != ["uint64"] or \
-            [o.get("type") for o in root_of.get("outputs", [])] != ["bytes32", "uint64"]:
+def _abi_item(abi: list[dict[str, Any]], where: str, name: str, kind: str) -> dict[str, Any]:
+    found = [item for item in abi if item.get("name") == name]
+    if len(found) != 1 or found[0].get("type") != kind:
+        raise Failed(f"{where} does not describe the {kind} {name} once")
+    return found[0]
+
+
+def _types(params: Any) -> list[Any]:
+    return [(p.get("type"), p.get("indexed")) if "indexed" in p else p.get("type") for p in params or []]
+
+
+def _check_anchor_abi(abi: list[dict[str, Any]]) -> None:
+    """The ABI fragment is exactly ``rootOf(uint64) -> (bytes32, uint64)`` and ``CheckpointAnchored(uint64
+    indexed, bytes32)``, the calls and event the verifier reads on chain."""
+    if [item.get("name") for item in abi] != ["rootOf", "CheckpointAnchored"]:
+        raise Failed("anchor.abi is not the fragment of rootOf and CheckpointAnchored")
+    root_of = _abi_item(abi, "anchor.abi", "rootOf", "function")
+    event = _abi_item(abi, "anchor.abi", "CheckpointAnchored", "event")
+    if _types(root_of.get("inputs")) != ["uint64"] or _types(root_of.get("outputs")) != ["bytes32", "uint64"]:
         raise Failed("anchor.abi does not describe rootOf(uint64) -> (bytes32, uint64)")
-    if [(i.get("type"), i.get("indexed")) for i in event.get("inputs", [])] != [("uint64", True), ("bytes32", False)]:
+    if _types(event.get("inputs")) != [("uint64", True), ("bytes32", False)]:
         raise Failed("anchor.abi does not describe the event CheckpointAnchored(uint64 indexed, bytes32)")
+
+
+DOCUMENT_STATUS_OUTPUTS = ["uint8", "uint8", "bytes32", "uint64", "uint64", "bytes32"]
+
+
+def _check_documents_abi(abi: list[dict[str, Any]]) -> None:
+    """The ABI fragment is exactly ``documentStatus(bytes32) -> (uint8 status, uint8 kind, bytes32 subject, uint64
+    version, uint64 registeredAt, bytes32 supersededBy)``, the call the verifier reads on chain."""
+    if [item.get("name") for item in abi] != ["documentStatus"]:
+        raise Failed("documents.abi is not the fragment of documentStatus")
+    item = _abi_item(abi, "documents.abi", "documentStatus", "function")
+    if _types(item.get("inputs")) != ["bytes32"] or _types(item.get("outputs")) != DOCUMENT_STATUS_OUTPUTS:
+        raise Failed(f"documents.abi does not describe documentStatus(bytes32) -> "
+                     f"({', '.join(DOCUMENT_STATUS_OUTPUTS)})")
 
 
 def check_anchor_on_chain(chain: Chain, *, chain_id: int, contract: str, tx_hash: str, block: int, tree_size: int,
@@ -1781,22 +2042,27 @@ def check_anchor_on_chain(chain: Chain, *, chain_id: int, contract: str, tx_hash
     raise Failed(f"transaction {tx_hash} emitted no CheckpointAnchored({tree_size}, root) from {contract}")
 
 
-def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: dict[str, Any] | None) -> str:
-    """``documentStatus(digest)`` at ``contract``: the document must be known there, and when the bundle holds
-    the entry that registered it, with that entry's subject, kind and version. Returns the status in words."""
+def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: dict[str, Any] | None,
+                            confirmed: bool = True) -> str | None:
+    """``documentStatus(digest)`` at ``contract``: the document must be known there (unless the bundle does not say
+    its registration is ``confirmed``: then None, not read), and when the bundle holds the entry that registered
+    it, with that entry's subject, kind and version. Returns the status in words. Raises ``Failed`` naming what
+    differs."""
     raw = bytes.fromhex(digest.removeprefix("sha256:"))
     words = chain.read(contract, DOCUMENT_STATUS_SELECTOR, raw)
     status = int.from_bytes(_word(words, 0), "big")
     if status == 0:
+        if not confirmed:
+            return None
         raise Failed(f"document {digest} is not registered at {contract}")
     if facts is not None:
         kind, subject = int.from_bytes(_word(words, 1), "big"), _word(words, 2)
         version = int.from_bytes(_word(words, 3), "big")
         if facts.get("version") not in (None, version):
-            raise Failed(f"document {digest} is version {version} on chain, version {facts.get('version')} in the "
-                         f"journal")
+            raise Failed(f"document {digest} is version {version} on chain, version {_shown(facts.get('version'))} "
+                         f"in the journal")
         if "kind" in facts and facts["kind"] != kind:
-            raise Failed(f"document {digest} is of kind {kind} on chain, {facts['kind']} in the journal")
+            raise Failed(f"document {digest} is of kind {kind} on chain, {_shown(facts['kind'])} in the journal")
         if "subject" in facts and facts["subject"] != digest_str(subject):
             raise Failed(f"document {digest} has another subject on chain than in the journal")
     return DOCUMENT_STATUSES.get(status, f"status {status}")
@@ -1820,39 +2086,43 @@ class _Receipts:
             raise Unusable("a single event's receipt carries no verifier key: give the ledger's with --vkey")
         self.run.stage_of("verifier key")
         self.key = self.trusted.key
+        assert self.key is not None
+        self.report.key = fingerprint(self.key)
         self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
         self.run.stage_of("receipt")
         leaf = self._event(self.document, "the receipt")
         self.report.subject = f"event {leaf.event_id} (entry {leaf.index}) on {leaf.stream}"
         self.report.facts["recorded at"] = leaf.recorded_at
+        self.report.notes.append("not proved by the receipt: entry.duplicate and entry.receipt_url (the ledger's "
+                                 "words beside the proofs)")
 
     def check_workflow(self, form: str) -> None:
-        id_field, prefix, noun = WORKFLOW_RECEIPTS[form]
+        id_field, prefix, noun, described = WORKFLOW_RECEIPTS[form]
         self.report.kind = f"{noun} receipt ({form}), read as a bundle of its events"
-        ident = self.document.get(id_field)
-        if not isinstance(ident, str) or not ident:
+        ident = self.document[id_field]
+        if not ident:
             raise Failed(f"the receipt names no {id_field}")
         stream = prefix + ident
-        self.report.subject = f"{noun} {ident}"
+        self.report.claimed = f"{noun} {ident}"
         self.run.stage_of("verifier key")
-        own = self.document.get("vkey")
+        own = self.document["vkey"]
         if self.given_vkey is None:
             self.key = VerifierKey.parse(own)
-            self.report.notes.append("no --vkey given: the receipt's own verifier key was trusted; pass --vkey with "
-                                     "the key the ledger publishes")
-            self.report.passed("verifier key", f"{own} (the receipt's own: not independently trusted)")
+            _trust_own(self.report, self.key, own, "receipt")
         else:
             self.key = self.trusted.key
-            if own is not None and own != self.given_vkey:
+            assert self.key is not None
+            self.report.key = fingerprint(self.key)
+            if own != self.given_vkey:
                 raise Failed(f"the receipt was made by the ledger with key {own}, not the key you trust")
             self.report.passed("verifier key", f"{self.given_vkey} (given with --vkey)")
         self.run.stage_of("receipts")
-        receipts = self.document.get("receipts")
-        if not isinstance(receipts, list) or not receipts:
+        receipts = self.document["receipts"]
+        if not receipts:
             raise Failed("the receipt holds no event receipts")
         leaves: list[Leaf] = []
         for n, receipt in enumerate(receipts):
-            leaf = self._event(receipt, f"receipts[{n}]", record=False)
+            leaf = self._event(receipt, f"receipts[{n}]", record=False, origin=self.document["origin"])
             if leaves and leaf.index <= leaves[-1].index:
                 raise Failed(f"receipts[{n}] is entry {leaf.index}, not after entry {leaves[-1].index}")
             leaves.append(leaf)
@@ -1865,29 +2135,41 @@ class _Receipts:
             if leaf.seq != position:
                 raise Failed(f"{stream} is not whole: entry {leaf.index} has seq {leaf.seq} where seq {position} was "
                              f"due")
-        self.report.facts["events"] = f"{len(leaves)} on {stream}, seq 1..{len(leaves)}"
+        self.report.subject = self.report.claimed
+        self.report.facts["events"] = f"{len(leaves)} on {stream}, seq 1..{len(leaves)}; its end is not proved"
         self.report.facts["time span"] = f"{leaves[0].recorded_at} to {leaves[-1].recorded_at}"
-        self.report.passed("whole stream", f"{stream} seq 1..{len(leaves)} with no gap and nothing foreign")
+        self.report.passed("whole stream", f"{stream} seq 1..{len(leaves)} without a gap and nothing foreign; its end "
+                                           f"is not proved")
+        self.report.skipped("stream end", f"a receipt carries no record of the ledger's that says where {stream} "
+                                          f"ended: events after seq {len(leaves)} may have been left out (an evidence "
+                                          f"bundle proves the end)")
+        self.report.notes.append(f"not proved by the receipt: status, {described}, and each entry's duplicate and "
+                                 f"receipt_url (the ledger's words beside the proofs)")
         self._anchor_proof(leaves[-1])
 
-    def _event(self, receipt: Any, what: str, *, record: bool = True) -> Leaf:
+    def _event(self, receipt: dict[str, Any], what: str, *, record: bool = True, origin: str | None = None) -> Leaf:
+        """One event's receipt (its shape checked): leaf, leaf hash, the fields shown beside it, the signed
+        checkpoint (of ``origin`` when the receipt names one), the inclusion proof and, where the ledger signed
+        it, the signature."""
         assert self.key is not None
-        entry = need(receipt, "entry", dict, what)
-        index = need(entry, "index", int, f"{what}.entry")
-        if receipt.get("status") != "checkpointed":
+        entry = receipt["entry"]
+        index = entry["index"]
+        if receipt["status"] != "checkpointed":
             raise Failed(f"entry {index} is still pending: no checkpoint covered it when the receipt was made")
-        checkpoint = open_checkpoint(receipt.get("checkpoint"), self.key, what=f"{what}'s checkpoint")
-        raw = unb64(receipt.get("leaf"), f"entry {index}'s leaf")
+        checkpoint = open_checkpoint(receipt["checkpoint"], self.key, what=f"{what}'s checkpoint")
+        if origin is not None and checkpoint.origin != origin:
+            raise Failed(f"{what}'s checkpoint is of log {checkpoint.origin!r}, the receipt says {origin!r}")
+        raw = unb64(receipt["leaf"], f"entry {index}'s leaf")
         digest = leaf_hash(raw)
-        if unb64(entry.get("leaf_hash"), f"entry {index}'s leaf_hash", size=32) != digest:
+        if unb64(entry["leaf_hash"], f"entry {index}'s leaf_hash", size=32) != digest:
             raise Failed(f"entry {index}'s leaf does not hash to its leaf_hash")
         leaf = parse_leaf(raw, index)
         check_shown_fields(entry, leaf, ("event_id", "stream", "seq", "recorded_at"))
-        proof = need(receipt, "inclusion", dict, what)
-        if (proof.get("index"), proof.get("tree_size")) != (index, checkpoint.size):
+        proof = receipt["inclusion"]
+        if (proof["index"], proof["tree_size"]) != (index, checkpoint.size):
             raise Failed(f"{what}'s inclusion proof is for another entry or tree than its checkpoint's")
         if root_from_inclusion(index=index, size=checkpoint.size, leaf_digest=digest,
-                               path=hashes(proof.get("hashes"), f"{what}'s inclusion proof")) != checkpoint.root:
+                               path=hashes(proof["hashes"], f"{what}'s inclusion proof")) != checkpoint.root:
             raise Failed(f"entry {index} is not in the tree its checkpoint signs")
         signed = "not checked (a receipt carries no key history)"
         if leaf.key_id == LEDGER_KEY_ID:
@@ -1905,33 +2187,37 @@ class _Receipts:
     def _anchor_proof(self, last: Leaf) -> None:
         self.run.stage_of("anchor")
         assert self.key is not None
-        anchor = self.document.get("anchor")
-        if not isinstance(anchor, dict) or anchor.get("status") != "anchored":
-            self.report.skipped("anchor", "the receipt carries no anchor proof yet (pending)")
+        anchor = self.document["anchor"]
+        trusted = self.trusted.anchor_contract
+        if anchor["status"] != "anchored":
+            if trusted is not None:
+                raise Failed(f"you asked to check the anchor at {trusted}; the receipt carries none (its anchor is "
+                             f"{anchor['status']!r})")
+            self.report.skipped("anchor", f"the receipt carries no anchor proof yet ({anchor['status']})")
             return
-        if anchor.get("index") != last.index or unb64(anchor.get("leaf_hash"), "anchor.leaf_hash",
-                                                      size=32) != leaf_hash(last.raw):
+        if anchor["index"] != last.index or unb64(anchor["leaf_hash"], "anchor.leaf_hash",
+                                                  size=32) != leaf_hash(last.raw):
             raise Failed(f"the anchor proof is not of the latest event (entry {last.index})")
-        first = open_checkpoint(anchor.get("checkpoint"), self.key, what="the anchor proof's checkpoint")
-        anchored = open_checkpoint(anchor.get("anchored_checkpoint"), self.key, what="the anchored checkpoint")
+        first = open_checkpoint(anchor["checkpoint"], self.key, what="the anchor proof's checkpoint")
+        anchored = open_checkpoint(anchor["anchored_checkpoint"], self.key, what="the anchored checkpoint")
         digest = leaf_hash(last.raw)
         for name, tree in (("inclusion", first), ("anchored_inclusion", anchored)):
-            proof = need(anchor, name, dict, "anchor")
-            if (proof.get("index"), proof.get("tree_size")) != (last.index, tree.size) or root_from_inclusion(
+            proof = anchor[name]
+            if (proof["index"], proof["tree_size"]) != (last.index, tree.size) or root_from_inclusion(
                     index=last.index, size=tree.size, leaf_digest=digest,
-                    path=hashes(proof.get("hashes"), f"anchor.{name}")) != tree.root:
+                    path=hashes(proof["hashes"], f"anchor.{name}")) != tree.root:
                 raise Failed(f"anchor.{name} does not prove entry {last.index} in the tree of {tree.size}")
-        consistency = need(anchor, "consistency", dict, "anchor")
-        if (consistency.get("first"), consistency.get("second")) != (first.size, anchored.size):
+        consistency = anchor["consistency"]
+        if (consistency["first"], consistency["second"]) != (first.size, anchored.size):
             raise Failed("anchor.consistency is not between the proof's checkpoint and the anchored one")
         check_consistency(first=first.size, second=anchored.size, first_root=first.root, second_root=anchored.root,
-                          proof=hashes(consistency.get("hashes"), "anchor.consistency"))
-        job = need(anchor, "anchor", dict, "anchor")
-        if job.get("tree_size") != anchored.size or unb64(job.get("root"), "anchor.anchor.root",
-                                                          size=32) != anchored.root:
+                          proof=hashes(consistency["hashes"], "anchor.consistency"))
+        job = anchor["anchor"]
+        if job["tree_size"] != anchored.size or unb64(job["root"], "anchor.anchor.root", size=32) != anchored.root:
             raise Failed("the anchoring transaction names another tree size or root than the anchored checkpoint")
-        contract = need(job, "contract", str, "anchor.anchor")
-        trusted = self.trusted.anchor_contract
+        contract = job["contract"]
+        if not ADDRESS.fullmatch(contract):
+            raise Failed(f"anchor.anchor.contract {_shown(contract)} is not a contract address")
         if trusted is not None and not same_address(contract, trusted):
             raise Failed(f"the anchor is on contract {contract}, not on the anchor contract you trust ({trusted})")
         self.report.facts["anchor"] = (f"tree of {anchored.size} on chain {job.get('chain_id')} at "
@@ -1961,6 +2247,8 @@ def _read(path: str) -> Any:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
+    except IsADirectoryError as exc:
+        raise Unusable(f"{path} is a directory, not a file") from exc
     except OSError as exc:
         raise Unusable(f"cannot read {path}: {exc.strerror or exc}") from exc
     return loads(data, what=path)
@@ -1969,7 +2257,8 @@ def _read(path: str) -> Any:
 def main(argv: Sequence[str] | None = None, *, out: Callable[[str], Any] | None = None,
          err: Callable[[str], Any] | None = None) -> int:
     """Run the verifier as a command: returns the exit status (0 holds, 1 a check failed, 2 nothing can be
-    decided). Whatever goes wrong is one line on stderr, never a traceback."""
+    decided). Whatever goes wrong is one line on stderr, never a traceback; with ``--json`` stdout always holds one
+    JSON object (``{"ok": false, "error": ...}`` when nothing can be decided)."""
     write_out = out or sys.stdout.write
     write_err = err or sys.stderr.write
     parser = argparse.ArgumentParser(prog="verify-bundle", description=(__doc__ or "").split("\n\n")[0])
@@ -1988,15 +2277,15 @@ def main(argv: Sequence[str] | None = None, *, out: Callable[[str], Any] | None 
     try:
         report = verify(_read(args.file), vkey=args.vkey, rpc=args.rpc, anchor_contract=args.anchor_contract,
                         registry=args.registry)
-    except Unusable as exc:
-        write_err(f"cannot verify: {one_line(str(exc))}\n")
-        return 2
     except Exception as exc:  # verify() turns errors into Unusable; this is the last guard of the exit status
-        write_err(f"cannot verify: unexpected {type(exc).__name__}: {one_line(str(exc))}\n")
+        reason = str(exc) if isinstance(exc, Unusable) else f"unexpected {type(exc).__name__}: {exc}"
+        if args.json:
+            write_out(json_text({"ok": False, "error": reason}) + "\n")
+        write_err(f"cannot verify: {one_line(reason)}\n")
         return 2
-    write_out(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n" if args.json else report.text())
+    write_out(json_text(report.to_json()) + "\n" if args.json else report.text())
     if report.failure is not None:
-        write_err(f"FAILED {report.failure.name}: {report.failure.detail}\n")
+        write_err(f"FAILED {report.failure.name}: {one_line(report.failure.detail)}\n")
         return 1
     return 0
 

@@ -38,18 +38,25 @@ def test_verify_bundle_from_the_command_line(hall: tuple[TestClient, Ledger], cl
     assert "verdict: everything checked holds" in answer.output
     assert f"generated: {bundle['entries'][-1]['recorded_at']} for {AUDITOR}" in answer.output
 
-    answer = runner.invoke(app, ["verify-bundle", str(good)])  # no key given: it says whose key it trusted
-    assert answer.exit_code == 0 and "the bundle's own verifier key was trusted" in answer.output
+    answer = runner.invoke(app, ["verify-bundle", str(good)])  # no key given: the verdict says whose key held
+    assert answer.exit_code == 0, answer.output
+    verdict = answer.output.splitlines()[-1]
+    assert verdict.startswith(f"verdict: everything checked holds against the key the file carries "
+                              f"({ledger.log.origin}, fingerprint sha256:")
+    assert "compare it with the key the ledger publishes (GET /v1/log/key) or pass --vkey" in verdict
+    answer = runner.invoke(app, ["verify-bundle", str(good), "--json"])
+    assert answer.exit_code == 0 and json.loads(answer.output)["key_trusted"] is False
 
     answer = runner.invoke(app, ["verify-bundle", str(good), "--vkey", vkey, "--json"])
     assert answer.exit_code == 0 and json.loads(answer.output)["ok"] is True
+    assert json.loads(answer.output)["key_trusted"] is True
 
-    # the addresses are passed through: anchoring is off here, so there is no anchor to hold to the one given
+    # the addresses are passed through: anchoring is off here, so the anchor asked for is not there to check
     address = "0x" + "ab" * 20
-    answer = runner.invoke(app, ["verify-bundle", str(good), "--vkey", vkey, "--anchor-contract", address,
-                                 "--registry", address])
-    assert answer.exit_code == 0, answer.output
-    assert "note: --anchor-contract was given, but the bundle carries no anchor (off) to hold to it" in answer.output
+    answer = runner.invoke(app, ["verify-bundle", str(good), "--vkey", vkey, "--anchor-contract", address])
+    assert answer.exit_code == 1, answer.output
+    assert f"FAILED anchor: you asked to check the anchor at {address}; the bundle carries none (its anchor is " \
+           f"'off')" in answer.output
     for option in ("--anchor-contract", "--registry"):
         answer = runner.invoke(app, ["verify-bundle", str(good), option, "0xnot-an-address"])
         assert answer.exit_code == 2 and f"cannot verify: {option} '0xnot-an-address' is not a contract address" \
@@ -90,3 +97,8 @@ def test_verify_bundle_from_the_command_line(hall: tuple[TestClient, Ledger], cl
 
     answer = runner.invoke(app, ["verify-bundle", str(tmp_path / "missing.json")])
     assert answer.exit_code == 2 and "cannot verify" in answer.output
+    answer = runner.invoke(app, ["verify-bundle", str(tmp_path)])  # a directory: one line, like any unreadable file
+    assert (answer.exit_code, answer.output) == (2, f"cannot verify: {tmp_path} is a directory, not a file\n")
+    answer = runner.invoke(app, ["verify-bundle", str(tmp_path), "--json"])
+    assert answer.exit_code == 2
+    assert answer.output.startswith('{\n  "ok": false,\n  "error": "') and "cannot verify: " in answer.output

@@ -16,6 +16,7 @@ from ledger.app import Ledger
 from ledger.claims import events as ev
 from ledger.clock import FixedClock
 from ledger.crypto.keys import SigningKey
+from ledger.errors import ErasedError
 from ledger.journal.opening import Opener
 from ledger.kernel import Actor
 from ledger.log.encoding import canonical_json, digest_str, sha256
@@ -111,26 +112,49 @@ def claim_bundle(ledger: Ledger, claim_id: str, *, personal: bool = True, audito
     return ledger.trails.claim_bundle(claim_id, auditor=auditor)
 
 
-def recorded_bundle(ledger: Ledger, subject: Subject, chosen: list[Selected], *,
-                    auditor: str = AUDITOR) -> dict[str, Any]:
+def recorded_bundle(ledger: Ledger, subject: Subject, chosen: list[Selected], *, auditor: str = AUDITOR,
+                    erased: list[list[Any]] | None = None) -> dict[str, Any]:
     """A bundle of a selection that is not a claim's or a policy's trail (a made-up stream), with the ledger's record
     of the read taken as ``TrailService`` takes it: on ``audit:<auditor>``, naming each whole stream's and each
-    signer's key history's last seq and the selection's digest, facts opened and carried in the bundle."""
+    signer's key history's last seq, the selection's digest and the openings lost to an erasure (``erased``: as
+    ``TrailService`` finds them unless given), facts opened and carried in the bundle."""
     streams = {stream: max(ledger.log.entry(c.index).seq for c in chosen if ledger.log.entry(c.index).stream == stream)
                for stream in subject.streams}
     opener = Opener(ledger.store, ledger.secrets.master_key)
     owners = {ledger.keys.get(ledger.log.entry(c.index).key_id).owner for c in chosen
               if ledger.log.entry(c.index).key_id != LEDGER_KEY_ID}
     key_heads = {f"system:{owner}": opener.stream(f"system:{owner}")[-1][0].seq for owner in owners}
+    if erased is None:
+        erased = _lost(opener, chosen)
     command = g.RecordRead(auditor=auditor, subject=f"{subject.kind}:{subject.id}", what="bundle",
                            openings=("facts",), grants=(), entries=len(chosen), tree_size=ledger.log.size(),
                            heads=streams, key_heads=key_heads, selection=selection_digest(chosen),
-                           actor=Actor("auditor", auditor))
+                           erased=tuple(tuple(e) for e in erased), actor=Actor("auditor", auditor))
     read = ledger.workflow.run(g.AccessRules(), g.stream_of(auditor), command).events[-1].index
     record = Selected(index=read, reason="the ledger's record of this read", open_facts=True, open_personal=False)
     return builder(ledger).build(subject, chosen, grant={"openings": ["facts"], "medical_types": [], "grants": [],
                                                          "recorded_as": read},
                                  generated_for=auditor, record=record)
+
+
+def _lost(opener: Opener, chosen: list[Selected]) -> list[list[Any]]:
+    """``[index, "facts" | "personal"]`` for each opening of ``chosen`` that can no longer be opened (its data
+    subject erased); a personal part is not named apart from facts already lost."""
+    lost: list[list[Any]] = []
+    for choice in sorted(chosen, key=lambda c: c.index):
+        if not choice.open_facts:
+            continue
+        try:
+            opener.payload(choice.index)
+        except ErasedError:
+            lost.append([choice.index, "facts"])
+            continue
+        if choice.open_personal:
+            try:
+                opener.personal(choice.index)
+            except ErasedError:
+                lost.append([choice.index, "personal"])
+    return lost
 
 
 def reseal(bundle: dict[str, Any]) -> dict[str, Any]:

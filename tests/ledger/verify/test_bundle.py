@@ -53,8 +53,9 @@ def test_a_claim_bundle_verifies_and_says_what_it_covered(made: Made) -> None:
                                          f"read, entry {record['index']})")
     names = [c.name for c in report.checks if c.status == "ok"]
     assert names == ["format", "manifest", "verifier key", "checkpoint", "key history", "entries", "openings",
-                     "read record", "whole streams", "stream ends", "cited evidence", "selection", "key heads",
-                     "documents"]
+                     "read record", "whole streams", "stream ends", "cited evidence", "selection", "erased",
+                     "key heads", "documents"]
+    assert report.subject == f"claim {made.claim_id}" and report.key_trusted
     assert report.not_checked == ["anchor", "documents on chain"]  # anchoring is off here, no --rpc
     assert "verdict: everything checked holds; not checked: anchor, documents on chain" in report.text()
     assert [n for n in report.notes if not n.startswith("not proved by the bundle: ")] == []  # the key was given
@@ -75,10 +76,24 @@ def test_the_report_says_what_the_bundle_does_not_prove(made: Made) -> None:
     assert offline.verify(reseal(changed), vkey=made.vkey).ok
 
 
-def test_without_a_vkey_the_report_says_it_trusted_the_bundles_key(made: Made) -> None:
+def test_without_a_vkey_everything_holds_only_against_the_key_the_bundle_carries(made: Made) -> None:
+    """Without --vkey the bundle is checked against its own key: the verdict says so, names the key's fingerprint
+    and asks for the ledger's published key; the key check is not "ok" and the JSON says the key was not trusted."""
     report = offline.verify(copy.deepcopy(made.bundle))
-    assert report.ok
-    assert any("bundle's own verifier key was trusted" in note for note in report.notes)
+    assert report.ok and not report.key_trusted
+    key = offline.VerifierKey.parse(made.vkey)
+    fingerprint = f"{key.name}, fingerprint {offline.digest_str(offline.sha256(key.public_key))}"
+    assert report.key == fingerprint
+    assert {c.name: c.status for c in report.checks}["verifier key"] == "not checked"
+    verdict = report.text().splitlines()[-1]
+    assert verdict.startswith(f"verdict: everything checked holds against the key the file carries ({fingerprint})")
+    assert "compare it with the key the ledger publishes (GET /v1/log/key) or pass --vkey" in verdict
+    assert verdict.endswith("; not checked: anchor, documents on chain")  # the key is said once, in its words
+    assert report.to_json()["key_trusted"] is False
+    trusted = offline.verify(copy.deepcopy(made.bundle), vkey=made.vkey)
+    assert trusted.key_trusted and trusted.to_json()["key_trusted"] is True and trusted.key == fingerprint
+    assert {c.name: c.status for c in trusted.checks}["verifier key"] == "ok"
+    assert "against the key the file carries" not in trusted.text()
 
 
 def _leaf_byte(bundle: Bundle) -> None:
@@ -209,10 +224,6 @@ def _older_tree(bundle: Bundle) -> None:
     own_entry(bundle, 1)["inclusion"]["tree_size"] -= 1
 
 
-def _version(bundle: Bundle) -> None:
-    bundle["format"] = bundle["manifest"]["format"] = "lifeledger-evidence-bundle/2"
-
-
 def _no_entries(bundle: Bundle) -> None:
     bundle["entries"] = []
 
@@ -292,7 +303,6 @@ TAMPERING: list[tuple[Callable[[Bundle], None], str, str]] = [
     (_shown_type, "entries", "shows type 'claim.approved' but its leaf says"),
     (_no_reason, "entries", "gives no reason"),
     (_older_tree, "entries", "inclusion proof is for another tree"),
-    (_version, "format", "lifeledger-evidence-bundle/2"),
     (_no_entries, "manifest", "holds no entries"),
     (_facts_taken_out, "selection", "an opening taken out"),
     (_facts_taken_out_still_marked, "openings", "marked as having its facts opened but carries none"),

@@ -108,7 +108,7 @@ def test_a_c2sp_checkpoint_opens_with_its_vkey_and_not_when_changed() -> None:
 
 
 ALLOWED = {"argparse", "base64", "binascii", "collections", "dataclasses", "hashlib", "json", "re", "sys", "typing",
-           "urllib", "__future__", "cryptography", "rfc8785"}
+           "unicodedata", "urllib", "__future__", "cryptography", "rfc8785"}
 
 
 def test_the_verifier_imports_only_the_standard_library_cryptography_and_rfc8785() -> None:
@@ -135,10 +135,13 @@ def test_the_script_runs_alone_from_an_empty_folder(tmp_path: Path) -> None:
         return subprocess.run([sys.executable, "-c", runner, *args], cwd=alone, capture_output=True, text=True,
                               timeout=60)
 
-    answer = run("not-a-bundle.json")
-    assert answer.returncode == 1, answer.stderr
-    assert answer.stderr.startswith("FAILED format: format 'something/9'")
-    assert "verdict: FAILED at format" in answer.stdout
+    answer = run("not-a-bundle.json")  # of no format it knows: nothing can be decided
+    assert (answer.returncode, answer.stdout) == (2, ""), answer.stderr
+    assert answer.stderr == ("cannot verify: format \"something/9\" is neither 'lifeledger-evidence-bundle/1' nor a "
+                             "receipt this verifier knows ('lifeledger-claim-receipt/1', "
+                             "'lifeledger-servicing-receipt/1')\n")
+    answer = run("not-a-bundle.json", "--json")
+    assert answer.returncode == 2 and json.loads(answer.stdout)["ok"] is False
     assert run("missing.json").returncode == 2
     assert run().returncode == 2
 

@@ -229,6 +229,96 @@ def test_a_node_answering_nonsense_leaves_nothing_to_decide_naming_the_call(
     assert found.name == "anchor on chain" and "knows no transaction" in found.detail
 
 
+def _downgraded(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The anchored bundle with its anchor said to be pending and its documents' registrations said to be queued,
+    re-sealed: nothing signed is touched."""
+    changed = copy.deepcopy(bundle)
+    changed["anchor"] = {"status": "pending"}
+    for item in changed["documents"]["items"]:
+        for registration in item["registrations"]:
+            registration.update(status="queued", contract=None, chain_id=None, tx_hash=None, block_number=None,
+                                confirmations=0)
+    return reseal(changed)
+
+
+def _words(*values: int) -> bytes:
+    return _result("0x" + "".join(value.to_bytes(32, "big").hex() for value in values))
+
+
+def test_a_downgraded_anchor_and_documents_are_never_ok_and_fail_where_an_address_was_given(
+        anchored: tuple[dict[str, Any], str], node: tuple[str, Callable[[dict[str, bytes]], None]]) -> None:
+    bundle, vkey = anchored
+    url, answer = node
+    contract = bundle["anchor"]["contract"]
+    registry = bundle["documents"]["items"][0]["registrations"][0]["contract"]
+    answer({"eth_chainId": _result(hex(bundle["anchor"]["chain_id"])), "eth_call": _words(0, 0, 0, 0, 0, 0)})
+    downgraded = _downgraded(bundle)
+    report = offline.verify(copy.deepcopy(downgraded), vkey=vkey, rpc=url)  # the node is never asked anything
+    assert report.ok, report.text()
+    statuses = {c.name: (c.status, c.detail) for c in report.checks}
+    assert statuses["anchor"][0] == "not checked" and "anchor on chain" not in statuses
+    assert statuses["documents on chain"][0] == "not checked"
+    assert statuses["documents on chain"][1].endswith("no confirmed registration, no --registry: not read")
+    assert report.not_checked == ["anchor", "documents on chain"]
+
+    found = failure(downgraded, vkey=vkey, rpc=url, anchor_contract=contract)
+    assert (found.name, found.detail) == ("anchor", f"you asked to check the anchor at {contract}; the bundle "
+                                                    f"carries none (its anchor is 'pending')")
+    found = failure(downgraded, vkey=vkey, rpc=url, registry=registry)
+    first = bundle["documents"]["items"][0]["digest"]
+    assert (found.name, found.detail) == ("documents", f"you asked to check the documents at {registry}; document "
+                                                       f"{first}'s \"register\" names no contract")
+    emptied = copy.deepcopy(bundle)  # no registration at all left to hold to the registry
+    emptied["documents"]["items"][0]["registrations"] = []
+    found = failure(reseal(emptied), vkey=vkey, registry=registry)
+    assert (found.name, found.detail) == ("documents", f"you asked to check the documents at {registry}; document "
+                                                       f"{first} carries no registration")
+    elsewhere = copy.deepcopy(bundle)  # a registration said to have gone to another contract than the one given
+    elsewhere["documents"]["items"][-1]["registrations"][0]["contract"] = "0x" + "cd" * 20
+    found = failure(reseal(elsewhere), vkey=vkey, registry=registry)
+    assert found.name == "documents" and f"not to the document registry you trust ({registry})" in found.detail
+
+
+def test_a_document_the_chain_does_not_know_fails_only_where_the_bundle_says_it_was_confirmed(
+        anchored: tuple[dict[str, Any], str], node: tuple[str, Callable[[dict[str, bytes]], None]]) -> None:
+    bundle, vkey = anchored
+    url, answer = node
+    registry = bundle["documents"]["items"][0]["registrations"][0]["contract"]
+    answer({"eth_call": _words(0, 0, 0, 0, 0, 0)})  # documentStatus: unknown, whatever is asked
+    sent = copy.deepcopy(bundle)  # sent to the registry, not confirmed yet
+    sent["anchor"] = {"status": "pending"}
+    for item in sent["documents"]["items"]:
+        item["registrations"][0]["status"] = "sent"
+    report = offline.verify(reseal(sent), vkey=vkey, rpc=url, registry=registry)
+    assert report.ok, report.text()
+    status, detail = {c.name: (c.status, c.detail) for c in report.checks}["documents on chain"]
+    assert status == "not checked" and detail.count(f"not registered at {registry} yet") == len(sent["documents"][
+        "items"])
+    found = failure(_without_anchor(bundle), vkey=vkey, rpc=url, registry=registry)  # said to be confirmed
+    first = bundle["documents"]["items"][0]["digest"]
+    assert (found.name, found.detail) == ("documents on chain", f"document {first} is not registered at {registry}")
+
+
+def _without_anchor(bundle: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(bundle)
+    changed["anchor"] = {"status": "pending"}
+    return reseal(changed)
+
+
+def test_the_anchor_abi_is_exactly_the_calls_the_verifier_reads(anchored: tuple[dict[str, Any], str]) -> None:
+    bundle, vkey = anchored
+    changes: list[tuple[Callable[[list[dict[str, Any]]], None], str]] = [
+        (lambda abi: abi.append(copy.deepcopy(abi[0])), "not the fragment of rootOf"),
+        (lambda abi: abi.reverse(), "not the fragment of rootOf"),
+        (lambda abi: abi[0].__setitem__("type", "event"), "does not describe the function rootOf"),
+        (lambda abi: abi[1]["inputs"][0].__setitem__("indexed", False), "CheckpointAnchored")]
+    for change, words in changes:
+        changed = copy.deepcopy(bundle)
+        change(changed["anchor"]["abi"])
+        found = failure(reseal(changed), vkey=vkey)
+        assert found.name == "anchor" and words in found.detail, found
+
+
 def _older_note(ledger: Ledger, size: int) -> str:
     for smaller in range(size - 1, 0, -1):
         try:

@@ -11,14 +11,18 @@ from fastapi.testclient import TestClient
 
 from ledger.app import Ledger
 from ledger.clock import FixedClock
-from ledger.verify import offline
-from ledger.verify.bundle import Selected
+from ledger.crypto.keys import SigningKey
+from ledger.log.statements import sign_event
+from ledger.verify import offline, trail
+from ledger.verify.bundle import Selected, Subject
+from tests.factories import EVERYTHING
 from tests.ledger.verify.bundle_helpers import (
     builder,
     claim_bundle,
     failure,
     grant,
     of_type,
+    recorded_bundle,
     reseal,
     work_claim,
 )
@@ -124,3 +128,46 @@ def test_a_dropped_trailing_key_event_fails_against_the_key_heads(hall: tuple[Te
     found = failure(reseal(cut), vkey=ledger.log.vkey)
     assert found.name == "key heads", found
     assert "system:hospital-h001 holds seq 1..1" in found.detail and "1 missing from its end" in found.detail
+
+
+CITING: list[dict[str, Any]] = [
+    {"evidence": 3}, {"evidence": [3, 5]}, {"flag": {"evidence": [7, 2]}}, {"invoice": {"evidence": 4}},
+    {"evidence": [True, -1, "6", 8.0, 9]}, {"evidence": None}, {"flags": [{"evidence": [1]}]},
+    {"deep": {"deeper": {"evidence": 1}}}, {"evidence": [[1]]}, {},
+]
+
+
+def test_the_verifier_counts_as_cited_what_the_trail_selects_as_cited() -> None:
+    """The verifier's rule is the ledger's (``ledger.verify.trail.cited_entries``): an index or a list of indexes
+    under "evidence", in the facts or one level down; nothing deeper, nothing but non-negative integers."""
+    for facts in CITING:
+        assert offline.cited_entries(facts) == trail.cited_entries(facts), facts
+    assert offline.cited_entries({"evidence": [3, 5], "flag": {"evidence": [7]}}) == [3, 5, 7]
+
+
+def test_every_entry_a_list_of_evidence_cites_must_be_in_the_bundle(ledger: Ledger) -> None:
+    key = SigningKey.generate("screening-1")
+    ledger.keys.register(key_id=key.key_id, owner="screening", public_key=key.public_key, scope=EVERYTHING)
+
+    def append(event_id: str, stream: str, payload: dict[str, Any]) -> int:
+        return ledger.intake.append(sign_event(key=key, event_id=event_id, type="policy.screened", stream=stream,
+                                               payload=payload, data_subject="customer:c-9"),
+                                    owner="screening").index
+
+    cited = [append(f"hit-{n}", "watchlist:w-1", {"hit": n}) for n in range(2)]
+    own = [append("s-1", "policy:p-9", {"flag": {"rule": "R1", "evidence": cited}}),
+           append("s-2", "policy:p-9", {"evidence": [cited[0]]})]
+    chosen = [Selected(index=i, reason="the policy's own stream", open_facts=True, open_personal=False) for i in own]
+    chosen += [Selected(index=i, reason=f"evidence cited by entry {own[0]}", open_facts=True, open_personal=False)
+               for i in cited]
+    bundle = recorded_bundle(ledger, Subject(kind="policy", id="p-9", streams=("policy:p-9",)), chosen)
+    report = offline.verify(copy.deepcopy(bundle), vkey=ledger.log.vkey)
+    assert report.ok, report.text()
+    assert {c.name: c.detail for c in report.checks}["cited evidence"] == (
+        "all 3 entries cited as evidence by opened facts are in the bundle")
+    dropped = copy.deepcopy(bundle)
+    dropped["entries"] = [e for e in dropped["entries"] if e["index"] != cited[1]]
+    found = failure(reseal(dropped), vkey=ledger.log.vkey)
+    assert (found.name, found.detail) == ("cited evidence", f"entry {own[0]} (policy.screened) cites entry "
+                                                            f"{cited[1]} as its evidence, which the bundle does not "
+                                                            f"hold")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ledger.verify import offline
-from tests.ledger.verify.bundle_helpers import of_type, own_entry, reseal
+from tests.ledger.verify.bundle_helpers import own_entry, reseal
 from tests.ledger.verify.conftest import Made
 
 Bundle = dict[str, Any]
@@ -133,7 +133,18 @@ def test_a_float_seq_is_named_at_its_place(made: Made) -> None:
     (lambda b: own_entry(b, 1).__setitem__("facts", None), "facts is null, not an object or 'erased'"),
     (lambda b: b["anchor"].__setitem__("status", "forged"), "anchor.status is \"forged\", not one of 'anchored'"),
     (lambda b: b["documents"]["items"][0].__setitem__("recorded", []), "recorded is list, not an object or null"),
-], ids=["grant", "entries", "key events", "opened", "facts word", "facts null", "anchor status", "recorded"])
+    (lambda b: b["anchor"].__setitem__("status", []), "anchor.status is list, not one of 'anchored', 'pending'"),
+    (lambda b: b["anchor"].__setitem__("status", {}), "anchor.status is dict, not one of 'anchored', 'pending'"),
+    (lambda b: b["manifest"].__setitem__("format", "x"),
+     "manifest.format is \"x\", not 'lifeledger-evidence-bundle/1'"),
+    (lambda b: b["manifest"].__setitem__("format", []), "manifest.format is list, not 'lifeledger-evidence-bundle/1'"),
+    (lambda b: b.__setitem__("format", []), "the file's format is list, not a string naming a format"),
+    (lambda b: b.__setitem__("format", 1.5), "the file's format is 1.5, not a string naming a format"),
+    (lambda b: b.__setitem__("format", "lifeledger-evidence-bundle/2"),
+     "format \"lifeledger-evidence-bundle/2\": this verifier reads 'lifeledger-evidence-bundle/1' only"),
+], ids=["grant", "entries", "key events", "opened", "facts word", "facts null", "anchor status", "recorded",
+        "anchor status list", "anchor status object", "manifest format", "manifest format list", "format list",
+        "format float", "format version 2"])
 def test_a_section_of_the_wrong_shape_is_named_not_a_traceback(made: Made, change: Callable[[Bundle], Any],
                                                                words: str) -> None:
     bundle = copy.deepcopy(made.bundle)
@@ -173,15 +184,99 @@ def test_an_unexpected_error_is_one_line_and_exit_2(made: Made, tmp_path: Path,
     assert "Traceback" not in err
 
 
-def test_erased_facts_are_accepted_only_where_they_may_be_a_persons_and_the_report_says_so(made: Made) -> None:
-    """A system's entry may seal its facts under a person, whose erasure the verifier cannot tell from a withheld
-    opening: it accepts "erased" there and names the entry as erased (not shown, not proved). The ledger's own
-    entries keep their facts under its subject, never erased: "erased" there fails (test_bundle)."""
-    bundle = copy.deepcopy(made.bundle)
-    invoice = of_type(bundle, "medical.invoice.issued")
-    invoice["facts"] = invoice["personal"] = "erased"
-    report = offline.verify(reseal(bundle), vkey=made.vkey)
-    assert report.ok, report.text()
-    assert any(note.startswith("erased") and f"entry {invoice['index']} (facts and personal part)" in note
-               for note in report.notes), report.notes
-    assert report.facts["openings"].endswith("1 erased")
+def test_what_is_not_a_bundle_or_a_receipt_exits_2_and_json_still_answers_an_object(made: Made,
+                                                                                 tmp_path: Path) -> None:
+    """An object of no format the verifier knows, a bundle of another version, an array, a directory: nothing can
+    be decided (exit 2, one line); with --json stdout holds {"ok": false, "error": ...} all the same."""
+    cases = {"object.json": {"claim_id": "C1", "entries": []}, "unknown.json": {"format": "something/9"},
+             "v2.json": {**made.bundle, "format": "lifeledger-evidence-bundle/2"}, "array.json": [made.bundle]}
+    for name, value in cases.items():
+        (tmp_path / name).write_text(json.dumps(value), encoding="utf-8")
+    errors = {
+        "object.json": "cannot verify: the file names no format: it is neither an evidence bundle",
+        "unknown.json": "cannot verify: format \"something/9\" is neither 'lifeledger-evidence-bundle/1' nor a receipt",
+        "v2.json": "cannot verify: format \"lifeledger-evidence-bundle/2\": this verifier reads "
+                   "'lifeledger-evidence-bundle/1' only",
+        "array.json": "cannot verify: the file holds no JSON object",
+        "": f"cannot verify: {tmp_path} is a directory, not a file",
+    }
+    for name, words in errors.items():
+        path = str(tmp_path / name) if name else str(tmp_path)
+        status, out, err = _run([path, "--vkey", made.vkey])
+        assert (status, out) == (2, "") and err.startswith(words) and err.count("\n") == 1, (name, err)
+        status, out, err = _run([path, "--json"])
+        answer = json.loads(out)
+        assert status == 2 and answer == {"ok": False, "error": err.removeprefix("cannot verify: ").rstrip("\n")}
+
+
+# Every value of a real bundle is replaced by each of these in turn (the bundle re-sealed, so the checks past the
+# manifest see it too): the verifier answers with a failed check (1) or undecidable (2), in one line, never an
+# unexpected error.
+ODD_VALUES: list[Any] = [[], {}, None, 1.5, True, "x"]
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in ``value`` (objects and arrays, recursively); inside a payload only its first level, and of
+    the entries the first, the first with a personal part and the last (the rest are alike)."""
+    found = [path] if path else []
+    if path and path[-1] == "payload":
+        return found + [(*path, key) for key in (value if isinstance(value, dict) else {})]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*path, key))
+    elif isinstance(value, list):
+        positions = list(range(len(value)))
+        if path == ("entries",):
+            personal = next(n for n, e in enumerate(value) if isinstance(e.get("personal"), dict))
+            positions = sorted({0, personal, len(value) - 1})
+        for n in positions:
+            found += _paths(value[n], (*path, n))
+    return found
+
+
+def _replaced(bundle: Bundle, path: tuple[Any, ...], value: Any) -> Bundle | None:
+    """``bundle`` with ``value`` at ``path``, re-sealed; None when that is what it holds there already."""
+    changed = copy.deepcopy(bundle)
+    where: Any = changed
+    for step in path[:-1]:
+        where = where[step]
+    if json.dumps(where[path[-1]]) == json.dumps(value):
+        return None
+    where[path[-1]] = value
+    if path[:2] in (("manifest", "counts"), ("manifest", "sections")) or path == ("manifest",):
+        return changed  # re-sealing would write the manifest anew
+    try:
+        return reseal(changed)
+    except Exception:  # a value the ledger's encoder refuses: the manifest stays as it was
+        return changed
+
+
+def _unproved(path: tuple[Any, ...]) -> bool:
+    """Whether the bundle does not prove what is at ``path`` (the report says so), so that changing it may still
+    verify: each entry's reason, when and for which event types the manifest was written, the documents' recorded
+    state and registrations, and the parameter names and mutability the ABI fragments describe."""
+    return (path[-1] in ("reason", "generated_at") or path[:3] == ("manifest", "grant", "medical_types")
+            or (path[:2] == ("documents", "items") and len(path) > 3 and path[3] in ("recorded", "registrations"))
+            or (path[1:2] == ("abi",) and len(path) > 3 and path[-1] in ("name", "internalType", "stateMutability")))
+
+
+def test_no_value_of_an_odd_type_anywhere_makes_an_unexpected_error(made: Made, tmp_path: Path) -> None:
+    paths = _paths(made.bundle)
+    assert len(paths) > 300 and ("anchor", "status") in paths and ("format",) in paths
+    path_file = tmp_path / "bundle.json"
+    seen: dict[int, int] = {0: 0, 1: 0, 2: 0}
+    for path in paths:
+        for value in ODD_VALUES:
+            changed = _replaced(made.bundle, path, value)
+            if changed is None:
+                continue
+            path_file.write_text(json.dumps(changed), encoding="utf-8")
+            status, out, err = _run([str(path_file), "--vkey", made.vkey])
+            seen[status] += 1
+            where = (path, value)
+            assert status in (0, 1, 2) and err.count("\n") == (status != 0), (where, err)
+            assert "unexpected" not in err and "could not be checked" not in err and "Traceback" not in err, (where,
+                                                                                                           err)
+            if status == 0:
+                assert _unproved(path), (where, out)
+    assert seen[1] > 100 and seen[2] > 100, seen

@@ -4,7 +4,10 @@ bundle (taken the real way) with its e-policy's digest and registration."""
 from __future__ import annotations
 
 import copy
+import json
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +38,14 @@ def test_a_claim_receipt_verifies_as_a_bundle_and_a_foreign_event_in_it_does_not
     report = offline.verify(copy.deepcopy(receipt), vkey=ledger.log.vkey)
     assert report.ok, report.text()
     assert report.kind.startswith("claim receipt") and report.subject == f"claim {first.claim_id}"
-    assert report.facts["events"].endswith(f"seq 1..{len(receipt['receipts'])}")
-    assert {c.name: c.status for c in report.checks}["anchor"] == "not checked"  # anchoring is off: pending
+    n = len(receipt["receipts"])
+    assert report.facts["events"].endswith(f"seq 1..{n}; its end is not proved")
+    statuses = {c.name: (c.status, c.detail) for c in report.checks}
+    assert statuses["anchor"][0] == "not checked"  # anchoring is off: pending
+    assert statuses["whole stream"] == ("ok", f"claim:{first.claim_id} seq 1..{n} without a gap and nothing "
+                                              f"foreign; its end is not proved")
+    assert statuses["stream end"][0] == "not checked" and report.not_checked == ["stream end", "anchor"]
+    assert f"events after seq {n} may have been left out" in statuses["stream end"][1]
 
     other = _covered(client, ledger, second.claim_id)
     forged = copy.deepcopy(receipt)
@@ -120,4 +129,72 @@ def test_a_policy_bundle_carries_its_e_policy_digest_and_registration(hall: tupl
     cited_elsewhere = copy.deepcopy(bundle)
     cited_elsewhere["documents"]["items"][0]["entries"] = [bundle["entries"][0]["index"]]
     found = failure(reseal(cited_elsewhere), vkey=ledger.log.vkey)
-    assert found.name == "documents" and "not an opened document entry" in found.detail
+    assert found.name == "documents" and found.detail == (
+        f"document {digest} cites entries [{bundle['entries'][0]['index']}]; the opened document entries naming it "
+        f"are [{registered}]")
+
+
+def test_a_receipt_is_read_as_strictly_as_a_bundle(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    """A receipt of another shape (a key it does not have, a number that is not an exact integer, a section of
+    another type) cannot be judged: exit 2 naming where, like a bundle, never a traceback."""
+    client, ledger = hall
+    worked = work_claim(client, ledger, clock)
+    receipt = _covered(client, ledger, worked.claim_id)
+    event = receipt["receipts"][0]
+
+    def unusable(change: Callable[[dict[str, Any]], None], document: dict[str, Any] = receipt) -> str:
+        changed = copy.deepcopy(document)
+        change(changed)
+        with pytest.raises(offline.Unusable) as caught:
+            offline.verify(changed, vkey=ledger.log.vkey)
+        return str(caught.value)
+
+    cases: list[tuple[Callable[[dict[str, Any]], None], str]] = [
+        (lambda r: r["receipts"][0]["entry"].__setitem__("index", True),
+         "receipts[0].entry.index is true, not an exact integer"),
+        (lambda r: r["receipts"][0]["inclusion"].__setitem__("index", float(event["entry"]["index"])),
+         f"receipts[0].inclusion.index is {float(event['entry']['index'])}, not an exact integer"),
+        (lambda r: r["receipts"][0]["entry"].__setitem__("type", "claim.decided"),
+         "receipts[0].entry holds the key 'type', which the format does not have there"),
+        (lambda r: r.__setitem__("verified", True), "receipt holds the key 'verified'"),
+        (lambda r: r["receipts"][0].__setitem__("checkpoint", 5), "receipts[0].checkpoint is 5, not a string"),
+        (lambda r: r.__setitem__("receipts", "x"), 'receipts is "x", not a list'),
+        (lambda r: r.__setitem__("vkey", None), "vkey is null, not a string"),
+        (lambda r: r["anchor"].__setitem__("status", []), "anchor.status is list, not one of 'anchored', 'pending'"),
+        (lambda r: r.pop("origin"), "receipt lacks 'origin'"),
+    ]
+    for change, words in cases:
+        message = unusable(change)
+        assert words in message, (words, message)
+    single = copy.deepcopy(event)
+    single["entry"]["seq"] = 1.0
+    with pytest.raises(offline.Unusable, match=r"^entry\.seq is 1\.0, not an exact integer"):
+        offline.verify(single, vkey=ledger.log.vkey)
+    out: list[str] = []
+    errors: list[str] = []
+    path = Path(ledger.settings.data_dir) / "odd-receipt.json"
+    path.write_text(json.dumps({**receipt, "receipts": [{**event, "status": "done"}]}), encoding="utf-8")
+    assert offline.main([str(path), "--vkey", ledger.log.vkey], out=out.append, err=errors.append) == 2
+    assert out == [] and errors == ['cannot verify: receipts[0].status is "done", not one of \'checkpointed\', '
+                                    "'pending'\n"]
+
+
+def test_a_receipt_cut_short_holds_only_as_far_as_it_goes_and_says_its_end_is_not_proved(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    worked = work_claim(client, ledger, clock)
+    receipt = _covered(client, ledger, worked.claim_id)
+    cut = copy.deepcopy(receipt)
+    cut["receipts"] = cut["receipts"][:3]
+    report = offline.verify(cut)  # no --vkey either: the receipt's own key, said in the verdict
+    assert report.ok and not report.key_trusted
+    assert report.not_checked == ["verifier key", "stream end", "anchor"]
+    assert report.facts["events"] == f"3 on claim:{worked.claim_id}, seq 1..3; its end is not proved"
+    verdict = report.text().splitlines()[-1]
+    assert verdict.startswith("verdict: everything checked holds against the key the file carries (")
+    assert verdict.endswith("; not checked: stream end, anchor")
+    assert any(note.startswith("not proved by the receipt: status, claim_type") for note in report.notes)
+    other = copy.deepcopy(receipt)  # a checkpoint of this ledger, the receipt says another log
+    other["origin"] = "other.example/log"
+    found = failure(other, vkey=ledger.log.vkey)
+    assert found.name == "receipts" and "the receipt says 'other.example/log'" in found.detail
