@@ -98,6 +98,7 @@ STATEMENT_FIELDS = {"v", "event_id", "type", "stream", "occurred_at", "payload_h
 RECORD_FIELDS = {"v", "statement", "key_id", "signature", "seq", "recorded_at"}
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 
 # Solidity selectors and the anchor event's topic: keccak-256 of the signatures, written out because hashlib's
@@ -1811,7 +1812,9 @@ class _Bundle:
         chain_id, contract = anchor["chain_id"], anchor["contract"]
         tx_hash, block = anchor["tx_hash"], anchor["block_number"]
         if not ADDRESS.fullmatch(contract):
-            raise Failed(f"anchor.contract {contract!r} is not a contract address")
+            raise Failed(f"anchor.contract {_shown(contract)} is not a contract address")
+        if not TX_HASH.fullmatch(tx_hash):
+            raise Failed(f"anchor.tx_hash {_shown(tx_hash)} is not a transaction hash (0x and 64 hex digits)")
         trusted = self.trusted.anchor_contract
         if trusted is not None and not same_address(contract, trusted):
             raise Failed(f"the anchor is on contract {contract}, not on the anchor contract you trust ({trusted})")
@@ -1933,10 +1936,12 @@ class _Bundle:
     def _unproved(self) -> None:
         """Say what the bundle carries that nothing in it proves: the builder's words beside the proofs."""
         parts = ["each entry's reason (the builder's words for why it is there)",
-                 "manifest.generated_at (the time shown is the signed read record's)", "manifest.grant.medical_types"]
+                 "manifest.generated_at (the time shown is the signed read record's)", "manifest.grant.medical_types",
+                 "the names the ABI fragments give their parameters"]
         anchor = self.bundle["anchor"]
         if anchor["status"] == "anchored":
-            parts.append("anchor.confirmations")
+            parts.append("anchor.confirmations" if self.on_chain.get("anchor") else
+                         "anchor.confirmations, and its chain_id, tx_hash and block_number (--rpc reads them on chain)")
         if self.bundle["documents"]["items"]:
             if self.on_chain.get("documents"):
                 parts.append("the documents' 'recorded' (the ledger's view of each) and 'registrations' (their "
@@ -1974,9 +1979,15 @@ def cited_entries(facts: dict[str, Any]) -> list[int]:
 
 
 def _abi_item(abi: list[dict[str, Any]], where: str, name: str, kind: str) -> dict[str, Any]:
+    """The one item of ``abi`` named ``name``, a ``kind`` ("function": a view; "event": not anonymous, so its first
+    topic is its signature's hash, as the verifier reads it)."""
     found = [item for item in abi if item.get("name") == name]
     if len(found) != 1 or found[0].get("type") != kind:
         raise Failed(f"{where} does not describe the {kind} {name} once")
+    if kind == "function" and found[0].get("stateMutability", "view") != "view":
+        raise Failed(f"{where} does not describe {name} as a view function")
+    if kind == "event" and found[0].get("anonymous", False) is not False:
+        raise Failed(f"{where} describes the event {name} as anonymous: the verifier reads it by its topic")
     return found[0]
 
 
@@ -2218,6 +2229,9 @@ class _Receipts:
         contract = job["contract"]
         if not ADDRESS.fullmatch(contract):
             raise Failed(f"anchor.anchor.contract {_shown(contract)} is not a contract address")
+        if not isinstance(job["tx_hash"], str) or not TX_HASH.fullmatch(job["tx_hash"]):
+            raise Failed(f"anchor.anchor.tx_hash {_shown(job['tx_hash'])} is not a transaction hash (0x and 64 hex "
+                         f"digits)")
         if trusted is not None and not same_address(contract, trusted):
             raise Failed(f"the anchor is on contract {contract}, not on the anchor contract you trust ({trusted})")
         self.report.facts["anchor"] = (f"tree of {anchored.size} on chain {job.get('chain_id')} at "

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -197,3 +200,69 @@ def failure(bundle: dict[str, Any], *, vkey: str | None = None, **trusted: str) 
     result = offline.verify(copy.deepcopy(bundle), vkey=vkey, **trusted)
     assert result.failure is not None, result.text()
     return result.failure
+
+
+# Values of every JSON type but the one a place may hold, put in every place of a file in turn (``odd_outcomes``).
+ODD_VALUES: list[Any] = [[], {}, None, 1.5, True, "x"]
+
+
+def places(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in ``value`` (objects and arrays, recursively); inside a payload only its first level, and of a
+    bundle's entries the first, the first with a personal part and the last (the rest are alike)."""
+    found = [path] if path else []
+    if path and path[-1] == "payload":
+        return found + [(*path, key) for key in (value if isinstance(value, dict) else {})]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += places(inner, (*path, key))
+    elif isinstance(value, list):
+        positions = list(range(len(value)))
+        if path == ("entries",):
+            personal = [n for n, e in enumerate(value) if isinstance(e.get("personal"), dict)][:1]
+            positions = sorted({0, *personal, len(value) - 1})
+        for n in positions:
+            found += places(value[n], (*path, n))
+    return found
+
+
+def replaced(document: dict[str, Any], path: tuple[Any, ...], value: Any, *, seal: bool) -> dict[str, Any] | None:
+    """``document`` with ``value`` at ``path`` (re-sealed with ``seal``, unless the change is to the manifest's
+    digests and counts themselves); None when that is what it holds there already."""
+    changed = copy.deepcopy(document)
+    where: Any = changed
+    for step in path[:-1]:
+        where = where[step]
+    if json.dumps(where[path[-1]]) == json.dumps(value):
+        return None
+    where[path[-1]] = value
+    if not seal or path[:2] in (("manifest", "counts"), ("manifest", "sections")) or path == ("manifest",):
+        return changed
+    try:
+        return reseal(changed)
+    except Exception:  # a value the ledger's encoder refuses: the manifest stays as it was
+        return changed
+
+
+def odd_outcomes(document: dict[str, Any], paths: list[tuple[Any, ...]], *, vkey: str, work: Path,
+                 unproved: Callable[[tuple[Any, ...]], bool], seal: bool = True) -> dict[int, int]:
+    """Run the verifier as a command on ``document`` with each of ``ODD_VALUES`` at each of ``paths``: each run
+    must end 0, 1 or 2 with nothing or one line on stderr and no unexpected error, and 0 only where ``unproved``
+    says the document does not prove that place. Returns how many runs ended with each status."""
+    file = work / "odd.json"
+    seen = {0: 0, 1: 0, 2: 0}
+    for path in paths:
+        for value in ODD_VALUES:
+            changed = replaced(document, path, value, seal=seal)
+            if changed is None:
+                continue
+            file.write_text(json.dumps(changed), encoding="utf-8")
+            out: list[str] = []
+            errors: list[str] = []
+            status = offline.main([str(file), "--vkey", vkey], out=out.append, err=errors.append)
+            err = "".join(errors)
+            seen[status] += 1
+            assert status in seen and err.count("\n") == (status != 0), (path, value, err)
+            assert not any(words in err for words in ("unexpected", "could not be checked", "Traceback")), (path, value,
+                                                                                                         err)
+            assert status != 0 or unproved(path), (path, value, "".join(out))
+    return seen

@@ -32,7 +32,15 @@ from ledger.verify import offline
 from ledger.verify.bundle import Selected, Subject
 from tests.api.routes.servicing_helpers import START, headers
 from tests.factories import POLICY_ADMIN_SCOPE
-from tests.ledger.verify.bundle_helpers import claim_bundle, failure, recorded_bundle, reseal, work_claim
+from tests.ledger.verify.bundle_helpers import (
+    claim_bundle,
+    failure,
+    odd_outcomes,
+    places,
+    recorded_bundle,
+    reseal,
+    work_claim,
+)
 
 
 def test_the_hard_coded_selectors_are_the_compiled_abis() -> None:
@@ -317,6 +325,24 @@ def test_the_anchor_abi_is_exactly_the_calls_the_verifier_reads(anchored: tuple[
         change(changed["anchor"]["abi"])
         found = failure(reseal(changed), vkey=vkey)
         assert found.name == "anchor" and words in found.detail, found
+
+
+def test_no_odd_value_in_the_anchor_or_the_documents_makes_an_unexpected_error(
+        anchored: tuple[dict[str, Any], str], tmp_path: Path) -> None:
+    """The anchored bundle's anchor and documents sections, every value replaced by each odd value in turn (the
+    bundle re-sealed): a failed check or undecidable, one line; it verifies only where the bundle does not prove
+    what was changed (the confirmations, the documents' recorded state and registrations, ABI parameter names)."""
+    bundle, vkey = anchored
+    paths = [path for path in places(bundle) if path[0] in ("anchor", "documents")]
+    assert ("anchor", "consistency", "hashes", 0) in paths or bundle["anchor"]["consistency"]["hashes"] == []
+
+    def unproved(path: tuple[Any, ...]) -> bool:
+        return (path == ("anchor", "confirmations")
+                or (path[:2] == ("documents", "items") and len(path) > 3 and path[3] in ("recorded", "registrations"))
+                or (path[1:2] == ("abi",) and len(path) > 4 and path[-1] in ("name", "internalType")))
+
+    seen = odd_outcomes(bundle, paths, vkey=vkey, work=tmp_path, unproved=unproved)
+    assert seen[1] > 20 and seen[2] > 50, seen
 
 
 def _older_note(ledger: Ledger, size: int) -> str:

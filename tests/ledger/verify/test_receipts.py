@@ -18,7 +18,15 @@ from ledger.clock import FixedClock
 from ledger.log.encoding import parse_digest
 from ledger.verify import offline
 from tests.api.routes.servicing_helpers import OWNER, documents, headers, issue
-from tests.ledger.verify.bundle_helpers import claim_bundle, failure, other_vkey, reseal, work_claim
+from tests.ledger.verify.bundle_helpers import (
+    claim_bundle,
+    failure,
+    odd_outcomes,
+    other_vkey,
+    places,
+    reseal,
+    work_claim,
+)
 
 
 def _covered(client: TestClient, ledger: Ledger, claim_id: str) -> dict[str, Any]:
@@ -198,3 +206,22 @@ def test_a_receipt_cut_short_holds_only_as_far_as_it_goes_and_says_its_end_is_no
     other["origin"] = "other.example/log"
     found = failure(other, vkey=ledger.log.vkey)
     assert found.name == "receipts" and "the receipt says 'other.example/log'" in found.detail
+
+
+def test_no_odd_value_in_a_receipt_makes_an_unexpected_error(hall: tuple[TestClient, Ledger], clock: FixedClock,
+                                                            tmp_path: Path) -> None:
+    """Every value of a claim's receipt replaced by each odd value in turn: a failed check or undecidable, one
+    line; it verifies only where the receipt does not prove what was changed, as its report says."""
+    client, ledger = hall
+    worked = work_claim(client, ledger, clock)
+    receipt = _covered(client, ledger, worked.claim_id)
+    receipt["receipts"] = receipt["receipts"][:2]  # the rest are alike
+
+    assert receipt["anchor"]["status"] == "pending"  # anchoring is off: the anchor is reported as not checked
+
+    def unproved(path: tuple[Any, ...]) -> bool:
+        return (path[-1] in ("duplicate", "receipt_url", "status", "claim_type") and path != ("anchor", "status")) or (
+            path[0] == "anchor" and path[-1] in ("index", "see"))
+
+    seen = odd_outcomes(receipt, places(receipt), vkey=ledger.log.vkey, work=tmp_path, unproved=unproved, seal=False)
+    assert seen[1] > 10 and seen[2] > 50, seen
