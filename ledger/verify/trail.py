@@ -80,16 +80,18 @@ class Selection:
     id: str
     reasons: dict[int, str] = field(default_factory=dict)
     types: dict[int, str] = field(default_factory=dict)
+    signers: dict[int, str] = field(default_factory=dict)  # index -> the key id that signed it
     heads: dict[str, int] = field(default_factory=dict)  # each stream held whole -> the last seq selected
 
     @property
     def subject(self) -> Subject:
         return Subject(kind=self.kind, id=self.id, streams=tuple(self.heads))
 
-    def add(self, index: int, event_type: str, reason: str) -> None:
+    def add(self, index: int, event_type: str, reason: str, *, key_id: str) -> None:
         if index not in self.reasons:
             self.reasons[index] = reason
             self.types[index] = event_type
+            self.signers[index] = key_id
 
     def selected(self, openings: g.Openings) -> list[Selected]:
         return [Selected(index=index, reason=self.reasons[index], open_facts=openings.facts(self.types[index]),
@@ -229,15 +231,15 @@ class TrailService:
             selection = select()
             openings, used, name = self._openings(selection, auditor)
             selected = selection.selected(openings)
-            key_heads = self._key_heads(selected)
-            erased = self._erased(selected)
+            key_heads = self._key_heads(selection)
+            erased = self._erased(selection, selected)
             digest = selection_digest(selected)
             read = self._record(auditor, name=name, what="bundle", openings=openings, used=used,
                                 entries=len(selected), tree_size=self._log.size(), heads=selection.heads,
                                 key_heads=key_heads, selection=digest, erased=erased)
             again = select()
             chosen = again.selected(self._openings(again, auditor)[0])
-            if (selection_digest(chosen), again.heads, self._key_heads(chosen), self._erased(chosen)) == \
+            if (selection_digest(chosen), again.heads, self._key_heads(again), self._erased(again, chosen)) == \
                     (digest, selection.heads, key_heads, erased):
                 break
         else:
@@ -247,19 +249,21 @@ class TrailService:
         grant = {**openings.to_json(), "grants": list(used), "recorded_as": read}
         return self._builder.build(selection.subject, selected, grant=grant, generated_for=auditor, record=record)
 
-    def _erased(self, selected: Sequence[Selected]) -> list[list[Any]]:
+    def _erased(self, selection: Selection, selected: Sequence[Selected]) -> list[list[Any]]:
         """``[index, "facts" | "personal"]`` for every opening of the selection whose data subject's key is
         destroyed: the ledger says so in the read record, so a bundle cannot pass off an opening it took out as
-        erased."""
+        erased. The ledger seals the facts it signs under its own subject, never erased: only the facts of
+        entries another system signed are opened to find out."""
         found: list[list[Any]] = []
         for choice in selected:
             if not choice.open_facts:
                 continue
-            try:
-                self._opener.payload(choice.index)
-            except ErasedError:
-                found.append([choice.index, "facts"])
-                continue
+            if selection.signers[choice.index] != LEDGER_KEY_ID:
+                try:
+                    self._opener.payload(choice.index)
+                except ErasedError:
+                    found.append([choice.index, "facts"])
+                    continue
             if choice.open_personal:
                 try:
                     self._opener.personal(choice.index)
@@ -267,10 +271,10 @@ class TrailService:
                     found.append([choice.index, "personal"])
         return found
 
-    def _key_heads(self, selected: Sequence[Selected]) -> dict[str, int]:
+    def _key_heads(self, selection: Selection) -> dict[str, int]:
         """The last seq of the key history (``system:<owner>``) of every system whose key signed a selected
         entry."""
-        owners = {self._keys.get(key_id).owner for key_id in {self._log.entry(c.index).key_id for c in selected}
+        owners = {self._keys.get(key_id).owner for key_id in set(selection.signers.values())
                   if key_id != LEDGER_KEY_ID}
         heads: dict[str, int] = {}
         for owner in sorted(owners):
@@ -297,7 +301,7 @@ class TrailService:
             self._whole(selection, f"party:{party}", "the party record of someone the claim names")
         for entry, facts in self._opener.stream(contract_stream(application_id)):
             if facts is not None and facts.get("claim_id") == claim_id:
-                selection.add(entry.idx, entry.type, "a change to the contract the claim caused")
+                selection.add(entry.idx, entry.type, "a change to the contract the claim caused", key_id=entry.key_id)
         return selection
 
     def select_policy(self, policy_no: str) -> Selection:
@@ -330,7 +334,7 @@ class TrailService:
         cite as evidence. Returns the parties its facts name."""
         named: set[str] = set()
         for entry, facts in self._opener.stream(stream):
-            selection.add(entry.idx, entry.type, reason)
+            selection.add(entry.idx, entry.type, reason, key_id=entry.key_id)
             selection.heads[stream] = max(selection.heads.get(stream, 0), entry.seq)
             if facts is None:
                 continue
@@ -339,7 +343,7 @@ class TrailService:
                 for cited in cited_entries(facts):
                     if cited < entry.idx:
                         row = self._log.entry(cited)
-                        selection.add(cited, row.type, f"evidence cited by entry {entry.idx}")
+                        selection.add(cited, row.type, f"evidence cited by entry {entry.idx}", key_id=row.key_id)
         return named
 
     def _lineages(self, application_id: str) -> list[str]:
