@@ -64,7 +64,7 @@ export const STRINGS = {
     "verdict.other-kind.detail": "This file is a registered document of another kind (kind {kind}), not an " +
       "e-policy. This page checks e-policies only and says nothing more about it.",
     "verdict.unknown": "Unknown file",
-    "verdict.unknown.detail": "The service has no record of this file. It is not a document the insurer issued, or " +
+    "verdict.unknown.detail": "The service says it has no record of this file. It is not a document the insurer issued, or " +
       "it was changed after it was issued (changing even one byte changes its fingerprint).",
     "verdict.unverified": "Could not be verified",
     "verdict.unverified.detail": "The check “{check}” failed, so this page cannot vouch for the service's " +
@@ -86,6 +86,9 @@ export const STRINGS = {
     "keyline.compare": "A page served by this service cannot vouch for the service's own key: compare this key id " +
       "with the one the insurer publishes elsewhere, and the anchored root below with the chain (docs/VERIFY.md " +
       "says how).",
+    "keyline.compare-unanchored": "A page served by this service cannot vouch for the service's own key, and this " +
+      "answer is not yet anchored on chain: the key id is all there is to compare with the one the insurer " +
+      "publishes elsewhere. Check again later to compare the anchored root with the chain.",
     "warning.changed.title": "The service's key has changed",
     "warning.changed": "This device first saw this service's key on {since}: key id {oldId}. This answer is " +
       "signed with another key, {name} with key id {keyId}. Someone may be answering in the service's place. Do " +
@@ -349,7 +352,7 @@ export const STRINGS = {
     "verdict.other-kind": "不是电子保单",
     "verdict.other-kind.detail": "此文件是已登记的其他类别文件（类别 {kind}），不是电子保单。本页只核验电子保单，对此文件不作其他说明。",
     "verdict.unknown": "未知文件",
-    "verdict.unknown.detail": "服务没有此文件的记录。它不是保险公司签发的文件，或签发后被改动过（哪怕改动一个字节，指纹也会不同）。",
+    "verdict.unknown.detail": "服务表示没有此文件的记录。它不是保险公司签发的文件，或签发后被改动过（哪怕改动一个字节，指纹也会不同）。",
     "verdict.unverified": "无法核验",
     "verdict.unverified.detail": "“{check}”一项未通过，本页无法为服务的答复作保。在保险公司确认之前，请勿依赖此文件。",
     "verdict.unverified.pending": "“{check}”一项暂时无法核验：日志尚未签署覆盖此文件的检查点。请一分钟后再试。",
@@ -366,6 +369,8 @@ export const STRINGS = {
     "keyline.pinned": "即本页地址中固定的公钥。",
     "keyline.compare": "由此服务提供的页面无法为服务自己的公钥作保：请将此密钥编号与保险公司在其他渠道公布的编号比对，并将下方的锚定根与" +
       "区块链上的记录比对（方法见 docs/VERIFY.md）。",
+    "keyline.compare-unanchored": "由此服务提供的页面无法为服务自己的公钥作保，而此答复尚未在区块链上锚定：目前只能将密钥编号与保险公司在其他渠道公布的" +
+      "编号比对。请稍后再查，以便将锚定根与区块链上的记录比对。",
     "warning.changed.title": "服务的公钥已改变",
     "warning.changed": "本设备于 {since} 首次见到此服务的公钥：密钥编号 {oldId}。本次答复却由另一把公钥签名：{name}，密钥编号 " +
       "{keyId}。可能有人冒充此服务作答。在您将新的密钥编号与保险公司在其他渠道公布的编号比对之前，请勿依赖此文件。",

@@ -546,24 +546,24 @@ export function checkDocument(answer, { digest, publishedVkey, pinned = null, re
     run("registry", () => fail("unexpected", { detail: "the answer is not a JSON object" }));
     return finish("unverified");
   }
-  if (answer.status === "unknown") {
-    checks.push({ id: "registry", state: "info", params: {} });
-    return { verdict: "unknown", failed: null, checks, facts };
-  }
+  const unknown = answer.status === "unknown";
   run("registry", () => {
     if (answer.digest !== digest) fail("answer-digest");
+    if (unknown) return { state: "info" };
     if (!STATUSES.includes(answer.status)) fail("answer-status", { status: JSON.stringify(answer.status) });
     if (!isObject(answer.proof)) fail("answer-no-proof");
   });
   const proof = isObject(answer.proof) ? answer.proof : {};
 
+  // The key is held to the pin and to the device's memory even when the service says it knows no such file: a
+  // service answering under another key must not deny a genuine e-policy any more than vouch for a forged one.
   const key = run("key", () => {
     if (pinned && pinned.invalid !== undefined) fail("pin-malformed");
     const published = parseVkey(publishedVkey);
     const keyId = toHex(published.keyId);
     const trust = pinned ? "pinned" : remembered ? "remembered" : "first-use";
     facts.key = { name: published.name, keyId, trust, since: remembered?.since ?? null, vkey: publishedVkey };
-    if (proof.vkey !== publishedVkey) fail("key-not-published");
+    if (!unknown && proof.vkey !== publishedVkey) fail("key-not-published");
     if (pinned && (pinned.vkey !== undefined ? pinned.vkey !== publishedVkey : pinned.keyId !== keyId)) {
       fail("key-not-pinned", { keyId });
     }
@@ -572,6 +572,10 @@ export function checkDocument(answer, { digest, publishedVkey, pinned = null, re
     }
     return { value: published, params: { ...facts.key } };
   });
+  if (unknown) {
+    if (stopped) return finish("unverified");
+    return { verdict: "unknown", failed: null, checks, facts };
+  }
   const checkpoint = run("checkpoint", () => {
     if (proof.checkpoint == null) return { state: "pending" };
     const found = verifyCheckpoint(proof.checkpoint, key);
@@ -684,7 +688,10 @@ export function checkDocument(answer, { digest, publishedVkey, pinned = null, re
 
   const anchor = isObject(proof.anchor) ? proof.anchor : {};
   run("anchor", () => {
-    if (anchor.status === "pending") return { state: "pending", stops: false }; // the chain has not caught up yet
+    if (anchor.status === "pending") {  // the chain has not caught up yet: said in the verdict, not hidden
+      facts.anchorPending = true;
+      return { state: "pending", stops: false };
+    }
     if (anchor.status !== "anchored") fail("anchor-status");
     const anchored = verifyCheckpoint(anchor.checkpoint, key);
     if (anchored.size !== anchor.tree_size || toBase64(anchored.root) !== anchor.root) fail("anchor-root");

@@ -124,7 +124,7 @@ function when(recordedAt) {
 }
 
 function day(recordedAt) {
-  return typeof recordedAt === "string" ? recordedAt.slice(0, 10) : "—";
+  return typeof recordedAt === "string" ? `${recordedAt.slice(0, 10)} UTC` : "—";
 }
 
 /** The reason of a revocation in words, from its proven reason code alone. */
@@ -199,7 +199,7 @@ function draw(area) {
   const warning = keyWarning(result);
   if (warning) area.append(warning);
   const key = result.checks.find((check) => check.id === "key");
-  if (!warning && key?.state === "ok") area.append(keyLine(result.facts.key));
+  if (!warning && key?.state === "ok") area.append(keyLine(result.facts.key, result.facts.anchorPending === true));
   if (qr) area.append(el("p", { class: `qr-outcome qr-${qr.state}`, "data-qr": qr.state }, say(`qr.${qr.state}`, qr)));
   if (PROVEN.includes(result.verdict)) area.append(...facts(answer, result, digest));
   area.append(el("h3", {}, say("checks.heading")), checks(result));
@@ -253,11 +253,12 @@ function keyWarning(result) {
   return box;
 }
 
-function keyLine(key) {
-  return el("div", { class: "key-line", "data-key-trust": key.trust },
+function keyLine(key, unanchored) {
+  return el("div", { class: "key-line", "data-key-trust": key.trust, "data-unanchored": unanchored ? "true" : "false" },
             el("p", {}, el("strong", {}, say("keyline.label")), " ",
                el("code", { class: "key-id" }, say("keyline.value", key))),
-            el("p", {}, say(`keyline.${key.trust}`, key), " ", say("keyline.compare")));
+            el("p", {}, say(`keyline.${key.trust}`, key), " ",
+               say(unanchored ? "keyline.compare-unanchored" : "keyline.compare")));
 }
 
 function facts(answer, result, digest) {

@@ -123,3 +123,46 @@ def test_a_new_address_clears_what_was_judged_under_the_old_one(page: Any, site:
     page.evaluate("location.hash = '#vkey=not-a-key'")
     page.wait_for_selector("#pin[data-pin=invalid]")
     assert page.get_attribute("#result", "data-verdict") == "none" and page.inner_text("#result") == ""
+
+
+UNKNOWN_FILE = b"%PDF-1.4\n% a file the service never saw\n%%EOF\n"
+
+
+@pytest.mark.parametrize("state", ["malformed pin", "other pinned key", "remembered other key"])
+def test_an_unknown_answer_is_held_to_the_key_too(page: Any, site: Site, state: str) -> None:
+    """A service answering under another key must not deny a genuine e-policy ("unknown") any more than vouch for
+    a forged one: the pin and the device's memory hold for that answer as well."""
+    address = {"malformed pin": "#vkey=not-a-key", "other pinned key": "#vkey=deadbeef",
+               "remembered other key": ""}[state]
+    open_page(page, site, address)
+    if state == "remembered other key":
+        other = Journal(name="someone-else.example/log", seed=b"a key seen before").vkey
+        page.evaluate(f"localStorage.setItem('{KEY_STORE}', JSON.stringify({{vkey: {json.dumps(other)}, "
+                      f"since: '2026-01-01'}}))")
+    result = check(page, UNKNOWN_FILE, name="never-seen.pdf")
+    assert result["verdict"] == "unverified" and result["failed"] == "key", result
+    assert "Unknown file" not in result["title"]
+
+
+def test_an_unknown_answer_under_the_real_key_says_it_is_the_services_word(page: Any, site: Site) -> None:
+    open_page(page, site)
+    result = check(page, UNKNOWN_FILE, name="never-seen.pdf")
+    assert result["verdict"] == "unknown", result
+    assert "The service says it has no record of this file" in result["text"]
+
+
+def test_an_answer_not_yet_anchored_says_the_key_id_is_all_there_is_to_compare(page: Any, site: Site) -> None:
+    """A first visit to a service that sends no anchor: nothing to compare with the chain, and the page says so."""
+    journal = forge(page, site)
+    registration = journal.register(UNKNOWN_FILE.decode(), "unanchored lineage")
+    answer = journal.answer(UNKNOWN_FILE.decode(), status="genuine", registration=registration)
+    answer["proof"]["anchor"] = {"status": "pending"}
+    page.unroute("**/v1/documents/*/proof")
+    page.route("**/v1/documents/*/proof", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(answer)))
+    open_page(page, site)
+    result = check(page, UNKNOWN_FILE, name="unanchored.pdf")
+    assert page.get_attribute(".key-line", "data-unanchored") == "true", result
+    assert "not yet anchored on chain" in result["keyText"]
+    assert "anchored root below" not in result["keyText"]
+    assert journal.key_id.hex() in result["keyText"]

@@ -123,7 +123,7 @@ def test_one_changed_byte_makes_the_file_unknown(page: Any, site: Site) -> None:
     result = check(page, bytes(tampered))
     assert result["verdict"] == "unknown" and result["title"] == "Unknown file"
     assert "changed after it was issued" in result["detail"]
-    assert result["checks"] == {"fingerprint": "info", "registry": "info"}
+    assert result["checks"] == {"fingerprint": "info", "registry": "info", "key": "ok"}
 
 
 def test_an_unknown_file_is_unknown(page: Any, site: Site) -> None:
@@ -136,22 +136,22 @@ def test_a_superseded_version_names_its_successor_and_the_entry_that_replaced_it
     open_page(page, site)
     result = check(page, site.files["A1"])
     assert result["verdict"] == "superseded" and result["title"] == "Genuine, but superseded"
-    assert result["detail"] == "The journal registered this file, but version 2 replaced it on 2026-12-01."
+    assert result["detail"] == "The journal registered this file, but version 2 replaced it on 2026-12-01 UTC."
     assert all(state in ("ok", "info") for state in result["checks"].values()), result["checks"]
     assert result["checks"]["change-entry"] == "ok" and result["checks"]["change-inclusion"] == "ok"
     assert "replaces this version with version 2" in result["text"]
-    assert "Superseded by\nversion 2, recorded on 2026-12-01" in result["text"]
+    assert "Superseded by\nversion 2, recorded on 2026-12-01 UTC" in result["text"]
 
 
 def test_a_revoked_e_policy_says_why_in_plain_words(page: Any, site: Site) -> None:
     open_page(page, site)
     result = check(page, site.files["B1"])
     assert result["verdict"] == "revoked" and result["title"] == "Revoked"
-    assert result["detail"] == ("The journal registered this file, and revoked it on 2026-12-01: the contract was "
+    assert result["detail"] == ("The journal registered this file, and revoked it on 2026-12-01 UTC: the contract was "
                                 "cancelled.")
     assert result["checks"]["change-entry"] == "ok" and result["checks"]["anchor"] == "ok"
     assert "revokes this document (reason code 1)" in result["text"]
-    assert "Revoked\non 2026-12-01: the contract was cancelled" in result["text"]
+    assert "Revoked\non 2026-12-01 UTC: the contract was cancelled" in result["text"]
 
 
 def tamper(page: Any, change: Callable[[dict[str, Any]], None]) -> None:
@@ -356,7 +356,7 @@ def test_the_page_follows_the_browsers_language_and_switches_on_request(browser:
         assert page.get_attribute("[data-lang=zh]", "aria-pressed") == "true"
         result = check(page, site.files["A1"])
         assert result["title"] == "真实，但已被新版本取代"
-        assert result["detail"] == "日志登记了此文件，但它已于 2026-12-01 被第 2 版取代。"
+        assert result["detail"] == "日志登记了此文件，但它已于 2026-12-01 UTC 被第 2 版取代。"
         page.click("[data-lang=en]")
         assert page.evaluate("document.documentElement.lang") == "en"
         assert page.text_content("h1") == "Check an e-policy"
