@@ -145,6 +145,7 @@ class Ledger:
             published=self.products.ensure_published,
             questionnaires=questionnaires, rulesets=rulesets, uploads=self.uploads, documents=self.documents,
             read=read, calendar=self.calendar, clock=self.clock, public_url=settings.public_url,
+            verifier_key_id=signer.vkey.split("+")[1],
             opener=self.subjects.open_personal, render=self.renderer.render)
         self.products.restore(self.workflow.history)
         servicing_catalog = load_catalog(default_catalog_path(products_dir))

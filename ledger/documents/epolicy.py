@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from urllib.parse import quote, urlsplit
@@ -109,7 +110,7 @@ class EPolicyView:
             raise ValidationFailed("verification_url must be an http(s) URL", field="verification_url")
 
 
-def verification_url(base_url: str, *, policy_no: str, version: int) -> str:
+def verification_url(base_url: str, *, policy_no: str, version: int, key_id: str | None = None) -> str:
     """The public verification page for one version of a policy: ``{base}/verify#policy=<no>&version=<n>``.
 
     The QR code names the policy and version, not a digest: the digest of the PDF cannot be printed inside the
@@ -117,8 +118,12 @@ def verification_url(base_url: str, *, policy_no: str, version: int) -> str:
     the code tells the service nothing; the page's script reads them, looks nothing up by them, and only says
     which policy (its last four characters) and version the code names. The holder then chooses their file: the
     page hashes it on their device, asks about that digest alone, and compares what the proofs say with the code.
+    With ``key_id`` (the 8 hex digits of the ledger's verifier key id) the code also pins the key
+    (``&vkey=<key id>``): a holder who scans it checks the answer against the key printed on their own e-policy,
+    not only the key the service publishes, so a service answering under another key is refused on a first visit.
     Requires an absolute http(s) ``base_url`` without query or fragment (a trailing ``/`` is dropped), a
-    non-empty ``policy_no`` and ``version`` >= 1; raises ``ValidationFailed`` otherwise.
+    non-empty ``policy_no``, ``version`` >= 1 and a ``key_id`` of 8 lowercase hex digits if given; raises
+    ``ValidationFailed`` otherwise.
     """
     parts = urlsplit(base_url)
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
@@ -128,7 +133,12 @@ def verification_url(base_url: str, *, policy_no: str, version: int) -> str:
         raise ValidationFailed("policy_no must not be empty", field="policy_no")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationFailed(f"version must be a whole number from 1, not {version!r}", field="version")
-    return f"{base_url.rstrip('/')}/verify#policy={quote(policy_no, safe='')}&version={version}"
+    pin = ""
+    if key_id is not None:
+        if not re.fullmatch(r"[0-9a-f]{8}", key_id):
+            raise ValidationFailed(f"key_id must be 8 lowercase hex digits, not {key_id!r}", field="key_id")
+        pin = f"&vkey={key_id}"
+    return f"{base_url.rstrip('/')}/verify#policy={quote(policy_no, safe='')}&version={version}{pin}"
 
 
 def render_epolicy(view: EPolicyView) -> bytes:

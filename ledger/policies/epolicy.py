@@ -17,7 +17,7 @@ FREQUENCY = {"annual": Bilingual("年交", "annual"), "semiannual": Bilingual("�
 
 def view_for(state: PolicyState, *, product: Product, policy_no: str, version: int, issued_on: date,
              people: dict[str, Any], public_url: str, supersedes: str | None,
-             next_due: date | None = None) -> EPolicyView:
+             next_due: date | None = None, key_id: str | None = None) -> EPolicyView:
     """The view of version ``version`` issued on ``issued_on`` (for version 1 cover starts the next day and the
     next premium is due one period later; a later version names its own ``next_due``)."""
     effective_on = state.effective_date or date.fromordinal(issued_on.toordinal() + 1)
@@ -52,7 +52,7 @@ def view_for(state: PolicyState, *, product: Product, policy_no: str, version: i
         product_version=str(product.version), product_digest=product.digest,
         policyholder=people["policyholder"], insured=people["insured"], beneficiaries=beneficiaries,
         schedule=schedule, terms=terms, exclusions=exclusions,
-        verification_url=verification_url(public_url, policy_no=policy_no, version=version),
+        verification_url=verification_url(public_url, policy_no=policy_no, version=version, key_id=key_id),
         supersedes_digest=supersedes)
 
 

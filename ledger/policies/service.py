@@ -128,7 +128,7 @@ class PolicyService:
     def __init__(self, *, workflow: Workflow, parties: People, catalog: ProductCatalog,
                  questionnaires: Mapping[str, Questionnaire], rulesets: Mapping[str, RuleSet],
                  uploads: UploadService, documents: DocumentService, read: ReadModels, calendar: BusinessCalendar,
-                 clock: Clock, public_url: str, opener: Any,
+                 clock: Clock, public_url: str, opener: Any, verifier_key_id: str | None = None,
                  published: Callable[[Product], None] = lambda product: None,
                  render: Callable[[Any], bytes] = epolicy.render) -> None:
         self._workflow = workflow
@@ -142,6 +142,7 @@ class PolicyService:
         self.calendar = calendar
         self._clock = clock
         self._public_url = public_url
+        self._key_id = verifier_key_id  # printed in every new e-policy's QR code, which pins it on the page
         self._personal = opener  # opens a recorded event's personal part (SubjectService.open_personal)
         self._rules = PolicyRules()
         self._published = published  # records a product version in the journal before it is first sold
@@ -489,7 +490,7 @@ class PolicyService:
         people = {**self.printed_now(state), **(printed or {})}
         people["beneficiaries"] = [tuple(b) for b in people.get("beneficiaries", [])]
         view_ = epolicy.view_for(state, product=product, policy_no=state.policy_no, version=version,
-                                 issued_on=today, people=people, public_url=self._public_url,
+                                 issued_on=today, people=people, public_url=self._public_url, key_id=self._key_id,
                                  supersedes=current["digest"], next_due=next_due or state.next_due())
         digest = digest_str(sha256(self._render(view_)))
         subject = current["subject"]
@@ -576,7 +577,7 @@ class PolicyService:
         salt = os.urandom(16)
         subject = sha256(salt + state.application_id.encode())
         view_ = epolicy.view_for(state, product=product, policy_no=policy_no, version=1, issued_on=today,
-                                 people=self._printed_people(state), public_url=self._public_url,
+                                 people=self._printed_people(state), public_url=self._public_url, key_id=self._key_id,
                                  supersedes=None)
         digest = sha256(self._render(view_))
         document = {"version": 1, "digest": digest_str(digest), "subject": digest_str(subject),

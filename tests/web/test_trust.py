@@ -166,3 +166,15 @@ def test_an_answer_not_yet_anchored_says_the_key_id_is_all_there_is_to_compare(p
     assert "not yet anchored on chain" in result["keyText"]
     assert "anchored root below" not in result["keyText"]
     assert journal.key_id.hex() in result["keyText"]
+
+
+def test_the_printed_qr_code_pins_the_key_so_a_first_visit_refuses_a_forged_key(page: Any, site: Site) -> None:
+    """The QR code on an e-policy carries the ledger's key id: a holder who scans it is protected on a first
+    visit, where the device's memory cannot help."""
+    key_id = real_vkey(site).split("+")[1]
+    forge(page, site)
+    open_page(page, site, f"#policy={quote(site.policies['A'], safe='')}&version=2&vkey={key_id}")
+    assert page.get_attribute("#pin", "data-pin") == "id"
+    result = check(page, FORGED_FILE.encode(), name="forged.pdf")
+    assert result["verdict"] == "unverified" and result["failed"] == "key", result
+    assert "Genuine" not in result["text"]

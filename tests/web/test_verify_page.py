@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from tests.web.conftest import Site
@@ -339,11 +340,14 @@ def test_the_url_the_e_policy_prints_opens_this_page_for_that_exact_version(site
     # The footer prints the URL the QR code holds; it is in the page's (deflated) content stream.
     texts = [zlib.decompress(stream) for stream in re.findall(rb"stream\r?\n(.*?)endstream", site.files["A2"], re.S)
              if stream.startswith(b"x")]
-    found = [m for text in texts for m in re.findall(rb"Verify: (http\S+/verify#policy=[^)\s&]+&version=\d+)", text)]
+    found = [m for text in texts
+             for m in re.findall(rb"Verify: (http\S+/verify#policy=[^)\s&]+&version=\d+&vkey=[0-9a-f]{8})", text)]
     assert len(found) == 1, found
     url = urlsplit(found[0].decode())
     assert f"{url.scheme}://{url.netloc}" == site.url and url.path == "/verify" and url.query == ""
-    assert parse_qs(url.fragment) == {"policy": [site.policies["A"]], "version": ["2"]}
+    key_id = httpx.get(f"{site.url}/v1/log/key").json()["vkey"].split("+")[1]
+    # the code pins the ledger's key: scanning it checks the answer against the key printed on the e-policy
+    assert parse_qs(url.fragment) == {"policy": [site.policies["A"]], "version": ["2"], "vkey": [key_id]}
 
 
 def test_the_page_follows_the_browsers_language_and_switches_on_request(browser: Any, site: Site) -> None:

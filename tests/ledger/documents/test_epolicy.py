@@ -267,3 +267,12 @@ def test_verification_url_refuses(base: str, policy_no: str, version: int, field
     with pytest.raises(ValidationFailed) as caught:
         verification_url(base, policy_no=policy_no, version=version)
     assert caught.value.field == field
+
+
+def test_verification_url_pins_the_ledgers_key_id_in_the_fragment() -> None:
+    url = verification_url("https://verify.example.cn", policy_no="P1", version=2, key_id="0a1b2c3d")
+    assert url == "https://verify.example.cn/verify#policy=P1&version=2&vkey=0a1b2c3d"
+    for bad in ("0A1B2C3D", "0a1b2c3", "0a1b2c3d0", "lifeledger+0a1b2c3d"):
+        with pytest.raises(ValidationFailed) as caught:
+            verification_url("https://verify.example.cn", policy_no="P1", version=2, key_id=bad)
+        assert caught.value.field == "key_id"
