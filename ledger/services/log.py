@@ -89,6 +89,17 @@ class LogService:
         """Cut a checkpoint if the log grew; the latest one (None while the log is empty)."""
         return self._checkpointer.cut()
 
+    def latest_covering(self, index: int) -> CheckpointRow:
+        """The latest signed checkpoint, cut now if none covers entry ``index`` yet (proofs of a trail or bundle
+        are given in it). Raises ``NotFound`` if even a new one cannot (an index beyond the log)."""
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None or checkpoint.tree_size <= index:
+            checkpoint = self.checkpoint_now()
+        if checkpoint is None or checkpoint.tree_size <= index:
+            raise NotFound(f"no checkpoint covers entry {index} (the log has {self.size()} entries)",
+                           field="index")
+        return checkpoint
+
     def inclusion_proof(self, *, index: int, tree_size: int) -> InclusionProof:
         """Inclusion proof of entry ``index`` in the tree of ``tree_size`` entries (from stored nodes)."""
         self._check_size(tree_size, field="tree_size")

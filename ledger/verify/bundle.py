@@ -27,7 +27,7 @@ from ledger.services.anchoring import AnchorService
 from ledger.services.documents import DocumentService
 from ledger.services.keys import KeyService
 from ledger.services.log import LogService
-from ledger.store import CheckpointRow, EntryRow
+from ledger.store import EntryRow
 
 BUNDLE_FORMAT = "lifeledger-evidence-bundle/1"
 SECTIONS = ("ledger", "checkpoint", "entries", "keys", "anchor", "documents")
@@ -179,7 +179,7 @@ class BundleBuilder:
             raise ValidationFailed("a bundle needs at least one entry", field="selected")
         last = max(choice.index for choice in selected)
         chosen = [*selected, record] if record is not None else list(selected)
-        checkpoint = self._covering(max(choice.index for choice in chosen))
+        checkpoint = self._log.latest_covering(max(choice.index for choice in chosen))
         size = checkpoint.tree_size
         entries = self.entries(chosen, tree_size=size)
         for entry, choice in zip(entries, _ordered(chosen, tree_size=size), strict=True):
@@ -209,15 +209,6 @@ class BundleBuilder:
             "sections": {name: digest_str(sha256(canonical_json(sections[name]))) for name in SECTIONS},
         }
         return {"format": BUNDLE_FORMAT, "manifest": manifest, **sections}
-
-    def _covering(self, last: int) -> CheckpointRow:
-        checkpoint = self._log.latest_checkpoint()
-        if checkpoint is None or checkpoint.tree_size <= last:
-            checkpoint = self._log.checkpoint_now()
-        if checkpoint is None or checkpoint.tree_size <= last:
-            raise NotFound(f"no checkpoint covers entry {last} (the log has {self._log.size()} entries)",
-                           field="selected")
-        return checkpoint
 
     def _key_history(self, entries: Sequence[Mapping[str, Any]], *, tree_size: int) -> dict[str, Any]:
         """Every key event on the streams ``system:<owner>`` of the systems whose keys signed an entry, in order."""

@@ -194,20 +194,11 @@ class TrailService:
         return self._workflow.run(self._rules, g.stream_of(auditor), command).events[-1].index
 
 
-    def _checkpoint_size(self, selection: Selection) -> tuple[int, str]:
-        """The latest signed checkpoint, cut now if none covers every selected entry yet."""
-        last = max(selection.reasons)
-        checkpoint = self._log.latest_checkpoint()
-        if checkpoint is None or checkpoint.tree_size <= last:
-            checkpoint = self._log.checkpoint_now()
-        if checkpoint is None or checkpoint.tree_size <= last:
-            raise NotFound(f"no checkpoint covers entry {last} yet; try again in a moment", field="checkpoint")
-        return checkpoint.tree_size, checkpoint.note
-
     def _trail(self, selection: Selection, *, auditor: str) -> dict[str, Any]:
         openings, used, name = self._openings(selection, auditor)
         selected = selection.selected(openings)
-        tree_size, note = self._checkpoint_size(selection)
+        checkpoint = self._log.latest_covering(max(selection.reasons))
+        tree_size, note = checkpoint.tree_size, checkpoint.note
         entries = self._builder.entries(selected, tree_size=tree_size)
         for entry in entries:
             facts = entry.get("facts")
