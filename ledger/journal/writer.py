@@ -328,7 +328,13 @@ class Journal:
     def _try_batch(self, units: list[Unit], *, check_existing: bool) -> list[list[Receipt] | LedgerError]:
         if self._session is None:
             self._session = self._store.writer_session()
-        session = self._session
+        with self._session.turn() as held:
+            if held and self._frontier is not None and self._session.head() != self._frontier.size:
+                self._reset(data_keys=True)  # another process appended since this one's last batch
+            return self._place_and_commit(self._session, units, check_existing=check_existing)
+
+    def _place_and_commit(self, session: WriterSession, units: list[Unit], *,
+                          check_existing: bool) -> list[list[Receipt] | LedgerError]:
         frontier = self._load_frontier()
         events = [event for unit in units for event in unit.events]
         if self._rows is None:

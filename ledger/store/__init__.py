@@ -8,9 +8,9 @@ kept for the hot reads.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, inspect, select, text
@@ -20,6 +20,7 @@ from ledger.errors import Conflict, NotFound, StorageError
 from ledger.store import database
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.locking import WriteLock
 from ledger.store.readers import ReaderPool
 from ledger.store.rows import RowStore
 from ledger.store.session import HeadChanged, UniqueViolation, WriterSession
@@ -78,9 +79,12 @@ class Store:
         self.engine = database.create(url, read_only=read_only)
         self.rows = RowStore(self.engine, specs)
         self._mark = "?" if self.is_sqlite else "%s"
-        # This process's writers to a SQLite file take turns on this lock (the journal writer and the domain's
-        # small writes); PostgreSQL has row locks and needs none.
-        self.write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
+        # Writers to a SQLite file take turns on this lock (the journal writer and the domain's small writes, in
+        # this process and in the other server processes on the file); PostgreSQL has row locks and needs none.
+        self.write_lock: WriteLock | None = None
+        if self.is_sqlite:
+            path = database.sqlite_path(url)
+            self.write_lock = WriteLock(Path(path) if path not in ("", ":memory:") and not read_only else None)
         self._readers = ReaderPool(self.engine, is_sqlite=self.is_sqlite)  # for the hot reads (proofs, size)
         self.readers = self._readers
 
@@ -99,6 +103,8 @@ class Store:
         """Close the idle reader connections and the engine's pool; a read still running closes its own after."""
         self._readers.close()
         self.engine.dispose()
+        if self.write_lock is not None:
+            self.write_lock.close()
 
     # -- reads ---------------------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.locking import WriteLock
 
 _codes = t.servicing_codes
 
@@ -54,7 +54,7 @@ _WIPED = {"message_zh": None, "message_en": None}
 class CodeStore:
     """The ``servicing_codes`` table. Every change is one statement, so concurrent checks cannot overspend."""
 
-    def __init__(self, engine: Engine, *, write_lock: threading.Lock | None = None) -> None:
+    def __init__(self, engine: Engine, *, write_lock: WriteLock | None = None) -> None:
         self._engine = engine
         self._write_lock = write_lock  # the journal writer's, on SQLite (see WriterSession)
 

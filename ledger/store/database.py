@@ -45,6 +45,11 @@ def _sqlite_setup(engine: Engine, *, read_only: bool = False) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
+def sqlite_path(url: str) -> str:
+    """The file a ``sqlite:///`` URL names (empty or ``:memory:`` for an in-memory database)."""
+    return url.split("///", 1)[-1].split("?", 1)[0]
+
+
 def create(url: str, *, read_only: bool = False) -> Engine:
     """An engine for ``url`` with a pool sized for one writer and a few readers.
 
@@ -54,7 +59,7 @@ def create(url: str, *, read_only: bool = False) -> Engine:
     read-only transactions.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1].split("?", 1)[0]
+        path = sqlite_path(url)
         if read_only:
             # A URI names the file, each character that means something in a URI ('#', '%', '?') escaped.
             uri = f"file:{quote(path)}?mode=ro"

@@ -3,7 +3,6 @@ the doc-op chain state of a digest, and the notices outbox."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.locking import WriteLock
 from ledger.store.readers import ReaderPool
 
 
@@ -52,7 +52,7 @@ class ChainRegistration:
 class DomainStore:
     """Uploads, idempotency answers, the notices outbox, and the chain state of document operations."""
 
-    def __init__(self, engine: Engine, *, write_lock: threading.Lock | None = None,
+    def __init__(self, engine: Engine, *, write_lock: WriteLock | None = None,
                  readers: ReaderPool | None = None) -> None:
         self._engine = engine
         self._readers = readers  # pooled DBAPI connections for the reads every application makes

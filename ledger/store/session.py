@@ -9,12 +9,12 @@ services, migrations, table creation) goes through SQLAlchemy as usual.
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ledger.errors import StorageError
 from ledger.store.database import storage_error
+from ledger.store.locking import WriteLock
 from ledger.store.specs import Changes, Key, Row, TableSpec
 
 if TYPE_CHECKING:
@@ -35,12 +35,13 @@ class WriterSession:
     """One DBAPI connection in autocommit mode, with explicit transactions, used by the writer thread only."""
 
     def __init__(self, raw: Any, *, dialect: str, specs: Mapping[str, TableSpec],
-                 write_lock: threading.Lock | None = None) -> None:
+                 write_lock: WriteLock | None = None) -> None:
         self._raw = raw
         # SQLite has one writer at a time: holding the process's write lock around the transaction makes this
         # process's other writers (uploads, the party index, idempotency keys) queue here, in order, instead of
         # spinning in SQLite's busy handler, whose backoff sleeps grow to 100 ms.
         self._write_lock = write_lock
+        self._holding = False  # the writers' turn is held around a whole batch (``turn``)
         self._sqlite = dialect == "sqlite"
         self._p = "?" if self._sqlite else "%s"
         self._specs = specs
@@ -141,7 +142,30 @@ class WriterSession:
         except Exception as exc:
             raise storage_error(exc, doing="reading for the writer") from exc
 
+    def head(self) -> int:
+        """The log's size as committed."""
+        return int(self._query("SELECT size FROM log_head WHERE id = 1", ())[0][0])
+
     # -- the transaction -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[bool]:
+        """Hold the writers' turn on a SQLite file from before a batch is placed until it is committed; yields
+        whether a turn is held (False on PostgreSQL, whose writers meet at the head's compare-and-set).
+
+        Another process on the same file can then never commit between the placing and the commit, so a batch is
+        placed once, against a head read under the turn, instead of placed, refused at the head and placed again
+        after a pause (what happens to the slower of two processes writing at once).
+        """
+        if self._write_lock is None:
+            yield False
+            return
+        with self._write_lock:
+            self._holding = True
+            try:
+                yield True
+            finally:
+                self._holding = False
 
     def commit(self, *, expected_size: int, new_size: int, entries: Sequence[tuple[Any, ...]],
                nodes: Sequence[tuple[int, int, bytes]], subject_keys: Sequence[tuple[str, bytes, str]],
@@ -155,7 +179,7 @@ class WriterSession:
         ``UniqueViolation`` if a unique key is taken, ``StorageError`` for anything else; nothing is written then.
         """
         cursor = self._raw.cursor()
-        held = self._write_lock
+        held = None if self._holding else self._write_lock
         if held is not None:
             held.acquire()
         try:

@@ -1,0 +1,122 @@
+"""The writers' turn on a SQLite file: threads and processes on one database take it one at a time."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from ledger.app import Ledger
+from ledger.crypto.keys import SigningKey
+from ledger.log.statements import sign_event
+from ledger.settings import Settings
+from ledger.store import Store
+from ledger.store.locking import LOCK_SUFFIX, WriteLock
+from tests.factories import POLICY_ADMIN_SCOPE
+
+HOLD = """
+import sys
+from pathlib import Path
+from ledger.store.locking import WriteLock
+lock = WriteLock(Path(sys.argv[1]))
+with lock:
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def taken_within(lock: WriteLock, seconds: float) -> threading.Event:
+    """Start taking ``lock`` on another thread; the event is set once it is held (it is then let go)."""
+    got = threading.Event()
+
+    def take() -> None:
+        with lock:
+            got.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    got.wait(seconds)
+    return got
+
+
+def test_another_process_holding_the_turn_makes_this_one_wait_until_it_lets_go(tmp_path: Path) -> None:
+    database = tmp_path / "ledger.db"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(database)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lock = WriteLock(database)
+        waiting = taken_within(lock, 0.3)
+        assert not waiting.is_set()  # the other process has the turn
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert waiting.wait(10)  # woken as soon as it let go, not after a poll
+        lock.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (tmp_path / f"ledger.db{LOCK_SUFFIX}").exists()
+
+
+def test_two_locks_on_one_file_in_one_process_exclude_each_other_and_threads_take_turns(tmp_path: Path) -> None:
+    first, second = WriteLock(tmp_path / "ledger.db"), WriteLock(tmp_path / "ledger.db")
+    with first:
+        assert first.locked()
+        assert not taken_within(second, 0.2).is_set()
+        assert not taken_within(first, 0.2).is_set()  # another thread of the same holder waits too
+    assert taken_within(second, 5).is_set()
+    first.close()
+    second.close()
+
+
+def test_a_read_only_database_makes_no_lock_file(tmp_path: Path) -> None:
+    path = tmp_path / "copy.db"
+    Store.open(f"sqlite:///{path}").close()
+    (tmp_path / f"copy.db{LOCK_SUFFIX}").unlink()
+    copy = Store(f"sqlite:///{path}", read_only=True)
+    try:
+        assert copy.write_lock is not None and copy.write_lock.path is None
+    finally:
+        copy.close()
+    assert not (tmp_path / f"copy.db{LOCK_SUFFIX}").exists()
+
+
+def test_two_ledgers_on_one_file_append_at_once_without_a_batch_refused_at_the_head(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """Each writer places its batch holding the turn, against the head as the other left it: no batch is
+    placed, refused by the head's compare-and-set and placed again."""
+    first = Ledger.open(settings)
+    second = Ledger.open(settings)
+    try:
+        key = SigningKey.generate("policy-admin-1")
+        first.keys.register(key_id=key.key_id, owner="policy-admin", public_key=key.public_key,
+                            scope=POLICY_ADMIN_SCOPE)
+        events = {ledger: [sign_event(key=key, event_id=f"evt-{name}-{n}", type="premium.collected",
+                                      stream=f"policy:{name}{n % 7}", payload={"amount": f"{n}.00"},
+                                      data_subject=f"customer:{name}{n % 3}") for n in range(150)]
+                  for ledger, name in ((first, "a"), (second, "b"))}
+        receipts: dict[Ledger, list[int]] = {}
+
+        def write(ledger: Ledger) -> None:
+            receipts[ledger] = [ledger.intake.append(event, owner="policy-admin").index
+                                for event in events[ledger]]
+
+        caplog.set_level(logging.DEBUG, logger="ledger.journal.writer")
+        threads = [threading.Thread(target=write, args=(ledger,)) for ledger in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(receipts[first] + receipts[second]) == list(range(1, 301))  # after the key's entry
+        assert first.store.size() == second.store.size() == 301
+        assert not [r for r in caplog.records if "reloading" in r.getMessage()]
+        first.log.checkpoint_now()
+        report = first.audit.verify()
+        assert report.ok, [str(problem) for problem in report.problems]
+    finally:
+        second.close()
+        first.close()
