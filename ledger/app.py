@@ -130,7 +130,7 @@ class Ledger:
         self.uploads = UploadService(domain, clock=self.clock)
         self.idempotency = IdempotencyService(
             domain, clock=self.clock, key=hmac.new(secrets.master_key, b"lifeledger idempotency v1", "sha256").digest())
-        index = PartyIndex(domain, master_key=secrets.master_key, clock=self.clock)
+        index = PartyIndex(domain, master_key=secrets.master_key)
         self.subjects = SubjectService(store, intake=self.intake, opener=opener, uploads=self.uploads, parties=index)
         self.workflow = Workflow(intake=self.intake, opener=opener, clock=self.clock, cache_size=settings.state_cache)
         self.parties = PartyService(self.workflow, self.subjects, index)

@@ -41,6 +41,14 @@ class StreamMoved(Conflict):
         self.actual = actual
 
 
+class IndexTaken(Conflict):
+    """A person a group indexes (by the keyed fingerprint of their identity number) was indexed by another command
+    after the decision: resolve the people again (they are that command's party now) and decide again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="party_index")
+
+
 class Refused(Conflict):
     """A command the rules refuse: ``rule`` names the rule, with a plain-language reason in Chinese and English."""
 

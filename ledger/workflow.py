@@ -137,11 +137,13 @@ class Workflow:
 
     def run(self, aggregate: Aggregate[S, C], stream: str, command: C, *,
             after: Callable[[S], None] | None = None, expected: Mapping[str, int] | None = None,
-            fresh: bool = False) -> Outcome[S]:
+            fresh: bool = False, index: Sequence[tuple[bytes, str]] = ()) -> Outcome[S]:
         """Decide ``command`` on ``stream`` and record what it decides, all or none.
 
         ``expected`` names the positions of other streams the group writes (0: a new party's stream), so a
-        concurrent writer of those makes the group fail too.
+        concurrent writer of those makes the group fail too. ``index`` names the (fingerprint, party id) rows the
+        group adds to the party index for the people it registers; ``IndexTaken`` if another command indexed one
+        of them first (the caller resolves the people again).
 
         Raises what ``decide`` raises (``Refused``, ``ValidationFailed``, ...) with nothing recorded, and
         ``StreamMoved`` only if the stream kept moving through every attempt. ``after`` (optional) sees the state
@@ -166,7 +168,7 @@ class Workflow:
                             data_subject=LEDGER_SUBJECT, personal_subject=new.personal_subject)
                       for new in decided]
             try:
-                receipts = self._intake.emit_all(drafts, expected={**(expected or {}), stream: seq})
+                receipts = self._intake.emit_all(drafts, expected={**(expected or {}), stream: seq}, index=index)
             except StreamMoved as moved:
                 if moved.stream != stream:
                     raise  # another stream the group writes moved (a party registered meanwhile): deciding

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.crypto.sealing import seal
-from ledger.errors import Conflict, LedgerError, NotFound, StreamMoved, ValidationFailed
+from ledger.errors import Conflict, IndexTaken, LedgerError, NotFound, StreamMoved, ValidationFailed
 from ledger.journal.units import Receipt, Unit
 from ledger.log import merkle
 from ledger.log.reserved import LEDGER_SUBJECT, SUBJECT_ERASED
@@ -33,6 +33,7 @@ class _Mark:
     personal: int
     erased: int
     keys: int
+    index: int
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Placement:
     data_keys: dict[str, bytes | None] = field(default_factory=dict)
     new_subjects: set[str] = field(default_factory=set)  # subjects whose keys this batch creates
     in_batch: dict[str, tuple[EntryRecord, int]] = field(default_factory=dict)
+    indexed: set[bytes] = field(default_factory=set)  # party index fingerprints taken before this batch
     _key_changes: list[tuple[str, bytes | None]] = field(default_factory=list)  # (subject, key before) to undo
 
     # -- units -----------------------------------------------------------------------------------------------
@@ -85,6 +87,7 @@ class Placement:
                     raise StreamMoved(f"stream {stream!r} is at position {actual}, not at {want} where the "
                                       f"decision was made; reload it and decide again", stream=stream, expected=want,
                                       actual=actual)
+            self._index(unit)
         return [self._place_event(event, unit) for event in unit.events]
 
     def _place_event(self, event: SignedEvent, unit: Unit) -> Receipt:
@@ -134,6 +137,16 @@ class Placement:
         self.in_batch[statement.event_id] = (record, index)
         return Receipt.of(row)
 
+    def _index(self, unit: Unit) -> None:
+        """Add the group's party index rows, each fingerprint new to the index and to this batch."""
+        claimed = self.indexed | {fingerprint for fingerprint, _, _ in self.batch.index}
+        for fingerprint, party_id in unit.index:
+            if fingerprint in claimed:
+                raise IndexTaken(f"a person this group registers as party {party_id} was registered by another "
+                                 f"command since the decision; resolve the people again")
+            claimed.add(fingerprint)
+            self.batch.index.append((fingerprint, party_id, self.now))
+
     def _erase(self, event: SignedEvent) -> None:
         """Destroy the erased subject's key in this batch's transaction; later events for it are refused."""
         subject = str(event.payload.get("subject"))
@@ -160,7 +173,7 @@ class Placement:
     def _mark(self) -> _Mark:
         batch = self.batch
         return _Mark(len(batch.entries), len(batch.payloads), len(batch.personal), len(batch.erased),
-                     len(self._key_changes))
+                     len(self._key_changes), len(batch.index))
 
     def _undo(self, mark: _Mark) -> None:
         """Forget what a refused unit placed: entries, sealed rows, erasures and the keys they destroyed."""
@@ -171,6 +184,7 @@ class Placement:
         del batch.payloads[mark.payloads:]
         del batch.personal[mark.personal:]
         del batch.erased[mark.erased:]
+        del batch.index[mark.index:]
         for subject, before in reversed(self._key_changes[mark.keys:]):
             self.data_keys[subject] = before
         del self._key_changes[mark.keys:]

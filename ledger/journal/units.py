@@ -93,6 +93,7 @@ class Unit:
     group: bool = False
     expected: Mapping[str, int] | None = None  # stream -> the last seq the caller's decision saw
     signed_here: bool = False  # signed by the ledger in this process: its signature needs no second look
+    index: tuple[tuple[bytes, str], ...] = ()  # (fingerprint, party id) the group adds to the party index
     checked: bool = False  # passed the intake checks already
     outcome: Pending = field(default_factory=Pending)
 

@@ -128,7 +128,7 @@ class Journal:
 
     def append_all(self, events: Sequence[SignedEvent], *, owner: str | None,
                    expected: Mapping[str, int] | None = None, timeout: float = 60.0,
-                   signed_here: bool = False) -> list[Receipt]:
+                   signed_here: bool = False, index: Sequence[tuple[bytes, str]] = ()) -> list[Receipt]:
         """Append a group of events all or none, at consecutive positions, and wait until it is committed.
 
         ``expected`` maps streams to the last sequence number the caller's decision was based on (0 for a stream
@@ -136,10 +136,15 @@ class Journal:
         the expected and the actual position (reload, decide again). Any event refused (a bad signature, a
         projection refusing it) refuses the whole group with that event's error. A group whose events are all
         recorded already (a retry) returns the original receipts; one recorded only in part is a ``Conflict``.
+
+        ``index`` names (fingerprint, party id) rows the group adds to the party index in the same transaction:
+        if a fingerprint is indexed already (another command registered that person after the decision), nothing
+        is recorded and ``IndexTaken`` says to resolve the people again.
         """
         if not events:
             raise ValueError("a group needs at least one event")
-        unit = Unit(list(events), owner, group=True, expected=dict(expected or {}), signed_here=signed_here)
+        unit = Unit(list(events), owner, group=True, expected=dict(expected or {}), signed_here=signed_here,
+                    index=tuple(index))
         self.start()
         self._queue.put([unit])
         return unit.outcome.result(timeout)
@@ -344,6 +349,9 @@ class Journal:
                               lookup=lookup, now=max(utc_timestamp(self._clock.now()), self._last_recorded_at),
                               existing=dict(lookup([e.statement.event_id for e in events])) if check_existing else {})
         placement.rows.prefetch(wanted_rows(self._registry, events))
+        fingerprints = [fingerprint for unit in units for fingerprint, _ in unit.index]
+        if fingerprints:
+            placement.indexed = session.indexed(fingerprints)
         placement.data_keys, new_keys = self._data_keys.for_subjects(
             {e.data_subject for e in events} | {e.personal.data_subject for e in events if e.personal is not None}
             | {str(e.payload.get("subject")) for e in events if e.statement.type == SUBJECT_ERASED},

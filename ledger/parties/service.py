@@ -67,6 +67,7 @@ class Resolved:
     party_id: str
     registration: NewEvent | None
     same_number: str | None = None
+    index: tuple[bytes, str] | None = None  # the party index row the registering group adds
 
 
 @dataclass(frozen=True)
@@ -132,17 +133,16 @@ class PartyService:
         return pid, NewEvent(event.type, event.facts, event.personal, event.personal_subject, ev.stream_of(pid))
 
     def resolve(self, persons: Sequence[Person], *, actor: Mapping[str, str]) -> list[Resolved]:
-        """The party each person is, and for new people the events that register them (for another command's
-        group, which must expect each new party's stream at 0, so a party is never registered twice).
+        """The party each person is, and for new people the events that register them and their party index
+        rows, for another command's group (which must expect each new party's stream at 0 and add the rows with
+        ``Workflow.run(index=...)``, so a person is never registered twice: of two commands registering one
+        person at once the second fails with ``IndexTaken`` and resolves again, finding the first's party).
 
         A person is the party their identity number names only if the name they registered matches: an
         identity number alone never links anyone. A person whose number names a party under another name gets a
-        party of their own, with ``same_number`` naming the other (financial underwriting counts both). New
-        people are indexed in one write, then read back: if another application indexed the same person first,
-        theirs is the party.
+        party of their own, with ``same_number`` naming the other (financial underwriting counts both).
         """
         out: list[Resolved] = []
-        fresh: list[tuple[int, Person]] = []
         known = self._index.find_many([p.id_number for p in persons]) if self._index is not None else {}
         for person in persons:
             found = known.get(person.id_number)
@@ -152,20 +152,12 @@ class PartyService:
                 else:
                     pid, event = self.registration(person, actor=actor)
                     out.append(Resolved(pid, event, same_number=found))
-                continue
-            out.append(Resolved(found or self.new_id(), None))
-            fresh.append((len(out) - 1, person))
-        holders: dict[str, str] = {}
-        if self._index is not None and fresh:
-            self._index.claim_many([(person.id_number, out[n].party_id) for n, person in fresh])
-            holders = self._index.find_many([person.id_number for _, person in fresh])
-        for n, person in fresh:
-            ours = out[n].party_id
-            holder = holders.get(person.id_number, ours)
-            # Ours is new (nobody registered it); a holder another application claimed first may be registered.
-            registering = None if holder != ours and self.exists(holder) else \
-                self.registration(person, actor=actor, party_id=holder)[1]
-            out[n] = Resolved(holder, registering)
+            elif found is not None:  # indexed, its registration never recorded: register it under that id
+                out.append(Resolved(found, self.registration(person, actor=actor, party_id=found)[1]))
+            else:
+                pid, event = self.registration(person, actor=actor)
+                out.append(Resolved(pid, event, index=self._index.row(person.id_number, pid)
+                                    if self._index is not None else None))
         return out
 
     def registered_as(self, party_id: str, id_number: str) -> bool:
@@ -178,10 +170,12 @@ class PartyService:
         except LedgerError:
             return False
 
-    def index_many(self, claims: list[tuple[str, str]]) -> None:
-        """Index (identity number, party id) pairs whose numbers name no party yet, in one write."""
-        if self._index is not None:
-            self._index.claim_many(claims)
+    def index_row(self, id_number: str, party_id: str) -> tuple[bytes, str] | None:
+        """The party index row for a party registered with ``id_number`` (see ``resolve``), or None when the
+        number names a party already (the index keeps the first)."""
+        if self._index is None or self._index.find(id_number) is not None:
+            return None
+        return self._index.row(id_number, party_id)
 
     def _same_name(self, party_id: str, person: Person) -> bool:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import ErasedError, NotFound, Refused, StorageError, ValidationFailed
+from ledger.errors import ErasedError, IndexTaken, NotFound, Refused, StorageError, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.log.encoding import digest_str, sha256
 from ledger.money import Money
@@ -46,6 +46,7 @@ from ledger.workflow import Outcome, Workflow, new_id
 
 log = logging.getLogger(__name__)
 EPOLICY_KIND = 1  # DocumentRegistry kind of an e-policy
+INDEX_ATTEMPTS = 3  # an application resolves its people again when another registered one of them meanwhile
 NUMBERS_REMEMBERED = 100_000  # policy numbers whose application is remembered
 REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
 REVOKED_ENDED = 2  # DocumentRegistry reason code: the contract ended (not reinstated in time)
@@ -81,7 +82,7 @@ class People(Protocol):
 
     def registered_as(self, party_id: str, id_number: str) -> bool: ...
 
-    def index_many(self, claims: list[tuple[str, str]]) -> None: ...
+    def index_row(self, id_number: str, party_id: str) -> tuple[bytes, str] | None: ...
 
 
 class PolicyRules:
@@ -171,8 +172,18 @@ class PolicyService:
         """Record an application (registering the people it names), and the answers it carries.
 
         Raises ``ValidationFailed`` naming the field (plan, shares, consent, uploads) and ``Refused`` naming
-        the rule (eligibility).
+        the rule (eligibility). A person another application registered in the meantime is resolved again (to
+        that application's party) and the application decided again.
         """
+        for attempt in range(INDEX_ATTEMPTS):
+            try:
+                return self._apply_once(request, actor=actor, policyholder_id=policyholder_id)
+            except IndexTaken:
+                if attempt == INDEX_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _apply_once(self, request: ApplicationRequest, *, actor: d.Actor, policyholder_id: str) -> PolicyState:
         product = self.catalog.get(request.product_id)
         plan = _plan(product, request.plan)
         insured_person = request.insured or request.policyholder
@@ -197,10 +208,12 @@ class PolicyService:
         self._published(product)
         actor_json = actor.to_json()
         registrations: list[NewEvent] = []
+        index: list[tuple[bytes, str]] = []
         if not self._parties.exists(policyholder_id):
             registrations.append(self._parties.registration(request.policyholder, actor=actor_json,
                                                             party_id=policyholder_id)[1])
-            self._parties.index_many([(request.policyholder.id_number, policyholder_id)])
+            row = self._parties.index_row(request.policyholder.id_number, policyholder_id)
+            index += [row] if row is not None else []
         elif not self._parties.registered_as(policyholder_id, request.policyholder.id_number):
             raise ValidationFailed(f"policyholder.id_number is not the identity number registered for customer "
                                    f"{policyholder_id}", field="policyholder.id_number")
@@ -211,6 +224,7 @@ class PolicyService:
                 others.setdefault(person.id_number, person)
         resolved = dict(zip(others, self._parties.resolve(list(others.values()), actor=actor_json), strict=True))
         registrations += [r.registration for r in resolved.values() if r.registration is not None]
+        index += [r.index for r in resolved.values() if r.index is not None]
 
         def party_of(person: Person) -> str:
             return policyholder_id if person.id_number == request.policyholder.id_number else \
@@ -259,7 +273,7 @@ class PolicyService:
                            declaration=declaration)
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
         return self._workflow.run(self._rules, ev.stream_of(application_id), command, expected=expected,
-                                  fresh=True).state  # a new random id: nothing to read first
+                                  fresh=True, index=index).state  # a new random id: nothing to read first
 
     def cover_with_us(self, insured: str, product: Product, *, applicant: str) -> Money:
         """The insured's sums insured with us (financial underwriting): policies in force, and applications still

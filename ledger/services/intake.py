@@ -74,10 +74,12 @@ class IntakeService:
         """Sign and append one event the ledger itself originates."""
         return self._journal.append(self.sign(draft), owner=None, signed_here=True)
 
-    def emit_all(self, drafts: Sequence[Draft], *, expected: Mapping[str, int] | None = None) -> list[Receipt]:
-        """Sign and append events the ledger originates, all or none, at the positions the decision saw."""
+    def emit_all(self, drafts: Sequence[Draft], *, expected: Mapping[str, int] | None = None,
+                 index: Sequence[tuple[bytes, str]] = ()) -> list[Receipt]:
+        """Sign and append events the ledger originates, all or none, at the positions the decision saw, adding
+        ``index``'s (fingerprint, party id) rows to the party index in the same transaction."""
         return self._journal.append_all([self.sign(draft) for draft in drafts], owner=None, expected=expected,
-                                        signed_here=True)
+                                        signed_here=True, index=index)
 
     def stats(self) -> IntakeStats:
         """This process's appends so far (for metrics); reads the writer's counters without waiting for it."""

@@ -12,7 +12,7 @@ import copy
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from ledger.claims import projection as claims_projection
 from ledger.claims import state as claims_state
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import ErasedError, Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
+from ledger.errors import ErasedError, Forbidden, IndexTaken, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Actor, Event, NewEvent
 from ledger.money import Money
 from ledger.policies.state import SUSPENDED, PolicyState, with_changes
@@ -162,14 +162,18 @@ class ServicingService:
 
     def _contract_retry(self, run: Callable[[], RequestState]) -> RequestState:
         """Run a command that writes the contract, again when another request or the policy clock moved the
-        contract between the preparation and the append (two requests on one policy at once): each attempt
-        prepares on the contract as it is then. Other conflicts are raised."""
+        contract between the preparation and the append (two requests on one policy at once), or another command
+        registered a person the request names: each attempt prepares on the contract and the people as they are
+        then. Other conflicts are raised."""
         for attempt in range(CONTRACT_ATTEMPTS):
             try:
                 return run()
             except StreamMoved as moved:
                 if not moved.stream.startswith(self._policies.contract_stream("")) \
                         or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+            except IndexTaken:
+                if attempt == CONTRACT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -250,7 +254,7 @@ class ServicingService:
         given = dict(uploads or {})
         self._check_uploads(given, owners={requester["party"], party})
         persons = family.persons(data)
-        registrations, parties = self._resolve(persons, actor=actor.to_json())
+        registrations, parties, index = self._resolve(persons, actor=actor.to_json())
         policy, seq = self._policies.position(application_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
@@ -270,7 +274,7 @@ class ServicingService:
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
         if completion is not None:
             expected[completion.contract_stream] = seq
-        state = self._run(request_id, command, expected=expected, fresh=True)
+        state = self._run(request_id, command, expected=expected, fresh=True, index=index)
         if state.status == st.AWAITING_CONFIRMATION:
             try:
                 state = self._send_code(state, actor)
@@ -531,8 +535,9 @@ class ServicingService:
     # -- internals -------------------------------------------------------------------------------------------
 
     def _run(self, request_id: str, command: object, *, expected: Mapping[str, int] | None = None,
-             fresh: bool = False) -> RequestState:
-        outcome = self._workflow.run(self._rules, ev.stream_of(request_id), command, expected=expected, fresh=fresh)
+             fresh: bool = False, index: Sequence[tuple[bytes, str]] = ()) -> RequestState:
+        outcome = self._workflow.run(self._rules, ev.stream_of(request_id), command, expected=expected, fresh=fresh,
+                                     index=index)
         with self._changed:
             self._versions[request_id] = self._versions.get(request_id, 0) + 1
             self._changed.notify_all()
@@ -582,16 +587,18 @@ class ServicingService:
                 raise ValidationFailed(f"documents.{code}: no upload {digest} of yours", field=f"documents.{code}")
 
     def _resolve(self, persons: Mapping[str, Any], *, actor: Mapping[str, str]
-                 ) -> tuple[list[NewEvent], dict[str, str]]:
+                 ) -> tuple[list[NewEvent], dict[str, str], list[tuple[bytes, str]]]:
+        """The registrations of the new people a request names, the party of each, and their index rows."""
         if not persons:
-            return [], {}
+            return [], {}, []
         today = self._calendar.date_of(self._clock.now())
         parsed = {key: self._parties.parse_person(person.model_dump(exclude={"id_type"}, exclude_none=True),
                                                   field=f"input.{key}", today=today)
                   for key, person in persons.items()}
         resolved = self._parties.resolve(list(parsed.values()), actor=actor)
         registrations = [r.registration for r in resolved if r.registration is not None]
-        return registrations, {key: r.party_id for key, r in zip(parsed, resolved, strict=True)}
+        return (registrations, {key: r.party_id for key, r in zip(parsed, resolved, strict=True)},
+                [r.index for r in resolved if r.index is not None])
 
     def _context(self, policy: PolicyState, operation: Operation, *, now: datetime, request_date: date,
                  parties: Mapping[str, str], requester: str) -> Context:

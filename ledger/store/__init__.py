@@ -61,6 +61,7 @@ class Batch:
     personal: list[tuple[int, str, bytes]] = field(default_factory=list)  # sealed personal parts
     new_subject_keys: list[tuple[str, bytes, str]] = field(default_factory=list)
     erased: list[tuple[str, str]] = field(default_factory=list)  # (subject, time): data keys destroyed
+    index: list[tuple[bytes, str, str]] = field(default_factory=list)  # party index rows: fingerprint, party, time
     changes: Changes = field(default_factory=Changes)
 
 

@@ -161,19 +161,6 @@ class DomainStore:
             raise storage_error(exc, doing="reading the party index") from exc
         return None if row is None else str(row.party_id)
 
-    def claim_parties(self, claims: list[tuple[bytes, str]], *, at: str) -> None:
-        """Index each (fingerprint, party id) whose fingerprint is free, in one transaction (taken ones are left
-        as they are)."""
-        if not claims:
-            return
-        rows = [{"fingerprint": fingerprint, "party_id": party_id, "created_at": at}
-                for fingerprint, party_id in claims]
-        try:
-            with self._writing() as conn:
-                conn.execute(self._insert_or_ignore(t.party_index, ["fingerprint"]), rows)
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="writing the party index") from exc
-
     def forget_party(self, party_id: str) -> int:
         """Delete a party's index rows (on erasure); returns how many."""
         try:

@@ -56,6 +56,7 @@ class WriterSession:
             "personal_payloads": self._insert_sql("personal_payloads", ("idx", "subject", "sealed")),
         }
         self._head = f"UPDATE log_head SET size = {p} WHERE id = 1 AND size = {p}"
+        self._index = self._insert_sql("party_index", ("fingerprint", "party_id", "created_at"))
         self._erase = f"UPDATE subject_keys SET wrapped = NULL, erased_at = {p} WHERE subject = {p}"
         self._upserts = {name: self._upsert_sql(spec) for name, spec in specs.items() if not spec.outbox}
         self._deletes = {name: self._delete_sql(spec) for name, spec in specs.items() if not spec.outbox}
@@ -123,6 +124,15 @@ class WriterSession:
                 found[subject] = None if wrapped is None else bytes(wrapped)
         return found
 
+    def indexed(self, fingerprints: Sequence[bytes]) -> set[bytes]:
+        """The fingerprints the party index holds already."""
+        found: set[bytes] = set()
+        for start in range(0, len(fingerprints), _CHUNK):
+            chunk = list(fingerprints[start:start + _CHUNK])
+            sql = f"SELECT fingerprint FROM party_index WHERE fingerprint IN ({', '.join([self._p] * len(chunk))})"
+            found.update(bytes(row[0]) for row in self._query(sql, chunk))
+        return found
+
     def recorded_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(event_ids), _CHUNK):
@@ -170,12 +180,15 @@ class WriterSession:
     def commit(self, *, expected_size: int, new_size: int, entries: Sequence[tuple[Any, ...]],
                nodes: Sequence[tuple[int, int, bytes]], subject_keys: Sequence[tuple[str, bytes, str]],
                payloads: Sequence[tuple[int, str, bytes]], personal: Sequence[tuple[int, str, bytes]],
-               erased: Sequence[tuple[str, str]], changes: Changes) -> None:
+               erased: Sequence[tuple[str, str]], changes: Changes,
+               index: Sequence[tuple[bytes, str, str]] = ()) -> None:
         """Move the head from ``expected_size`` to ``new_size`` and write everything, in one transaction.
 
         ``erased`` names (subject, time) pairs whose data keys are destroyed in the same transaction as the
         entries that record their erasure, so a batch prepared by another writer before the erasure fails on the
-        head and is placed again, and then refused. Raises ``HeadChanged`` if the head is elsewhere,
+        head and is placed again, and then refused. ``index`` adds (fingerprint, party id, time) rows to the party
+        index, each fingerprint new (the writer checked; one indexed meanwhile by another writer is a unique key
+        taken). Raises ``HeadChanged`` if the head is elsewhere,
         ``UniqueViolation`` if a unique key is taken, ``StorageError`` for anything else; nothing is written then.
         """
         cursor = self._raw.cursor()
@@ -194,6 +207,8 @@ class WriterSession:
                         cursor.executemany(self._insert[table], rows)
                 if erased:
                     cursor.executemany(self._erase, [(at, subject) for subject, at in erased])
+                if index:  # plain inserts: a fingerprint another process indexed first fails the batch
+                    cursor.executemany(self._index, index)
                 self._write_changes(cursor, changes)
                 cursor.execute("COMMIT")
             except BaseException:
@@ -218,7 +233,7 @@ class WriterSession:
                               e.leaf_hash) for e in batch.entries],
                     nodes=[(level, idx, digest) for (level, idx), digest in batch.nodes],
                     subject_keys=batch.new_subject_keys, payloads=batch.payloads, personal=batch.personal,
-                    erased=batch.erased, changes=batch.changes)
+                    erased=batch.erased, changes=batch.changes, index=batch.index)
 
     def _write_changes(self, cursor: Any, changes: Changes) -> None:
         for name, rows in changes.rows.items():

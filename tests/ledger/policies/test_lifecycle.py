@@ -11,12 +11,14 @@ import pytest
 
 from ledger.app import Ledger
 from ledger.clock import FixedClock
-from ledger.errors import Refused
+from ledger.errors import IndexTaken, Refused
+from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.money import Money
-from ledger.parties.service import Person
+from ledger.parties.service import Person, Resolved
 from ledger.policies import decide as d
 from ledger.policies.rules.samples import CLEAN
 from ledger.policies.service import Actor, ApplicationRequest, Beneficiary
+from ledger.services.intake import Draft
 from ledger.settings import Settings
 from tests.factories import resident_id
 
@@ -359,11 +361,28 @@ def test_the_refund_is_the_cash_value_of_what_was_paid_and_maturity_ends_a_suspe
 
 
 def test_people_named_at_once_by_two_applications_are_one_party(ledger: Ledger) -> None:
+    """Resolved before either is recorded, the same new person gets two party ids with the same index row; the
+    group recorded first wins, the other is refused whole and, resolved again, names the first's party."""
     spouse = person("刘洋", "1989-09-09", "F")
-    first, second = (ledger.parties.resolve([spouse], actor={"role": "customer", "party": CUSTOMER})
-                     for _ in range(2))
-    assert first[0].party_id == second[0].party_id  # the second finds the first's claim in the index
-    assert first[0].registration is not None and second[0].registration is not None  # neither is recorded yet
+    actor = {"role": "customer", "party": CUSTOMER}
+    first, second = (ledger.parties.resolve([spouse], actor=actor)[0] for _ in range(2))
+    assert first.party_id != second.party_id and first.index is not None and second.index is not None
+    assert first.index[0] == second.index[0]  # one fingerprint: one person
+
+    def record(resolved: Resolved) -> None:
+        assert resolved.registration is not None and resolved.index is not None
+        event = resolved.registration
+        ledger.intake.emit_all([Draft(type=event.type, stream=event.stream or "", data_subject=LEDGER_SUBJECT,
+                                      payload={**event.facts, **event.personal},
+                                      personal_subject=event.personal_subject)],
+                               expected={event.stream or "": 0}, index=[resolved.index])
+
+    record(first)
+    with pytest.raises(IndexTaken):
+        record(second)
+    assert not ledger.parties.exists(second.party_id)
+    (again,) = ledger.parties.resolve([spouse], actor=actor)
+    assert (again.party_id, again.registration, again.index) == (first.party_id, None, None)
 
 
 def test_the_same_identity_number_under_another_name_still_counts_its_cover(ledger: Ledger) -> None:
