@@ -30,8 +30,10 @@ from ledger.log.statements import SignedEvent
 from ledger.services.intake import Draft
 
 WARM_UP = 50  # untimed appends before each latency run: connections opened, caches filled
-CLAIM_STEPS = ("claim.reported", "claim.assessed", "claim.approved", "claim.payment_scheduled", "claim.closed")
-GROUP = len(CLAIM_STEPS)
+# Five steps of one decision, as a workflow command records them (types no domain package declares, so the
+# payload is taken as it is, like a new resource's events).
+CASE_STEPS = ("case.reported", "case.assessed", "case.approved", "case.payment_scheduled", "case.closed")
+GROUP = len(CASE_STEPS)
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,13 @@ def ledger_concurrent(root: Path, inputs: Inputs) -> Run:
         ledger.close()
 
 
-def claim_drafts(n: int, tag: str) -> tuple[str, list[Draft]]:
-    """A claim settled in one decision: five events on a new stream ``claim:<tag>-<n>``."""
-    stream = f"claim:{tag}-{n}"
+def case_drafts(n: int, tag: str) -> tuple[str, list[Draft]]:
+    """A case settled in one decision: five events on a new stream ``case:<tag>-<n>``."""
+    stream = f"case:{tag}-{n}"
     payload = {"claim": f"CL-{tag}-{n}", "policy_number": f"LL-{n % STREAMS:08d}", "reason_code": "death-benefit",
                "benefit": {"amount": "250000.00", "currency": "CNY"}, "rules": "claims-2026.3"}
     return stream, [Draft(type=step, stream=stream, payload={**payload, "step": number},
-                          data_subject=f"person-{n % STREAMS}") for number, step in enumerate(CLAIM_STEPS)]
+                          data_subject=f"person-{n % STREAMS}") for number, step in enumerate(CASE_STEPS)]
 
 
 def ledger_groups(root: Path, inputs: Inputs) -> Run:
@@ -144,9 +146,9 @@ def ledger_groups(root: Path, inputs: Inputs) -> Run:
     ledger = open_ledger(root, inputs.key)
     try:
         for n in range(WARM_UP // GROUP):
-            stream, drafts = claim_drafts(n, "warm")
+            stream, drafts = case_drafts(n, "warm")
             ledger.intake.emit_all(drafts, expected={stream: 0})
-        work = [claim_drafts(n, "g") for n in range(inputs.groups)]
+        work = [case_drafts(n, "g") for n in range(inputs.groups)]
         samples = []
         for stream, drafts in work:
             start = time.perf_counter()
