@@ -107,7 +107,7 @@ class EventFeed:
             raise RuntimeError("the benchmark signed too few events")
         for start in range(self._next, self._next + count, APPEND_CHUNK):
             batch = list(self._events[start:min(start + APPEND_CHUNK, self._next + count)])
-            failures = [r for r in self._ledger.append_many(batch, owner=OWNER) if isinstance(r, Exception)]
+            failures = [r for r in self._ledger.intake.append_many(batch, owner=OWNER) if isinstance(r, Exception)]
             if failures:
                 raise RuntimeError(f"append failed: {failures[0]}")
         self._next += count
