@@ -78,7 +78,9 @@ class Store:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = database.create(url, read_only=read_only)
-        self.rows = RowStore(self.engine, specs)
+        self._readers = ReaderPool(self.engine, is_sqlite=self.is_sqlite)  # for the hot reads (proofs, size)
+        self.readers = self._readers
+        self.rows = RowStore(self.engine, specs, readers=self._readers)
         self._mark = "?" if self.is_sqlite else "%s"
         # Writers to a SQLite file take turns on this lock (the journal writer and the domain's small writes, in
         # this process and in the other server processes on the file); PostgreSQL has row locks and needs none.
@@ -86,8 +88,6 @@ class Store:
         if self.is_sqlite:
             path = database.sqlite_path(url)
             self.write_lock = WriteLock(Path(path) if path not in ("", ":memory:") and not read_only else None)
-        self._readers = ReaderPool(self.engine, is_sqlite=self.is_sqlite)  # for the hot reads (proofs, size)
-        self.readers = self._readers
 
     @classmethod
     def open(cls, url: str, *, specs: Iterable[TableSpec] = ()) -> Store:

@@ -38,10 +38,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.store import schema as t
 from ledger.store.database import storage_error
+from ledger.store.readers import ReaderPool
 from ledger.store.specs import Key, Row, TableSpec
 
 _TYPES: dict[str, Any] = {"text": Text, "int": BigInteger, "bytes": LargeBinary, "bool": Boolean}
 _CHUNK = 400
+_PLAIN_KEYS = 16  # reads of at most this many keys go through the reader pool's plain SQL
 _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)  # the JSON functions are built in from 3.38
 
 
@@ -67,8 +69,14 @@ class Replacement:
 class RowStore:
     """Reads and writes the projection tables of one database."""
 
-    def __init__(self, engine: Engine, specs: Iterable[TableSpec]) -> None:
+    def __init__(self, engine: Engine, specs: Iterable[TableSpec], *, readers: ReaderPool | None = None) -> None:
         self.engine = engine
+        # The small reads every request makes (a row by key, the rows with some column values) go through the
+        # reader pool as plain SQL written once per shape: building and compiling a SQLAlchemy statement costs
+        # more than the lookup itself. Larger or unusual reads take SQLAlchemy's way.
+        self._readers = readers
+        self._mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        self._plain_sql: dict[tuple[Any, ...], str] = {}
         self.metadata = MetaData()
         self.specs: dict[str, TableSpec] = {}
         self.tables: dict[str, Table] = {}
@@ -151,6 +159,15 @@ class RowStore:
         """The rows of ``name`` with these primary keys (missing ones are absent), in few queries."""
         table, spec = self.tables[name], self.specs[name]
         found: dict[Key, Row] = {}
+        if self._readers is not None and 0 < len(keys) <= _PLAIN_KEYS and not spec.outbox:
+            sql = self._plain_sql.get((name, "keys", len(keys)))
+            if sql is None:
+                term = "(" + " AND ".join(f"{column} = {self._mark}" for column in spec.key) + ")"
+                sql = self._plain_sql.setdefault((name, "keys", len(keys)),
+                                                 f"{self._columns(name)} WHERE {' OR '.join([term] * len(keys))}")
+            for plain in self._plain_rows(name, sql, [value for key in keys for value in key]):
+                found[spec.key_of(plain)] = plain
+            return found
         try:
             with self.engine.connect() as conn:
                 for start in range(0, len(keys), _CHUNK):
@@ -166,6 +183,25 @@ class RowStore:
         """Rows of ``name`` whose columns equal ``where``'s values (and, with ``between`` = (column, low, high),
         whose column lies in [low, high]), ordered and limited."""
         table = self.tables[name]
+        conditions = dict(where or {})
+        if self._readers is not None and between is None and not self.specs[name].outbox \
+                and all(value is not None for value in conditions.values()):
+            shape = (name, "select", tuple(conditions), tuple(order_by), limit is not None)
+            sql = self._plain_sql.get(shape)
+            if sql is None:
+                for column in [*conditions, *(column.lstrip("-") for column in order_by)]:
+                    if column not in table.c:  # names from code only, checked before they reach SQL text
+                        raise KeyError(column)
+                sql = self._columns(name)
+                if conditions:
+                    sql += " WHERE " + " AND ".join(f"{column} = {self._mark}" for column in conditions)
+                if order_by:
+                    sql += " ORDER BY " + ", ".join(f"{column[1:]} DESC" if column.startswith("-") else column
+                                                    for column in order_by)
+                if limit is not None:
+                    sql += f" LIMIT {self._mark}"
+                sql = self._plain_sql.setdefault(shape, sql)
+            return self._plain_rows(name, sql, [*conditions.values(), *([limit] if limit is not None else [])])
         query = select(table)
         for column, value in (where or {}).items():
             query = query.where(table.c[column] == value)
@@ -247,6 +283,27 @@ class RowStore:
             yield from rows
             last = rows[-1]
             after = tuple(last[c.name] for c in columns)
+
+    def _columns(self, name: str) -> str:
+        return f"SELECT {', '.join(column.name for column in self.specs[name].columns)} FROM {name}"
+
+    def _plain_rows(self, name: str, sql: str, params: Sequence[Any]) -> list[Row]:
+        """Rows of a plain-SQL read of every column of ``name``, with the values SQLAlchemy's reads give (bytes,
+        bools)."""
+        assert self._readers is not None
+        columns = self.specs[name].columns
+        rows = []
+        for values in self._readers.query(sql, params):
+            row = {}
+            for column, value in zip(columns, values, strict=True):
+                if value is not None:
+                    if column.type == "bool":
+                        value = bool(value)
+                    elif isinstance(value, memoryview):
+                        value = bytes(value)
+                row[column.name] = value
+            rows.append(row)
+        return rows
 
     def _match(self, name: str, keys: Sequence[Key]) -> Any:
         table, spec = self.tables[name], self.specs[name]

@@ -28,6 +28,7 @@ from ledger.store import Batch, CheckpointRow, EntryRow, HeadMoved, Store
 from ledger.store import schema as t
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, DOCUMENTS, PENDING, SENT, SKIPPED, AnchorJob, AnchorStore
 from ledger.store.migrate import alembic_config
+from ledger.store.rows import RowStore
 from ledger.store.specs import Changes, Column, Key, Row, TableSpec
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -517,7 +518,7 @@ def test_read_by_keys_in_chunks(store: Store) -> None:
         assert store.rows.read(PAIRS.name, [("s3", 3), ("s3", 4), ("s4", 3)]) == {("s3", 3): pairs[3]}
     finally:
         stop()
-    assert len(seen) == 3 + 3 + 1  # chunks of 400 keys
+    assert len(seen) == 3 + 3  # chunks of 400 keys; the three-key read is plain SQL on the reader pool
     assert store.rows.read(NOTES.name, []) == {}
 
 
@@ -536,6 +537,32 @@ def test_select_filters_orders_and_limits(store: Store) -> None:
     assert store.rows.select(NOTES.name, order_by=["name"], limit=0) == []
     assert store.rows.select(PAIRS.name, where={"note": None}, order_by=["-stream"]) == [pair("b", 1), pair("a", 2)]
     assert store.rows.select(PAIRS.name, where={"flag": True}) == [pair("a", 2)]
+
+
+def test_small_reads_on_the_reader_pool_answer_as_sqlalchemy_reads_do(store: Store) -> None:
+    """Reads of a few keys and ``select`` by column values take plain SQL on the reader pool; a store without
+    the pool reads the same rows through SQLAlchemy: the answers, and the types of every value, are the same."""
+    store.rows.rebuild(PAIRS.name, [*EDGE_ROWS, pair("a", 1, note="x"), pair("a", 2), pair("b", 1)])
+    store.rows.rebuild(NOTES.name, [note(f"n{i}", owner="bob" if i % 2 else "alice", rank=i % 4) for i in range(9)])
+    plain, general = store.rows, RowStore(store.engine, SPECS)
+    reads: list[Callable[[RowStore], Any]] = [
+        lambda rows: rows.read(PAIRS.name, [("edge", 2**62), ("a", 2), ("nowhere", 0)]),
+        lambda rows: rows.read(NOTES.name, [("n3",)]),
+        lambda rows: rows.select(PAIRS.name, where={"stream": "edge"}, order_by=["-seq"]),
+        lambda rows: rows.select(PAIRS.name, where={"flag": True, "stream": "a"}),
+        lambda rows: rows.select(NOTES.name, where={"owner": "bob"}, order_by=["-rank", "name"], limit=2),
+        lambda rows: rows.select(NOTES.name, order_by=["name"], limit=0),
+    ]
+    for read in reads:
+        mine, theirs = read(plain), read(general)
+        assert mine == theirs
+        listed = list(mine.values()) if isinstance(mine, dict) else mine
+        assert [types_of(row) for row in listed] == [types_of(row) for row in (
+            list(theirs.values()) if isinstance(theirs, dict) else theirs)]
+    assert len(plain.select(PAIRS.name, where={"stream": "edge"})) == len(EDGE_ROWS)
+    with pytest.raises(KeyError):
+        plain.select(NOTES.name, where={"name; DROP TABLE contract_notes": "x"})
+    assert len(plain.select(NOTES.name)) == 9
 
 
 def test_scan_in_key_order_across_chunks(store: Store) -> None:
