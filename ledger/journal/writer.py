@@ -3,8 +3,9 @@
 One thread per process takes whatever is queued and commits it in one transaction: entries, tree nodes, sealed
 payloads, new data keys and every registered projection's rows. Units are single events (each recorded or refused
 on its own) or groups (recorded all or none, at consecutive positions, optionally only if the streams are still
-where the caller's decision saw them). Several processes may run a writer on one database: the log head's
-compare-and-set makes the loser reload and retry.
+where the caller's decision saw them). Several processes may run a writer on one database: on SQLite each commits
+holding the writers' turn (``WriteLock``) and places its batch again, under the turn, if another process appended
+while it was placed; on PostgreSQL the log head's compare-and-set makes the loser reload and retry.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ledger.clock import Clock, SystemClock
 from ledger.errors import LedgerError, StorageError
@@ -333,13 +335,17 @@ class Journal:
     def _try_batch(self, units: list[Unit], *, check_existing: bool) -> list[list[Receipt] | LedgerError]:
         if self._session is None:
             self._session = self._store.writer_session()
-        with self._session.turn() as held:
-            if held and self._frontier is not None and self._session.head() != self._frontier.size:
-                self._reset(data_keys=True)  # another process appended since this one's last batch
-            return self._place_and_commit(self._session, units, check_existing=check_existing)
+        session = self._session
+        placed = self._place(session, units, check_existing=check_existing)
+        with session.turn() as held:  # the writers' turn on SQLite, for the commit only
+            if held and session.head() != placed.placement.batch.expected_size:
+                # Another process appended while this batch was placed: place it again on the head as it is now,
+                # holding the turn, so it cannot move again before the commit.
+                self._reset(data_keys=True)
+                placed = self._place(session, units, check_existing=check_existing)
+            return self._commit(session, placed)
 
-    def _place_and_commit(self, session: WriterSession, units: list[Unit], *,
-                          check_existing: bool) -> list[list[Receipt] | LedgerError]:
+    def _place(self, session: WriterSession, units: list[Unit], *, check_existing: bool) -> _Placed:
         frontier = self._load_frontier()
         events = [event for unit in units for event in unit.events]
         if self._rows is None:
@@ -364,11 +370,15 @@ class Journal:
         batch.changes = placement.rows.changes()
         used = {subject for _, subject, _ in batch.payloads} | {subject for _, subject, _ in batch.personal}
         batch.new_subject_keys = [(s, w, placement.now) for s, w in new_keys.items() if s in used]
+        return _Placed(placement, outcome, new_frontier)
+
+    def _commit(self, session: WriterSession, placed: _Placed) -> list[list[Receipt] | LedgerError]:
+        placement, batch = placed.placement, placed.placement.batch
         session.commit_batch(batch)
         placement.rows.settle()
         if placement.rows.size() > ROW_CACHE:
             self._rows = None
-        self._frontier = new_frontier
+        self._frontier = placed.frontier
         self._last_recorded_at = placement.now
         for subject, _, _ in batch.new_subject_keys:
             fresh = placement.data_keys.get(subject)
@@ -378,4 +388,13 @@ class Journal:
             self._data_keys.forget(subject)
         self.appended += len(batch.entries)
         self.batches += 1
-        return outcome
+        return placed.outcome
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A batch placed and ready to commit: the placement, each unit's outcome and the tree after it."""
+
+    placement: Placement
+    outcome: list[list[Receipt] | LedgerError]
+    frontier: merkle.Frontier

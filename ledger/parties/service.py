@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ledger.errors import LedgerError, NotFound, Refused, ValidationFailed
+from ledger.errors import IndexTaken, LedgerError, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.parties import events as ev
 from ledger.parties.identity import ResidentId, check_resident_id
@@ -159,6 +159,13 @@ class PartyService:
                 out.append(Resolved(pid, event, index=self._index.row(person.id_number, pid)
                                     if self._index is not None else None))
         return out
+
+    @staticmethod
+    def registering(error: LedgerError) -> bool:
+        """Whether ``error`` says another command registered a person this one was registering too (the index
+        row taken, or the party's own stream started): resolving the people again then finds them registered."""
+        return isinstance(error, IndexTaken) or (isinstance(error, StreamMoved)
+                                                 and error.stream.startswith(ev.stream_of("")))
 
     def registered_as(self, party_id: str, id_number: str) -> bool:
         """Whether ``party_id`` registered with ``id_number`` (by the index when it says so, else by opening the

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import ErasedError, IndexTaken, NotFound, Refused, StorageError, ValidationFailed
+from ledger.errors import Conflict, ErasedError, LedgerError, NotFound, Refused, StorageError, ValidationFailed
 from ledger.kernel import Event, NewEvent
 from ledger.log.encoding import digest_str, sha256
 from ledger.money import Money
@@ -46,7 +46,7 @@ from ledger.workflow import Outcome, Workflow, new_id
 
 log = logging.getLogger(__name__)
 EPOLICY_KIND = 1  # DocumentRegistry kind of an e-policy
-INDEX_ATTEMPTS = 3  # an application resolves its people again when another registered one of them meanwhile
+INDEX_ATTEMPTS = 3  # an application resolves its people again when another command registered one meanwhile
 NUMBERS_REMEMBERED = 100_000  # policy numbers whose application is remembered
 REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
 REVOKED_ENDED = 2  # DocumentRegistry reason code: the contract ended (not reinstated in time)
@@ -83,6 +83,8 @@ class People(Protocol):
     def registered_as(self, party_id: str, id_number: str) -> bool: ...
 
     def index_row(self, id_number: str, party_id: str) -> tuple[bytes, str] | None: ...
+
+    def registering(self, error: LedgerError) -> bool: ...
 
 
 class PolicyRules:
@@ -172,14 +174,14 @@ class PolicyService:
         """Record an application (registering the people it names), and the answers it carries.
 
         Raises ``ValidationFailed`` naming the field (plan, shares, consent, uploads) and ``Refused`` naming
-        the rule (eligibility). A person another application registered in the meantime is resolved again (to
-        that application's party) and the application decided again.
+        the rule (eligibility). A person another command registered in the meantime is resolved again (to that
+        command's party) and the application decided again.
         """
         for attempt in range(INDEX_ATTEMPTS):
             try:
                 return self._apply_once(request, actor=actor, policyholder_id=policyholder_id)
-            except IndexTaken:
-                if attempt == INDEX_ATTEMPTS - 1:
+            except Conflict as error:
+                if not self._parties.registering(error) or attempt == INDEX_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 

@@ -23,7 +23,16 @@ from pydantic import ValidationError
 from ledger.claims import projection as claims_projection
 from ledger.claims import state as claims_state
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import ErasedError, Forbidden, IndexTaken, NotFound, Refused, StreamMoved, ValidationFailed
+from ledger.errors import (
+    Conflict,
+    ErasedError,
+    Forbidden,
+    LedgerError,
+    NotFound,
+    Refused,
+    StreamMoved,
+    ValidationFailed,
+)
 from ledger.kernel import Actor, Event, NewEvent
 from ledger.money import Money
 from ledger.policies.state import SUSPENDED, PolicyState, with_changes
@@ -63,6 +72,8 @@ class Parties(Protocol):
     def parse_person(self, raw: Mapping[str, Any], *, field: str, today: date) -> Any: ...
 
     def resolve(self, persons: Any, *, actor: Mapping[str, str]) -> list[Any]: ...
+
+    def registering(self, error: LedgerError) -> bool: ...
 
 
 class Policies(Protocol):
@@ -168,12 +179,10 @@ class ServicingService:
         for attempt in range(CONTRACT_ATTEMPTS):
             try:
                 return run()
-            except StreamMoved as moved:
-                if not moved.stream.startswith(self._policies.contract_stream("")) \
-                        or attempt == CONTRACT_ATTEMPTS - 1:
-                    raise
-            except IndexTaken:
-                if attempt == CONTRACT_ATTEMPTS - 1:
+            except Conflict as error:
+                moved_contract = isinstance(error, StreamMoved) and error.stream.startswith(
+                    self._policies.contract_stream(""))
+                if not (moved_contract or self._parties.registering(error)) or attempt == CONTRACT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 

@@ -87,7 +87,11 @@ class Store:
         self.write_lock: WriteLock | None = None
         if self.is_sqlite:
             path = database.sqlite_path(url)
-            self.write_lock = WriteLock(Path(path) if path not in ("", ":memory:") and not read_only else None)
+            try:
+                self.write_lock = WriteLock(Path(path) if path not in ("", ":memory:") and not read_only else None)
+            except BaseException:
+                self.close()
+                raise
 
     @classmethod
     def open(cls, url: str, *, specs: Iterable[TableSpec] = ()) -> Store:

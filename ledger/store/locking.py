@@ -4,50 +4,69 @@ SQLite lets one connection write at a time. A connection that finds the file loc
 handler, which sleeps and polls with growing pauses (up to 100 ms each): with two server processes on one file,
 a writer that arrives just after another began can sleep long after the file was free again. Here each writer
 first takes its turn on a thread lock (the threads of one process) and then on an exclusive ``flock`` of a file
-beside the database (the processes on the same data dir), and the kernel wakes the next one the moment the lock
-is let go. Writers that do not take it (rare maintenance writes) still meet SQLite's own locking, so the lock is
-about waiting well, never about correctness.
+beside the database (the processes on the same data dir), polled with pauses of at most ``MAX_PAUSE``. Writers
+that do not take it (rare maintenance writes) still meet SQLite's own locking, so the lock is about waiting well,
+never about correctness: after ``PATIENCE`` seconds (a process stopped while holding it, say) a writer goes on
+without the file's lock and SQLite's busy timeout decides, as it would without this lock.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
 import threading
+import time
+import weakref
 from pathlib import Path
 from types import TracebackType
 
+from ledger.errors import ConfigurationError
+
 LOCK_SUFFIX = "-writer.lock"
+PATIENCE = 10.0  # seconds, as SQLite's busy timeout
+MAX_PAUSE = 0.002  # the longest pause between two looks at a lock another process holds
+
+log = logging.getLogger(__name__)
 
 
 class WriteLock:
     """A thread lock and, for a database file, an exclusive ``flock`` of ``<database>-writer.lock`` held with it.
 
     Use it as a context manager or with ``acquire``/``release`` (not re-entrant, like ``threading.Lock``).
+    Raises ``ConfigurationError`` if the lock file cannot be opened.
     """
 
     def __init__(self, database: Path | None = None) -> None:
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._flocked = False
         self.path = None if database is None else database.with_name(database.name + LOCK_SUFFIX)
         if self.path is not None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                raise ConfigurationError(f"cannot open the writers' lock file {self.path}: "
+                                         f"{exc.strerror or exc}") from exc
+            self._closer = weakref.finalize(self, os.close, self._fd)  # a store never closed leaks no descriptor
 
     def acquire(self) -> bool:
         self._threads.acquire()
         fd = self._fd
         if fd is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # waits without the interpreter lock
+                self._flocked = _flock(fd, self.path)
             except BaseException:
                 self._threads.release()
                 raise
         return True
 
     def release(self) -> None:
-        fd = self._fd
+        fd, flocked = self._fd, self._flocked
+        self._flocked = False
         try:
-            if fd is not None:
+            if fd is not None and flocked:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
@@ -64,8 +83,30 @@ class WriteLock:
         self.release()
 
     def close(self) -> None:
-        """Let go of the lock file (after the last write; a writer that still holds it keeps its turn)."""
-        with self._threads:
-            fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        """Let go of the lock file (after the last write; waits up to ``PATIENCE`` for a writer holding it)."""
+        held = self._threads.acquire(timeout=PATIENCE)
+        try:
+            self._fd = None
+            if self.path is not None:
+                self._closer()
+        finally:
+            if held:
+                self._threads.release()
+
+
+def _flock(fd: int, path: Path | None) -> bool:
+    """Take the file's exclusive lock, looking again after pauses of at most ``MAX_PAUSE``; True once taken, False
+    after ``PATIENCE`` seconds (then SQLite's own locking decides)."""
+    pause, deadline = 0.0001, time.monotonic() + PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            log.warning("another process held the writers' lock %s for %.0f s; writing without it", path, PATIENCE)
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, MAX_PAUSE)

@@ -37,11 +37,12 @@ class WriterSession:
     def __init__(self, raw: Any, *, dialect: str, specs: Mapping[str, TableSpec],
                  write_lock: WriteLock | None = None) -> None:
         self._raw = raw
-        # SQLite has one writer at a time: holding the process's write lock around the transaction makes this
-        # process's other writers (uploads, the party index, idempotency keys) queue here, in order, instead of
-        # spinning in SQLite's busy handler, whose backoff sleeps grow to 100 ms.
+        # SQLite has one writer at a time: holding the writers' turn (this process's threads and the other
+        # processes on the file) around the transaction makes the other writers (uploads, idempotency keys, one-time
+        # codes, another server process) queue here instead of spinning in SQLite's busy handler, whose backoff
+        # sleeps grow to 100 ms.
         self._write_lock = write_lock
-        self._holding = False  # the writers' turn is held around a whole batch (``turn``)
+        self._holding = False  # the turn is held by ``turn`` around a commit (and a placing again before it)
         self._sqlite = dialect == "sqlite"
         self._p = "?" if self._sqlite else "%s"
         self._specs = specs
@@ -160,12 +161,13 @@ class WriterSession:
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[bool]:
-        """Hold the writers' turn on a SQLite file from before a batch is placed until it is committed; yields
-        whether a turn is held (False on PostgreSQL, whose writers meet at the head's compare-and-set).
+        """Hold the writers' turn on a SQLite file around a batch's commit; yields whether a turn is held (False
+        on PostgreSQL, whose writers meet at the head's compare-and-set).
 
-        Another process on the same file can then never commit between the placing and the commit, so a batch is
-        placed once, against a head read under the turn, instead of placed, refused at the head and placed again
-        after a pause (what happens to the slower of two processes writing at once).
+        The writer places a batch without the turn (the process's small writes go on meanwhile), then takes it,
+        reads ``head`` and, if another process appended in between, places the batch again before committing,
+        still holding it: no batch is refused at the head and placed again after a pause (what happened to the
+        slower of two processes writing at once).
         """
         if self._write_lock is None:
             yield False

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import insert
 
 from ledger.app import Ledger
 from ledger.errors import IndexTaken, StreamMoved
@@ -21,6 +22,7 @@ from ledger.policies.service import Actor, ApplicationRequest, Beneficiary
 from ledger.services.intake import Draft
 from ledger.services.party_index import PartyIndex
 from ledger.settings import Settings
+from ledger.store import schema
 from ledger.store.domain import DomainStore
 from tests.factories import resident_id
 
@@ -96,10 +98,18 @@ def test_fingerprints_are_keyed_by_the_ledger(ledger: Ledger, index: PartyIndex)
     assert other.fingerprint(number) != index.fingerprint(number)
 
 
-def test_applications_at_once_naming_one_new_person_register_them_once(ledger: Ledger) -> None:
+@pytest.mark.parametrize("indexed_before", [False, True], ids=["new", "indexed-never-registered"])
+def test_applications_at_once_naming_one_new_person_register_them_once(ledger: Ledger, index: PartyIndex,
+                                                                      indexed_before: bool) -> None:
     """Eight customers apply at the same moment, each naming the same new person as beneficiary: every
-    application is accepted, the person is registered once, and every application names that one party."""
+    application is accepted, the person is registered once, and every application names that one party. Also
+    when the index already names a party for them that was never registered (a data dir from a version that
+    wrote the index before the group): the applications then register that party once."""
     shared = person("赵六", resident_id("1992-01-09", sex="F"))
+    if indexed_before:
+        with ledger.store.engine.begin() as conn:
+            conn.execute(insert(schema.party_index).values(fingerprint=index.fingerprint(shared.id_number),
+                                                           party_id="PORPHAN", created_at="2026-01-01T00:00:00Z"))
     customers = [f"P{n:020d}" for n in range(8)]
     start = threading.Barrier(len(customers))
     states: dict[str, object] = {}
@@ -123,7 +133,7 @@ def test_applications_at_once_naming_one_new_person_register_them_once(ledger: L
         thread.join(60)
     assert sorted(states) == customers
     named = {state.beneficiaries[0]["party"] for state in states.values()}  # type: ignore[attr-defined]
-    assert len(named) == 1
+    assert named == ({"PORPHAN"} if indexed_before else named) and len(named) == 1
     (party,) = named
     assert ledger.parties.personal(party)["id_number"] == shared.id_number
     registrations = [row for row in ledger.store.iter_entries(0, ledger.store.size())

@@ -6,15 +6,17 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
+from ledger.errors import ConfigurationError
 from ledger.log.statements import sign_event
 from ledger.settings import Settings
-from ledger.store import Store
+from ledger.store import Store, locking
 from ledger.store.locking import LOCK_SUFFIX, WriteLock
 from tests.factories import POLICY_ADMIN_SCOPE
 
@@ -60,6 +62,35 @@ def test_another_process_holding_the_turn_makes_this_one_wait_until_it_lets_go(t
         holder.kill()
         holder.wait()
     assert (tmp_path / f"ledger.db{LOCK_SUFFIX}").exists()
+
+
+def test_a_process_that_never_lets_go_is_waited_for_only_so_long(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A process stopped while holding the turn does not hang every writer: after ``PATIENCE`` a writer goes on
+    without the file's lock (SQLite's own locking and busy timeout then decide)."""
+    monkeypatch.setattr(locking, "PATIENCE", 0.3)
+    database = tmp_path / "ledger.db"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(database)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lock = WriteLock(database)
+        started = time.monotonic()
+        with lock:
+            waited = time.monotonic() - started
+        assert 0.3 <= waited < 5
+        assert "writing without it" in caplog.text
+        lock.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_an_unopenable_lock_file_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / f"ledger.db{LOCK_SUFFIX}").mkdir()  # a directory where the lock file should be
+    with pytest.raises(ConfigurationError, match="writers' lock file"):
+        WriteLock(tmp_path / "ledger.db")
 
 
 def test_two_locks_on_one_file_in_one_process_exclude_each_other_and_threads_take_turns(tmp_path: Path) -> None:
