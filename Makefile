@@ -67,6 +67,9 @@ bench: setup
 	$(BIN)/python scripts/bench_anchoring.py --json bench-results/anchoring.json
 	$(BIN)/python scripts/gas_report.py --json bench-results/gas.json
 	$(BIN)/python scripts/bench_policies.py --json bench-results/policies.json
+	$(BIN)/python scripts/bench_servicing.py --json bench-results/servicing.json
+	$(BIN)/python scripts/bench_claims.py --json bench-results/claims.json
+	$(BIN)/python scripts/bench_bundle.py --json bench-results/bundle.json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

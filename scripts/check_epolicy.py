@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     abi = raw["abi"] if isinstance(raw, dict) else raw
     digest = hashlib.sha256(data).digest()
 
-    from web3 import Web3
+    try:
+        from web3 import Web3
+    except ImportError:
+        print("error: this check needs the web3 package (pip install web3)", file=sys.stderr)
+        return 2
 
     node = Web3(Web3.HTTPProvider(args.rpc, request_kwargs={"timeout": 10}))
     try:

@@ -39,9 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+try:
+    import httpx
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+except ImportError as missing:  # one line, as for any other error
+    print(f"error: this check needs the {missing.name} package (pip install httpx cryptography)", file=sys.stderr)
+    sys.exit(2)
 
 SERVICING_FORMAT = "lifeledger-servicing-receipt/1"
 CLAIM_FORMAT = "lifeledger-claim-receipt/1"

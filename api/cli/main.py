@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -128,7 +129,7 @@ def audit_database(
     Checks everything `verify` does except the sealed payloads. Key history is replayed from the key events the
     log publishes (--evidence-from), each checked against its leaf; saved checkpoints act as trusted roots.
     """
-    from api.cli.evidence import fetch_key_evidence
+    from api.cli.evidence import PublishedKeyEvents
     from ledger.app import PROJECTORS
     from ledger.log.checkpoint import open_checkpoint
     from ledger.log.note import NoteVerifier
@@ -143,8 +144,9 @@ def audit_database(
             raise fail(f"{path} is not a checkpoint: it is not UTF-8 text") from exc
         saved = open_checkpoint(text, verifier)
         trusted[saved.size] = (f"checkpoint {path}", saved.root)
-    evidence = fetch_key_evidence(evidence_from) if evidence_from else None
-    with progress_bar() as progress:
+    with contextlib.ExitStack() as stack:
+        evidence = stack.enter_context(PublishedKeyEvents(evidence_from)) if evidence_from else None
+        progress = stack.enter_context(progress_bar())
         report = audit_copy(database_url, verifier=verifier, projectors=PROJECTORS, trusted_roots=trusted,
                             key_evidence=evidence, progress=progress)
     finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")

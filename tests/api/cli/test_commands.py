@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ledger.app import Ledger
-from ledger.crypto.keys import LocalKeys
+from ledger.crypto.keys import LocalKeys, SigningKey
+from ledger.log.encoding import b64
 from ledger.settings import Settings
 from ledger.store import schema as t
 from tests.conftest import free_port
@@ -140,14 +142,23 @@ def test_outside_checker_script_against_a_live_log(server: tuple[str, Path], tmp
 def test_outside_audit_without_keys_or_master_key(server: tuple[str, Path], tmp_path: Path) -> None:
     url, data = server
     assert cli("demo", "--events", "30", "--url", url, "--data-dir", str(data)).returncode == 0
+    # The key's whole life is published evidence: its scope changed, rotated to a successor that is revoked.
+    (demo_key,) = httpx.get(f"{url}/v1/log/key").json()["system_keys"]
+    successor = b64(SigningKey.generate("successor").public_key)
+    for change in (["scope", demo_key["key_id"], "--type", "policy.*", "--stream", "policy"],
+                   ["rotate", demo_key["key_id"], "--key-id", "successor", "--public-key", successor],
+                   ["revoke", "successor", "--reason", "compromised"]):
+        done = cli("keys", *change, "--data-dir", str(data))
+        assert done.returncode == 0, done.stderr
     vkey = httpx.get(f"{url}/v1/log/key").json()["vkey"]
+    time.sleep(0.5)  # a checkpoint covering the key events (the server cuts one every 0.3 s)
     saved = tmp_path / "checkpoint.txt"
     saved.write_text(httpx.get(f"{url}/v1/log/checkpoint").text)
     database = f"sqlite:///{data / 'ledger.db'}"
     audited = cli("audit", "--database-url", database, "--vkey", vkey, "--evidence-from", url,
                   "--checkpoint", str(saved))
-    assert audited.returncode == 0, audited.stderr
-    assert "audit ok: 31 entries" in audited.stdout and "1 saved checkpoints held" in audited.stdout
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert "audit ok: 34 entries" in audited.stdout and "1 saved checkpoints held" in audited.stdout
     blind = cli("audit", "--database-url", database, "--vkey", vkey)
     # no key history: signatures cannot be proven
     assert blind.returncode == 1 and "cannot be checked: its registration is sealed" in blind.stderr
