@@ -242,8 +242,10 @@ class ServicingService:
         operation = self.catalog.get(code)
         family = FAMILIES[operation.family]
         application_id = self._policies.application_of(policy_no)
-        requester, actor, on_behalf = self._requester(application_id, operation, role=role, party=party,
-                                                      on_behalf_of=on_behalf_of)
+        # The contract as the requester's roles were read from it: the request is decided on it, and recorded only
+        # if the contract is still there (its stream position is expected; ``_contract_retry`` starts over if not).
+        (policy, seq), (requester, actor, on_behalf) = self._requester(
+            application_id, operation, role=role, party=party, on_behalf_of=on_behalf_of)
         data = _parse(family, operation, raw)
         underwriting = None
         if operation.underwriting and "answers" in type(data).model_fields:
@@ -264,7 +266,6 @@ class ServicingService:
         self._check_uploads(given, owners={requester["party"], party})
         persons = family.persons(data)
         registrations, parties, index = self._resolve(persons, actor=actor.to_json())
-        policy, seq = self._policies.position(application_id)
         now = self._clock.now()
         today = self._calendar.date_of(now)
         ctx = replace(self._context(policy, operation, now=now, request_date=today, parties=parties,
@@ -560,7 +561,10 @@ class ServicingService:
                                                       tries=sent["tries"], actor=actor))
 
     def _requester(self, application_id: str, operation: Operation, *, role: str, party: str,
-                   on_behalf_of: str | None) -> tuple[dict[str, Any], Actor, bool]:
+                   on_behalf_of: str | None
+                   ) -> tuple[tuple[PolicyState, int], tuple[dict[str, Any], Actor, bool]]:
+        """The policy and its stream position, and who asks: the requester (role, party, roles held), the actor,
+        and whether staff act on a customer's behalf."""
         if role == "customer":
             if on_behalf_of not in (None, party):
                 raise Forbidden("a customer asks for themselves only", field="on_behalf_of")
@@ -574,7 +578,7 @@ class ServicingService:
             subject, on_behalf = on_behalf_of, True
         else:
             raise Forbidden(f"role {role!r} may not request servicing", field="role")
-        policy, _ = self._policies.position(application_id)
+        policy, seq = self._policies.position(application_id)
         held = roles_on(policy, subject)
         if not held:
             raise NotFound(f"no policy for {subject}", field="policy_no")
@@ -584,7 +588,8 @@ class ServicingService:
             raise Refused(f"REQUESTER-ROLE: only the {who} may request {operation.code}; you are the "
                           f"{', '.join(sorted(held))}", rule="REQUESTER-ROLE",
                           zh=f"{operation.names.zh}只能由{_roles_zh(operation)}申请")
-        return {"role": allowed[0], "party": subject, "roles": sorted(held)}, Actor(role, party), on_behalf
+        return (policy, seq), ({"role": allowed[0], "party": subject, "roles": sorted(held)}, Actor(role, party),
+                               on_behalf)
 
     def _check_requester(self, state: RequestState, *, role: str, party: str) -> None:
         if role == "customer" and party != state.submitted["requester"]["party"]:
