@@ -84,8 +84,11 @@ HOSTILE_ENVIRONMENT = {
         (HOSTILE_ENVIRONMENT, ""),
         # reportlab's own "Helvetica" made earlier in the process, in the encoding the environment asks for
         (HOSTILE_ENVIRONMENT, "from reportlab.pdfbase import pdfmetrics\npdfmetrics.getFont('Helvetica')\n"),
+        # reportlab without its C helpers (rl_accel), as where that package is not installed
+        ({}, "import sys\nsys.modules['_rl_accel'] = None\n"
+             "import reportlab.lib.rl_accel as a\nassert a.fp_str.__module__ == 'reportlab.lib.rl_accel'\n"),
     ],
-    ids=["plain", "hostile-environment", "helvetica-made-before"],
+    ids=["plain", "hostile-environment", "helvetica-made-before", "pure-python-reportlab"],
 )
 def test_another_process_renders_the_same_bytes(pdf: bytes, environment: dict[str, str], prelude: str) -> None:
     env = {**os.environ, **environment}
