@@ -149,6 +149,8 @@ def audit_database(
         progress = stack.enter_context(progress_bar())
         report = audit_copy(database_url, verifier=verifier, projectors=PROJECTORS, trusted_roots=trusted,
                             key_evidence=evidence, progress=progress)
+    if evidence is not None and evidence.failure is not None:  # the findings would be the log's silence
+        raise fail(f"the audit could not be run: {evidence.failure.message}")
     finish(report, command="audit", extra=f", {report.trusted_roots} saved checkpoints held" if trusted else "")
 
 

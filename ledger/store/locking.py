@@ -45,7 +45,7 @@ class WriteLock:
         self.path = None if database is None else database.with_name(database.name + LOCK_SUFFIX)
         if self.path is not None:
             try:
-                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:
                 raise ConfigurationError(f"cannot open the writers' lock file {self.path}: "
                                          f"{exc.strerror or exc}") from exc
@@ -83,15 +83,18 @@ class WriteLock:
         self.release()
 
     def close(self) -> None:
-        """Let go of the lock file (after the last write; waits up to ``PATIENCE`` for a writer holding it)."""
-        held = self._threads.acquire(timeout=PATIENCE)
+        """Let go of the lock file (after the last write; waits up to ``PATIENCE`` for a writer holding it, and
+        leaves the descriptor to be closed with the object if one still does)."""
+        if not self._threads.acquire(timeout=PATIENCE):
+            log.warning("a writer still holds the writers' lock %s; its file is closed when the store is freed",
+                        self.path)
+            return
         try:
             self._fd = None
             if self.path is not None:
                 self._closer()
         finally:
-            if held:
-                self._threads.release()
+            self._threads.release()
 
 
 def _flock(fd: int, path: Path | None) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.store.database import storage_error
 
 READERS_KEPT = 8  # idle reader connections kept for the hot reads; more open under load and close when given back
+READERS_MAX = 16  # reads at once (each on its own connection); more wait their turn, as on SQLAlchemy's pool
 
 
 class ReaderPool:
@@ -32,14 +33,20 @@ class ReaderPool:
         self._idle: deque[Any] = deque()  # idle detached DBAPI connections for the hot reads (proofs, size)
         self._lock = threading.Lock()  # guards giving back against close(); taking is one atomic pop
         self._closed = False
+        self._slots = threading.BoundedSemaphore(READERS_MAX)
 
-    def query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[Any], *, doing: str = "reading the log") -> list[tuple[Any, ...]]:
         """Run one read on a pooled DBAPI connection (autocommit, so it holds no transaction open).
 
         The connection is taken for this query only and given back after; one that raised is closed instead. A
         pooled connection the server dropped (a restart, an idle timeout) takes the other idle ones with it, and
-        the read is tried once more on a new connection. Raises ``StorageError`` (details only in the log).
+        the read is tried once more on a new connection. At most ``READERS_MAX`` reads run at once. Raises
+        ``StorageError`` naming what was ``doing`` (details only in the log).
         """
+        with self._slots:
+            return self._query(sql, params, doing=doing)
+
+    def _query(self, sql: str, params: Sequence[Any], *, doing: str) -> list[tuple[Any, ...]]:
         try:
             conn, pooled = self._idle.pop(), True
         except IndexError:
@@ -56,7 +63,7 @@ class ReaderPool:
                 retry = pooled and self._lost(exc, conn)  # asked before closing it, which would make it say yes
                 _close_quietly(conn)
                 if not retry:
-                    raise storage_error(exc, doing="reading the log") from exc
+                    raise storage_error(exc, doing=doing) from exc
                 self._drop_idle()
                 conn, pooled = self._connect(), False
                 continue

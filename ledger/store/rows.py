@@ -189,7 +189,7 @@ class RowStore:
             shape = (name, "select", tuple(conditions), tuple(order_by), limit is not None)
             sql = self._plain_sql.get(shape)
             if sql is None:
-                for column in [*conditions, *(column.lstrip("-") for column in order_by)]:
+                for column in [*conditions, *(column.removeprefix("-") for column in order_by)]:
                     if column not in table.c:  # names from code only, checked before they reach SQL text
                         raise KeyError(column)
                 sql = self._columns(name)
@@ -293,7 +293,7 @@ class RowStore:
         assert self._readers is not None
         columns = self.specs[name].columns
         rows = []
-        for values in self._readers.query(sql, params):
+        for values in self._readers.query(sql, params, doing=f"reading {name}"):
             row = {}
             for column, value in zip(columns, values, strict=True):
                 if value is not None:

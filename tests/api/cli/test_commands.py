@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,3 +168,39 @@ def test_outside_audit_without_keys_or_master_key(server: tuple[str, Path], tmp_
     assert blind.returncode == 1 and "cannot be checked: its registration is sealed" in blind.stderr
     wrong = cli("audit", "--database-url", database, "--vkey", "other.example/log+00000000+AQ==")
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: ")
+
+    # A log that cannot be read is no finding about the copy: the audit did not run (exit 2), whatever it met.
+    nobody = cli("audit", "--database-url", database, "--vkey", vkey, "--evidence-from", f"http://127.0.0.1:{free_port()}")
+    assert nobody.returncode == 2 and "cannot read the key events" in nobody.stderr, nobody.stderr
+    with failing_log() as broken:
+        half = cli("audit", "--database-url", database, "--vkey", vkey, "--evidence-from", broken)
+    assert half.returncode == 2, half.stdout + half.stderr
+    assert "the audit could not be run: cannot read key event 0" in half.stderr and "answered 500" in half.stderr
+    assert "audit failed" not in half.stdout + half.stderr
+
+
+@contextlib.contextmanager
+def failing_log() -> Iterator[str]:
+    """A log that lists its keys but fails every key event with a 500."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            listing = self.path == "/v1/log/key"
+            body = json.dumps({"system_keys": []}).encode() if listing else b"{}"
+            self.send_response(200 if listing else 500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

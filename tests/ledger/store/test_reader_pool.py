@@ -20,7 +20,7 @@ from ledger.errors import StorageError
 from ledger.log import merkle
 from ledger.settings import Settings
 from ledger.store import Batch, EntryRow, Store
-from ledger.store.readers import READERS_KEPT
+from ledger.store.readers import READERS_KEPT, READERS_MAX
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -176,6 +176,25 @@ def test_short_lived_threads_leave_at_most_the_bound_open(store: Store, readers:
     if backends is not None:  # the server agrees: the idle readers and the engine's own idle pool, nothing else
         expected = engine_own + len(store._readers._idle)
         assert settles_at(backends, expected) == expected
+
+
+def test_no_more_than_the_bound_read_at_once(store: Store, readers: Readers,
+                                             nodes: dict[tuple[int, int], bytes]) -> None:
+    """Threads beyond ``READERS_MAX`` wait for a reader to finish instead of opening a connection each (a server
+    with many worker threads would otherwise open as many connections as it has threads reading)."""
+    gate = threading.Event()
+    readers.gate = gate  # each connection holds its first query until the gate opens
+    crowd = READERS_MAX + 8
+    runner = threading.Thread(target=read_in_threads, args=(store, nodes, crowd))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while len(readers.opened) < READERS_MAX and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the others had time to open more, if they could
+    assert len(readers.opened) == READERS_MAX
+    gate.set()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
 
 
 def test_a_failed_query_closes_its_connection_and_later_reads_work(store: Store, readers: Readers,
