@@ -45,12 +45,12 @@ class PublishedKeyEvents(Mapping[int, tuple[bytes, Any]]):
                 return 404, None
             if response.status_code != 200:
                 raise LedgerError(f"it answered {response.status_code}")
-            body = b""
+            body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_EVIDENCE_BYTES:
                     raise LedgerError(f"its answer is over {MAX_EVIDENCE_BYTES:,} bytes")
-        return 200, parse_json(body, max_depth=MAX_EVIDENCE_DEPTH, what="response")
+        return 200, parse_json(bytes(body), max_depth=MAX_EVIDENCE_DEPTH, what="response")
 
     def _fetch(self, index: int) -> tuple[bytes, Any] | None:
         if self.failure is not None:

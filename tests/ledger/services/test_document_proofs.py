@@ -111,13 +111,18 @@ def test_a_genuine_e_policy_comes_with_its_registration_proven_and_the_policy_fa
     assert proofs(ledger).status(digest) == proof.status
 
 
-def test_a_corrected_version_supersedes_the_first_and_both_answers_prove_it(ledger: Ledger) -> None:
-    app, v1 = issued(ledger)
+def reissued(ledger: Ledger, app: str) -> str:
+    """Have the customer's e-policy reissued as corrected (version 2); returns the new version's digest."""
     policy_no = ledger.policies.get(app).policy_no
     request = ledger.servicing.submit(policy_no, "epolicy_reissue", {"kind": "corrected", "reason": "姓名有误"},
                                       role="customer", party=CUSTOMER)
     assert ledger.servicing.approve(request.request_id, staff="clerk-1").status == "completed"
-    v2 = ledger.policies.get(app).documents[1]["digest"]
+    return str(ledger.policies.get(app).documents[1]["digest"])
+
+
+def test_a_corrected_version_supersedes_the_first_and_both_answers_prove_it(ledger: Ledger) -> None:
+    app, v1 = issued(ledger)
+    v2 = reissued(ledger, app)
 
     old = proofs(ledger).proof(v1)
     assert old.status["status"] == "superseded" and old.status["superseded_by"] == v2
@@ -274,11 +279,7 @@ class _Looping:
 
 def test_a_lineage_that_runs_forward_in_the_journal_is_refused(ledger: Ledger) -> None:
     app, v1 = issued(ledger)
-    policy_no = ledger.policies.get(app).policy_no
-    request = ledger.servicing.submit(policy_no, "epolicy_reissue", {"kind": "corrected", "reason": "姓名有误"},
-                                      role="customer", party=CUSTOMER)
-    assert ledger.servicing.approve(request.request_id, staff="clerk-1").status == "completed"
-    v2 = ledger.policies.get(app).documents[1]["digest"]
+    v2 = reissued(ledger, app)
     registered = proofs(ledger).proof(v2).registration
     assert registered is not None
     service = DocumentProofService(log=ledger.log, anchoring=ledger.anchoring,

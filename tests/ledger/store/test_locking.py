@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,19 @@ with lock:
 """
 
 
+@contextlib.contextmanager
+def holding(database: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the writers' turn on ``database`` until a line is written to its stdin."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(database)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def taken_within(lock: WriteLock, seconds: float) -> threading.Event:
     """Start taking ``lock`` on another thread; the event is set once it is held (it is then let go)."""
     got = threading.Event()
@@ -46,21 +61,15 @@ def taken_within(lock: WriteLock, seconds: float) -> threading.Event:
 
 def test_another_process_holding_the_turn_makes_this_one_wait_until_it_lets_go(tmp_path: Path) -> None:
     database = tmp_path / "ledger.db"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(database)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with holding(database) as holder:
         lock = WriteLock(database)
         waiting = taken_within(lock, 0.3)
         assert not waiting.is_set()  # the other process has the turn
         assert holder.stdin is not None
         holder.stdin.write("\n")
         holder.stdin.flush()
-        assert waiting.wait(10)  # woken as soon as it let go, not after a poll
+        assert waiting.wait(10)  # taken within a short pause of its letting go
         lock.close()
-    finally:
-        holder.kill()
-        holder.wait()
     assert (tmp_path / f"ledger.db{LOCK_SUFFIX}").exists()
 
 
@@ -71,10 +80,7 @@ def test_a_process_that_never_lets_go_is_waited_for_only_so_long(tmp_path: Path,
     without the file's lock (SQLite's own locking and busy timeout then decide)."""
     monkeypatch.setattr(locking, "PATIENCE", 0.3)
     database = tmp_path / "ledger.db"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(database)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3])
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with holding(database):
         lock = WriteLock(database)
         started = time.monotonic()
         with lock:
@@ -82,9 +88,6 @@ def test_a_process_that_never_lets_go_is_waited_for_only_so_long(tmp_path: Path,
         assert 0.3 <= waited < 5
         assert "writing without it" in caplog.text
         lock.close()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_an_unopenable_lock_file_is_a_configuration_error(tmp_path: Path) -> None:
