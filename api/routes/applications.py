@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,12 +15,13 @@ from api.deps import STAFF, ApplicantPrincipal, IdempotencyDep, PoliciesDep, Und
 from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.products import PlanIn
+from api.routing import Router
 from ledger.errors import Forbidden, ValidationFailed
 from ledger.log.identifiers import check_subject
 from ledger.parties.service import Person
 from ledger.policies.service import Actor, ApplicationRequest, Beneficiary, PolicyService, view
 
-router = APIRouter(tags=["applications and underwriting"], responses=responses(401, 403, 404, 409, 422))
+router = Router(tags=["applications and underwriting"], responses=responses(401, 403, 404, 409, 422))
 
 
 class PersonIn(BaseModel):

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,11 +21,12 @@ from api.bodies import json_body, request_body
 from api.deps import IdempotencyDep, require
 from api.idempotent import idempotent
 from api.problems import responses
+from api.routing import Router
 from ledger.errors import Forbidden, ValidationFailed
 from ledger.log.identifiers import check_subject
 from ledger.verify.trail import Actor, TrailService
 
-router = APIRouter(tags=["audit"], responses=responses(401, 403, 404, 409, 422))
+router = Router(tags=["audit"], responses=responses(401, 403, 404, 409, 422))
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

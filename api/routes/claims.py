@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,7 @@ from api.deps import AnchoringDep, IdempotencyDep, LogDep, require
 from api.idempotent import idempotent
 from api.problems import responses
 from api.receipts import anchor_proof, entry_receipts
+from api.routing import Router
 from api.schemas import EventCreate
 from ledger.claims.service import Caller, ClaimsService
 from ledger.errors import Forbidden, ValidationFailed
@@ -23,7 +24,7 @@ from ledger.log.encoding import b64
 from ledger.log.statements import SignedEvent
 from ledger.money import Money
 
-router = APIRouter(tags=["claims"], responses=responses(401, 403, 404, 409, 422))
+router = Router(tags=["claims"], responses=responses(401, 403, 404, 409, 422))
 
 
 async def get_claims(request: Request) -> ClaimsService:

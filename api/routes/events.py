@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from api.bodies import json_body, parsed_body, request_body
 from api.deps import IntakeDep, LogDep, ReaderPrincipal, SystemPrincipal, may_read_entry
 from api.params import PlainSeconds
 from api.problems import STATUS_TABLE, TYPE_BASE, responses
+from api.routing import Router
 from api.schemas import (
     BatchItemPublic,
     BatchPublic,
@@ -24,7 +25,7 @@ from ledger.errors import LedgerError, NotFound
 from ledger.log.statements import SignedEvent
 from ledger.services.intake import Receipt
 
-router = APIRouter(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 409, 413, 422, 503))
+router = Router(prefix="/v1/events", tags=["events"], responses=responses(401, 403, 409, 413, 422, 503))
 MAX_WAIT = 10.0
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from api.bodies import json_body, request_body
 from api.deps import AdminPrincipal, KeysDep
 from api.problems import responses
+from api.routing import Router
 from api.schemas import (
     KeyChangePublic,
     KeyCreate,
@@ -20,7 +21,7 @@ from api.schemas import (
 )
 from ledger.log.encoding import unb64
 
-router = APIRouter(prefix="/v1/admin/keys", tags=["admin: system keys"],
+router = Router(prefix="/v1/admin/keys", tags=["admin: system keys"],
                    responses=responses(401, 403, 404, 409, 422, 503))
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import AnchoringDep, KeysDep, LogDep, OptionalPrincipal, may_read_entry
 from api.params import MAX_INDEX, PlainInt
 from api.problems import responses
+from api.routing import Router
 from api.schemas import (
     AnchorProofPublic,
     AnchorPublic,
@@ -24,7 +25,7 @@ from api.schemas import (
 from ledger.errors import NotFound
 from ledger.log.encoding import b64
 
-router = APIRouter(prefix="/v1/log", tags=["public log"], responses=responses(404, 422, 503))
+router = Router(prefix="/v1/log", tags=["public log"], responses=responses(404, 422, 503))
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AnchoringDep, LogDep
+from api.routing import Router
 from api.schemas import HealthPublic
 
-router = APIRouter(tags=["operations"])
+router = Router(tags=["operations"])
 
 
 @router.get("/healthz")

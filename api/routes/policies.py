@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,13 +16,14 @@ from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.applications import actor_of, check_party
 from api.routes.verify import DocumentProofsDep
+from api.routing import Router
 from ledger.errors import Forbidden, NotFound, ValidationFailed
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
 from ledger.money import Money
 from ledger.policies.service import view
 
-router = APIRouter(tags=["policies"], responses=responses(401, 403, 404, 409, 422))
-public = APIRouter(tags=["public verification"], responses=responses(404, 422))
+router = Router(tags=["policies"], responses=responses(401, 403, 404, 409, 422))
+public = Router(tags=["public verification"], responses=responses(404, 422))
 
 
 class PaymentIn(BaseModel):

@@ -5,14 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.bodies import json_body, request_body
 from api.deps import AdminPrincipal, PoliciesDep, ProductsDep
 from api.problems import responses
+from api.routing import Router
 
-router = APIRouter(tags=["products and quotes"], responses=responses(404, 422))
+router = Router(tags=["products and quotes"], responses=responses(404, 422))
 
 
 class PlanIn(BaseModel):

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,13 +18,14 @@ from api.deps import AnchoringDep, IdempotencyDep, LogDep, PoliciesDep, require
 from api.idempotent import idempotent
 from api.problems import responses
 from api.receipts import anchor_proof, entry_receipts
+from api.routing import Router
 from ledger.errors import Forbidden, NotFound, ValidationFailed
 from ledger.log.identifiers import parse_timestamp
 from ledger.money import Money
 from ledger.servicing.service import ServicingService, request_view
 
-router = APIRouter(tags=["servicing"])
-hall = APIRouter(tags=["servicing"], responses=responses(401, 403, 404, 409, 422))
+router = Router(tags=["servicing"])
+hall = Router(tags=["servicing"], responses=responses(401, 403, 404, 409, 422))
 
 REQUEST_ID = r"^S[0-9A-F]{20}$"
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from api.auth import Principal, Role
 from api.deps import STAFF, UploadsDep, require
 from api.problems import responses
+from api.routing import Router
 from ledger.errors import Forbidden, ValidationFailed
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"], responses=responses(401, 403, 404, 413, 422))
+router = Router(prefix="/v1/uploads", tags=["uploads"], responses=responses(401, 403, 404, 413, 422))
 
 
 @router.post("", status_code=201, openapi_extra={"requestBody": {

@@ -14,11 +14,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from api.problems import responses
+from api.routing import Router
 from api.schemas import ConsistencyPublic, InclusionPublic
 from ledger.errors import ConfigurationError
 from ledger.log.encoding import b64
@@ -32,7 +33,7 @@ ASSETS_PATH = "/verify/assets"  # api/web, mounted by api/app.py
 VENDOR_PATH = "/verify/vendor/noble"  # @noble/hashes and @noble/curves as scripts/build_assets.py copies them
 NEEDED_VENDOR = ("hashes/sha2.js", "curves/ed25519.js")
 
-router = APIRouter(tags=["public verification"], responses=responses(404, 422))
+router = Router(tags=["public verification"], responses=responses(404, 422))
 
 
 async def get_document_proofs(request: Request) -> DocumentProofService:

@@ -1,0 +1,124 @@
+"""The routers' literal-head gate: it skips what cannot match, and never changes which route a request reaches."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
+from fastapi.testclient import TestClient
+from starlette.routing import Match
+
+from api.app import create_app
+from api.routing import Route, Router, literal_head
+from ledger.settings import Settings
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def test_literal_head_is_the_text_before_the_first_parameter() -> None:
+    assert literal_head("/v1/policies/{no}/servicing") == "/v1/policies/"
+    assert literal_head("/v1/applications") == "/v1/applications"
+    assert literal_head("/{path:path}") == "/"
+
+
+def small_app() -> FastAPI:
+    things = Router()
+
+    @things.get("/v1/things/{thing_id}")
+    def read(thing_id: int) -> dict[str, int]:
+        return {"read": thing_id}
+
+    @things.post("/v1/things")
+    def make() -> dict[str, str]:
+        return {"made": "yes"}
+
+    others = Router(prefix="/v1/others")
+
+    @others.get("/{name}")
+    def other(name: str) -> dict[str, str]:
+        return {"other": name}
+
+    app = FastAPI()
+    app.include_router(things)
+    app.include_router(others)
+    return app
+
+
+def test_gated_routers_answer_as_fastapi_does() -> None:
+    with TestClient(small_app()) as client:
+        assert client.get("/v1/things/7").json() == {"read": 7}
+        assert client.post("/v1/things").json() == {"made": "yes"}
+        assert client.get("/v1/others/x").json() == {"other": "x"}
+        wrong_method = client.delete("/v1/things/7")
+        assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET"
+        assert client.get("/v1/things/seven").status_code == 422
+        assert client.get("/v1/nothing").status_code == 404
+
+
+def test_a_path_outside_every_head_never_reaches_fastapis_matching(monkeypatch: pytest.MonkeyPatch) -> None:
+    router = Router()
+    router.add_api_route("/v1/things/{thing_id}", lambda thing_id: thing_id, methods=["GET"])
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("FastAPI's matching ran for a path the gate should have refused")
+
+    monkeypatch.setattr(APIRouter, "matches", refuse)
+    monkeypatch.setattr(APIRoute, "matches", refuse)
+    scope = {"type": "http", "method": "GET", "path": "/v1/other/7", "root_path": ""}
+    assert router.matches(scope) == (Match.NONE, {})
+    route = router.routes[0]
+    assert isinstance(route, Route)
+    assert route.matches(scope) == (Match.NONE, {})
+
+
+def test_heads_follow_routes_added_later() -> None:
+    router = Router()
+    router.add_api_route("/v1/a", lambda: None, methods=["GET"])
+    assert router.heads() == ("/v1/a",)
+    router.add_api_route("/v1/b/{x}", lambda x: x, methods=["GET"])
+    assert router.heads() == ("/v1/a", "/v1/b/")
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+def dispatch(app: FastAPI, method: str, path: str) -> tuple[Match, Any]:
+    """Which route the app's router picks for a request, as Starlette's loop does (first full match, else the
+    first partial one), looking inside each included router for the route it holds."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
+    partial: tuple[Match, Any] | None = None
+    for route in app.router.routes:
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        inner = route._match({**scope, **child})[2] if hasattr(route, "_match") else route  # FastAPI's included router
+        if match is Match.FULL:
+            return match, inner
+        partial = partial or (match, inner)
+    return partial or (Match.NONE, None)
+
+
+@pytest.fixture
+def real_app(settings: Settings) -> Iterator[FastAPI]:
+    with TestClient(create_app(settings)) as client:
+        yield client.app  # type: ignore[misc]
+
+
+def test_every_route_of_the_app_is_reached_as_without_the_gate(real_app: FastAPI,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    routes = [inner for route in real_app.routes if hasattr(route, "original_router")
+              for inner in route.original_router.routes]
+    paths = sorted({concrete(route.path) for route in routes if isinstance(route, APIRoute)})
+    probes = [*paths, "/v1/nowhere", "/v1/policies/x1/nowhere", "/"]
+    assert len(paths) > 50
+    gated = {(method, path): dispatch(real_app, method, path) for path in probes for method in METHODS}
+    monkeypatch.setattr(Router, "heads", lambda self: None)
+    monkeypatch.setattr(Route, "matches", APIRoute.matches)
+    plain = {(method, path): dispatch(real_app, method, path) for path in probes for method in METHODS}
+    assert gated == plain
+    assert sum(match is Match.FULL for match, _ in gated.values()) >= len(paths)
