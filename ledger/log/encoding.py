@@ -89,19 +89,23 @@ def parse_json(raw: bytes | str, *, max_depth: int, what: str = "body", field: s
 
 
 def nesting_exceeds(value: Any, limit: int) -> bool:
-    """True if ``value`` nests objects and arrays more than ``limit`` levels deep (checked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """True if ``value`` nests objects and arrays more than ``limit`` levels deep (checked without recursion).
+
+    It walks one level at a time, keeping only the containers of the next level: every payload is checked on
+    intake and when the ledger signs, so this runs for every event.
+    """
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        deeper: list[Any] = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, dict | list):
+                    deeper.append(child)
+        level = deeper
+        depth += 1
     return False
 
 
