@@ -78,9 +78,63 @@ def test_a_path_outside_every_head_never_reaches_fastapis_matching(monkeypatch: 
 def test_heads_follow_routes_added_later() -> None:
     router = Router()
     router.add_api_route("/v1/a", lambda: None, methods=["GET"])
-    assert router.heads() == ("/v1/a",)
+    heads = router.heads()
+    assert heads is not None and heads.search("/v1/a") and not heads.search("/v1/b/7")
     router.add_api_route("/v1/b/{x}", lambda x: x, methods=["GET"])
-    assert router.heads() == ("/v1/a", "/v1/b/")
+    heads = router.heads()
+    assert heads is not None and heads.search("/v1/b/7")
+    router.routes.pop()
+    router.add_api_route("/v1/c/{x}", lambda x: x, methods=["GET"])  # as many routes as before, another one last
+    heads = router.heads()
+    assert heads is not None and heads.search("/v1/c/7") and not heads.search("/v1/b/7")
+
+
+def answers(app: FastAPI, requests: list[tuple[str, str]], *, root_path: str = "") -> list[tuple[int, str, str]]:
+    with TestClient(app, root_path=root_path, follow_redirects=False) as client:
+        found = []
+        for method, path in requests:
+            answer = client.request(method, path)
+            found.append((answer.status_code, answer.headers.get("allow", ""), answer.headers.get("location", "")))
+        return found
+
+
+def routers_app(kind: type[APIRouter], *, prefix: str, nested: bool) -> FastAPI:
+    """Two routers, included under ``prefix`` (or nested in a parent router under it), built of ``kind``."""
+    things = kind()
+    things.add_api_route("/things/{thing_id}", lambda thing_id: {"thing": thing_id}, methods=["GET"])
+    things.add_api_route("/items", lambda: {"items": []}, methods=["GET", "POST"])
+    files = kind()
+    files.add_api_route("/files/{rest:path}", lambda rest: {"file": rest}, methods=["GET"])
+    app = FastAPI()
+    if nested:
+        parent = kind(prefix=prefix)
+        parent.include_router(things)
+        parent.include_router(files)
+        app.include_router(parent)
+    else:
+        app.include_router(things, prefix=prefix)
+        app.include_router(files, prefix=prefix)
+    return app
+
+
+@pytest.mark.parametrize(("prefix", "nested"), [("", False), ("/api", False), ("/api", True),
+                                                ("/t/{tenant}", False)])
+def test_routers_included_under_a_prefix_answer_as_fastapis_own(prefix: str, nested: bool) -> None:
+    base = prefix.replace("{tenant}", "acme")
+    requests = [(method, base + path) for method in ("GET", "POST", "DELETE")
+                for path in ("/things/7", "/things/", "/things", "/items", "/items/", "/files/a/b.pdf", "/files/",
+                             "/nothing", "/api/things/7", "/things/7/more")]
+    plain = answers(routers_app(APIRouter, prefix=prefix, nested=nested), requests)
+    gated = answers(routers_app(Router, prefix=prefix, nested=nested), requests)
+    assert gated == plain
+    assert (200, "", "") in gated and any(status == 405 for status, _, _ in gated)
+
+
+def test_a_root_path_changes_nothing() -> None:
+    requests = [("GET", "/things/7"), ("GET", "/app/things/7"), ("POST", "/things/7"), ("GET", "/items/")]
+    for root_path in ("", "/app"):
+        assert (answers(routers_app(Router, prefix="", nested=False), requests, root_path=root_path)
+                == answers(routers_app(APIRouter, prefix="", nested=False), requests, root_path=root_path))
 
 
 def concrete(path: str) -> str:
@@ -96,7 +150,8 @@ def dispatch(app: FastAPI, method: str, path: str) -> tuple[Match, Any]:
         match, child = route.matches(scope)
         if match is Match.NONE:
             continue
-        inner = route._match({**scope, **child})[2] if hasattr(route, "_match") else route  # FastAPI's included router
+        # a router the app includes: FastAPI's own lookup names the route inside it
+        inner = route._match({**scope, **child})[2] if hasattr(route, "original_router") else route
         if match is Match.FULL:
             return match, inner
         partial = partial or (match, inner)
