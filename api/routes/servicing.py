@@ -85,7 +85,7 @@ def list_operations(servicing: ServicingDep) -> dict[str, Any]:
 
 
 @router.get("/v1/servicing/operations/{code}", responses=responses(404))
-def get_operation(servicing: ServicingDep, code: str) -> dict[str, Any]:
+async def get_operation(servicing: ServicingDep, code: str) -> dict[str, Any]:
     """One operation of the catalog (no token needed), with the catalog's id, version and digest; a 404 problem
     names an unknown code."""
     return {"catalog": servicing.catalog_version(), "operation": servicing.operation(code)}
