@@ -80,6 +80,8 @@ class Uploads(Protocol):
 class Reader(Protocol):
     def get(self, table: str, key: Any) -> dict[str, Any] | None: ...
 
+    def get_many(self, table: str, keys: Any) -> Mapping[Any, dict[str, Any]]: ...
+
     def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Any = (),
                limit: int | None = None, between: tuple[str, Any, Any] | None = None) -> list[dict[str, Any]]: ...
 
@@ -270,7 +272,8 @@ class ClaimsService:
         if kind == "payments":  # claims with a payment (a benefit or an advance) failed and not yet sent again
             ids = dict.fromkeys(row["claim_id"] for row in self._read.select(
                 proj.PAYMENTS, where={"status": "failed"}, order_by=("instructed_idx",), limit=QUEUE_LIMIT))
-            found = [row for row in (self._read.get(proj.CLAIMS, (claim_id,)) for claim_id in ids) if row is not None]
+            held = self._read.get_many(proj.CLAIMS, [(claim_id,) for claim_id in ids])
+            found = [held[(claim_id,)] for claim_id in ids if (claim_id,) in held]
             return self._for_staff(found, caller)
         if kind == "mine":
             rows = [r for r in self._read.select(proj.CLAIMS, where={"handler": caller.subject},

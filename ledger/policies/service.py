@@ -281,8 +281,10 @@ class PolicyService:
         """The insured's sums insured with us (financial underwriting): policies in force, and applications still
         open that ``applicant`` made (another customer's unfinished application does not count against them)."""
         total = Money.zero(product.currency)
-        for link in self._read.select(proj.PARTIES, where={"party_id": insured, "role": "insured"}):
-            row = self._read.get(proj.POLICIES, (link["application_id"],))
+        links = self._read.select(proj.PARTIES, where={"party_id": insured, "role": "insured"})
+        rows = self._read.get_many(proj.POLICIES, [(link["application_id"],) for link in links])
+        for link in links:
+            row = rows.get((link["application_id"],))
             if row is None or row["status"] in st.CLOSED or row["currency"] != product.currency:
                 continue
             if row["status"] not in st.POLICY_STATUSES and row["policyholder"] != applicant:
@@ -659,8 +661,9 @@ class PolicyService:
         for link in self._read.select(proj.PARTIES, where={"party_id": party}):
             roles.setdefault(link["application_id"], set()).add(link["role"])
         out = []
+        rows = self._read.get_many(proj.POLICIES, [(application_id,) for application_id in roles])
         for application_id, held in roles.items():
-            row = self._read.get(proj.POLICIES, (application_id,))
+            row = rows.get((application_id,))
             if row is not None:
                 role = next(r for r in ("policyholder", "insured", "beneficiary") if r in held)
                 out.append({**row, "role": role, "roles": sorted(held)})

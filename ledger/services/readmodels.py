@@ -19,6 +19,11 @@ class ReadModels:
     def get(self, table: str, key: Key) -> Row | None:
         return self._rows.read(table, [key]).get(key)
 
+    def get_many(self, table: str, keys: Sequence[Key]) -> dict[Key, Row]:
+        """The rows with these keys (missing ones absent), in as few queries as the store can (one for up to 16)."""
+        unique = list(dict.fromkeys(keys))
+        return self._rows.read(table, unique) if unique else {}
+
     def select(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = (),
                limit: int | None = None, between: tuple[str, Any, Any] | None = None) -> list[Row]:
         return self._rows.select(table, where=where, order_by=order_by, limit=limit, between=between)

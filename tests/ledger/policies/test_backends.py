@@ -3,7 +3,7 @@ index's insert-or-ignore, uploads with owners, idempotency claims and the projec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import pytest
@@ -13,9 +13,9 @@ from ledger.clock import FixedClock
 from ledger.errors import Conflict
 from ledger.money import Money
 from ledger.policies.rules.samples import CLEAN
-from ledger.policies.service import Actor
+from ledger.policies.service import Actor, ApplicationRequest
 from ledger.settings import Settings
-from tests.ledger.policies.test_lifecycle import CUSTOMER, ME, START, apply, pay_due
+from tests.ledger.policies.test_lifecycle import CUSTOMER, ME, START, apply, pay_due, person
 
 
 @pytest.fixture
@@ -58,3 +58,36 @@ def test_a_policy_lives_and_ends_the_same_on_both_stores(ledger: Ledger) -> None
     ledger.log.checkpoint_now()
     report = ledger.audit.verify()
     assert report.ok, report.problems
+
+
+def test_a_persons_policies_are_read_together_for_their_cover_and_their_list(ledger: Ledger,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """18 applications (more than one plain-SQL read takes): the cover with us adds up every one of them and the
+    customer's list holds each once, each from one read of the policies table, not one read per policy."""
+    count, amount = 18, "100000"
+    made = []
+    for _ in range(count):
+        request = ApplicationRequest(
+            product_id="term-life", plan={"sum_insured": amount, "term_years": 10, "payment_years": 10,
+                                          "frequency": "annual"},
+            policyholder=person("王五", "1990-05-20"), insured=None, relationship="self", beneficiaries=(),
+            occupation_class=1, payment_account="6222000011112222", identity_documents=(),
+            consent={"terms_read": True, "insured_consents": True}, answers=dict(CLEAN))
+        made.append(ledger.policies.apply(request, actor=ME, policyholder_id=CUSTOMER).application_id)
+    insured = ledger.policies.get(made[0]).insured
+    product = ledger.policies.catalog.get("term-life")
+
+    reads: list[str] = []
+    read = ledger.store.rows.read
+
+    def counted(name: str, keys: Sequence[tuple[object, ...]]) -> object:
+        reads.append(name)
+        return read(name, keys)
+
+    monkeypatch.setattr(ledger.store.rows, "read", counted)
+    assert ledger.policies.cover_with_us(insured, product, applicant=CUSTOMER) == Money.of(
+        str(count * int(amount)), product.currency)
+    assert reads.count("policies") == 1
+    listed = [row["application_id"] for row in ledger.policies.list_for(CUSTOMER)]
+    assert sorted(listed) == sorted(made)
+    assert reads.count("policies") == 2
