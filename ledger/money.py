@@ -12,6 +12,7 @@ __all__ = ["CENT", "DEFAULT_CURRENCY", "Money", "parse_decimal", "round_cent"]
 DEFAULT_CURRENCY = "CNY"
 MAX_DIGITS = 15  # no amount, rate or factor this ledger handles reaches 10^15
 MIN_EXPONENT = -12
+MAX_TEXT = 100  # characters of a decimal string: far more than any amount needs (28 significant digits at most)
 CENT = Decimal("0.01")
 
 
@@ -25,6 +26,9 @@ def parse_decimal(value: object, *, field: str) -> Decimal:
     if isinstance(value, Decimal):
         parsed = value
     elif isinstance(value, int | str):
+        if isinstance(value, str) and len(value) > MAX_TEXT:  # its digits would cost time and could underflow
+            raise ValidationFailed(f"{field} is too long for a decimal number: {len(value)} characters, at most "
+                                   f"{MAX_TEXT}", field=field)
         try:
             parsed = Decimal(value)
         except InvalidOperation:

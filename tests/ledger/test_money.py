@@ -31,6 +31,16 @@ def test_parsing_refuses_floats_and_names_the_field() -> None:
     assert refused.value.field == "currency"
 
 
+def test_a_decimal_string_longer_than_any_amount_is_refused_before_it_is_parsed() -> None:
+    longest = "1" + "0" * 5 + "." + "0" * 93  # 100 characters: still an amount
+    assert parse_decimal(longest, field="plan.sum_insured") == Decimal(100000)
+    # an off-step amount hidden a million places after the point used to underflow the step check to zero
+    for bad in (longest + "1", "100000." + "0" * 1_000_030 + "1"):
+        with pytest.raises(ValidationFailed, match="too long") as refused:
+            parse_decimal(bad, field="plan.sum_insured")
+        assert refused.value.field == "plan.sum_insured"
+
+
 def test_currencies_never_mix_and_json_keeps_strings() -> None:
     with pytest.raises(ValueError):
         Money.of("1", "CNY") + Money.of("1", "USD")

@@ -41,6 +41,10 @@ def test_quote_is_public_and_cites_its_versions(client: TestClient) -> None:
     too_old = client.post("/v1/quotes", json={"product_id": "term-life", "plan": PLAN, "age": 70, "sex": "M"})
     assert too_old.status_code == 422
     assert "AGE" in too_old.text
+    padded = {**PLAN, "sum_insured": "300000." + "0" * 200}  # a customer may post 16 MB of it: refused unread
+    too_long = client.post("/v1/quotes", json={"product_id": "term-life", "plan": padded, "age": 35, "sex": "M"})
+    assert too_long.status_code == 422
+    assert "too long" in too_long.json()["detail"] and too_long.json()["field"] == "plan.sum_insured"
 
 
 def test_apply_underwrite_pay_issue_and_read(client: TestClient, auth: Any, app_ledger: Ledger) -> None:
