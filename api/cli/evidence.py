@@ -61,8 +61,8 @@ class PublishedKeyEvents(Mapping[int, tuple[bytes, Any]]):
                 self._fetched[index] = None if status == 404 else (unb64(body["salt"], field="salt"),
                                                                    body["payload"])
             except (httpx.HTTPError, LedgerError, KeyError, TypeError, ValueError) as exc:
-                reason = exc.message if isinstance(exc, LedgerError) else f"{type(exc).__name__}: {exc}"
-                self.failure = EvidenceUnavailable(f"cannot read key event {index} from {self._base_url}: {reason}")
+                self.failure = EvidenceUnavailable(f"cannot read key event {index} from {self._base_url}: "
+                                                   f"{_reason(exc)}")
                 raise self.failure from exc
         return self._fetched[index]
 
@@ -89,10 +89,14 @@ class PublishedKeyEvents(Mapping[int, tuple[bytes, Any]]):
                 raise LedgerError("it does not publish /v1/log/key")
         except (httpx.HTTPError, LedgerError) as exc:
             self._client.close()
-            reason = exc.message if isinstance(exc, LedgerError) else f"{type(exc).__name__}: {exc}"
-            raise EvidenceUnavailable(f"cannot read the key events from {self._base_url}: {reason}") from exc
+            raise EvidenceUnavailable(f"cannot read the key events from {self._base_url}: {_reason(exc)}") from exc
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self._client.close()
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong reading the log, in one line: our own message, or the exception's type and text."""
+    return exc.message if isinstance(exc, LedgerError) else f"{type(exc).__name__}: {exc}"
