@@ -17,10 +17,13 @@ Adding a projection is its module plus one line in ``PROJECTORS``; adding event 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -37,6 +40,7 @@ from ledger.errors import ConfigurationError, NotFound
 from ledger.journal.checkpoints import Checkpointer
 from ledger.journal.opening import Opener
 from ledger.journal.rebuild import rebuild
+from ledger.journal.remote import JournalServer, RemoteJournal
 from ledger.journal.writer import Journal
 from ledger.log.catalog import Catalog, EventType
 from ledger.log.note import NoteSigner
@@ -109,9 +113,11 @@ class Ledger:
         self.clock = clock or SystemClock()
         signer = NoteSigner(settings.origin, secrets.ledger.private_key)
         opener = Opener(store, secrets.master_key)
-        self.journal = Journal(store, master_key=secrets.master_key, ledger_public_key=secrets.ledger.public_key,
-                               registry=registry, catalog=catalog, batch_max=settings.batch_max,
-                               clock=self.clock, max_skew=settings.max_clock_skew)
+        writer: Callable[..., Journal] = Journal if settings.journal_socket is None \
+            else functools.partial(RemoteJournal, address=settings.journal_socket)  # serve --workers: one writer
+        self.journal = writer(store, master_key=secrets.master_key, ledger_public_key=secrets.ledger.public_key,
+                              registry=registry, catalog=catalog, batch_max=settings.batch_max,
+                              clock=self.clock, max_skew=settings.max_clock_skew)
         self.checkpointer = Checkpointer(store, signer=signer, origin=settings.origin,
                                          interval=settings.checkpoint_interval)
         anchorer: Anchorer | None = None
@@ -244,6 +250,19 @@ class Ledger:
             self._policy_clock.start()
         if anchoring and self.anchoring.anchorer is not None:
             self.anchoring.anchorer.start()
+
+    @contextlib.contextmanager
+    def writer_for_workers(self, address: Path) -> Iterator[Path]:
+        """Write for worker processes (``serve --workers``): start this ledger's journal writer and accept their
+        appends on the Unix socket ``address`` (in a directory only this user can enter) until the block ends.
+        The workers open the ledger with ``journal_socket`` set to the address the block yields."""
+        server = JournalServer(self.journal, address=address)
+        self.journal.start()
+        server.start()
+        try:
+            yield server.address
+        finally:
+            server.stop()
 
     def close(self) -> None:
         self._policy_clock.stop()

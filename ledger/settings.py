@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=16, description="HTTP worker processes `serve` runs on the same database "
                          "(more than one needs a chain every process reaches: LIFELEDGER_CHAIN_URL none or a "
                          "JSON-RPC URL, not the embedded one)")
+    journal_socket: Path | None = Field(
+        default=None, description="Set by `serve --workers` for its worker processes: append through the journal "
+        "writer of the serving process at this Unix socket instead of a writer of their own (not for manual use).")
     clock_interval: float = Field(default=300.0, gt=0, description="Seconds between runs of the policy clock "
                                                                    "inside `serve`.")
 

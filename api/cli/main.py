@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -65,11 +66,18 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     where = (f"(data: {settings.data_dir.resolve()}, database: {settings.resolved_database_url.split('@')[-1]}"
              f"{f', {count} workers' if count > 1 else ''})")
     if count > 1:
-        ledger.close()  # made and migrated here; each worker opens its own on the same data dir and database
-        os.environ["LIFELEDGER_DATA_DIR"] = str(settings.data_dir.resolve())
-        out.print(f"lifeledger serving on http://{host}:{port}  {where}")
-        uvicorn.run("api.app:create_app", factory=True, workers=count, host=host, port=port, log_level="info",
-                    access_log=access_log)
+        # The workers open the same data dir and database; their appends go to the one journal writer, which runs
+        # here, in the process that starts and outlives them (see ledger.journal.remote).
+        try:
+            with tempfile.TemporaryDirectory(prefix="lifeledger-journal-") as private, \
+                    ledger.writer_for_workers(Path(private) / "journal.sock") as address:  # 0700: this user's own
+                os.environ["LIFELEDGER_DATA_DIR"] = str(settings.data_dir.resolve())
+                os.environ["LIFELEDGER_JOURNAL_SOCKET"] = str(address)
+                out.print(f"lifeledger serving on http://{host}:{port}  {where}")
+                uvicorn.run("api.app:create_app", factory=True, workers=count, host=host, port=port,
+                            log_level="info", access_log=access_log)
+        finally:
+            ledger.close()
         return
     try:
         out.print(f"lifeledger serving on http://{host}:{port}  {where}")

@@ -116,7 +116,7 @@ class Journal:
         """
         unit = Unit([event], owner, signed_here=signed_here)
         self.start()
-        self._queue.put([unit])
+        self.queue_units([unit])
         return unit.outcome
 
     def append(self, event: SignedEvent, *, owner: str | None, timeout: float = 60.0,
@@ -148,7 +148,7 @@ class Journal:
         unit = Unit(list(events), owner, group=True, expected=dict(expected or {}), signed_here=signed_here,
                     index=tuple(index))
         self.start()
-        self._queue.put([unit])
+        self.queue_units([unit])
         return unit.outcome.result(timeout)
 
     def append_many(self, events: Sequence[SignedEvent], *, owner: str | None,
@@ -178,7 +178,7 @@ class Journal:
             queued_now = [Unit([event], owner, checked=True) for event, early in zip(part, outcome, strict=True)
                           if early is None]
             if queued_now:
-                self._queue.put(queued_now)
+                self.queue_units(queued_now)
             checked.extend(outcome)
             pending.extend(queued_now)
         results: list[Receipt | LedgerError] = []
@@ -192,6 +192,11 @@ class Journal:
             except LedgerError as exc:
                 results.append(exc)
         return results
+
+    def queue_units(self, units: list[Unit]) -> None:
+        """Hand units to the writer, which settles each one's outcome (``RemoteJournal`` sends them to the writer
+        of the serving process instead). Call ``start`` first."""
+        self._queue.put(units)
 
     def _recorded_duplicate(self, event: SignedEvent) -> Receipt | None:
         """The original receipt if this very event (same statement, same key) is already recorded."""
