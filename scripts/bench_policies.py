@@ -21,9 +21,12 @@ token key the server made in its data dir (as ``lifeledger token`` does). What i
 5. the e-policy PDF of an issued policy rendered from its recorded view (``ledger.policies.epolicy.render``):
    median of ``--renders``, its size, and that it hashes to the registered digest.
 
-Applications and payments come from asyncio + httpx clients in this process (each step needs the answer to the
-previous one and a token of its own), one connection per client; every client waits for its last answer. Tables
-go to stdout (rich on a terminal, else Markdown), progress to stderr, everything to ``--json``::
+Section 2's applications come from wrk when it is on the PATH (``--generator``; ``scripts/wrk_clients.py``: one
+connection and one wrk thread per client, each client its own customer and prepared applications, latency
+measured in Lua), otherwise from asyncio + httpx clients in this process; section 3 always from asyncio + httpx
+(each payment needs the application's answer), one connection per client. Every client waits for its last
+answer. ``--workers`` runs the server with that many worker processes (one journal writer, in the serving
+process). Tables go to stdout (rich on a terminal, else Markdown), progress to stderr, everything to ``--json``::
 
     .venv/bin/python scripts/bench_policies.py --json bench-results/policies.json
     .venv/bin/python scripts/bench_policies.py --quick          # 10 s of issue load, about a minute in all
@@ -53,6 +56,7 @@ from typing import Any
 
 import benchkit
 import httpx
+import wrk_clients
 from bench_journal_http import cpu_seconds, free_port, process_cpu
 from benchkit import ROOT, Table, latency_ms, log
 
@@ -79,11 +83,12 @@ ISSUE_RATE = 50.0
 PACKAGES = ("fastapi", "uvicorn", "httpx", "SQLAlchemy", "cryptography", "reportlab", "segno")
 QUICK = {"duration": 10, "phase_seconds": 5, "renders": 10}
 DEFAULTS = {"duration": 60, "phase_seconds": 20, "renders": 50}
+WRK_APPLICATIONS_PER_SECOND = 60  # applications prepared per wrk client and second of load (about 4x the rate)
 PER_CUSTOMER = 400  # policies per customer before a client moves on to a new one (the API lists at most 1000)
 PLAN = {"sum_insured": "500000", "term_years": 20, "payment_years": 20, "frequency": "annual"}
 ISSUED = "FreeLook"  # the status of a policy just issued
 PYTHON = "python (asyncio + httpx, in the benchmark process)"
-SERVER = "python -m api.cli serve (one uvicorn process), fresh data dir, SQLite file, LIFELEDGER_CHAIN_URL ="
+SERVER = "python -m api.cli serve, fresh data dir, SQLite file, LIFELEDGER_CHAIN_URL ="
 
 
 # --- people and bodies --------------------------------------------------------------------------------------------
@@ -156,6 +161,17 @@ def serving(data_dir: Path, log_path: Path, *, chain_url: str, workers: int = 1)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the server process and its worker processes (``serve --workers``), from ``/proc``."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the parent's pid
+                total += cpu_seconds(int(stat.parent.name))
+    return total
 
 
 # --- load ---------------------------------------------------------------------------------------------------------
@@ -416,20 +432,21 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Sections 1-3 against one server, then what the API lists and one e-policy PDF; returns their numbers."""
     data_dir = work / "data"
     out: dict[str, Any] = {}
-    with serving(data_dir, work / "serve.log", chain_url=args.chain_url) as (url, pid):
+    with serving(data_dir, work / "serve.log", chain_url=args.chain_url, workers=args.workers) as (url, pid):
         issuer = str(Settings.model_fields["jwt_issuer"].default)  # the server runs without LIFELEDGER_* overrides
         ttl = 3600 + 4 * (args.duration + 2 * args.phase_seconds)
         bench = Policies(url, LocalKeys.load(data_dir).token, issuer=issuer, ttl=ttl)
         use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
+        args.use_wrk, args.work = use_wrk, work
         with httpx.Client(base_url=url, timeout=60) as client:
             for _, body in quote_bodies()[:100]:  # warm-up: imports, caches, connections
                 client.post("/v1/quotes", content=body, headers={"Content-Type": "application/json"})
 
             def phase(name: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-                cpu = cpu_seconds(pid)
+                cpu = tree_cpu_seconds(pid)
                 log(f"{name}: {args.clients} clients")
                 result = run()
-                result["server_cpu_cores_busy"] = (cpu_seconds(pid) - cpu) / result["seconds"]
+                result["server_cpu_cores_busy"] = (tree_cpu_seconds(pid) - cpu) / result["seconds"]
                 return result
 
             out["quotes"] = phase("1. quotes", lambda: wrk_quotes(
@@ -464,9 +481,30 @@ def applications(bench: Policies, args: argparse.Namespace) -> dict[str, Any]:
         await bench.apply(client, warm, kind="apply", number=number)
 
     closed_loop(bench.url, clients=args.clients, seconds=None, step=first)  # registers each customer, untimed
+    if args.use_wrk:
+        return {**wrk_applications(bench, args), "warm_up_failures": sum(warm.failures.values())}
     timing = closed_loop(bench.url, clients=args.clients, seconds=args.phase_seconds, step=step)
     return {**timing, **tally.summary(timing["seconds"]), "warm_up_failures": sum(warm.failures.values()),
             "generator": PYTHON}
+
+
+def wrk_applications(bench: Policies, args: argparse.Namespace) -> dict[str, Any]:
+    """Section 2 from wrk: each client its own connection and customer, each application a new insured person."""
+    clients = []
+    for number in range(args.clients):
+        customer = customer_id("apply", number)
+        calls = [wrk_clients.Call("POST", "/v1/applications", json.dumps(
+            application_body(next(bench.numbers), customer=number), separators=(",", ":"), ensure_ascii=False))
+            for _ in range(args.phase_seconds * WRK_APPLICATIONS_PER_SECOND)]
+        clients.append((bench.headers(customer, Role.CUSTOMER)["Authorization"], calls))
+    found = wrk_clients.run(bench.url, clients=clients, seconds=args.phase_seconds, status=201,
+                            contains=('"status":"accepted"', '"outcome":"standard"'), work=args.work / "wrk-apply",
+                            cycle=False)
+    found.pop("captured")
+    exhausted = [t["id"] for t in found["threads"] if t["sent"] >= len(clients[t["id"]][1])]
+    if exhausted:
+        raise RuntimeError(f"wrk clients {exhausted} sent every prepared application before the deadline")
+    return {**found, "steps": {"apply": {**found["latency"], "per_second": found["requests_per_second"]}}}
 
 
 def issue(bench: Policies, args: argparse.Namespace) -> dict[str, Any]:
@@ -625,7 +663,8 @@ def tables(report: dict[str, Any]) -> list[Table]:
 
 def notes(report: dict[str, Any]) -> list[str]:
     """Lines under the tables: the generators, the chain, and what an error stopped."""
-    lines = [f"Server: {SERVER} {report['settings']['chain_url']}."]
+    s = report["settings"]
+    lines = [f"Server: {SERVER} {s['chain_url']}, {s.get('workers', 1)} worker process(es)."]
     for name in ("quotes", "applications", "issue"):
         if name in report:
             found = report[name]
@@ -661,9 +700,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                                           "default 20, quick 5)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                        help="quote load: wrk if on PATH (auto), or asyncio + httpx in this process")
+                        help="quote and application load (1., 2.): wrk if on PATH (auto), or asyncio + httpx in "
+                             "this process")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
+    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers; "
+                                                                   "more than one needs --chain-url none)")
     parser.add_argument("--renders", type=int, help="e-policy renders timed (5.; default 50, quick 10)")
     parser.add_argument("--rebuilds", type=int, default=3, help="rebuilds timed, the median reported (4.)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")
@@ -687,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"commit": benchkit.commit(), "machine": benchkit.machine(PACKAGES),
                               "settings": {**settings, "storage": "SQLite file in a fresh data dir (the default)"}}
     report["machine"]["wrk"] = shutil.which("wrk") is not None
-    report["server"] = f"{SERVER} {args.chain_url}"
+    report["server"] = f"{SERVER} {args.chain_url}, {args.workers} worker process(es)"
     log(f"working in {work}")
     try:
         try:

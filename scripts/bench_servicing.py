@@ -22,12 +22,16 @@ untimed). What is measured, and the issue's targets:
    event and confirm latencies. The customer then withdraws the request (a policy holds one open request of a
    kind), and its stream must end with a ``withdrawn`` event.
 
-Load comes from asyncio + httpx clients in this process (each request needs a token and the answer to the one
-before), one connection per client (two in section 2); every client waits for its last answer. Tables go to
+Section 1's load comes from wrk when it is on the PATH (``--generator``; ``scripts/wrk_clients.py``: one connection
+and one wrk thread per client, each client cycling through its own customer's requests, latency measured in Lua),
+otherwise from asyncio + httpx clients in this process, which take a third of a core or more from the server on a
+2-core machine; section 2 (and the set-up) always from asyncio + httpx (each step needs the answer to the one
+before), one connection per client (two in section 2). Every client waits for its last answer. Tables go to
 stdout (rich on a terminal, else Markdown), progress to stderr, everything to ``--json``::
 
     .venv/bin/python scripts/bench_servicing.py --json bench-results/servicing.json
     .venv/bin/python scripts/bench_servicing.py --quick          # 5 s of automatic requests, 64 SSE samples
+    .venv/bin/python scripts/bench_servicing.py --workers 2 --chain-url none   # two worker processes, one writer
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ from typing import Any
 
 import benchkit
 import httpx
-from bench_journal_http import cpu_seconds
-from bench_policies import PYTHON, Policies, Tally, closed_loop, customer_id, serving
+import wrk_clients
+from bench_policies import PYTHON, Policies, Tally, closed_loop, customer_id, serving, tree_cpu_seconds
 from benchkit import Table, latency_ms, log
 
 from api.auth import Role
@@ -65,6 +69,7 @@ DEFAULTS = {"phase_seconds": 20, "sse_samples": 320}
 WAIT = 30.0  # the longest a client waits for an event before it counts a failure
 SERVER = "python -m api.cli serve, fresh data dir, SQLite file, LIFELEDGER_CHAIN_URL ="
 AUTOMATIC = ("address_change", "contact_change")
+WRK_CALLS = 200  # distinct requests each wrk client cycles through (a request is new each time it is sent)
 HOLDER = "张三"  # the policyholder's name in bench_policies.application_body
 
 
@@ -128,6 +133,30 @@ class Hall:
             return
         tally.ok("submit", elapsed)
         self.completed.setdefault(policy_no, set()).add(found["request_id"])
+
+    def automatic_wrk(self, *, seconds: int, work: Path, warm: Tally) -> dict[str, Any]:
+        """Section 1 from wrk: each client its own connection, customer and policies, requests as in ``automatic``."""
+        clients = []
+        for customer in self.customers:
+            mine, calls = self.owned[customer], []
+            for _ in range(WRK_CALLS):
+                n = next(self.turn)
+                operation = AUTOMATIC[n % 2]
+                body = json.dumps({"operation": operation, "input": automatic_input(operation, n)},
+                                  separators=(",", ":"), ensure_ascii=False)
+                policy_no = mine[n % len(mine)]
+                calls.append(wrk_clients.Call("POST", f"/v1/policies/{policy_no}/servicing", body, tag=policy_no))
+            clients.append((self.me(customer)["Authorization"], calls))
+        found = wrk_clients.run(self.policies.url, clients=clients, seconds=seconds, status=201,
+                                contains=('"status":"completed"',), capture='"request_id":"([^"]+)"',
+                                work=work, cycle=True)
+        for policy_no, request_id in found.pop("captured"):
+            self.completed.setdefault(policy_no, set()).add(request_id)
+        submit = {**found["latency"], "per_second": found["requests_per_second"]}
+        return {**found, "steps": {"submit": submit}, "completed": found["passed"],
+                "completed_per_second": found["requests_per_second"],
+                "warm_up_completed": sum(len(v) for v in warm.latencies.values()),
+                "warm_up_failures": sum(warm.failures.values()), "operations": list(AUTOMATIC)}
 
     def listed(self, client: httpx.Client) -> dict[str, Any]:
         """The completed automatic requests every policy lists, against those the answers named."""
@@ -263,6 +292,7 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         closed_loop(url, clients=args.clients, seconds=None, step=issue)
         out["issued"] = {"policies": len(policies.issued), "failures": sum(issuing.failures.values()),
                          "failure_examples": issuing.examples}
+        use_wrk = args.generator == "wrk" or (args.generator == "auto" and wrk_clients.available())
         with httpx.Client(base_url=url, timeout=60) as client:
             hall.setup(client)
 
@@ -282,6 +312,8 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             closed_loop(url, clients=args.clients, seconds=None, step=warm_up)  # connections, caches, untimed
 
             def automatic() -> dict[str, Any]:
+                if use_wrk:
+                    return hall.automatic_wrk(seconds=args.phase_seconds, work=work / "wrk", warm=warm)
                 tally = Tally()
 
                 async def step(number: int, http: httpx.AsyncClient) -> None:
@@ -429,6 +461,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                                                 "embedded; none turns anchoring off)")
     parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers; "
                                                                    "more than one needs --chain-url none)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="section 1's load: wrk if on PATH (auto), or asyncio + httpx in this process")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
@@ -438,17 +472,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--phase-seconds, --sse-samples, --clients and --policies-per-client must be positive")
     args.format = args.format or ("rich" if sys.stdout.isatty() else "markdown")
     return args
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of the server process and its worker processes (``serve --workers``), from ``/proc``."""
-    total = cpu_seconds(pid)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:  # the parent's pid
-                total += cpu_seconds(int(stat.parent.name))
-    return total
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """scripts/bench_policies.py run for a few seconds against a real ``lifeledger serve``: every figure is in its JSON,
 no request failed, every issued policy is listed, the rebuilt tables equal the served ones and the e-policy
-renders to its registered digest. The speed targets are not asserted: the figures depend on the machine."""
+renders to its registered digest. The speed targets are not asserted: the figures depend on the machine. The
+server runs two worker processes (one journal writer, in the serving process) and wrk loads sections 1 and 2."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def run_bench(tmp_path: Path) -> tuple[dict[str, Any], str]:
     out = tmp_path / "policies.json"
     done = subprocess.run(
         [sys.executable, "scripts/bench_policies.py", "--quick", "--duration", "3", "--phase-seconds", "2",
-         "--rebuilds", "1", "--format", "markdown", "--json", str(out)],
+         "--rebuilds", "1", "--generator", "wrk", "--workers", "2", "--chain-url", "none", "--format", "markdown",
+         "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text()), done.stdout
@@ -29,9 +31,10 @@ def run_bench(tmp_path: Path) -> tuple[dict[str, Any], str]:
 def test_short_run_reports_every_figure_without_failures(tmp_path: Path) -> None:
     report, table = run_bench(tmp_path)
     assert "errors" not in report, report.get("errors")
-    assert report["server"].endswith("LIFELEDGER_CHAIN_URL = embedded")  # the server's own default
+    assert report["server"].endswith("LIFELEDGER_CHAIN_URL = none, 2 worker process(es)")  # one writer for both
 
     quotes = report["quotes"]
+    assert quotes["generator"] == report["applications"]["generator"] == "wrk"
     assert quotes["failures"] == 0 and quotes["latency"]["n"] > 0 and quotes["requests_per_second"] > 0
     assert quotes["latency"]["median_ms"] <= quotes["latency"]["p99_ms"]
 

@@ -11,29 +11,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 CORRECTNESS = ("completed requests listed by the API", "SSE samples delivered",
                "SSE streams ended after the withdrawal", "failed requests (all sections, set-up and warm-up included)")
 SAMPLES = 16
 
 
-def run_bench(tmp_path: Path) -> tuple[dict[str, Any], str]:
+def run_bench(tmp_path: Path, generator: str) -> tuple[dict[str, Any], str]:
     out = tmp_path / "servicing.json"
     done = subprocess.run(
         [sys.executable, "scripts/bench_servicing.py", "--phase-seconds", "2", "--sse-samples", str(SAMPLES),
-         "--policies-per-client", "1", "--format", "markdown", "--json", str(out)],
+         "--policies-per-client", "1", "--generator", generator, "--format", "markdown", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text()), done.stdout
 
 
-def test_short_run_reports_every_figure_without_failures(tmp_path: Path) -> None:
-    report, table = run_bench(tmp_path)
+@pytest.mark.parametrize("generator", ["wrk", "python"])
+def test_short_run_reports_every_figure_without_failures(tmp_path: Path, generator: str) -> None:
+    report, table = run_bench(tmp_path, generator)
     assert "errors" not in report, report.get("errors")
     assert report["server"].endswith("LIFELEDGER_CHAIN_URL = embedded, 1 worker process(es)")  # serve's defaults
     assert report["issued"] == {"policies": 16, "failures": 0, "failure_examples": []}
 
     automatic = report["automatic"]
+    assert automatic["generator"].startswith(generator)
     assert automatic["failures"] == 0 and automatic["warm_up_failures"] == 0, automatic["failure_examples"]
     submit = automatic["steps"]["submit"]
     assert submit["n"] == automatic["completed"] > 0 and automatic["completed_per_second"] > 0
