@@ -152,28 +152,41 @@ async def stream_progress(request: Request, servicing: ServicingDep, principal: 
     state = servicing.visible(request_id, role=principal.role.value, party=principal.subject)
 
     async def events() -> AsyncIterator[bytes]:
+        # A change in this process sets ``changed`` at once; another process may write the request too, so it is
+        # read again at least every half second. Waiting happens on the event loop, never in a worker thread (a
+        # few streams blocking the default executor's threads held up every other stream's reads).
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(changed.set)
+
+        unwatch = servicing.watch(request_id, wake)
         current = state
         seen_seq = -1
         quiet = 0.0
-        while True:
-            version = servicing.version(request_id)
-            if current.last_seq != seen_seq:
-                seen_seq = current.last_seq
-                quiet = 0.0
-                payload = json.dumps(request_view(current), ensure_ascii=False, separators=(",", ":"))
-                yield f"id: {seen_seq}\nevent: progress\ndata: {payload}\n\n".encode()
-                if current.status in ("completed", "rejected", "withdrawn"):
+        try:
+            while True:
+                if current.last_seq != seen_seq:
+                    seen_seq = current.last_seq
+                    quiet = 0.0
+                    payload = json.dumps(request_view(current), ensure_ascii=False, separators=(",", ":"))
+                    yield f"id: {seen_seq}\nevent: progress\ndata: {payload}\n\n".encode()
+                    if current.status in ("completed", "rejected", "withdrawn"):
+                        return
+                if await request.is_disconnected():
                     return
-            if await request.is_disconnected():
-                return
-            # a change in this process wakes the wait at once; another process may write the request too, so
-            # the stream is read again at least every half second (off the event loop)
-            changed = await asyncio.to_thread(servicing.wait_for_change, request_id, version, 0.5)
-            quiet = 0.0 if changed != version else quiet + 0.5
-            if quiet >= 15:
-                quiet = 0.0
-                yield b": keep-alive\n\n"
-            current = await asyncio.to_thread(servicing.get, request_id)
+                try:
+                    await asyncio.wait_for(changed.wait(), timeout=0.5)
+                except TimeoutError:
+                    quiet += 0.5
+                changed.clear()
+                if quiet >= 15:
+                    quiet = 0.0
+                    yield b": keep-alive\n\n"
+                current = await asyncio.to_thread(servicing.get, request_id)
+        finally:
+            unwatch()
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

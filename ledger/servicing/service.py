@@ -8,6 +8,7 @@ prepared on, with the next e-policy version and its supersession on chain, all o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -142,8 +143,8 @@ class ServicingService:
         self._public = {operation.code: public_operation(operation, catalog, FAMILIES.get(operation.family))
                         for operation in catalog.operations()}
         self._rules = RequestRules()
-        self._changed = threading.Condition()
-        self._versions: dict[str, int] = {}
+        self._watch_lock = threading.Lock()
+        self._watchers: dict[str, list[Callable[[], None]]] = {}  # request id -> callbacks (live progress)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ServicingService:
@@ -531,16 +532,23 @@ class ServicingService:
                and (cutoff is None or datetime.fromisoformat(row["submitted_at"].replace("Z", "+00:00")) <= cutoff)]
         return out[:limit]
 
-    def version(self, request_id: str) -> int:
-        """How many changes this process has seen on the request (for live progress)."""
-        with self._changed:
-            return self._versions.get(request_id, 0)
+    def watch(self, request_id: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after every change this process records on the request (for live progress); returns
+        the function that stops watching. It is called on the recording thread, so it must be quick (an event
+        loop's ``call_soon_threadsafe``); what it raises is ignored. Changes recorded by another process of the
+        same ledger are not seen here: a watcher reads the request again from time to time as well."""
+        with self._watch_lock:
+            self._watchers.setdefault(request_id, []).append(callback)
 
-    def wait_for_change(self, request_id: str, seen: int, timeout: float) -> int:
-        """Block until the request changes after version ``seen`` or ``timeout`` seconds pass; the version."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._versions.get(request_id, 0) != seen, timeout=timeout)
-            return self._versions.get(request_id, 0)
+        def stop() -> None:
+            with self._watch_lock:
+                found = self._watchers.get(request_id, [])
+                if callback in found:
+                    found.remove(callback)
+                if not found:
+                    self._watchers.pop(request_id, None)
+
+        return stop
 
     # -- internals -------------------------------------------------------------------------------------------
 
@@ -548,9 +556,11 @@ class ServicingService:
              fresh: bool = False, index: Sequence[tuple[bytes, str]] = ()) -> RequestState:
         outcome = self._workflow.run(self._rules, ev.stream_of(request_id), command, expected=expected, fresh=fresh,
                                      index=index)
-        with self._changed:
-            self._versions[request_id] = self._versions.get(request_id, 0) + 1
-            self._changed.notify_all()
+        with self._watch_lock:
+            watchers = list(self._watchers.get(request_id, ()))
+        for callback in watchers:
+            with contextlib.suppress(Exception):  # a watcher that went away must not fail the change
+                callback()
         return outcome.state
 
     def _send_code(self, state: RequestState, actor: Actor) -> RequestState:

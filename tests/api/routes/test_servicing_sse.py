@@ -170,3 +170,42 @@ def test_strangers_and_unknown_requests_get_no_stream(hall: tuple[TestClient, Le
     assert last["status"] == "withdrawn"
     assert staff.next() is END
     staff.join()
+
+
+def test_a_change_reaches_its_stream_at_once_while_many_other_streams_wait(
+        hall: tuple[TestClient, Ledger]) -> None:
+    """Fifteen streams wait on one request, more than the event loop has default worker threads, and one stream on
+    another: waiting holds no thread, so the change of the other request reaches its stream at once (when waits
+    held threads, its stream queued behind the others' half-second waits)."""
+    client, ledger = hall
+    me = headers(ledger, Role.CUSTOMER, OWNER)
+    quiet = account_change(client, ledger, issue(client, ledger))
+    busy = account_change(client, ledger, issue(client, ledger))
+    code = code_for(client, ledger, busy)
+    waiting = [Reader(client, f"/v1/servicing/{quiet}/events", me) for _ in range(15)]
+    watched = Reader(client, f"/v1/servicing/{busy}/events", me)
+    for stream in [*waiting, watched]:
+        assert stream.next()[1]["status"] == "awaiting_confirmation"
+    delays = []
+    for _ in range(3):
+        time.sleep(0.3)  # every stream is waiting now
+        if not delays:
+            changed = client.post(f"/v1/servicing/{busy}/confirm", headers=me, json={"code": code})
+            status = "under_review"
+        else:
+            changed = client.post(f"/v1/servicing/{busy}/decision", headers=headers(ledger, Role.SERVICING, "c-1"),
+                                  json={"action": "request_documents", "documents": ["ID-DOCUMENT"],
+                                        "reason": "photo unreadable"} if len(delays) == 1 else {"action": "reject",
+                                                                                              "reason": "no"})
+            status = "documents_requested" if len(delays) == 1 else "rejected"
+        answered_at = time.monotonic()
+        assert changed.status_code == 200, changed.text
+        _, seen, arrived = watched.next()
+        assert seen["status"] == status
+        delays.append(arrived - answered_at)
+    assert max(delays) < 0.25, delays
+    assert watched.next() is END
+    client.post(f"/v1/servicing/{quiet}/withdraw", headers=me, json={})
+    for stream in waiting:
+        assert stream.next()[1]["status"] == "withdrawn" and stream.next() is END
+        stream.join()
