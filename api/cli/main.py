@@ -54,7 +54,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
 
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, tune_gc
 
     settings = settings_for(data_dir)
     count = workers if workers is not None else settings.workers
@@ -68,6 +68,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     if count > 1:
         # The workers open the same data dir and database; their appends go to the one journal writer, which runs
         # here, in the process that starts and outlives them (see ledger.journal.remote).
+        tune_gc()  # the journal writer runs here: the same gentler collections as a serving process
         try:
             with tempfile.TemporaryDirectory(prefix="lifeledger-journal-") as private, \
                     ledger.writer_for_workers(Path(private) / "journal.sock") as address:  # 0700: this user's own
