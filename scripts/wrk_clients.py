@@ -7,7 +7,10 @@ bodies), sent one at a time on one keep-alive connection, each sent when the one
 
 - Every client starts at one instant and stops sending at the deadline; a client that has sent its last request
   stops too (``cycle=False``) or starts again from its first (``cycle=True``). After the deadline a client waits
-  for its last answer, so when wrk exits nothing is in flight.
+  for its last answer, up to ``DRAIN_MARGIN`` seconds (``in_flight_at_end`` counts what was still unanswered);
+  wrk itself always runs the whole ``seconds + START_SLACK + DRAIN_MARGIN``.
+- A request in flight when its connection breaks is sent again on the new connection (``resent_after_reconnect``;
+  the transport error is counted too).
 - An answer passes when its status is ``status`` and its body holds every string of ``contains`` (plain text, as
   the server writes it: compact JSON). Anything else is a failure, with up to three examples kept.
 - Latency is measured in Lua per request, from the send to the answer (one connection, so the answer is that of
@@ -78,7 +81,7 @@ function init(args)
   end
   file:close()
   deadline = t0 + SECONDS
-  reserved, sent, answered, passed = 0, 0, 0, 0
+  reserved, sent, answered, passed, resent = 0, 0, 0, 0, 0
   first, last, sent_at, current = 0, 0, 0, 0
   statuses, lat, captured, examples = {}, {}, {}, {}
 end
@@ -100,8 +103,14 @@ end
 
 function request()
   if reserved == 0 then return requests[1] end  -- wrk's own look at the request before the run
-  current = sent % #requests + 1
-  sent = sent + 1
+  if sent >= reserved then
+    -- no reservation for this send: wrk reconnected after the connection broke with a request in flight and
+    -- sends again without asking delay(); that request had no answer, so it goes again (counted as resent)
+    resent = resent + 1
+  else
+    current = sent % #requests + 1
+    sent = sent + 1
+  end
   local t = now()
   if first == 0 then first = t end
   sent_at = t
@@ -139,8 +148,9 @@ function done(summary, latency, requests)
   f:write(string.format("errors %d %d %d %d %d\n", e.connect, e.read, e.write, e.status, e.timeout))
   for _, thread in ipairs(threads) do
     local id = thread:get("thread_id")
-    f:write(string.format("thread %d %d %d %d %d %.9f %.9f\n", id, thread:get("reserved"), thread:get("sent"),
-                          thread:get("answered"), thread:get("passed"), thread:get("first"), thread:get("last")))
+    f:write(string.format("thread %d %d %d %d %d %d %.9f %.9f\n", id, thread:get("reserved"), thread:get("sent"),
+                          thread:get("answered"), thread:get("passed"), thread:get("resent"), thread:get("first"),
+                          thread:get("last")))
     for code, count in pairs(thread:get("statuses")) do f:write(string.format("status %s %d\n", code, count)) end
     local parts = {}
     for _, value in ipairs(thread:get("lat")) do parts[#parts + 1] = string.format("%.7f", value) end
@@ -215,8 +225,8 @@ def parse(text: str) -> dict[str, Any]:
             errors = dict(zip(("connect", "read", "write", "status", "timeout"), map(int, fields), strict=True))
         elif kind == "thread":
             threads.append({"id": int(fields[0]), "reserved": int(fields[1]), "sent": int(fields[2]),
-                            "answered": int(fields[3]), "passed": int(fields[4]), "first": float(fields[5]),
-                            "last": float(fields[6])})
+                            "answered": int(fields[3]), "passed": int(fields[4]), "resent": int(fields[5]),
+                            "first": float(fields[6]), "last": float(fields[7])})
         elif kind == "status":
             statuses[fields[0]] = statuses.get(fields[0], 0) + int(fields[1])
         elif kind == "lat":
@@ -236,6 +246,7 @@ def parse(text: str) -> dict[str, Any]:
     return {"generator": "wrk", "seconds": seconds, "answered": answered, "passed": passed,
             "failures": answered - passed + transport, "transport_errors": errors, "statuses": statuses,
             "failure_examples": examples, "in_flight_at_end": sum(t["reserved"] - t["answered"] for t in threads),
+            "resent_after_reconnect": sum(t["resent"] for t in threads),
             "requests_per_second": passed / seconds, "latency": latency_ms(latencies),
             "latency_of": "passing answers, send to answer, measured in Lua", "captured": captured,
             "threads": threads}

@@ -9,9 +9,10 @@ turn. One writer places every batch once, with a core's interpreter lock of its 
 
 The socket is a Unix socket in a directory only the serving user can enter (0700); the server also checks that
 each peer runs as the same user (``SO_PEERCRED``). Frames are a 4-byte length and a pickle: the peer is the same
-user's own process, trusted as much as the data dir it opens. A request frame is ``(first id, [unit, ...])``, each
-answer frame ``(id, receipts, error)``; ledger errors cross with their class and fields (``StreamMoved`` keeps its
-stream and positions).
+user's own process, trusted as much as the data dir it opens. A request frame is ``(first id, [unit, ...])``, an
+answer frame ``[(id, receipts, error), ...]``; ledger errors cross with their class and fields (``StreamMoved``
+keeps its stream and positions). A worker that loses the connection fails what it waits for at once, and its next
+append connects again.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import contextlib
 import logging
 import os
 import pickle
+import queue
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,17 +43,12 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!I")
 _MAX_FRAME = 512 * 1024 * 1024  # a batch of appends; anything larger is a broken peer
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
+SEND_TIMEOUT = 10.0  # seconds a worker may leave its answers unread before its connection is closed
 UnitForm = tuple[Any, ...]
 ErrorForm = tuple[str, str, dict[str, Any]]
 
 
 # -- frames and forms -----------------------------------------------------------------------------------------------
-
-
-def _send(sock: socket.socket, lock: threading.Lock, value: object) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    with lock:
-        sock.sendall(_HEADER.pack(len(data)) + data)
 
 
 def _receive(reader: IO[bytes]) -> Any:
@@ -108,9 +106,12 @@ def error_of(form: ErrorForm) -> LedgerError:
 class JournalServer:
     """Accepts worker processes on a Unix socket and queues their units for ``journal`` (started by the caller).
 
-    Each unit's outcome goes back on its connection from the writer thread as soon as it settles. A connection
-    that breaks loses only its answers: what was queued is written regardless, and the caller retries with the same
-    events (a recorded event returns its original receipt).
+    Each connection has a reader, which queues what the worker sends, and a sender, which sends the outcomes back
+    as they settle, several to a frame: the writer thread only hands an outcome to the sender, so a worker that
+    stops reading never holds up the writer (after ``SEND_TIMEOUT`` seconds without progress its connection is
+    closed, and its own side fails what it waits for). A connection that breaks loses only its answers: what was
+    queued is written regardless, and the caller retries with the same events (a recorded event returns its
+    original receipt).
     """
 
     def __init__(self, journal: Journal, *, address: Path) -> None:
@@ -118,7 +119,7 @@ class JournalServer:
         self.address = address
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
-        self._peers: set[socket.socket] = set()
+        self._peers: set[_Peer] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -147,8 +148,7 @@ class JournalServer:
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
             self._listener.close()
         for peer in peers:
-            with contextlib.suppress(OSError):
-                peer.shutdown(socket.SHUT_RDWR)
+            peer.close()
         for thread in self._threads:
             thread.join(timeout=5)
         with contextlib.suppress(FileNotFoundError):
@@ -156,38 +156,49 @@ class JournalServer:
 
     def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads.append(thread)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
         thread.start()
 
     def _accept(self) -> None:
         assert self._listener is not None
         while True:
             try:
-                peer, _ = self._listener.accept()
+                sock, _ = self._listener.accept()
+            except OSError as exc:
+                if self._closed:
+                    return
+                log.warning("accepting a journal connection failed: %s", exc)  # e.g. out of descriptors: go on
+                time.sleep(0.1)
+                continue
+            try:
+                _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
             except OSError:
-                return  # stopped
-            _, uid, _ = _PEERCRED.unpack(peer.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+                sock.close()
+                continue
             with self._lock:
                 refused = self._closed or uid != os.getuid()
-                if not refused:
+                peer = None if refused else _Peer(sock)
+                if peer is not None:
                     self._peers.add(peer)
-            if refused:
+            if peer is None:
                 log.warning("refused a journal connection from uid %d", uid)
-                peer.close()
+                sock.close()
                 continue
             self._spawn(self._serve, "journal-server-peer", peer)
+            self._spawn(peer.send_answers, "journal-server-answers")
 
-    def _serve(self, peer: socket.socket) -> None:
-        lock = threading.Lock()
-        reader = peer.makefile("rb")
+    def _serve(self, peer: _Peer) -> None:
+        reader = peer.sock.makefile("rb")
         try:
             while True:
                 first, forms = _receive(reader)
                 units = [unit_of(form) for form in forms]
                 for number, unit in enumerate(units):
-                    unit.outcome.when_done(self._answer(peer, lock, first + number, unit))
+                    unit.outcome.when_done(peer.answer(first + number, unit))
                 self._journal.queue_units(units)
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError) as exc:
+        except Exception as exc:  # a broken or misbehaving peer: close its connection, keep serving the others
             if not isinstance(exc, EOFError):
                 log.warning("a journal connection failed: %s: %s", type(exc).__name__, exc)
         finally:
@@ -196,19 +207,57 @@ class JournalServer:
             with self._lock:
                 self._peers.discard(peer)
 
-    @staticmethod
-    def _answer(peer: socket.socket, lock: threading.Lock, number: int, unit: Unit) -> Callable[[], None]:
-        def answer() -> None:
-            try:
-                receipts = unit.outcome.result(timeout=0)
-            except LedgerError as exc:
-                message: tuple[int, list[Receipt] | None, ErrorForm | None] = (number, None, error_form(exc))
-            else:
-                message = (number, receipts, None)
-            with contextlib.suppress(OSError):  # the worker went away: its caller learns of it there
-                _send(peer, lock, message)
 
-        return answer
+class _Peer:
+    """One worker's connection: answers queue here from the writer thread and leave from a sender thread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        # The kernel's send timeout, not the socket object's (which would make the reader's waits non-blocking):
+        # a send that makes no progress for SEND_TIMEOUT seconds fails with EAGAIN.
+        seconds = int(SEND_TIMEOUT)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                        struct.pack("ll", seconds, int((SEND_TIMEOUT - seconds) * 1e6)))
+        self._answers: queue.SimpleQueue[tuple[int, Unit] | None] = queue.SimpleQueue()
+
+    def answer(self, number: int, unit: Unit) -> Callable[[], None]:
+        def settled() -> None:
+            self._answers.put((number, unit))
+
+        return settled
+
+    def send_answers(self) -> None:
+        """Send the settled outcomes, all that are waiting in one frame; stop at ``close`` or a failed send."""
+        while True:
+            first = self._answers.get()
+            batch = [first]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 1000:
+                    batch.append(self._answers.get_nowait())
+            frame = [_answer_of(*item) for item in batch if item is not None]
+            try:
+                if frame:
+                    data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+                    self.sock.sendall(_HEADER.pack(len(data)) + data)
+            except OSError as exc:  # gone, or not reading for SEND_TIMEOUT s: its side fails what it waits for
+                log.warning("dropping a journal connection whose answers could not be sent: %s", exc)
+                self.close()
+                return
+            if any(item is None for item in batch):
+                return
+
+    def close(self) -> None:
+        self._answers.put(None)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def _answer_of(number: int, unit: Unit) -> tuple[int, list[Receipt] | None, ErrorForm | None]:
+    try:
+        return number, unit.outcome.result(timeout=0), None
+    except LedgerError as exc:
+        return number, None, error_form(exc)
 
 
 # -- a worker's side ------------------------------------------------------------------------------------------------
@@ -233,9 +282,18 @@ class RemoteJournal(Journal):
         self._broken: str | None = None
 
     def start(self) -> None:
+        """Connect to the journal server, or connect again if the connection was lost (every append starts the
+        journal first, so an append after the serving process's writer came back reaches it). Raises
+        ``StorageError`` if the server cannot be reached."""
         with self._start_lock:
-            if self._sock is not None:
+            receiver = self._receiver
+            if self._sock is not None and self._broken is None and receiver is not None and receiver.is_alive():
                 return
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                self._sock.close()
+                self._sock = None
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(str(self.address))
@@ -243,7 +301,8 @@ class RemoteJournal(Journal):
                 sock.close()
                 raise StorageError(f"cannot reach the journal writer of the serving process at {self.address}: "
                                    f"{exc.strerror or exc}") from exc
-            self._sock, self._broken = sock, None
+            with self._send_lock:
+                self._sock, self._broken = sock, None
             self._receiver = threading.Thread(target=self._receive, args=(sock,), name="journal-remote",
                                               daemon=True)
             self._receiver.start()
@@ -286,27 +345,40 @@ class RemoteJournal(Journal):
             self._lose(self._broken)
 
     def _receive(self, sock: socket.socket) -> None:
+        """Settle each answered unit; when the connection ends, for whatever reason, mark it broken and fail
+        every unit still waiting (the next append connects again)."""
         reader = sock.makefile("rb")
+        reason = "the connection ended"
         try:
             while True:
-                number, receipts, error = _receive(reader)
-                with self._send_lock:
-                    unit = self._waiting.pop(number, None)
-                if unit is None:
-                    continue
-                if error is not None:
-                    unit.outcome.fail(error_of(error))
-                else:
-                    self.appended += len(receipts)
-                    unit.outcome.settle(receipts)
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError) as exc:
-            reason = exc if isinstance(exc, EOFError) else f"{type(exc).__name__}: {exc}"
-            with self._send_lock:
-                self._broken = self._broken or f"lost the journal writer of the serving process ({reason})"
-                broken = self._broken
-            self._lose(broken)
+                for number, receipts, error in _receive(reader):
+                    with self._send_lock:
+                        unit = self._waiting.pop(number, None)
+                    if unit is None:
+                        continue
+                    try:
+                        if error is not None:
+                            unit.outcome.fail(error_of(error))
+                        else:
+                            self.appended += len(receipts)
+                            unit.outcome.settle(receipts)
+                    except BaseException:
+                        with self._send_lock:
+                            self._waiting[number] = unit  # failed below with the others (unless settled after all)
+                        raise
+        except EOFError as exc:
+            reason = str(exc)
+        except Exception as exc:  # anything at all: the waiting units must hear of it
+            reason = f"{type(exc).__name__}: {exc}"
         finally:
             reader.close()
+            with self._send_lock:
+                current = self._sock is sock  # not a connection stop() closed or start() replaced
+                if current:
+                    self._broken = self._broken or f"lost the journal writer of the serving process ({reason})"
+                broken = self._broken
+            if current and broken is not None:
+                self._lose(broken)
 
     def _lose(self, reason: str) -> None:
         """Fail every unit still waiting: its outcome is unknown (written or not), so its caller retries."""

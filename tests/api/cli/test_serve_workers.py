@@ -1,5 +1,6 @@
 """``lifeledger serve --workers N``: several worker processes on one data dir and database answer as one service,
-and the embedded chain, which lives inside one process, is refused with them."""
+appending through the one journal writer of the serving process, and the embedded chain, which lives inside one
+process, is refused with them."""
 
 from __future__ import annotations
 
@@ -68,6 +69,14 @@ def test_two_workers_serve_one_ledger_that_verifies(tmp_path: Path) -> None:
             listed = [len(client.get(f"/v1/policies/{policy_no}/servicing", headers=customer).json())
                       for policy_no, customer in policies]
         assert sum(listed) == 40
+        # Both workers append through the one writer of the serving process: none commits a group itself.
+        seen = []
+        for _ in range(12):  # a new connection each time, so both workers answer some
+            text = httpx.get(f"{server.url}/metrics", timeout=30).text
+            values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                      if line.startswith(("lifeledger_group_commits ", "lifeledger_appended_events "))}
+            seen.append((values["lifeledger_group_commits"], values["lifeledger_appended_events"]))
+        assert all(commits == 0 for commits, _ in seen) and max(appended for _, appended in seen) > 0, seen
     verified = subprocess.run([*LIFELEDGER, "verify", "--data-dir", str(data)], capture_output=True, text=True,
                               check=False, cwd=Path(__file__).resolve().parents[3],
                               env={"LIFELEDGER_CHAIN_URL": "none", "PATH": "/usr/bin:/bin"})

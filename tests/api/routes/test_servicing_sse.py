@@ -6,6 +6,7 @@ carries the customer's personal details."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -174,15 +175,16 @@ def test_strangers_and_unknown_requests_get_no_stream(hall: tuple[TestClient, Le
 
 def test_a_change_reaches_its_stream_at_once_while_many_other_streams_wait(
         hall: tuple[TestClient, Ledger]) -> None:
-    """Fifteen streams wait on one request, more than the event loop has default worker threads, and one stream on
-    another: waiting holds no thread, so the change of the other request reaches its stream at once (when waits
-    held threads, its stream queued behind the others' half-second waits)."""
+    """More streams wait on one request than the event loop has default worker threads (``min(32, cpus + 4)``),
+    and one stream on another: waiting holds no thread, so the change of the other request reaches its stream at
+    once (when waits held threads, its stream queued behind the others' half-second waits)."""
     client, ledger = hall
     me = headers(ledger, Role.CUSTOMER, OWNER)
     quiet = account_change(client, ledger, issue(client, ledger))
     busy = account_change(client, ledger, issue(client, ledger))
     code = code_for(client, ledger, busy)
-    waiting = [Reader(client, f"/v1/servicing/{quiet}/events", me) for _ in range(15)]
+    waiting = [Reader(client, f"/v1/servicing/{quiet}/events", me)
+               for _ in range(max(15, min(32, (os.cpu_count() or 1) + 4) + 1))]
     watched = Reader(client, f"/v1/servicing/{busy}/events", me)
     for stream in [*waiting, watched]:
         assert stream.next()[1]["status"] == "awaiting_confirmation"

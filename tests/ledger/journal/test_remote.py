@@ -4,7 +4,10 @@ goes away."""
 
 from __future__ import annotations
 
+import pickle
+import socket
 import stat
+import struct
 import tempfile
 import threading
 import time
@@ -18,7 +21,9 @@ from ledger import errors
 from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
 from ledger.errors import Conflict, LedgerError, Refused, SignatureError, StorageError, StreamMoved
-from ledger.journal.remote import JournalServer, RemoteJournal, error_form, error_of
+from ledger.journal import remote
+from ledger.journal.remote import JournalServer, RemoteJournal, error_form, error_of, unit_form
+from ledger.journal.units import Unit
 from ledger.journal.writer import Journal
 from ledger.log.statements import sign_event
 from ledger.settings import Settings
@@ -156,13 +161,55 @@ def test_a_worker_hears_at_once_when_the_writer_goes_away(settings: Settings, le
         with pytest.raises(StorageError, match=r"lost the journal writer.*unknown, so retry"):
             pending.result(10)
         assert time.monotonic() - started < 5
-        with pytest.raises(StorageError, match="nothing of this append was sent"):
+        with pytest.raises(StorageError, match="cannot reach the journal writer"):  # it tries to connect again
             one.intake.append(policy_event(system_key, 2), owner="policy-admin")
+        assert not address.exists()
+        with ledger.writer_for_workers(address):  # the writer is back: the next append reaches it
+            receipt = one.intake.append(policy_event(system_key, 3), owner="policy-admin")
+        assert receipt.index == 1 and ledger.log.size() == 2
     finally:
         one.close()
-    assert not address.exists()
+
+
+def test_a_worker_that_stops_reading_holds_up_no_one(ledger: Ledger, workers: list[Ledger], serving: Path,
+                                                     system_key: SigningKey) -> None:
+    """A peer that sends thousands of units and never reads their answers fills its socket; the writer only
+    hands answers to that peer's sender, so every other worker's appends go on."""
+    stranger = SigningKey.generate("stranger-1")
+    refused = [Unit([sign_event(key=stranger, event_id=f"bad-{n}", type="policy.issued", stream="policy:p9",
+                                payload={"n": n}, data_subject="customer:c1")], "policy-admin") for n in range(4000)]
+    data = pickle.dumps((0, [unit_form(unit) for unit in refused]))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(str(serving))
+        silent.sendall(struct.pack("!I", len(data)) + data)  # 4,000 refusals to answer, none of them read
+        deadline = time.monotonic() + 30
+        while ledger.journal.batches == 0 or not ledger.journal._queue.empty():  # the writer took them all
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        started = time.monotonic()
+        receipt = workers[0].journal.append(policy_event(system_key, 1), owner="policy-admin", timeout=5)
+        assert receipt.index == 1 and time.monotonic() - started < 2
 
 
 def test_a_worker_without_a_writer_to_reach_says_so(settings: Settings, ledger: Ledger, address: Path) -> None:
     with pytest.raises(StorageError, match="cannot reach the journal writer"):
         worker(settings, address)
+
+
+def test_a_receiver_that_fails_fails_what_waits_and_the_next_append_connects_again(
+        ledger: Ledger, workers: list[Ledger], system_key: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = workers[0]
+
+    def broken(form: object) -> LedgerError:
+        raise RuntimeError("an answer this worker cannot read")
+
+    monkeypatch.setattr(remote, "error_of", broken)
+    stranger = sign_event(key=SigningKey.generate("stranger-1"), event_id="evt-9", type="policy.issued",
+                          stream="policy:p9", payload={}, data_subject="customer:c1")
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="RuntimeError: an answer this worker cannot read"):
+        one.journal.append(stranger, owner="policy-admin", timeout=30)
+    assert time.monotonic() - started < 5  # at once, not at the append's timeout
+    monkeypatch.undo()
+    assert one.intake.append(policy_event(system_key, 1), owner="policy-admin").index == 1
