@@ -10,9 +10,11 @@ turn. One writer places every batch once, with a core's interpreter lock of its 
 The socket is a Unix socket in a directory only the serving user can enter (0700); the server also checks that
 each peer runs as the same user (``SO_PEERCRED``). Frames are a 4-byte length and a pickle: the peer is the same
 user's own process, trusted as much as the data dir it opens. A request frame is ``(first id, [unit, ...])``, an
-answer frame ``[(id, receipts, error), ...]``; ledger errors cross with their class and fields (``StreamMoved``
-keeps its stream and positions). A worker that loses the connection fails what it waits for at once, and its next
-append connects again.
+answer frame ``([(id, receipts, error), ...], {stream, ...})``: the outcomes, and the streams the batches committed
+since the last frame moved, whoever appended to them (``Journal.listen`` in every worker hears of them, which is
+how live progress follows a change another worker made); ledger errors cross with their class and fields
+(``StreamMoved`` keeps its stream and positions). A worker that loses the connection fails what it waits for at
+once, and its next append connects again.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class JournalServer:
             listener.close()
             raise StorageError(f"cannot listen for worker processes on {self.address}: {exc.strerror or exc}") from exc
         self._listener = listener
+        self._journal.listen(self._broadcast)
         self._spawn(self._accept, "journal-server")
 
     def stop(self) -> None:
@@ -153,6 +156,13 @@ class JournalServer:
             thread.join(timeout=5)
         with contextlib.suppress(FileNotFoundError):
             self.address.unlink()
+
+    def _broadcast(self, streams: set[str]) -> None:
+        """Tell every worker which streams a committed batch moved (for their live progress)."""
+        with self._lock:
+            peers = [] if self._closed else list(self._peers)
+        for peer in peers:
+            peer.notify(streams)
 
     def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -218,7 +228,7 @@ class _Peer:
         seconds = int(SEND_TIMEOUT)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
                         struct.pack("ll", seconds, int((SEND_TIMEOUT - seconds) * 1e6)))
-        self._answers: queue.SimpleQueue[tuple[int, Unit] | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[int, Unit] | set[str] | None] = queue.SimpleQueue()
 
     def answer(self, number: int, unit: Unit) -> Callable[[], None]:
         def settled() -> None:
@@ -226,18 +236,22 @@ class _Peer:
 
         return settled
 
+    def notify(self, streams: set[str]) -> None:
+        self._answers.put(streams)
+
     def send_answers(self) -> None:
-        """Send the settled outcomes, all that are waiting in one frame; stop at ``close`` or a failed send."""
+        """Send the settled outcomes and the moved streams, all that are waiting in one frame; stop at ``close`` or
+        a failed send."""
         while True:
-            first = self._answers.get()
-            batch = [first]
+            batch = [self._answers.get()]
             with contextlib.suppress(queue.Empty):
                 while len(batch) < 1000:
                     batch.append(self._answers.get_nowait())
-            frame = [_answer_of(*item) for item in batch if item is not None]
+            answers = [_answer_of(*item) for item in batch if isinstance(item, tuple)]
+            streams = set().union(*(item for item in batch if isinstance(item, set)))
             try:
-                if frame:
-                    data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+                if answers or streams:
+                    data = pickle.dumps((answers, streams), protocol=pickle.HIGHEST_PROTOCOL)
                     self.sock.sendall(_HEADER.pack(len(data)) + data)
             except OSError as exc:  # gone, or not reading for SEND_TIMEOUT s: its side fails what it waits for
                 log.warning("dropping a journal connection whose answers could not be sent: %s", exc)
@@ -351,7 +365,8 @@ class RemoteJournal(Journal):
         reason = "the connection ended"
         try:
             while True:
-                for number, receipts, error in _receive(reader):
+                answers, streams = _receive(reader)
+                for number, receipts, error in answers:
                     with self._send_lock:
                         unit = self._waiting.pop(number, None)
                     if unit is None:
@@ -366,6 +381,8 @@ class RemoteJournal(Journal):
                         with self._send_lock:
                             self._waiting[number] = unit  # failed below with the others (unless settled after all)
                         raise
+                if streams:
+                    self._committed(streams)
         except EOFError as exc:
             reason = str(exc)
         except Exception as exc:  # anything at all: the waiting units must hear of it

@@ -15,7 +15,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -69,6 +69,7 @@ class Journal:
         self._session: WriterSession | None = None  # the writer thread's own connection
         self._rows: RowCache | None = None  # projection rows as committed, kept between batches
         self._start_lock = threading.Lock()
+        self._listeners: list[Callable[[set[str]], None]] = []
         self.appended = 0
         self.batches = 0
 
@@ -192,6 +193,19 @@ class Journal:
             except LedgerError as exc:
                 results.append(exc)
         return results
+
+    def listen(self, callback: Callable[[set[str]], None]) -> None:
+        """Call ``callback`` with the streams of every batch once it is committed (on the writer's thread, so it
+        must be quick; what it raises is ignored). A ``RemoteJournal`` calls it for every batch the serving
+        process's writer commits, whichever worker's appends it holds."""
+        self._listeners.append(callback)
+
+    def _committed(self, streams: set[str]) -> None:
+        for callback in self._listeners:
+            try:
+                callback(streams)
+            except Exception:  # a listener must not fail the writer, nor the answers still to be sent
+                log.exception("a journal listener failed")
 
     def queue_units(self, units: list[Unit]) -> None:
         """Hand units to the writer, which settles each one's outcome (``RemoteJournal`` sends them to the writer
@@ -393,6 +407,8 @@ class Journal:
             self._data_keys.forget(subject)
         self.appended += len(batch.entries)
         self.batches += 1
+        if self._listeners and batch.entries:
+            self._committed({row.stream for row in batch.entries})
         return placed.outcome
 
 

@@ -533,10 +533,11 @@ class ServicingService:
         return out[:limit]
 
     def watch(self, request_id: str, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` after every change this process records on the request (for live progress); returns
-        the function that stops watching. It is called on the recording thread, so it must be quick (an event
-        loop's ``call_soon_threadsafe``); what it raises is ignored. Changes recorded by another process of the
-        same ledger are not seen here: a watcher reads the request again from time to time as well."""
+        """Call ``callback`` after every change recorded on the request (for live progress); returns the function
+        that stops watching. It is called on the recording thread or the journal's, so it must be quick (an event
+        loop's ``call_soon_threadsafe``); what it raises is ignored. A change another process records is heard of
+        through ``committed`` when that process shares this one's journal writer (``serve --workers``), else not:
+        a watcher reads the request again from time to time as well."""
         with self._watch_lock:
             self._watchers.setdefault(request_id, []).append(callback)
 
@@ -549,6 +550,19 @@ class ServicingService:
                     self._watchers.pop(request_id, None)
 
         return stop
+
+    def committed(self, streams: set[str]) -> None:
+        """Wake the watchers of the requests whose streams a committed batch moved (``Journal.listen``: under
+        ``serve --workers`` that includes the changes another worker records)."""
+        prefix = ev.stream_of("")
+        with self._watch_lock:
+            if not self._watchers:
+                return
+            woken = [callback for stream in streams if stream.startswith(prefix)
+                     for callback in self._watchers.get(stream[len(prefix):], ())]
+        for callback in woken:
+            with contextlib.suppress(Exception):  # a watcher that went away must not hold up the others
+                callback()
 
     # -- internals -------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ goes away."""
 from __future__ import annotations
 
 import pickle
+import queue
 import socket
 import stat
 import struct
@@ -213,3 +214,15 @@ def test_a_receiver_that_fails_fails_what_waits_and_the_next_append_connects_aga
     assert time.monotonic() - started < 5  # at once, not at the append's timeout
     monkeypatch.undo()
     assert one.intake.append(policy_event(system_key, 1), owner="policy-admin").index == 1
+
+
+def test_every_worker_hears_which_streams_a_batch_moved(workers: list[Ledger], system_key: SigningKey) -> None:
+    """Live progress in one worker follows a change another worker records: the serving process tells every
+    worker the streams of each committed batch."""
+    heard: queue.Queue[set[str]] = queue.Queue()
+    workers[1].journal.listen(heard.put)
+    workers[0].intake.append(policy_event(system_key, 1, stream="policy:p7"), owner="policy-admin")
+    deadline = time.monotonic() + 5
+    streams: set[str] = set()
+    while "policy:p7" not in streams:
+        streams |= heard.get(timeout=max(0.0, deadline - time.monotonic()))
