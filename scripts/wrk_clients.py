@@ -105,12 +105,13 @@ function request()
   if reserved == 0 then return requests[1] end  -- wrk's own look at the request before the run
   if sent >= reserved then
     -- no reservation for this send: wrk reconnected after the connection broke with a request in flight and
-    -- sends again without asking delay(); that request had no answer, so it goes again (counted as resent)
+    -- sends again without asking delay(); that request had no answer, so it goes again (counted as resent), its
+    -- latency still counted from its first send
     resent = resent + 1
-  else
-    current = sent % #requests + 1
-    sent = sent + 1
+    return requests[current]
   end
+  current = sent % #requests + 1
+  sent = sent + 1
   local t = now()
   if first == 0 then first = t end
   sent_at = t

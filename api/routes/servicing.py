@@ -149,28 +149,25 @@ async def stream_progress(request: Request, servicing: ServicingDep, principal: 
                           request_id: str) -> StreamingResponse:
     """Live progress as Server-Sent Events: one ``progress`` event with the request's view now and after every
     change, a comment every 15 s to keep the connection open; the stream ends once the request is closed."""
-    # A change in this process sets ``changed`` at once; another process may write the request too, so it is read
-    # again at least every half second. Waiting happens on the event loop, never in a worker thread (a few streams
-    # blocking the default executor's threads held up every other stream's reads). The watch starts before the
-    # request is read, so no change falls between the two.
-    loop = asyncio.get_running_loop()
-    changed = asyncio.Event()
-
-    def wake() -> None:
-        loop.call_soon_threadsafe(changed.set)
-
-    unwatch = servicing.watch(request_id, wake)
-    try:
-        state = servicing.visible(request_id, role=principal.role.value, party=principal.subject)
-    except BaseException:
-        unwatch()
-        raise
+    servicing.visible(request_id, role=principal.role.value, party=principal.subject)  # 404 before the stream
 
     async def events() -> AsyncIterator[bytes]:
-        current = state
+        # A change recorded by this process, or committed by the journal writer it shares with other workers, sets
+        # ``changed`` at once; a host that shares only the database is caught by reading the request again every
+        # half second. Waiting happens on the event loop, never in a worker thread (a few streams blocking the
+        # default executor's threads held up every other stream's reads). The watch starts before the request is
+        # read, so no change falls between the two, and here, so it ends with the stream whatever ends it.
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(changed.set)
+
+        unwatch = servicing.watch(request_id, wake)
         seen_seq = -1
         quiet = 0.0
         try:
+            current = await asyncio.to_thread(servicing.get, request_id)
             while True:
                 if current.last_seq != seen_seq:
                     seen_seq = current.last_seq

@@ -124,6 +124,7 @@ class JournalServer:
         self._peers: set[_Peer] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         """Listen on ``address`` (its directory must exist and be the serving user's own)."""
@@ -138,11 +139,12 @@ class JournalServer:
             listener.close()
             raise StorageError(f"cannot listen for worker processes on {self.address}: {exc.strerror or exc}") from exc
         self._listener = listener
-        self._journal.listen(self._broadcast)
+        self._unlisten = self._journal.listen(self._broadcast)
         self._spawn(self._accept, "journal-server")
 
     def stop(self) -> None:
         """Stop accepting, close every connection and remove the socket."""
+        self._unlisten()
         with self._lock:
             self._closed = True
             peers, self._peers = list(self._peers), set()
@@ -229,6 +231,7 @@ class _Peer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
                         struct.pack("ll", seconds, int((SEND_TIMEOUT - seconds) * 1e6)))
         self._answers: queue.SimpleQueue[tuple[int, Unit] | set[str] | None] = queue.SimpleQueue()
+        self._closed = False
 
     def answer(self, number: int, unit: Unit) -> Callable[[], None]:
         def settled() -> None:
@@ -247,20 +250,21 @@ class _Peer:
             with contextlib.suppress(queue.Empty):
                 while len(batch) < 1000:
                     batch.append(self._answers.get_nowait())
-            answers = [_answer_of(*item) for item in batch if isinstance(item, tuple)]
-            streams = set().union(*(item for item in batch if isinstance(item, set)))
+            if self._closed or any(item is None for item in batch):
+                return  # closed: its worker fails what it waits for, nothing more is sent
             try:
-                if answers or streams:
-                    data = pickle.dumps((answers, streams), protocol=pickle.HIGHEST_PROTOCOL)
-                    self.sock.sendall(_HEADER.pack(len(data)) + data)
-            except OSError as exc:  # gone, or not reading for SEND_TIMEOUT s: its side fails what it waits for
-                log.warning("dropping a journal connection whose answers could not be sent: %s", exc)
+                answers = [_answer_of(*item) for item in batch if isinstance(item, tuple)]
+                streams = set().union(*(item for item in batch if isinstance(item, set)))
+                data = pickle.dumps((answers, streams), protocol=pickle.HIGHEST_PROTOCOL)
+                self.sock.sendall(_HEADER.pack(len(data)) + data)
+            except Exception as exc:  # gone, not reading for SEND_TIMEOUT s, or unsendable: drop the connection
+                if not self._closed:
+                    log.warning("dropping a journal connection whose answers could not be sent: %s", exc)
                 self.close()
-                return
-            if any(item is None for item in batch):
                 return
 
     def close(self) -> None:
+        self._closed = True
         self._answers.put(None)
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -277,37 +281,44 @@ def _answer_of(number: int, unit: Unit) -> tuple[int, list[Receipt] | None, Erro
 # -- a worker's side ------------------------------------------------------------------------------------------------
 
 
+class _Connection:
+    """One connection to the journal server and the units waiting for their answers on it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.waiting: dict[int, Unit] = {}
+        self.broken: str | None = None
+        self.receiver: threading.Thread | None = None
+
+
 class RemoteJournal(Journal):
     """A ``Journal`` whose units are written by the journal server at ``address`` (see the module docstring).
 
     The checks that run before queuing (``append_many``'s) run here; the writer's own checks, placement and commit
     run in the serving process. ``appended`` counts this process's events; its ``batches`` stay 0 (the group
-    commits are the serving process's).
+    commits are the serving process's). A unit waits on the connection it was sent on, and when that connection
+    ends, for whatever reason, every unit waiting on it fails at once as "outcome unknown"; the next append
+    connects again.
     """
 
     def __init__(self, store: Store, *, address: Path, **kwargs: Any) -> None:
         super().__init__(store, **kwargs)
         self.address = address
-        self._sock: socket.socket | None = None
-        self._receiver: threading.Thread | None = None
-        self._send_lock = threading.Lock()
-        self._waiting: dict[int, Unit] = {}
+        self._conn: _Connection | None = None
+        self._lock = threading.Lock()  # the connection, its waiting units, the ids and each frame's send
         self._next = 0
-        self._broken: str | None = None
 
     def start(self) -> None:
         """Connect to the journal server, or connect again if the connection was lost (every append starts the
         journal first, so an append after the serving process's writer came back reaches it). Raises
         ``StorageError`` if the server cannot be reached."""
         with self._start_lock:
-            receiver = self._receiver
-            if self._sock is not None and self._broken is None and receiver is not None and receiver.is_alive():
+            with self._lock:
+                old = self._conn
+            if old is not None and old.broken is None and old.receiver is not None and old.receiver.is_alive():
                 return
-            if self._sock is not None:
-                with contextlib.suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                self._sock.close()
-                self._sock = None
+            if old is not None:
+                self._drop(old, "lost the journal writer of the serving process")
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(str(self.address))
@@ -315,60 +326,60 @@ class RemoteJournal(Journal):
                 sock.close()
                 raise StorageError(f"cannot reach the journal writer of the serving process at {self.address}: "
                                    f"{exc.strerror or exc}") from exc
-            with self._send_lock:
-                self._sock, self._broken = sock, None
-            self._receiver = threading.Thread(target=self._receive, args=(sock,), name="journal-remote",
-                                              daemon=True)
-            self._receiver.start()
+            conn = _Connection(sock)
+            conn.receiver = threading.Thread(target=self._receive, args=(conn,), name="journal-remote", daemon=True)
+            with self._lock:
+                self._conn = conn
+            conn.receiver.start()
             if self._checkers is None:
                 self._checkers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="signature-check")
 
     def stop(self) -> None:
         with self._start_lock:
-            sock, self._sock = self._sock, None
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                if self._receiver is not None:
-                    self._receiver.join(timeout=5)
-                sock.close()
+            with self._lock:
+                conn, self._conn = self._conn, None
+            if conn is not None:
+                self._drop(conn, "the journal stopped before this append was answered")
+                if conn.receiver is not None:
+                    conn.receiver.join(timeout=5)
+                conn.sock.close()
             if self._checkers is not None:
                 self._checkers.shutdown(wait=False)
                 self._checkers = None
-            self._lose("the journal stopped before this append was answered")
 
     def queue_units(self, units: list[Unit]) -> None:
-        with self._send_lock:
-            sock, broken = self._sock, self._broken
-            if sock is None or broken is not None:
-                failure = StorageError(f"{broken or 'the journal is not started'}; nothing of this append was "
-                                       f"sent, so retry it")
+        failed: str | None = None
+        with self._lock:
+            conn = self._conn
+            if conn is None or conn.broken is not None:
+                refusal = StorageError(f"{conn.broken if conn is not None else 'the journal is not started'}; "
+                                       f"nothing of this append was sent, so retry it")
                 for unit in units:
-                    unit.outcome.fail(failure)
+                    unit.outcome.fail(refusal)
                 return
             first = self._next
             self._next += len(units)
             for number, unit in enumerate(units):
-                self._waiting[first + number] = unit
+                conn.waiting[first + number] = unit
             data = pickle.dumps((first, [unit_form(unit) for unit in units]), protocol=pickle.HIGHEST_PROTOCOL)
             try:
-                sock.sendall(_HEADER.pack(len(data)) + data)
+                conn.sock.sendall(_HEADER.pack(len(data)) + data)
             except OSError as exc:
-                self._broken = f"lost the journal writer of the serving process ({exc.strerror or exc})"
-        if self._broken is not None:
-            self._lose(self._broken)
+                failed = f"lost the journal writer of the serving process ({exc.strerror or exc})"
+        if failed is not None:
+            self._drop(conn, failed)
 
-    def _receive(self, sock: socket.socket) -> None:
-        """Settle each answered unit; when the connection ends, for whatever reason, mark it broken and fail
-        every unit still waiting (the next append connects again)."""
-        reader = sock.makefile("rb")
+    def _receive(self, conn: _Connection) -> None:
+        """Settle each answered unit and hear which streams moved; when the connection ends, for whatever reason,
+        fail every unit still waiting on it."""
+        reader = conn.sock.makefile("rb")
         reason = "the connection ended"
         try:
             while True:
                 answers, streams = _receive(reader)
                 for number, receipts, error in answers:
-                    with self._send_lock:
-                        unit = self._waiting.pop(number, None)
+                    with self._lock:
+                        unit = conn.waiting.pop(number, None)
                     if unit is None:
                         continue
                     try:
@@ -378,8 +389,8 @@ class RemoteJournal(Journal):
                             self.appended += len(receipts)
                             unit.outcome.settle(receipts)
                     except BaseException:
-                        with self._send_lock:
-                            self._waiting[number] = unit  # failed below with the others (unless settled after all)
+                        with self._lock:
+                            conn.waiting[number] = unit  # failed below with the others (unless settled after all)
                         raise
                 if streams:
                     self._committed(streams)
@@ -389,19 +400,18 @@ class RemoteJournal(Journal):
             reason = f"{type(exc).__name__}: {exc}"
         finally:
             reader.close()
-            with self._send_lock:
-                current = self._sock is sock  # not a connection stop() closed or start() replaced
-                if current:
-                    self._broken = self._broken or f"lost the journal writer of the serving process ({reason})"
-                broken = self._broken
-            if current and broken is not None:
-                self._lose(broken)
+            self._drop(conn, f"lost the journal writer of the serving process ({reason})")
 
-    def _lose(self, reason: str) -> None:
-        """Fail every unit still waiting: its outcome is unknown (written or not), so its caller retries."""
-        with self._send_lock:
-            waiting, self._waiting = list(self._waiting.values()), {}
-        failure = StorageError(f"{reason}: whether the append was recorded is unknown, so retry it with the same "
+    def _drop(self, conn: _Connection, reason: str) -> None:
+        """Mark ``conn`` broken (keeping the first reason), close it for sending and receiving, and fail every unit
+        still waiting on it: its outcome is unknown (written or not), so its caller retries."""
+        with self._lock:
+            conn.broken = conn.broken or reason
+            waiting, conn.waiting = list(conn.waiting.values()), {}
+            broken = conn.broken
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        failure = StorageError(f"{broken}: whether the append was recorded is unknown, so retry it with the same "
                                f"events (a recorded event returns its original receipt)")
         for unit in waiting:
             if not unit.outcome.done():

@@ -10,6 +10,7 @@ while it was placed; on PostgreSQL the log head's compare-and-set makes the lose
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -70,6 +71,7 @@ class Journal:
         self._rows: RowCache | None = None  # projection rows as committed, kept between batches
         self._start_lock = threading.Lock()
         self._listeners: list[Callable[[set[str]], None]] = []
+        self._moved: set[str] = set()  # streams of a committed batch, for the listeners
         self.appended = 0
         self.batches = 0
 
@@ -194,14 +196,21 @@ class Journal:
                 results.append(exc)
         return results
 
-    def listen(self, callback: Callable[[set[str]], None]) -> None:
-        """Call ``callback`` with the streams of every batch once it is committed (on the writer's thread, so it
-        must be quick; what it raises is ignored). A ``RemoteJournal`` calls it for every batch the serving
-        process's writer commits, whichever worker's appends it holds."""
+    def listen(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
+        """Call ``callback`` with the streams of every batch once it is committed and its callers answered (on the
+        writer's thread, so it must be quick; what it raises is ignored); returns the function that stops it. A
+        ``RemoteJournal`` calls it for every batch the serving process's writer commits, whichever worker's
+        appends it holds."""
         self._listeners.append(callback)
 
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return stop
+
     def _committed(self, streams: set[str]) -> None:
-        for callback in self._listeners:
+        for callback in list(self._listeners):
             try:
                 callback(streams)
             except Exception:  # a listener must not fail the writer, nor the answers still to be sent
@@ -313,6 +322,9 @@ class Journal:
                     unit.outcome.fail(result)
                 else:
                     unit.outcome.settle(result)
+            if self._moved:
+                moved, self._moved = self._moved, set()
+                self._committed(moved)
             return
         self._fail(units, StorageError("the log head kept moving; too many concurrent writers"))
 
@@ -407,8 +419,8 @@ class Journal:
             self._data_keys.forget(subject)
         self.appended += len(batch.entries)
         self.batches += 1
-        if self._listeners and batch.entries:
-            self._committed({row.stream for row in batch.entries})
+        if self._listeners:
+            self._moved.update(row.stream for row in batch.entries)  # announced once the callers are answered
         return placed.outcome
 
 

@@ -71,7 +71,7 @@ def test_two_workers_serve_one_ledger_that_verifies(tmp_path: Path) -> None:
         assert sum(listed) == 40
         # Both workers append through the one writer of the serving process: none commits a group itself.
         seen = []
-        for _ in range(12):  # a new connection each time, so both workers answer some
+        for _ in range(12):  # a new connection each time: whichever worker takes it answers
             text = httpx.get(f"{server.url}/metrics", timeout=30).text
             values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
                       if line.startswith(("lifeledger_group_commits ", "lifeledger_appended_events "))}

@@ -27,6 +27,7 @@ from ledger.journal.remote import JournalServer, RemoteJournal, error_form, erro
 from ledger.journal.units import Unit
 from ledger.journal.writer import Journal
 from ledger.log.statements import sign_event
+from ledger.servicing import events as ev
 from ledger.settings import Settings
 from tests.factories import policy_event
 
@@ -184,7 +185,7 @@ def test_a_worker_that_stops_reading_holds_up_no_one(ledger: Ledger, workers: li
         silent.connect(str(serving))
         silent.sendall(struct.pack("!I", len(data)) + data)  # 4,000 refusals to answer, none of them read
         deadline = time.monotonic() + 30
-        while ledger.journal.batches == 0 or not ledger.journal._queue.empty():  # the writer took them all
+        while not ledger.journal._queue.empty():  # the writer has taken them all
             assert time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(0.5)
@@ -226,3 +227,21 @@ def test_every_worker_hears_which_streams_a_batch_moved(workers: list[Ledger], s
     streams: set[str] = set()
     while "policy:p7" not in streams:
         streams |= heard.get(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def test_live_progress_in_one_worker_follows_a_change_recorded_in_another(ledger: Ledger,
+                                                                         workers: list[Ledger]) -> None:
+    """The wiring of ``serve --workers``: a request's watcher in a worker wakes when the serving process's writer
+    commits a batch that moved the request's stream, whichever worker recorded it. Servicing streams are the
+    ledger's own, so the commit is announced directly on the serving journal (what ``_commit`` does after a
+    batch; ``test_every_worker_hears_which_streams_a_batch_moved`` covers that step with a real append)."""
+    woken = threading.Event()
+    stop = workers[1].servicing.watch("SX", woken.set)
+    try:
+        ledger.journal._committed({ev.stream_of("SY"), "policy:SX"})  # other requests, other kinds: no wake
+        time.sleep(0.3)
+        assert not woken.is_set()
+        ledger.journal._committed({ev.stream_of("SX")})
+        assert woken.wait(5)
+    finally:
+        stop()
