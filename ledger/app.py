@@ -40,7 +40,8 @@ from ledger.errors import ConfigurationError, NotFound
 from ledger.journal.checkpoints import Checkpointer
 from ledger.journal.opening import Opener
 from ledger.journal.rebuild import rebuild
-from ledger.journal.remote import JournalServer, RemoteJournal
+from ledger.journal.remote import RemoteJournal
+from ledger.journal.server import JournalServer
 from ledger.journal.writer import Journal
 from ledger.log.catalog import Catalog, EventType
 from ledger.log.note import NoteSigner

@@ -23,7 +23,8 @@ from ledger.app import Ledger
 from ledger.crypto.keys import SigningKey
 from ledger.errors import Conflict, LedgerError, Refused, SignatureError, StorageError, StreamMoved
 from ledger.journal import remote
-from ledger.journal.remote import JournalServer, RemoteJournal, error_form, error_of, unit_form
+from ledger.journal.remote import RemoteJournal, error_form, error_of, unit_form
+from ledger.journal.server import JournalServer
 from ledger.journal.units import Unit
 from ledger.journal.writer import Journal
 from ledger.log.statements import sign_event
