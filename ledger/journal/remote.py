@@ -218,6 +218,7 @@ class RemoteJournal(Journal):
         finally:
             reader.close()
             self._drop(conn, f"lost the journal writer of the serving process ({reason})")
+            conn.sock.close()  # nothing sends on a dropped connection: this thread was its last user
 
     def _drop(self, conn: _Connection, reason: str) -> None:
         """Mark ``conn`` broken (keeping the first reason), close it for sending and receiving, and fail every unit
