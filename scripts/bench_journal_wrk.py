@@ -13,8 +13,6 @@ correction (wrk's own percentiles are kept in the JSON as well).
 from __future__ import annotations
 
 import math
-import resource
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -39,16 +37,7 @@ local RESULTS = "@RESULTS@"
 local SECONDS = @SECONDS@
 local SLACK = @SLACK@
 local HEADERS = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer @TOKEN@"}
-local PARK_MS = 3600000
-
-local threads = {}
-
-function setup(thread)
-  if #threads == 0 then start_at = now() + SLACK end
-  thread:set("thread_id", #threads)
-  thread:set("t0", start_at)
-  table.insert(threads, thread)
-end
+""" + benchkit.LUA_COMMON_START + r"""
 
 function init(args)
   requests, ids = {}, {}
@@ -140,7 +129,7 @@ end
 
 
 def available() -> bool:
-    return shutil.which("wrk") is not None
+    return benchkit.wrk_available()
 
 
 def version() -> str | None:
@@ -164,13 +153,9 @@ def run(*, url: str, token: str, bodies: list[str], connections: int, seconds: i
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "30s",
                "-s", str(script), url]
     log(f"  {' '.join(command[:-3])} <post.lua> {url} ({seconds} s of load, then the drain)")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0 or not results.exists():
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    parsed = parse(results.read_text())
-    parsed["generator_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    text, cpu = benchkit.run_wrk(command, results)
+    parsed = parse(text)
+    parsed["generator_cpu_seconds"] = cpu
     parsed["wrk_command"] = " ".join([*command[:-3], "post.lua", url])
     return parsed
 

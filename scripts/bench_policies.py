@@ -41,7 +41,6 @@ import itertools
 import json
 import math
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -300,15 +299,11 @@ def wrk_quotes(url: str, *, clients: int, seconds: int, work: Path) -> dict[str,
     script.write_text(QUOTE_LUA.replace("@BODIES@", str(work / "quotes-%d.tsv")).replace("@RESULTS@", str(results)))
     command = ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "30s",
                "-s", str(script), url]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0 or not results.exists():
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    text, cpu = benchkit.run_wrk(command, results)
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     firsts, lasts, answered = [], [], 0
-    for line in results.read_text().splitlines():
+    for line in text.splitlines():
         kind, *fields = line.split()
         if kind == "thread":
             answered += int(fields[1])
@@ -323,7 +318,7 @@ def wrk_quotes(url: str, *, clients: int, seconds: int, work: Path) -> dict[str,
             "statuses": dict(statuses), "failures": answered - statuses.get("200", 0), "seconds": elapsed,
             "requests_per_second": answered / elapsed, "latency": latency_ms(latencies),
             "latency_of": "200 answers, send to answer, measured in Lua", "distinct_requests": len(bodies),
-            "generator_cpu_seconds": after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime}
+            "generator_cpu_seconds": cpu}
 
 
 def python_quotes(url: str, *, clients: int, seconds: int) -> dict[str, Any]:
@@ -438,7 +433,7 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         issuer = str(Settings.model_fields["jwt_issuer"].default)  # the server runs without LIFELEDGER_* overrides
         ttl = 3600 + 4 * (args.duration + 2 * args.phase_seconds)
         bench = Policies(url, LocalKeys.load(data_dir).token, issuer=issuer, ttl=ttl)
-        use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
+        use_wrk = args.generator == "wrk" or (args.generator == "auto" and benchkit.wrk_available())
         args.use_wrk, args.work = use_wrk, work
         with httpx.Client(base_url=url, timeout=60) as client:
             for _, body in quote_bodies()[:100]:  # warm-up: imports, caches, connections
@@ -717,7 +712,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             setattr(args, name, value)
     if min(args.duration, args.phase_seconds, args.clients, args.renders, args.rebuilds) < 1:
         parser.error("--duration, --phase-seconds, --clients, --renders and --rebuilds must be positive")
-    if args.generator == "wrk" and shutil.which("wrk") is None:
+    if args.generator == "wrk" and not benchkit.wrk_available():
         parser.error("--generator wrk, but wrk is not on PATH (apt-get install -y wrk)")
     args.format = args.format or ("rich" if sys.stdout.isatty() else "markdown")
     return args
@@ -730,7 +725,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {k: v for k, v in vars(args).items() if k not in ("json", "format", "keep")}
     report: dict[str, Any] = {"commit": benchkit.commit(), "machine": benchkit.machine(PACKAGES),
                               "settings": {**settings, "storage": "SQLite file in a fresh data dir (the default)"}}
-    report["machine"]["wrk"] = shutil.which("wrk") is not None
+    report["machine"]["wrk"] = benchkit.wrk_available()
     report["server"] = f"{SERVER} {args.chain_url}, {args.workers} worker process(es)"
     log(f"working in {work}")
     try:

@@ -292,7 +292,7 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         closed_loop(url, clients=args.clients, seconds=None, step=issue)
         out["issued"] = {"policies": len(policies.issued), "failures": sum(issuing.failures.values()),
                          "failure_examples": issuing.examples}
-        use_wrk = args.generator == "wrk" or (args.generator == "auto" and wrk_clients.available())
+        use_wrk = args.generator == "wrk" or (args.generator == "auto" and benchkit.wrk_available())
         with httpx.Client(base_url=url, timeout=60) as client:
             hall.setup(client)
 

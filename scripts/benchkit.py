@@ -6,6 +6,8 @@ import json
 import math
 import os
 import platform
+import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -146,6 +148,40 @@ local function now()
   return tonumber(clock.tv_sec) + tonumber(clock.tv_nsec) * 1e-9
 end
 """
+
+
+# A common start for a wrk script's threads (after LUA_MONOTONIC_CLOCK; the script defines ``SLACK``): ``setup``
+# numbers each thread (``thread_id``) and gives all of them one start time ``t0``, SLACK seconds after the first
+# thread's setup, for ``delay()`` to wait for; PARK_MS is how long ``delay()`` parks a connection once done.
+LUA_COMMON_START = r"""
+local PARK_MS = 3600000
+local threads = {}
+
+function setup(thread)
+  if #threads == 0 then start_at = now() + SLACK end
+  thread:set("thread_id", #threads)
+  thread:set("t0", start_at)
+  table.insert(threads, thread)
+end
+"""
+
+
+def wrk_available() -> bool:
+    """True if ``wrk`` is on the PATH."""
+    return shutil.which("wrk") is not None
+
+
+def run_wrk(command: Sequence[str], results: Path) -> tuple[str, float]:
+    """Run a wrk command whose Lua script writes ``results`` in its ``done``; returns that text and the CPU seconds
+    wrk used. Raises ``RuntimeError`` if wrk fails or writes no results."""
+    results.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0 or not results.exists():
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return results.read_text(encoding="utf-8"), cpu
 
 
 def finish(report: dict[str, Any], *, tables: Callable[[dict[str, Any]], Iterable[Table]],

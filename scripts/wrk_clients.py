@@ -22,9 +22,6 @@ bodies), sent one at a time on one keep-alive connection, each sent when the one
 from __future__ import annotations
 
 import math
-import resource
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,15 +56,7 @@ local REQUESTS, RESULTS = "@REQUESTS@", "@RESULTS@"
 local SECONDS, SLACK, CYCLE, STATUS = @SECONDS@, @SLACK@, @CYCLE@, @STATUS@
 local CONTAINS = {@CONTAINS@}
 local CAPTURE = @CAPTURE@
-local PARK_MS = 3600000
-local threads = {}
-
-function setup(thread)
-  if #threads == 0 then start_at = now() + SLACK end
-  thread:set("thread_id", #threads)
-  thread:set("t0", start_at)
-  table.insert(threads, thread)
-end
+""" + benchkit.LUA_COMMON_START + r"""
 
 function init(args)
   requests, tags = {}, {}
@@ -164,10 +153,6 @@ end
 """
 
 
-def available() -> bool:
-    return shutil.which("wrk") is not None
-
-
 def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -193,19 +178,14 @@ def run(url: str, *, clients: list[tuple[str, list[Call]]], seconds: float, stat
         .replace("@CYCLE@", "true" if cycle else "false").replace("@STATUS@", str(status))
         .replace("@CONTAINS@", ", ".join(_lua_string(text) for text in contains))
         .replace("@CAPTURE@", _lua_string(capture) if capture else "nil"), encoding="utf-8")
-    results.unlink(missing_ok=True)
     count = len(clients)
     duration = math.ceil(START_SLACK + seconds + DRAIN_MARGIN)
     command = ["wrk", "-t", str(count), "-c", str(count), "-d", f"{duration}s", "--timeout", "30s",
                "-s", str(script), url]
     log(f"  {' '.join(command[:-3])} <clients.lua> {url} ({seconds:g} s of load, then the drain)")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0 or not results.exists():
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    parsed = parse(results.read_text(encoding="utf-8"))
-    parsed["generator_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    text, cpu = benchkit.run_wrk(command, results)
+    parsed = parse(text)
+    parsed["generator_cpu_seconds"] = cpu
     parsed["wrk_command"] = " ".join([*command[:-3], "clients.lua", url])
     parsed["requests_prepared"] = sum(len(calls) for _, calls in clients)
     return parsed
