@@ -5,7 +5,8 @@ payloads, new data keys and every registered projection's rows. Units are single
 on its own) or groups (recorded all or none, at consecutive positions, optionally only if the streams are still
 where the caller's decision saw them). Several processes may run a writer on one database: on SQLite each commits
 holding the writers' turn (``WriteLock``) and places its batch again, under the turn, if another process appended
-while it was placed; on PostgreSQL the log head's compare-and-set makes the loser reload and retry.
+while it was placed; on PostgreSQL the log head's compare-and-set makes the loser reload and retry. ``serve
+--workers`` avoids that contention on one host: its workers send their units to one writer (``server.py``).
 """
 
 from __future__ import annotations
