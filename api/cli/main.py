@@ -51,10 +51,12 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           data_dir: DataDir = None) -> None:
     """Run the HTTP API (public log API, event intake, admin)."""
     import os
+    import socket
 
     import uvicorn
 
     from api.app import create_app, tune_gc
+    from api.workers import WorkerFailed, serve_workers
 
     settings = settings_for(data_dir)
     count = workers if workers is not None else settings.workers
@@ -74,9 +76,18 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
                     ledger.writer_for_workers(Path(private) / "journal.sock") as address:  # 0700: this user's own
                 os.environ["LIFELEDGER_DATA_DIR"] = str(settings.data_dir.resolve())
                 os.environ["LIFELEDGER_JOURNAL_SOCKET"] = str(address)
+                try:
+                    listener = socket.create_server((host, port), backlog=2048,
+                                                    family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+                except OSError as exc:
+                    raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
                 out.print(f"lifeledger serving on http://{host}:{port}  {where}")
-                uvicorn.run("api.app:create_app", factory=True, workers=count, host=host, port=port,
-                            log_level="info", access_log=access_log)
+                # This process accepts every connection and hands it to the least loaded worker (api.workers).
+                config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, log_level="info",
+                                        access_log=access_log)
+                serve_workers(config, count=count, listener=listener, directory=Path(private))
+        except WorkerFailed as exc:
+            raise fail(str(exc)) from None
         finally:
             ledger.close()
         return
