@@ -7,20 +7,25 @@ the other idles, and every request on the crowded worker waits behind fifteen. H
 runs the journal writer already, owns the listening socket. Each worker connects to a private Unix socket
 (``SOCK_SEQPACKET``, in the same 0700 directory as the journal's socket, admitted by ``SO_PEERCRED``), receives
 connections over it as file descriptors (``SCM_RIGHTS``) and reports each one it closes, so the serving process
-knows exactly how many each holds. A connection that arrives before any worker is up waits for one (up to
-``PARK_SECONDS``) instead of failing.
+knows how many each holds (the workers speak HTTP only: a WebSocket upgrade, whose connection would change
+protocol unseen, is answered as plain HTTP). While no worker can take a connection (none started yet, or every
+channel full) nothing is accepted: the kernel's queue holds new clients until one can.
 
 The workers are uvicorn servers started with no listening socket of their own (:class:`WorkerServer`); the
-serving process starts them, replaces one that dies while serving, stops them on SIGINT or SIGTERM, and ends with
-an error if one dies before it ever served.
+serving process starts them, replaces one that dies while serving, stops them on SIGINT, SIGTERM or SIGHUP
+(closing the listening socket first, so late clients are refused rather than dropped), and ends with an error if
+one's application fails to start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import multiprocessing
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -28,6 +33,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -39,14 +45,18 @@ import uvicorn
 
 log = logging.getLogger("uvicorn.error")
 
-PARK_SECONDS = 30.0  # how long a connection waits for a worker to start before it is closed
 ACCEPTS_PER_WAKE = 64
+PAUSE_SECONDS = 0.5  # how long accepting rests after the process ran out of descriptors
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 _CLOSED = b"-"  # a worker's report: one byte per connection it closed
+# Send errors that mean the worker's end is gone; any other (a full buffer, too many descriptors in flight) means
+# "not now", and the connection goes to another worker or waits.
+_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNREFUSED, errno.EBADF)
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process ended before it served (its application did not start)."""
+    """A worker process ended before it served (its application did not start), or the hand-off stopped."""
 
 
 @dataclass(eq=False)
@@ -55,11 +65,16 @@ class _Worker:
     pid: int
     open: int = 0  # connections handed over and not yet reported closed
     handed: int = 0  # all connections handed over (breaks ties between equally loaded workers)
+    full: bool = False  # its channel would block: skipped until it can be written again
 
 
 class Dispatcher:
     """Accepts the TCP connections of ``listener`` and hands each to the least loaded worker connected to the
-    Unix socket at ``address`` (see the module docstring). Runs in one thread of its own."""
+    Unix socket at ``address`` (see the module docstring). Runs in one thread of its own.
+
+    It accepts only while some worker can take a connection: otherwise the kernel's queue holds new connections
+    (a worker starting, every worker busy or being replaced), and nothing is accepted only to be dropped.
+    """
 
     def __init__(self, listener: socket.socket, *, address: Path) -> None:
         self._listener = listener
@@ -72,26 +87,42 @@ class Dispatcher:
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._selector = selectors.DefaultSelector()
+        self._listening: set[socket.socket] = set()
         self._workers: list[_Worker] = []
-        self._parked: deque[tuple[socket.socket, float]] = deque()
+        self._waiting: deque[socket.socket] = deque()  # accepted, not yet handed to a worker
+        self._paused_until = 0.0
         self._stopping = False
+        self._closing = threading.Event()  # stop accepting: the listener is to be closed
+        self._closed = threading.Event()
+        self.failure: BaseException | None = None
         self._seen: set[int] = set()  # pids of the workers that ever connected
         self._seen_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="lifeledger-dispatch", daemon=True)
 
     def start(self) -> None:
-        self._selector.register(self._listener, selectors.EVENT_READ, self._accept_clients)
-        self._selector.register(self._handoff, selectors.EVENT_READ, self._accept_worker)
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._settle()
         self._thread.start()
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket, so that new clients are refused (and may retry) instead of accepted and
+        dropped while the workers shut down; connections already handed over are the workers' to finish."""
+        self._closing.set()
+        self._wake()
+        if self._thread.is_alive():
+            self._closed.wait(timeout=10)
+
     def stop(self) -> None:
-        """Stop handing out connections; close the listening socket, the workers' channels and parked connections."""
+        """Stop handing out connections; close the listening socket, the workers' channels and waiting connections."""
         self._stopping = True
-        self._wake_write.send(b"x")
+        self._closing.set()
+        self._wake()
         self._thread.join(timeout=10)
         for sock in (self._listener, self._handoff, self._wake_read, self._wake_write,
-                     *(worker.channel for worker in self._workers), *(conn for conn, _ in self._parked)):
+                     *(worker.channel for worker in self._workers), *self._waiting):
             sock.close()
         self._selector.close()
 
@@ -104,47 +135,107 @@ class Dispatcher:
         """(pid, open connections) of each connected worker (a snapshot, for tests and diagnostics)."""
         return [(worker.pid, worker.open) for worker in list(self._workers)]
 
-    def _run(self) -> None:
-        while not self._stopping:
-            timeout = 1.0 if self._parked else None
-            for key, _ in self._selector.select(timeout):
-                if key.data is None:
-                    self._wake_read.recv(64)
-                    continue
-                key.data(key.fileobj)
-            self._expire_parked()
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"x")
 
-    def _accept_clients(self, _: Any) -> None:
+    def _run(self) -> None:
+        try:
+            while not self._stopping:
+                timeout = max(0.0, self._paused_until - time.monotonic()) if self._paused_until else None
+                for key, mask in self._selector.select(timeout):
+                    if key.data is None:
+                        with contextlib.suppress(OSError):
+                            self._wake_read.recv(64)
+                        continue
+                    key.data(mask)
+                self._settle()
+        except BaseException as exc:  # serve_workers sees the thread gone and stops the server with this
+            self.failure = exc
+            log.exception("the connection hand-off stopped")
+            raise
+
+    def _settle(self) -> None:
+        """Hand over what waits, then listen on the sockets whose connections can be taken now."""
+        while self._waiting and self._hand(self._waiting[0]):
+            self._waiting.popleft()
+        if self._closing.is_set() and not self._closed.is_set():
+            self._listen(self._listener, False)
+            self._listener.close()
+            self._closed.set()
+        if self._paused_until and time.monotonic() >= self._paused_until:
+            self._paused_until = 0.0
+        rested = not self._paused_until
+        self._listen(self._handoff, rested)
+        self._listen(self._listener, rested and not self._closing.is_set() and not self._waiting
+                     and any(not worker.full for worker in self._workers))
+
+    def _listen(self, sock: socket.socket, on: bool) -> None:
+        if on and sock not in self._listening:
+            handler = self._accept_clients if sock is self._listener else self._accept_worker
+            self._selector.register(sock, selectors.EVENT_READ, lambda _mask: handler())
+            self._listening.add(sock)
+        elif not on and sock in self._listening:
+            self._selector.unregister(sock)
+            self._listening.discard(sock)
+
+    def _pause(self, exc: OSError) -> None:
+        log.warning("accepting connections rests %.1f s: %s", PAUSE_SECONDS, exc)
+        self._paused_until = time.monotonic() + PAUSE_SECONDS
+
+    def _accept_clients(self) -> None:
         for _turn in range(ACCEPTS_PER_WAKE):
             try:
                 conn, _address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE and the like: logged, and the queue is tried again on the next wake
-                log.warning("accepting a connection failed: %s", exc)
-                return
-            self._place(conn)
+            except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS:
+                    self._pause(exc)
+                    return
+                continue  # ECONNABORTED and the like: that client is gone, the next may not be
+            self._waiting.append(conn)
+            if not self._hand(conn):
+                return  # no worker can take it now: it waits, and accepting waits with it
+            self._waiting.pop()
 
-    def _place(self, conn: socket.socket) -> None:
-        while self._workers:
-            worker = min(self._workers, key=lambda w: (w.open, w.handed))
+    def _hand(self, conn: socket.socket) -> bool:
+        """Send ``conn`` to the least loaded worker that can take it; False if none can now."""
+        for worker in sorted((w for w in self._workers if not w.full), key=lambda w: (w.open, w.handed)):
             try:
                 socket.send_fds(worker.channel, [b"c"], [conn.fileno()])
-            except BlockingIOError:
-                break  # the least loaded worker is not reading its channel: the connection waits
-            except OSError:
-                self._drop(worker)
+            except OSError as exc:
+                if exc.errno in _GONE:
+                    self._drop(worker)
+                else:  # would block, or too many descriptors in flight: until its channel can be written
+                    worker.full = True
+                    self._selector.modify(worker.channel, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                                          self._on_channel(worker))
                 continue
             worker.open += 1
             worker.handed += 1
             conn.close()  # the worker holds its own descriptor now
-            return
-        self._parked.append((conn, time.monotonic() + PARK_SECONDS))
+            return True
+        return False
 
-    def _accept_worker(self, _: Any) -> None:
+    def _on_channel(self, worker: _Worker) -> Callable[[int], None]:
+        def ready(mask: int) -> None:
+            if mask & selectors.EVENT_WRITE and worker.full:
+                worker.full = False
+                self._selector.modify(worker.channel, selectors.EVENT_READ, self._on_channel(worker))
+            if mask & selectors.EVENT_READ:
+                self._hear(worker)
+
+        return ready
+
+    def _accept_worker(self) -> None:
         try:
             channel, _address = self._handoff.accept()
         except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno in _OUT_OF_DESCRIPTORS:
+                self._pause(exc)
             return
         pid, uid, _gid = _PEERCRED.unpack(channel.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                              _PEERCRED.size))
@@ -157,14 +248,11 @@ class Dispatcher:
         self._workers.append(worker)
         with self._seen_lock:
             self._seen.add(pid)
-        self._selector.register(channel, selectors.EVENT_READ, lambda _sock: self._hear(worker))
-        parked, self._parked = self._parked, deque()
-        for conn, _deadline in parked:
-            self._place(conn)
+        self._selector.register(channel, selectors.EVENT_READ, self._on_channel(worker))
 
     def _hear(self, worker: _Worker) -> None:
         try:
-            report = worker.channel.recv(4096)
+            report = worker.channel.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -179,16 +267,6 @@ class Dispatcher:
             self._workers.remove(worker)
             self._selector.unregister(worker.channel)
             worker.channel.close()
-
-    def _expire_parked(self) -> None:
-        if self._workers and self._parked:
-            parked, self._parked = self._parked, deque()
-            for conn, _deadline in parked:
-                self._place(conn)
-        now = time.monotonic()
-        while self._parked and self._parked[0][1] <= now:
-            conn, _deadline = self._parked.popleft()
-            conn.close()
 
 
 class WorkerServer(uvicorn.Server):
@@ -233,15 +311,22 @@ class WorkerServer(uvicorn.Server):
 
     def report_closed(self) -> None:
         """Tell the serving process one connection closed (it hands the next one to the least loaded worker)."""
-        if self._channel is None:
-            return
-        try:
-            self._channel.send(_CLOSED * (self._closed + 1))
-            self._closed = 0
-        except BlockingIOError:
-            self._closed += 1  # sent with the next report
-        except OSError:
-            self._close_channel()
+        self._closed += 1
+        self._send_reports()
+
+    def _send_reports(self) -> None:
+        while self._closed and self._channel is not None:
+            count = min(self._closed, 4096)
+            try:
+                self._channel.send(_CLOSED * count)
+            except BlockingIOError:  # the serving process is behind: try again shortly, the count kept
+                asyncio.get_running_loop().call_later(0.05, self._send_reports)
+                return
+            except OSError:  # the serving process is gone or dropped this worker: stop, to be replaced
+                self._close_channel()
+                self.should_exit = True
+                return
+            self._closed -= count
 
     def _adopt(self) -> None:
         channel = self._channel
@@ -259,6 +344,8 @@ class WorkerServer(uvicorn.Server):
                 self._close_channel()
                 self.should_exit = True
                 return
+            if not fds:  # the descriptor did not arrive (this process is out of them): the client is gone
+                self.report_closed()
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 if self.should_exit:
@@ -272,7 +359,7 @@ class WorkerServer(uvicorn.Server):
     async def _take_up(self, conn: socket.socket) -> None:
         try:
             await asyncio.get_running_loop().connect_accepted_socket(self._protocol, conn)
-        except OSError:  # the client left before the connection was taken up
+        except OSError:  # not taken up (the descriptor no longer a usable socket): counted as closed
             conn.close()
             self.report_closed()
 
@@ -285,14 +372,17 @@ class WorkerServer(uvicorn.Server):
 
 def _worker_main(config: uvicorn.Config, address: str) -> None:
     """A worker process: uvicorn's logging, then the server until it is told to stop."""
+    config.ws = "none"  # HTTP only, so that every connection's end is seen (see the module docstring)
     config.configure_logging()
     WorkerServer(config, address=address).run()
 
 
 def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket, directory: Path) -> None:
-    """Serve ``listener`` with ``count`` worker processes running ``config``'s application, until SIGINT or
-    SIGTERM. A worker that dies while serving is replaced; raises ``WorkerFailed`` if one dies before it served.
-    ``directory`` is private to this user (0700): the hand-off socket is made there."""
+    """Serve ``listener`` with ``count`` worker processes running ``config``'s application, until SIGINT, SIGTERM
+    or SIGHUP. A worker that dies while serving is replaced. Raises ``WorkerFailed`` if a worker's application
+    fails to start (it exits with uvicorn's start-up failure codes before it ever connected) or the hand-off
+    stops. ``directory`` is private to this user (0700): the hand-off socket is made there."""
+    _more_descriptors()
     context = multiprocessing.get_context("spawn")
     dispatcher = Dispatcher(listener, address=directory / "handoff.sock")
     dispatcher.start()
@@ -301,9 +391,10 @@ def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stopping.set()
-        wake_write.send(b"x")
+        with contextlib.suppress(OSError):
+            wake_write.send(b"x")
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
     def start() -> BaseProcess:
         process = context.Process(target=_worker_main, args=(config, str(dispatcher.address)),
@@ -312,21 +403,25 @@ def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket
         log.info("Started worker process [%s]", process.pid)
         return process
 
-    processes = [start() for _ in range(count)]
+    processes: list[BaseProcess] = []
     try:
+        processes.extend(start() for _ in range(count))
         while not stopping.is_set():
-            wait([process.sentinel for process in processes] + [wake_read], timeout=None)
+            wait([process.sentinel for process in processes] + [wake_read], timeout=1.0)
+            if not dispatcher.alive():
+                raise WorkerFailed(f"the connection hand-off stopped: {dispatcher.failure!r}")
             for index, process in enumerate(processes):
                 if process.is_alive() or stopping.is_set():
                     continue
                 assert process.pid is not None
-                if not dispatcher.served(process.pid):
+                if process.exitcode in _STARTUP_FAILURES and not dispatcher.served(process.pid):
                     raise WorkerFailed(f"worker process {process.pid} ended (exit code {process.exitcode}) "
                                        "before it served; its log above says why")
                 log.warning("worker process [%s] ended (exit code %s); starting another", process.pid,
                             process.exitcode)
                 processes[index] = start()
     finally:
+        dispatcher.stop_accepting()  # new clients are refused, not accepted and dropped, while workers finish
         for process in processes:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn's graceful shutdown
@@ -337,7 +432,19 @@ def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket
                 process.kill()
                 process.join()
         dispatcher.stop()
-        wake_read.close()
-        wake_write.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        wake_read.close()
+        wake_write.close()
+
+
+# What a uvicorn worker exits with when its application cannot be imported (1) or its lifespan fails (3).
+_STARTUP_FAILURES = (1, 3)
+
+
+def _more_descriptors() -> None:
+    """Raise this process's soft limit on open files to the hard limit: every connection passes through it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -14,7 +14,6 @@ import httpx
 import pytest
 import uvicorn
 
-from api import workers
 from api.workers import Dispatcher, WorkerFailed, serve_workers
 from tests.api.cli.test_serve_workers import children
 from tests.servers import serving
@@ -55,7 +54,7 @@ class FakeWorker:
 
 @contextmanager
 def dispatching(tmp_path: Path) -> Iterator[tuple[Dispatcher, int]]:
-    listener = socket.create_server(("127.0.0.1", 0))
+    listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
     port = listener.getsockname()[1]
     dispatcher = Dispatcher(listener, address=tmp_path / "handoff.sock")
     dispatcher.start()
@@ -132,22 +131,45 @@ def test_a_worker_that_leaves_gets_no_more_connections(tmp_path: Path) -> None:
         loads(dispatcher, [6])
 
 
-def test_connections_wait_for_the_first_worker_and_expire_without_one(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connections_wait_for_the_first_worker(tmp_path: Path) -> None:
     with dispatching(tmp_path) as (dispatcher, port):
-        early = connect(port, 3)
-        time.sleep(0.3)  # accepted and parked: no worker yet
+        early = connect(port, 3)  # queued by the kernel: nothing is accepted while no worker can take it
+        time.sleep(0.3)
         worker = FakeWorker(dispatcher.address)
         worker.take(3)
         assert worker.nothing_waiting()
         early[0].sendall(b"x")
         assert sum(readable(conn) for conn in worker.held) == 1
-    monkeypatch.setattr(workers, "PARK_SECONDS", 0.2)
-    (tmp_path / "again").mkdir()
-    with dispatching(tmp_path / "again") as (_dispatcher, port):
-        (late,) = connect(port, 1)
-        late.settimeout(5)
-        assert late.recv(1) == b""  # closed by the serving process once no worker came in time
+
+
+def test_a_worker_that_stops_reading_gets_no_more_and_nothing_is_lost(tmp_path: Path) -> None:
+    with dispatching(tmp_path) as (dispatcher, port):
+        stuck = FakeWorker(dispatcher.address)  # never reads its channel: it fills up
+        loads(dispatcher, [0])
+        clients = connect(port, 300)
+        deadline = time.monotonic() + 5
+        held = -1
+        while time.monotonic() < deadline:  # until the stuck worker's channel is full
+            time.sleep(0.2)
+            if dispatcher.load()[0][1] == held:
+                break
+            held = dispatcher.load()[0][1]
+        assert 0 < held < 300
+        reader = FakeWorker(dispatcher.address)
+        reader.take(300 - held)  # the rest waited (in the kernel's queue or accepted) and now reach this one
+        loads(dispatcher, sorted([held, 300 - held]))
+        stuck.take(held)  # and what the stuck worker was sent is all there when it reads again
+        assert len(clients) == 300
+
+
+def test_stop_accepting_refuses_new_clients(tmp_path: Path) -> None:
+    with dispatching(tmp_path) as (dispatcher, port):
+        worker = FakeWorker(dispatcher.address)
+        connect(port, 1)
+        worker.take(1)
+        dispatcher.stop_accepting()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 def test_a_worker_whose_application_cannot_start_fails_the_server(tmp_path: Path) -> None:
@@ -179,6 +201,9 @@ def worker_connections(pid: int, port: int) -> int:
 
 def test_serve_shares_keep_alive_clients_between_its_workers_and_replaces_one_that_dies(tmp_path: Path) -> None:
     with serving(tmp_path / "data", chain="none", WORKERS="2") as server:
+        deadline = time.monotonic() + 60  # /healthz answered once one worker was up: wait for the second
+        while server.log.read_text().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         port = int(server.url.rsplit(":", 1)[1])
         clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(16)]
         try:
