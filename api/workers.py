@@ -13,8 +13,8 @@ channel full) nothing is accepted: the kernel's queue holds new clients until on
 
 The workers are uvicorn servers started with no listening socket of their own (:class:`WorkerServer`); the
 serving process starts them, replaces one that dies while serving, stops them on SIGINT, SIGTERM or SIGHUP
-(closing the listening socket first, so late clients are refused rather than dropped), and ends with an error if
-one's application fails to start.
+(closing the listening socket first: new clients are refused, and those the kernel had queued but nobody accepted
+are reset), and ends with an error if one's application fails to start.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 _CLOSED = b"-"  # a worker's report: one byte per connection it closed
 # Send errors that mean the worker's end is gone; any other (a full buffer, too many descriptors in flight) means
 # "not now", and the connection goes to another worker or waits.
-_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNREFUSED, errno.EBADF)
+_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNREFUSED)
+_WOULD_BLOCK = (errno.EAGAIN, errno.EWOULDBLOCK)
+REST_SECONDS = 0.1  # how long a worker whose channel refused a descriptor for want of resources is skipped
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -66,6 +68,7 @@ class _Worker:
     open: int = 0  # connections handed over and not yet reported closed
     handed: int = 0  # all connections handed over (breaks ties between equally loaded workers)
     full: bool = False  # its channel would block: skipped until it can be written again
+    resting_until: float = 0.0  # its channel refused a descriptor for want of resources: skipped until then
 
 
 class Dispatcher:
@@ -114,6 +117,9 @@ class Dispatcher:
         self._wake()
         if self._thread.is_alive():
             self._closed.wait(timeout=10)
+        if not self._thread.is_alive() and not self._closed.is_set():  # no thread left to do it
+            self._listener.close()
+            self._closed.set()
 
     def stop(self) -> None:
         """Stop handing out connections; close the listening socket, the workers' channels and waiting connections."""
@@ -142,8 +148,7 @@ class Dispatcher:
     def _run(self) -> None:
         try:
             while not self._stopping:
-                timeout = max(0.0, self._paused_until - time.monotonic()) if self._paused_until else None
-                for key, mask in self._selector.select(timeout):
+                for key, mask in self._selector.select(self._timeout()):
                     if key.data is None:
                         with contextlib.suppress(OSError):
                             self._wake_read.recv(64)
@@ -155,8 +160,17 @@ class Dispatcher:
             log.exception("the connection hand-off stopped")
             raise
 
+    def _timeout(self) -> float | None:
+        """Until the pause or a worker's rest ends (None: until something happens)."""
+        ends = [until for until in (self._paused_until, *(w.resting_until for w in self._workers)) if until]
+        return max(0.0, min(ends) - time.monotonic()) if ends else None
+
     def _settle(self) -> None:
         """Hand over what waits, then listen on the sockets whose connections can be taken now."""
+        now = time.monotonic()
+        for worker in self._workers:
+            if worker.resting_until and now >= worker.resting_until:
+                worker.resting_until = 0.0
         while self._waiting and self._hand(self._waiting[0]):
             self._waiting.popleft()
         if self._closing.is_set() and not self._closed.is_set():
@@ -168,7 +182,7 @@ class Dispatcher:
         rested = not self._paused_until
         self._listen(self._handoff, rested)
         self._listen(self._listener, rested and not self._closing.is_set() and not self._waiting
-                     and any(not worker.full for worker in self._workers))
+                     and any(self._takes(worker) for worker in self._workers))
 
     def _listen(self, sock: socket.socket, on: bool) -> None:
         if on and sock not in self._listening:
@@ -201,22 +215,28 @@ class Dispatcher:
 
     def _hand(self, conn: socket.socket) -> bool:
         """Send ``conn`` to the least loaded worker that can take it; False if none can now."""
-        for worker in sorted((w for w in self._workers if not w.full), key=lambda w: (w.open, w.handed)):
+        for worker in sorted(filter(self._takes, self._workers), key=lambda w: (w.open, w.handed)):
             try:
                 socket.send_fds(worker.channel, [b"c"], [conn.fileno()])
             except OSError as exc:
                 if exc.errno in _GONE:
                     self._drop(worker)
-                else:  # would block, or too many descriptors in flight: until its channel can be written
+                elif exc.errno in _WOULD_BLOCK:  # its channel is full: until it can be written again
                     worker.full = True
                     self._selector.modify(worker.channel, selectors.EVENT_READ | selectors.EVENT_WRITE,
                                           self._on_channel(worker))
+                else:  # too many descriptors in flight, no buffer memory: the channel stays writable, so rest
+                    worker.resting_until = time.monotonic() + REST_SECONDS
                 continue
             worker.open += 1
             worker.handed += 1
             conn.close()  # the worker holds its own descriptor now
             return True
         return False
+
+    @staticmethod
+    def _takes(worker: _Worker) -> bool:
+        return not worker.full and not worker.resting_until
 
     def _on_channel(self, worker: _Worker) -> Callable[[int], None]:
         def ready(mask: int) -> None:
@@ -277,6 +297,7 @@ class WorkerServer(uvicorn.Server):
         self._address = address
         self._channel: socket.socket | None = None
         self._closed = 0
+        self._retry: asyncio.TimerHandle | None = None
         self._taking: set[asyncio.Task[None]] = set()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -315,15 +336,17 @@ class WorkerServer(uvicorn.Server):
         self._send_reports()
 
     def _send_reports(self) -> None:
+        self._retry = None
         while self._closed and self._channel is not None:
             count = min(self._closed, 4096)
             try:
                 self._channel.send(_CLOSED * count)
-            except BlockingIOError:  # the serving process is behind: try again shortly, the count kept
-                asyncio.get_running_loop().call_later(0.05, self._send_reports)
-                return
-            except OSError:  # the serving process is gone or dropped this worker: stop, to be replaced
-                self._close_channel()
+            except OSError as exc:
+                if exc.errno in (*_WOULD_BLOCK, errno.ENOBUFS, errno.ENOMEM):  # behind: again shortly, once
+                    if self._retry is None:
+                        self._retry = asyncio.get_running_loop().call_later(0.05, self._send_reports)
+                    return
+                self._close_channel()  # the serving process is gone or dropped this worker: stop, to be replaced
                 self.should_exit = True
                 return
             self._closed -= count
@@ -371,7 +394,13 @@ class WorkerServer(uvicorn.Server):
 
 
 def _worker_main(config: uvicorn.Config, address: str) -> None:
-    """A worker process: uvicorn's logging, then the server until it is told to stop."""
+    """A worker process: uvicorn's logging, then the server until it is told to stop.
+
+    It leaves the serving process's process group, so that a Ctrl-C, a terminal's hang-up or a service manager's
+    signal to the group reaches only the serving process, which stops accepting before it stops the workers; a
+    worker whose serving process is gone sees its channel close and stops.
+    """
+    os.setpgrp()
     config.ws = "none"  # HTTP only, so that every connection's end is seen (see the module docstring)
     config.configure_logging()
     WorkerServer(config, address=address).run()
@@ -438,7 +467,8 @@ def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket
         wake_write.close()
 
 
-# What a uvicorn worker exits with when its application cannot be imported (1) or its lifespan fails (3).
+# What a uvicorn worker exits with when its application cannot be loaded or its lifespan fails (3), or when
+# starting it raised (1).
 _STARTUP_FAILURES = (1, 3)
 
 
