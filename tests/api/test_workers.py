@@ -14,7 +14,8 @@ import httpx
 import pytest
 import uvicorn
 
-from api.workers import Dispatcher, WorkerFailed, serve_workers
+from api.dispatch import Dispatcher
+from api.workers import WorkerFailed, serve_workers
 from tests.api.cli.test_serve_workers import children
 from tests.servers import serving
 
