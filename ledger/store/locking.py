@@ -4,7 +4,13 @@ SQLite lets one connection write at a time. A connection that finds the file loc
 handler, which sleeps and polls with growing pauses (up to 100 ms each): with two server processes on one file,
 a writer that arrives just after another began can sleep long after the file was free again. Here each writer
 first takes its turn on a thread lock (the threads of one process) and then on an exclusive ``flock`` of a file
-beside the database (the processes on the same data dir), polled with pauses of at most ``MAX_PAUSE``. Writers
+beside the database (the processes on the same data dir), polled with pauses of at most ``MAX_PAUSE``.
+
+A second file beside it, the door (``<database>-writer.door``), keeps the turn fair between processes: a writer
+takes the door, then the turn, and lets the door go. A process that wants one write while another takes the turn
+back to back (the serving process's journal writer under load) holds the door while it waits, so the other cannot
+take the turn again before it; without the door its polls had to fall in the microseconds between two turns, and
+a one-time code or an idempotency record waited up to seconds. Writers
 that do not take it (rare maintenance writes) still meet SQLite's own locking, so the lock is about waiting well,
 never about correctness: after ``PATIENCE`` seconds (a process stopped while holding it, say) a writer goes on
 without the file's lock and SQLite's busy timeout decides, as it would without this lock.
@@ -25,6 +31,7 @@ from types import TracebackType
 from ledger.errors import ConfigurationError
 
 LOCK_SUFFIX = "-writer.lock"
+DOOR_SUFFIX = "-writer.door"
 PATIENCE = 10.0  # seconds, as SQLite's busy timeout
 MAX_PAUSE = 0.002  # the longest pause between two looks at a lock another process holds
 
@@ -32,31 +39,41 @@ log = logging.getLogger(__name__)
 
 
 class WriteLock:
-    """A thread lock and, for a database file, an exclusive ``flock`` of ``<database>-writer.lock`` held with it.
+    """A thread lock and, for a database file, an exclusive ``flock`` of ``<database>-writer.lock`` held with it,
+    taken through the door ``<database>-writer.door`` (see the module docstring).
 
     Use it as a context manager or with ``acquire``/``release`` (not re-entrant, like ``threading.Lock``).
-    Raises ``ConfigurationError`` if the lock file cannot be opened.
+    Raises ``ConfigurationError`` if a lock file cannot be opened.
     """
 
     def __init__(self, database: Path | None = None) -> None:
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._door: int | None = None
         self._flocked = False
         self.path = None if database is None else database.with_name(database.name + LOCK_SUFFIX)
-        if self.path is not None:
+        self.door_path = None if database is None else database.with_name(database.name + DOOR_SUFFIX)
+        if self.path is not None and self.door_path is not None:
+            self._fd = _open(self.path)
             try:
-                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as exc:
-                raise ConfigurationError(f"cannot open the writers' lock file {self.path}: "
-                                         f"{exc.strerror or exc}") from exc
-            self._closer = weakref.finalize(self, os.close, self._fd)  # a store never closed leaks no descriptor
+                self._door = _open(self.door_path)
+            except ConfigurationError:
+                os.close(self._fd)
+                raise
+            # a store never closed leaks no descriptor
+            self._closer = weakref.finalize(self, _close_all, self._fd, self._door)
 
     def acquire(self) -> bool:
         self._threads.acquire()
-        fd = self._fd
-        if fd is not None:
+        fd, door = self._fd, self._door
+        if fd is not None and door is not None:
             try:
-                self._flocked = _flock(fd, self.path)
+                at_door = _flock(door, self.door_path)
+                try:
+                    self._flocked = _flock(fd, self.path)
+                finally:
+                    if at_door:
+                        fcntl.flock(door, fcntl.LOCK_UN)
             except BaseException:
                 self._threads.release()
                 raise
@@ -90,11 +107,23 @@ class WriteLock:
                         self.path)
             return
         try:
-            self._fd = None
+            self._fd = self._door = None
             if self.path is not None:
                 self._closer()
         finally:
             self._threads.release()
+
+
+def _open(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot open the writers' lock file {path}: {exc.strerror or exc}") from exc
+
+
+def _close_all(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _flock(fd: int, path: Path | None) -> bool:

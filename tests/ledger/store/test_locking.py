@@ -154,3 +154,39 @@ def test_two_ledgers_on_one_file_append_at_once_without_a_batch_refused_at_the_h
     finally:
         second.close()
         first.close()
+
+
+BUSY = """
+import sys, time
+from pathlib import Path
+from ledger.store.locking import WriteLock
+lock = WriteLock(Path(sys.argv[1]))
+print("busy", flush=True)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:  # a busy journal writer: batch after batch, the turn let go only between them
+    with lock:
+        time.sleep(0.003)
+"""
+
+
+def test_a_writer_taking_turn_after_turn_does_not_shut_out_another_process(tmp_path: Path) -> None:
+    """A process that wants one write while another takes the turn back to back (the serving process's journal
+    writer under load) gets it after the batch in progress, not whenever its poll happens to fall between two."""
+    database = tmp_path / "ledger.db"
+    busy = subprocess.Popen([sys.executable, "-c", BUSY, str(database), "6"], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert busy.stdout is not None and busy.stdout.readline().strip() == "busy"
+        lock = WriteLock(database)
+        waits = []
+        for _ in range(20):
+            started = time.monotonic()
+            with lock:
+                waits.append(time.monotonic() - started)
+            time.sleep(0.01)
+        lock.close()
+        assert max(waits) < 0.1, sorted(waits)[-5:]
+        assert busy.poll() is None, "the busy writer ended before the waits were measured"
+    finally:
+        busy.kill()
+        busy.wait()
