@@ -6,11 +6,14 @@ a writer that arrives just after another began can sleep long after the file was
 first takes its turn on a thread lock (the threads of one process) and then on an exclusive ``flock`` of a file
 beside the database (the processes on the same data dir), polled with pauses of at most ``MAX_PAUSE``.
 
-A second file beside it, the door (``<database>-writer.door``), keeps the turn fair between processes: a writer
-takes the door, then the turn, and lets the door go. A process that wants one write while another takes the turn
-back to back (the serving process's journal writer under load) holds the door while it waits, so the other cannot
-take the turn again before it; without the door its polls had to fall in the microseconds between two turns, and
-a one-time code or an idempotency record waited up to seconds. Writers
+A second file beside it, the door (``<database>-writer.door``), keeps one busy writer from shutting the others
+out: a writer takes the door, then the turn, and lets the door go. A process that wants one write while another
+takes the turn back to back (the serving process's journal writer under load) holds the door while it waits, so
+the busy one cannot take the turn again before it; without the door its polls had to fall in the microseconds
+between two turns, and a one-time code or an idempotency record waited up to seconds. Against two or more busy
+writers the door only shortens the wait (waiters polling the door are not served in order). The door is waited
+for at most ``DOOR_PATIENCE`` (a waiter stopped at the door then costs the others that much, not ``PATIENCE``),
+and where it cannot be created (a data dir this user may not write) the turn is taken without it. Writers
 that do not take it (rare maintenance writes) still meet SQLite's own locking, so the lock is about waiting well,
 never about correctness: after ``PATIENCE`` seconds (a process stopped while holding it, say) a writer goes on
 without the file's lock and SQLite's busy timeout decides, as it would without this lock.
@@ -32,7 +35,8 @@ from ledger.errors import ConfigurationError
 
 LOCK_SUFFIX = "-writer.lock"
 DOOR_SUFFIX = "-writer.door"
-PATIENCE = 10.0  # seconds, as SQLite's busy timeout
+PATIENCE = 10.0  # seconds, as SQLite's busy timeout: the door and the turn together
+DOOR_PATIENCE = 0.5  # seconds at most at the door, which only orders the waiters
 MAX_PAUSE = 0.002  # the longest pause between two looks at a lock another process holds
 
 log = logging.getLogger(__name__)
@@ -43,7 +47,8 @@ class WriteLock:
     taken through the door ``<database>-writer.door`` (see the module docstring).
 
     Use it as a context manager or with ``acquire``/``release`` (not re-entrant, like ``threading.Lock``).
-    Raises ``ConfigurationError`` if a lock file cannot be opened.
+    Raises ``ConfigurationError`` if the lock file cannot be opened, or the door for another reason than this user
+    not being allowed to create it.
     """
 
     def __init__(self, database: Path | None = None) -> None:
@@ -57,7 +62,12 @@ class WriteLock:
             self._fd = _open(self.path)
             try:
                 self._door = _open(self.door_path)
-            except ConfigurationError:
+            except ConfigurationError as exc:
+                if getattr(exc.__cause__, "errno", None) not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    os.close(self._fd)
+                    raise
+                log.info("%s: the writers' turn is taken without its door", exc.message)
+            except BaseException:
                 os.close(self._fd)
                 raise
             # a store never closed leaks no descriptor
@@ -66,13 +76,17 @@ class WriteLock:
     def acquire(self) -> bool:
         self._threads.acquire()
         fd, door = self._fd, self._door
-        if fd is not None and door is not None:
+        if fd is not None:
+            deadline = time.monotonic() + PATIENCE
             try:
-                at_door = _flock(door, self.door_path)
+                at_door = door is not None and _flock(
+                    door, self.door_path, deadline=min(deadline, time.monotonic() + DOOR_PATIENCE),
+                    what="the writers' door", then="waiting for the turn without it")
                 try:
-                    self._flocked = _flock(fd, self.path)
+                    self._flocked = _flock(fd, self.path, deadline=deadline, what="the writers' lock",
+                                           then="writing without it")
                 finally:
-                    if at_door:
+                    if at_door and door is not None:
                         fcntl.flock(door, fcntl.LOCK_UN)
             except BaseException:
                 self._threads.release()
@@ -121,15 +135,16 @@ def _open(path: Path) -> int:
         raise ConfigurationError(f"cannot open the writers' lock file {path}: {exc.strerror or exc}") from exc
 
 
-def _close_all(*fds: int) -> None:
+def _close_all(*fds: int | None) -> None:
     for fd in fds:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
-def _flock(fd: int, path: Path | None) -> bool:
+def _flock(fd: int, path: Path | None, *, deadline: float, what: str, then: str) -> bool:
     """Take the file's exclusive lock, looking again after pauses of at most ``MAX_PAUSE``; True once taken, False
-    after ``PATIENCE`` seconds (then SQLite's own locking decides)."""
-    pause, deadline = 0.0001, time.monotonic() + PATIENCE
+    at ``deadline`` (a ``time.monotonic()`` value; for the turn, SQLite's own locking then decides)."""
+    pause, started = 0.0001, time.monotonic()
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -138,7 +153,7 @@ def _flock(fd: int, path: Path | None) -> bool:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
         if time.monotonic() >= deadline:
-            log.warning("another process held the writers' lock %s for %.0f s; writing without it", path, PATIENCE)
+            log.warning("another process held %s %s for %.1f s; %s", what, path, time.monotonic() - started, then)
             return False
         time.sleep(pause)
         pause = min(pause * 2, MAX_PAUSE)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from ledger.errors import ConfigurationError
 from ledger.log.statements import sign_event
 from ledger.settings import Settings
 from ledger.store import Store, locking
-from ledger.store.locking import LOCK_SUFFIX, WriteLock
+from ledger.store.locking import DOOR_SUFFIX, LOCK_SUFFIX, WriteLock
 from tests.factories import POLICY_ADMIN_SCOPE
 
 HOLD = """
@@ -96,6 +98,53 @@ def test_an_unopenable_lock_file_is_a_configuration_error(tmp_path: Path) -> Non
         WriteLock(tmp_path / "ledger.db")
 
 
+def test_an_unopenable_door_is_a_configuration_error_and_leaves_no_descriptor(tmp_path: Path) -> None:
+    (tmp_path / f"ledger.db{DOOR_SUFFIX}").mkdir()
+    before = len(list(Path("/proc/self/fd").iterdir()))
+    with pytest.raises(ConfigurationError, match=r"writer\.door"):
+        WriteLock(tmp_path / "ledger.db")
+    assert len(list(Path("/proc/self/fd").iterdir())) == before
+
+
+def test_a_door_this_user_may_not_create_leaves_the_turn_alone(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = locking._open
+
+    def refuse_the_door(path: Path) -> int:  # as in a data dir this user may not write (root may write any)
+        if path.name.endswith(DOOR_SUFFIX):
+            try:
+                raise PermissionError(13, "Permission denied")
+            except PermissionError as exc:
+                raise ConfigurationError(f"cannot open the writers' lock file {path}: {exc.strerror}") from exc
+        return opened(path)
+
+    monkeypatch.setattr(locking, "_open", refuse_the_door)
+    first, second = WriteLock(tmp_path / "ledger.db"), WriteLock(tmp_path / "ledger.db")
+    with first:
+        assert not taken_within(second, 0.2).is_set()  # the turn still excludes
+    assert taken_within(second, 5).is_set()
+    first.close()
+    second.close()
+
+
+def test_a_waiter_stopped_at_the_door_costs_others_the_door_patience_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(locking, "DOOR_PATIENCE", 0.2)
+    database = tmp_path / "ledger.db"
+    door = os.open(tmp_path / f"ledger.db{DOOR_SUFFIX}", os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(door, fcntl.LOCK_EX)  # a waiter that took the door and stopped there
+        lock = WriteLock(database)
+        started = time.monotonic()
+        with lock:
+            waited = time.monotonic() - started
+        lock.close()
+    finally:
+        os.close(door)
+    assert 0.2 <= waited < 2
+    assert "the writers' door" in caplog.text and "waiting for the turn without it" in caplog.text
+
+
 def test_two_locks_on_one_file_in_one_process_exclude_each_other_and_threads_take_turns(tmp_path: Path) -> None:
     first, second = WriteLock(tmp_path / "ledger.db"), WriteLock(tmp_path / "ledger.db")
     with first:
@@ -111,12 +160,14 @@ def test_a_read_only_database_makes_no_lock_file(tmp_path: Path) -> None:
     path = tmp_path / "copy.db"
     Store.open(f"sqlite:///{path}").close()
     (tmp_path / f"copy.db{LOCK_SUFFIX}").unlink()
+    (tmp_path / f"copy.db{DOOR_SUFFIX}").unlink()
     copy = Store(f"sqlite:///{path}", read_only=True)
     try:
         assert copy.write_lock is not None and copy.write_lock.path is None
     finally:
         copy.close()
     assert not (tmp_path / f"copy.db{LOCK_SUFFIX}").exists()
+    assert not (tmp_path / f"copy.db{DOOR_SUFFIX}").exists()
 
 
 def test_two_ledgers_on_one_file_append_at_once_without_a_batch_refused_at_the_head(
@@ -179,13 +230,15 @@ def test_a_writer_taking_turn_after_turn_does_not_shut_out_another_process(tmp_p
         assert busy.stdout is not None and busy.stdout.readline().strip() == "busy"
         lock = WriteLock(database)
         waits = []
-        for _ in range(20):
-            started = time.monotonic()
-            with lock:
-                waits.append(time.monotonic() - started)
-            time.sleep(0.01)
-        lock.close()
-        assert max(waits) < 0.1, sorted(waits)[-5:]
+        try:
+            for _ in range(20):
+                started = time.monotonic()
+                with lock:
+                    waits.append(time.monotonic() - started)
+                time.sleep(0.01)
+        finally:
+            lock.close()
+        assert max(waits) < 0.5, sorted(waits)[-5:]  # a few ms each; without the door, seconds
         assert busy.poll() is None, "the busy writer ended before the waits were measured"
     finally:
         busy.kill()
