@@ -173,17 +173,25 @@ class Dispatcher:
         log.warning("accepting connections rests %.1f s: %s", PAUSE_SECONDS, exc)
         self._paused_until = time.monotonic() + PAUSE_SECONDS
 
+    def _accepted(self, sock: socket.socket) -> socket.socket | None:
+        """The next connection waiting on ``sock``, or None: none waits, it was gone before it was taken
+        (ECONNABORTED: the selector wakes again for the next), or this process is out of descriptors (then
+        accepting rests)."""
+        try:
+            conn, _address = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno in _OUT_OF_DESCRIPTORS:
+                self._pause(exc)
+            return None
+        return conn
+
     def _accept_clients(self) -> None:
         for _turn in range(ACCEPTS_PER_WAKE):
-            try:
-                conn, _address = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            conn = self._accepted(self._listener)
+            if conn is None:
                 return
-            except OSError as exc:
-                if exc.errno in _OUT_OF_DESCRIPTORS:
-                    self._pause(exc)
-                    return
-                continue  # ECONNABORTED and the like: that client is gone, the next may not be
             self._waiting.append(conn)
             if not self._hand(conn):
                 return  # no worker can take it now: it waits, and accepting waits with it
@@ -225,13 +233,8 @@ class Dispatcher:
         return ready
 
     def _accept_worker(self) -> None:
-        try:
-            channel, _address = self._handoff.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            if exc.errno in _OUT_OF_DESCRIPTORS:
-                self._pause(exc)
+        channel = self._accepted(self._handoff)
+        if channel is None:
             return
         pid, uid, _gid = _PEERCRED.unpack(channel.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                              _PEERCRED.size))

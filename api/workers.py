@@ -94,8 +94,11 @@ class WorkerServer(uvicorn.Server):
         self._closed += 1
         self._send_reports()
 
-    def _send_reports(self) -> None:
+    def _retry_reports(self) -> None:
         self._retry = None
+        self._send_reports()
+
+    def _send_reports(self) -> None:
         while self._closed and self._channel is not None:
             count = min(self._closed, 4096)
             try:
@@ -103,7 +106,7 @@ class WorkerServer(uvicorn.Server):
             except OSError as exc:
                 if exc.errno in (*WOULD_BLOCK, errno.ENOBUFS, errno.ENOMEM):  # behind: again shortly, once
                     if self._retry is None:
-                        self._retry = asyncio.get_running_loop().call_later(0.05, self._send_reports)
+                        self._retry = asyncio.get_running_loop().call_later(0.05, self._retry_reports)
                     return
                 self._close_channel()  # the serving process is gone or dropped this worker: stop, to be replaced
                 self.should_exit = True

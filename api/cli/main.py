@@ -82,7 +82,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
                 except OSError as exc:
                     raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
                 out.print(f"lifeledger serving on http://{host}:{port}  {where}")
-                # This process accepts every connection and hands it to the least loaded worker (api.workers).
+                # This process accepts every connection and hands it to the least loaded worker (api.dispatch).
                 config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, log_level="info",
                                         access_log=access_log)
                 serve_workers(config, count=count, listener=listener, directory=Path(private))

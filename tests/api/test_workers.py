@@ -3,19 +3,22 @@ keeps connections that arrive before any worker until one is up, and its workers
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
 from api.dispatch import Dispatcher
-from api.workers import WorkerFailed, serve_workers
+from api.workers import WorkerFailed, WorkerServer, serve_workers
 from tests.api.cli.test_serve_workers import children
 from tests.servers import serving
 
@@ -226,3 +229,48 @@ def test_serve_shares_keep_alive_clients_between_its_workers_and_replaces_one_th
         finally:
             for client in clients:
                 client.close()
+
+
+def test_close_reports_held_back_by_a_full_channel_wait_on_one_timer_and_all_arrive() -> None:
+    """A worker whose channel to the serving process is full keeps counting closed connections, retries on one
+    timer however many close meanwhile, and every report arrives once the channel drains."""
+
+    async def run() -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        timers = 0
+        call_later = loop.call_later
+
+        def counted(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+            nonlocal timers
+            timers += getattr(callback, "__self__", None) is server  # the server's, not asyncio.sleep's
+            return call_later(delay, callback, *args)
+
+        loop.call_later = counted  # type: ignore[method-assign]
+        server = WorkerServer(uvicorn.Config("tests.api.no_such_module:app"), address="/nonexistent")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        server._channel = ours  # the channel the startup would have connected
+        filler = 0
+        while True:  # fill it, as a serving process that stopped reading would
+            try:
+                ours.send(b"x" * 64)
+                filler += 1
+            except BlockingIOError:
+                break
+        for _ in range(200):
+            server.report_closed()
+        theirs.setblocking(False)
+        for _ in range(filler):  # the serving process reads again
+            theirs.recv(64)
+        await asyncio.sleep(0.3)
+        received = b""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                received += theirs.recv(65536)
+        ours.close()
+        theirs.close()
+        return timers, received
+
+    timers, received = asyncio.run(run())
+    assert timers == 1
+    assert received == b"-" * 200
