@@ -266,6 +266,23 @@ class Ledger:
         finally:
             server.stop()
 
+    @contextlib.contextmanager
+    def chain_for_workers(self, address: Path) -> Iterator[Path | None]:
+        """Hold the embedded chain for worker processes (``serve --workers``) and answer JSON-RPC for it on the Unix
+        socket ``address`` (in a directory only this user can enter) until the block ends. Yields the address, or
+        ``None`` when the chain is not the embedded one (the workers reach it themselves, or anchoring is off).
+        The workers open the ledger with ``chain_socket`` set to the address. Raises ``AnchorUnavailable`` if
+        another process holds the embedded chain."""
+        settings = self.settings
+        if settings.chain_url != "embedded":
+            yield None
+            return
+        from ledger.anchoring.sharing import share_embedded  # the only path into web3
+
+        with share_embedded(data_dir=settings.data_dir, private_key=settings.chain_private_key,
+                            expected_chain_id=settings.chain_id, address=address) as shared:
+            yield shared
+
     def close(self) -> None:
         self._policy_clock.stop()
         self._clock_lock.release()

@@ -80,11 +80,14 @@ class Settings(BaseSettings):
     render_workers: int = Field(default=1, ge=0, le=16, description="Worker processes that render e-policy PDFs "
                                                                     "(0: render in the serving process).")
     workers: int = Field(default=1, ge=1, le=16, description="HTTP worker processes `serve` runs on the same database "
-                         "(more than one needs a chain every process reaches: LIFELEDGER_CHAIN_URL none or a "
-                         "JSON-RPC URL, not the embedded one)")
+                         "(the serving process runs the journal writer and, when the chain is embedded, the "
+                         "chain for all of them)")
     journal_socket: Path | None = Field(
         default=None, description="Set by `serve --workers` for its worker processes: append through the journal "
         "writer of the serving process at this Unix socket instead of a writer of their own (not for manual use).")
+    chain_socket: Path | None = Field(
+        default=None, description="Set by `serve --workers` for its worker processes when the chain is embedded: "
+        "reach it by JSON-RPC at this Unix socket, where the serving process holds it (not for manual use).")
     clock_interval: float = Field(default=300.0, gt=0, description="Seconds between runs of the policy clock "
                                                                    "inside `serve`.")
 

@@ -76,7 +76,7 @@ EDGE_VALUE_TYPES = ("ledger.projections.scopes.KeyScope", "ledger.projections.sy
                     "ledger.policies.rules.samples", "ledger.parties.identity.resident_id_check_char",
                     "ledger.clock.FixedClock", "ledger.clock.add_months")
 # On a Ledger the edges use its services (found in ledger/app.py) and these ...
-LEDGER_FACE = ("settings", "open", "start", "close", "writer_for_workers")
+LEDGER_FACE = ("settings", "open", "start", "close", "writer_for_workers", "chain_for_workers")
 # ... and on a service, neither its private members nor these, which hand out what lies below it (the anchoring
 # worker and its outbox store). A service is seen as ``<ledger>.<service>`` or by its annotation.
 SERVICE_INTERNALS = {"anchoring": ("anchorer", "jobs", "worker")}

@@ -46,8 +46,8 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           access_log: Annotated[bool, typer.Option(help="Log every request (costs a sixth of the throughput)")]
           = False,
           workers: Annotated[int | None, typer.Option(
-              min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, 1); more "
-                                  "than one needs LIFELEDGER_CHAIN_URL none or a JSON-RPC URL")] = None,
+              min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, 1); this "
+                                  "process runs the journal writer and an embedded chain for them")] = None,
           data_dir: DataDir = None) -> None:
     """Run the HTTP API (public log API, event intake, admin)."""
     import os
@@ -60,9 +60,6 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
 
     settings = settings_for(data_dir)
     count = workers if workers is not None else settings.workers
-    if count > 1 and settings.chain_url == "embedded":
-        raise fail("--workers above 1 needs a chain every worker reaches: the embedded chain lives inside one "
-                   "process; set LIFELEDGER_CHAIN_URL to none or a JSON-RPC URL")
     with server_logging():
         ledger = Ledger.open(settings)  # creating what is missing; a failure is one line, before uvicorn starts
     where = (f"(data: {settings.data_dir.resolve()}, database: {settings.resolved_database_url.split('@')[-1]}"
@@ -73,9 +70,12 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
         tune_gc()  # the journal writer runs here: the same gentler collections as a serving process
         try:
             with tempfile.TemporaryDirectory(prefix="lifeledger-journal-") as private, \
-                    ledger.writer_for_workers(Path(private) / "journal.sock") as address:  # 0700: this user's own
+                    ledger.writer_for_workers(Path(private) / "journal.sock") as address, \
+                    ledger.chain_for_workers(Path(private) / "chain.sock") as chain:  # 0700: this user's own
                 os.environ["LIFELEDGER_DATA_DIR"] = str(settings.data_dir.resolve())
                 os.environ["LIFELEDGER_JOURNAL_SOCKET"] = str(address)
+                if chain is not None:  # the embedded chain stays here; the workers reach it over this socket
+                    os.environ["LIFELEDGER_CHAIN_SOCKET"] = str(chain)
                 try:
                     listener = socket.create_server((host, port), backlog=2048,
                                                     family=socket.AF_INET6 if ":" in host else socket.AF_INET)

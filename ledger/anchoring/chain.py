@@ -29,9 +29,10 @@ from eth_tester.exceptions import (  # type: ignore[import-untyped]
 from eth_tester.exceptions import ValidationError as TesterValidationError
 from eth_typing import ChecksumAddress, Hash32
 from eth_utils.exceptions import ValidationError as EVMValidationError
-from web3 import HTTPProvider, Web3
+from web3 import HTTPProvider, IPCProvider, Web3
 from web3.exceptions import TransactionNotFound as Web3TransactionNotFound
 from web3.exceptions import Web3Exception
+from web3.providers import JSONBaseProvider
 from web3.types import TxReceipt
 
 from ledger.anchoring.contracts import ContractRevert, deployable, translate_error
@@ -288,21 +289,29 @@ def connect(
     data_dir: Path,
     private_key: str | None = None,
     expected_chain_id: int | None = None,
+    shared: Path | None = None,
 ) -> Chain:
     """Open the chain at ``url``: ``"embedded"`` or an ``http(s)://`` JSON-RPC endpoint.
 
-    ``data_dir`` holds the embedded chain's state (``data_dir/chain/``). ``private_key`` (hex) signs
+    ``data_dir`` holds the embedded chain's state (``data_dir/chain/``); with ``shared``, the embedded chain is
+    reached at that Unix socket, where the process holding it answers JSON-RPC (``ledger.anchoring.sharing``).
+    ``private_key`` (hex) signs
     transactions locally; without it the embedded chain's or node's first account sends them. Raises
     :class:`ValidationFailed` for a malformed URL or key, and :class:`AnchorUnavailable` if the chain cannot
     be reached, is in use by another process (embedded), or its id differs from ``expected_chain_id``.
     """
     account = _account(private_key)
-    if url == EMBEDDED:
+    if url == EMBEDDED and shared is not None:
+        chain = _connect_rpc(IPCProvider(shared, timeout=30, cache_allowed_requests=True), account,
+                             where="the embedded chain's socket")
+    elif url == EMBEDDED:
         from ledger.anchoring.embedded import connect_embedded
 
         chain = connect_embedded(Path(data_dir) / "chain", account)
     elif url.startswith(("http://", "https://")):
-        chain = _connect_rpc(url, account)
+        # Caching lets web3 ask for the chain id once, not before every call and transaction.
+        chain = _connect_rpc(HTTPProvider(url, request_kwargs={"timeout": 30}, cache_allowed_requests=True),
+                             account, where=f"the chain at {url}")
     else:
         raise ValidationFailed(scrub(f"chain URL must be 'embedded' or http(s)://..., got {url!r}"),
                                field="chain_url")
@@ -332,15 +341,14 @@ def _account(private_key: str | None) -> LocalAccount | None:
         raise ValidationFailed("private key is not a 32-byte hex key", field="private_key") from exc
 
 
-def _connect_rpc(url: str, account: LocalAccount | None) -> Chain:
-    # Caching lets web3 ask for the chain id once, not before every call and transaction.
-    web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}, cache_allowed_requests=True))
+def _connect_rpc(provider: JSONBaseProvider, account: LocalAccount | None, *, where: str) -> Chain:
+    web3 = Web3(provider)
     if account is not None:
         return Chain(web3, sender=account.address, account=account)
     try:
         accounts = web3.eth.accounts
     except (Web3Exception, OSError, ValueError) as exc:
-        raise AnchorUnavailable(scrub(f"cannot reach the chain at {url}: {exc}")) from exc
+        raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc}")) from exc
     if not accounts:
-        raise AnchorUnavailable(scrub(f"the node at {url} has no unlocked account: give a private key"))
+        raise AnchorUnavailable(scrub(f"{where} has no unlocked account: give a private key"))
     return Chain(web3, sender=accounts[0], account=None)

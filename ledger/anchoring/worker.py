@@ -70,7 +70,8 @@ class Anchorer:
 
     def _open_chain(self) -> Chain:
         return connect(self.settings.chain_url, data_dir=self.settings.data_dir,
-                       private_key=self.settings.chain_private_key, expected_chain_id=self.settings.chain_id)
+                       private_key=self.settings.chain_private_key, expected_chain_id=self.settings.chain_id,
+                       shared=self.settings.chain_socket)
 
     def _connected(self) -> tuple[Chain, LedgerAnchorContract, DocumentRegistryContract]:
         if self._chain is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -37,14 +38,19 @@ def make_settings(tmp_path: Path, **changes: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def chained(tmp_path: Path) -> Iterator[Ledger]:
-    ledger = Ledger.open(make_settings(tmp_path))
-    ledger.start(anchoring=False)  # rounds are run by hand in these tests
-    try:
+@pytest.fixture(params=["in-process", "shared"])
+def chained(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    """A ledger anchoring on the embedded chain: held in its own process, or held by another ledger (as the serving
+    process of ``serve --workers`` holds it) and reached by JSON-RPC over its Unix socket."""
+    with contextlib.ExitStack() as stack:
+        settings = make_settings(tmp_path)
+        if request.param == "shared":
+            holder = stack.enter_context(contextlib.closing(Ledger.open(settings)))
+            settings = settings.model_copy(update={
+                "chain_socket": stack.enter_context(holder.chain_for_workers(tmp_path / "chain.sock"))})
+        ledger = stack.enter_context(contextlib.closing(Ledger.open(settings)))
+        ledger.start(anchoring=False)  # rounds are run by hand in these tests
         yield ledger
-    finally:
-        ledger.close()
 
 
 def grow(ledger: Ledger, count: int, *, start: int = 0) -> None:

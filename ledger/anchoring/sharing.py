@@ -1,0 +1,227 @@
+"""The embedded chain shared with ``serve``'s worker processes: JSON-RPC over a Unix socket.
+
+The embedded chain lives inside one process (its state file is locked by the process that opens it). Under
+``serve --workers N`` that process is the serving one: it opens the chain and answers JSON-RPC on a Unix socket in
+its private 0700 directory, admitting peers of its own user only (``SO_PEERCRED``). Each worker connects with
+web3's ``IPCProvider``, as it would to a node's IPC endpoint, so its anchoring worker runs the JSON-RPC path that
+Hardhat and anvil already exercise; the database lease ``anchoring`` still lets one worker at a time send.
+
+The wire is a node's: JSON-RPC 2.0 requests (single or batch) and answers as JSON texts one after another on a
+stream. Quantities go out as ``0x`` hex strings and byte strings as ``0x`` hex; a contract revert is error code 3
+with its revert data, as geth reports it. Calls into the EVM hold one lock: eth-tester is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
+from web3.datastructures import NamedElementOnion
+from web3.types import RPCResponse
+
+from ledger.anchoring.chain import EMBEDDED, Chain, connect
+from ledger.anchoring.embedded import _contract_error
+from ledger.errors import StorageError
+
+__all__ = ["ChainServer", "share_embedded"]
+
+log = logging.getLogger(__name__)
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+_MAX_REQUEST = 4 * 1024 * 1024  # bytes of one request not yet complete before the connection is closed
+_READ = 65536
+
+
+class ChainServer:
+    """Answers JSON-RPC for ``chain`` (an embedded chain, opened by the caller) on the Unix socket ``address``."""
+
+    def __init__(self, chain: Chain, *, address: Path) -> None:
+        self.address = address
+        web3 = chain.web3
+        # The provider's own request formatting (eth-tester's), none of the client-side middleware.
+        self._request: Callable[..., RPCResponse] = web3.provider.request_func(web3, NamedElementOnion([]))
+        self._evm = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._peers: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def start(self) -> None:
+        """Listen on ``address`` (its directory must exist and be the serving user's own)."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                self.address.unlink()
+            listener.bind(str(self.address))
+            os.chmod(self.address, 0o600)
+            listener.listen(64)
+        except OSError as exc:
+            listener.close()
+            raise StorageError(f"cannot listen for worker processes on {self.address}: {exc.strerror or exc}") from exc
+        self._listener = listener
+        self._spawn(self._accept, "chain-server")
+
+    def stop(self) -> None:
+        """Stop accepting, close every connection and remove the socket."""
+        with self._lock:
+            self._closed = True
+            peers, self._peers = list(self._peers), set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+            self._listener.close()
+        for peer in peers:
+            with contextlib.suppress(OSError):
+                peer.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with contextlib.suppress(FileNotFoundError):
+            self.address.unlink()
+
+    def answer(self, request: Any) -> Any:
+        """The JSON-RPC answer to one decoded request or batch (``None`` for a batch of notifications only)."""
+        if isinstance(request, list):
+            if not request:
+                return _error(None, -32600, "empty batch")
+            answers = [self._answer_one(item) for item in request]
+            return [answer for answer in answers if answer is not None] or None
+        return self._answer_one(request)
+
+    def _answer_one(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            return _error(None, -32600, "a request is an object with a string 'method'")
+        ident = request.get("id")
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            return _error(ident, -32602, "params must be an array")
+        try:
+            with self._evm:
+                response = self._request(request["method"], params)
+        except TransactionFailed as exc:
+            revert = _contract_error(str(exc.args[0]) if exc.args else "")
+            return _error(ident, 3, revert.message or "execution reverted", data=revert.data)
+        except Exception as exc:  # a request the EVM refuses (bad transaction, unknown block): the node's -32000
+            return _error(ident, -32000, f"{type(exc).__name__}: {exc}")
+        if "id" not in request:
+            return None  # a notification
+        answer: dict[str, Any] = {"jsonrpc": "2.0", "id": ident}
+        if "error" in response:
+            answer["error"] = response["error"]
+        else:
+            answer["result"] = _wire(response.get("result"))
+        return answer
+
+    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError as exc:
+                if self._closed:
+                    return
+                log.warning("accepting a chain connection failed: %s", exc)
+                threading.Event().wait(0.1)
+                continue
+            try:
+                _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+            except OSError:
+                sock.close()
+                continue
+            with self._lock:
+                admitted = not self._closed and uid == os.getuid()
+                if admitted:
+                    self._peers.add(sock)
+            if not admitted:
+                log.warning("refused a chain connection from uid %d", uid)
+                sock.close()
+                continue
+            self._spawn(self._serve, "chain-server-peer", sock)
+
+    def _serve(self, sock: socket.socket) -> None:
+        decoder = json.JSONDecoder()
+        text_of = codecs.getincrementaldecoder("utf-8")()  # a character split across two reads waits for its rest
+        pending = ""
+        try:
+            while True:
+                data = sock.recv(_READ)
+                if not data:
+                    return
+                pending += text_of.decode(data)
+                while pending.strip():
+                    text = pending.lstrip()
+                    try:
+                        request, end = decoder.raw_decode(text)
+                    except json.JSONDecodeError:
+                        if len(text) > _MAX_REQUEST:
+                            log.warning("closing a chain connection: more than %d bytes without a whole request",
+                                        _MAX_REQUEST)
+                            return
+                        break  # wait for the rest
+                    pending = text[end:]
+                    answer = self.answer(request)
+                    if answer is not None:
+                        sock.sendall(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            if not self._closed:
+                log.warning("a chain connection failed: %s", exc)
+        finally:
+            with self._lock:
+                self._peers.discard(sock)
+            sock.close()
+
+
+@contextlib.contextmanager
+def share_embedded(*, data_dir: Path, private_key: str | None, expected_chain_id: int | None,
+                   address: Path) -> Iterator[Path]:
+    """Open the embedded chain in ``data_dir`` and answer JSON-RPC for it at ``address`` until the block ends.
+
+    Raises :class:`~ledger.errors.AnchorUnavailable` if another process holds the chain."""
+    chain = connect(EMBEDDED, data_dir=data_dir, private_key=private_key, expected_chain_id=expected_chain_id)
+    try:
+        server = ChainServer(chain, address=address)
+        server.start()
+        try:
+            yield address
+        finally:
+            server.stop()
+    finally:
+        chain.close()
+
+
+def _error(ident: Any, code: int, message: str, *, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": ident, "error": error}
+
+
+def _wire(value: Any) -> Any:
+    """``value`` as a node sends it: quantities and byte strings as ``0x`` hex."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return {key: _wire(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wire(item) for item in value]
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON-RPC")
