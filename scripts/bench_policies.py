@@ -701,8 +701,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "this process")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
-    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers; "
-                                                                   "more than one needs --chain-url none)")
+    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers)")
     parser.add_argument("--renders", type=int, help="e-policy renders timed (5.; default 50, quick 10)")
     parser.add_argument("--rebuilds", type=int, default=3, help="rebuilds timed, the median reported (4.)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")

@@ -459,8 +459,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="policies issued to each client's customer before the load")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
-    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers; "
-                                                                   "more than one needs --chain-url none)")
+    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="section 1's load: wrk if on PATH (auto), or asyncio + httpx in this process")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 from eth_utils import ValidationError
 
-from ledger.anchoring import Chain, Checkpoint, LedgerAnchorContract, connect, deploy_all
+from ledger.anchoring import (
+    Chain,
+    Checkpoint,
+    ContractRevert,
+    DocumentRegistryContract,
+    LedgerAnchorContract,
+    Registration,
+    connect,
+    deploy_all,
+)
 from ledger.anchoring.embedded import EMBEDDED_CHAIN_ID, SQLiteKeyValueDB
 from ledger.errors import AnchorUnavailable, NotFound, ValidationFailed
 from tests.contracts.helpers import mined
@@ -167,3 +176,39 @@ class TestSQLiteKeyValueDB:
         with pytest.raises(ValidationError, match="out of context"):
             batch[b"c"] = b"3"
         db.close()
+
+    def test_what_was_read_follows_later_writes_and_deletes(self, tmp_path: Path):
+        db = SQLiteKeyValueDB(tmp_path / "kv.sqlite")
+        db[b"k"] = b"1"
+        db.flush()
+        assert db[b"k"] == b"1" and not db.exists(b"new")  # both kept: a value and an absence
+        db[b"k"] = b"2"
+        db[b"new"] = b"3"
+        db.flush()
+        assert (db[b"k"], db[b"new"]) == (b"2", b"3")
+        del db[b"k"]
+        db.flush()
+        assert not db.exists(b"k")
+        with db.atomic_batch() as batch:  # a batch that fails leaves what was kept as it was
+            batch[b"new"] = b"9"
+            with pytest.raises(KeyError):
+                del batch[b"k"]
+        db.close()
+        reopened = SQLiteKeyValueDB(tmp_path / "kv.sqlite")
+        assert not reopened.exists(b"k") and reopened[b"new"] == b"3"
+        reopened.close()
+
+
+def test_gas_is_estimated_to_what_the_transaction_needs(chain: Chain, registry: DocumentRegistryContract,
+                                                        operator: str):
+    """The embedded chain's estimate (two runs) is enough, and within one intrinsic-gas step of the least limit
+    that runs, as py-evm's binary search's is."""
+    rows = [Registration(digest=bytes([n + 1]) * 32, subject=b"\x07" * 32, kind=1, version=1) for n in range(20)]
+    call = registry.contract.functions.registerBatch([(r.digest, r.subject, r.kind, r.version) for r in rows])
+    estimate = call.estimate_gas({"from": operator})
+    short = chain.receipt(registry.register_batch(rows, gas=estimate - 21_000))  # one step less runs out of gas
+    assert short is not None and short["status"] == 0
+    receipt = mined(chain, registry.register_batch(rows, gas=estimate))
+    assert receipt["gasUsed"] <= estimate
+    with pytest.raises(ContractRevert, match="DocumentRegistryDuplicateDigest"):  # the estimate's revert, nothing sent
+        registry.register_batch(rows[:1])
