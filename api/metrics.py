@@ -1,13 +1,23 @@
-"""Prometheus metrics of one app instance, in its own registry."""
+"""Prometheus metrics of one app instance, in its own registry; under ``serve --workers``, of all its workers.
+
+``serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` (a directory in its private temporary one) before it
+starts the workers, so that prometheus-client keeps each worker's values in files there. Whichever worker
+answers ``/metrics`` then reports the whole service: request counts and latencies summed over the workers, the
+ledger-wide gauges as last set.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.app import Ledger
+
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # set by serve --workers for its workers (read by prometheus-client)
 
 
 class Metrics:
@@ -18,28 +28,48 @@ class Metrics:
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("lifeledger_http_request_seconds", "HTTP request latency", ["route"],
                                  registry=self.registry)
-        self.tree_size = Gauge("lifeledger_tree_size", "Entries in the journal", registry=self.registry)
+        # The ledger's own figures: the same whichever worker reads them, so the newest reading stands.
+        self.tree_size = Gauge("lifeledger_tree_size", "Entries in the journal", registry=self.registry,
+                               multiprocess_mode="mostrecent")
         self.checkpoint_size = Gauge("lifeledger_checkpoint_tree_size", "Tree size of the latest checkpoint",
-                                     registry=self.registry)
-        self.appended = Gauge("lifeledger_appended_events", "Events appended by this process",
-                              registry=self.registry)
-        self.batches = Gauge("lifeledger_group_commits", "Group commits made by this process",
-                             registry=self.registry)
+                                     registry=self.registry, multiprocess_mode="mostrecent")
+        self.appended = Gauge("lifeledger_appended_events", "Events appended by this process (serve --workers: "
+                              "by its running workers, through the serving process's writer)",
+                              registry=self.registry, multiprocess_mode="livesum")
+        self.batches = Gauge("lifeledger_group_commits", "Group commits made by this process (serve --workers: by "
+                             "its running workers, which commit none: the serving process's writer commits)",
+                             registry=self.registry, multiprocess_mode="livesum")
         self.anchored = Gauge("lifeledger_anchored_tree_size", "Largest tree size anchored and confirmed on chain",
-                              registry=self.registry)
+                              registry=self.registry, multiprocess_mode="mostrecent")
         self.anchor_lag = Gauge("lifeledger_anchor_lag_entries", "Entries not yet covered by a confirmed anchor",
-                                registry=self.registry)
+                                registry=self.registry, multiprocess_mode="mostrecent")
         self.anchor_jobs = Gauge("lifeledger_anchor_jobs", "Anchoring transactions by status", ["status"],
-                                 registry=self.registry)
+                                 registry=self.registry, multiprocess_mode="mostrecent")
+
+        self.shared = bool(os.environ.get(MULTIPROCESS))
+
+    def count_appends(self) -> None:
+        """Set this process's append counts (done after every request under ``serve --workers``, so that the sum
+        over the workers is current whichever of them answers ``/metrics``)."""
+        stats = self.ledger.intake.stats()
+        self.appended.set(stats.appended)
+        self.batches.set(stats.batches)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this app's metrics, or of every worker's under ``serve --workers``."""
+        self.refresh()
+        if not os.environ.get(MULTIPROCESS):
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
     def refresh(self) -> None:
         log, anchoring = self.ledger.log, self.ledger.anchoring
         self.tree_size.set(log.size())
         latest = log.latest_checkpoint()
         self.checkpoint_size.set(latest.tree_size if latest else 0)
-        stats = self.ledger.intake.stats()
-        self.appended.set(stats.appended)
-        self.batches.set(stats.batches)
+        self.count_appends()
         if anchoring.configured:
             state = anchoring.status(limit=1)
             self.anchored.set(state.anchored_tree_size)
@@ -77,3 +107,5 @@ class MetricsMiddleware:
                 path = getattr(scope.get("route"), "path", "unmatched")
                 metrics.requests.labels(scope["method"], path, str(status)).inc()
                 metrics.latency.labels(path).observe(time.perf_counter() - started)
+                if metrics.shared:
+                    metrics.count_appends()

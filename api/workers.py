@@ -38,8 +38,10 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess
 
 from api.dispatch import CLOSED, WOULD_BLOCK, Dispatcher
+from api.metrics import MULTIPROCESS
 
 log = logging.getLogger("uvicorn.error")
 
@@ -210,6 +212,7 @@ def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket
                                        "before it served; its log above says why")
                 log.warning("worker process [%s] ended (exit code %s); starting another", process.pid,
                             process.exitcode)
+                _forget_metrics(process.pid)
                 processes[index] = start()
     finally:
         dispatcher.stop_accepting()  # new clients are refused, not accepted and dropped, while workers finish
@@ -227,6 +230,12 @@ def serve_workers(config: uvicorn.Config, *, count: int, listener: socket.socket
             signal.signal(sig, handler)
         wake_read.close()
         wake_write.close()
+
+
+def _forget_metrics(pid: int) -> None:
+    """Drop an ended worker's gauges from what ``/metrics`` adds up (its counters stay: they only grow)."""
+    if os.environ.get(MULTIPROCESS):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 # What a uvicorn worker exits with when its application cannot be loaded or its lifespan fails (3), or when

@@ -56,6 +56,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     import uvicorn
 
     from api.app import create_app, tune_gc
+    from api.metrics import MULTIPROCESS
     from api.workers import WorkerFailed, serve_workers
 
     settings = settings_for(data_dir)
@@ -76,6 +77,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
                 os.environ["LIFELEDGER_JOURNAL_SOCKET"] = str(address)
                 if chain is not None:  # the embedded chain stays here; the workers reach it over this socket
                     os.environ["LIFELEDGER_CHAIN_SOCKET"] = str(chain)
+                metrics = Path(private) / "metrics"  # each worker's values, which /metrics adds up (api.metrics)
+                metrics.mkdir()
+                os.environ[MULTIPROCESS] = str(metrics)
                 try:
                     listener = socket.create_server((host, port), backlog=2048,
                                                     family=socket.AF_INET6 if ":" in host else socket.AF_INET)
