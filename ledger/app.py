@@ -277,10 +277,10 @@ class Ledger:
         if settings.chain_url != "embedded":
             yield None
             return
-        from ledger.anchoring.sharing import share_embedded_apart  # the only path into web3
+        from ledger.anchoring.sharing import share_embedded  # the only path into web3
 
-        with share_embedded_apart(data_dir=settings.data_dir, private_key=settings.chain_private_key,
-                                  expected_chain_id=settings.chain_id, address=address) as shared:
+        with share_embedded(data_dir=settings.data_dir, private_key=settings.chain_private_key,
+                            expected_chain_id=settings.chain_id, address=address) as shared:
             yield shared
 
     def close(self) -> None:

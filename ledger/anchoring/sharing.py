@@ -17,13 +17,11 @@ import codecs
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +31,9 @@ from web3.types import RPCResponse
 
 from ledger.anchoring.chain import EMBEDDED, Chain, connect
 from ledger.anchoring.embedded import _contract_error
-from ledger.errors import AnchorUnavailable, LedgerError, StorageError
+from ledger.errors import StorageError
 
-__all__ = ["ChainServer", "share_embedded", "share_embedded_apart"]
+__all__ = ["ChainServer", "share_embedded"]
 
 log = logging.getLogger(__name__)
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
@@ -205,54 +203,6 @@ def share_embedded(*, data_dir: Path, private_key: str | None, expected_chain_id
             server.stop()
     finally:
         chain.close()
-
-
-@contextlib.contextmanager
-def share_embedded_apart(*, data_dir: Path, private_key: str | None, expected_chain_id: int | None,
-                         address: Path, start_timeout: float = 120.0) -> Iterator[Path]:
-    """:func:`share_embedded` in a process of its own, started here and stopped when the block ends.
-
-    The EVM's work (pure Python) then never holds the interpreter lock of the caller's process, where the journal
-    writer runs. Raises :class:`~ledger.errors.AnchorUnavailable` if the chain cannot be opened there."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_hold_chain, name="lifeledger-chain", daemon=True,
-                              args=(theirs, data_dir, private_key, expected_chain_id, address))
-    process.start()
-    theirs.close()
-    try:
-        if not ours.poll(start_timeout):
-            raise AnchorUnavailable(f"the embedded chain's process did not start within {start_timeout:.0f} s")
-        try:
-            failure = ours.recv()
-        except EOFError:
-            raise AnchorUnavailable(f"the embedded chain's process ended (exit code {process.exitcode}) before "
-                                    "it answered") from None
-        if failure is not None:
-            raise AnchorUnavailable(failure)
-        yield address
-    finally:
-        ours.close()  # the process's cue to close the chain and end
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
-            process.join()
-
-
-def _hold_chain(parent: Connection, data_dir: Path, private_key: str | None, expected_chain_id: int | None,
-                address: Path) -> None:
-    """The embedded chain's own process: answer JSON-RPC until the parent closes its end of ``parent``."""
-    os.setpgrp()  # a Ctrl-C or a service manager's signal to the group reaches the parent, which ends this in turn
-    try:
-        with share_embedded(data_dir=data_dir, private_key=private_key, expected_chain_id=expected_chain_id,
-                            address=address):
-            parent.send(None)
-            with contextlib.suppress(EOFError, OSError):
-                parent.recv()  # nothing comes: returns (EOF) when the parent closes its end or ends
-    except LedgerError as exc:
-        parent.send(exc.message)
-    except Exception as exc:
-        parent.send(f"{type(exc).__name__}: {exc}")
 
 
 def _error(ident: Any, code: int, message: str, *, data: Any = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from web3.exceptions import ContractCustomError
 from ledger.anchoring.chain import EMBEDDED, Chain, connect, deploy_all
 from ledger.anchoring.contracts import artifact, translate_error
 from ledger.anchoring.embedded import EMBEDDED_CHAIN_ID
-from ledger.anchoring.sharing import ChainServer, share_embedded, share_embedded_apart
+from ledger.anchoring.sharing import ChainServer, share_embedded
 from ledger.errors import AnchorUnavailable
 
 
@@ -124,17 +124,3 @@ def test_the_chain_is_held_once(tmp_path: Path) -> None:
 def test_an_unreachable_socket_is_an_unavailable_chain(tmp_path: Path) -> None:
     with pytest.raises(AnchorUnavailable, match="cannot reach the embedded chain's socket"):
         connect(EMBEDDED, data_dir=tmp_path, shared=tmp_path / "nobody.sock")
-
-
-def test_the_chain_held_in_a_process_of_its_own(tmp_path: Path) -> None:
-    with share_embedded_apart(data_dir=tmp_path, private_key=None, expected_chain_id=None,
-                              address=tmp_path / "chain.sock") as address:
-        with pytest.raises(AnchorUnavailable, match="open in another process"), \
-                share_embedded_apart(data_dir=tmp_path, private_key=None, expected_chain_id=None,
-                                     address=tmp_path / "other.sock"):
-            pass  # the second process's refusal reaches its starter
-        with connect(EMBEDDED, data_dir=tmp_path, shared=address) as worker:
-            deployed = deploy_all(worker)
-    assert not address.exists()
-    with connect(EMBEDDED, data_dir=tmp_path) as reopened:  # released when the block ended, its blocks kept
-        assert reopened.has_code(deployed["DocumentRegistry"])
