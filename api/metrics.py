@@ -3,21 +3,55 @@
 ``serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` (a directory in its private temporary one) before it
 starts the workers, so that prometheus-client keeps each worker's values in files there. Whichever worker
 answers ``/metrics`` then reports the whole service: request counts and latencies summed over the workers, the
-ledger-wide gauges as last set.
+ledger-wide gauges as last set, and the journal writer's counts as the serving process, which runs it, sets them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.values import MultiProcessValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.app import Ledger
 
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # set by serve --workers for its workers (read by prometheus-client)
+APPENDED = ("lifeledger_appended_events", "Events appended by the journal writer since it started")
+COMMITS = ("lifeledger_group_commits", "Group commits made by the journal writer since it started")
+
+
+@contextlib.contextmanager
+def writer_counts(ledger: Ledger, *, every: float = 1.0) -> Iterator[None]:
+    """In the serving process of ``serve --workers`` (after ``PROMETHEUS_MULTIPROC_DIR`` is set): write its
+    journal writer's counts where the workers' ``/metrics`` reads them, every ``every`` seconds until the block
+    ends. The value class is prometheus-client's multiprocess one, named here because this process imported the
+    library before the directory was set."""
+    value = MultiProcessValue()  # type: ignore[no-untyped-call]
+    appended = value("gauge", APPENDED[0], APPENDED[0], (), (), APPENDED[1], multiprocess_mode="livesum")
+    commits = value("gauge", COMMITS[0], COMMITS[0], (), (), COMMITS[1], multiprocess_mode="livesum")
+    stop = threading.Event()
+
+    def run() -> None:
+        while True:
+            stats = ledger.intake.stats()
+            appended.set(stats.appended)
+            commits.set(stats.batches)
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=run, name="writer-metrics", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 class Metrics:
@@ -33,27 +67,16 @@ class Metrics:
                                multiprocess_mode="mostrecent")
         self.checkpoint_size = Gauge("lifeledger_checkpoint_tree_size", "Tree size of the latest checkpoint",
                                      registry=self.registry, multiprocess_mode="mostrecent")
-        self.appended = Gauge("lifeledger_appended_events", "Events appended by this process (serve --workers: "
-                              "by its running workers, through the serving process's writer)",
-                              registry=self.registry, multiprocess_mode="livesum")
-        self.batches = Gauge("lifeledger_group_commits", "Group commits made by this process (serve --workers: by "
-                             "its running workers, which commit none: the serving process's writer commits)",
-                             registry=self.registry, multiprocess_mode="livesum")
+        # The journal writer's counts: under serve --workers the serving process runs it and sets them there.
+        self.appended = Gauge(*APPENDED, registry=self.registry, multiprocess_mode="livesum")
+        self.batches = Gauge(*COMMITS, registry=self.registry, multiprocess_mode="livesum")
         self.anchored = Gauge("lifeledger_anchored_tree_size", "Largest tree size anchored and confirmed on chain",
                               registry=self.registry, multiprocess_mode="mostrecent")
         self.anchor_lag = Gauge("lifeledger_anchor_lag_entries", "Entries not yet covered by a confirmed anchor",
                                 registry=self.registry, multiprocess_mode="mostrecent")
         self.anchor_jobs = Gauge("lifeledger_anchor_jobs", "Anchoring transactions by status", ["status"],
                                  registry=self.registry, multiprocess_mode="mostrecent")
-
         self.shared = bool(os.environ.get(MULTIPROCESS))
-
-    def count_appends(self) -> None:
-        """Set this process's append counts (done after every request under ``serve --workers``, so that the sum
-        over the workers is current whichever of them answers ``/metrics``)."""
-        stats = self.ledger.intake.stats()
-        self.appended.set(stats.appended)
-        self.batches.set(stats.batches)
 
     def exposition(self) -> bytes:
         """The Prometheus text of this app's metrics, or of every worker's under ``serve --workers``."""
@@ -69,7 +92,10 @@ class Metrics:
         self.tree_size.set(log.size())
         latest = log.latest_checkpoint()
         self.checkpoint_size.set(latest.tree_size if latest else 0)
-        self.count_appends()
+        if not self.shared:  # a worker appends through the serving process's writer, which counts
+            stats = self.ledger.intake.stats()
+            self.appended.set(stats.appended)
+            self.batches.set(stats.batches)
         if anchoring.configured:
             state = anchoring.status(limit=1)
             self.anchored.set(state.anchored_tree_size)
@@ -107,5 +133,3 @@ class MetricsMiddleware:
                 path = getattr(scope.get("route"), "path", "unmatched")
                 metrics.requests.labels(scope["method"], path, str(status)).inc()
                 metrics.latency.labels(path).observe(time.perf_counter() - started)
-                if metrics.shared:
-                    metrics.count_appends()

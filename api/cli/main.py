@@ -47,7 +47,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           = False,
           workers: Annotated[int | None, typer.Option(
               min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, 1); this "
-                                  "process runs the journal writer and an embedded chain for them")] = None,
+                                  "process runs the journal writer for them, and the chain when it is embedded")] = None,
           data_dir: DataDir = None) -> None:
     """Run the HTTP API (public log API, event intake, admin)."""
     import os
@@ -56,7 +56,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     import uvicorn
 
     from api.app import create_app, tune_gc
-    from api.metrics import MULTIPROCESS
+    from api.metrics import MULTIPROCESS, writer_counts
     from api.workers import WorkerFailed, serve_workers
 
     settings = settings_for(data_dir)
@@ -77,9 +77,6 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
                 os.environ["LIFELEDGER_JOURNAL_SOCKET"] = str(address)
                 if chain is not None:  # the embedded chain stays here; the workers reach it over this socket
                     os.environ["LIFELEDGER_CHAIN_SOCKET"] = str(chain)
-                metrics = Path(private) / "metrics"  # each worker's values, which /metrics adds up (api.metrics)
-                metrics.mkdir()
-                os.environ[MULTIPROCESS] = str(metrics)
                 try:
                     listener = socket.create_server((host, port), backlog=2048,
                                                     family=socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -89,7 +86,11 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
                 # This process accepts every connection and hands it to the least loaded worker (api.dispatch).
                 config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, log_level="info",
                                         access_log=access_log)
-                serve_workers(config, count=count, listener=listener, directory=Path(private))
+                metrics = Path(private) / "metrics"  # each worker's values, which /metrics adds up (api.metrics)
+                metrics.mkdir()
+                os.environ[MULTIPROCESS] = str(metrics)
+                with writer_counts(ledger):
+                    serve_workers(config, count=count, listener=listener, directory=Path(private))
         except WorkerFailed as exc:
             raise fail(str(exc)) from None
         finally:

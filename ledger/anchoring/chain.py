@@ -30,10 +30,11 @@ from eth_tester.exceptions import ValidationError as TesterValidationError
 from eth_typing import ChecksumAddress, Hash32
 from eth_utils.exceptions import ValidationError as EVMValidationError
 from web3 import HTTPProvider, IPCProvider, Web3
+from web3._utils.threads import Timeout as IPCTimeout
 from web3.exceptions import TransactionNotFound as Web3TransactionNotFound
 from web3.exceptions import Web3Exception
 from web3.providers import JSONBaseProvider
-from web3.types import TxReceipt
+from web3.types import RPCResponse, TxReceipt
 
 from ledger.anchoring.contracts import ContractRevert, deployable, translate_error
 from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
@@ -302,8 +303,10 @@ def connect(
     """
     account = _account(private_key)
     if url == EMBEDDED and shared is not None:
-        chain = _connect_rpc(IPCProvider(shared, timeout=30, cache_allowed_requests=True), account,
-                             where="the embedded chain's socket")
+        provider = _SocketProvider(shared, timeout=30, cache_allowed_requests=True)
+        chain = _connect_rpc(provider, account, on_close=provider.close,
+                             where=f"the embedded chain at {shared} (the socket `serve --workers` gives its workers as "
+                                   f"LIFELEDGER_CHAIN_SOCKET: is that serving process running?)")
     elif url == EMBEDDED:
         from ledger.anchoring.embedded import connect_embedded
 
@@ -341,14 +344,46 @@ def _account(private_key: str | None) -> LocalAccount | None:
         raise ValidationFailed("private key is not a 32-byte hex key", field="private_key") from exc
 
 
-def _connect_rpc(provider: JSONBaseProvider, account: LocalAccount | None, *, where: str) -> Chain:
+def _connect_rpc(provider: JSONBaseProvider, account: LocalAccount | None, *, where: str,
+                 on_close: Callable[[], None] | None = None) -> Chain:
     web3 = Web3(provider)
-    if account is not None:
-        return Chain(web3, sender=account.address, account=account)
     try:
-        accounts = web3.eth.accounts
-    except (Web3Exception, OSError, ValueError) as exc:
-        raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc}")) from exc
-    if not accounts:
-        raise AnchorUnavailable(scrub(f"{where} has no unlocked account: give a private key"))
-    return Chain(web3, sender=accounts[0], account=None)
+        if account is not None:
+            return Chain(web3, sender=account.address, account=account, on_close=on_close)
+        try:
+            accounts = web3.eth.accounts
+        except (Web3Exception, OSError, ValueError) as exc:
+            raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc}")) from exc
+        if not accounts:
+            raise AnchorUnavailable(scrub(f"{where} has no unlocked account: give a private key"))
+        return Chain(web3, sender=accounts[0], account=None, on_close=on_close)
+    except AnchorUnavailable as exc:
+        if on_close is not None:
+            on_close()
+        if exc.message.startswith("cannot reach") or where in exc.message:
+            raise
+        raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc.message}")) from exc
+
+
+class _SocketProvider(IPCProvider):
+    """web3's IPC provider, with a timeout that is an ``OSError`` (in transit, as an HTTP timeout is) and a socket
+    that can be closed. A request that timed out drops the connection: its late answer must not be read as the
+    next request's."""
+
+    def __init__(self, path: Path, *, timeout: int, **kwargs: Any) -> None:
+        super().__init__(path, timeout=timeout, **kwargs)
+        self._where = str(path)
+
+    def _make_request(self, request: bytes) -> RPCResponse:
+        try:
+            return super()._make_request(request)
+        except IPCTimeout as exc:
+            self.close()
+            raise TimeoutError(f"no answer from {self._where} within {self.timeout} s") from exc
+
+    def close(self) -> None:
+        persistent: Any = self._socket  # web3's PersistentSocket: opens on use when its ``sock`` is None
+        with self._lock:
+            sock, persistent.sock = persistent.sock, None
+            if sock is not None:
+                sock.close()

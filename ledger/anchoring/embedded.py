@@ -62,7 +62,7 @@ _OPERATOR_FUNDING_WEI = 10**22  # 10,000 ether of the 1,000,000 each development
 _REVERT_PREFIX = "execution reverted: "
 
 
-_READ_CACHE = 200_000  # values kept from reads (trie nodes are a few hundred bytes: some tens of MB at most)
+_READ_CACHE = 50_000  # values kept from reads: trie nodes, mostly a few hundred bytes each (tens of MB in all)
 
 
 class _SQLiteStore(BaseDB):
@@ -155,6 +155,7 @@ class SQLiteKeyValueDB(AtomicDB):
 
 
 _SSTORE_SENTRY = 2_300  # gas an SSTORE needs left over, beyond what it costs (EIP-2200)
+_HEADROOM = 21_000  # added to the limit found, as py-evm's search may overshoot by up to one intrinsic step
 
 
 def _estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
@@ -162,7 +163,8 @@ def _estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
 
     The first run, at the block's gas limit, fails as the search's would (that error is raised). What it consumed
     before refunds, plus the sentry an SSTORE must see left, is then tried; only if that runs out of gas (a call
-    that forwards 63/64 of what is left) is the range searched as py-evm does.
+    that forwards 63/64 of what is left) is the range searched as py-evm does. The limit that ran, plus
+    ``_HEADROOM`` for a state that changes before the transaction is mined, is the estimate.
     """
     snapshot = state.snapshot()
     try:
@@ -176,11 +178,12 @@ def _estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
     snapshot = state.snapshot()
     try:
         tried = state.apply_transaction(cast(SignedTransactionAPI, SpoofTransaction(transaction, gas=needed)))
-        if not tried.is_error:
-            return needed
+        ran = not tried.is_error
     finally:
         state.revert(snapshot)
-    return binary_gas_search_intrinsic_tolerance(state, transaction)  # type: ignore[no-any-return]
+    if not ran:
+        needed = binary_gas_search_intrinsic_tolerance(state, transaction)
+    return min(state.gas_limit, needed + _HEADROOM)
 
 
 class _EmbeddedChain(MiningChain):
@@ -281,12 +284,13 @@ class _RevertDataMiddleware(Web3Middleware):
             try:
                 return make_request(method, params)
             except TransactionFailed as exc:
-                raise _contract_error(str(exc.args[0]) if exc.args else "") from exc
+                raise contract_error(str(exc.args[0]) if exc.args else "") from exc
 
         return middleware
 
 
-def _contract_error(message: str) -> ContractLogicError:
+def contract_error(message: str) -> ContractLogicError:
+    """The web3 contract error a JSON-RPC node's revert would raise, for eth-tester's ``TransactionFailed`` text."""
     reason = message.removeprefix(_REVERT_PREFIX)
     try:
         data = ast.literal_eval(reason) if reason[:2] in ("b'", 'b"') else None

@@ -30,15 +30,23 @@ from web3.datastructures import NamedElementOnion
 from web3.types import RPCResponse
 
 from ledger.anchoring.chain import EMBEDDED, Chain, connect
-from ledger.anchoring.embedded import _contract_error
+from ledger.anchoring.embedded import contract_error
 from ledger.errors import StorageError
 
-__all__ = ["ChainServer", "share_embedded"]
+__all__ = ["METHODS", "ChainServer", "share_embedded"]
 
 log = logging.getLogger(__name__)
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 _MAX_REQUEST = 4 * 1024 * 1024  # bytes of one request not yet complete before the connection is closed
 _READ = 65536
+# What the anchoring worker and its chain client ask of a node; the rest of eth-tester's API (snapshots and
+# reverts, time travel, mining on demand, key management) could rewrite the stored chain and is not served.
+METHODS = frozenset({
+    "eth_accounts", "eth_blockNumber", "eth_call", "eth_chainId", "eth_estimateGas", "eth_feeHistory",
+    "eth_gasPrice", "eth_getBalance", "eth_getBlockByHash", "eth_getBlockByNumber", "eth_getCode", "eth_getLogs",
+    "eth_getTransactionByHash", "eth_getTransactionCount", "eth_getTransactionReceipt", "eth_maxPriorityFeePerGas",
+    "eth_sendRawTransaction", "eth_sendTransaction", "net_version", "web3_clientVersion",
+})
 
 
 class ChainServer:
@@ -85,6 +93,8 @@ class ChainServer:
                 peer.shutdown(socket.SHUT_RDWR)
         for thread in self._threads:
             thread.join(timeout=5)
+        with self._evm:
+            pass  # a call still running ends first; later ones are refused (closed): the chain may close now
         with contextlib.suppress(FileNotFoundError):
             self.address.unlink()
 
@@ -100,26 +110,28 @@ class ChainServer:
     def _answer_one(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return _error(None, -32600, "a request is an object with a string 'method'")
-        ident = request.get("id")
+        ident, method = request.get("id"), request["method"]
         params = request.get("params", [])
+        if method not in METHODS:
+            return _error(ident, -32601, f"method {method!r} is not served here (only what anchoring uses)")
         if not isinstance(params, list):
             return _error(ident, -32602, "params must be an array")
         try:
             with self._evm:
-                response = self._request(request["method"], params)
+                if self._closed:
+                    return _error(ident, -32000, "the embedded chain is closing")
+                response = self._request(method, params)
+            result = _wire(response.get("result")) if "error" not in response else None
         except TransactionFailed as exc:
-            revert = _contract_error(str(exc.args[0]) if exc.args else "")
+            revert = contract_error(str(exc.args[0]) if exc.args else "")
             return _error(ident, 3, revert.message or "execution reverted", data=revert.data)
         except Exception as exc:  # a request the EVM refuses (bad transaction, unknown block): the node's -32000
             return _error(ident, -32000, f"{type(exc).__name__}: {exc}")
         if "id" not in request:
             return None  # a notification
-        answer: dict[str, Any] = {"jsonrpc": "2.0", "id": ident}
         if "error" in response:
-            answer["error"] = response["error"]
-        else:
-            answer["result"] = _wire(response.get("result"))
-        return answer
+            return {"jsonrpc": "2.0", "id": ident, "error": response["error"]}
+        return {"jsonrpc": "2.0", "id": ident, "result": result}
 
     def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -168,19 +180,28 @@ class ChainServer:
                     text = pending.lstrip()
                     try:
                         request, end = decoder.raw_decode(text)
-                    except json.JSONDecodeError:
-                        if len(text) > _MAX_REQUEST:
-                            log.warning("closing a chain connection: more than %d bytes without a whole request",
-                                        _MAX_REQUEST)
-                            return
-                        break  # wait for the rest
-                    pending = text[end:]
-                    answer = self.answer(request)
+                    except json.JSONDecodeError as exc:
+                        # Unfinished, or wrong for good: a line break after the fault means no more bytes can
+                        # mend it (clients end each request with one), so it is answered and skipped.
+                        newline = text.find("\n", exc.pos)
+                        if newline < 0:
+                            if len(text) > _MAX_REQUEST:
+                                log.warning("closing a chain connection: more than %d bytes without a whole "
+                                            "request", _MAX_REQUEST)
+                                return
+                            break  # wait for the rest
+                        pending = text[newline + 1:]
+                        answer: Any = _error(None, -32700, f"not JSON: {exc.msg} at character {exc.pos}")
+                    else:
+                        pending = text[end:]
+                        answer = self.answer(request)
                     if answer is not None:
                         sock.sendall(json.dumps(answer, separators=(",", ":")).encode() + b"\n")
         except (OSError, UnicodeDecodeError) as exc:
             if not self._closed:
                 log.warning("a chain connection failed: %s", exc)
+        except Exception:  # a defect here: log it and drop this connection; the client reconnects
+            log.exception("a chain connection failed")
         finally:
             with self._lock:
                 self._peers.discard(sock)
@@ -214,7 +235,7 @@ def _error(ident: Any, code: int, message: str, *, data: Any = None) -> dict[str
 
 def _wire(value: Any) -> Any:
     """``value`` as a node sends it: quantities and byte strings as ``0x`` hex."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, (bool, str, float)) or value is None:
         return value
     if isinstance(value, int):
         return hex(value)
