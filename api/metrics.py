@@ -9,6 +9,7 @@ ledger-wide gauges as last set, and the journal writer's counts as the serving p
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.app import Ledger
 
+log = logging.getLogger(__name__)
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # set by serve --workers for its workers (read by prometheus-client)
 APPENDED = ("lifeledger_appended_events", "Events appended by the journal writer since it started")
 COMMITS = ("lifeledger_group_commits", "Group commits made by the journal writer since it started")
@@ -32,6 +34,7 @@ def writer_counts(ledger: Ledger, *, every: float = 1.0) -> Iterator[None]:
     journal writer's counts where the workers' ``/metrics`` reads them, every ``every`` seconds until the block
     ends. The value class is prometheus-client's multiprocess one, named here because this process imported the
     library before the directory was set."""
+    assert os.environ.get(MULTIPROCESS), "writer_counts needs PROMETHEUS_MULTIPROC_DIR set"
     value = MultiProcessValue()  # type: ignore[no-untyped-call]
     appended = value("gauge", APPENDED[0], APPENDED[0], (), (), APPENDED[1], multiprocess_mode="livesum")
     commits = value("gauge", COMMITS[0], COMMITS[0], (), (), COMMITS[1], multiprocess_mode="livesum")
@@ -39,9 +42,12 @@ def writer_counts(ledger: Ledger, *, every: float = 1.0) -> Iterator[None]:
 
     def run() -> None:
         while True:
-            stats = ledger.intake.stats()
-            appended.set(stats.appended)
-            commits.set(stats.batches)
+            try:
+                stats = ledger.intake.stats()
+                appended.set(stats.appended)
+                commits.set(stats.batches)
+            except Exception:  # keep counting: a failed pass leaves the last values
+                log.exception("writing the journal writer's counts for /metrics failed")
             if stop.wait(every):
                 return
 
@@ -76,12 +82,13 @@ class Metrics:
                                 registry=self.registry, multiprocess_mode="mostrecent")
         self.anchor_jobs = Gauge("lifeledger_anchor_jobs", "Anchoring transactions by status", ["status"],
                                  registry=self.registry, multiprocess_mode="mostrecent")
-        self.shared = bool(os.environ.get(MULTIPROCESS))
+        # A worker of serve --workers: its values go to the shared directory, its appends to the serving process.
+        self.shared = ledger.settings.journal_socket is not None and bool(os.environ.get(MULTIPROCESS))
 
     def exposition(self) -> bytes:
         """The Prometheus text of this app's metrics, or of every worker's under ``serve --workers``."""
         self.refresh()
-        if not os.environ.get(MULTIPROCESS):
+        if not self.shared:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
         MultiProcessCollector(merged)  # type: ignore[no-untyped-call]

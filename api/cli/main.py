@@ -47,7 +47,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           = False,
           workers: Annotated[int | None, typer.Option(
               min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, 1); this "
-                                  "process runs the journal writer for them, and the chain when it is embedded")] = None,
+                                  "process runs the journal writer for them, and an embedded chain")] = None,
           data_dir: DataDir = None) -> None:
     """Run the HTTP API (public log API, event intake, admin)."""
     import os

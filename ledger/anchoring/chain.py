@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,11 +31,10 @@ from eth_tester.exceptions import ValidationError as TesterValidationError
 from eth_typing import ChecksumAddress, Hash32
 from eth_utils.exceptions import ValidationError as EVMValidationError
 from web3 import HTTPProvider, IPCProvider, Web3
-from web3._utils.threads import Timeout as IPCTimeout
 from web3.exceptions import TransactionNotFound as Web3TransactionNotFound
 from web3.exceptions import Web3Exception
 from web3.providers import JSONBaseProvider
-from web3.types import RPCResponse, TxReceipt
+from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from ledger.anchoring.contracts import ContractRevert, deployable, translate_error
 from ledger.errors import AnchorUnavailable, LedgerError, ValidationFailed
@@ -94,6 +94,15 @@ class Chain:
         block = self._rpc(lambda: self._web3.eth.get_block("latest"))
         return int(block["number"]), bytes(block["hash"])
 
+    def mine_empty(self, blocks: int) -> None:
+        """Mine ``blocks`` empty blocks on a chain that mines only when asked (the embedded one, in this process or
+        over its socket). Raises :class:`AnchorUnavailable`."""
+        tester = getattr(self._web3.provider, "ethereum_tester", None)
+        if tester is not None:
+            self._rpc(lambda: tester.mine_blocks(blocks))
+        else:
+            self._rpc(lambda: self._web3.manager.request_blocking(RPCEndpoint("evm_mine"), [blocks]))
+
     def call(self, fn_call: Any) -> Any:
         """Run a read-only contract call at the latest block. Raises ``ContractRevert`` or ``AnchorUnavailable``."""
         return self._rpc(lambda: fn_call.call({"from": self._sender}))
@@ -111,6 +120,8 @@ class Chain:
         Raises :class:`AnchorUnavailable` if the chain is unreachable or refuses the transaction.
         """
         with self._lock:
+            if self._closed:
+                raise AnchorUnavailable("the chain connection is closed")
             if gas is None:
                 gas = self._rpc(lambda: fn_call.estimate_gas({"from": self._sender}))
             last_error: Exception | None = None
@@ -349,41 +360,78 @@ def _connect_rpc(provider: JSONBaseProvider, account: LocalAccount | None, *, wh
     web3 = Web3(provider)
     try:
         if account is not None:
-            return Chain(web3, sender=account.address, account=account, on_close=on_close)
+            sender = account.address
+        else:
+            try:
+                accounts = web3.eth.accounts
+            except (Web3Exception, OSError, ValueError) as exc:
+                raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc}")) from exc
+            if not accounts:
+                raise AnchorUnavailable(scrub(f"{where} has no unlocked account: give a private key"))
+            sender = accounts[0]
         try:
-            accounts = web3.eth.accounts
-        except (Web3Exception, OSError, ValueError) as exc:
-            raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc}")) from exc
-        if not accounts:
-            raise AnchorUnavailable(scrub(f"{where} has no unlocked account: give a private key"))
-        return Chain(web3, sender=accounts[0], account=None, on_close=on_close)
-    except AnchorUnavailable as exc:
+            return Chain(web3, sender=sender, account=account, on_close=on_close)
+        except AnchorUnavailable as exc:  # its first request (the chain id) failed
+            raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc.message}")) from exc
+    except BaseException:
         if on_close is not None:
             on_close()
-        if exc.message.startswith("cannot reach") or where in exc.message:
-            raise
-        raise AnchorUnavailable(scrub(f"cannot reach {where}: {exc.message}")) from exc
+        raise
 
 
 class _SocketProvider(IPCProvider):
-    """web3's IPC provider, with a timeout that is an ``OSError`` (in transit, as an HTTP timeout is) and a socket
-    that can be closed. A request that timed out drops the connection: its late answer must not be read as the
-    next request's."""
+    """web3's IPC provider with a read loop of its own: a connection the other side closes, or a timeout, fails the
+    request at once as an ``OSError`` (in transit, as HTTP's failures are) and drops the connection, so a late
+    answer is never read as the next request's; the next request connects again. Once closed, it stays closed."""
 
     def __init__(self, path: Path, *, timeout: int, **kwargs: Any) -> None:
         super().__init__(path, timeout=timeout, **kwargs)
         self._where = str(path)
+        self._sock: socket.socket | None = None
+        self._closed = False
 
     def _make_request(self, request: bytes) -> RPCResponse:
-        try:
-            return super()._make_request(request)
-        except IPCTimeout as exc:
-            self.close()
-            raise TimeoutError(f"no answer from {self._where} within {self.timeout} s") from exc
+        with self._lock:
+            if self._closed:
+                raise ConnectionError(f"the connection to {self._where} is closed")
+            try:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    self._sock.settimeout(self.timeout)
+                    self._sock.connect(self._where)
+                self._sock.sendall(request + b"\n")
+                return self._answer(self._sock)
+            except BaseException:
+                self._drop()
+                raise
+
+    def _answer(self, sock: socket.socket) -> RPCResponse:
+        deadline = time.monotonic() + self.timeout
+        raw = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no answer from {self._where} within {self.timeout} s")
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                raise TimeoutError(f"no answer from {self._where} within {self.timeout} s") from None
+            if not chunk:
+                raise ConnectionResetError(f"{self._where} closed the connection before it answered")
+            raw += chunk
+            if raw.rstrip().endswith((b"}", b"]")):  # each answer is one JSON text and a line break
+                try:
+                    return self.decode_rpc_response(raw)
+                except ValueError:
+                    continue  # a brace inside a string: not the end yet
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
 
     def close(self) -> None:
-        persistent: Any = self._socket  # web3's PersistentSocket: opens on use when its ``sock`` is None
         with self._lock:
-            sock, persistent.sock = persistent.sock, None
-            if sock is not None:
-                sock.close()
+            self._closed = True
+            self._drop()

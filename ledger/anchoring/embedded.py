@@ -119,10 +119,11 @@ class _SQLiteStore(BaseDB):
             deletes = [(k,) for k, v in self._pending.items() if v is None]
             self._conn.executemany("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", upserts)
             self._conn.executemany("DELETE FROM kv WHERE key = ?", deletes)
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
         for key, value in self._pending.items():
             if key in self._read:
                 self._read[key] = value
@@ -155,7 +156,7 @@ class SQLiteKeyValueDB(AtomicDB):
 
 
 _SSTORE_SENTRY = 2_300  # gas an SSTORE needs left over, beyond what it costs (EIP-2200)
-_HEADROOM = 21_000  # added to the limit found, as py-evm's search may overshoot by up to one intrinsic step
+_HEADROOM = 21_000  # added to the limit that ran, for a state that changes before the transaction is mined
 
 
 def _estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
@@ -177,7 +178,8 @@ def _estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
         state.revert(snapshot)
     snapshot = state.snapshot()
     try:
-        tried = state.apply_transaction(cast(SignedTransactionAPI, SpoofTransaction(transaction, gas=needed)))
+        tried = state.apply_transaction(cast(SignedTransactionAPI,
+                                             SpoofTransaction(transaction, gas=needed, gas_price=0)))
         ran = not tried.is_error
     finally:
         state.revert(snapshot)

@@ -125,7 +125,7 @@ class Follower:
         if missing > 0 and self.settings.chain_url == EMBEDDED:
             # The embedded chain mines only when it receives a transaction; mine empty blocks so a wait for
             # N confirmations ends (there are no re-orgs on it for them to guard against).
-            chain.web3.provider.ethereum_tester.mine_blocks(missing)  # type: ignore[attr-defined]
+            chain.mine_empty(missing)
             confirmations += missing
             values["confirmations"] = confirmations
         if confirmations >= self.settings.anchor_confirmations:

@@ -47,6 +47,7 @@ METHODS = frozenset({
     "eth_getTransactionByHash", "eth_getTransactionCount", "eth_getTransactionReceipt", "eth_maxPriorityFeePerGas",
     "eth_sendRawTransaction", "eth_sendTransaction", "net_version", "web3_clientVersion",
 })
+MINE, MAX_MINED = "evm_mine", 64  # empty blocks a wait for confirmations asks for (ledger.anchoring.following)
 
 
 class ChainServer:
@@ -112,10 +113,12 @@ class ChainServer:
             return _error(None, -32600, "a request is an object with a string 'method'")
         ident, method = request.get("id"), request["method"]
         params = request.get("params", [])
-        if method not in METHODS:
+        if method not in METHODS and method != MINE:
             return _error(ident, -32601, f"method {method!r} is not served here (only what anchoring uses)")
         if not isinstance(params, list):
             return _error(ident, -32602, "params must be an array")
+        if method == MINE and not (len(params) == 1 and type(params[0]) is int and 1 <= params[0] <= MAX_MINED):
+            return _error(ident, -32602, f"{MINE} takes one block count, 1 to {MAX_MINED}")
         try:
             with self._evm:
                 if self._closed:

@@ -76,16 +76,22 @@ def test_two_workers_serve_one_ledger_that_verifies(tmp_path: Path) -> None:
         for _ in range(10):  # a new connection each time: either worker takes it
             assert httpx.get(f"{server.url}/v1/log/checkpoint", timeout=30).status_code == 200
         counted = 'lifeledger_http_requests_total{method="GET",route="/v1/log/checkpoint",status="200"}'
-        time.sleep(1.5)  # the serving process writes its writer's counts every second
-        seen = []
-        for _ in range(8):
+        names = ("lifeledger_group_commits", "lifeledger_appended_events", "lifeledger_tree_size", counted)
+
+        def scrape() -> tuple[float, ...]:
             text = httpx.get(f"{server.url}/metrics", timeout=30).text
             values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-                      if line.startswith(("lifeledger_group_commits ", "lifeledger_appended_events ", counted))}
-            seen.append((values[counted], values["lifeledger_group_commits"], values["lifeledger_appended_events"]))
-        # Both workers append through the one writer of the serving process, which reports what it committed.
-        assert {checkpoints for checkpoints, *_ in seen} == {10}, seen
-        assert len(set(seen)) == 1 and 0 < seen[0][1] <= seen[0][2] and seen[0][2] >= 4 + 40, seen
+                      if line.split(" ")[0] in names}
+            return tuple(values[name] for name in names)
+
+        # Both workers append through the one writer of the serving process, which writes what it committed
+        # every second: once it has, every scrape agrees, and the events it counts are the journal's entries.
+        deadline = time.monotonic() + 30
+        while (seen := [scrape() for _ in range(6)])[0][1] != seen[0][2] or len(set(seen)) > 1:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.5)
+        commits, appended, _, checkpoints = seen[0]
+        assert checkpoints == 10 and 0 < commits <= appended, seen
     verified = subprocess.run([*LIFELEDGER, "verify", "--data-dir", str(data)], capture_output=True, text=True,
                               check=False, cwd=Path(__file__).resolve().parents[3],
                               env={"LIFELEDGER_CHAIN_URL": "none", "PATH": "/usr/bin:/bin"})

@@ -38,18 +38,27 @@ def make_settings(tmp_path: Path, **changes: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["in-process", "shared"])
-def chained(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ledger]:
+HOLDERS = ["in-process", "shared"]
+
+
+@contextlib.contextmanager
+def anchoring_ledger(tmp_path: Path, holder: str, **changes: object) -> Iterator[Ledger]:
     """A ledger anchoring on the embedded chain: held in its own process, or held by another ledger (as the serving
     process of ``serve --workers`` holds it) and reached by JSON-RPC over its Unix socket."""
     with contextlib.ExitStack() as stack:
-        settings = make_settings(tmp_path)
-        if request.param == "shared":
-            holder = stack.enter_context(contextlib.closing(Ledger.open(settings)))
+        settings = make_settings(tmp_path, **changes)
+        if holder == "shared":
+            holding = stack.enter_context(contextlib.closing(Ledger.open(settings)))
             settings = settings.model_copy(update={
-                "chain_socket": stack.enter_context(holder.chain_for_workers(tmp_path / "chain.sock"))})
+                "chain_socket": stack.enter_context(holding.chain_for_workers(tmp_path / "chain.sock"))})
         ledger = stack.enter_context(contextlib.closing(Ledger.open(settings)))
         ledger.start(anchoring=False)  # rounds are run by hand in these tests
+        yield ledger
+
+
+@pytest.fixture(params=HOLDERS)
+def chained(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    with anchoring_ledger(tmp_path, request.param) as ledger:
         yield ledger
 
 
@@ -234,10 +243,9 @@ def test_embedded_chain_and_anchors_survive_a_restart(tmp_path: Path) -> None:
         second.close()
 
 
-def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path) -> None:
-    ledger = Ledger.open(make_settings(tmp_path, anchor_confirmations=3))
-    ledger.start(anchoring=False)
-    try:
+@pytest.mark.parametrize("holder", HOLDERS)
+def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path, holder: str) -> None:
+    with anchoring_ledger(tmp_path, holder, anchor_confirmations=3) as ledger:
         grow(ledger, 3)
         assert ledger.anchoring.anchorer is not None
         ledger.anchoring.anchorer.run_once()  # sends
@@ -250,8 +258,6 @@ def test_sent_jobs_wait_for_the_required_confirmations(tmp_path: Path) -> None:
         assert (job.status, job.confirmations, job.block_number) == (CONFIRMED, 3, sent_in)
         assert chain.block_number() == sent_in + 2
         assert SKIPPED not in ledger.anchoring.jobs.count_jobs()
-    finally:
-        ledger.close()
 
 
 def test_check_anchors_compares_confirmed_anchors_with_the_chain(chained: Ledger) -> None:
