@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import modules of its own layer and of the layers below; journal and anchoring
 # share a layer but must not import each other. Every module under ledger/ must fall under one of these.
 LAYERS: list[tuple[str, ...]] = [
-    ("ledger.errors", "ledger.clock", "ledger.money"),
+    ("ledger.errors", "ledger.clock", "ledger.money", "ledger.peers"),
     ("ledger.crypto",),
     ("ledger.log",),
     ("ledger.store", "ledger.settings"),

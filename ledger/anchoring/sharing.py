@@ -17,9 +17,7 @@ import codecs
 import contextlib
 import json
 import logging
-import os
 import socket
-import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,12 +29,11 @@ from web3.types import RPCResponse
 
 from ledger.anchoring.chain import EMBEDDED, Chain, connect
 from ledger.anchoring.embedded import contract_error
-from ledger.errors import StorageError
+from ledger.peers import LocalServer, Thread
 
 __all__ = ["METHODS", "ChainServer", "share_embedded"]
 
 log = logging.getLogger(__name__)
-_PEERCRED = struct.Struct("3i")  # pid, uid, gid
 _MAX_REQUEST = 4 * 1024 * 1024  # bytes of one request not yet complete before the connection is closed
 _READ = 65536
 # What the anchoring worker and its chain client ask of a node; the rest of eth-tester's API (snapshots and
@@ -50,54 +47,36 @@ METHODS = frozenset({
 MINE, MAX_MINED = "evm_mine", 64  # empty blocks a wait for confirmations asks for (ledger.anchoring.following)
 
 
-class ChainServer:
+class ChainServer(LocalServer):
     """Answers JSON-RPC for ``chain`` (an embedded chain, opened by the caller) on the Unix socket ``address``."""
 
+    what = "chain"
+
     def __init__(self, chain: Chain, *, address: Path) -> None:
-        self.address = address
+        super().__init__(address=address)
         web3 = chain.web3
         # The provider's own request formatting (eth-tester's), none of the client-side middleware.
         self._request: Callable[..., RPCResponse] = web3.provider.request_func(web3, NamedElementOnion([]))
         self._evm = threading.Lock()
-        self._listener: socket.socket | None = None
-        self._lock = threading.Lock()
         self._peers: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._closed = False
-
-    def start(self) -> None:
-        """Listen on ``address`` (its directory must exist and be the serving user's own)."""
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                self.address.unlink()
-            listener.bind(str(self.address))
-            os.chmod(self.address, 0o600)
-            listener.listen(64)
-        except OSError as exc:
-            listener.close()
-            raise StorageError(f"cannot listen for worker processes on {self.address}: {exc.strerror or exc}") from exc
-        self._listener = listener
-        self._spawn(self._accept, "chain-server")
 
     def stop(self) -> None:
-        """Stop accepting, close every connection and remove the socket."""
+        """Stop accepting, close every connection and remove the socket; a call still running ends first, later
+        ones are refused, so the chain may be closed once this returns."""
+        super().stop()
+        with self._evm:
+            pass
+
+    def admit(self, sock: socket.socket) -> list[Thread]:
+        self._peers.add(sock)
+        return [(self._serve, "chain-server-peer", (sock,))]
+
+    def close_peers(self) -> None:
         with self._lock:
-            self._closed = True
             peers, self._peers = list(self._peers), set()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-            self._listener.close()
         for peer in peers:
             with contextlib.suppress(OSError):
                 peer.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=5)
-        with self._evm:
-            pass  # a call still running ends first; later ones are refused (closed): the chain may close now
-        with contextlib.suppress(FileNotFoundError):
-            self.address.unlink()
 
     def answer(self, request: Any) -> Any:
         """The JSON-RPC answer to one decoded request or batch (``None`` for a batch of notifications only)."""
@@ -135,39 +114,6 @@ class ChainServer:
         if "error" in response:
             return {"jsonrpc": "2.0", "id": ident, "error": response["error"]}
         return {"jsonrpc": "2.0", "id": ident, "result": result}
-
-    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError as exc:
-                if self._closed:
-                    return
-                log.warning("accepting a chain connection failed: %s", exc)
-                threading.Event().wait(0.1)
-                continue
-            try:
-                _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-            except OSError:
-                sock.close()
-                continue
-            with self._lock:
-                admitted = not self._closed and uid == os.getuid()
-                if admitted:
-                    self._peers.add(sock)
-            if not admitted:
-                log.warning("refused a chain connection from uid %d", uid)
-                sock.close()
-                continue
-            self._spawn(self._serve, "chain-server-peer", sock)
 
     def _serve(self, sock: socket.socket) -> None:
         decoder = json.JSONDecoder()

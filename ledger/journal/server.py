@@ -9,29 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import pickle
 import queue
 import socket
 import struct
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ledger.errors import LedgerError, StorageError
+from ledger.errors import LedgerError
 from ledger.journal.remote import HEADER, ErrorForm, error_form, receive_frame, unit_of
 from ledger.journal.units import Receipt, Unit
 from ledger.journal.writer import Journal
+from ledger.peers import LocalServer, Thread
 
 __all__ = ["SEND_TIMEOUT", "JournalServer"]
 
 log = logging.getLogger(__name__)
-_PEERCRED = struct.Struct("3i")  # pid, uid, gid
 SEND_TIMEOUT = 10.0  # seconds a worker may leave its answers unread before its connection is closed
 
 
-class JournalServer:
+class JournalServer(LocalServer):
     """Accepts worker processes on a Unix socket and queues their units for ``journal`` (started by the caller).
 
     Each connection has a reader, which queues what the worker sends, and a sender, which sends the outcomes back
@@ -42,48 +39,34 @@ class JournalServer:
     original receipt).
     """
 
+    what = "journal"
+
     def __init__(self, journal: Journal, *, address: Path) -> None:
+        super().__init__(address=address)
         self._journal = journal
-        self.address = address
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
         self._peers: set[_Peer] = set()
-        self._lock = threading.Lock()
-        self._closed = False
         self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         """Listen on ``address`` (its directory must exist and be the serving user's own)."""
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                self.address.unlink()
-            listener.bind(str(self.address))
-            os.chmod(self.address, 0o600)
-            listener.listen(64)
-        except OSError as exc:
-            listener.close()
-            raise StorageError(f"cannot listen for worker processes on {self.address}: {exc.strerror or exc}") from exc
-        self._listener = listener
+        super().start()
         self._unlisten = self._journal.listen(self._broadcast)
-        self._spawn(self._accept, "journal-server")
 
     def stop(self) -> None:
         """Stop accepting, close every connection and remove the socket."""
         self._unlisten()
+        super().stop()
+
+    def admit(self, sock: socket.socket) -> list[Thread]:
+        peer = _Peer(sock)
+        self._peers.add(peer)
+        return [(self._serve, "journal-server-peer", (peer,)), (peer.send_answers, "journal-server-answers", ())]
+
+    def close_peers(self) -> None:
         with self._lock:
-            self._closed = True
             peers, self._peers = list(self._peers), set()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-            self._listener.close()
         for peer in peers:
             peer.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        with contextlib.suppress(FileNotFoundError):
-            self.address.unlink()
 
     def _broadcast(self, streams: set[str]) -> None:
         """Tell every worker which streams a committed batch moved (for their live progress)."""
@@ -91,41 +74,6 @@ class JournalServer:
             peers = [] if self._closed else list(self._peers)
         for peer in peers:
             peer.notify(streams)
-
-    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError as exc:
-                if self._closed:
-                    return
-                log.warning("accepting a journal connection failed: %s", exc)  # e.g. out of descriptors: go on
-                time.sleep(0.1)
-                continue
-            try:
-                _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-            except OSError:
-                sock.close()
-                continue
-            with self._lock:
-                refused = self._closed or uid != os.getuid()
-                peer = None if refused else _Peer(sock)
-                if peer is not None:
-                    self._peers.add(peer)
-            if peer is None:
-                log.warning("refused a journal connection from uid %d", uid)
-                sock.close()
-                continue
-            self._spawn(self._serve, "journal-server-peer", peer)
-            self._spawn(peer.send_answers, "journal-server-answers")
 
     def _serve(self, peer: _Peer) -> None:
         reader = peer.sock.makefile("rb")
