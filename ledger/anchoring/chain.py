@@ -307,8 +307,8 @@ def connect(
 
     ``data_dir`` holds the embedded chain's state (``data_dir/chain/``); with ``shared``, the embedded chain is
     reached at that Unix socket, where the process holding it answers JSON-RPC (``ledger.anchoring.sharing``).
-    ``private_key`` (hex) signs
-    transactions locally; without it the embedded chain's or node's first account sends them. Raises
+    ``private_key`` (hex) signs transactions locally; without it the embedded chain's or node's first account
+    sends them. Raises
     :class:`ValidationFailed` for a malformed URL or key, and :class:`AnchorUnavailable` if the chain cannot
     be reached, is in use by another process (embedded), or its id differs from ``expected_chain_id``.
     """
@@ -407,16 +407,17 @@ class _SocketProvider(IPCProvider):
 
     def _answer(self, sock: socket.socket) -> RPCResponse:
         deadline = time.monotonic() + self.timeout
+        late = f"no answer from {self._where} within {self.timeout} s"
         raw = b""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no answer from {self._where} within {self.timeout} s")
+                raise TimeoutError(late)
             sock.settimeout(left)
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
-                raise TimeoutError(f"no answer from {self._where} within {self.timeout} s") from None
+                raise TimeoutError(late) from None
             if not chunk:
                 raise ConnectionResetError(f"{self._where} closed the connection before it answered")
             raw += chunk
