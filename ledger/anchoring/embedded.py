@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI, StateAPI, VirtualMachineAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI, VirtualMachineAPI
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
@@ -167,25 +167,22 @@ def _estimate_gas(state: StateAPI, transaction: SignedTransactionAPI) -> int:
     that forwards 63/64 of what is left) is the range searched as py-evm does. The limit that ran, plus
     ``_HEADROOM`` for a state that changes before the transaction is mined, is the estimate.
     """
-    snapshot = state.snapshot()
-    try:
-        ceiling = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
-        computation = state.apply_transaction(cast(SignedTransactionAPI, ceiling))
-        if computation.is_error:
-            raise computation.error
-        needed = min(state.gas_limit, state.gas_limit - computation.get_gas_remaining() + _SSTORE_SENTRY)
-    finally:
-        state.revert(snapshot)
-    snapshot = state.snapshot()
-    try:
-        tried = state.apply_transaction(cast(SignedTransactionAPI,
-                                             SpoofTransaction(transaction, gas=needed, gas_price=0)))
-        ran = not tried.is_error
-    finally:
-        state.revert(snapshot)
-    if not ran:
+    ceiling = _trial(state, transaction, state.gas_limit)
+    if ceiling.is_error:
+        raise ceiling.error
+    needed = min(state.gas_limit, state.gas_limit - ceiling.get_gas_remaining() + _SSTORE_SENTRY)
+    if _trial(state, transaction, needed).is_error:
         needed = binary_gas_search_intrinsic_tolerance(state, transaction)
     return min(state.gas_limit, needed + _HEADROOM)
+
+
+def _trial(state: StateAPI, transaction: SignedTransactionAPI, gas: int) -> ComputationAPI:
+    """Run ``transaction`` with a limit of ``gas`` (at gas price 0, as py-evm's search does) and undo it."""
+    snapshot = state.snapshot()
+    try:
+        return state.apply_transaction(cast(SignedTransactionAPI, SpoofTransaction(transaction, gas=gas, gas_price=0)))
+    finally:
+        state.revert(snapshot)
 
 
 class _EmbeddedChain(MiningChain):
