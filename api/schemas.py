@@ -351,8 +351,9 @@ class HealthPublic(BaseModel):
     checkpoint_size: int
     checkpoint_lag: int
     anchoring: Literal["off", "ok", "standby", "failing"] = Field(
-        description="'failing' while the last round failed or a transaction was refused; 'standby' while another "
-                    "process holds the anchoring lease")
+        description="'failing' while the last anchoring round failed or a transaction was refused; every process "
+                    "serving the database reports the round of the one holding the anchoring lease, and 'standby' "
+                    "only until that process has finished a round")
     anchor_lag: int | None = Field(description="entries not yet covered by a confirmed anchor")
     anchoring_error: str | None
 

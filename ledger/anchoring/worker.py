@@ -156,12 +156,10 @@ class Anchorer:
                 self.run_once()
             except LedgerError as exc:
                 self._failures += 1
-                self.last_error = scrub(exc.message)
                 delay = min(2.0 ** self._failures, 60.0)
                 log.warning("anchoring round failed (retry in %.0f s): %s", delay, exc.message)
-            except Exception as exc:  # keep the worker alive; the outbox keeps the work
+            except Exception:  # keep the worker alive; the outbox keeps the work
                 self._failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(2.0 ** self._failures, 60.0)
                 log.exception("anchoring round failed")
 
@@ -178,25 +176,40 @@ class Anchorer:
                 return
             self.standby = False
             try:
-                chain, _, _ = self._connected()
-                for kind in (CHECKPOINT, DOCUMENTS):
-                    for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
-                        if job.status == SENT and self.follower.follow(job, chain, *self._contracts()):
-                            self._sender.replace_if_stuck(job, chain)
-                self.follower.watch_confirmed(chain, *self._contracts())
-                self._queue_checkpoint(chain)
-                self._queue_documents(chain)
-                for kind in (CHECKPOINT, DOCUMENTS):
-                    self._sender.send_next(kind, chain, contract=self._address(kind))
-            except AnchorUnavailable as exc:
-                error = self._explain(exc)
-                self.last_error = scrub(error.message)
-                self._drop_connection()
-                if error is exc:
-                    raise
-                raise error from exc
+                self._round()
+            except Exception as exc:
+                self.last_error = scrub(exc.message) if isinstance(exc, LedgerError) else f"{type(exc).__name__}: {exc}"
+                self._note_round()
+                raise
             self._failures = 0
             self.last_error = None
+            self._note_round()
+
+    def _note_round(self) -> None:
+        """Tell the processes standing by how this round ended (``lease``); a failure to say so is only logged."""
+        try:
+            self.jobs.note_round("anchoring", owner=self._lease_owner, at=time.time(), error=self.last_error)
+        except LedgerError as exc:
+            log.warning("could not record the anchoring round's outcome: %s", exc.message)
+
+    def _round(self) -> None:
+        try:
+            chain, _, _ = self._connected()
+            for kind in (CHECKPOINT, DOCUMENTS):
+                for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
+                    if job.status == SENT and self.follower.follow(job, chain, *self._contracts()):
+                        self._sender.replace_if_stuck(job, chain)
+            self.follower.watch_confirmed(chain, *self._contracts())
+            self._queue_checkpoint(chain)
+            self._queue_documents(chain)
+            for kind in (CHECKPOINT, DOCUMENTS):
+                self._sender.send_next(kind, chain, contract=self._address(kind))
+        except AnchorUnavailable as exc:
+            error = self._explain(exc)
+            self._drop_connection()
+            if error is exc:
+                raise
+            raise error from exc
 
     def _explain(self, exc: AnchorUnavailable) -> AnchorUnavailable:
         """A clearer error when the reason a call failed is that our contract is gone (a reset dev chain)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -28,10 +29,10 @@ class AnchorStatus:
     log_size: int
     anchored_tree_size: int
     lag: int
-    last_error: str | None
+    last_error: str | None  # how the last round of the process doing the work ended (this one or another)
     jobs: dict[str, int]  # anchoring transactions by status
     anchors: list[AnchorJob]  # recent checkpoint anchors, newest first
-    standby: bool  # another process holds the anchoring lease
+    standby: bool  # another process holds the anchoring lease and has not said yet how a round of it ended
 
     @property
     def failed(self) -> int:
@@ -110,13 +111,28 @@ class AnchorService:
             chain_id = jobs[0].chain_id
         latest = self.jobs.largest_confirmed(contract=self._current_contract())
         anchored = latest.tree_size or 0 if latest is not None else 0
+        last_error, standby = self._last_round()
         return AnchorStatus(
             configured=self.anchorer is not None, chain=self._chain if self.anchorer is not None else None,
             chain_id=chain_id, contracts=self.jobs.deployment(chain_id) if chain_id is not None else {},
             log_size=size, anchored_tree_size=anchored, lag=size - anchored,
-            last_error=self.anchorer.last_error if self.anchorer is not None else None,
-            jobs=self.jobs.count_jobs(), anchors=jobs,
-            standby=self.anchorer.standby if self.anchorer is not None else False)
+            last_error=last_error, jobs=self.jobs.count_jobs(), anchors=jobs, standby=standby)
+
+    def _last_round(self) -> tuple[str | None, bool]:
+        """(error of the last anchoring round, whether its outcome is unknown here).
+
+        A process standing by reports the lease holder's last round, so that every process serving one database
+        (``serve --workers``, or several hosts) tells the same story; until the holder has finished a round, or
+        once its lease has run out, the standby process knows nothing and says so.
+        """
+        if self.anchorer is None:
+            return None, False
+        if not self.anchorer.standby:
+            return self.anchorer.last_error, False
+        lease = self.jobs.lease("anchoring")
+        if lease is None or lease.round_at is None or lease.expires_at < time.time():
+            return None, True
+        return lease.last_error, False
 
     def proof(self, index: int) -> AnchorProof:
         """Proofs that entry ``index`` is covered by a confirmed on-chain anchor. Raises ``NotFound``."""

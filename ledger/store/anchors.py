@@ -40,6 +40,16 @@ class AnchorJob:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """Who holds a lease until when, and how the holder's last round ended (``round_at`` None: none yet)."""
+
+    owner: str
+    expires_at: float
+    round_at: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class DocumentOp:
     id: int
     idx: int | None  # the journal index of the document.* event behind it
@@ -222,6 +232,25 @@ class AnchorStore:
             return False
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="writing the anchoring outbox") from exc
+
+    def note_round(self, name: str, *, owner: str, at: float, error: str | None) -> None:
+        """Record how ``owner``'s round under lease ``name`` ended (``error`` None: it succeeded); nothing if the
+        lease has passed to another owner meanwhile."""
+        self._write(update(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner)
+                    .values(round_at=at, last_error=error))
+
+    def lease(self, name: str) -> Lease | None:
+        """Lease ``name`` as recorded, or None if no process has taken it."""
+        query = select(t.leases.c.owner, t.leases.c.expires_at, t.leases.c.round_at, t.leases.c.last_error).where(
+            t.leases.c.name == name)
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(query).first()
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading the anchoring lease") from exc
+        return None if row is None else Lease(owner=row.owner, expires_at=float(row.expires_at),
+                                              round_at=None if row.round_at is None else float(row.round_at),
+                                              last_error=row.last_error)
 
     def release_lease(self, name: str, *, owner: str) -> None:
         self._write(delete(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner))

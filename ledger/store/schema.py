@@ -139,13 +139,17 @@ anchor_jobs = Table(
     Index("ix_anchor_jobs_lineage", "kind", "chain_id", "contract", "status", "tree_size"),
 )
 
-# Leases: at most one process at a time does a job that must not run twice (the anchoring worker).
+# Leases: at most one process at a time does a job that must not run twice (the anchoring worker). The holder
+# notes how its last round ended (``round_at``, ``last_error``: None when it succeeded), so every process on the
+# database reports the same anchoring state, not only the one doing the work.
 leases = Table(
     "leases",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("owner", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
+    Column("round_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
 )
 
 # Document digests to put on chain, in order. ``op`` is register | supersede | revoke; a run of registers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from ledger.log import merkle, proofs
 from ledger.log.checkpoint import open_checkpoint
 from ledger.log.note import NoteVerifier
 from ledger.log.statements import sign_event
+from ledger.services.anchoring import AnchorService
 from ledger.services.documents import Registration
 from ledger.settings import Settings
 from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SKIPPED
@@ -402,3 +404,46 @@ def test_the_contracts_admin_can_be_another_account(tmp_path: Path) -> None:
         assert anchor.has_role(ANCHORER_ROLE, chain.sender)
     finally:
         ledger.close()
+
+
+def test_processes_standing_by_report_the_lease_holders_last_round(chained: Ledger) -> None:
+    """Every process on the database tells the same anchoring story: a standby one reports the holder's round."""
+    grow(chained, 3)
+    holder = chained.anchoring.anchorer
+    assert holder is not None
+    other = Anchorer(chained.store, settings=chained.settings)
+    service = AnchorService(chained.anchoring.jobs, log=chained.log, anchorer=other,
+                            chain_url=chained.settings.chain_url)
+    try:
+        holder.run_once()
+        other.run_once()
+        assert other.standby and not holder.standby
+        state = service.status()
+        assert (state.standby, state.last_error) == (False, None)  # the holder's round went well
+
+        def unreachable() -> None:
+            raise AnchorUnavailable("chain unreachable: connection refused")
+
+        real = holder._connected
+        holder._connected = unreachable  # type: ignore[method-assign]
+        with pytest.raises(AnchorUnavailable):
+            holder.run_once()
+        state = service.status()
+        assert state.last_error == holder.last_error == "chain unreachable: connection refused"
+        assert not state.standby
+        with TestClient(create_app(ledger=chained)) as client:  # the holder's own view says the same
+            health = client.get("/healthz").json()
+        assert (health["anchoring"], health["anchoring_error"]) == ("failing", state.last_error)
+
+        holder._connected = real  # type: ignore[method-assign]
+        holder.run_once()
+        assert service.status().last_error is None
+
+        lease = chained.anchoring.jobs.lease("anchoring")
+        assert lease is not None and lease.owner == holder._lease_owner
+        chained.anchoring.jobs.release_lease("anchoring", owner=holder._lease_owner)
+        chained.anchoring.jobs.try_lease("anchoring", owner="another-host:1:x", ttl=30, now=time.time())
+        state = service.status()  # a new holder that has not finished a round yet: nothing to report
+        assert (state.standby, state.last_error) == (True, None)
+    finally:
+        other.close()
