@@ -129,6 +129,10 @@ class RemoteJournal(Journal):
         """Connect to the journal server, or connect again if the connection was lost (every append starts the
         journal first, so an append after the serving process's writer came back reaches it). Raises
         ``StorageError`` if the server cannot be reached."""
+        current = self._conn
+        if (current is not None and current.broken is None and current.receiver is not None
+                and current.receiver.is_alive() and self._checkers is not None):
+            return  # connected: the request threads of a worker take no lock here on every append
         with self._start_lock:
             with self._lock:
                 old = self._conn

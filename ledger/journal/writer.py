@@ -79,6 +79,9 @@ class Journal:
     # -- public --------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        thread = self._thread
+        if thread is not None and self._checkers is not None and thread.is_alive():
+            return  # every append starts the journal: when it runs, no lock is taken
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
