@@ -353,7 +353,7 @@ class HealthPublic(BaseModel):
     anchoring: Literal["off", "ok", "standby", "failing"] = Field(
         description="'failing' while the last anchoring round failed or a transaction was refused; every process "
                     "serving the database reports the round of the one holding the anchoring lease, and 'standby' "
-                    "only until that process has finished a round")
+                    "while that process has not finished a round yet or its lease has run out")
     anchor_lag: int | None = Field(description="entries not yet covered by a confirmed anchor")
     anchoring_error: str | None
 

@@ -171,14 +171,20 @@ class Anchorer:
         """
         with self._lock:
             lease_ttl = max(30.0, 3 * self.settings.anchor_interval)
-            if not self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=lease_ttl, now=time.time()):
+            try:
+                held = self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=lease_ttl, now=time.time())
+            except LedgerError as exc:  # whether another process works is unknown: this one reports its failure
+                self.standby = False
+                self.last_error = scrub(exc.message)
+                raise
+            if not held:
                 self.standby = True
                 return
             self.standby = False
             try:
                 self._round()
             except Exception as exc:
-                self.last_error = scrub(exc.message) if isinstance(exc, LedgerError) else f"{type(exc).__name__}: {exc}"
+                self.last_error = _shown(exc)
                 self._note_round()
                 raise
             self._failures = 0
@@ -317,3 +323,12 @@ class Anchorer:
 def _missing_contract(name: str, address: str, chain_id: int) -> AnchorUnavailable:
     return AnchorUnavailable(f"no {name} contract at {address} on chain {chain_id}: the chain was reset or is "
                              f"another one; run `lifeledger chain deploy --redeploy` to start anchoring anew")
+
+
+def _shown(exc: Exception) -> str:
+    """What ``/healthz`` and ``/v1/log/anchors`` may show of a failed round: a ledger error's own message (URLs
+    scrubbed); of anything else only its kind, since its text may hold a driver's statement or a node's URL (the
+    full error is in the server log)."""
+    if isinstance(exc, LedgerError):
+        return scrub(exc.message)
+    return f"internal error ({type(exc).__name__}); the server log has the details"

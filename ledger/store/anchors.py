@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.errors import Conflict, NotFound
@@ -83,6 +84,15 @@ class AnchorStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads; a driver's error becomes ``StorageError`` (its raw text stays in the log)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, doing="reading the anchoring outbox") from exc
+
     def _write(self, statement: Any) -> Any:
         try:
             with self.engine.begin() as conn:
@@ -93,7 +103,7 @@ class AnchorStore:
     # -- deployments ---------------------------------------------------------------------------------------
 
     def deployment(self, chain_id: int) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(select(t.chain_deployments).where(t.chain_deployments.c.chain_id == chain_id))
             return {row.contract: row.address for row in rows}
 
@@ -144,7 +154,7 @@ class AnchorStore:
 
     def job(self, job_id: int) -> AnchorJob:
         """An anchoring job; raises ``NotFound``."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"no anchoring job {job_id}", field="job_id")
@@ -156,14 +166,14 @@ class AnchorStore:
                  .where(t.anchor_jobs.c.kind == kind, t.anchor_jobs.c.chain_id == chain_id,
                         t.anchor_jobs.c.contract == contract, t.anchor_jobs.c.status.in_(OPEN_STATUSES))
                  .order_by(t.anchor_jobs.c.id))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_job(row) for row in conn.execute(query)]
 
     def recent_jobs(self, *, kind: str | None = None, limit: int = 50) -> list[AnchorJob]:
         query = select(t.anchor_jobs).order_by(t.anchor_jobs.c.id.desc()).limit(limit)
         if kind is not None:
             query = query.where(t.anchor_jobs.c.kind == kind)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_job(row) for row in conn.execute(query)]
 
     def largest_checkpoint_job(self, chain_id: int, contract: str) -> AnchorJob | None:
@@ -176,7 +186,7 @@ class AnchorStore:
                         t.anchor_jobs.c.contract == contract,
                         t.anchor_jobs.c.status.in_((PENDING, SENT, CONFIRMED, FAILED)))
                  .order_by(t.anchor_jobs.c.tree_size.desc()).limit(1))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(query).first()
         return _job(row) if row is not None else None
 
@@ -188,7 +198,7 @@ class AnchorStore:
                  .order_by(t.anchor_jobs.c.tree_size).limit(1))
         if contract is not None:
             query = query.where(t.anchor_jobs.c.contract == contract)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(query).first()
         return _job(row) if row is not None else None
 
@@ -196,7 +206,7 @@ class AnchorStore:
         """Address of contract ``name`` in the most recent deployment on any chain."""
         query = (select(t.chain_deployments.c.address).where(t.chain_deployments.c.contract == name)
                  .order_by(t.chain_deployments.c.deployed_at.desc()).limit(1))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(query).scalar_one_or_none()
 
     def largest_confirmed(self, *, contract: str | None) -> AnchorJob | None:
@@ -205,23 +215,28 @@ class AnchorStore:
                  .order_by(t.anchor_jobs.c.tree_size.desc()).limit(1))
         if contract is not None:
             query = query.where(t.anchor_jobs.c.contract == contract)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(query).first()
         return _job(row) if row is not None else None
 
     def count_jobs(self) -> dict[str, int]:
         query = select(t.anchor_jobs.c.status, func.count()).group_by(t.anchor_jobs.c.status)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return {status: int(count) for status, count in conn.execute(query)}
 
     def try_lease(self, name: str, *, owner: str, ttl: float, now: float) -> bool:
         """Take or renew lease ``name`` for ``owner`` until ``now + ttl``; False while another owner holds it."""
         try:
             with self.engine.begin() as conn:
+                renewed = conn.execute(
+                    update(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner)
+                    .values(expires_at=now + ttl)).rowcount
+                if renewed:
+                    return True
+                # Taken over from an owner whose lease ran out: that owner's last round is not this one's.
                 taken = conn.execute(
-                    update(t.leases).where(t.leases.c.name == name,
-                                           (t.leases.c.owner == owner) | (t.leases.c.expires_at < now))
-                    .values(owner=owner, expires_at=now + ttl)).rowcount
+                    update(t.leases).where(t.leases.c.name == name, t.leases.c.expires_at < now)
+                    .values(owner=owner, expires_at=now + ttl, round_at=None, last_error=None)).rowcount
                 if taken:
                     return True
                 if conn.execute(select(t.leases.c.name).where(t.leases.c.name == name)).first() is not None:
@@ -243,11 +258,8 @@ class AnchorStore:
         """Lease ``name`` as recorded, or None if no process has taken it."""
         query = select(t.leases.c.owner, t.leases.c.expires_at, t.leases.c.round_at, t.leases.c.last_error).where(
             t.leases.c.name == name)
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(query).first()
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="reading the anchoring lease") from exc
+        with self._reading() as conn:
+            row = conn.execute(query).first()
         return None if row is None else Lease(owner=row.owner, expires_at=float(row.expires_at),
                                               round_at=None if row.round_at is None else float(row.round_at),
                                               last_error=row.last_error)
@@ -260,7 +272,7 @@ class AnchorStore:
     def unassigned_ops(self, *, limit: int) -> list[DocumentOp]:
         query = (select(t.document_ops).where(t.document_ops.c.job_id.is_(None))
                  .order_by(t.document_ops.c.id).limit(limit))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_op(row) for row in conn.execute(query)]
 
     def create_document_job(self, op_ids: Sequence[int], *, chain_id: int, contract: str, at: str) -> int:
@@ -282,5 +294,5 @@ class AnchorStore:
 
     def ops_of_job(self, job_id: int) -> list[DocumentOp]:
         query = select(t.document_ops).where(t.document_ops.c.job_id == job_id).order_by(t.document_ops.c.id)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_op(row) for row in conn.execute(query)]

@@ -120,7 +120,7 @@ def test_two_workers_anchor_on_the_embedded_chain_the_serving_process_holds(tmp_
         assert {record["chain_id"] for answer in answers for record in answer["chain"]} == {EMBEDDED_CHAIN_ID}
         assert anchors["status"] == "configured" and anchors["chain_id"] == EMBEDDED_CHAIN_ID
         # Whichever worker answers (a connection each), health tells the lease holder's story, not "standby".
-        health = [httpx.get(f"{server.url}/healthz", timeout=30).json() for _ in range(8)]
+        health = [httpx.get(f"{server.url}/healthz", timeout=30).json() for _ in range(16)]
         assert {(h["anchoring"], h["anchoring_error"]) for h in health} == {("ok", None)}, health
         # The chain stays with the serving process: no one else may open it meanwhile.
         held = subprocess.run([*LIFELEDGER, "chain", "deploy", "--data-dir", str(data)], capture_output=True,

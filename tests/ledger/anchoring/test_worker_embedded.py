@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -435,15 +434,51 @@ def test_processes_standing_by_report_the_lease_holders_last_round(chained: Ledg
             health = client.get("/healthz").json()
         assert (health["anchoring"], health["anchoring_error"]) == ("failing", state.last_error)
 
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("could not reach postgresql://ledger:s3cret@db.internal/ledger: SELECT * FROM x")
+
+        holder._connected = broken  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            holder.run_once()
+        shown = service.status().last_error  # only the kind of an unexpected error, never its text
+        assert shown == "internal error (RuntimeError); the server log has the details"
+
         holder._connected = real  # type: ignore[method-assign]
         holder.run_once()
         assert service.status().last_error is None
 
         lease = chained.anchoring.jobs.lease("anchoring")
-        assert lease is not None and lease.owner == holder._lease_owner
-        chained.anchoring.jobs.release_lease("anchoring", owner=holder._lease_owner)
-        chained.anchoring.jobs.try_lease("anchoring", owner="another-host:1:x", ttl=30, now=time.time())
-        state = service.status()  # a new holder that has not finished a round yet: nothing to report
+        assert lease is not None and lease.owner == holder._lease_owner and lease.round_at is not None
+        # The holder stops (its lease runs out) after a failed round; another process takes the lease over.
+        holder._connected = unreachable  # type: ignore[method-assign]
+        with pytest.raises(AnchorUnavailable):
+            holder.run_once()
+        assert service.status().last_error == "chain unreachable: connection refused"
+        assert chained.anchoring.jobs.try_lease("anchoring", owner="another-host:1:x", ttl=30,
+                                                now=lease.expires_at + 1)
+        state = service.status()  # the new holder has not finished a round: the old one's failure is not its own
         assert (state.standby, state.last_error) == (True, None)
+        taken = chained.anchoring.jobs.lease("anchoring")
+        assert taken is not None and (taken.owner, taken.round_at, taken.last_error) == ("another-host:1:x", None,
+                                                                                         None)
     finally:
         other.close()
+
+
+def test_a_holder_that_cannot_renew_its_lease_reports_it(chained: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.errors import StorageError
+
+    holder = chained.anchoring.anchorer
+    assert holder is not None
+    holder.run_once()
+
+    def locked(*args: object, **kwargs: object) -> bool:
+        raise StorageError("writing the anchoring outbox failed in the database (ref 0123456789ab); the server log "
+                           "has the details")
+
+    monkeypatch.setattr(holder.jobs, "try_lease", locked)
+    with pytest.raises(StorageError):
+        holder.run_once()
+    with TestClient(create_app(ledger=chained)) as client:
+        health = client.get("/healthz").json()
+    assert health["anchoring"] == "failing" and "anchoring outbox failed" in health["anchoring_error"]
