@@ -173,9 +173,9 @@ class Anchorer:
             lease_ttl = max(30.0, 3 * self.settings.anchor_interval)
             try:
                 held = self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=lease_ttl, now=time.time())
-            except LedgerError as exc:  # whether another process works is unknown: this one reports its failure
+            except Exception as exc:  # whether another process works is unknown: this one reports its failure
                 self.standby = False
-                self.last_error = scrub(exc.message)
+                self.last_error = _shown(exc)
                 raise
             if not held:
                 self.standby = True

@@ -454,8 +454,10 @@ def test_processes_standing_by_report_the_lease_holders_last_round(chained: Ledg
         with pytest.raises(AnchorUnavailable):
             holder.run_once()
         assert service.status().last_error == "chain unreachable: connection refused"
+        renewed = chained.anchoring.jobs.lease("anchoring")  # that round renewed the lease: take it over after it
+        assert renewed is not None and renewed.last_error == "chain unreachable: connection refused"
         assert chained.anchoring.jobs.try_lease("anchoring", owner="another-host:1:x", ttl=30,
-                                                now=lease.expires_at + 1)
+                                                now=renewed.expires_at + 1)
         state = service.status()  # the new holder has not finished a round: the old one's failure is not its own
         assert (state.standby, state.last_error) == (True, None)
         taken = chained.anchoring.jobs.lease("anchoring")
