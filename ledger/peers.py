@@ -3,6 +3,7 @@ journal writer's, ``ledger.journal.server``; the embedded chain's, ``ledger.anch
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import os
@@ -21,7 +22,7 @@ PEERCRED = struct.Struct("3i")  # SO_PEERCRED: pid, uid, gid
 Thread = tuple[Callable[..., None], str, tuple[object, ...]]  # what a thread runs, its name, the arguments
 
 
-class LocalServer:
+class LocalServer(abc.ABC):
     """Listens on a Unix stream socket at ``address`` (in a directory only this user can enter) and admits
     connections from this user's processes only (``SO_PEERCRED``).
 
@@ -39,9 +40,11 @@ class LocalServer:
         self._threads: list[threading.Thread] = []
         self._closed = False
 
+    @abc.abstractmethod
     def admit(self, sock: socket.socket) -> list[Thread]:
-        raise NotImplementedError
+        """Record the admitted connection ``sock`` and return the threads that serve it."""
 
+    @abc.abstractmethod
     def close_peers(self) -> None:
         """Close every connection :meth:`admit` recorded (called once ``_closed`` is set)."""
 
