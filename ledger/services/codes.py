@@ -2,8 +2,9 @@
 
 A code is drawn from ``secrets``, kept only as an HMAC, and sent in a message (Chinese and English) that the
 messaging system picks up; the message text, the code's only plain copy, is wiped once delivered or once the
-code is used up. Nothing here is journal data. Every check of a well-formed code spends one of its tries before
-the code is compared, so no number of concurrent guesses can test more codes than the tries allow.
+code is used up. Nothing here is journal data. Every check of a well-formed code spends one of its tries, compares
+the code and settles it in one database statement, so no number of concurrent guesses can test more codes than the
+tries allow, and a right code is never failed by a guess that ran beside it.
 """
 
 from __future__ import annotations
@@ -102,47 +103,50 @@ class OneTimeCodes:
         Raises ``ValidationFailed`` (field ``code``) when the code is not exactly ``digits`` ASCII digits (no try
         is spent), and ``Refused`` with rule ``OTP-NONE`` (no code was issued), ``OTP-CONFIRMED`` (the code was
         used already), ``OTP-EXHAUSTED`` (no tries left: the request needs a new code), ``OTP-EXPIRED`` or
-        ``OTP-WRONG`` (the message says how many tries are left).
+        ``OTP-WRONG`` (the message says how many tries are left), or ``OTP-BUSY`` when the code was sent again
+        three times while this check ran.
         """
         if (not isinstance(code, str) or len(code) != self._digits or not code.isascii()
                 or not code.isdigit()):
             raise ValidationFailed(f"code must be exactly {self._digits} digits 0-9", field="code")
-        row = self._store.get(request_id)
-        if row is None:
-            raise Refused("no code was sent for this request; ask for one first", rule="OTP-NONE",
-                          zh="该申请尚未发送验证码，请先获取验证码。", field="code")
-        if row.confirmed_at is not None:
-            raise self._confirmed()
-        now = self._clock.now()
-        if row.failed_at is not None or row.tries_left <= 0:
-            raise self._exhausted(request_id, now)
-        if now >= datetime.fromisoformat(row.expires_at):
-            raise Refused("the code has expired; ask for a new one", rule="OTP-EXPIRED",
-                          zh="验证码已过期，请重新获取。", field="code")
-        left = self._store.spend_try(request_id)
-        if left < 0:  # used up, confirmed or failed by a check that ran meanwhile
-            current = self._store.get(request_id)
-            if current is not None and current.confirmed_at is not None:
+        for _ in range(3):  # a code replaced between the read and the try is read again
+            row = self._store.get(request_id)
+            if row is None:
+                raise self._none()
+            if row.confirmed_at is not None:
                 raise self._confirmed()
-            raise self._exhausted(request_id, now)
-        right = hmac.compare_digest(self._mac(request_id, code), row.code_mac)
-        if right and self._store.mark_confirmed(request_id, utc_timestamp(now), code_mac=row.code_mac):
-            return
-        if right:  # confirmed meanwhile by another check, or the code was replaced since it was read
-            current = self._store.get(request_id)
-            if current is not None and current.confirmed_at is not None:
-                raise self._confirmed()
-        if left == 0:
-            raise self._exhausted(request_id, now, wrong=True)
-        raise Refused(f"the code is wrong; {left} {'try' if left == 1 else 'tries'} left", rule="OTP-WRONG",
-                      zh=f"验证码错误，还可尝试 {left} 次。", field="code")
+            now = self._clock.now()
+            if row.failed_at is not None or row.tries_left <= 0:
+                raise self._exhausted(request_id, now)
+            if now >= datetime.fromisoformat(row.expires_at):
+                raise self._expired()
+            attempt = self._store.try_code(request_id, self._mac(request_id, code), utc_timestamp(now))
+            if attempt is None:  # expired, used up, confirmed, failed or replaced since the read
+                continue
+            if attempt.confirmed:
+                return
+            if attempt.left == 0:
+                raise self._exhausted(request_id, now, wrong=True)
+            left = attempt.left
+            raise Refused(f"the code is wrong; {left} {'try' if left == 1 else 'tries'} left", rule="OTP-WRONG",
+                          zh=f"验证码错误，还可尝试 {left} 次。", field="code")
+        raise Refused("the code changed while it was checked; try again", rule="OTP-BUSY",
+                      zh="验证码正在更新，请重试。", field="code")
+
+    def _none(self) -> Refused:
+        return Refused("no code was sent for this request; ask for one first", rule="OTP-NONE",
+                       zh="该申请尚未发送验证码，请先获取验证码。", field="code")
 
     def _confirmed(self) -> Refused:
         return Refused("this request was already confirmed with its code", rule="OTP-CONFIRMED",
                        zh="该申请已通过验证码确认。", field="code")
 
+    def _expired(self) -> Refused:
+        return Refused("the code has expired; ask for a new one", rule="OTP-EXPIRED", zh="验证码已过期，请重新获取。",
+                       field="code")
+
     def _exhausted(self, request_id: str, now: datetime, *, wrong: bool = False) -> Refused:
-        self._store.mark_failed(request_id, utc_timestamp(now))
+        self._store.mark_failed(request_id, utc_timestamp(now))  # only a code with no tries left
         if wrong:
             return Refused("the code is wrong and no tries are left; ask for a new one", rule="OTP-EXHAUSTED",
                            zh="验证码错误，尝试次数已用完，请重新获取。", field="code")

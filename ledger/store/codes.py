@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, and_, case, not_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.store import schema as t
@@ -39,6 +39,14 @@ class CodeRow:
     failed_at: str | None = None
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What one check of a code did: the tries left after it, and whether it confirmed the request."""
+
+    left: int
+    confirmed: bool
+
+
 def _row(found: Any) -> CodeRow:
     return CodeRow(request_id=found.request_id, party=found.party, channel=found.channel,
                    code_mac=bytes(found.code_mac), tries_left=int(found.tries_left), expires_at=found.expires_at,
@@ -52,7 +60,7 @@ _WIPED = {"message_zh": None, "message_en": None}
 
 
 class CodeStore:
-    """The ``servicing_codes`` table. Every change is one statement, so concurrent checks cannot overspend."""
+    """The ``servicing_codes`` table. Every change is one statement, so concurrent checks cannot overspend or race."""
 
     def __init__(self, engine: Engine, *, write_lock: WriteLock | None = None) -> None:
         self._engine = engine
@@ -101,38 +109,39 @@ class CodeStore:
             raise storage_error(exc, doing="reading a one-time code") from exc
         return None if found is None else _row(found)
 
-    def spend_try(self, request_id: str) -> int:
-        """Take one try from a code still in play, in one statement; returns the tries left after it, or -1 when
-        none could be taken (no code, none left, or the code confirmed or failed already)."""
-        statement = (update(_codes)
-                     .where(_codes.c.request_id == request_id, _codes.c.tries_left > 0, *_LIVE)
-                     .values(tries_left=_codes.c.tries_left - 1)
-                     .returning(_codes.c.tries_left))
-        try:
-            with self._writing() as conn:
-                left = conn.execute(statement).scalar()
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="spending a try of a one-time code") from exc
-        return -1 if left is None else int(left)
+    def try_code(self, request_id: str, code_mac: bytes, at: str) -> Attempt | None:
+        """Spend one try of a code still in play and compare it, in one statement: the try, the comparison and
+        its outcome (confirmed when ``code_mac`` is the code's, failed when it is not and that was the last try,
+        the message texts wiped either way) are one change, so concurrent checks are taken one after another.
 
-    def mark_confirmed(self, request_id: str, at: str, *, code_mac: bytes) -> bool:
-        """Record that the code with this HMAC confirmed the request, and wipe its message texts.
-
-        Returns False when the code is no longer in play or was replaced by another (a different ``code_mac``).
+        Returns None, changing nothing, when no try could be taken: no code, none left, the code expired by
+        ``at``, or confirmed or failed already. Raises ``StorageError`` when the database fails.
         """
+        # The comparison is of keyed hashes: how far two of them agree says nothing about the code without the key.
+        right = _codes.c.code_mac == code_mac
+        last = _codes.c.tries_left == 1
+        ends = or_(right, last)
         statement = (update(_codes)
-                     .where(_codes.c.request_id == request_id, _codes.c.code_mac == code_mac, *_LIVE)
-                     .values(confirmed_at=at, **_WIPED))
+                     .where(_codes.c.request_id == request_id, _codes.c.tries_left > 0, _codes.c.expires_at > at,
+                            *_LIVE)
+                     .values(tries_left=_codes.c.tries_left - 1,
+                             confirmed_at=case((right, at), else_=None),
+                             failed_at=case((and_(not_(right), last), at), else_=None),
+                             message_zh=case((ends, None), else_=_codes.c.message_zh),
+                             message_en=case((ends, None), else_=_codes.c.message_en))
+                     .returning(_codes.c.tries_left, _codes.c.confirmed_at))
         try:
             with self._writing() as conn:
-                return bool(conn.execute(statement).rowcount)
+                found = conn.execute(statement).first()
         except SQLAlchemyError as exc:
-            raise storage_error(exc, doing="confirming a one-time code") from exc
+            raise storage_error(exc, doing="checking a one-time code") from exc
+        return None if found is None else Attempt(left=int(found.tries_left), confirmed=found.confirmed_at is not None)
 
     def mark_failed(self, request_id: str, at: str) -> bool:
-        """Give up on a code still in play (its tries are used up) and wipe its message texts; returns whether
-        it was still in play."""
-        statement = update(_codes).where(_codes.c.request_id == request_id, *_LIVE).values(failed_at=at, **_WIPED)
+        """Give up on a code still in play whose tries are used up, and wipe its message texts; returns whether
+        one was. A code sent again meanwhile has its tries and is left alone."""
+        statement = (update(_codes).where(_codes.c.request_id == request_id, _codes.c.tries_left <= 0, *_LIVE)
+                     .values(failed_at=at, **_WIPED))
         try:
             with self._writing() as conn:
                 return bool(conn.execute(statement).rowcount)

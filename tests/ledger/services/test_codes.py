@@ -242,6 +242,69 @@ def test_concurrent_right_codes_confirm_once(codes: OneTimeCodes) -> None:
     assert outcomes.count("confirmed") == 1 and outcomes.count("OTP-CONFIRMED") == 15
 
 
+def test_the_right_code_sent_twice_at_once_after_wrong_ones_confirms_and_is_never_failed(
+        codes: OneTimeCodes) -> None:
+    for round_ in range(6):  # the last try and one more right code race; a lost race used to fail the code
+        request_id = f"SR-{round_}"
+        codes.issue(request_id, party="P-1", **SURRENDER)
+        code = sent_code(codes, request_id)
+        for _ in range(4):
+            rule_of(lambda request_id=request_id, code=code: codes.check(request_id, wrong(code)))
+
+        def attempt(_: int, request_id: str = request_id, code: str = code) -> str:
+            try:
+                codes.check(request_id, code)
+            except Refused as refused:
+                return refused.rule
+            return "confirmed"
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outcomes = sorted(pool.map(attempt, range(4)))
+        assert outcomes == ["OTP-CONFIRMED"] * 3 + ["confirmed"], outcomes
+        status = codes.status(request_id)
+        assert status is not None and status["failed_at"] is None and status["confirmed_at"] is not None
+
+
+class UsedUpAndSentAgain(CodeStore):
+    """The real table, where for the first ``races`` checks other guesses use the code up just before the check's
+    try and a new code is sent just after it: the race a resend makes."""
+
+    def __init__(self, store: Store, clock: FixedClock, *, races: int) -> None:
+        super().__init__(store.engine, write_lock=store.write_lock)
+        self.issuer = OneTimeCodes(CodeStore(store.engine, write_lock=store.write_lock), clock=clock, key=KEY)
+        self.races = races
+
+    def try_code(self, request_id: str, code_mac: bytes, at: str) -> Any:
+        if self.races <= 0:
+            return super().try_code(request_id, code_mac, at)
+        self.races -= 1
+        while super().try_code(request_id, b"\0" * 32, at) is not None:  # other guesses use the code up
+            pass
+        tried = super().try_code(request_id, code_mac, at)
+        self.issuer.issue(request_id, party="P-1", **SURRENDER)
+        return tried
+
+
+def test_a_code_sent_again_during_the_check_is_read_again_and_never_failed(store: Store, clock: FixedClock) -> None:
+    codes = OneTimeCodes(UsedUpAndSentAgain(store, clock, races=1), clock=clock, key=KEY)
+    codes.issue("SR-1", party="P-1", **SURRENDER)
+    old = sent_code(codes)
+    # the old code is gone; the check reads the new one and spends one of its tries, not all of them
+    assert refusal(lambda: codes.check("SR-1", old))[:2] == ("OTP-WRONG", "the code is wrong; 4 tries left")
+    status = codes.status("SR-1")
+    assert status is not None and (status["tries_left"], status["failed_at"]) == (4, None)
+
+
+def test_a_code_sent_again_on_every_try_is_busy_not_failed(store: Store, clock: FixedClock) -> None:
+    codes = OneTimeCodes(UsedUpAndSentAgain(store, clock, races=3), clock=clock, key=KEY)
+    codes.issue("SR-1", party="P-1", **SURRENDER)
+    assert refusal(lambda: codes.check("SR-1", sent_code(codes)))[:2] == (
+        "OTP-BUSY", "the code changed while it was checked; try again")
+    status = codes.status("SR-1")
+    assert status is not None and (status["tries_left"], status["failed_at"], status["confirmed_at"]) == \
+        (5, None, None)
+
+
 def test_bad_inputs_and_settings_are_named(codes: OneTimeCodes, store: Store, clock: FixedClock) -> None:
     cases: list[tuple[str, Callable[[], object]]] = [
         ("request_id", lambda: codes.issue("", party="P-1", **SURRENDER)),

@@ -1,5 +1,5 @@
-"""The one-time code table on SQLite and PostgreSQL: replace on re-send, tries spent one statement at a time, the
-outbox of messages and its wiping."""
+"""The one-time code table on SQLite and PostgreSQL: replace on re-send, a try spent, compared and settled in one
+statement, the outbox of messages and its wiping."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 
 from ledger.settings import Settings
 from ledger.store import Store
-from ledger.store.codes import CodeRow, CodeStore
+from ledger.store.codes import Attempt, CodeRow, CodeStore
 from ledger.store.migrate import alembic_config, head_revision
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -53,65 +53,98 @@ def test_a_row_comes_back_as_written_with_bytes_as_bytes(codes: CodeStore) -> No
 
 
 def test_a_code_sent_again_replaces_the_old_one_but_not_one_that_confirmed(codes: CodeStore) -> None:
-    codes.put(code_row())
-    codes.spend_try("SR-1")
+    codes.put(code_row(tries=1))
     codes.mark_delivered(["SR-1"], T1)
-    codes.mark_failed("SR-1", T1)
+    assert codes.try_code("SR-1", OTHER_MAC, T1) == Attempt(left=0, confirmed=False)  # the last try fails it
+    assert codes.get("SR-1").failed_at == T1  # type: ignore[union-attr]
     again = code_row(created_at=T2, code_mac=OTHER_MAC)
     assert codes.put(again) is True
     assert codes.get("SR-1") == again  # tries, delivery and failure all start over
 
-    assert codes.mark_confirmed("SR-1", T3, code_mac=OTHER_MAC) is True
+    assert codes.try_code("SR-1", OTHER_MAC, T3) == Attempt(left=4, confirmed=True)
     assert codes.put(code_row(created_at=T3)) is False
     kept = codes.get("SR-1")
     assert kept is not None and (kept.code_mac, kept.confirmed_at, kept.created_at) == (OTHER_MAC, T3, T2)
 
 
-def test_tries_are_spent_down_to_zero_and_no_further(codes: CodeStore) -> None:
+def test_wrong_codes_spend_tries_down_to_zero_and_the_last_fails_the_code(codes: CodeStore) -> None:
     codes.put(code_row(tries=3))
-    assert [codes.spend_try("SR-1") for _ in range(5)] == [2, 1, 0, -1, -1]
-    assert codes.get("SR-1").tries_left == 0  # type: ignore[union-attr]
-    assert codes.spend_try("SR-unknown") == -1
+    assert [codes.try_code("SR-1", OTHER_MAC, T1) for _ in range(5)] == [
+        Attempt(2, False), Attempt(1, False), Attempt(0, False), None, None]
+    row = codes.get("SR-1")
+    assert row is not None
+    assert (row.tries_left, row.failed_at, row.confirmed_at, row.message_zh, row.message_en) == \
+        (0, T1, None, None, None)
+    assert codes.try_code("SR-1", MAC, T2) is None  # the right code comes too late
+    assert codes.try_code("SR-unknown", MAC, T1) is None
 
 
-def test_no_try_is_spent_of_a_code_confirmed_or_failed(codes: CodeStore) -> None:
+def test_a_wrong_code_keeps_the_message_until_the_code_is_settled(codes: CodeStore) -> None:
+    codes.put(code_row())
+    assert codes.try_code("SR-1", OTHER_MAC, T1) == Attempt(4, False)
+    row = codes.get("SR-1")
+    assert row is not None and (row.message_en, row.failed_at, row.confirmed_at) == ("SR-1 code 123456", None, None)
+
+
+def test_no_try_is_spent_of_a_code_confirmed_failed_or_expired(codes: CodeStore) -> None:
     codes.put(code_row("SR-1"))
-    codes.put(code_row("SR-2"))
-    codes.mark_confirmed("SR-1", T1, code_mac=MAC)
-    codes.mark_failed("SR-2", T1)
-    assert (codes.spend_try("SR-1"), codes.spend_try("SR-2")) == (-1, -1)
-    assert [codes.get(name).tries_left for name in ("SR-1", "SR-2")] == [5, 5]  # type: ignore[union-attr]
+    codes.put(code_row("SR-2", tries=1))
+    codes.put(code_row("SR-3", expires_at=T2))
+    assert codes.try_code("SR-1", MAC, T1) == Attempt(4, True)
+    assert codes.try_code("SR-2", OTHER_MAC, T1) == Attempt(0, False)
+    assert [codes.try_code(name, MAC, T2) for name in ("SR-1", "SR-2", "SR-3")] == [None, None, None]
+    assert [codes.get(name).tries_left for name in ("SR-1", "SR-2", "SR-3")] == [4, 0, 5]  # type: ignore[union-attr]
 
 
-def test_concurrent_tries_never_spend_more_than_there_are(codes: CodeStore) -> None:
+def test_concurrent_wrong_codes_never_spend_more_tries_than_there_are(codes: CodeStore) -> None:
     codes.put(code_row(tries=5))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        spent = list(pool.map(lambda _: codes.spend_try("SR-1"), range(24)))
-    assert sorted(left for left in spent if left >= 0) == [0, 1, 2, 3, 4]
-    assert spent.count(-1) == 19
-    assert codes.get("SR-1").tries_left == 0  # type: ignore[union-attr]
+        tried = list(pool.map(lambda _: codes.try_code("SR-1", OTHER_MAC, T1), range(24)))
+    assert sorted(attempt.left for attempt in tried if attempt is not None) == [0, 1, 2, 3, 4]
+    assert tried.count(None) == 19
+    row = codes.get("SR-1")
+    assert row is not None and (row.tries_left, row.failed_at) == (0, T1)
+
+
+def test_concurrent_right_and_wrong_codes_confirm_once_and_never_fail_the_code(codes: CodeStore) -> None:
+    for round_ in range(5):
+        name = f"SR-{round_}"
+        codes.put(code_row(name, tries=2))
+        macs = [MAC, OTHER_MAC] * 8
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            tried = list(pool.map(lambda mac, name=name: codes.try_code(name, mac, T1), macs))
+        row = codes.get(name)
+        assert row is not None
+        confirmed = [attempt for attempt in tried if attempt is not None and attempt.confirmed]
+        if row.confirmed_at is not None:  # the right code came within the two tries
+            assert len(confirmed) == 1 and row.failed_at is None
+        else:  # two wrong codes came first: failed, and no right code confirmed after
+            assert confirmed == [] and row.failed_at == T1
+        assert len([attempt for attempt in tried if attempt is not None]) <= 2
 
 
 def test_confirming_needs_the_current_code_and_happens_once(codes: CodeStore) -> None:
     codes.put(code_row())
-    assert codes.mark_confirmed("SR-1", T1, code_mac=OTHER_MAC) is False  # a replaced code confirms nothing
-    assert codes.mark_confirmed("SR-1", T1, code_mac=MAC) is True
-    assert codes.mark_confirmed("SR-1", T2, code_mac=MAC) is False
+    assert codes.try_code("SR-1", OTHER_MAC, T1) == Attempt(4, False)  # a replaced code confirms nothing
+    assert codes.try_code("SR-1", MAC, T1) == Attempt(3, True)
+    assert codes.try_code("SR-1", MAC, T2) is None
     assert codes.mark_failed("SR-1", T2) is False
     row = codes.get("SR-1")
     assert row is not None
     assert (row.confirmed_at, row.failed_at, row.message_zh, row.message_en) == (T1, None, None, None)
-    assert codes.mark_confirmed("SR-unknown", T1, code_mac=MAC) is False
 
 
-def test_failing_wipes_the_message_and_happens_once(codes: CodeStore) -> None:
-    codes.put(code_row())
+def test_failing_takes_only_a_code_with_no_tries_left_and_happens_once(codes: CodeStore) -> None:
+    codes.put(code_row("SR-1", tries=0))
+    codes.put(code_row("SR-2"))
+    assert codes.mark_failed("SR-2", T1) is False  # a code with tries left (one sent again) is left alone
     assert codes.mark_failed("SR-1", T1) is True
     assert codes.mark_failed("SR-1", T2) is False
-    assert codes.mark_confirmed("SR-1", T2, code_mac=MAC) is False
+    assert codes.try_code("SR-1", MAC, T2) is None
     row = codes.get("SR-1")
     assert row is not None and (row.failed_at, row.confirmed_at, row.message_zh, row.message_en) == \
         (T1, None, None, None)
+    assert codes.get("SR-2") == code_row("SR-2")
 
 
 def test_pending_lists_undelivered_codes_in_play_oldest_first(codes: CodeStore) -> None:
@@ -121,8 +154,9 @@ def test_pending_lists_undelivered_codes_in_play_oldest_first(codes: CodeStore) 
     for name in ("SR-delivered", "SR-confirmed", "SR-failed"):
         codes.put(code_row(name, created_at=T0))
     codes.mark_delivered(["SR-delivered"], T1)
-    codes.mark_confirmed("SR-confirmed", T1, code_mac=MAC)
-    codes.mark_failed("SR-failed", T1)
+    codes.try_code("SR-confirmed", MAC, T1)
+    codes.put(code_row("SR-failed", created_at=T0, tries=1))
+    codes.try_code("SR-failed", OTHER_MAC, T1)
 
     assert [row.request_id for row in codes.pending(10)] == ["SR-a", "SR-b", "SR-c"]
     assert [row.request_id for row in codes.pending(2)] == ["SR-a", "SR-b"]
