@@ -103,25 +103,22 @@ class OneTimeCodes:
         Raises ``ValidationFailed`` (field ``code``) when the code is not exactly ``digits`` ASCII digits (no try
         is spent), and ``Refused`` with rule ``OTP-NONE`` (no code was issued), ``OTP-CONFIRMED`` (the code was
         used already), ``OTP-EXHAUSTED`` (no tries left: the request needs a new code), ``OTP-EXPIRED`` or
-        ``OTP-WRONG`` (the message says how many tries are left), or ``OTP-BUSY`` when the code was sent again
-        three times while this check ran.
+        ``OTP-WRONG`` (the message says how many tries are left), or ``OTP-BUSY`` when, three times over, the
+        code was used up by other checks and sent again between this check's read and its try.
         """
         if (not isinstance(code, str) or len(code) != self._digits or not code.isascii()
                 or not code.isdigit()):
             raise ValidationFailed(f"code must be exactly {self._digits} digits 0-9", field="code")
-        for _ in range(3):  # a code replaced between the read and the try is read again
-            row = self._store.get(request_id)
-            if row is None:
-                raise self._none()
-            if row.confirmed_at is not None:
-                raise self._confirmed()
+        for tries in range(4):  # a code used up, then sent again, before this check's try is read again
             now = self._clock.now()
-            if row.failed_at is not None or row.tries_left <= 0:
-                raise self._exhausted(request_id, now)
-            if now >= datetime.fromisoformat(row.expires_at):
-                raise self._expired()
+            row = self._store.get(request_id)
+            refusal = self._out_of_play(request_id, row, now)
+            if refusal is not None:
+                raise refusal
+            if tries == 3:
+                break
             attempt = self._store.try_code(request_id, self._mac(request_id, code), utc_timestamp(now))
-            if attempt is None:  # expired, used up, confirmed, failed or replaced since the read
+            if attempt is None:  # expired, used up, confirmed or failed since the read
                 continue
             if attempt.confirmed:
                 return
@@ -130,8 +127,20 @@ class OneTimeCodes:
             left = attempt.left
             raise Refused(f"the code is wrong; {left} {'try' if left == 1 else 'tries'} left", rule="OTP-WRONG",
                           zh=f"验证码错误，还可尝试 {left} 次。", field="code")
-        raise Refused("the code changed while it was checked; try again", rule="OTP-BUSY",
-                      zh="验证码正在更新，请重试。", field="code")
+        raise Refused("the code was used up and sent again while it was checked; try again", rule="OTP-BUSY",
+                      zh="验证码已重新发送，请重试。", field="code")
+
+    def _out_of_play(self, request_id: str, row: CodeRow | None, now: datetime) -> Refused | None:
+        """Why ``row``'s code cannot be tried (none sent, confirmed, used up or expired), or None if it can."""
+        if row is None:
+            return self._none()
+        if row.confirmed_at is not None:
+            return self._confirmed()
+        if row.failed_at is not None or row.tries_left <= 0:
+            return self._exhausted(request_id, now)
+        if now >= datetime.fromisoformat(row.expires_at):
+            return self._expired()
+        return None
 
     def _none(self) -> Refused:
         return Refused("no code was sent for this request; ask for one first", rule="OTP-NONE",

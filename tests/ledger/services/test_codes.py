@@ -299,10 +299,26 @@ def test_a_code_sent_again_on_every_try_is_busy_not_failed(store: Store, clock: 
     codes = OneTimeCodes(UsedUpAndSentAgain(store, clock, races=3), clock=clock, key=KEY)
     codes.issue("SR-1", party="P-1", **SURRENDER)
     assert refusal(lambda: codes.check("SR-1", sent_code(codes)))[:2] == (
-        "OTP-BUSY", "the code changed while it was checked; try again")
+        "OTP-BUSY", "the code was used up and sent again while it was checked; try again")
     status = codes.status("SR-1")
     assert status is not None and (status["tries_left"], status["failed_at"], status["confirmed_at"]) == \
         (5, None, None)
+
+
+def test_a_code_confirmed_by_another_check_before_the_last_try_is_confirmed_not_busy(store: Store,
+                                                                                     clock: FixedClock) -> None:
+    class ConfirmedMeanwhile(UsedUpAndSentAgain):
+        def try_code(self, request_id: str, code_mac: bytes, at: str) -> Any:
+            if self.races > 0:
+                return super().try_code(request_id, code_mac, at)
+            current = self.get(request_id)
+            assert current is not None
+            CodeStore.try_code(self, request_id, current.code_mac, at)  # another check, with the right code
+            return CodeStore.try_code(self, request_id, code_mac, at)
+
+    codes = OneTimeCodes(ConfirmedMeanwhile(store, clock, races=2), clock=clock, key=KEY)
+    codes.issue("SR-1", party="P-1", **SURRENDER)
+    assert rule_of(lambda: codes.check("SR-1", "000000")) == "OTP-CONFIRMED"
 
 
 def test_bad_inputs_and_settings_are_named(codes: OneTimeCodes, store: Store, clock: FixedClock) -> None:
