@@ -352,9 +352,9 @@ class HealthPublic(BaseModel):
     checkpoint_lag: int
     anchoring: Literal["off", "ok", "standby", "failing"] = Field(
         description="'failing' while the last anchoring round failed, a transaction was refused or this process "
-                    "could not take or renew the anchoring lease; every process "
-                    "serving the database reports the round of the one holding the anchoring lease, and 'standby' "
-                    "while that process has not finished a round yet or its lease has run out")
+                    "could not take or renew the anchoring lease; every process serving the database reports the "
+                    "round of the one holding the anchoring lease, and 'standby' while that process has not "
+                    "finished a round yet or its lease has run out")
     anchor_lag: int | None = Field(description="entries not yet covered by a confirmed anchor")
     anchoring_error: str | None
 
