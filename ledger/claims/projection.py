@@ -1,5 +1,6 @@
 """The claims read model: one row per claim (queues, a policy's claims, clocks and KPIs), the invoices and
-document digests seen in claims (duplicates), and the payment outbox the payments system reads. Facts only."""
+document digests seen in claims (duplicates), the payment outbox the payments system reads, and the one open claim
+of each loss (a second report of it is refused as it is recorded). Facts only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from ledger.claims import events as ev
 from ledger.claims import state as st
+from ledger.errors import Refused
 from ledger.log.statements import Statement
 from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
 
@@ -16,6 +18,7 @@ CLAIMS = "claims"
 INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two claims is a duplicate
 DOCUMENTS = "claim_documents"  # (digest, claim)
 PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
+OPEN = "claims_open"  # the one open claim of each loss: (application, claim type, loss date)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.HOSPITAL_NOTICE, ev.PAYMENT_SETTLEMENT}
@@ -54,6 +57,9 @@ class ClaimsProjector:
             _t("account_digest", nullable=False), _t("status", nullable=False), _t("due_by", nullable=False),
             _t("instructed_at", nullable=False), _t("instructed_idx", "int", False), _t("settled_idx", "int"),
         ), key=("payment_id",), indexes=(("status",), ("claim_id",))),
+        TableSpec(OPEN, (_t("application_id", nullable=False), _t("claim_type", nullable=False),
+                         _t("loss_date", nullable=False), _t("claim_id", nullable=False)),
+                  key=("application_id", "claim_type", "loss_date")),
     )
 
     def handles(self, type: str) -> bool:
@@ -63,6 +69,8 @@ class ClaimsProjector:
         if facts is None or not facts.get("claim_id"):
             return []
         keys: list[tuple[str, Key]] = [(CLAIMS, (facts["claim_id"],))]
+        if statement.type == ev.REPORTED:
+            keys.append((OPEN, (facts["application_id"], facts["claim_type"], facts["loss_date"])))
         for name in ("payment_id", "replaces"):
             if facts.get(name):
                 keys.append((PAYMENTS, (facts[name],)))
@@ -74,6 +82,15 @@ class ClaimsProjector:
             return
         at, index = fact.record.recorded_at, fact.index
         if fact.type == ev.REPORTED:
+            loss = (f["application_id"], f["claim_type"], f["loss_date"])
+            held = rows.get(OPEN, loss)
+            if held is not None and held["claim_id"] != f["claim_id"]:
+                # two reports of one loss raced past the service's check: the second is not recorded
+                raise Refused(f"CLAIM-OPEN: claim {held['claim_id']} for the same loss is still open; add documents "
+                              "to it", rule="CLAIM-OPEN",
+                              zh=f"同一事故的理赔（{held['claim_id']}）仍在处理中，请在该理赔中补充材料")
+            rows.put(OPEN, {"application_id": f["application_id"], "claim_type": f["claim_type"],
+                            "loss_date": f["loss_date"], "claim_id": f["claim_id"]})
             rows.put(CLAIMS, {
                 "claim_id": f["claim_id"], "application_id": f["application_id"], "policy_no": f["policy_no"],
                 "insured": f["insured"], "reporter": f["reporter"]["party"], "claim_type": f["claim_type"],
@@ -92,6 +109,20 @@ class ClaimsProjector:
         row = dict(current, updated_at=at, updated_idx=index)
         _fold(rows, row, fact.type, f, at=at, index=index)
         rows.put(CLAIMS, row)
+        if row["status"] != current["status"]:
+            _hold_loss(rows, row)
+
+
+def _hold_loss(rows: Rows, row: Mapping[str, Any]) -> None:
+    """Keep the loss's open-claim row: taken by a claim open again (unless another holds it), let go on close."""
+    loss = (row["application_id"], row["claim_type"], row["loss_date"])
+    held = rows.get(OPEN, loss)
+    if row["status"] in st.OPEN:
+        if held is None:
+            rows.put(OPEN, {"application_id": loss[0], "claim_type": loss[1], "loss_date": loss[2],
+                            "claim_id": row["claim_id"]})
+    elif held is not None and held["claim_id"] == row["claim_id"]:
+        rows.delete(OPEN, loss)
 
 
 def _seconds(start: str, end: str) -> int:

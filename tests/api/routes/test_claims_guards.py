@@ -3,7 +3,7 @@ a decision or an account change, and signed postings the claim refuses leaving n
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -12,6 +12,7 @@ from ledger.claims import events as ev
 from ledger.claims.recompute import verify_claim
 from ledger.clock import FixedClock
 from tests.api.routes.claims_helpers import (
+    ACCOUNT,
     CUSTOMER_DOCS,
     HOSPITAL,
     PAYMENTS,
@@ -23,7 +24,7 @@ from tests.api.routes.claims_helpers import (
     settle,
     settlement,
 )
-from tests.api.routes.claims_more_helpers import file_claim, filed, post, seen
+from tests.api.routes.claims_more_helpers import file_claim, filed, fresh_uploads, post, seen
 from tests.api.routes.servicing_helpers import OWNER, headers, issue, move_to, refusal
 
 
@@ -204,3 +205,50 @@ def test_a_decision_on_an_assessment_that_changed_since_is_refused(hall: tuple[T
     approved = post(client, ledger, claim["claim_id"], "decision",
                     {"action": "approve", "assessment_entry": fresh["entry"]})
     assert approved.status_code == 200 and approved.json()["decision"]["amount"]["amount"] == "4200.00"
+
+
+def test_reports_of_one_loss_at_once_open_one_claim_and_a_declined_one_lets_the_loss_be_reported_again(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    import threading
+
+    from ledger.claims.service import Caller
+    from ledger.errors import Refused
+
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    policy_no = issue(client, ledger, product="medical", sum_insured="1000000", payment_years=1, term_years=1)
+    move_to(ledger, clock, ledger.policies.today() + timedelta(days=10))
+    loss = {"claim_type": "medical", "loss_date": (ledger.claims.today() - timedelta(days=2)).isoformat(),
+            "description": "住院治疗", "account": ACCOUNT,
+            "documents": fresh_uploads(client, ledger, *CUSTOMER_DOCS, customer=OWNER)}
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def report() -> None:
+        barrier.wait()  # the four pass the service's check together: the journal's projection lets one in
+        try:
+            outcomes.append("opened " + ledger.claims.report(policy_no, loss, Caller(role="customer",
+                                                                                      subject=OWNER)).claim_id)
+        except Refused as refused:
+            outcomes.append(refused.rule)
+
+    threads = [threading.Thread(target=report) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    opened = [outcome.removeprefix("opened ") for outcome in outcomes if outcome.startswith("opened ")]
+    assert len(opened) == 1 and sorted(outcomes)[:3] == ["CLAIM-OPEN"] * 3, outcomes
+    claim = seen(client, ledger, opened[0])
+    again = file_claim(client, ledger, policy_no, loss_date=date.fromisoformat(loss["loss_date"]))
+    assert refusal(again) == "CLAIM-OPEN" and opened[0] in again.json()["detail"]
+
+    # declined (inside the waiting period), the loss is no longer held: it can be reported again
+    assert post_invoice(client, ledger, systems, claim, total="15000.00").status_code == 200
+    declined = post(client, ledger, opened[0], "decision", {
+        "action": "decline", "reason": "illness within the 30-day waiting period", "clause": "medical §waiting"})
+    assert declined.status_code == 200, declined.text
+    filed(file_claim(client, ledger, policy_no, loss_date=date.fromisoformat(loss["loss_date"])))
+    ledger.log.checkpoint_now()
+    report_ = ledger.audit.verify()  # the projections, open-claim rows included, are what a replay rebuilds
+    assert report_.ok, [str(problem) for problem in report_.problems]
