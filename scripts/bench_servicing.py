@@ -254,7 +254,7 @@ class Hall:
             raise httpx.HTTPError(f"no code for {request_id} in the outbox")
         digits = [w for w in message["message_en"].replace(",", " ").split() if w.isdigit() and len(w) == 6]
         delivered = await client.post("/v1/staff/servicing/codes/delivered", headers=system,
-                                      json={"ids": [request_id]})
+                                      json={"messages": [{"id": request_id, "version": message["version"]}]})
         delivered.raise_for_status()
         return str(digits[0])
 

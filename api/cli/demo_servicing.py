@@ -784,7 +784,8 @@ class ServicingDemo:
                 codes[message["id"]] = found.group(1)
         if pending:
             self.api.call("POST", "/v1/staff/servicing/codes/delivered", who=messaging,
-                          json={"ids": [m["id"] for m in pending]}, what="marking the codes delivered")
+                          json={"messages": [{"id": m["id"], "version": m["version"]} for m in pending]},
+                          what="marking the codes delivered")
 
         def confirm(ask: Ask) -> None:
             if ask.withdraws:

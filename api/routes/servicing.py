@@ -291,12 +291,20 @@ def pending_codes(request: Request, _: Annotated[Principal, Depends(require(Role
     return request.app.state.ledger.codes.pending(limit=limit)  # type: ignore[no-any-return]
 
 
+class DeliveredMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=128, description="the message's id, as the outbox listed it")
+    version: str = Field(min_length=1, max_length=64, description="the message's version, as the outbox listed it")
+
+
 class DeliveredIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[str] = Field(min_length=1, max_length=1000)
+    messages: list[DeliveredMessage] = Field(min_length=1, max_length=1000)
 
 
 @hall.post("/v1/staff/servicing/codes/delivered", openapi_extra=request_body(DeliveredIn))
 def codes_delivered(request: Request, _: Annotated[Principal, Depends(require(Role.SYSTEM))],
                     body: Annotated[DeliveredIn, Depends(json_body(DeliveredIn))]) -> dict[str, int]:
-    return {"delivered": request.app.state.ledger.codes.delivered(body.ids)}
+    """Mark messages delivered, each named by the id and version the outbox listed; a message whose code was
+    sent again since (another version) is left in the outbox, since its new code was not delivered."""
+    return {"delivered": request.app.state.ledger.codes.delivered([(m.id, m.version) for m in body.messages])}

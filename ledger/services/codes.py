@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,11 @@ def _duration(seconds: int) -> tuple[str, str]:
         minutes = seconds // 60
         return f"{minutes} 分钟", f"{minutes} minute{'s' if minutes != 1 else ''}"
     return f"{seconds} 秒", f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _version(code_mac: bytes) -> str:
+    """A message's version: names its code without telling anything of the code's HMAC."""
+    return hashlib.sha256(b"lifeledger code message version\0" + code_mac).hexdigest()[:16]
 
 
 def _text(value: str, *, field: str, longest: int) -> str:
@@ -163,16 +169,26 @@ class OneTimeCodes:
                        zh="验证码尝试次数已用完，请重新获取。", field="code")
 
     def pending(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Messages for the messaging system to send, oldest first: codes still in play and not yet expired."""
+        """Messages for the messaging system to send, oldest first: codes still in play and not yet expired.
+
+        Each carries its ``version``, which names the code it carries (a code sent again has another): the
+        messaging system gives it back to ``delivered``."""
         rows = self._store.pending(limit, live_at=utc_timestamp(self._clock.now()))
-        return [{"id": row.request_id, "party": row.party, "channel": row.channel, "message_zh": row.message_zh,
-                 "message_en": row.message_en, "created_at": row.created_at, "expires_at": row.expires_at}
+        return [{"id": row.request_id, "version": _version(row.code_mac), "party": row.party, "channel": row.channel,
+                 "message_zh": row.message_zh, "message_en": row.message_en, "created_at": row.created_at,
+                 "expires_at": row.expires_at}
                 for row in rows]
 
-    def delivered(self, ids: list[str]) -> int:
-        """Mark these requests' messages delivered (by the messaging system), wiping the code from them;
-        returns how many changed."""
-        return self._store.mark_delivered(ids, utc_timestamp(self._clock.now()))
+    def delivered(self, messages: Sequence[tuple[str, str]]) -> int:
+        """Mark these messages, (request id, version) pairs from ``pending``, delivered (by the messaging system),
+        wiping the code from them; returns how many changed. A message whose code was sent again since it was
+        read is left alone: the new code, not yet delivered, keeps its message."""
+        current = []
+        for request_id, version in dict.fromkeys(messages):
+            row = self._store.get(request_id)
+            if row is not None and hmac.compare_digest(_version(row.code_mac), version):
+                current.append((request_id, row.code_mac))
+        return self._store.mark_delivered(current, utc_timestamp(self._clock.now()))
 
     def sweep(self) -> int:
         """Wipe the messages of codes that expired undelivered; returns how many (for a periodic job)."""

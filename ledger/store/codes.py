@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, not_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, not_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.store import schema as t
@@ -162,18 +162,25 @@ class CodeStore:
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="reading one-time code messages") from exc
 
-    def mark_delivered(self, ids: list[str], at: str) -> int:
-        """Record that the messages of these requests were delivered and wipe their texts; returns how many
-        changed (ones delivered before are left as they are)."""
-        if not ids:
+    def mark_delivered(self, messages: Sequence[tuple[str, bytes]], at: str) -> int:
+        """Record that the messages of these (request id, code HMAC) pairs were delivered and wipe their texts;
+        returns how many changed. A message delivered before, or whose code was replaced since (another HMAC),
+        is left as it is: the code sent again was not delivered by this."""
+        wanted = sorted(set(messages))
+        if not wanted:
             return 0
-        statement = (update(_codes).where(_codes.c.request_id.in_(sorted(set(ids))), _codes.c.delivered_at.is_(None))
+        statement = (update(_codes)
+                     .where(_codes.c.request_id == bindparam("rid"), _codes.c.code_mac == bindparam("mac"),
+                            _codes.c.delivered_at.is_(None))
                      .values(delivered_at=at, **_WIPED))
+        changed = 0
         try:
             with self._writing() as conn:
-                return int(conn.execute(statement).rowcount)
+                for request_id, code_mac in wanted:
+                    changed += int(conn.execute(statement, {"rid": request_id, "mac": code_mac}).rowcount)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="marking one-time code messages delivered") from exc
+        return changed
 
     def wipe_expired(self, at: str) -> int:
         """Wipe the message texts of codes that expired by ``at`` (no longer worth sending); returns how many."""

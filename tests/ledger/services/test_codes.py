@@ -77,6 +77,7 @@ def test_issue_queues_a_bilingual_message_and_the_right_code_confirms_once(codes
     assert issued == {"channel": "sms", "expires_at": "2025-03-01T08:10:00.000000Z", "tries": 5}
     [message] = codes.pending()
     code = sent_code(codes)
+    assert re.fullmatch(r"[0-9a-f]{16}", message.pop("version"))
     assert message == {
         "id": "SR-1", "party": "P-1", "channel": "sms", "created_at": "2025-03-01T08:00:00.000000Z",
         "expires_at": "2025-03-01T08:10:00.000000Z",
@@ -197,8 +198,9 @@ def test_the_code_is_kept_only_as_its_hmac_and_leaves_the_database_once_delivere
     assert holding == {"message_zh", "message_en"}
     assert "482913" not in repr(codes.status("SR-1"))
 
-    assert codes.delivered(["SR-1", "SR-unknown"]) == 1
-    assert codes.delivered(["SR-1"]) == 0
+    [message] = codes.pending()
+    assert codes.delivered([("SR-1", message["version"]), ("SR-unknown", message["version"])]) == 1
+    assert codes.delivered([("SR-1", message["version"])]) == 0
     row = columns(store)
     assert (row["message_zh"], row["message_en"], row["delivered_at"]) == (None, None, "2025-03-01T08:00:00.000000Z")
     with store.engine.connect() as conn:  # nowhere in any table of the database
@@ -206,6 +208,23 @@ def test_the_code_is_kept_only_as_its_hmac_and_leaves_the_database_once_delivere
             for found in conn.exec_driver_sql(f"SELECT * FROM {name}"):
                 assert "482913" not in repr(tuple(found)), name
     codes.check("SR-1", "482913")  # still confirms: the HMAC is enough
+
+
+def test_a_message_read_before_its_code_was_sent_again_marks_nothing_delivered(
+        codes: OneTimeCodes, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = iter([111_111, 222_222])
+    monkeypatch.setattr(secrets, "randbelow", lambda below: next(drawn))
+    codes.issue("SR-1", party="P-1", **SURRENDER)
+    [first] = codes.pending()
+    codes.issue("SR-1", party="P-1", **SURRENDER)  # the customer asks again while the first is being sent
+    [second] = codes.pending()
+    assert first["version"] != second["version"]
+    assert codes.delivered([("SR-1", first["version"])]) == 0  # the new code was not delivered by this
+    assert [m["message_en"] for m in codes.pending()] == [second["message_en"]]
+    assert sent_code(codes) == "222222"
+    assert codes.delivered([("SR-1", "0" * 16)]) == 0
+    assert codes.delivered([("SR-1", second["version"])]) == 1
+    codes.check("SR-1", "222222")
 
 
 def test_the_hmac_key_matters(codes: OneTimeCodes, store: Store, clock: FixedClock) -> None:

@@ -54,7 +54,7 @@ def test_a_row_comes_back_as_written_with_bytes_as_bytes(codes: CodeStore) -> No
 
 def test_a_code_sent_again_replaces_the_old_one_but_not_one_that_confirmed(codes: CodeStore) -> None:
     codes.put(code_row(tries=1))
-    codes.mark_delivered(["SR-1"], T1)
+    codes.mark_delivered([("SR-1", MAC)], T1)
     assert codes.try_code("SR-1", OTHER_MAC, T1) == Attempt(left=0, confirmed=False)  # the last try fails it
     assert codes.get("SR-1").failed_at == T1  # type: ignore[union-attr]
     again = code_row(created_at=T2, code_mac=OTHER_MAC)
@@ -153,7 +153,7 @@ def test_pending_lists_undelivered_codes_in_play_oldest_first(codes: CodeStore) 
     codes.put(code_row("SR-b", created_at=T1, expires_at=T2))
     for name in ("SR-delivered", "SR-confirmed", "SR-failed"):
         codes.put(code_row(name, created_at=T0))
-    codes.mark_delivered(["SR-delivered"], T1)
+    codes.mark_delivered([("SR-delivered", MAC)], T1)
     codes.try_code("SR-confirmed", MAC, T1)
     codes.put(code_row("SR-failed", created_at=T0, tries=1))
     codes.try_code("SR-failed", OTHER_MAC, T1)
@@ -169,12 +169,21 @@ def test_delivery_is_recorded_once_and_wipes_the_message(codes: CodeStore) -> No
     codes.put(code_row("SR-2"))
     codes.put(code_row("SR-3"))
     assert codes.mark_delivered([], T1) == 0
-    assert codes.mark_delivered(["SR-1", "SR-2", "SR-2", "SR-unknown"], T1) == 2
-    assert codes.mark_delivered(["SR-1", "SR-3"], T2) == 1  # SR-1 was delivered already: left as it was
+    assert codes.mark_delivered([("SR-1", MAC), ("SR-2", MAC), ("SR-2", MAC), ("SR-unknown", MAC)], T1) == 2
+    assert codes.mark_delivered([("SR-1", MAC), ("SR-3", MAC)], T2) == 1  # SR-1 was delivered already
     rows = {name: codes.get(name) for name in ("SR-1", "SR-2", "SR-3")}
     assert {name: (row.delivered_at, row.message_zh, row.message_en) for name, row in rows.items()  # type: ignore[union-attr]
             } == {"SR-1": (T1, None, None), "SR-2": (T1, None, None), "SR-3": (T2, None, None)}
     assert codes.pending(10) == []
+
+
+def test_delivery_of_a_code_sent_again_since_leaves_the_new_message(codes: CodeStore) -> None:
+    codes.put(code_row("SR-1"))
+    codes.put(code_row("SR-1", created_at=T1, code_mac=OTHER_MAC))  # sent again before the first was marked
+    assert codes.mark_delivered([("SR-1", MAC)], T2) == 0
+    row = codes.get("SR-1")
+    assert row is not None and (row.delivered_at, row.message_en) == (None, "SR-1 code 123456")
+    assert codes.mark_delivered([("SR-1", OTHER_MAC)], T2) == 1
 
 
 def test_expired_messages_are_wiped(codes: CodeStore) -> None:
