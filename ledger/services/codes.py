@@ -73,14 +73,20 @@ class OneTimeCodes:
     def _mac(self, request_id: str, code: str) -> bytes:
         return hmac.new(self._key, f"{request_id}:{code}".encode(), hashlib.sha256).digest()
 
+    def terms(self, now: datetime, channel: str = "sms") -> dict[str, Any]:
+        """What a code issued at ``now`` on ``channel`` will be: the channel, its expiry time and its tries (what
+        ``issue`` at the same ``now`` returns), for recording the sending before the code is drawn."""
+        return {"channel": channel, "expires_at": utc_timestamp(now + timedelta(seconds=self._ttl)),
+                "tries": self._tries}
+
     def issue(self, request_id: str, *, party: str, channel: str = "sms", purpose_zh: str,
-              purpose_en: str) -> dict[str, Any]:
+              purpose_en: str, now: datetime | None = None) -> dict[str, Any]:
         """Draw a new code for ``request_id`` and queue the message carrying it to ``party`` on ``channel``.
 
-        A code sent before for the same request is replaced (its tries start over). Returns the channel, expiry
-        time and number of tries, never the code. Raises ``ValidationFailed`` for an empty or over-long
-        request id, party or purpose or a malformed channel name, and ``Refused`` (rule ``OTP-CONFIRMED``) when the
-        request was already confirmed.
+        A code sent before for the same request is replaced (its tries start over). ``now`` (default: the
+        clock's) is the issue time. Returns the channel, expiry time and number of tries, never the code. Raises
+        ``ValidationFailed`` for an empty or over-long request id, party or purpose or a malformed channel name,
+        and ``Refused`` (rule ``OTP-CONFIRMED``) when the request was already confirmed.
         """
         _text(request_id, field="request_id", longest=MAX_ID)
         _text(party, field="party", longest=MAX_ID)
@@ -90,8 +96,8 @@ class OneTimeCodes:
             raise ValidationFailed(f"channel must be 1-16 characters a-z 0-9 - starting with a letter, got "
                                    f"{channel!r}", field="channel")
         code = f"{secrets.randbelow(10 ** self._digits):0{self._digits}d}"
-        now = self._clock.now()
-        expires_at = utc_timestamp(now + timedelta(seconds=self._ttl))
+        now = now or self._clock.now()
+        expires_at = self.terms(now, channel)["expires_at"]
         valid_zh, valid_en = _duration(self._ttl)
         row = CodeRow(
             request_id=request_id, party=party, channel=channel, code_mac=self._mac(request_id, code),

@@ -61,8 +61,10 @@ HISTORY_LIMIT = 500  # a policy's newest requests the correlation rules and the 
 
 
 class Codes(Protocol):
+    def terms(self, now: datetime, channel: str = "sms") -> dict[str, Any]: ...
+
     def issue(self, request_id: str, *, party: str, channel: str = "sms", purpose_zh: str,
-              purpose_en: str) -> dict[str, Any]: ...
+              purpose_en: str, now: datetime | None = None) -> dict[str, Any]: ...
 
     def check(self, request_id: str, code: str) -> None: ...
 
@@ -578,11 +580,16 @@ class ServicingService:
         return outcome.state
 
     def _send_code(self, state: RequestState, actor: Actor) -> RequestState:
+        """Record the sending, then draw the code: the journal takes concurrent sends one at a time and refuses
+        those over the limit (``OTP-RESEND-LIMIT``) before any of them replaces the code a customer holds."""
         operation = self.catalog.get(state.operation)
-        sent = self._codes.issue(state.request_id, party=state.submitted["requester"]["party"],
-                                 purpose_zh=operation.names.zh, purpose_en=operation.names.en)
-        return self._run(state.request_id, d.SendCode(channel=sent["channel"], expires_at=sent["expires_at"],
-                                                      tries=sent["tries"], actor=actor))
+        now = self._clock.now()
+        terms = self._codes.terms(now)
+        state = self._run(state.request_id, d.SendCode(channel=terms["channel"], expires_at=terms["expires_at"],
+                                                       tries=terms["tries"], actor=actor))
+        self._codes.issue(state.request_id, party=state.submitted["requester"]["party"], channel=terms["channel"],
+                          purpose_zh=operation.names.zh, purpose_en=operation.names.en, now=now)
+        return state
 
     def _requester(self, application_id: str, operation: Operation, *, role: str, party: str,
                    on_behalf_of: str | None

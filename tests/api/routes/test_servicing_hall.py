@@ -370,3 +370,48 @@ def test_automatic_requests_racing_on_one_policy_all_complete(hall: tuple[TestCl
     assert statuses == ["completed"] * 6
     serviced = ledger.policies.get(ledger.policies.application_of(policy_no)).serviced
     assert len(serviced) == 6
+
+
+def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confirms(
+        hall: tuple[TestClient, Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from ledger.errors import Refused
+    from ledger.servicing import decide as d
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    me = headers(ledger, "customer", OWNER)
+    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id resend"),
+            "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF bank resend")}
+    risky = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+        "operation": "payment_account_change", "documents": docs,
+        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()
+    request_id = risky["request_id"]
+    assert risky["status"] == "awaiting_confirmation"  # one code sent with the request
+    store = ledger.codes._store
+    written: list[bytes] = []
+    put = store.put
+    monkeypatch.setattr(store, "put", lambda row: written.append(row.code_mac) or put(row))  # counts, then writes
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def resend() -> None:
+        barrier.wait()
+        try:
+            ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
+            outcomes.append("sent")
+        except Refused as refused:
+            outcomes.append(refused.rule)
+
+    threads = [threading.Thread(target=resend) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["OTP-RESEND-LIMIT"] * (7 - d.MAX_CODES) + ["sent"] * (d.MAX_CODES - 1)
+    assert ledger.servicing.get(request_id).codes_sent == d.MAX_CODES
+    assert len(written) == d.MAX_CODES - 1  # a refused resend draws no code, so none replaced a code sent
+    confirmed = client.post(f"/v1/servicing/{request_id}/confirm", headers=me,
+                            json={"code": code_for(client, ledger, request_id)})
+    assert confirmed.status_code == 200, confirmed.text
