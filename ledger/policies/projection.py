@@ -1,5 +1,6 @@
 """The policy read models: applications and policies by id and number, who is party to which, the underwriting
-queue, and the notices outbox for the messaging system. Folded from facts only."""
+queue, the notices outbox for the messaging system, and the payments parked for review (one row per payment
+reference that matched nothing). Folded from facts only."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, ClassVar
 
-from ledger.errors import Conflict, SignatureError
+from ledger.errors import Conflict, Refused, SignatureError
 from ledger.log.reserved import LEDGER_KEY_ID
 from ledger.log.statements import Statement
 from ledger.policies import events as ev
@@ -16,6 +17,7 @@ from ledger.projections.base import Column, Fact, Key, Rows, TableSpec
 
 POLICIES, PARTIES, NUMBERS, NOTICES, PARKED = "policies", "policy_parties", "policy_numbers", "policy_notices", \
     "policy_payments_parked"
+UNMATCHED = "policy_payments_unmatched"  # the payment references parked with no application: each kept once
 
 _TYPES = frozenset(t.name for t in ev.TYPES)
 _DECIDED_STATUS = {"standard": st.ACCEPTED, "rated": st.OFFERED, "exclusion": st.OFFERED, "postpone": st.POSTPONED,
@@ -51,6 +53,7 @@ class PoliciesProjector:
             Column("amount", "text"), Column("currency", "text"), Column("reason", "text"),
             Column("paid_at", "text"),
         ), key=("idx",)),
+        TableSpec(UNMATCHED, (Column("payment_ref", "text"), Column("idx", "int")), key=("payment_ref",)),
     )
 
     def handles(self, type: str) -> bool:
@@ -75,6 +78,11 @@ class PoliciesProjector:
         app_id = f["application_id"]
         if stream == ev.UNMATCHED_PAYMENTS:
             if fact.type == ev.PAYMENT_PARKED:
+                if rows.get(UNMATCHED, (f["payment_ref"],)) is not None:
+                    # the same payment delivered twice at once: both passed the service's look; one is kept
+                    raise Refused(f"PAYMENT-PARKED: payment {f['payment_ref']} is parked already",
+                                  rule="PAYMENT-PARKED", zh=f"该笔付款（{f['payment_ref']}）已挂账待查")
+                rows.put(UNMATCHED, {"payment_ref": f["payment_ref"], "idx": fact.index})
                 rows.put(PARKED, {"idx": fact.index, "application_id": "", "payment_ref": f["payment_ref"],
                                   "amount": f["amount"]["amount"], "currency": f["amount"]["currency"],
                                   "reason": f["reason"], "paid_at": f["paid_at"]})

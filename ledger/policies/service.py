@@ -403,9 +403,13 @@ class PolicyService:
         reference again is the same payment, kept once)."""
         if self._read.select(proj.PARKED, where={"application_id": "", "payment_ref": payment_ref}, limit=1):
             return
-        self._workflow.record(ev.UNMATCHED_PAYMENTS, [NewEvent(ev.PAYMENT_PARKED, {
-            "application_id": "", "reference": reference, "amount": amount.to_json(), "payment_ref": payment_ref,
-            "paid_at": paid_at, "reason": reason, "actor": actor.to_json()})])
+        try:
+            self._workflow.record(ev.UNMATCHED_PAYMENTS, [NewEvent(ev.PAYMENT_PARKED, {
+                "application_id": "", "reference": reference, "amount": amount.to_json(), "payment_ref": payment_ref,
+                "paid_at": paid_at, "reason": reason, "actor": actor.to_json()})])
+        except Refused as refused:
+            if refused.rule != "PAYMENT-PARKED":
+                raise  # else the same payment, delivered beside this one, was parked by it
 
     def parked_payments(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """Payments parked for review (wrong amount, nothing due, a reference seen before, no such policy)."""

@@ -376,6 +376,28 @@ def test_a_payment_for_no_known_policy_is_parked_not_lost(client: TestClient, au
     assert client.get("/v1/staff/payments/parked", headers=auth("customer", CUSTOMER)).status_code == 403
 
 
+def test_the_same_unknown_payment_delivered_at_once_is_parked_once(client: TestClient, auth: Any) -> None:
+    import threading
+
+    barrier = threading.Barrier(6)
+    answers: list[Any] = []
+
+    def deliver() -> None:
+        barrier.wait()  # the six pass the service's look together: the projection keeps one
+        answers.append(client.post("/v1/payments", headers=auth("system", "payments"), json={
+            "policy_no": "LL2026999999999998", "amount": "80.00", "payment_ref": "PAY-TWICE",
+            "paid_at": "2026-12-01T08:00:00Z"}))
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [(a.status_code, a.json()["outcome"]) for a in answers] == [(201, "parked")] * 6
+    rows = client.get("/v1/staff/payments/parked", headers=auth("servicing", "s-1")).json()
+    assert [r["payment_ref"] for r in rows].count("PAY-TWICE") == 1
+
+
 def test_the_served_app_lists_the_servicing_catalog(client: TestClient) -> None:
     answer = client.get("/v1/servicing/operations")
     assert answer.status_code == 200
