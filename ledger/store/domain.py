@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ledger.errors import StorageError
 from ledger.store import schema as t
 from ledger.store.database import storage_error
 from ledger.store.locking import WriteLock
@@ -74,16 +75,31 @@ class DomainStore:
     def put_upload(self, upload: Upload) -> None:
         """Store a file once and record ``upload.subject`` as one of its owners, in one transaction of two
         insert-or-ignore statements (no read first: a read-then-write transaction on SQLite can lose the lock to
-        a commit in between, and the primary keys say what is new)."""
+        a commit in between, and the primary keys say what is new).
+
+        On PostgreSQL the file's row is locked before the owner is added, so an erasure deleting the files
+        nobody else owns (``delete_uploads``) waits for this owner, or has deleted the file already and it is
+        stored again; SQLite takes whole write transactions one at a time."""
         data = {"digest": upload.digest, "subject": upload.subject, "media_type": upload.media_type,
                 "size": upload.size, "data": upload.data, "created_at": upload.created_at}
         owner = {"digest": upload.digest, "subject": upload.subject, "created_at": upload.created_at}
         try:
             with self._writing() as conn:
                 conn.execute(self._insert_or_ignore(t.uploads, ["digest"]), [data])
+                if self._engine.dialect.name == "postgresql":
+                    self._hold_upload(conn, data)
                 conn.execute(self._insert_or_ignore(t.upload_owners, ["digest", "subject"]), [owner])
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="storing an upload") from exc
+
+    def _hold_upload(self, conn: Connection, data: dict[str, Any]) -> None:
+        """Lock the file's row until the transaction ends; store it again if an erasure deleted it meanwhile."""
+        held = select(t.uploads.c.digest).where(t.uploads.c.digest == data["digest"]).with_for_update()
+        for _ in range(5):
+            if conn.execute(held).first() is not None:
+                return
+            conn.execute(self._insert_or_ignore(t.uploads, ["digest"]), [data])
+        raise StorageError("the upload was deleted by erasures five times over while it was stored; send it again")
 
     def _insert_or_ignore(self, table: Any, key: list[str]) -> Any:
         if self._engine.dialect.name == "postgresql":
@@ -120,15 +136,23 @@ class DomainStore:
 
     def delete_uploads(self, subject: str) -> int:
         """Forget a data subject as an owner (on erasure) and delete the files nobody else owns; returns how many
-        files were deleted."""
+        files were deleted. On PostgreSQL the subject's files are locked first (in digest order), so an upload
+        of one of them by another owner, under way, is seen before the file is deleted."""
         owners = t.upload_owners
         try:
             with self._writing() as conn:
+                if self._engine.dialect.name == "postgresql":
+                    self._lock_uploads(conn, select(owners.c.digest).where(owners.c.subject == subject))
                 conn.execute(delete(owners).where(owners.c.subject == subject))
                 orphaned = ~select(owners.c.digest).where(owners.c.digest == t.uploads.c.digest).exists()
                 return int(conn.execute(delete(t.uploads).where(orphaned)).rowcount)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="deleting uploads") from exc
+
+    def _lock_uploads(self, conn: Connection, digests: Any) -> None:
+        """Lock the ``uploads`` rows of these digests (a select of them) until the transaction ends."""
+        conn.execute(select(t.uploads.c.digest).where(t.uploads.c.digest.in_(digests))
+                     .order_by(t.uploads.c.digest).with_for_update())
 
     # -- the party index -------------------------------------------------------------------------------------
 
