@@ -61,6 +61,9 @@ class Submit:
     expected_by: str  # when the customer may expect it done (ISO date)
     registrations: tuple[NewEvent, ...] = ()  # persons named in the input not yet known, on their own streams
     completion: Completion | None = None  # an automatic operation completes in the same group
+    # high-risk only: how many high-risk requests with an amount the policy had seen submitted, read before
+    # ``open_requests`` (the projection refuses the request if one more was submitted meanwhile: four eyes)
+    exposure: int | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,8 @@ def _submit(state: RequestState, command: Submit, now: datetime) -> list[NewEven
                         "digest": command.correlation.digest},
         "cooling_off_hours": command.cooling_off_hours, "four_eyes": four_eyes,
         "expected_by": command.expected_by, "parties": dict(ctx.parties), "actor": command.actor.to_json()}
+    if operation.high_risk and command.exposure is not None:
+        facts["exposure"] = command.exposure
     details = {"input": command.data.model_dump(mode="json"), **prepared.details}
     # a health declaration is the insured's: sealed under them (erasing them destroys it), whoever asks
     subject = ctx.policy.insured if "answers" in details["input"] and ctx.policy.insured \

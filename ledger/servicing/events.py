@@ -28,7 +28,7 @@ TYPES = (
     EventType(SUBMITTED, frozenset({
         "request_id", "application_id", "policy_no", "operation", "family", "catalog", "requester", "on_behalf",
         "input", "quote", "documents", "consents", "high_risk", "automatic", "flags", "correlation",
-        "cooling_off_hours", "four_eyes", "expected_by", "parties", _ACTOR}),
+        "cooling_off_hours", "four_eyes", "exposure", "expected_by", "parties", _ACTOR}),
         frozenset({"details", "uploads"})),
     EventType(CODE_SENT, frozenset({"request_id", "channel", "expires_at", "tries", _ACTOR})),
     EventType(CONFIRMED, frozenset({"request_id", "channel", "status", _ACTOR})),

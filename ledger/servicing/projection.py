@@ -14,6 +14,7 @@ from ledger.servicing import state as st
 
 REQUESTS = "servicing_requests"
 OPEN = "servicing_open"  # the one open request of each operation on a policy
+EXPOSURE = "servicing_exposure"  # per policy: high-risk requests with an amount submitted so far (four eyes)
 
 _TYPES = frozenset(t.name for t in ev.TYPES)
 _STATUS_AFTER = {ev.APPROVED: st.APPROVED, ev.REJECTED: st.REJECTED, ev.WITHDRAWN: st.WITHDRAWN,
@@ -34,6 +35,8 @@ class ServicingProjector:
         ), key=("request_id",), indexes=(("status",), ("application_id",), ("requester",))),
         TableSpec(OPEN, (Column("application_id", "text"), Column("operation", "text"),
                          Column("request_id", "text")), key=("application_id", "operation")),
+        TableSpec(EXPOSURE, (Column("application_id", "text"), Column("submitted", "int")),
+                  key=("application_id",)),
     )
 
     def handles(self, type: str) -> bool:
@@ -60,6 +63,8 @@ class ServicingProjector:
                             "request_id": f["request_id"]})
             quote = f["quote"] or {}
             value = quote.get("value") or {}
+            if f["high_risk"] and value.get("amount"):
+                _expose(rows, f)
             status = st.AWAITING_CONFIRMATION if f["high_risk"] else \
                 st.after_prerequisites(tuple(f["documents"]["missing"]))
             rows.put(REQUESTS, {
@@ -93,3 +98,16 @@ class ServicingProjector:
             row.update(amount=f["amount"]["value"]["amount"], currency=f["amount"]["value"]["currency"])
         rows.put(REQUESTS, row)
 
+
+def _expose(rows: Rows, f: Mapping[str, Any]) -> None:
+    """Count a high-risk request with an amount on its policy. One decided without four eyes on fewer such
+    requests than there are now raced another past the service's read of the open amounts: it is not recorded,
+    and the service decides it again counting the other."""
+    held = rows.get(EXPOSURE, (f["application_id"],))
+    submitted = held["submitted"] if held is not None else 0
+    seen = f.get("exposure")
+    if seen is not None and not f["four_eyes"] and seen != submitted:
+        raise Refused("REQUEST-STALE: another high-risk request on this policy was submitted meanwhile; the "
+                      "request is decided again counting it", rule="REQUEST-STALE",
+                      zh="该保单同时提交了另一笔高风险申请，本申请将重新审核")
+    rows.put(EXPOSURE, {"application_id": f["application_id"], "submitted": submitted + 1})

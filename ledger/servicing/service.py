@@ -177,11 +177,15 @@ class ServicingService:
     def _contract_retry(self, run: Callable[[], RequestState]) -> RequestState:
         """Run a command that writes the contract, again when another request or the policy clock moved the
         contract between the preparation and the append (two requests on one policy at once), or another command
-        registered a person the request names: each attempt prepares on the contract and the people as they are
-        then. Other conflicts are raised."""
+        registered a person the request names, or another high-risk request was submitted on the policy while
+        this one was decided without four eyes (``REQUEST-STALE``): each attempt prepares on the contract, the
+        people and the open requests as they are then. Other conflicts are raised."""
         for attempt in range(CONTRACT_ATTEMPTS):
             try:
                 return run()
+            except Refused as refused:  # decided on open amounts another request changed: decide again
+                if refused.rule != "REQUEST-STALE" or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
             except Conflict as error:
                 moved_contract = isinstance(error, StreamMoved) and error.stream.startswith(
                     self._policies.contract_stream(""))
@@ -274,6 +278,7 @@ class ServicingService:
         ctx = replace(self._context(policy, operation, now=now, request_date=today, parties=parties,
                                     requester=requester["party"]), underwriting=underwriting)
         request_id = new_id("S")
+        exposure = self._exposure(application_id) if operation.high_risk else None  # read before the open amounts
         earlier = self._earlier(application_id, operation)
         completion = self._completion(ctx, family, data, seq) if operation.automatic else None
         hours = self.catalog.cooling_off_hours(operation)
@@ -283,7 +288,7 @@ class ServicingService:
             history=_history(earlier), open_requests=[row for row in earlier if row["status"] in st.OPEN],
             registrations=tuple(registrations),
             four_eyes_threshold=str(self.catalog.defaults.four_eyes_amount.amount), cooling_off_hours=hours,
-            expected_by=self._expected_by(operation, today, hours), completion=completion)
+            expected_by=self._expected_by(operation, today, hours), completion=completion, exposure=exposure)
         expected = {event.stream: 0 for event in registrations if event.stream is not None}
         if completion is not None:
             expected[completion.contract_stream] = seq
@@ -727,6 +732,11 @@ class ServicingService:
         prepared = Prepared(facts=state.submitted["input"], amount=amount)
         return d.Completion(ctx=ctx, prepared=prepared, policy_seq=seq, contract_type=self._policies.serviced_type,
                             contract_stream=self._policies.contract_stream(policy.application_id))
+
+    def _exposure(self, application_id: str) -> int:
+        """How many high-risk requests with an amount the policy has had submitted (the projection's count)."""
+        rows = self._read.select(proj.EXPOSURE, where={"application_id": application_id}, limit=1)
+        return int(rows[0]["submitted"]) if rows else 0
 
     def _earlier(self, application_id: str, operation: Operation) -> list[dict[str, Any]]:
         """What a new request's rules need of the policy's earlier requests. A high-risk operation, or one a

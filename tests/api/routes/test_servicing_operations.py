@@ -473,6 +473,36 @@ def test_partial_withdrawal_lowers_the_sum_assured(hall: tuple[TestClient, Ledge
     assert_new_version(client, ledger, policy_no)
 
 
+def test_two_high_risk_requests_under_the_four_eyes_amount_together_need_four_eyes(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    import threading
+
+    client, ledger = hall
+    policy_no = single_premium(client, ledger, clock)
+    docs = uploads(client, me(ledger), "ID-DOCUMENT", "BANK-ACCOUNT-PROOF")
+    # 30,000 each is under the 50,000 four-eyes amount; together they are over it
+    asks = [("policy_loan", {"amount": "30000"}), ("partial_withdrawal", {"amount": "30000"})]
+    barrier = threading.Barrier(len(asks))
+    views: list[dict[str, Any]] = []
+
+    def send(operation: str, data: dict[str, Any]) -> None:
+        barrier.wait()  # both read the policy's open amounts before either is recorded
+        views.append(submit(client, ledger, policy_no, operation, data, docs=docs))
+
+    threads = [threading.Thread(target=send, args=pair) for pair in asks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(views) == 2
+    # the one recorded first saw nothing else open; the other counts it, whichever order they landed in
+    assert sorted(view["four_eyes"] for view in views) == [False, True], [
+        (view["operation"], view["four_eyes"]) for view in views]
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()
+    assert report.ok, [str(problem) for problem in report.problems]
+
+
 def test_surrender_ends_the_contract(hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
     client, ledger = hall
     policy_no = issue(client, ledger)
