@@ -294,7 +294,7 @@ def pending_codes(request: Request, _: Annotated[Principal, Depends(require(Role
 class DeliveredMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=128, description="the message's id, as the outbox listed it")
-    version: str = Field(min_length=1, max_length=64, description="the message's version, as the outbox listed it")
+    version: str = Field(pattern=r"^[0-9a-f]{16}$", description="the message's version, as the outbox listed it")
 
 
 class DeliveredIn(BaseModel):

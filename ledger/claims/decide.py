@@ -253,7 +253,7 @@ def _report(state: ClaimState, c: Report) -> list[NewEvent]:
                  claim_type=c.claim_type, cause=c.cause, loss_date=c.loss_date.isoformat(), reporter=c.reporter,
                  on_behalf=c.on_behalf, channel=c.channel, checklist=list(c.checklist), rules=c.rules,
                  limitation_until=until.isoformat(), payee=c.payee, account_digest=c.account_digest,
-                 evidence=c.evidence)]
+                 evidence=c.evidence, loss_held=True)]  # one open claim per loss, held as it is recorded
 
 
 def _add_years(day: date, years: int) -> date:

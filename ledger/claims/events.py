@@ -44,7 +44,8 @@ _ID = "claim_id"
 TYPES = (
     EventType(REPORTED, frozenset({
         _ID, "policy_no", "application_id", "insured", "claim_type", "cause", "loss_date", "reporter", "on_behalf",
-        "channel", "checklist", "rules", "limitation_until", "payee", "account_digest", "evidence", _ACTOR}),
+        "channel", "checklist", "rules", "limitation_until", "payee", "account_digest", "evidence", "loss_held",
+        _ACTOR}),
         frozenset({"description", "account"})),
     EventType(DOCUMENTS_RECEIVED, frozenset({_ID, "documents", "uploads", "missing", "complete", _ACTOR})),
     EventType(DOCUMENTS_REQUESTED, frozenset({_ID, "documents", "reason", "by", _ACTOR})),

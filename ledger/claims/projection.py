@@ -18,7 +18,7 @@ CLAIMS = "claims"
 INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two claims is a duplicate
 DOCUMENTS = "claim_documents"  # (digest, claim)
 PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
-OPEN = "claims_open"  # the one open claim of each loss: (application, claim type, loss date)
+OPEN = "claims_open"  # the open claims of each loss, (application, claim type, loss date): one, bar old races
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.HOSPITAL_NOTICE, ev.PAYMENT_SETTLEMENT}
@@ -58,7 +58,7 @@ class ClaimsProjector:
             _t("instructed_at", nullable=False), _t("instructed_idx", "int", False), _t("settled_idx", "int"),
         ), key=("payment_id",), indexes=(("status",), ("claim_id",))),
         TableSpec(OPEN, (_t("application_id", nullable=False), _t("claim_type", nullable=False),
-                         _t("loss_date", nullable=False), _t("claim_id", nullable=False)),
+                         _t("loss_date", nullable=False), _t("claims", nullable=False)),
                   key=("application_id", "claim_type", "loss_date")),
     )
 
@@ -82,15 +82,14 @@ class ClaimsProjector:
             return
         at, index = fact.record.recorded_at, fact.index
         if fact.type == ev.REPORTED:
-            loss = (f["application_id"], f["claim_type"], f["loss_date"])
-            held = rows.get(OPEN, loss)
-            if held is not None and held["claim_id"] != f["claim_id"]:
-                # two reports of one loss raced past the service's check: the second is not recorded
-                raise Refused(f"CLAIM-OPEN: claim {held['claim_id']} for the same loss is still open; add documents "
-                              "to it", rule="CLAIM-OPEN",
-                              zh=f"同一事故的理赔（{held['claim_id']}）仍在处理中，请在该理赔中补充材料")
-            rows.put(OPEN, {"application_id": f["application_id"], "claim_type": f["claim_type"],
-                            "loss_date": f["loss_date"], "claim_id": f["claim_id"]})
+            others = _open_of_loss(rows, f) - {f["claim_id"]}
+            if others and f.get("loss_held"):
+                # two reports of one loss raced past the service's check: the second is not recorded (a report
+                # recorded before the rule was held here, without ``loss_held``, is folded as it was)
+                held = min(others)
+                raise Refused(f"CLAIM-OPEN: claim {held} for the same loss is still open; add documents to it",
+                              rule="CLAIM-OPEN", zh=f"同一事故的理赔（{held}）仍在处理中，请在该理赔中补充材料")
+            _hold_loss(rows, f, open_now=True)
             rows.put(CLAIMS, {
                 "claim_id": f["claim_id"], "application_id": f["application_id"], "policy_no": f["policy_no"],
                 "insured": f["insured"], "reporter": f["reporter"]["party"], "claim_type": f["claim_type"],
@@ -110,18 +109,24 @@ class ClaimsProjector:
         _fold(rows, row, fact.type, f, at=at, index=index)
         rows.put(CLAIMS, row)
         if row["status"] != current["status"]:
-            _hold_loss(rows, row)
+            _hold_loss(rows, row, open_now=row["status"] in st.OPEN)
 
 
-def _hold_loss(rows: Rows, row: Mapping[str, Any]) -> None:
-    """Keep the loss's open-claim row: taken by a claim open again (unless another holds it), let go on close."""
-    loss = (row["application_id"], row["claim_type"], row["loss_date"])
-    held = rows.get(OPEN, loss)
-    if row["status"] in st.OPEN:
-        if held is None:
-            rows.put(OPEN, {"application_id": loss[0], "claim_type": loss[1], "loss_date": loss[2],
-                            "claim_id": row["claim_id"]})
-    elif held is not None and held["claim_id"] == row["claim_id"]:
+def _open_of_loss(rows: Rows, claim: Mapping[str, Any]) -> set[str]:
+    """The open claims of ``claim``'s loss (its application, claim type and loss date)."""
+    held = rows.get(OPEN, (claim["application_id"], claim["claim_type"], claim["loss_date"]))
+    return set(held["claims"].split()) if held is not None else set()
+
+
+def _hold_loss(rows: Rows, claim: Mapping[str, Any], *, open_now: bool) -> None:
+    """Count ``claim`` among its loss's open claims, or no longer (decided, paid or closed)."""
+    claims = _open_of_loss(rows, claim)
+    claims = claims | {claim["claim_id"]} if open_now else claims - {claim["claim_id"]}
+    loss = (claim["application_id"], claim["claim_type"], claim["loss_date"])
+    if claims:
+        rows.put(OPEN, {"application_id": loss[0], "claim_type": loss[1], "loss_date": loss[2],
+                        "claims": " ".join(sorted(claims))})
+    else:
         rows.delete(OPEN, loss)
 
 

@@ -51,7 +51,7 @@ TYPES = (
     EventType(PREMIUM_PAID, frozenset({"application_id", "amount", "due_date", "payment_ref", "paid_at",
                                        "interest", "purpose", _ACTOR})),
     EventType(PAYMENT_PARKED, frozenset({"application_id", "amount", "payment_ref", "paid_at", "reason", "reference",
-                                         _ACTOR})),
+                                         "kept_once", _ACTOR})),
     EventType(ISSUED, frozenset({"application_id", "policy_no", "effective_date", "issued_on", "free_look_end",
                                  "maturity_date", "premium", "schedule", "document", _ACTOR}),
               frozenset({"epolicy"})),

@@ -78,8 +78,9 @@ class PoliciesProjector:
         app_id = f["application_id"]
         if stream == ev.UNMATCHED_PAYMENTS:
             if fact.type == ev.PAYMENT_PARKED:
-                if rows.get(UNMATCHED, (f["payment_ref"],)) is not None:
-                    # the same payment delivered twice at once: both passed the service's look; one is kept
+                if f.get("kept_once") and rows.get(UNMATCHED, (f["payment_ref"],)) is not None:
+                    # the same payment delivered twice at once: both passed the service's look; one is kept (one
+                    # parked before the rule was held here, without ``kept_once``, is folded as it was)
                     raise Refused(f"PAYMENT-PARKED: payment {f['payment_ref']} is parked already",
                                   rule="PAYMENT-PARKED", zh=f"该笔付款（{f['payment_ref']}）已挂账待查")
                 rows.put(UNMATCHED, {"payment_ref": f["payment_ref"], "idx": fact.index})

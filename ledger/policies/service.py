@@ -406,7 +406,7 @@ class PolicyService:
         try:
             self._workflow.record(ev.UNMATCHED_PAYMENTS, [NewEvent(ev.PAYMENT_PARKED, {
                 "application_id": "", "reference": reference, "amount": amount.to_json(), "payment_ref": payment_ref,
-                "paid_at": paid_at, "reason": reason, "actor": actor.to_json()})])
+                "paid_at": paid_at, "reason": reason, "kept_once": True, "actor": actor.to_json()})])
         except Refused as refused:
             if refused.rule != "PAYMENT-PARKED":
                 raise  # else the same payment, delivered beside this one, was parked by it

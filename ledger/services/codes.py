@@ -192,7 +192,7 @@ class OneTimeCodes:
         current = []
         for request_id, version in dict.fromkeys(messages):
             row = self._store.get(request_id)
-            if row is not None and hmac.compare_digest(_version(row.code_mac), version):
+            if row is not None and hmac.compare_digest(_version(row.code_mac).encode(), version.encode()):
                 current.append((request_id, row.code_mac))
         return self._store.mark_delivered(current, utc_timestamp(self._clock.now()))
 

@@ -101,13 +101,13 @@ class ServicingProjector:
 
 def _expose(rows: Rows, f: Mapping[str, Any]) -> None:
     """Count a high-risk request with an amount on its policy. One decided without four eyes on fewer such
-    requests than there are now raced another past the service's read of the open amounts: it is not recorded,
-    and the service decides it again counting the other."""
+    requests than there are now raced another past the service's read of the open amounts: it is not recorded
+    (the service decides it again, counting the other, before the refusal reaches anyone)."""
     held = rows.get(EXPOSURE, (f["application_id"],))
     submitted = held["submitted"] if held is not None else 0
     seen = f.get("exposure")
     if seen is not None and not f["four_eyes"] and seen != submitted:
-        raise Refused("REQUEST-STALE: another high-risk request on this policy was submitted meanwhile; the "
-                      "request is decided again counting it", rule="REQUEST-STALE",
-                      zh="该保单同时提交了另一笔高风险申请，本申请将重新审核")
+        raise Refused("REQUEST-STALE: another high-risk request on this policy was submitted at the same time; "
+                      "send this one again so that both count", rule="REQUEST-STALE",
+                      zh="该保单同时提交了另一笔高风险申请，请重新提交本申请")
     rows.put(EXPOSURE, {"application_id": f["application_id"], "submitted": submitted + 1})

@@ -135,22 +135,26 @@ class DomainStore:
         return row is not None
 
     def delete_uploads(self, subject: str) -> int:
-        """Forget a data subject as an owner (on erasure) and delete the files nobody else owns; returns how many
-        files were deleted. On PostgreSQL the subject's files are locked first (in digest order), so an upload
-        of one of them by another owner, under way, is seen before the file is deleted."""
+        """Forget a data subject as an owner (on erasure) and delete those of its files nobody else owns; returns
+        how many files were deleted. On PostgreSQL the subject's files are locked first (in digest order), so an
+        upload of one of them by another owner, under way, is seen before the file is deleted."""
         owners = t.upload_owners
+        theirs = select(owners.c.digest).where(owners.c.subject == subject)
         try:
             with self._writing() as conn:
+                digests = [bytes(row[0]) for row in conn.execute(theirs)]
+                if not digests:
+                    return 0
                 if self._engine.dialect.name == "postgresql":
-                    self._lock_uploads(conn, select(owners.c.digest).where(owners.c.subject == subject))
+                    self._lock_uploads(conn, digests)
                 conn.execute(delete(owners).where(owners.c.subject == subject))
                 orphaned = ~select(owners.c.digest).where(owners.c.digest == t.uploads.c.digest).exists()
-                return int(conn.execute(delete(t.uploads).where(orphaned)).rowcount)
+                return int(conn.execute(delete(t.uploads).where(t.uploads.c.digest.in_(digests), orphaned)).rowcount)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="deleting uploads") from exc
 
-    def _lock_uploads(self, conn: Connection, digests: Any) -> None:
-        """Lock the ``uploads`` rows of these digests (a select of them) until the transaction ends."""
+    def _lock_uploads(self, conn: Connection, digests: list[bytes]) -> None:
+        """Lock the ``uploads`` rows of these digests until the transaction ends."""
         conn.execute(select(t.uploads.c.digest).where(t.uploads.c.digest.in_(digests))
                      .order_by(t.uploads.c.digest).with_for_update())
 

@@ -4,6 +4,7 @@ a decision or an account change, and signed postings the claim refuses leaving n
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -252,3 +253,68 @@ def test_reports_of_one_loss_at_once_open_one_claim_and_a_declined_one_lets_the_
     ledger.log.checkpoint_now()
     report_ = ledger.audit.verify()  # the projections, open-claim rows included, are what a replay rebuilds
     assert report_.ok, [str(problem) for problem in report_.problems]
+
+
+def reported(claim_id: str, *, loss_held: bool) -> Any:
+    from ledger.kernel import NewEvent
+
+    facts: dict[str, Any] = {
+        "claim_id": claim_id, "policy_no": "LL1", "application_id": "A1", "insured": OWNER, "claim_type": "medical",
+        "cause": "illness", "loss_date": "2026-03-01", "reporter": {"role": "insured", "party": OWNER},
+        "on_behalf": None, "channel": "customer", "checklist": [], "rules": {}, "limitation_until": "2028-03-01",
+        "payee": OWNER, "account_digest": None, "evidence": None, "actor": {"role": "customer", "party": OWNER}}
+    if loss_held:
+        facts["loss_held"] = True
+    return NewEvent(ev.REPORTED, facts)
+
+
+def test_the_projection_refuses_a_second_open_claim_of_a_loss_but_folds_one_recorded_before_the_rule(
+        hall: tuple[TestClient, Ledger]) -> None:
+    import pytest
+
+    from ledger.claims import projection as proj
+    from ledger.errors import Refused
+
+    _, ledger = hall
+    ledger.workflow.record(ev.stream_of("C-OLD-1"), [reported("C-OLD-1", loss_held=False)])
+    ledger.workflow.record(ev.stream_of("C-OLD-2"), [reported("C-OLD-2", loss_held=False)])  # as a race once left
+    with pytest.raises(Refused) as refused:  # the service's own check skipped: the projection still refuses
+        ledger.workflow.record(ev.stream_of("C-NEW"), [reported("C-NEW", loss_held=True)])
+    assert refused.value.rule == "CLAIM-OPEN" and "C-OLD-1" in refused.value.message
+    rows = ledger.store.rows
+    assert [row["claims"] for row in rows.select(proj.OPEN)] == ["C-OLD-1 C-OLD-2"]
+    assert sorted(row["claim_id"] for row in rows.select(proj.CLAIMS)) == ["C-OLD-1", "C-OLD-2"]
+    ledger.log.checkpoint_now()
+    report = ledger.audit.verify()  # a journal from before the rule replays as it was served
+    assert report.ok, [str(problem) for problem in report.problems]
+
+
+def test_a_claim_appealed_while_another_of_its_loss_is_open_keeps_the_loss_held_after_that_one_closes(
+        hall: tuple[TestClient, Ledger]) -> None:
+    import pytest
+
+    from ledger.claims import projection as proj
+    from ledger.errors import Refused
+    from ledger.kernel import NewEvent
+
+    _, ledger = hall
+    actor = {"role": "adjuster", "party": "adjuster-1"}
+
+    def record(claim_id: str, type: str, **facts: Any) -> None:
+        ledger.workflow.record(ev.stream_of(claim_id), [NewEvent(type, {"claim_id": claim_id, "actor": actor,
+                                                                       **facts})])
+
+    def held() -> list[str]:
+        return [row["claims"] for row in ledger.store.rows.select(proj.OPEN)]
+
+    ledger.workflow.record(ev.stream_of("C-A"), [reported("C-A", loss_held=True)])
+    record("C-A", ev.DECIDED, outcome="decline", amount={"amount": "0.00", "currency": "CNY"}, automatic=False)
+    assert held() == []  # declined: the loss is free
+    ledger.workflow.record(ev.stream_of("C-B"), [reported("C-B", loss_held=True)])
+    record("C-A", ev.APPEALED, reason="the exclusion does not apply", handler="adjuster-2")
+    assert held() == ["C-A C-B"]  # both open again: the appeal is counted, not lost
+    record("C-B", ev.CLOSED, reason="withdrawn")
+    assert held() == ["C-A"]
+    with pytest.raises(Refused) as refused:
+        ledger.workflow.record(ev.stream_of("C-C"), [reported("C-C", loss_held=True)])
+    assert refused.value.rule == "CLAIM-OPEN" and "C-A" in refused.value.message

@@ -398,6 +398,32 @@ def test_the_same_unknown_payment_delivered_at_once_is_parked_once(client: TestC
     assert [r["payment_ref"] for r in rows].count("PAY-TWICE") == 1
 
 
+def test_the_projection_refuses_a_reference_parked_again_but_folds_one_parked_before_the_rule(
+        client: TestClient, auth: Any, app_ledger: Ledger) -> None:
+    import pytest
+
+    from ledger.errors import Refused
+    from ledger.kernel import NewEvent
+    from ledger.policies import events as ev
+
+    def parked(**marker: Any) -> NewEvent:
+        return NewEvent(ev.PAYMENT_PARKED, {
+            "application_id": "", "reference": "LL-NONE", "amount": {"amount": "9.00", "currency": "CNY"},
+            "payment_ref": "PAY-OLD", "paid_at": "2026-12-01T08:00:00Z", "reason": "no such policy",
+            "actor": {"role": "system", "party": "payments"}, **marker})
+
+    app_ledger.workflow.record(ev.UNMATCHED_PAYMENTS, [parked()])
+    app_ledger.workflow.record(ev.UNMATCHED_PAYMENTS, [parked()])  # as a race once left it: parked twice
+    with pytest.raises(Refused) as refused:  # the service's own look skipped: the projection still refuses
+        app_ledger.workflow.record(ev.UNMATCHED_PAYMENTS, [parked(kept_once=True)])
+    assert refused.value.rule == "PAYMENT-PARKED"
+    rows = client.get("/v1/staff/payments/parked", headers=auth("servicing", "s-1")).json()
+    assert [r["payment_ref"] for r in rows] == ["PAY-OLD", "PAY-OLD"]
+    app_ledger.log.checkpoint_now()
+    report = app_ledger.audit.verify()  # a journal from before the rule replays as it was served
+    assert report.ok, [str(problem) for problem in report.problems]
+
+
 def test_the_served_app_lists_the_servicing_catalog(client: TestClient) -> None:
     answer = client.get("/v1/servicing/operations")
     assert answer.status_code == 200

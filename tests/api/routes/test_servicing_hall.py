@@ -415,3 +415,30 @@ def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confir
     confirmed = client.post(f"/v1/servicing/{request_id}/confirm", headers=me,
                             json={"code": code_for(client, ledger, request_id)})
     assert confirmed.status_code == 200, confirmed.text
+
+
+def test_codes_are_marked_delivered_by_id_and_version_and_a_bad_body_is_named(
+        hall: tuple[TestClient, Ledger]) -> None:
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    me = headers(ledger, "customer", OWNER)
+    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id delivered"),
+            "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF bank delivered")}
+    risky = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+        "operation": "payment_account_change", "documents": docs,
+        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()
+    messaging = headers(ledger, "system", "messaging")
+    [message] = [m for m in client.get("/v1/staff/servicing/codes", headers=messaging).json()
+                 if m["id"] == risky["request_id"]]
+    for body, field in [({"ids": [message["id"]]}, "messages"),
+                        ({"messages": [{"id": message["id"], "version": "é" * 16}]}, "version"),
+                        ({"messages": []}, "messages")]:
+        answer = client.post("/v1/staff/servicing/codes/delivered", headers=messaging, json=body)
+        assert answer.status_code == 422 and field in answer.text, answer.text
+    assert client.post("/v1/staff/servicing/codes/delivered", headers=me, json={"messages": [
+        {"id": message["id"], "version": message["version"]}]}).status_code == 403
+    done = client.post("/v1/staff/servicing/codes/delivered", headers=messaging, json={"messages": [
+        {"id": message["id"], "version": message["version"]}]})
+    assert done.status_code == 200 and done.json() == {"delivered": 1}
+    assert [m for m in client.get("/v1/staff/servicing/codes", headers=messaging).json()
+            if m["id"] == risky["request_id"]] == []

@@ -45,7 +45,7 @@ class Paused(DomainStore):
             self._pause("put")
         return super()._insert_or_ignore(table, key)
 
-    def _lock_uploads(self, conn: Connection, digests: Any) -> None:
+    def _lock_uploads(self, conn: Connection, digests: list[bytes]) -> None:
         super()._lock_uploads(conn, digests)
         self._pause("erase")
 
