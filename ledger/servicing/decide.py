@@ -72,6 +72,7 @@ class SendCode:
     expires_at: str
     tries: int
     actor: Actor
+    replaces_unsent: bool = False  # the last code recorded was never drawn (its store failed): not counted
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,8 @@ def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent
     base = {"request_id": state.request_id}
     if isinstance(command, SendCode):
         _need(state, (st.AWAITING_CONFIRMATION,), en="send a confirmation code", zh="发送验证码")
-        if state.codes_sent >= MAX_CODES:
+        # a code never drawn does not count, up to twice the limit of sendings in all
+        if (state.codes_sent >= MAX_CODES and not command.replaces_unsent) or state.codes_sent >= 2 * MAX_CODES:
             raise refuse("OTP-RESEND-LIMIT", f"no more than {MAX_CODES} codes are sent for one request; ask again "
                          "with a new request or call us", f"每笔申请最多发送 {MAX_CODES} 次验证码")
         return [NewEvent(ev.CODE_SENT, {**base, "channel": command.channel, "expires_at": command.expires_at,

@@ -442,3 +442,41 @@ def test_codes_are_marked_delivered_by_id_and_version_and_a_bad_body_is_named(
     assert done.status_code == 200 and done.json() == {"delivered": 1}
     assert [m for m in client.get("/v1/staff/servicing/codes", headers=messaging).json()
             if m["id"] == risky["request_id"]] == []
+
+
+def test_a_code_whose_drawing_failed_after_its_sending_was_recorded_does_not_count(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.errors import Refused, StorageError
+    from ledger.servicing import decide as d
+
+    client, ledger = hall
+    policy_no = issue(client, ledger)
+    me = headers(ledger, "customer", OWNER)
+    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id unsent"),
+            "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF bank unsent")}
+    request_id = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+        "operation": "payment_account_change", "documents": docs,
+        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()["request_id"]
+    store = ledger.codes._store
+    put = store.put
+    failing = iter([True] * (d.MAX_CODES - 1))
+
+    def put_or_fail(row: Any) -> bool:
+        if next(failing, False):
+            raise StorageError("the database is locked")  # the code store fails after the journal recorded
+        return put(row)
+
+    monkeypatch.setattr(store, "put", put_or_fail)
+    for _ in range(d.MAX_CODES - 1):  # each sending recorded, its code never drawn
+        clock.advance(timedelta(seconds=30))
+        with pytest.raises(StorageError):
+            ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
+    assert ledger.servicing.get(request_id).codes_sent == d.MAX_CODES
+    clock.advance(timedelta(seconds=30))
+    ledger.servicing.resend_code(request_id, role="customer", party=OWNER)  # past the limit: the last was unsent
+    confirmed = client.post(f"/v1/servicing/{request_id}/confirm", headers=me,
+                            json={"code": code_for(client, ledger, request_id)})
+    assert confirmed.status_code == 200, confirmed.text
+    with pytest.raises(Refused) as refused:
+        ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
+    assert refused.value.rule == "REQUEST-STATUS"  # confirmed: no code is sent any more
