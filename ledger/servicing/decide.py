@@ -24,8 +24,8 @@ from ledger.servicing.eligibility import check_eligibility
 from ledger.servicing.families.base import Context, Family, Input, Prepared, refuse
 from ledger.servicing.state import RequestState
 
-__all__ = ["Approve", "Complete", "Completion", "Confirm", "ProvideDocuments", "ReceivePayment", "Reject",
-           "RequestDocuments", "SendCode", "Submit", "Withdraw", "check_approver", "decide", "prepare"]
+__all__ = ["Approve", "CodeUnsent", "Complete", "Completion", "Confirm", "ProvideDocuments", "ReceivePayment",
+           "Reject", "RequestDocuments", "SendCode", "Submit", "Withdraw", "check_approver", "decide", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,15 @@ class SendCode:
     expires_at: str
     tries: int
     actor: Actor
-    replaces_unsent: bool = False  # the last code recorded was never drawn (its store failed): not counted
+
+
+@dataclass(frozen=True)
+class CodeUnsent:
+    """The code of the last sending could not be stored: the sending does not count against the limit."""
+
+    expires_at: str  # the failed sending's, naming it
+    reason: str
+    actor: Actor
 
 
 @dataclass(frozen=True)
@@ -153,12 +161,18 @@ def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent
     base = {"request_id": state.request_id}
     if isinstance(command, SendCode):
         _need(state, (st.AWAITING_CONFIRMATION,), en="send a confirmation code", zh="发送验证码")
-        # a code never drawn does not count, up to twice the limit of sendings in all
-        if (state.codes_sent >= MAX_CODES and not command.replaces_unsent) or state.codes_sent >= 2 * MAX_CODES:
+        # a code never stored does not count, up to twice the limit of sendings in all
+        if state.codes_sent - state.codes_unsent >= MAX_CODES or state.codes_sent >= 2 * MAX_CODES:
             raise refuse("OTP-RESEND-LIMIT", f"no more than {MAX_CODES} codes are sent for one request; ask again "
                          "with a new request or call us", f"每笔申请最多发送 {MAX_CODES} 次验证码")
         return [NewEvent(ev.CODE_SENT, {**base, "channel": command.channel, "expires_at": command.expires_at,
                                         "tries": command.tries, "actor": command.actor.to_json()})]
+    if isinstance(command, CodeUnsent):
+        _need(state, (st.AWAITING_CONFIRMATION,), en="record a code not sent", zh="记录验证码未发送")
+        if state.codes_unsent >= state.codes_sent:
+            return []  # every sending is counted out already
+        return [NewEvent(ev.CODE_UNSENT, {**base, "expires_at": command.expires_at, "reason": command.reason,
+                                          "actor": command.actor.to_json()})]
     if isinstance(command, Confirm):
         _need(state, (st.AWAITING_CONFIRMATION,), en="confirm", zh="确认")
         return [NewEvent(ev.CONFIRMED, {**base, "channel": command.channel,

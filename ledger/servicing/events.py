@@ -12,6 +12,7 @@ from ledger.log.catalog import EventType
 
 SUBMITTED = "servicing.request.submitted"
 CODE_SENT = "servicing.confirmation.sent"
+CODE_UNSENT = "servicing.confirmation.unsent"  # a sending recorded whose code could not be stored: not counted
 CONFIRMED = "servicing.confirmation.confirmed"
 DOCUMENTS_REQUESTED = "servicing.documents.requested"
 DOCUMENTS_RECEIVED = "servicing.documents.received"
@@ -31,6 +32,7 @@ TYPES = (
         "cooling_off_hours", "four_eyes", "exposure", "expected_by", "parties", _ACTOR}),
         frozenset({"details", "uploads"})),
     EventType(CODE_SENT, frozenset({"request_id", "channel", "expires_at", "tries", _ACTOR})),
+    EventType(CODE_UNSENT, frozenset({"request_id", "expires_at", "reason", _ACTOR})),
     EventType(CONFIRMED, frozenset({"request_id", "channel", "status", _ACTOR})),
     EventType(DOCUMENTS_REQUESTED, frozenset({"request_id", "documents", "reason", _ACTOR})),
     EventType(DOCUMENTS_RECEIVED, frozenset({"request_id", "documents", "status", _ACTOR}),

@@ -63,8 +63,6 @@ HISTORY_LIMIT = 500  # a policy's newest requests the correlation rules and the 
 class Codes(Protocol):
     def terms(self, now: datetime, channel: str = "sms") -> dict[str, Any]: ...
 
-    def status(self, request_id: str) -> dict[str, Any] | None: ...
-
     def issue(self, request_id: str, *, party: str, channel: str = "sms", purpose_zh: str,
               purpose_en: str, now: datetime | None = None) -> dict[str, Any]: ...
 
@@ -301,7 +299,8 @@ class ServicingService:
             except Exception:  # the request is recorded: a retry must not make another; the customer asks /code
                 log.exception("sending the one-time code of servicing request %s failed; the customer can ask "
                               "for a new one", request_id)
-                state = self.get(request_id)  # the sending may be recorded, its code not drawn
+                with contextlib.suppress(Exception):  # the request is recorded whatever this read does
+                    state = self.get(request_id)  # the sending may be recorded, its code not stored
         return state
 
     def resend_code(self, request_id: str, *, role: str, party: str) -> RequestState:
@@ -311,20 +310,10 @@ class ServicingService:
         if state.status != st.AWAITING_CONFIRMATION:
             raise Refused(f"REQUEST-STATUS: request {request_id} is {state.status}, not awaiting a confirmation",
                           rule="REQUEST-STATUS", zh="该申请无需验证")
-        unsent = self._unsent(state)
-        if state.codes_sent >= d.MAX_CODES and not unsent:
+        if state.codes_sent - state.codes_unsent >= d.MAX_CODES or state.codes_sent >= 2 * d.MAX_CODES:
             raise Refused(f"OTP-RESEND-LIMIT: no more than {d.MAX_CODES} codes are sent for one request",
                           rule="OTP-RESEND-LIMIT", zh=f"每笔申请最多发送 {d.MAX_CODES} 次验证码")
-        return self._send_code(state, Actor(role, party), replaces_unsent=unsent)
-
-    def _unsent(self, state: RequestState) -> bool:
-        """Whether the request's last recorded code was never drawn (storing it failed after its sending was
-        recorded): the code store holds none, or one of another sending (another expiry time). A new one does not
-        count against the limit then (``decide`` caps the sendings at twice the limit even so)."""
-        if not state.codes_sent:
-            return False
-        held = self._codes.status(state.request_id)
-        return held is None or held["expires_at"] != state.code_sent.get("expires_at")
+        return self._send_code(state, Actor(role, party))
 
     def confirm(self, request_id: str, code: str, *, role: str, party: str) -> RequestState:
         """The customer's second confirmation with the one-time code (``Refused`` naming OTP-* on a wrong,
@@ -597,17 +586,28 @@ class ServicingService:
                 callback()
         return outcome.state
 
-    def _send_code(self, state: RequestState, actor: Actor, *, replaces_unsent: bool = False) -> RequestState:
+    def _send_code(self, state: RequestState, actor: Actor) -> RequestState:
         """Record the sending, then draw the code: the journal takes concurrent sends one at a time and refuses
-        those over the limit (``OTP-RESEND-LIMIT``) before any of them replaces the code a customer holds."""
+        those over the limit (``OTP-RESEND-LIMIT``) before any of them replaces the code a customer holds. A code
+        that cannot be stored is recorded as not sent (it does not count), as far as the journal can be written."""
         operation = self.catalog.get(state.operation)
         now = self._clock.now()
         terms = self._codes.terms(now)
         state = self._run(state.request_id, d.SendCode(channel=terms["channel"], expires_at=terms["expires_at"],
-                                                       tries=terms["tries"], actor=actor,
-                                                       replaces_unsent=replaces_unsent))
-        self._codes.issue(state.request_id, party=state.submitted["requester"]["party"], channel=terms["channel"],
-                          purpose_zh=operation.names.zh, purpose_en=operation.names.en, now=now)
+                                                       tries=terms["tries"], actor=actor))
+        try:
+            self._codes.issue(state.request_id, party=state.submitted["requester"]["party"],
+                              channel=terms["channel"], purpose_zh=operation.names.zh,
+                              purpose_en=operation.names.en, now=now)
+        except Exception as exc:
+            try:
+                self._run(state.request_id, d.CodeUnsent(expires_at=terms["expires_at"],
+                                                         reason=f"the code could not be stored ({type(exc).__name__})",
+                                                         actor=Actor("system", "servicing-codes")))
+            except Exception:  # the journal fails too: the sending stays counted; the customer may withdraw
+                log.exception("recording that the code of servicing request %s was not sent failed",
+                              state.request_id)
+            raise
         return state
 
     def _requester(self, application_id: str, operation: Operation, *, role: str, party: str,

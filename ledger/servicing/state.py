@@ -31,6 +31,7 @@ _ANY_OPEN = {s: (s,) for s in OPEN}
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.SUBMITTED: {"": (AWAITING_CONFIRMATION, DOCUMENTS_REQUESTED, UNDER_REVIEW)},
     ev.CODE_SENT: {AWAITING_CONFIRMATION: (AWAITING_CONFIRMATION,)},
+    ev.CODE_UNSENT: {AWAITING_CONFIRMATION: (AWAITING_CONFIRMATION,)},
     ev.CONFIRMED: {AWAITING_CONFIRMATION: (DOCUMENTS_REQUESTED, UNDER_REVIEW)},
     ev.DOCUMENTS_REQUESTED: {UNDER_REVIEW: (DOCUMENTS_REQUESTED,), DOCUMENTS_REQUESTED: (DOCUMENTS_REQUESTED,)},
     ev.DOCUMENTS_RECEIVED: {DOCUMENTS_REQUESTED: (DOCUMENTS_REQUESTED, UNDER_REVIEW)},
@@ -69,6 +70,7 @@ class RequestState:
     confirmed: bool = False
     code_sent: dict[str, Any] = field(default_factory=dict)
     codes_sent: int = 0
+    codes_unsent: int = 0  # sendings recorded whose codes could not be stored (they do not count)
     documents_missing: tuple[str, ...] = ()  # codes still awaited
     documents_received: tuple[str, ...] = ()
     approvals: tuple[str, ...] = ()  # staff ids who approved (four eyes: two distinct)
@@ -124,6 +126,8 @@ def _apply(state: RequestState, event: Event) -> RequestState:
                        documents_missing=missing, documents_received=tuple(f["documents"]["provided"]))
     if type == ev.CODE_SENT:
         return replace(state, code_sent=dict(f), codes_sent=state.codes_sent + 1)
+    if type == ev.CODE_UNSENT:
+        return replace(state, codes_unsent=state.codes_unsent + 1)
     if type == ev.CONFIRMED:
         return replace(state, confirmed=True, status=after_prerequisites(state.documents_missing))
     if type == ev.DOCUMENTS_REQUESTED:

@@ -136,18 +136,17 @@ class DomainStore:
 
     def delete_uploads(self, subject: str) -> int:
         """Forget a data subject as an owner (on erasure) and delete those of its files nobody else owns; returns
-        how many files were deleted. On PostgreSQL the subject's files are locked first (in digest order), so an
-        upload of one of them by another owner, under way, is seen before the file is deleted."""
+        how many files were deleted. On PostgreSQL the files whose owner rows it removed are locked (in digest
+        order) before the files are deleted, so an upload of one of them by another owner, under way, is seen."""
         owners = t.upload_owners
-        theirs = select(owners.c.digest).where(owners.c.subject == subject)
         try:
             with self._writing() as conn:
-                digests = [bytes(row[0]) for row in conn.execute(theirs)]
+                removed = conn.execute(delete(owners).where(owners.c.subject == subject).returning(owners.c.digest))
+                digests = sorted({bytes(row[0]) for row in removed})
                 if not digests:
                     return 0
                 if self._engine.dialect.name == "postgresql":
                     self._lock_uploads(conn, digests)
-                conn.execute(delete(owners).where(owners.c.subject == subject))
                 orphaned = ~select(owners.c.digest).where(owners.c.digest == t.uploads.c.digest).exists()
                 return int(conn.execute(delete(t.uploads).where(t.uploads.c.digest.in_(digests), orphaned)).rowcount)
         except SQLAlchemyError as exc:
