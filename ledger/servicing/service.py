@@ -599,11 +599,13 @@ class ServicingService:
             self._codes.issue(state.request_id, party=state.submitted["requester"]["party"],
                               channel=terms["channel"], purpose_zh=operation.names.zh,
                               purpose_en=operation.names.en, now=now)
-        except Exception as exc:
+        except Exception:
             try:
                 self._run(state.request_id, d.CodeUnsent(expires_at=terms["expires_at"],
-                                                         reason=f"the code could not be stored ({type(exc).__name__})",
+                                                         reason="the code could not be stored",
                                                          actor=Actor("system", "servicing-codes")))
+            except Refused:
+                pass  # confirmed or withdrawn meanwhile: no code is wanted any more
             except Exception:  # the journal fails too: the sending stays counted; the customer may withdraw
                 log.exception("recording that the code of servicing request %s was not sent failed",
                               state.request_id)

@@ -136,26 +136,35 @@ class DomainStore:
 
     def delete_uploads(self, subject: str) -> int:
         """Forget a data subject as an owner (on erasure) and delete those of its files nobody else owns; returns
-        how many files were deleted. On PostgreSQL the files whose owner rows it removed are locked (in digest
-        order) before the files are deleted, so an upload of one of them by another owner, under way, is seen."""
+        how many files were deleted.
+
+        On PostgreSQL the subject's files are locked first (in digest order, as an upload locks its file before
+        adding its owner: one order, no deadlock), then its owner rows are deleted, then any file whose owner row
+        was committed in between is locked too, and only then are the files nobody owns deleted: an upload of one
+        of them by another owner, under way, is seen."""
         owners = t.upload_owners
+        theirs = select(owners.c.digest).where(owners.c.subject == subject)
+        locking = self._engine.dialect.name == "postgresql"
         try:
             with self._writing() as conn:
+                locked = self._lock_uploads(conn, theirs) if locking else set()
                 removed = conn.execute(delete(owners).where(owners.c.subject == subject).returning(owners.c.digest))
                 digests = sorted({bytes(row[0]) for row in removed})
                 if not digests:
                     return 0
-                if self._engine.dialect.name == "postgresql":
-                    self._lock_uploads(conn, digests)
+                if locking and set(digests) - locked:
+                    self._lock_uploads(conn, sorted(set(digests) - locked))
                 orphaned = ~select(owners.c.digest).where(owners.c.digest == t.uploads.c.digest).exists()
                 return int(conn.execute(delete(t.uploads).where(t.uploads.c.digest.in_(digests), orphaned)).rowcount)
         except SQLAlchemyError as exc:
             raise storage_error(exc, doing="deleting uploads") from exc
 
-    def _lock_uploads(self, conn: Connection, digests: list[bytes]) -> None:
-        """Lock the ``uploads`` rows of these digests until the transaction ends."""
-        conn.execute(select(t.uploads.c.digest).where(t.uploads.c.digest.in_(digests))
-                     .order_by(t.uploads.c.digest).with_for_update())
+    def _lock_uploads(self, conn: Connection, digests: Any) -> set[bytes]:
+        """Lock the ``uploads`` rows of these digests (a list, or a select of them) until the transaction ends;
+        returns the digests locked."""
+        rows = conn.execute(select(t.uploads.c.digest).where(t.uploads.c.digest.in_(digests))
+                            .order_by(t.uploads.c.digest).with_for_update())
+        return {bytes(row[0]) for row in rows}
 
     # -- the party index -------------------------------------------------------------------------------------
 

@@ -45,9 +45,10 @@ class Paused(DomainStore):
             self._pause("put")
         return super()._insert_or_ignore(table, key)
 
-    def _lock_uploads(self, conn: Connection, digests: list[bytes]) -> None:
-        super()._lock_uploads(conn, digests)
+    def _lock_uploads(self, conn: Connection, digests: Any) -> set[bytes]:
+        locked = super()._lock_uploads(conn, digests)
         self._pause("erase")
+        return locked
 
 
 @pytest.fixture
@@ -59,11 +60,11 @@ def store(postgres_url: str) -> Iterator[Store]:
         opened.close()
 
 
-def race(domain: Paused, first: str) -> list[int]:
-    """Start ``first`` ("put" by B, or "erase" of A), let it reach its pause, start the other, give it time to
-    reach the file's row, then let the first go on; returns what the erasure returned."""
+def race(domain: Paused, first: str, *, uploader: str = "B") -> list[int]:
+    """Start ``first`` ("put" by ``uploader``, or "erase" of A), let it reach its pause, start the other, give it
+    time to reach the file's row, then let the first go on; returns what the erasure returned."""
     erased: list[int] = []
-    work = {"put": lambda: domain.put_upload(upload("B", "2026-01-01T00:00:01Z")),
+    work = {"put": lambda: domain.put_upload(upload(uploader, "2026-01-01T00:00:01Z")),
             "erase": lambda: erased.append(domain.delete_uploads("A"))}
     second = "erase" if first == "put" else "put"
     threads = {name: threading.Thread(target=work[name], name=name) for name in work}
@@ -88,6 +89,13 @@ def test_an_upload_stored_beside_an_erasure_of_another_owner_is_kept(store: Stor
     assert erased == ([0] if first == "put" else [1])
     assert domain.upload(FILE) is not None
     assert domain.upload_owned(FILE, {"B"}) and not domain.upload_owned(FILE, {"A"})
+
+
+def test_an_erased_subject_sending_its_own_file_again_meanwhile_neither_deadlocks_nor_keeps_it(store: Store) -> None:
+    domain = Paused(store, pause_in="put")
+    domain.put_upload(upload("A", "2026-01-01T00:00:00Z"))
+    assert race(domain, "put", uploader="A") == [1]  # the upload came first: the erasure, after it, takes the file
+    assert domain.upload(FILE) is None
 
 
 def test_a_file_only_the_erased_subject_owns_is_deleted(store: Store) -> None:
