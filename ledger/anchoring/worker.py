@@ -170,9 +170,8 @@ class Anchorer:
         processes on one database would otherwise send the same anchors).
         """
         with self._lock:
-            lease_ttl = max(30.0, 3 * self.settings.anchor_interval)
             try:
-                held = self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=lease_ttl, now=time.time())
+                held = self._renew_lease()
             except Exception as exc:  # whether another process works is unknown: this one reports its failure
                 self.standby = False
                 self.last_error = _shown(exc)
@@ -191,6 +190,20 @@ class Anchorer:
             self.last_error = None
             self._note_round()
 
+    def _renew_lease(self) -> bool:
+        """Take or renew the ``anchoring`` lease for this process; False while another process holds it."""
+        ttl = max(30.0, 3 * self.settings.anchor_interval)
+        return self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=ttl, now=time.time())
+
+    def _still_held(self) -> bool:
+        """Renew the lease before a transaction goes out: a round that outlived its lease (a slow chain) stops
+        here rather than send beside the process that took the lease over."""
+        if self._renew_lease():
+            return True
+        log.warning("the anchoring lease passed to another process during this round; this one stands by")
+        self.standby = True
+        return False
+
     def _note_round(self) -> None:
         """Tell the processes standing by how this round ended (``lease``); a failure to say so is only logged."""
         try:
@@ -204,11 +217,15 @@ class Anchorer:
             for kind in (CHECKPOINT, DOCUMENTS):
                 for job in self.jobs.open_jobs(kind, chain.chain_id, self._address(kind)):
                     if job.status == SENT and self.follower.follow(job, chain, *self._contracts()):
+                        if not self._still_held():
+                            return
                         self._sender.replace_if_stuck(job, chain)
             self.follower.watch_confirmed(chain, *self._contracts())
             self._queue_checkpoint(chain)
             self._queue_documents(chain)
             for kind in (CHECKPOINT, DOCUMENTS):
+                if not self._still_held():
+                    return
                 self._sender.send_next(kind, chain, contract=self._address(kind))
         except AnchorUnavailable as exc:
             error = self._explain(exc)

@@ -484,3 +484,27 @@ def test_a_holder_that_cannot_renew_its_lease_reports_it(chained: Ledger, monkey
     with TestClient(create_app(ledger=chained)) as client:
         health = client.get("/healthz").json()
     assert health["anchoring"] == "failing" and "anchoring outbox failed" in health["anchoring_error"]
+
+
+def test_a_round_that_outlives_its_lease_sends_nothing_once_another_process_has_it(chained: Ledger) -> None:
+    """A slow round whose lease ran out and was taken over stops before its transaction goes out."""
+    grow(chained, 3)
+    holder = chained.anchoring.anchorer
+    assert holder is not None
+    jobs = chained.anchoring.jobs
+    queue = holder._queue_checkpoint
+
+    def queue_then_lose_the_lease(chain: object) -> None:
+        queue(chain)  # type: ignore[arg-type]
+        held = jobs.lease("anchoring")
+        assert held is not None and held.owner == holder._lease_owner
+        # the round took longer than the lease: another process takes it over once it has run out
+        assert jobs.try_lease("anchoring", owner="another-host:1:x", ttl=3600, now=held.expires_at + 1)
+
+    holder._queue_checkpoint = queue_then_lose_the_lease  # type: ignore[method-assign]
+    holder.run_once()
+    assert holder.standby
+    [job] = jobs.recent_jobs(kind=CHECKPOINT)
+    assert job.status == PENDING and job.tx_hash is None  # queued by the round, never sent by it
+    lease = jobs.lease("anchoring")
+    assert lease is not None and lease.owner == "another-host:1:x" and lease.round_at is None
