@@ -76,9 +76,9 @@ class SendCode:
 
 @dataclass(frozen=True)
 class CodeUnsent:
-    """The code of the last sending could not be stored: the sending does not count against the limit."""
+    """The code of a sending could not be stored: the sending does not count against the limit."""
 
-    expires_at: str  # the failed sending's, naming it
+    sent: int  # the journal index of the sending's ``servicing.confirmation.sent`` entry
     reason: str
     actor: Actor
 
@@ -169,9 +169,10 @@ def decide(state: RequestState, command: object, now: datetime) -> list[NewEvent
                                         "tries": command.tries, "actor": command.actor.to_json()})]
     if isinstance(command, CodeUnsent):
         _need(state, (st.AWAITING_CONFIRMATION,), en="record a code not sent", zh="记录验证码未发送")
-        if state.codes_unsent >= state.codes_sent:
-            return []  # every sending is counted out already
-        return [NewEvent(ev.CODE_UNSENT, {**base, "expires_at": command.expires_at, "reason": command.reason,
+        sendings = {step.index for step in state.timeline if step.type == ev.CODE_SENT}
+        if command.sent not in sendings or command.sent in state.unsent:
+            return []  # no such sending, or counted out already
+        return [NewEvent(ev.CODE_UNSENT, {**base, "sent": command.sent, "reason": command.reason,
                                           "actor": command.actor.to_json()})]
     if isinstance(command, Confirm):
         _need(state, (st.AWAITING_CONFIRMATION,), en="confirm", zh="确认")

@@ -32,7 +32,7 @@ TYPES = (
         "cooling_off_hours", "four_eyes", "exposure", "expected_by", "parties", _ACTOR}),
         frozenset({"details", "uploads"})),
     EventType(CODE_SENT, frozenset({"request_id", "channel", "expires_at", "tries", _ACTOR})),
-    EventType(CODE_UNSENT, frozenset({"request_id", "expires_at", "reason", _ACTOR})),
+    EventType(CODE_UNSENT, frozenset({"request_id", "sent", "reason", _ACTOR})),
     EventType(CONFIRMED, frozenset({"request_id", "channel", "status", _ACTOR})),
     EventType(DOCUMENTS_REQUESTED, frozenset({"request_id", "documents", "reason", _ACTOR})),
     EventType(DOCUMENTS_RECEIVED, frozenset({"request_id", "documents", "status", _ACTOR}),

@@ -601,7 +601,7 @@ class ServicingService:
                               purpose_en=operation.names.en, now=now)
         except Exception:
             try:
-                self._run(state.request_id, d.CodeUnsent(expires_at=terms["expires_at"],
+                self._run(state.request_id, d.CodeUnsent(sent=state.timeline[-1].index,
                                                          reason="the code could not be stored",
                                                          actor=Actor("system", "servicing-codes")))
             except Refused:

@@ -70,7 +70,7 @@ class RequestState:
     confirmed: bool = False
     code_sent: dict[str, Any] = field(default_factory=dict)
     codes_sent: int = 0
-    codes_unsent: int = 0  # sendings recorded whose codes could not be stored (they do not count)
+    unsent: tuple[int, ...] = ()  # journal indexes of sendings whose codes could not be stored (not counted)
     documents_missing: tuple[str, ...] = ()  # codes still awaited
     documents_received: tuple[str, ...] = ()
     approvals: tuple[str, ...] = ()  # staff ids who approved (four eyes: two distinct)
@@ -80,6 +80,10 @@ class RequestState:
     payment: dict[str, Any] = field(default_factory=dict)  # the customer's payment for the request, if any
     timeline: tuple[Step, ...] = ()
     last_seq: int = 0
+
+    @property
+    def codes_unsent(self) -> int:
+        return len(self.unsent)
 
     @property
     def operation(self) -> str:
@@ -127,7 +131,7 @@ def _apply(state: RequestState, event: Event) -> RequestState:
     if type == ev.CODE_SENT:
         return replace(state, code_sent=dict(f), codes_sent=state.codes_sent + 1)
     if type == ev.CODE_UNSENT:
-        return replace(state, codes_unsent=state.codes_unsent + 1)
+        return replace(state, unsent=(*state.unsent, int(f["sent"])))
     if type == ev.CONFIRMED:
         return replace(state, confirmed=True, status=after_prerequisites(state.documents_missing))
     if type == ev.DOCUMENTS_REQUESTED:

@@ -445,8 +445,9 @@ def test_codes_are_marked_delivered_by_id_and_version_and_a_bad_body_is_named(
 
 
 def test_a_code_that_could_not_be_stored_after_its_sending_was_recorded_does_not_count(
-        hall: tuple[TestClient, Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
     from ledger.errors import Refused, StorageError
+    from ledger.kernel import Actor
     from ledger.servicing import decide as d
     from ledger.servicing import events as ev
 
@@ -473,7 +474,12 @@ def test_a_code_that_could_not_be_stored_after_its_sending_was_recorded_does_not
             ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
     state = ledger.servicing.get(request_id)
     assert (state.codes_sent, state.codes_unsent) == (d.MAX_CODES, d.MAX_CODES - 1)
-    assert [step.type for step in state.timeline].count(ev.CODE_UNSENT) == d.MAX_CODES - 1
+    sendings = [step.index for step in state.timeline if step.type == ev.CODE_SENT]
+    assert list(state.unsent) == sendings[1:]  # the first (with the request) was stored; the two after were not
+    system = Actor("system", "servicing-codes")
+    assert d.decide(state, d.CodeUnsent(sent=sendings[1], reason="again", actor=system), clock.now()) == []
+    assert d.decide(state, d.CodeUnsent(sent=sendings[0] - 1, reason="none", actor=system), clock.now()) == []
+    assert len(d.decide(state, d.CodeUnsent(sent=sendings[0], reason="x", actor=system), clock.now())) == 1
     for _ in range(d.MAX_CODES - 1):  # the two that were never stored do not count: two more can be sent
         ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
     with pytest.raises(Refused) as refused:
