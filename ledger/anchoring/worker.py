@@ -64,6 +64,7 @@ class Anchorer:
         self._failures = 0
         self._lease_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.standby = False  # True while another process holds the anchoring lease
+        self._renewed_at = float("-inf")  # time.monotonic() of this process's last renewal of the lease
         self.last_error: str | None = None
 
     # -- connection and deployment -------------------------------------------------------------------------
@@ -190,15 +191,21 @@ class Anchorer:
             self.last_error = None
             self._note_round()
 
+    def _lease_ttl(self) -> float:
+        return max(30.0, 3 * self.settings.anchor_interval)
+
     def _renew_lease(self) -> bool:
         """Take or renew the ``anchoring`` lease for this process; False while another process holds it."""
-        ttl = max(30.0, 3 * self.settings.anchor_interval)
-        return self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=ttl, now=time.time())
+        held = self.jobs.try_lease("anchoring", owner=self._lease_owner, ttl=self._lease_ttl(), now=time.time())
+        if held:
+            self._renewed_at = time.monotonic()
+        return held
 
     def _still_held(self) -> bool:
-        """Renew the lease before a transaction goes out: a round that outlived its lease (a slow chain) stops
-        here rather than send beside the process that took the lease over."""
-        if self._renew_lease():
+        """Renew the lease before the round writes on: a round that outlived its lease (a slow chain) stops here
+        rather than send, or settle jobs, beside the process that took the lease over. Renewed less than a third
+        of its time to live ago, the lease cannot have passed on, and is not written again."""
+        if time.monotonic() - self._renewed_at < self._lease_ttl() / 3 or self._renew_lease():
             return True
         log.warning("the anchoring lease passed to another process during this round; this one stands by")
         self.standby = True
@@ -220,6 +227,8 @@ class Anchorer:
                         if not self._still_held():
                             return
                         self._sender.replace_if_stuck(job, chain)
+            if not self._still_held():
+                return
             self.follower.watch_confirmed(chain, *self._contracts())
             self._queue_checkpoint(chain)
             self._queue_documents(chain)

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -487,7 +488,8 @@ def test_a_holder_that_cannot_renew_its_lease_reports_it(chained: Ledger, monkey
 
 
 def test_a_round_that_outlives_its_lease_sends_nothing_once_another_process_has_it(chained: Ledger) -> None:
-    """A slow round whose lease ran out and was taken over stops before its transaction goes out."""
+    """A slow round whose lease ran out and was taken over stops before its transaction goes out; a round well
+    inside its lease does not write the lease again."""
     grow(chained, 3)
     holder = chained.anchoring.anchorer
     assert holder is not None
@@ -500,6 +502,7 @@ def test_a_round_that_outlives_its_lease_sends_nothing_once_another_process_has_
         assert held is not None and held.owner == holder._lease_owner
         # the round took longer than the lease: another process takes it over once it has run out
         assert jobs.try_lease("anchoring", owner="another-host:1:x", ttl=3600, now=held.expires_at + 1)
+        holder._renewed_at -= 3600  # the holder's own clock: its last renewal was that long ago
 
     holder._queue_checkpoint = queue_then_lose_the_lease  # type: ignore[method-assign]
     holder.run_once()
@@ -508,3 +511,21 @@ def test_a_round_that_outlives_its_lease_sends_nothing_once_another_process_has_
     assert job.status == PENDING and job.tx_hash is None  # queued by the round, never sent by it
     lease = jobs.lease("anchoring")
     assert lease is not None and lease.owner == "another-host:1:x" and lease.round_at is None
+
+
+def test_a_round_well_inside_its_lease_renews_it_once(chained: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    grow(chained, 3)
+    holder = chained.anchoring.anchorer
+    assert holder is not None
+    renewals: list[float] = []
+    take = holder.jobs.try_lease
+
+    def counted(name: str, **kwargs: Any) -> bool:
+        renewals.append(kwargs["now"])
+        return take(name, **kwargs)
+
+    monkeypatch.setattr(holder.jobs, "try_lease", counted)
+    holder.run_once()
+    assert len(renewals) == 1 and not holder.standby  # taken at the start; the checks after it wrote nothing
+    [job] = chained.anchoring.jobs.recent_jobs(kind=CHECKPOINT)
+    assert job.tx_hash is not None  # and the round sent its transaction
