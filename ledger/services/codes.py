@@ -121,13 +121,13 @@ class OneTimeCodes:
         if (not isinstance(code, str) or len(code) != self._digits or not code.isascii()
                 or not code.isdigit()):
             raise ValidationFailed(f"code must be exactly {self._digits} digits 0-9", field="code")
-        for tries in range(4):  # a code used up, then sent again, before this check's try is read again
+        for reads in range(4):  # a code used up, then sent again, before this check's try is read again
             now = self._clock.now()
             row = self._store.get(request_id)
             refusal = self._out_of_play(request_id, row, now)
             if refusal is not None:
                 raise refusal
-            if tries == 3:
+            if reads == 3:
                 break
             attempt = self._store.try_code(request_id, self._mac(request_id, code), utc_timestamp(now))
             if attempt is None:  # expired, used up, confirmed or failed since the read

@@ -372,6 +372,21 @@ def test_automatic_requests_racing_on_one_policy_all_complete(hall: tuple[TestCl
     assert len(serviced) == 6
 
 
+def account_change(client: TestClient, ledger: Ledger, tag: str) -> dict[str, Any]:
+    """A payment account change (high-risk: it awaits its one-time code) asked for by the customer on a new
+    policy; the request's view. ``tag`` keeps each test's uploads apart."""
+    policy_no = issue(client, ledger)
+    me = headers(ledger, "customer", OWNER)
+    docs = {"ID-DOCUMENT": upload(client, me, f"%PDF id {tag}".encode()),
+            "BANK-ACCOUNT-PROOF": upload(client, me, f"%PDF bank {tag}".encode())}
+    made = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
+        "operation": "payment_account_change", "documents": docs,
+        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}})
+    assert made.status_code == 201 and made.json()["status"] == "awaiting_confirmation", made.text
+    view: dict[str, Any] = made.json()
+    return view
+
+
 def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confirms(
         hall: tuple[TestClient, Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
@@ -380,15 +395,8 @@ def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confir
     from ledger.servicing import decide as d
 
     client, ledger = hall
-    policy_no = issue(client, ledger)
     me = headers(ledger, "customer", OWNER)
-    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id resend"),
-            "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF bank resend")}
-    risky = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
-        "operation": "payment_account_change", "documents": docs,
-        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()
-    request_id = risky["request_id"]
-    assert risky["status"] == "awaiting_confirmation"  # one code sent with the request
+    request_id = account_change(client, ledger, "resend")["request_id"]  # one code sent with the request
     store = ledger.codes._store
     written: list[bytes] = []
     put = store.put
@@ -420,13 +428,8 @@ def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confir
 def test_codes_are_marked_delivered_by_id_and_version_and_a_bad_body_is_named(
         hall: tuple[TestClient, Ledger]) -> None:
     client, ledger = hall
-    policy_no = issue(client, ledger)
     me = headers(ledger, "customer", OWNER)
-    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id delivered"),
-            "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF bank delivered")}
-    risky = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
-        "operation": "payment_account_change", "documents": docs,
-        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()
+    risky = account_change(client, ledger, "delivered")
     messaging = headers(ledger, "system", "messaging")
     [message] = [m for m in client.get("/v1/staff/servicing/codes", headers=messaging).json()
                  if m["id"] == risky["request_id"]]
@@ -452,13 +455,8 @@ def test_a_code_that_could_not_be_stored_after_its_sending_was_recorded_does_not
     from ledger.servicing import events as ev
 
     client, ledger = hall
-    policy_no = issue(client, ledger)
     me = headers(ledger, "customer", OWNER)
-    docs = {"ID-DOCUMENT": upload(client, me, b"%PDF id unsent"),
-            "BANK-ACCOUNT-PROOF": upload(client, me, b"%PDF bank unsent")}
-    request_id = client.post(f"/v1/policies/{policy_no}/servicing", headers=me, json={
-        "operation": "payment_account_change", "documents": docs,
-        "input": {"bank": "招商银行", "account_no": "6225880112345678", "holder": "王五"}}).json()["request_id"]
+    request_id = account_change(client, ledger, "unsent")["request_id"]
     store = ledger.codes._store
     put = store.put
     failing = iter([True] * (d.MAX_CODES - 1))
