@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -26,14 +25,16 @@ def canonical_json(value: Any) -> bytes:
 
     Values made only of objects with string keys, arrays, strings, booleans, null and integers within I-JSON's
     exact range (what business payloads are: amounts travel as decimal strings) are written by the standard
-    library's C encoder with sorted keys, which for them is byte for byte what JCS prescribes (the same string
-    escapes, and code point order equals UTF-16 order below U+10000). Anything else, a float, a supplementary
-    character or a lone surrogate, goes to the ``rfc8785`` encoder, which implements the whole of RFC 8785.
+    by orjson with sorted keys (a dozen times faster than the standard library's encoder), which for them is byte
+    for byte what JCS prescribes: the same string escapes, and code point order equals UTF-16 order below
+    U+10000 (``tests/log/test_encoding.py`` holds it to the ``rfc8785`` encoder over every character below U+0800
+    and generated values). Anything else, a float, a supplementary character or a lone surrogate, goes to the
+    ``rfc8785`` encoder, which implements the whole of RFC 8785.
     """
     if _simple(value):
         try:
-            encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: let the full encoder refuse it
+            encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate: let the full encoder refuse it
             encoded = b""
         if encoded and not _FOUR_BYTE_UTF8.search(encoded):
             return encoded

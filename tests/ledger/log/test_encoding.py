@@ -41,6 +41,16 @@ def test_edge_values_agree(value: object) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
+def test_every_character_below_u0800_and_the_bmp_edges_agree() -> None:
+    # The fast path writes strings and keys with orjson: its escapes and key order must be JCS's for each one.
+    characters = [chr(c) for c in range(0x800)] + ["\u2028", "\u2029", "\ud7ff", "\ue000", "\ufeff", "\uffff", "中"]
+    for character in characters:
+        value = {f"k{character}": f"a{character}b", "z": [character, 1, True, None], character: {}}
+        assert canonical_json(value) == rfc8785.dumps(value), repr(character)
+    keyed = {f"{a}{b}": n for n, (a, b) in enumerate(zip(characters, reversed(characters), strict=True))}
+    assert canonical_json(keyed) == rfc8785.dumps(keyed)
+
+
 @pytest.mark.parametrize("value", [{"n": MAX_EXACT_INTEGER + 1}, {"s": "\ud800"}, {1: "not a string key"},
                                    {"f": float("nan")}])
 def test_what_jcs_cannot_carry_is_refused(value: object) -> None:
