@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import statistics
 import threading
 import time
 import uuid
@@ -58,10 +59,12 @@ class Inputs:
 
 @dataclass
 class Run:
-    """One measured run: a rate (events per second) and, for latency workloads, one duration per call."""
+    """One measured run: a rate (events per second), for latency workloads one duration per call, and for the
+    threaded ones the process's CPU time (user + system, every thread) per call."""
 
     rate: float
     samples: list[float]
+    cpu: float | None = None
 
 
 # --- lifeledger ------------------------------------------------------------------------------------------------
@@ -100,14 +103,15 @@ def threaded(writers: list[Callable[[], list[float]]]) -> Run:
     for thread in threads:
         thread.start()
     barrier.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), os.times()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - start
+    elapsed, spent = time.perf_counter() - start, os.times()
     if errors:
         raise errors[0]
     samples = [s for part in results for s in part]
-    return Run(len(samples) / elapsed, samples)
+    busy = spent.user - cpu.user + spent.system - cpu.system
+    return Run(len(samples) / elapsed, samples, cpu=busy / len(samples))
 
 
 def ledger_concurrent(root: Path, inputs: Inputs) -> Run:
@@ -325,7 +329,7 @@ def rounds(work: Path, inputs: Inputs, repeat: int, *, peers: bool = True) -> di
     A peer that fails (say, a recorder that refuses concurrent savers) is recorded with its error, not raised.
     """
     runs = {**LEDGER_RUNS, **(PEER_RUNS if peers else {})}
-    found: dict[str, dict[str, Any]] = {name: {"rates": [], "samples": []} for name in runs}
+    found: dict[str, dict[str, Any]] = {name: {"rates": [], "samples": [], "cpu": []} for name in runs}
     for number in range(repeat):
         log(f"appends round {number + 1}/{repeat}" + ("" if peers else " (lifeledger only)"))
         for name, run in runs.items():
@@ -341,6 +345,8 @@ def rounds(work: Path, inputs: Inputs, repeat: int, *, peers: bool = True) -> di
                 continue
             found[name]["rates"].append(result.rate)
             found[name]["samples"].extend(result.samples)
+            if result.cpu is not None:
+                found[name]["cpu"].append(result.cpu)
         log("  " + ", ".join(f"{name} {data['rates'][-1]:,.0f}/s" for name, data in found.items() if data["rates"]))
     return {name: summarize(data) for name, data in found.items()}
 
@@ -351,4 +357,9 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         out["events_per_second"] = rates(data["rates"])
     if data["samples"]:
         out["latency"] = latency_ms(data["samples"])
+    if data.get("cpu"):
+        # CPU per event says what a run cost whatever the machine's speed was at the time; cores, how much of
+        # the machine the process used (rate x CPU per event).
+        out["cpu_us_per_event"] = statistics.median(data["cpu"]) * 1e6
+        out["cores"] = statistics.median(r * c for r, c in zip(data["rates"], data["cpu"], strict=True))
     return out

@@ -110,6 +110,12 @@ def _latency_row(label: str, entry: dict[str, Any]) -> list[str]:
     return [label, _ms(lat), _ms(lat, "p90_ms"), _ms(lat, "p99_ms"), _eps(entry), f"{lat['n']:,}" if lat else "-"]
 
 
+def _cpu(entry: dict[str, Any]) -> list[str]:
+    if "cpu_us_per_event" not in entry:
+        return ["-", "-"]
+    return [f"{entry['cpu_us_per_event']:.0f}", f"{entry['cores']:.2f}"]
+
+
 def append_tables(report: dict[str, Any]) -> list[Table]:
     appends = report["appends"]
     res, gc, rounds = appends["results"], appends["gc_thresholds"], appends["rounds"]
@@ -122,10 +128,13 @@ def append_tables(report: dict[str, Any]) -> list[Table]:
             _latency_row("bare sqlite3 one-row commit, WAL + synchronous=FULL (floor)", res["sqlite_bare_single"]),
         ]),
         (f"2. {s['writers']} concurrent single-event writers, {s['writer_events']:,} pre-signed events each; "
-         "events/s over wall time", head, [
-            _latency_row(f"lifeledger intake.append x {s['writers']} threads", res["ledger_concurrent"]),
-            _latency_row(f"eventsourcing Application.save x {s['writers']} threads", res["es_concurrent"]),
-            _latency_row("eventsourcing Application.save, one thread (from 1.)", res["es_single"]),
+         "events/s over wall time; the process's CPU per event (every thread, user + system) and cores busy",
+         [*head, "CPU us/event", "cores"], [
+            [*_latency_row(f"lifeledger intake.append x {s['writers']} threads", res["ledger_concurrent"]),
+             *_cpu(res["ledger_concurrent"])],
+            [*_latency_row(f"eventsourcing Application.save x {s['writers']} threads", res["es_concurrent"]),
+             *_cpu(res["es_concurrent"])],
+            [*_latency_row("eventsourcing Application.save, one thread (from 1.)", res["es_single"]), "-", "-"],
         ]),
         ("3. Group of 5 all or none at expected={stream: 0} on fresh streams (includes the ledger signing the 5 "
          "events)", ["workload", "p50 ms", "p90 ms", "p99 ms", "events/s", "groups"], [

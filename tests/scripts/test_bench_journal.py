@@ -4,6 +4,7 @@ latencies, and every target got a verdict. The speed targets are not asserted: t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ def test_the_append_workloads_run_and_report_every_figure(tmp_path: Path) -> Non
     for name in ("ledger_single", "ledger_concurrent", "ledger_group"):
         latency = results[name]["latency"]
         assert latency["n"] > 0 and 0 < latency["median_ms"] <= latency["p99_ms"] <= latency["max_ms"], name
+    for name in ("ledger_concurrent", "es_concurrent"):  # what a threaded run cost the process, per event
+        assert results[name]["cpu_us_per_event"] > 0 and 0 < results[name]["cores"] <= 2 * (os.cpu_count() or 1)
+    assert "CPU us/event" in done.stdout
     targets = report["targets"]
     assert len(targets) >= 6 and all(t["met"] in (True, False) for t in targets)
     assert not [t for t in targets if "ran" in t["name"] and t["met"] is not True]  # no section failed
