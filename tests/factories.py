@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.crypto.keys import SigningKey
 from ledger.log.encoding import b64
 from ledger.log.statements import SignedEvent, sign_event
 from ledger.projections.scopes import KeyScope
+
+T = TypeVar("T")
 
 VECTORS = Path(__file__).resolve().parent / "vectors"  # the project's own copy of the known-answer vectors
 
@@ -42,3 +47,39 @@ def resident_id(birth: str, *, sex: str = "M", area: str = "110105", serial: int
     digit = 1 if sex == "M" else 2
     first17 = f"{area}{birth.replace('-', '')}{serial:02d}{digit}"
     return first17 + resident_id_check_char(first17)
+
+
+def at_once(calls: Sequence[Callable[[], T]], *, expect: tuple[type[BaseException], ...] = (),
+            timeout: float = 60.0) -> list[T | BaseException]:
+    """Run ``calls`` on threads of their own, released together behind one barrier, as racing clients are.
+
+    Returns what each call returned, in the order given, or the exception it raised if that is one of ``expect``.
+    Anything else a call raises is raised here (the first in order), and a call still running after ``timeout``
+    seconds fails the test: a race that breaks or deadlocks is never a quiet pass.
+    """
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(n: int, call: Callable[[], T]) -> None:
+        barrier.wait()
+        try:
+            results[n] = call()
+        except expect as exc:
+            results[n] = exc
+        except BaseException as exc:
+            errors[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n, call), name=f"at-once-{n}", daemon=True)
+               for n, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"{len(stuck)} of {len(calls)} racing calls still running after {timeout:g} s: {stuck}"
+    for error in errors:
+        if error is not None:
+            raise error
+    return results

@@ -27,6 +27,7 @@ from tests.api.routes.claims_helpers import (
 )
 from tests.api.routes.claims_more_helpers import file_claim, filed, fresh_uploads, post, seen
 from tests.api.routes.servicing_helpers import OWNER, headers, issue, move_to, refusal
+from tests.factories import at_once
 
 
 def _events(ledger: Ledger, claim_id: str) -> list[str]:
@@ -210,8 +211,6 @@ def test_a_decision_on_an_assessment_that_changed_since_is_refused(hall: tuple[T
 
 def test_reports_of_one_loss_at_once_open_one_claim_and_a_declined_one_lets_the_loss_be_reported_again(
         hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
-    import threading
-
     from ledger.claims.service import Caller
     from ledger.errors import Refused
 
@@ -222,22 +221,11 @@ def test_reports_of_one_loss_at_once_open_one_claim_and_a_declined_one_lets_the_
     loss = {"claim_type": "medical", "loss_date": (ledger.claims.today() - timedelta(days=2)).isoformat(),
             "description": "住院治疗", "account": ACCOUNT,
             "documents": fresh_uploads(client, ledger, *CUSTOMER_DOCS, customer=OWNER)}
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
 
-    def report() -> None:
-        barrier.wait()  # the four pass the service's check together: the journal's projection lets one in
-        try:
-            outcomes.append("opened " + ledger.claims.report(policy_no, loss, Caller(role="customer",
-                                                                                      subject=OWNER)).claim_id)
-        except Refused as refused:
-            outcomes.append(refused.rule)
+    def report() -> str:  # the four pass the service's check together: the journal's projection lets one in
+        return "opened " + ledger.claims.report(policy_no, loss, Caller(role="customer", subject=OWNER)).claim_id
 
-    threads = [threading.Thread(target=report) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = [o.rule if isinstance(o, Refused) else o for o in at_once([report] * 4, expect=(Refused,))]
     opened = [outcome.removeprefix("opened ") for outcome in outcomes if outcome.startswith("opened ")]
     assert len(opened) == 1 and sorted(outcomes)[:3] == ["CLAIM-OPEN"] * 3, outcomes
     claim = seen(client, ledger, opened[0])

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from ledger.app import Ledger
 from ledger.policies.rules.samples import CLEAN
-from tests.factories import resident_id
+from tests.factories import at_once, resident_id
 
 CUSTOMER = "P0000000000000000000A"
 STRANGER = "P0000000000000000000B"
@@ -377,22 +377,12 @@ def test_a_payment_for_no_known_policy_is_parked_not_lost(client: TestClient, au
 
 
 def test_the_same_unknown_payment_delivered_at_once_is_parked_once(client: TestClient, auth: Any) -> None:
-    import threading
-
-    barrier = threading.Barrier(6)
-    answers: list[Any] = []
-
-    def deliver() -> None:
-        barrier.wait()  # the six pass the service's look together: the projection keeps one
-        answers.append(client.post("/v1/payments", headers=auth("system", "payments"), json={
+    def deliver() -> Any:  # the six pass the service's look together: the projection keeps one
+        return client.post("/v1/payments", headers=auth("system", "payments"), json={
             "policy_no": "LL2026999999999998", "amount": "80.00", "payment_ref": "PAY-TWICE",
-            "paid_at": "2026-12-01T08:00:00Z"}))
+            "paid_at": "2026-12-01T08:00:00Z"})
 
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once([deliver] * 6)
     assert [(a.status_code, a.json()["outcome"]) for a in answers] == [(201, "parked")] * 6
     rows = client.get("/v1/staff/payments/parked", headers=auth("servicing", "s-1")).json()
     assert [r["payment_ref"] for r in rows].count("PAY-TWICE") == 1

@@ -8,6 +8,7 @@ import hashlib
 import time
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from tests.api.routes.servicing_helpers import (
     past_free_look,
     upload,
 )
-from tests.factories import resident_id
+from tests.factories import at_once, resident_id
 
 
 def test_an_address_change_completes_at_once_with_a_receipt(hall: tuple[TestClient, Ledger]) -> None:
@@ -243,29 +244,17 @@ def test_erasing_the_customer_keeps_every_servicing_fact_as_a_replay_rebuilds_it
 
 
 def test_two_requests_of_one_operation_racing_on_a_policy_leave_one_open(hall: tuple[TestClient, Ledger]) -> None:
-    import threading
-
     from ledger.errors import Refused
 
     client, ledger = hall
     policy_no = issue(client, ledger)
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
 
-    def ask(n: int) -> None:
-        barrier.wait()
-        try:
-            state = ledger.servicing.submit(policy_no, "identity_correction", {"name": f"王五{n}"}, role="customer",
-                                            party=OWNER)
-            outcomes.append(state.status)
-        except Refused as refused:
-            outcomes.append(refused.rule)
+    def ask(n: int) -> str:
+        return ledger.servicing.submit(policy_no, "identity_correction", {"name": f"王五{n}"}, role="customer",
+                                       party=OWNER).status
 
-    threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = [o.rule if isinstance(o, Refused) else o
+                for o in at_once([partial(ask, n) for n in range(4)], expect=(Refused,))]
     assert sorted(outcomes) == ["REQUEST-OPEN"] * 3 + ["documents_requested"]
     listed = client.get(f"/v1/policies/{policy_no}/servicing", headers=headers(ledger, "customer", OWNER)).json()
     assert [row["operation"] for row in listed] == ["identity_correction"]
@@ -347,24 +336,15 @@ def test_verify_recomputes_every_servicing_amount_and_names_one_that_does_not_ad
 
 
 def test_automatic_requests_racing_on_one_policy_all_complete(hall: tuple[TestClient, Ledger]) -> None:
-    import threading
-
     client, ledger = hall
     policy_no = issue(client, ledger)
-    barrier = threading.Barrier(6)
-    statuses: list[str] = []
 
-    def change(n: int) -> None:
-        barrier.wait()
+    def change(n: int) -> str:
         operation = "address_change" if n % 2 else "contact_change"
         data = {"address": f"广州市天河区 {n} 号"} if n % 2 else {"phone": f"1390000{n:04d}"}
-        statuses.append(ledger.servicing.submit(policy_no, operation, data, role="customer", party=OWNER).status)
+        return ledger.servicing.submit(policy_no, operation, data, role="customer", party=OWNER).status
 
-    threads = [threading.Thread(target=change, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once([partial(change, n) for n in range(6)])
     # each completion writes the contract at the position it was prepared on; one that lost the race is prepared
     # again on the contract as it is then, never refused for it
     assert statuses == ["completed"] * 6
@@ -389,8 +369,6 @@ def account_change(client: TestClient, ledger: Ledger, tag: str) -> dict[str, An
 
 def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confirms(
         hall: tuple[TestClient, Ledger], monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
     from ledger.errors import Refused
     from ledger.servicing import decide as d
 
@@ -401,22 +379,12 @@ def test_resends_at_once_stay_within_the_limit_and_the_code_in_the_outbox_confir
     written: list[bytes] = []
     put = store.put
     monkeypatch.setattr(store, "put", lambda row: written.append(row.code_mac) or put(row))  # counts, then writes
-    barrier = threading.Barrier(6)
-    outcomes: list[str] = []
 
-    def resend() -> None:
-        barrier.wait()
-        try:
-            ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
-            outcomes.append("sent")
-        except Refused as refused:
-            outcomes.append(refused.rule)
+    def resend() -> str:
+        ledger.servicing.resend_code(request_id, role="customer", party=OWNER)
+        return "sent"
 
-    threads = [threading.Thread(target=resend) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = [o.rule if isinstance(o, Refused) else o for o in at_once([resend] * 6, expect=(Refused,))]
     assert sorted(outcomes) == ["OTP-RESEND-LIMIT"] * (7 - d.MAX_CODES) + ["sent"] * (d.MAX_CODES - 1)
     assert ledger.servicing.get(request_id).codes_sent == d.MAX_CODES
     assert len(written) == d.MAX_CODES - 1  # a refused resend draws no code, so none replaced a code sent

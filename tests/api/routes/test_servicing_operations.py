@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ from tests.api.routes.servicing_helpers import (
     upload,
     uploads,
 )
-from tests.factories import resident_id
+from tests.factories import at_once, resident_id
 
 ANNIVERSARY = date(2027, 12, 2)
 
@@ -475,26 +476,14 @@ def test_partial_withdrawal_lowers_the_sum_assured(hall: tuple[TestClient, Ledge
 
 def test_two_high_risk_requests_under_the_four_eyes_amount_together_need_four_eyes(
         hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
-    import threading
-
     client, ledger = hall
     policy_no = single_premium(client, ledger, clock)
     docs = uploads(client, me(ledger), "ID-DOCUMENT", "BANK-ACCOUNT-PROOF")
     # 30,000 each is under the 50,000 four-eyes amount; together they are over it
     asks = [("policy_loan", {"amount": "30000"}), ("partial_withdrawal", {"amount": "30000"})]
-    barrier = threading.Barrier(len(asks))
-    views: list[dict[str, Any]] = []
-
-    def send(operation: str, data: dict[str, Any]) -> None:
-        barrier.wait()  # both read the policy's open amounts before either is recorded
-        views.append(submit(client, ledger, policy_no, operation, data, docs=docs))
-
-    threads = [threading.Thread(target=send, args=pair) for pair in asks]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(views) == 2
+    # both read the policy's open amounts before either is recorded
+    views = at_once([partial(submit, client, ledger, policy_no, operation, data, docs=docs)
+                     for operation, data in asks])
     # the one recorded first saw nothing else open; the other counts it, whichever order they landed in
     assert sorted(view["four_eyes"] for view in views) == [False, True], [
         (view["operation"], view["four_eyes"]) for view in views]

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,9 @@ from ledger.errors import Conflict, SignatureError
 from ledger.log.statements import sign_event
 from ledger.projections import streams
 from ledger.services.documents import Registration
-from ledger.services.intake import Draft
+from ledger.services.intake import Draft, Receipt
 from ledger.settings import Settings
-from tests.factories import policy_event
+from tests.factories import at_once, policy_event
 
 pytestmark = pytest.mark.usefixtures("backend")
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,28 +75,17 @@ def test_one_bad_event_sinks_the_whole_group(ledger: Ledger, system_key: Signing
 def test_a_refused_group_leaves_the_other_units_of_its_batch_alone(ledger: Ledger, system_key: SigningKey) -> None:
     """A group refused inside a shared commit: the single events committed with it still land."""
     ledger.intake.append(policy_event(system_key, 1), owner="policy-admin")
-    results: dict[str, object] = {}
-    start = threading.Barrier(3)
 
-    def single(n: int) -> None:
-        start.wait()
-        results[f"single-{n}"] = ledger.intake.append(policy_event(system_key, 10 + n, stream=f"policy:s{n}"),
-                                                      owner="policy-admin")
+    def single(n: int) -> Receipt:
+        return ledger.intake.append(policy_event(system_key, 10 + n, stream=f"policy:s{n}"), owner="policy-admin")
 
-    def group() -> None:
-        start.wait()
-        try:
-            ledger.intake.append_all([policy_event(system_key, 20), policy_event(system_key, 21)],
-                                     owner="policy-admin", expected={"policy:p1": 0})
-        except Conflict as exc:
-            results["group"] = exc
+    def group() -> list[Receipt]:
+        return ledger.intake.append_all([policy_event(system_key, 20), policy_event(system_key, 21)],
+                                        owner="policy-admin", expected={"policy:p1": 0})
 
-    threads = [threading.Thread(target=single, args=(n,)) for n in range(2)] + [threading.Thread(target=group)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert isinstance(results["group"], Conflict)
+    *singles, grouped = at_once([partial(single, 0), partial(single, 1), group], expect=(Conflict,))
+    assert isinstance(grouped, Conflict)
+    assert all(isinstance(receipt, Receipt) and receipt.seq == 1 for receipt in singles)
     assert position(ledger, "policy:s0") == position(ledger, "policy:s1") == 1
     assert ledger.log.size() == 4
 
