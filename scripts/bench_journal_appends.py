@@ -103,14 +103,13 @@ def threaded(writers: list[Callable[[], list[float]]]) -> Run:
     for thread in threads:
         thread.start()
     barrier.wait()
-    start, cpu = time.perf_counter(), os.times()
+    start, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join()
-    elapsed, spent = time.perf_counter() - start, os.times()
+    elapsed, busy = time.perf_counter() - start, time.process_time() - cpu
     if errors:
         raise errors[0]
     samples = [s for part in results for s in part]
-    busy = spent.user - cpu.user + spent.system - cpu.system
     return Run(len(samples) / elapsed, samples, cpu=busy / len(samples))
 
 
@@ -358,8 +357,8 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
     if data["samples"]:
         out["latency"] = latency_ms(data["samples"])
     if data.get("cpu"):
-        # CPU per event says what a run cost whatever the machine's speed was at the time; cores, how much of
-        # the machine the process used (rate x CPU per event).
+        # CPU per event is what each event cost the process; cores, how much of the machine it used (a round's
+        # rate times its CPU per event: about 1.0 for a run bound by one interpreter). Both move with the host.
         out["cpu_us_per_event"] = statistics.median(data["cpu"]) * 1e6
         out["cores"] = statistics.median(r * c for r, c in zip(data["rates"], data["cpu"], strict=True))
     return out

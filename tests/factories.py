@@ -77,9 +77,9 @@ def at_once(calls: Sequence[Callable[[], T]], *, expect: tuple[type[BaseExceptio
     deadline = time.monotonic() + timeout
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    stuck = [thread.name for thread in threads if thread.is_alive()]
-    assert not stuck, f"{len(stuck)} of {len(calls)} racing calls still running after {timeout:g} s: {stuck}"
-    for error in errors:
+    for error in errors:  # what went wrong first, even if another call is stuck behind it
         if error is not None:
             raise error
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"{len(stuck)} of {len(calls)} racing calls still running after {timeout:g} s: {stuck}"
     return results

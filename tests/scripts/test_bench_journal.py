@@ -28,6 +28,8 @@ def test_the_append_workloads_run_and_report_every_figure(tmp_path: Path) -> Non
         latency = results[name]["latency"]
         assert latency["n"] > 0 and 0 < latency["median_ms"] <= latency["p99_ms"] <= latency["max_ms"], name
     for name in ("ledger_concurrent", "es_concurrent"):  # what a threaded run cost the process, per event
+        if name.startswith("es") and "error" in results[name]:
+            continue  # a peer may fail to run; the report names its error
         assert results[name]["cpu_us_per_event"] > 0 and 0 < results[name]["cores"] <= 2 * (os.cpu_count() or 1)
     assert "CPU us/event" in done.stdout
     targets = report["targets"]
