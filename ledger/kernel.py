@@ -3,12 +3,16 @@ decision wants recorded). Pure data; the workflow (``ledger.workflow``) records 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Actor", "Event", "NewEvent"]
+__all__ = ["Actor", "Event", "NewEvent", "copy_with"]
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,40 @@ class Actor:
 
     def to_json(self) -> dict[str, str]:
         return {"role": self.role, "party": self.party}
+
+
+def copy_with(state: S, **changes: Any) -> S:
+    """``dataclasses.replace`` for the folded states: a copy of ``state`` with ``changes``.
+
+    Every load folds each event of a stream into a state of some forty fields, two or three copies an event;
+    ``replace`` builds each copy through ``__init__`` (11 µs for the policy state), this copies the instance's
+    dictionary (0.5 µs). It does so only for a dataclass whose fields are all set by ``__init__``, with no
+    ``__post_init__`` (so ``__init__`` does nothing but set them), no slots and no cached property (whose value
+    the dictionary would carry over stale); anything else goes to ``replace``.
+    A name that is not a field is a ``TypeError``, as with ``replace``.
+    """
+    cls: type = type(state)
+    names = _PLAIN[cls] if cls in _PLAIN else _PLAIN.setdefault(cls, _plain_fields(cls))
+    if names is None:
+        return dataclasses.replace(state, **changes)  # type: ignore[type-var]
+    if not changes.keys() <= names:
+        raise TypeError(f"{type(state).__name__} has no field {', '.join(sorted(changes.keys() - names))}")
+    copy: S = object.__new__(cls)
+    copy.__dict__.update(state.__dict__)
+    copy.__dict__.update(changes)
+    return copy
+
+
+_PLAIN: dict[type, frozenset[str] | None] = {}  # per class: its field names, or None for "use replace"
+
+
+def _plain_fields(cls: type) -> frozenset[str] | None:
+    """The field names of a dataclass ``copy_with`` may copy by dictionary, or None."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
+        return None
+    if any(isinstance(value, functools.cached_property) for klass in cls.__mro__ for value in vars(klass).values()):
+        return None
+    fields = dataclasses.fields(cls)
+    if any(not f.init for f in fields):
+        return None
+    return frozenset(f.name for f in fields)

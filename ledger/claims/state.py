@@ -10,12 +10,12 @@ reopened with new documents; a failed payment waits for a new account.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ledger.claims import events as ev
-from ledger.kernel import Event
+from ledger.kernel import Event, copy_with
 
 AWAITING_DOCUMENTS = "awaiting_documents"
 AWAITING_KEYING = "awaiting_keying"
@@ -149,74 +149,75 @@ def evolve(state: ClaimState, event: Event) -> ClaimState:
     f = event.facts
     step = Step(index=event.index, type=event.type, at=event.recorded_at, actor=dict(f.get("actor") or {}),
                 facts={k: v for k, v in f.items() if k not in ("actor", "claim_id")})
-    return replace(nxt, last_seq=event.seq, timeline=(*nxt.timeline, step))
+    return copy_with(nxt, last_seq=event.seq, timeline=(*nxt.timeline, step))
 
 
 def _apply(state: ClaimState, event: Event) -> ClaimState:
     f, t = event.facts, event.type
     mark = Mark(index=event.index, at=event.recorded_at)
     if t == ev.REPORTED:
-        return replace(state, claim_id=f["claim_id"], status=AWAITING_DOCUMENTS, reported=dict(f),
+        return copy_with(state, claim_id=f["claim_id"], status=AWAITING_DOCUMENTS, reported=dict(f),
                        reported_mark=mark, checklist=tuple(f["checklist"]), missing=tuple(f["checklist"]),
                        account_digest=f.get("account_digest") or "")
     if t == ev.DOCUMENTS_RECEIVED:
         received = tuple(dict.fromkeys((*state.received, *f["documents"])))
-        nxt = replace(state, received=received, missing=tuple(f["missing"]), uploads={**state.uploads, **f["uploads"]})
+        nxt = copy_with(state, received=received, missing=tuple(f["missing"]),
+                        uploads={**state.uploads, **f["uploads"]})
         if f["complete"] and state.complete is None:
-            nxt = replace(nxt, complete=mark)
+            nxt = copy_with(nxt, complete=mark)
         elif f["complete"] and len(state.requested) > len(state.supplied):
-            nxt = replace(nxt, supplied=(*state.supplied, mark))
-        return replace(nxt, status=_after_documents(nxt, f))
+            nxt = copy_with(nxt, supplied=(*state.supplied, mark))
+        return copy_with(nxt, status=_after_documents(nxt, f))
     if t == ev.DOCUMENTS_REQUESTED:
         requested = state.requested
         if state.complete is not None and len(state.requested) == len(state.supplied):
             requested = (*requested, mark)  # the statutory clock pauses until the supplement arrives
-        return replace(state, status=AWAITING_DOCUMENTS, requested=requested,
+        return copy_with(state, status=AWAITING_DOCUMENTS, requested=requested,
                        missing=tuple(dict.fromkeys((*state.missing, *f["documents"]))),
                        received=tuple(code for code in state.received if code not in f["documents"]))
     if t == ev.INVOICE_RECEIVED:
-        return replace(state, invoices=(*state.invoices, {**f, "index": event.index}))
+        return copy_with(state, invoices=(*state.invoices, {**f, "index": event.index}))
     if t == ev.MEDICAL_RECORDED:
-        return replace(state, medical=dict(f), medical_index=event.index)
+        return copy_with(state, medical=dict(f), medical_index=event.index)
     if t == ev.ASSESSED:
-        return replace(state, status=UNDER_REVIEW, assessment=dict(f), assessed_index=event.index,
+        return copy_with(state, status=UNDER_REVIEW, assessment=dict(f), assessed_index=event.index,
                        track=f["track"])
     if t == ev.HANDLER_ASSIGNED:
-        return replace(state, handler=f["handler"])
+        return copy_with(state, handler=f["handler"])
     if t == ev.DECIDED:
         by = f["by"]
         deciders = state.deciders if not by or by in state.deciders else (*state.deciders, by)
-        return replace(state, status=DECLINED if f["outcome"] == "decline" else PAYMENT_PENDING, decision=dict(f),
+        return copy_with(state, status=DECLINED if f["outcome"] == "decline" else PAYMENT_PENDING, decision=dict(f),
                        decided=state.decided or mark, deciders=deciders)
     if t == ev.PAYMENT_INSTRUCTED:
         payments = {**state.payments, f["payment_id"]: {**f, "status": "instructed", "index": event.index}}
         if f.get("replaces") in payments:  # a failed payment instructed again to a new account
             payments[f["replaces"]] = {**payments[f["replaces"]], "status": "replaced"}
         status = PAYMENT_PENDING if state.status == PAYMENT_FAILED else state.status
-        return replace(state, payments=payments, status=status)
+        return copy_with(state, payments=payments, status=status)
     if t == ev.PAYMENT_SETTLED:
         held = state.payments[f["payment_id"]]
         payments = {**state.payments, f["payment_id"]: {**held, "status": f["status"], "paid_at": f["paid_at"],
                                                         "reason": f["reason"]}}
-        nxt = replace(state, payments=payments)
+        nxt = copy_with(state, payments=payments)
         if held["kind"] == "advance":
             return nxt
         if f["status"] == "paid":
-            return replace(nxt, status=PAID, paid=state.paid or mark)
-        return replace(nxt, status=PAYMENT_FAILED)
+            return copy_with(nxt, status=PAID, paid=state.paid or mark)
+        return copy_with(nxt, status=PAYMENT_FAILED)
     if t == ev.ACCOUNT_CHANGED:
-        return replace(state, account_digest=f["account_digest"])
+        return copy_with(state, account_digest=f["account_digest"])
     if t == ev.FLAG_RESOLVED:
-        return replace(state, resolved_flags={**state.resolved_flags, f["rule"]: bool(f["confirmed"])})
+        return copy_with(state, resolved_flags={**state.resolved_flags, f["rule"]: bool(f["confirmed"])})
     if t == ev.REOPENED:
         status = AWAITING_DOCUMENTS if f["documents"] else UNDER_REVIEW
         missing = tuple(f["documents"])
-        return replace(state, status=status, reopened=state.reopened + 1, missing=missing,
+        return copy_with(state, status=status, reopened=state.reopened + 1, missing=missing,
                        received=tuple(code for code in state.received if code not in missing), decision={})
     if t == ev.APPEALED:
-        return replace(state, status=UNDER_REVIEW, appeals=state.appeals + 1, handler=f["handler"])
+        return copy_with(state, status=UNDER_REVIEW, appeals=state.appeals + 1, handler=f["handler"])
     if t == ev.CLOSED:
-        return replace(state, status=CLOSED)
+        return copy_with(state, status=CLOSED)
     return state
 
 

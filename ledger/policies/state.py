@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from ledger.clock import add_months as add_months
-from ledger.kernel import Event
+from ledger.kernel import Event, copy_with
 from ledger.policies import events as ev
 
 # Application statuses (before issue), then the policy statuses of DOMAIN.md (ACORD-like).
@@ -159,97 +159,97 @@ def evolve(state: PolicyState, event: Event) -> PolicyState:
     if allowed is not None and nxt.status not in allowed.get(state.status, ()):
         raise AssertionError(f"{event.type} cannot move a policy from {state.status or 'nothing'!r} to "
                              f"{nxt.status!r} (entry {event.index})")
-    return replace(nxt, last_seq=event.seq)
+    return copy_with(nxt, last_seq=event.seq)
 
 
 def _history(state: PolicyState, event: Event) -> PolicyState:
     """The dated history the claim rules read (see ``PolicyState``)."""
     f = event.facts
     if event.type == ev.SUBMITTED:
-        return replace(state, submitted_at=event.recorded_at)
+        return copy_with(state, submitted_at=event.recorded_at)
     if event.type == ev.LAPSED:
-        return replace(state, suspensions=(*state.suspensions, (date.fromisoformat(f["on"]), None)))
+        return copy_with(state, suspensions=(*state.suspensions, (date.fromisoformat(f["on"]), None)))
     if event.type == ev.REINSTATED and state.suspensions and state.suspensions[-1][1] is None:
-        return replace(state, suspensions=(*state.suspensions[:-1],
+        return copy_with(state, suspensions=(*state.suspensions[:-1],
                                            (state.suspensions[-1][0], date.fromisoformat(f["on"]))))
     if event.type == ev.GRACE_STARTED:
-        return replace(state, graces=(*state.graces, (date.fromisoformat(f["due_date"]),
+        return copy_with(state, graces=(*state.graces, (date.fromisoformat(f["due_date"]),
                                                      date.fromisoformat(f["grace_end"]))))
     if event.type in (ev.CANCELLED, ev.CLAIM_ENDED) or (event.type == ev.SERVICED and f["changes"].get("status")):
-        return replace(state, ended_on=date.fromisoformat(f["on"]))
+        return copy_with(state, ended_on=date.fromisoformat(f["on"]))
     return state
 
 
 def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
     if type == ev.SUBMITTED:
-        return replace(state, application_id=f["application_id"], status=AWAITING_DECLARATION,
+        return copy_with(state, application_id=f["application_id"], status=AWAITING_DECLARATION,
                        product=f["product"], plan=f["plan"], policyholder=f["policyholder"], insured=f["insured"],
                        beneficiaries=tuple(f["beneficiaries"]), insured_age=f["insured_age"],
                        insured_sex=f["insured_sex"], occupation_class=f["occupation_class"], quote=f["quote"],
                        cover_with_us=f["cover_with_us"],
                        premium=f["quote"])
     if type == ev.ANSWERED:
-        return replace(state, questionnaire=f["questionnaire"], declaration_complete=bool(f["complete"]))
+        return copy_with(state, questionnaire=f["questionnaire"], declaration_complete=bool(f["complete"]))
     if type == ev.DECIDED:
         outcome = f["decision"]["outcome"]
         status = {"standard": ACCEPTED, "rated": OFFERED, "exclusion": OFFERED, "postpone": POSTPONED,
                   "decline": DECLINED, "refer": REFERRED}[outcome]
-        return replace(state, status=status, decision=f["decision"], premium=f["quote"] or state.premium)
+        return copy_with(state, status=status, decision=f["decision"], premium=f["quote"] or state.premium)
     if type == ev.EVIDENCE_REQUESTED:
-        return replace(state, status=EVIDENCE_REQUESTED)
+        return copy_with(state, status=EVIDENCE_REQUESTED)
     if type == ev.EVIDENCE_PROVIDED:
-        return replace(state, status=REFERRED)
+        return copy_with(state, status=REFERRED)
     if type == ev.OFFER_ACCEPTED:
-        return replace(state, status=ACCEPTED)
+        return copy_with(state, status=ACCEPTED)
     if type == ev.OFFER_REFUSED:
-        return replace(state, status=OFFER_REFUSED)
+        return copy_with(state, status=OFFER_REFUSED)
     if type == ev.WITHDRAWN:
-        return replace(state, status=WITHDRAWN)
+        return copy_with(state, status=WITHDRAWN)
     if type in (ev.PREMIUM_PAID, ev.PAYMENT_PARKED):
-        state = replace(state, payment_refs=state.payment_refs | {f["payment_ref"]})
+        state = copy_with(state, payment_refs=state.payment_refs | {f["payment_ref"]})
     if type == ev.PREMIUM_PAID:
         if f.get("purpose") == "first":
-            return replace(state, first_premium_paid=True)
+            return copy_with(state, first_premium_paid=True)
         if f.get("purpose") == "reinstatement":
-            return replace(state, reinstatement_paid=True)
-        return replace(state, paid_dues=(*state.paid_dues, f["due_date"]), grace_end=None,
+            return copy_with(state, reinstatement_paid=True)
+        return copy_with(state, paid_dues=(*state.paid_dues, f["due_date"]), grace_end=None,
                        status=IN_FORCE if state.status == GRACE else state.status)
     if type == ev.PAYMENT_PARKED:
-        return replace(state, parked=state.parked + 1)
+        return copy_with(state, parked=state.parked + 1)
     if type == ev.ISSUED:
         effective = date.fromisoformat(f["effective_date"])
         free_look_end = _date(f["free_look_end"])
         schedule = f["schedule"]
-        return replace(state, status=FREE_LOOK if free_look_end is not None else IN_FORCE,
+        return copy_with(state, status=FREE_LOOK if free_look_end is not None else IN_FORCE,
                        policy_no=f["policy_no"], effective_date=effective, issued_on=_date(f["issued_on"]),
                        free_look_end=free_look_end, maturity_date=_date(f["maturity_date"]),
                        installments=int(schedule["installments"]), grace_days=int(schedule["grace_days"]),
                        premium=f["premium"], paid_dues=(effective.isoformat(),),
                        documents=(*state.documents, dict(f["document"], issued_on=f["issued_on"])))
     if type == ev.NOTICE_SENT:
-        return replace(state, notices=state.notices | {(f["kind"], f["due_date"])})
+        return copy_with(state, notices=state.notices | {(f["kind"], f["due_date"])})
     if type == ev.GRACE_STARTED:
-        return replace(state, status=GRACE, grace_end=date.fromisoformat(f["grace_end"]))
+        return copy_with(state, status=GRACE, grace_end=date.fromisoformat(f["grace_end"]))
     if type == ev.LAPSED:
-        return replace(state, status=SUSPENDED, lapsed_on=date.fromisoformat(f["on"]),
+        return copy_with(state, status=SUSPENDED, lapsed_on=date.fromisoformat(f["on"]),
                        reinstate_until=date.fromisoformat(f["reinstate_until"]))
     if type == ev.REINSTATEMENT_REQUESTED:
-        return replace(state, reinstatement=f if f["accepted"] else {}, reinstatement_paid=False)
+        return copy_with(state, reinstatement=f if f["accepted"] else {}, reinstatement_paid=False)
     if type == ev.REINSTATED:
-        return replace(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(f["dues"]))),
+        return copy_with(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(f["dues"]))),
                        grace_end=None, lapsed_on=None, reinstate_until=None, reinstatement={},
                        reinstatement_paid=False,
                        documents=(*state.documents, dict(f["document"], issued_on=f["on"])))
     if type == ev.FREE_LOOK_ENDED:
-        return replace(state, status=IN_FORCE if state.status == FREE_LOOK else state.status)
+        return copy_with(state, status=IN_FORCE if state.status == FREE_LOOK else state.status)
     if type == ev.CANCELLED:
-        return replace(state, status=CANCELLED if state.status == FREE_LOOK else TERMINATED)
+        return copy_with(state, status=CANCELLED if state.status == FREE_LOOK else TERMINATED)
     if type == ev.MATURED:
-        return replace(state, status=MATURED)
+        return copy_with(state, status=MATURED)
     if type == ev.CLAIM_ENDED:
-        return replace(state, status=TERMINATED)
+        return copy_with(state, status=TERMINATED)
     if type == ev.PREMIUMS_WAIVED:
-        return replace(state, waived_dues=tuple(sorted(set(state.waived_dues) | set(f["dues"]))))
+        return copy_with(state, waived_dues=tuple(sorted(set(state.waived_dues) | set(f["dues"]))))
     if type == ev.SERVICED:
         return with_changes(state, f["changes"], document=f["document"], on=f["on"],
                             serviced={"request_id": f["request_id"], "operation": f["operation"], "on": f["on"]})
@@ -279,7 +279,7 @@ def with_changes(state: PolicyState, changes: Any, *, document: Any = None, on: 
         values["documents"] = (*state.documents, dict(document, issued_on=on))
     if serviced is not None:
         values["serviced"] = (*state.serviced, serviced)
-    return replace(state, **values)
+    return copy_with(state, **values)
 
 
 def grace_end_of(due: date, grace_days: int) -> date:

@@ -6,11 +6,11 @@ or rejected, or withdrawn before approval. Automatic operations go from submitte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger.kernel import Event
+from ledger.kernel import Event, copy_with
 from ledger.servicing import events as ev
 
 SUBMITTED = "submitted"
@@ -112,7 +112,7 @@ def evolve(state: RequestState, event: Event) -> RequestState:
     actor = dict(event.facts.get("actor") or {})
     note = str(event.facts.get("reason") or event.facts.get("note") or "")
     step = Step(index=event.index, type=event.type, at=event.recorded_at, status=nxt.status, actor=actor, note=note)
-    return replace(nxt, timeline=(*nxt.timeline, step), last_seq=event.seq)
+    return copy_with(nxt, timeline=(*nxt.timeline, step), last_seq=event.seq)
 
 
 def after_prerequisites(missing: tuple[str, ...]) -> str:
@@ -126,36 +126,36 @@ def _apply(state: RequestState, event: Event) -> RequestState:
     if type == ev.SUBMITTED:
         missing = tuple(f["documents"]["missing"])
         status = AWAITING_CONFIRMATION if f["high_risk"] else after_prerequisites(missing)
-        return replace(state, request_id=f["request_id"], status=status, submitted=dict(f),
+        return copy_with(state, request_id=f["request_id"], status=status, submitted=dict(f),
                        documents_missing=missing, documents_received=tuple(f["documents"]["provided"]))
     if type == ev.CODE_SENT:
-        return replace(state, code_sent=dict(f), codes_sent=state.codes_sent + 1)
+        return copy_with(state, code_sent=dict(f), codes_sent=state.codes_sent + 1)
     if type == ev.CODE_UNSENT:
-        return replace(state, unsent=(*state.unsent, int(f["sent"])))
+        return copy_with(state, unsent=(*state.unsent, int(f["sent"])))
     if type == ev.CONFIRMED:
-        return replace(state, confirmed=True, status=after_prerequisites(state.documents_missing))
+        return copy_with(state, confirmed=True, status=after_prerequisites(state.documents_missing))
     if type == ev.DOCUMENTS_REQUESTED:
         wanted = tuple(dict.fromkeys((*state.documents_missing, *f["documents"])))
         # a document asked for again is awaited again, even if one was received before
         received = tuple(code for code in state.documents_received if code not in f["documents"])
-        return replace(state, status=DOCUMENTS_REQUESTED, documents_missing=wanted, documents_received=received)
+        return copy_with(state, status=DOCUMENTS_REQUESTED, documents_missing=wanted, documents_received=received)
     if type == ev.DOCUMENTS_RECEIVED:
         received = tuple(dict.fromkeys((*state.documents_received, *f["documents"])))
         missing = tuple(code for code in state.documents_missing if code not in f["documents"])
-        return replace(state, documents_received=received, documents_missing=missing,
+        return copy_with(state, documents_received=received, documents_missing=missing,
                        status=after_prerequisites(missing))
     if type == ev.APPROVAL_RECORDED:
-        return replace(state, approvals=(*state.approvals, f["by"]))
+        return copy_with(state, approvals=(*state.approvals, f["by"]))
     if type == ev.APPROVED:
         effective = datetime.fromisoformat(f["effective_at"].replace("Z", "+00:00"))
-        return replace(state, status=APPROVED, approvals=tuple(dict.fromkeys((*state.approvals, *f["by"]))),
+        return copy_with(state, status=APPROVED, approvals=tuple(dict.fromkeys((*state.approvals, *f["by"]))),
                        approved_at=event.recorded_at, effective_at=effective)
     if type == ev.REJECTED:
-        return replace(state, status=REJECTED, outcome=dict(f))
+        return copy_with(state, status=REJECTED, outcome=dict(f))
     if type == ev.WITHDRAWN:
-        return replace(state, status=WITHDRAWN, outcome=dict(f))
+        return copy_with(state, status=WITHDRAWN, outcome=dict(f))
     if type == ev.COMPLETED:
-        return replace(state, status=COMPLETED, outcome=dict(f))
+        return copy_with(state, status=COMPLETED, outcome=dict(f))
     if type == ev.PAYMENT_RECEIVED:
-        return replace(state, payment=dict(f))
+        return copy_with(state, payment=dict(f))
     return state

@@ -1,0 +1,62 @@
+"""``copy_with``: what ``dataclasses.replace`` gives, for the folded states and for anything it must not copy."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pytest
+
+from ledger.claims.state import ClaimState
+from ledger.kernel import copy_with
+from ledger.policies.state import PolicyState
+from ledger.servicing.state import RequestState
+
+
+@pytest.mark.parametrize("state, changes", [
+    (PolicyState(), {"status": "accepted", "paid_dues": ("2026-01-01",), "last_seq": 3}),
+    (RequestState(), {"status": "completed", "codes_sent": 2, "unsent": (4,)}),
+    (ClaimState(), {"claim_id": "C1", "reopened": 1}),
+])
+def test_the_folded_states_copy_as_replace_does(state: Any, changes: dict[str, Any]) -> None:
+    copied = copy_with(state, **changes)
+    assert copied == dataclasses.replace(state, **changes) and type(copied) is type(state)
+    assert copied is not state and state == type(state)()  # the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copied.status = "changed"  # still frozen
+
+
+def test_a_name_that_is_not_a_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="no field stauts"):
+        copy_with(PolicyState(), stauts="accepted")
+
+
+@dataclass(frozen=True)
+class Checked:
+    amount: int = 0
+    doubled: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        if self.amount < 0:
+            raise ValueError("amount below zero")
+        object.__setattr__(self, "doubled", self.amount * 2)
+
+
+@dataclass(frozen=True)
+class Cached:
+    amount: int = 0
+
+    @cached_property
+    def doubled(self) -> int:
+        return self.amount * 2
+
+
+def test_what_init_or_a_cached_property_would_change_goes_through_replace() -> None:
+    assert copy_with(Checked(1), amount=4).doubled == 8  # __post_init__ ran
+    with pytest.raises(ValueError, match="below zero"):
+        copy_with(Checked(1), amount=-1)
+    first = Cached(1)
+    assert first.doubled == 2
+    assert copy_with(first, amount=5).doubled == 10  # not the first one's cached value
