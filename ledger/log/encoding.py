@@ -48,7 +48,8 @@ _FOUR_BYTE_UTF8 = re.compile(rb"[\xf0-\xf4]")  # a character above U+FFFF, where
 
 
 def _simple(value: Any) -> bool:
-    """True if ``value`` holds nothing but string-keyed objects, arrays, strings, booleans, null and safe integers."""
+    """True if ``value`` holds nothing but string-keyed objects, arrays (lists or tuples), strings, booleans, null and
+    safe integers."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -58,7 +59,7 @@ def _simple(value: Any) -> bool:
                 if type(key) is not str:
                     return False
                 stack.append(child)
-        elif kind is list:
+        elif kind is list or kind is tuple:  # both are arrays to JCS and to orjson
             stack.extend(item)
         elif kind is int:
             if not -MAX_EXACT_INTEGER <= item <= MAX_EXACT_INTEGER:
@@ -87,6 +88,16 @@ def parse_json(raw: bytes | str, *, max_depth: int, what: str = "body", field: s
     if nesting_exceeds(value, max_depth):
         raise ValidationFailed(too_deep, field=field or what)
     return value
+
+
+def decoded_copy(encoded: bytes) -> Any | None:
+    """A fresh copy of the JSON value ``encoded`` (bytes this process encoded), or None if it nests deeper than the
+    decoder reads (1,024 levels). Unlike ``parse_json`` it applies no nesting limit of its own: the caller's
+    checks of the value do."""
+    try:
+        return orjson.loads(encoded)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def nesting_exceeds(value: Any, limit: int) -> bool:

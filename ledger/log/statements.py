@@ -16,6 +16,7 @@ from ledger.errors import ValidationFailed
 from ledger.log.encoding import (
     b64,
     canonical_json,
+    decoded_copy,
     digest_str,
     nesting_exceeds,
     parse_digest,
@@ -317,13 +318,9 @@ def sign_event(
             **({"seq": seq} if seq is not None else {}),
         }
     )
-    try:
-        # The event holds its own copy of what was signed, so a caller changing its dict afterwards changes
-        # nothing, and the bytes encoded here serve the checks and the sealing.
-        signed: dict[str, Any] | None = parse_json(payload_canonical, max_depth=MAX_PAYLOAD_DEPTH + 1,
-                                                   what="payload")
-    except ValidationFailed:
-        signed = None  # deeper than any payload intake takes: kept as given, and encoded again where checked
+    # The event holds its own copy of what was signed, so a caller changing its dict afterwards changes nothing,
+    # and the bytes encoded here serve the checks and the sealing. The event checks the copy's nesting itself.
+    signed: dict[str, Any] | None = decoded_copy(payload_canonical)
     event = SignedEvent(
         statement=statement,
         key_id=key.key_id,

@@ -36,6 +36,7 @@ def test_canonical_json_is_rfc8785(value: object) -> None:
     {"amount": "41.20", "保费": "首期", "n": [1, True, None]},
     [1e21, 1e-7, 0.1, -0.0, 100.0],
     {"big": MAX_EXACT_INTEGER, "small": -MAX_EXACT_INTEGER},
+    {"beneficiaries": [("赵*", "100%")], "pair": ("a", 1, None, True), "empty": ()},  # tuples are arrays too
 ])
 def test_edge_values_agree(value: object) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
