@@ -58,10 +58,9 @@ def copy_with(state: S, **changes: Any) -> S:
 
     Every load folds each event of a stream into a state of some forty fields, two or three copies an event;
     ``replace`` builds each copy through ``__init__`` (11 µs for the policy state), this copies the instance's
-    dictionary (0.5 µs). It does so only for a dataclass whose fields are all set by ``__init__``, with no
-    ``__post_init__`` (so ``__init__`` does nothing but set them), no slots and no cached property (whose value
-    the dictionary would carry over stale); anything else goes to ``replace``.
-    A name that is not a field is a ``TypeError``, as with ``replace``.
+    dictionary (0.5 µs). It does so only where ``__init__`` does nothing but set the fields (see ``_plain_fields``);
+    anything else goes to ``replace``. A name that is not a field is a ``TypeError``, as with ``replace``; unlike
+    ``replace``, the type checker does not check the names and types of ``changes``, so the folds' tests do.
     """
     cls: type = type(state)
     names = _PLAIN[cls] if cls in _PLAIN else _PLAIN.setdefault(cls, _plain_fields(cls))
@@ -79,12 +78,21 @@ _PLAIN: dict[type, frozenset[str] | None] = {}  # per class: its field names, or
 
 
 def _plain_fields(cls: type) -> frozenset[str] | None:
-    """The field names of a dataclass ``copy_with`` may copy by dictionary, or None."""
-    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
+    """The field names of a dataclass ``copy_with`` may copy by dictionary, or None.
+
+    Only a class the dataclass decorator built itself (not a subclass of one), with no ``__post_init__``, no
+    init-only or class variables, no field ``__init__`` leaves out, no slots anywhere in its bases and no cached
+    property (whose value the dictionary would carry over stale). A hand-written ``__init__`` kept by the
+    decorator is not detected: the folded states have none.
+    """
+    params = cls.__dict__.get("__dataclass_params__")
+    if params is None or not params.init or hasattr(cls, "__post_init__"):
+        return None
+    if any("__slots__" in vars(klass) for klass in cls.__mro__[:-1]):
         return None
     if any(isinstance(value, functools.cached_property) for klass in cls.__mro__ for value in vars(klass).values()):
         return None
     fields = dataclasses.fields(cls)
-    if any(not f.init for f in fields):
-        return None
+    if len(fields) != len(cls.__dict__["__dataclass_fields__"]) or any(not f.init for f in fields):
+        return None  # InitVar and ClassVar pseudo-fields, or a field __init__ does not set
     return frozenset(f.name for f in fields)

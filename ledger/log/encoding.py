@@ -23,13 +23,15 @@ def canonical_json(value: Any) -> bytes:
     Raises ``ValidationFailed`` for values JCS cannot encode (floats that are not finite, integers beyond
     IEEE 754 doubles, non-string keys, ...).
 
-    Values made only of objects with string keys, arrays, strings, booleans, null and integers within I-JSON's
+    Values made only of objects with string keys, lists, strings, booleans, null and integers within I-JSON's
     exact range (what business payloads are: amounts travel as decimal strings) are written by orjson with sorted
     keys (its encoder takes a fifteenth of the standard library's time), which for them is byte for byte what JCS
     prescribes: the same string escapes, and code point order equals UTF-16 order below U+10000
     (``tests/ledger/log/test_encoding.py`` holds it to the ``rfc8785`` encoder over every character below U+0800
-    and generated values). Anything else, a float, a supplementary character, a lone surrogate or nesting deeper
-    than orjson goes (255 levels), goes to the ``rfc8785`` encoder, which implements the whole of RFC 8785.
+    and generated values). Anything else, a float, a tuple, a supplementary character, a lone surrogate or nesting
+    deeper than orjson goes (255 levels), goes to the ``rfc8785`` encoder, which implements the whole of RFC 8785.
+    (Tuples stay off the fast path: orjson bounds the nesting of lists, not of tuples, and a few thousand levels of
+    them corrupt its memory.)
     """
     if _simple(value):
         try:
@@ -48,8 +50,7 @@ _FOUR_BYTE_UTF8 = re.compile(rb"[\xf0-\xf4]")  # a character above U+FFFF, where
 
 
 def _simple(value: Any) -> bool:
-    """True if ``value`` holds nothing but string-keyed objects, arrays (lists or tuples), strings, booleans, null and
-    safe integers."""
+    """True if ``value`` holds nothing but string-keyed objects, lists, strings, booleans, null and safe integers."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -59,7 +60,7 @@ def _simple(value: Any) -> bool:
                 if type(key) is not str:
                     return False
                 stack.append(child)
-        elif kind is list or kind is tuple:  # both are arrays to JCS and to orjson
+        elif kind is list:  # not tuples: orjson 3.13 bounds the nesting of lists but not of tuples
             stack.extend(item)
         elif kind is int:
             if not -MAX_EXACT_INTEGER <= item <= MAX_EXACT_INTEGER:
@@ -106,7 +107,7 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     It walks one level at a time, keeping only the containers of the next level: every payload is checked on
     intake and when the ledger signs, so this runs for every event.
     """
-    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    level: list[Any] = [value] if isinstance(value, dict | list | tuple) else []
     depth = 1
     while level:
         if depth > limit:
@@ -114,7 +115,7 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
         deeper: list[Any] = []
         for item in level:
             for child in item.values() if isinstance(item, dict) else item:
-                if isinstance(child, dict | list):
+                if isinstance(child, dict | list | tuple):  # a tuple is an array too (code builds them)
                     deeper.append(child)
         level = deeper
         depth += 1

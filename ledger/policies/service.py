@@ -234,11 +234,11 @@ class PolicyService:
 
         insured_id = party_of(request.insured) if request.insured is not None else policyholder_id
         beneficiaries: list[dict[str, Any]] = []
-        printed: list[tuple[str, str]] = []
+        printed: list[list[str]] = []  # (name, share) pairs, as JSON arrays
         for b in request.beneficiaries:
             if b.person is not None:
                 beneficiaries.append({"party": party_of(b.person), "share": str(b.share)})
-                printed.append((mask_name(b.person.name), f"{b.share}%"))
+                printed.append([mask_name(b.person.name), f"{b.share}%"])
         if not beneficiaries:
             beneficiaries = [{"party": None, "share": "100", "legal_heirs": "yes"}]
         same_number = resolved[request.insured.id_number].same_number if request.insured is not None and \

@@ -36,12 +36,16 @@ def test_a_name_that_is_not_a_field_is_refused() -> None:
 @dataclass(frozen=True)
 class Checked:
     amount: int = 0
-    doubled: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if self.amount < 0:
             raise ValueError("amount below zero")
-        object.__setattr__(self, "doubled", self.amount * 2)
+
+
+@dataclass(frozen=True)
+class Derived:
+    amount: int = 0
+    doubled: int = field(init=False, default=0)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,39 @@ class Cached:
         return self.amount * 2
 
 
-def test_what_init_or_a_cached_property_would_change_goes_through_replace() -> None:
-    assert copy_with(Checked(1), amount=4).doubled == 8  # __post_init__ ran
-    with pytest.raises(ValueError, match="below zero"):
+@dataclass(frozen=True)
+class CachedChild(Cached):
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Slotted:
+    amount: int = 0
+
+
+@dataclass(frozen=True)
+class SlottedChild(Slotted):
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WithInitVar:
+    amount: int = 0
+    scale: dataclasses.InitVar[int] = 1
+
+
+def test_what_init_would_check_or_set_goes_through_replace() -> None:
+    with pytest.raises(ValueError, match="below zero"):  # __post_init__ ran
         copy_with(Checked(1), amount=-1)
-    first = Cached(1)
-    assert first.doubled == 2
-    assert copy_with(first, amount=5).doubled == 10  # not the first one's cached value
+    with pytest.raises(ValueError, match="init=False"):  # as replace refuses a field __init__ does not set
+        copy_with(Derived(1), doubled=4)
+    assert copy_with(WithInitVar(1), amount=2, scale=3) == WithInitVar(2)  # init-only variables reach __init__
+
+
+def test_what_the_dictionary_would_get_wrong_goes_through_replace() -> None:
+    for cls in (Cached, CachedChild):  # a cached value is not carried over, the class's own or a base's
+        first = cls(1)
+        assert first.doubled == 2
+        assert copy_with(first, amount=5).doubled == 10
+    for slotted in (Slotted(1), SlottedChild(1, "n")):  # fields held in slots, the class's own or a base's
+        assert copy_with(slotted, amount=3).amount == 3

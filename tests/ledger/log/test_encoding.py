@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -9,6 +13,8 @@ from hypothesis import strategies as st
 
 from ledger.errors import ValidationFailed
 from ledger.log.encoding import MAX_EXACT_INTEGER, canonical_json, plain_members, plain_string
+
+ROOT = Path(__file__).resolve().parents[3]
 
 keys = st.text(max_size=6)
 scalars = st.one_of(st.none(), st.booleans(), st.text(max_size=12),
@@ -50,6 +56,22 @@ def test_every_character_below_u0800_and_the_bmp_edges_agree() -> None:
         assert canonical_json(value) == rfc8785.dumps(value), repr(character)
     keyed = {f"{a}{b}": n for n, (a, b) in enumerate(zip(characters, reversed(characters), strict=True))}
     assert canonical_json(keyed) == rfc8785.dumps(keyed)
+
+
+def test_deeply_nested_tuples_are_an_error_not_a_crash() -> None:
+    # orjson bounds the nesting of lists but not of tuples, and a few thousand levels of them corrupt its memory:
+    # tuples must never reach it. Run apart, so that a crash fails this test instead of ending the session.
+    script = ("from ledger.log.encoding import canonical_json\n"
+              "value = 'x'\n"
+              "for _ in range(5000): value = (value,)\n"
+              "try:\n"
+              "    canonical_json({'deep': value})\n"
+              "except (RecursionError, ValueError):\n"
+              "    pass\n"
+              "print('survived')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0 and "survived" in done.stdout, (done.returncode, done.stderr[-2000:])
 
 
 @pytest.mark.parametrize("value", [{"n": MAX_EXACT_INTEGER + 1}, {"s": "\ud800"}, {1: "not a string key"},

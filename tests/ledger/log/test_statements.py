@@ -202,6 +202,18 @@ def test_payload_nesting_is_limited_before_anything_encodes_it() -> None:
         SignedEvent.from_json({**good, "payload": deep})
 
 
+def test_tuples_count_as_arrays_in_the_nesting_limit() -> None:
+    from ledger.log.statements import MAX_PAYLOAD_DEPTH
+
+    value: object = 1
+    for _ in range(MAX_PAYLOAD_DEPTH):  # with the payload object, one level more than allowed
+        value = (value,)
+    for fields in ({"payload": {"x": value}}, {"payload": {}, "personal": {"x": value}}):
+        with pytest.raises(ValidationFailed, match=f"more than {MAX_PAYLOAD_DEPTH} levels"):
+            sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", data_subject="customer:1",
+                       personal_subject="person:1", **fields)
+
+
 def test_unknown_event_fields_are_refused_by_name() -> None:
     good = sign_event(key=KEY, event_id="e1", type="policy.issued", stream="policy:p1", payload={},
                       data_subject="customer:1").to_json()
