@@ -42,7 +42,7 @@ def canonical_json(value: Any) -> bytes:
             return encoded
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:  # deeper than the stack
         raise ValidationFailed(f"value cannot be canonicalised as RFC 8785 JSON: {exc}") from exc
 
 

@@ -78,7 +78,22 @@ class WithInitVar:
     scale: dataclasses.InitVar[int] = 1
 
 
+@dataclass(frozen=True, init=False)
+class HandMade:
+    amount: int = 0
+
+    def __init__(self, amount: int = 0) -> None:
+        object.__setattr__(self, "amount", abs(amount))
+
+
+class Undecorated(PolicyState):
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**values, "status": values.get("status", "").upper()})
+
+
 def test_what_init_would_check_or_set_goes_through_replace() -> None:
+    assert copy_with(HandMade(1), amount=-4).amount == 4  # the class's own __init__ ran
+    assert copy_with(Undecorated(), status="accepted").status == "ACCEPTED"  # and a subclass's
     with pytest.raises(ValueError, match="below zero"):  # __post_init__ ran
         copy_with(Checked(1), amount=-1)
     with pytest.raises(ValueError, match="init=False"):  # as replace refuses a field __init__ does not set
