@@ -49,18 +49,29 @@ def canonical_json(value: Any) -> bytes:
 _FOUR_BYTE_UTF8 = re.compile(rb"[\xf0-\xf4]")  # a character above U+FFFF, where code point and UTF-16 order part
 
 
+FAST_PATH_CONTAINERS = 100_000  # more objects and lists than any payload holds: a value that contains itself
+
+
 def _simple(value: Any) -> bool:
-    """True if ``value`` holds nothing but string-keyed objects, lists, strings, booleans, null and safe integers."""
+    """True if ``value`` holds nothing but string-keyed objects, lists, strings, booleans, null and safe integers,
+    in fewer than ``FAST_PATH_CONTAINERS`` objects and lists (so a value that contains itself ends the walk)."""
     stack = [value]
+    containers = 0
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is dict:
+            containers += 1
+            if containers > FAST_PATH_CONTAINERS:
+                return False
             for key, child in item.items():
                 if type(key) is not str:
                     return False
                 stack.append(child)
         elif kind is list:  # not tuples: orjson 3.13 bounds the nesting of lists but not of tuples
+            containers += 1
+            if containers > FAST_PATH_CONTAINERS:
+                return False
             stack.extend(item)
         elif kind is int:
             if not -MAX_EXACT_INTEGER <= item <= MAX_EXACT_INTEGER:

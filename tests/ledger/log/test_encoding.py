@@ -75,6 +75,20 @@ def test_deeply_nested_tuples_are_an_error_not_a_crash() -> None:
     assert "ValidationFailed" in done.stdout  # refused, naming what went wrong
 
 
+@pytest.mark.parametrize("build", ["value = []; value.append(value)", "value = {}; value['self'] = [value, value]"])
+def test_a_value_that_contains_itself_is_refused_not_walked_forever(build: str) -> None:
+    script = (f"{build}\n"
+              "from ledger.errors import ValidationFailed\n"
+              "from ledger.log.encoding import canonical_json\n"
+              "try:\n"
+              "    canonical_json(value)\n"
+              "except ValidationFailed as exc:\n"
+              "    print('refused:', exc.message[:80])\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0 and "refused: value cannot be canonicalised" in done.stdout, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("value", [{"n": MAX_EXACT_INTEGER + 1}, {"s": "\ud800"}, {1: "not a string key"},
                                    {"f": float("nan")}])
 def test_what_jcs_cannot_carry_is_refused(value: object) -> None:
