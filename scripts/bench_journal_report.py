@@ -134,7 +134,8 @@ def append_tables(report: dict[str, Any]) -> list[Table]:
              *_cpu(res["ledger_concurrent"])],
             [*_latency_row(f"eventsourcing Application.save x {s['writers']} threads", res["es_concurrent"]),
              *_cpu(res["es_concurrent"])],
-            [*_latency_row("eventsourcing Application.save, one thread (from 1.)", res["es_single"]), "-", "-"],
+            [*_latency_row("eventsourcing Application.save, one thread (from 1.)", res["es_single"]),
+             *_cpu(res["es_single"])],
         ]),
         ("3. Group of 5 all or none at expected={stream: 0} on fresh streams (includes the ledger signing the 5 "
          "events)", ["workload", "p50 ms", "p90 ms", "p99 ms", "events/s", "groups"], [

@@ -157,8 +157,8 @@ def _apply(state: ClaimState, event: Event) -> ClaimState:
     mark = Mark(index=event.index, at=event.recorded_at)
     if t == ev.REPORTED:
         return copy_with(state, claim_id=f["claim_id"], status=AWAITING_DOCUMENTS, reported=dict(f),
-                       reported_mark=mark, checklist=tuple(f["checklist"]), missing=tuple(f["checklist"]),
-                       account_digest=f.get("account_digest") or "")
+                         reported_mark=mark, checklist=tuple(f["checklist"]), missing=tuple(f["checklist"]),
+                         account_digest=f.get("account_digest") or "")
     if t == ev.DOCUMENTS_RECEIVED:
         received = tuple(dict.fromkeys((*state.received, *f["documents"])))
         nxt = copy_with(state, received=received, missing=tuple(f["missing"]),
@@ -173,22 +173,22 @@ def _apply(state: ClaimState, event: Event) -> ClaimState:
         if state.complete is not None and len(state.requested) == len(state.supplied):
             requested = (*requested, mark)  # the statutory clock pauses until the supplement arrives
         return copy_with(state, status=AWAITING_DOCUMENTS, requested=requested,
-                       missing=tuple(dict.fromkeys((*state.missing, *f["documents"]))),
-                       received=tuple(code for code in state.received if code not in f["documents"]))
+                         missing=tuple(dict.fromkeys((*state.missing, *f["documents"]))),
+                         received=tuple(code for code in state.received if code not in f["documents"]))
     if t == ev.INVOICE_RECEIVED:
         return copy_with(state, invoices=(*state.invoices, {**f, "index": event.index}))
     if t == ev.MEDICAL_RECORDED:
         return copy_with(state, medical=dict(f), medical_index=event.index)
     if t == ev.ASSESSED:
         return copy_with(state, status=UNDER_REVIEW, assessment=dict(f), assessed_index=event.index,
-                       track=f["track"])
+                         track=f["track"])
     if t == ev.HANDLER_ASSIGNED:
         return copy_with(state, handler=f["handler"])
     if t == ev.DECIDED:
         by = f["by"]
         deciders = state.deciders if not by or by in state.deciders else (*state.deciders, by)
         return copy_with(state, status=DECLINED if f["outcome"] == "decline" else PAYMENT_PENDING, decision=dict(f),
-                       decided=state.decided or mark, deciders=deciders)
+                         decided=state.decided or mark, deciders=deciders)
     if t == ev.PAYMENT_INSTRUCTED:
         payments = {**state.payments, f["payment_id"]: {**f, "status": "instructed", "index": event.index}}
         if f.get("replaces") in payments:  # a failed payment instructed again to a new account
@@ -213,7 +213,7 @@ def _apply(state: ClaimState, event: Event) -> ClaimState:
         status = AWAITING_DOCUMENTS if f["documents"] else UNDER_REVIEW
         missing = tuple(f["documents"])
         return copy_with(state, status=status, reopened=state.reopened + 1, missing=missing,
-                       received=tuple(code for code in state.received if code not in missing), decision={})
+                         received=tuple(code for code in state.received if code not in missing), decision={})
     if t == ev.APPEALED:
         return copy_with(state, status=UNDER_REVIEW, appeals=state.appeals + 1, handler=f["handler"])
     if t == ev.CLOSED:

@@ -171,10 +171,10 @@ def _history(state: PolicyState, event: Event) -> PolicyState:
         return copy_with(state, suspensions=(*state.suspensions, (date.fromisoformat(f["on"]), None)))
     if event.type == ev.REINSTATED and state.suspensions and state.suspensions[-1][1] is None:
         return copy_with(state, suspensions=(*state.suspensions[:-1],
-                                           (state.suspensions[-1][0], date.fromisoformat(f["on"]))))
+                                             (state.suspensions[-1][0], date.fromisoformat(f["on"]))))
     if event.type == ev.GRACE_STARTED:
         return copy_with(state, graces=(*state.graces, (date.fromisoformat(f["due_date"]),
-                                                     date.fromisoformat(f["grace_end"]))))
+                                                       date.fromisoformat(f["grace_end"]))))
     if event.type in (ev.CANCELLED, ev.CLAIM_ENDED) or (event.type == ev.SERVICED and f["changes"].get("status")):
         return copy_with(state, ended_on=date.fromisoformat(f["on"]))
     return state
@@ -183,11 +183,11 @@ def _history(state: PolicyState, event: Event) -> PolicyState:
 def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
     if type == ev.SUBMITTED:
         return copy_with(state, application_id=f["application_id"], status=AWAITING_DECLARATION,
-                       product=f["product"], plan=f["plan"], policyholder=f["policyholder"], insured=f["insured"],
-                       beneficiaries=tuple(f["beneficiaries"]), insured_age=f["insured_age"],
-                       insured_sex=f["insured_sex"], occupation_class=f["occupation_class"], quote=f["quote"],
-                       cover_with_us=f["cover_with_us"],
-                       premium=f["quote"])
+                         product=f["product"], plan=f["plan"], policyholder=f["policyholder"], insured=f["insured"],
+                         beneficiaries=tuple(f["beneficiaries"]), insured_age=f["insured_age"],
+                         insured_sex=f["insured_sex"], occupation_class=f["occupation_class"], quote=f["quote"],
+                         cover_with_us=f["cover_with_us"],
+                         premium=f["quote"])
     if type == ev.ANSWERED:
         return copy_with(state, questionnaire=f["questionnaire"], declaration_complete=bool(f["complete"]))
     if type == ev.DECIDED:
@@ -213,7 +213,7 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         if f.get("purpose") == "reinstatement":
             return copy_with(state, reinstatement_paid=True)
         return copy_with(state, paid_dues=(*state.paid_dues, f["due_date"]), grace_end=None,
-                       status=IN_FORCE if state.status == GRACE else state.status)
+                         status=IN_FORCE if state.status == GRACE else state.status)
     if type == ev.PAYMENT_PARKED:
         return copy_with(state, parked=state.parked + 1)
     if type == ev.ISSUED:
@@ -221,25 +221,25 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         free_look_end = _date(f["free_look_end"])
         schedule = f["schedule"]
         return copy_with(state, status=FREE_LOOK if free_look_end is not None else IN_FORCE,
-                       policy_no=f["policy_no"], effective_date=effective, issued_on=_date(f["issued_on"]),
-                       free_look_end=free_look_end, maturity_date=_date(f["maturity_date"]),
-                       installments=int(schedule["installments"]), grace_days=int(schedule["grace_days"]),
-                       premium=f["premium"], paid_dues=(effective.isoformat(),),
-                       documents=(*state.documents, dict(f["document"], issued_on=f["issued_on"])))
+                         policy_no=f["policy_no"], effective_date=effective, issued_on=_date(f["issued_on"]),
+                         free_look_end=free_look_end, maturity_date=_date(f["maturity_date"]),
+                         installments=int(schedule["installments"]), grace_days=int(schedule["grace_days"]),
+                         premium=f["premium"], paid_dues=(effective.isoformat(),),
+                         documents=(*state.documents, dict(f["document"], issued_on=f["issued_on"])))
     if type == ev.NOTICE_SENT:
         return copy_with(state, notices=state.notices | {(f["kind"], f["due_date"])})
     if type == ev.GRACE_STARTED:
         return copy_with(state, status=GRACE, grace_end=date.fromisoformat(f["grace_end"]))
     if type == ev.LAPSED:
         return copy_with(state, status=SUSPENDED, lapsed_on=date.fromisoformat(f["on"]),
-                       reinstate_until=date.fromisoformat(f["reinstate_until"]))
+                         reinstate_until=date.fromisoformat(f["reinstate_until"]))
     if type == ev.REINSTATEMENT_REQUESTED:
         return copy_with(state, reinstatement=f if f["accepted"] else {}, reinstatement_paid=False)
     if type == ev.REINSTATED:
         return copy_with(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(f["dues"]))),
-                       grace_end=None, lapsed_on=None, reinstate_until=None, reinstatement={},
-                       reinstatement_paid=False,
-                       documents=(*state.documents, dict(f["document"], issued_on=f["on"])))
+                         grace_end=None, lapsed_on=None, reinstate_until=None, reinstatement={},
+                         reinstatement_paid=False,
+                         documents=(*state.documents, dict(f["document"], issued_on=f["on"])))
     if type == ev.FREE_LOOK_ENDED:
         return copy_with(state, status=IN_FORCE if state.status == FREE_LOOK else state.status)
     if type == ev.CANCELLED:

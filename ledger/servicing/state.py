@@ -127,7 +127,7 @@ def _apply(state: RequestState, event: Event) -> RequestState:
         missing = tuple(f["documents"]["missing"])
         status = AWAITING_CONFIRMATION if f["high_risk"] else after_prerequisites(missing)
         return copy_with(state, request_id=f["request_id"], status=status, submitted=dict(f),
-                       documents_missing=missing, documents_received=tuple(f["documents"]["provided"]))
+                         documents_missing=missing, documents_received=tuple(f["documents"]["provided"]))
     if type == ev.CODE_SENT:
         return copy_with(state, code_sent=dict(f), codes_sent=state.codes_sent + 1)
     if type == ev.CODE_UNSENT:
@@ -143,13 +143,13 @@ def _apply(state: RequestState, event: Event) -> RequestState:
         received = tuple(dict.fromkeys((*state.documents_received, *f["documents"])))
         missing = tuple(code for code in state.documents_missing if code not in f["documents"])
         return copy_with(state, documents_received=received, documents_missing=missing,
-                       status=after_prerequisites(missing))
+                         status=after_prerequisites(missing))
     if type == ev.APPROVAL_RECORDED:
         return copy_with(state, approvals=(*state.approvals, f["by"]))
     if type == ev.APPROVED:
         effective = datetime.fromisoformat(f["effective_at"].replace("Z", "+00:00"))
         return copy_with(state, status=APPROVED, approvals=tuple(dict.fromkeys((*state.approvals, *f["by"]))),
-                       approved_at=event.recorded_at, effective_at=effective)
+                         approved_at=event.recorded_at, effective_at=effective)
     if type == ev.REJECTED:
         return copy_with(state, status=REJECTED, outcome=dict(f))
     if type == ev.WITHDRAWN:
