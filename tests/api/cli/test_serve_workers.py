@@ -112,7 +112,10 @@ def test_two_workers_anchor_on_the_embedded_chain_the_serving_process_holds(tmp_
             while True:  # each worker answers from the same chain: whichever takes the connection
                 answers = [client.get(f"/v1/documents/{digest}").json() for digest in digests]
                 anchors = client.get("/v1/log/anchors").json()
-                if all(answer["chain"] for answer in answers) and anchors["anchored_tree_size"] > 0:
+                # a registration is listed as soon as it is queued, with no chain until a job takes it
+                sent = all(answer["chain"] and all(record["chain_id"] is not None for record in answer["chain"])
+                           for answer in answers)
+                if sent and anchors["anchored_tree_size"] > 0:
                     break
                 assert time.monotonic() < deadline, (answers, anchors, server.log.read_text()[-3000:])
                 time.sleep(0.3)
