@@ -51,12 +51,19 @@ class Sender:
             self._send(due[0])
 
     def _send(self, job: AnchorJob) -> None:
+        attempts = job.attempts + 1
         try:
             if job.attempts and self._settle(job):
                 return
-            # Count the attempt before sending: after a crash from here on, the state check above runs first.
-            self.jobs.update_job(job.id, attempts=job.attempts + 1)
-            tx_hash = self._submit(job)
+            # Count the attempt before sending: after a crash from here on, the state check above runs first. Only
+            # if the job is still as it was read: a process that took the lease over meanwhile may be sending it.
+            if not self.jobs.update_job(job.id, attempts=attempts, expect={"status": PENDING,
+                                                                           "attempts": job.attempts}):
+                raise _JobMoved(job.id)
+            tx_hash = self._submit(job, attempts=attempts)
+        except _JobMoved:
+            log.warning("anchor job %d was taken up by another process since this one read it; not sent", job.id)
+            return
         except ContractRevert as exc:
             if not self._settle(job):
                 self._refused(job, exc)
@@ -75,7 +82,7 @@ class Sender:
         if self._after_send is not None:
             self._after_send(job, tx_hash)
         self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(), last_error=None,
-                             block_number=None, block_hash=None)
+                             block_number=None, block_hash=None, expect={"attempts": attempts})
 
     def _call(self, job: AnchorJob) -> ContractCall:
         """The contract call that does ``job``'s work."""
@@ -95,12 +102,16 @@ class Sender:
             return registry.contract.functions.supersede(first.old_digest, first.digest, first.version)
         return registry.contract.functions.revoke(first.digest, first.reason_code or 0)
 
-    def _submit(self, job: AnchorJob) -> bytes:
+    def _submit(self, job: AnchorJob, *, attempts: int) -> bytes:
         chain, _, _ = self._connected()
 
-        def record(tx_hash: bytes) -> None:  # before the broadcast, so a lost reply cannot lead to a second send
-            self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(),
-                                 block_number=None, block_hash=None)
+        def record(tx_hash: bytes) -> None:
+            """Mark the job sent before the broadcast, so a lost reply cannot lead to a second send; and only if
+            it is still this attempt's, else nothing is broadcast."""
+            if not self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(),
+                                        block_number=None, block_hash=None,
+                                        expect={"status": PENDING, "attempts": attempts}):
+                raise _JobMoved(job.id)
 
         return chain.send(self._call(job), on_signed=record)
 
@@ -129,3 +140,10 @@ class Sender:
             return
         self.jobs.update_job(job.id, status=FAILED, last_error=exc.message)
         log.error("anchor job %d refused by the contract: %s", job.id, exc.message)
+
+
+class _JobMoved(Exception):
+    """The job's row changed since this sender read it (another process took it up): stop, send nothing."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"anchor job {job_id} moved on since it was read")

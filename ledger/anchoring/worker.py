@@ -286,8 +286,8 @@ class Anchorer:
         anchor = self._anchor
         assert anchor is not None
         for job in self.jobs.open_jobs(CHECKPOINT, chain.chain_id, self._address(CHECKPOINT)):
-            if job.status == PENDING and job.attempts == 0:
-                self.jobs.update_job(job.id, status=SKIPPED,
+            if job.status == PENDING and job.attempts == 0:  # never tried: a larger one does its work
+                self.jobs.update_job(job.id, status=SKIPPED, expect={"status": PENDING, "attempts": 0},
                                      last_error=f"replaced by the checkpoint of size {latest.tree_size}")
         self.jobs.create_job(kind=CHECKPOINT, chain_id=chain.chain_id, contract=anchor.address,
                              tree_size=latest.tree_size, root=latest.root, at=utc_timestamp())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +149,18 @@ class AnchorStore:
             confirmations=0, attempts=0, next_attempt_at=0.0, created_at=at))
         return int(result.inserted_primary_key[0])
 
-    def update_job(self, job_id: int, **values: Any) -> None:
-        self._write(update(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id).values(**values))
+    def update_job(self, job_id: int, *, expect: Mapping[str, Any] | None = None, **values: Any) -> bool:
+        """Set ``values`` on job ``job_id``; True if its row changed.
+
+        With ``expect`` (column -> value) it is a compare-and-set: the row changes only while those columns still
+        hold those values, so a process acting on a job as it read it a moment ago cannot overwrite what another
+        process (one that took the anchoring lease over) has done with it since.
+        """
+        statement = update(t.anchor_jobs).where(t.anchor_jobs.c.id == job_id)
+        for name, value in (expect or {}).items():
+            column = t.anchor_jobs.c[name]
+            statement = statement.where(column.is_(None) if value is None else column == value)
+        return bool(self._write(statement.values(**values)).rowcount)
 
     def job(self, job_id: int) -> AnchorJob:
         """An anchoring job; raises ``NotFound``."""

@@ -24,7 +24,7 @@ from ledger.log.statements import sign_event
 from ledger.services.anchoring import AnchorService
 from ledger.services.documents import Registration
 from ledger.settings import Settings
-from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SKIPPED
+from ledger.store.anchors import CHECKPOINT, CONFIRMED, PENDING, SENT, SKIPPED
 from tests.conftest import free_port
 from tests.factories import POLICY_ADMIN_SCOPE
 
@@ -511,6 +511,47 @@ def test_a_round_that_outlives_its_lease_sends_nothing_once_another_process_has_
     assert job.status == PENDING and job.tx_hash is None  # queued by the round, never sent by it
     lease = jobs.lease("anchoring")
     assert lease is not None and lease.owner == "another-host:1:x" and lease.round_at is None
+
+
+def test_a_job_another_process_took_up_since_it_was_read_is_left_to_it(chained: Ledger) -> None:
+    """A sender acting on a job as it read it, after the process that took the lease over has sent it, neither
+    sends it again nor overwrites what that process recorded."""
+    grow(chained, 3)
+    holder = chained.anchoring.anchorer
+    assert holder is not None
+    chain, _, _ = holder._connected()
+    holder._queue_checkpoint(chain)
+    jobs = chained.anchoring.jobs
+    [read] = jobs.open_jobs(CHECKPOINT, chain.chain_id, holder._address(CHECKPOINT))
+    assert (read.status, read.attempts) == (PENDING, 0)
+    theirs = b"\x5a" * 32  # what the other process recorded as it sent the job
+    assert jobs.update_job(read.id, status=SENT, attempts=1, tx_hash=theirs, sent_at="2026-12-03T00:00:00Z",
+                           expect={"status": PENDING, "attempts": 0})
+    height = chain.block_number()
+    holder._sender._send(read)  # the stale sender goes on with the job as it read it
+    assert chain.block_number() == height  # nothing sent
+    after = jobs.job(read.id)
+    assert (after.status, after.attempts, after.tx_hash) == (SENT, 1, theirs)
+
+
+def test_a_checkpoint_job_being_sent_elsewhere_is_not_skipped_for_a_larger_one(
+        chained: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queueing a larger checkpoint skips the open jobs never tried, as read; not one another process has since
+    started sending."""
+    grow(chained, 3)
+    holder = chained.anchoring.anchorer
+    assert holder is not None
+    chain, _, _ = holder._connected()
+    jobs = chained.anchoring.jobs
+    holder._queue_checkpoint(chain)
+    [read] = jobs.open_jobs(CHECKPOINT, chain.chain_id, holder._address(CHECKPOINT))
+    assert (read.status, read.attempts) == (PENDING, 0)
+    assert jobs.update_job(read.id, status=SENT, attempts=1, tx_hash=b"\x5a" * 32)  # sent by the other process
+    monkeypatch.setattr(holder.jobs, "open_jobs", lambda *args: [read])  # as the holder read them a moment before
+    grow(chained, 2, start=3)
+    holder._last_enqueued = float("-inf")
+    holder._queue_checkpoint(chain)
+    assert jobs.job(read.id).status == SENT
 
 
 def test_a_round_well_inside_its_lease_renews_it_once(chained: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -330,3 +330,35 @@ def test_a_broadcast_whose_reply_is_lost_is_not_sent_twice(tmp_path: Path, hardh
         assert _count_anchor_events(hardhat_url, ledger.anchoring.status().contracts["LedgerAnchor"]) == {5: 1}
     finally:
         ledger.close()
+
+
+def test_a_job_taken_up_elsewhere_while_its_transaction_was_signed_is_not_broadcast(
+        tmp_path: Path, hardhat_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a local key the job is marked sent before the broadcast only if it is still this attempt's: when the
+    process that took the lease over has taken the job up in between, the signed transaction is dropped."""
+    second_key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat test account 1
+    ledger = Ledger.open(rpc_settings(tmp_path, hardhat_url, chain_private_key=second_key))
+    ledger.start(anchoring=False)
+    try:
+        anchorer = ledger.anchoring.anchorer
+        assert anchorer is not None
+        anchorer.deploy()
+        anchorer.run_once()  # binds to the contracts; nothing to anchor yet
+        chain = anchorer._chain
+        assert chain is not None
+        theirs = b"\x5a" * 32
+        build = anchorer._sender._call
+
+        def taken_up_meanwhile(job):  # type: ignore[no-untyped-def]
+            assert anchorer.jobs.update_job(job.id, status="sent", attempts=2, tx_hash=theirs)
+            return build(job)
+
+        monkeypatch.setattr(anchorer._sender, "_call", taken_up_meanwhile)
+        nonce_before = chain.web3.eth.get_transaction_count(chain.sender)
+        grow(ledger, 4)
+        anchorer.run_once()
+        [job] = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)
+        assert (job.status, job.attempts, job.tx_hash) == ("sent", 2, theirs)
+        assert chain.web3.eth.get_transaction_count(chain.sender) == nonce_before  # signed, never broadcast
+    finally:
+        ledger.close()
