@@ -95,6 +95,7 @@ class Pay:
     today: date
     issue: Issue | None = None
     reinstate: Reinstate | None = None
+    paid_on: date | None = None  # the business date of ``paid_at`` (not after ``today``); None: ``today``
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ class Tick:
 
     today: date
     notice_days: tuple[int, ...] = (30, 7)
+    # The business date the clock runs on, when it catches up on an earlier ``today``: a reminder of a due date
+    # (or a grace end) already past by then is not sent. None: ``today``.
+    sent_on: date | None = None
     reinstatement_years: int = 2
     actor: Actor = field(default_factory=lambda: Actor("system", "clock"))
     # For a suspended policy: its cash value on a day (amount, basis, inputs) and the revocation of its e-policy,
@@ -391,7 +395,11 @@ def _payment(state: PolicyState, command: Pay) -> list[NewEvent]:
         return park(f"payment {command.payment_ref} was recorded on this policy already")
     if not state.premium:
         return park("no premium is due on this application")
+    paid_on = command.paid_on or command.today
     if state.status == st.SUSPENDED:
+        rescinding = _paid_within_grace(state, command, paid_on)
+        if rescinding:
+            return rescinding
         if not state.reinstatement or state.reinstatement_paid:
             return park("the policy is suspended; ask for reinstatement first")
         valid_until = date.fromisoformat(state.reinstatement["valid_until"])
@@ -401,12 +409,12 @@ def _payment(state: PolicyState, command: Pay) -> list[NewEvent]:
             return park(f"the reinstatement quote of {state.reinstatement['on']} was valid until {valid_until}; "
                         "ask for reinstatement again")
         total = Money.from_json(state.reinstatement["total"])
-        if command.amount.rounded() != total:
+        if command.amount != total:
             return park(f"the amount {command.amount} does not match the reinstatement amount, {total}")
         return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": None, "interest": state.reinstatement["interest"],
                                            "purpose": "reinstatement"})]
     due_amount = Money.from_json(state.premium["modal_premium"]).rounded()
-    if command.amount.currency != due_amount.currency or command.amount.rounded() != due_amount:
+    if command.amount != due_amount:  # exactly: a fraction of a cent more or less is not the premium
         return park(f"the amount {command.amount} does not match the premium due, {due_amount}")
     if state.status == st.ACCEPTED and not state.first_premium_paid:
         return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": None, "interest": None, "purpose": "first"})]
@@ -416,9 +424,33 @@ def _payment(state: PolicyState, command: Pay) -> list[NewEvent]:
             return park("every premium of the payment term is paid")
         if due > add_months(command.today, 2):
             return park(f"the next premium is due on {due}, more than two months away")
+        grace_end = grace_end_of(due, state.grace_days)
+        if paid_on > grace_end:  # the contract lapses at the end of grace (IL 36), whether or not the clock has run
+            return park(f"the premium due on {due} was paid on {paid_on}, after its grace period ended on "
+                        f"{grace_end}; the policy lapses, so ask for reinstatement")
         return [NewEvent(ev.PREMIUM_PAID, {**base, "due_date": due.isoformat(), "interest": None,
                                            "purpose": "renewal"})]
     return park(f"no premium is due while the application or policy is {state.status!r}")
+
+
+def _paid_within_grace(state: PolicyState, command: Pay, paid_on: date) -> list[NewEvent]:
+    """A lapsed policy's overdue premium, paid within its grace period but heard of after the clock lapsed the
+    policy: the premium is applied and the lapse rescinded (IL 36 suspends a contract only if the premium is not
+    paid within grace), with a notice. Nothing (an empty list) if the payment is not that."""
+    due = state.next_due()
+    if due is None or state.reinstatement_paid or state.lapsed_on is None:
+        return []
+    grace_end = grace_end_of(due, state.grace_days)
+    premium = Money.from_json(state.premium["modal_premium"]).rounded()
+    if paid_on > grace_end or command.amount != premium:
+        return []
+    base = {"application_id": state.application_id, "actor": command.actor.to_json()}
+    return [NewEvent(ev.PREMIUM_PAID, {**base, "amount": command.amount.to_json(), "payment_ref": command.payment_ref,
+                                       "paid_at": command.paid_at, "due_date": due.isoformat(), "interest": None,
+                                       "purpose": "renewal"}),
+            NewEvent(ev.LAPSE_RESCINDED, {**base, "due_date": due.isoformat(), "paid_on": paid_on.isoformat(),
+                                          "grace_end": grace_end.isoformat(), "on": command.today.isoformat()}),
+            _notice(base, "lapse_rescinded", due, command.today, state, paid_on=paid_on)]
 
 
 def _reinstate(state: PolicyState, command: Reinstate) -> list[NewEvent]:
@@ -427,10 +459,9 @@ def _reinstate(state: PolicyState, command: Reinstate) -> list[NewEvent]:
         raise refuse("REINSTATEMENT-UNPAID", "the premiums overdue and their interest are not paid yet",
                      "复效所需的欠缴保费及利息尚未缴清")
     dues = list(state.reinstatement["dues"])
-    last = date.fromisoformat(dues[-1]) if dues else command.today
-    paid_until = add_months(last, st.MONTHS[state.plan["frequency"]])
+    paid_until = state.next_due(paying=dues) or state.maturity_date  # the schedule's next date, not due + period
     return [NewEvent(ev.REINSTATED, {"application_id": state.application_id, "on": command.today.isoformat(),
-                                     "dues": dues, "paid_until": paid_until.isoformat(),
+                                     "dues": dues, "paid_until": paid_until.isoformat() if paid_until else None,
                                      "document": dict(command.document), "actor": command.actor.to_json()},
                      personal={"epolicy": dict(command.epolicy)}, personal_subject=state.policyholder),
             command.supersession]
@@ -486,10 +517,12 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
         out.append(NewEvent(ev.MATURED, {**base, "on": state.maturity_date.isoformat()}))
         return out
     due = state.next_due()
+    sent_on = max(command.sent_on or today, today)
     if status in (st.FREE_LOOK, st.IN_FORCE) and due is not None:
         for days in sorted(command.notice_days):  # the nearest window first: a late clock sends that one only
             kind = f"renewal_d{days}"
-            if due - timedelta(days=days) <= today < due and (kind, due.isoformat()) not in state.notices:
+            if (due - timedelta(days=days) <= today < due and sent_on < due
+                    and (kind, due.isoformat()) not in state.notices):
                 out.append(_notice(base, kind, due, today, state))
                 break  # the nearest notice only: a clock that was stopped does not send a burst
         if today > due:
@@ -504,7 +537,7 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
     if status == st.GRACE and due is not None and state.grace_end is not None:
         if today > state.grace_end:
             out.extend(_lapse(base, due, today, state, command))
-        elif (today >= due + timedelta(days=GRACE_REMINDER_DAYS)
+        elif (today >= due + timedelta(days=GRACE_REMINDER_DAYS) and sent_on <= state.grace_end
               and ("grace_d30", due.isoformat()) not in state.notices):
             out.append(_notice(base, "grace_d30", due, today, state, grace_end=state.grace_end))
     return out
@@ -542,6 +575,9 @@ NOTICE_TEXT = {
     "expired_suspended": ("Policy {policy} has reached the end of its term while suspended and has ended. Its "
                           "cash value is refunded.",
                           "保单 {policy} 在效力中止期间保险期间届满，合同终止，将退还现金价值。"),
+    "lapse_rescinded": ("The premium due on {due} for policy {policy} was paid on {paid_on}, within the grace "
+                        "period: the policy is in force again and was never suspended.",
+                        "保单 {policy} 于 {due} 到期的保费已于 {paid_on} 在宽限期内缴纳，保单继续有效，效力未曾中止。"),
     "suspended": ("Policy {policy} is suspended: the premium due on {due} was not paid within the grace period. "
                   "You may reinstate it until {reinstate_until}.", "保单 {policy} 因 {due} 到期保费在宽限期内未缴"
                   "而效力中止，可于 {reinstate_until} 前申请复效。"),
@@ -558,8 +594,10 @@ def _notice(base: Mapping[str, Any], kind: str, due: date, today: date, state: P
                                      "on": today.isoformat()})
 
 
-def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (30, 7)) -> date | None:
-    """The first day on or after ``after`` on which a ``Tick`` would change ``state`` (None: nothing is due).
+def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (30, 7),
+              sent_on: date | None = None) -> date | None:
+    """The first day on or after ``after`` on which a ``Tick`` (run on ``sent_on``, as ``Tick.sent_on``) would
+    change ``state`` (None: nothing is due).
 
     The clock jumps from one such day to the next instead of visiting every day of every policy.
     """
@@ -577,11 +615,12 @@ def next_tick(state: PolicyState, *, after: date, notice_days: Sequence[int] = (
     due = state.next_due()
     if due is not None and state.status in (st.FREE_LOOK, st.IN_FORCE):
         days += [due - timedelta(days=n) for n in notice_days
-                 if (f"renewal_d{n}", due.isoformat()) not in state.notices]
+                 if (f"renewal_d{n}", due.isoformat()) not in state.notices and (sent_on is None or sent_on < due)]
         days.append(due + timedelta(days=1))
     if state.status == st.GRACE and state.grace_end is not None:
         days.append(state.grace_end + timedelta(days=1))
-        if due is not None and ("grace_d30", due.isoformat()) not in state.notices:
+        if (due is not None and ("grace_d30", due.isoformat()) not in state.notices
+                and (sent_on is None or sent_on <= state.grace_end)):
             days.append(due + timedelta(days=GRACE_REMINDER_DAYS))
     ahead = [day for day in days if day >= after]
     return min(ahead) if ahead else None

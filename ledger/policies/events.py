@@ -24,6 +24,7 @@ ISSUED = "policy.contract.issued"
 NOTICE_SENT = "policy.notice.sent"
 GRACE_STARTED = "policy.contract.grace_started"
 LAPSED = "policy.contract.lapsed"
+LAPSE_RESCINDED = "policy.contract.lapse_rescinded"  # the premium was paid within grace, but heard of after the lapse
 REINSTATEMENT_REQUESTED = "policy.contract.reinstatement_requested"
 REINSTATED = "policy.contract.reinstated"
 FREE_LOOK_ENDED = "policy.contract.free_look_ended"
@@ -59,6 +60,7 @@ TYPES = (
                                       "on", _ACTOR})),
     EventType(GRACE_STARTED, frozenset({"application_id", "due_date", "grace_end", _ACTOR})),
     EventType(LAPSED, frozenset({"application_id", "due_date", "on", "reinstate_until", _ACTOR})),
+    EventType(LAPSE_RESCINDED, frozenset({"application_id", "due_date", "paid_on", "grace_end", "on", _ACTOR})),
     EventType(REINSTATEMENT_REQUESTED, frozenset({"application_id", "accepted", "dues", "overdue", "interest",
                                                   "total", "interest_rate", "rule", "on", "valid_until", "decision",
                                                   _ACTOR}),

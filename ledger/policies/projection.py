@@ -136,6 +136,8 @@ class PoliciesProjector:
             row.update(status=st.GRACE, grace_end=f["grace_end"])
         elif fact.type == ev.LAPSED:
             row.update(status=st.SUSPENDED)
+        elif fact.type == ev.LAPSE_RESCINDED:
+            row.update(status=st.IN_FORCE, grace_end=None)
         elif fact.type == ev.FREE_LOOK_ENDED:
             row["status"] = st.IN_FORCE if row["status"] == st.FREE_LOOK else row["status"]
         elif fact.type == ev.CANCELLED:

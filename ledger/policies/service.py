@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 from ledger.clock import BusinessCalendar, Clock
 from ledger.errors import Conflict, ErasedError, LedgerError, NotFound, Refused, StorageError, ValidationFailed
-from ledger.kernel import Event, NewEvent
+from ledger.kernel import Event, NewEvent, copy_with
 from ledger.log.encoding import digest_str, sha256
+from ledger.log.identifiers import parse_timestamp
 from ledger.money import Money
 from ledger.parties.identity import age_on, mask_name
 from ledger.policies import decide as d
@@ -392,8 +393,9 @@ class PolicyService:
             log.exception("preparing the issue or reinstatement of %s failed; the payment is recorded alone and "
                           "the policy clock completes it", application_id)
             issue = reinstate = None
+        paid_on = min(self.calendar.date_of(parse_timestamp(paid_at, field="paid_at")), today)
         outcome = self._run(application_id, d.Pay(amount, payment_ref, paid_at, actor, today, issue=issue,
-                                                  reinstate=reinstate))
+                                                  reinstate=reinstate, paid_on=paid_on))
         applied = outcome.events[0].type if outcome.events else ""
         return outcome.state, "applied" if applied == ev.PREMIUM_PAID else "parked"
 
@@ -495,9 +497,9 @@ class PolicyService:
 
     def _reinstate_command(self, state: PolicyState, today: date) -> d.Reinstate:
         """Render the next e-policy version and prepare its supersession of the current one on chain."""
-        dues = [date.fromisoformat(due) for due in state.reinstatement.get("dues", [])]
-        paid_until = st.add_months(dues[-1], st.MONTHS[state.plan["frequency"]]) if dues else state.next_due()
-        document, view_json, supersession = self.next_version(state, today=today, next_due=paid_until)
+        dues = state.reinstatement.get("dues", [])
+        paid = copy_with(state, paid_dues=tuple(sorted({*state.paid_dues, *dues})))  # as the reinstatement leaves it
+        document, view_json, supersession = self.next_version(paid, today=today)
         return d.Reinstate(today=today, document=document, epolicy=view_json, supersession=supersession,
                            actor=d.Actor("system", "reinstatement"))
 
@@ -797,7 +799,7 @@ class PolicyService:
             revocation = NewEvent(docs.REVOKED, {"digest": current["digest"], "reason_code": REVOKED_ENDED},
                                   stream=docs.stream_of(bytes.fromhex(current["subject"].split(":", 1)[1])))
         command = d.Tick(today or self.today(), reinstatement_years=product.reinstatement_years,
-                         cash_value=cash_value, revocation=revocation)
+                         cash_value=cash_value, revocation=revocation, sent_on=self.today())
         return self._run(application_id, command).events
 
     @staticmethod
@@ -852,23 +854,25 @@ class PolicyService:
                 log.exception("policy clock: %s failed", application_id)
                 counts["failed"] = counts.get("failed", 0) + 1
 
-        def complete(application_id: str) -> None:
+        def complete(application_id: str) -> None:  # on today's date, whatever day the clock catches up to
             state = self.get(application_id)
             if state.status == st.ACCEPTED and state.first_premium_paid:
-                count(self._run(application_id, self._issue_command(state, until)).events)
+                count(self._run(application_id, self._issue_command(state, self.today())).events)
             elif state.status == st.SUSPENDED and state.reinstatement_paid:
-                count(self._run(application_id, self._reinstate_command(state, until)).events)
+                count(self._run(application_id, self._reinstate_command(state, self.today())).events)
+
+        today = self.today()
 
         def advance(application_id: str) -> None:
             state = self.get(application_id)
-            day = d.next_tick(state, after=since or (state.issued_on or until))
+            day = d.next_tick(state, after=since or (state.issued_on or until), sent_on=today)
             while day is not None and day <= until:
                 recorded = self.tick(application_id, day)
                 if not recorded:
                     break  # nothing could be done on the day it was due (say, a reinstatement is being paid)
                 count(recorded)
                 state = self.get(application_id)
-                day = d.next_tick(state, after=day + timedelta(days=1))
+                day = d.next_tick(state, after=day + timedelta(days=1), sent_on=today)
 
         for status in (st.ACCEPTED, st.SUSPENDED):
             for row in self._read.select(proj.POLICIES, where={"status": status}):

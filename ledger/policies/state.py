@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -53,6 +54,7 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     ev.FREE_LOOK_ENDED: {FREE_LOOK: (IN_FORCE,), GRACE: (GRACE,)},
     ev.GRACE_STARTED: {IN_FORCE: (GRACE,), FREE_LOOK: (GRACE,)},
     ev.LAPSED: {GRACE: (SUSPENDED,)},
+    ev.LAPSE_RESCINDED: {SUSPENDED: (IN_FORCE,)},
     ev.REINSTATEMENT_REQUESTED: {SUSPENDED: (SUSPENDED,)},
     ev.REINSTATED: {SUSPENDED: (IN_FORCE,)},
     ev.CANCELLED: {FREE_LOOK: (CANCELLED,), SUSPENDED: (TERMINATED,)},
@@ -133,9 +135,10 @@ class PolicyState:
         months = MONTHS[self.plan["frequency"]]
         return [add_months(self.effective_date, k * months) for k in range(self.installments)]
 
-    def next_due(self) -> date | None:
-        """The first due date not yet paid (None once every premium of the payment term is paid)."""
-        paid = set(self.paid_dues) | set(self.waived_dues)
+    def next_due(self, *, paying: Iterable[str] = ()) -> date | None:
+        """The first due date not yet paid (None once every premium of the payment term is paid); ``paying``
+        names due dates (ISO) to count as paid too, as a reinstatement pays the overdue ones."""
+        paid = set(self.paid_dues) | set(self.waived_dues) | set(paying)
         return next((d for d in self.due_dates() if d.isoformat() not in paid), None)
 
     def paid_until(self) -> date | None:
@@ -169,6 +172,8 @@ def _history(state: PolicyState, event: Event) -> PolicyState:
         return copy_with(state, submitted_at=event.recorded_at)
     if event.type == ev.LAPSED:
         return copy_with(state, suspensions=(*state.suspensions, (date.fromisoformat(f["on"]), None)))
+    if event.type == ev.LAPSE_RESCINDED and state.suspensions and state.suspensions[-1][1] is None:
+        return copy_with(state, suspensions=state.suspensions[:-1])  # void: the contract was never suspended
     if event.type == ev.REINSTATED and state.suspensions and state.suspensions[-1][1] is None:
         return copy_with(state, suspensions=(*state.suspensions[:-1],
                                              (state.suspensions[-1][0], date.fromisoformat(f["on"]))))
@@ -233,6 +238,9 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
     if type == ev.LAPSED:
         return copy_with(state, status=SUSPENDED, lapsed_on=date.fromisoformat(f["on"]),
                          reinstate_until=date.fromisoformat(f["reinstate_until"]))
+    if type == ev.LAPSE_RESCINDED:
+        return copy_with(state, status=IN_FORCE, grace_end=None, lapsed_on=None, reinstate_until=None,
+                         reinstatement={}, reinstatement_paid=False)
     if type == ev.REINSTATEMENT_REQUESTED:
         return copy_with(state, reinstatement=f if f["accepted"] else {}, reinstatement_paid=False)
     if type == ev.REINSTATED:

@@ -3,7 +3,6 @@ each transition exactly once however often the clock runs, and projections that 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +11,7 @@ import pytest
 from ledger.app import Ledger
 from ledger.clock import FixedClock
 from ledger.errors import IndexTaken, Refused
+from ledger.log.identifiers import utc_timestamp
 from ledger.log.reserved import LEDGER_SUBJECT
 from ledger.money import Money
 from ledger.parties.service import Person, Resolved
@@ -19,27 +19,11 @@ from ledger.policies import decide as d
 from ledger.policies.rules.samples import CLEAN
 from ledger.policies.service import Actor, ApplicationRequest, Beneficiary
 from ledger.services.intake import Draft
-from ledger.settings import Settings
 from tests.factories import resident_id
 
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 CUSTOMER = "P00000000000000000C01"
 ME = Actor("customer", CUSTOMER)
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def ledger(settings: Settings, clock: FixedClock) -> Iterator[Ledger]:
-    opened = Ledger.open(settings, clock=clock)
-    opened.start(policy_clock=False)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def person(name: str, birth: str, sex: str = "M") -> Person:
@@ -62,10 +46,12 @@ def apply(ledger: Ledger, *, frequency: str = "monthly", term: int = 10, payment
     return state.application_id
 
 
-def pay_due(ledger: Ledger, application_id: str, ref: str) -> str:
+def pay_due(ledger: Ledger, application_id: str, ref: str, *, paid_at: str | None = None) -> str:
+    """Pay the modal premium, paid now by the ledger's clock unless ``paid_at`` says otherwise."""
     state = ledger.policies.get(application_id)
     amount = Money.from_json(state.premium["modal_premium"]).rounded()
-    _, outcome = ledger.policies.pay(application_id, amount=amount, payment_ref=ref, paid_at="2026-03-02T02:00:00Z",
+    _, outcome = ledger.policies.pay(application_id, amount=amount, payment_ref=ref,
+                                     paid_at=paid_at or utc_timestamp(ledger.clock.now()),
                                      actor=Actor("system", "payments"))
     return outcome
 
@@ -100,7 +86,9 @@ def test_notices_grace_and_lapse_happen_once_each(ledger: Ledger, clock: FixedCl
                      "grace_d30", "suspended"]
     suspended = ledger.notices.pending()[-1]
     assert issued.policy_no in suspended["text_en"] and "效力中止" in suspended["text_zh"]
+    clock.set(datetime(2026, 7, 4, 2, 0, tzinfo=UTC))  # paid after the grace period that ended on 2026-07-02
     assert pay_due(ledger, app, "too-late") == "parked"
+    assert ledger.policies.get(app).status == "Suspended"
 
     ledger.log.checkpoint_now()
     report = ledger.audit.verify()
