@@ -64,6 +64,18 @@ def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 SystemPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM))]
+
+
+async def messaging_system(request: Request, principal: SystemPrincipal) -> Principal:
+    """Admit only the messaging systems (``LIFELEDGER_MESSAGING_SYSTEMS``): the outboxes they read hold customers'
+    one-time codes and messages, which no other system (a hospital, the payments system) may read or clear."""
+    if principal.subject not in request.app.state.ledger.settings.messaging_systems:
+        raise HTTPException(status_code=403, detail=f"system {principal.subject!r} does not deliver messages "
+                                                    f"(LIFELEDGER_MESSAGING_SYSTEMS)")
+    return principal
+
+
+MessagingPrincipal = Annotated[Principal, Depends(messaging_system)]
 AdminPrincipal = Annotated[Principal, Depends(require(Role.ADMIN))]
 ReaderPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM, Role.AUDITOR, Role.CUSTOMER))]
 

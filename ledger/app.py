@@ -134,7 +134,8 @@ class Ledger:
                                        chain_url=settings.chain_url)
         domain = DomainStore(store.engine, write_lock=store.write_lock, readers=store.readers)
         self.documents = DocumentService(store.rows, self.intake, domain)
-        self.uploads = UploadService(domain, clock=self.clock)
+        self.uploads = UploadService(  # an erased subject's key row holds no key (None); an unknown one has no row
+            domain, clock=self.clock, erased=lambda subject: store.wrapped_keys([subject]).get(subject, b"") is None)
         self.idempotency = IdempotencyService(
             domain, clock=self.clock, key=hmac.new(secrets.master_key, b"lifeledger idempotency v1", "sha256").digest())
         index = PartyIndex(domain, master_key=secrets.master_key)

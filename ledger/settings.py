@@ -72,6 +72,9 @@ class Settings(BaseSettings):
                                                                           "code opens its verification page).")
     payment_systems: list[str] = Field(default=["payments"], description="Subjects of the system tokens that may "
                                                                            "confirm payments.")
+    messaging_systems: list[str] = Field(default=["messaging"], description="Subjects of the system tokens that "
+                                         "deliver customer messages: they read the one-time codes and notices "
+                                         "waiting in the outboxes and mark them delivered.")
     claims_handlers: list[str] = Field(default=[], description="Staff ids of the dedicated claims handlers; a major "
                                        "claim goes to the one with the fewest open claims (none: the claim waits in "
                                        "the major queue for a handler to take it).")

@@ -19,7 +19,7 @@ from api.receipts import anchor_proof, entry_receipts
 from api.routing import Router
 from api.schemas import EventCreate
 from ledger.claims.service import Caller, ClaimsService
-from ledger.errors import Forbidden, ValidationFailed
+from ledger.errors import Forbidden, NotFound, ValidationFailed
 from ledger.log.encoding import b64
 from ledger.log.statements import SignedEvent
 from ledger.money import Money
@@ -168,7 +168,10 @@ def report(request: Request, claims: ClaimsDep, idem: IdempotencyDep, principal:
 
     def run() -> dict[str, Any]:
         state = claims.report(body.policy_no, raw, caller(principal), on_behalf_of=body.on_behalf_of)
-        return claims.view(state.claim_id, caller(principal))
+        try:
+            return claims.view(state.claim_id, caller(principal))
+        except NotFound:  # recorded, but not the reporter's to follow (a handler's report of a claim not major)
+            return claims.summary(state)
 
     return idempotent(request, idem, principal, run, body=body, status=201)
 
@@ -383,9 +386,16 @@ def kpis(claims: ClaimsDep, _: KpiReader, from_: Annotated[str, Query(alias="fro
 
 def _day(value: str, name: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(f"{name} must be a date YYYY-MM-DD, got {value!r}", field=name) from None
+    if not KPI_YEARS[0] <= day.year <= KPI_YEARS[1]:
+        raise ValidationFailed(f"{name} must be a date in the years {KPI_YEARS[0]}-{KPI_YEARS[1]}, got {value!r}",
+                               field=name)
+    return day
+
+
+KPI_YEARS = (1970, 9998)  # the journal's times are after 1970; the period's bounds must stay representable
 
 
 def _view(claims: ClaimsService, claim_id: str, principal: Principal) -> dict[str, Any]:

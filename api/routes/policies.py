@@ -170,9 +170,13 @@ def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDe
 
 
 @router.get("/v1/staff/notices", tags=["policies"])
-def notices(request: Request, _: Annotated[Principal, Depends(require(*STAFF, Role.SYSTEM))],
+def notices(request: Request, principal: Annotated[Principal, Depends(require(*STAFF, Role.SYSTEM))],
             limit: int = 100) -> list[dict[str, Any]]:
-    """Notices waiting for the messaging system (renewal, grace, suspension), oldest first."""
+    """Notices waiting for the messaging system (renewal, grace, suspension), oldest first: for staff and the
+    messaging systems (``LIFELEDGER_MESSAGING_SYSTEMS``), no other system."""
+    if principal.role == Role.SYSTEM and principal.subject not in request.app.state.ledger.settings.messaging_systems:
+        raise Forbidden(f"system {principal.subject!r} does not deliver messages (LIFELEDGER_MESSAGING_SYSTEMS)",
+                        field="subject")
     if not 1 <= limit <= 1000:
         raise ValidationFailed("limit must be 1-1000", field="limit")
     return request.app.state.ledger.notices.pending(limit=limit)  # type: ignore[no-any-return]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
 from api.bodies import json_body, request_body
-from api.deps import AnchoringDep, IdempotencyDep, LogDep, PoliciesDep, require
+from api.deps import AnchoringDep, IdempotencyDep, LogDep, MessagingPrincipal, PoliciesDep, require
 from api.idempotent import idempotent
 from api.problems import responses
 from api.receipts import anchor_proof, entry_receipts
@@ -284,10 +284,9 @@ def receive_payment(request: Request, servicing: ServicingDep, idem: Idempotency
 
 
 @hall.get("/v1/staff/servicing/codes")
-def pending_codes(request: Request, _: Annotated[Principal, Depends(require(Role.SYSTEM))],
-                  limit: int = 100) -> list[dict[str, Any]]:
-    """One-time code messages for the messaging system to deliver (system role only); mark them delivered with
-    ``POST /v1/staff/servicing/codes/delivered``, which wipes the code from the outbox."""
+def pending_codes(request: Request, _: MessagingPrincipal, limit: int = 100) -> list[dict[str, Any]]:
+    """One-time code messages for the messaging system to deliver (``LIFELEDGER_MESSAGING_SYSTEMS`` only); mark
+    them delivered with ``POST /v1/staff/servicing/codes/delivered``, which wipes the code from the outbox."""
     return request.app.state.ledger.codes.pending(limit=limit)  # type: ignore[no-any-return]
 
 
@@ -303,7 +302,7 @@ class DeliveredIn(BaseModel):
 
 
 @hall.post("/v1/staff/servicing/codes/delivered", openapi_extra=request_body(DeliveredIn))
-def codes_delivered(request: Request, _: Annotated[Principal, Depends(require(Role.SYSTEM))],
+def codes_delivered(request: Request, _: MessagingPrincipal,
                     body: Annotated[DeliveredIn, Depends(json_body(DeliveredIn))]) -> dict[str, int]:
     """Mark messages delivered, each named by the id and version the outbox listed; a message whose code was
     sent again since (another version) is left in the outbox, since its new code was not delivered."""

@@ -173,11 +173,9 @@ class ClaimsService:
             return state, "system"  # a hospital or the payments system: the status of what it posted, no more
         if caller.role == "customer":
             policy, _ = self._policies.position(state.reported["application_id"])
-            roles = _roles_on(policy, caller.subject)
-            if caller.subject == state.reported["reporter"]["party"]:
-                roles.add("reporter")
-            if state.reported["claim_type"] != "death":
-                roles.discard("beneficiary")  # a beneficiary has no part in the living insured's claims
+            roles = _roles_in_claim(_roles_on(policy, caller.subject), caller.subject,
+                                    claim_type=state.reported["claim_type"],
+                                    reporter=state.reported["reporter"]["party"])
             if roles:
                 for audience in ("insured", "policyholder", "beneficiary", "reporter"):
                     if audience in roles:
@@ -189,8 +187,7 @@ class ClaimsService:
         what the customer is told."""
         state, audience = self.visible(claim_id, caller)
         if audience == "system":
-            return {"claim_id": state.claim_id, "status": state.status, "received": list(state.received),
-                    "missing": list(state.missing)}
+            return self.summary(state)
         out = claim_view(state, audience=audience, calendar=self._calendar, rules=self.rules.clock_rules(),
                          now=self._clock.now())
         shown = audience != "beneficiary"  # a death claim's notes may speak of the deceased's health
@@ -199,6 +196,12 @@ class ClaimsService:
                          "text": ctx._opened(self._personal, step.index).get("text", "")}
                         for step in state.timeline if shown and step.type == ev.NOTE_RECORDED]
         return out
+
+    @staticmethod
+    def summary(state: ClaimState) -> dict[str, Any]:
+        """What anyone who reported or posted to a claim is told: its id, status and document checklist."""
+        return {"claim_id": state.claim_id, "status": state.status, "received": list(state.received),
+                "missing": list(state.missing)}
 
     def event_ids(self, claim_id: str) -> list[str]:
         """The claim's event ids in order (its receipt)."""
@@ -243,16 +246,19 @@ class ClaimsService:
 
     def list_for_policy(self, policy_no: str, caller: Caller) -> list[dict[str, Any]]:
         application_id = self._policies.application_of(policy_no)
+        held: set[str] = set()
         if caller.role == "customer":
             policy, _ = self._policies.position(application_id)
-            if not _roles_on(policy, caller.subject):
+            held = _roles_on(policy, caller.subject)
+            if not held:
                 raise NotFound(f"no policy {policy_no}", field="policy_no")
         rows = self._read.select(proj.CLAIMS, where={"application_id": application_id}, order_by=("reported_idx",),
                                  limit=QUEUE_LIMIT)
         if caller.role == "claims_handler":
             rows = [row for row in rows if row["handler"] == caller.subject]
-        if caller.role == "customer":
-            rows = [_customer_row(row) for row in rows]
+        if caller.role == "customer":  # the claims the customer may open one by one (``visible``), no others
+            rows = [_customer_row(row) for row in rows
+                    if _roles_in_claim(held, caller.subject, claim_type=row["claim_type"], reporter=row["reporter"])]
         return rows
 
     def list_for_party(self, party: str) -> list[dict[str, Any]]:
@@ -333,8 +339,8 @@ class ClaimsService:
             if handler is not None:  # a major claim has its handler from the first day
                 state = self._run(claim_id, d.AssignHandler(handler=handler, reason=reason,
                                                             actor=Actor(role="system", party="claims-triage"))).state
-        if uploads:
-            state = self.give_documents(claim_id, uploads, caller)
+        if uploads:  # the reporter's own documents, whether or not they follow the claim from here (a handler)
+            state = self._give_documents(state, uploads, caller)
         return state
 
     def _report_command(self, policy_no: str, raw: Mapping[str, Any], caller: Caller, *, on_behalf_of: str | None,
@@ -399,8 +405,9 @@ class ClaimsService:
         else:
             raise Forbidden(f"role {caller.role!r} does not report claims", field="role")
         held = _roles_on(policy, party)
-        if not held:
-            raise NotFound(f"no policy for {party}", field="policy_no")
+        if not held:  # to a customer, the same answer as a number that does not exist
+            raise NotFound(f"{party} holds no role on policy {policy.policy_no}" if caller.staff
+                           else f"no policy {policy.policy_no}", field="policy_no")
         allowed = REPORTER_ROLES["death" if claim_type == "death" else "default"]
         if not held.intersection(allowed):
             raise Refused(f"REPORTER-ROLE: a {claim_type} claim is reported by the {' or '.join(allowed)}",
@@ -411,6 +418,10 @@ class ClaimsService:
         """Documents for the checklist (code -> upload digest); the claim is assessed once they are complete and
         nothing waits for keying. Each new digest is registered on chain (kind: claim document)."""
         state, _ = self.visible(claim_id, caller)
+        return self._give_documents(state, uploads, caller)
+
+    def _give_documents(self, state: ClaimState, uploads: Mapping[str, str], caller: Caller) -> ClaimState:
+        claim_id = state.claim_id
         self._check_uploads(uploads, checklist=state.checklist, caller=caller,
                             owners={caller.subject, state.reported["reporter"]["party"], state.reported["insured"]})
         registrations = tuple(self._registration(claim_id, digest) for digest in sorted(set(uploads.values()))
@@ -809,6 +820,17 @@ CUSTOMER_COLUMNS = ("claim_id", "policy_no", "claim_type", "loss_date", "status"
 def _customer_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """A claim as a customer's list shows it: no flags, sample draws, handlers or account digests."""
     return {name: row.get(name) for name in CUSTOMER_COLUMNS}
+
+
+def _roles_in_claim(on_policy: set[str], party: str, *, claim_type: str, reporter: str) -> set[str]:
+    """The customer's roles in one claim: their roles on its policy, and reporter if they reported it; a
+    beneficiary has no part in the living insured's claims, only in a death claim."""
+    roles = set(on_policy)
+    if party == reporter:
+        roles.add("reporter")
+    if claim_type != "death":
+        roles.discard("beneficiary")
+    return roles
 
 
 def _roles_on(policy: PolicyState, party: str) -> set[str]:

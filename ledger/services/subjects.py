@@ -35,14 +35,20 @@ class SubjectService:
         subject) and the key is destroyed in the same transaction, so an audit can tell a lawful erasure from a
         key that went missing, and no event for the subject is recorded after it. Returns how many sealed rows
         became unreadable plus how many of the subject's uploaded files were deleted. Raises ``NotFound`` if the
-        subject has no key (unknown or already erased).
+        subject never had a key.
+
+        Erasing a subject erased already records nothing and finishes what an erasure does beside the journal
+        (the party index, the uploaded files), so a retry after a failure past the erasure's commit (an append
+        whose outcome was unknown, a crash) leaves nothing of the person behind.
         """
         if subject == LEDGER_SUBJECT:
             raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
-        if self._store.wrapped_keys([subject]).get(subject) is None:
+        keys = self._store.wrapped_keys([subject])
+        if subject not in keys:
             raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
         if self._parties is not None:
             self._parties.forget(subject)  # first: nobody is linked to them by identity number from now on
-        self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
+        if keys[subject] is not None:  # not erased yet
+            self._intake.emit(Draft(SUBJECT_ERASED, ERASURES_STREAM, {"subject": subject}))
         files = self._uploads.erase(subject) if self._uploads is not None else 0  # their uploaded files too
         return self._store.count_sealed(subject) + files

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.clock import Clock
-from ledger.errors import NotFound, ValidationFailed
+from ledger.errors import ErasedError, NotFound, ValidationFailed
 from ledger.log.encoding import digest_str, parse_digest, sha256
 from ledger.log.identifiers import check_subject, utc_timestamp
 from ledger.store.domain import DomainStore, Upload
@@ -22,14 +23,18 @@ class Stored:
 
 
 class UploadService:
-    def __init__(self, store: DomainStore, *, clock: Clock) -> None:
+    def __init__(self, store: DomainStore, *, clock: Clock, erased: Callable[[str], bool] | None = None) -> None:
+        """``erased`` tells whether a data subject was erased (none is, without it)."""
         self._store = store
         self._clock = clock
+        self._erased = erased or (lambda subject: False)
 
     def put(self, data: bytes, *, media_type: str, subject: str) -> Stored:
         """Store ``data`` for ``subject``; raises ``ValidationFailed`` for an empty or too large file or a media
-        type that is not accepted."""
+        type that is not accepted, and ``ErasedError`` for a subject that was erased (nothing of it is kept)."""
         check_subject(subject, field="subject")
+        if self._erased(subject):
+            raise ErasedError(f"data subject {subject!r} was erased: no file is stored for it", field="subject")
         if not data:
             raise ValidationFailed("the upload is empty", field="file")
         if len(data) > MAX_UPLOAD_BYTES:
@@ -42,6 +47,11 @@ class UploadService:
         digest = sha256(data)
         self._store.put_upload(Upload(digest=digest, subject=subject, media_type=kind, size=len(data), data=data,
                                       created_at=utc_timestamp(self._clock.now())))
+        if self._erased(subject):
+            # Erased while the file was stored: the erasure destroys the key before it deletes the files, so one
+            # that deleted them before this file landed was recorded before this look, and the file goes now.
+            self._store.delete_uploads(subject)
+            raise ErasedError(f"data subject {subject!r} was erased: no file is stored for it", field="subject")
         return Stored(digest=digest_str(digest), size=len(data), media_type=kind)
 
     def get(self, digest: str) -> Upload:

@@ -629,8 +629,9 @@ class ServicingService:
             raise Forbidden(f"role {role!r} may not request servicing", field="role")
         policy, seq = self._policies.position(application_id)
         held = roles_on(policy, subject)
-        if not held:
-            raise NotFound(f"no policy for {subject}", field="policy_no")
+        if not held:  # to a customer, the same answer as a number that does not exist
+            raise NotFound(f"{subject} holds no role on policy {policy.policy_no}" if on_behalf
+                           else f"no policy {policy.policy_no}", field="policy_no")
         allowed = [r for r in REQUESTER_ROLES if r in held and r in operation.requesters]
         if not allowed:
             who = ", ".join(r for r in operation.requesters if r != "staff_on_behalf")
