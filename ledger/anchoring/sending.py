@@ -107,10 +107,11 @@ class Sender:
 
         def record(tx_hash: bytes) -> None:
             """Mark the job sent before the broadcast, so a lost reply cannot lead to a second send; and only if
-            it is still this attempt's, else nothing is broadcast."""
+            it is still this attempt's (another process taking the job up counts an attempt of its own), else
+            nothing is broadcast. A transaction signed again in the same attempt (a stale nonce refused) takes the
+            place of the first, which never went out."""
             if not self.jobs.update_job(job.id, status=SENT, tx_hash=tx_hash, sent_at=utc_timestamp(),
-                                        block_number=None, block_hash=None,
-                                        expect={"status": PENDING, "attempts": attempts}):
+                                        block_number=None, block_hash=None, expect={"attempts": attempts}):
                 raise _JobMoved(job.id)
 
         return chain.send(self._call(job), on_signed=record)

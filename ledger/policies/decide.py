@@ -529,7 +529,8 @@ def _tick(state: PolicyState, command: Tick) -> list[NewEvent]:
             grace_end = grace_end_of(due, state.grace_days)
             out.append(NewEvent(ev.GRACE_STARTED, {**base, "due_date": due.isoformat(),
                                                    "grace_end": grace_end.isoformat()}))
-            out.append(_notice(base, "grace_started", due, today, state, grace_end=grace_end))
+            if sent_on <= grace_end:  # a clock catching up after grace tells no one cover continues until then
+                out.append(_notice(base, "grace_started", due, today, state, grace_end=grace_end))
             status = st.GRACE
             if today > grace_end:
                 out.extend(_lapse(base, due, today, state, command))

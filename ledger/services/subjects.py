@@ -35,7 +35,8 @@ class SubjectService:
         subject) and the key is destroyed in the same transaction, so an audit can tell a lawful erasure from a
         key that went missing, and no event for the subject is recorded after it. Returns how many sealed rows
         became unreadable plus how many of the subject's uploaded files were deleted. Raises ``NotFound`` if the
-        subject never had a key.
+        subject never had a key nor a file (one who only uploaded files, say an application never submitted, has
+        their files deleted).
 
         Erasing a subject erased already records nothing and finishes what an erasure does beside the journal
         (the party index, the uploaded files), so a retry after a failure past the erasure's commit (an append
@@ -45,7 +46,10 @@ class SubjectService:
             raise ValidationFailed("the ledger's own subject cannot be erased", field="subject")
         keys = self._store.wrapped_keys([subject])
         if subject not in keys:
-            raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
+            files = self._uploads.erase(subject) if self._uploads is not None else 0
+            if not files:
+                raise NotFound(f"data subject {subject!r} has no key to erase", field="subject")
+            return files
         if self._parties is not None:
             self._parties.forget(subject)  # first: nobody is linked to them by identity number from now on
         if keys[subject] is not None:  # not erased yet

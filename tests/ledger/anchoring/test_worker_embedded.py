@@ -554,6 +554,40 @@ def test_a_checkpoint_job_being_sent_elsewhere_is_not_skipped_for_a_larger_one(
     assert jobs.job(read.id).status == SENT
 
 
+def test_a_transaction_signed_again_after_a_stale_nonce_is_recorded_and_sent_in_the_same_attempt(
+        tmp_path: Path) -> None:
+    """With a local key, a first broadcast the node refuses (a stale nonce) is signed again with a fresh nonce:
+    the new hash takes the first's place in the job's row, and it goes out in the same round."""
+    key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+    with anchoring_ledger(tmp_path, "in-process", chain_private_key=key) as ledger:
+        anchorer = ledger.anchoring.anchorer
+        assert anchorer is not None
+        anchorer.run_once()  # binds to the contracts; nothing to anchor yet
+        chain = anchorer._chain
+        assert chain is not None
+        eth = chain.web3.eth
+        broadcast = eth.send_raw_transaction
+        sent: list[object] = []
+
+        def first_refused(raw: object) -> object:
+            sent.append(raw)
+            if len(sent) == 1:
+                raise ValueError({"code": -32000, "message": "nonce too low"})
+            return broadcast(raw)
+
+        eth.send_raw_transaction = first_refused
+        try:
+            grow(ledger, 4)
+            anchorer.run_once()
+        finally:
+            eth.send_raw_transaction = broadcast
+        [job] = ledger.anchoring.jobs.recent_jobs(kind=CHECKPOINT)
+        assert len(sent) == 2 and (job.status, job.attempts) == (SENT, 1)
+        anchorer.run_once()  # follows the recorded hash: the one that went out
+        job = ledger.anchoring.jobs.job(job.id)
+        assert job.status == CONFIRMED and job.attempts == 1
+
+
 def test_a_round_well_inside_its_lease_renews_it_once(chained: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     grow(chained, 3)
     holder = chained.anchoring.anchorer

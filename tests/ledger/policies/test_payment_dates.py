@@ -137,6 +137,19 @@ def test_no_reminder_is_sent_for_a_due_date_already_past_when_the_clock_runs(
     assert sent == [("grace_started", "2026-05-03")]  # the grace notice only: no "will be due on May 3"
 
 
+def test_a_clock_catching_up_after_grace_sends_no_grace_notice_for_a_grace_already_over(
+        ledger: Ledger, clock: FixedClock) -> None:
+    app = apply(ledger, frequency="annual")
+    assert pay_due(ledger, app, "first") == "applied"
+    due = ledger.policies.get(app).next_due()
+    assert due is not None
+    clock.set(shanghai(due + timedelta(days=70), 10))  # the clock was stopped through the whole grace period
+    before = len(ledger.notices.pending())
+    counts = ledger.policies.run_clock(until=ledger.policies.today())
+    assert counts.get("policy.contract.grace_started") == 1 and counts.get("policy.contract.lapsed") == 1
+    assert [n["kind"] for n in ledger.notices.pending()[before:]] == ["suspended"]
+
+
 def test_a_payment_a_fraction_of_a_cent_off_the_premium_is_parked(ledger: Ledger) -> None:
     app = apply(ledger, frequency="annual")
     due = Money.from_json(ledger.policies.get(app).premium["modal_premium"]).rounded()

@@ -44,6 +44,14 @@ def test_an_erasure_retried_after_its_entry_committed_deletes_the_files_it_left(
         ledger.subjects.erase("customer:never-known")
 
 
+def test_a_subject_who_only_uploaded_files_is_erased_with_them(ledger: Ledger) -> None:
+    """Say an application never submitted: files, no key, no entry."""
+    stored = ledger.uploads.put(b"identity card scan", media_type="image/png", subject="customer:files-only")
+    size = ledger.log.size()
+    assert ledger.subjects.erase("customer:files-only") == 1
+    assert not ledger.uploads.exists(stored.digest) and ledger.log.size() == size
+
+
 def test_no_file_is_stored_for_a_subject_once_erased(ledger: Ledger, system_key: SigningKey) -> None:
     subject = "customer:gone2"
     _record_for(ledger, system_key, subject, "e-2")
