@@ -157,11 +157,19 @@ def _claimed_coverages(product: Product, cover: Cover, claim_type: str) -> tuple
     return found or offered
 
 
+def _clock_start(cover: Cover, on: date) -> date:
+    """When the waiting period and the suicide clock last started before ``on``: the effective date, or the latest
+    reinstatement on or before ``on``. A loss before a lapse is judged by the contract as it stood then, not by a
+    reinstatement that came after it."""
+    backs = [lapse.end + timedelta(days=1) for lapse in cover.suspensions if lapse.end is not None]
+    return max([cover.effective_date, *(back for back in (*backs, cover.reinstated_on) if back and back <= on)])
+
+
 def _waiting_period(product: Product, cover: Cover, claim: Claim) -> Check:
     days = product.waiting_period_days
     covers = product.definition.waiting_period_covers
-    start = max(cover.effective_date, cover.reinstated_on or cover.effective_date)
-    restarted = cover.reinstated_on is not None and start == cover.reinstated_on
+    start = _clock_start(cover, claim.loss_date)
+    restarted = start != cover.effective_date
     ends = start + timedelta(days=days)
     coverages = _claimed_coverages(product, cover, claim.claim_type)
     inputs = {"waiting_period_days": str(days), "waiting_period_covers": covers, "cause": claim.cause,
@@ -231,7 +239,7 @@ def _exclusions(product: Product, cover: Cover, claim: Claim, diagnoses: Diagnos
 def _suicide(cover: Cover, claim: Claim, terms: StatutoryTerms) -> Check:
     cause = claim.medical.death_cause or ""
     died = claim.medical.death_date or claim.loss_date
-    start = max(cover.effective_date, cover.reinstated_on or cover.effective_date)
+    start = _clock_start(cover, died)
     since_en, since_zh = ("reinstatement", "复效") if start != cover.effective_date else ("formation", "合同成立")
     until = add_months(start, 12 * terms.suicide_years)
     inputs = {"claim_type": claim.claim_type, "death_cause": cause, "death_date": died.isoformat(),

@@ -103,6 +103,11 @@ class ClaimRulesAggregate:
         return d.decide(state, command, now)
 
 
+# The parts of an assessment that the policy's other claims move (what they used of a limit, a deductible, a
+# once-only benefit, allowance days); the deductions are as of the day and are prepared again at payment.
+BENEFIT_KEYS = ("lines", "benefit", "coverages")
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who calls: a role (customer, adjuster, claims_handler, system, auditor) and their party or staff id."""
@@ -556,6 +561,23 @@ class ClaimsService:
 
     def _assess_once(self, claim_id: str, *, actor: Actor | None) -> ClaimState:
         state = self.get(claim_id)
+        result, today = self._evaluation(state)
+        handler, reason = (self._pick_handler(exclude=()) if result.track == "major" and not state.handler
+                           else (None, {}))
+        payment = self._instruction(state, result.assessment.net, today) if result.automatic["approved"] else None
+        assessment = result.assessment.to_json()
+        command = d.Assess(
+            assessment=assessment, review=result.review_json(), flags=[f.to_json() for f in result.flags],
+            flag_details=[{"rule": f.rule, **f.personal_json()} for f in result.flags if f.personal_json()],
+            track=result.track, automatic=result.automatic, versions=result.versions.to_json(), on=today,
+            handler=handler, handler_reason=reason, waiting=state.keying_needed(self.rules.structured()),
+            payment=payment, actor=actor or Actor(role="system", party="claims-assessment"))
+        return self._run(claim_id, command).state
+
+    def _evaluation(self, state: ClaimState) -> tuple[Any, date]:
+        """The claim evaluated now (benefit, first review, flags, triage) against the policy and its other claims
+        as they stand, and today's business date."""
+        claim_id = state.claim_id
         now = self._clock.now()
         today = self._calendar.date_of(now)
         policy, _ = self._policies.position(state.reported["application_id"])
@@ -577,17 +599,24 @@ class ClaimsService:
         result = evaluate(product=product, cover=cover, claim=claim, prior=prior, changes=changes,
                           declaration=declaration, questionnaire=questionnaire, rules=self.rules, fraud=self.fraud,
                           diagnoses=self.diagnoses, today=today, now=now)
-        handler, reason = (self._pick_handler(exclude=()) if result.track == "major" and not state.handler
-                           else (None, {}))
-        payment = self._instruction(state, result.assessment.net, today) if result.automatic["approved"] else None
-        assessment = result.assessment.to_json()
-        command = d.Assess(
-            assessment=assessment, review=result.review_json(), flags=[f.to_json() for f in result.flags],
-            flag_details=[{"rule": f.rule, **f.personal_json()} for f in result.flags if f.personal_json()],
-            track=result.track, automatic=result.automatic, versions=result.versions.to_json(), on=today,
-            handler=handler, handler_reason=reason, waiting=state.keying_needed(self.rules.structured()),
-            payment=payment, actor=actor or Actor(role="system", party="claims-assessment"))
-        return self._run(claim_id, command).state
+        return result, today
+
+    def _assessed_against_today(self, claim_id: str) -> None:
+        """Before a benefit is approved: if what the policy's other claims used of its cover moved since this
+        claim was assessed (another claim approved or paid meanwhile: a once-only benefit, an annual limit, a
+        deductible, allowance days), assess it again and refuse (ASSESSMENT-CHANGED), so the decider looks at
+        the benefit that is left rather than pay the same cover twice."""
+        state = self.get(claim_id)
+        recorded = state.assessment.get("assessment") if state.assessment else None
+        if not recorded:
+            return
+        fresh = self._evaluation(state)[0].assessment.to_json()
+        if all(fresh.get(key) == recorded.get(key) for key in BENEFIT_KEYS):
+            return
+        again = self.assess(claim_id)
+        raise d.refuse("ASSESSMENT-CHANGED", f"another claim on this policy used its cover since this claim was "
+                       f"assessed; it is assessed again (entry {again.assessed_index}): look at the new benefit",
+                       "同一保单的其他赔案已使用保障额度，本案已重新理算，请查看新的理算结果后再作决定")
 
     def _assessed_facts(self, claim_id: str) -> Mapping[str, Any]:
         state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
@@ -643,6 +672,8 @@ class ClaimsService:
         entry the decider looked at, makes the decision refused (ASSESSMENT-CHANGED) if the claim was assessed
         again since."""
         self._staff(claim_id, caller)
+        if action in ("approve", "adjust"):
+            self._assessed_against_today(claim_id)
         known = tuple(document.code for document in self.rules.documents)
 
         def command(state: ClaimState) -> d.Decide:

@@ -171,6 +171,25 @@ def test_the_waiting_period_restarts_at_reinstatement(catalog: ProductCatalog, h
     assert check(review(product, after, claim, health=health, table=table), "WAITING-PERIOD").passed
 
 
+def test_a_loss_before_a_later_lapse_is_judged_by_the_contract_as_it_stood_then(
+        catalog: ProductCatalog, health: Questionnaire, table: DiagnosisTable) -> None:
+    """Diagnosed while in force, lapsed and reinstated after: no waiting period restarted by that reinstatement."""
+    product = catalog.get("critical-illness", 1)
+    lapse = Interval(LOSS + timedelta(days=44), LOSS + timedelta(days=91))
+    back = LOSS + timedelta(days=92)
+    cover = make_cover(product, health, reinstated_on=back, suspensions=(lapse,))
+    claim = make_claim(claim_type="critical_illness", medical=Medical(diagnoses=("C34.1",)))
+    result = review(product, cover, claim, health=health, table=table, on=back + timedelta(days=9))
+    assert check(result, "IN-FORCE").passed
+    found = check(result, "WAITING-PERIOD")
+    assert found.passed and "from the effective date" in found.en, found.en
+    later = make_claim(claim_type="critical_illness", medical=Medical(diagnoses=("C34.1",)),
+                       loss_date=back + timedelta(days=5))
+    again = check(review(product, cover, later, health=health, table=table, on=back + timedelta(days=9)),
+                  "WAITING-PERIOD")
+    assert not again.passed and again.inputs["start"] == back.isoformat()  # a loss after it: restarted
+
+
 def test_an_accident_is_exempt_when_the_waiting_period_covers_illness(term_life: Product, health: Questionnaire,
                                                                       table: DiagnosisTable) -> None:
     assert term_life.definition.waiting_period_covers == "illness"

@@ -1,0 +1,66 @@
+"""Two claims on one policy assessed before either was approved: the second approval finds the cover the first
+used, is refused (ASSESSMENT-CHANGED) and the claim is assessed again, so one cover is never paid twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+
+from ledger.app import Ledger
+from ledger.claims import events as ev
+from ledger.clock import FixedClock
+from tests.api.routes.claims_helpers import CUSTOMER_DOCS, medical_policy, post_invoice, register_systems, report
+from tests.api.routes.claims_more_helpers import CI_DOCS, critical_illness_policy, file_claim, filed, post, seen
+
+LUNG = {"diagnoses": ["C34.9"], "history": []}
+HANDLER = {"role": "claims_handler", "subject": "handler-a"}
+
+
+def instructed(ledger: Ledger, claim_id: str) -> Decimal:
+    return sum((Decimal(e.facts["amount"]["amount"]) for e in ledger.workflow.history(ev.stream_of(claim_id))
+                if e.type == ev.PAYMENT_INSTRUCTED), Decimal(0))
+
+
+def test_a_once_only_critical_illness_benefit_is_not_approved_twice(hall: tuple[TestClient, Ledger],
+                                                                     clock: FixedClock) -> None:
+    client, ledger = hall
+    register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = critical_illness_policy(client, ledger, clock, years=2)
+    first = filed(file_claim(client, ledger, policy_no, claim_type="critical_illness", documents=CI_DOCS))
+    second = filed(file_claim(client, ledger, policy_no, claim_type="critical_illness", documents=CI_DOCS,
+                              loss_date=ledger.claims.today() - timedelta(days=3)))
+    for claim in (first, second):
+        assert post(client, ledger, claim["claim_id"], "medical", LUNG, **HANDLER).status_code == 200
+    assessed = seen(client, ledger, second["claim_id"])["assessment"]["net"]
+    assert post(client, ledger, first["claim_id"], "decision", {"action": "approve"}, **HANDLER).status_code == 200
+    refused = post(client, ledger, second["claim_id"], "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    again = seen(client, ledger, second["claim_id"])["assessment"]["net"]
+    assert Decimal(again) < Decimal(assessed)  # what the first claim left of the benefit
+    total = instructed(ledger, first["claim_id"]) + instructed(ledger, second["claim_id"])
+    assert total == Decimal("200000.00")  # the severe benefit, 100 % of the sum insured, once
+
+
+def test_an_annual_limit_is_shared_by_claims_assessed_before_either_was_approved(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = medical_policy(client, ledger, clock)  # annual limit 1,000,000, deductible 10,000
+    today = ledger.claims.today()
+    claims = []
+    for ago in (20, 10):
+        claim = report(client, ledger, policy_no, loss_date=today - timedelta(days=ago), documents=CUSTOMER_DOCS).json()
+        post_invoice(client, ledger, systems, claim, admitted=today - timedelta(days=ago), days=4,
+                     total="700000.00", social="1.00")
+        claims.append(claim["claim_id"])
+    assert post(client, ledger, claims[0], "decision", {"action": "approve"}, **HANDLER).status_code == 200
+    refused = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    approved = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert approved.status_code == 200, approved.text
+    total = instructed(ledger, claims[0]) + instructed(ledger, claims[1])
+    assert total == Decimal("1000000.00")  # the annual limit, the deductible taken once
