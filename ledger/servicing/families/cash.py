@@ -48,9 +48,11 @@ def refundable_premium(policy: st.PolicyState, on: date) -> Refundable:
     """The premium paid for the time after ``on``: modal premium x days from ``on`` to the paid-to date / days of
     the installment period holding ``on``.
 
-    The paid-to date is the first unpaid due date, or the end of the last installment's period once the payment
-    term is paid. Nothing is refundable for a single premium (it pays for the whole term, which the cash value
-    already holds) or when premiums are not paid beyond ``on``.
+    The paid-to date is the first due date after the installment holding ``on`` that was not paid, or the end of
+    the last installment's period once the payment term is paid. Nothing is refundable for a single premium (it
+    pays for the whole term, which the cash value already holds), when premiums are not paid beyond ``on``, or
+    when the installment holding ``on`` was not paid: a premium waived by a premium holiday was never paid, so
+    none of it is refunded.
     """
     modal = Money.from_json(policy.premium["modal_premium"], field="premium.modal_premium").rounded()
     dues = policy.due_dates()
@@ -58,13 +60,14 @@ def refundable_premium(policy: st.PolicyState, on: date) -> Refundable:
     if len(dues) <= 1:
         return Refundable(Money.zero(modal.currency), {"modal_premium": modal, "installments": len(dues),
                                                        "note": "single premium: nothing refundable"})
-    next_due = policy.next_due()
-    paid_to = next_due if next_due is not None else add_months(dues[-1], months)
+    paid = set(policy.paid_dues)
     started = [due for due in dues if due <= on]
-    if paid_to <= on or not started:
+    start = started[-1] if started else None
+    unpaid = [due for due in dues if (start is None or due >= start) and due.isoformat() not in paid]
+    paid_to = unpaid[0] if unpaid else add_months(dues[-1], months)
+    if start is None or paid_to <= on:
         return Refundable(Money.zero(modal.currency), {"modal_premium": modal, "paid_to": paid_to,
                                                        "note": "no premium paid beyond the request date"})
-    start = started[-1]
     end = add_months(start, months)
     days, period = days_between(on, paid_to), days_between(start, end)
     amount = Money(modal.amount * Decimal(days) / Decimal(period), modal.currency)

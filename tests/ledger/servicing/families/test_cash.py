@@ -188,6 +188,18 @@ def test_a_surrender_pays_the_cash_value_and_the_unearned_premium() -> None:
     assert prepared.amount["formula"] == "surrender_value"
 
 
+def test_a_surrender_refunds_nothing_of_an_installment_a_premium_holiday_waived() -> None:
+    """The 2024-03-01 installment was waived, not paid: the days of it after the request date are not a refund."""
+    waived = policy(paid_through=date(2023, 3, 1), waived_dues=("2024-03-01",))
+    assert waived.next_due() == date(2025, 3, 1)  # settled for the schedule, but never paid
+    prepared = FAMILY.prepare(context(waived, "surrender"), cash.Surrender())
+    refundable = prepared.amount["inputs"]["refundable_premium"] if prepared.amount else {}
+    assert Decimal(refundable["amount"]["amount"]) == 0
+    assert prepared.facts["value"] == cny(CASH_VALUE)  # the cash value alone
+    paid = FAMILY.prepare(context(policy(), "surrender"), cash.Surrender())  # the same installment paid
+    assert Decimal(paid.facts["value"]["amount"]) == (CASH_VALUE + ANNUAL * 181 / 365).quantize(CENT, ROUND_HALF_UP)
+
+
 def test_a_surrender_deducts_arrears_loans_and_interest() -> None:
     state = policy(paid_through=date(2023, 3, 1), loans=(open_loan("10000.00", date(2024, 6, 1)),))
     prepared = FAMILY.prepare(context(state, "surrender"), cash.Surrender())
