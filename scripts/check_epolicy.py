@@ -68,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lineage     0x{bytes(subject).hex()}")
     if name == "superseded":
         print(f"superseded  by sha256:{bytes(superseded_by).hex()}")
-    return 0 if name == "valid" else 1
+    if name == "valid":
+        return 0
+    why = {"unknown": "this file is not registered: it is not an e-policy this registry issued, or it was changed",
+           "superseded": f"this version was replaced by sha256:{bytes(superseded_by).hex()}",
+           "revoked": "this e-policy was revoked"}.get(name, f"the registry answers {name}")
+    print(f"not valid: {why}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

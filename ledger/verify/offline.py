@@ -834,11 +834,17 @@ def open_checkpoint(note: Any, key: VerifierKey, *, what: str) -> Checkpoint:
         raise Failed(f"{what} is not a signed note")
     body, _, signatures = note.partition("\n\n")
     body += "\n"
-    for line in signatures[:-1].split("\n"):
+    signed: list[tuple[str, str]] = []
+    for number, line in enumerate(signatures[:-1].split("\n"), start=1):
         prefix, _, rest = line.partition(" ")
         name, _, encoded = rest.partition(" ")
-        if prefix != "\u2014" or name != key.name:
-            continue
+        if prefix != "\u2014" or not name or not encoded or " " in encoded:
+            raise Failed(f"{what}'s signature line {number} is not '\u2014 <key name> <signature>' (C2SP "
+                         f"signed-note)")
+        signed.append((name, encoded))
+    for name, encoded in signed:  # all well-formed first: nothing may follow the signatures
+        if name != key.name:
+            continue  # another verifier's signature
         raw = unb64(encoded, f"{what}'s signature line")
         if raw[:4] != key.key_id:
             continue
@@ -1911,6 +1917,7 @@ class _Bundle:
             if entry.leaf.type in ("document.registered", "document.superseded") and entry.facts is not None \
                     and isinstance(entry.facts.get("digest"), str):
                 registered[entry.facts["digest"]] = entry.facts
+        proven = self._proven_document_statuses()
         read: list[str] = []
         unread: list[str] = []
         for digest, item in held.items():
@@ -1926,12 +1933,37 @@ class _Bundle:
                 unread.append(f"{digest}: not registered at {contract} yet (the bundle says its registration is not "
                               f"confirmed)")
                 continue
-            read.append(f"{digest}: {status}")
             self.on_chain["documents"] = True
+            if digest in proven:
+                moved = compare_document_status(self.chain, contract=contract, digest=digest, status=status,
+                                                proven=proven[digest], item=item)
+                if moved is not None:
+                    unread.append(moved)
+                    continue
+            read.append(f"{digest}: {status}" + (" (as the journal proves)" if digest in proven else ""))
         if unread:
             self.report.skipped("documents on chain", "; ".join([*read, *unread]))
             return
         self.report.passed("documents on chain", "; ".join(read))
+
+    def _proven_document_statuses(self) -> dict[str, tuple[str, str | None, int]]:
+        """Each document's status as the ``document:`` streams the bundle holds whole prove it at the signed read
+        record: digest -> (valid | superseded | revoked, the digest superseding it or None, the entry that set it)."""
+        proven: dict[str, tuple[str, str | None, int]] = {}
+        for entry in self.entries:
+            facts = entry.facts
+            if entry.leaf.stream not in self.own or facts is None or not isinstance(facts.get("digest"), str):
+                continue
+            digest, index = facts["digest"], entry.leaf.index
+            if entry.leaf.type == "document.registered":
+                proven[digest] = ("valid", None, index)
+            elif entry.leaf.type == "document.superseded":
+                proven[digest] = ("valid", None, index)
+                if isinstance(facts.get("old_digest"), str):
+                    proven[facts["old_digest"]] = ("superseded", digest, index)
+            elif entry.leaf.type == "document.revoked":
+                proven[digest] = ("revoked", None, index)
+        return proven
 
     def _unproved(self) -> None:
         """Say what the bundle carries that nothing in it proves: the builder's words beside the proofs."""
@@ -2077,6 +2109,36 @@ def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: 
         if "subject" in facts and facts["subject"] != digest_str(subject):
             raise Failed(f"document {digest} has another subject on chain than in the journal")
     return DOCUMENT_STATUSES.get(status, f"status {status}")
+
+
+_STATUS_OP = {"superseded": "supersede", "revoked": "revoke"}
+
+
+def compare_document_status(chain: Chain, *, contract: str, digest: str, status: str,
+                            proven: tuple[str, str | None, int], item: dict[str, Any]) -> str | None:
+    """The chain's status of ``digest`` against the one the bundle's whole ``document:`` stream proves.
+
+    Raises ``Failed`` where the chain cannot hold what it holds: the document superseded by another digest than
+    the journal's, or not yet changed although the bundle says the change was confirmed there. A status the
+    chain changed after the bundle's read (superseded or revoked on chain, valid in the bundle) is returned as a
+    sentence for "not checked": the bundle proves the past, the chain is read now. None when they agree."""
+    want, successor, index = proven
+    if status == want:
+        if want == "superseded":
+            words = chain.read(contract, DOCUMENT_STATUS_SELECTOR, bytes.fromhex(digest.removeprefix("sha256:")))
+            found = digest_str(_word(words, 5))
+            if found != successor:
+                raise Failed(f"document {digest} is superseded by {found} on chain; the journal (entry {index}) "
+                             f"supersedes it by {successor}")
+        return None
+    if want == "valid" and status in ("superseded", "revoked"):
+        return (f"{digest}: {status} on chain, valid in the journal up to this bundle's read (entry {index}): "
+                f"changed after the bundle was built, or by someone other than this ledger")
+    confirmed = any(r["op"] == _STATUS_OP.get(want) and r["status"] == "confirmed" for r in item["registrations"])
+    if want in _STATUS_OP and status == "valid" and not confirmed:
+        return f"{digest}: {want} in the journal (entry {index}), still valid on chain: the change is not confirmed yet"
+    raise Failed(f"document {digest} is {status} on chain; the journal proves it {want} (entry {index})"
+                 + (", a change the bundle says was confirmed on chain" if confirmed else ""))
 
 
 class _Receipts:

@@ -44,8 +44,10 @@ def test_a_file_is_checked_with_only_address_and_abi(hardhat_url: str, tmp_path:
         mined(chain, registry.supersede(d1, d2, 2, gas=500_000))
     superseded = check(first, hardhat_url, address)
     assert superseded.returncode == 1 and f"superseded  by sha256:{d2.hex()}" in superseded.stdout
+    assert superseded.stderr == f"not valid: this version was replaced by sha256:{d2.hex()}\n"
     assert "version     2" in check(second, hardhat_url, address).stdout
     unknown = check(stranger, hardhat_url, address)
     assert unknown.returncode == 1 and "status      unknown" in unknown.stdout
+    assert unknown.stderr.startswith("not valid: this file is not registered")
     down = check(first, f"http://127.0.0.1:{free_port()}", address)
     assert down.returncode == 2 and down.stderr.startswith("error: cannot read documentStatus")

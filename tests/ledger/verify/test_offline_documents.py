@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -124,3 +124,46 @@ def test_an_address_given_is_a_demand_the_bundle_must_meet(made: Made) -> None:
                                                        f"{first['digest']}'s \"register\" names no contract")
     report = offline.verify(copy.deepcopy(made.bundle), vkey=made.vkey)  # not asked: reported as not checked
     assert report.ok and report.not_checked == ["anchor", "documents on chain"]
+
+
+class _Registry:
+    """A node whose registry answers ``documentStatus`` with ``STATUS`` and the journal's kind, subject, version."""
+
+    STATUS = 1
+    facts: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def read(self, contract: str, selector: str, argument: bytes) -> bytes:
+        assert selector == offline.DOCUMENT_STATUS_SELECTOR
+        facts = self.facts["sha256:" + argument.hex()]
+
+        def word(value: int) -> bytes:
+            return value.to_bytes(32, "big")
+
+        return (word(self.STATUS) + word(facts["kind"]) + bytes.fromhex(facts["subject"].removeprefix("sha256:"))
+                + word(facts["version"]) + word(0) + bytes(32))
+
+
+@pytest.mark.parametrize(("status", "outcome", "said"), [
+    (1, "ok", "valid (as the journal proves)"),
+    (3, "not checked", "revoked on chain, valid in the journal up to this bundle's read"),
+    (2, "not checked", "superseded on chain, valid in the journal up to this bundle's read")])
+def test_a_document_status_on_chain_is_compared_with_the_one_its_whole_stream_proves(
+        made: Made, monkeypatch: pytest.MonkeyPatch, status: int, outcome: str, said: str) -> None:
+    registry = "0x" + "11" * 20
+    bundle = copy.deepcopy(made.bundle)
+    _Registry.facts = {e["facts"]["payload"]["digest"]: e["facts"]["payload"] for e in bundle["entries"]
+                       if e["type"] == "document.registered"}
+    assert _Registry.facts, "the bundle holds the claim's documents"
+    for item in bundle["documents"]["items"]:
+        for registration in item["registrations"]:
+            registration.update(status="confirmed", contract=registry, chain_id=1, tx_hash="0x" + "22" * 32,
+                                block_number=5)
+    monkeypatch.setattr(_Registry, "STATUS", status)
+    monkeypatch.setattr(offline, "Chain", _Registry)
+    report = offline.verify(reseal(bundle), vkey=made.vkey, rpc="http://node", registry=registry)
+    [check] = [c for c in report.checks if c.name == "documents on chain"]
+    assert check.status == outcome and said in check.detail, check.detail
+    assert ("documents on chain" in report.verdict().split("not checked:")[-1]) == (outcome == "not checked")

@@ -226,3 +226,14 @@ def test_no_value_of_an_odd_type_anywhere_makes_an_unexpected_error(made: Made, 
     assert len(paths) > 300 and ("anchor", "status") in paths and ("format",) in paths
     seen = odd_outcomes(made.bundle, paths, vkey=made.vkey, work=tmp_path, unproved=_unproved)
     assert seen[1] > 100 and seen[2] > 100, seen
+
+
+@pytest.mark.parametrize("padding", ["\nnot a signature line\n", "\u2014 \n", "\u2014 name-only\n", "\n"])
+def test_a_checkpoint_note_with_a_line_that_is_not_a_signature_is_refused(made: Made, padding: str) -> None:
+    """Only '— <key name> <signature>' lines may follow the body (C2SP signed-note), as the ledger's own reader
+    holds them; a note padded with anything else is not the note that was signed and published."""
+    note = made.bundle["checkpoint"]["note"]
+    key = offline.VerifierKey.parse(made.vkey)
+    assert offline.open_checkpoint(note, key, what="checkpoint").size > 0
+    with pytest.raises(offline.Failed, match="signature line 2 is not"):
+        offline.open_checkpoint(note + padding, key, what="checkpoint")
