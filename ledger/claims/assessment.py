@@ -25,7 +25,8 @@ __all__ = ["ILLNESS_GROUPS", "SETTLED", "Assessment", "Deduction", "DeductionInp
 
 ILLNESS_GROUPS = ("severe", "moderate", "mild")
 # Earlier claims whose benefit was approved (awaiting payment, payment to retry, paid) or that were closed count
-# against limits, deductibles and payout counts; open, undecided and declined ones do not.
+# against limits, deductibles and payout counts, and so does one reopened after it paid (what it paid); open,
+# undecided and declined ones do not.
 SETTLED = ("payment_pending", "payment_failed", "paid", "closed")
 _DEATH_GROUPS = ("death", "accidental_death")
 _LINE_KEYS = ("coverage", "formula", "inputs", "amount")
@@ -272,7 +273,7 @@ def assess(*, product: Product, cover: Cover, claim: Claim, prior: Sequence[Prio
             raise ValidationFailed(f"invoice {invoice.invoice_no}: amounts must be >= 0 with ineligible <= total",
                                    field="claim.invoices")
     _check_debts(cover)
-    settled = [p for p in prior if p.policy_no == cover.policy_no and p.status.lower() in SETTLED]
+    settled = [p for p in prior if p.policy_no == cover.policy_no and (p.status.lower() in SETTLED or p.paid > 0)]
     candidates = coverages_for(product, claim_type=claim.claim_type, cause=claim.cause, options=cover.options)
     draft = _Draft()
     if not candidates:

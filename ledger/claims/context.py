@@ -119,19 +119,23 @@ def _history(raw: Any, index: int) -> list[History]:
 
 def prior_of(rows: Iterable[Mapping[str, Any]], *, claim_id: str, invoices: Mapping[str, list[str]],
              digests: Mapping[str, list[str]], policy_year_start: Callable[[Mapping[str, Any]], date | None],
-             assessed: Callable[[str], Mapping[str, Any]]) -> list[Prior]:
+             assessed: Callable[[str], Mapping[str, Any]],
+             paid_out: Callable[[str], Decimal] = lambda claim_id: Decimal(0)) -> list[Prior]:
     """Earlier claims (read-model rows, any but ``claim_id``) as the rules see them; ``invoices`` and ``digests``
     map each claim id to the invoice numbers and document digests seen in it, ``assessed`` gives a claim's
-    latest assessment facts (what it used of a deductible or an allowance year)."""
+    latest assessment facts (what it used of a deductible or an allowance year), ``paid_out`` what was
+    instructed or paid on a claim that has no decision now (reopened after it was paid: until it is decided
+    again, what it paid still counts)."""
     seen: dict[str, Prior] = {}
     for row in rows:
         if row["claim_id"] == claim_id or row["claim_id"] in seen:
             continue
         approved = row.get("outcome") in ("approve", "partial")
-        assessment = assessed(row["claim_id"]) if approved else {}
+        reopened = Decimal(0) if approved or not row.get("reopened") else paid_out(row["claim_id"])
+        assessment = assessed(row["claim_id"]) if approved or reopened else {}
         # what the claim used of its cover: the benefit as assessed when approved in full (before the debts it
-        # settled), the amount approved when a person lowered it
-        paid = Decimal(0)
+        # settled), the amount approved when a person lowered it, what it paid before it was reopened
+        paid = reopened
         if approved:
             paid = _d(assessment.get("benefit")) if row["outcome"] == "approve" and assessment \
                 else _d(row["approved_amount"])

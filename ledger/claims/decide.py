@@ -315,7 +315,7 @@ def _assess(state: ClaimState, c: Assess) -> list[NewEvent]:
             raise AssertionError("an automatic approval carries its payment instruction")
         _same_account(state, c.payment)
         net = _net(c.assessment)
-        before = _paid_before(state)
+        before = paid_before(state)
         events.append(_new(ev.DECIDED, state, c.actor, outcome="approve", amount=net.to_json(),
                            assessed=net.to_json(), adjustment=None, reasons=[_approved_reason()], by="",
                            automatic=True, paid_before=str(before), versions=c.versions))
@@ -363,7 +363,7 @@ def _advanced(state: ClaimState) -> Decimal:
                 if p["kind"] == "advance" and p.get("status") in _LIVE), Decimal(0))
 
 
-def _paid_before(state: ClaimState) -> Decimal:
+def paid_before(state: ClaimState) -> Decimal:
     """Everything instructed on the claim and not failed: advances, and a benefit paid before a reopen. A new
     approval pays only what it adds."""
     return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values() if p.get("status") in _LIVE),
@@ -431,7 +431,7 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
     outcome = "approve" if amount.amount >= net.amount else "partial"
     reasons = [_approved_reason()] if adjustment is None else [{
         "rule": "REVIEWER-ADJUSTED", "clause": c.clause, "en": c.reason, "zh": c.reason_zh or c.reason}]
-    before = _paid_before(state)
+    before = paid_before(state)
     events = [_new(ev.DECIDED, state, c.actor, outcome=outcome, amount=amount.to_json(), assessed=net.to_json(),
                    adjustment=adjustment, reasons=reasons, by=c.staff, automatic=False, paid_before=str(before),
                    versions=_versions(state), assessment_entry=state.assessed_index)]
@@ -500,7 +500,7 @@ def _account(state: ClaimState, c: ChangeAccount) -> list[NewEvent]:
         again = failed[-1]
         amount = Money.from_json(again["amount"])
         if state.decision.get("outcome") in ("approve", "partial"):  # never more than the approval leaves
-            left = Money.from_json(state.decision["amount"]).amount - _paid_before(state)
+            left = Money.from_json(state.decision["amount"]).amount - paid_before(state)
             amount = Money.of(min(amount.amount, left), amount.currency)
         if amount.amount > 0:
             events.append(_payment(state, c.actor, {**c.payment, "kind": again["kind"], "amount": amount.to_json(),

@@ -592,7 +592,7 @@ class ClaimsService:
         prior = ctx.prior_of(rows, claim_id=claim_id, invoices=invoices, digests=digests,
                              policy_year_start=lambda row: policy_year_start(
                                  cover.effective_date, date.fromisoformat(row["loss_date"])),
-                             assessed=self._assessed_facts)
+                             assessed=self._assessed_facts, paid_out=self._paid_out)
         changes = ctx.changes_of(self._read.select(servicing_projection.REQUESTS,
                                                    where={"application_id": cover.application_id}, limit=500))
         declaration, questionnaire = self._policies.declaration(cover.application_id)
@@ -617,6 +617,10 @@ class ClaimsService:
         raise d.refuse("ASSESSMENT-CHANGED", f"another claim on this policy used its cover since this claim was "
                        f"assessed; it is assessed again (entry {again.assessed_index}): look at the new benefit",
                        "同一保单的其他赔案已使用保障额度，本案已重新理算，请查看新的理算结果后再作决定")
+
+    def _paid_out(self, claim_id: str) -> Decimal:
+        state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
+        return d.paid_before(state)
 
     def _assessed_facts(self, claim_id: str) -> Mapping[str, Any]:
         state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))

@@ -1,5 +1,6 @@
-"""Two claims on one policy assessed before either was approved: the second approval finds the cover the first
-used, is refused (ASSESSMENT-CHANGED) and the claim is assessed again, so one cover is never paid twice."""
+"""What a policy's other claims used of its cover: two claims assessed before either was approved (the second
+approval finds the cover the first used, is refused with ASSESSMENT-CHANGED and the claim is assessed again), and
+a claim reopened after it paid (what it paid still counts), so one cover is never paid twice."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from fastapi.testclient import TestClient
 from ledger.app import Ledger
 from ledger.claims import events as ev
 from ledger.clock import FixedClock
-from tests.api.routes.claims_helpers import CUSTOMER_DOCS, medical_policy, post_invoice, register_systems, report
+from tests.api.routes.claims_helpers import (
+    CUSTOMER_DOCS,
+    medical_policy,
+    no_sample,
+    post_invoice,
+    register_systems,
+    report,
+    settle,
+)
 from tests.api.routes.claims_more_helpers import CI_DOCS, critical_illness_policy, file_claim, filed, post, seen
 
 LUNG = {"diagnoses": ["C34.9"], "history": []}
@@ -64,3 +73,23 @@ def test_an_annual_limit_is_shared_by_claims_assessed_before_either_was_approved
     assert approved.status_code == 200, approved.text
     total = instructed(ledger, claims[0]) + instructed(ledger, claims[1])
     assert total == Decimal("1000000.00")  # the annual limit, the deductible taken once
+
+
+def test_a_claim_reopened_after_it_paid_still_counts_against_the_policy_year(hall: tuple[TestClient, Ledger],
+                                                                          clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    policy_no = medical_policy(client, ledger, clock)  # deductible 10,000 a policy year
+    today = ledger.claims.today()
+    first = report(client, ledger, policy_no, loss_date=today - timedelta(days=20), documents=CUSTOMER_DOCS).json()
+    post_invoice(client, ledger, systems, first, admitted=today - timedelta(days=20))
+    assert settle(client, ledger, systems, first["claim_id"]).json()["status"] == "closed"
+    paid = instructed(ledger, first["claim_id"])
+    assert paid > 0
+    reopened = post(client, ledger, first["claim_id"], "reopen", {"reason": "a second look at the invoice"})
+    assert reopened.status_code == 200, reopened.text
+    second = report(client, ledger, policy_no, loss_date=today - timedelta(days=5), documents=CUSTOMER_DOCS).json()
+    post_invoice(client, ledger, systems, second, admitted=today - timedelta(days=5))
+    inputs = seen(client, ledger, second["claim_id"])["assessment"]["lines"][0]["inputs"]
+    assert Decimal(inputs["paid_before"]) == paid and Decimal(inputs["deductible_used_before"]) == Decimal(10000)

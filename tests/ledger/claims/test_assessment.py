@@ -175,14 +175,15 @@ def test_allowance_ignores_unsettled_claims_and_other_policies() -> None:
     earlier = claim("hospital_allowance", date(2024, 4, 1),
                     invoices=(stay("INV-1", date(2024, 4, 1), date(2024, 9, 28)),))
     full = settled(c, earlier, run(c, earlier))  # 177 days
-    declined = replace(full, status="declined")
+    declined = replace(full, status="declined", paid=Decimal(0))  # as ``context.prior_of`` gives them: nothing
     elsewhere = replace(full, policy_no="P-2")
     now = claim("hospital_allowance", date(2024, 10, 10), claim_id="C-2",
                 invoices=(stay("INV-2", date(2024, 10, 10), date(2024, 10, 20)),))
     assert run(c, now, (declined, elsewhere)).days_paid == 7  # neither counts: 10 - 3 days
-    assert run(c, now, (replace(full, status="under_review"),)).days_paid == 7  # not decided yet
+    assert run(c, now, (replace(full, status="under_review", paid=Decimal(0)),)).days_paid == 7  # not decided yet
     for status in ("payment_pending", "payment_failed", "paid", "Closed"):  # approved or closed: 180 - 177 left
         assert run(c, now, (replace(full, status=status),)).days_paid == 3
+    assert run(c, now, (replace(full, status="under_review"),)).days_paid == 3  # reopened after it paid: counts
 
 
 # --- medical ------------------------------------------------------------------------------------------------------
