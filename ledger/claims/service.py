@@ -30,7 +30,7 @@ from ledger.claims.diagnoses import DiagnosisTable
 from ledger.claims.evaluation import evaluate
 from ledger.claims.fraud import FraudRules
 from ledger.claims.kpis import KPI_COLUMNS, ColumnReader, kpis_of_columns, moment_range
-from ledger.claims.model import CLAIM_TYPES
+from ledger.claims.model import CLAIM_TYPES, Prior
 from ledger.claims.rules import ClaimRules
 from ledger.claims.state import ClaimState
 from ledger.claims.view import claim_view, marks_of
@@ -593,6 +593,7 @@ class ClaimsService:
                              policy_year_start=lambda row: policy_year_start(
                                  cover.effective_date, date.fromisoformat(row["loss_date"])),
                              assessed=self._assessed_facts, paid_out=self._paid_out)
+        prior = [self._with_stay(p) if p.insured == cover.insured else p for p in prior]
         changes = ctx.changes_of(self._read.select(servicing_projection.REQUESTS,
                                                    where={"application_id": cover.application_id}, limit=500))
         declaration, questionnaire = self._policies.declaration(cover.application_id)
@@ -617,6 +618,21 @@ class ClaimsService:
         raise d.refuse("ASSESSMENT-CHANGED", f"another claim on this policy used its cover since this claim was "
                        f"assessed; it is assessed again (entry {again.assessed_index}): look at the new benefit",
                        "同一保单的其他赔案已使用保障额度，本案已重新理算，请查看新的理算结果后再作决定")
+
+    def _with_stay(self, prior: Prior) -> Prior:
+        """An earlier claim of the insured with its hospital stay as its invoices say: first admission, last
+        discharge, and the hospital and diagnosis group of the last stay; what the split-admission and
+        cumulative-stay rules compare a new claim with (the read model holds no medical facts)."""
+        state, _ = self._workflow.load(self._aggregate, ev.stream_of(prior.claim_id))
+        stays = [i for i in ctx.claim_of(state, open_personal=self._personal).invoices
+                 if i.admitted is not None and i.discharged is not None]
+        if not stays:
+            return prior
+        last = max(stays, key=lambda i: (i.discharged, i.index))
+        groups = [group.code for group in self.diagnoses.groups_of(last.diagnoses)]
+        return replace(prior, admitted=min(i.admitted for i in stays if i.admitted is not None),
+                       discharged=last.discharged, hospital=last.hospital,
+                       diagnosis_group=groups[0] if groups else "")
 
     def _paid_out(self, claim_id: str) -> Decimal:
         state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
