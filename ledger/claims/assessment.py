@@ -25,8 +25,8 @@ __all__ = ["ILLNESS_GROUPS", "SETTLED", "Assessment", "Deduction", "DeductionInp
 
 ILLNESS_GROUPS = ("severe", "moderate", "mild")
 # Earlier claims whose benefit was approved (awaiting payment, payment to retry, paid) or that were closed count
-# against limits, deductibles and payout counts, and so does one reopened after it paid (what it paid); open,
-# undecided and declined ones do not.
+# against limits, deductibles and payout counts, and so does one reopened after it paid (what it paid, also once
+# declined: the money went out); open, undecided and declined ones that paid nothing do not.
 SETTLED = ("payment_pending", "payment_failed", "paid", "closed")
 _DEATH_GROUPS = ("death", "accidental_death")
 _LINE_KEYS = ("coverage", "formula", "inputs", "amount")

@@ -124,8 +124,8 @@ def prior_of(rows: Iterable[Mapping[str, Any]], *, claim_id: str, invoices: Mapp
     """Earlier claims (read-model rows, any but ``claim_id``) as the rules see them; ``invoices`` and ``digests``
     map each claim id to the invoice numbers and document digests seen in it, ``assessed`` gives a claim's
     latest assessment facts (what it used of a deductible or an allowance year), ``paid_out`` what was
-    instructed or paid on a claim that has no decision now (reopened after it was paid: until it is decided
-    again, what it paid still counts)."""
+    instructed or paid on a claim reopened after it paid and not approved again since: that money went out of
+    the cover, so it counts while the claim is open again and after a decline too (unless it is recovered)."""
     seen: dict[str, Prior] = {}
     for row in rows:
         if row["claim_id"] == claim_id or row["claim_id"] in seen:

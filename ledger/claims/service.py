@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -35,7 +35,7 @@ from ledger.claims.rules import ClaimRules
 from ledger.claims.state import ClaimState
 from ledger.claims.view import claim_view, marks_of
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
+from ledger.errors import Forbidden, LedgerError, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Actor, Event, NewEvent
 from ledger.log.encoding import digest_str, parse_digest, sha256
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
@@ -103,6 +103,10 @@ class ClaimRulesAggregate:
         return d.decide(state, command, now)
 
 
+# Earlier claims whose stays the fraud rules compare are read from their invoices when their loss date lies within
+# the rules' longest window before this claim's loss, widened by this many days either side (a stay may begin after
+# its loss date, and this claim's stays after its own); older claims cannot bear on those rules.
+STAY_MARGIN_DAYS = 90
 # The parts of an assessment that the policy's other claims move (what they used of a limit, a deductible, a
 # once-only benefit, allowance days); the deductions are as of the day and are prepared again at payment.
 BENEFIT_KEYS = ("lines", "benefit", "coverages")
@@ -593,7 +597,10 @@ class ClaimsService:
                              policy_year_start=lambda row: policy_year_start(
                                  cover.effective_date, date.fromisoformat(row["loss_date"])),
                              assessed=self._assessed_facts, paid_out=self._paid_out)
-        prior = [self._with_stay(p) if p.insured == cover.insured else p for p in prior]
+        window = (claim.loss_date - timedelta(days=self.fraud.definition.phantom_stay.cumulative_window_days
+                                              + STAY_MARGIN_DAYS), claim.loss_date + timedelta(days=STAY_MARGIN_DAYS))
+        prior = [self._with_stay(p) if p.insured == cover.insured and window[0] <= p.loss_date <= window[1] else p
+                 for p in prior]
         changes = ctx.changes_of(self._read.select(servicing_projection.REQUESTS,
                                                    where={"application_id": cover.application_id}, limit=500))
         declaration, questionnaire = self._policies.declaration(cover.application_id)
@@ -692,8 +699,6 @@ class ClaimsService:
         entry the decider looked at, makes the decision refused (ASSESSMENT-CHANGED) if the claim was assessed
         again since."""
         self._staff(claim_id, caller)
-        if action in ("approve", "adjust"):
-            self._assessed_against_today(claim_id)
         known = tuple(document.code for document in self.rules.documents)
 
         def command(state: ClaimState) -> d.Decide:
@@ -702,6 +707,14 @@ class ClaimsService:
                             amount=amount, documents=tuple(documents), known=known, payment=payment,
                             actor=caller.actor, seen=seen)
 
+        if action in ("approve", "adjust"):
+            state = self.get(claim_id)
+            try:  # the rules' own refusals (status, handler, appeal, amount) first: they record nothing
+                d.decide(state, command(state), self._clock.now())
+            except LedgerError:
+                pass  # refused below, as the rules say, with nothing assessed again
+            else:
+                self._assessed_against_today(claim_id)
         return self._paying(claim_id, command)
 
     def advance(self, claim_id: str, amount: Money, *, reason: str, caller: Caller) -> ClaimState:

@@ -64,11 +64,14 @@ def refundable_premium(policy: st.PolicyState, on: date) -> Refundable:
     started = [due for due in dues if due <= on]
     start = started[-1] if started else None
     unpaid = [due for due in dues if (start is None or due >= start) and due.isoformat() not in paid]
-    paid_to = unpaid[0] if unpaid else add_months(dues[-1], months)
+    # Period ends counted from the effective date, as the schedule's due dates are (Jan 31 + 1 month is Feb 28/29,
+    # + 2 months Mar 31), never from a due date that was clamped to a month's end.
+    term_end = add_months(dues[0], len(dues) * months)
+    paid_to = unpaid[0] if unpaid else term_end
     if start is None or paid_to <= on:
         return Refundable(Money.zero(modal.currency), {"modal_premium": modal, "paid_to": paid_to,
                                                        "note": "no premium paid beyond the request date"})
-    end = add_months(start, months)
+    end = add_months(dues[0], (dues.index(start) + 1) * months)
     days, period = days_between(on, paid_to), days_between(start, end)
     amount = Money(modal.amount * Decimal(days) / Decimal(period), modal.currency)
     return Refundable(amount, {"modal_premium": modal, "paid_to": paid_to, "days": days,

@@ -73,6 +73,10 @@ def test_an_annual_limit_is_shared_by_claims_assessed_before_either_was_approved
     assert approved.status_code == 200, approved.text
     total = instructed(ledger, claims[0]) + instructed(ledger, claims[1])
     assert total == Decimal("1000000.00")  # the annual limit, the deductible taken once
+    entry = seen(client, ledger, claims[0])["assessment"]["entry"]
+    again = post(client, ledger, claims[0], "decision", {"action": "approve"}, **HANDLER)
+    assert again.status_code == 409 and again.json()["rule"] == "NOT-UNDER-REVIEW", again.text  # the rules first
+    assert seen(client, ledger, claims[0])["assessment"]["entry"] == entry  # and nothing assessed again
 
 
 def test_a_claim_reopened_after_it_paid_still_counts_against_the_policy_year(hall: tuple[TestClient, Ledger],

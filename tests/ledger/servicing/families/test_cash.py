@@ -200,6 +200,17 @@ def test_a_surrender_refunds_nothing_of_an_installment_a_premium_holiday_waived(
     assert Decimal(paid.facts["value"]["amount"]) == (CASH_VALUE + ANNUAL * 181 / 365).quantize(CENT, ROUND_HALF_UP)
 
 
+def test_a_month_end_schedule_refunds_the_installment_to_its_next_due_date_only() -> None:
+    """Effective Jan 31: the installment of Feb 29, 2024 runs to Mar 31 (the next due date), 31 days, not to Mar 29."""
+    state = dataclasses.replace(policy(frequency="monthly"), effective_date=date(2020, 1, 31))
+    state = dataclasses.replace(state, paid_dues=tuple(due.isoformat() for due in state.due_dates()
+                                                       if due <= date(2024, 2, 29)))
+    refund = cash.refundable_premium(state, date(2024, 2, 29))
+    assert refund.inputs["installment"] == {"start": date(2024, 2, 29), "end": date(2024, 3, 31), "days": 31}
+    assert refund.inputs["paid_to"] == date(2024, 3, 31) and refund.inputs["days"] == 31
+    assert refund.amount == refund.inputs["modal_premium"]  # the whole installment, never more
+
+
 def test_a_surrender_deducts_arrears_loans_and_interest() -> None:
     state = policy(paid_through=date(2023, 3, 1), loans=(open_loan("10000.00", date(2024, 6, 1)),))
     prepared = FAMILY.prepare(context(state, "surrender"), cash.Surrender())
