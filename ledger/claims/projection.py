@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from ledger.claims import events as ev
@@ -46,7 +47,8 @@ class ClaimsProjector:
             # reported_at, complete_at, decided_at, paid_at as UTC epoch microseconds, for the KPIs' arithmetic
             _t("reported_us", "int", False), _t("complete_us", "int"), _t("decided_us", "int"), _t("paid_us", "int"),
         ), key=("claim_id",), indexes=(("status",), ("application_id",), ("insured",), ("handler",),
-                                       ("account_digest",), ("complete_at",))),
+                                       ("account_digest",), ("complete_at",)),
+            revision=1),  # 1: paid_amount is every payment paid (advances and top-ups), not the first benefit
         TableSpec(INVOICES, (_t("invoice_no", nullable=False), _t("claim_id", nullable=False),
                              _t("idx", "int", False)), key=("invoice_no", "claim_id")),
         TableSpec(DOCUMENTS, (_t("digest", nullable=False), _t("claim_id", nullable=False),
@@ -195,11 +197,12 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
         if held is None:
             return
         rows.put(PAYMENTS, {**held, "status": f["status"], "settled_idx": index})
+        if f["status"] == "paid":  # everything paid on the claim: advances, the benefit, a top-up after a reopen
+            row["paid_amount"] = str(Decimal(row["paid_amount"] or 0) + Decimal(held["amount"]))
         if held["kind"] == "advance":
             return
         if f["status"] == "paid":
-            paid = str(held["amount"]) if row["paid_amount"] is None else row["paid_amount"]
-            row.update(status=st.PAID, paid_amount=paid)
+            row["status"] = st.PAID
             if row["paid_at"] is None:
                 row.update(paid_at=at, paid_idx=index, paid_us=_micros(at))
         else:

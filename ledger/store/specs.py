@@ -26,7 +26,8 @@ class TableSpec:
     """A projection table: columns, primary key and secondary indexes, in store-neutral terms.
 
     ``outbox`` marks a table the projector only appends to (work for another process, such as the anchoring
-    worker): its rows are written once, are not compared with a replay, and survive a rebuild.
+    worker): its rows are written once, are not compared with a replay, and survive a rebuild. ``revision`` is
+    raised when what the projector writes into the same columns changes: the table is then rebuilt too.
     """
 
     name: str
@@ -34,6 +35,7 @@ class TableSpec:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
     outbox: bool = False
+    revision: int = 0
 
     def key_of(self, row: Mapping[str, Any]) -> Key:
         return tuple(row[name] for name in self.key)
@@ -42,7 +44,8 @@ class TableSpec:
         """A short text that changes whenever the table's shape does (the store rebuilds the table then)."""
         columns = ",".join(f"{c.name}:{c.type}{'?' if c.nullable else ''}" for c in self.columns)
         indexes = ";".join("+".join(index) for index in self.indexes)
-        return f"{self.name}({columns})key({'+'.join(self.key)})idx({indexes})"
+        shape = f"{self.name}({columns})key({'+'.join(self.key)})idx({indexes})"
+        return f"{shape}rev({self.revision})" if self.revision else shape  # revision 0: as before revisions
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tests.api.routes.claims_helpers import (
     settle,
 )
 from tests.api.routes.claims_more_helpers import CI_DOCS, critical_illness_policy, file_claim, filed, post, seen
+from tests.api.routes.servicing_helpers import OWNER, headers
 
 LUNG = {"diagnoses": ["C34.9"], "history": []}
 HANDLER = {"role": "claims_handler", "subject": "handler-a"}
@@ -97,3 +98,25 @@ def test_a_claim_reopened_after_it_paid_still_counts_against_the_policy_year(hal
     post_invoice(client, ledger, systems, second, admitted=today - timedelta(days=5))
     inputs = seen(client, ledger, second["claim_id"])["assessment"]["lines"][0]["inputs"]
     assert Decimal(inputs["paid_before"]) == paid and Decimal(inputs["deductible_used_before"]) == Decimal(10000)
+
+
+def test_the_claims_list_shows_everything_paid_on_a_claim_advance_included(hall: tuple[TestClient, Ledger],
+                                                                         clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    claim = report(client, ledger, medical_policy(client, ledger, clock), documents=(
+        *CUSTOMER_DOCS, "INVOICE", "DISCHARGE-SUMMARY", "SOCIAL-INSURANCE-SETTLEMENT")).json()
+    advance = client.post(f"/v1/claims/{claim['claim_id']}/advance", headers=headers(ledger, "adjuster", "adj-1"),
+                          json={"amount": "500.00", "reason": "the certain part"})
+    assert advance.status_code == 200, advance.text
+    post_invoice(client, ledger, systems, claim)  # approved automatically: what it adds to the advance
+    for _ in range(2):  # the advance, then the rest
+        assert settle(client, ledger, systems, claim["claim_id"]).status_code == 200
+    paid = instructed(ledger, claim["claim_id"])
+    [row] = [r for r in client.get("/v1/claims", headers=headers(ledger, "customer", OWNER)).json()
+             if r["claim_id"] == claim["claim_id"]]
+    assert Decimal(row["paid_amount"]) == paid and paid > Decimal("500.00")
+    ledger.log.checkpoint_now()
+    report_ = ledger.audit.verify()
+    assert report_.ok, report_.problems  # the claims table is what a replay rebuilds

@@ -494,7 +494,9 @@ def test_stale_and_rebuild_follow_the_spec_fingerprint(open_store: Callable[...,
 
     another_column = replace(NOTES, columns=(*NOTES.columns, Column("extra", "text", nullable=True)))
     another_index = replace(NOTES, indexes=(("owner",), ("rank", "owner")))
-    for changed in (another_column, another_index):
+    another_revision = replace(NOTES, revision=1)  # same columns, other contents: rebuilt as well
+    assert replace(NOTES, revision=0).fingerprint() == NOTES.fingerprint()  # tables built before revisions stand
+    for changed in (another_column, another_index, another_revision):
         assert open_store(changed, PAIRS).rows.stale() == [NOTES.name, PAIRS.name]
     widened = open_store(another_column, PAIRS)
     widened.rows.rebuild(NOTES.name, [{**note("d"), "extra": "x"}, {**note("e"), "extra": None}])
