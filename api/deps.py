@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from api.auth import Principal, Role
 from api.bodies import optional_principal_of, principal_of
 from ledger.app import Ledger
+from ledger.errors import Forbidden
 from ledger.policies.service import PolicyService
 from ledger.services.anchoring import AnchorService
 from ledger.services.idempotency import IdempotencyService
@@ -66,12 +67,18 @@ def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 SystemPrincipal = Annotated[Principal, Depends(require(Role.SYSTEM))]
 
 
+def listed_system(request: Request, principal: Principal, *, listed: str, does: str) -> None:
+    """Raise ``Forbidden`` unless the system ``principal`` is named in the settings' list ``listed``
+    (``payment_systems``, ``messaging_systems``; ``does`` says what the systems listed there do)."""
+    if principal.subject not in getattr(request.app.state.ledger.settings, listed):
+        raise Forbidden(f"system {principal.subject!r} does not {does} (LIFELEDGER_{listed.upper()})",
+                        field="subject")
+
+
 async def messaging_system(request: Request, principal: SystemPrincipal) -> Principal:
     """Admit only the messaging systems (``LIFELEDGER_MESSAGING_SYSTEMS``): the outboxes they read hold customers'
     one-time codes and messages, which no other system (a hospital, the payments system) may read or clear."""
-    if principal.subject not in request.app.state.ledger.settings.messaging_systems:
-        raise HTTPException(status_code=403, detail=f"system {principal.subject!r} does not deliver messages "
-                                                    f"(LIFELEDGER_MESSAGING_SYSTEMS)")
+    listed_system(request, principal, listed="messaging_systems", does="deliver messages")
     return principal
 
 

@@ -12,14 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
 from api.bodies import json_body, parsed_body, request_body
-from api.deps import AnchoringDep, IdempotencyDep, LogDep, require
+from api.deps import AnchoringDep, IdempotencyDep, LogDep, listed_system, require
 from api.idempotent import idempotent
 from api.problems import responses
 from api.receipts import anchor_proof, entry_receipts
 from api.routing import Router
 from api.schemas import EventCreate
 from ledger.claims.service import Caller, ClaimsService
-from ledger.errors import Forbidden, NotFound, ValidationFailed
+from ledger.errors import NotFound, ValidationFailed
 from ledger.log.encoding import b64
 from ledger.log.statements import SignedEvent
 from ledger.money import Money
@@ -403,6 +403,4 @@ def _view(claims: ClaimsService, claim_id: str, principal: Principal) -> dict[st
 
 
 def _payments_system(request: Request, principal: Principal) -> None:
-    if principal.subject not in request.app.state.ledger.settings.payment_systems:
-        raise Forbidden(f"system {principal.subject!r} does not settle payments (LIFELEDGER_PAYMENT_SYSTEMS)",
-                        field="subject")
+    listed_system(request, principal, listed="payment_systems", does="settle payments")

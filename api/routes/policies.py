@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
 from api.bodies import json_body, request_body
-from api.deps import STAFF, IdempotencyDep, PoliciesDep, PolicyReader, SystemPrincipal, require
+from api.deps import STAFF, IdempotencyDep, PoliciesDep, PolicyReader, SystemPrincipal, listed_system, require
 from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.applications import actor_of, check_party
 from api.routes.verify import DocumentProofsDep
 from api.routing import Router
-from ledger.errors import Forbidden, NotFound, ValidationFailed
+from ledger.errors import NotFound, ValidationFailed
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
 from ledger.money import Money
 from ledger.policies.service import view
@@ -142,9 +142,7 @@ def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDe
                     body: Annotated[PaymentIn, Depends(json_body(PaymentIn))]) -> Response:
     """A payment the payments system confirms: applied to the premium due (a first premium issues the policy)
     or parked for review with its reason; never lost."""
-    if principal.subject not in request.app.state.ledger.settings.payment_systems:
-        raise Forbidden(f"system {principal.subject!r} does not confirm payments (LIFELEDGER_PAYMENT_SYSTEMS)",
-                        field="subject")
+    listed_system(request, principal, listed="payment_systems", does="confirm payments")
     if (body.application_id is None) == (body.policy_no is None):
         raise ValidationFailed("name exactly one of application_id and policy_no", field="application_id")
     amount = Money.of(body.amount, body.currency)
@@ -174,9 +172,8 @@ def notices(request: Request, principal: Annotated[Principal, Depends(require(*S
             limit: int = 100) -> list[dict[str, Any]]:
     """Notices waiting for the messaging system (renewal, grace, suspension), oldest first: for staff and the
     messaging systems (``LIFELEDGER_MESSAGING_SYSTEMS``), no other system."""
-    if principal.role == Role.SYSTEM and principal.subject not in request.app.state.ledger.settings.messaging_systems:
-        raise Forbidden(f"system {principal.subject!r} does not deliver messages (LIFELEDGER_MESSAGING_SYSTEMS)",
-                        field="subject")
+    if principal.role == Role.SYSTEM:
+        listed_system(request, principal, listed="messaging_systems", does="deliver messages")
     if not 1 <= limit <= 1000:
         raise ValidationFailed("limit must be 1-1000", field="limit")
     return request.app.state.ledger.notices.pending(limit=limit)  # type: ignore[no-any-return]

@@ -14,12 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role
 from api.bodies import json_body, request_body
-from api.deps import AnchoringDep, IdempotencyDep, LogDep, MessagingPrincipal, PoliciesDep, require
+from api.deps import AnchoringDep, IdempotencyDep, LogDep, MessagingPrincipal, PoliciesDep, listed_system, require
 from api.idempotent import idempotent
 from api.problems import responses
 from api.receipts import anchor_proof, entry_receipts
 from api.routing import Router
-from ledger.errors import Forbidden, NotFound, ValidationFailed
+from ledger.errors import NotFound, ValidationFailed
 from ledger.log.identifiers import parse_timestamp
 from ledger.money import Money
 from ledger.servicing.service import ServicingService, request_view
@@ -272,9 +272,7 @@ def receive_payment(request: Request, servicing: ServicingDep, idem: Idempotency
                     body: Annotated[RequestPaymentIn, Depends(json_body(RequestPaymentIn))]) -> Response:
     """The payments system confirms the customer's payment for a request that takes one (a loan repayment: it
     completes once approved and paid). The amount must be the request's; a second payment is refused."""
-    if principal.subject not in request.app.state.ledger.settings.payment_systems:
-        raise Forbidden(f"system {principal.subject!r} does not confirm payments (LIFELEDGER_PAYMENT_SYSTEMS)",
-                        field="subject")
+    listed_system(request, principal, listed="payment_systems", does="confirm payments")
     parse_timestamp(body.paid_at, field="paid_at")
     amount = Money.of(body.amount, body.currency)
     if amount.amount <= 0 or amount.amount != amount.rounded().amount:

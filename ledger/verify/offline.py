@@ -1927,15 +1927,16 @@ class _Bundle:
             if contract is None:
                 unread.append(f"{digest}: no confirmed registration, no --registry: not read")
                 continue
-            status = check_document_on_chain(self.chain, contract=contract, digest=digest,
-                                             facts=registered.get(digest), confirmed=bool(confirmed))
-            if status is None:
+            found = check_document_on_chain(self.chain, contract=contract, digest=digest,
+                                            facts=registered.get(digest), confirmed=bool(confirmed))
+            if found is None:
                 unread.append(f"{digest}: not registered at {contract} yet (the bundle says its registration is not "
                               f"confirmed)")
                 continue
             self.on_chain["documents"] = True
+            status, successor = found
             if digest in proven:
-                moved = compare_document_status(self.chain, contract=contract, digest=digest, status=status,
+                moved = compare_document_status(digest=digest, status=status, successor=successor,
                                                 proven=proven[digest], item=item)
                 if moved is not None:
                     unread.append(moved)
@@ -2086,11 +2087,11 @@ def check_anchor_on_chain(chain: Chain, *, chain_id: int, contract: str, tx_hash
 
 
 def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: dict[str, Any] | None,
-                            confirmed: bool = True) -> str | None:
+                            confirmed: bool = True) -> tuple[str, str] | None:
     """``documentStatus(digest)`` at ``contract``: the document must be known there (unless the bundle does not say
     its registration is ``confirmed``: then None, not read), and when the bundle holds the entry that registered
-    it, with that entry's subject, kind and version. Returns the status in words. Raises ``Failed`` naming what
-    differs."""
+    it, with that entry's subject, kind and version. Returns the status in words and the digest superseding the
+    document (``sha256:`` of zeros unless superseded). Raises ``Failed`` naming what differs."""
     raw = bytes.fromhex(digest.removeprefix("sha256:"))
     words = chain.read(contract, DOCUMENT_STATUS_SELECTOR, raw)
     status = int.from_bytes(_word(words, 0), "big")
@@ -2108,28 +2109,26 @@ def check_document_on_chain(chain: Chain, *, contract: str, digest: str, facts: 
             raise Failed(f"document {digest} is of kind {kind} on chain, {_shown(facts['kind'])} in the journal")
         if "subject" in facts and facts["subject"] != digest_str(subject):
             raise Failed(f"document {digest} has another subject on chain than in the journal")
-    return DOCUMENT_STATUSES.get(status, f"status {status}")
+    return DOCUMENT_STATUSES.get(status, f"status {status}"), digest_str(_word(words, 5))
 
 
 _STATUS_OP = {"superseded": "supersede", "revoked": "revoke"}
 
 
-def compare_document_status(chain: Chain, *, contract: str, digest: str, status: str,
-                            proven: tuple[str, str | None, int], item: dict[str, Any]) -> str | None:
-    """The chain's status of ``digest`` against the one the bundle's whole ``document:`` stream proves.
+def compare_document_status(*, digest: str, status: str, successor: str, proven: tuple[str, str | None, int],
+                            item: dict[str, Any]) -> str | None:
+    """The chain's status of ``digest`` (and the digest it names as superseding it) against the one the bundle's
+    whole ``document:`` stream proves.
 
     Raises ``Failed`` where the chain cannot hold what it holds: the document superseded by another digest than
     the journal's, or not yet changed although the bundle says the change was confirmed there. A status the
     chain changed after the bundle's read (superseded or revoked on chain, valid in the bundle) is returned as a
     sentence for "not checked": the bundle proves the past, the chain is read now. None when they agree."""
-    want, successor, index = proven
+    want, _, index = proven
     if status == want:
-        if want == "superseded":
-            words = chain.read(contract, DOCUMENT_STATUS_SELECTOR, bytes.fromhex(digest.removeprefix("sha256:")))
-            found = digest_str(_word(words, 5))
-            if found != successor:
-                raise Failed(f"document {digest} is superseded by {found} on chain; the journal (entry {index}) "
-                             f"supersedes it by {successor}")
+        if want == "superseded" and successor != proven[1]:
+            raise Failed(f"document {digest} is superseded by {successor} on chain; the journal (entry {index}) "
+                         f"supersedes it by {proven[1]}")
         return None
     if want == "valid" and status in ("superseded", "revoked"):
         return (f"{digest}: {status} on chain, valid in the journal up to this bundle's read (entry {index}): "

@@ -110,6 +110,12 @@ def settle(client: TestClient, ledger: Ledger, systems: Systems, claim_id: str, 
                        json=settlement(systems, claim_id, payment, **kwargs))
 
 
+def instructed(ledger: Ledger, claim_id: str) -> list[str]:
+    """The amounts of every payment instruction the claim recorded, in order."""
+    return [event.facts["amount"]["amount"] for event in ledger.workflow.history(ev.stream_of(claim_id))
+            if event.type == ev.PAYMENT_INSTRUCTED]
+
+
 def no_sample(ledger: Ledger, rate: str = "0") -> None:
     """Set the review sample's rate (0: no automatic approval is drawn for review; 1: every one is)."""
     rules = ledger.claims.rules

@@ -10,10 +10,10 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 
 from ledger.app import Ledger
-from ledger.claims import events as ev
 from ledger.clock import FixedClock
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
+    instructed,
     medical_policy,
     no_sample,
     post_invoice,
@@ -28,9 +28,8 @@ LUNG = {"diagnoses": ["C34.9"], "history": []}
 HANDLER = {"role": "claims_handler", "subject": "handler-a"}
 
 
-def instructed(ledger: Ledger, claim_id: str) -> Decimal:
-    return sum((Decimal(e.facts["amount"]["amount"]) for e in ledger.workflow.history(ev.stream_of(claim_id))
-                if e.type == ev.PAYMENT_INSTRUCTED), Decimal(0))
+def instructed_total(ledger: Ledger, claim_id: str) -> Decimal:
+    return sum((Decimal(amount) for amount in instructed(ledger, claim_id)), Decimal(0))
 
 
 def test_a_once_only_critical_illness_benefit_is_not_approved_twice(hall: tuple[TestClient, Ledger],
@@ -50,7 +49,7 @@ def test_a_once_only_critical_illness_benefit_is_not_approved_twice(hall: tuple[
     assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
     again = seen(client, ledger, second["claim_id"])["assessment"]["net"]
     assert Decimal(again) < Decimal(assessed)  # what the first claim left of the benefit
-    total = instructed(ledger, first["claim_id"]) + instructed(ledger, second["claim_id"])
+    total = instructed_total(ledger, first["claim_id"]) + instructed_total(ledger, second["claim_id"])
     assert total == Decimal("200000.00")  # the severe benefit, 100 % of the sum insured, once
 
 
@@ -72,7 +71,7 @@ def test_an_annual_limit_is_shared_by_claims_assessed_before_either_was_approved
     assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
     approved = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
     assert approved.status_code == 200, approved.text
-    total = instructed(ledger, claims[0]) + instructed(ledger, claims[1])
+    total = instructed_total(ledger, claims[0]) + instructed_total(ledger, claims[1])
     assert total == Decimal("1000000.00")  # the annual limit, the deductible taken once
     entry = seen(client, ledger, claims[0])["assessment"]["entry"]
     again = post(client, ledger, claims[0], "decision", {"action": "approve"}, **HANDLER)
@@ -90,7 +89,7 @@ def test_a_claim_reopened_after_it_paid_still_counts_against_the_policy_year(hal
     first = report(client, ledger, policy_no, loss_date=today - timedelta(days=20), documents=CUSTOMER_DOCS).json()
     post_invoice(client, ledger, systems, first, admitted=today - timedelta(days=20))
     assert settle(client, ledger, systems, first["claim_id"]).json()["status"] == "closed"
-    paid = instructed(ledger, first["claim_id"])
+    paid = instructed_total(ledger, first["claim_id"])
     assert paid > 0
     reopened = post(client, ledger, first["claim_id"], "reopen", {"reason": "a second look at the invoice"})
     assert reopened.status_code == 200, reopened.text
@@ -113,7 +112,7 @@ def test_the_claims_list_shows_everything_paid_on_a_claim_advance_included(hall:
     post_invoice(client, ledger, systems, claim)  # approved automatically: what it adds to the advance
     for _ in range(2):  # the advance, then the rest
         assert settle(client, ledger, systems, claim["claim_id"]).status_code == 200
-    paid = instructed(ledger, claim["claim_id"])
+    paid = instructed_total(ledger, claim["claim_id"])
     [row] = [r for r in client.get("/v1/claims", headers=headers(ledger, "customer", OWNER)).json()
              if r["claim_id"] == claim["claim_id"]]
     assert Decimal(row["paid_amount"]) == paid and paid > Decimal("500.00")

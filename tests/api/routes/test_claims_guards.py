@@ -17,6 +17,7 @@ from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
     HOSPITAL,
     PAYMENTS,
+    instructed,
     invoice_event,
     medical_policy,
     no_sample,
@@ -118,9 +119,7 @@ def test_a_failed_advance_sent_again_never_pays_beyond_the_approval(hall: tuple[
     late = client.post(f"/v1/claims/{claim['claim_id']}/account", headers=headers(ledger, "customer", OWNER),
                        json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
     assert late.status_code == 409, late.text  # closed
-    amounts = [event.facts["amount"]["amount"] for event in ledger.workflow.history(ev.stream_of(claim["claim_id"]))
-               if event.type == ev.PAYMENT_INSTRUCTED]
-    assert amounts == ["1000.00", "3000.00"]
+    assert instructed(ledger, claim["claim_id"]) == ["1000.00", "3000.00"]
 
 
 def test_signed_postings_the_claim_refuses_leave_nothing_in_the_log(hall: tuple[TestClient, Ledger],

@@ -13,6 +13,7 @@ from ledger.clock import FixedClock
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
     PAYMENTS,
+    instructed,
     medical_policy,
     no_sample,
     post_invoice,
@@ -21,11 +22,6 @@ from tests.api.routes.claims_helpers import (
     settle,
 )
 from tests.api.routes.servicing_helpers import headers
-
-
-def _instructed(ledger: Ledger, claim_id: str) -> list[str]:
-    return [event.facts["amount"]["amount"] for event in ledger.workflow.history(ev.stream_of(claim_id))
-            if event.type == ev.PAYMENT_INSTRUCTED]
 
 
 def test_approving_a_reopened_paid_claim_pays_nothing_twice(hall: tuple[TestClient, Ledger],
@@ -42,14 +38,14 @@ def test_approving_a_reopened_paid_claim_pays_nothing_twice(hall: tuple[TestClie
     assert reopened.status_code == 200 and reopened.json()["status"] == "under_review", reopened.text
     again = client.post(f"/v1/claims/{claim['claim_id']}/decision", headers=adjuster, json={"action": "approve"})
     assert again.status_code == 200, again.text
-    assert _instructed(ledger, claim["claim_id"]) == ["900.00"]  # nothing more is owed
+    assert instructed(ledger, claim["claim_id"]) == ["900.00"]  # nothing more is owed
     assert again.json()["status"] == "closed"  # paid in full before: the approval closes it
     # an adjustment never raises the assessed benefit
     ledger.claims.reopen(claim["claim_id"], reason="late-payment interest", documents=(), caller=_adjuster())
     raised = client.post(f"/v1/claims/{claim['claim_id']}/decision", headers=adjuster, json={
         "action": "adjust", "amount": "950.00", "reason": "late-payment interest (IL 23)"})
     assert raised.status_code == 409 and raised.json()["rule"] == "ADJUST-ABOVE-ASSESSED", raised.text
-    assert _instructed(ledger, claim["claim_id"]) == ["900.00"]
+    assert instructed(ledger, claim["claim_id"]) == ["900.00"]
     assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
 
 
@@ -67,7 +63,7 @@ def test_an_automatic_approval_pays_the_net_less_an_earlier_advance(hall: tuple[
                            json={"amount": "500.00", "reason": "the stay is certain, the bill is not keyed yet"})
     assert advanced.status_code == 200, advanced.text
     post_invoice(client, ledger, systems, claim)  # 900.00 assessed and approved automatically
-    assert _instructed(ledger, claim["claim_id"]) == ["500.00", "400.00"]
+    assert instructed(ledger, claim["claim_id"]) == ["500.00", "400.00"]
     pending = client.get("/v1/claims/payments/pending", headers=headers(ledger, "system", PAYMENTS)).json()
     assert sorted(p["amount"] for p in pending if p["claim_id"] == claim["claim_id"]) == ["400.00", "500.00"]
     assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
@@ -95,8 +91,8 @@ def test_a_failed_advance_is_sent_again_to_the_new_account(hall: tuple[TestClien
     again = client.post(f"/v1/claims/{claim['claim_id']}/account", headers=headers(ledger, "customer", owner),
                         json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
     assert again.status_code == 200, again.text
-    assert _instructed(ledger, claim["claim_id"]) == ["500.00", "500.00"]
+    assert instructed(ledger, claim["claim_id"]) == ["500.00", "500.00"]
     assert client.get("/v1/claims/queue", params={"kind": "payments"}, headers=adjuster).json() == []
     post_invoice(client, ledger, systems, claim)  # 900.00 approved automatically: 400.00 more
-    assert _instructed(ledger, claim["claim_id"]) == ["500.00", "500.00", "400.00"]
+    assert instructed(ledger, claim["claim_id"]) == ["500.00", "500.00", "400.00"]
     assert verify_claim(ledger.workflow.history(ev.stream_of(claim["claim_id"]))) > 0
