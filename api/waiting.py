@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-from ledger.errors import StorageError
+from ledger import cooperative
 from ledger.services.intake import Pending, Receipt
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def command(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a synchronous command on the event loop's thread rather than a worker thread: where it waits (for the
+    journal's commit, a PDF render), the loop serves other requests until it can go on (``ledger.cooperative``).
+
+    For commands whose every wait goes through ``cooperative.wait`` (``Pending.result``, the render pool) and
+    which hold no thread lock across one; anything else blocks the loop, so routes opt in one by one.
+    """
+    return await cooperative.run(fn, *args, **kwargs)
 
 
 async def settled(pending: Pending, *, timeout: float = 60.0) -> list[Receipt]:
@@ -14,20 +28,4 @@ async def settled(pending: Pending, *, timeout: float = 60.0) -> list[Receipt]:
     Raises ``StorageError`` after ``timeout`` seconds: the outcome is then unknown, and a retry with the same
     events is safe (recorded events return their original receipts).
     """
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-
-    def resolve() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    def wake() -> None:  # on the writer's thread
-        loop.call_soon_threadsafe(resolve)
-
-    pending.when_done(wake)
-    try:
-        await asyncio.wait_for(done, timeout)
-    except TimeoutError as exc:
-        raise StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry with "
-                           f"the same event (a recorded event returns its original receipt)") from exc
-    return pending.result(0)
+    return await pending.settled(timeout)

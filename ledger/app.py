@@ -217,7 +217,8 @@ class Ledger:
         host that was not given the first host's ``keys`` directory). ``projectors`` and ``event_types`` default
         to ``PROJECTORS`` and ``EVENT_TYPES`` (tests and tools add their own). Projection tables that are missing
         or changed shape are rebuilt from the journal first, with or without ``create`` (they are derived data).
-        Logs a warning naming the active system keys that have no scope (``KeyService.unscoped``).
+        Logs a warning naming the active system keys that have no scope (``KeyService.unscoped``), unless this is
+        a worker of ``serve --workers`` (``journal_socket`` set), whose serving process has logged it.
         """
         secrets = _local_keys(settings, create=create)
         registry = Registry(projectors if projectors is not None else PROJECTORS)
@@ -238,7 +239,8 @@ class Ledger:
         catalog = Catalog(event_types if event_types is not None else EVENT_TYPES)
         ledger = cls(settings, store, secrets, registry=registry, catalog=catalog, clock=clock)
         try:
-            _warn_unscoped(ledger.keys)
+            if settings.journal_socket is None:  # a `serve --workers` worker: the serving process warned already
+                _warn_unscoped(ledger.keys)
         except BaseException:
             ledger.close()
             raise

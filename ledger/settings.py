@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import ConfigurationError
+
+# One journal writer serves every worker: past a few workers, more would wait on it rather than answer sooner.
+WORKERS_DEFAULT_MAX = 4
+
+
+def default_workers() -> int:
+    """One HTTP worker process per CPU this process may run on, at most ``WORKERS_DEFAULT_MAX``: the interpreter
+    runs one thread of Python at a time per process, so a second core serves requests only in a second process."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no CPU affinity on this system
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, WORKERS_DEFAULT_MAX))
 
 
 class Settings(BaseSettings):
@@ -82,9 +96,10 @@ class Settings(BaseSettings):
                                                                          "in memory (about 15 KB each; 0: none).")
     render_workers: int = Field(default=1, ge=0, le=16, description="Worker processes that render e-policy PDFs "
                                                                     "(0: render in the serving process).")
-    workers: int = Field(default=1, ge=1, le=16, description="HTTP worker processes `serve` runs on the same database "
-                         "(the serving process runs the journal writer and, when the chain is embedded, the "
-                         "chain for all of them)")
+    workers: int = Field(default_factory=default_workers, ge=1, le=16, description="HTTP worker processes "
+                         "`serve` runs on the same database (the serving process runs the journal writer and, when "
+                         "the chain is embedded, the chain for all of them); default: one per CPU this process may "
+                         f"use, at most {WORKERS_DEFAULT_MAX}")
     journal_socket: Path | None = Field(
         default=None, description="Set by `serve --workers` for its worker processes: append through the journal "
         "writer of the serving process at this Unix socket instead of a writer of their own (not for manual use).")

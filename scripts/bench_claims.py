@@ -95,7 +95,7 @@ from ledger.log.identifiers import utc_timestamp
 from ledger.log.statements import sign_event
 from ledger.policies.rules.samples import CLEAN
 from ledger.projections.scopes import KeyScope
-from ledger.settings import Settings
+from ledger.settings import Settings, default_workers
 
 FAST_P99_MS = 500.0
 EVALUATE_P99_MS = 50.0
@@ -417,7 +417,7 @@ def load(args: argparse.Namespace, work: Path, made: SetUp) -> dict[str, Any]:
     rules = load_rules()
     hall = Hall(made, rate=rules.triage.sample_rate, seed=rules.triage.sample_seed)
     signer = LocalKeys.load(data_dir).token
-    with serving(data_dir, work / "serve.log", chain_url=args.chain_url) as (url, pid):
+    with serving(data_dir, work / "serve.log", chain_url=args.chain_url, workers=args.workers) as (url, pid):
         reporting = Tally()
 
         async def report_all(number: int, client: httpx.AsyncClient) -> None:
@@ -750,7 +750,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
 def notes(report: dict[str, Any]) -> list[str]:
     """Lines under the tables: the set-up, the generators, what the server held after, what an error stopped."""
     s = report["settings"]
-    lines = [f"Server: {SERVER} {s['chain_url']}, one worker process."]
+    lines = [f"Server: {SERVER} {s['chain_url']}, {s.get('workers', 1)} worker process(es)."]
     if "setup" in report:
         u = report["setup"]
         lines.append(f"Set-up (in process, untimed): {u['policies']:,} medical policies issued {BEHIND_DAYS} days "
@@ -802,6 +802,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                                        "the KPI target is judged at 100,000 or more)")
     parser.add_argument("--kpi-rounds", type=int, help="KPI queries timed (3.; default 5, quick 2)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="the server's worker processes (serve --workers; default serve's: one per CPU, at most 4)")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")
@@ -827,7 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"commit": benchkit.commit(), "machine": benchkit.machine(PACKAGES),
                               "settings": {**settings, "storage": "SQLite file in the data dir (the default)",
                                            "policies_issued_days_ago": BEHIND_DAYS}}
-    report["server"] = f"{SERVER} {args.chain_url}, 1 worker process(es)"
+    report["server"] = f"{SERVER} {args.chain_url}, {args.workers} worker process(es)"
     log(f"working in {work}")
     try:
         policies = WARM_UP + args.sequential + args.claims + args.review_claims

@@ -57,6 +57,7 @@ from benchkit import log
 
 from api.app import GC_THRESHOLDS, tune_gc
 from ledger.crypto.keys import SigningKey
+from ledger.settings import default_workers
 
 SECTIONS = ("appends", "http", "proofs")
 QUICK = {"repeat": 1, "single_events": 300, "writer_events": 100, "groups": 100, "events": 3000, "http_seconds": 3,
@@ -80,6 +81,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="skip the lifeledger round at CPython's default GC thresholds")
     parser.add_argument("--http-seconds", type=int, default=10, help="seconds of HTTP load (5.)")
     parser.add_argument("--http-clients", type=int, default=50, help="concurrent HTTP clients (5.)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="the HTTP server's worker processes (5.; default: serve's, one per CPU, at most 4)")
     parser.add_argument("--http-generator", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator: wrk if on PATH (auto), or asyncio + httpx in this process")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="tree sizes for proofs and checkpoints (6.)")
@@ -143,7 +146,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     def measure_http() -> None:
         log(f"HTTP: lifeledger serve, {args.http_clients} clients, {args.http_seconds} s")
         report["http"] = http.benchmark(work / "http", key, seconds=args.http_seconds,
-                                        connections=args.http_clients, generator=args.http_generator)
+                                        connections=args.http_clients, generator=args.http_generator,
+                                        workers=args.workers)
 
     def measure_proofs() -> None:
         report["proofs"] = proofs.scaling(work / "proofs", key, sizes=args.sizes, samples=args.proof_samples,

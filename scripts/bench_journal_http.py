@@ -47,7 +47,18 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc/<pid>/stat``)."""
+    """User + system CPU time so far of a server process and its children (``serve --workers``' worker processes,
+    the e-policy render pool), from Linux ``/proc``."""
+    total = _own_cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # its parent
+                total += _own_cpu_seconds(int(stat.parent.name))
+    return total
+
+
+def _own_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -58,13 +69,15 @@ def process_cpu() -> float:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, log_path: Path) -> Iterator[tuple[str, int]]:
-    """Run ``lifeledger serve`` on a free port until the block ends; yields its base URL and process id."""
+def serving(data_dir: Path, log_path: Path, *, workers: int) -> Iterator[tuple[str, int]]:
+    """Run ``lifeledger serve --workers workers`` on a free port until the block ends; yields its base URL and
+    process id."""
     port = free_port()
     # The server's settings come from its arguments and LIFELEDGER_CHAIN_URL alone, not from this shell's others.
     env = {name: value for name, value in os.environ.items() if not name.startswith("LIFELEDGER_")}
     env["LIFELEDGER_CHAIN_URL"] = "none"
-    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
+               "--workers", str(workers)]
     with log_path.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -155,7 +168,8 @@ def bodies_for(key: SigningKey, count: int) -> list[str]:
     return [json.dumps(item.to_json(), separators=(",", ":")) for item in signed_events(key, count, "http")]
 
 
-def benchmark(work: Path, key: SigningKey, *, seconds: int, connections: int, generator: str) -> dict[str, Any]:
+def benchmark(work: Path, key: SigningKey, *, seconds: int, connections: int, generator: str,
+              workers: int) -> dict[str, Any]:
     """Serve, register ``key``, warm up, load for ``seconds``, and account for every entry."""
     use_wrk = generator == "wrk" or (generator == "auto" and wrk.available())
     if generator == "wrk" and not wrk.available():
@@ -165,7 +179,7 @@ def benchmark(work: Path, key: SigningKey, *, seconds: int, connections: int, ge
     log(f"signing {WARM_UP + MAX_RATE * seconds:,} HTTP bodies (not timed)")
     signed = bodies_for(key, WARM_UP + MAX_RATE * seconds)
     warm, bodies = signed[:WARM_UP], signed[WARM_UP:]
-    with serving(data_dir, work / "serve.log") as (url, pid):
+    with serving(data_dir, work / "serve.log", workers=workers) as (url, pid):
         secrets = LocalKeys.load(data_dir)  # the server created them as it started
         issuer = str(Settings.model_fields["jwt_issuer"].default)  # the server runs without LIFELEDGER_* overrides
 
@@ -206,7 +220,8 @@ def benchmark(work: Path, key: SigningKey, *, seconds: int, connections: int, ge
         "nothing_lost": added == result["created"] if exact
         else result["created"] <= added <= result["created"] + result["in_flight_at_end"],
         "server_cpu_seconds": server_cpu, "server_cpu_cores_busy": server_cpu / result["seconds"],
-        "server": "python -m api.cli serve (uvicorn, one process), LIFELEDGER_CHAIN_URL=none, default "
+        "workers": workers,
+        "server": f"python -m api.cli serve --workers {workers}, LIFELEDGER_CHAIN_URL=none, default "
                   "checkpoint interval 1 s, tune_gc() applied by the app's lifespan",
     })
     if not use_wrk:

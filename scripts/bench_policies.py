@@ -74,7 +74,7 @@ from ledger.policies import events as policy_events
 from ledger.policies.projection import PoliciesProjector
 from ledger.policies.rules.samples import CLEAN
 from ledger.projections.registry import Registry
-from ledger.settings import Settings
+from ledger.settings import Settings, default_workers
 from ledger.store import Store
 
 QUOTE_P99_MS = 20.0
@@ -132,7 +132,7 @@ def quote_bodies() -> list[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, log_path: Path, *, chain_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+def serving(data_dir: Path, log_path: Path, *, chain_url: str, workers: int) -> Iterator[tuple[str, int]]:
     """Run ``lifeledger serve`` (with ``workers`` worker processes) on a free port until the block ends (stopped
     by its process id with SIGINT)."""
     port = free_port()
@@ -162,17 +162,6 @@ def serving(data_dir: Path, log_path: Path, *, chain_url: str, workers: int = 1)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of the server process and its worker processes (``serve --workers``), from ``/proc``."""
-    total = cpu_seconds(pid)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:  # the parent's pid
-                total += cpu_seconds(int(stat.parent.name))
-    return total
 
 
 # --- load ---------------------------------------------------------------------------------------------------------
@@ -440,10 +429,10 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 client.post("/v1/quotes", content=body, headers={"Content-Type": "application/json"})
 
             def phase(name: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-                cpu = tree_cpu_seconds(pid)
+                cpu = cpu_seconds(pid)
                 log(f"{name}: {args.clients} clients")
                 result = run()
-                result["server_cpu_cores_busy"] = (tree_cpu_seconds(pid) - cpu) / result["seconds"]
+                result["server_cpu_cores_busy"] = (cpu_seconds(pid) - cpu) / result["seconds"]
                 return result
 
             out["quotes"] = phase("1. quotes", lambda: wrk_quotes(
@@ -701,7 +690,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "this process")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
-    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="the server's worker processes (serve --workers; default serve's: one per CPU, at most 4)")
     parser.add_argument("--renders", type=int, help="e-policy renders timed (5.; default 50, quick 10)")
     parser.add_argument("--rebuilds", type=int, default=3, help="rebuilds timed, the median reported (4.)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")

@@ -53,12 +53,13 @@ from typing import Any
 import benchkit
 import httpx
 import wrk_clients
-from bench_policies import PYTHON, Policies, Tally, closed_loop, customer_id, serving, tree_cpu_seconds
+from bench_journal_http import cpu_seconds
+from bench_policies import PYTHON, Policies, Tally, closed_loop, customer_id, serving
 from benchkit import Table, latency_ms, log
 
 from api.auth import Role
 from ledger.crypto.keys import LocalKeys
-from ledger.settings import Settings
+from ledger.settings import Settings, default_workers
 
 SUBMIT_P99_MS = 100.0
 AUTOMATIC_RATE = 300.0
@@ -297,10 +298,10 @@ def load(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             hall.setup(client)
 
             def phase(name: str, run: Any) -> dict[str, Any]:
-                cpu = tree_cpu_seconds(pid)
+                cpu = cpu_seconds(pid)
                 log(f"{name}: {args.clients} clients")
                 result: dict[str, Any] = run()
-                result["server_cpu_cores_busy"] = (tree_cpu_seconds(pid) - cpu) / result["seconds"]
+                result["server_cpu_cores_busy"] = (cpu_seconds(pid) - cpu) / result["seconds"]
                 return result
 
             warm = Tally()
@@ -459,7 +460,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="policies issued to each client's customer before the load")
     parser.add_argument("--chain-url", default="embedded", help="the server's LIFELEDGER_CHAIN_URL (its default: "
                                                                 "embedded; none turns anchoring off)")
-    parser.add_argument("--workers", type=int, default=1, help="the server's worker processes (serve --workers)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="the server's worker processes (serve --workers; default serve's: one per CPU, at most 4)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="section 1's load: wrk if on PATH (auto), or asyncio + httpx in this process")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server's log")

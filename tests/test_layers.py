@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import modules of its own layer and of the layers below; journal and anchoring
 # share a layer but must not import each other. Every module under ledger/ must fall under one of these.
 LAYERS: list[tuple[str, ...]] = [
-    ("ledger.errors", "ledger.clock", "ledger.money", "ledger.peers"),
+    ("ledger.errors", "ledger.clock", "ledger.money", "ledger.peers", "ledger.cooperative"),
     ("ledger.crypto",),
     ("ledger.log",),
     ("ledger.store", "ledger.settings"),
@@ -65,7 +65,7 @@ OWN_STATE_FILES = ("ledger.anchoring.embedded",)
 RESOURCE_SERVICES = tuple(f"{resource}.service" for resource in RESOURCES)  # each resource's service module
 # ``ledger.verify`` is the audit's service: the trail, evidence bundles and the offline verifier the CLI runs.
 EDGE_GATES = ("ledger.app", "ledger.services", "ledger.errors", "ledger.settings", "ledger.money", "ledger.verify",
-              *RESOURCE_SERVICES)
+              "ledger.cooperative", *RESOURCE_SERVICES)
 # ... the log's public formats (no domain: encoding, statements, tree, signed notes), which the API's codecs, the
 # clients and the offline verifier apply at the edge ...
 EDGE_FORMATS = ("ledger.log",)

@@ -46,8 +46,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
           access_log: Annotated[bool, typer.Option(help="Log every request (costs a sixth of the throughput)")]
           = False,
           workers: Annotated[int | None, typer.Option(
-              min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, 1); this "
-                                  "process runs the journal writer for them, and an embedded chain")] = None,
+              min=1, max=16, help="Worker processes on the same database (default LIFELEDGER_WORKERS, else one "
+                                  "per CPU, at most 4); this process runs the journal writer for them, and an "
+                                  "embedded chain")] = None,
           data_dir: DataDir = None) -> None:
     """Run the HTTP API (public log API, event intake, admin)."""
     import os

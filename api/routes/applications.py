@@ -16,6 +16,7 @@ from api.idempotent import idempotent
 from api.problems import responses
 from api.routes.products import PlanIn
 from api.routing import Router
+from api.waiting import command
 from ledger.errors import Forbidden, ValidationFailed
 from ledger.log.identifiers import check_subject
 from ledger.parties.service import Person
@@ -133,7 +134,7 @@ def _person(raw: PersonIn, *, field: str, policies: PolicyService) -> Person:
 
 
 @router.post("/v1/applications", status_code=201, openapi_extra=request_body(ApplicationCreate))
-def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, principal: ApplicantPrincipal,
+async def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, principal: ApplicantPrincipal,
            body: Annotated[ApplicationCreate, Depends(json_body(ApplicationCreate))]) -> Response:
     """Apply for a policy: the people are checked (identity numbers, ages) and sealed under their own keys, the
     plan is priced, and any answers given start the declaration. Takes ``Idempotency-Key``."""
@@ -162,7 +163,7 @@ def submit(request: Request, policies: PoliciesDep, idem: IdempotencyDep, princi
             channel="online" if principal.role == Role.CUSTOMER else "assisted")
         return view(policies.apply(request_, actor=actor_of(principal), policyholder_id=holder_id))
 
-    return idempotent(request, idem, principal, run, body=body, status=201)
+    return await command(idempotent, request, idem, principal, run, body=body, status=201)
 
 
 @router.get("/v1/parties:new-id")

@@ -17,6 +17,7 @@ from api.problems import responses
 from api.routes.applications import actor_of, check_party
 from api.routes.verify import DocumentProofsDep
 from api.routing import Router
+from api.waiting import command
 from ledger.errors import NotFound, ValidationFailed
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
 from ledger.money import Money
@@ -138,7 +139,7 @@ def reinstatement(request: Request, policies: PoliciesDep, idem: IdempotencyDep,
 
 
 @router.post("/v1/payments", status_code=201, openapi_extra=request_body(PaymentIn))
-def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDep, principal: SystemPrincipal,
+async def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDep, principal: SystemPrincipal,
                     body: Annotated[PaymentIn, Depends(json_body(PaymentIn))]) -> Response:
     """A payment the payments system confirms: applied to the premium due (a first premium issues the policy)
     or parked for review with its reason; never lost."""
@@ -164,7 +165,7 @@ def confirm_payment(request: Request, policies: PoliciesDep, idem: IdempotencyDe
                                       paid_at=paid_at, actor=actor_of(principal))
         return {"outcome": outcome, "policy": view(state)}
 
-    return idempotent(request, idem, principal, run, body=body, status=201)
+    return await command(idempotent, request, idem, principal, run, body=body, status=201)
 
 
 @router.get("/v1/staff/notices", tags=["policies"])

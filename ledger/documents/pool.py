@@ -3,12 +3,14 @@ Python runs on another core instead of holding the interpreter lock every reques
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import threading
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from ledger import cooperative
 from ledger.documents.epolicy import EPolicyView, render_epolicy
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,10 @@ class RenderPool:
                                                  mp_context=multiprocessing.get_context("spawn"))
             pool = self._pool
         try:
-            return pool.submit(render_epolicy, view).result(timeout=RENDER_TIMEOUT)
+            future = pool.submit(render_epolicy, view)
+            if cooperative.on_loop():  # a command on the event loop: serve other requests while the PDF renders
+                return cooperative.wait(asyncio.wait_for(asyncio.wrap_future(future), RENDER_TIMEOUT))
+            return future.result(timeout=RENDER_TIMEOUT)
         except (BrokenProcessPool, TimeoutError, CancelledError, OSError, RuntimeError) as exc:
             log.warning("the e-policy render pool failed (%s); starting it afresh, rendering this one here", exc)
             with self._lock:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ledger import cooperative
 from ledger.errors import StorageError
 from ledger.log.statements import SignedEvent
 from ledger.store import EntryRow
@@ -77,14 +79,46 @@ class Pending:
         return not self._lock.locked()
 
     def result(self, timeout: float) -> list[Receipt]:
-        """The receipts; raises the unit's error, or ``StorageError`` after ``timeout`` seconds (outcome unknown)."""
-        if not self._lock.acquire(timeout=timeout):
-            raise StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry "
-                               f"with the same events (recorded events return their original receipts)")
-        self._lock.release()
+        """The receipts; raises the unit's error, or ``StorageError`` after ``timeout`` seconds (outcome unknown).
+
+        A command running on an event loop (``ledger.cooperative.run``) waits by yielding to the loop, which serves
+        other requests meanwhile; anywhere else the calling thread blocks.
+        """
+        if not self.done() and cooperative.on_loop():
+            cooperative.wait(self.settled(timeout))
+        elif not self._lock.acquire(timeout=timeout):
+            raise _timed_out(timeout)
+        else:
+            self._lock.release()
         if self._error is not None:
             raise self._error
         return self._value
+
+    async def settled(self, timeout: float) -> list[Receipt]:
+        """Await the receipts on the running event loop, without holding a thread (see ``result``)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def resolve() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def wake() -> None:  # on the writer's thread
+            loop.call_soon_threadsafe(resolve)
+
+        self.when_done(wake)
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            raise _timed_out(timeout) from None
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _timed_out(timeout: float) -> StorageError:
+    return StorageError(f"the append did not finish within {timeout:g} s, so its outcome is unknown; retry with the "
+                        f"same events (recorded events return their original receipts)")
 
 
 @dataclass

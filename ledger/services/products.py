@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ledger import cooperative
 from ledger.errors import ConfigurationError, NotFound
 from ledger.kernel import Event
 from ledger.products import events as ev
@@ -23,7 +23,7 @@ class ProductService:
         self._intake = intake
         self._read = read
         self._known: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
+        self._lock = cooperative.Lock()  # held while the version is recorded: commands on the loop yield
 
     def ensure_published(self, product: Product) -> None:
         """Record ``product``'s version if the journal does not hold it yet.

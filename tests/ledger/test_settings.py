@@ -27,3 +27,16 @@ def test_environment_and_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_origin_must_be_a_signed_note_key_name(origin: str) -> None:
     with pytest.raises(ValidationError, match=r"origin|key name"):
         Settings(origin=origin)
+
+
+def test_serve_runs_one_worker_per_cpu_it_may_use_at_most_four(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from ledger.settings import WORKERS_DEFAULT_MAX, default_workers
+
+    for cpus, expected in ((1, 1), (2, 2), (3, 3), (16, WORKERS_DEFAULT_MAX)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)), raising=False)
+        assert default_workers() == expected
+        assert Settings(data_dir=Path("unused")).workers == expected
+    monkeypatch.setenv("LIFELEDGER_WORKERS", "1")
+    assert Settings(data_dir=Path("unused")).workers == 1  # the setting still wins

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ledger.settings import default_workers
+
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = {"claims": 40, "sequential": 12, "review_claims": 4, "iterations": 400, "kpi_claims": 10_000,
          "kpi_rounds": 2}
@@ -34,7 +36,7 @@ def test_quick_run_reports_the_three_figures_without_failures(tmp_path: Path) ->
     assert "errors" not in report, report.get("errors")
     settings = report["settings"]
     assert {name: settings[name] for name in QUICK} == QUICK
-    assert report["server"].endswith("LIFELEDGER_CHAIN_URL = embedded, 1 worker process(es)")  # serve's defaults
+    assert report["server"].endswith(f"LIFELEDGER_CHAIN_URL = embedded, {default_workers()} worker process(es)")
     policies = WARM_UP + QUICK["sequential"] + QUICK["claims"] + QUICK["review_claims"]
     assert report["setup"]["policies"] == policies
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from ledger.settings import default_workers
+
 ROOT = Path(__file__).resolve().parents[3]
 CORRECTNESS = ("completed requests listed by the API", "SSE samples delivered",
                "SSE streams ended after the withdrawal", "failed requests (all sections, set-up and warm-up included)")
@@ -33,7 +35,7 @@ def run_bench(tmp_path: Path, generator: str) -> tuple[dict[str, Any], str]:
 def test_short_run_reports_every_figure_without_failures(tmp_path: Path, generator: str) -> None:
     report, table = run_bench(tmp_path, generator)
     assert "errors" not in report, report.get("errors")
-    assert report["server"].endswith("LIFELEDGER_CHAIN_URL = embedded, 1 worker process(es)")  # serve's defaults
+    assert report["server"].endswith(f"LIFELEDGER_CHAIN_URL = embedded, {default_workers()} worker process(es)")
     assert report["issued"] == {"policies": 16, "failures": 0, "failure_examples": []}
 
     automatic = report["automatic"]

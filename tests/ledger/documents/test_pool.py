@@ -38,3 +38,40 @@ def test_a_killed_worker_is_replaced_and_the_render_still_succeeds() -> None:
         assert [pool.render(view) for _ in range(3)] == [expected] * 3
     finally:
         pool.close()
+
+
+def test_a_command_on_the_event_loop_awaits_its_render_and_the_loop_goes_on() -> None:
+    import asyncio
+
+    from ledger import cooperative
+
+    pool = RenderPool(workers=1)
+    views = [typical_view(), typical_view(policy_no="LL20260000000002")]
+    ticks = 0
+    during: list[int] = []  # loop ticks while each render was under way (a blocking wait allows none)
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.0005)
+
+    def render(view: object) -> bytes:
+        before = ticks
+        pdf = pool.render(view)  # type: ignore[arg-type]
+        during.append(ticks - before)
+        return pdf
+
+    async def main() -> list[bytes]:
+        ticker = asyncio.create_task(ticking())
+        try:
+            return list(await asyncio.gather(*(cooperative.run(render, view) for view in views)))
+        finally:
+            ticker.cancel()
+
+    try:
+        pool.render(views[0])  # the worker process is up first
+        assert asyncio.run(main()) == [render_epolicy(view) for view in views]
+    finally:
+        pool.close()
+    assert len(during) == 2 and min(during) > 0
