@@ -1,6 +1,6 @@
 """Claims benchmark: the fast track over HTTP, the assessment in process, and the KPIs over 100,000 claims.
 
-A real ``lifeledger serve`` process (``python -m api.cli serve``, one uvicorn process) runs with its defaults (a
+A real ``lifeledger serve`` (``python -m api.cli serve``; ``--workers``, default one per CPU) runs with its defaults (a
 SQLite file in the data dir, the embedded chain: ``--chain-url`` changes it, ``none`` turns anchoring off, a
 checkpoint a second, the policy clock every 300 s) and the machine's clock on a data dir the benchmark prepared:
 

@@ -1,7 +1,7 @@
 """Servicing benchmark: automatic requests and live progress (SSE) over HTTP against a real server.
 
-A real ``lifeledger serve`` process (``python -m api.cli serve``, one uvicorn process) runs on a fresh data dir and
-a free loopback port with its defaults: a SQLite file in the data dir, the embedded chain (``--chain-url`` changes
+A real ``lifeledger serve`` (``python -m api.cli serve``; ``--workers``, default one per CPU) runs on a fresh data dir
+and a free loopback port with its defaults: a SQLite file in the data dir, the embedded chain (``--chain-url`` changes
 it; ``none`` turns anchoring off), a checkpoint a second, the policy and servicing clocks every 300 s. Tokens are
 signed with the token key the server made in its data dir (as ``lifeledger token`` does). First every client's
 customer is issued ``--policies-per-client`` policies (apply with a clean declaration, pay the first premium;
