@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.auth import Principal
-from ledger import errors
+from ledger import cooperative, errors
 from ledger.services.idempotency import IdempotencyService
 
 HEADER = "Idempotency-Key"
@@ -36,18 +36,20 @@ def idempotent(request: Request, idem: IdempotencyService, principal: Principal,
     caller = f"{principal.role.value}:{principal.subject}"
     fingerprint = b"\n".join([request.method.encode(), request.url.path.encode(),
                               body.model_dump_json().encode() if body is not None else b""])
-    first = idem.claim(principal=caller, key=key, request=fingerprint)
+    # The key's rows are written at the database's writers' turn: off the event loop when the command runs on it.
+    first = cooperative.blocking(idem.claim, principal=caller, key=key, request=fingerprint)
     if first is not None:
         return Response(first.body, status_code=first.status, media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
     try:
         answer = _answer(run(), status)
     except SETTLED_REFUSALS:
-        idem.release(principal=caller, key=key)  # refused: nothing was recorded, a fixed retry may use the key
+        # Refused: nothing was recorded, so a fixed retry may use the key.
+        cooperative.blocking(idem.release, principal=caller, key=key)
         raise
     # Any other failure may have come after the journal committed (a timed-out wait, a read after it): the
     # claim stays, a retry gets 409 until its lease runs out (IdempotencyService.LEASE) and then runs again.
-    idem.keep(principal=caller, key=key, status=status, body=bytes(answer.body))
+    cooperative.blocking(idem.keep, principal=caller, key=key, status=status, body=bytes(answer.body))
     return answer
 
 

@@ -159,6 +159,7 @@ class Ledger:
         servicing_catalog = load_catalog(default_catalog_path(products_dir))
         self.servicing = ServicingService(servicing_catalog)
         self.journal.listen(self.servicing.committed)  # live progress hears of every worker's changes
+        self.journal.listen(self.products.committed)  # and the catalog of versions other workers publish
         self.codes = OneTimeCodes(CodeStore(store.engine, write_lock=store.write_lock), clock=self.clock,
                                   key=hmac.new(secrets.master_key, b"lifeledger one-time codes v1", "sha256").digest())
         self.servicing.attach(

@@ -16,6 +16,7 @@ held across a wait is a :class:`Lock`, which, taken from a command on the loop, 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import greenlet
 
-__all__ = ["Lock", "on_loop", "run", "wait"]
+__all__ = ["Lock", "blocking", "on_loop", "run", "wait"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,19 +40,44 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``fn(*args, **kwargs)`` on this thread, awaiting on its behalf whatever it :func:`wait`\\ s for.
 
     Its result is returned and its exception raised here. The command sees the context variables of the caller.
-    If the awaiting task is cancelled, the cancellation is raised inside the command at the wait it stopped at.
+    Once started, a command runs to its end, as one in a worker thread would: if the awaiting task is cancelled
+    (the server stopping), the command still finishes what it waits for and what comes after (the journal may
+    have recorded its events, and an idempotency key must keep their answer), and the cancellation is raised
+    here afterwards.
     """
     command = _Command(fn, parent=greenlet.getcurrent())
     command.gr_context = contextvars.copy_context()
     outcome: Any = command.switch(*args, **kwargs)
+    cancelled = False
     while not command.dead:  # the command waits for ``outcome``, an awaitable
-        try:
-            value = await outcome
-        except BaseException as exc:  # its error, a timeout, or this task's cancellation: raised in the command
-            outcome = command.throw(exc)
-        else:
+        waited = asyncio.ensure_future(outcome)
+        while True:
+            try:
+                value = await asyncio.shield(waited)
+            except asyncio.CancelledError:
+                if not waited.done():  # this task was cancelled, not what the command waits for: finish first
+                    cancelled = True
+                    continue
+                # What it waited for was cancelled (a render future of a pool shut down): the command hears it as
+                # the cancellation of that future, not of itself.
+                outcome = command.throw(concurrent.futures.CancelledError())
+                break
+            except BaseException as exc:  # its error, or a timeout: raised in the command
+                outcome = command.throw(exc)
+                break
             outcome = command.switch(value)
+            break
+    if cancelled:
+        raise asyncio.CancelledError
     return cast(T, outcome)
+
+
+def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call ``fn``, which may block (a write that waits its turn at the database), off the loop's thread when
+    called from a command on the loop (:func:`run`), directly anywhere else."""
+    if on_loop():
+        return wait(asyncio.to_thread(fn, *args, **kwargs))
+    return fn(*args, **kwargs)
 
 
 def on_loop() -> bool:

@@ -15,13 +15,33 @@ WORKERS_DEFAULT_MAX = 4
 
 
 def default_workers() -> int:
-    """One HTTP worker process per CPU this process may run on, at most ``WORKERS_DEFAULT_MAX``: the interpreter
-    runs one thread of Python at a time per process, so a second core serves requests only in a second process."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # no CPU affinity on this system
-        cpus = os.cpu_count() or 1
+    """One HTTP worker process per CPU this process may use, at most ``WORKERS_DEFAULT_MAX``: the interpreter runs
+    one thread of Python at a time per process, so a second core serves requests only in a second process. The
+    CPUs are those it may run on, fewer under a container's CPU limit (cgroup quota). Away from Linux, one: the
+    workers take their connections over Linux's Unix-socket credentials."""
+    if not hasattr(os, "sched_getaffinity"):
+        return 1
+    cpus = len(os.sched_getaffinity(0))
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, int(limit))
     return max(1, min(cpus, WORKERS_DEFAULT_MAX))
+
+
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs a container's CPU quota allows (cgroup v2 ``cpu.max``, or v1's CFS quota and period); None when
+    there is no quota or no cgroup file to read."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
 
 
 class Settings(BaseSettings):

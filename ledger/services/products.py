@@ -6,13 +6,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ledger import cooperative
-from ledger.errors import ConfigurationError, NotFound
+from ledger.errors import ConfigurationError, Conflict, NotFound
 from ledger.kernel import Event
 from ledger.products import events as ev
 from ledger.products.catalog import Product, ProductCatalog
 from ledger.products.projection import TABLE
+from ledger.projections.base import Row
+from ledger.projections.streams import TABLE as STREAMS
 from ledger.services.intake import Draft, IntakeService
 from ledger.services.readmodels import ReadModels
+
+RECORD_ATTEMPTS = 5
 
 
 class ProductService:
@@ -24,6 +28,7 @@ class ProductService:
         self._read = read
         self._known: set[tuple[str, int]] = set()
         self._lock = cooperative.Lock()  # held while the version is recorded: commands on the loop yield
+        self._history: Callable[[str], Sequence[Event]] | None = None  # the journal's events of a stream
 
     def ensure_published(self, product: Product) -> None:
         """Record ``product``'s version if the journal does not hold it yet.
@@ -35,11 +40,8 @@ class ProductService:
         if key in self._known:
             return
         with self._lock:
-            row = self._read.get(TABLE, key)
-            if row is None:
-                self._intake.emit(Draft(ev.PUBLISHED, ev.STREAM, self._facts(product, actor={"role": "system",
-                                                                                             "party": "catalog"})))
-            elif row["digest"] != product.digest:
+            row = self._record(product, actor={"role": "system", "party": "catalog"})
+            if row is not None and row["digest"] != product.digest:
                 raise ConfigurationError(
                     f"product {product.id} v{product.version} was published at entry {row['published_idx']} with "
                     f"digest {row['digest']}, but its data file now gives {product.digest}; give the changed "
@@ -50,14 +52,43 @@ class ProductService:
         """Validate a new product version (as its data file would state it) and record it."""
         product = self.catalog.publish(raw)
         with self._lock:
-            if self._read.get(TABLE, (product.id, product.version)) is None:
-                self._intake.emit(Draft(ev.PUBLISHED, ev.STREAM, self._facts(product, actor=actor)))
+            self._record(product, actor=actor)
             self._known.add((product.id, product.version))
         return product
+
+    def _record(self, product: Product, *, actor: Mapping[str, str]) -> Row | None:
+        """The journal's row for ``product``'s version, or None after recording it now.
+
+        The version is recorded at the products stream's position read before looking for it, so that two
+        processes recording the same version at once (two workers' first sales) record it once: the second's
+        append is refused as the stream moved, and it finds the first's row.
+        """
+        key = (product.id, product.version)
+        for _ in range(RECORD_ATTEMPTS):
+            head = self._read.get(STREAMS, (ev.STREAM,))
+            row = self._read.get(TABLE, key)
+            if row is not None:
+                return row
+            try:
+                self._intake.emit_all([Draft(ev.PUBLISHED, ev.STREAM, self._facts(product, actor=actor))],
+                                      expected={ev.STREAM: 0 if head is None else int(head["last_seq"])})
+            except Conflict:
+                continue  # another version, or this one, was recorded meanwhile: look again
+            return None
+        raise Conflict(f"product {product.id} v{product.version} could not be recorded: the products stream kept "
+                       "moving; try again", field="version")
+
+    def committed(self, streams: set[str]) -> None:
+        """Hear of a committed batch (``Journal.listen``): when it moved the products stream, take into the catalog
+        the versions another process published (under ``serve --workers``, a product published through one
+        worker is sold at once by every worker)."""
+        if ev.STREAM in streams and self._history is not None:
+            self.restore(self._history)
 
     def restore(self, history: Callable[[str], Sequence[Event]]) -> int:
         """Put back into the catalog the versions published over the API (the journal holds their definitions;
         the data files hold only what ships). Returns how many were restored."""
+        self._history = history
         restored = 0
         for event in history(ev.STREAM):
             key = (event.facts["product_id"], event.facts["version"])

@@ -55,30 +55,76 @@ def test_while_one_command_waits_another_runs_on_the_same_thread() -> None:
     assert threads == [threading.current_thread().name] * 2  # no worker thread involved
 
 
-def test_an_awaited_error_and_a_cancellation_are_raised_inside_the_command() -> None:
+def test_an_awaited_error_is_raised_inside_the_command() -> None:
     seen: list[str] = []
 
     async def broken() -> None:
         raise ValueError("render failed")
 
-    def waits_for(awaitable_of: object) -> None:
+    def waits_for_broken() -> None:
         try:
-            cooperative.wait(awaitable_of())  # type: ignore[operator]
-        except BaseException as exc:
-            seen.append(type(exc).__name__)
+            cooperative.wait(broken())
+        except ValueError as exc:
+            seen.append(str(exc))
             raise
 
     async def main() -> None:
         with pytest.raises(ValueError, match="render failed"):
-            await cooperative.run(waits_for, broken)
-        task = asyncio.create_task(cooperative.run(waits_for, lambda: asyncio.sleep(10)))
+            await cooperative.run(waits_for_broken)
+
+    asyncio.run(main())
+    assert seen == ["render failed"]
+
+
+def test_a_cancelled_request_lets_its_command_finish_then_is_cancelled() -> None:
+    """As a command in a worker thread would: the journal may have recorded its events, and what follows (the
+    idempotency key keeping its answer) must still run."""
+    steps: list[str] = []
+
+    def command() -> None:
+        steps.append("queued")
+        cooperative.wait(asyncio.sleep(0.05))  # the commit, under way when the request is cancelled
+        steps.append("committed")
+        cooperative.wait(asyncio.sleep(0))
+        steps.append("answer kept")
+
+    async def main() -> None:
+        task = asyncio.create_task(cooperative.run(command))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(main())
-    assert seen == ["ValueError", "CancelledError"]
+    assert steps == ["queued", "committed", "answer kept"]
+
+
+def test_a_cancelled_future_is_the_commands_to_handle_as_that() -> None:
+    import concurrent.futures
+
+    def command() -> str:
+        future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        future.cancel()  # a render pool shut down with its queue cancelled
+        try:
+            cooperative.wait(asyncio.wrap_future(future))
+        except concurrent.futures.CancelledError:
+            return "rendered here instead"
+        return "not reached"
+
+    async def main() -> str:
+        return await cooperative.run(command)
+
+    assert asyncio.run(main()) == "rendered here instead"
+
+
+def test_a_blocking_call_runs_off_the_loop_thread_from_a_command() -> None:
+    loop_thread = threading.get_ident()
+
+    async def main() -> int:
+        return await cooperative.run(cooperative.blocking, threading.get_ident)
+
+    assert asyncio.run(main()) != loop_thread
+    assert cooperative.blocking(threading.get_ident) == loop_thread  # outside a command: called right here
 
 
 def test_a_command_sees_the_callers_context_variables() -> None:
