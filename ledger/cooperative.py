@@ -50,7 +50,11 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     outcome: Any = command.switch(*args, **kwargs)
     cancelled = False
     while not command.dead:  # the command waits for ``outcome``, an awaitable
-        waited = asyncio.ensure_future(outcome)
+        try:
+            waited = asyncio.ensure_future(outcome)
+        except TypeError as exc:  # not an awaitable: the command's own mistake, raised where it made it
+            outcome = command.throw(exc)
+            continue
         while True:
             try:
                 value = await asyncio.shield(waited)
@@ -58,9 +62,14 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
                 if not waited.done():  # this task was cancelled, not what the command waits for: finish first
                     cancelled = True
                     continue
-                # What it waited for was cancelled (a render future of a pool shut down): the command hears it as
-                # the cancellation of that future, not of itself.
-                outcome = command.throw(concurrent.futures.CancelledError())
+                if waited.cancelled():
+                    # What it waited for was cancelled (a render future of a pool shut down): the command hears it
+                    # as the cancellation of that future, not of itself.
+                    outcome = command.throw(concurrent.futures.CancelledError())
+                    break
+                cancelled = True  # it finished in the same pass as this task's cancellation: hand its outcome on
+                error = waited.exception()
+                outcome = command.throw(error) if error is not None else command.switch(waited.result())
                 break
             except BaseException as exc:  # its error, or a timeout: raised in the command
                 outcome = command.throw(exc)

@@ -249,20 +249,48 @@ class ProductCatalog:
         malformed definition or unusable tables, and ``Conflict`` for a version held with other content or not
         newer than the newest held.
         """
+        return self.hold(self.prepare(raw))
+
+    def prepare(self, raw: Mapping[str, Any]) -> Product:
+        """Validate a product version given as data, without holding it (``ValidationFailed`` names the path)."""
         source = f"product {raw.get('id')!r} v{raw.get('version')!r}"
         definition = parse_model(ProductDefinition, dict(raw), source=source)
-        product = assemble(definition, self._tables, self._mortality, source=source)
+        return assemble(definition, self._tables, self._mortality, source=source)
+
+    def admit(self, product: Product) -> Product | None:
+        """The held version if ``product`` is held already with the same content, else None if it may be held;
+        raises ``Conflict`` for a version held with other content or not newer than the newest held."""
         with self._lock:
-            versions = self._products.setdefault(definition.id, {})
-            held = versions.get(definition.version)
+            return self._admit(product)
+
+    def hold(self, product: Product, *, in_order: bool = True) -> Product:
+        """Hold ``product`` (see ``admit``); with ``in_order`` false, also a version older than the newest held (one
+        the journal records after a newer one, which another process published at the same time)."""
+        with self._lock:
+            if in_order:
+                held = self._admit(product)
+            else:
+                held = self._products.get(product.id, {}).get(product.version)
+                if held is not None and held.digest != product.digest:
+                    raise Conflict(f"product {product.id!r} v{product.version}: version {product.version} is "
+                                   f"already held with other content ({held.digest}); publish a new version",
+                                   field="version")
             if held is not None:
-                if held.digest == product.digest:
-                    return held
-                raise Conflict(f"{source}: version {definition.version} is already held with other content "
-                               f"({held.digest}); publish a new version", field="version")
-            newest = max(versions, default=0)
-            if definition.version <= newest:
-                raise Conflict(f"{source}: version must be newer than the newest held ({newest}), "
-                               f"got {definition.version}", field="version")
-            versions[definition.version] = product
+                return held
+            self._products.setdefault(product.id, {})[product.version] = product
             return product
+
+    def _admit(self, product: Product) -> Product | None:
+        source = f"product {product.id!r} v{product.version!r}"
+        versions = self._products.get(product.id, {})
+        held = versions.get(product.version)
+        if held is not None:
+            if held.digest == product.digest:
+                return held
+            raise Conflict(f"{source}: version {product.version} is already held with other content "
+                           f"({held.digest}); publish a new version", field="version")
+        newest = max(versions, default=0)
+        if product.version <= newest:
+            raise Conflict(f"{source}: version must be newer than the newest held ({newest}), "
+                           f"got {product.version}", field="version")
+        return None

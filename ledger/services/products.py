@@ -49,10 +49,25 @@ class ProductService:
             self._known.add(key)
 
     def publish(self, raw: Mapping[str, Any], *, actor: Mapping[str, str]) -> Product:
-        """Validate a new product version (as its data file would state it) and record it."""
-        product = self.catalog.publish(raw)
+        """Validate a new product version (as its data file would state it), record it, then hold it.
+
+        Raises ``ValidationFailed`` for a malformed definition, and ``Conflict`` for a version this process holds
+        already with other content or not newer than its newest, or one the journal holds with other content
+        (published through another worker meanwhile).
+        """
+        product = self.catalog.prepare(raw)
         with self._lock:
-            self._record(product, actor=actor)
+            held = self.catalog.admit(product)
+            if held is not None:
+                return held
+            row = self._record(product, actor=actor)
+            if row is not None and row["digest"] != product.digest:
+                raise Conflict(f"product {product.id} v{product.version} was published at entry "
+                               f"{row['published_idx']} with other content (digest {row['digest']}); publish a new "
+                               "version", field="version")
+            # In order in the journal, not always here: a newer version another worker published meanwhile may
+            # have reached this catalog first.
+            product = self.catalog.hold(product, in_order=False)
             self._known.add((product.id, product.version))
         return product
 
@@ -96,8 +111,8 @@ class ProductService:
                 held = self.catalog.versions(key[0])
             except NotFound:
                 held = []
-            if key[1] not in held:
-                self.catalog.publish(event.facts["definition"])
+            if key[1] not in held:  # in the journal's order, which may put a version after a newer one
+                self.catalog.hold(self.catalog.prepare(event.facts["definition"]), in_order=False)
                 restored += 1
             if self.catalog.get(*key).digest == event.facts["digest"]:
                 self._known.add(key)  # a data file changed since is caught by ensure_published at the first sale

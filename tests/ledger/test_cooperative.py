@@ -99,6 +99,30 @@ def test_a_cancelled_request_lets_its_command_finish_then_is_cancelled() -> None
     assert steps == ["queued", "committed", "answer kept"]
 
 
+def test_a_commit_that_lands_as_the_request_is_cancelled_still_reaches_the_command() -> None:
+    """The awaited future completes in the very pass the request is cancelled: the command gets its result (the
+    journal did commit), goes on to its end, and the request is cancelled after."""
+    got: list[str] = []
+
+    async def main() -> None:
+        commit = asyncio.get_running_loop().create_future()
+
+        def command() -> None:
+            got.append(cooperative.wait(commit))
+            got.append("answer kept")
+
+        task = asyncio.create_task(cooperative.run(command))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the command is now waiting for the commit
+        commit.set_result("committed")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert got == ["committed", "answer kept"]
+
+
 def test_a_cancelled_future_is_the_commands_to_handle_as_that() -> None:
     import concurrent.futures
 

@@ -37,7 +37,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    with serving(tmp_path / "data") as running:
+    # One process, whatever the machine: the other server tests run serve's default (one worker per CPU), and
+    # tests/api/cli/test_serve_workers.py two workers.
+    with serving(tmp_path / "data", WORKERS="1") as running:
         yield running.url, running.data
 
 

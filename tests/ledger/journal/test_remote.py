@@ -246,3 +246,16 @@ def test_live_progress_in_one_worker_follows_a_change_recorded_in_another(ledger
         assert woken.wait(5)
     finally:
         stop()
+
+
+def test_a_product_version_published_through_one_worker_is_sold_by_the_other(workers: list[Ledger]) -> None:
+    one, other = workers
+    term = one.products.catalog.get("term-life")
+    newer = {**{k: v for k, v in term.to_json().items() if k not in ("digest", "table_digests")},
+             "version": term.version + 1}
+    other.intake.stats()  # the other worker is up and connected to the writer
+    one.products.publish(newer, actor={"role": "admin", "party": "ops"})
+    deadline = time.monotonic() + 5
+    while other.products.catalog.get("term-life").version != term.version + 1:
+        assert time.monotonic() < deadline, "the other worker never heard of the new version"
+        time.sleep(0.02)

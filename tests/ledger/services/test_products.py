@@ -55,3 +55,42 @@ def test_a_version_another_worker_publishes_is_sold_here_once_the_writer_says_so
         assert other.products.catalog.get("term-life", 2).digest == ledger.products.catalog.get("term-life", 2).digest
     finally:
         other.close()
+
+
+def test_versions_published_through_two_workers_at_once_open_again_in_any_order(settings: Settings,
+                                                                                ledger: Ledger) -> None:
+    """One worker publishes v3 while another, not yet told of it, publishes v2: the journal holds v3 then v2, and
+    every ledger opened on it afterwards holds both, the newest sold."""
+    other = Ledger.open(settings)
+    try:
+        ledger.products.publish(definition(ledger, 3), actor={"role": "admin", "party": "ops"})
+        other.products.publish(definition(other, 2), actor={"role": "admin", "party": "ops"})
+        assert published(ledger)[-2:] == [("term-life", 3), ("term-life", 2)]
+        other.products.committed({ev.STREAM})
+        assert other.products.catalog.versions("term-life")[-2:] == [2, 3]
+        assert other.products.catalog.get("term-life").version == 3
+    finally:
+        other.close()
+    reopened = Ledger.open(settings)  # used to fail: "version must be newer than the newest held (3), got 2"
+    try:
+        assert reopened.products.catalog.versions("term-life")[-2:] == [2, 3]
+    finally:
+        reopened.close()
+
+
+def test_a_version_another_worker_published_with_other_content_is_refused_here(settings: Settings,
+                                                                              ledger: Ledger) -> None:
+    from ledger.errors import Conflict, NotFound
+
+    other = Ledger.open(settings)
+    try:
+        ledger.products.publish(definition(ledger, 2), actor={"role": "admin", "party": "ops"})
+        changed = definition(other, 2)
+        changed["waiting_period_days"] = int(changed["waiting_period_days"]) + 30  # type: ignore[call-overload]
+        with pytest.raises(Conflict, match=r"published at entry \d+ with other content"):
+            other.products.publish(changed, actor={"role": "admin", "party": "ops"})
+        with pytest.raises(NotFound):  # what the journal never recorded is not sold here
+            other.products.catalog.get("term-life", 2)
+        assert published(ledger).count(("term-life", 2)) == 1
+    finally:
+        other.close()
