@@ -55,27 +55,21 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         except TypeError as exc:  # not an awaitable: the command's own mistake, raised where it made it
             outcome = command.throw(exc)
             continue
-        while True:
+        while not waited.done():
             try:
-                value = await asyncio.shield(waited)
+                await asyncio.shield(waited)
             except asyncio.CancelledError:
-                if not waited.done():  # this task was cancelled, not what the command waits for: finish first
-                    cancelled = True
-                    continue
-                if waited.cancelled():
-                    # What it waited for was cancelled (a render future of a pool shut down): the command hears it
-                    # as the cancellation of that future, not of itself.
-                    outcome = command.throw(concurrent.futures.CancelledError())
-                    break
-                cancelled = True  # it finished in the same pass as this task's cancellation: hand its outcome on
-                error = waited.exception()
-                outcome = command.throw(error) if error is not None else command.switch(waited.result())
-                break
-            except BaseException as exc:  # its error, or a timeout: raised in the command
-                outcome = command.throw(exc)
-                break
-            outcome = command.switch(value)
-            break
+                # This task was cancelled (also when what it waits for finished in the same pass): the command
+                # finishes first. If what it waits for was itself cancelled, that is the command's to handle.
+                cancelled = cancelled or not waited.cancelled()
+            except BaseException:
+                pass  # what it waits for failed: raised in the command below
+        if waited.cancelled():  # a render future of a pool shut down: the command hears of that future alone
+            outcome = command.throw(concurrent.futures.CancelledError())
+        elif (error := waited.exception()) is not None:  # its error, or a timeout
+            outcome = command.throw(error)
+        else:
+            outcome = command.switch(waited.result())
     if cancelled:
         raise asyncio.CancelledError
     return cast(T, outcome)

@@ -267,20 +267,13 @@ class ProductCatalog:
         """Hold ``product`` (see ``admit``); with ``in_order`` false, also a version older than the newest held (one
         the journal records after a newer one, which another process published at the same time)."""
         with self._lock:
-            if in_order:
-                held = self._admit(product)
-            else:
-                held = self._products.get(product.id, {}).get(product.version)
-                if held is not None and held.digest != product.digest:
-                    raise Conflict(f"product {product.id!r} v{product.version}: version {product.version} is "
-                                   f"already held with other content ({held.digest}); publish a new version",
-                                   field="version")
+            held = self._admit(product, in_order=in_order)
             if held is not None:
                 return held
             self._products.setdefault(product.id, {})[product.version] = product
             return product
 
-    def _admit(self, product: Product) -> Product | None:
+    def _admit(self, product: Product, *, in_order: bool = True) -> Product | None:
         source = f"product {product.id!r} v{product.version!r}"
         versions = self._products.get(product.id, {})
         held = versions.get(product.version)
@@ -290,7 +283,7 @@ class ProductCatalog:
             raise Conflict(f"{source}: version {product.version} is already held with other content "
                            f"({held.digest}); publish a new version", field="version")
         newest = max(versions, default=0)
-        if product.version <= newest:
+        if in_order and product.version <= newest:
             raise Conflict(f"{source}: version must be newer than the newest held ({newest}), "
                            f"got {product.version}", field="version")
         return None
