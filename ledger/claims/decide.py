@@ -103,6 +103,7 @@ class Assess:
     waiting: Sequence[str]  # what still waits for keying: not assessable while any
     payment: dict[str, Any] | None  # the instruction for an automatic approval
     actor: Actor
+    cover_seen: int | None = None  # the policy's approvals the evaluation saw (see ``cover``)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Decide:
     payment: dict[str, Any] | None = None  # approve/adjust: the instruction (payment id, payee, account, due)
     actor: Actor = field(default_factory=lambda: Actor(role="adjuster", party=""))
     seen: int | None = None  # the assessment entry the decider saw: refused if the claim was assessed again since
+    cover_seen: int | None = None  # approve/adjust: the policy's approvals the evaluation saw (see ``cover``)
 
 
 @dataclass(frozen=True)
@@ -318,13 +320,21 @@ def _assess(state: ClaimState, c: Assess) -> list[NewEvent]:
         before = paid_before(state)
         events.append(_new(ev.DECIDED, state, c.actor, outcome="approve", amount=net.to_json(),
                            assessed=net.to_json(), adjustment=None, reasons=[_approved_reason()], by="",
-                           automatic=True, paid_before=str(before), versions=c.versions))
+                           automatic=True, paid_before=str(before), versions=c.versions, **cover(c.cover_seen)))
         if net.amount > before:
             events.append(_payment(state, c.actor, {**c.payment,
                                                     "amount": Money.of(net.amount - before, net.currency).to_json()}))
         elif not any(p.get("status") == "instructed" for p in state.payments.values()):
             events.append(_new(ev.CLOSED, state, c.actor, reason="paid"))  # paid in full before: nothing owed
     return events
+
+
+def cover(seen: int | None) -> dict[str, Any]:
+    """The approval's ``cover_seen``: how many approvals the policy's claims had when the evaluation behind this one
+    read them. The claims read model counts a policy's approvals as they are recorded and refuses one that counted
+    fewer than there are (COVER-STALE): another claim's approval raced past its evaluation, so it may pay cover
+    that one used; the service evaluates it again."""
+    return {} if seen is None else {"cover_seen": seen}
 
 
 def _versions(state: ClaimState) -> Any:
@@ -434,7 +444,7 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
     before = paid_before(state)
     events = [_new(ev.DECIDED, state, c.actor, outcome=outcome, amount=amount.to_json(), assessed=net.to_json(),
                    adjustment=adjustment, reasons=reasons, by=c.staff, automatic=False, paid_before=str(before),
-                   versions=_versions(state), assessment_entry=state.assessed_index)]
+                   versions=_versions(state), assessment_entry=state.assessed_index, **cover(c.cover_seen))]
     remaining = amount.amount - before
     if remaining > 0:
         if c.payment is None:

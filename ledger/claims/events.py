@@ -63,7 +63,7 @@ TYPES = (
     EventType(HANDLER_ASSIGNED, frozenset({_ID, "handler", "reason", "open_claims", _ACTOR})),
     EventType(DECIDED, frozenset({
         _ID, "outcome", "amount", "assessed", "adjustment", "reasons", "by", "automatic", "paid_before", "versions",
-        "assessment_entry", _ACTOR})),
+        "assessment_entry", "cover_seen", _ACTOR})),
     EventType(PAYMENT_INSTRUCTED, frozenset({
         _ID, "payment_id", "kind", "amount", "payee", "account_digest", "due_by", "replaces", _ACTOR}),
         frozenset({"account"})),

@@ -20,7 +20,9 @@ INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two cla
 DOCUMENTS = "claim_documents"  # (digest, claim)
 PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
 OPEN = "claims_open"  # the open claims of each loss, (application, claim type, loss date): one, bar old races
+COVER = "claims_cover"  # per policy: the approvals its claims have had, so two never pay the same cover (COVER-STALE)
 
+COVER_STALE = "COVER-STALE"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPES = frozenset(t.name for t in ev.TYPES) - {ev.HOSPITAL_INVOICE, ev.HOSPITAL_NOTICE, ev.PAYMENT_SETTLEMENT}
 
@@ -62,6 +64,8 @@ class ClaimsProjector:
         TableSpec(OPEN, (_t("application_id", nullable=False), _t("claim_type", nullable=False),
                          _t("loss_date", nullable=False), _t("claims", nullable=False)),
                   key=("application_id", "claim_type", "loss_date")),
+        TableSpec(COVER, (_t("application_id", nullable=False), _t("approvals", "int", False)),
+                  key=("application_id",)),
     )
 
     def handles(self, type: str) -> bool:
@@ -132,6 +136,26 @@ def _hold_loss(rows: Rows, claim: Mapping[str, Any], *, open_now: bool) -> None:
         rows.delete(OPEN, loss)
 
 
+def _count_approval(rows: Rows, application_id: str, seen: int | None) -> None:
+    """Count an approval on its policy. One whose evaluation saw fewer approvals than there are now raced another
+    claim's approval past the service's read of the policy's claims (and might pay cover that one used): it is not
+    recorded, and the service evaluates it again. An approval recorded without ``cover_seen`` (before the rule)
+    is counted as it was."""
+    held = rows.get(COVER, (application_id,))
+    approvals = held["approvals"] if held is not None else 0
+    if seen is not None and seen != approvals:
+        raise Refused("COVER-STALE: another claim on this policy was approved while this one was evaluated; it is "
+                      "evaluated again with that claim counted", rule=COVER_STALE,
+                      zh="同一保单的另一赔案在本案理算期间获批，本案将计入该赔案后重新理算")
+    rows.put(COVER, {"application_id": application_id, "approvals": approvals + 1})
+
+
+def approvals_of(row: Mapping[str, Any] | None) -> int:
+    """A policy's approvals so far from its ``claims_cover`` row (none yet: 0), what an approval's ``cover_seen``
+    records."""
+    return int(row["approvals"]) if row is not None else 0
+
+
 def _seconds(start: str, end: str) -> int:
     from ledger.log.identifiers import parse_timestamp
 
@@ -175,6 +199,8 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
     elif type == ev.HANDLER_ASSIGNED:
         row["handler"] = f["handler"]
     elif type == ev.DECIDED:
+        if f["outcome"] in ("approve", "partial"):
+            _count_approval(rows, row["application_id"], f.get("cover_seen"))
         row.update(status=st.DECLINED if f["outcome"] == "decline" else st.PAYMENT_PENDING, outcome=f["outcome"],
                    approved_amount=f["amount"]["amount"], automatic=int(bool(f["automatic"])))
         if row["decided_at"] is None:

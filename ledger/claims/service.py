@@ -9,6 +9,7 @@ the same group, and everything else goes to a reviewer's or a named handler's qu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -559,12 +560,13 @@ class ClaimsService:
             try:
                 return self._assess_once(claim_id, actor=actor)
             except Refused as refused:
-                if refused.rule != "ACCOUNT-CHANGED" or attempt == CONTRACT_ATTEMPTS - 1:
+                if refused.rule not in ("ACCOUNT-CHANGED", proj.COVER_STALE) or attempt == CONTRACT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     def _assess_once(self, claim_id: str, *, actor: Actor | None) -> ClaimState:
         state = self.get(claim_id)
+        cover_seen = self._approvals(state)  # before the evaluation reads the policy's other claims
         result, today = self._evaluation(state)
         handler, reason = (self._pick_handler(exclude=()) if result.track == "major" and not state.handler
                            else (None, {}))
@@ -575,8 +577,14 @@ class ClaimsService:
             flag_details=[{"rule": f.rule, **f.personal_json()} for f in result.flags if f.personal_json()],
             track=result.track, automatic=result.automatic, versions=result.versions.to_json(), on=today,
             handler=handler, handler_reason=reason, waiting=state.keying_needed(self.rules.structured()),
-            payment=payment, actor=actor or Actor(role="system", party="claims-assessment"))
+            payment=payment, actor=actor or Actor(role="system", party="claims-assessment"),
+            cover_seen=cover_seen if payment is not None else None)
         return self._run(claim_id, command).state
+
+    def _approvals(self, state: ClaimState) -> int:
+        """How many approvals the claim's policy has had: read before an evaluation that may approve, and recorded
+        with the approval, which the read model refuses (COVER-STALE) if another approval landed in between."""
+        return proj.approvals_of(self._read.get(proj.COVER, (state.reported["application_id"],)))
 
     def _evaluation(self, state: ClaimState) -> tuple[Any, date]:
         """The claim evaluated now (benefit, first review, flags, triage) against the policy and its other claims
@@ -701,21 +709,29 @@ class ClaimsService:
         self._staff(claim_id, caller)
         known = tuple(document.code for document in self.rules.documents)
 
-        def command(state: ClaimState) -> d.Decide:
+        def command(state: ClaimState, cover_seen: int | None = None) -> d.Decide:
             payment = self._instruction(state, Decimal(0), self.today()) if action in ("approve", "adjust") else None
             return d.Decide(action=action, staff=caller.subject, reason=reason, reason_zh=reason_zh, clause=clause,
                             amount=amount, documents=tuple(documents), known=known, payment=payment,
-                            actor=caller.actor, seen=seen)
+                            actor=caller.actor, seen=seen, cover_seen=cover_seen)
 
-        if action in ("approve", "adjust"):
+        if action not in ("approve", "adjust"):
+            return self._paying(claim_id, command)
+        for attempt in range(CONTRACT_ATTEMPTS):  # again when another approval on the policy raced this one
             state = self.get(claim_id)
+            cover_seen = self._approvals(state)  # before the evaluation reads the policy's other claims
             try:  # the rules' own refusals (status, handler, appeal, amount) first: they record nothing
                 d.decide(state, command(state), self._clock.now())
             except LedgerError:
                 pass  # refused below, as the rules say, with nothing assessed again
             else:
                 self._assessed_against_today(claim_id)
-        return self._paying(claim_id, command)
+            try:
+                return self._paying(claim_id, functools.partial(command, cover_seen=cover_seen))
+            except Refused as refused:
+                if refused.rule != proj.COVER_STALE or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def advance(self, claim_id: str, amount: Money, *, reason: str, caller: Caller) -> ClaimState:
         """An advance payment (IL 25) while liability is clear and the amount is not yet fixed."""

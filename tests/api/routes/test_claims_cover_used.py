@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import Ledger
+from ledger.claims.service import Caller
+from ledger.claims.state import ClaimState
 from ledger.clock import FixedClock
 from tests.api.routes.claims_helpers import (
     CUSTOMER_DOCS,
@@ -119,3 +123,81 @@ def test_the_claims_list_shows_everything_paid_on_a_claim_advance_included(hall:
     ledger.log.checkpoint_now()
     report_ = ledger.audit.verify()
     assert report_.ok, report_.problems  # the claims table is what a replay rebuilds
+
+
+def test_two_approvals_racing_on_one_policy_do_not_both_take_the_annual_limit(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second approval's check of the other claims runs before the first approval is recorded, and its own
+    append after: the read model refuses it (COVER-STALE), the service evaluates it again and the decider is told
+    (ASSESSMENT-CHANGED), so the two pay the annual limit once."""
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = medical_policy(client, ledger, clock)  # annual limit 1,000,000, deductible 10,000
+    today = ledger.claims.today()
+    claims = []
+    for ago in (20, 10):
+        claim = report(client, ledger, policy_no, loss_date=today - timedelta(days=ago), documents=CUSTOMER_DOCS).json()
+        post_invoice(client, ledger, systems, claim, admitted=today - timedelta(days=ago), days=4,
+                     total="700000.00", social="1.00")
+        claims.append(claim["claim_id"])
+    checked = ledger.claims._assessed_against_today
+    raced = []
+
+    def first_approved_meanwhile(claim_id: str) -> None:
+        checked(claim_id)
+        if claim_id == claims[1] and not raced:  # the other claim's approval lands between check and append
+            raced.append(ledger.claims.decide(claims[0], action="approve", caller=Caller(**HANDLER)))
+
+    monkeypatch.setattr(ledger.claims, "_assessed_against_today", first_approved_meanwhile)
+    refused = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert raced and raced[0].status == "payment_pending"
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    assert instructed_total(ledger, claims[1]) == 0
+    approved = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert approved.status_code == 200, approved.text
+    total = instructed_total(ledger, claims[0]) + instructed_total(ledger, claims[1])
+    assert total == Decimal("1000000.00")  # the annual limit, the deductible taken once
+    ledger.log.checkpoint_now()
+    audit = ledger.audit.verify()
+    assert audit.ok, audit.problems  # the approvals counted as a replay counts them
+
+
+def test_an_automatic_approval_racing_a_persons_approval_is_assessed_again(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small claim approved automatically, evaluated before a large claim on the policy was approved and recorded
+    after: it is assessed again with the deductible the large claim used, rather than paid on a second one."""
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = medical_policy(client, ledger, clock)  # deductible 10,000 a policy year
+    today = ledger.claims.today()
+    large = report(client, ledger, policy_no, loss_date=today - timedelta(days=80), documents=CUSTOMER_DOCS).json()
+    post_invoice(client, ledger, systems, large, admitted=today - timedelta(days=80), days=4, total="700000.00",
+                 social="1.00")  # two months before the small one: no split admission
+    assert seen(client, ledger, large["claim_id"])["status"] == "under_review"  # a major claim: its handler decides
+    small = report(client, ledger, policy_no, loss_date=today - timedelta(days=5), documents=CUSTOMER_DOCS).json()
+    evaluation = ledger.claims._evaluation
+    raced = []
+
+    def large_approved_meanwhile(state: ClaimState) -> Any:
+        found = evaluation(state)
+        if state.claim_id == small["claim_id"] and not raced:
+            raced.append(True)
+            ledger.claims.decide(large["claim_id"], action="approve", caller=Caller(**HANDLER))
+        return found
+
+    monkeypatch.setattr(ledger.claims, "_evaluation", large_approved_meanwhile)
+    assert post_invoice(client, ledger, systems, small, admitted=today - timedelta(days=5)).status_code == 200
+    assert raced
+    view = seen(client, ledger, small["claim_id"])
+    inputs = view["assessment"]["lines"][0]["inputs"]
+    assert Decimal(inputs["deductible_used_before"]) == Decimal(10000), inputs
+    # evaluated before, it was 900.00 after a second deductible, under the automatic limit (1,000.00), and paid;
+    # with the deductible taken once it is 6,900.00, which a person decides
+    assert Decimal(view["assessment"]["net"]) > ledger.claims.rules.triage.auto_approve_threshold
+    assert view["status"] == "under_review" and instructed_total(ledger, small["claim_id"]) == 0
+    ledger.log.checkpoint_now()
+    audit = ledger.audit.verify()
+    assert audit.ok, audit.problems
