@@ -124,18 +124,20 @@ def prior_of(rows: Iterable[Mapping[str, Any]], *, claim_id: str, invoices: Mapp
     """Earlier claims (read-model rows, any but ``claim_id``) as the rules see them; ``invoices`` and ``digests``
     map each claim id to the invoice numbers and document digests seen in it, ``assessed`` gives a claim's
     latest assessment facts (what it used of a deductible or an allowance year), ``paid_out`` what was
-    instructed or paid on a claim reopened after it paid and not approved again since: that money went out of
-    the cover, so it counts while the claim is open again and after a decline too (unless it is recovered)."""
+    instructed and not failed on a claim not approved (now): an advance, or a benefit paid before the claim was
+    reopened. That money went out of the cover, so it counts while the claim is undecided and after a decline
+    too (unless it is recovered)."""
     seen: dict[str, Prior] = {}
     for row in rows:
         if row["claim_id"] == claim_id or row["claim_id"] in seen:
             continue
         approved = row.get("outcome") in ("approve", "partial")
-        reopened = Decimal(0) if approved or not row.get("reopened") else paid_out(row["claim_id"])
-        assessment = assessed(row["claim_id"]) if approved or reopened else {}
+        out = Decimal(0) if approved else paid_out(row["claim_id"])
+        assessment = assessed(row["claim_id"]) if approved or out else {}
         # what the claim used of its cover: the benefit as assessed when approved in full (before the debts it
-        # settled), the amount approved when a person lowered it, what it paid before it was reopened
-        paid = reopened
+        # settled), the amount approved when a person lowered it, what went out before a decision (advances) or
+        # before it was reopened
+        paid = out
         if approved:
             paid = _d(assessment.get("benefit")) if row["outcome"] == "approve" and assessment \
                 else _d(row["approved_amount"])

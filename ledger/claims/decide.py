@@ -103,7 +103,7 @@ class Assess:
     waiting: Sequence[str]  # what still waits for keying: not assessable while any
     payment: dict[str, Any] | None  # the instruction for an automatic approval
     actor: Actor
-    cover_seen: int | None = None  # the policy's approvals the evaluation saw (see ``cover``)
+    cover_seen: int | None = None  # an automatic approval: the policy's cover uses its evaluation saw (``cover``)
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class Decide:
     payment: dict[str, Any] | None = None  # approve/adjust: the instruction (payment id, payee, account, due)
     actor: Actor = field(default_factory=lambda: Actor(role="adjuster", party=""))
     seen: int | None = None  # the assessment entry the decider saw: refused if the claim was assessed again since
-    cover_seen: int | None = None  # approve/adjust: the policy's approvals the evaluation saw (see ``cover``)
+    cover_seen: int | None = None  # approve/adjust: the policy's cover uses the evaluation saw (see ``cover``)
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,8 @@ class Advance:
     reason: str
     payment: dict[str, Any]
     actor: Actor
+    seen: int | None = None  # the assessment entry checked against the policy's cover: refused if assessed again
+    cover_seen: int | None = None  # the policy's cover uses the check saw (see ``cover``)
 
 
 @dataclass(frozen=True)
@@ -330,11 +332,14 @@ def _assess(state: ClaimState, c: Assess) -> list[NewEvent]:
 
 
 def cover(seen: int | None) -> dict[str, Any]:
-    """The approval's ``cover_seen``: how many approvals the policy's claims had when the evaluation behind this one
-    read them. The claims read model counts a policy's approvals as they are recorded and refuses one that counted
-    fewer than there are (COVER-STALE): another claim's approval raced past its evaluation, so it may pay cover
-    that one used; the service evaluates it again."""
-    return {} if seen is None else {"cover_seen": seen}
+    """``cover_seen`` for a record that uses a policy's cover (an approval, an advance): how many records that
+    change what the policy's claims used (approvals, payment instructions, reopenings) there were when the
+    evaluation behind this one read the other claims. The claims read model counts them as they are recorded and
+    refuses a record that counted fewer than there are (COVER-STALE): another claim's use raced past its
+    evaluation, so it may pay cover that one used; the service evaluates it again."""
+    if seen is None:
+        raise AssertionError("a record that uses the policy's cover carries the uses its evaluation saw")
+    return {"cover_seen": seen}
 
 
 def _versions(state: ClaimState) -> Any:
@@ -353,12 +358,20 @@ def _approved_reason() -> dict[str, str]:
             "zh": "理赔通过：按理算金额给付。"}
 
 
-def _payment(state: ClaimState, actor: Actor, p: Mapping[str, Any]) -> NewEvent:
+def _payment(state: ClaimState, actor: Actor, p: Mapping[str, Any], **extra: Any) -> NewEvent:
+    """A payment instruction; a new advance's carries the cover uses its check saw in ``extra`` (an approval's
+    instruction is in the approval's group, whose decision carries them)."""
     personal = {"account": p["account"]} if p.get("account") else None
     return _new(ev.PAYMENT_INSTRUCTED, state, actor, p.get("personal_subject"), personal,
                 payment_id=p["payment_id"], kind=p["kind"], amount=p["amount"], payee=p["payee"],
-                replaces=p.get("replaces"),
-                account_digest=p["account_digest"], due_by=p["due_by"])
+                replaces=p.get("replaces"), account_digest=p["account_digest"], due_by=p["due_by"], **extra)
+
+
+def _same_assessment(state: ClaimState, seen: int | None) -> None:
+    """A decision or advance made on an assessment (entry ``seen``) other than the one recorded now is refused."""
+    if seen is not None and seen != state.assessed_index:
+        raise refuse("ASSESSMENT-CHANGED", f"the claim was assessed again (entry {state.assessed_index}) after the "
+                     f"assessment you saw (entry {seen}); look at it again", "理算结果已更新，请重新查看后再作决定")
 
 
 def _same_account(state: ClaimState, payment: Mapping[str, Any] | None) -> None:
@@ -366,11 +379,6 @@ def _same_account(state: ClaimState, payment: Mapping[str, Any] | None) -> None:
     if payment is not None and payment.get("account_digest", state.account_digest) != state.account_digest:
         raise refuse("ACCOUNT-CHANGED", "the payee changed the account while this was prepared; try again",
                      "收款账户刚刚变更，请重试")
-
-
-def _advanced(state: ClaimState) -> Decimal:
-    return sum((Decimal(p["amount"]["amount"]) for p in state.payments.values()
-                if p["kind"] == "advance" and p.get("status") in _LIVE), Decimal(0))
 
 
 def paid_before(state: ClaimState) -> Decimal:
@@ -397,9 +405,7 @@ def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
         raise refuse("APPEAL-SAME-PERSON", "an appeal is decided by someone who did not decide the claim before",
                      "申诉须由未参与原决定的人员处理")
     _same_account(state, c.payment)
-    if c.seen is not None and c.seen != state.assessed_index:
-        raise refuse("ASSESSMENT-CHANGED", f"the claim was assessed again (entry {state.assessed_index}) after the "
-                     f"assessment you saw (entry {c.seen}); look at it again", "理算结果已更新，请重新查看后再作决定")
+    _same_assessment(state, c.seen)
     if c.action == "request_documents":
         if not c.documents:
             raise ValidationFailed("documents: name every missing document in one notice", field="documents")
@@ -466,11 +472,15 @@ def _advance(state: ClaimState, c: Advance) -> list[NewEvent]:
     _same_account(state, c.payment)
     if c.amount.amount <= 0 or c.amount.amount != c.amount.rounded().amount:
         raise ValidationFailed("amount: an advance is more than zero, in whole cents", field="amount")
+    _same_assessment(state, c.seen)
     assessed = _net(state.assessment["assessment"]) if state.assessment else None
-    if assessed is not None and c.amount.amount + _advanced(state) > assessed.amount:
-        raise refuse("ADVANCE-ABOVE-ASSESSED", f"advances may not exceed the assessed benefit "
-                     f"({assessed.amount})", "预付金额不得超过理算金额", field="amount")
-    return [_payment(state, c.actor, {**c.payment, "kind": "advance", "amount": c.amount.rounded().to_json()})]
+    before = paid_before(state)  # earlier advances, and a benefit paid before a reopen
+    if assessed is not None and c.amount.amount + before > assessed.amount:
+        raise refuse("ADVANCE-ABOVE-ASSESSED", f"an advance with what was paid on the claim before ({before}) may "
+                     f"not exceed the assessed benefit ({assessed.amount})", "预付金额连同此前已付金额不得超过理算金额",
+                     field="amount")
+    return [_payment(state, c.actor, {**c.payment, "kind": "advance", "amount": c.amount.rounded().to_json()},
+                     **cover(c.cover_seen))]
 
 
 def _settle(state: ClaimState, c: Settle) -> list[NewEvent]:

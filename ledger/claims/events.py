@@ -65,7 +65,7 @@ TYPES = (
         _ID, "outcome", "amount", "assessed", "adjustment", "reasons", "by", "automatic", "paid_before", "versions",
         "assessment_entry", "cover_seen", _ACTOR})),
     EventType(PAYMENT_INSTRUCTED, frozenset({
-        _ID, "payment_id", "kind", "amount", "payee", "account_digest", "due_by", "replaces", _ACTOR}),
+        _ID, "payment_id", "kind", "amount", "payee", "account_digest", "due_by", "replaces", "cover_seen", _ACTOR}),
         frozenset({"account"})),
     EventType(PAYMENT_SETTLED, frozenset({
         _ID, "payment_id", "status", "reason", "paid_at", "evidence", "system", _ACTOR})),

@@ -20,7 +20,7 @@ INVOICES = "claim_invoices"  # (invoice number, claim): a number seen in two cla
 DOCUMENTS = "claim_documents"  # (digest, claim)
 PAYMENTS = "claim_payments"  # the payment outbox: instructed, then paid or failed
 OPEN = "claims_open"  # the open claims of each loss, (application, claim type, loss date): one, bar old races
-COVER = "claims_cover"  # per policy: the approvals its claims have had, so two never pay the same cover (COVER-STALE)
+COVER = "claims_cover"  # per policy: records that changed what its claims used of the cover (COVER-STALE)
 
 COVER_STALE = "COVER-STALE"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,7 +64,7 @@ class ClaimsProjector:
         TableSpec(OPEN, (_t("application_id", nullable=False), _t("claim_type", nullable=False),
                          _t("loss_date", nullable=False), _t("claims", nullable=False)),
                   key=("application_id", "claim_type", "loss_date")),
-        TableSpec(COVER, (_t("application_id", nullable=False), _t("approvals", "int", False)),
+        TableSpec(COVER, (_t("application_id", nullable=False), _t("uses", "int", False)),
                   key=("application_id",)),
     )
 
@@ -136,24 +136,25 @@ def _hold_loss(rows: Rows, claim: Mapping[str, Any], *, open_now: bool) -> None:
         rows.delete(OPEN, loss)
 
 
-def _count_approval(rows: Rows, application_id: str, seen: int | None) -> None:
-    """Count an approval on its policy. One whose evaluation saw fewer approvals than there are now raced another
-    claim's approval past the service's read of the policy's claims (and might pay cover that one used): it is not
-    recorded, and the service evaluates it again. An approval recorded without ``cover_seen`` (before the rule)
-    is counted as it was."""
+def _count_use(rows: Rows, application_id: str, seen: int | None) -> None:
+    """Count a record that changes what the policy's claims used of its cover: an approval, a payment instruction,
+    a reopening (what ``ledger.claims.context.prior_of`` counts moves with each). One that uses cover (an approval,
+    an advance) carries ``cover_seen``, the count its evaluation saw; if there are more now, another claim's use
+    raced past the service's read of the policy's claims, and this one might pay cover that one used: it is not
+    recorded, and the service evaluates it again. A record without ``cover_seen`` (recorded before the rule, or
+    one that uses nothing new) is counted as it is."""
     held = rows.get(COVER, (application_id,))
-    approvals = held["approvals"] if held is not None else 0
-    if seen is not None and seen != approvals:
-        raise Refused("COVER-STALE: another claim on this policy was approved while this one was evaluated; it is "
-                      "evaluated again with that claim counted", rule=COVER_STALE,
-                      zh="同一保单的另一赔案在本案理算期间获批，本案将计入该赔案后重新理算")
-    rows.put(COVER, {"application_id": application_id, "approvals": approvals + 1})
+    uses = uses_of(held)
+    if seen is not None and seen != uses:
+        raise Refused("COVER-STALE: another claim on this policy used its cover while this one was evaluated; it "
+                      "is evaluated again with that claim counted", rule=COVER_STALE,
+                      zh="同一保单的另一赔案在本案理算期间使用了保障额度，本案将计入该赔案后重新理算")
+    rows.put(COVER, {"application_id": application_id, "uses": uses + 1})
 
 
-def approvals_of(row: Mapping[str, Any] | None) -> int:
-    """A policy's approvals so far from its ``claims_cover`` row (none yet: 0), what an approval's ``cover_seen``
-    records."""
-    return int(row["approvals"]) if row is not None else 0
+def uses_of(row: Mapping[str, Any] | None) -> int:
+    """A policy's cover uses so far from its ``claims_cover`` row (none yet: 0): what ``cover_seen`` records."""
+    return int(row["uses"]) if row is not None else 0
 
 
 def _seconds(start: str, end: str) -> int:
@@ -200,12 +201,13 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
         row["handler"] = f["handler"]
     elif type == ev.DECIDED:
         if f["outcome"] in ("approve", "partial"):
-            _count_approval(rows, row["application_id"], f.get("cover_seen"))
+            _count_use(rows, row["application_id"], f.get("cover_seen"))
         row.update(status=st.DECLINED if f["outcome"] == "decline" else st.PAYMENT_PENDING, outcome=f["outcome"],
                    approved_amount=f["amount"]["amount"], automatic=int(bool(f["automatic"])))
         if row["decided_at"] is None:
             row.update(decided_at=at, decided_idx=index, decided_us=_micros(at))
     elif type == ev.PAYMENT_INSTRUCTED:
+        _count_use(rows, row["application_id"], f.get("cover_seen"))
         amount = f["amount"]
         rows.put(PAYMENTS, {"payment_id": f["payment_id"], "claim_id": row["claim_id"], "kind": f["kind"],
                             "amount": amount["amount"], "currency": amount["currency"], "payee": f["payee"],
@@ -238,6 +240,7 @@ def _fold(rows: Rows, row: dict[str, Any], type: str, f: Mapping[str, Any], *, a
     elif type == ev.FLAG_RESOLVED:
         row["flags_confirmed"] += int(bool(f["confirmed"]))
     elif type == ev.REOPENED:
+        _count_use(rows, row["application_id"], None)  # it now counts what it paid, not what it was approved
         row.update(status=st.AWAITING_DOCUMENTS if f["documents"] else st.UNDER_REVIEW,
                    reopened=row["reopened"] + 1, outcome=None)
     elif type == ev.APPEALED:

@@ -22,7 +22,7 @@ catalog, rule file, clock or other claim, checks that:
 - the benefit instructions are the approved amount less what was instructed and not failed before (advances,
   and a benefit paid before the claim was reopened), a failed payment is instructed again for
   the same kind and amount after the payee's new account, and what is instructed and not failed never exceeds
-  the approval (an advance never exceeds the assessed net).
+  the approval (an advance, with everything instructed and not failed before it, never exceeds the assessed net).
 
 Product parameters (the ratios, the deductible, the daily amount, the sum insured, a grade's share, a payout
 interval) are read as the line records them, as the servicing recomputation reads a table entry: the assessment
@@ -761,8 +761,10 @@ def _instructed(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
     elif kind == "advance":
         _holds(claim.approved is None, "an advance on a claim whose amount is decided")
         if claim.net is not None:
-            _holds(claim.live("advance") + amount <= claim.net, f"advances of {claim.live('advance') + amount} "
-                   f"exceed the assessed net {claim.net}")
+            advances, benefit = claim.live("advance") + amount, claim.live("benefit")  # benefit: before a reopen
+            _holds(advances + benefit <= claim.net, f"advances of {advances}"
+                   f"{f' with {benefit} paid before the reopening' if benefit else ''} exceed the assessed net "
+                   f"{claim.net}")
     else:
         raise VerificationError(f"a benefit payment of {amount} that no approval owes and no failed payment "
                                 f"explains")

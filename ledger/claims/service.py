@@ -566,7 +566,7 @@ class ClaimsService:
 
     def _assess_once(self, claim_id: str, *, actor: Actor | None) -> ClaimState:
         state = self.get(claim_id)
-        cover_seen = self._approvals(state)  # before the evaluation reads the policy's other claims
+        cover_seen = self._cover_uses(state)  # before the evaluation reads the policy's other claims
         result, today = self._evaluation(state)
         handler, reason = (self._pick_handler(exclude=()) if result.track == "major" and not state.handler
                            else (None, {}))
@@ -581,10 +581,11 @@ class ClaimsService:
             cover_seen=cover_seen if payment is not None else None)
         return self._run(claim_id, command).state
 
-    def _approvals(self, state: ClaimState) -> int:
-        """How many approvals the claim's policy has had: read before an evaluation that may approve, and recorded
-        with the approval, which the read model refuses (COVER-STALE) if another approval landed in between."""
-        return proj.approvals_of(self._read.get(proj.COVER, (state.reported["application_id"],)))
+    def _cover_uses(self, state: ClaimState) -> int:
+        """How many records changed what the claim's policy's claims used of its cover: read before an evaluation
+        that may approve or advance, and recorded with that record, which the read model refuses (COVER-STALE)
+        if another one landed in between."""
+        return proj.uses_of(self._read.get(proj.COVER, (state.reported["application_id"],)))
 
     def _evaluation(self, state: ClaimState) -> tuple[Any, date]:
         """The claim evaluated now (benefit, first review, flags, triage) against the policy and its other claims
@@ -617,18 +618,19 @@ class ClaimsService:
                           diagnoses=self.diagnoses, today=today, now=now)
         return result, today
 
-    def _assessed_against_today(self, claim_id: str) -> None:
-        """Before a benefit is approved: if what the policy's other claims used of its cover moved since this
-        claim was assessed (another claim approved or paid meanwhile: a once-only benefit, an annual limit, a
-        deductible, allowance days), assess it again and refuse (ASSESSMENT-CHANGED), so the decider looks at
-        the benefit that is left rather than pay the same cover twice."""
+    def _assessed_against_today(self, claim_id: str) -> int | None:
+        """Before a benefit is approved or advanced: if what the policy's other claims used of its cover moved
+        since this claim was assessed (another claim approved or paid meanwhile: a once-only benefit, an annual
+        limit, a deductible, allowance days), assess it again and refuse (ASSESSMENT-CHANGED), so the decider
+        looks at the benefit that is left rather than pay the same cover twice. Returns the assessment entry it
+        found current (None: not assessed)."""
         state = self.get(claim_id)
         recorded = state.assessment.get("assessment") if state.assessment else None
         if not recorded:
-            return
+            return None
         fresh = self._evaluation(state)[0].assessment.to_json()
         if all(fresh.get(key) == recorded.get(key) for key in BENEFIT_KEYS):
-            return
+            return state.assessed_index
         again = self.assess(claim_id)
         raise d.refuse("ASSESSMENT-CHANGED", f"another claim on this policy used its cover since this claim was "
                        f"assessed; it is assessed again (entry {again.assessed_index}): look at the new benefit",
@@ -709,36 +711,55 @@ class ClaimsService:
         self._staff(claim_id, caller)
         known = tuple(document.code for document in self.rules.documents)
 
-        def command(state: ClaimState, cover_seen: int | None = None) -> d.Decide:
+        def command(state: ClaimState, cover_seen: int | None = None, checked: int | None = None) -> d.Decide:
             payment = self._instruction(state, Decimal(0), self.today()) if action in ("approve", "adjust") else None
             return d.Decide(action=action, staff=caller.subject, reason=reason, reason_zh=reason_zh, clause=clause,
                             amount=amount, documents=tuple(documents), known=known, payment=payment,
-                            actor=caller.actor, seen=seen, cover_seen=cover_seen)
+                            actor=caller.actor, seen=seen if seen is not None else checked, cover_seen=cover_seen)
 
         if action not in ("approve", "adjust"):
             return self._paying(claim_id, command)
-        for attempt in range(CONTRACT_ATTEMPTS):  # again when another approval on the policy raced this one
-            state = self.get(claim_id)
-            cover_seen = self._approvals(state)  # before the evaluation reads the policy's other claims
-            try:  # the rules' own refusals (status, handler, appeal, amount) first: they record nothing
-                d.decide(state, command(state), self._clock.now())
-            except LedgerError:
-                pass  # refused below, as the rules say, with nothing assessed again
-            else:
-                self._assessed_against_today(claim_id)
-            try:
-                return self._paying(claim_id, functools.partial(command, cover_seen=cover_seen))
-            except Refused as refused:
-                if refused.rule != proj.COVER_STALE or attempt == CONTRACT_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return self._using_cover(claim_id, command, pinned=seen is not None)
 
     def advance(self, claim_id: str, amount: Money, *, reason: str, caller: Caller) -> ClaimState:
         """An advance payment (IL 25) while liability is clear and the amount is not yet fixed."""
         self._staff(claim_id, caller)
-        return self._paying(claim_id, lambda state: d.Advance(
+        return self._using_cover(claim_id, lambda state, cover_seen=None, checked=None: d.Advance(
             amount=amount, staff=caller.subject, reason=reason,
-            payment=self._instruction(state, amount.amount, self.today()), actor=caller.actor))
+            payment=self._instruction(state, amount.amount, self.today()), actor=caller.actor, seen=checked,
+            cover_seen=cover_seen), pinned=False)
+
+    def _using_cover(self, claim_id: str, command: Callable[..., object], *, pinned: bool) -> ClaimState:
+        """Run a command that uses the policy's cover (an approval, an adjustment, an advance), made with
+        ``command(state, cover_seen=..., checked=...)``:
+
+        - the rules' own refusals (status, handler, appeal, amount) come first, and record nothing;
+        - the claim's assessment is checked against the policy's other claims as they are now, after reading
+          the count of their uses (``cover_seen``), and assessed again if they used its cover meanwhile
+          (ASSESSMENT-CHANGED, from ``_assessed_against_today``);
+        - the command is recorded on the assessment that check found current (``checked``): one recorded since
+          (a re-assessment whose evaluation ran earlier) is checked again, unless the caller ``pinned`` the one
+          they saw, who is told (ASSESSMENT-CHANGED); and with ``cover_seen``, so that a use of the cover
+          recorded since the count was read makes the read model refuse it (COVER-STALE), and it is checked
+          again counting that use.
+        """
+        for attempt in range(CONTRACT_ATTEMPTS):
+            state = self.get(claim_id)
+            cover_seen = self._cover_uses(state)  # before the evaluation reads the policy's other claims
+            checked = None
+            try:
+                d.decide(state, command(state, cover_seen=cover_seen), self._clock.now())
+            except LedgerError:
+                pass  # refused below, as the rules say, with nothing assessed again
+            else:
+                checked = self._assessed_against_today(claim_id)
+            try:
+                return self._paying(claim_id, functools.partial(command, cover_seen=cover_seen, checked=checked))
+            except Refused as refused:
+                again = refused.rule == proj.COVER_STALE or (refused.rule == "ASSESSMENT-CHANGED" and not pinned)
+                if not again or attempt == CONTRACT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _paying(self, claim_id: str, command: Callable[[ClaimState], object]) -> ClaimState:
         """Run a command that instructs a payment, prepared again when the payee changed the account meanwhile

@@ -125,15 +125,12 @@ def test_the_claims_list_shows_everything_paid_on_a_claim_advance_included(hall:
     assert report_.ok, report_.problems  # the claims table is what a replay rebuilds
 
 
-def test_two_approvals_racing_on_one_policy_do_not_both_take_the_annual_limit(
-        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second approval's check of the other claims runs before the first approval is recorded, and its own
-    append after: the read model refuses it (COVER-STALE), the service evaluates it again and the decider is told
-    (ASSESSMENT-CHANGED), so the two pay the annual limit once."""
-    client, ledger = hall
+def two_large_claims(client: TestClient, ledger: Ledger, clock: FixedClock) -> tuple[Any, list[str]]:
+    """A medical policy (annual limit 1,000,000, deductible 10,000) and two claims of 700,000 on it, both under
+    review by their handler; the systems and the claim ids."""
     systems = register_systems(client, ledger)
     ledger.claims.handlers = ("handler-a",)
-    policy_no = medical_policy(client, ledger, clock)  # annual limit 1,000,000, deductible 10,000
+    policy_no = medical_policy(client, ledger, clock)
     today = ledger.claims.today()
     claims = []
     for ago in (20, 10):
@@ -141,13 +138,30 @@ def test_two_approvals_racing_on_one_policy_do_not_both_take_the_annual_limit(
         post_invoice(client, ledger, systems, claim, admitted=today - timedelta(days=ago), days=4,
                      total="700000.00", social="1.00")
         claims.append(claim["claim_id"])
+    return systems, claims
+
+
+def audited(ledger: Ledger) -> None:
+    ledger.log.checkpoint_now()
+    audit = ledger.audit.verify()
+    assert audit.ok, audit.problems  # the claims tables are what a replay rebuilds, every amount recomputes
+
+
+def test_two_approvals_racing_on_one_policy_do_not_both_take_the_annual_limit(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second approval's check of the other claims runs before the first approval is recorded, and its own
+    append after: the read model refuses it (COVER-STALE), the service evaluates it again and the decider is told
+    (ASSESSMENT-CHANGED), so the two pay the annual limit once."""
+    client, ledger = hall
+    _, claims = two_large_claims(client, ledger, clock)
     checked = ledger.claims._assessed_against_today
     raced = []
 
-    def first_approved_meanwhile(claim_id: str) -> None:
-        checked(claim_id)
+    def first_approved_meanwhile(claim_id: str) -> int | None:
+        entry = checked(claim_id)
         if claim_id == claims[1] and not raced:  # the other claim's approval lands between check and append
             raced.append(ledger.claims.decide(claims[0], action="approve", caller=Caller(**HANDLER)))
+        return entry
 
     monkeypatch.setattr(ledger.claims, "_assessed_against_today", first_approved_meanwhile)
     refused = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
@@ -158,9 +172,7 @@ def test_two_approvals_racing_on_one_policy_do_not_both_take_the_annual_limit(
     assert approved.status_code == 200, approved.text
     total = instructed_total(ledger, claims[0]) + instructed_total(ledger, claims[1])
     assert total == Decimal("1000000.00")  # the annual limit, the deductible taken once
-    ledger.log.checkpoint_now()
-    audit = ledger.audit.verify()
-    assert audit.ok, audit.problems  # the approvals counted as a replay counts them
+    audited(ledger)
 
 
 def test_an_automatic_approval_racing_a_persons_approval_is_assessed_again(
@@ -198,6 +210,106 @@ def test_an_automatic_approval_racing_a_persons_approval_is_assessed_again(
     # with the deductible taken once it is 6,900.00, which a person decides
     assert Decimal(view["assessment"]["net"]) > ledger.claims.rules.triage.auto_approve_threshold
     assert view["status"] == "under_review" and instructed_total(ledger, small["claim_id"]) == 0
-    ledger.log.checkpoint_now()
-    audit = ledger.audit.verify()
-    assert audit.ok, audit.problems
+    audited(ledger)
+
+
+def test_an_assessment_recorded_after_the_check_of_an_approval_is_checked_again(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-assessment whose evaluation ran before the other claim was approved, recorded after the decider's check
+    of the current assessment and before the approval: the approval is not made on it, it is checked again and
+    the decider told (ASSESSMENT-CHANGED), so the limit is paid once."""
+    client, ledger = hall
+    _, claims = two_large_claims(client, ledger, clock)
+    stale = ledger.claims._evaluation(ledger.claims.get(claims[1]))  # evaluated now, recorded later
+    assert post(client, ledger, claims[0], "decision", {"action": "approve"}, **HANDLER).status_code == 200
+    refused = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    checked, evaluation = ledger.claims._assessed_against_today, ledger.claims._evaluation
+    recorded = []
+
+    def stale_assessment_recorded_meanwhile(claim_id: str) -> int | None:
+        entry = checked(claim_id)
+        if claim_id == claims[1] and not recorded:
+            monkeypatch.setattr(ledger.claims, "_evaluation", lambda state: stale)
+            recorded.append(ledger.claims.assess(claims[1]).assessed_index)
+            monkeypatch.setattr(ledger.claims, "_evaluation", evaluation)
+        return entry
+
+    monkeypatch.setattr(ledger.claims, "_assessed_against_today", stale_assessment_recorded_meanwhile)
+    answer = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert recorded and answer.status_code == 409 and answer.json()["rule"] == "ASSESSMENT-CHANGED", answer.text
+    assert seen(client, ledger, claims[1])["assessment"]["entry"] > recorded[0]  # assessed again after it
+    approved = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
+    assert approved.status_code == 200, approved.text
+    assert instructed_total(ledger, claims[0]) + instructed_total(ledger, claims[1]) == Decimal("1000000.00")
+    audited(ledger)
+
+
+def test_a_use_of_the_cover_that_leaves_this_claim_as_assessed_only_makes_the_approval_check_again(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another claim reopened (it still counts what it paid) between the check and the append: the read model
+    refuses the approval (COVER-STALE), the service checks again, finds the assessment current and approves."""
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    no_sample(ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = medical_policy(client, ledger, clock)
+    today = ledger.claims.today()
+    small = report(client, ledger, policy_no, loss_date=today - timedelta(days=20), documents=CUSTOMER_DOCS).json()
+    post_invoice(client, ledger, systems, small, admitted=today - timedelta(days=20))  # approved automatically
+    assert settle(client, ledger, systems, small["claim_id"]).json()["status"] == "closed"
+    large = report(client, ledger, policy_no, loss_date=today - timedelta(days=5), documents=CUSTOMER_DOCS).json()
+    post_invoice(client, ledger, systems, large, admitted=today - timedelta(days=5), days=4, total="700000.00",
+                 social="1.00")
+    assessed = seen(client, ledger, large["claim_id"])["assessment"]
+    checked = ledger.claims._assessed_against_today
+    checks = []
+
+    def small_reopened_meanwhile(claim_id: str) -> int | None:
+        entry = checked(claim_id)
+        checks.append(claim_id)
+        if len(checks) == 1:
+            ledger.claims.reopen(small["claim_id"], reason="a second look at the invoice", documents=(),
+                                 caller=Caller(role="adjuster", subject="adjuster-1"))
+        return entry
+
+    monkeypatch.setattr(ledger.claims, "_assessed_against_today", small_reopened_meanwhile)
+    approved = post(client, ledger, large["claim_id"], "decision", {"action": "approve"}, **HANDLER)
+    assert approved.status_code == 200, approved.text
+    assert checks == [large["claim_id"]] * 2  # refused once (COVER-STALE), checked again, approved
+    assert approved.json()["assessment"]["entry"] == assessed["entry"]  # on the assessment it was checked on
+    assert instructed_total(ledger, large["claim_id"]) == Decimal(assessed["net"])
+    audited(ledger)
+
+
+def test_an_advance_on_an_undecided_claim_counts_against_the_other_claims(hall: tuple[TestClient, Ledger],
+                                                                          clock: FixedClock) -> None:
+    client, ledger = hall
+    _, (first, second) = two_large_claims(client, ledger, clock)
+    advance = post(client, ledger, first, "advance", {"amount": "500000.00", "reason": "the certain part"}, **HANDLER)
+    assert advance.status_code == 200, advance.text
+    refused = post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    inputs = seen(client, ledger, second)["assessment"]["lines"][0]["inputs"]
+    assert Decimal(inputs["paid_before"]) == Decimal("500000.00")  # the advance went out of the limit
+    assert post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER).status_code == 200
+    for _ in range(2):  # the first claim: assessed again with the second counted, then approved at what is left
+        answer = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)
+    assert answer.status_code == 200, answer.text
+    assert instructed_total(ledger, first) + instructed_total(ledger, second) == Decimal("1000000.00")
+    audited(ledger)
+
+
+def test_an_advance_on_a_reopened_claim_counts_what_it_paid_before(hall: tuple[TestClient, Ledger],
+                                                                   clock: FixedClock) -> None:
+    client, ledger = hall
+    systems, (first, _) = two_large_claims(client, ledger, clock)
+    assert post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER).status_code == 200
+    assert settle(client, ledger, systems, first).json()["status"] == "closed"
+    paid = instructed_total(ledger, first)
+    reopened = post(client, ledger, first, "reopen", {"reason": "a second look", "documents": []}, **HANDLER)
+    assert reopened.status_code == 200, reopened.text
+    refused = post(client, ledger, first, "advance", {"amount": str(paid), "reason": "again"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ADVANCE-ABOVE-ASSESSED", refused.text
+    assert instructed_total(ledger, first) == paid
+    audited(ledger)
