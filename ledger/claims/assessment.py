@@ -7,7 +7,7 @@ question, not this module's. Amounts are ``Decimal`` in the cover's currency, ea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -342,10 +342,32 @@ def _same_year(settled: Sequence[Prior], cover: Cover, year: date) -> list[Prior
                                                                             p.admitted or p.loss_date)) == year]
 
 
+ALLOWANCE = "min(sum(merged stay days - deductible_days), max_days - days_paid_before) x daily_amount"
+
+
+def merged_stays(stays: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The hospital stays the invoices' (admission, discharge) dates make, in order: stays that overlap, or where
+    one begins on the day another ends (a transfer), are one stay from the first admission to the last
+    discharge, so no day is paid twice and the deductible days are taken once per stay."""
+    merged: list[tuple[date, date]] = []
+    for admitted, discharged in sorted(stays):
+        if merged and admitted <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], discharged))
+        else:
+            merged.append((admitted, discharged))
+    return merged
+
+
+def stay_days(admitted: date, discharged: date) -> int:
+    """Days in hospital: discharge date minus admission date, at least one for a same-day stay."""
+    return max((discharged - admitted).days, 1)
+
+
 def _allowance(draft: _Draft, code: str, benefit: DailyAllowance, cover: Cover, claim: Claim,
                settled: Sequence[Prior]) -> None:
     year = _year_of(cover, claim)
-    stays = {(i.admitted, i.discharged): i.days for i in claim.invoices if i.days > 0}  # one stay, several bills
+    billed = {(i.admitted, i.discharged) for i in claim.invoices if i.admitted is not None and i.discharged is not None}
+    stays = {stay: stay_days(*stay) for stay in merged_stays(billed)}
     payable = sum(max(days - benefit.deductible_days, 0) for days in stays.values())
     used = sum(p.days_paid for p in _same_year(settled, cover, year))
     days = min(payable, max(benefit.max_days - used, 0))
@@ -357,8 +379,9 @@ def _allowance(draft: _Draft, code: str, benefit: DailyAllowance, cover: Cover, 
         draft.notes.append(f"{code}: yearly limit of {benefit.max_days} days reached ({used} paid earlier in the "
                            f"policy year from {year}, {payable} payable now)")
     draft.days_paid += days
-    draft.add(code, "min(sum(stay days - deductible_days), max_days - days_paid_before) x daily_amount",
-              {"stays": ",".join(f"{a}/{d}" for a, d in sorted(stays)), "stay_days": sum(stays.values()),
+    draft.add(code, ALLOWANCE,
+              {"stays": ",".join(f"{a}/{d}" for a, d in sorted(billed)),
+               "merged_stays": ",".join(f"{a}/{d}" for a, d in stays), "stay_days": sum(stays.values()),
                "deductible_days": benefit.deductible_days, "payable_days": payable, "max_days": benefit.max_days,
                "effective_date": cover.effective_date, "policy_year_start": year, "days_paid_before": used,
                "days": days, "daily_amount": cover.sum_insured},

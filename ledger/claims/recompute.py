@@ -47,12 +47,14 @@ from ledger.clock import add_months
 from ledger.errors import ValidationFailed, VerificationError
 from ledger.money import parse_decimal, round_cent
 
-__all__ = ["ALLOWANCE", "LUMP_SUM", "LUMP_SUM_SHARE", "MEDICAL", "POLICY_LOANS", "TOTAL_DISABILITY", "UNPAID_PREMIUM",
-           "ClaimFacts", "ClaimMismatch", "Recorded", "RecordedEvent", "verify_assessment", "verify_automatic",
-           "verify_claim"]
+__all__ = ["ALLOWANCE", "ALLOWANCE_BILLED", "LUMP_SUM", "LUMP_SUM_SHARE", "MEDICAL", "POLICY_LOANS",
+           "TOTAL_DISABILITY", "UNPAID_PREMIUM", "ClaimFacts", "ClaimMismatch", "Recorded", "RecordedEvent",
+           "verify_assessment", "verify_automatic", "verify_claim"]
 
 # The formulas ``ledger.claims.assessment`` records, as it spells them.
-ALLOWANCE = "min(sum(stay days - deductible_days), max_days - days_paid_before) x daily_amount"
+ALLOWANCE = "min(sum(merged stay days - deductible_days), max_days - days_paid_before) x daily_amount"
+# the same before overlapping stays were merged: each distinct (admission, discharge) of the bills was a stay
+ALLOWANCE_BILLED = "min(sum(stay days - deductible_days), max_days - days_paid_before) x daily_amount"
 MEDICAL = "min(max(eligible - social_insurance_paid - deductible_left, 0) x ratio, limit_left)"
 LUMP_SUM = "sum_insured x ratio"
 LUMP_SUM_SHARE = "sum_insured x ratio x share(grade)"
@@ -218,9 +220,12 @@ class _Totals:
     refunded_dues: tuple[date, ...] = ()
 
 
-def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:
+def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals, *,
+               merged: bool = True) -> Decimal:
     """(each stay's days - deductible days, not below 0) summed, within the days left in the policy year, times
-    the daily amount; a stay's days are discharge - admission, at least 1."""
+    the daily amount; a stay's days are discharge - admission, at least 1. The stays are the bills' distinct
+    (admission, discharge) dates merged where they overlap or one begins the day another ends (``merged``;
+    before that rule, each distinct pair was a stay, ``ALLOWANCE_BILLED``)."""
     raw_stays = _get(inputs, "stays", where)
     if not isinstance(raw_stays, str):
         raise VerificationError(f"{where}.stays is malformed: {raw_stays!r}")
@@ -236,6 +241,11 @@ def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, 
                            for i in claim.invoices if i.get("admitted") and i.get("discharged")})
         _same(f"{where}.stays (the stays of the claim's invoices)", [f"{a}/{d}" for a, d in stays],
               [f"{a}/{d}" for a, d in invoiced])
+    if merged:
+        joined = _merged(stays)
+        _same(f"{where}.merged_stays (the stays merged where they overlap or touch)",
+              _get(inputs, "merged_stays", where), ",".join(f"{a}/{d}" for a, d in joined))
+        stays = joined
     lengths = [max((end - start).days, 1) for start, end in stays]
     deductible_days = _whole(_get(inputs, "deductible_days", where), f"{where}.deductible_days")
     max_days = _whole(_get(inputs, "max_days", where), f"{where}.max_days")
@@ -250,6 +260,16 @@ def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, 
     _policy_year(inputs, where, claim)
     totals.days_paid += days
     return days * _decimal(_get(inputs, "daily_amount", where), f"{where}.daily_amount")
+
+
+def _merged(stays: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    joined: list[tuple[date, date]] = []
+    for start, end in stays:  # sorted
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def _medical(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:
@@ -385,6 +405,7 @@ def _policy_year(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None
 
 _LINES: Mapping[str, Callable[[Mapping[str, Any], str, ClaimFacts | None, _Totals], Decimal]] = {
     ALLOWANCE: _allowance,
+    ALLOWANCE_BILLED: lambda inputs, where, claim, totals: _allowance(inputs, where, claim, totals, merged=False),
     MEDICAL: _medical,
     LUMP_SUM: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, rule="plain"),
     LUMP_SUM_SHARE: lambda inputs, where, claim, totals: _lump_sum(inputs, where, claim, totals, rule="share"),
@@ -399,8 +420,8 @@ def _formulas_for(claim: ClaimFacts) -> tuple[str, ...]:
         return (TOTAL_DISABILITY, LUMP_SUM_SHARE) if claim.cause == "accident" else (TOTAL_DISABILITY,)
     if claim.claim_type == "accident":
         return (LUMP_SUM,) if claim.medical.get("death_date") else (LUMP_SUM_SHARE,)
-    return {"medical": (MEDICAL,), "hospital_allowance": (ALLOWANCE,), "critical_illness": (LUMP_SUM,),
-            "death": (LUMP_SUM,)}.get(claim.claim_type, ())
+    return {"medical": (MEDICAL,), "hospital_allowance": (ALLOWANCE, ALLOWANCE_BILLED),
+            "critical_illness": (LUMP_SUM,), "death": (LUMP_SUM,)}.get(claim.claim_type, ())
 
 
 def _unpaid_premium(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:

@@ -21,6 +21,7 @@ from ledger.claims.assessment import Assessment, assess
 from ledger.claims.evaluation import sample_draw
 from ledger.claims.model import Claim, Cover, Invoice, LoanOwed, Medical, Prior, Versions
 from ledger.claims.recompute import (
+    ALLOWANCE_BILLED,
     ClaimFacts,
     ClaimMismatch,
     Recorded,
@@ -405,6 +406,28 @@ def rejects(record: dict[str, Any], saying: str, *, claim: ClaimFacts | None = N
     assert saying in str(raised.value), str(raised.value)
 
 
+def test_overlapping_hospital_stays_are_one_stay_and_an_earlier_assessment_recomputes_by_its_own_rule() -> None:
+    stays = (stay("INV-1", date(2024, 5, 1), date(2024, 5, 11)),
+             stay("INV-2", date(2024, 5, 5), date(2024, 5, 15)),  # overlaps INV-1: one stay of 14 days
+             stay("INV-3", date(2024, 6, 1), date(2024, 6, 3)),
+             stay("INV-4", date(2024, 6, 3), date(2024, 6, 10)))  # transferred the day INV-3 ends: one of 9
+    record = assessed(cover("hospital-allowance", "200"), "hospital_allowance", date(2024, 5, 1),
+                      invoices=stays).to_json()
+    [line] = record["lines"]
+    assert line["inputs"]["merged_stays"] == "2024-05-01/2024-05-15,2024-06-01/2024-06-10"
+    assert line["inputs"]["stay_days"] == "23" and line["inputs"]["payable_days"] == "17"  # 11 + 6, not 7+7+0+4
+    facts = ClaimFacts(loss_date=date(2024, 5, 1), invoices=tuple(invoice_facts(i) for i in stays))
+    assert verify_assessment(record, claim=facts) == Decimal("3400.00")  # 17 days x 200
+    rejects(changed(record, lambda r: r["lines"][0]["inputs"].update(merged_stays="2024-05-01/2024-05-15")),
+            "merged_stays (the stays merged where they overlap or touch) is recorded as 2024-05-01/2024-05-15 but "
+            "recomputes to 2024-05-01/2024-05-15,2024-06-01/2024-06-10", claim=facts)
+    # an assessment recorded before the stays were merged recomputes by the rule it names
+    billed = changed(record, lambda r: r["lines"][0].update(formula=ALLOWANCE_BILLED, amount="3600.00"))
+    billed["lines"][0]["inputs"].update(stay_days="29", payable_days="18", days="18")
+    billed.update(benefit="3600.00", net="3600.00", days_paid=18)
+    assert verify_assessment(billed, claim=facts) == Decimal("3600.00")
+
+
 def test_hospital_allowance_days_and_stays_recompute() -> None:
     stays = (stay("INV-1", date(2024, 5, 1), date(2024, 5, 11)),  # 10 days - 3 deductible days = 7
              stay("INV-2", date(2024, 5, 1), date(2024, 5, 11)),  # the same stay billed twice: counted once
@@ -417,7 +440,7 @@ def test_hospital_allowance_days_and_stays_recompute() -> None:
     def inputs(**values: str) -> dict[str, Any]:
         return changed(record, lambda r: r["lines"][0]["inputs"].update(values))
 
-    rejects(inputs(daily_amount="250"), "amount (min(sum(stay days - deductible_days), max_days - "
+    rejects(inputs(daily_amount="250"), "amount (min(sum(merged stay days - deductible_days), max_days - "
             "days_paid_before) x daily_amount) is recorded as 1400.00 but recomputes to 1750.00")
     rejects(inputs(stay_days="14"), "stay_days is recorded as 14 but recomputes to 12")
     rejects(inputs(days_paid_before="178"), "days is recorded as 7 but recomputes to 2")  # 180 a year
