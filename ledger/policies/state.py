@@ -111,7 +111,13 @@ class PolicyState:
     reinstatement_paid: bool = False
     loans: tuple[dict[str, Any], ...] = ()  # open policy loans: request_id, principal, rate, start, due
     auto_premium_loan: bool = False
-    waived_dues: tuple[str, ...] = ()  # ISO due dates not collected (a premium holiday)
+    waived_dues: tuple[str, ...] = ()  # ISO due dates not collected (a premium holiday, a claim's premium waiver)
+    # ISO due dates a premium holiday waived (servicing's ``waived_dues``): the cash value carries their premiums,
+    # where a claim's premium waiver (``policy.premiums.waived``) is the insurer's and costs the cash value nothing
+    holiday_dues: tuple[str, ...] = ()
+    # ISO due date -> the installment (Money JSON) paid for it, or waived by a premium holiday, at the premium of
+    # the day (a re-rating changes later ones only); a due settled otherwise (a frequency change) has none
+    due_premiums: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # dividend and survival-benefit payout options
     riders: tuple[dict[str, Any], ...] = ()  # riders attached by servicing: product, plan, premium, from
     serviced: tuple[dict[str, Any], ...] = ()  # completed servicing requests: request_id, operation, on
@@ -148,6 +154,12 @@ class PolicyState:
 
     def modal_premium(self) -> Decimal:
         return Decimal(self.premium["modal_premium"]["amount"])
+
+    def due_premium(self, due: str) -> dict[str, Any]:
+        """The installment (Money JSON) paid for, or waived on, the ISO due date ``due``: as recorded, else the
+        current modal premium (a due settled by a frequency change, which no payment recorded)."""
+        recorded = self.due_premiums.get(due)
+        return dict(recorded) if recorded is not None else dict(self.premium["modal_premium"])
 
 
 def _date(value: Any) -> date | None:
@@ -218,6 +230,7 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
         if f.get("purpose") == "reinstatement":
             return copy_with(state, reinstatement_paid=True)
         return copy_with(state, paid_dues=(*state.paid_dues, f["due_date"]), grace_end=None,
+                         due_premiums={**state.due_premiums, f["due_date"]: f["amount"]},
                          status=IN_FORCE if state.status == GRACE else state.status)
     if type == ev.PAYMENT_PARKED:
         return copy_with(state, parked=state.parked + 1)
@@ -230,6 +243,7 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
                          free_look_end=free_look_end, maturity_date=_date(f["maturity_date"]),
                          installments=int(schedule["installments"]), grace_days=int(schedule["grace_days"]),
                          premium=f["premium"], paid_dues=(effective.isoformat(),),
+                         due_premiums={effective.isoformat(): f["premium"]["modal_premium"]},
                          documents=(*state.documents, dict(f["document"], issued_on=f["issued_on"])))
     if type == ev.NOTICE_SENT:
         return copy_with(state, notices=state.notices | {(f["kind"], f["due_date"])})
@@ -244,7 +258,10 @@ def _apply(state: PolicyState, type: str, f: Any) -> PolicyState:
     if type == ev.REINSTATEMENT_REQUESTED:
         return copy_with(state, reinstatement=f if f["accepted"] else {}, reinstatement_paid=False)
     if type == ev.REINSTATED:
+        # the overdue installments are paid at the premium the reinstatement quoted them at, the current one
         return copy_with(state, status=IN_FORCE, paid_dues=tuple(sorted(set(state.paid_dues) | set(f["dues"]))),
+                         due_premiums={**state.due_premiums,
+                                       **{due: state.premium["modal_premium"] for due in f["dues"]}},
                          grace_end=None, lapsed_on=None, reinstate_until=None, reinstatement={},
                          reinstatement_paid=False,
                          documents=(*state.documents, dict(f["document"], issued_on=f["on"])))
@@ -281,6 +298,10 @@ def with_changes(state: PolicyState, changes: Any, *, document: Any = None, on: 
             values[name] = tuple(value)
         elif name in ("paid_dues", "waived_dues"):
             values[name] = tuple(sorted(set(getattr(state, name)) | set(value)))
+            if name == "waived_dues":  # servicing waives dues for a premium holiday only: the cash value pays
+                values["holiday_dues"] = tuple(sorted(set(state.holiday_dues) | set(value)))
+                values["due_premiums"] = {**state.due_premiums, **{due: state.premium["modal_premium"]
+                                                                   for due in value if due not in state.waived_dues}}
         else:
             values[name] = value
     if document:

@@ -57,14 +57,15 @@ Hours = Annotated[int, Field(ge=0)]
 # carries the operation out implements it; the parameters are the operation's).
 FORMULAS: dict[str, tuple[Direction, str]] = {
     "none": ("none", "no money moves"),
-    "loan_limit": ("out", "limit = ratio x (cash value - debts); each loan for at most max_months months, at the "
-                          "product's loan rate, else interest_rate a year"),
+    "loan_limit": ("out", "limit = ratio x (cash value - debts) on the request date; each loan runs from the day "
+                          "it is paid out (the request completes) for at most max_months months, at the product's "
+                          "loan rate, else interest_rate a year"),
     "loan_repayment": ("in", "principal repaid + interest accrued at the loan rate to the day of repayment"),
     "automatic_premium_loan": ("none", "an unpaid premium is lent from the cash value while it is at most "
                                        "ratio x (cash value - debts), at interest_rate a year"),
     "partial_withdrawal": ("out", "paid = amount - amount x fee of the policy year (fees_by_policy_year, then "
                                   "fee_after); min_amount <= amount <= max_ratio x (cash value - debts); the sum "
-                                  "assured drops by the amount"),
+                                  "assured drops by the amount, never below the product's smallest"),
     "surrender_value": ("out", "cash value at the request date - unpaid premium - loans - loan interest "
                                "+ refundable premium, paid within pay_within_days days"),
     "reinstatement_amount": ("in", "unpaid premiums + simple interest at the product's reinstatement rate"),
@@ -74,8 +75,10 @@ FORMULAS: dict[str, tuple[Direction, str]] = {
     "rider_cash_value": ("out", "the rider's cash value - its unpaid premium"),
     "occupation_rerating": ("either", "premium at the new occupation class - premium at the old one, for the "
                                       "unexpired part of the premium period"),
-    "premium_holiday": ("none", "premiums due in the holiday (at most max_months months) are not collected; "
-                                "cover continues while cash value - debts stays above zero"),
+    "premium_holiday": ("none", "premiums due in the holiday (at most max_months months) are not collected: the "
+                                "cash value pays each from its due date (the cash value, and every limit on it, is "
+                                "less the premiums waived so far); cover continues while cash value - debts stays "
+                                "above zero"),
 }
 
 

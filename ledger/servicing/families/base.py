@@ -27,8 +27,10 @@ from ledger.servicing.catalog import Operation
 __all__ = ["AMOUNT_RULE", "Context", "Family", "Input", "Person", "Prepared", "amount_record", "days_between",
            "refuse", "simple_interest"]
 
-# The rule every recorded amount cites besides the catalog's, product's and table's versions.
-AMOUNT_RULE = {"name": "servicing-amounts", "version": 1}
+# The rule every recorded amount cites besides the catalog's, product's and table's versions. Version 2: a
+# withdrawal lowers the sum assured by the amount withdrawn (v1: in proportion to the cash value taken), and a loan
+# starts on the day it is paid out (v1: on its request date); ``ledger.servicing.recompute`` still checks v1 records.
+AMOUNT_RULE = {"name": "servicing-amounts", "version": 2}
 
 
 class Input(BaseModel):

@@ -1,7 +1,9 @@
 """Loan family: policy loans against the cash value, their repayment, and the automatic premium loan switch.
 
 A policy loan is a lien, not a new contract version: the loan joins the policy's open loans (principal, yearly
-rate, start and due dates) and accrues simple interest, actual/365, from its start. What may be lent is
+rate, start and due dates) and accrues simple interest, actual/365, from its start: the day it is paid out, which
+is the day the request completes (after review, confirmation and cooling-off), not the day it was asked for. What
+may be lent is
 ``ratio x (cash value - debts)``, the debts being every open loan's principal and interest to the request date and
 the premiums of due dates already past and unpaid. The same debts are deducted from every payout, so this module
 also holds the reading of a policy's cash value and debts that the cash and plan families use.
@@ -214,8 +216,10 @@ class Loan:
 
     @staticmethod
     def _loan(ctx: Context, data: PolicyLoan) -> Prepared:
-        """A new loan of ``amount`` for ``months``; refuses ABOVE-MAX-MONTHS, NO-LOAN-VALUE (the limit is not
-        above zero) and ABOVE-LOAN-LIMIT."""
+        """A new loan of ``amount`` for ``months``, limited on the request date; it starts (interest runs, and its
+        ``months`` count) on ``ctx.today``, the day it is prepared: at completion, the day the loan takes effect
+        on the contract and is paid out (a submission's quote shows it starting that day). Refuses
+        ABOVE-MAX-MONTHS, NO-LOAN-VALUE (the limit is not above zero) and ABOVE-LOAN-LIMIT."""
         terms = ctx.operation.money.parameters
         assert isinstance(terms, LoanTerms), f"{ctx.operation.code} has no loan terms"
         months = terms.max_months if data.months is None else data.months
@@ -238,19 +242,20 @@ class Loan:
                          f"截至{on}最高可贷 {limit.amount} 元（{terms.ratio} x（现金价值 {cash.amount.amount} - 欠款 "
                          f"{debts.total.amount}）），申请金额为 {requested.amount} 元", field="input.amount")
         rate = loan_rate(ctx)
-        due = add_months(on, months)
+        start = max(ctx.today, on)  # paid out when the request completes: interest runs from then, not from `on`
+        due = add_months(start, months)
         # "request_id" is the id of the request being prepared, which the service fills in ("" here).
-        loan = {"request_id": "", "principal": requested.to_json(), "rate": str(rate), "start": on.isoformat(),
+        loan = {"request_id": "", "principal": requested.to_json(), "rate": str(rate), "start": start.isoformat(),
                 "due": due.isoformat()}
         amount = amount_record(ctx, formula=ctx.operation.money.formula, amount=requested, inputs={
             "cash_value": cash.record, "debts": debts.to_json(), "ratio": terms.ratio, "limit": limit,
-            "requested": requested, "rate": rate, "months": months, "max_months": terms.max_months, "due": due},
-            tables=cash.tables())
+            "requested": requested, "rate": rate, "months": months, "max_months": terms.max_months, "start": start,
+            "due": due}, tables=cash.tables())
         return Prepared(
-            facts={"amount": requested.to_json(), "months": months, "rate": str(rate), "start": on.isoformat(),
+            facts={"amount": requested.to_json(), "months": months, "rate": str(rate), "start": start.isoformat(),
                    "due": due.isoformat(), "limit": limit.to_json()},
             amount=amount, changes={"loans": [*(dict(item) for item in ctx.policy.loans), loan]},
-            payout={"amount": requested.to_json(), "pay_by": on.isoformat(), "to": "policyholder"})
+            payout={"amount": requested.to_json(), "pay_by": start.isoformat(), "to": "policyholder"})
 
     @staticmethod
     def _repayment(ctx: Context, data: LoanRepayment) -> Prepared:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from typing import Any
 
@@ -258,6 +258,18 @@ def test_premium_holiday_after_two_policy_years(hall: tuple[TestClient, Ledger],
     assert driven.view["input"] == {"months": 12, "from": "2029-12-02", "until": "2030-12-02", "waived": 1}
     assert policy(client, ledger, policy_no)["next_due"] == "2030-12-02"
     assert_new_version(client, ledger, policy_no)
+    # the waived installment falls due: the cash value pays it, and a loan is limited to 80% of what is left
+    move_to(ledger, clock, date(2029, 12, 10))
+    docs = uploads(client, me(ledger), "ID-DOCUMENT", "BANK-ACCOUNT-PROOF")
+    quote = submit(client, ledger, policy_no, "policy_loan", {"amount": "1000"}, docs=docs)["quote"]
+    cash = quote["inputs"]["cash_value"]
+    holiday = cash["basis"]["premium_holiday"]
+    assert holiday["dues"] == [{"due": "2029-12-02", "premium": before["premium"]["modal_premium"]}]
+    assert holiday["carried"] == before["premium"]["modal_premium"]
+    left = Decimal(holiday["cash_value"]["amount"]) - modal(before)  # 15,532.99 - 11,424.40
+    assert left > 0 and Decimal(cash["amount"]["amount"]) == left
+    assert Decimal(quote["inputs"]["limit"]["amount"]) == (Decimal("0.80") * left).quantize(Decimal("0.01"),
+                                                                                           ROUND_DOWN)
 
 
 def test_payout_account_change_on_a_participating_policy(hall: tuple[TestClient, Ledger],
@@ -364,6 +376,16 @@ def test_occupation_change_re_rates_the_premium(hall: tuple[TestClient, Ledger],
     assert assert_amount(driven.view["outcome"]["amount"], formula="occupation_rerating", product="accident") == \
         quoted
     assert_new_version(client, ledger, policy_no)
+    # the next installment is paid at the new rate: the one-year cash value counts each at what was paid for it
+    due = date.fromisoformat(after["next_due"])
+    move_to(ledger, clock, due)
+    pay_due(client, ledger, policy_no)
+    move_to(ledger, clock, due + timedelta(days=10))
+    quote = submit(client, ledger, policy_no, "surrender", {},
+                   docs=uploads(client, me(ledger), "ID-DOCUMENT", "BANK-ACCOUNT-PROOF"))["quote"]
+    inputs = quote["inputs"]["cash_value"]["basis"]["inputs"]
+    assert Decimal(inputs["premium"]["amount"]) == modal(before) + modal(after)  # 4.25 + 13.60, not 2 x 13.60
+    assert [Decimal(item["premium"]["amount"]) for item in inputs["premiums_paid"]] == [modal(before), modal(after)]
 
 
 # -- loans -----------------------------------------------------------------------------------------------------
@@ -399,16 +421,18 @@ def test_policy_loan_above_the_four_eyes_amount_then_its_repayment(hall: tuple[T
     assert outcome["payout"]["amount"] == {"amount": "60000.00", "currency": "CNY"}
     loan = outcome["changes"]["loans"][0]
     assert loan["request_id"] == driven.request_id and loan["rate"] == "0.05"
-    assert loan["start"] == "2027-12-10" and loan["due"] == "2028-06-10"
+    # asked for on 2027-12-10; its cooling-off ran out, and the loan was paid out, on 2027-12-11: it runs from then
+    assert outcome["on"] == loan["start"] == "2027-12-11" and loan["due"] == "2028-06-11"
+    assert outcome["payout"]["pay_by"] == "2027-12-11"
     assert_one_version(client, ledger, policy_no)  # a lien, not a new contract version
 
-    move_to(ledger, clock, date(2028, 3, 9))  # 90 days on
+    move_to(ledger, clock, date(2028, 3, 9))  # 89 days after the payout
     assert refusal(ask(client, ledger, policy_no, "loan_repayment", {"amount": "70000"})) == "ABOVE-AMOUNT-OWED"
     assert refusal(ask(client, ledger, policy_no, "loan_repayment", {"amount": "0"}), 422) == "input.amount"
     repaid = drive(client, ledger, clock, submit(client, ledger, policy_no, "loan_repayment", {}))
     assert repaid.path == ["under_review", "approved"]  # approved, it waits for the money
     assert repaid.view["awaiting"]["from"] == "customer"
-    interest = (Decimal(60000) * Decimal("0.05") * 90 / 365).quantize(Decimal("0.01"))
+    interest = (Decimal(60000) * Decimal("0.05") * 89 / 365).quantize(Decimal("0.01"))  # from the payout
     owed = {"amount": str(Decimal(60000) + interest), "currency": "CNY"}
     assert repaid.view["awaiting"]["amount"] == owed
     payments = headers(ledger, "system", "payments")
@@ -465,10 +489,8 @@ def test_partial_withdrawal_lowers_the_sum_assured(hall: tuple[TestClient, Ledge
     driven = drive(client, ledger, clock, view)
     assert driven.path == ["awaiting_confirmation", "under_review", "approved", "completed"]
     assert len(driven.approvers) == 2
-    cash = Decimal(view["quote"]["inputs"]["cash_value"]["amount"]["amount"])
-    proportional = Decimal(1000000) * (1 - Decimal(55000) / cash)
     after = policy(client, ledger, policy_no)
-    assert sum_insured(after) == (proportional // 10000) * 10000  # down onto the product's 10,000 grid
+    assert sum_insured(after) == Decimal(1000000) - Decimal(55000)  # DOMAIN 3: it drops by the amount withdrawn
     assert sum_insured(after) == Decimal(driven.view["input"]["new_sum_insured"]["amount"])
     assert modal(after) < Decimal("507725")
     assert_new_version(client, ledger, policy_no)

@@ -298,7 +298,7 @@ def test_a_policy_loan_taken_off_a_disability_benefit_recomputes_from_each_loans
     lent = drive(client, ledger, clock, submit(client, ledger, policy_no, "policy_loan", {"amount": "60000"},
                                                docs=uploads(client, me, "ID-DOCUMENT", "BANK-ACCOUNT-PROOF")))
     assert lent.view["status"] == "completed", lent.view
-    move_to(ledger, clock, date(2028, 3, 9))  # 90 days after the loan
+    move_to(ledger, clock, date(2028, 3, 9))  # 89 days after the loan was paid out (its cooling-off: to 12-11)
     reported = client.post("/v1/claims", headers=me, json={
         "policy_no": policy_no, "claim_type": "disability", "cause": "illness", "loss_date": "2028-03-01",
         "description": "全残", "account": ACCOUNT,
@@ -309,15 +309,15 @@ def test_a_policy_loan_taken_off_a_disability_benefit_recomputes_from_each_loans
                         json={"diagnoses": ["I63.9"], "disability_grade": 1})
     assert keyed.status_code == 200, keyed.text
     assessment = keyed.json()["assessment"]
-    # 1,000,000 x 1 for grade 1, less the loan: 60,000 + 60,000 x 0.05 x 90 / 365 (739.726.. -> 739.73)
-    assert assessment["net"] == "939260.27", assessment
+    # 1,000,000 x 1 for grade 1, less the loan: 60,000 + 60,000 x 0.05 x 89 / 365 (731.506.. -> 731.51)
+    assert assessment["net"] == "939268.49", assessment
     assert assessment["lines"][0]["formula"] == "sum_insured x ratio if grade in paid_grades, else 0"
     assert assessment["deductions"] == [{
         "kind": "policy_loans", "formula": "sum(principal + round_half_up(principal x rate x days / 365, 0.01)) "
                                            "over loans",
-        "inputs": {"loans": [{"principal": "60000.00", "rate": "0.05", "start": "2027-12-10", "as_of": "2028-03-09",
-                              "days": "90", "interest": "739.73"}]},
-        "amount": "60739.73"}]
+        "inputs": {"loans": [{"principal": "60000.00", "rate": "0.05", "start": "2027-12-11", "as_of": "2028-03-09",
+                              "days": "89", "interest": "731.51"}]},
+        "amount": "60731.51"}]
     events = stream(ledger, claim_id)
     assert verify_claim(events) == 1
     assessed_at = index_of(events, ev.ASSESSED)
@@ -326,12 +326,12 @@ def test_a_policy_loan_taken_off_a_disability_benefit_recomputes_from_each_loans
         return lambda facts: facts["assessment"]["deductions"][0]["inputs"]["loans"][0].update(values)
 
     fails(tampered(events, ev.ASSESSED, loan(days="60", interest="493.15")), entry=assessed_at,
-          saying="loans[0].days (from start 2027-12-10 to as_of 2028-03-09) is recorded as 60 but recomputes to 90")
-    fails(tampered(events, ev.ASSESSED, loan(as_of="2028-02-01", days="53", interest="435.62")), entry=assessed_at,
+          saying="loans[0].days (from start 2027-12-11 to as_of 2028-03-09) is recorded as 60 but recomputes to 89")
+    fails(tampered(events, ev.ASSESSED, loan(as_of="2028-02-01", days="52", interest="427.40")), entry=assessed_at,
           saying="loans[0].as_of 2028-02-01 is before the loss on 2028-03-01")
-    fails(tampered(events, ev.ASSESSED, loan(rate="0.04", interest="591.78")), entry=assessed_at,
+    fails(tampered(events, ev.ASSESSED, loan(rate="0.04", interest="585.21")), entry=assessed_at,
           saying="(policy_loans).amount (sum(principal + round_half_up(principal x rate x days / 365, 0.01)) over "
-                 "loans) is recorded as 60739.73 but recomputes to 60591.78")
+                 "loans) is recorded as 60731.51 but recomputes to 60585.21")
 
 
 def test_a_stream_cut_after_an_approval_is_named() -> None:

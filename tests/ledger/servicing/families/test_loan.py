@@ -10,6 +10,7 @@ year 5; on 2024-09-01 (184 days into year 5) it is (726.22 + (1048.10 - 726.22) 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -22,12 +23,16 @@ from pydantic import ValidationError
 
 from ledger.clock import add_months
 from ledger.errors import Refused
+from ledger.kernel import Event
+from ledger.log.encoding import canonical_json
+from ledger.policies.events import PREMIUMS_WAIVED
 from ledger.policies.service import PolicyService, _plan, _quote_json
-from ledger.policies.state import PolicyState, with_changes
+from ledger.policies.state import PolicyState, evolve, with_changes
 from ledger.products.catalog import ProductCatalog, default_products_dir
 from ledger.servicing.catalog import Operation, ServicingCatalog, default_catalog_path, load_catalog
-from ledger.servicing.families import loan
+from ledger.servicing.families import loan, payment
 from ledger.servicing.families.base import Context, Input
+from ledger.servicing.recompute import verify_amount
 
 PRODUCTS = ProductCatalog.load(default_products_dir())
 CATALOG: ServicingCatalog = load_catalog(default_catalog_path())
@@ -106,6 +111,27 @@ def test_a_loan_within_the_limit_joins_the_open_loans_and_is_paid_out() -> None:
     assert with_changes(policy(), prepared.changes).loans[0]["principal"]["amount"] == "30000.00"
 
 
+def test_a_loan_runs_from_the_day_it_is_paid_out_not_the_day_it_was_asked_for() -> None:
+    """Asked for on 2024-09-01, the loan completes (confirmed, approved, its 24-hour cooling-off out) and is paid
+    out on 2024-09-05: its interest and its six months run from that day; its limit is the request date's."""
+    paid_out = date(2024, 9, 5)
+    ctx = dataclasses.replace(context(policy(), "policy_loan", on=paid_out), request_date=ON)
+    prepared = FAMILY.prepare(ctx, loan.PolicyLoan(amount="30000"))
+    granted = prepared.changes["loans"][0]
+    assert (granted["start"], granted["due"]) == ("2024-09-05", "2025-03-05")
+    assert prepared.payout == {"amount": {"amount": "30000.00", "currency": "CNY"}, "pay_by": "2024-09-05",
+                               "to": "policyholder"}
+    assert prepared.amount is not None and prepared.amount["on"] == "2024-09-01"
+    inputs = prepared.amount["inputs"]
+    assert (inputs["start"], inputs["due"]) == ("2024-09-05", "2025-03-05")
+    assert inputs["limit"]["amount"] == str((Decimal("0.80") * CASH_VALUE).quantize(CENT, ROUND_DOWN))
+    lent = with_changes(policy(), prepared.changes)
+    [owed] = loan.loans_owed(lent, date(2024, 10, 5))
+    assert owed.days == 30  # not the 34 days from the request
+    assert owed.interest.amount == (Decimal(30000) * Decimal("0.05") * 30 / 365).quantize(CENT, ROUND_HALF_UP)
+    assert loan.loans_owed(lent, date(2024, 9, 3))[0].interest.amount == 0  # nothing before it is paid out
+
+
 def test_open_loans_and_their_interest_lower_the_limit() -> None:
     state = policy(loans=(open_loan("10000.00", date(2024, 6, 1)),))
     interest = (Decimal("10000.00") * Decimal("0.05") * 92 / 365).quantize(CENT, ROUND_HALF_UP)  # 92 days: 126.03
@@ -129,6 +155,68 @@ def test_premiums_in_arrears_are_debts() -> None:
     prepared = FAMILY.prepare(context(state, "policy_loan"), loan.PolicyLoan(amount="22488.51"))
     assert prepared.amount is not None
     assert prepared.amount["inputs"]["debts"]["arrears"]["dues"] == ["2024-03-01"]
+
+
+def _on_holiday(*, paid_through: date = date(2023, 3, 1), asked: date = date(2024, 2, 10)) -> PolicyState:
+    """The policy paid through ``paid_through``, with a premium holiday of 12 months asked for on ``asked``
+    applied as its request completes: it waives the next annual installment."""
+    state = policy(paid_through=paid_through)
+    ctx = dataclasses.replace(context(state, "premium_holiday", on=asked), cash_value=None)
+    prepared = payment.FAMILY.prepare(ctx, payment.PremiumHoliday(months=12))
+    assert prepared.changes == {"waived_dues": [add_months(paid_through, 12).isoformat()]}
+    return with_changes(state, prepared.changes)
+
+
+def test_a_premium_holiday_is_paid_from_the_cash_value_which_lowers_the_loan_limit() -> None:
+    """The catalog: "cover continues, carried by the cash value". From 2024-03-01 the cash value is the table's
+    less the 16,313.50 waived; the loan limit is 80% of that (it was 80% of the whole table value)."""
+    state = _on_holiday()
+    assert state.next_due() == date(2025, 3, 1)
+    value = PolicyService._cash_value_of(state, PRODUCTS.get("whole-life"))
+    record = value(ON)
+    assert record["amount"] == {"amount": str(CASH_VALUE - Decimal("16313.50")), "currency": "CNY"}  # 28,110.64
+    assert state.holiday_dues == ("2024-03-01",)
+    assert record["basis"]["premium_holiday"] == {
+        "rule": {"name": "premium-holiday-from-cash-value", "version": 1},
+        "cash_value": {"amount": str(CASH_VALUE), "currency": "CNY"},
+        "dues": [{"due": "2024-03-01", "premium": {"amount": "16313.50", "currency": "CNY"}}],
+        "carried": {"amount": "16313.50", "currency": "CNY"}}
+    before = value(date(2024, 2, 29))  # the waived installment is not due yet: nothing is carried
+    assert "premium_holiday" not in before["basis"]
+    limit = (Decimal("0.80") * (CASH_VALUE - Decimal("16313.50"))).quantize(CENT, ROUND_DOWN)
+    assert limit == Decimal("22488.51")
+    error = refused("ABOVE-LOAN-LIMIT", context(state, "policy_loan"), loan.PolicyLoan(amount="22488.52"))
+    assert "28110.64" in str(error) and "28110.64" in error.zh
+    prepared = FAMILY.prepare(context(state, "policy_loan"), loan.PolicyLoan(amount=str(limit)))
+    assert prepared.amount is not None
+    assert prepared.amount["inputs"]["limit"] == {"amount": "22488.51", "currency": "CNY"}
+    assert prepared.amount["inputs"]["debts"]["arrears"]["dues"] == []  # waived, not owed
+    verify_amount(json.loads(canonical_json(dict(prepared.amount))))  # recomputed from the record alone
+
+
+def test_a_premium_holiday_the_cash_value_cannot_carry_leaves_nothing_to_lend() -> None:
+    """A holiday from the third installment (2022-03-01): on 2022-09-01 the table gives (203.26 + (423.57 - 203.26)
+    x 184 / 365) x 50 = 15,716.02, less the 16,313.50 waived: nothing (never below zero), so nothing to lend."""
+    state = _on_holiday(paid_through=date(2021, 3, 1), asked=date(2022, 3, 1))
+    on = date(2022, 9, 1)
+    value = PolicyService._cash_value_of(state, PRODUCTS.get("whole-life"))(on)
+    assert value["amount"]["amount"] == "0.00"
+    gross = ((Decimal("203.26") + (Decimal("423.57") - Decimal("203.26")) * 184 / 365) * 50).quantize(CENT,
+                                                                                                   ROUND_HALF_UP)
+    assert value["basis"]["premium_holiday"]["cash_value"]["amount"] == str(gross) == "15716.02"
+    refused("NO-LOAN-VALUE", context(state, "policy_loan", on=on), loan.PolicyLoan(amount="1"))
+
+
+def test_a_claims_premium_waiver_costs_the_cash_value_nothing() -> None:
+    """Premiums a claim waived (the insurer's benefit, ``policy.premiums.waived``) are not a premium holiday."""
+    state = policy(paid_through=date(2023, 3, 1))
+    waived = evolve(state, Event(index=1, seq=1, type=PREMIUMS_WAIVED, event_id="e1",
+                                 recorded_at=datetime(2024, 2, 10, tzinfo=UTC),
+                                 facts={"application_id": "A1", "claim_id": "C1", "dues": ["2024-03-01"],
+                                        "on": "2024-02-10", "actor": {"role": "system", "party": "claims"}}))
+    assert waived.waived_dues == ("2024-03-01",) and waived.holiday_dues == ()
+    value = PolicyService._cash_value_of(waived, PRODUCTS.get("whole-life"))(ON)
+    assert value["amount"]["amount"] == str(CASH_VALUE) and "premium_holiday" not in value["basis"]
 
 
 def test_no_loan_when_debts_take_the_cash_value() -> None:

@@ -16,8 +16,11 @@ import pytest
 from pydantic import ValidationError
 
 from ledger.errors import Refused
-from ledger.policies.service import _plan, _quote_json
-from ledger.policies.state import MONTHS, PolicyState, with_changes
+from ledger.kernel import Actor, Event
+from ledger.money import Money
+from ledger.policies import decide as policy_rules
+from ledger.policies.service import PolicyService, _plan, _quote_json
+from ledger.policies.state import MONTHS, PolicyState, evolve, with_changes
 from ledger.products.catalog import Product, ProductCatalog, default_products_dir
 from ledger.servicing.catalog import ServicingCatalog, default_catalog_path, load_catalog
 from ledger.servicing.families import rating
@@ -99,6 +102,41 @@ def test_a_safer_occupation_gives_the_difference_back() -> None:
     assert prepared.changes["premium"]["modal_premium"] == money("8.50")
 
 
+def pay_next(state: PolicyState) -> PolicyState:
+    """The next installment paid on its due date as the payments system pays it: the modal premium due then,
+    through the policies' own rules and fold."""
+    due = state.next_due()
+    assert due is not None
+    now = datetime(due.year, due.month, due.day, 2, tzinfo=UTC)
+    amount = Money.from_json(state.premium["modal_premium"]).rounded()
+    [paid] = policy_rules.decide(state, policy_rules.Pay(amount=amount, payment_ref=f"PAY-{due}",
+                                                         paid_at=f"{due}T02:00:00Z",
+                                                         actor=Actor("system", "payments"), today=due), now)
+    return evolve(state, Event(index=state.last_seq + 1, seq=state.last_seq + 1, type=paid.type,
+                               event_id=f"e{due}", recorded_at=now, facts=dict(paid.facts)))
+
+
+def test_after_a_re_rating_the_one_year_cash_value_counts_each_installment_at_what_was_paid_for_it() -> None:
+    """January to May paid at class 1 (8.50 a month), re-rated to class 3 on 2024-05-10 (17.00), June paid at
+    17.00: on 2024-06-15 the cash value is (5 x 8.50 + 17.00) x (1 - 30%) x (1 - 166 / 182), not 6 x 17.00 x ..."""
+    state = dataclasses.replace(policy(ACCIDENT), paid_dues=())
+    for _ in range(5):
+        state = pay_next(state)
+    assert state.paid_dues[-1] == "2024-05-01"
+    re_rated = with_changes(state, FAMILY.prepare(context(state, ACCIDENT), change(3)).changes)
+    assert re_rated.premium["modal_premium"] == money("17.00")
+    june = pay_next(re_rated)
+    value = PolicyService._cash_value_of(june, ACCIDENT)(date(2024, 6, 15))
+    paid = Decimal("8.50") * 5 + Decimal("17.00")  # 59.50
+    covered, elapsed = (date(2024, 7, 1) - date(2024, 1, 1)).days, (date(2024, 6, 15) - date(2024, 1, 1)).days
+    assert (covered, elapsed) == (182, 166)
+    assert value["amount"] == money(paid * Decimal("0.70") * (1 - Decimal(elapsed) / covered))  # 3.66, not 6.28
+    inputs = value["basis"]["inputs"]
+    assert inputs["premium"] == money("59.50")
+    assert [item["premium"]["amount"] for item in inputs["premiums_paid"]] == ["8.50"] * 5 + ["17.00"]
+    assert june.due_premiums["2024-06-01"] == money("17.00") and june.due_premiums["2024-05-01"] == money("8.50")
+
+
 def test_whole_life_is_not_rated_by_occupation() -> None:
     prepared = FAMILY.prepare(context(policy(WHOLE_LIFE), WHOLE_LIFE, on=date(2024, 9, 1)), change(5))
     assert prepared.amount is not None and Decimal(prepared.amount["value"]["amount"]) == 0
@@ -134,7 +172,6 @@ def test_every_operation_of_the_family_is_in_the_catalog() -> None:
 
 
 def test_a_re_rating_keeps_the_riders_installments_and_charges_only_the_base_difference() -> None:
-    from ledger.money import Money
     from ledger.servicing.families.plan import with_rider_installment
 
     plain = policy(ACCIDENT)
