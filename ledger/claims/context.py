@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.claims import projection as proj
 from ledger.claims.model import Change, Claim, Cover, History, Interval, Invoice, LoanOwed, Medical, Prior
-from ledger.claims.state import ClaimState
+from ledger.claims.state import UNDECIDED, ClaimState
 from ledger.errors import ErasedError
 from ledger.log.identifiers import parse_timestamp
 from ledger.policies.state import PolicyState
@@ -120,20 +120,25 @@ def _history(raw: Any, index: int) -> list[History]:
 def prior_of(rows: Iterable[Mapping[str, Any]], *, claim_id: str, invoices: Mapping[str, list[str]],
              digests: Mapping[str, list[str]], policy_year_start: Callable[[Mapping[str, Any]], date | None],
              assessed: Callable[[str], Mapping[str, Any]],
-             paid_out: Callable[[str], Decimal] = lambda claim_id: Decimal(0)) -> list[Prior]:
+             paid_out: Callable[[str], Decimal] = lambda claim_id: Decimal(0), policy_no: str | None = None
+             ) -> list[Prior]:
     """Earlier claims (read-model rows, any but ``claim_id``) as the rules see them; ``invoices`` and ``digests``
     map each claim id to the invoice numbers and document digests seen in it, ``assessed`` gives a claim's
     latest assessment facts (what it used of a deductible or an allowance year), ``paid_out`` what was
     instructed and not failed on a claim not approved (now): an advance, or a benefit paid before the claim was
     reopened. That money went out of the cover, so it counts while the claim is undecided and after a decline
-    too (unless it is recovered)."""
+    too (unless it is recovered); a claim reopened, or still undecided, also counts what its assessment used of
+    the coverages, deductible and allowance days, a declined one (never reopened) only the money. ``paid_out``
+    is asked about claims on ``policy_no`` only (all when None): only they share the claim's cover."""
     seen: dict[str, Prior] = {}
     for row in rows:
         if row["claim_id"] == claim_id or row["claim_id"] in seen:
             continue
         approved = row.get("outcome") in ("approve", "partial")
-        out = Decimal(0) if approved else paid_out(row["claim_id"])
-        assessment = assessed(row["claim_id"]) if approved or out else {}
+        sharing = policy_no is None or row["policy_no"] == policy_no
+        out = Decimal(0) if approved or not sharing else paid_out(row["claim_id"])
+        counts_cover = approved or (out > 0 and bool(row.get("reopened") or row["status"] in UNDECIDED))
+        assessment = assessed(row["claim_id"]) if counts_cover else {}
         # what the claim used of its cover: the benefit as assessed when approved in full (before the debts it
         # settled), the amount approved when a person lowered it, what went out before a decision (advances) or
         # before it was reopened

@@ -391,6 +391,17 @@ def paid_before(state: ClaimState) -> Decimal:
 _LIVE = ("instructed", "paid")  # a failed payment, and one replaced by a new instruction, count for nothing
 
 
+def owed_out(state: ClaimState) -> Decimal:
+    """What the claim has out of its policy's cover: everything instructed and not failed, and while the claim is
+    undecided, an advance that failed and waits for the payee's new account too (it is sent again there, so the
+    other claims count it from the start)."""
+    waiting = Decimal(0)
+    if state.status in st.UNDECIDED:
+        waiting = sum((Decimal(p["amount"]["amount"]) for p in state.payments.values()
+                       if p["kind"] == "advance" and p.get("status") == "failed"), Decimal(0))
+    return paid_before(state) + waiting
+
+
 def _decide(state: ClaimState, c: Decide) -> list[NewEvent]:
     if state.status != st.UNDER_REVIEW:
         raise refuse("NOT-UNDER-REVIEW", f"the claim is {state.status}; only a claim under review is decided",
@@ -516,12 +527,16 @@ def _account(state: ClaimState, c: ChangeAccount) -> list[NewEvent]:
         raise refuse("PAYMENT-IN-FLIGHT", "a payment is on its way to the account given; if it fails, you are asked "
                      "for a new one", "款项正在支付至原账户，如支付失败将请您提供新账户")
     failed = [p for p in state.payments.values() if p["status"] == "failed"]
+    approved = state.decision.get("outcome") in ("approve", "partial")
     if failed and c.payment is not None:  # the latest failed payment (a benefit or an advance) goes to the new one
         again = failed[-1]
         amount = Money.from_json(again["amount"])
-        if state.decision.get("outcome") in ("approve", "partial"):  # never more than the approval leaves
+        if approved:  # never more than the approval leaves
             left = Money.from_json(state.decision["amount"]).amount - paid_before(state)
             amount = Money.of(min(amount.amount, left), amount.currency)
+        elif state.assessment:  # an advance before the decision: never more than the assessment leaves
+            left = _net(state.assessment["assessment"]).amount - paid_before(state)
+            amount = Money.of(max(min(amount.amount, left), Decimal(0)), amount.currency)
         if amount.amount > 0:
             events.append(_payment(state, c.actor, {**c.payment, "kind": again["kind"], "amount": amount.to_json(),
                                                     "account_digest": c.account_digest, "account": c.account,

@@ -142,7 +142,8 @@ def _count_use(rows: Rows, application_id: str, seen: int | None) -> None:
     an advance) carries ``cover_seen``, the count its evaluation saw; if there are more now, another claim's use
     raced past the service's read of the policy's claims, and this one might pay cover that one used: it is not
     recorded, and the service evaluates it again. A record without ``cover_seen`` (recorded before the rule, or
-    one that uses nothing new) is counted as it is."""
+    one that uses nothing new) is counted as it is. Which records count is part of what ``cover_seen`` means: a
+    replay must count the same ones, so a change to them takes a new fact name."""
     held = rows.get(COVER, (application_id,))
     uses = uses_of(held)
     if seen is not None and seen != uses:

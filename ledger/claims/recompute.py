@@ -782,7 +782,10 @@ def _instructed(claim: _Claim, facts: Mapping[str, Any], index: int) -> None:
     elif kind == "advance":
         _holds(claim.approved is None, "an advance on a claim whose amount is decided")
         if claim.net is not None:
-            advances, benefit = claim.live("advance") + amount, claim.live("benefit")  # benefit: before a reopen
+            # a benefit paid before a reopening counts too, for an advance checked against the policy's cover
+            # (one with cover_seen); one recorded before that rule is held to the advances alone
+            advances = claim.live("advance") + amount
+            benefit = claim.live("benefit") if "cover_seen" in facts else ZERO
             _holds(advances + benefit <= claim.net, f"advances of {advances}"
                    f"{f' with {benefit} paid before the reopening' if benefit else ''} exceed the assessed net "
                    f"{claim.net}")

@@ -36,7 +36,7 @@ from ledger.claims.rules import ClaimRules
 from ledger.claims.state import ClaimState
 from ledger.claims.view import claim_view, marks_of
 from ledger.clock import BusinessCalendar, Clock
-from ledger.errors import Forbidden, LedgerError, NotFound, Refused, StreamMoved, ValidationFailed
+from ledger.errors import Forbidden, NotFound, Refused, StreamMoved, ValidationFailed
 from ledger.kernel import Actor, Event, NewEvent
 from ledger.log.encoding import digest_str, parse_digest, sha256
 from ledger.log.identifiers import parse_timestamp, utc_timestamp
@@ -605,7 +605,7 @@ class ClaimsService:
         prior = ctx.prior_of(rows, claim_id=claim_id, invoices=invoices, digests=digests,
                              policy_year_start=lambda row: policy_year_start(
                                  cover.effective_date, date.fromisoformat(row["loss_date"])),
-                             assessed=self._assessed_facts, paid_out=self._paid_out)
+                             assessed=self._assessed_facts, paid_out=self._paid_out, policy_no=claim.policy_no)
         window = (claim.loss_date - timedelta(days=self.fraud.definition.phantom_stay.cumulative_window_days
                                               + STAY_MARGIN_DAYS), claim.loss_date + timedelta(days=STAY_MARGIN_DAYS))
         prior = [self._with_stay(p) if p.insured == cover.insured and window[0] <= p.loss_date <= window[1] else p
@@ -653,7 +653,7 @@ class ClaimsService:
 
     def _paid_out(self, claim_id: str) -> Decimal:
         state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
-        return d.paid_before(state)
+        return d.owed_out(state)
 
     def _assessed_facts(self, claim_id: str) -> Mapping[str, Any]:
         state, _ = self._workflow.load(self._aggregate, ev.stream_of(claim_id))
@@ -737,27 +737,25 @@ class ClaimsService:
         - the claim's assessment is checked against the policy's other claims as they are now, after reading
           the count of their uses (``cover_seen``), and assessed again if they used its cover meanwhile
           (ASSESSMENT-CHANGED, from ``_assessed_against_today``);
-        - the command is recorded on the assessment that check found current (``checked``): one recorded since
-          (a re-assessment whose evaluation ran earlier) is checked again, unless the caller ``pinned`` the one
-          they saw, who is told (ASSESSMENT-CHANGED); and with ``cover_seen``, so that a use of the cover
-          recorded since the count was read makes the read model refuse it (COVER-STALE), and it is checked
-          again counting that use.
+        - the command is recorded on the assessment that check found current (``checked``): if another was
+          recorded since (new facts keyed, or a re-assessment whose evaluation ran earlier), it is refused
+          (ASSESSMENT-CHANGED) once that one is checked against the other claims in turn (and assessed again if
+          they used its cover), so the decider looks at the amount it would pay; and with ``cover_seen``, so that
+          a use of the cover recorded since the count was read makes the read model refuse it (COVER-STALE), and
+          it is checked again counting that use.
         """
         for attempt in range(CONTRACT_ATTEMPTS):
             state = self.get(claim_id)
             cover_seen = self._cover_uses(state)  # before the evaluation reads the policy's other claims
-            checked = None
-            try:
-                d.decide(state, command(state, cover_seen=cover_seen), self._clock.now())
-            except LedgerError:
-                pass  # refused below, as the rules say, with nothing assessed again
-            else:
-                checked = self._assessed_against_today(claim_id)
+            d.decide(state, command(state, cover_seen=cover_seen), self._clock.now())  # the rules' own refusals
+            checked = self._assessed_against_today(claim_id)
             try:
                 return self._paying(claim_id, functools.partial(command, cover_seen=cover_seen, checked=checked))
             except Refused as refused:
-                again = refused.rule == proj.COVER_STALE or (refused.rule == "ASSESSMENT-CHANGED" and not pinned)
-                if not again or attempt == CONTRACT_ATTEMPTS - 1:
+                if refused.rule == "ASSESSMENT-CHANGED" and not pinned:
+                    self._assessed_against_today(claim_id)  # the newer one, assessed again if it is stale
+                    raise
+                if refused.rule != proj.COVER_STALE or attempt == CONTRACT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 

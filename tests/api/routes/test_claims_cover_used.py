@@ -293,8 +293,9 @@ def test_an_advance_on_an_undecided_claim_counts_against_the_other_claims(hall: 
     inputs = seen(client, ledger, second)["assessment"]["lines"][0]["inputs"]
     assert Decimal(inputs["paid_before"]) == Decimal("500000.00")  # the advance went out of the limit
     assert post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER).status_code == 200
-    for _ in range(2):  # the first claim: assessed again with the second counted, then approved at what is left
-        answer = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)
+    again = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)  # the second claim counted
+    assert again.status_code == 409 and again.json()["rule"] == "ASSESSMENT-CHANGED", again.text
+    answer = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)  # at what is left
     assert answer.status_code == 200, answer.text
     assert instructed_total(ledger, first) + instructed_total(ledger, second) == Decimal("1000000.00")
     audited(ledger)
@@ -313,3 +314,92 @@ def test_an_advance_on_a_reopened_claim_counts_what_it_paid_before(hall: tuple[T
     assert refused.status_code == 409 and refused.json()["rule"] == "ADVANCE-ABOVE-ASSESSED", refused.text
     assert instructed_total(ledger, first) == paid
     audited(ledger)
+
+
+def live_total(ledger: Ledger, claim_id: str) -> Decimal:
+    """What is instructed on the claim and not failed or replaced."""
+    payments = ledger.claims.get(claim_id).payments.values()
+    return sum((Decimal(p["amount"]["amount"]) for p in payments if p["status"] in ("instructed", "paid")),
+               Decimal(0))
+
+
+def test_an_advance_that_failed_before_the_decision_counts_against_the_other_claims_until_it_is_sent_again(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    """A failed advance waits for the payee's new account and is sent again there: the other claims count it from
+    the start, so sending it again never pays cover another claim took meanwhile."""
+    client, ledger = hall
+    systems, (first, second) = two_large_claims(client, ledger, clock)
+    advance = post(client, ledger, first, "advance", {"amount": "500000.00", "reason": "the certain part"}, **HANDLER)
+    assert advance.status_code == 200, advance.text
+    failed = settle(client, ledger, systems, first, status="failed", reason="account closed")
+    assert failed.status_code == 200, failed.text
+    refused = post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    inputs = seen(client, ledger, second)["assessment"]["lines"][0]["inputs"]
+    assert Decimal(inputs["paid_before"]) == Decimal("500000.00")  # the failed advance still owed
+    assert post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER).status_code == 200
+    moved = client.post(f"/v1/claims/{first}/account", headers=headers(ledger, "customer", OWNER),
+                        json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
+    assert moved.status_code == 200, moved.text
+    assert live_total(ledger, first) == Decimal("500000.00")  # sent again to the new account
+    again = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)
+    assert again.status_code == 409 and again.json()["rule"] == "ASSESSMENT-CHANGED", again.text
+    answer = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)  # nothing more to pay
+    assert answer.status_code == 200, answer.text
+    assert live_total(ledger, first) + live_total(ledger, second) == Decimal("1000000.00")
+    audited(ledger)
+
+
+def test_a_declined_claim_with_an_advance_counts_the_money_not_the_benefit(hall: tuple[TestClient, Ledger],
+                                                                          clock: FixedClock) -> None:
+    """A critical-illness claim paid a small advance and then declined: the advance counts against the cover, but
+    the once-only benefit was never paid, so a later claim for it is assessed in full."""
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = critical_illness_policy(client, ledger, clock, years=2)
+    first = filed(file_claim(client, ledger, policy_no, claim_type="critical_illness", documents=CI_DOCS))
+    assert post(client, ledger, first["claim_id"], "medical", LUNG, **HANDLER).status_code == 200
+    advance = post(client, ledger, first["claim_id"], "advance", {"amount": "100.00", "reason": "the certain part"},
+                   **HANDLER)
+    assert advance.status_code == 200, advance.text
+    assert settle(client, ledger, systems, first["claim_id"]).status_code == 200
+    declined = post(client, ledger, first["claim_id"], "decision", {"action": "decline", "reason": "not a listed "
+                    "illness on review", "clause": "art. 2.3"}, **HANDLER)
+    assert declined.status_code == 200, declined.text
+    second = filed(file_claim(client, ledger, policy_no, claim_type="critical_illness", documents=CI_DOCS,
+                              loss_date=ledger.claims.today() - timedelta(days=3)))
+    assert post(client, ledger, second["claim_id"], "medical", LUNG, **HANDLER).status_code == 200
+    assert Decimal(seen(client, ledger, second["claim_id"])["assessment"]["net"]) == Decimal("200000.00")
+
+
+def test_an_approval_without_the_entry_the_decider_saw_is_refused_when_the_claim_was_assessed_again_meanwhile(
+        hall: tuple[TestClient, Ledger], clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another bill keyed between the approval's check and its append: the approval is not made on the new amount
+    the decider never saw; they are told (ASSESSMENT-CHANGED) and approve it once they have."""
+    client, ledger = hall
+    systems, claims = two_large_claims(client, ledger, clock)
+    before = seen(client, ledger, claims[0])["assessment"]
+    checked = ledger.claims._assessed_against_today
+    billed = []
+
+    def another_bill_meanwhile(claim_id: str) -> int | None:
+        entry = checked(claim_id)
+        if not billed:
+            billed.append(True)
+            claim = {"claim_id": claims[0], "policy_no": seen(client, ledger, claims[0])["policy_no"]}
+            answer = post_invoice(client, ledger, systems, claim, admitted=ledger.claims.today() - timedelta(days=20),
+                                  days=4, total="100000.00", social="1.00")
+            assert answer.status_code == 200, answer.text
+        return entry
+
+    monkeypatch.setattr(ledger.claims, "_assessed_against_today", another_bill_meanwhile)
+    refused = post(client, ledger, claims[0], "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    assert instructed_total(ledger, claims[0]) == 0
+    now = seen(client, ledger, claims[0])["assessment"]
+    assert Decimal(now["net"]) > Decimal(before["net"])
+    approved = post(client, ledger, claims[0], "decision", {"action": "approve", "assessment_entry": now["entry"]},
+                    **HANDLER)
+    assert approved.status_code == 200, approved.text
+    assert instructed_total(ledger, claims[0]) == Decimal(now["net"])
