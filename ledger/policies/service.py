@@ -51,9 +51,6 @@ INDEX_ATTEMPTS = 3  # an application resolves its people again when another comm
 NUMBERS_REMEMBERED = 100_000  # policy numbers whose application is remembered
 REVOKED_CANCELLED = 1  # DocumentRegistry reason code: the contract was cancelled
 REVOKED_ENDED = 2  # DocumentRegistry reason code: the contract ended (not reinstated in time)
-# A premium holiday's installments are paid from the cash value: from each waived due date on, the cash value is
-# the table's (or one-year rule's) less the installments waived so far, never below zero.
-HOLIDAY_RULE = {"name": "premium-holiday-from-cash-value", "version": 1}
 
 
 class Person(Protocol):
@@ -810,9 +807,7 @@ class PolicyService:
         """The policy's cash value on a day, from the product's table (or one-year formula), with its basis.
 
         One-year cover counts each installment paid at what was paid for it (a re-rating changes only those
-        after it). The installments a premium holiday waived that fell due by the day are paid from the cash
-        value (``HOLIDAY_RULE``): the basis then holds the value before them (``premium_holiday.cash_value``),
-        each due date with its installment, and their total (``carried``)."""
+        after it); the basis lists them (``inputs.premiums_paid``)."""
         plan = _plan(product, state.plan)
 
         def value(on: date) -> dict[str, Any]:
@@ -836,16 +831,7 @@ class PolicyService:
                 found = cash_value(product, plan, age=state.insured_age, sex=state.insured_sex,
                                    policy_year=years + 1, elapsed_days=max(0, min((on - anniversary).days, 365)))
                 inputs = found.inputs
-            basis = {**found.basis, "inputs": _json_safe(inputs)}
-            waived = [{"due": due, "premium": state.due_premium(due)} for due in sorted(state.holiday_dues)
-                      if date.fromisoformat(due) <= on]
-            if not waived:
-                return {"amount": found.amount.to_json(), "basis": basis}
-            carried = sum((Money.from_json(item["premium"]) for item in waived), Money.zero(found.amount.currency))
-            net = Money(max(Decimal(0), (found.amount - carried).amount), found.amount.currency).rounded()
-            return {"amount": net.to_json(), "basis": {**basis, "premium_holiday": {
-                "rule": dict(HOLIDAY_RULE), "cash_value": found.amount.to_json(), "dues": waived,
-                "carried": carried.rounded().to_json()}}}
+            return {"amount": found.amount.to_json(), "basis": {**found.basis, "inputs": _json_safe(inputs)}}
 
         return value
 

@@ -112,11 +112,8 @@ class PolicyState:
     loans: tuple[dict[str, Any], ...] = ()  # open policy loans: request_id, principal, rate, start, due
     auto_premium_loan: bool = False
     waived_dues: tuple[str, ...] = ()  # ISO due dates not collected (a premium holiday, a claim's premium waiver)
-    # ISO due dates a premium holiday waived (servicing's ``waived_dues``): the cash value carries their premiums,
-    # where a claim's premium waiver (``policy.premiums.waived``) is the insurer's and costs the cash value nothing
-    holiday_dues: tuple[str, ...] = ()
-    # ISO due date -> the installment (Money JSON) paid for it, or waived by a premium holiday, at the premium of
-    # the day (a re-rating changes later ones only); a due settled otherwise (a frequency change) has none
+    # ISO due date -> the installment (Money JSON) paid for it, at the premium of the day (a re-rating changes later
+    # ones only); a due settled otherwise (waived, or a frequency change) has none
     due_premiums: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # dividend and survival-benefit payout options
     riders: tuple[dict[str, Any], ...] = ()  # riders attached by servicing: product, plan, premium, from
@@ -156,8 +153,8 @@ class PolicyState:
         return Decimal(self.premium["modal_premium"]["amount"])
 
     def due_premium(self, due: str) -> dict[str, Any]:
-        """The installment (Money JSON) paid for, or waived on, the ISO due date ``due``: as recorded, else the
-        current modal premium (a due settled by a frequency change, which no payment recorded)."""
+        """The installment (Money JSON) paid for the ISO due date ``due``: as recorded, else the current modal
+        premium (a due settled by a frequency change, which no payment recorded)."""
         recorded = self.due_premiums.get(due)
         return dict(recorded) if recorded is not None else dict(self.premium["modal_premium"])
 
@@ -298,10 +295,6 @@ def with_changes(state: PolicyState, changes: Any, *, document: Any = None, on: 
             values[name] = tuple(value)
         elif name in ("paid_dues", "waived_dues"):
             values[name] = tuple(sorted(set(getattr(state, name)) | set(value)))
-            if name == "waived_dues":  # servicing waives dues for a premium holiday only: the cash value pays
-                values["holiday_dues"] = tuple(sorted(set(state.holiday_dues) | set(value)))
-                values["due_premiums"] = {**state.due_premiums, **{due: state.premium["modal_premium"]
-                                                                   for due in value if due not in state.waived_dues}}
         else:
             values[name] = value
     if document:

@@ -146,13 +146,8 @@ def _check_shape(product: Product, plan: Plan, *, age: int, sex: str) -> None:
                           f"{plan.term!r} with {plan.payment_years}-year payment ({allowed})", field="age")
 
 
-def check_plan(product: Product, plan: Plan, *, age: int, sex: str, occupation_class: int,
-               grid: bool = True) -> None:
+def check_plan(product: Product, plan: Plan, *, age: int, sex: str, occupation_class: int) -> None:
     """Refuse a plan ``product`` does not offer to this insured; return None when it fits.
-
-    ``grid=False`` prices a contract already written rather than one on sale: its sum insured must still be within
-    the product's range, but not on the grid of sums sold (minimum + k x step), which a partial withdrawal leaves
-    (the sum assured drops by the amount withdrawn).
 
     Raises ``PlanRefused`` (a ``ValidationFailed``) whose ``rule`` is one of PRODUCT-MISMATCH, CURRENCY-MISMATCH,
     TERM-NOT-OFFERED, PAYMENT-TERM-NOT-OFFERED, FREQUENCY-NOT-OFFERED, OPTION-NOT-OFFERED, AGE-OUT-OF-RANGE,
@@ -179,7 +174,7 @@ def check_plan(product: Product, plan: Plan, *, age: int, sex: str, occupation_c
         raise PlanRefused("SUM-INSURED-OUT-OF-RANGE", f"{name} accepts sums insured from "
                           f"{rules.sum_insured_min.amount} to {rules.sum_insured_max.amount}, got {amount}",
                           field="sum_insured")
-    if grid and (amount - rules.sum_insured_min.amount) % rules.sum_insured_step.amount != 0:
+    if (amount - rules.sum_insured_min.amount) % rules.sum_insured_step.amount != 0:
         raise PlanRefused("SUM-INSURED-STEP", f"{name} accepts sums insured in steps of "
                           f"{rules.sum_insured_step.amount} from {rules.sum_insured_min.amount}, got {amount}",
                           field="sum_insured")
@@ -189,13 +184,12 @@ def check_plan(product: Product, plan: Plan, *, age: int, sex: str, occupation_c
 
 
 def quote(product: Product, plan: Plan, *, age: int, sex: str, occupation_class: int,
-          extra_premium_pct: Decimal = Decimal(0), grid: bool = True) -> Quote:
+          extra_premium_pct: Decimal = Decimal(0)) -> Quote:
     """The annual and modal premium of ``plan`` for an insured of issue ``age``, ``sex`` and occupation class.
 
     ``extra_premium_pct`` is an underwriting extra in percent of the standard premium (25 = +25%); it must be a
-    Decimal or int >= 0. ``grid=False`` re-prices a contract already written (see ``check_plan``). Raises
-    ``PlanRefused`` (see ``check_plan``) when the plan does not fit the product, and ``ValidationFailed`` for a bad
-    extra premium.
+    Decimal or int >= 0. Raises ``PlanRefused`` (see ``check_plan``) when the plan does not fit the product, and
+    ``ValidationFailed`` for a bad extra premium.
     """
     if isinstance(extra_premium_pct, bool | float) or not isinstance(extra_premium_pct, Decimal | int):
         raise ValidationFailed(f"extra_premium_pct must be a Decimal, got {extra_premium_pct!r}",
@@ -203,7 +197,7 @@ def quote(product: Product, plan: Plan, *, age: int, sex: str, occupation_class:
     extra = Decimal(extra_premium_pct)
     if not extra.is_finite() or extra < 0:
         raise ValidationFailed(f"extra_premium_pct must be >= 0, got {extra}", field="extra_premium_pct")
-    check_plan(product, plan, age=age, sex=sex, occupation_class=occupation_class, grid=grid)
+    check_plan(product, plan, age=age, sex=sex, occupation_class=occupation_class)
     table = product.rates
     rate = table.rate(term=plan.term, payment_years=plan.payment_years, sex=sex, occupation_class=occupation_class,
                       age=age)

@@ -65,7 +65,8 @@ FORMULAS: dict[str, tuple[Direction, str]] = {
                                        "ratio x (cash value - debts), at interest_rate a year"),
     "partial_withdrawal": ("out", "paid = amount - amount x fee of the policy year (fees_by_policy_year, then "
                                   "fee_after); min_amount <= amount <= max_ratio x (cash value - debts); the sum "
-                                  "assured drops by the amount, never below the product's smallest"),
+                                  "assured drops in proportion to the cash value taken, down onto the product's "
+                                  "grid of sums, never below the product's smallest"),
     "surrender_value": ("out", "cash value at the request date - unpaid premium - loans - loan interest "
                                "+ refundable premium, paid within pay_within_days days"),
     "reinstatement_amount": ("in", "unpaid premiums + simple interest at the product's reinstatement rate"),
@@ -75,10 +76,8 @@ FORMULAS: dict[str, tuple[Direction, str]] = {
     "rider_cash_value": ("out", "the rider's cash value - its unpaid premium"),
     "occupation_rerating": ("either", "premium at the new occupation class - premium at the old one, for the "
                                       "unexpired part of the premium period"),
-    "premium_holiday": ("none", "premiums due in the holiday (at most max_months months) are not collected: the "
-                                "cash value pays each from its due date (the cash value, and every limit on it, is "
-                                "less the premiums waived so far); cover continues while cash value - debts stays "
-                                "above zero"),
+    "premium_holiday": ("none", "premiums due in the holiday (at most max_months months) are not collected; "
+                                "cover continues while cash value - debts stays above zero"),
 }
 
 

@@ -9,8 +9,9 @@ formula itself. Every intermediate a record states (a limit, a fee, a debt total
 its recomputation on the way, and the invariants of the formula (a loan within its limit, a withdrawal between its
 minimum and limit, a reinstatement paid with what was quoted) are checked too.
 
-Records of an earlier version of the amounts rule are recomputed as that version computed them (v1: a
-withdrawal's sum assured fell in proportion to the cash value taken; a loan started on its request date).
+Records of an earlier version of the amounts rule are recomputed as that version computed them (v1: a loan
+started on its request date; v2: on the day it was paid out). A partial withdrawal's sum assured falls in
+proportion to the cash value taken, onto the product's grid, under both.
 
 Table entries are where recomputation stops: a cash-value ``table_value`` or a premium ``rate`` is read as
 recorded (the record cites the table by id and digest). An input the arithmetic needs that the record lacks makes
@@ -29,10 +30,12 @@ from ledger.clock import add_months
 from ledger.errors import ValidationFailed, VerificationError
 from ledger.money import CENT, Money, parse_decimal, round_cent
 
-__all__ = ["AMOUNT_RULE", "AMOUNT_RULES", "CASH_VALUE_RULES", "FORMULAS", "HOLIDAY_RULE", "PREMIUM_RULE",
-           "Recomputed", "explain", "recompute", "verify_amount"]
+__all__ = ["AMOUNT_RULE", "AMOUNT_RULES", "CASH_VALUE_RULES", "FORMULAS", "PREMIUM_RULE", "Recomputed", "explain",
+           "recompute", "verify_amount"]
 
 # The versions of the rules this module recomputes; a record citing another version is not recomputed.
+# Version 2 of the amounts rule changed only the policy loan: it starts on the day it is paid out (its request's
+# completion, recorded as inputs.start), where v1 started it on its request date.
 VERSION = 2  # of the amounts rule that amounts are recorded under now
 AMOUNT_RULE = {"name": "servicing-amounts", "version": VERSION}
 AMOUNT_RULES = ({"name": "servicing-amounts", "version": 1}, AMOUNT_RULE)  # what records may cite
@@ -40,7 +43,6 @@ PREMIUM_RULE = {"name": "premium-from-rate-table", "version": 1}
 CASH_VALUE_RULES = {"table": {"name": "cash-value-table-linear", "version": 1},
                     "unearned_premium": {"name": "one-year-unearned-premium", "version": 1}}
 NO_CASH_VALUE = "no cash value"  # the basis a product without a cash value records
-HOLIDAY_RULE = {"name": "premium-holiday-from-cash-value", "version": 1}  # premiums a holiday waived, paid from it
 YEAR_DAYS = Decimal(365)  # simple interest is actual/365
 HUNDRED = Decimal(100)
 T = TypeVar("T")
@@ -147,11 +149,10 @@ def _limit(ratio: Decimal, cash_value: Money, debts: Money) -> Money:
 
 # -- what several formulas share: cash value, debts, a premium quote -------------------------------------------
 
-def _cash_value(check: _Check, record: _Reader, on: date) -> Money:
-    """The cash value a record states on ``on``, recomputed from its basis: table entry x sum insured / rate_per,
-    or the one-year rule premium x (1 - expense ratio) x (1 - elapsed days / term days) (the premium being the
-    installments paid, where they are listed), each rounded half-up; less the installments a premium holiday
-    waived by ``on``, where the basis lists them, never below 0."""
+def _cash_value(check: _Check, record: _Reader) -> Money:
+    """The cash value a record states, recomputed from its basis: table entry x sum insured / rate_per, or the
+    one-year rule premium x (1 - expense ratio) x (1 - elapsed days / term days) (the premium being the
+    installments paid, where they are listed), each rounded half-up."""
     stated = record.money("amount")
     basis = record.sub("basis")
     rule = basis.raw("rule")
@@ -176,27 +177,8 @@ def _cash_value(check: _Check, record: _Reader, on: date) -> Money:
     else:
         raise VerificationError(f"{check.formula}: cannot be recomputed: cash-value rule {rule!r} is not one this "
                                 f"recomputation knows")
-    if basis.has("premium_holiday"):
-        computed = _holiday(check, basis.sub("premium_holiday"), computed, on)
     check.same(f"{record.path}.amount", stated, computed)
     return computed
-
-
-def _holiday(check: _Check, holiday: _Reader, value: Money, on: date) -> Money:
-    """``value`` less the installments a premium holiday waived that fell due by ``on`` (each listed with its due
-    date), never below 0."""
-    rule = holiday.raw("rule")
-    if rule != HOLIDAY_RULE:
-        raise VerificationError(f"{check.formula}: cannot be recomputed: premium-holiday rule {rule!r} is not one "
-                                f"this recomputation knows")
-    check.same(f"{holiday.path}.cash_value", holiday.money("cash_value"), value)
-    carried = Money.zero(value.currency)
-    for item in holiday.each("dues"):
-        due = item.day("due")
-        check.holds(due <= on, f"{item.path}.due {due} is after {on}: its installment was not due yet")
-        carried = carried + item.money("premium")
-    check.same(f"{holiday.path}.carried", holiday.money("carried"), carried)
-    return Money(max(Decimal(0), (value - carried).amount), value.currency).rounded()
 
 
 def _cash_value_plan(check: _Check, record: _Reader, sum_insured: Money) -> None:
@@ -280,7 +262,7 @@ def _loan_limit(check: _Check, params: _Reader, inputs: _Reader, on: date) -> Re
     ratio, max_months = params.decimal("ratio"), params.integer("max_months")
     check.same("inputs.ratio", inputs.decimal("ratio"), ratio)
     check.same("inputs.max_months", inputs.integer("max_months"), max_months)
-    cash = _cash_value(check, inputs.sub("cash_value"), on)
+    cash = _cash_value(check, inputs.sub("cash_value"))
     debts = _debts(check, inputs.sub("debts"), on)
     limit = _limit(ratio, cash, debts)
     check.same("inputs.limit", inputs.money("limit"), limit)
@@ -333,13 +315,12 @@ def _loan_repayment(check: _Check, params: _Reader, inputs: _Reader, on: date) -
 
 def _partial_withdrawal(check: _Check, params: _Reader, inputs: _Reader, on: date) -> Recomputed:
     """paid = amount - amount x the policy year's fee (rounded); min_amount <= amount <= max_ratio x (cash value -
-    debts); the sum assured drops by the amount, not below the product's smallest (v1: in proportion to the cash
-    value taken, onto the product's grid)."""
+    debts); the sum assured drops in proportion to the cash value taken (v1 and v2 alike)."""
     max_ratio, minimum = params.decimal("max_ratio"), params.money("min_amount")
     check.same("inputs.max_ratio", inputs.decimal("max_ratio"), max_ratio)
     check.same("inputs.min_amount", inputs.money("min_amount"), minimum)
     record = inputs.sub("cash_value")
-    cash = _cash_value(check, record, on)
+    cash = _cash_value(check, record)
     debts = _debts(check, inputs.sub("debts"), on)
     limit = _limit(max_ratio, cash, debts)
     check.same("inputs.limit", inputs.money("limit"), limit)
@@ -359,19 +340,12 @@ def _partial_withdrawal(check: _Check, params: _Reader, inputs: _Reader, on: dat
     check.same("inputs.fee", inputs.money("fee"), fee)
     current = inputs.money("sum_insured")
     _cash_value_plan(check, record, current)
-    new = inputs.money("new_sum_insured")
-    if check.version >= 2:
-        check.same("inputs.new_sum_insured", new, current - requested)
-        minimum = inputs.money("sum_insured_min")
-        check.holds(minimum <= new, f"inputs.new_sum_insured {new} is below the product's smallest sum assured "
-                    f"{minimum}")
-    else:
-        proportional = current.amount * (1 - requested.amount / cash.amount)
-        check.same("inputs.sum_insured_proportional", inputs.decimal("sum_insured_proportional"), proportional)
-        step = inputs.money("sum_insured_step")
-        # the grid's minimum is not recorded: the new sum can only be bounded, within one step below the proportion
-        check.holds(proportional - step.amount < new.amount <= proportional, f"inputs.new_sum_insured {new} is not "
-                    f"within one step ({step}) below the proportional sum {proportional}")
+    proportional = current.amount * (1 - requested.amount / cash.amount)
+    check.same("inputs.sum_insured_proportional", inputs.decimal("sum_insured_proportional"), proportional)
+    new, step = inputs.money("new_sum_insured"), inputs.money("sum_insured_step")
+    # the grid's minimum is not recorded: the new sum can only be bounded, within one step below the proportion
+    check.holds(proportional - step.amount < new.amount <= proportional, f"inputs.new_sum_insured {new} is not "
+                f"within one step ({step}) below the proportional sum {proportional}")
     return Recomputed(check.formula, (requested - fee).rounded(), {"cash_value": cash, "debts": debts,
                                                                     "limit": limit, "fee": fee})
 
@@ -379,7 +353,7 @@ def _partial_withdrawal(check: _Check, params: _Reader, inputs: _Reader, on: dat
 def _surrender_value(check: _Check, params: _Reader, inputs: _Reader, on: date) -> Recomputed:
     """cash value - debts + refundable premium (modal premium x days from the request date to the paid-to date /
     days of the installment holding it), not below 0."""
-    cash = _cash_value(check, inputs.sub("cash_value"), on)
+    cash = _cash_value(check, inputs.sub("cash_value"))
     debts = _debts(check, inputs.sub("debts"), on)
     refund = inputs.sub("refundable_premium")
     modal, stated = refund.money("modal_premium"), refund.money("amount")
@@ -412,7 +386,7 @@ def _free_look_refund(check: _Check, params: _Reader, inputs: _Reader, on: date)
 
 def _partial_surrender_value(check: _Check, params: _Reader, inputs: _Reader, on: date) -> Recomputed:
     """(cash value - debts) x decrease / sum assured, not below 0."""
-    cash = _cash_value(check, inputs.sub("cash_value"), on)
+    cash = _cash_value(check, inputs.sub("cash_value"))
     debts = _debts(check, inputs.sub("debts"), on)
     current, new = inputs.money("sum_insured"), inputs.money("new_sum_insured")
     _cash_value_plan(check, inputs.sub("cash_value"), current)
@@ -453,7 +427,7 @@ def _rider_cash_value(check: _Check, params: _Reader, inputs: _Reader, on: date)
     check.same("inputs.covered_days", covered, max(_days(start, inputs.day("paid_to")), 1))
     check.same("inputs.elapsed_days", inputs.integer("elapsed_days"), min(_days(start, on), covered))
     record = inputs.sub("cash_value")
-    cash = _cash_value(check, record, on)
+    cash = _cash_value(check, record)
     # the rider's one-year rule over what was paid for it and the days that paid for
     rule = record.sub("inputs")
     check.same("inputs.cash_value.inputs.premium", rule.money("premium"), inputs.money("premium_paid"))

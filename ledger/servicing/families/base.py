@@ -27,9 +27,10 @@ from ledger.servicing.catalog import Operation
 __all__ = ["AMOUNT_RULE", "Context", "Family", "Input", "Person", "Prepared", "amount_record", "days_between",
            "refuse", "simple_interest"]
 
-# The rule every recorded amount cites besides the catalog's, product's and table's versions. Version 2: a
-# withdrawal lowers the sum assured by the amount withdrawn (v1: in proportion to the cash value taken), and a loan
-# starts on the day it is paid out (v1: on its request date); ``ledger.servicing.recompute`` still checks v1 records.
+# The rule every recorded amount cites besides the catalog's, product's and table's versions. Version 2 changed one
+# thing: a policy loan starts (its interest and its months run) on the day it is paid out, when its request
+# completes (v1: on its request date). Everything else, the partial withdrawal's proportional sum assured included,
+# is as v1 computed it; ``ledger.servicing.recompute`` checks records of both.
 AMOUNT_RULE = {"name": "servicing-amounts", "version": 2}
 
 

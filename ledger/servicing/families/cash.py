@@ -1,9 +1,9 @@
 """Cash family: taking part of the cash value out (partial withdrawal) and ending the contract for it (surrender).
 
 Both pay the policyholder from the cash value on the request date after the policy's debts (open loans with their
-interest, premiums in arrears). A withdrawal lowers the sum assured by the amount withdrawn and re-quotes the
-premium; a surrender ends the contract, clears its loans and gives back the part of the current installment paid
-for the time after the request date.
+interest, premiums in arrears). A withdrawal lowers the sum assured in proportion to the cash value taken and
+re-quotes the premium; a surrender ends the contract, clears its loans and gives back the part of the current
+installment paid for the time after the request date.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -78,6 +78,11 @@ def refundable_premium(policy: st.PolicyState, on: date) -> Refundable:
                                "installment": {"start": start, "end": end, "days": period}})
 
 
+def _grid_floor(value: Decimal, *, minimum: Decimal, step: Decimal) -> Decimal:
+    """The largest sum on the product's grid (``minimum + k x step``) at or below ``value``."""
+    return minimum + ((value - minimum) / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
 class Cash:
     name: ClassVar[str] = "cash"
     inputs: ClassVar[Mapping[str, type[Input]]] = {"partial_withdrawal": PartialWithdrawal, "surrender": Surrender}
@@ -94,11 +99,10 @@ class Cash:
 
     @staticmethod
     def _withdrawal(ctx: Context, data: PartialWithdrawal) -> Prepared:
-        """Withdraw ``amount``: paid = amount - amount x the policy year's fee; the sum assured drops by the amount
-        withdrawn (fee included: it is taken from the cash value too), to the fen, off the product's grid of sums
-        sold if it falls so; the premium is re-quoted for it. Refuses BELOW-MINIMUM, ABOVE-WITHDRAWAL-LIMIT
-        (max_ratio x (cash value - debts)) and BELOW-PRODUCT-MINIMUM (the sum assured would drop below the
-        product's smallest, which is above zero, so it never drops below zero)."""
+        """Withdraw ``amount``: paid = amount - amount x the policy year's fee; the sum assured becomes
+        sum assured x (1 - amount / cash value), rounded down onto the product's grid (minimum + k x step) so the
+        plan stays one the product prices; the premium is re-quoted for it. Refuses BELOW-MINIMUM,
+        ABOVE-WITHDRAWAL-LIMIT (max_ratio x (cash value - debts)) and BELOW-PRODUCT-MINIMUM."""
         terms = ctx.operation.money.parameters
         assert isinstance(terms, WithdrawalTerms), f"{ctx.operation.code} has no withdrawal terms"
         on, currency = ctx.on, ctx.product.currency
@@ -122,22 +126,22 @@ class Cash:
         fee_rate = fees[year - 1] if year <= len(fees) else terms.fee_after
         fee = (requested * fee_rate).rounded()
         paid = requested - fee
-        minimum = ctx.product.definition.eligibility.sum_insured_min
+        rules = ctx.product.definition.eligibility
         current = policy_plan(ctx.policy, ctx.product).sum_insured
-        new = current - requested
-        if new < minimum:
-            held, most = current.rounded(), max(current - minimum, Money.zero(currency)).rounded()
-            raise refuse("BELOW-PRODUCT-MINIMUM", f"the sum assured drops by the amount withdrawn: "
-                         f"{held.amount} - {requested.amount} = {new.amount}, below the product's smallest sum "
-                         f"assured {minimum.amount}; at most {most.amount} can be withdrawn",
-                         f"部分领取后保额按领取金额减少：{held.amount} - {requested.amount} = {new.amount} 元，"
-                         f"低于产品最低保额 {minimum.amount} 元；最多可领取 {most.amount} 元", field="input.amount")
+        proportional = current.amount * (1 - requested.amount / cash.amount.amount)
+        if proportional < rules.sum_insured_min.amount:
+            raise refuse("BELOW-PRODUCT-MINIMUM", f"the sum assured would drop to {proportional:.2f}, below the "
+                         f"product's smallest {rules.sum_insured_min.amount}",
+                         f"领取后保额将降至 {proportional:.2f} 元，低于产品最低保额 {rules.sum_insured_min.amount} 元",
+                         field="input.amount")
+        new = Money(_grid_floor(proportional, minimum=rules.sum_insured_min.amount,
+                                step=rules.sum_insured_step.amount), currency).rounded()
         premium = requote(ctx, sum_insured=new)
         amount = amount_record(ctx, formula=ctx.operation.money.formula, amount=paid, inputs={
             "cash_value": cash.record, "debts": debts.to_json(), "max_ratio": terms.max_ratio, "limit": limit,
             "min_amount": terms.min_amount, "requested": requested, "policy_year": year, "fee_rate": fee_rate,
-            "fee": fee, "sum_insured": current, "sum_insured_min": minimum, "new_sum_insured": new},
-            tables=cash.tables())
+            "fee": fee, "sum_insured": current, "sum_insured_proportional": proportional,
+            "sum_insured_step": rules.sum_insured_step, "new_sum_insured": new}, tables=cash.tables())
         return Prepared(
             facts={"amount": requested.to_json(), "fee": fee.to_json(), "paid": paid.to_json(),
                    "new_sum_insured": new.to_json(), "premium": premium["modal_premium"]},

@@ -261,8 +261,8 @@ class Loan:
     def _repayment(ctx: Context, data: LoanRepayment) -> Prepared:
         """Repay ``amount`` (default: all owed), oldest loan first and each loan's interest before its principal.
         A loan paid off leaves the list; a loan partly repaid is left owing the rest of its principal and interest
-        as its new principal from the request date (its due date unchanged). Refuses NOTHING-OWED and
-        ABOVE-AMOUNT-OWED."""
+        as its new principal from the request date, or from its own start if it is paid out later (its due date
+        unchanged). Refuses NOTHING-OWED and ABOVE-AMOUNT-OWED."""
         on, currency = ctx.on, ctx.product.currency
         owed = loans_owed(ctx.policy, on)
         total = sum((item.owed for item in owed), Money.zero(currency))
@@ -284,7 +284,7 @@ class Loan:
             left -= interest + principal
             rest = item.owed.amount - interest - principal
             kept[item.index] = None if rest == 0 else {
-                **item.loan, "principal": Money(rest, currency).to_json(), "start": on.isoformat()}
+                **item.loan, "principal": Money(rest, currency).to_json(), "start": max(on, item.start).isoformat()}
             applied.append({"request_id": item.loan.get("request_id", ""), "interest": Money(interest, currency),
                             "principal": Money(principal, currency), "closed": rest == 0,
                             "left": Money(rest, currency)})

@@ -59,17 +59,15 @@ class PremiumHoliday(Input):
 
 
 def premium_json(product: Product, plan: Plan, *, age: int, sex: str, occupation_class: int,
-                 extra_premium_pct: Decimal, grid: bool = True) -> dict[str, Any]:
-    """The premium of ``plan`` as a policy keeps it (annual and modal premium, frequency, basis and inputs);
-    ``grid=False`` re-prices the policy's own plan, whose sum insured a partial withdrawal may have taken off the
-    grid of sums sold.
+                 extra_premium_pct: Decimal) -> dict[str, Any]:
+    """The premium of ``plan`` as a policy keeps it (annual and modal premium, frequency, basis and inputs).
 
     Raises ``Refused`` naming the pricing rule (FREQUENCY-NOT-OFFERED, AGE-OUT-OF-RANGE, ...) when the product
     does not offer the plan to this insured.
     """
     try:
         q = quote(product, plan, age=age, sex=sex, occupation_class=occupation_class,
-                  extra_premium_pct=extra_premium_pct, grid=grid)
+                  extra_premium_pct=extra_premium_pct)
     except PlanRefused as error:
         raise refuse(error.rule, f"the product does not price this plan: {error.message}",
                      "产品不提供该保障计划", field="input") from None
@@ -162,7 +160,7 @@ class Payment:
                          "交费期在下一个保单周年日前届满，无需变更交费频率", field="input.frequency")
         extra = Decimal(str(policy.decision.get("extra_premium_pct") or "0"))
         premium = premium_json(ctx.product, plan, age=policy.insured_age, sex=policy.insured_sex,
-                               occupation_class=policy.occupation_class, extra_premium_pct=extra, grid=False)
+                               occupation_class=policy.occupation_class, extra_premium_pct=extra)
         return Prepared(
             facts={"frequency": data.frequency, "from_frequency": policy.plan.get("frequency"),
                    "effective_on": anniversary.isoformat(), "premium": premium["modal_premium"]},

@@ -79,14 +79,13 @@ def extra_premium_pct(policy: PolicyState) -> Decimal:
 def requote(ctx: Context, *, sum_insured: Money | None = None, occupation_class: int | None = None
             ) -> dict[str, Any]:
     """The policy's premium re-quoted (JSON as a policy keeps it) for a new sum insured and/or occupation class,
-    at its issue age, sex and extra premium. The sum need not be on the product's grid of sums sold (a partial
-    withdrawal lowers it by the amount withdrawn); a caller that takes a new sum from the customer checks the grid
-    itself. Raises ``Refused`` naming the pricing rule if the product does not price the plan."""
+    at its issue age, sex and extra premium. Raises ``Refused`` naming the pricing rule if the product does not
+    price the plan."""
     policy = ctx.policy
     base = premium_json(ctx.product, policy_plan(policy, ctx.product, sum_insured=sum_insured),
                         age=policy.insured_age, sex=policy.insured_sex,
                         occupation_class=policy.occupation_class if occupation_class is None else occupation_class,
-                        extra_premium_pct=extra_premium_pct(policy), grid=False)
+                        extra_premium_pct=extra_premium_pct(policy))
     riders = policy.premium.get("riders_modal_premium")
     # the riders still attached keep their installments: each due collects the new base premium and theirs
     return with_rider_installment(base, Money.from_json(riders)) if riders else base

@@ -26,15 +26,14 @@ from ledger.clock import add_months
 from ledger.errors import Refused, VerificationError
 from ledger.log.encoding import canonical_json
 from ledger.money import Money
-from ledger.policies import service as policy_service
 from ledger.policies.service import PolicyService, _plan, _quote_json
-from ledger.policies.state import MONTHS, PolicyState, with_changes
+from ledger.policies.state import MONTHS, PolicyState
 from ledger.products import pricing
 from ledger.products.catalog import Product, ProductCatalog, default_products_dir
 from ledger.servicing import catalog as servicing_catalog
 from ledger.servicing import recompute as module
 from ledger.servicing.catalog import default_catalog_path, load_catalog
-from ledger.servicing.families import base, cash, contract, loan, payment, plan, rating
+from ledger.servicing.families import base, cash, contract, loan, plan, rating
 from ledger.servicing.families.base import Context, Input
 from ledger.servicing.recompute import explain, recompute, verify_amount
 
@@ -104,16 +103,6 @@ def rider_attached() -> dict[str, Any]:
             "from": "2024-03-01"}
 
 
-def on_holiday() -> PolicyState:
-    """The policy paid through 2023-03-01, then a 12-month premium holiday from 2024-03-01 (its request completed
-    on 2024-02-10)."""
-    state = policy(paid_through=date(2023, 3, 1))
-    ctx = Context(policy=state, product=WHOLE_LIFE, operation=CATALOG.get("premium_holiday"),
-                  catalog={"id": CATALOG.id, "version": CATALOG.version, "digest": CATALOG.digest},
-                  today=date(2024, 2, 10), now=datetime(2024, 2, 10, 9, tzinfo=UTC), cash_value=None, requester="P1")
-    return with_changes(state, payment.FAMILY.prepare(ctx, payment.PremiumHoliday(months=12)).changes)
-
-
 def suspended(**values: Any) -> PolicyState:
     return policy(paid_through=date(2023, 3, 1), status="Suspended", lapsed_on=date(2024, 4, 30),
                   reinstate_until=date(2026, 4, 30), **values)
@@ -144,9 +133,6 @@ RECORDS: dict[str, tuple[Callable[[], Record], str]] = {
         loan.LoanRepayment(amount=Decimal(5200))), "5200.00"),
     "partial_withdrawal": (lambda: prepared(cash.FAMILY, policy(), "partial_withdrawal",
                                             cash.PartialWithdrawal(amount=Decimal(10000))), "9900.00"),
-    # a premium holiday waived the 2024-03-01 installment: the cash value paid it, 44,424.14 - 16,313.50 is left
-    "loan_limit/holiday": (lambda: prepared(loan.FAMILY, on_holiday(), "policy_loan",
-                                            loan.PolicyLoan(amount=Decimal(10000))), "10000.00"),
     # monthly, paid to 2024-10-01, surrendered 2024-09-11 with a loan of 2,000 open since 2024-03-01
     "surrender_value": (lambda: prepared(cash.FAMILY, policy(frequency="monthly", paid_through=date(2024, 9, 1),
                                                              loans=(open_loan("2000", date(2024, 3, 1)),)),
@@ -230,7 +216,6 @@ def test_the_rule_versions_recomputed_are_the_ones_the_code_cites() -> None:
     assert module.AMOUNT_RULE == base.AMOUNT_RULE
     assert module.PREMIUM_RULE == pricing.PREMIUM_RULE
     assert module.CASH_VALUE_RULES == pricing.CASH_VALUE_RULES
-    assert module.HOLIDAY_RULE == policy_service.HOLIDAY_RULE
     assert module.AMOUNT_RULES[-1] == module.AMOUNT_RULE and [rule["version"] for rule in module.AMOUNT_RULES] == [1, 2]
 
 
@@ -268,15 +253,6 @@ def test_repayment_and_withdrawal_intermediates() -> None:
     assert withdrawn.parts["limit"] == cny("35539.31")  # 0.80 x 44,424.14, rounded down
 
 
-def test_a_withdrawal_lowers_the_sum_assured_by_the_amount_and_not_below_the_products_smallest() -> None:
-    record = record_of("partial_withdrawal")
-    assert record["inputs"]["new_sum_insured"] == money("490000.00")  # 500,000 - 10,000
-    fails(tampered(record, "inputs.new_sum_insured", money("380000.00")),  # v1's proportional sum, on the grid
-          "partial_withdrawal: inputs.new_sum_insured is recorded as 380000.00 CNY but recomputes to 490000.00 CNY")
-    fails(tampered(record, "inputs.sum_insured_min", money("495000")),
-          "partial_withdrawal: inputs.new_sum_insured 490000.00 CNY is below the product's smallest")
-
-
 def test_a_loan_runs_from_the_day_it_is_paid_out_on_or_after_its_request_date() -> None:
     record = prepared(loan.FAMILY, policy(), "policy_loan", loan.PolicyLoan(amount=Decimal(10000)),
                       today=date(2024, 9, 4))  # asked for on 2024-09-01, completed and paid out on the 4th
@@ -288,28 +264,31 @@ def test_a_loan_runs_from_the_day_it_is_paid_out_on_or_after_its_request_date() 
           "loan_limit: inputs.start 2024-08-31 is before the request date 2024-09-01")
 
 
+def test_a_withdrawal_recomputes_by_the_proportional_rule_under_either_version() -> None:
+    """v2 changed only when a loan starts: a withdrawal's sum assured falls in proportion to the cash value taken,
+    onto the grid below, in records of v1 and v2 alike (500,000 x (1 - 10,000 / 44,424.14) = 387,448.58...:
+    380,000); a sum lowered by the amount withdrawn (490,000) is refused under both."""
+    record = record_of("partial_withdrawal")
+    assert record["rule"] == base.AMOUNT_RULE == {"name": "servicing-amounts", "version": 2}
+    assert record["inputs"]["new_sum_insured"] == money("380000.00")
+    for version in (1, 2):
+        written = tampered(record, "rule", {"name": "servicing-amounts", "version": version})
+        verify_amount(written)
+        fails(tampered(written, "inputs.new_sum_insured", money("490000.00")), "partial_withdrawal: inputs."
+              "new_sum_insured 490000.00 CNY is not within one step")
+
+
 def test_records_of_the_first_amounts_rule_still_recompute_as_it_computed_them() -> None:
-    """Version 1 lowered a withdrawal's sum assured in proportion to the cash value taken (onto the grid below) and
-    started a loan on its request date; its records, as that version wrote them, verify as v1 and not as v2."""
+    """Version 1 started a loan on its request date; its records, as that version wrote them (no start), verify as
+    v1 and not as v2."""
     v1 = {"name": "servicing-amounts", "version": 1}
-    withdrawal = copy.deepcopy(record_of("partial_withdrawal"))
-    inputs = withdrawal["inputs"]
-    del inputs["sum_insured_min"]
-    proportional = Decimal(500000) * (1 - Decimal("10000.00") / Decimal("44424.14"))  # 387,448.58...
-    inputs.update(sum_insured_proportional=str(proportional), sum_insured_step=money("10000"),
-                  new_sum_insured=money("380000.00"))
-    withdrawal["rule"] = v1
-    verify_amount(withdrawal)
-    fails(tampered(withdrawal, "rule", base.AMOUNT_RULE), "partial_withdrawal: inputs.new_sum_insured is recorded as "
-          "380000.00 CNY but recomputes to 490000.00 CNY")
-    fails(tampered(withdrawal, "inputs.new_sum_insured", money("390000.00")), "partial_withdrawal: inputs."
-          "new_sum_insured 390000.00 CNY is not within one step")
     lent = copy.deepcopy(record_of("loan_limit"))
     del lent["inputs"]["start"]  # v1 recorded none: the loan started on the request date
     lent["rule"] = v1
     verify_amount(lent)
     fails(tampered(lent, "rule", base.AMOUNT_RULE), "loan_limit: cannot be recomputed: input inputs.start is not "
           "recorded")
+    fails(tampered(lent, "inputs.due", "2025-03-04"), "loan_limit: inputs.due is recorded as")
 
 
 def test_a_surrender_refunds_the_unearned_days_of_the_installment() -> None:
@@ -356,10 +335,6 @@ TAMPERED = [
     ("reinstatement_amount/quoted", "inputs.quoted_on", "2024-07-01", "inputs.interest"),
     ("reinstatement_amount/paid", "inputs.payment.amount", money("16000.00"), "the payment that reinstated"),
     ("loan_limit", "value", money("10000.01"), "value is recorded as 10000.01 CNY but recomputes to 10000.00 CNY"),
-    ("loan_limit/holiday", "inputs.cash_value.basis.premium_holiday.dues.0.due", "2024-09-02", "was not due yet"),
-    ("loan_limit/holiday", "inputs.cash_value.basis.premium_holiday.dues", [], "premium_holiday.carried"),
-    ("loan_limit/holiday", "inputs.cash_value.basis.premium_holiday.rule", {"name": "x", "version": 1},
-     "cannot be recomputed: premium-holiday rule"),
     ("surrender_value/one_year", "inputs.cash_value.basis.inputs.premiums_paid.4.premium", money("17.00"),
      "inputs.cash_value.basis.inputs.premium (the installments paid)"),
 ]
@@ -394,11 +369,10 @@ UNUSED = {
     ("loan_limit", "inputs.rate"): "the new loan's rate: what it will cost, not how much is lent",
     ("loan_limit", "parameters.interest_rate"): "the same, where the product states no rate",
     ("partial_withdrawal", "inputs.debts.arrears.modal_premium.amount"): "no premium in arrears to multiply",
-    ("partial_withdrawal", "inputs.sum_insured_min.amount"): "a floor the new sum assured stays above, not a term",
+    ("partial_withdrawal", "inputs.sum_insured_step.amount"): "the new sum assured's grid, not the amount paid",
     ("partial_withdrawal", "parameters.fee_after"): "the fee after the schedule; this is policy year 5",
     **{("partial_withdrawal", f"parameters.fees_by_policy_year.{n}"): "another policy year's fee" for n in range(4)},
     ("surrender_value", "inputs.debts.arrears.modal_premium.amount"): "no premium in arrears to multiply",
-    ("loan_limit/holiday", "inputs.debts.arrears.modal_premium.amount"): "no premium in arrears: one was waived",
     ("surrender_value/one_year", "inputs.cash_value.basis.inputs.plan.sum_insured.amount"): "the one-year rule is on "
                                                                                              "the premiums paid",
     ("partial_surrender_value", "inputs.debts.arrears.modal_premium.amount"): "no premium in arrears to multiply",

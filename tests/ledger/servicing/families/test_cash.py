@@ -1,6 +1,6 @@
-"""The cash family: partial withdrawal (fee by policy year, limit, the sum assured lowered by the amount withdrawn
-and re-quoted, never below the product's smallest) and surrender (cash value - debts + refundable premium, never
-negative), by hand from the shipped tables.
+"""The cash family: partial withdrawal (fee by policy year, limit, the sum assured lowered onto the product's grid
+and re-quoted) and surrender (cash value - debts + refundable premium, never negative), by hand from the shipped
+tables.
 
 The policy: whole life, 500,000, 20-year payment, a man of 40, effective 2020-03-01; premium 326.27 per 10,000 a
 year (whole-life-v1-rates) = 16,313.50 (monthly: x 0.09 = 1,468.22). Cash value per 10,000 (whole-life-v1-cash-
@@ -27,7 +27,7 @@ from ledger.policies.service import PolicyService, _plan, _quote_json
 from ledger.policies.state import MONTHS, PolicyState, with_changes
 from ledger.products.catalog import ProductCatalog, default_products_dir
 from ledger.servicing.catalog import ServicingCatalog, default_catalog_path, load_catalog
-from ledger.servicing.families import cash, payment
+from ledger.servicing.families import cash
 from ledger.servicing.families.base import Context, Input
 
 PRODUCTS = ProductCatalog.load(default_products_dir())
@@ -88,36 +88,25 @@ def open_loan(principal: str, start: date) -> dict[str, Any]:
 
 # -- partial withdrawal ----------------------------------------------------------------------------------------
 
-def test_a_withdrawal_pays_the_amount_less_the_years_fee_and_lowers_the_sum_assured_by_the_amount() -> None:
-    """DOMAIN 3: "the sum assured drops by the amount withdrawn" (not in proportion to the cash value taken, which
-    took 500,000 x 10,000 / 44,424.14 = 112,551 of cover, onto the grid 120,000, for 10,000)."""
+def test_a_withdrawal_pays_the_amount_less_the_years_fee_and_lowers_the_sum_assured() -> None:
     assert Decimal("44424.14") == CASH_VALUE and Decimal("16313.50") == ANNUAL
     prepared = FAMILY.prepare(context(policy(), "partial_withdrawal"), cash.PartialWithdrawal(amount="10000"))
     fee = Decimal("10000.00") * Decimal("0.01")  # policy year 5: fees_by_policy_year[4]
+    proportional = Decimal(500000) * (1 - Decimal("10000.00") / CASH_VALUE)  # 387,448.58...
+    assert Decimal(380000) <= proportional < Decimal(390000)  # onto the grid 50,000 + k x 10,000: 380,000
     assert prepared.facts == {"amount": money("10000.00"), "fee": money("100.00"),
-                              "paid": cny(Decimal("10000.00") - fee), "new_sum_insured": money("490000.00"),
-                              "premium": cny(Decimal("326.27") * 49)}
+                              "paid": cny(Decimal("10000.00") - fee), "new_sum_insured": money("380000.00"),
+                              "premium": cny(Decimal("326.27") * 38)}
     assert prepared.payout == {"amount": money("9900.00"), "pay_by": "2024-09-01", "to": "policyholder"}
-    assert prepared.changes["plan"] == {"sum_insured": money("490000.00")}
-    assert prepared.changes["premium"]["annual_premium"] == money("15987.23")
+    assert prepared.changes["plan"] == {"sum_insured": money("380000.00")}
+    assert prepared.changes["premium"]["annual_premium"] == money("12398.26")
     assert prepared.amount is not None
     assert prepared.amount["value"] == money("9900.00")
     assert prepared.amount["inputs"]["limit"] == cny((Decimal("0.80") * CASH_VALUE).quantize(CENT, ROUND_DOWN))
     assert prepared.amount["inputs"]["policy_year"] == 5 and prepared.amount["inputs"]["fee_rate"] == "0.01"
-    assert prepared.amount["inputs"]["sum_insured_min"] == money("50000")
-    assert prepared.amount["rule"] == {"name": "servicing-amounts", "version": 2}
     changed = with_changes(policy(), prepared.changes)
-    assert changed.plan["sum_insured"] == money("490000.00") and changed.premium["modal_premium"] == \
-        money("15987.23")
-
-
-def test_a_withdrawal_off_the_grid_of_sums_sold_lowers_the_sum_assured_to_the_fen() -> None:
-    """500,000 - 1,234.56 is not 50,000 + k x 10,000: the contract keeps the exact sum, priced by its rate."""
-    prepared = FAMILY.prepare(context(policy(), "partial_withdrawal"), cash.PartialWithdrawal(amount="1234.56"))
-    assert prepared.facts["new_sum_insured"] == money("498765.44")
-    # 326.27 per 10,000 x 49.876544 = 16,273.2200...
-    assert prepared.changes["premium"]["annual_premium"] == cny(Decimal("326.27") * Decimal("49.876544"))
-    assert prepared.changes["premium"]["inputs"]["plan"]["sum_insured"] == money("498765.44")
+    assert changed.plan["sum_insured"] == money("380000.00") and changed.premium["modal_premium"] == \
+        money("12398.26")
 
 
 def test_the_first_years_fee_is_three_percent() -> None:
@@ -128,16 +117,20 @@ def test_the_first_years_fee_is_three_percent() -> None:
                               cash.PartialWithdrawal(amount="1000"))
     assert prepared.facts["fee"] == cny(Decimal("1000.00") * Decimal("0.03"))
     assert prepared.facts["paid"] == money("970.00")
-    assert prepared.facts["new_sum_insured"] == money("499000.00")  # the 1,000 withdrawn, fee included
+    # 500,000 x (1 - 1000 / 1894.49) = 236,074.61... onto the grid: 230,000
+    assert prepared.facts["new_sum_insured"] == money("230000.00")
 
 
 def test_no_fee_after_the_listed_years() -> None:
     on = date(2026, 3, 1)  # the start of policy year 7: the value at the end of year 6
+    value = Decimal("1429.40") * 50
     prepared = FAMILY.prepare(context(policy(paid_through=on), "partial_withdrawal", on=on),
                               cash.PartialWithdrawal(amount="20000"))
     assert prepared.facts["fee"] == money("0.00") and prepared.facts["paid"] == money("20000.00")
-    assert prepared.facts["new_sum_insured"] == money("480000.00")
-    assert prepared.facts["premium"] == cny(Decimal("326.27") * 48)
+    proportional = Decimal(500000) * (1 - Decimal(20000) / value)  # 360,081.15...
+    assert Decimal(360000) <= proportional < Decimal(370000)
+    assert prepared.facts["new_sum_insured"] == money("360000.00")
+    assert prepared.facts["premium"] == cny(Decimal("326.27") * 36)
 
 
 def test_withdrawal_refusals() -> None:
@@ -146,20 +139,9 @@ def test_withdrawal_refusals() -> None:
     limit = (Decimal("0.80") * CASH_VALUE).quantize(CENT, ROUND_DOWN)
     error = refused("ABOVE-WITHDRAWAL-LIMIT", ctx, cash.PartialWithdrawal(amount=str(limit + CENT)))
     assert str(limit) in str(error) and str(limit) in error.zh
-
-
-def test_a_withdrawal_never_takes_the_sum_assured_below_the_products_smallest() -> None:
-    """60,000 of cover may lose 10,000 at most (whole life's smallest sum assured is 50,000); the refusal names the
-    rule and the most that can be withdrawn, in English and Chinese."""
-    state = policy(sum_insured="60000")  # cash value 44,424.14 x 6 / 50 = 5,330.90: up to 4,264.72 may be taken
-    assert FAMILY.prepare(context(state, "partial_withdrawal"), cash.PartialWithdrawal(amount="4264.72")).facts[
-        "new_sum_insured"] == money("55735.28")
-    at_minimum = policy(sum_insured="50000")
-    error = refused("BELOW-PRODUCT-MINIMUM", context(at_minimum, "partial_withdrawal"),
-                    cash.PartialWithdrawal(amount="1000"))
-    assert "drops by the amount withdrawn" in str(error) and "49000.00" in str(error) and "50000" in str(error)
-    assert "at most 0.00" in str(error)
-    assert "最低保额 50000" in error.zh and "最多可领取 0.00" in error.zh and error.field == "input.amount"
+    # 60,000 of cover: 60,000 x (1 - 1000 / cash value) falls below the product's 50,000
+    small = policy(sum_insured="60000")
+    refused("BELOW-PRODUCT-MINIMUM", context(small, "partial_withdrawal"), cash.PartialWithdrawal(amount="1000"))
 
 
 def _cash(amount: Decimal) -> Callable[[date], dict[str, Any]]:
@@ -206,38 +188,16 @@ def test_a_surrender_pays_the_cash_value_and_the_unearned_premium() -> None:
     assert prepared.amount["formula"] == "surrender_value"
 
 
-def on_holiday() -> PolicyState:
-    """The policy paid through 2023-03-01 with a 12-month premium holiday asked for on 2024-02-10 applied as its
-    request completes: the 2024-03-01 installment is waived, and paid from the cash value."""
-    state = policy(paid_through=date(2023, 3, 1))
-    ctx = dataclasses.replace(context(state, "premium_holiday", on=date(2024, 2, 10)), cash_value=None)
-    prepared = payment.FAMILY.prepare(ctx, payment.PremiumHoliday(months=12))
-    return with_changes(state, prepared.changes)
-
-
 def test_a_surrender_refunds_nothing_of_an_installment_a_premium_holiday_waived() -> None:
-    """The 2024-03-01 installment was waived, not paid: the days of it after the request date are not a refund, and
-    the cash value paid it (the catalog: cover continues, carried by the cash value)."""
-    waived = on_holiday()
+    """The 2024-03-01 installment was waived, not paid: the days of it after the request date are not a refund."""
+    waived = policy(paid_through=date(2023, 3, 1), waived_dues=("2024-03-01",))
     assert waived.next_due() == date(2025, 3, 1)  # settled for the schedule, but never paid
     prepared = FAMILY.prepare(context(waived, "surrender"), cash.Surrender())
     refundable = prepared.amount["inputs"]["refundable_premium"] if prepared.amount else {}
     assert Decimal(refundable["amount"]["amount"]) == 0
-    assert prepared.facts["value"] == cny(CASH_VALUE - ANNUAL)  # the cash value less the installment it paid
+    assert prepared.facts["value"] == cny(CASH_VALUE)  # the cash value alone
     paid = FAMILY.prepare(context(policy(), "surrender"), cash.Surrender())  # the same installment paid
     assert Decimal(paid.facts["value"]["amount"]) == (CASH_VALUE + ANNUAL * 181 / 365).quantize(CENT, ROUND_HALF_UP)
-
-
-def test_a_premium_holiday_lowers_the_withdrawal_limit_to_80_percent_of_what_the_cash_value_has_left() -> None:
-    state = on_holiday()
-    limit = (Decimal("0.80") * (CASH_VALUE - ANNUAL)).quantize(CENT, ROUND_DOWN)  # 0.80 x 28,110.64
-    assert limit == Decimal("22488.51")
-    error = refused("ABOVE-WITHDRAWAL-LIMIT", context(state, "partial_withdrawal"),
-                    cash.PartialWithdrawal(amount=str(limit + CENT)))
-    assert "28110.64" in str(error) and str(limit) in error.zh
-    prepared = FAMILY.prepare(context(state, "partial_withdrawal"), cash.PartialWithdrawal(amount=str(limit)))
-    assert prepared.amount is not None
-    assert prepared.amount["inputs"]["cash_value"]["basis"]["premium_holiday"]["carried"] == cny(ANNUAL)
 
 
 def test_a_month_end_schedule_refunds_the_installment_to_its_next_due_date_only() -> None:

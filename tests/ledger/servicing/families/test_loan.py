@@ -10,7 +10,6 @@ year 5; on 2024-09-01 (184 days into year 5) it is (726.22 + (1048.10 - 726.22) 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -23,16 +22,12 @@ from pydantic import ValidationError
 
 from ledger.clock import add_months
 from ledger.errors import Refused
-from ledger.kernel import Event
-from ledger.log.encoding import canonical_json
-from ledger.policies.events import PREMIUMS_WAIVED
 from ledger.policies.service import PolicyService, _plan, _quote_json
-from ledger.policies.state import PolicyState, evolve, with_changes
+from ledger.policies.state import PolicyState, with_changes
 from ledger.products.catalog import ProductCatalog, default_products_dir
 from ledger.servicing.catalog import Operation, ServicingCatalog, default_catalog_path, load_catalog
-from ledger.servicing.families import loan, payment
+from ledger.servicing.families import loan
 from ledger.servicing.families.base import Context, Input
-from ledger.servicing.recompute import verify_amount
 
 PRODUCTS = ProductCatalog.load(default_products_dir())
 CATALOG: ServicingCatalog = load_catalog(default_catalog_path())
@@ -157,68 +152,6 @@ def test_premiums_in_arrears_are_debts() -> None:
     assert prepared.amount["inputs"]["debts"]["arrears"]["dues"] == ["2024-03-01"]
 
 
-def _on_holiday(*, paid_through: date = date(2023, 3, 1), asked: date = date(2024, 2, 10)) -> PolicyState:
-    """The policy paid through ``paid_through``, with a premium holiday of 12 months asked for on ``asked``
-    applied as its request completes: it waives the next annual installment."""
-    state = policy(paid_through=paid_through)
-    ctx = dataclasses.replace(context(state, "premium_holiday", on=asked), cash_value=None)
-    prepared = payment.FAMILY.prepare(ctx, payment.PremiumHoliday(months=12))
-    assert prepared.changes == {"waived_dues": [add_months(paid_through, 12).isoformat()]}
-    return with_changes(state, prepared.changes)
-
-
-def test_a_premium_holiday_is_paid_from_the_cash_value_which_lowers_the_loan_limit() -> None:
-    """The catalog: "cover continues, carried by the cash value". From 2024-03-01 the cash value is the table's
-    less the 16,313.50 waived; the loan limit is 80% of that (it was 80% of the whole table value)."""
-    state = _on_holiday()
-    assert state.next_due() == date(2025, 3, 1)
-    value = PolicyService._cash_value_of(state, PRODUCTS.get("whole-life"))
-    record = value(ON)
-    assert record["amount"] == {"amount": str(CASH_VALUE - Decimal("16313.50")), "currency": "CNY"}  # 28,110.64
-    assert state.holiday_dues == ("2024-03-01",)
-    assert record["basis"]["premium_holiday"] == {
-        "rule": {"name": "premium-holiday-from-cash-value", "version": 1},
-        "cash_value": {"amount": str(CASH_VALUE), "currency": "CNY"},
-        "dues": [{"due": "2024-03-01", "premium": {"amount": "16313.50", "currency": "CNY"}}],
-        "carried": {"amount": "16313.50", "currency": "CNY"}}
-    before = value(date(2024, 2, 29))  # the waived installment is not due yet: nothing is carried
-    assert "premium_holiday" not in before["basis"]
-    limit = (Decimal("0.80") * (CASH_VALUE - Decimal("16313.50"))).quantize(CENT, ROUND_DOWN)
-    assert limit == Decimal("22488.51")
-    error = refused("ABOVE-LOAN-LIMIT", context(state, "policy_loan"), loan.PolicyLoan(amount="22488.52"))
-    assert "28110.64" in str(error) and "28110.64" in error.zh
-    prepared = FAMILY.prepare(context(state, "policy_loan"), loan.PolicyLoan(amount=str(limit)))
-    assert prepared.amount is not None
-    assert prepared.amount["inputs"]["limit"] == {"amount": "22488.51", "currency": "CNY"}
-    assert prepared.amount["inputs"]["debts"]["arrears"]["dues"] == []  # waived, not owed
-    verify_amount(json.loads(canonical_json(dict(prepared.amount))))  # recomputed from the record alone
-
-
-def test_a_premium_holiday_the_cash_value_cannot_carry_leaves_nothing_to_lend() -> None:
-    """A holiday from the third installment (2022-03-01): on 2022-09-01 the table gives (203.26 + (423.57 - 203.26)
-    x 184 / 365) x 50 = 15,716.02, less the 16,313.50 waived: nothing (never below zero), so nothing to lend."""
-    state = _on_holiday(paid_through=date(2021, 3, 1), asked=date(2022, 3, 1))
-    on = date(2022, 9, 1)
-    value = PolicyService._cash_value_of(state, PRODUCTS.get("whole-life"))(on)
-    assert value["amount"]["amount"] == "0.00"
-    gross = ((Decimal("203.26") + (Decimal("423.57") - Decimal("203.26")) * 184 / 365) * 50).quantize(CENT,
-                                                                                                   ROUND_HALF_UP)
-    assert value["basis"]["premium_holiday"]["cash_value"]["amount"] == str(gross) == "15716.02"
-    refused("NO-LOAN-VALUE", context(state, "policy_loan", on=on), loan.PolicyLoan(amount="1"))
-
-
-def test_a_claims_premium_waiver_costs_the_cash_value_nothing() -> None:
-    """Premiums a claim waived (the insurer's benefit, ``policy.premiums.waived``) are not a premium holiday."""
-    state = policy(paid_through=date(2023, 3, 1))
-    waived = evolve(state, Event(index=1, seq=1, type=PREMIUMS_WAIVED, event_id="e1",
-                                 recorded_at=datetime(2024, 2, 10, tzinfo=UTC),
-                                 facts={"application_id": "A1", "claim_id": "C1", "dues": ["2024-03-01"],
-                                        "on": "2024-02-10", "actor": {"role": "system", "party": "claims"}}))
-    assert waived.waived_dues == ("2024-03-01",) and waived.holiday_dues == ()
-    value = PolicyService._cash_value_of(waived, PRODUCTS.get("whole-life"))(ON)
-    assert value["amount"]["amount"] == str(CASH_VALUE) and "premium_holiday" not in value["basis"]
-
-
 def test_no_loan_when_debts_take_the_cash_value() -> None:
     state = policy(loans=(open_loan("44424.14", date(2024, 6, 1)),))
     error = refused("NO-LOAN-VALUE", context(state, "policy_loan"), loan.PolicyLoan(amount="1"))
@@ -329,6 +262,21 @@ def test_a_repayment_below_the_interest_adds_the_rest_of_the_interest_to_the_pri
     assert prepared.changes == {"loans": [
         {**LOAN_A, "principal": {"amount": str(Decimal("10000.00") + INTEREST_A - 100), "currency": "CNY"},
          "start": "2024-09-01"}, LOAN_B]}
+
+
+def test_a_partial_repayment_never_restarts_a_loan_before_its_payout() -> None:
+    """Loan A is open; a repayment is asked for on 2024-09-01 while a new loan of 30,000 is still on its way (paid
+    out on the 5th), and completes on the 6th with both loans on the contract. It closes A and pays part of the new
+    loan, whose rest runs from its payout, not from the earlier request date (nothing had accrued before it)."""
+    paid_out = date(2024, 9, 5)
+    new = open_loan("30000.00", paid_out, request_id="r-new")
+    state = policy(loans=(LOAN_A, new))
+    ctx = dataclasses.replace(context(state, "loan_repayment", on=date(2024, 9, 6)), request_date=ON)
+    prepared = FAMILY.prepare(ctx, loan.LoanRepayment(amount="20000"))
+    rest = Decimal("30000.00") - (Decimal(20000) - Decimal("10000.00") - INTEREST_A)  # 20,126.03
+    assert prepared.changes == {"loans": [{**new, "principal": {"amount": str(rest), "currency": "CNY"},
+                                           "start": "2024-09-05"}]}
+    assert prepared.facts["closed"] == ["r-a"]
 
 
 def test_no_repayment_above_what_is_owed() -> None:
