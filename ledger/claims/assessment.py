@@ -7,13 +7,13 @@ question, not this module's. Amounts are ``Decimal`` in the cover's currency, ea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from ledger.claims.model import CLAIM_TYPES, Claim, Cover, LoanOwed, Prior, Versions
+from ledger.claims.model import CLAIM_TYPES, Claim, Cover, LoanOwed, Prior, Versions, merged_stays, stay_days
 from ledger.clock import add_months
 from ledger.errors import ValidationFailed
 from ledger.money import parse_decimal, round_cent
@@ -343,24 +343,6 @@ def _same_year(settled: Sequence[Prior], cover: Cover, year: date) -> list[Prior
 
 
 ALLOWANCE = "min(sum(merged stay days - deductible_days), max_days - days_paid_before) x daily_amount"
-
-
-def merged_stays(stays: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
-    """The hospital stays the invoices' (admission, discharge) dates make, in order: stays that overlap, or where
-    one begins on the day another ends (a transfer), are one stay from the first admission to the last
-    discharge, so no day is paid twice and the deductible days are taken once per stay."""
-    merged: list[tuple[date, date]] = []
-    for admitted, discharged in sorted(stays):
-        if merged and admitted <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], discharged))
-        else:
-            merged.append((admitted, discharged))
-    return merged
-
-
-def stay_days(admitted: date, discharged: date) -> int:
-    """Days in hospital: discharge date minus admission date, at least one for a same-day stay."""
-    return max((discharged - admitted).days, 1)
 
 
 def _allowance(draft: _Draft, code: str, benefit: DailyAllowance, cover: Cover, claim: Claim,

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from ledger.claims.diagnoses import DiagnosisTable
-from ledger.claims.model import CLAIM_TYPES, Change, Claim, Cover, Invoice, Prior
+from ledger.claims.model import CLAIM_TYPES, Change, Claim, Cover, Invoice, Prior, merged_stays, stay_days
 from ledger.errors import ValidationFailed
 from ledger.log.encoding import canonical_json, digest_str, sha256
 from ledger.money import round_cent
@@ -296,26 +296,39 @@ def _split_admission(i: _Input) -> Flag | None:
                   personal={"groups": sorted({hit[1] for hit in hits})})
 
 
+def _stays(invoices: Sequence[Invoice]) -> list[tuple[int, list[Invoice]]]:
+    """The claim's hospital stays as the allowance counts them (bills that overlap or touch are one stay): each
+    stay's days and its bills."""
+    billed = [inv for inv in invoices if inv.admitted is not None and inv.discharged is not None]
+    out = []
+    for admitted, discharged in merged_stays((inv.admitted, inv.discharged) for inv in billed
+                                             if inv.admitted is not None and inv.discharged is not None):
+        bills = [inv for inv in billed if inv.admitted is not None and admitted <= inv.admitted <= discharged]
+        out.append((stay_days(admitted, discharged), bills))
+    return out
+
+
 def _length_of_stay(i: _Input) -> Flag | None:
     r = i.rules.definition.length_of_stay
-    hits: list[tuple[Decimal, Invoice, str]] = []  # days / limit, invoice, group
-    for inv in i.claim.invoices:
-        norms = [(g.stay.limit_days, g) for g in i.diagnoses.groups_of(inv.diagnoses or i.claim.medical.diagnoses)]
-        if inv.days == 0 or not norms:
+    hits: list[tuple[Decimal, int, list[Invoice], str]] = []  # days / mean, days, its bills, group
+    for days, bills in _stays(i.claim.invoices):
+        diagnoses = list(dict.fromkeys(d for inv in bills for d in (inv.diagnoses or i.claim.medical.diagnoses)))
+        norms = [(g.stay.limit_days, g) for g in i.diagnoses.groups_of(diagnoses)]
+        if not norms:
             continue
         limit, group = max(norms, key=lambda item: item[0])  # the most lenient of its diagnoses
-        if inv.days > limit:
-            hits.append((inv.days / group.stay.mean_days, inv, group.code))
+        if days > limit:
+            hits.append((days / group.stay.mean_days, days, bills, group.code))
     if not hits:
         return None
-    ratio, inv, _ = max(hits, key=lambda hit: hit[0])
+    ratio, days, _, _ = max(hits, key=lambda hit: hit[0])
     shown = ratio.quantize(Decimal("0.1"))
     return i.flag("LENGTH-OF-STAY", r, threshold="stay > the diagnosis group's far_multiple x mean stay",
-                  observed=f"{inv.days} days, {shown} x the mean", evidence=[hit[1].index for hit in hits],
-                  en=f"A stay of {inv.days} days is {shown} times the usual stay for its diagnosis, far above the "
-                     "norm.",
-                  zh=f"住院{inv.days}天，为该诊断平均住院日的{shown}倍，远超常规。",
-                  personal={"groups": sorted({hit[2] for hit in hits})})
+                  observed=f"{days} days, {shown} x the mean",
+                  evidence=[inv.index for hit in hits for inv in hit[2]],
+                  en=f"A stay of {days} days is {shown} times the usual stay for its diagnosis, far above the norm.",
+                  zh=f"住院{days}天，为该诊断平均住院日的{shown}倍，远超常规。",
+                  personal={"groups": sorted({hit[3] for hit in hits})})
 
 
 def _phantom_stay(i: _Input) -> Flag | None:
@@ -328,7 +341,7 @@ def _phantom_stay(i: _Input) -> Flag | None:
     since = i.claim.loss_date - timedelta(days=r.cumulative_window_days)
     earlier = [(p.index, max((p.discharged - p.admitted).days, 1)) for p in i.own_prior()
                if p.admitted is not None and p.discharged is not None and since <= p.admitted <= i.claim.loss_date]
-    total_days = sum(inv.days for inv in stays) + sum(days for _, days in earlier)
+    total_days = sum(days for days, _ in _stays(stays)) + sum(days for _, days in earlier)  # overlaps once
     if not costly and total_days <= r.max_cumulative_days:
         return None
     currency = i.rules.definition.currency

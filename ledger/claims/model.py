@@ -7,6 +7,7 @@ Dates are business dates (the configured time zone); amounts are ``Decimal`` in 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -110,7 +111,7 @@ class Invoice:
         """Days in hospital: discharge date minus admission date (at least one for a same-day stay)."""
         if self.admitted is None or self.discharged is None:
             return 0
-        return max((self.discharged - self.admitted).days, 1)
+        return stay_days(self.admitted, self.discharged)
 
     @property
     def eligible(self) -> Decimal:
@@ -208,3 +209,21 @@ class Versions:
         if self.diagnoses is not None:
             out["diagnoses"] = self.diagnoses
         return out
+
+
+def merged_stays(stays: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """The hospital stays the invoices' (admission, discharge) dates make, in order: stays that overlap, or where
+    one begins on the day another ends (a transfer), are one stay from the first admission to the last
+    discharge, so no day is paid twice and the deductible days are taken once per stay."""
+    merged: list[tuple[date, date]] = []
+    for admitted, discharged in sorted(stays):
+        if merged and admitted <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], discharged))
+        else:
+            merged.append((admitted, discharged))
+    return merged
+
+
+def stay_days(admitted: date, discharged: date) -> int:
+    """Days in hospital: discharge date minus admission date, at least one for a same-day stay."""
+    return max((discharged - admitted).days, 1)

@@ -200,6 +200,28 @@ def test_length_of_stay_takes_the_most_lenient_diagnosis_and_skips_unknown_ones(
     assert "LENGTH-OF-STAY" not in run(rules, table, claim=make_claim(invoices=(unknown,)))
 
 
+def test_length_of_stay_reads_one_stay_billed_in_parts(rules: FraudRules, table: DiagnosisTable) -> None:
+    """Back-to-back bills (each begins the day the last ends) are one stay, as the allowance pays them: two
+    9-day pneumonia bills are an 18-day stay, above the group's 16."""
+    first = make_invoice(discharged=LOSS + timedelta(days=9))
+    second = replace(first, invoice_no="INV-2", admitted=LOSS + timedelta(days=9), discharged=LOSS + timedelta(days=18),
+                     index=41, digest="sha256:bb")
+    flag = run(rules, table, claim=make_claim(invoices=(first, second)))["LENGTH-OF-STAY"]
+    assert flag.observed == "18 days, 2.2 x the mean" and flag.evidence == (40, 41)
+
+
+def test_overlapping_bills_count_their_days_once_towards_the_cumulative_stay(rules: FraudRules,
+                                                                             table: DiagnosisTable) -> None:
+    first = make_invoice(discharged=LOSS + timedelta(days=10))
+    overlapping = replace(first, invoice_no="INV-2", admitted=LOSS + timedelta(days=5),
+                          discharged=LOSS + timedelta(days=15), index=41, digest="sha256:bb")  # 15 days in all
+    earlier = make_prior(admitted=LOSS - timedelta(days=300), discharged=LOSS - timedelta(days=215), index=22)  # 85
+    assert "PHANTOM-STAY" not in run(rules, table, claim=make_claim(invoices=(first, overlapping)), prior=(earlier,))
+    longer = replace(earlier, discharged=LOSS - timedelta(days=214))  # 86 + 15 = 101 days
+    flag = run(rules, table, claim=make_claim(invoices=(first, overlapping)), prior=(longer,))["PHANTOM-STAY"]
+    assert "101 days in hospital" in flag.observed
+
+
 # -- PHANTOM-STAY --------------------------------------------------------------------------------------------
 
 def test_phantom_stay_by_daily_cost(rules: FraudRules, table: DiagnosisTable) -> None:
