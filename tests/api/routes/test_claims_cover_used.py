@@ -1,6 +1,8 @@
-"""What a policy's other claims used of its cover: two claims assessed before either was approved (the second
-approval finds the cover the first used, is refused with ASSESSMENT-CHANGED and the claim is assessed again), and
-a claim reopened after it paid (what it paid still counts), so one cover is never paid twice."""
+"""What a policy's other claims used of its cover, so one cover is never paid twice: claims assessed before
+either was approved (the second approval finds the cover the first used, is refused with ASSESSMENT-CHANGED and
+the claim is assessed again); approvals and advances racing each other past that check (the read model refuses the
+stale one, COVER-STALE, and it is checked again); an assessment recorded between an approval's check and its
+append; advances, failed advances and claims reopened after they paid, which count what went out."""
 
 from __future__ import annotations
 
@@ -36,6 +38,44 @@ def instructed_total(ledger: Ledger, claim_id: str) -> Decimal:
     return sum((Decimal(amount) for amount in instructed(ledger, claim_id)), Decimal(0))
 
 
+def two_large_claims(client: TestClient, ledger: Ledger, clock: FixedClock) -> tuple[Any, list[str]]:
+    """A medical policy (annual limit 1,000,000, deductible 10,000) and two claims of 700,000 on it, both under
+    review by their handler; the systems and the claim ids."""
+    systems = register_systems(client, ledger)
+    ledger.claims.handlers = ("handler-a",)
+    policy_no = medical_policy(client, ledger, clock)
+    today = ledger.claims.today()
+    claims = []
+    for ago in (20, 10):
+        claim = report(client, ledger, policy_no, loss_date=today - timedelta(days=ago), documents=CUSTOMER_DOCS).json()
+        post_invoice(client, ledger, systems, claim, admitted=today - timedelta(days=ago), days=4,
+                     total="700000.00", social="1.00")
+        claims.append(claim["claim_id"])
+    return systems, claims
+
+
+def approved_on_a_second_look(client: TestClient, ledger: Ledger, claim_id: str) -> None:
+    """Approve a claim whose assessment another claim's use of the cover made stale: refused once
+    (ASSESSMENT-CHANGED: assessed again with that use counted), then approved on the new assessment."""
+    refused = post(client, ledger, claim_id, "decision", {"action": "approve"}, **HANDLER)
+    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    approved = post(client, ledger, claim_id, "decision", {"action": "approve"}, **HANDLER)
+    assert approved.status_code == 200, approved.text
+
+
+def audited(ledger: Ledger) -> None:
+    ledger.log.checkpoint_now()
+    audit = ledger.audit.verify()
+    assert audit.ok, audit.problems  # the claims tables are what a replay rebuilds, every amount recomputes
+
+
+def live_total(ledger: Ledger, claim_id: str) -> Decimal:
+    """What is instructed on the claim and not failed or replaced."""
+    payments = ledger.claims.get(claim_id).payments.values()
+    return sum((Decimal(p["amount"]["amount"]) for p in payments if p["status"] in ("instructed", "paid")),
+               Decimal(0))
+
+
 def test_a_once_only_critical_illness_benefit_is_not_approved_twice(hall: tuple[TestClient, Ledger],
                                                                      clock: FixedClock) -> None:
     client, ledger = hall
@@ -60,16 +100,7 @@ def test_a_once_only_critical_illness_benefit_is_not_approved_twice(hall: tuple[
 def test_an_annual_limit_is_shared_by_claims_assessed_before_either_was_approved(
         hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
     client, ledger = hall
-    systems = register_systems(client, ledger)
-    ledger.claims.handlers = ("handler-a",)
-    policy_no = medical_policy(client, ledger, clock)  # annual limit 1,000,000, deductible 10,000
-    today = ledger.claims.today()
-    claims = []
-    for ago in (20, 10):
-        claim = report(client, ledger, policy_no, loss_date=today - timedelta(days=ago), documents=CUSTOMER_DOCS).json()
-        post_invoice(client, ledger, systems, claim, admitted=today - timedelta(days=ago), days=4,
-                     total="700000.00", social="1.00")
-        claims.append(claim["claim_id"])
+    _, claims = two_large_claims(client, ledger, clock)  # annual limit 1,000,000, deductible 10,000
     assert post(client, ledger, claims[0], "decision", {"action": "approve"}, **HANDLER).status_code == 200
     refused = post(client, ledger, claims[1], "decision", {"action": "approve"}, **HANDLER)
     assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
@@ -123,28 +154,6 @@ def test_the_claims_list_shows_everything_paid_on_a_claim_advance_included(hall:
     ledger.log.checkpoint_now()
     report_ = ledger.audit.verify()
     assert report_.ok, report_.problems  # the claims table is what a replay rebuilds
-
-
-def two_large_claims(client: TestClient, ledger: Ledger, clock: FixedClock) -> tuple[Any, list[str]]:
-    """A medical policy (annual limit 1,000,000, deductible 10,000) and two claims of 700,000 on it, both under
-    review by their handler; the systems and the claim ids."""
-    systems = register_systems(client, ledger)
-    ledger.claims.handlers = ("handler-a",)
-    policy_no = medical_policy(client, ledger, clock)
-    today = ledger.claims.today()
-    claims = []
-    for ago in (20, 10):
-        claim = report(client, ledger, policy_no, loss_date=today - timedelta(days=ago), documents=CUSTOMER_DOCS).json()
-        post_invoice(client, ledger, systems, claim, admitted=today - timedelta(days=ago), days=4,
-                     total="700000.00", social="1.00")
-        claims.append(claim["claim_id"])
-    return systems, claims
-
-
-def audited(ledger: Ledger) -> None:
-    ledger.log.checkpoint_now()
-    audit = ledger.audit.verify()
-    assert audit.ok, audit.problems  # the claims tables are what a replay rebuilds, every amount recomputes
 
 
 def test_two_approvals_racing_on_one_policy_do_not_both_take_the_annual_limit(
@@ -288,15 +297,10 @@ def test_an_advance_on_an_undecided_claim_counts_against_the_other_claims(hall: 
     _, (first, second) = two_large_claims(client, ledger, clock)
     advance = post(client, ledger, first, "advance", {"amount": "500000.00", "reason": "the certain part"}, **HANDLER)
     assert advance.status_code == 200, advance.text
-    refused = post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER)
-    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    approved_on_a_second_look(client, ledger, second)
     inputs = seen(client, ledger, second)["assessment"]["lines"][0]["inputs"]
     assert Decimal(inputs["paid_before"]) == Decimal("500000.00")  # the advance went out of the limit
-    assert post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER).status_code == 200
-    again = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)  # the second claim counted
-    assert again.status_code == 409 and again.json()["rule"] == "ASSESSMENT-CHANGED", again.text
-    answer = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)  # at what is left
-    assert answer.status_code == 200, answer.text
+    approved_on_a_second_look(client, ledger, first)  # at what the second claim left
     assert instructed_total(ledger, first) + instructed_total(ledger, second) == Decimal("1000000.00")
     audited(ledger)
 
@@ -316,13 +320,6 @@ def test_an_advance_on_a_reopened_claim_counts_what_it_paid_before(hall: tuple[T
     audited(ledger)
 
 
-def live_total(ledger: Ledger, claim_id: str) -> Decimal:
-    """What is instructed on the claim and not failed or replaced."""
-    payments = ledger.claims.get(claim_id).payments.values()
-    return sum((Decimal(p["amount"]["amount"]) for p in payments if p["status"] in ("instructed", "paid")),
-               Decimal(0))
-
-
 def test_an_advance_that_failed_before_the_decision_counts_against_the_other_claims_until_it_is_sent_again(
         hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
     """A failed advance waits for the payee's new account and is sent again there: the other claims count it from
@@ -333,19 +330,14 @@ def test_an_advance_that_failed_before_the_decision_counts_against_the_other_cla
     assert advance.status_code == 200, advance.text
     failed = settle(client, ledger, systems, first, status="failed", reason="account closed")
     assert failed.status_code == 200, failed.text
-    refused = post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER)
-    assert refused.status_code == 409 and refused.json()["rule"] == "ASSESSMENT-CHANGED", refused.text
+    approved_on_a_second_look(client, ledger, second)
     inputs = seen(client, ledger, second)["assessment"]["lines"][0]["inputs"]
     assert Decimal(inputs["paid_before"]) == Decimal("500000.00")  # the failed advance still owed
-    assert post(client, ledger, second, "decision", {"action": "approve"}, **HANDLER).status_code == 200
     moved = client.post(f"/v1/claims/{first}/account", headers=headers(ledger, "customer", OWNER),
                         json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
     assert moved.status_code == 200, moved.text
     assert live_total(ledger, first) == Decimal("500000.00")  # sent again to the new account
-    again = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)
-    assert again.status_code == 409 and again.json()["rule"] == "ASSESSMENT-CHANGED", again.text
-    answer = post(client, ledger, first, "decision", {"action": "approve"}, **HANDLER)  # nothing more to pay
-    assert answer.status_code == 200, answer.text
+    approved_on_a_second_look(client, ledger, first)  # nothing more to pay
     assert live_total(ledger, first) + live_total(ledger, second) == Decimal("1000000.00")
     audited(ledger)
 
