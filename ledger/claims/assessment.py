@@ -224,6 +224,23 @@ def coverages_for(product: Product, *, claim_type: str, cause: str, options: Seq
     return found
 
 
+def most_payable(product: Product, cover: Cover, *, claim_type: str, cause: str) -> Decimal:
+    """The most a claim of ``claim_type`` can pay under ``cover`` before any assessment: a reimbursement's annual
+    limit, an allowance's ``max_days`` x the daily amount, each summed (a claim may pay several such lines), and
+    the largest lump sum (a claim pays one); a premium waiver pays no money. What an advance on a claim not yet
+    assessed may not exceed."""
+    lines, lumps = Decimal(0), [Decimal(0)]
+    for coverage in coverages_for(product, claim_type=claim_type, cause=cause, options=cover.options):
+        benefit = coverage.benefit
+        if isinstance(benefit, Reimbursement):
+            lines += cover.sum_insured
+        elif isinstance(benefit, DailyAllowance):
+            lines += cover.sum_insured * benefit.max_days
+        elif isinstance(benefit, LumpSum):
+            lumps.append(cover.sum_insured * parse_decimal(benefit.ratio, field="ratio"))
+    return round_cent(lines + max(lumps))
+
+
 def _group(coverage: Coverage) -> str | None:
     return coverage.benefit.group if isinstance(coverage.benefit, LumpSum) else None
 

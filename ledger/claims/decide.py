@@ -131,6 +131,7 @@ class Advance:
     actor: Actor
     seen: int | None = None  # the assessment entry checked against the policy's cover: refused if assessed again
     cover_seen: int | None = None  # the policy's cover uses the check saw (see ``cover``)
+    most: Decimal | None = None  # the most the claim can pay under the cover: the cap before it is assessed
 
 
 @dataclass(frozen=True)
@@ -490,6 +491,13 @@ def _advance(state: ClaimState, c: Advance) -> list[NewEvent]:
         raise refuse("ADVANCE-ABOVE-ASSESSED", f"an advance with what was paid on the claim before ({before}) may "
                      f"not exceed the assessed benefit ({assessed.amount})", "预付金额连同此前已付金额不得超过理算金额",
                      field="amount")
+    if assessed is None:  # not assessed yet (the bill not keyed): never more than the cover can pay on this claim
+        if c.most is None:
+            raise AssertionError("an advance on a claim not yet assessed carries the most its cover can pay")
+        if c.amount.amount + before > c.most:
+            raise refuse("ADVANCE-ABOVE-COVER", f"an advance with what was paid on the claim before ({before}) may "
+                         f"not exceed the most the cover pays on this claim ({c.most}) while it is not assessed",
+                         f"理算前预付金额连同此前已付金额不得超过保障可赔付的最高金额（{c.most}元）", field="amount")
     return [_payment(state, c.actor, {**c.payment, "kind": "advance", "amount": c.amount.rounded().to_json()},
                      **cover(c.cover_seen))]
 

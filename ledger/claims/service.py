@@ -25,7 +25,7 @@ from ledger.claims import events as ev
 from ledger.claims import inputs
 from ledger.claims import projection as proj
 from ledger.claims import state as st
-from ledger.claims.assessment import coverages_for, policy_year_start
+from ledger.claims.assessment import coverages_for, most_payable, policy_year_start
 from ledger.claims.clocks import clocks
 from ledger.claims.diagnoses import DiagnosisTable
 from ledger.claims.evaluation import evaluate
@@ -727,7 +727,15 @@ class ClaimsService:
         return self._using_cover(claim_id, lambda state, cover_seen=None, checked=None: d.Advance(
             amount=amount, staff=caller.subject, reason=reason,
             payment=self._instruction(state, amount.amount, self.today()), actor=caller.actor, seen=checked,
-            cover_seen=cover_seen), pinned=False)
+            cover_seen=cover_seen, most=None if state.assessment else self._most_payable(state)), pinned=False)
+
+    def _most_payable(self, state: ClaimState) -> Decimal:
+        """The most the claim can pay under its policy's cover, before it is assessed (``most_payable``)."""
+        policy, _ = self._policies.position(state.reported["application_id"])
+        loss_date = date.fromisoformat(state.reported["loss_date"])
+        cover = ctx.cover_of(policy, on=self.today(), loss_date=loss_date, calendar_date=self._calendar.date_of)
+        product = self._policies.catalog.get(cover.product_id, cover.product_version)
+        return most_payable(product, cover, claim_type=state.reported["claim_type"], cause=state.reported["cause"])
 
     def _using_cover(self, claim_id: str, command: Callable[..., object], *, pinned: bool) -> ClaimState:
         """Run a command that uses the policy's cover (an approval, an adjustment, an advance), made with

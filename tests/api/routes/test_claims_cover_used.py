@@ -395,3 +395,22 @@ def test_an_approval_without_the_entry_the_decider_saw_is_refused_when_the_claim
                     **HANDLER)
     assert approved.status_code == 200, approved.text
     assert instructed_total(ledger, claims[0]) == Decimal(now["net"])
+
+
+def test_an_advance_before_the_assessment_never_exceeds_what_the_cover_can_pay(hall: tuple[TestClient, Ledger],
+                                                                               clock: FixedClock) -> None:
+    """The bill is not keyed yet, so there is no assessed benefit to cap the advance: the most the policy's cover
+    pays on the claim does (a medical policy: its annual limit, 1,000,000)."""
+    client, ledger = hall
+    register_systems(client, ledger)
+    claim = report(client, ledger, medical_policy(client, ledger, clock), documents=(
+        *CUSTOMER_DOCS, "INVOICE", "DISCHARGE-SUMMARY", "SOCIAL-INSURANCE-SETTLEMENT")).json()
+    assert claim["status"] == "awaiting_keying"
+    refused = post(client, ledger, claim["claim_id"], "advance", {"amount": "5000000.00", "reason": "certain"})
+    assert refused.status_code == 409 and refused.json()["rule"] == "ADVANCE-ABOVE-COVER", refused.text
+    assert "1000000.00" in refused.json()["detail"]
+    first = post(client, ledger, claim["claim_id"], "advance", {"amount": "600000.00", "reason": "the certain part"})
+    assert first.status_code == 200, first.text
+    more = post(client, ledger, claim["claim_id"], "advance", {"amount": "400000.01", "reason": "more"})
+    assert more.status_code == 409 and more.json()["rule"] == "ADVANCE-ABOVE-COVER", more.text
+    assert live_total(ledger, claim["claim_id"]) == Decimal("600000.00")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.claims.assessment import Assessment, assess, coverages_for, policy_year_start
+from ledger.claims.assessment import Assessment, assess, coverages_for, most_payable, policy_year_start
 from ledger.claims.model import Claim, Cover, Invoice, LoanOwed, Medical, Prior, Versions
 from ledger.errors import ValidationFailed
 from ledger.log.encoding import canonical_json
@@ -582,3 +582,17 @@ def test_allowance_and_disability_stay_within_their_caps(days: int, days_before:
                      claim("accident", admitted, cause="accident", medical=Medical(disability_grade=grade)))
     assert disability.net >= 0
     assert Decimal(0) < disability.benefit <= Decimal("300000")
+
+
+def test_the_most_a_claim_can_pay_before_it_is_assessed() -> None:
+    """What caps an advance on a claim not yet assessed: the annual limit of a reimbursement, max_days x the daily
+    amount of an allowance, the largest lump sum the claim type can be paid."""
+    assert most_payable(product("medical"), cover("medical", "1000000"), claim_type="medical",
+                        cause="illness") == Decimal("1000000.00")
+    allowance = product("hospital-allowance")
+    [daily] = [c.benefit for c in allowance.definition.coverages if c.benefit.kind == "daily_allowance"]
+    assert most_payable(allowance, cover("hospital-allowance", "200"), claim_type="hospital_allowance",
+                        cause="illness") == Decimal(200 * daily.max_days)
+    assert most_payable(product("critical-illness"), cover("critical-illness", "200000"),
+                        claim_type="critical_illness", cause="illness") == Decimal("200000.00")  # severe: 100 %
+    assert most_payable(product("medical"), cover("medical", "1000000"), claim_type="death", cause="illness") == 0
