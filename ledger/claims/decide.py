@@ -486,7 +486,8 @@ def _advance(state: ClaimState, c: Advance) -> list[NewEvent]:
         raise ValidationFailed("amount: an advance is more than zero, in whole cents", field="amount")
     _same_assessment(state, c.seen)
     assessed = _net(state.assessment["assessment"]) if state.assessment else None
-    before = paid_before(state)  # earlier advances, and a benefit paid before a reopen
+    before = owed_out(state)  # earlier advances (one that failed and waits for a new account too), and a benefit
+    # paid before a reopen
     if assessed is not None and c.amount.amount + before > assessed.amount:
         raise refuse("ADVANCE-ABOVE-ASSESSED", f"an advance with what was paid on the claim before ({before}) may "
                      f"not exceed the assessed benefit ({assessed.amount})", "预付金额连同此前已付金额不得超过理算金额",

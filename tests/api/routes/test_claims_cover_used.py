@@ -414,3 +414,21 @@ def test_an_advance_before_the_assessment_never_exceeds_what_the_cover_can_pay(h
     more = post(client, ledger, claim["claim_id"], "advance", {"amount": "400000.01", "reason": "more"})
     assert more.status_code == 409 and more.json()["rule"] == "ADVANCE-ABOVE-COVER", more.text
     assert live_total(ledger, claim["claim_id"]) == Decimal("600000.00")
+
+
+def test_an_advance_before_the_assessment_counts_a_failed_advance_that_waits_to_be_sent_again(
+        hall: tuple[TestClient, Ledger], clock: FixedClock) -> None:
+    client, ledger = hall
+    systems = register_systems(client, ledger)
+    claim = report(client, ledger, medical_policy(client, ledger, clock), documents=(
+        *CUSTOMER_DOCS, "INVOICE", "DISCHARGE-SUMMARY", "SOCIAL-INSURANCE-SETTLEMENT")).json()
+    first = post(client, ledger, claim["claim_id"], "advance", {"amount": "600000.00", "reason": "the certain part"})
+    assert first.status_code == 200, first.text
+    failed = settle(client, ledger, systems, claim["claim_id"], status="failed", reason="account closed")
+    assert failed.status_code == 200, failed.text
+    refused = post(client, ledger, claim["claim_id"], "advance", {"amount": "1000000.00", "reason": "more"})
+    assert refused.status_code == 409 and refused.json()["rule"] == "ADVANCE-ABOVE-COVER", refused.text
+    moved = client.post(f"/v1/claims/{claim['claim_id']}/account", headers=headers(ledger, "customer", OWNER),
+                        json={"bank": "BOC", "number": "6217000011112222", "name": "王五"})
+    assert moved.status_code == 200, moved.text
+    assert live_total(ledger, claim["claim_id"]) == Decimal("600000.00")  # the failed advance, sent again
