@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -124,14 +125,21 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
                     origin="test.lifeledger/log", render_workers=0)  # the worker pool has its own test
 
 
-@pytest.fixture
-def ledger(settings: Settings) -> Iterator[Ledger]:
+@contextlib.contextmanager
+def started(settings: Settings) -> Iterator[Ledger]:
+    """A ledger opened on ``settings`` and started, closed when the block ends."""
     opened = Ledger.open(settings)
     opened.start()
     try:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    with started(settings) as opened:
+        yield opened
 
 
 @pytest.fixture

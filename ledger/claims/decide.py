@@ -485,14 +485,15 @@ def _advance(state: ClaimState, c: Advance) -> list[NewEvent]:
     if c.amount.amount <= 0 or c.amount.amount != c.amount.rounded().amount:
         raise ValidationFailed("amount: an advance is more than zero, in whole cents", field="amount")
     _same_assessment(state, c.seen)
-    assessed = _net(state.assessment["assessment"]) if state.assessment else None
-    before = owed_out(state)  # earlier advances (one that failed and waits for a new account too), and a benefit
-    # paid before a reopen
-    if assessed is not None and c.amount.amount + before > assessed.amount:
-        raise refuse("ADVANCE-ABOVE-ASSESSED", f"an advance with what was paid on the claim before ({before}) may "
-                     f"not exceed the assessed benefit ({assessed.amount})", "预付金额连同此前已付金额不得超过理算金额",
-                     field="amount")
-    if assessed is None:  # not assessed yet (the bill not keyed): never more than the cover can pay on this claim
+    # earlier advances (one that failed and waits for a new account too), and a benefit paid before a reopen
+    before = owed_out(state)
+    if state.assessment:
+        assessed = _net(state.assessment["assessment"])
+        if c.amount.amount + before > assessed.amount:
+            raise refuse("ADVANCE-ABOVE-ASSESSED", f"an advance with what was paid on the claim before ({before}) "
+                         f"may not exceed the assessed benefit ({assessed.amount})",
+                         "预付金额连同此前已付金额不得超过理算金额", field="amount")
+    else:  # not assessed yet (the bill not keyed): never more than the cover can pay on this claim
         if c.most is None:
             raise AssertionError("an advance on a claim not yet assessed carries the most its cover can pay")
         if c.amount.amount + before > c.most:
@@ -536,11 +537,10 @@ def _account(state: ClaimState, c: ChangeAccount) -> list[NewEvent]:
         raise refuse("PAYMENT-IN-FLIGHT", "a payment is on its way to the account given; if it fails, you are asked "
                      "for a new one", "款项正在支付至原账户，如支付失败将请您提供新账户")
     failed = [p for p in state.payments.values() if p["status"] == "failed"]
-    approved = state.decision.get("outcome") in ("approve", "partial")
     if failed and c.payment is not None:  # the latest failed payment (a benefit or an advance) goes to the new one
         again = failed[-1]
         amount = Money.from_json(again["amount"])
-        if approved:  # never more than the approval leaves
+        if state.decision.get("outcome") in ("approve", "partial"):  # never more than the approval leaves
             left = Money.from_json(state.decision["amount"]).amount - paid_before(state)
             amount = Money.of(min(amount.amount, left), amount.currency)
         elif state.assessment:  # an advance before the decision: never more than the assessment leaves

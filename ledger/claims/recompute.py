@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol
 
 from ledger.claims import events as ev
 from ledger.claims.evaluation import sample_draw
+from ledger.claims.model import merged_stays, stay_days
 from ledger.clock import add_months
 from ledger.errors import ValidationFailed, VerificationError
 from ledger.money import parse_decimal, round_cent
@@ -242,11 +243,11 @@ def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, 
         _same(f"{where}.stays (the stays of the claim's invoices)", [f"{a}/{d}" for a, d in stays],
               [f"{a}/{d}" for a, d in invoiced])
     if merged:
-        joined = _merged(stays)
+        joined = merged_stays(stays)
         _same(f"{where}.merged_stays (the stays merged where they overlap or touch)",
               _get(inputs, "merged_stays", where), ",".join(f"{a}/{d}" for a, d in joined))
         stays = joined
-    lengths = [max((end - start).days, 1) for start, end in stays]
+    lengths = [stay_days(start, end) for start, end in stays]
     deductible_days = _whole(_get(inputs, "deductible_days", where), f"{where}.deductible_days")
     max_days = _whole(_get(inputs, "max_days", where), f"{where}.max_days")
     before = _whole(_get(inputs, "days_paid_before", where), f"{where}.days_paid_before")
@@ -260,16 +261,6 @@ def _allowance(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, 
     _policy_year(inputs, where, claim)
     totals.days_paid += days
     return days * _decimal(_get(inputs, "daily_amount", where), f"{where}.daily_amount")
-
-
-def _merged(stays: list[tuple[date, date]]) -> list[tuple[date, date]]:
-    joined: list[tuple[date, date]] = []
-    for start, end in stays:  # sorted
-        if joined and start <= joined[-1][1]:
-            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
-        else:
-            joined.append((start, end))
-    return joined
 
 
 def _medical(inputs: Mapping[str, Any], where: str, claim: ClaimFacts | None, totals: _Totals) -> Decimal:

@@ -11,6 +11,7 @@ import pytest
 from ledger.app import Ledger
 from ledger.products import events as ev
 from ledger.settings import Settings
+from tests.conftest import started
 
 
 def definition(ledger: Ledger, version: int) -> dict[str, object]:
@@ -28,12 +29,8 @@ ADMIN = {"role": "admin", "party": "ops"}
 @pytest.fixture
 def other(settings: Settings, ledger: Ledger) -> Iterator[Ledger]:
     """A second process on the same database (another worker that has not heard of what ``ledger`` records)."""
-    opened = Ledger.open(settings)
-    opened.start()
-    try:
+    with started(settings) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 @pytest.mark.usefixtures("backend")
